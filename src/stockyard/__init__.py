@@ -1,0 +1,3 @@
+"""Stockyard: a durable integration queue for commerce."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""The instruction catalog of SPEC §3, as data.
+
+One row per instruction: its mode, which lane it runs in, its description template and its
+retry policy. Adding an instruction is one row here plus one handler.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from stockyard.errors import InvalidInput
+
+
+class LaneKind(StrEnum):
+    SOURCE = "source"
+    CHANNEL = "channel"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Automatic retries of transient failures: exponential back-off with full jitter."""
+
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 300.0
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    name: str
+    blocking: bool
+    lane: LaneKind
+    template: str
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def mode(self) -> str:
+        return "blocking" if self.blocking else "non-blocking"
+
+
+_B, _NB = True, False
+_CH, _SRC, _NONE = LaneKind.CHANNEL, LaneKind.SOURCE, LaneKind.NONE
+
+# name, blocking, lane, description template
+SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str], ...] = (
+    ("add_image", _B, _CH, "Add image to {{channel_description}}"),
+    ("add_product", _B, _CH, "Add product to {{channel_description}}"),
+    ("add_variant", _B, _CH, "Add variant to {{channel_description}}"),
+    ("clear_channel", _B, _CH, "Clear channel {{channel_description}}"),
+    ("init_channel", _B, _CH, "Init channel {{channel_description}}"),
+    ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}"),
+    ("delete_image", _B, _CH, "Delete image on {{channel_description}}"),
+    ("delete_product", _B, _CH, "Delete product on {{channel_description}}"),
+    ("delete_product_variant", _B, _CH, "Delete variant on {{channel_description}}"),
+    ("sync_channel", _B, _CH, "Sync channel {{channel_description}}"),
+    ("sync_channel_products", _B, _CH, "Update products on {{channel_description}}"),
+    ("update_product", _B, _CH, "Update product on {{channel_description}}"),
+    ("update_variant", _B, _CH, "Update variant on {{channel_description}}"),
+    ("fetch_images", _B, _SRC, "Fetch images from {{source_description}}"),
+    ("sync_image", _B, _SRC, "Sync image from {{source_description}}"),
+    ("sync_product", _B, _SRC, "Sync product from {{source_description}}"),
+    ("sync_products", _B, _SRC, "Sync products from {{source_description}}"),
+    ("sync_customer", _B, _SRC, "Sync customer from {{source_description}}"),
+    ("add_order", _NB, _NONE, "Create order at {{source_description}}"),
+    ("fulfill_order", _NB, _NONE, "Create fulfillment at fulfillment service"),
+    ("update_order_instruction", _NB, _NONE, "Update order instruction"),
+    ("sync_channel_fulfillments", _NB, _NONE, "Sync fulfillment to {{channel_description}}"),
+    ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from webhook"),
+    ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}"),
+    ("send_email", _NB, _NONE, "Send email"),
+    ("send_webhook", _NB, _NONE, "Send webhook"),
+)
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill `{{name}}` placeholders; an unknown name renders as an empty string."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+
+
+class Catalog:
+    """Looks instructions up by name; an unknown name is a clear error."""
+
+    def __init__(self, instructions: Iterable[Instruction]) -> None:
+        self._by_name = {i.name: i for i in instructions}
+
+    def __getitem__(self, name: str) -> Instruction:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown instruction {name!r}; known: {', '.join(sorted(self._by_name))}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_name.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def with_retry(self, name: str, retry: RetryPolicy) -> Catalog:
+        """A copy with one instruction's retry policy replaced (configuration, tests)."""
+        changed = [
+            Instruction(i.name, i.blocking, i.lane, i.template, retry) if i.name == name else i
+            for i in self._by_name.values()
+        ]
+        return Catalog(changed)
+
+
+def default_catalog() -> Catalog:
+    return Catalog(Instruction(n, b, lane, t) for n, b, lane, t in SPEC_INSTRUCTIONS)

@@ -1,0 +1,1 @@
+"""Connectors: the code that talks to sources, channels and fulfillment services."""

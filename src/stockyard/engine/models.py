@@ -1,0 +1,161 @@
+"""Plain data passed in and out of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
+STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "skipped", "superseded")
+FINAL_STATUSES: tuple[str, ...] = ("done", "skipped", "superseded")
+CONNECTION_KINDS: tuple[str, ...] = ("source", "channel", "fulfillment")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a caller asks to enqueue; the engine resolves mode, lane and description."""
+
+    instruction: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    connection_id: int | None = None
+    refs: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    parent_id: int | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    id: int
+    client_id: int
+    kind: str
+    connector: str
+    description: str
+    settings: dict[str, Any]
+    status: str
+
+
+@dataclass(slots=True)
+class Job:
+    """A claimed item, handed to a handler."""
+
+    id: int
+    client_id: int
+    instruction: str
+    connection_id: int | None
+    lane_id: int | None
+    payload: dict[str, Any]
+    refs: list[str]
+    attempt: int
+    failures: int
+    parent_id: int | None
+    started_at: float
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable for every attempt of this item: connectors pass it on so a repeat is harmless."""
+        return f"stockyard-item-{self.id}"
+
+
+OutcomeKind = Literal["done", "transient", "permanent"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    job: Job
+    kind: OutcomeKind
+    ended_at: float
+    error: str | None = None
+    retry_after: float | None = None
+    follow_ups: list[Request] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: int
+    client_id: int
+    instruction: str
+    mode: str
+    connection_id: int | None
+    lane_id: int | None
+    status: str
+    payload: dict[str, Any]
+    refs: list[str]
+    description: str
+    parent_id: int | None
+    idempotency_key: str | None
+    created_at: float
+    updated_at: float
+    run_after: float
+    attempts: int
+    failures: int
+    worker_id: str | None
+    finished_at: float | None
+    error: str | None
+    error_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    worker_id: str | None
+    started_at: float
+    ended_at: float
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    actor: str
+    action: str
+    item_id: int | None
+    lane_id: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetail:
+    item: Item
+    attempts: list[Attempt]
+    children: list[Item]
+    audit: list[AuditEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    client_id: int
+    statuses: tuple[str, ...] = ()
+    instructions: tuple[str, ...] = ()
+    connection_id: int | None = None
+    ref: str | None = None
+    error_contains: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    blocking: bool | None = None
+    ids: tuple[int, ...] = ()
+
+
+LaneState = Literal["idle", "ready", "waiting", "running", "blocked", "paused"]
+
+
+@dataclass(frozen=True, slots=True)
+class LaneView:
+    lane_id: int
+    kind: str
+    description: str
+    state: LaneState
+    paused: bool
+    pending: int
+    head_id: int | None
+    head_instruction: str | None
+    head_status: str | None
+    head_error: str | None
+    oldest_created_at: float | None
+    next_run_at: float | None
+
+    @property
+    def waiting(self) -> int:
+        """Items queued behind the head."""
+        return max(self.pending - 1, 0) if self.head_id is not None else 0

@@ -1,0 +1,829 @@
+"""The engine API: enqueue, claim, settle, retry, skip, inspect, pause, prune.
+
+Lane invariant (what makes claiming cheap): `lanes.head_id` is the lane's oldest unfinished
+item, and `lanes.ready_at` is set exactly while that head is queued (its run_after). Claiming
+blocking work reads the partial index `lanes_ready`; claiming non-blocking work reads
+`items_free_ready`. Neither touches failed lanes or the backlog behind a head.
+Every change of a lane's head goes through `_refresh_lanes`, so the invariant has one keeper.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from stockyard.catalog import Catalog, LaneKind, render
+from stockyard.db import Database
+from stockyard.engine import backoff
+from stockyard.engine.models import (
+    CONNECTION_KINDS,
+    STATUSES,
+    Attempt,
+    AuditEntry,
+    Connection,
+    Item,
+    ItemDetail,
+    ItemFilter,
+    Job,
+    LaneView,
+    Outcome,
+    Request,
+)
+from stockyard.engine.wakeup import Wakeup
+from stockyard.errors import Conflict, InvalidInput, NotFound
+
+UNFINISHED = "('queued', 'running', 'failed')"
+_JOB_COLUMNS = (
+    "id, client_id, instruction, connection_id, lane_id, payload, refs, attempts, failures,"
+    " parent_id, started_at"
+)
+_ITEM_COLUMNS = (
+    "id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,"
+    " description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,"
+    " failures, worker_id, finished_at, error, error_kind"
+)
+_BULK_CHUNK = 500
+
+
+def _ids_json(ids: Iterable[int]) -> str:
+    return json.dumps(list(ids))
+
+
+class Queue:
+    """The one service layer of the queue; CLI, API and console call only this."""
+
+    def __init__(self, db: Database, catalog: Catalog, wakeup: Wakeup | None = None) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.wakeup = wakeup or Wakeup()
+        self._connections: dict[int, Connection] = {}
+
+    # ----------------------------------------------------------------- clients, connections
+
+    def ensure_client(self, name: str) -> int:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("a client needs a name")
+        with self.db.write() as cur:
+            row = cur.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
+            if row:
+                return int(row[0])
+            cur.execute(
+                "INSERT INTO clients (name, created_at) VALUES (?, ?)", (name, time.time())
+            )
+            return int(cur.lastrowid or 0)
+
+    def client_id(self, name: str) -> int:
+        row = self.db.connection().execute(
+            "SELECT id FROM clients WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no client named {name!r}")
+        return int(row[0])
+
+    def add_connection(
+        self,
+        client_id: int,
+        kind: str,
+        connector: str,
+        description: str,
+        settings: dict[str, Any] | None = None,
+        status: str | None = None,
+    ) -> Connection:
+        if kind not in CONNECTION_KINDS:
+            raise InvalidInput(f"connection kind must be one of {', '.join(CONNECTION_KINDS)}")
+        if not connector.strip() or not description.strip():
+            raise InvalidInput("a connection needs a connector type and a description")
+        # A channel is active only once its first full sync has run (set_channel_status).
+        status = status or ("inactive" if kind == "channel" else "active")
+        with self.db.write() as cur:
+            if not cur.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
+                raise NotFound(f"no client {client_id}")
+            cur.execute(
+                "INSERT INTO connections (client_id, kind, connector, description, settings,"
+                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (client_id, kind, connector, description, json.dumps(settings or {}), status,
+                 time.time()),
+            )
+            conn_id = int(cur.lastrowid or 0)
+            if kind in (LaneKind.SOURCE, LaneKind.CHANNEL):
+                cur.execute("INSERT INTO lanes (id, client_id) VALUES (?, ?)", (conn_id, client_id))
+        return self.connection(conn_id, client_id)
+
+    def connections(self, client_id: int) -> list[Connection]:
+        rows = self.db.connection().execute(
+            "SELECT id, client_id, kind, connector, description, settings, status"
+            " FROM connections WHERE client_id = ? ORDER BY id",
+            (client_id,),
+        ).fetchall()
+        return [_connection(r) for r in rows]
+
+    def connection(self, connection_id: int, client_id: int | None = None) -> Connection:
+        conn = self._connections.get(connection_id)
+        if conn is None:
+            row = self.db.connection().execute(
+                "SELECT id, client_id, kind, connector, description, settings, status"
+                " FROM connections WHERE id = ?",
+                (connection_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no connection {connection_id}")
+            conn = self._connections[connection_id] = _connection(row)
+        if client_id is not None and conn.client_id != client_id:
+            raise NotFound(f"no connection {connection_id}")
+        return conn
+
+    # ----------------------------------------------------------------------------- enqueue
+
+    def enqueue(self, client_id: int, requests: Sequence[Request]) -> list[int]:
+        """Enqueue atomically; returns one queue id per request, in order.
+
+        A request whose idempotency key is already known returns the existing item's id.
+        """
+        if not requests:
+            return []
+        with self.db.write() as cur:
+            ids = self._insert(cur, client_id, requests, time.time())
+        self.wakeup.notify()
+        return ids
+
+    def _insert(
+        self, cur: sqlite3.Cursor, client_id: int, requests: Sequence[Request], now: float
+    ) -> list[int]:
+        existing = self._known_keys(cur, client_id, requests)
+        (next_id,) = cur.execute(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'items'), 0)"
+        ).fetchone()
+        rows: list[tuple[Any, ...]] = []
+        refs: list[tuple[str, int]] = []
+        lanes: dict[int, list[Any]] = {}
+        ids: list[int] = []
+        descriptions: dict[tuple[str, int | None], tuple[bool, int | None, str]] = {}
+        for req in requests:
+            key = req.idempotency_key
+            if key is not None and key in existing:
+                ids.append(existing[key])
+                continue
+            resolved = descriptions.get((req.instruction, req.connection_id))
+            if resolved is None:
+                resolved = self._resolve(client_id, req)
+                descriptions[(req.instruction, req.connection_id)] = resolved
+            blocking, lane_id, description = resolved
+            next_id += 1
+            item_id = next_id
+            if key is not None:
+                existing[key] = item_id
+            run_after = now + req.delay if req.delay > 0 else now
+            rows.append((
+                item_id, client_id, req.instruction, blocking, req.connection_id, lane_id,
+                json.dumps(req.payload), json.dumps(list(req.refs)), description,
+                req.parent_id, key, now, now, run_after,
+            ))
+            refs.extend((ref, item_id) for ref in req.refs)
+            if lane_id is not None:
+                lane = lanes.setdefault(lane_id, [0, lane_id])
+                lane[0] += 1
+            ids.append(item_id)
+        cur.executemany(
+            "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
+            " status, payload, refs, description, parent_id, idempotency_key, created_at,"
+            " updated_at, run_after) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if refs:
+            cur.executemany("INSERT OR IGNORE INTO item_refs (ref, item_id) VALUES (?, ?)", refs)
+        if lanes:
+            cur.executemany("UPDATE lanes SET pending = pending + ? WHERE id = ?", lanes.values())
+            # Only a lane that was empty gets a new head; a busy lane keeps its own.
+            self._refresh_lanes(cur, lanes.keys(), only_headless=True)
+        return ids
+
+    def _known_keys(
+        self, cur: sqlite3.Cursor, client_id: int, requests: Sequence[Request]
+    ) -> dict[str, int]:
+        keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
+        if not keys:
+            return {}
+        rows = cur.execute(
+            "SELECT idempotency_key, id FROM items WHERE client_id = ? AND idempotency_key IN"
+            " (SELECT value FROM json_each(?))",
+            (client_id, json.dumps(keys)),
+        ).fetchall()
+        return {k: int(i) for k, i in rows}
+
+    def _resolve(self, client_id: int, req: Request) -> tuple[bool, int | None, str]:
+        """Mode, lane and rendered description of a request, or a clear error."""
+        instruction = self.catalog[req.instruction]
+        if not isinstance(req.payload, dict):
+            raise InvalidInput("payload must be a JSON object")
+        values: dict[str, str] = {}
+        conn: Connection | None = None
+        if req.connection_id is not None:
+            conn = self.connection(req.connection_id, client_id)
+            values[f"{conn.kind}_description"] = conn.description
+        if not instruction.blocking:
+            return False, None, render(instruction.template, values)
+        if conn is None:
+            raise InvalidInput(
+                f"{req.instruction} is blocking: it needs the {instruction.lane.value}"
+                " connection whose lane it runs in"
+            )
+        if conn.kind != instruction.lane.value:
+            raise InvalidInput(
+                f"{req.instruction} runs in a {instruction.lane.value} lane, but connection"
+                f" {conn.id} is a {conn.kind}"
+            )
+        return True, conn.id, render(instruction.template, values)
+
+    # -------------------------------------------------------------------- lane bookkeeping
+
+    def _refresh_lanes(
+        self, cur: sqlite3.Cursor, lane_ids: Iterable[int], only_headless: bool = False
+    ) -> None:
+        """Re-derive head_id and ready_at of the given lanes from their items.
+
+        The head stays while it is running or failed; otherwise it is the lowest queued id.
+        """
+        params = [(lane,) for lane in lane_ids]
+        guard = " AND head_id IS NULL" if only_headless else ""
+        cur.executemany(
+            "UPDATE lanes SET head_id = CASE"
+            " WHEN (SELECT status FROM items WHERE id = lanes.head_id) IN ('running', 'failed')"
+            " THEN head_id"
+            " ELSE (SELECT min(id) FROM items WHERE lane_id = lanes.id AND status = 'queued')"
+            f" END WHERE id = ?{guard}",
+            params,
+        )
+        cur.executemany(
+            "UPDATE lanes SET ready_at ="
+            " (SELECT run_after FROM items WHERE id = lanes.head_id AND status = 'queued')"
+            f" WHERE id = ?{guard.replace('head_id IS NULL', 'ready_at IS NULL')}",
+            params,
+        )
+
+    # ---------------------------------------------------------------------- claim, settle
+
+    def claim(self, worker_id: str, limit: int) -> list[Job]:
+        with self.db.write() as cur:
+            return self._claim(cur, worker_id, limit, time.time())
+
+    def _claim(self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+        """Claim up to `limit` items: half the room goes to lanes first, so neither kind of
+        work can starve the other, then whatever is left to either."""
+        if limit <= 0:
+            return []
+        lane_share = (limit + 1) // 2
+        jobs = self._claim_lane_heads(cur, worker_id, lane_share, now)
+        jobs += self._claim_free(cur, worker_id, limit - len(jobs), now)
+        if len(jobs) < limit and len(jobs) >= lane_share:
+            jobs += self._claim_lane_heads(cur, worker_id, limit - len(jobs), now)
+        return jobs
+
+    def _claim_lane_heads(
+        self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        heads = cur.execute(
+            "UPDATE lanes SET ready_at = NULL WHERE id IN (SELECT id FROM lanes"
+            " WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at LIMIT ?) RETURNING head_id",
+            (now, limit),
+        ).fetchall()
+        if not heads:
+            return []
+        return self._start(
+            cur, "id IN (SELECT value FROM json_each(?))", (_ids_json(h[0] for h in heads),),
+            worker_id, now,
+        )
+
+    def _claim_free(self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+        if limit <= 0:
+            return []
+        return self._start(
+            cur,
+            "id IN (SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
+            " AND run_after <= ? ORDER BY run_after, id LIMIT ?)",
+            (now, limit), worker_id, now,
+        )
+
+    def _start(
+        self, cur: sqlite3.Cursor, where: str, params: tuple[Any, ...], worker_id: str, now: float
+    ) -> list[Job]:
+        rows = cur.execute(
+            "UPDATE items SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,"
+            f" attempts = attempts + 1 WHERE {where} RETURNING {_JOB_COLUMNS}",
+            (worker_id, now, now, *params),
+        ).fetchall()
+        loads = json.loads
+        return [
+            Job(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6]), r[7], r[8], r[9], r[10])
+            for r in rows
+        ]
+
+    def settle(
+        self, worker_id: str, outcomes: Sequence[Outcome], claim_limit: int = 0
+    ) -> tuple[list[Job], int]:
+        """Record outcomes, enqueue follow-ups and claim more work, in one transaction.
+
+        Returns the newly claimed jobs and how many outcomes were refused because the
+        item's lease had been lost (the item was already handed to another worker).
+        """
+        now = time.time()
+        followed = False
+        with self.db.write() as cur:
+            accepted = self._owned(cur, worker_id, outcomes)
+            if accepted:
+                followed = self._record(cur, worker_id, accepted, now)
+            jobs = self._claim(cur, worker_id, claim_limit, now)
+        if followed:
+            self.wakeup.notify()
+        return jobs, len(outcomes) - len(accepted)
+
+    def _owned(
+        self, cur: sqlite3.Cursor, worker_id: str, outcomes: Sequence[Outcome]
+    ) -> list[Outcome]:
+        """Fencing: only the worker that holds an item's current attempt may settle it."""
+        if not outcomes:
+            return []
+        rows = cur.execute(
+            "SELECT id, attempts FROM items WHERE id IN (SELECT value FROM json_each(?))"
+            " AND status = 'running' AND worker_id = ?",
+            (_ids_json(o.job.id for o in outcomes), worker_id),
+        ).fetchall()
+        current = dict(rows)
+        return [o for o in outcomes if current.get(o.job.id) == o.job.attempt]
+
+    def _record(
+        self, cur: sqlite3.Cursor, worker_id: str, outcomes: list[Outcome], now: float
+    ) -> bool:
+        done: list[tuple[Any, ...]] = []
+        retried: list[tuple[Any, ...]] = []
+        failed: list[tuple[Any, ...]] = []
+        attempts: list[tuple[Any, ...]] = []
+        lanes: Counter[int] = Counter()
+        follow_ups: dict[int, list[Request]] = {}
+        for o in outcomes:
+            job = o.job
+            outcome: str = o.kind
+            if o.kind == "done":
+                done.append((now, now, job.id))
+                if o.follow_ups:
+                    follow_ups.setdefault(job.client_id, []).extend(o.follow_ups)
+                if job.lane_id is not None:
+                    lanes[job.lane_id] += 1
+            else:
+                policy = self.catalog[job.instruction].retry
+                failures = job.failures + 1
+                if o.kind == "transient" and job.attempt < policy.max_attempts:
+                    wait = backoff.delay(policy, failures)
+                    due = now + max(wait, o.retry_after or 0.0)
+                    retried.append((due, failures, o.error, now, job.id))
+                else:
+                    error = o.error
+                    if o.kind == "transient":
+                        error = f"gave up after {job.attempt} attempts: {error}"
+                    failed.append((failures, error, o.kind, now, job.id))
+                    outcome = "failed" if o.kind == "transient" else "permanent"
+                if job.lane_id is not None:
+                    lanes[job.lane_id] += 0
+            attempts.append(
+                (job.id, job.attempt, worker_id, job.started_at, o.ended_at, outcome, o.error)
+            )
+        if done:
+            cur.executemany(
+                "UPDATE items SET status = 'done', finished_at = ?, updated_at = ?,"
+                " worker_id = NULL, error = NULL, error_kind = NULL WHERE id = ?",
+                done,
+            )
+        if retried:
+            cur.executemany(
+                "UPDATE items SET status = 'queued', run_after = ?, failures = ?, error = ?,"
+                " error_kind = 'transient', updated_at = ?, worker_id = NULL WHERE id = ?",
+                retried,
+            )
+        if failed:
+            cur.executemany(
+                "UPDATE items SET status = 'failed', failures = ?, error = ?, error_kind = ?,"
+                " updated_at = ?, worker_id = NULL WHERE id = ?",
+                failed,
+            )
+        cur.executemany(
+            "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome,"
+            " error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
+        if lanes:
+            self._finish_in_lanes(cur, lanes)
+        for client_id, requests in follow_ups.items():
+            self._insert(cur, client_id, requests, now)
+        return bool(follow_ups)
+
+    def _finish_in_lanes(self, cur: sqlite3.Cursor, finished: Counter[int]) -> None:
+        """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
+        gone = [(n, lane) for lane, n in finished.items() if n]
+        if gone:
+            cur.executemany("UPDATE lanes SET pending = pending - ? WHERE id = ?", gone)
+        self._refresh_lanes(cur, finished.keys())
+
+    # ----------------------------------------------------------------- workers and leases
+
+    def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
+        now = time.time()
+        with self.db.write() as cur:
+            cur.execute(
+                "INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (worker_id, hostname, pid, now, now),
+            )
+
+    def heartbeat(self, worker_id: str) -> bool:
+        """Extend the worker's lease; False if it had already been declared dead."""
+        with self.db.write() as cur:
+            cur.execute(
+                "UPDATE workers SET heartbeat_at = ? WHERE id = ? AND stopped_at IS NULL",
+                (time.time(), worker_id),
+            )
+            return cur.rowcount == 1
+
+    def stop_worker(self, worker_id: str, reason: str = "stopped") -> int:
+        """Mark a worker gone; any item it still held is released to run again."""
+        with self.db.write() as cur:
+            released = self._release(cur, [worker_id], f"worker {reason}", time.time())
+            cur.execute(
+                "UPDATE workers SET stopped_at = ?, stop_reason = ? WHERE id = ?",
+                (time.time(), reason, worker_id),
+            )
+        return released
+
+    def reap(self, lease_timeout: float) -> int:
+        """Release the items of workers whose heartbeat is older than `lease_timeout`."""
+        now = time.time()
+        with self.db.write() as cur:
+            dead = [
+                r[0] for r in cur.execute(
+                    "SELECT id FROM workers WHERE stopped_at IS NULL AND heartbeat_at < ?",
+                    (now - lease_timeout,),
+                )
+            ]
+            if not dead:
+                return 0
+            released = self._release(cur, dead, "lease expired: worker stopped heartbeating", now)
+            cur.executemany(
+                "UPDATE workers SET stopped_at = ?, stop_reason = 'lease expired' WHERE id = ?",
+                [(now, w) for w in dead],
+            )
+        if released:
+            self.wakeup.notify()
+        return released
+
+    def _release(self, cur: sqlite3.Cursor, workers: list[str], why: str, now: float) -> int:
+        rows = cur.execute(
+            "SELECT id, attempts, worker_id, started_at, lane_id FROM items"
+            " WHERE status = 'running' AND worker_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(workers),),
+        ).fetchall()
+        if not rows:
+            return 0
+        cur.execute(
+            "UPDATE items SET status = 'queued', run_after = ?, worker_id = NULL, updated_at = ?"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (now, now, _ids_json(r[0] for r in rows)),
+        )
+        cur.executemany(
+            "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome,"
+            " error) VALUES (?, ?, ?, ?, ?, 'lost', ?)",
+            [(r[0], r[1], r[2], r[3] or now, now, why) for r in rows],
+        )
+        lanes = Counter({r[4]: 0 for r in rows if r[4] is not None})
+        if lanes:
+            self._finish_in_lanes(cur, lanes)
+        return len(rows)
+
+    # ------------------------------------------------------------------- operator actions
+
+    def retry(self, client_id: int, item_ids: Sequence[int], actor: str) -> list[int]:
+        """Put failed items back, keeping their id and their place at the head of the lane."""
+        return self._act(client_id, item_ids, actor, "retry", ("failed",))
+
+    def skip(self, client_id: int, item_ids: Sequence[int], actor: str) -> list[int]:
+        """Give up on failed or queued items for good; a blocked lane moves on."""
+        return self._act(client_id, item_ids, actor, "skip", ("failed", "queued"))
+
+    def retry_where(self, flt: ItemFilter, actor: str) -> list[int]:
+        return self._act_where(flt, actor, "retry", ("failed",))
+
+    def skip_where(self, flt: ItemFilter, actor: str) -> list[int]:
+        return self._act_where(flt, actor, "skip", ("failed", "queued"))
+
+    def _act_where(
+        self, flt: ItemFilter, actor: str, action: str, allowed: tuple[str, ...]
+    ) -> list[int]:
+        statuses = tuple(s for s in (flt.statuses or allowed) if s in allowed)
+        if not statuses:
+            raise InvalidInput(f"{action} applies only to {' or '.join(allowed)} items")
+        flt = _replace(flt, statuses=statuses)
+        done: list[int] = []
+        after = 0
+        while True:
+            ids = self._ids(flt, after, _BULK_CHUNK)
+            if not ids:
+                return done
+            done += self._act(flt.client_id, ids, actor, action, allowed, strict=False)
+            after = ids[-1]
+
+    def _act(
+        self,
+        client_id: int,
+        item_ids: Sequence[int],
+        actor: str,
+        action: str,
+        allowed: tuple[str, ...],
+        strict: bool = True,
+    ) -> list[int]:
+        now = time.time()
+        with self.db.write() as cur:
+            rows = cur.execute(
+                "SELECT id, status, lane_id FROM items WHERE client_id = ? AND id IN"
+                " (SELECT value FROM json_each(?))",
+                (client_id, _ids_json(item_ids)),
+            ).fetchall()
+            found = {r[0]: r for r in rows}
+            if strict:
+                _check_actionable(item_ids, found, action, allowed)
+            targets = [r for r in rows if r[1] in allowed]
+            if not targets:
+                return []
+            ids = [r[0] for r in targets]
+            if action == "retry":
+                cur.execute(
+                    "UPDATE items SET status = 'queued', run_after = ?, failures = 0,"
+                    " error_kind = NULL, updated_at = ? WHERE id IN"
+                    " (SELECT value FROM json_each(?))",
+                    (now, now, _ids_json(ids)),
+                )
+                lanes = Counter({r[2]: 0 for r in targets if r[2] is not None})
+            else:
+                cur.execute(
+                    "UPDATE items SET status = 'skipped', finished_at = ?, updated_at = ?"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (now, now, _ids_json(ids)),
+                )
+                lanes = Counter(r[2] for r in targets if r[2] is not None)
+            cur.executemany(
+                "INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(now, client_id, actor, action, r[0], r[2],
+                  json.dumps({"from": r[1]})) for r in targets],
+            )
+            if lanes:
+                self._finish_in_lanes(cur, lanes)
+        if action == "retry":
+            self.wakeup.notify()
+        return ids
+
+    def pause(self, client_id: int, lane_id: int, actor: str, reason: str = "") -> None:
+        self._set_paused(client_id, lane_id, actor, True, reason)
+
+    def resume(self, client_id: int, lane_id: int, actor: str) -> None:
+        self._set_paused(client_id, lane_id, actor, False, "")
+        self.wakeup.notify()
+
+    def _set_paused(
+        self, client_id: int, lane_id: int, actor: str, paused: bool, reason: str
+    ) -> None:
+        now = time.time()
+        with self.db.write() as cur:
+            row = cur.execute(
+                "SELECT paused FROM lanes WHERE id = ? AND client_id = ?", (lane_id, client_id)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no lane {lane_id} (lanes are numbered by their connection)")
+            if bool(row[0]) == paused:
+                raise Conflict(f"lane {lane_id} is already {'paused' if paused else 'running'}")
+            cur.execute(
+                "UPDATE lanes SET paused = ?, paused_at = ?, paused_by = ?, pause_reason = ?"
+                " WHERE id = ?",
+                (int(paused), now if paused else None, actor if paused else None,
+                 reason or None, lane_id),
+            )
+            cur.execute(
+                "INSERT INTO audit (at, client_id, actor, action, lane_id, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (now, client_id, actor, "pause" if paused else "resume", lane_id,
+                 json.dumps({"reason": reason} if reason else {})),
+            )
+
+    # --------------------------------------------------------------------------- reading
+
+    def _where(self, flt: ItemFilter) -> tuple[str, list[Any]]:
+        clauses = ["client_id = ?"]
+        params: list[Any] = [flt.client_id]
+        for status in flt.statuses:
+            if status not in STATUSES:
+                raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        for column, values in (("status", flt.statuses), ("instruction", flt.instructions)):
+            if values:
+                clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(list(values)))
+        if flt.ids:
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            params.append(_ids_json(flt.ids))
+        if flt.connection_id is not None:
+            clauses.append("connection_id = ?")
+            params.append(flt.connection_id)
+        if flt.ref:
+            clauses.append("id IN (SELECT item_id FROM item_refs WHERE ref = ?)")
+            params.append(flt.ref)
+        if flt.error_contains:
+            clauses.append("instr(lower(error), lower(?)) > 0")
+            params.append(flt.error_contains)
+        if flt.created_from is not None:
+            clauses.append("created_at >= ?")
+            params.append(flt.created_from)
+        if flt.created_to is not None:
+            clauses.append("created_at < ?")
+            params.append(flt.created_to)
+        if flt.blocking is not None:
+            clauses.append("blocking = ?")
+            params.append(int(flt.blocking))
+        return " AND ".join(clauses), params
+
+    def _ids(self, flt: ItemFilter, after: int, limit: int) -> list[int]:
+        where, params = self._where(flt)
+        rows = self.db.connection().execute(
+            f"SELECT id FROM items WHERE {where} AND id > ? ORDER BY id LIMIT ?",
+            (*params, after, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def count(self, flt: ItemFilter) -> int:
+        where, params = self._where(flt)
+        row = self.db.connection().execute(
+            f"SELECT count(*) FROM items WHERE {where}", params
+        ).fetchone()
+        return int(row[0])
+
+    def list(self, flt: ItemFilter, limit: int = 50, before: int | None = None) -> list[Item]:
+        """Newest first; pass the last id seen as `before` for the next page."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        where, params = self._where(flt)
+        if before is not None:
+            where += " AND id < ?"
+            params.append(before)
+        rows = self.db.connection().execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_item(r) for r in rows]
+
+    def get(self, client_id: int, item_id: int) -> Item:
+        row = self.db.connection().execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
+            (item_id, client_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no queue item {item_id}")
+        return _item(row)
+
+    def detail(self, client_id: int, item_id: int) -> ItemDetail:
+        with self.db.read() as cur:
+            row = cur.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
+                (item_id, client_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no queue item {item_id}")
+            attempts = cur.execute(
+                "SELECT number, worker_id, started_at, ended_at, outcome, error FROM attempts"
+                " WHERE item_id = ? ORDER BY number, id",
+                (item_id,),
+            ).fetchall()
+            children = cur.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE parent_id = ? ORDER BY id LIMIT 1000",
+                (item_id,),
+            ).fetchall()
+            audit = cur.execute(
+                "SELECT at, actor, action, item_id, lane_id, detail FROM audit"
+                " WHERE item_id = ? ORDER BY id",
+                (item_id,),
+            ).fetchall()
+        return ItemDetail(
+            item=_item(row),
+            attempts=[Attempt(*a) for a in attempts],
+            children=[_item(c) for c in children],
+            audit=[AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}"))
+                   for a in audit],
+        )
+
+    def lanes(self, client_id: int) -> list[LaneView]:
+        """Every lane of the client: blocked first, then paused, then by waiting work."""
+        rows = self.db.connection().execute(
+            "SELECT l.id, c.kind, c.description, l.paused, l.pending, l.head_id, l.ready_at,"
+            " i.instruction, i.status, i.error, i.created_at, i.run_after"
+            " FROM lanes l JOIN connections c ON c.id = l.id"
+            " LEFT JOIN items i ON i.id = l.head_id WHERE l.client_id = ? ORDER BY l.id",
+            (client_id,),
+        ).fetchall()
+        now = time.time()
+        views = [_lane(r, now) for r in rows]
+        rank = {"blocked": 0, "paused": 1, "waiting": 2, "running": 3, "ready": 4, "idle": 5}
+        return sorted(views, key=lambda v: (rank[v.state], -v.pending, v.lane_id))
+
+    def lane_audit(self, client_id: int, lane_id: int) -> list[AuditEntry]:
+        rows = self.db.connection().execute(
+            "SELECT at, actor, action, item_id, lane_id, detail FROM audit"
+            " WHERE lane_id = ? AND client_id = ? ORDER BY id",
+            (lane_id, client_id),
+        ).fetchall()
+        return [AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}")) for a in rows]
+
+    # ------------------------------------------------------------------------- retention
+
+    def prune(self, older_than: float, batch: int = 1000) -> int:
+        """Delete finished items (done, skipped, superseded) finished before now -
+        older_than, in batches; failed and waiting items are never touched."""
+        if older_than < 0:
+            raise InvalidInput("the retention age cannot be negative")
+        cutoff = time.time() - older_than
+        total = 0
+        while True:
+            with self.db.write() as cur:
+                ids = [r[0] for r in cur.execute(
+                    "DELETE FROM items WHERE id IN (SELECT id FROM items"
+                    " WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < ?"
+                    " LIMIT ?) RETURNING id",
+                    (cutoff, batch),
+                )]
+                if ids:
+                    ids_json = _ids_json(ids)
+                    for table in ("attempts", "item_refs"):
+                        cur.execute(
+                            f"DELETE FROM {table} WHERE item_id IN"
+                            " (SELECT value FROM json_each(?))",
+                            (ids_json,),
+                        )
+            total += len(ids)
+            if len(ids) < batch:
+                return total
+
+
+def _replace(flt: ItemFilter, **changes: Any) -> ItemFilter:
+    from dataclasses import replace
+
+    return replace(flt, **changes)
+
+
+def _check_actionable(
+    item_ids: Sequence[int], found: dict[int, Any], action: str, allowed: tuple[str, ...]
+) -> None:
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise NotFound(f"no queue item {', '.join(map(str, missing))}")
+    wrong = [(i, found[i][1]) for i in item_ids if found[i][1] not in allowed]
+    if wrong:
+        listed = ", ".join(f"{i} is {s}" for i, s in wrong)
+        raise Conflict(f"cannot {action}: {listed}; only {' or '.join(allowed)} items can be")
+
+
+def _connection(r: Sequence[Any]) -> Connection:
+    return Connection(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6])
+
+
+def _item(r: Sequence[Any]) -> Item:
+    return Item(
+        id=r[0], client_id=r[1], instruction=r[2],
+        mode="blocking" if r[3] else "non-blocking",
+        connection_id=r[4], lane_id=r[5], status=r[6], payload=json.loads(r[7]),
+        refs=json.loads(r[8]), description=r[9], parent_id=r[10], idempotency_key=r[11],
+        created_at=r[12], updated_at=r[13], run_after=r[14], attempts=r[15], failures=r[16],
+        worker_id=r[17], finished_at=r[18], error=r[19], error_kind=r[20],
+    )
+
+
+def _lane(r: Sequence[Any], now: float) -> LaneView:
+    (lane_id, kind, description, paused, pending, head_id, ready_at,
+     instruction, status, error, created_at, run_after) = r
+    state: str
+    if status == "failed":
+        state = "blocked"
+    elif paused:
+        state = "paused"
+    elif head_id is None:
+        state = "idle"
+    elif status == "running":
+        state = "running"
+    elif ready_at is not None and ready_at > now:
+        state = "waiting"
+    else:
+        state = "ready"
+    return LaneView(
+        lane_id=lane_id, kind=kind, description=description, state=state,  # type: ignore[arg-type]
+        paused=bool(paused), pending=pending, head_id=head_id, head_instruction=instruction,
+        head_status=status, head_error=error, oldest_created_at=created_at,
+        next_run_at=run_after if status == "queued" else None,
+    )

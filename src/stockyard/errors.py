@@ -1,0 +1,37 @@
+"""Errors shared by every layer.
+
+Handlers raise `TransientError` or `PermanentError`; the service layer raises the
+`StockyardError` family, which the CLI (and later the API) turn into one clear message.
+"""
+
+
+class StockyardError(Exception):
+    """A problem the user can act on; its message is shown as is."""
+
+
+class InvalidInput(StockyardError):
+    """The caller asked for something malformed or impossible."""
+
+
+class NotFound(StockyardError):
+    """The item, connection, lane or client does not exist (for this client)."""
+
+
+class Conflict(StockyardError):
+    """The request is well-formed but the object is not in a state that allows it."""
+
+
+class HandlerError(Exception):
+    """Base of the errors a handler raises to say how its item failed."""
+
+
+class TransientError(HandlerError):
+    """Worth retrying: a timeout, a refused connection, HTTP 429 or 5xx, a rate limit."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(HandlerError):
+    """Retrying cannot help: invalid data, an HTTP 4xx, a bug."""

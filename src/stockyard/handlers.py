@@ -1,0 +1,63 @@
+"""Handlers: the code that carries out an instruction for one claimed item.
+
+A handler is a plain function or a coroutine function taking a `Context`. It returns
+normally on success, raises `TransientError` / `PermanentError` to say how it failed, and
+queues follow-up items with `ctx.enqueue(...)`: they are written in the same transaction as
+the item's completion, so a crash can never leave one without the other.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockyard.engine.models import Connection, Job, Request
+
+Handler = Callable[["Context"], Awaitable[None] | None]
+
+
+@dataclass(slots=True)
+class Context:
+    job: Job
+    connection: Connection | None
+    follow_ups: list[Request] = field(default_factory=list)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    def enqueue(
+        self,
+        instruction: str,
+        payload: dict[str, Any] | None = None,
+        connection_id: int | None = None,
+        refs: Iterable[str] = (),
+    ) -> None:
+        self.follow_ups.append(
+            Request(instruction, payload or {}, connection_id, tuple(refs), parent_id=self.job.id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    handler: Handler
+    is_async: bool
+
+
+class HandlerRegistry:
+    """Instruction name -> handler. An item with no handler fails permanently, clearly."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Registered] = {}
+
+    def register(self, instruction: str, handler: Handler) -> None:
+        self._handlers[instruction] = Registered(handler, inspect.iscoroutinefunction(handler))
+
+    def register_all(self, instructions: Iterable[str], handler: Handler) -> None:
+        for name in instructions:
+            self.register(name, handler)
+
+    def get(self, instruction: str) -> Registered | None:
+        return self._handlers.get(instruction)
