@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from stockyard.engine.models import Job, Outcome
 from stockyard.engine.queue import Queue
 from stockyard.errors import NotFound, PermanentError, StockyardError, TransientError
-from stockyard.handlers import Context, HandlerRegistry
+from stockyard.handlers import Context, HandlerRegistry, Registered
 
 log = logging.getLogger("stockyard.worker")
 T = TypeVar("T")
@@ -80,6 +80,9 @@ class Worker:
         self._stopping = False
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._deadlines: dict[int, tuple[float, asyncio.Task[None]]] = {}
+        self._timed_out: set[int] = set()
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
 
     def stop(self) -> None:
         """Finish what is running, claim nothing new, then exit (SIGTERM / SIGINT)."""
@@ -90,18 +93,20 @@ class Worker:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     async def run(self, stop_when_idle: bool = False, install_signals: bool = False) -> Stats:
-        loop = asyncio.get_running_loop()
+        loop = self._loop_ref = asyncio.get_running_loop()
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         unsubscribe = self.queue.wakeup.subscribe_event(loop, self._wake)
         await self._in_db(self.queue.register_worker, self.id, socket.gethostname(), os.getpid())
         beat = asyncio.create_task(self._heartbeat())
+        watchdog = asyncio.create_task(self._watchdog())
         try:
             await self._loop(stop_when_idle)
             await self._drain()
         finally:
             beat.cancel()
+            watchdog.cancel()
             unsubscribe()
             released = await self._in_db(self.queue.stop_worker, self.id, "stopped")
             if released:
@@ -161,44 +166,61 @@ class Worker:
         self.stats.lost += lost
         self.stats.claimed += len(jobs)
         for job in jobs:
-            self._inflight += 1
-            asyncio.ensure_future(self._execute(job))
+            self._start(job)
         return len(jobs)
 
-    async def _execute(self, job: Job) -> None:
-        outcome = Outcome(job, "done", 0.0)
-        try:
-            await self._call(job, outcome)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
-            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                raise
-            kind, message, retry_after = _classify(exc)
-            outcome.kind = kind  # type: ignore[assignment]
-            outcome.error = message
-            outcome.retry_after = retry_after
-            outcome.follow_ups = []
-        finally:
-            outcome.ended_at = time.time()
-            self._inflight -= 1
-            self._results.append(outcome)
-            self._changed.set()
-
-    async def _call(self, job: Job, outcome: Outcome) -> None:
+    def _start(self, job: Job) -> None:
         registered = self.handlers.get(job.instruction)
+        self._inflight += 1
+        assert self._loop_ref is not None
+        task = self._loop_ref.create_task(self._execute(job, registered))
+        timeout = self.queue.catalog[job.instruction].retry.timeout
+        self._deadlines[job.id] = (time.monotonic() + timeout, task)
+
+    async def _execute(self, job: Job, registered: Registered | None) -> None:
+        try:
+            ctx = self._context(job, registered)
+            assert registered is not None
+            if registered.is_async:
+                await registered.handler(ctx)  # type: ignore[misc]
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._pool, registered.handler, ctx)
+            outcome = Outcome(job, "done", time.time(), follow_ups=ctx.follow_ups)
+        except asyncio.CancelledError:
+            if job.id not in self._timed_out:
+                raise
+            self._timed_out.discard(job.id)
+            timeout = self.queue.catalog[job.instruction].retry.timeout
+            outcome = Outcome(job, "transient", time.time(), f"timed out after {timeout:g}s")
+        except Exception as exc:
+            kind, message, retry_after = _classify(exc)
+            outcome = Outcome(job, kind, time.time(), message, retry_after)  # type: ignore[arg-type]
+        self._deadlines.pop(job.id, None)
+        self._inflight -= 1
+        self._results.append(outcome)
+        self._changed.set()
+
+    def _context(self, job: Job, registered: Registered | None) -> Context:
         if registered is None:
             raise PermanentError(f"no handler is installed for instruction {job.instruction!r}")
+        if job.connection_id is None:
+            return Context(job, None)
         try:
-            connection = self.queue.connection(job.connection_id) if job.connection_id else None
+            return Context(job, self.queue.connection(job.connection_id))
         except NotFound:
             raise PermanentError(f"connection {job.connection_id} no longer exists") from None
-        ctx = Context(job, connection)
-        timeout = self.queue.catalog[job.instruction].retry.timeout
-        if registered.is_async:
-            await asyncio.wait_for(registered.handler(ctx), timeout)  # type: ignore[arg-type]
-        else:
-            loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.run_in_executor(self._pool, registered.handler, ctx), timeout)
-        outcome.follow_ups = ctx.follow_ups
+
+    async def _watchdog(self) -> None:
+        """Cancel handlers that overrun their instruction's timeout (a transient failure).
+        One sweep a second costs less than a timer per item."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for item_id, (deadline, task) in list(self._deadlines.items()):
+                if deadline < now and not task.done():
+                    self._timed_out.add(item_id)
+                    task.cancel()
 
     async def _heartbeat(self) -> None:
         settings = self.settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,26 +36,53 @@ class Connection:
     status: str
 
 
-@dataclass(slots=True)
 class Job:
-    """A claimed item, handed to a handler."""
+    """A claimed item, handed to a handler. The payload is parsed on first use, so a
+    handler that never reads it costs nothing."""
 
-    id: int
-    client_id: int
-    instruction: str
-    connection_id: int | None
-    lane_id: int | None
-    payload: dict[str, Any]
-    refs: list[str]
-    attempt: int
-    failures: int
-    parent_id: int | None
-    started_at: float
+    __slots__ = (
+        "_payload", "attempt", "client_id", "connection_id", "failures", "id", "instruction",
+        "lane_id", "parent_id", "raw_payload", "started_at",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        client_id: int,
+        instruction: str,
+        connection_id: int | None,
+        lane_id: int | None,
+        raw_payload: str,
+        attempt: int,
+        failures: int,
+        parent_id: int | None,
+        started_at: float,
+    ) -> None:
+        self.id = id
+        self.client_id = client_id
+        self.instruction = instruction
+        self.connection_id = connection_id
+        self.lane_id = lane_id
+        self.raw_payload = raw_payload
+        self.attempt = attempt
+        self.failures = failures
+        self.parent_id = parent_id
+        self.started_at = started_at
+        self._payload: dict[str, Any] | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            self._payload = json.loads(self.raw_payload)
+        return self._payload
 
     @property
     def idempotency_key(self) -> str:
         """Stable for every attempt of this item: connectors pass it on so a repeat is harmless."""
         return f"stockyard-item-{self.id}"
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id}, instruction={self.instruction!r}, attempt={self.attempt})"
 
 
 OutcomeKind = Literal["done", "transient", "permanent"]
@@ -93,6 +121,7 @@ class Item:
     finished_at: float | None
     error: str | None
     error_kind: str | None
+    started_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +129,7 @@ class Attempt:
     number: int
     worker_id: str | None
     started_at: float
-    ended_at: float
+    ended_at: float | None
     outcome: str
     error: str | None
 

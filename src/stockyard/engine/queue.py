@@ -38,19 +38,22 @@ from stockyard.errors import Conflict, InvalidInput, NotFound
 
 UNFINISHED = "('queued', 'running', 'failed')"
 _JOB_COLUMNS = (
-    "id, client_id, instruction, connection_id, lane_id, payload, refs, attempts, failures,"
+    "id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,"
     " parent_id, started_at"
 )
 _ITEM_COLUMNS = (
     "id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,"
     " description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,"
-    " failures, worker_id, finished_at, error, error_kind"
+    " failures, worker_id, finished_at, error, error_kind, started_at"
 )
 _BULK_CHUNK = 500
 
 
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _ids_json(ids: Iterable[int]) -> str:
-    return json.dumps(list(ids))
+    return _dumps(list(ids))
 
 
 class Queue:
@@ -155,49 +158,58 @@ class Queue:
         self, cur: sqlite3.Cursor, client_id: int, requests: Sequence[Request], now: float
     ) -> list[int]:
         existing = self._known_keys(cur, client_id, requests)
-        (next_id,) = cur.execute(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'items'), 0)"
-        ).fetchone()
-        rows: list[tuple[Any, ...]] = []
+        # Ids are handed out here, under the write lock, so callers get them back in order.
+        # Pruning never deletes the newest row, so max(id) + 1 never reuses an id.
+        (next_id,) = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
+        rows: list[list[Any]] = []
         refs: list[tuple[str, int]] = []
-        lanes: dict[int, list[Any]] = {}
+        lanes: Counter[int] = Counter()
         ids: list[int] = []
-        descriptions: dict[tuple[str, int | None], tuple[bool, int | None, str]] = {}
+        resolved_cache: dict[tuple[str, int | None], tuple[bool, int | None, str]] = {}
         for req in requests:
             key = req.idempotency_key
             if key is not None and key in existing:
                 ids.append(existing[key])
                 continue
-            resolved = descriptions.get((req.instruction, req.connection_id))
+            resolved = resolved_cache.get((req.instruction, req.connection_id))
             if resolved is None:
                 resolved = self._resolve(client_id, req)
-                descriptions[(req.instruction, req.connection_id)] = resolved
+                resolved_cache[(req.instruction, req.connection_id)] = resolved
             blocking, lane_id, description = resolved
+            if not isinstance(req.payload, dict):
+                raise InvalidInput("payload must be a JSON object")
             next_id += 1
-            item_id = next_id
             if key is not None:
-                existing[key] = item_id
-            run_after = now + req.delay if req.delay > 0 else now
-            rows.append((
-                item_id, client_id, req.instruction, blocking, req.connection_id, lane_id,
-                json.dumps(req.payload), json.dumps(list(req.refs)), description,
-                req.parent_id, key, now, now, run_after,
-            ))
-            refs.extend((ref, item_id) for ref in req.refs)
+                existing[key] = next_id
+            rows.append([
+                next_id, req.instruction, blocking, req.connection_id, lane_id, req.payload,
+                req.refs, description, req.parent_id, key,
+                now + req.delay if req.delay > 0 else now,
+            ])
+            if req.refs:
+                refs.extend((ref, next_id) for ref in req.refs)
             if lane_id is not None:
-                lane = lanes.setdefault(lane_id, [0, lane_id])
-                lane[0] += 1
-            ids.append(item_id)
-        cur.executemany(
+                lanes[lane_id] += 1
+            ids.append(next_id)
+        if not rows:
+            return ids
+        # One JSON document per batch: SQLite unpacks it in C, and payloads are stored
+        # as the JSON text they already are, without a second encoding per item.
+        cur.execute(
             "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
             " status, payload, refs, description, parent_id, idempotency_key, created_at,"
-            " updated_at, run_after) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            " updated_at, run_after) SELECT value->>0, ?, value->>1, value->>2, value->>3,"
+            " value->>4, 'queued', value->>5, value->>6, value->>7, value->>8, value->>9, ?, ?,"
+            " value->>10 FROM json_each(?)",
+            (client_id, now, now, _dumps(rows)),
         )
         if refs:
             cur.executemany("INSERT OR IGNORE INTO item_refs (ref, item_id) VALUES (?, ?)", refs)
         if lanes:
-            cur.executemany("UPDATE lanes SET pending = pending + ? WHERE id = ?", lanes.values())
+            cur.executemany(
+                "UPDATE lanes SET pending = pending + ? WHERE id = ?",
+                [(n, lane) for lane, n in lanes.items()],
+            )
             # Only a lane that was empty gets a new head; a busy lane keeps its own.
             self._refresh_lanes(cur, lanes.keys(), only_headless=True)
         return ids
@@ -218,8 +230,6 @@ class Queue:
     def _resolve(self, client_id: int, req: Request) -> tuple[bool, int | None, str]:
         """Mode, lane and rendered description of a request, or a clear error."""
         instruction = self.catalog[req.instruction]
-        if not isinstance(req.payload, dict):
-            raise InvalidInput("payload must be a JSON object")
         values: dict[str, str] = {}
         conn: Connection | None = None
         if req.connection_id is not None:
@@ -248,21 +258,21 @@ class Queue:
 
         The head stays while it is running or failed; otherwise it is the lowest queued id.
         """
-        params = [(lane,) for lane in lane_ids]
+        lanes = _ids_json(lane_ids)
         guard = " AND head_id IS NULL" if only_headless else ""
-        cur.executemany(
+        cur.execute(
             "UPDATE lanes SET head_id = CASE"
             " WHEN (SELECT status FROM items WHERE id = lanes.head_id) IN ('running', 'failed')"
             " THEN head_id"
             " ELSE (SELECT min(id) FROM items WHERE lane_id = lanes.id AND status = 'queued')"
-            f" END WHERE id = ?{guard}",
-            params,
+            f" END WHERE id IN (SELECT value FROM json_each(?)){guard}",
+            (lanes,),
         )
-        cur.executemany(
+        cur.execute(
             "UPDATE lanes SET ready_at ="
             " (SELECT run_after FROM items WHERE id = lanes.head_id AND status = 'queued')"
-            f" WHERE id = ?{guard.replace('head_id IS NULL', 'ready_at IS NULL')}",
-            params,
+            f" WHERE id IN (SELECT value FROM json_each(?)){guard.replace('head_id', 'ready_at')}",
+            (lanes,),
         )
 
     # ---------------------------------------------------------------------- claim, settle
@@ -318,11 +328,7 @@ class Queue:
             f" attempts = attempts + 1 WHERE {where} RETURNING {_JOB_COLUMNS}",
             (worker_id, now, now, *params),
         ).fetchall()
-        loads = json.loads
-        return [
-            Job(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6]), r[7], r[8], r[9], r[10])
-            for r in rows
-        ]
+        return [Job(*r) for r in rows]
 
     def settle(
         self, worker_id: str, outcomes: Sequence[Outcome], claim_limit: int = 0
@@ -333,100 +339,106 @@ class Queue:
         item's lease had been lost (the item was already handed to another worker).
         """
         now = time.time()
-        followed = False
         with self.db.write() as cur:
-            accepted = self._owned(cur, worker_id, outcomes)
-            if accepted:
-                followed = self._record(cur, worker_id, accepted, now)
+            accepted, follow_ups = self._record(cur, worker_id, outcomes, now)
+            for client_id, requests in follow_ups.items():
+                self._insert(cur, client_id, requests, now)
             jobs = self._claim(cur, worker_id, claim_limit, now)
-        if followed:
+        if follow_ups:
             self.wakeup.notify()
-        return jobs, len(outcomes) - len(accepted)
-
-    def _owned(
-        self, cur: sqlite3.Cursor, worker_id: str, outcomes: Sequence[Outcome]
-    ) -> list[Outcome]:
-        """Fencing: only the worker that holds an item's current attempt may settle it."""
-        if not outcomes:
-            return []
-        rows = cur.execute(
-            "SELECT id, attempts FROM items WHERE id IN (SELECT value FROM json_each(?))"
-            " AND status = 'running' AND worker_id = ?",
-            (_ids_json(o.job.id for o in outcomes), worker_id),
-        ).fetchall()
-        current = dict(rows)
-        return [o for o in outcomes if current.get(o.job.id) == o.job.attempt]
+        return jobs, len(outcomes) - accepted
 
     def _record(
-        self, cur: sqlite3.Cursor, worker_id: str, outcomes: list[Outcome], now: float
-    ) -> bool:
-        done: list[tuple[Any, ...]] = []
-        retried: list[tuple[Any, ...]] = []
-        failed: list[tuple[Any, ...]] = []
-        attempts: list[tuple[Any, ...]] = []
-        lanes: Counter[int] = Counter()
-        follow_ups: dict[int, list[Request]] = {}
+        self, cur: sqlite3.Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
+    ) -> tuple[int, dict[int, list[Request]]]:
+        """Settle outcomes. Fencing: each statement matches only items still running under
+        this worker and this attempt, so a worker whose lease was lost changes nothing.
+        (`+items.worker_id` keeps the planner on the primary key, driven by the batch.)
+
+        A successful attempt lives on the item row (worker_id, started_at, finished_at);
+        the attempts table keeps every attempt that failed or was lost.
+        """
+        done: list[list[Any]] = []
+        retried: list[list[Any]] = []
+        failed: list[list[Any]] = []
+        by_id: dict[int, Outcome] = {}
         for o in outcomes:
             job = o.job
-            outcome: str = o.kind
+            by_id[job.id] = o
             if o.kind == "done":
-                done.append((now, now, job.id))
-                if o.follow_ups:
-                    follow_ups.setdefault(job.client_id, []).extend(o.follow_ups)
-                if job.lane_id is not None:
-                    lanes[job.lane_id] += 1
+                done.append([job.id, job.attempt, o.ended_at])
+                continue
+            policy = self.catalog[job.instruction].retry
+            failures = job.failures + 1
+            if o.kind == "transient" and job.attempt < policy.max_attempts:
+                due = now + max(backoff.delay(policy, failures), o.retry_after or 0.0)
+                retried.append([job.id, job.attempt, due, failures, o.error])
             else:
-                policy = self.catalog[job.instruction].retry
-                failures = job.failures + 1
-                if o.kind == "transient" and job.attempt < policy.max_attempts:
-                    wait = backoff.delay(policy, failures)
-                    due = now + max(wait, o.retry_after or 0.0)
-                    retried.append((due, failures, o.error, now, job.id))
-                else:
-                    error = o.error
-                    if o.kind == "transient":
-                        error = f"gave up after {job.attempt} attempts: {error}"
-                    failed.append((failures, error, o.kind, now, job.id))
-                    outcome = "failed" if o.kind == "transient" else "permanent"
-                if job.lane_id is not None:
-                    lanes[job.lane_id] += 0
-            attempts.append(
-                (job.id, job.attempt, worker_id, job.started_at, o.ended_at, outcome, o.error)
-            )
+                error = o.error
+                if o.kind == "transient":
+                    error = f"gave up after {job.attempt} attempts: {error}"
+                failed.append([job.id, job.attempt, failures, error, o.kind])
+        lanes: Counter[int] = Counter()
+        follow_ups: dict[int, list[Request]] = {}
+        accepted = 0
         if done:
+            rows = cur.execute(
+                "UPDATE items SET status = 'done', finished_at = d.value->>2, updated_at = ?,"
+                " error = NULL, error_kind = NULL FROM json_each(?) AS d"
+                " WHERE items.id = d.value->>0 AND items.attempts = d.value->>1"
+                " AND items.status = 'running' AND +items.worker_id = ?"
+                " RETURNING items.id, items.lane_id",
+                (now, _dumps(done), worker_id),
+            ).fetchall()
+            accepted += len(rows)
+            for item_id, lane_id in rows:
+                if lane_id is not None:
+                    lanes[lane_id] += 1
+                o = by_id[item_id]
+                if o.follow_ups:
+                    follow_ups.setdefault(o.job.client_id, []).extend(o.follow_ups)
+        unsuccessful: list[tuple[Any, ...]] = []
+        for rows_doc, sql, outcome_of in (
+            (retried, "status = 'queued', run_after = d.value->>2, failures = d.value->>3,"
+             " error = d.value->>4, error_kind = 'transient'", lambda o: "transient"),
+            (failed, "status = 'failed', failures = d.value->>2, error = d.value->>3,"
+             " error_kind = d.value->>4", lambda o: "failed" if o.kind == "transient" else "permanent"),
+        ):
+            if not rows_doc:
+                continue
+            rows = cur.execute(
+                f"UPDATE items SET {sql}, updated_at = ?, worker_id = NULL FROM json_each(?) AS d"
+                " WHERE items.id = d.value->>0 AND items.attempts = d.value->>1"
+                " AND items.status = 'running' AND +items.worker_id = ?"
+                " RETURNING items.id, items.lane_id",
+                (now, _dumps(rows_doc), worker_id),
+            ).fetchall()
+            accepted += len(rows)
+            for item_id, lane_id in rows:
+                if lane_id is not None:
+                    lanes[lane_id] += 0
+                o = by_id[item_id]
+                unsuccessful.append((item_id, o.job.attempt, worker_id, o.job.started_at,
+                                     o.ended_at, outcome_of(o), o.error))
+        if unsuccessful:
             cur.executemany(
-                "UPDATE items SET status = 'done', finished_at = ?, updated_at = ?,"
-                " worker_id = NULL, error = NULL, error_kind = NULL WHERE id = ?",
-                done,
+                "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at,"
+                " outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                unsuccessful,
             )
-        if retried:
-            cur.executemany(
-                "UPDATE items SET status = 'queued', run_after = ?, failures = ?, error = ?,"
-                " error_kind = 'transient', updated_at = ?, worker_id = NULL WHERE id = ?",
-                retried,
-            )
-        if failed:
-            cur.executemany(
-                "UPDATE items SET status = 'failed', failures = ?, error = ?, error_kind = ?,"
-                " updated_at = ?, worker_id = NULL WHERE id = ?",
-                failed,
-            )
-        cur.executemany(
-            "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome,"
-            " error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            attempts,
-        )
         if lanes:
             self._finish_in_lanes(cur, lanes)
-        for client_id, requests in follow_ups.items():
-            self._insert(cur, client_id, requests, now)
-        return bool(follow_ups)
+        return accepted, follow_ups
 
     def _finish_in_lanes(self, cur: sqlite3.Cursor, finished: Counter[int]) -> None:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
-        gone = [(n, lane) for lane, n in finished.items() if n]
+        gone = [[lane, n] for lane, n in finished.items() if n]
         if gone:
-            cur.executemany("UPDATE lanes SET pending = pending - ? WHERE id = ?", gone)
+            cur.execute(
+                "UPDATE lanes SET pending = pending - d.value->>1 FROM json_each(?) AS d"
+                " WHERE lanes.id = d.value->>0",
+                (_dumps(gone),),
+            )
         self._refresh_lanes(cur, finished.keys())
 
     # ----------------------------------------------------------------- workers and leases
@@ -712,9 +724,17 @@ class Queue:
                 " WHERE item_id = ? ORDER BY id",
                 (item_id,),
             ).fetchall()
+        item = _item(row)
+        history = [Attempt(*a) for a in attempts]
+        if item.status in ("running", "done") and item.started_at is not None:
+            # The current (or successful) attempt is recorded on the item row itself.
+            history.append(Attempt(
+                item.attempts, item.worker_id, item.started_at, item.finished_at,
+                item.status, None,
+            ))
         return ItemDetail(
-            item=_item(row),
-            attempts=[Attempt(*a) for a in attempts],
+            item=item,
+            attempts=history,
             children=[_item(c) for c in children],
             audit=[AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}"))
                    for a in audit],
@@ -756,7 +776,7 @@ class Queue:
                 ids = [r[0] for r in cur.execute(
                     "DELETE FROM items WHERE id IN (SELECT id FROM items"
                     " WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < ?"
-                    " LIMIT ?) RETURNING id",
+                    " AND id < (SELECT max(id) FROM items) LIMIT ?) RETURNING id",
                     (cutoff, batch),
                 )]
                 if ids:
@@ -801,7 +821,7 @@ def _item(r: Sequence[Any]) -> Item:
         connection_id=r[4], lane_id=r[5], status=r[6], payload=json.loads(r[7]),
         refs=json.loads(r[8]), description=r[9], parent_id=r[10], idempotency_key=r[11],
         created_at=r[12], updated_at=r[13], run_after=r[14], attempts=r[15], failures=r[16],
-        worker_id=r[17], finished_at=r[18], error=r[19], error_kind=r[20],
+        worker_id=r[17], finished_at=r[18], error=r[19], error_kind=r[20], started_at=r[21],
     )
 
 

@@ -78,7 +78,6 @@ def upgrade() -> None:
         sa.Column("finished_at", TIME),
         sa.Column("error", sa.Text),
         sa.Column("error_kind", sa.Text),
-        sqlite_autoincrement=True,  # queue ids are never reused, even after pruning
     )
     op.create_index(
         "items_free_ready", "items", ["run_after", "id"],
@@ -91,7 +90,10 @@ def upgrade() -> None:
     op.create_index("items_running", "items", ["worker_id"], **_partial("status = 'running'"))
     op.create_index("items_failed", "items", ["client_id", "id"], **_partial("status = 'failed'"))
     op.create_index("items_client", "items", ["client_id", "id"])
-    op.create_index("items_connection", "items", ["connection_id", "id"])
+    op.create_index(
+        "items_connection", "items", ["connection_id", "id"],
+        **_partial("connection_id IS NOT NULL"),
+    )
     op.create_index("items_parent", "items", ["parent_id"], **_partial("parent_id IS NOT NULL"))
     op.create_index(
         "items_idempotency", "items", ["client_id", "idempotency_key"], unique=True,
