@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from stockyard.catalog import Catalog, default_catalog
 from stockyard.connectors import demo
@@ -21,7 +22,7 @@ def database_url(url: str | None = None) -> str:
 def open_queue(url: str | None = None, catalog: Catalog | None = None) -> Queue:
     """A queue on an initialised database; a clear error if `stockyard init` never ran."""
     db = Database(database_url(url))
-    if not db.schema_ready():
+    if not Path(db.options.path).exists() or not db.schema_ready():
         raise StockyardError(f"the database {db.url} is not initialised: run `stockyard init`")
     return Queue(db, catalog or default_catalog())
 

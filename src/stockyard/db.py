@@ -69,7 +69,9 @@ class Database:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer takes the
         # lock up front instead of failing on a read-to-write upgrade under contention.
         conn = sqlite3.connect(
-            path, isolation_level=None, timeout=self.options.busy_timeout,
+            path,
+            isolation_level=None,
+            timeout=self.options.busy_timeout,
             check_same_thread=False,
         )
         conn.execute("PRAGMA journal_mode=WAL")
@@ -127,7 +129,9 @@ class Database:
             cur.execute("SELECT 1")
 
     def schema_ready(self) -> bool:
-        row = self.connection().execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
+            .fetchone()
+        )
         return row is not None

@@ -138,7 +138,10 @@ class Worker:
 
     async def _wait(self, timeout: float | None) -> None:
         self._changed.clear()
-        waiters = [asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(self._wake.wait())]
+        waiters = [
+            asyncio.ensure_future(self._changed.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -159,7 +162,10 @@ class Worker:
         for o in outcomes:
             if o.kind == "done":
                 self.stats.done += 1
-            elif o.kind == "transient" and o.job.attempt < self.queue.catalog[o.job.instruction].retry.max_attempts:
+            elif (
+                o.kind == "transient"
+                and o.job.attempt < self.queue.catalog[o.job.instruction].retry.max_attempts
+            ):
                 self.stats.retried += 1
             else:
                 self.stats.failed += 1

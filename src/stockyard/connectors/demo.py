@@ -30,6 +30,8 @@ async def handle(ctx: Context) -> None:
         raise TransientError(message)
     for follow in payload.get("then", ()):
         ctx.enqueue(
-            follow["instruction"], follow.get("payload"), follow.get("connection_id"),
+            follow["instruction"],
+            follow.get("payload"),
+            follow.get("connection_id"),
             follow.get("refs", ()),
         )

@@ -41,8 +41,17 @@ class Job:
     handler that never reads it costs nothing."""
 
     __slots__ = (
-        "_payload", "attempt", "client_id", "connection_id", "failures", "id", "instruction",
-        "lane_id", "parent_id", "raw_payload", "started_at",
+        "_payload",
+        "attempt",
+        "client_id",
+        "connection_id",
+        "failures",
+        "id",
+        "instruction",
+        "lane_id",
+        "parent_id",
+        "raw_payload",
+        "started_at",
     )
 
     def __init__(

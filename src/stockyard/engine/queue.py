@@ -75,15 +75,15 @@ class Queue:
             row = cur.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
             if row:
                 return int(row[0])
-            cur.execute(
-                "INSERT INTO clients (name, created_at) VALUES (?, ?)", (name, time.time())
-            )
+            cur.execute("INSERT INTO clients (name, created_at) VALUES (?, ?)", (name, time.time()))
             return int(cur.lastrowid or 0)
 
     def client_id(self, name: str) -> int:
-        row = self.db.connection().execute(
-            "SELECT id FROM clients WHERE name = ?", (name,)
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute("SELECT id FROM clients WHERE name = ?", (name,))
+            .fetchone()
+        )
         if row is None:
             raise NotFound(f"no client named {name!r}")
         return int(row[0])
@@ -109,8 +109,15 @@ class Queue:
             cur.execute(
                 "INSERT INTO connections (client_id, kind, connector, description, settings,"
                 " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (client_id, kind, connector, description, json.dumps(settings or {}), status,
-                 time.time()),
+                (
+                    client_id,
+                    kind,
+                    connector,
+                    description,
+                    json.dumps(settings or {}),
+                    status,
+                    time.time(),
+                ),
             )
             conn_id = int(cur.lastrowid or 0)
             if kind in (LaneKind.SOURCE, LaneKind.CHANNEL):
@@ -118,21 +125,29 @@ class Queue:
         return self.connection(conn_id, client_id)
 
     def connections(self, client_id: int) -> list[Connection]:
-        rows = self.db.connection().execute(
-            "SELECT id, client_id, kind, connector, description, settings, status"
-            " FROM connections WHERE client_id = ? ORDER BY id",
-            (client_id,),
-        ).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT id, client_id, kind, connector, description, settings, status"
+                " FROM connections WHERE client_id = ? ORDER BY id",
+                (client_id,),
+            )
+            .fetchall()
+        )
         return [_connection(r) for r in rows]
 
     def connection(self, connection_id: int, client_id: int | None = None) -> Connection:
         conn = self._connections.get(connection_id)
         if conn is None:
-            row = self.db.connection().execute(
-                "SELECT id, client_id, kind, connector, description, settings, status"
-                " FROM connections WHERE id = ?",
-                (connection_id,),
-            ).fetchone()
+            row = (
+                self.db.connection()
+                .execute(
+                    "SELECT id, client_id, kind, connector, description, settings, status"
+                    " FROM connections WHERE id = ?",
+                    (connection_id,),
+                )
+                .fetchone()
+            )
             if row is None:
                 raise NotFound(f"no connection {connection_id}")
             conn = self._connections[connection_id] = _connection(row)
@@ -181,11 +196,21 @@ class Queue:
             next_id += 1
             if key is not None:
                 existing[key] = next_id
-            rows.append([
-                next_id, req.instruction, blocking, req.connection_id, lane_id, req.payload,
-                req.refs, description, req.parent_id, key,
-                now + req.delay if req.delay > 0 else now,
-            ])
+            rows.append(
+                [
+                    next_id,
+                    req.instruction,
+                    blocking,
+                    req.connection_id,
+                    lane_id,
+                    req.payload,
+                    req.refs,
+                    description,
+                    req.parent_id,
+                    key,
+                    now + req.delay if req.delay > 0 else now,
+                ]
+            )
             if req.refs:
                 refs.extend((ref, next_id) for ref in req.refs)
             if lane_id is not None:
@@ -306,8 +331,11 @@ class Queue:
         if not heads:
             return []
         return self._start(
-            cur, "id IN (SELECT value FROM json_each(?))", (_ids_json(h[0] for h in heads),),
-            worker_id, now,
+            cur,
+            "id IN (SELECT value FROM json_each(?))",
+            (_ids_json(h[0] for h in heads),),
+            worker_id,
+            now,
         )
 
     def _claim_free(self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
@@ -317,7 +345,9 @@ class Queue:
             cur,
             "id IN (SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
             " AND run_after <= ? ORDER BY run_after, id LIMIT ?)",
-            (now, limit), worker_id, now,
+            (now, limit),
+            worker_id,
+            now,
         )
 
     def _start(
@@ -398,11 +428,19 @@ class Queue:
                 if o.follow_ups:
                     follow_ups.setdefault(o.job.client_id, []).extend(o.follow_ups)
         unsuccessful: list[tuple[Any, ...]] = []
-        for rows_doc, sql, outcome_of in (
-            (retried, "status = 'queued', run_after = d.value->>2, failures = d.value->>3,"
-             " error = d.value->>4, error_kind = 'transient'", lambda o: "transient"),
-            (failed, "status = 'failed', failures = d.value->>2, error = d.value->>3,"
-             " error_kind = d.value->>4", lambda o: "failed" if o.kind == "transient" else "permanent"),
+        for rows_doc, sql, retrying in (
+            (
+                retried,
+                "status = 'queued', run_after = d.value->>2, failures = d.value->>3,"
+                " error = d.value->>4, error_kind = 'transient'",
+                True,
+            ),
+            (
+                failed,
+                "status = 'failed', failures = d.value->>2, error = d.value->>3,"
+                " error_kind = d.value->>4",
+                False,
+            ),
         ):
             if not rows_doc:
                 continue
@@ -418,8 +456,19 @@ class Queue:
                 if lane_id is not None:
                     lanes[lane_id] += 0
                 o = by_id[item_id]
-                unsuccessful.append((item_id, o.job.attempt, worker_id, o.job.started_at,
-                                     o.ended_at, outcome_of(o), o.error))
+                unsuccessful.append(
+                    (
+                        item_id,
+                        o.job.attempt,
+                        worker_id,
+                        o.job.started_at,
+                        o.ended_at,
+                        "transient"
+                        if retrying
+                        else ("failed" if o.kind == "transient" else o.kind),
+                        o.error,
+                    )
+                )
         if unsuccessful:
             cur.executemany(
                 "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at,"
@@ -476,7 +525,8 @@ class Queue:
         now = time.time()
         with self.db.write() as cur:
             dead = [
-                r[0] for r in cur.execute(
+                r[0]
+                for r in cur.execute(
                     "SELECT id FROM workers WHERE stopped_at IS NULL AND heartbeat_at < ?",
                     (now - lease_timeout,),
                 )
@@ -588,8 +638,10 @@ class Queue:
             cur.executemany(
                 "INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(now, client_id, actor, action, r[0], r[2],
-                  json.dumps({"from": r[1]})) for r in targets],
+                [
+                    (now, client_id, actor, action, r[0], r[2], json.dumps({"from": r[1]}))
+                    for r in targets
+                ],
             )
             if lanes:
                 self._finish_in_lanes(cur, lanes)
@@ -619,14 +671,25 @@ class Queue:
             cur.execute(
                 "UPDATE lanes SET paused = ?, paused_at = ?, paused_by = ?, pause_reason = ?"
                 " WHERE id = ?",
-                (int(paused), now if paused else None, actor if paused else None,
-                 reason or None, lane_id),
+                (
+                    int(paused),
+                    now if paused else None,
+                    actor if paused else None,
+                    reason or None,
+                    lane_id,
+                ),
             )
             cur.execute(
                 "INSERT INTO audit (at, client_id, actor, action, lane_id, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (now, client_id, actor, "pause" if paused else "resume", lane_id,
-                 json.dumps({"reason": reason} if reason else {})),
+                (
+                    now,
+                    client_id,
+                    actor,
+                    "pause" if paused else "resume",
+                    lane_id,
+                    json.dumps({"reason": reason} if reason else {}),
+                ),
             )
 
     # --------------------------------------------------------------------------- reading
@@ -666,20 +729,26 @@ class Queue:
 
     def _ids(self, flt: ItemFilter, after: int, limit: int) -> list[int]:
         where, params = self._where(flt)
-        rows = self.db.connection().execute(
-            f"SELECT id FROM items WHERE {where} AND id > ? ORDER BY id LIMIT ?",
-            (*params, after, limit),
-        ).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT id FROM items WHERE {where} AND id > ? ORDER BY id LIMIT ?",
+                (*params, after, limit),
+            )
+            .fetchall()
+        )
         return [r[0] for r in rows]
 
     def count(self, flt: ItemFilter) -> int:
         where, params = self._where(flt)
-        row = self.db.connection().execute(
-            f"SELECT count(*) FROM items WHERE {where}", params
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(f"SELECT count(*) FROM items WHERE {where}", params)
+            .fetchone()
+        )
         return int(row[0])
 
-    def list(self, flt: ItemFilter, limit: int = 50, before: int | None = None) -> list[Item]:
+    def list_items(self, flt: ItemFilter, limit: int = 50, before: int | None = None) -> list[Item]:
         """Newest first; pass the last id seen as `before` for the next page."""
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
@@ -687,17 +756,25 @@ class Queue:
         if before is not None:
             where += " AND id < ?"
             params.append(before)
-        rows = self.db.connection().execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            )
+            .fetchall()
+        )
         return [_item(r) for r in rows]
 
     def get(self, client_id: int, item_id: int) -> Item:
-        row = self.db.connection().execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
-            (item_id, client_id),
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
+                (item_id, client_id),
+            )
+            .fetchone()
+        )
         if row is None:
             raise NotFound(f"no queue item {item_id}")
         return _item(row)
@@ -728,38 +805,53 @@ class Queue:
         history = [Attempt(*a) for a in attempts]
         if item.status in ("running", "done") and item.started_at is not None:
             # The current (or successful) attempt is recorded on the item row itself.
-            history.append(Attempt(
-                item.attempts, item.worker_id, item.started_at, item.finished_at,
-                item.status, None,
-            ))
+            history.append(
+                Attempt(
+                    item.attempts,
+                    item.worker_id,
+                    item.started_at,
+                    item.finished_at,
+                    item.status,
+                    None,
+                )
+            )
         return ItemDetail(
             item=item,
             attempts=history,
             children=[_item(c) for c in children],
-            audit=[AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}"))
-                   for a in audit],
+            audit=[
+                AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}")) for a in audit
+            ],
         )
 
     def lanes(self, client_id: int) -> list[LaneView]:
         """Every lane of the client: blocked first, then paused, then by waiting work."""
-        rows = self.db.connection().execute(
-            "SELECT l.id, c.kind, c.description, l.paused, l.pending, l.head_id, l.ready_at,"
-            " i.instruction, i.status, i.error, i.created_at, i.run_after"
-            " FROM lanes l JOIN connections c ON c.id = l.id"
-            " LEFT JOIN items i ON i.id = l.head_id WHERE l.client_id = ? ORDER BY l.id",
-            (client_id,),
-        ).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT l.id, c.kind, c.description, l.paused, l.pending, l.head_id, l.ready_at,"
+                " i.instruction, i.status, i.error, i.created_at, i.run_after"
+                " FROM lanes l JOIN connections c ON c.id = l.id"
+                " LEFT JOIN items i ON i.id = l.head_id WHERE l.client_id = ? ORDER BY l.id",
+                (client_id,),
+            )
+            .fetchall()
+        )
         now = time.time()
         views = [_lane(r, now) for r in rows]
         rank = {"blocked": 0, "paused": 1, "waiting": 2, "running": 3, "ready": 4, "idle": 5}
         return sorted(views, key=lambda v: (rank[v.state], -v.pending, v.lane_id))
 
     def lane_audit(self, client_id: int, lane_id: int) -> list[AuditEntry]:
-        rows = self.db.connection().execute(
-            "SELECT at, actor, action, item_id, lane_id, detail FROM audit"
-            " WHERE lane_id = ? AND client_id = ? ORDER BY id",
-            (lane_id, client_id),
-        ).fetchall()
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT at, actor, action, item_id, lane_id, detail FROM audit"
+                " WHERE lane_id = ? AND client_id = ? ORDER BY id",
+                (lane_id, client_id),
+            )
+            .fetchall()
+        )
         return [AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}")) for a in rows]
 
     # ------------------------------------------------------------------------- retention
@@ -773,12 +865,15 @@ class Queue:
         total = 0
         while True:
             with self.db.write() as cur:
-                ids = [r[0] for r in cur.execute(
-                    "DELETE FROM items WHERE id IN (SELECT id FROM items"
-                    " WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < ?"
-                    " AND id < (SELECT max(id) FROM items) LIMIT ?) RETURNING id",
-                    (cutoff, batch),
-                )]
+                ids = [
+                    r[0]
+                    for r in cur.execute(
+                        "DELETE FROM items WHERE id IN (SELECT id FROM items"
+                        " WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < ?"
+                        " AND id < (SELECT max(id) FROM items) LIMIT ?) RETURNING id",
+                        (cutoff, batch),
+                    )
+                ]
                 if ids:
                     ids_json = _ids_json(ids)
                     for table in ("attempts", "item_refs"):
@@ -816,18 +911,46 @@ def _connection(r: Sequence[Any]) -> Connection:
 
 def _item(r: Sequence[Any]) -> Item:
     return Item(
-        id=r[0], client_id=r[1], instruction=r[2],
+        id=r[0],
+        client_id=r[1],
+        instruction=r[2],
         mode="blocking" if r[3] else "non-blocking",
-        connection_id=r[4], lane_id=r[5], status=r[6], payload=json.loads(r[7]),
-        refs=json.loads(r[8]), description=r[9], parent_id=r[10], idempotency_key=r[11],
-        created_at=r[12], updated_at=r[13], run_after=r[14], attempts=r[15], failures=r[16],
-        worker_id=r[17], finished_at=r[18], error=r[19], error_kind=r[20], started_at=r[21],
+        connection_id=r[4],
+        lane_id=r[5],
+        status=r[6],
+        payload=json.loads(r[7]),
+        refs=json.loads(r[8]),
+        description=r[9],
+        parent_id=r[10],
+        idempotency_key=r[11],
+        created_at=r[12],
+        updated_at=r[13],
+        run_after=r[14],
+        attempts=r[15],
+        failures=r[16],
+        worker_id=r[17],
+        finished_at=r[18],
+        error=r[19],
+        error_kind=r[20],
+        started_at=r[21],
     )
 
 
 def _lane(r: Sequence[Any], now: float) -> LaneView:
-    (lane_id, kind, description, paused, pending, head_id, ready_at,
-     instruction, status, error, created_at, run_after) = r
+    (
+        lane_id,
+        kind,
+        description,
+        paused,
+        pending,
+        head_id,
+        ready_at,
+        instruction,
+        status,
+        error,
+        created_at,
+        run_after,
+    ) = r
     state: str
     if status == "failed":
         state = "blocked"
@@ -842,8 +965,16 @@ def _lane(r: Sequence[Any], now: float) -> LaneView:
     else:
         state = "ready"
     return LaneView(
-        lane_id=lane_id, kind=kind, description=description, state=state,  # type: ignore[arg-type]
-        paused=bool(paused), pending=pending, head_id=head_id, head_instruction=instruction,
-        head_status=status, head_error=error, oldest_created_at=created_at,
+        lane_id=lane_id,
+        kind=kind,
+        description=description,
+        state=state,  # type: ignore[arg-type]
+        paused=bool(paused),
+        pending=pending,
+        head_id=head_id,
+        head_instruction=instruction,
+        head_status=status,
+        head_error=error,
+        oldest_created_at=created_at,
         next_run_at=run_after if status == "queued" else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -23,15 +24,19 @@ class Wakeup:
 
         return unsubscribe
 
-    def subscribe_event(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
+    def subscribe_event(
+        self, loop: asyncio.AbstractEventLoop, event: asyncio.Event
+    ) -> Callable[[], None]:
         """Set `event` on `loop` (from any thread) whenever new work is committed."""
-        return self.subscribe(lambda: loop.call_soon_threadsafe(event.set))
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        return self.subscribe(wake)
 
     def notify(self) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            try:
+            with contextlib.suppress(RuntimeError):  # the listener's loop has closed
                 listener()
-            except RuntimeError:  # the listener's event loop has closed
-                pass

@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.Float(precision=53)  # epoch seconds: one representation on both backends
 
 
-def _partial(where: str) -> dict[str, object]:
+def _partial(where: str) -> dict[str, Any]:
     return {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
 
 
@@ -52,7 +54,9 @@ def upgrade() -> None:
         sa.Column("paused_by", sa.Text),
         sa.Column("pause_reason", sa.Text),
     )
-    op.create_index("lanes_ready", "lanes", ["ready_at"], **_partial("ready_at IS NOT NULL AND paused = 0"))
+    op.create_index(
+        "lanes_ready", "lanes", ["ready_at"], **_partial("ready_at IS NOT NULL AND paused = 0")
+    )
     op.create_index("lanes_client", "lanes", ["client_id", "id"])
     op.create_table(
         "items",
@@ -80,27 +84,38 @@ def upgrade() -> None:
         sa.Column("error_kind", sa.Text),
     )
     op.create_index(
-        "items_free_ready", "items", ["run_after", "id"],
+        "items_free_ready",
+        "items",
+        ["run_after", "id"],
         **_partial("status = 'queued' AND lane_id IS NULL"),
     )
     op.create_index(
-        "items_lane_queued", "items", ["lane_id", "id"],
+        "items_lane_queued",
+        "items",
+        ["lane_id", "id"],
         **_partial("status = 'queued' AND lane_id IS NOT NULL"),
     )
     op.create_index("items_running", "items", ["worker_id"], **_partial("status = 'running'"))
     op.create_index("items_failed", "items", ["client_id", "id"], **_partial("status = 'failed'"))
     op.create_index("items_client", "items", ["client_id", "id"])
     op.create_index(
-        "items_connection", "items", ["connection_id", "id"],
+        "items_connection",
+        "items",
+        ["connection_id", "id"],
         **_partial("connection_id IS NOT NULL"),
     )
     op.create_index("items_parent", "items", ["parent_id"], **_partial("parent_id IS NOT NULL"))
     op.create_index(
-        "items_idempotency", "items", ["client_id", "idempotency_key"], unique=True,
+        "items_idempotency",
+        "items",
+        ["client_id", "idempotency_key"],
+        unique=True,
         **_partial("idempotency_key IS NOT NULL"),
     )
     op.create_index(
-        "items_finished", "items", ["finished_at"],
+        "items_finished",
+        "items",
+        ["finished_at"],
         **_partial("status IN ('done', 'skipped', 'superseded')"),
     )
     op.create_table(

@@ -1,0 +1,30 @@
+# The two commands of the README. Both build their own virtualenv from PyPI, so they work
+# on a bare machine with Python 3.11+.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## demo data, then a worker showing the queue drain
+	$(BIN)/stockyard demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: lint  ## ruff, mypy and the whole test suite
+	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## the benchmarks of docs/benchmarks.md (a few minutes)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,120 @@
+"""`stockyard demo`: a merchant's day in a minute. Demo connections and items (some fail on
+purpose), a worker draining them, and the lanes at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from stockyard import app as wiring
+from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.worker import Worker, WorkerSettings
+
+
+def _demo_requests(n: int, lanes: dict[str, int], rng: random.Random) -> list[Request]:
+    requests: list[Request] = []
+    for i in range(n):
+        sku = f"SKU-{i % 400:04d}"
+        roll = rng.random()
+        payload: dict[str, object] = {
+            "sku": sku,
+            "price": round(rng.uniform(5, 500), 2),
+            "sleep": round(rng.uniform(0, 0.02), 3),
+        }
+        if roll < 0.25:
+            requests.append(Request("sync_product", payload, lanes["source"], (sku,)))
+        elif roll < 0.7:
+            channel = lanes["shop"] if roll < 0.5 else lanes["trade"]
+            if rng.random() < 0.03:
+                payload |= {"fail": "transient", "times": 1, "message": "HTTP 503 from channel"}
+            requests.append(Request("update_variant", payload, channel, (sku,)))
+        elif roll < 0.85:
+            order = f"ORD-{10000 + i}"
+            requests.append(
+                Request("add_order", {"order": order, "sleep": 0.01}, lanes["source"], (order,))
+            )
+        else:
+            requests.append(Request("send_email", {"to": "ops@example.com"}))
+    # One bad SKU blocks the trade store's lane; the other lanes carry on.
+    at = len(requests) // 3
+    requests.insert(
+        at,
+        Request(
+            "update_product",
+            {"sku": "SKU-BAD", "fail": "permanent", "message": "price tier 'trade' missing"},
+            lanes["trade"],
+            ("SKU-BAD",),
+        ),
+    )
+    return requests
+
+
+def _status_table(queue: Queue, client_id: int) -> Table:
+    table = Table("status", "items", title="queue")
+    for status in ("queued", "running", "done", "failed", "skipped"):
+        table.add_row(status, str(queue.count(ItemFilter(client_id, statuses=(status,)))))
+    return table
+
+
+def run_demo(url: str, n: int, out: Console) -> None:
+    queue = wiring.init_queue(url)
+    client_id = queue.client_id(wiring.DEFAULT_CLIENT)
+    existing = {c.description: c.id for c in queue.connections(client_id)}
+    specs = {
+        "source": ("source", "Sage ERP"),
+        "shop": ("channel", "Shopify (main store)"),
+        "trade": ("channel", "Trade store (B2B)"),
+        "warehouse": ("fulfillment", "Warehouse"),
+    }
+    lanes = {
+        key: existing.get(desc) or queue.add_connection(client_id, kind, "demo", desc).id
+        for key, (kind, desc) in specs.items()
+    }
+    ids = queue.enqueue(client_id, _demo_requests(n, lanes, random.Random(7)))
+    out.print(f"queued items {ids[0]}..{ids[-1]} on {queue.db.url}")
+    asyncio.run(_drain(queue, client_id, out))
+    lanes_table = Table("lane", "description", "state", "head", "waiting", "error", title="lanes")
+    for lane in queue.lanes(client_id):
+        lanes_table.add_row(
+            str(lane.lane_id),
+            lane.description,
+            lane.state,
+            str(lane.head_id or ""),
+            str(lane.waiting),
+            lane.head_error or "",
+        )
+    out.print(lanes_table)
+    out.print(
+        "Try: stockyard lanes · stockyard items list --status failed · "
+        "stockyard skip --sku SKU-BAD --yes · stockyard worker"
+    )
+
+
+async def _drain(queue: Queue, client_id: int, out: Console) -> None:
+    worker = Worker(
+        queue,
+        wiring.default_handlers(queue.catalog),
+        WorkerSettings(concurrency=100, poll_interval=0.02),
+    )
+    task = asyncio.create_task(worker.run())
+    busy = ItemFilter(client_id, statuses=("queued", "running"))
+    with Live(_status_table(queue, client_id), console=out, refresh_per_second=8) as live:
+        while True:
+            await asyncio.sleep(0.25)
+            live.update(_status_table(queue, client_id))
+            # Done when nothing can run: whatever remains waits behind a failed item.
+            if not any(
+                lane.state in ("ready", "running", "waiting") for lane in queue.lanes(client_id)
+            ) and not queue.count(
+                ItemFilter(client_id, statuses=("queued", "running"), blocking=False)
+            ):
+                break
+            if task.done():
+                break
+    worker.stop()
+    await task
+    del busy
