@@ -46,8 +46,11 @@ class QueueModel(RuleBasedStateMachine):
         self.tmp.cleanup()
 
     def head(self, lane: int) -> int | None:
-        unfinished = [i for i, lane_id in self.lane_of.items()
-                      if lane_id == lane and self.status[i] in ("queued", "running", "failed")]
+        unfinished = [
+            i
+            for i, lane_id in self.lane_of.items()
+            if lane_id == lane and self.status[i] in ("queued", "running", "failed")
+        ]
         return min(unfinished) if unfinished else None
 
     def eligible(self) -> set[int]:
@@ -87,7 +90,8 @@ class QueueModel(RuleBasedStateMachine):
         item = data.draw(st.sampled_from(sorted(self.held)))
         w, job = self.held.pop(item)
         _, refused = self.queue.settle(
-            self.worker_id(w), [Outcome(job, kind, time.time(), "boom")]  # type: ignore[arg-type]
+            self.worker_id(w),
+            [Outcome(job, kind, time.time(), "boom")],  # type: ignore[arg-type]
         )
         assert refused == 0
         if kind == "done":
@@ -119,7 +123,7 @@ class QueueModel(RuleBasedStateMachine):
         lost = [(i, job) for i, (owner, job) in self.held.items() if owner == w]
         old = self.worker_id(w)
         assert self.queue.stop_worker(old, "crashed") == len(lost)
-        for i, job in lost:
+        for i, _job in lost:
             del self.held[i]
             self.status[i] = "queued"
         if lost:
@@ -138,8 +142,11 @@ class QueueModel(RuleBasedStateMachine):
         for view in self.queue.lanes(self.client):
             head = self.head(view.lane_id)
             assert view.head_id == head
-            pending = sum(1 for i, lane in self.lane_of.items() if lane == view.lane_id
-                          and self.status[i] in ("queued", "running", "failed"))
+            pending = sum(
+                1
+                for i, lane in self.lane_of.items()
+                if lane == view.lane_id and self.status[i] in ("queued", "running", "failed")
+            )
             assert view.pending == pending
             if head is not None and self.status[head] == "failed":
                 assert view.state == "blocked"

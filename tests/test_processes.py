@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,9 @@ def _fill(queue: Queue, lanes: int, per_lane: int, free: int) -> tuple[int, list
     return client, lane_ids
 
 
-def _wait_until_done(queue: Queue, client: int, total: int, timeout: float,
-                     chaos: callable | None = None) -> None:  # type: ignore[valid-type]
+def _wait_until_done(
+    queue: Queue, client: int, total: int, timeout: float, chaos: Callable[[], None] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if queue.count(ItemFilter(client, statuses=("done",))) == total:
@@ -56,8 +58,9 @@ def _check(queue: Queue, client: int, logs: list[Path], total: int) -> int:
     runs: list[tuple[int, int, int]] = []
     for log in logs:
         for line in log.read_text().splitlines():
-            item, lane, at = line.split()
-            runs.append((int(at), int(item), -1 if lane == "None" else int(lane)))
+            item_text, lane_text, at_text = line.split()
+            lane_no = -1 if lane_text == "None" else int(lane_text)
+            runs.append((int(at_text), int(item_text), lane_no))
     runs.sort()
     assert queue.count(ItemFilter(client, statuses=("done",))) == total
     by_lane: dict[int, list[int]] = defaultdict(list)

@@ -91,7 +91,10 @@ def test_failure_stops_only_its_own_lane(queue: Queue, client_id: int) -> None:
     assert all(status(queue, client_id, i) == "done" for i in other + free)
     lane = next(v for v in queue.lanes(client_id) if v.lane_id == trade)
     assert (lane.state, lane.head_id, lane.waiting, lane.head_error) == (
-        "blocked", bad, 3, "bad data"
+        "blocked",
+        bad,
+        3,
+        "bad data",
     )
     # Retry keeps the id and the place: the lane resumes from the same item.
     queue.retry(client_id, [bad], "tester")
@@ -119,8 +122,10 @@ def test_skip_unblocks_lane_in_order(queue: Queue, client_id: int) -> None:
 def test_non_blocking_failure_holds_nothing_back(queue: Queue, client_id: int) -> None:
     ids = queue.enqueue(
         client_id,
-        [Request("send_email", {"fail": "permanent"} if n == 0 else {"sleep": 0.05})
-         for n in range(40)],
+        [
+            Request("send_email", {"fail": "permanent"} if n == 0 else {"sleep": 0.05})
+            for n in range(40)
+        ],
     )
     rec = Recorder()
     started = time.monotonic()
@@ -145,8 +150,11 @@ def test_transient_failure_retries_with_backoff_while_lane_waits(
     detail = queue.detail(client_id, flaky)
     assert [a.outcome for a in detail.attempts] == ["transient", "transient", "done"]
     assert detail.item.status == "done" and detail.item.attempts == 3
-    gaps = [b.started_at - a.ended_at for a, b in zip(detail.attempts, detail.attempts[1:])
-            if a.ended_at is not None]
+    gaps = [
+        b.started_at - a.ended_at
+        for a, b in zip(detail.attempts, detail.attempts[1:], strict=False)
+        if a.ended_at is not None
+    ]
     assert all(gap >= 0.01 for gap in gaps)  # base delay 0.02 s, half of it fixed
 
 
@@ -168,9 +176,7 @@ def test_permanent_failure_fails_at_once(queue: Queue, client_id: int) -> None:
     assert detail.item.error_kind == "permanent"
 
 
-def test_handler_bug_is_a_permanent_failure_with_its_message(
-    queue: Queue, client_id: int
-) -> None:
+def test_handler_bug_is_a_permanent_failure_with_its_message(queue: Queue, client_id: int) -> None:
     def broken(ctx: Context) -> None:
         raise KeyError("sku")
 
@@ -207,9 +213,11 @@ def test_idempotent_enqueue(queue: Queue, client_id: int) -> None:
     first = queue.enqueue(client_id, [Request("send_email", {}, idempotency_key="order-1")])
     again = queue.enqueue(
         client_id,
-        [Request("send_email", {}, idempotency_key="order-1"),
-         Request("send_email", {}, idempotency_key="order-2"),
-         Request("send_email", {}, idempotency_key="order-2")],
+        [
+            Request("send_email", {}, idempotency_key="order-1"),
+            Request("send_email", {}, idempotency_key="order-2"),
+            Request("send_email", {}, idempotency_key="order-2"),
+        ],
     )
     assert again[0] == first[0] and again[1] == again[2] != first[0]
     assert queue.count(ItemFilter(client_id)) == 2
@@ -272,8 +280,8 @@ def test_tenancy(queue: Queue, client_id: int) -> None:
 def test_bulk_skip_by_sku_and_filters(queue: Queue, client_id: int) -> None:
     lanes = [channel(queue, client_id, f"Shop {n}") for n in range(3)]
     failing = queue.enqueue(
-        client_id, [Request("update_variant", {"fail": "permanent"}, lane, ("SKU-9",))
-                    for lane in lanes]
+        client_id,
+        [Request("update_variant", {"fail": "permanent"}, lane, ("SKU-9",)) for lane in lanes],
     )
     queue.enqueue(client_id, [Request("update_variant", {}, lane, ("SKU-1",)) for lane in lanes])
     drain(queue, Recorder().registry())
@@ -308,9 +316,7 @@ def test_pagination_and_filters(queue: Queue, client_id: int) -> None:
         queue.list_items(ItemFilter(client_id, statuses=("borked",)))
 
 
-def test_prune_keeps_failed_and_waiting_and_never_reuses_ids(
-    queue: Queue, client_id: int
-) -> None:
+def test_prune_keeps_failed_and_waiting_and_never_reuses_ids(queue: Queue, client_id: int) -> None:
     done = queue.enqueue(client_id, [Request("send_email", {}) for _ in range(5)])
     failed = queue.enqueue(client_id, [Request("send_email", {"fail": "permanent"})])
     drain(queue, Recorder().registry())
@@ -338,7 +344,7 @@ def test_lost_lease_runs_again_and_is_recorded(queue: Queue, client_id: int) -> 
     drain(queue, rec.registry())
     assert rec.order(lane) == ids
     attempts = queue.detail(client_id, ids[0]).attempts
-    assert [(a.outcome, a.worker_id) for a in attempts][0] == ("lost", "dead-worker")
+    assert next((a.outcome, a.worker_id) for a in attempts) == ("lost", "dead-worker")
     # The dead worker's late result is refused: fencing.
     from stockyard.engine import Outcome
 

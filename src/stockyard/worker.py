@@ -130,9 +130,9 @@ class Worker:
                 claimed = await self._settle(room if want else 0)
                 if want and not claimed:
                     next_poll = now + settings.poll_interval
-                    if stop_when_idle and self._inflight == 0 and not self._results:
-                        if await self._in_db(self.queue.next_due) is None:
-                            return
+                    idle = stop_when_idle and self._inflight == 0 and not self._results
+                    if idle and await self._in_db(self.queue.next_due) is None:
+                        return
                 continue
             timeout = max(next_poll - now, 0.0) if room > 0 else None
             await self._wait(timeout)

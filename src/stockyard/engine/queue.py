@@ -493,11 +493,15 @@ class Queue:
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an operator).
         Two index probes: the ready-lanes index and the free-items index."""
-        row = self.db.connection().execute(
-            "SELECT min(t) FROM (SELECT min(ready_at) AS t FROM lanes"
-            " WHERE ready_at IS NOT NULL AND paused = 0 UNION ALL SELECT min(run_after)"
-            " FROM items WHERE status = 'queued' AND lane_id IS NULL)"
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT min(t) FROM (SELECT min(ready_at) AS t FROM lanes"
+                " WHERE ready_at IS NOT NULL AND paused = 0 UNION ALL SELECT min(run_after)"
+                " FROM items WHERE status = 'queued' AND lane_id IS NULL)"
+            )
+            .fetchone()
+        )
         return None if row[0] is None else float(row[0])
 
     # ----------------------------------------------------------------- workers and leases
