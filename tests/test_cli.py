@@ -1,0 +1,93 @@
+"""The CLI as an operator meets it: real subprocesses, clear one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "STOCKYARD_DATABASE_URL": f"sqlite:///{db}",
+        "COLUMNS": "200",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "stockyard", *args],
+        env=env,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.db"
+    assert run(path, "init").returncode == 0
+    assert (
+        run(path, "connections", "add", "--kind", "channel", "--description", "Shop").returncode
+        == 0
+    )
+    return path
+
+
+def test_enqueue_list_skip_and_lanes(db: Path, tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "\n".join(
+            json.dumps({"instruction": "update_variant", "connection": 1, "refs": [f"SKU-{n % 2}"]})
+            for n in range(10)
+        )
+    )
+    result = run(db, "enqueue", "--file", str(items))
+    assert result.returncode == 0 and "queued 10 items" in result.stdout
+    listed = run(db, "items", "list", "--sku", "SKU-1")
+    assert listed.returncode == 0 and listed.stdout.count("update_variant") == 5
+    refused = run(db, "skip", "--sku", "SKU-1")
+    assert refused.returncode == 2 and "add --yes" in refused.stdout
+    skipped = run(db, "skip", "--sku", "SKU-1", "--yes")
+    assert "skipped 5 items" in skipped.stdout
+    lanes = run(db, "lanes")
+    assert "Shop" in lanes.stdout and "ready" in lanes.stdout
+    shown = run(db, "items", "show", "2")
+    assert "skipped" in shown.stdout and "cli:" in shown.stdout  # the audit names the actor
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("enqueue", "no_such_instruction"), "unknown instruction"),
+        (("enqueue", "add_product"), "needs the channel connection"),
+        (("enqueue", "send_email", "--payload", "{oops"), "not valid JSON"),
+        (("enqueue", "send_email", "--payload", "[1]"), "must be a JSON object"),
+        (("enqueue", "--file", "/no/such/file"), "no such file"),
+        (("items", "show", "999"), "no queue item 999"),
+        (("retry", "999"), "no queue item 999"),
+        (("retry",), "say which items"),
+        (("lanes", "pause", "77"), "no lane 77"),
+        (("items", "list", "--status", "lost"), "unknown status"),
+        (("prune", "--older-than", "soon"), "cannot read duration"),
+        (("connections", "add", "--kind", "shop", "--description", "x"), "kind must be"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(db: Path, args: tuple[str, ...], message: str) -> None:
+    result = run(db, *args)
+    assert result.returncode == 2
+    assert message in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_uninitialised_database_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(tmp_path / "missing.db", "lanes")
+    assert result.returncode == 2 and "stockyard init" in result.stdout
+    assert not (tmp_path / "missing.db").exists()
