@@ -57,6 +57,8 @@ def _check(queue: Queue, client: int, logs: list[Path], total: int) -> int:
     """Every item done; every lane ran in queue-id order; any repeat has a lost lease."""
     runs: list[tuple[int, int, int]] = []
     for log in logs:
+        if not log.exists():  # a worker killed before it ran anything
+            continue
         for line in log.read_text().splitlines():
             item_text, lane_text, at_text = line.split()
             lane_no = -1 if lane_text == "None" else int(lane_text)
