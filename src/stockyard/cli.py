@@ -344,50 +344,36 @@ def _act(
     out.print(f"{verb} {len(done)} item{'s' if len(done) != 1 else ''}")
 
 
-@cli.command()
-def retry(
-    ids: list[int] = typer.Argument(None, help="Item ids"),
-    status: list[str] = StatusOpt,
-    instruction: list[str] = InstructionOpt,
-    connection: int | None = ConnectionOpt,
-    ref: str | None = RefOpt,
-    error: str | None = ErrorOpt,
-    since: str | None = SinceOpt,
-    until: str | None = UntilOpt,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
-    db: str | None = DbOption,
-    client: str = ClientOption,
-) -> None:
-    """Retry failed items: by id, or all failed items matching the filters."""
-    queue = _queue(db)
-    flt = _filter(
-        queue.client_id(client), status, instruction, connection, ref, error, since, until
-    )
-    has_filter = any([status, instruction, connection, ref, error, since, until])
-    _act("retry", ids or [], flt, has_filter, yes, queue)
+def _action_command(action: str, help_text: str) -> None:
+    """retry and skip take the same ids and filters; one definition serves both."""
+
+    def command(
+        ids: list[int] = typer.Argument(None, help="Item ids"),
+        status: list[str] = StatusOpt,
+        instruction: list[str] = InstructionOpt,
+        connection: int | None = ConnectionOpt,
+        ref: str | None = RefOpt,
+        error: str | None = ErrorOpt,
+        since: str | None = SinceOpt,
+        until: str | None = UntilOpt,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+        db: str | None = DbOption,
+        client: str = ClientOption,
+    ) -> None:
+        queue = _queue(db)
+        flt = _filter(
+            queue.client_id(client), status, instruction, connection, ref, error, since, until
+        )
+        has_filter = any([status, instruction, connection, ref, error, since, until])
+        _act(action, ids or [], flt, has_filter, yes, queue)
+
+    cli.command(name=action, help=help_text)(command)
 
 
-@cli.command()
-def skip(
-    ids: list[int] = typer.Argument(None, help="Item ids"),
-    status: list[str] = StatusOpt,
-    instruction: list[str] = InstructionOpt,
-    connection: int | None = ConnectionOpt,
-    ref: str | None = RefOpt,
-    error: str | None = ErrorOpt,
-    since: str | None = SinceOpt,
-    until: str | None = UntilOpt,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
-    db: str | None = DbOption,
-    client: str = ClientOption,
-) -> None:
-    """Skip failed or queued items for good: by id, or by filters (e.g. --sku ABC-1)."""
-    queue = _queue(db)
-    flt = _filter(
-        queue.client_id(client), status, instruction, connection, ref, error, since, until
-    )
-    has_filter = any([status, instruction, connection, ref, error, since, until])
-    _act("skip", ids or [], flt, has_filter, yes, queue)
+_action_command("retry", "Retry failed items: by id, or all failed items matching the filters.")
+_action_command(
+    "skip", "Skip failed or queued items for good: by id, or by filters (e.g. --sku ABC-1)."
+)
 
 
 # ---------------------------------------------------------------------------- lanes
