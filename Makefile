@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean postgres
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: lint  ## ruff, mypy and the whole test suite
+postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
+	bash scripts/install-postgres.sh
+
+test: lint postgres  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 bench: $(STAMP)  ## the benchmarks of docs/benchmarks.md (a few minutes)

@@ -1,18 +1,22 @@
+"""Fixtures: every engine test runs on both backends, SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from stockyard.catalog import Catalog, Instruction, RetryPolicy, default_catalog
-from stockyard.db import Database
+from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import HandlerRegistry
 from stockyard.worker import Stats, Worker, WorkerSettings
+from tests.pg import Databases, LocalServer
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
+BACKENDS = ("sqlite", "postgresql")
 
 
 def fast_catalog(policy: RetryPolicy = FAST_RETRY) -> Catalog:
@@ -21,17 +25,82 @@ def fast_catalog(policy: RetryPolicy = FAST_RETRY) -> Catalog:
     )
 
 
-def make_queue(path: Path, catalog: Catalog | None = None) -> Queue:
-    db = Database(f"sqlite:///{path}")
-    db.migrate()
+def make_queue(url: str, catalog: Catalog | None = None, migrate: bool = True) -> Queue:
+    db = connect(url)
+    if migrate:
+        db.migrate()
     queue = Queue(db, catalog or fast_catalog())
     queue.ensure_client("default")
     return queue
 
 
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Databases]:
+    given = os.environ.get("STOCKYARD_TEST_POSTGRES_URL")
+    if given:
+        yield Databases(given)
+        return
+    server = LocalServer()
+    try:
+        server.start()
+        yield Databases(server.url())
+    finally:
+        server.destroy()
+
+
+class UrlMaker:
+    """Fresh database URLs of one backend, removed when the test ends."""
+
+    def __init__(self, backend: str, tmp: str, request: pytest.FixtureRequest) -> None:
+        self.backend = backend
+        self.tmp = tmp
+        self.request = request
+        self.made = 0
+        self.pg: Databases | None = None
+        self.created: list[str] = []
+
+    def __call__(self) -> str:
+        self.made += 1
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp}/stockyard-{self.made}.db"
+        if self.pg is None:
+            self.pg = self.request.getfixturevalue("pg_databases")
+        url = self.pg.create()
+        self.created.append(url)
+        return url
+
+    @property
+    def migrated(self) -> bool:
+        """PostgreSQL databases come migrated (copies of the template)."""
+        return self.backend != "sqlite"
+
+    def cleanup(self) -> None:
+        if self.pg is not None:
+            for url in self.created:
+                self.pg.drop(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def queue(tmp_path: Path) -> Iterator[Queue]:
-    q = make_queue(tmp_path / "stockyard.db")
+def new_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[UrlMaker]:
+    maker = UrlMaker(backend, str(tmp_path_factory.mktemp(backend)), request)
+    yield maker
+    maker.cleanup()
+
+
+def fresh_queue(new_url: UrlMaker, catalog: Catalog | None = None) -> Queue:
+    return make_queue(new_url(), catalog, migrate=True)
+
+
+@pytest.fixture
+def queue(new_url: UrlMaker) -> Iterator[Queue]:
+    q = fresh_queue(new_url)
     yield q
     q.db.close()
 

@@ -10,13 +10,14 @@ import sys
 import time
 
 from stockyard.catalog import default_catalog
-from stockyard.db import Database
+from stockyard.db import connect
 from stockyard.engine import Queue
+from stockyard.errors import PermanentError
 from stockyard.handlers import Context, HandlerRegistry
 from stockyard.worker import Worker, WorkerSettings
 
 
-def main(db_path: str, log_path: str) -> None:
+def main(db_url: str, log_path: str) -> None:
     max_sleep = float(os.environ.get("CRASH_WORKER_SLEEP", "0.003"))
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
@@ -24,10 +25,12 @@ def main(db_path: str, log_path: str) -> None:
         os.write(fd, f"{ctx.job.id} {ctx.job.lane_id} {time.time_ns()}\n".encode())
         if random.random() < 0.5:
             await asyncio.sleep(random.uniform(0, max_sleep))
+        if ctx.payload.get("fail_first") and ctx.job.attempt == 1:
+            raise PermanentError("refused on the first attempt")
 
     registry = HandlerRegistry()
     registry.register_all(default_catalog().names(), handle)
-    queue = Queue(Database(f"sqlite:///{db_path}"), default_catalog())
+    queue = Queue(connect(db_url), default_catalog())
     settings = WorkerSettings(
         concurrency=100, poll_interval=0.02, heartbeat_interval=0.2, lease_timeout=1.0
     )

@@ -3,29 +3,35 @@ checked against a small reference model of SPEC §2 after every step."""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from stockyard.catalog import RetryPolicy
 from stockyard.engine import ItemFilter, Job, Outcome, Request
-from tests.conftest import fast_catalog, make_queue
+from tests.conftest import UrlMaker, fast_catalog, make_queue
 
 LANES = 3
 WORKERS = ("w1", "w2")
 
 
 class QueueModel(RuleBasedStateMachine):
+    new_url: Callable[[], str]  # set per backend by the test below
+
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = tempfile.TemporaryDirectory()
         # No back-off delay: a retried item is due at once, so the model needs no clock.
         catalog = fast_catalog(RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
-        self.queue = make_queue(Path(self.tmp.name) / "model.db", catalog)
+        self.queue = make_queue(type(self).new_url(), catalog)
         self.client = self.queue.client_id("default")
         self.lanes = [
             self.queue.add_connection(self.client, "channel", "demo", f"Shop {n}").id
@@ -43,7 +49,6 @@ class QueueModel(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.queue.db.close()
-        self.tmp.cleanup()
 
     def head(self, lane: int) -> int | None:
         unfinished = [
@@ -152,5 +157,8 @@ class QueueModel(RuleBasedStateMachine):
                 assert view.state == "blocked"
 
 
-QueueModel.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
-TestQueueModel = QueueModel.TestCase
+def test_queue_matches_the_model(new_url: UrlMaker) -> None:
+    machine = type("BoundQueueModel", (QueueModel,), {"new_url": staticmethod(new_url)})
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=60, stateful_step_count=40, deadline=None)
+    )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from stockyard.catalog import default_catalog
+from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import Conflict, InvalidInput, NotFound, PermanentError, TransientError
 from stockyard.handlers import Context, HandlerRegistry
 from stockyard.worker import Worker, WorkerSettings
-from tests.conftest import drain, make_queue
+from tests.conftest import drain
 
 
 class Recorder:
@@ -352,10 +352,14 @@ def test_lost_lease_runs_again_and_is_recorded(queue: Queue, client_id: int) -> 
     assert refused == 1
 
 
-def test_in_process_enqueue_wakes_an_idle_worker(tmp_path: Path) -> None:
-    queue = make_queue(tmp_path / "wake.db")
-    client_id = queue.client_id("default")
+def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
+    """In-process on SQLite; through LISTEN/NOTIFY on PostgreSQL, where the enqueue runs on
+    its own connection like another process's would."""
     started: list[float] = []
+    if queue.db.backend == "sqlite":
+        enqueuer = queue
+    else:  # another Queue: nothing shared in-process with the worker
+        enqueuer = Queue(connect(queue.db.url), queue.catalog)
 
     async def mark(ctx: Context) -> None:
         started.append(time.monotonic())
@@ -370,7 +374,9 @@ def test_in_process_enqueue_wakes_an_idle_worker(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         loop = asyncio.get_running_loop()
         enqueued = time.monotonic()
-        await loop.run_in_executor(None, queue.enqueue, client_id, [Request("send_email", {})])
+        await loop.run_in_executor(
+            None, enqueuer.enqueue, client_id, [Request("send_email", {})]
+        )
         while not started:
             await asyncio.sleep(0.001)
         worker.stop()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 from stockyard.catalog import Catalog, default_catalog
 from stockyard.connectors import demo
-from stockyard.db import DEFAULT_URL, Database
+from stockyard.db import DEFAULT_URL, connect
 from stockyard.engine.queue import Queue
 from stockyard.errors import StockyardError
 from stockyard.handlers import HandlerRegistry
@@ -21,14 +19,14 @@ def database_url(url: str | None = None) -> str:
 
 def open_queue(url: str | None = None, catalog: Catalog | None = None) -> Queue:
     """A queue on an initialised database; a clear error if `stockyard init` never ran."""
-    db = Database(database_url(url))
-    if not Path(db.options.path).exists() or not db.schema_ready():
-        raise StockyardError(f"the database {db.url} is not initialised: run `stockyard init`")
+    db = connect(database_url(url))
+    if not db.schema_ready():
+        raise StockyardError(f"{db.describe()} is not initialised: run `stockyard init`")
     return Queue(db, catalog or default_catalog())
 
 
 def init_queue(url: str | None = None) -> Queue:
-    db = Database(database_url(url))
+    db = connect(database_url(url))
     db.migrate()
     queue = Queue(db, default_catalog())
     queue.ensure_client(DEFAULT_CLIENT)

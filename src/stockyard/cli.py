@@ -8,7 +8,6 @@ import getpass
 import json
 import logging
 import re
-import sqlite3
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from stockyard import app as wiring
+from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import Item, ItemFilter, Queue, Request
 from stockyard.errors import InvalidInput, StockyardError
 from stockyard.worker import Worker, WorkerSettings
@@ -96,7 +96,7 @@ def _date(text: str | None) -> float | None:
 def init(db: str | None = DbOption) -> None:
     """Create or upgrade the database schema (safe to run again)."""
     queue = wiring.init_queue(db)
-    out.print(f"database ready: {queue.db.url}")
+    out.print(f"database ready: {queue.db.describe()}")
 
 
 @connections_cli.command("add")
@@ -445,7 +445,7 @@ def worker(
     queue = _queue(db)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     w = Worker(queue, wiring.default_handlers(queue.catalog), settings)
-    out.print(f"worker {w.id} started on {queue.db.url}")
+    out.print(f"worker {w.id} started on {queue.db.describe()}")
     stats = asyncio.run(w.run(install_signals=True))
     out.print(f"worker stopped: {stats.done} done, {stats.retried} retried, {stats.failed} failed")
 
@@ -477,7 +477,7 @@ def main() -> None:
     except StockyardError as exc:
         out.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         out.print(f"[red]database error:[/red] {exc}", highlight=False)
         sys.exit(1)
     except typer.Abort:

@@ -75,7 +75,7 @@ def run_demo(url: str, n: int, out: Console) -> None:
         for key, (kind, desc) in specs.items()
     }
     ids = queue.enqueue(client_id, _demo_requests(n, lanes, random.Random(7)))
-    out.print(f"queued items {ids[0]}..{ids[-1]} on {queue.db.url}")
+    out.print(f"queued items {ids[0]}..{ids[-1]} on {queue.db.describe()}")
     asyncio.run(_drain(queue, client_id, out))
     lanes_table = Table("lane", "description", "state", "head", "waiting", "error", title="lanes")
     for lane in queue.lanes(client_id):

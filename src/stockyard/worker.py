@@ -83,6 +83,10 @@ class Worker:
         self._deadlines: dict[int, tuple[float, asyncio.Task[None]]] = {}
         self._timed_out: set[int] = set()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
+        # After a failed settle we cannot know whether its claim committed (the connection
+        # may have broken after COMMIT): the next settle first releases unknown items.
+        self._unsure = False
+        self._failures = 0
 
     def stop(self) -> None:
         """Finish what is running, claim nothing new, then exit (SIGTERM / SIGINT)."""
@@ -98,6 +102,7 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         unsubscribe = self.queue.wakeup.subscribe_event(loop, self._wake)
+        stop_listening = self.queue.db.listen(self.queue.wakeup.notify)
         await self._in_db(self.queue.register_worker, self.id, socket.gethostname(), os.getpid())
         beat = asyncio.create_task(self._heartbeat())
         watchdog = asyncio.create_task(self._watchdog())
@@ -108,6 +113,7 @@ class Worker:
             beat.cancel()
             watchdog.cancel()
             unsubscribe()
+            stop_listening()
             released = await self._in_db(self.queue.stop_worker, self.id, "stopped")
             if released:
                 log.warning("released %d unfinished items to run again", released)
@@ -131,7 +137,7 @@ class Worker:
                 if want and not claimed:
                     next_poll = now + settings.poll_interval
                     idle = stop_when_idle and self._inflight == 0 and not self._results
-                    if idle and await self._in_db(self.queue.next_due) is None:
+                    if idle and not self._unsure and await self._next_due() is None:
                         return
                 continue
             timeout = max(next_poll - now, 0.0) if room > 0 else None
@@ -152,14 +158,22 @@ class Worker:
     async def _settle(self, room: int) -> int:
         outcomes, self._results = self._results, []
         try:
+            if self._unsure:
+                known = {*self._deadlines, *(o.job.id for o in outcomes)}
+                await self._in_db(self.queue.release_unknown, self.id, known)
+                self._unsure = False
             jobs, lost = await self._in_db(self.queue.settle, self.id, outcomes, room)
-        except Exception:
-            # The database is unreachable or locked beyond the busy timeout: keep the
-            # results and try again shortly; the leases protect the items meanwhile.
-            log.exception("settling %d results failed; retrying", len(outcomes))
+        except Exception as exc:
+            # The database is unreachable, restarting or locked beyond the busy timeout:
+            # keep the results and try again; the leases protect the items meanwhile.
+            self._unsure = True
+            self._failures += 1
+            pause = min(self.settings.poll_interval * 2**self._failures, 2.0)
+            log.warning("settling %d results failed (%s); retrying", len(outcomes), exc)
             self._results = outcomes + self._results
-            await asyncio.sleep(self.settings.poll_interval)
+            await asyncio.sleep(pause)
             return 0
+        self._failures = 0
         for o in outcomes:
             if o.kind == "done":
                 self.stats.done += 1
@@ -175,6 +189,13 @@ class Worker:
         for job in jobs:
             self._start(job)
         return len(jobs)
+
+    async def _next_due(self) -> float | None:
+        try:
+            due: float | None = await self._in_db(self.queue.next_due)
+        except Exception:
+            return 0.0  # cannot tell: not idle
+        return due
 
     def _start(self, job: Job) -> None:
         registered = self.handlers.get(job.instruction)

@@ -10,14 +10,13 @@ Every change of a lane's head goes through `_refresh_lanes`, so the invariant ha
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stockyard.catalog import Catalog, LaneKind, render
-from stockyard.db import Database
+from stockyard.db import Cursor, Database
 from stockyard.engine import backoff
 from stockyard.engine.models import (
     CONNECTION_KINDS,
@@ -47,13 +46,15 @@ _ITEM_COLUMNS = (
     " failures, worker_id, finished_at, error, error_kind, started_at"
 )
 _BULK_CHUNK = 500
+# Settling matches only items still running under this worker and this attempt. (SQLite's
+# `+` keeps its planner on the primary key, driven by the batch.)
+_FENCE = (
+    "items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)"
+    " AND items.status = 'running' AND {no_index}items.worker_id = ?"
+)
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _ids_json(ids: Iterable[int]) -> str:
-    return _dumps(list(ids))
 
 
 class Queue:
@@ -72,11 +73,14 @@ class Queue:
         if not name:
             raise InvalidInput("a client needs a name")
         with self.db.write() as cur:
-            row = cur.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
-            if row:
-                return int(row[0])
-            cur.execute("INSERT INTO clients (name, created_at) VALUES (?, ?)", (name, time.time()))
-            return int(cur.lastrowid or 0)
+            row = cur.execute(
+                "INSERT INTO clients (name, created_at) VALUES (?, ?)"
+                " ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, time.time()),
+            ).fetchone()
+            if row is None:
+                row = cur.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
+            return int(row[0])
 
     def client_id(self, name: str) -> int:
         row = (
@@ -106,9 +110,9 @@ class Queue:
         with self.db.write() as cur:
             if not cur.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
                 raise NotFound(f"no client {client_id}")
-            cur.execute(
+            (conn_id,) = cur.execute(
                 "INSERT INTO connections (client_id, kind, connector, description, settings,"
-                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     client_id,
                     kind,
@@ -118,8 +122,7 @@ class Queue:
                     status,
                     time.time(),
                 ),
-            )
-            conn_id = int(cur.lastrowid or 0)
+            ).fetchone()
             if kind in (LaneKind.SOURCE, LaneKind.CHANNEL):
                 cur.execute("INSERT INTO lanes (id, client_id) VALUES (?, ?)", (conn_id, client_id))
         return self.connection(conn_id, client_id)
@@ -166,41 +169,39 @@ class Queue:
             return []
         with self.db.write() as cur:
             ids = self._insert(cur, client_id, requests, time.time())
+            self.db.notify(cur)
         self.wakeup.notify()
         return ids
 
     def _insert(
-        self, cur: sqlite3.Cursor, client_id: int, requests: Sequence[Request], now: float
+        self, cur: Cursor, client_id: int, requests: Sequence[Request], now: float
     ) -> list[int]:
         existing = self._known_keys(cur, client_id, requests)
-        # Ids are handed out here, under the write lock, so callers get them back in order.
-        # Pruning never deletes the newest row, so max(id) + 1 never reuses an id.
-        (next_id,) = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
+        plan = self._plan(client_id, requests, existing)
+        fresh = [p for p in plan if p is not None]
+        if not fresh:
+            return [existing[str(r.idempotency_key)] for r in requests]
+        lanes: Counter[int] = Counter(lane for _, _, lane, _ in fresh if lane is not None)
+        # Ids are drawn with the lanes locked, so within a lane they follow commit order.
+        self.db.lock_lanes(cur, lanes)
+        new_ids = iter(self.db.allocate_ids(cur, len(fresh)))
         rows: list[list[Any]] = []
         refs: list[tuple[str, int]] = []
-        lanes: Counter[int] = Counter()
         ids: list[int] = []
-        resolved_cache: dict[tuple[str, int | None], tuple[bool, int | None, str]] = {}
-        for req in requests:
+        for req, planned in zip(requests, plan, strict=True):
             key = req.idempotency_key
-            if key is not None and key in existing:
-                ids.append(existing[key])
+            if planned is None:
+                ids.append(existing[str(key)])
                 continue
-            resolved = resolved_cache.get((req.instruction, req.connection_id))
-            if resolved is None:
-                resolved = self._resolve(client_id, req)
-                resolved_cache[(req.instruction, req.connection_id)] = resolved
-            blocking, lane_id, description = resolved
-            if not isinstance(req.payload, dict):
-                raise InvalidInput("payload must be a JSON object")
-            next_id += 1
+            item_id = next(new_ids)
             if key is not None:
-                existing[key] = next_id
+                existing[key] = item_id
+            _, blocking, lane_id, description = planned
             rows.append(
                 [
-                    next_id,
+                    item_id,
                     req.instruction,
-                    blocking,
+                    int(blocking),
                     req.connection_id,
                     lane_id,
                     req.payload,
@@ -211,25 +212,24 @@ class Queue:
                     now + req.delay if req.delay > 0 else now,
                 ]
             )
-            if req.refs:
-                refs.extend((ref, next_id) for ref in req.refs)
-            if lane_id is not None:
-                lanes[lane_id] += 1
-            ids.append(next_id)
-        if not rows:
-            return ids
-        # One JSON document per batch: SQLite unpacks it in C, and payloads are stored
-        # as the JSON text they already are, without a second encoding per item.
+            refs.extend((ref, item_id) for ref in req.refs)
+            ids.append(item_id)
+        # One JSON document per batch: the database unpacks it in C, and payloads are
+        # stored as the JSON text they already are, without a second encoding per item.
         cur.execute(
             "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
             " status, payload, refs, description, parent_id, idempotency_key, created_at,"
-            " updated_at, run_after) SELECT value->>0, ?, value->>1, value->>2, value->>3,"
-            " value->>4, 'queued', value->>5, value->>6, value->>7, value->>8, value->>9, ?, ?,"
-            " value->>10 FROM json_each(?)",
+            " updated_at, run_after) SELECT CAST(d.value->>0 AS BIGINT), ?, d.value->>1,"
+            " CAST(d.value->>2 AS INTEGER), CAST(d.value->>3 AS BIGINT),"
+            " CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5, d.value->>6, d.value->>7,"
+            " CAST(d.value->>8 AS BIGINT), d.value->>9, ?, ?,"
+            f" CAST(d.value->>10 AS DOUBLE PRECISION) FROM {self.db.json_rows}",
             (client_id, now, now, _dumps(rows)),
         )
         if refs:
-            cur.executemany("INSERT OR IGNORE INTO item_refs (ref, item_id) VALUES (?, ?)", refs)
+            cur.executemany(
+                "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
+            )
         if lanes:
             cur.executemany(
                 "UPDATE lanes SET pending = pending + ? WHERE id = ?",
@@ -239,16 +239,40 @@ class Queue:
             self._refresh_lanes(cur, lanes.keys(), only_headless=True)
         return ids
 
+    def _plan(
+        self, client_id: int, requests: Sequence[Request], existing: dict[str, int]
+    ) -> list[tuple[Request, bool, int | None, str] | None]:
+        """Mode, lane and description of each request; None where its key is known."""
+        plan: list[tuple[Request, bool, int | None, str] | None] = []
+        keys: set[str] = set()
+        cache: dict[tuple[str, int | None], tuple[bool, int | None, str]] = {}
+        for req in requests:
+            key = req.idempotency_key
+            if key is not None and (key in existing or key in keys):
+                plan.append(None)
+                continue
+            if key is not None:
+                keys.add(key)
+            if not isinstance(req.payload, dict):
+                raise InvalidInput("payload must be a JSON object")
+            resolved = cache.get((req.instruction, req.connection_id))
+            if resolved is None:
+                resolved = cache[(req.instruction, req.connection_id)] = self._resolve(
+                    client_id, req
+                )
+            plan.append((req, *resolved))
+        return plan
+
     def _known_keys(
-        self, cur: sqlite3.Cursor, client_id: int, requests: Sequence[Request]
+        self, cur: Cursor, client_id: int, requests: Sequence[Request]
     ) -> dict[str, int]:
         keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
         if not keys:
             return {}
         rows = cur.execute(
-            "SELECT idempotency_key, id FROM items WHERE client_id = ? AND idempotency_key IN"
-            " (SELECT value FROM json_each(?))",
-            (client_id, json.dumps(keys)),
+            "SELECT idempotency_key, id FROM items WHERE client_id = ? AND"
+            f" {self.db.in_list('idempotency_key')}",
+            (client_id, self.db.list_param(keys)),
         ).fetchall()
         return {k: int(i) for k, i in rows}
 
@@ -277,26 +301,27 @@ class Queue:
     # -------------------------------------------------------------------- lane bookkeeping
 
     def _refresh_lanes(
-        self, cur: sqlite3.Cursor, lane_ids: Iterable[int], only_headless: bool = False
+        self, cur: Cursor, lane_ids: Iterable[int], only_headless: bool = False
     ) -> None:
         """Re-derive head_id and ready_at of the given lanes from their items.
 
         The head stays while it is running or failed; otherwise it is the lowest queued id.
         """
-        lanes = _ids_json(lane_ids)
+        lanes = self.db.list_param(lane_ids)
+        in_lanes = self.db.in_list("id")
         guard = " AND head_id IS NULL" if only_headless else ""
         cur.execute(
             "UPDATE lanes SET head_id = CASE"
             " WHEN (SELECT status FROM items WHERE id = lanes.head_id) IN ('running', 'failed')"
             " THEN head_id"
             " ELSE (SELECT min(id) FROM items WHERE lane_id = lanes.id AND status = 'queued')"
-            f" END WHERE id IN (SELECT value FROM json_each(?)){guard}",
+            f" END WHERE {in_lanes}{guard}",
             (lanes,),
         )
         cur.execute(
             "UPDATE lanes SET ready_at ="
             " (SELECT run_after FROM items WHERE id = lanes.head_id AND status = 'queued')"
-            f" WHERE id IN (SELECT value FROM json_each(?)){guard.replace('head_id', 'ready_at')}",
+            f" WHERE {in_lanes}{guard.replace('head_id', 'ready_at')}",
             (lanes,),
         )
 
@@ -306,7 +331,7 @@ class Queue:
         with self.db.write() as cur:
             return self._claim(cur, worker_id, limit, time.time())
 
-    def _claim(self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+    def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         """Claim up to `limit` items: half the room goes to lanes first, so neither kind of
         work can starve the other, then whatever is left to either."""
         if limit <= 0:
@@ -319,39 +344,40 @@ class Queue:
         return jobs
 
     def _claim_lane_heads(
-        self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float
+        self, cur: Cursor, worker_id: str, limit: int, now: float
     ) -> list[Job]:
         if limit <= 0:
             return []
         heads = cur.execute(
             "UPDATE lanes SET ready_at = NULL WHERE id IN (SELECT id FROM lanes"
-            " WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at LIMIT ?) RETURNING head_id",
+            " WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at LIMIT ?"
+            f"{self.db.skip_locked}) RETURNING head_id",
             (now, limit),
         ).fetchall()
         if not heads:
             return []
         return self._start(
             cur,
-            "id IN (SELECT value FROM json_each(?))",
-            (_ids_json(h[0] for h in heads),),
+            self.db.in_list("id"),
+            (self.db.list_param(h[0] for h in heads),),
             worker_id,
             now,
         )
 
-    def _claim_free(self, cur: sqlite3.Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+    def _claim_free(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         if limit <= 0:
             return []
         return self._start(
             cur,
             "id IN (SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
-            " AND run_after <= ? ORDER BY run_after, id LIMIT ?)",
+            f" AND run_after <= ? ORDER BY run_after, id LIMIT ?{self.db.skip_locked})",
             (now, limit),
             worker_id,
             now,
         )
 
     def _start(
-        self, cur: sqlite3.Cursor, where: str, params: tuple[Any, ...], worker_id: str, now: float
+        self, cur: Cursor, where: str, params: tuple[Any, ...], worker_id: str, now: float
     ) -> list[Job]:
         rows = cur.execute(
             "UPDATE items SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,"
@@ -370,16 +396,19 @@ class Queue:
         """
         now = time.time()
         with self.db.write() as cur:
+            self.db.lock_lanes(cur, _lanes_touched(outcomes))
             accepted, follow_ups = self._record(cur, worker_id, outcomes, now)
             for client_id, requests in follow_ups.items():
                 self._insert(cur, client_id, requests, now)
+            if follow_ups:
+                self.db.notify(cur)
             jobs = self._claim(cur, worker_id, claim_limit, now)
         if follow_ups:
             self.wakeup.notify()
         return jobs, len(outcomes) - accepted
 
     def _record(
-        self, cur: sqlite3.Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
+        self, cur: Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
     ) -> tuple[int, dict[int, list[Request]]]:
         """Settle outcomes. Fencing: each statement matches only items still running under
         this worker and this attempt, so a worker whose lease was lost changes nothing.
@@ -413,10 +442,10 @@ class Queue:
         accepted = 0
         if done:
             rows = cur.execute(
-                "UPDATE items SET status = 'done', finished_at = d.value->>2, updated_at = ?,"
-                " error = NULL, error_kind = NULL FROM json_each(?) AS d"
-                " WHERE items.id = d.value->>0 AND items.attempts = d.value->>1"
-                " AND items.status = 'running' AND +items.worker_id = ?"
+                "UPDATE items SET status = 'done',"
+                " finished_at = CAST(d.value->>2 AS DOUBLE PRECISION), updated_at = ?,"
+                f" error = NULL, error_kind = NULL FROM {self.db.json_rows}"
+                f" WHERE {_FENCE.format(no_index=self.db.no_index)}"
                 " RETURNING items.id, items.lane_id",
                 (now, _dumps(done), worker_id),
             ).fetchall()
@@ -431,23 +460,23 @@ class Queue:
         for rows_doc, sql, retrying in (
             (
                 retried,
-                "status = 'queued', run_after = d.value->>2, failures = d.value->>3,"
-                " error = d.value->>4, error_kind = 'transient'",
+                "status = 'queued', run_after = CAST(d.value->>2 AS DOUBLE PRECISION),"
+                " failures = CAST(d.value->>3 AS INTEGER), error = d.value->>4,"
+                " error_kind = 'transient'",
                 True,
             ),
             (
                 failed,
-                "status = 'failed', failures = d.value->>2, error = d.value->>3,"
-                " error_kind = d.value->>4",
+                "status = 'failed', failures = CAST(d.value->>2 AS INTEGER),"
+                " error = d.value->>3, error_kind = d.value->>4",
                 False,
             ),
         ):
             if not rows_doc:
                 continue
             rows = cur.execute(
-                f"UPDATE items SET {sql}, updated_at = ?, worker_id = NULL FROM json_each(?) AS d"
-                " WHERE items.id = d.value->>0 AND items.attempts = d.value->>1"
-                " AND items.status = 'running' AND +items.worker_id = ?"
+                f"UPDATE items SET {sql}, updated_at = ?, worker_id = NULL"
+                f" FROM {self.db.json_rows} WHERE {_FENCE.format(no_index=self.db.no_index)}"
                 " RETURNING items.id, items.lane_id",
                 (now, _dumps(rows_doc), worker_id),
             ).fetchall()
@@ -479,13 +508,13 @@ class Queue:
             self._finish_in_lanes(cur, lanes)
         return accepted, follow_ups
 
-    def _finish_in_lanes(self, cur: sqlite3.Cursor, finished: Counter[int]) -> None:
+    def _finish_in_lanes(self, cur: Cursor, finished: Counter[int]) -> None:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
         gone = [[lane, n] for lane, n in finished.items() if n]
         if gone:
             cur.execute(
-                "UPDATE lanes SET pending = pending - d.value->>1 FROM json_each(?) AS d"
-                " WHERE lanes.id = d.value->>0",
+                "UPDATE lanes SET pending = pending - CAST(d.value->>1 AS INTEGER)"
+                f" FROM {self.db.json_rows} WHERE lanes.id = CAST(d.value->>0 AS BIGINT)",
                 (_dumps(gone),),
             )
         self._refresh_lanes(cur, finished.keys())
@@ -498,7 +527,7 @@ class Queue:
             .execute(
                 "SELECT min(t) FROM (SELECT min(ready_at) AS t FROM lanes"
                 " WHERE ready_at IS NOT NULL AND paused = 0 UNION ALL SELECT min(run_after)"
-                " FROM items WHERE status = 'queued' AND lane_id IS NULL)"
+                " FROM items WHERE status = 'queued' AND lane_id IS NULL) AS due"
             )
             .fetchone()
         )
@@ -532,6 +561,19 @@ class Queue:
                 "UPDATE workers SET stopped_at = ?, stop_reason = ? WHERE id = ?",
                 (time.time(), reason, worker_id),
             )
+        if released:
+            self.wakeup.notify()
+        return released
+
+    def release_unknown(self, worker_id: str, known: Iterable[int]) -> int:
+        """Release items running under this worker that it does not know it holds: a claim
+        whose commit succeeded while the connection broke before the answer arrived."""
+        with self.db.write() as cur:
+            released = self._release(
+                cur, [worker_id], "claim answer lost with the connection", time.time(), set(known)
+            )
+        if released:
+            self.wakeup.notify()
         return released
 
     def reap(self, lease_timeout: float) -> int:
@@ -548,6 +590,8 @@ class Queue:
             if not dead:
                 return 0
             released = self._release(cur, dead, "lease expired: worker stopped heartbeating", now)
+            if released:
+                self.db.notify(cur)
             cur.executemany(
                 "UPDATE workers SET stopped_at = ?, stop_reason = 'lease expired' WHERE id = ?",
                 [(now, w) for w in dead],
@@ -556,27 +600,49 @@ class Queue:
             self.wakeup.notify()
         return released
 
-    def _release(self, cur: sqlite3.Cursor, workers: list[str], why: str, now: float) -> int:
-        rows = cur.execute(
-            "SELECT id, attempts, worker_id, started_at, lane_id FROM items"
-            " WHERE status = 'running' AND worker_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(workers),),
-        ).fetchall()
+    def _release(
+        self,
+        cur: Cursor,
+        workers: list[str],
+        why: str,
+        now: float,
+        keep: set[int] | None = None,
+    ) -> int:
+        running = f"status = 'running' AND {self.db.in_list('worker_id')}"
+        held = self.db.list_param(workers)
+        lanes = {
+            r[0]
+            for r in cur.execute(
+                f"SELECT DISTINCT lane_id FROM items WHERE {running} AND lane_id IS NOT NULL",
+                (held,),
+            ).fetchall()
+        }
+        self.db.lock_lanes(cur, lanes)
+        rows = [
+            r
+            for r in cur.execute(
+                "SELECT id, attempts, worker_id, started_at, lane_id FROM items"
+                f" WHERE {running} ORDER BY id{self.db.for_update}",
+                (held,),
+            ).fetchall()
+            # An item claimed since the first read belongs to a lane not locked: next time.
+            if (r[4] is None or r[4] in lanes) and (keep is None or r[0] not in keep)
+        ]
         if not rows:
             return 0
         cur.execute(
             "UPDATE items SET status = 'queued', run_after = ?, worker_id = NULL, updated_at = ?"
-            " WHERE id IN (SELECT value FROM json_each(?))",
-            (now, now, _ids_json(r[0] for r in rows)),
+            f" WHERE {self.db.in_list('id')}",
+            (now, now, self.db.list_param(r[0] for r in rows)),
         )
         cur.executemany(
             "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome,"
             " error) VALUES (?, ?, ?, ?, ?, 'lost', ?)",
             [(r[0], r[1], r[2], r[3] or now, now, why) for r in rows],
         )
-        lanes = Counter({r[4]: 0 for r in rows if r[4] is not None})
-        if lanes:
-            self._finish_in_lanes(cur, lanes)
+        lanes_touched = Counter({r[4]: 0 for r in rows if r[4] is not None})
+        if lanes_touched:
+            self._finish_in_lanes(cur, lanes_touched)
         return len(rows)
 
     # ------------------------------------------------------------------- operator actions
@@ -621,11 +687,24 @@ class Queue:
         strict: bool = True,
     ) -> list[int]:
         now = time.time()
+        in_ids = self.db.in_list("id")
+        ids_param = self.db.list_param(item_ids)
         with self.db.write() as cur:
+            self.db.lock_lanes(
+                cur,
+                (
+                    r[0]
+                    for r in cur.execute(
+                        f"SELECT DISTINCT lane_id FROM items WHERE client_id = ? AND {in_ids}"
+                        " AND lane_id IS NOT NULL",
+                        (client_id, ids_param),
+                    ).fetchall()
+                ),
+            )
             rows = cur.execute(
-                "SELECT id, status, lane_id FROM items WHERE client_id = ? AND id IN"
-                " (SELECT value FROM json_each(?))",
-                (client_id, _ids_json(item_ids)),
+                f"SELECT id, status, lane_id FROM items WHERE client_id = ? AND {in_ids}"
+                f" ORDER BY id{self.db.for_update}",
+                (client_id, ids_param),
             ).fetchall()
             found = {r[0]: r for r in rows}
             if strict:
@@ -637,16 +716,15 @@ class Queue:
             if action == "retry":
                 cur.execute(
                     "UPDATE items SET status = 'queued', run_after = ?, failures = 0,"
-                    " error_kind = NULL, updated_at = ? WHERE id IN"
-                    " (SELECT value FROM json_each(?))",
-                    (now, now, _ids_json(ids)),
+                    f" error_kind = NULL, updated_at = ? WHERE {in_ids}",
+                    (now, now, self.db.list_param(ids)),
                 )
                 lanes = Counter({r[2]: 0 for r in targets if r[2] is not None})
             else:
                 cur.execute(
                     "UPDATE items SET status = 'skipped', finished_at = ?, updated_at = ?"
-                    " WHERE id IN (SELECT value FROM json_each(?))",
-                    (now, now, _ids_json(ids)),
+                    f" WHERE {in_ids}",
+                    (now, now, self.db.list_param(ids)),
                 )
                 lanes = Counter(r[2] for r in targets if r[2] is not None)
             cur.executemany(
@@ -659,6 +737,8 @@ class Queue:
             )
             if lanes:
                 self._finish_in_lanes(cur, lanes)
+            if action == "retry":
+                self.db.notify(cur)
         if action == "retry":
             self.wakeup.notify()
         return ids
@@ -676,7 +756,8 @@ class Queue:
         now = time.time()
         with self.db.write() as cur:
             row = cur.execute(
-                "SELECT paused FROM lanes WHERE id = ? AND client_id = ?", (lane_id, client_id)
+                f"SELECT paused FROM lanes WHERE id = ? AND client_id = ?{self.db.for_update}",
+                (lane_id, client_id),
             ).fetchone()
             if row is None:
                 raise NotFound(f"no lane {lane_id} (lanes are numbered by their connection)")
@@ -693,6 +774,8 @@ class Queue:
                     lane_id,
                 ),
             )
+            if not paused:
+                self.db.notify(cur)
             cur.execute(
                 "INSERT INTO audit (at, client_id, actor, action, lane_id, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -716,11 +799,11 @@ class Queue:
                 raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         for column, values in (("status", flt.statuses), ("instruction", flt.instructions)):
             if values:
-                clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(list(values)))
+                clauses.append(self.db.in_list(column))
+                params.append(self.db.list_param(values))
         if flt.ids:
-            clauses.append("id IN (SELECT value FROM json_each(?))")
-            params.append(_ids_json(flt.ids))
+            clauses.append(self.db.in_list("id"))
+            params.append(self.db.list_param(flt.ids))
         if flt.connection_id is not None:
             clauses.append("connection_id = ?")
             params.append(flt.connection_id)
@@ -728,7 +811,7 @@ class Queue:
             clauses.append("id IN (SELECT item_id FROM item_refs WHERE ref = ?)")
             params.append(flt.ref)
         if flt.error_contains:
-            clauses.append("instr(lower(error), lower(?)) > 0")
+            clauses.append(self.db.contains("error"))
             params.append(flt.error_contains)
         if flt.created_from is not None:
             clauses.append("created_at >= ?")
@@ -889,16 +972,24 @@ class Queue:
                     )
                 ]
                 if ids:
-                    ids_json = _ids_json(ids)
+                    ids_param = self.db.list_param(ids)
                     for table in ("attempts", "item_refs"):
                         cur.execute(
-                            f"DELETE FROM {table} WHERE item_id IN"
-                            " (SELECT value FROM json_each(?))",
-                            (ids_json,),
+                            f"DELETE FROM {table} WHERE {self.db.in_list('item_id')}",
+                            (ids_param,),
                         )
             total += len(ids)
             if len(ids) < batch:
                 return total
+
+
+def _lanes_touched(outcomes: Sequence[Outcome]) -> set[int]:
+    """The lanes a settle may change: its items' lanes and its follow-ups' connections
+    (a lane's id is its connection's id)."""
+    lanes = {o.job.lane_id for o in outcomes if o.job.lane_id is not None}
+    for o in outcomes:
+        lanes.update(r.connection_id for r in o.follow_ups if r.connection_id is not None)
+    return lanes
 
 
 def _replace(flt: ItemFilter, **changes: Any) -> ItemFilter:

@@ -1,0 +1,43 @@
+"""Database URLs, connections and migrations, for SQLite and PostgreSQL.
+
+Migrations run through Alembic (on SQLAlchemy); the queue's hot path talks to the DB-API
+connection directly with explicit SQL, so every statement is visible and reviewed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from stockyard.db.base import Cursor, Database
+from stockyard.errors import InvalidInput
+
+DEFAULT_URL = "sqlite:///stockyard.db"
+
+# What a broken database raises (as opposed to the engine's own errors).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
+__all__ = ["DATABASE_ERRORS", "DEFAULT_URL", "Cursor", "Database", "connect"]
+
+
+def connect(url: str = DEFAULT_URL) -> Database:
+    """The database of a URL: sqlite:///path.db or postgresql://user:password@host/name."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InvalidInput(f"cannot parse database URL {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        from stockyard.db.sqlite import SqliteDatabase, sqlite_options
+
+        return SqliteDatabase(url, sqlite_options(parsed))
+    if backend in ("postgresql", "postgres"):
+        from stockyard.db.postgres import PostgresDatabase
+
+        return PostgresDatabase(url, parsed)
+    raise InvalidInput(
+        f"unsupported database {backend!r}: use sqlite:///path.db or postgresql://host/name"
+    )

@@ -1,0 +1,178 @@
+"""What the engine needs from a database, and the few SQL fragments where SQLite and
+PostgreSQL differ. Everything else in the engine is one SQL text for both.
+
+Statements are written with `?` placeholders. Batches travel as one JSON array parameter,
+read back as rows of `d.value` (`json_rows`), or as an id list (`in_list`).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+CHANNEL = "stockyard"  # the LISTEN/NOTIFY channel of new work
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, params: Any, /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def cursor(self) -> Any: ...
+
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class Database(ABC):
+    """A database URL and a connection per thread, opened on first use."""
+
+    backend: str
+    # `FROM {json_rows}` turns a JSON array parameter into rows named d.value.
+    json_rows: str
+    # Row locks: claims skip what another transaction holds; SQLite has one writer anyway.
+    for_update: str = ""
+    skip_locked: str = ""
+    # SQLite's planner hint that keeps a column from driving an index choice.
+    no_index: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------- connections
+
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._is_broken(conn):
+            if conn is not None:
+                self._discard(conn)
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._discard(conn)
+            self._local.conn = None
+
+    @abstractmethod
+    def _open(self) -> Any: ...
+
+    def _is_broken(self, conn: Any) -> bool:
+        return False
+
+    def _discard(self, conn: Any) -> None:
+        try:
+            conn.close()
+        except Exception:  # closing a dead connection may fail; it is gone either way
+            pass
+
+    # ------------------------------------------------------------------ transactions
+
+    begin_write = "BEGIN"
+    begin_read = "BEGIN"
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        """A write transaction, committed at the end and rolled back on any error."""
+        conn = self.connection()
+        cur = conn.cursor()
+        cur.execute(self.begin_write)
+        try:
+            yield cur
+        except BaseException:
+            self._rollback(conn)
+            raise
+        cur.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """A consistent snapshot for several reads."""
+        conn = self.connection()
+        cur = conn.cursor()
+        cur.execute(self.begin_read)
+        try:
+            yield cur
+        finally:
+            self._rollback(conn)
+
+    def _rollback(self, conn: Any) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:  # the connection died mid-transaction: the server rolled back
+            self.close()
+
+    # ------------------------------------------------------------------ SQL fragments
+
+    @abstractmethod
+    def in_list(self, column: str) -> str:
+        """`column` is one of the values of a `list_param` parameter."""
+
+    @abstractmethod
+    def list_param(self, values: Iterable[Any]) -> Any: ...
+
+    @abstractmethod
+    def contains(self, column: str) -> str:
+        """`column` contains the parameter, ignoring case."""
+
+    @abstractmethod
+    def allocate_ids(self, cur: Cursor, count: int) -> Sequence[int]:
+        """`count` new, increasing item ids."""
+
+    def lock_lanes(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
+        """Take the row locks of these lanes, always in id order (no deadlocks)."""
+
+    def notify(self, cur: Cursor) -> None:
+        """Tell workers elsewhere that new work commits with this transaction."""
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` when another process commits new work; returns a stopper."""
+        return lambda: None
+
+    # -------------------------------------------------------------------- the schema
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+        from sqlalchemy import create_engine
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+        engine = create_engine(self.sqlalchemy_url())
+        try:
+            with engine.begin() as conn:
+                self._migration_lock(conn)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            engine.dispose()
+
+    def _migration_lock(self, conn: Any) -> None:
+        """Keep two processes from migrating at once."""
+
+    @abstractmethod
+    def sqlalchemy_url(self) -> str: ...
+
+    @abstractmethod
+    def schema_ready(self) -> bool: ...
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data lives, for messages (never with a password)."""

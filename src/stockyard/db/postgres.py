@@ -1,0 +1,149 @@
+"""The shared backend: PostgreSQL through psycopg 3, for many workers on many machines.
+
+Concurrency rules (docs/queue.md has the reasoning):
+- A transaction that changes a lane's items first locks the lane rows, in id order; only
+  then does it touch items. Claims take lanes and free items with SKIP LOCKED, so a claim
+  never waits and never deadlocks with a writer.
+- Item ids come from a sequence, drawn while the lanes are locked: within one lane, ids
+  increase in commit order, so the lowest queued id is always the oldest request.
+- New work is announced with NOTIFY inside the committing transaction; workers LISTEN.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from stockyard.db.base import CHANNEL, Cursor, Database
+from stockyard.errors import InvalidInput, StockyardError
+
+log = logging.getLogger("stockyard.db")
+
+
+@functools.lru_cache(maxsize=512)
+def _to_pyformat(sql: str) -> str:
+    """The engine writes `?` placeholders (SQLite's style); psycopg reads `%s`."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Cursor(psycopg.Cursor[Any]):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(_to_pyformat(query), params, **kwargs)
+
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        super().executemany(_to_pyformat(query), params_seq, **kwargs)
+
+
+class PostgresDatabase(Database):
+    backend = "postgresql"
+    json_rows = "json_array_elements(CAST(? AS json)) AS d(value)"
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, parsed: URL) -> None:
+        super().__init__(url)
+        query = dict(parsed.query)
+        # pgbouncer in transaction mode before 1.21 cannot keep prepared statements.
+        prepare = str(query.pop("prepare", "on")).lower()
+        if prepare not in {"on", "off"}:
+            raise InvalidInput(f"prepare must be on or off, not {prepare!r}")
+        self._prepare_threshold: int | None = 5 if prepare == "on" else None
+        clean = parsed.set(drivername="postgresql", query=query)
+        self.conninfo = clean.render_as_string(hide_password=False)
+        self._where = clean.render_as_string(hide_password=True)
+        self._sa_url = clean.set(drivername="postgresql+psycopg").render_as_string(
+            hide_password=False
+        )
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.conninfo,
+                autocommit=True,  # transactions are exactly the BEGIN ... COMMIT we issue
+                cursor_factory=_Cursor,
+                prepare_threshold=self._prepare_threshold,
+                application_name="stockyard",
+                connect_timeout=10,
+            )
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+            raise DatabaseUnavailable(f"cannot connect to {self._where}: {reason}") from None
+
+    def _open(self) -> psycopg.Connection[Any]:
+        return self._connect()
+
+    def _is_broken(self, conn: Any) -> bool:
+        return bool(conn.closed or conn.broken)
+
+    def in_list(self, column: str) -> str:
+        return f"{column} = ANY(?)"
+
+    def list_param(self, values: Iterable[Any]) -> list[Any]:
+        return list(values)
+
+    def contains(self, column: str) -> str:
+        return f"strpos(lower({column}), lower(?)) > 0"
+
+    def allocate_ids(self, cur: Cursor, count: int) -> Sequence[int]:
+        rows = cur.execute(
+            "SELECT nextval('items_id_seq') FROM generate_series(1, ?)", (count,)
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def lock_lanes(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
+        lanes = sorted(set(lane_ids))
+        if lanes:
+            cur.execute(
+                "SELECT id FROM lanes WHERE id = ANY(?) ORDER BY id FOR UPDATE", (lanes,)
+            ).fetchall()
+
+    def notify(self, cur: Cursor) -> None:
+        cur.execute(f"NOTIFY {CHANNEL}")
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    with self._connect() as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        callback()  # work committed while we were not listening
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=0.5):
+                                callback()
+                except (psycopg.Error, DatabaseUnavailable) as exc:
+                    log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                    stop.wait(0.5)
+
+        thread = threading.Thread(target=run, name="stockyard-listen", daemon=True)
+        thread.start()
+
+        def stopper() -> None:
+            stop.set()
+            thread.join(timeout=2.0)
+
+        return stopper
+
+    def sqlalchemy_url(self) -> str:
+        return self._sa_url
+
+    def _migration_lock(self, conn: Any) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('stockyard-migrate'))")
+
+    def schema_ready(self) -> bool:
+        row = self.connection().execute("SELECT to_regclass('alembic_version')").fetchone()
+        return row is not None and row[0] is not None
+
+    def describe(self) -> str:
+        return f"PostgreSQL {self._where}"
+
+
+class DatabaseUnavailable(StockyardError):
+    """The database server cannot be reached (yet)."""
