@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from stockyard.catalog import default_catalog
-from stockyard.db import Database
+from stockyard.db import connect
 from stockyard.engine import Queue, Request
 from stockyard.handlers import Context, HandlerRegistry
 from stockyard.worker import Worker, WorkerSettings
 
 
 def fresh_queue(folder: Path, name: str) -> Queue:
-    db = Database(f"sqlite:///{folder / name}")
+    db = connect(f"sqlite:///{folder / name}")
     db.migrate()
     queue = Queue(db, default_catalog())
     queue.ensure_client("default")

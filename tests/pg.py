@@ -113,7 +113,7 @@ class Databases:
 
     def _execute(self, sql: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql.encode())
 
     def create(self) -> str:
         name = f"stockyard_test_{secrets.token_hex(4)}"

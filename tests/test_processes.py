@@ -68,7 +68,21 @@ def _wait_until_finished(
         if chaos is not None:
             chaos()
         time.sleep(0.05)
-    pytest.fail(f"not drained in {timeout}s")
+    pytest.fail(f"not drained in {timeout}s: {_state(queue)}")
+
+
+def _state(queue: Queue) -> str:
+    """What is left, for the failure message."""
+    conn = queue.db.connection()
+    statuses = conn.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall()
+    running = conn.execute(
+        "SELECT worker_id, count(*) FROM items WHERE status = 'running' GROUP BY worker_id"
+    ).fetchall()
+    workers = conn.execute("SELECT id, stopped_at IS NULL, stop_reason FROM workers").fetchall()
+    lanes = conn.execute(
+        "SELECT count(*), count(head_id), count(ready_at) FROM lanes WHERE pending > 0"
+    ).fetchall()
+    return f"items {statuses}; running {running}; workers {workers}; lanes {lanes}"
 
 
 def _check(queue: Queue, client: int, logs: list[Path], total: int) -> int:
@@ -142,12 +156,12 @@ def test_workers_killed_at_random_lose_nothing(new_url: UrlMaker, tmp_path: Path
 
     def start() -> None:
         logs.append(tmp_path / f"w{len(logs)}.log")
-        procs.append(_spawn(url, logs[-1], sleep=0.02))
+        procs.append(_spawn(url, logs[-1], sleep=0.05))
 
     start()
     start()
     kills = 0
-    next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
+    next_kill = time.monotonic() + rng.uniform(0.1, 0.4)
 
     def chaos() -> None:
         nonlocal kills, next_kill
@@ -157,7 +171,7 @@ def test_workers_killed_at_random_lose_nothing(new_url: UrlMaker, tmp_path: Path
             victim.wait()
             kills += 1
             start()
-            next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
+            next_kill = time.monotonic() + rng.uniform(0.1, 0.4)
 
     try:
         _wait_until_finished(queue, client, total, timeout=240, chaos=chaos)

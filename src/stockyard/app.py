@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 from stockyard.catalog import Catalog, default_catalog
 from stockyard.connectors import demo
 from stockyard.db import DEFAULT_URL, connect

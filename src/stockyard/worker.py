@@ -8,6 +8,7 @@ results that finish together are settled (and more work claimed) in one transact
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from stockyard.db import DATABASE_ERRORS
 from stockyard.engine.models import Job, Outcome
 from stockyard.engine.queue import Queue
 from stockyard.errors import NotFound, PermanentError, StockyardError, TransientError
@@ -186,9 +188,23 @@ class Worker:
                 self.stats.failed += 1
         self.stats.lost += lost
         self.stats.claimed += len(jobs)
+        await self._load_connections(jobs)
         for job in jobs:
             self._start(job)
         return len(jobs)
+
+    async def _load_connections(self, jobs: list[Job]) -> None:
+        """Read the jobs' connections here, on the DB thread, so handlers never wait on
+        the database from the event loop."""
+        wanted = {j.connection_id for j in jobs if j.connection_id is not None}
+        if wanted:
+            with contextlib.suppress(Exception):  # _context reports what stays missing
+                await self._in_db(self._fetch_connections, wanted)
+
+    def _fetch_connections(self, ids: set[int]) -> None:
+        for connection_id in ids:
+            with contextlib.suppress(NotFound):
+                self.queue.connection(connection_id)
 
     async def _next_due(self) -> float | None:
         try:
@@ -238,6 +254,8 @@ class Worker:
             return Context(job, self.queue.connection(job.connection_id))
         except NotFound:
             raise PermanentError(f"connection {job.connection_id} no longer exists") from None
+        except DATABASE_ERRORS as exc:
+            raise TransientError(f"cannot read connection {job.connection_id}: {exc}") from None
 
     async def _watchdog(self) -> None:
         """Cancel handlers that overrun their instruction's timeout (a transient failure).

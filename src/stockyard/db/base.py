@@ -7,6 +7,7 @@ read back as rows of `d.value` (`json_rows`), or as an id list (`in_list`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,10 +79,9 @@ class Database(ABC):
         return False
 
     def _discard(self, conn: Any) -> None:
-        try:
+        # Closing a dead connection may fail; it is gone either way.
+        with contextlib.suppress(Exception):
             conn.close()
-        except Exception:  # closing a dead connection may fail; it is gone either way
-            pass
 
     # ------------------------------------------------------------------ transactions
 
@@ -137,9 +137,11 @@ class Database(ABC):
 
     def lock_lanes(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
         """Take the row locks of these lanes, always in id order (no deadlocks)."""
+        return None  # SQLite: BEGIN IMMEDIATE already made this the only writer
 
     def notify(self, cur: Cursor) -> None:
         """Tell workers elsewhere that new work commits with this transaction."""
+        return None  # SQLite: workers in other processes poll
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` when another process commits new work; returns a stopper."""
@@ -166,6 +168,7 @@ class Database(ABC):
 
     def _migration_lock(self, conn: Any) -> None:
         """Keep two processes from migrating at once."""
+        return None  # SQLite: the migration's write transaction does
 
     @abstractmethod
     def sqlalchemy_url(self) -> str: ...

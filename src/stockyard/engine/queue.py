@@ -329,7 +329,17 @@ class Queue:
 
     def claim(self, worker_id: str, limit: int) -> list[Job]:
         with self.db.write() as cur:
+            if not self._alive(cur, worker_id):
+                return []
             return self._claim(cur, worker_id, limit, time.time())
+
+    def _alive(self, cur: Cursor, worker_id: str) -> bool:
+        """Whether the worker may claim. Locks its row first (before any lane), so a reap
+        cannot slip between this check and the claim's commit."""
+        row = cur.execute(
+            f"SELECT stopped_at FROM workers WHERE id = ?{self.db.for_update}", (worker_id,)
+        ).fetchone()
+        return row is not None and row[0] is None
 
     def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         """Claim up to `limit` items: half the room goes to lanes first, so neither kind of
@@ -396,6 +406,8 @@ class Queue:
         """
         now = time.time()
         with self.db.write() as cur:
+            if claim_limit > 0 and not self._alive(cur, worker_id):
+                claim_limit = 0
             self.db.lock_lanes(cur, _lanes_touched(outcomes))
             accepted, follow_ups = self._record(cur, worker_id, outcomes, now)
             for client_id, requests in follow_ups.items():
@@ -556,11 +568,11 @@ class Queue:
     def stop_worker(self, worker_id: str, reason: str = "stopped") -> int:
         """Mark a worker gone; any item it still held is released to run again."""
         with self.db.write() as cur:
-            released = self._release(cur, [worker_id], f"worker {reason}", time.time())
             cur.execute(
                 "UPDATE workers SET stopped_at = ?, stop_reason = ? WHERE id = ?",
                 (time.time(), reason, worker_id),
             )
+            released = self._release(cur, [worker_id], f"worker {reason}", time.time())
         if released:
             self.wakeup.notify()
         return released
@@ -580,22 +592,31 @@ class Queue:
         """Release the items of workers whose heartbeat is older than `lease_timeout`."""
         now = time.time()
         with self.db.write() as cur:
+            # Marking them stopped first takes their rows' locks: a claim of theirs has
+            # either committed (its items are released below) or will see them stopped.
             dead = [
                 r[0]
                 for r in cur.execute(
-                    "SELECT id FROM workers WHERE stopped_at IS NULL AND heartbeat_at < ?",
-                    (now - lease_timeout,),
-                )
+                    "UPDATE workers SET stopped_at = ?, stop_reason = 'lease expired'"
+                    " WHERE stopped_at IS NULL AND heartbeat_at < ? RETURNING id",
+                    (now, now - lease_timeout),
+                ).fetchall()
+            ]
+            # Items whose worker is already gone: none, unless something crashed between.
+            dead += [
+                r[0]
+                for r in cur.execute(
+                    "SELECT DISTINCT i.worker_id FROM items i"
+                    " LEFT JOIN workers w ON w.id = i.worker_id"
+                    " WHERE i.status = 'running' AND (w.id IS NULL OR w.stopped_at IS NOT NULL)"
+                ).fetchall()
+                if r[0] not in dead
             ]
             if not dead:
                 return 0
             released = self._release(cur, dead, "lease expired: worker stopped heartbeating", now)
             if released:
                 self.db.notify(cur)
-            cur.executemany(
-                "UPDATE workers SET stopped_at = ?, stop_reason = 'lease expired' WHERE id = ?",
-                [(now, w) for w in dead],
-            )
         if released:
             self.wakeup.notify()
         return released
