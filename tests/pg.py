@@ -41,7 +41,8 @@ class LocalServer:
     """initdb + pg_ctl on a temporary folder. As root, the server runs as `postgres`
     (PostgreSQL refuses to run as root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         bindir = pg_bin()
         if bindir is None:
             raise RuntimeError(
@@ -75,13 +76,11 @@ class LocalServer:
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.root}",
                 "-c max_connections=300",
-                # Durability is not under test here; the server's own crash safety is.
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
                 "-c shared_buffers=256MB",
             ]
         )
+        if not self.durable:  # tests: durability is not under test, the server's own is
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options,
                   "-w", "start")
 

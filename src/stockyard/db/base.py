@@ -124,6 +124,10 @@ class Database(ABC):
     def in_list(self, column: str) -> str:
         """`column` is one of the values of a `list_param` parameter."""
 
+    def in_subquery(self, column: str, subquery: str) -> str:
+        """`column` is one of the ids a (small, LIMITed) subquery returns."""
+        return f"{column} IN ({subquery})"
+
     @abstractmethod
     def list_param(self, values: Iterable[Any]) -> Any: ...
 

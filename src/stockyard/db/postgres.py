@@ -76,13 +76,24 @@ class PostgresDatabase(Database):
             raise DatabaseUnavailable(f"cannot connect to {self._where}: {reason}") from None
 
     def _open(self) -> psycopg.Connection[Any]:
-        return self._connect()
+        conn = self._connect()
+        if self._prepare_threshold is not None:
+            # Prepared statements save parsing, but a cached generic plan is made once,
+            # often while the table is small, and then kept: a claim planned on an empty
+            # table seq-scans it forever after. Plan every execution with its values.
+            conn.execute("SET plan_cache_mode = force_custom_plan")
+        return conn
 
     def _is_broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)
 
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"
+
+    def in_subquery(self, column: str, subquery: str) -> str:
+        # As an array the ids drive primary-key lookups; as IN (...) the planner may
+        # hash-join the whole table when its statistics are small or stale.
+        return f"{column} = ANY(ARRAY({subquery}))"
 
     def list_param(self, values: Iterable[Any]) -> list[Any]:
         return list(values)

@@ -4,7 +4,7 @@ Lane invariant (what makes claiming cheap): `lanes.head_id` is the lane's oldest
 item, and `lanes.ready_at` is set exactly while that head is queued (its run_after). Claiming
 blocking work reads the partial index `lanes_ready`; claiming non-blocking work reads
 `items_free_ready`. Neither touches failed lanes or the backlog behind a head.
-Every change of a lane's head goes through `_refresh_lanes`, so the invariant has one keeper.
+Every change of a lane's head goes through `_update_lanes`, so the invariant has one keeper.
 """
 
 from __future__ import annotations
@@ -231,12 +231,7 @@ class Queue:
                 "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
             )
         if lanes:
-            cur.executemany(
-                "UPDATE lanes SET pending = pending + ? WHERE id = ?",
-                [(n, lane) for lane, n in lanes.items()],
-            )
-            # Only a lane that was empty gets a new head; a busy lane keeps its own.
-            self._refresh_lanes(cur, lanes.keys(), only_headless=True)
+            self._update_lanes(cur, lanes)
         return ids
 
     def _plan(
@@ -300,29 +295,22 @@ class Queue:
 
     # -------------------------------------------------------------------- lane bookkeeping
 
-    def _refresh_lanes(
-        self, cur: Cursor, lane_ids: Iterable[int], only_headless: bool = False
-    ) -> None:
-        """Re-derive head_id and ready_at of the given lanes from their items.
+    def _update_lanes(self, cur: Cursor, pending_change: dict[int, int]) -> None:
+        """Add `pending_change` to each lane's pending count and re-derive its head_id and
+        ready_at from its items, in one statement.
 
         The head stays while it is running or failed; otherwise it is the lowest queued id.
         """
-        lanes = self.db.list_param(lane_ids)
-        in_lanes = self.db.in_list("id")
-        guard = " AND head_id IS NULL" if only_headless else ""
         cur.execute(
-            "UPDATE lanes SET head_id = CASE"
-            " WHEN (SELECT status FROM items WHERE id = lanes.head_id) IN ('running', 'failed')"
-            " THEN head_id"
-            " ELSE (SELECT min(id) FROM items WHERE lane_id = lanes.id AND status = 'queued')"
-            f" END WHERE {in_lanes}{guard}",
-            (lanes,),
-        )
-        cur.execute(
-            "UPDATE lanes SET ready_at ="
-            " (SELECT run_after FROM items WHERE id = lanes.head_id AND status = 'queued')"
-            f" WHERE {in_lanes}{guard.replace('head_id', 'ready_at')}",
-            (lanes,),
+            "UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,"
+            " ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')"
+            " FROM (SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta, CASE"
+            " WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')"
+            " THEN l.head_id"
+            " ELSE (SELECT min(id) FROM items WHERE lane_id = l.id AND status = 'queued') END"
+            f" AS head FROM {self.db.json_rows} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT))"
+            " AS h WHERE lanes.id = h.lane",
+            (_dumps(list(pending_change.items())),),
         )
 
     # ---------------------------------------------------------------------- claim, settle
@@ -359,9 +347,13 @@ class Queue:
         if limit <= 0:
             return []
         heads = cur.execute(
-            "UPDATE lanes SET ready_at = NULL WHERE id IN (SELECT id FROM lanes"
-            " WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at LIMIT ?"
-            f"{self.db.skip_locked}) RETURNING head_id",
+            "UPDATE lanes SET ready_at = NULL WHERE "
+            + self.db.in_subquery(
+                "id",
+                "SELECT id FROM lanes WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at"
+                f" LIMIT ?{self.db.skip_locked}",
+            )
+            + " RETURNING head_id",
             (now, limit),
         ).fetchall()
         if not heads:
@@ -379,8 +371,11 @@ class Queue:
             return []
         return self._start(
             cur,
-            "id IN (SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
-            f" AND run_after <= ? ORDER BY run_after, id LIMIT ?{self.db.skip_locked})",
+            self.db.in_subquery(
+                "id",
+                "SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
+                f" AND run_after <= ? ORDER BY run_after, id LIMIT ?{self.db.skip_locked}",
+            ),
             (now, limit),
             worker_id,
             now,
@@ -522,14 +517,7 @@ class Queue:
 
     def _finish_in_lanes(self, cur: Cursor, finished: Counter[int]) -> None:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
-        gone = [[lane, n] for lane, n in finished.items() if n]
-        if gone:
-            cur.execute(
-                "UPDATE lanes SET pending = pending - CAST(d.value->>1 AS INTEGER)"
-                f" FROM {self.db.json_rows} WHERE lanes.id = CAST(d.value->>0 AS BIGINT)",
-                (_dumps(gone),),
-            )
-        self._refresh_lanes(cur, finished.keys())
+        self._update_lanes(cur, {lane: -n for lane, n in finished.items()})
 
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an operator).
