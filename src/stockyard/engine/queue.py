@@ -301,15 +301,16 @@ class Queue:
 
         The head stays while it is running or failed; otherwise it is the lowest queued id.
         """
+        # MATERIALIZED: derive each head once (inlined, PostgreSQL computes it twice).
         cur.execute(
-            "UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,"
-            " ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')"
-            " FROM (SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta, CASE"
-            " WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')"
+            "WITH h AS MATERIALIZED (SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta,"
+            " CASE WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')"
             " THEN l.head_id"
             " ELSE (SELECT min(id) FROM items WHERE lane_id = l.id AND status = 'queued') END"
             f" AS head FROM {self.db.json_rows} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT))"
-            " AS h WHERE lanes.id = h.lane",
+            " UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,"
+            " ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')"
+            " FROM h WHERE lanes.id = h.lane",
             (_dumps(list(pending_change.items())),),
         )
 
