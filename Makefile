@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean postgres
+.PHONY: run test lint bench bench-postgres clean postgres
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,11 @@ postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
 test: lint postgres  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
-bench: $(STAMP)  ## the benchmarks of docs/benchmarks.md (a few minutes)
+bench: $(STAMP)  ## the SQLite benchmarks of docs/benchmarks.md (a few minutes)
 	$(BIN)/python -m bench.run
+
+bench-postgres: $(STAMP) postgres  ## the PostgreSQL benchmarks, against Procrastinate
+	$(BIN)/python -m bench.postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -114,9 +114,10 @@ class Databases:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql.encode())
 
-    def create(self) -> str:
+    def create(self, migrated: bool = True) -> str:
         name = f"stockyard_test_{secrets.token_hex(4)}"
-        self._execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        template = f" TEMPLATE {TEMPLATE}" if migrated else ""
+        self._execute(f"CREATE DATABASE {name}{template}")
         return self.url(name)
 
     def drop(self, url: str) -> None:

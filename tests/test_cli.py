@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import Databases
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -91,3 +93,46 @@ def test_uninitialised_database_is_a_clear_error(tmp_path: Path) -> None:
     result = run(tmp_path / "missing.db", "lanes")
     assert result.returncode == 2 and "stockyard init" in result.stdout
     assert not (tmp_path / "missing.db").exists()
+
+
+def run_url(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stockyard", "--help" if not args else args[0], *args[1:]],
+        env={**os.environ, "STOCKYARD_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")},
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_on_postgresql(pg_databases: Databases) -> None:
+    url = pg_databases.create(migrated=False)
+    try:
+        assert "not initialised" in run_url(url, "lanes").stdout
+        assert run_url(url, "init").returncode == 0
+        assert run_url(url, "init").returncode == 0, "init must be idempotent"
+        add = run_url(url, "connections", "add", "--kind", "channel", "--description", "Shop")
+        assert add.returncode == 0
+        assert run_url(url, "enqueue", "add_product", "--connection", "1").returncode == 0
+        listed = run_url(url, "items", "list")
+        assert listed.returncode == 0 and "add_product" in listed.stdout
+        assert "postgres@" in run_url(url, "init").stdout, "says where the data lives"
+    finally:
+        pg_databases.drop(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://nobody@127.0.0.1:1/none", "cannot connect to postgresql://nobody@"),
+        ("postgresql://u:secret@127.0.0.1:1/none", "cannot connect to postgresql://u:***@"),
+        ("mysql://localhost/x", "unsupported database 'mysql'"),
+        ("postgresql://h/x?prepare=maybe", "prepare must be on or off"),
+    ],
+)
+def test_bad_database_urls_get_one_clear_line(url: str, message: str) -> None:
+    result = run_url(url, "lanes")
+    assert result.returncode == 2
+    assert message in result.stdout
+    assert "secret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
