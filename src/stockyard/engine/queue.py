@@ -448,64 +448,48 @@ class Queue:
         lanes: Counter[int] = Counter()
         follow_ups: dict[int, list[Request]] = {}
         accepted = 0
-        if done:
-            rows = cur.execute(
-                "UPDATE items SET status = 'done',"
-                " finished_at = CAST(d.value->>2 AS DOUBLE PRECISION), updated_at = ?,"
-                f" error = NULL, error_kind = NULL FROM {self.db.json_rows}"
-                f" WHERE {_FENCE.format(no_index=self.db.no_index)}"
-                " RETURNING items.id, items.lane_id",
-                (now, _dumps(done), worker_id),
-            ).fetchall()
-            accepted += len(rows)
-            for item_id, lane_id in rows:
-                if lane_id is not None:
-                    lanes[lane_id] += 1
-                o = by_id[item_id]
-                if o.follow_ups:
-                    follow_ups.setdefault(o.job.client_id, []).extend(o.follow_ups)
         unsuccessful: list[tuple[Any, ...]] = []
-        for rows_doc, sql, retrying in (
+        for kind, rows_doc, sql in (
             (
+                "done",
+                done,
+                "status = 'done', finished_at = CAST(d.value->>2 AS DOUBLE PRECISION),"
+                " error = NULL, error_kind = NULL",
+            ),
+            (
+                "transient",
                 retried,
                 "status = 'queued', run_after = CAST(d.value->>2 AS DOUBLE PRECISION),"
                 " failures = CAST(d.value->>3 AS INTEGER), error = d.value->>4,"
-                " error_kind = 'transient'",
-                True,
+                " error_kind = 'transient', worker_id = NULL",
             ),
             (
+                "failed",
                 failed,
                 "status = 'failed', failures = CAST(d.value->>2 AS INTEGER),"
-                " error = d.value->>3, error_kind = d.value->>4",
-                False,
+                " error = d.value->>3, error_kind = d.value->>4, worker_id = NULL",
             ),
         ):
             if not rows_doc:
                 continue
             rows = cur.execute(
-                f"UPDATE items SET {sql}, updated_at = ?, worker_id = NULL"
-                f" FROM {self.db.json_rows} WHERE {_FENCE.format(no_index=self.db.no_index)}"
+                f"UPDATE items SET {sql}, updated_at = ? FROM {self.db.json_rows}"
+                f" WHERE {_FENCE.format(no_index=self.db.no_index)}"
                 " RETURNING items.id, items.lane_id",
                 (now, _dumps(rows_doc), worker_id),
             ).fetchall()
             accepted += len(rows)
             for item_id, lane_id in rows:
-                if lane_id is not None:
-                    lanes[lane_id] += 0
                 o = by_id[item_id]
-                unsuccessful.append(
-                    (
-                        item_id,
-                        o.job.attempt,
-                        worker_id,
-                        o.job.started_at,
-                        o.ended_at,
-                        "transient"
-                        if retrying
-                        else ("failed" if o.kind == "transient" else o.kind),
-                        o.error,
-                    )
-                )
+                if lane_id is not None:
+                    lanes[lane_id] += int(kind == "done")  # a retried or failed item stays
+                if kind == "done":
+                    if o.follow_ups:
+                        follow_ups.setdefault(o.job.client_id, []).extend(o.follow_ups)
+                    continue
+                outcome = kind if o.kind == "transient" else o.kind
+                row = (item_id, o.job.attempt, worker_id, o.job.started_at, o.ended_at)
+                unsuccessful.append((*row, outcome, o.error))
         if unsuccessful:
             cur.executemany(
                 "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at,"
