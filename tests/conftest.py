@@ -69,11 +69,6 @@ class UrlMaker:
         self.created.append(url)
         return url
 
-    @property
-    def migrated(self) -> bool:
-        """PostgreSQL databases come migrated (copies of the template)."""
-        return self.backend != "sqlite"
-
     def cleanup(self) -> None:
         if self.pg is not None:
             for url in self.created:
