@@ -71,8 +71,10 @@ def fill(queue: Queue, items: int, lanes: int) -> int:
     for start in range(0, backlog, 20_000):
         queue.enqueue(
             client,
-            [Request("update_variant", {"n": i}, ids[i % lanes], refs=(f"SKU-{i}",))
-             for i in range(start, min(start + 20_000, backlog))],
+            [
+                Request("update_variant", {"n": i}, ids[i % lanes], refs=(f"SKU-{i}",))
+                for i in range(start, min(start + 20_000, backlog))
+            ],
         )
     history = items - backlog - lanes
     for start in range(0, history, 20_000):
@@ -89,8 +91,11 @@ def hot_paths(queue: Queue, client: int) -> None:
     lane = queue.lanes(client)[0].lane_id
     queue.register_worker("w", "bench", 0)
     with section("enqueue"):
-        queue.enqueue(client, [Request("update_variant", {}, lane) for _ in range(100)]
-                      + [Request("send_email", {}, idempotency_key=f"k{i}") for i in range(100)])
+        queue.enqueue(
+            client,
+            [Request("update_variant", {}, lane) for _ in range(100)]
+            + [Request("send_email", {}, idempotency_key=f"k{i}") for i in range(100)],
+        )
     with section("claim"):
         jobs = queue.claim("w", 100)
     with section("complete"):

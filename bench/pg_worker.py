@@ -10,10 +10,10 @@ import sys
 import time
 from typing import Any
 
-from stockyard.catalog import default_catalog
 from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import Context, HandlerRegistry
+from stockyard.instructions import default_instructions
 from stockyard.worker import Worker, WorkerSettings
 
 
@@ -35,8 +35,8 @@ def main(url: str, log: str | None = None) -> None:
     handler = noop
     if log:
         handler = logging_noop(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
-    registry.register_all(default_catalog().names(), handler)
-    queue = Queue(connect(url), default_catalog())
+    registry.register_all(default_instructions().names(), handler)
+    queue = Queue(connect(url), default_instructions())
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "1000"))
     settings = WorkerSettings(concurrency=concurrency, poll_interval=0.05)
     asyncio.run(Worker(queue, registry, settings).run(install_signals=True))

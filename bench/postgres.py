@@ -23,9 +23,9 @@ from pathlib import Path
 
 from tests.pg import Databases, LocalServer
 
-from stockyard.catalog import default_catalog
 from stockyard.db import connect
 from stockyard.engine import Queue, Request
+from stockyard.instructions import default_instructions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def server(url: str | None) -> Iterator[Databases]:
 
 
 def fresh_queue(dbs: Databases) -> Queue:
-    queue = Queue(connect(dbs.create()), default_catalog())
+    queue = Queue(connect(dbs.create()), default_instructions())
     queue.ensure_client("default")
     return queue
 
@@ -59,19 +59,25 @@ def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
 
 
 def _alive_workers(queue: Queue) -> int:
-    row = queue.db.connection().execute(
-        "SELECT count(*) FROM workers WHERE stopped_at IS NULL"
-    ).fetchone()
+    row = (
+        queue.db.connection()
+        .execute("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
+        .fetchone()
+    )
     return int(row[0])
 
 
 def _drained(queue: Queue) -> bool:
     """One snapshot: nothing running, no lane with a head, no free item queued."""
-    row = queue.db.connection().execute(
-        "SELECT EXISTS (SELECT 1 FROM items WHERE status = 'running')"
-        " OR EXISTS (SELECT 1 FROM lanes WHERE head_id IS NOT NULL)"
-        " OR EXISTS (SELECT 1 FROM items WHERE status = 'queued' AND lane_id IS NULL)"
-    ).fetchone()
+    row = (
+        queue.db.connection()
+        .execute(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE status = 'running')"
+            " OR EXISTS (SELECT 1 FROM lanes WHERE head_id IS NOT NULL)"
+            " OR EXISTS (SELECT 1 FROM items WHERE status = 'queued' AND lane_id IS NULL)"
+        )
+        .fetchone()
+    )
     return not row[0]
 
 
@@ -98,9 +104,11 @@ def drain_with_processes(
         while not _drained(queue):
             time.sleep(0.005)
         elapsed = time.perf_counter() - started
-        done = queue.db.connection().execute(
-            "SELECT count(*) FROM items WHERE status = 'done'"
-        ).fetchone()[0]
+        done = (
+            queue.db.connection()
+            .execute("SELECT count(*) FROM items WHERE status = 'done'")
+            .fetchone()[0]
+        )
         assert done == len(requests), f"{done} of {len(requests)} done"
         return elapsed
     finally:

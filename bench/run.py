@@ -10,17 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stockyard.catalog import default_catalog
 from stockyard.db import connect
 from stockyard.engine import Queue, Request
 from stockyard.handlers import Context, HandlerRegistry
+from stockyard.instructions import default_instructions
 from stockyard.worker import Worker, WorkerSettings
 
 
 def fresh_queue(folder: Path, name: str) -> Queue:
     db = connect(f"sqlite:///{folder / name}")
     db.migrate()
-    queue = Queue(db, default_catalog())
+    queue = Queue(db, default_instructions())
     queue.ensure_client("default")
     return queue
 

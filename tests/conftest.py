@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from stockyard.catalog import Catalog, Instruction, RetryPolicy, default_catalog
 from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import HandlerRegistry
+from stockyard.instructions import Instruction, Instructions, RetryPolicy, default_instructions
 from stockyard.worker import Stats, Worker, WorkerSettings
 from tests.pg import Databases, LocalServer
 
@@ -19,17 +19,17 @@ FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeou
 BACKENDS = ("sqlite", "postgresql")
 
 
-def fast_catalog(policy: RetryPolicy = FAST_RETRY) -> Catalog:
-    return Catalog(
-        Instruction(i.name, i.blocking, i.lane, i.template, policy) for i in default_catalog()
+def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:
+    return Instructions(
+        Instruction(i.name, i.blocking, i.lane, i.template, policy) for i in default_instructions()
     )
 
 
-def make_queue(url: str, catalog: Catalog | None = None, migrate: bool = True) -> Queue:
+def make_queue(url: str, instructions: Instructions | None = None, migrate: bool = True) -> Queue:
     db = connect(url)
     if migrate:
         db.migrate()
-    queue = Queue(db, catalog or fast_catalog())
+    queue = Queue(db, instructions or fast_instructions())
     queue.ensure_client("default")
     return queue
 
@@ -89,8 +89,8 @@ def new_url(
     maker.cleanup()
 
 
-def fresh_queue(new_url: UrlMaker, catalog: Catalog | None = None) -> Queue:
-    return make_queue(new_url(), catalog, migrate=True)
+def fresh_queue(new_url: UrlMaker, instructions: Instructions | None = None) -> Queue:
+    return make_queue(new_url(), instructions, migrate=True)
 
 
 @pytest.fixture

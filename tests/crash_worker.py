@@ -9,11 +9,11 @@ import random
 import sys
 import time
 
-from stockyard.catalog import default_catalog
 from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.errors import PermanentError
 from stockyard.handlers import Context, HandlerRegistry
+from stockyard.instructions import default_instructions
 from stockyard.worker import Worker, WorkerSettings
 
 
@@ -29,8 +29,8 @@ def main(db_url: str, log_path: str) -> None:
             raise PermanentError("refused on the first attempt")
 
     registry = HandlerRegistry()
-    registry.register_all(default_catalog().names(), handle)
-    queue = Queue(connect(db_url), default_catalog())
+    registry.register_all(default_instructions().names(), handle)
+    queue = Queue(connect(db_url), default_instructions())
     settings = WorkerSettings(
         concurrency=100, poll_interval=0.02, heartbeat_interval=0.2, lease_timeout=1.0
     )

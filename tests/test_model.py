@@ -16,9 +16,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from stockyard.catalog import RetryPolicy
 from stockyard.engine import ItemFilter, Job, Outcome, Request
-from tests.conftest import UrlMaker, fast_catalog, make_queue
+from stockyard.instructions import RetryPolicy
+from tests.conftest import UrlMaker, fast_instructions, make_queue
 
 LANES = 3
 WORKERS = ("w1", "w2")
@@ -30,8 +30,8 @@ class QueueModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         # No back-off delay: a retried item is due at once, so the model needs no clock.
-        catalog = fast_catalog(RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
-        self.queue = make_queue(type(self).new_url(), catalog)
+        instructions = fast_instructions(RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
+        self.queue = make_queue(type(self).new_url(), instructions)
         self.client = self.queue.client_id("default")
         self.lanes = [
             self.queue.add_connection(self.client, "channel", "demo", f"Shop {n}").id

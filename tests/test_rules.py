@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from stockyard.catalog import default_catalog
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import Conflict, InvalidInput, NotFound, PermanentError, TransientError
 from stockyard.handlers import Context, HandlerRegistry
+from stockyard.instructions import default_instructions
 from stockyard.worker import Worker, WorkerSettings
 from tests.conftest import drain
 
@@ -49,7 +49,7 @@ class Recorder:
 
     def registry(self) -> HandlerRegistry:
         reg = HandlerRegistry()
-        reg.register_all(default_catalog().names(), self.handle)
+        reg.register_all(default_instructions().names(), self.handle)
         return reg
 
     def order(self, lane: int) -> list[int]:
@@ -359,7 +359,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
     if queue.db.backend == "sqlite":
         enqueuer = queue
     else:  # another Queue: nothing shared in-process with the worker
-        enqueuer = Queue(connect(queue.db.url), queue.catalog)
+        enqueuer = Queue(connect(queue.db.url), queue.instructions)
 
     async def mark(ctx: Context) -> None:
         started.append(time.monotonic())
@@ -374,9 +374,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
         await asyncio.sleep(0.3)
         loop = asyncio.get_running_loop()
         enqueued = time.monotonic()
-        await loop.run_in_executor(
-            None, enqueuer.enqueue, client_id, [Request("send_email", {})]
-        )
+        await loop.run_in_executor(None, enqueuer.enqueue, client_id, [Request("send_email", {})])
         while not started:
             await asyncio.sleep(0.001)
         worker.stop()
@@ -387,10 +385,12 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
 
 
 def test_handler_timeout_is_transient(queue: Queue, client_id: int) -> None:
-    from stockyard.catalog import RetryPolicy
-    from tests.conftest import fast_catalog
+    from stockyard.instructions import RetryPolicy
+    from tests.conftest import fast_instructions
 
-    queue.catalog = fast_catalog(RetryPolicy(max_attempts=1, base_delay=0.01, timeout=0.2))
+    queue.instructions = fast_instructions(
+        RetryPolicy(max_attempts=1, base_delay=0.01, timeout=0.2)
+    )
     item = queue.enqueue(client_id, [Request("send_email", {"sleep": 5})])[0]
     started = time.monotonic()
     drain(queue, Recorder().registry())

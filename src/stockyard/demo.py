@@ -97,7 +97,7 @@ def run_demo(url: str, n: int, out: Console) -> None:
 async def _drain(queue: Queue, client_id: int, out: Console) -> None:
     worker = Worker(
         queue,
-        wiring.default_handlers(queue.catalog),
+        wiring.default_handlers(queue.instructions),
         WorkerSettings(concurrency=100, poll_interval=0.02),
     )
     task = asyncio.create_task(worker.run())

@@ -181,7 +181,7 @@ class Worker:
                 self.stats.done += 1
             elif (
                 o.kind == "transient"
-                and o.job.attempt < self.queue.catalog[o.job.instruction].retry.max_attempts
+                and o.job.attempt < self.queue.instructions[o.job.instruction].retry.max_attempts
             ):
                 self.stats.retried += 1
             else:
@@ -218,7 +218,7 @@ class Worker:
         self._inflight += 1
         assert self._loop_ref is not None
         task = self._loop_ref.create_task(self._execute(job, registered))
-        timeout = self.queue.catalog[job.instruction].retry.timeout
+        timeout = self.queue.instructions[job.instruction].retry.timeout
         self._deadlines[job.id] = (time.monotonic() + timeout, task)
 
     async def _execute(self, job: Job, registered: Registered | None) -> None:
@@ -235,7 +235,7 @@ class Worker:
             if job.id not in self._timed_out:
                 raise
             self._timed_out.discard(job.id)
-            timeout = self.queue.catalog[job.instruction].retry.timeout
+            timeout = self.queue.instructions[job.instruction].retry.timeout
             outcome = Outcome(job, "transient", time.time(), f"timed out after {timeout:g}s")
         except Exception as exc:
             kind, message, retry_after = _classify(exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from stockyard.catalog import RetryPolicy
+from stockyard.instructions import RetryPolicy
 
 
 def delay(policy: RetryPolicy, failures: int, rng: random.Random | None = None) -> float:

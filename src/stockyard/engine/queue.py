@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from stockyard.catalog import Catalog, LaneKind, render
 from stockyard.db import Cursor, Database
 from stockyard.engine import backoff
 from stockyard.engine.models import (
@@ -34,6 +33,7 @@ from stockyard.engine.models import (
 )
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import Conflict, InvalidInput, NotFound
+from stockyard.instructions import Instructions, LaneKind, render
 
 UNFINISHED = "('queued', 'running', 'failed')"
 _JOB_COLUMNS = (
@@ -60,9 +60,11 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 class Queue:
     """The one service layer of the queue; CLI, API and console call only this."""
 
-    def __init__(self, db: Database, catalog: Catalog, wakeup: Wakeup | None = None) -> None:
+    def __init__(
+        self, db: Database, instructions: Instructions, wakeup: Wakeup | None = None
+    ) -> None:
         self.db = db
-        self.catalog = catalog
+        self.instructions = instructions
         self.wakeup = wakeup or Wakeup()
         self._connections: dict[int, Connection] = {}
 
@@ -273,7 +275,7 @@ class Queue:
 
     def _resolve(self, client_id: int, req: Request) -> tuple[bool, int | None, str]:
         """Mode, lane and rendered description of a request, or a clear error."""
-        instruction = self.catalog[req.instruction]
+        instruction = self.instructions[req.instruction]
         values: dict[str, str] = {}
         conn: Connection | None = None
         if req.connection_id is not None:
@@ -342,9 +344,7 @@ class Queue:
             jobs += self._claim_lane_heads(cur, worker_id, limit - len(jobs), now)
         return jobs
 
-    def _claim_lane_heads(
-        self, cur: Cursor, worker_id: str, limit: int, now: float
-    ) -> list[Job]:
+    def _claim_lane_heads(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         if limit <= 0:
             return []
         heads = cur.execute(
@@ -435,7 +435,7 @@ class Queue:
             if o.kind == "done":
                 done.append([job.id, job.attempt, o.ended_at])
                 continue
-            policy = self.catalog[job.instruction].retry
+            policy = self.instructions[job.instruction].retry
             failures = job.failures + 1
             if o.kind == "transient" and job.attempt < policy.max_attempts:
                 due = now + max(backoff.delay(policy, failures), o.retry_after or 0.0)

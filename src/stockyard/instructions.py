@@ -84,7 +84,7 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
 
 
-class Catalog:
+class Instructions:
     """Looks instructions up by name; an unknown name is a clear error."""
 
     def __init__(self, instructions: Iterable[Instruction]) -> None:
@@ -107,14 +107,14 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
-    def with_retry(self, name: str, retry: RetryPolicy) -> Catalog:
+    def with_retry(self, name: str, retry: RetryPolicy) -> Instructions:
         """A copy with one instruction's retry policy replaced (configuration, tests)."""
         changed = [
             Instruction(i.name, i.blocking, i.lane, i.template, retry) if i.name == name else i
             for i in self._by_name.values()
         ]
-        return Catalog(changed)
+        return Instructions(changed)
 
 
-def default_catalog() -> Catalog:
-    return Catalog(Instruction(n, b, lane, t) for n, b, lane, t in SPEC_INSTRUCTIONS)
+def default_instructions() -> Instructions:
+    return Instructions(Instruction(n, b, lane, t) for n, b, lane, t in SPEC_INSTRUCTIONS)
