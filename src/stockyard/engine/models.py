@@ -23,6 +23,8 @@ class Request:
     idempotency_key: str | None = None
     parent_id: int | None = None
     delay: float = 0.0
+    # A newer blocking item with the same key in the same lane supersedes queued older ones.
+    coalesce_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ class Item:
     error: str | None
     error_kind: str | None
     started_at: float | None
+    coalesce_key: str | None = None
+    superseded_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,8 @@ _JOB_COLUMNS = (
 _ITEM_COLUMNS = (
     "id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,"
     " description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,"
-    " failures, worker_id, finished_at, error, error_kind, started_at"
+    " failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,"
+    " superseded_by"
 )
 _BULK_CHUNK = 500
 # Settling matches only items still running under this worker and this attempt. (SQLite's
@@ -212,6 +213,7 @@ class Queue:
                     req.parent_id,
                     key,
                     now + req.delay if req.delay > 0 else now,
+                    req.coalesce_key if lane_id is not None else None,
                 ]
             )
             refs.extend((ref, item_id) for ref in req.refs)
@@ -221,11 +223,13 @@ class Queue:
         cur.execute(
             "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
             " status, payload, refs, description, parent_id, idempotency_key, created_at,"
-            " updated_at, run_after) SELECT CAST(d.value->>0 AS BIGINT), ?, d.value->>1,"
+            " updated_at, run_after, coalesce_key) SELECT CAST(d.value->>0 AS BIGINT), ?,"
+            " d.value->>1,"
             " CAST(d.value->>2 AS INTEGER), CAST(d.value->>3 AS BIGINT),"
             " CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5, d.value->>6, d.value->>7,"
             " CAST(d.value->>8 AS BIGINT), d.value->>9, ?, ?,"
-            f" CAST(d.value->>10 AS DOUBLE PRECISION) FROM {self.db.json_rows}",
+            " CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11"
+            f" FROM {self.db.json_rows}",
             (client_id, now, now, _dumps(rows)),
         )
         if refs:
@@ -233,8 +237,28 @@ class Queue:
                 "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
             )
         if lanes:
+            lanes.subtract(self._supersede(cur, rows, now))
             self._update_lanes(cur, lanes)
         return ids
+
+    def _supersede(self, cur: Cursor, rows: list[list[Any]], now: float) -> Counter[int]:
+        """Queued items that a new item of this batch replaces become `superseded`, pointing
+        to their newest replacement; returns how many left each lane."""
+        newest: dict[tuple[int, str], int] = {}
+        for row in rows:
+            if row[11] is not None:
+                newest[(row[4], row[11])] = row[0]  # rows are in id order: the last wins
+        if not newest:
+            return Counter()
+        gone = cur.execute(
+            "UPDATE items SET status = 'superseded', superseded_by = CAST(d.value->>2 AS BIGINT),"
+            " finished_at = ?, updated_at = ?"
+            f" FROM {self.db.json_rows} WHERE items.lane_id = CAST(d.value->>0 AS BIGINT)"
+            " AND items.coalesce_key = d.value->>1 AND items.status = 'queued'"
+            " AND items.id < CAST(d.value->>2 AS BIGINT) RETURNING items.lane_id",
+            (now, now, _dumps([[lane, key, item] for (lane, key), item in newest.items()])),
+        ).fetchall()
+        return Counter(int(lane) for (lane,) in gone)
 
     def _plan(
         self, client_id: int, requests: Sequence[Request], existing: dict[str, int]
@@ -1032,6 +1056,8 @@ def _item(r: Sequence[Any]) -> Item:
         error=r[19],
         error_kind=r[20],
         started_at=r[21],
+        coalesce_key=r[22],
+        superseded_by=r[23],
     )
 
 
