@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import HandlerRegistry
-from stockyard.instructions import Instruction, Instructions, RetryPolicy, default_instructions
+from stockyard.instructions import Instructions, RetryPolicy, default_instructions
 from stockyard.worker import Stats, Worker, WorkerSettings
 from tests.pg import Databases, LocalServer
 
@@ -20,9 +21,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:
-    return Instructions(
-        Instruction(i.name, i.blocking, i.lane, i.template, policy) for i in default_instructions()
-    )
+    return Instructions(dataclasses.replace(i, retry=policy) for i in default_instructions())
 
 
 def make_queue(url: str, instructions: Instructions | None = None, migrate: bool = True) -> Queue:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 
+from stockyard.catalog.store import CatalogStore
 from stockyard.connectors import demo
+from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.db import DEFAULT_URL, connect
 from stockyard.engine.queue import Queue
 from stockyard.errors import StockyardError
+from stockyard.flows import Services, install
+from stockyard.flows.polling import schedule_polls
 from stockyard.handlers import HandlerRegistry
 from stockyard.instructions import Instructions, default_instructions
 
 DEFAULT_CLIENT = "default"
+POLL_CHECK_INTERVAL = 5.0  # how often a worker looks for due pulls
 
 
 def database_url(url: str | None = None) -> str:
@@ -34,8 +41,21 @@ def init_queue(url: str | None = None) -> Queue:
     return queue
 
 
-def default_handlers(instructions: Instructions | None = None) -> HandlerRegistry:
-    """Until the real flows land, every instruction runs the demo connector's handler."""
+def services(queue: Queue, connectors: ConnectorRegistry | None = None) -> Services:
+    return Services(queue, CatalogStore(queue.db), connectors or ConnectorRegistry.installed())
+
+
+def default_handlers(queue: Queue, connectors: ConnectorRegistry | None = None) -> HandlerRegistry:
+    """The data flows for every instruction; connections of the `demo` connector run the
+    demo handler instead (items succeed or fail as their payload says)."""
     registry = HandlerRegistry()
-    registry.register_all((i.name for i in (instructions or default_instructions())), demo.handle)
+    install(registry, services(queue, connectors))
+    registry.register_all(queue.instructions.names(), demo.handle, connector="demo")
     return registry
+
+
+def periodic_jobs(
+    queue: Queue, connectors: ConnectorRegistry | None = None
+) -> list[tuple[float, Callable[[], object]]]:
+    """What workers run besides items: queuing the pulls that are due."""
+    return [(POLL_CHECK_INTERVAL, functools.partial(schedule_polls, services(queue, connectors)))]

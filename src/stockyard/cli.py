@@ -444,7 +444,7 @@ def worker(
     )
     queue = _queue(db)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    w = Worker(queue, wiring.default_handlers(queue.instructions), settings)
+    w = Worker(queue, wiring.default_handlers(queue), settings, wiring.periodic_jobs(queue))
     out.print(f"worker {w.id} started on {queue.db.describe()}")
     stats = asyncio.run(w.run(install_signals=True))
     out.print(f"worker stopped: {stats.done} done, {stats.retried} retried, {stats.failed} failed")

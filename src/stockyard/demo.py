@@ -38,7 +38,7 @@ def _demo_requests(n: int, lanes: dict[str, int], rng: random.Random) -> list[Re
                 Request("add_order", {"order": order, "sleep": 0.01}, lanes["source"], (order,))
             )
         else:
-            requests.append(Request("send_email", {"to": "ops@example.com"}))
+            requests.append(Request("send_email", {"to": "ops@example.com"}, lanes["warehouse"]))
     # One bad SKU blocks the trade store's lane; the other lanes carry on.
     at = len(requests) // 3
     requests.insert(
@@ -97,7 +97,7 @@ def run_demo(url: str, n: int, out: Console) -> None:
 async def _drain(queue: Queue, client_id: int, out: Console) -> None:
     worker = Worker(
         queue,
-        wiring.default_handlers(queue.instructions),
+        wiring.default_handlers(queue),
         WorkerSettings(concurrency=100, poll_interval=0.02),
     )
     task = asyncio.create_task(worker.run())

@@ -34,9 +34,17 @@ class Context:
         payload: dict[str, Any] | None = None,
         connection_id: int | None = None,
         refs: Iterable[str] = (),
+        idempotency_key: str | None = None,
     ) -> None:
         self.follow_ups.append(
-            Request(instruction, payload or {}, connection_id, tuple(refs), parent_id=self.job.id)
+            Request(
+                instruction,
+                payload or {},
+                connection_id,
+                tuple(refs),
+                idempotency_key=idempotency_key,
+                parent_id=self.job.id,
+            )
         )
 
 
@@ -47,17 +55,23 @@ class Registered:
 
 
 class HandlerRegistry:
-    """Instruction name -> handler. An item with no handler fails permanently, clearly."""
+    """Instruction name -> handler, optionally for the items of one connector type only
+    (the `demo` connector runs its own handler for every instruction). An item with no
+    handler fails permanently, clearly."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Registered] = {}
+        self._handlers: dict[tuple[str, str | None], Registered] = {}
 
-    def register(self, instruction: str, handler: Handler) -> None:
-        self._handlers[instruction] = Registered(handler, inspect.iscoroutinefunction(handler))
+    def register(self, instruction: str, handler: Handler, connector: str | None = None) -> None:
+        registered = Registered(handler, inspect.iscoroutinefunction(handler))
+        self._handlers[(instruction, connector)] = registered
 
-    def register_all(self, instructions: Iterable[str], handler: Handler) -> None:
+    def register_all(
+        self, instructions: Iterable[str], handler: Handler, connector: str | None = None
+    ) -> None:
         for name in instructions:
-            self.register(name, handler)
+            self.register(name, handler, connector)
 
-    def get(self, instruction: str) -> Registered | None:
-        return self._handlers.get(instruction)
+    def get(self, instruction: str, connector: str | None = None) -> Registered | None:
+        found = self._handlers.get((instruction, connector)) if connector else None
+        return found or self._handlers.get((instruction, None))

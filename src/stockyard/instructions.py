@@ -6,10 +6,12 @@ retry policy. Adding an instruction is one row here plus one handler.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from stockyard.errors import InvalidInput
 
@@ -37,6 +39,9 @@ class Instruction:
     lane: LaneKind
     template: str
     retry: RetryPolicy = RetryPolicy()
+    # Template of the coalescing key (from the payload): a newer item with the same key in
+    # the same lane supersedes queued older ones. Empty: never coalesced.
+    coalesce: str = ""
 
     @property
     def mode(self) -> str:
@@ -46,34 +51,50 @@ class Instruction:
 _B, _NB = True, False
 _CH, _SRC, _NONE = LaneKind.CHANNEL, LaneKind.SOURCE, LaneKind.NONE
 
-# name, blocking, lane, description template
-SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str], ...] = (
-    ("add_image", _B, _CH, "Add image to {{channel_description}}"),
-    ("add_product", _B, _CH, "Add product to {{channel_description}}"),
-    ("add_variant", _B, _CH, "Add variant to {{channel_description}}"),
-    ("clear_channel", _B, _CH, "Clear channel {{channel_description}}"),
-    ("init_channel", _B, _CH, "Init channel {{channel_description}}"),
-    ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}"),
-    ("delete_image", _B, _CH, "Delete image on {{channel_description}}"),
-    ("delete_product", _B, _CH, "Delete product on {{channel_description}}"),
-    ("delete_product_variant", _B, _CH, "Delete variant on {{channel_description}}"),
-    ("sync_channel", _B, _CH, "Sync channel {{channel_description}}"),
-    ("sync_channel_products", _B, _CH, "Update products on {{channel_description}}"),
-    ("update_product", _B, _CH, "Update product on {{channel_description}}"),
-    ("update_variant", _B, _CH, "Update variant on {{channel_description}}"),
-    ("fetch_images", _B, _SRC, "Fetch images from {{source_description}}"),
-    ("sync_image", _B, _SRC, "Sync image from {{source_description}}"),
-    ("sync_product", _B, _SRC, "Sync product from {{source_description}}"),
-    ("sync_products", _B, _SRC, "Sync products from {{source_description}}"),
-    ("sync_customer", _B, _SRC, "Sync customer from {{source_description}}"),
-    ("add_order", _NB, _NONE, "Create order at {{source_description}}"),
-    ("fulfill_order", _NB, _NONE, "Create fulfillment at fulfillment service"),
-    ("update_order_instruction", _NB, _NONE, "Update order instruction"),
-    ("sync_channel_fulfillments", _NB, _NONE, "Sync fulfillment to {{channel_description}}"),
-    ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from webhook"),
-    ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}"),
-    ("send_email", _NB, _NONE, "Send email"),
-    ("send_webhook", _NB, _NONE, "Send webhook"),
+_PRODUCT, _VARIANT = "product:{{product_id}}", "variant:{{variant_id}}"
+
+# name, blocking, lane, description template, coalescing key template
+SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str, str], ...] = (
+    ("add_image", _B, _CH, "Add image to {{channel_description}}", ""),
+    ("add_product", _B, _CH, "Add product to {{channel_description}}", _PRODUCT),
+    ("add_variant", _B, _CH, "Add variant to {{channel_description}}", _VARIANT),
+    ("clear_channel", _B, _CH, "Clear channel {{channel_description}}", ""),
+    ("init_channel", _B, _CH, "Init channel {{channel_description}}", ""),
+    ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}", ""),
+    ("delete_image", _B, _CH, "Delete image on {{channel_description}}", ""),
+    ("delete_product", _B, _CH, "Delete product on {{channel_description}}", ""),
+    ("delete_product_variant", _B, _CH, "Delete variant on {{channel_description}}", ""),
+    ("sync_channel", _B, _CH, "Sync channel {{channel_description}}", ""),
+    ("sync_channel_products", _B, _CH, "Update products on {{channel_description}}", ""),
+    (
+        "update_product",
+        _B,
+        _CH,
+        "Update product on {{channel_description}}",
+        "product:{{product_id}}",
+    ),
+    (
+        "update_variant",
+        _B,
+        _CH,
+        "Update variant on {{channel_description}}",
+        "variant:{{variant_id}}",
+    ),
+    ("fetch_images", _B, _SRC, "Fetch images from {{source_description}}", ""),
+    ("sync_image", _B, _SRC, "Sync image from {{source_description}}", ""),
+    ("sync_product", _B, _SRC, "Sync product from {{source_description}}", "product:{{code}}"),
+    ("sync_products", _B, _SRC, "Sync products from {{source_description}}", ""),
+    ("sync_customer", _B, _SRC, "Sync customer from {{source_description}}", "customer:{{code}}"),
+    ("pull_products", _B, _SRC, "Pull products from {{source_description}}", ""),
+    ("add_order", _NB, _NONE, "Create order at {{source_description}}", ""),
+    ("fulfill_order", _NB, _NONE, "Create fulfillment at {{fulfillment_description}}", ""),
+    ("update_order_instruction", _NB, _NONE, "Update order instruction", ""),
+    ("sync_channel_fulfillments", _NB, _NONE, "Sync fulfillment to {{channel_description}}", ""),
+    ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from {{fulfillment_description}}", ""),
+    ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}", ""),
+    ("pull_orders", _NB, _NONE, "Pull orders from {{channel_description}}", ""),
+    ("send_email", _NB, _NONE, "Send email", ""),
+    ("send_webhook", _NB, _NONE, "Send webhook", ""),
 )
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -82,6 +103,25 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 def render(template: str, values: Mapping[str, str]) -> str:
     """Fill `{{name}}` placeholders; an unknown name renders as an empty string."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+
+
+def render_key(template: str, payload: Mapping[str, Any]) -> str | None:
+    """A coalescing key from the payload's top-level strings and integers; None when the
+    template is empty or the payload lacks one of its names (then nothing coalesces)."""
+    if not template:
+        return None
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = payload.get(match.group(1))
+        if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
+            missing = True
+            return ""
+        return str(found)
+
+    key = _PLACEHOLDER.sub(value, template)
+    return None if missing else key
 
 
 class Instructions:
@@ -110,11 +150,13 @@ class Instructions:
     def with_retry(self, name: str, retry: RetryPolicy) -> Instructions:
         """A copy with one instruction's retry policy replaced (configuration, tests)."""
         changed = [
-            Instruction(i.name, i.blocking, i.lane, i.template, retry) if i.name == name else i
+            dataclasses.replace(i, retry=retry) if i.name == name else i
             for i in self._by_name.values()
         ]
         return Instructions(changed)
 
 
 def default_instructions() -> Instructions:
-    return Instructions(Instruction(n, b, lane, t) for n, b, lane, t in SPEC_INSTRUCTIONS)
+    return Instructions(
+        Instruction(n, b, lane, t, coalesce=c) for n, b, lane, t, c in SPEC_INSTRUCTIONS
+    )

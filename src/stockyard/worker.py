@@ -15,6 +15,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -68,10 +69,17 @@ def _classify(exc: BaseException) -> tuple[str, str, float | None]:
 
 class Worker:
     def __init__(
-        self, queue: Queue, handlers: HandlerRegistry, settings: WorkerSettings | None = None
+        self,
+        queue: Queue,
+        handlers: HandlerRegistry,
+        settings: WorkerSettings | None = None,
+        periodic: Sequence[tuple[float, Callable[[], object]]] = (),
     ) -> None:
         self.queue = queue
         self.handlers = handlers
+        # Jobs of the layers above (e.g. scheduling pulls): (interval in seconds, function),
+        # run on the database thread.
+        self.periodic = tuple(periodic)
         self.settings = settings or WorkerSettings()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = Stats()
@@ -108,12 +116,15 @@ class Worker:
         await self._in_db(self.queue.register_worker, self.id, socket.gethostname(), os.getpid())
         beat = asyncio.create_task(self._heartbeat())
         watchdog = asyncio.create_task(self._watchdog())
+        timers = [asyncio.create_task(self._every(i, fn)) for i, fn in self.periodic]
         try:
             await self._loop(stop_when_idle)
             await self._drain()
         finally:
             beat.cancel()
             watchdog.cancel()
+            for timer in timers:
+                timer.cancel()
             unsubscribe()
             stop_listening()
             released = await self._in_db(self.queue.stop_worker, self.id, "stopped")
@@ -214,17 +225,15 @@ class Worker:
         return due
 
     def _start(self, job: Job) -> None:
-        registered = self.handlers.get(job.instruction)
         self._inflight += 1
         assert self._loop_ref is not None
-        task = self._loop_ref.create_task(self._execute(job, registered))
+        task = self._loop_ref.create_task(self._execute(job))
         timeout = self.queue.instructions[job.instruction].retry.timeout
         self._deadlines[job.id] = (time.monotonic() + timeout, task)
 
-    async def _execute(self, job: Job, registered: Registered | None) -> None:
+    async def _execute(self, job: Job) -> None:
         try:
-            ctx = self._context(job, registered)
-            assert registered is not None
+            ctx, registered = self._context(job)
             if registered.is_async:
                 await registered.handler(ctx)  # type: ignore[misc]
             else:
@@ -245,17 +254,22 @@ class Worker:
         self._results.append(outcome)
         self._changed.set()
 
-    def _context(self, job: Job, registered: Registered | None) -> Context:
+    def _context(self, job: Job) -> tuple[Context, Registered]:
+        connection = None
+        if job.connection_id is not None:
+            try:
+                connection = self.queue.connection(job.connection_id)
+            except NotFound:
+                raise PermanentError(f"connection {job.connection_id} no longer exists") from None
+            except DATABASE_ERRORS as exc:
+                message = f"cannot read connection {job.connection_id}: {exc}"
+                raise TransientError(message) from None
+        registered = self.handlers.get(
+            job.instruction, connection.connector if connection is not None else None
+        )
         if registered is None:
             raise PermanentError(f"no handler is installed for instruction {job.instruction!r}")
-        if job.connection_id is None:
-            return Context(job, None)
-        try:
-            return Context(job, self.queue.connection(job.connection_id))
-        except NotFound:
-            raise PermanentError(f"connection {job.connection_id} no longer exists") from None
-        except DATABASE_ERRORS as exc:
-            raise TransientError(f"cannot read connection {job.connection_id}: {exc}") from None
+        return Context(job, connection), registered
 
     async def _watchdog(self) -> None:
         """Cancel handlers that overrun their instruction's timeout (a transient failure).
@@ -267,6 +281,14 @@ class Worker:
                 if deadline < now and not task.done():
                     self._timed_out.add(item_id)
                     task.cancel()
+
+    async def _every(self, interval: float, fn: Callable[[], object]) -> None:
+        while True:
+            try:
+                await self._in_db(fn)
+            except Exception:
+                log.exception("periodic job %s failed; trying again", getattr(fn, "__name__", fn))
+            await asyncio.sleep(interval)
 
     async def _heartbeat(self) -> None:
         settings = self.settings

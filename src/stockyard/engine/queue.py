@@ -33,7 +33,7 @@ from stockyard.engine.models import (
 )
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import Conflict, InvalidInput, NotFound
-from stockyard.instructions import Instructions, LaneKind, render
+from stockyard.instructions import Instructions, LaneKind, render, render_key
 
 UNFINISHED = "('queued', 'running', 'failed')"
 _JOB_COLUMNS = (
@@ -47,6 +47,8 @@ _ITEM_COLUMNS = (
     " superseded_by"
 )
 _BULK_CHUNK = 500
+# Connections are cached per process; a change made elsewhere is seen within this.
+CONNECTION_TTL = 10.0
 # Settling matches only items still running under this worker and this attempt. (SQLite's
 # `+` keeps its planner on the primary key, driven by the batch.)
 _FENCE = (
@@ -67,7 +69,7 @@ class Queue:
         self.db = db
         self.instructions = instructions
         self.wakeup = wakeup or Wakeup()
-        self._connections: dict[int, Connection] = {}
+        self._connections: dict[int, tuple[Connection, float]] = {}
 
     # ----------------------------------------------------------------- clients, connections
 
@@ -130,20 +132,32 @@ class Queue:
                 cur.execute("INSERT INTO lanes (id, client_id) VALUES (?, ?)", (conn_id, client_id))
         return self.connection(conn_id, client_id)
 
-    def connections(self, client_id: int) -> list[Connection]:
+    def connections(self, client_id: int | None = None) -> list[Connection]:
+        """A client's connections; every client's when `client_id` is None (schedulers)."""
+        where, params = ("WHERE client_id = ?", (client_id,)) if client_id is not None else ("", ())
         rows = (
             self.db.connection()
             .execute(
                 "SELECT id, client_id, kind, connector, description, settings, status"
-                " FROM connections WHERE client_id = ? ORDER BY id",
-                (client_id,),
+                f" FROM connections {where} ORDER BY id",
+                params,
             )
             .fetchall()
         )
-        return [_connection(r) for r in rows]
+        found = [_connection(r) for r in rows]
+        now = time.monotonic()
+        self._connections.update((c.id, (c, now)) for c in found)
+        return found
+
+    def set_connection_status(self, client_id: int, connection_id: int, status: str) -> None:
+        self.connection(connection_id, client_id)
+        with self.db.write() as cur:
+            cur.execute("UPDATE connections SET status = ? WHERE id = ?", (status, connection_id))
+        self._connections.pop(connection_id, None)
 
     def connection(self, connection_id: int, client_id: int | None = None) -> Connection:
-        conn = self._connections.get(connection_id)
+        cached = self._connections.get(connection_id)
+        conn = cached[0] if cached and time.monotonic() - cached[1] < CONNECTION_TTL else None
         if conn is None:
             row = (
                 self.db.connection()
@@ -156,7 +170,8 @@ class Queue:
             )
             if row is None:
                 raise NotFound(f"no connection {connection_id}")
-            conn = self._connections[connection_id] = _connection(row)
+            conn = _connection(row)
+            self._connections[connection_id] = (conn, time.monotonic())
         if client_id is not None and conn.client_id != client_id:
             raise NotFound(f"no connection {connection_id}")
         return conn
@@ -213,7 +228,7 @@ class Queue:
                     req.parent_id,
                     key,
                     now + req.delay if req.delay > 0 else now,
-                    req.coalesce_key if lane_id is not None else None,
+                    self._coalesce_key(req) if lane_id is not None else None,
                 ]
             )
             refs.extend((ref, item_id) for ref in req.refs)
@@ -240,6 +255,10 @@ class Queue:
             lanes.subtract(self._supersede(cur, rows, now))
             self._update_lanes(cur, lanes)
         return ids
+
+    def _coalesce_key(self, req: Request) -> str | None:
+        template = self.instructions[req.instruction].coalesce
+        return req.coalesce_key or render_key(template, req.payload)
 
     def _supersede(self, cur: Cursor, rows: list[list[Any]], now: float) -> Counter[int]:
         """Queued items that a new item of this batch replaces become `superseded`, pointing

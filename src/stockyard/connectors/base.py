@@ -1,0 +1,154 @@
+"""The connector SDK: what a source, a channel and a fulfillment service can be asked to do.
+
+A connector is a class registered under the `stockyard.connectors` entry point. It is built
+from a connection's settings and implements the methods of the roles it plays; a method it
+does not implement fails the item with a clear, permanent error. Methods are plain
+(blocking) functions: the worker runs them in its thread pool.
+
+Errors: raise `TransientError` (timeouts, refused connections, HTTP 429 / 5xx, rate limits;
+optionally with `retry_after`) or `PermanentError` (validation, other 4xx). Anything else
+counts as permanent. Every call that changes remote data receives the item's idempotency
+key: pass it on (e.g. as an `Idempotency-Key` header) so a repeated item is harmless.
+
+Batched calls (`upsert_variants`) answer one `Result` per element, so one bad SKU does not
+fail the others: the flow records what succeeded and fails the item naming the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from stockyard.errors import HandlerError, PermanentError
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelVariant:
+    """A variant as one channel should hold it: its rules already applied."""
+
+    sku: str
+    fields: dict[str, Any]  # barcode, price (decimal string), quantity, weight, options
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelImage:
+    code: str
+    fields: dict[str, Any]  # url, alt, position
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelProduct:
+    code: str
+    fields: dict[str, Any]  # title, description, vendor, type, tags, options, attributes
+    variants: list[ChannelVariant]
+    images: list[ChannelImage] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteProduct:
+    """A product as the channel knows it: its id and its variants' and images' ids."""
+
+    id: str
+    variants: dict[str, str] = field(default_factory=dict)  # sku -> remote id
+    images: dict[str, str] = field(default_factory=dict)  # image code -> remote id
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one element of a batched call."""
+
+    key: str  # the SKU (or code) the element was about
+    remote_id: str | None = None
+    error: HandlerError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a pull: raw records (validated by the flow) and the cursor to go on."""
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+
+
+class Connector:
+    """Base class of every connector. `roles` names what it can be: source, channel,
+    fulfillment. Override the methods of those roles."""
+
+    roles: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+
+    def close(self) -> None:
+        """Release sockets and the like (called when settings change or on shutdown)."""
+
+    def _unsupported(self, what: str) -> PermanentError:
+        return PermanentError(f"the {type(self).__name__} connector cannot {what}")
+
+    # ------------------------------------------------------------------------ as a source
+
+    def fetch_products(self, cursor: str | None) -> Page:
+        """Products created or changed since `cursor` (None: all), as Product dicts."""
+        raise self._unsupported("pull products")
+
+    def fetch_images(self, product_code: str) -> list[dict[str, Any]]:
+        raise self._unsupported("fetch images")
+
+    def create_order(self, order: dict[str, Any], key: str) -> str:
+        """Create the order in the ERP; return the ERP's code for it."""
+        raise self._unsupported("create orders")
+
+    # ----------------------------------------------------------------------- as a channel
+
+    def find_product(self, skus: list[str]) -> RemoteProduct | None:
+        """The channel's product holding any of these SKUs, to link instead of duplicating."""
+        raise self._unsupported("look products up by SKU")
+
+    def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
+        raise self._unsupported("create products")
+
+    def update_product(self, remote_id: str, product: ChannelProduct, key: str) -> None:
+        """Product-level fields only; variants and images have their own calls."""
+        raise self._unsupported("update products")
+
+    def delete_product(self, remote_id: str, key: str) -> None:
+        """Already gone counts as done."""
+        raise self._unsupported("delete products")
+
+    def upsert_variants(
+        self, product_remote_id: str, variants: list[ChannelVariant], key: str
+    ) -> list[Result]:
+        """Create variants without a remote id, update the others; one Result each."""
+        raise self._unsupported("write variants")
+
+    def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        raise self._unsupported("delete variants")
+
+    def add_image(self, product_remote_id: str, image: ChannelImage, key: str) -> str:
+        raise self._unsupported("add images")
+
+    def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        raise self._unsupported("delete images")
+
+    def fetch_orders(self, cursor: str | None) -> Page:
+        """Orders placed or changed since `cursor`, as Order dicts."""
+        raise self._unsupported("pull orders")
+
+    def get_order(self, remote_id: str) -> dict[str, Any]:
+        raise self._unsupported("read orders")
+
+    def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
+        raise self._unsupported("take fulfillment updates")
+
+    # ------------------------------------------------------------ as a fulfillment service
+
+    def create_fulfillment(self, order: dict[str, Any], key: str) -> str:
+        """Create the outbound order at the warehouse; return its id there."""
+        raise self._unsupported("create fulfillments")

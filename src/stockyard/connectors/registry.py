@@ -1,0 +1,63 @@
+"""Finds connector classes by name (the `stockyard.connectors` entry point) and keeps one
+instance per connection, rebuilt when the connection's settings change."""
+
+from __future__ import annotations
+
+import json
+import threading
+from importlib.metadata import entry_points
+
+from stockyard.connectors.base import Connector
+from stockyard.engine.models import Connection
+from stockyard.errors import PermanentError
+
+ENTRY_POINT = "stockyard.connectors"
+
+
+class ConnectorRegistry:
+    def __init__(self, classes: dict[str, type[Connector]] | None = None) -> None:
+        self._classes = dict(classes or {})
+        self._instances: dict[int, tuple[str, Connector]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def installed(cls) -> ConnectorRegistry:
+        """Every connector installed as a package (our own `http` among them)."""
+        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)})
+
+    def add(self, name: str, connector: type[Connector]) -> None:
+        self._classes[name] = connector
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def for_connection(self, connection: Connection, role: str) -> Connector:
+        """The connector of `connection`, which must be able to act as `role`."""
+        cls = self._classes.get(connection.connector)
+        if cls is None:
+            raise PermanentError(
+                f"connection {connection.id} ({connection.description}) uses connector"
+                f" {connection.connector!r}, which is not installed;"
+                f" installed: {', '.join(self.names()) or 'none'}"
+            )
+        if role not in cls.roles:
+            raise PermanentError(
+                f"connector {connection.connector!r} cannot act as a {role}"
+                f" (it is: {', '.join(sorted(cls.roles))})"
+            )
+        fingerprint = json.dumps(connection.settings, sort_keys=True)
+        with self._lock:
+            cached = self._instances.get(connection.id)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+            instance = cls(connection.settings)
+            if cached is not None:
+                cached[1].close()
+            self._instances[connection.id] = (fingerprint, instance)
+            return instance
+
+    def close(self) -> None:
+        with self._lock:
+            for _, instance in self._instances.values():
+                instance.close()
+            self._instances.clear()

@@ -1,0 +1,176 @@
+"""Orders (SPEC §4): channel -> sync_order -> catalog -> add_order (ERP) -> fulfill_order
+(warehouse) -> sync_fulfillment (warehouse reports) -> sync_channel_fulfillments (channel).
+
+All order items are non-blocking: one bad order never holds another back. Follow-ups carry
+idempotency keys, so an order reported twice is created in the ERP and the warehouse once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from stockyard.catalog.models import FulfillmentUpdate, Order, parse
+from stockyard.catalog.store import StoredOrder
+from stockyard.engine import Connection, Request
+from stockyard.errors import InvalidInput, PermanentError
+from stockyard.flows import cursors
+from stockyard.flows.base import Services, flow
+from stockyard.handlers import Context
+
+
+def _order_body(stored: StoredOrder) -> dict[str, Any]:
+    """What the ERP and the warehouse are sent: the order as the channel reported it."""
+    body: dict[str, Any] = stored.order.model_dump(mode="json")
+    body["id"] = stored.id
+    if stored.source_code:
+        body["source_code"] = stored.source_code
+    return body
+
+
+def order_request(channel: Connection, record: Any, parent_id: int | None = None) -> Request:
+    """A sync_order for an order a channel reported; the same report twice is one item."""
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    remote_id = str(record.get("remote_id", "")) if isinstance(record, dict) else ""
+    return Request(
+        "sync_order",
+        {"order": record},
+        channel.id,
+        (remote_id,) if remote_id else (),
+        idempotency_key=f"sync_order:{channel.id}:{remote_id}:{digest}",
+        parent_id=parent_id,
+    )
+
+
+@flow
+def sync_order(services: Services, ctx: Context) -> None:
+    channel = services.connection(ctx, "channel")
+    if "order" in ctx.payload:
+        record = ctx.payload["order"]
+    elif isinstance(ctx.payload.get("remote_id"), str):
+        record = services.connector(channel, "channel").get_order(ctx.payload["remote_id"])
+    else:
+        raise InvalidInput("invalid payload: give the 'order' or the channel's 'remote_id'")
+    order = parse(Order, record, "order")
+    order_id, _ = services.store.upsert_order(ctx.job.client_id, channel.id, order)
+    if services.store.order(ctx.job.client_id, order_id).source_code:
+        return
+    source = services.only_connection(
+        ctx.job.client_id, "source", channel.settings.get("order_source"), "order_source", channel
+    )
+    if source is None:
+        raise PermanentError("the client has no source connection to create the order in")
+    refs = (order.remote_id,)
+    ctx.enqueue("add_order", {"order_id": order_id}, source.id, refs, f"add_order:{order_id}")
+
+
+def _order(services: Services, ctx: Context) -> StoredOrder:
+    value = ctx.payload.get("order_id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("invalid payload: 'order_id' must be an integer id")
+    return services.store.order(ctx.job.client_id, value)
+
+
+@flow
+def add_order(services: Services, ctx: Context) -> None:
+    source = services.connection(ctx, "source")
+    stored = _order(services, ctx)
+    if not stored.source_code:
+        code = services.connector(source, "source").create_order(
+            _order_body(stored), ctx.job.idempotency_key
+        )
+        services.store.update_order(stored.id, source_code=code, state="confirmed")
+    channel = services.queue.connection(stored.channel_id, ctx.job.client_id)
+    service = services.only_connection(
+        ctx.job.client_id,
+        "fulfillment",
+        channel.settings.get("fulfillment"),
+        "fulfillment",
+        channel,
+    )
+    if service is not None:
+        ctx.enqueue(
+            "fulfill_order",
+            {"order_id": stored.id},
+            service.id,
+            (stored.order.remote_id,),
+            f"fulfill_order:{stored.id}",
+        )
+
+
+@flow
+def fulfill_order(services: Services, ctx: Context) -> None:
+    service = services.connection(ctx, "fulfillment")
+    stored = _order(services, ctx)
+    if not stored.source_code:
+        raise PermanentError(f"order {stored.id} has no ERP code yet: add_order must run first")
+    if any(f.service_id == service.id for f in services.store.fulfillments(stored.id)):
+        return
+    remote_id = services.connector(service, "fulfillment").create_fulfillment(
+        _order_body(stored), ctx.job.idempotency_key
+    )
+    services.store.add_fulfillment(ctx.job.client_id, stored.id, service.id, remote_id, "open")
+
+
+@flow
+def sync_fulfillment(services: Services, ctx: Context) -> None:
+    service = services.connection(ctx, "fulfillment")
+    update = parse(FulfillmentUpdate, ctx.payload, "fulfillment update")
+    store = services.store
+    fulfillment = store.fulfillment_by_remote(service.id, update.remote_id)
+    store.update_fulfillment(fulfillment.id, update.state, update.tracking)
+    stored = store.order(ctx.job.client_id, fulfillment.order_id)
+    if update.state == "complete":
+        store.update_order(stored.id, state="fulfilled")
+    ctx.enqueue(
+        "sync_channel_fulfillments",
+        {"fulfillment_id": fulfillment.id},
+        stored.channel_id,
+        (stored.order.remote_id,),
+    )
+
+
+@flow
+def sync_channel_fulfillments(services: Services, ctx: Context) -> None:
+    channel = services.connection(ctx, "channel")
+    value = ctx.payload.get("fulfillment_id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("invalid payload: 'fulfillment_id' must be an integer id")
+    fulfillment = services.store.fulfillment(ctx.job.client_id, value)
+    stored = services.store.order(ctx.job.client_id, fulfillment.order_id)
+    body = {
+        "id": str(fulfillment.id),
+        "state": fulfillment.state,
+        "tracking": None if fulfillment.tracking is None else fulfillment.tracking.model_dump(),
+    }
+    services.connector(channel, "channel").push_fulfillment(
+        stored.order.remote_id, body, ctx.job.idempotency_key
+    )
+
+
+@flow
+def update_order_instruction(services: Services, ctx: Context) -> None:
+    """Mark an order paid; the paid amount must match the order's total exactly."""
+    stored = _order(services, ctx)
+    try:
+        paid = Decimal(str(ctx.payload.get("paid")))
+    except InvalidOperation:
+        raise InvalidInput("invalid payload: 'paid' must be an amount such as \"12.50\"") from None
+    if not paid.is_finite() or paid != stored.order.total:
+        raise PermanentError(
+            f"order {stored.order.number or stored.id}: paid {paid} does not match the order"
+            f" total {stored.order.total} {stored.order.currency}"
+        )
+    services.store.update_order(stored.id, paid=str(paid), state=stored.state)
+
+
+@flow
+def pull_orders(services: Services, ctx: Context) -> None:
+    channel = services.connection(ctx, "channel")
+    with cursors.Pull(services.store, channel.id, "orders", ctx.job.id) as pull:
+        page = services.connector(channel, "channel").fetch_orders(pull.start)
+        for record in page.records:
+            ctx.follow_ups.append(order_request(channel, record, ctx.job.id))
+        pull.advance(page.cursor)

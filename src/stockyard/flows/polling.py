@@ -1,0 +1,68 @@
+"""Polling (SPEC §4): sources and channels that cannot push are pulled at an interval set
+per connection (`poll_products_every` on a source, `poll_orders_every` on a channel, in
+seconds). A pull is a queue item; a new one is queued only when the last one finished."""
+
+from __future__ import annotations
+
+import time
+
+from stockyard.engine import Connection, Request
+from stockyard.errors import NotFound
+from stockyard.flows.base import Services
+
+# connection kind -> (setting, instruction)
+POLLS: dict[str, tuple[str, str]] = {
+    "source": ("poll_products_every", "pull_products"),
+    "channel": ("poll_orders_every", "pull_orders"),
+}
+MIN_INTERVAL = 5.0
+
+
+def interval_of(connection: Connection) -> float | None:
+    poll = POLLS.get(connection.kind)
+    value = connection.settings.get(poll[0]) if poll else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return max(float(value), MIN_INTERVAL)
+
+
+def schedule_polls(services: Services, now: float | None = None) -> list[int]:
+    """Queue the pulls that are due; returns their ids. Several workers may call this at
+    once: a pull's idempotency key names its time slot, so they queue it once."""
+    now = time.time() if now is None else now
+    queued: list[int] = []
+    for connection in services.queue.connections():
+        interval = interval_of(connection)
+        if interval is None or connection.status == "disabled":
+            continue
+        instruction = POLLS[connection.kind][1]
+        key = f"poll:{instruction}"
+        state = services.store.state(connection.id, key)
+        if state is not None and state.next_at is not None and state.next_at > now:
+            continue
+        if (
+            state is not None
+            and state.item_id is not None
+            and _waiting(services, connection, state.item_id)
+        ):
+            continue
+        slot = int(now // interval)
+        request = Request(
+            instruction,
+            {},
+            connection.id,
+            idempotency_key=f"poll:{connection.id}:{instruction}:{slot}",
+        )
+        (item_id,) = services.queue.enqueue(connection.client_id, [request])
+        services.store.set_state(connection.id, key, None, now + interval, item_id)
+        queued.append(item_id)
+    return queued
+
+
+def _waiting(services: Services, connection: Connection, item_id: int) -> bool:
+    """The last pull has not finished: queued, running, or failed awaiting an operator."""
+    try:
+        item = services.queue.get(connection.client_id, item_id)
+    except NotFound:
+        return False
+    return item.status in ("queued", "running", "failed")

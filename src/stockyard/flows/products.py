@@ -1,0 +1,163 @@
+"""Products in (SPEC §4): a source's products, images and customers reach the catalog, and
+each channel whose rules accept a product gets items only for what changed there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockyard.catalog.models import Customer, Image, Product, parse
+from stockyard.catalog.store import StoredProduct
+from stockyard.engine import Connection, Request
+from stockyard.errors import InvalidInput
+from stockyard.flows import cursors
+from stockyard.flows.base import Services, flow
+from stockyard.flows.rules import (
+    ChannelRules,
+    image_hash,
+    product_hash,
+    rules_of,
+    variant_hash,
+)
+from stockyard.handlers import Context
+
+
+def product_refs(stored: StoredProduct) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((stored.code, *stored.skus)))
+
+
+def plan_channel(
+    services: Services, channel: Connection, rules: ChannelRules, stored: StoredProduct
+) -> list[Request]:
+    """The items that bring `channel` in line with the catalog's `stored` product, judged
+    against the hashes of what the channel was last sent."""
+    store, ch = services.store, channel.id
+    refs = product_refs(stored)
+    product_link = store.links(ch, "product", [stored.id]).get(stored.id)
+    pid: dict[str, Any] = {"product_id": stored.id}
+    if not rules.accepts(stored):
+        if product_link is None:
+            return []
+        payload = pid | {"remote_id": product_link.remote_id}
+        return [Request("delete_product", payload, ch, refs)]
+    if product_link is None:
+        return [Request("add_product", pid, ch, refs)]
+    view = rules.view(stored)
+    planned: list[Request] = []
+    if product_hash(view) != product_link.hash:
+        planned.append(Request("update_product", pid, ch, refs))
+    variant_ids = [v.id for v in stored.variants] + stored.removed_variants
+    variant_links = store.links(ch, "variant", variant_ids)
+    for sv, vv in zip(stored.variants, view.variants, strict=True):
+        link = variant_links.get(sv.id)
+        if link is None or variant_hash(vv) != link.hash:
+            instruction = "add_variant" if link is None else "update_variant"
+            payload = pid | {"variant_id": sv.id}
+            planned.append(Request(instruction, payload, ch, (sv.variant.sku, stored.code)))
+    for variant_id in stored.removed_variants:
+        link = variant_links.get(variant_id)
+        if link is not None:
+            payload = pid | {
+                "variant_id": variant_id,
+                "remote_id": link.remote_id,
+                "product_remote_id": product_link.remote_id,
+            }
+            planned.append(Request("delete_product_variant", payload, ch, refs))
+    image_links = store.links(ch, "image", [i.id for i in stored.images] + stored.removed_images)
+    for si, iv in zip(stored.images, view.images, strict=True):
+        link = image_links.get(si.id)
+        if link is None or image_hash(iv) != link.hash:
+            planned.append(Request("add_image", pid | {"image_id": si.id}, ch, refs))
+    for image_id in stored.removed_images:
+        link = image_links.get(image_id)
+        if link is not None:
+            payload = pid | {
+                "image_id": image_id,
+                "remote_id": link.remote_id,
+                "product_remote_id": product_link.remote_id,
+            }
+            planned.append(Request("delete_image", payload, ch, refs))
+    return planned
+
+
+def fan_out(services: Services, ctx: Context, product_ids: list[int]) -> None:
+    """Queue, for every active channel of the client, what these products changed there."""
+    channels = [(c, rules_of(c)) for c in services.connections(ctx.job.client_id, "channel")]
+    for product_id in product_ids:
+        stored = services.store.product(ctx.job.client_id, product_id)
+        for channel, rules in channels:
+            for request in plan_channel(services, channel, rules, stored):
+                ctx.enqueue(
+                    request.instruction, request.payload, request.connection_id, request.refs
+                )
+
+
+def _write_product(services: Services, ctx: Context, data: Any) -> int:
+    source = services.connection(ctx, "source")
+    product = parse(Product, data, "product")
+    return services.store.upsert_product(ctx.job.client_id, source.id, product)
+
+
+@flow
+def sync_product(services: Services, ctx: Context) -> None:
+    fan_out(services, ctx, [_write_product(services, ctx, ctx.payload)])
+
+
+@flow
+def sync_products(services: Services, ctx: Context) -> None:
+    """A batch: good products go on at once; each bad one is queued as its own
+    sync_product, which fails there with its own error (and its own payload to fix)."""
+    records = ctx.payload.get("products")
+    if not isinstance(records, list) or not records:
+        raise InvalidInput("invalid products: 'products' must be a non-empty list")
+    written: list[int] = []
+    for record in records:
+        try:
+            written.append(_write_product(services, ctx, record))
+        except InvalidInput:
+            code = record.get("code") or "" if isinstance(record, dict) else ""
+            payload = record if isinstance(record, dict) else {"product": record}
+            ctx.enqueue(
+                "sync_product", payload, ctx.job.connection_id, (str(code),) if code else ()
+            )
+    fan_out(services, ctx, written)
+
+
+@flow
+def sync_image(services: Services, ctx: Context) -> None:
+    services.connection(ctx, "source")
+    code = ctx.payload.get("product")
+    if not isinstance(code, str) or not code:
+        raise InvalidInput("invalid image: 'product' must name the product's code")
+    image = parse(Image, ctx.payload.get("image"), "image")
+    fan_out(services, ctx, [services.store.add_image(ctx.job.client_id, code, image)])
+
+
+@flow
+def fetch_images(services: Services, ctx: Context) -> None:
+    source = services.connection(ctx, "source")
+    code = ctx.payload.get("product")
+    if not isinstance(code, str) or not code:
+        raise InvalidInput("invalid payload: 'product' must name the product's code")
+    product_id = services.store.product_id(ctx.job.client_id, code)
+    for record in services.connector(source, "source").fetch_images(code):
+        services.store.add_image(ctx.job.client_id, code, parse(Image, record, "image"))
+    fan_out(services, ctx, [product_id])
+
+
+@flow
+def sync_customer(services: Services, ctx: Context) -> None:
+    services.connection(ctx, "source")
+    services.store.upsert_customer(ctx.job.client_id, parse(Customer, ctx.payload, "customer"))
+
+
+@flow
+def pull_products(services: Services, ctx: Context) -> None:
+    """Ask a source that cannot push for what changed since the last pull; each product
+    becomes a sync_product item in the source's lane."""
+    source = services.connection(ctx, "source")
+    with cursors.Pull(services.store, source.id, "products", ctx.job.id) as pull:
+        page = services.connector(source, "source").fetch_products(pull.start)
+        for record in page.records:
+            code = record.get("code") if isinstance(record, dict) else None
+            ctx.enqueue("sync_product", record, source.id, (str(code),) if code else ())
+        pull.advance(page.cursor)

@@ -1,0 +1,117 @@
+"""Channel rules (SPEC §6): which products a channel takes, which price tier and warehouse
+quantities it gets, and how catalog fields are named there. Set in a channel connection's
+settings under "rules"; see docs/flows.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stockyard.catalog.models import parse
+from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
+from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
+from stockyard.engine.models import Connection
+from stockyard.errors import InvalidInput, PermanentError
+
+
+class ProductFilter(BaseModel):
+    """A product passes when it matches every condition given (an empty filter takes all)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: list[str] = []  # has at least one of these tags
+    exclude_tags: list[str] = []  # has none of these
+    vendors: list[str] = []
+    types: list[str] = []
+    attributes: dict[str, Any] = {}  # attribute equals value
+
+    def accepts(self, fields: dict[str, Any]) -> bool:
+        tags = set(fields.get("tags", ()))
+        attributes = fields.get("attributes", {})
+        return (
+            (not self.tags or bool(tags & set(self.tags)))
+            and not tags & set(self.exclude_tags)
+            and (not self.vendors or fields.get("vendor") in self.vendors)
+            and (not self.types or fields.get("type") in self.types)
+            and all(attributes.get(k) == v for k, v in self.attributes.items())
+        )
+
+
+class ChannelRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filter: ProductFilter = ProductFilter()
+    price_tier: str | None = None  # the variant's price in this tier, else its base price
+    warehouses: list[str] | None = None  # quantity = the sum of these; None: the total
+    field_map: dict[str, str] = {}  # catalog field -> the channel's name for it
+
+    def accepts(self, product: StoredProduct) -> bool:
+        return not product.deleted and self.filter.accepts(product.fields)
+
+    def view(
+        self,
+        product: StoredProduct,
+        variant_ids: dict[int, str] | None = None,
+        image_ids: dict[int, str] | None = None,
+    ) -> ChannelProduct:
+        """The product as this channel should hold it."""
+        variant_ids = variant_ids or {}
+        image_ids = image_ids or {}
+        fields = {k: v for k, v in product.fields.items() if k != "active"}
+        return ChannelProduct(
+            code=product.code,
+            fields=self._mapped(fields),
+            variants=[self.variant(v, variant_ids.get(v.id)) for v in product.variants],
+            images=[self.image(i, n, image_ids.get(i.id)) for n, i in enumerate(product.images)],
+        )
+
+    def variant(self, stored: StoredVariant, remote_id: str | None = None) -> ChannelVariant:
+        v = stored.variant
+        price = v.prices.get(self.price_tier, v.price) if self.price_tier else v.price
+        fields = {
+            "barcode": v.barcode,
+            "price": str(price),
+            "quantity": v.total_quantity(self.warehouses),
+            "weight": None if v.weight is None else str(v.weight),
+            "options": v.options,
+        }
+        return ChannelVariant(v.sku, self._mapped(fields), remote_id)
+
+    def image(
+        self, stored: StoredImage, position: int, remote_id: str | None = None
+    ) -> ChannelImage:
+        i = stored.image
+        return ChannelImage(i.key, {"url": i.url, "alt": i.alt, "position": position}, remote_id)
+
+    def _mapped(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {self.field_map.get(k, k): v for k, v in fields.items()}
+
+
+def rules_of(channel: Connection) -> ChannelRules:
+    try:
+        return parse(ChannelRules, channel.settings.get("rules", {}), "channel rules")
+    except InvalidInput as exc:
+        raise PermanentError(f"connection {channel.id} ({channel.description}): {exc}") from None
+
+
+def content_hash(data: Any) -> str:
+    """Stable over key order and JSON formatting: equal data, equal hash."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def product_hash(view: ChannelProduct) -> str:
+    return content_hash({"code": view.code, "fields": view.fields})
+
+
+def variant_hash(view: ChannelVariant) -> str:
+    return content_hash({"sku": view.sku, "fields": view.fields})
+
+
+def image_hash(view: ChannelImage) -> str:
+    # Not the position: adding an image in front must not re-send the ones behind it.
+    fields = {k: v for k, v in view.fields.items() if k != "position"}
+    return content_hash({"code": view.code, "fields": fields})
