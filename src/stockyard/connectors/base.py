@@ -22,6 +22,12 @@ from typing import Any, ClassVar
 
 from stockyard.errors import HandlerError, PermanentError
 
+# Keys of a connection's settings that Stockyard reads itself (docs/flows.md); a connector
+# is built from the other keys.
+RESERVED_SETTINGS = frozenset(
+    {"rules", "poll_products_every", "poll_orders_every", "order_source", "fulfillment"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelVariant:

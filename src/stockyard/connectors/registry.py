@@ -7,7 +7,7 @@ import json
 import threading
 from importlib.metadata import entry_points
 
-from stockyard.connectors.base import Connector
+from stockyard.connectors.base import RESERVED_SETTINGS, Connector
 from stockyard.engine.models import Connection
 from stockyard.errors import PermanentError
 
@@ -50,7 +50,8 @@ class ConnectorRegistry:
             cached = self._instances.get(connection.id)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
-            instance = cls(connection.settings)
+            own = {k: v for k, v in connection.settings.items() if k not in RESERVED_SETTINGS}
+            instance = cls(own)
             if cached is not None:
                 cached[1].close()
             self._instances[connection.id] = (fingerprint, instance)

@@ -150,9 +150,21 @@ class Queue:
         return found
 
     def set_connection_status(self, client_id: int, connection_id: int, status: str) -> None:
+        self._update_connection(client_id, connection_id, "status", status)
+
+    def set_connection_settings(
+        self, client_id: int, connection_id: int, settings: dict[str, Any]
+    ) -> None:
+        if not isinstance(settings, dict):
+            raise InvalidInput("settings must be a JSON object")
+        self._update_connection(client_id, connection_id, "settings", json.dumps(settings))
+
+    def _update_connection(
+        self, client_id: int, connection_id: int, column: str, value: str
+    ) -> None:
         self.connection(connection_id, client_id)
         with self.db.write() as cur:
-            cur.execute("UPDATE connections SET status = ? WHERE id = ?", (status, connection_id))
+            cur.execute(f"UPDATE connections SET {column} = ? WHERE id = ?", (value, connection_id))
         self._connections.pop(connection_id, None)
 
     def connection(self, connection_id: int, client_id: int | None = None) -> Connection:
