@@ -39,6 +39,7 @@ class QueueModel(RuleBasedStateMachine):
         ]
         self.status: dict[int, str] = {}
         self.lane_of: dict[int, int | None] = {}
+        self.key_of: dict[int, str | None] = {}
         self.held: dict[int, tuple[str, Job]] = {}
         self.generation = {w: 0 for w in WORKERS}
         for w in WORKERS:
@@ -67,14 +68,25 @@ class QueueModel(RuleBasedStateMachine):
                 ready.add(head)
         return ready
 
-    @rule(lane=st.sampled_from([None, 0, 1, 2]), n=st.integers(1, 3))
-    def enqueue(self, lane: int | None, n: int) -> None:
+    @rule(
+        lane=st.sampled_from([None, 0, 1, 2]),
+        n=st.integers(1, 3),
+        key=st.sampled_from([None, "a", "b"]),
+    )
+    def enqueue(self, lane: int | None, n: int, key: str | None) -> None:
         conn = None if lane is None else self.lanes[lane]
         instruction = "send_email" if conn is None else "update_variant"
-        ids = self.queue.enqueue(self.client, [Request(instruction, {}, conn) for _ in range(n)])
-        for i in ids:
+        requests = [Request(instruction, {}, conn, coalesce_key=key) for _ in range(n)]
+        for i in self.queue.enqueue(self.client, requests):
+            # Coalescing: a keyed item in a lane supersedes the queued ones with its key.
+            if key is not None and conn is not None:
+                for older, older_key in self.key_of.items():
+                    same = older_key == key and self.lane_of[older] == conn
+                    if same and self.status[older] == "queued":
+                        self.status[older] = "superseded"
             self.status[i] = "queued"
             self.lane_of[i] = conn
+            self.key_of[i] = key
 
     @rule(w=st.sampled_from(WORKERS), k=st.sampled_from([1, 2, 1000]))
     def claim(self, w: str, k: int) -> None:
