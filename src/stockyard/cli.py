@@ -104,7 +104,9 @@ def connections_add(
     kind: str = typer.Option(..., help="source, channel or fulfillment"),
     description: str = typer.Option(..., help="Used in item descriptions, e.g. 'Shopify (main)'"),
     connector: str = typer.Option("demo", help="Connector type"),
-    settings: str = typer.Option("{}", help="Connector settings as a JSON object"),
+    settings: str = typer.Option(
+        "{}", help="Settings as a JSON object: the connector's, plus rules and polling"
+    ),
     db: str | None = DbOption,
     client: str = ClientOption,
 ) -> None:
@@ -295,6 +297,8 @@ def items_show(item_id: int, db: str | None = DbOption, client: str = ClientOpti
         f"{it.parent_id or '-'}"
     )
     out.print(f"created {_when(it.created_at)} · attempts {it.attempts}")
+    if it.superseded_by is not None:
+        out.print(f"superseded by item {it.superseded_by} (a newer update of the same entity)")
     if it.error:
         out.print(f"[red]error[/red] ({it.error_kind}): {it.error}")
     out.print_json(json.dumps(it.payload))
