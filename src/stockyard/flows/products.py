@@ -53,29 +53,24 @@ def plan_channel(
             instruction = "add_variant" if link is None else "update_variant"
             payload = pid | {"variant_id": sv.id}
             planned.append(Request(instruction, payload, ch, (sv.variant.sku, stored.code)))
-    for variant_id in stored.removed_variants:
-        link = variant_links.get(variant_id)
-        if link is not None:
-            payload = pid | {
-                "variant_id": variant_id,
-                "remote_id": link.remote_id,
-                "product_remote_id": product_link.remote_id,
-            }
-            planned.append(Request("delete_product_variant", payload, ch, refs))
     image_links = store.links(ch, "image", [i.id for i in stored.images] + stored.removed_images)
     for si, iv in zip(stored.images, view.images, strict=True):
         link = image_links.get(si.id)
         if link is None or image_hash(iv) != link.hash:
             planned.append(Request("add_image", pid | {"image_id": si.id}, ch, refs))
-    for image_id in stored.removed_images:
-        link = image_links.get(image_id)
-        if link is not None:
-            payload = pid | {
-                "image_id": image_id,
-                "remote_id": link.remote_id,
-                "product_remote_id": product_link.remote_id,
-            }
-            planned.append(Request("delete_image", payload, ch, refs))
+    removed = (
+        ("delete_product_variant", "variant_id", stored.removed_variants, variant_links),
+        ("delete_image", "image_id", stored.removed_images, image_links),
+    )
+    for instruction, id_name, entity_ids, links in removed:
+        for entity_id in entity_ids:
+            if entity_id in links:
+                payload = pid | {
+                    id_name: entity_id,
+                    "remote_id": links[entity_id].remote_id,
+                    "product_remote_id": product_link.remote_id,
+                }
+                planned.append(Request(instruction, payload, ch, refs))
     return planned
 
 
