@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Callable
 
+from stockyard.accounts import Accounts
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors import demo
 from stockyard.connectors.registry import ConnectorRegistry
@@ -16,6 +17,8 @@ from stockyard.flows import Services, install
 from stockyard.flows.polling import schedule_polls
 from stockyard.handlers import HandlerRegistry
 from stockyard.instructions import Instructions, default_instructions
+from stockyard.sealing import Sealer
+from stockyard.service import Stockyard
 
 DEFAULT_CLIENT = "default"
 POLL_CHECK_INTERVAL = 5.0  # how often a worker looks for due pulls
@@ -41,8 +44,18 @@ def init_queue(url: str | None = None) -> Queue:
     return queue
 
 
+def sealer(queue: Queue) -> Sealer:
+    return _sealer(queue.db.url)
+
+
+@functools.cache
+def _sealer(url: str) -> Sealer:
+    return Sealer.for_database(url)
+
+
 def services(queue: Queue, connectors: ConnectorRegistry | None = None) -> Services:
-    return Services(queue, CatalogStore(queue.db), connectors or ConnectorRegistry.installed())
+    registry = connectors or ConnectorRegistry.installed(functools.partial(sealer, queue))
+    return Services(queue, CatalogStore(queue.db), registry)
 
 
 def default_handlers(queue: Queue, connectors: ConnectorRegistry | None = None) -> HandlerRegistry:
@@ -59,3 +72,15 @@ def periodic_jobs(
 ) -> list[tuple[float, Callable[[], object]]]:
     """What workers run besides items: queuing the pulls that are due."""
     return [(POLL_CHECK_INTERVAL, functools.partial(schedule_polls, services(queue, connectors)))]
+
+
+def build_service(queue: Queue, connectors: ConnectorRegistry | None = None) -> Stockyard:
+    """The service layer the API, console and CLI share."""
+    seal = functools.partial(sealer, queue)
+    return Stockyard(
+        queue,
+        CatalogStore(queue.db),
+        Accounts(queue.db),
+        connectors or ConnectorRegistry.installed(seal),
+        seal,
+    )

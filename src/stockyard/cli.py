@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from stockyard import app as wiring
+from stockyard.accounts import ROLES, Principal
 from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import Item, ItemFilter, Queue, Request
 from stockyard.errors import InvalidInput, StockyardError
@@ -32,6 +33,10 @@ lanes_cli = typer.Typer(help="Lanes: one FIFO per source or channel.", invoke_wi
 cli.add_typer(connections_cli, name="connections")
 cli.add_typer(items_cli, name="items")
 cli.add_typer(lanes_cli, name="lanes")
+users_cli = typer.Typer(no_args_is_help=True, help="People who log in to the API and console.")
+keys_cli = typer.Typer(no_args_is_help=True, help="API keys of a client.")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
 out = Console()
 
 DbOption = typer.Option(
@@ -45,6 +50,11 @@ ClientOption = typer.Option(wiring.DEFAULT_CLIENT, "--client", help="The client 
 
 def _queue(db: str | None) -> Queue:
     return wiring.open_queue(db)
+
+
+def _operator() -> Principal:
+    """Whoever runs the CLI on the server has the database itself: a platform administrator."""
+    return Principal(_actor(), platform_admin=True)
 
 
 def _actor() -> str:
@@ -452,6 +462,90 @@ def worker(
     out.print(f"worker {w.id} started on {queue.db.describe()}")
     stats = asyncio.run(w.run(install_signals=True))
     out.print(f"worker stopped: {stats.done} done, {stats.retried} retried, {stats.failed} failed")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
+    workers: bool = typer.Option(True, "--workers/--no-workers", help="Run workers in-process"),
+    demo: bool = typer.Option(False, "--demo", help="Add demo connections, items and a login"),
+    db: str | None = DbOption,
+) -> None:
+    """Run the API and the workers in one process (migrating the database first)."""
+    from stockyard.serve import ServeOptions
+    from stockyard.serve import serve as run
+
+    url = wiring.database_url(db)
+    if demo:
+        from stockyard.demo import seed
+
+        email, password = seed(url, out)
+        out.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    out.print(f"API on http://{host}:{port}/docs · metrics on /metrics")
+    run(ServeOptions(url, host, port, workers))
+
+
+@users_cli.command("add")
+def users_add(
+    email: str,
+    platform_admin: bool = typer.Option(False, "--platform-admin", help="Every client, all rights"),
+    client: str | None = typer.Option(None, "--client", help="Give a role on this client"),
+    role: str = typer.Option("administrator", help=f"The role on --client: {', '.join(ROLES)}"),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="STOCKYARD_PASSWORD"
+    ),
+    db: str | None = DbOption,
+) -> None:
+    """Add a user (the password is asked for, or read from STOCKYARD_PASSWORD)."""
+    service = wiring.build_service(_queue(db))
+    user = service.create_user(_operator(), email, password, platform_admin)
+    if client is not None:
+        service.set_member(_operator(), service.queue.client_id(client), email, role, None)
+    out.print(
+        f"user {user.id} added: {user.email}" + (" (platform admin)" if platform_admin else "")
+    )
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: str = typer.Option(..., help="Where the key is used, e.g. 'ERP push'"),
+    role: str = typer.Option("operator", help=f"One of {', '.join(ROLES)}"),
+    db: str | None = DbOption,
+    client: str = ClientOption,
+) -> None:
+    """Create an API key; its token is printed this once."""
+    service = wiring.build_service(_queue(db))
+    key, token = service.create_key(_operator(), service.queue.client_id(client), name, role)
+    out.print(f"key {key.id} ({key.role}) created; its token, shown only now:")
+    out.print(token, highlight=False, soft_wrap=True)
+
+
+@keys_cli.command("list")
+def keys_list(db: str | None = DbOption, client: str = ClientOption) -> None:
+    """List the client's API keys (never their tokens)."""
+    service = wiring.build_service(_queue(db))
+    table = Table("id", "name", "role", "prefix", "created", "by", "revoked")
+    for k in service.keys(_operator(), service.queue.client_id(client)):
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.role,
+            k.prefix + "…",
+            _when(k.created_at),
+            k.created_by,
+            _when(k.revoked_at),
+        )
+    out.print(table)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: int, db: str | None = DbOption, client: str = ClientOption) -> None:
+    """Revoke an API key at once."""
+    service = wiring.build_service(_queue(db))
+    service.revoke_key(_operator(), service.queue.client_id(client), key_id)
+    out.print(f"key {key_id} revoked")
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stockyard import app as wiring
+from stockyard.accounts import Accounts
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.worker import Worker, WorkerSettings
 
@@ -60,8 +61,11 @@ def _status_table(queue: Queue, client_id: int) -> Table:
     return table
 
 
-def run_demo(url: str, n: int, out: Console) -> None:
-    queue = wiring.init_queue(url)
+DEMO_EMAIL = "admin@example.com"
+DEMO_PASSWORD = "stockyard-demo"
+
+
+def _seed_queue(queue: Queue, n: int, out: Console) -> int:
     client_id = queue.client_id(wiring.DEFAULT_CLIENT)
     existing = {c.description: c.id for c in queue.connections(client_id)}
     specs = {
@@ -76,6 +80,23 @@ def run_demo(url: str, n: int, out: Console) -> None:
     }
     ids = queue.enqueue(client_id, _demo_requests(n, lanes, random.Random(7)))
     out.print(f"queued items {ids[0]}..{ids[-1]} on {queue.db.describe()}")
+    return client_id
+
+
+def seed(url: str, out: Console, n: int = 500) -> tuple[str, str]:
+    """Demo connections and items for `stockyard serve --demo`, and a demo login (a
+    platform administrator) whose email and password are returned."""
+    queue = wiring.init_queue(url)
+    _seed_queue(queue, n, out)
+    accounts = Accounts(queue.db)
+    if accounts.user_by_email(DEMO_EMAIL) is None:
+        accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)
+    return DEMO_EMAIL, DEMO_PASSWORD
+
+
+def run_demo(url: str, n: int, out: Console) -> None:
+    queue = wiring.init_queue(url)
+    client_id = _seed_queue(queue, n, out)
     asyncio.run(_drain(queue, client_id, out))
     lanes_table = Table("lane", "description", "state", "head", "waiting", "error", title="lanes")
     for lane in queue.lanes(client_id):

@@ -21,6 +21,15 @@ class Conflict(StockyardError):
     """The request is well-formed but the object is not in a state that allows it."""
 
 
+class Unauthenticated(StockyardError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+
+class Forbidden(StockyardError):
+    """Known caller, but its role does not allow this on its own client. Another client's
+    objects answer NotFound instead, so their ids are never confirmed."""
+
+
 class HandlerError(Exception):
     """Base of the errors a handler raises to say how its item failed."""
 

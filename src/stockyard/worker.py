@@ -74,9 +74,12 @@ class Worker:
         handlers: HandlerRegistry,
         settings: WorkerSettings | None = None,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
+        observe: Callable[[Sequence[Outcome]], None] | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
+        # Told every settled batch of outcomes (metrics); runs on the event loop, so cheap.
+        self.observe = observe
         # Jobs of the layers above (e.g. scheduling pulls): (interval in seconds, function),
         # run on the database thread.
         self.periodic = tuple(periodic)
@@ -187,6 +190,8 @@ class Worker:
             await asyncio.sleep(pause)
             return 0
         self._failures = 0
+        if self.observe is not None and outcomes:
+            self.observe(outcomes)
         for o in outcomes:
             if o.kind == "done":
                 self.stats.done += 1

@@ -92,6 +92,55 @@ class ConnectionState:
     item_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    id: int
+    code: str
+    title: str
+    deleted: bool
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    id: int
+    sku: str
+    product_id: int
+    product_code: str
+    variant: Variant
+    deleted: bool
+
+
+_MAX_ID = 2**62
+_ORDER_COLUMNS = "id, client_id, channel_id, state, paid, source_code, data"
+_FULFILLMENT_COLUMNS = "id, client_id, order_id, service_id, remote_id, state, data"
+
+
+def _order(row: Any) -> StoredOrder:
+    return StoredOrder(
+        id=int(row[0]),
+        client_id=int(row[1]),
+        channel_id=int(row[2]),
+        state=row[3],
+        paid=None if row[4] is None else Decimal(row[4]),
+        source_code=row[5],
+        order=Order(**json.loads(row[6])),
+    )
+
+
+def _fulfillment(row: Any) -> StoredFulfillment:
+    tracking = json.loads(row[6]).get("tracking")
+    return StoredFulfillment(
+        id=int(row[0]),
+        client_id=int(row[1]),
+        order_id=int(row[2]),
+        service_id=int(row[3]),
+        remote_id=row[4],
+        state=row[5],
+        tracking=None if tracking is None else Tracking(**tracking),
+    )
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -260,6 +309,63 @@ class CatalogStore:
         )
         return [(int(i), c, json.loads(d), bool(x)) for i, c, d, x in rows]
 
+    # Listings page by a unique, indexed key: products by code, variants by SKU, orders
+    # and fulfillments newest first by id.
+
+    def list_products(self, client_id: int, after: str, limit: int) -> list[ProductRow]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT id, code, title, deleted, updated_at FROM products"
+                " WHERE client_id = ? AND code > ? ORDER BY code LIMIT ?",
+                (client_id, after, limit),
+            )
+            .fetchall()
+        )
+        return [ProductRow(int(r[0]), r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def list_variants(self, client_id: int, after: str, limit: int) -> list[VariantRow]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT v.id, v.sku, v.product_id, p.code, v.data, v.deleted FROM variants v"
+                " JOIN products p ON p.id = v.product_id"
+                " WHERE v.client_id = ? AND v.sku > ? ORDER BY v.sku LIMIT ?",
+                (client_id, after, limit),
+            )
+            .fetchall()
+        )
+        return [
+            VariantRow(int(r[0]), r[1], int(r[2]), r[3], Variant(**json.loads(r[4])), bool(r[5]))
+            for r in rows
+        ]
+
+    def list_orders(self, client_id: int, before: int | None, limit: int) -> list[StoredOrder]:
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND id < ?"
+                " ORDER BY id DESC LIMIT ?",
+                (client_id, _MAX_ID if before is None else before, limit),
+            )
+            .fetchall()
+        )
+        return [_order(r) for r in rows]
+
+    def list_fulfillments(
+        self, client_id: int, before: int | None, limit: int
+    ) -> list[StoredFulfillment]:
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_FULFILLMENT_COLUMNS} FROM fulfillments WHERE client_id = ? AND id < ?"
+                " ORDER BY id DESC LIMIT ?",
+                (client_id, _MAX_ID if before is None else before, limit),
+            )
+            .fetchall()
+        )
+        return [_fulfillment(r) for r in rows]
+
     def variant_product(self, client_id: int, sku: str) -> int | None:
         row = (
             self.db.connection()
@@ -398,23 +504,14 @@ class CatalogStore:
         row = (
             self.db.connection()
             .execute(
-                "SELECT id, client_id, channel_id, state, paid, source_code, data FROM orders"
-                " WHERE id = ? AND client_id = ?",
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ? AND client_id = ?",
                 (order_id, client_id),
             )
             .fetchone()
         )
         if row is None:
             raise NotFound(f"no order {order_id} in the catalog")
-        return StoredOrder(
-            id=int(row[0]),
-            client_id=int(row[1]),
-            channel_id=int(row[2]),
-            state=row[3],
-            paid=None if row[4] is None else Decimal(row[4]),
-            source_code=row[5],
-            order=Order(**json.loads(row[6])),
-        )
+        return _order(row)
 
     def order_id(self, channel_id: int, remote_id: str) -> int:
         row = (
@@ -477,25 +574,12 @@ class CatalogStore:
     def _fulfillment(self, where: str, params: tuple[Any, ...]) -> StoredFulfillment:
         row = (
             self.db.connection()
-            .execute(
-                "SELECT id, client_id, order_id, service_id, remote_id, state, data"
-                f" FROM fulfillments WHERE {where}",
-                params,
-            )
+            .execute(f"SELECT {_FULFILLMENT_COLUMNS} FROM fulfillments WHERE {where}", params)
             .fetchone()
         )
         if row is None:
             raise NotFound(f"no such fulfillment ({', '.join(map(str, params))})")
-        tracking = json.loads(row[6]).get("tracking")
-        return StoredFulfillment(
-            id=int(row[0]),
-            client_id=int(row[1]),
-            order_id=int(row[2]),
-            service_id=int(row[3]),
-            remote_id=row[4],
-            state=row[5],
-            tracking=None if tracking is None else Tracking(**tracking),
-        )
+        return _fulfillment(row)
 
     def update_fulfillment(
         self, fulfillment_id: int, state: FulfillmentState, tracking: Tracking | None

@@ -27,6 +27,8 @@ from stockyard.errors import HandlerError, PermanentError
 RESERVED_SETTINGS = frozenset(
     {"rules", "poll_products_every", "poll_orders_every", "order_source", "fulfillment"}
 )
+# Secrets Stockyard reads itself: `webhook_secret` verifies what the connection pushes in.
+RESERVED_SECRETS = frozenset({"webhook_secret"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,9 @@ class Connector:
     fulfillment. Override the methods of those roles."""
 
     roles: ClassVar[frozenset[str]] = frozenset()
+    # Settings that are credentials: refused among the plain settings, so they can only be
+    # given as (write-only, encrypted) secrets.
+    secret_settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings

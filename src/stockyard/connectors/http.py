@@ -90,6 +90,7 @@ def classify(response: httpx.Response, what: str) -> HandlerError | None:
 
 class HttpConnector(Connector):
     roles = frozenset({"source", "channel", "fulfillment"})
+    secret_settings = frozenset({"hmac_secret"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)

@@ -1,35 +1,48 @@
 """Finds connector classes by name (the `stockyard.connectors` entry point) and keeps one
-instance per connection, rebuilt when the connection's settings change."""
+instance per connection, rebuilt when the connection's settings or secrets change.
+
+A connector receives its settings and its opened secrets as one mapping."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import Any
 
-from stockyard.connectors.base import RESERVED_SETTINGS, Connector
+from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS, Connector
 from stockyard.engine.models import Connection
 from stockyard.errors import PermanentError
+from stockyard.sealing import Sealer
 
 ENTRY_POINT = "stockyard.connectors"
 
 
 class ConnectorRegistry:
-    def __init__(self, classes: dict[str, type[Connector]] | None = None) -> None:
+    def __init__(
+        self,
+        classes: dict[str, type[Connector]] | None = None,
+        sealer: Callable[[], Sealer] | None = None,
+    ) -> None:
         self._classes = dict(classes or {})
+        self._sealer = sealer
         self._instances: dict[int, tuple[str, Connector]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def installed(cls) -> ConnectorRegistry:
+    def installed(cls, sealer: Callable[[], Sealer] | None = None) -> ConnectorRegistry:
         """Every connector installed as a package (our own `http` among them)."""
-        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)})
+        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)}, sealer)
 
     def add(self, name: str, connector: type[Connector]) -> None:
         self._classes[name] = connector
 
     def names(self) -> list[str]:
         return sorted(self._classes)
+
+    def get(self, name: str) -> type[Connector] | None:
+        return self._classes.get(name)
 
     def for_connection(self, connection: Connection, role: str) -> Connector:
         """The connector of `connection`, which must be able to act as `role`."""
@@ -45,17 +58,27 @@ class ConnectorRegistry:
                 f"connector {connection.connector!r} cannot act as a {role}"
                 f" (it is: {', '.join(sorted(cls.roles))})"
             )
-        fingerprint = json.dumps(connection.settings, sort_keys=True)
+        fingerprint = json.dumps([connection.settings, connection.sealed_secrets], sort_keys=True)
         with self._lock:
             cached = self._instances.get(connection.id)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
             own = {k: v for k, v in connection.settings.items() if k not in RESERVED_SETTINGS}
+            own.update(self._secrets(connection))
             instance = cls(own)
             if cached is not None:
                 cached[1].close()
             self._instances[connection.id] = (fingerprint, instance)
             return instance
+
+    def _secrets(self, connection: Connection) -> dict[str, Any]:
+        if not connection.sealed_secrets:
+            return {}
+        if self._sealer is None:
+            raise PermanentError(f"connection {connection.id} has secrets but no key to open them")
+        # The sealer is made on first need: a deployment without secrets needs no key.
+        opened = self._sealer().open(connection.sealed_secrets)
+        return {k: v for k, v in opened.items() if k not in RESERVED_SECRETS}
 
     def close(self) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ from stockyard.engine.models import (
     Job,
     LaneView,
     Outcome,
+    QueueStats,
     Request,
 )
 from stockyard.engine.queue import Queue
@@ -26,5 +27,6 @@ __all__ = [
     "LaneView",
     "Outcome",
     "Queue",
+    "QueueStats",
     "Request",
 ]

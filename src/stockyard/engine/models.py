@@ -36,6 +36,8 @@ class Connection:
     description: str
     settings: dict[str, Any]
     status: str
+    # Encrypted by the service layer (stockyard.sealing); opaque to the engine.
+    sealed_secrets: str | None = None
 
 
 class Job:
@@ -53,6 +55,7 @@ class Job:
         "lane_id",
         "parent_id",
         "raw_payload",
+        "run_after",
         "started_at",
     )
 
@@ -68,6 +71,7 @@ class Job:
         failures: int,
         parent_id: int | None,
         started_at: float,
+        run_after: float = 0.0,
     ) -> None:
         self.id = id
         self.client_id = client_id
@@ -79,6 +83,7 @@ class Job:
         self.failures = failures
         self.parent_id = parent_id
         self.started_at = started_at
+        self.run_after = run_after  # when it became due: started_at - run_after is its wait
         self._payload: dict[str, Any] | None = None
 
     @property
@@ -201,3 +206,12 @@ class LaneView:
     def waiting(self) -> int:
         """Items queued behind the head."""
         return max(self.pending - 1, 0) if self.head_id is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    items: dict[tuple[str, str], int]  # (status, instruction) -> unfinished items
+    lanes: int
+    blocked_lanes: int
+    paused_lanes: int
+    workers: int

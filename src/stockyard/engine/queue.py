@@ -29,6 +29,7 @@ from stockyard.engine.models import (
     Job,
     LaneView,
     Outcome,
+    QueueStats,
     Request,
 )
 from stockyard.engine.wakeup import Wakeup
@@ -38,7 +39,7 @@ from stockyard.instructions import Instructions, LaneKind, render, render_key
 UNFINISHED = "('queued', 'running', 'failed')"
 _JOB_COLUMNS = (
     "id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,"
-    " parent_id, started_at"
+    " parent_id, started_at, run_after"
 )
 _ITEM_COLUMNS = (
     "id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,"
@@ -138,7 +139,7 @@ class Queue:
         rows = (
             self.db.connection()
             .execute(
-                "SELECT id, client_id, kind, connector, description, settings, status"
+                "SELECT id, client_id, kind, connector, description, settings, status, secrets"
                 f" FROM connections {where} ORDER BY id",
                 params,
             )
@@ -159,6 +160,17 @@ class Queue:
             raise InvalidInput("settings must be a JSON object")
         self._update_connection(client_id, connection_id, "settings", json.dumps(settings))
 
+    def set_connection_description(
+        self, client_id: int, connection_id: int, description: str
+    ) -> None:
+        if not description.strip():
+            raise InvalidInput("a connection needs a description")
+        self._update_connection(client_id, connection_id, "description", description.strip())
+
+    def set_connection_secrets(self, client_id: int, connection_id: int, sealed: str) -> None:
+        """Store secrets already sealed by the caller: the engine never sees them in clear."""
+        self._update_connection(client_id, connection_id, "secrets", sealed)
+
     def _update_connection(
         self, client_id: int, connection_id: int, column: str, value: str
     ) -> None:
@@ -174,7 +186,7 @@ class Queue:
             row = (
                 self.db.connection()
                 .execute(
-                    "SELECT id, client_id, kind, connector, description, settings, status"
+                    "SELECT id, client_id, kind, connector, description, settings, status, secrets"
                     " FROM connections WHERE id = ?",
                     (connection_id,),
                 )
@@ -1000,6 +1012,30 @@ class Queue:
         )
         return [AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}")) for a in rows]
 
+    def stats(self) -> QueueStats:
+        """Unfinished items by status and instruction, lanes by state, live workers: what
+        monitoring scrapes. Reads the unfinished items only (through their partial
+        indexes), never the finished history."""
+        conn = self.db.connection()
+        counts = conn.execute(
+            "SELECT status, instruction, count(*) FROM items"
+            " WHERE status IN ('queued', 'running', 'failed') GROUP BY status, instruction"
+        ).fetchall()
+        lanes = conn.execute(
+            "SELECT l.paused, i.status FROM lanes l LEFT JOIN items i ON i.id = l.head_id"
+        ).fetchall()
+        (workers,) = conn.execute(
+            "SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > ?",
+            (time.time() - 60.0,),
+        ).fetchone()
+        return QueueStats(
+            items={(status, name): int(n) for status, name, n in counts},
+            lanes=len(lanes),
+            blocked_lanes=sum(1 for paused, status in lanes if status == "failed"),
+            paused_lanes=sum(1 for paused, _ in lanes if paused),
+            workers=int(workers),
+        )
+
     # ------------------------------------------------------------------------- retention
 
     def prune(self, older_than: float, batch: int = 1000) -> int:
@@ -1060,7 +1096,7 @@ def _check_actionable(
 
 
 def _connection(r: Sequence[Any]) -> Connection:
-    return Connection(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6])
+    return Connection(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
 
 
 def _item(r: Sequence[Any]) -> Item:

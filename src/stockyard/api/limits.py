@@ -1,0 +1,116 @@
+"""Request-size limits and per-caller rate limits.
+
+The rate limit is a token bucket per caller (API key, session, or the client address when
+unauthenticated), kept in this process: with several API processes each enforces it on
+its own share of the traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RateLimiter:
+    def __init__(self, per_second: float, burst: int) -> None:
+        self.rate = per_second
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float | None:
+        """None when the call may go ahead; else the seconds until it may."""
+        if self.rate <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # forget idle callers rather than grow forever
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            return None
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many requests: try again in {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with a 413, whether or not they declare
+    their length. The body is read here first (it is small by definition) and replayed
+    to the application."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees that as usual
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = problem_bytes(413, f"the request body exceeds {self.limit} bytes")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def problem_bytes(status: int, detail: str, **extra: Any) -> bytes:
+    from http import HTTPStatus
+
+    return json.dumps(
+        {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail,
+            **extra,
+        }
+    ).encode()

@@ -1,0 +1,28 @@
+"""The API's routes, one module per area; every client-scoped path starts with
+/v1/clients/{client_id}."""
+
+from typing import Annotated
+
+from fastapi import Path
+
+from stockyard.api.schemas import MAX_ID, Problem
+
+ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="the client (merchant)")]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+CLIENT = "/v1/clients/{client_id}"
+
+
+def _problem(text: str) -> dict[str, object]:
+    return {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
+
+
+# What any authenticated route may answer besides its success.
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: _problem("no, unknown, expired or revoked credentials"),
+    403: _problem("your role on this client does not allow it"),
+    404: _problem("no such object for this client (or no such client for you)"),
+    409: _problem("the object's state does not allow it"),
+    413: _problem("the request body is too large"),
+    422: _problem("invalid input; `errors` names each field"),
+    429: _problem("rate limited; see Retry-After"),
+}

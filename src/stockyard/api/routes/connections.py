@@ -1,0 +1,60 @@
+"""Connections: sources, channels and fulfillment services, with write-only secrets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stockyard.api import convert
+from stockyard.api import schemas as s
+from stockyard.api.deps import Caller, Service
+from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
+
+router = APIRouter(prefix=CLIENT + "/connections", tags=["connections"], responses=ERRORS)
+
+
+@router.get("", response_model=list[s.ConnectionOut])
+def list_connections(client_id: ClientId, who: Caller, service: Service) -> list[s.ConnectionOut]:
+    return [convert.connection(c) for c in service.connections(who, client_id)]
+
+
+@router.post("", status_code=201, response_model=s.ConnectionOut)
+def create_connection(
+    client_id: ClientId, body: s.NewConnection, who: Caller, service: Service
+) -> s.ConnectionOut:
+    """Settings are checked by the connector now, not when the first item fails."""
+    view = service.create_connection(
+        who, client_id, body.kind, body.connector, body.description, body.settings, body.secrets
+    )
+    return convert.connection(view)
+
+
+@router.get("/{connection_id}", response_model=s.ConnectionOut)
+def get_connection(
+    client_id: ClientId, connection_id: Id, who: Caller, service: Service
+) -> s.ConnectionOut:
+    return convert.connection(service.connection(who, client_id, connection_id))
+
+
+@router.patch("/{connection_id}", response_model=s.ConnectionOut)
+def update_connection(
+    client_id: ClientId, connection_id: Id, body: s.ConnectionChange, who: Caller, service: Service
+) -> s.ConnectionOut:
+    view = service.update_connection(
+        who, client_id, connection_id, body.description, body.settings, body.secrets
+    )
+    return convert.connection(view)
+
+
+@router.post("/{connection_id}/disable", response_model=s.ConnectionOut)
+def disable_connection(
+    client_id: ClientId, connection_id: Id, who: Caller, service: Service
+) -> s.ConnectionOut:
+    """Pauses its lane and refuses what it pushes in, until enabled again."""
+    return convert.connection(service.set_connection_enabled(who, client_id, connection_id, False))
+
+
+@router.post("/{connection_id}/enable", response_model=s.ConnectionOut)
+def enable_connection(
+    client_id: ClientId, connection_id: Id, who: Caller, service: Service
+) -> s.ConnectionOut:
+    return convert.connection(service.set_connection_enabled(who, client_id, connection_id, True))

@@ -1,0 +1,81 @@
+"""Pushes from sources (products, images, customers), channels (orders) and fulfillment
+services (status): each record becomes a queue item.
+
+Authentication: a connection with a `webhook_secret` secret accepts only pushes signed
+with it by the Standard Webhooks scheme (webhook-id, webhook-timestamp and
+webhook-signature headers; a repeated webhook-id enqueues nothing new, and a timestamp more
+than 5 minutes off is refused). A connection without one accepts an administrator's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
+
+from stockyard.api import schemas as s
+from stockyard.api.deps import Service, bearer, limit, token
+from stockyard.api.routes import ERRORS, Id
+from stockyard.service.inbound import ImagePush, Record
+
+router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def _push(
+    request: Request,
+    service: Service,
+    credentials: HTTPAuthorizationCredentials | None,
+    connection_id: int,
+    topic: str,
+    records: Sequence[Record],
+) -> s.Accepted:
+    limit(request, f"inbound:{connection_id}")
+    body = await request.body()
+    ids = await run_in_threadpool(
+        service.push, connection_id, topic, records, body, request.headers, token(credentials)
+    )
+    return s.Accepted(items=ids)
+
+
+@router.post("/products", status_code=202, response_model=s.Accepted)
+async def push_products(
+    connection_id: Id, body: s.ProductsPush, request: Request, service: Service, auth: Bearer
+) -> s.Accepted:
+    """From a source: each product becomes a sync_product item in the source's lane."""
+    return await _push(request, service, auth, connection_id, "products", body.products)
+
+
+@router.post("/images", status_code=202, response_model=s.Accepted)
+async def push_images(
+    connection_id: Id, body: s.ImagesPush, request: Request, service: Service, auth: Bearer
+) -> s.Accepted:
+    records = [ImagePush(i.product, i.image) for i in body.images]
+    return await _push(request, service, auth, connection_id, "images", records)
+
+
+@router.post("/customers", status_code=202, response_model=s.Accepted)
+async def push_customers(
+    connection_id: Id, body: s.CustomersPush, request: Request, service: Service, auth: Bearer
+) -> s.Accepted:
+    return await _push(request, service, auth, connection_id, "customers", body.customers)
+
+
+@router.post("/orders", status_code=202, response_model=s.Accepted)
+async def push_orders(
+    connection_id: Id, body: s.OrdersPush, request: Request, service: Service, auth: Bearer
+) -> s.Accepted:
+    """From a channel: whole orders, or ids the channel is asked for when the item runs."""
+    records: list[Record] = [*body.orders, *body.remote_ids]
+    return await _push(request, service, auth, connection_id, "orders", records)
+
+
+@router.post("/fulfillments", status_code=202, response_model=s.Accepted)
+async def push_fulfillments(
+    connection_id: Id, body: s.FulfillmentsPush, request: Request, service: Service, auth: Bearer
+) -> s.Accepted:
+    """From a fulfillment service: status and tracking of fulfillments it holds."""
+    return await _push(request, service, auth, connection_id, "fulfillments", body.fulfillments)

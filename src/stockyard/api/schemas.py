@@ -1,0 +1,391 @@
+"""What the API reads and writes: its OpenAPI document is generated from these models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product
+from stockyard.engine.models import STATUSES
+
+MAX_ID = 2**53  # ids stay exact in every JSON reader
+Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
+Mode = Literal["blocking", "non-blocking"]
+Role = Literal["read-only", "operator", "administrator"]
+Kind = Literal["source", "channel", "fulfillment"]
+ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
+
+
+def when(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+# --------------------------------------------------------------------------------- items
+
+
+class ItemOut(BaseModel):
+    id: int
+    instruction: str
+    mode: Mode
+    status: Status
+    connection_id: int | None
+    lane_id: int | None
+    description: str
+    payload: dict[str, Any]
+    refs: list[str]
+    parent_id: int | None
+    idempotency_key: str | None
+    coalesce_key: str | None
+    superseded_by: int | None
+    attempts: int
+    failures: int
+    error: str | None
+    error_kind: str | None
+    worker_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page")
+
+
+class AttemptOut(BaseModel):
+    number: int
+    worker_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    error: str | None
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    item_id: int | None
+    lane_id: int | None
+    detail: dict[str, Any]
+
+
+class ItemDetailOut(BaseModel):
+    item: ItemOut
+    attempts: list[AttemptOut]
+    children: list[ItemOut]
+    audit: list[AuditOut]
+
+
+class NewItem(In):
+    instruction: Name
+    payload: dict[str, Any] = {}
+    connection_id: ItemId | None = None
+    refs: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)
+    ] = []
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    delay: Annotated[float, Field(ge=0, le=365 * 86400)] = 0.0
+
+
+class Enqueue(In):
+    items: Annotated[list[NewItem], Field(min_length=1, max_length=1000)]
+
+
+class Enqueued(BaseModel):
+    ids: list[int]
+
+
+class ItemQuery(In):
+    """The items a bulk action applies to; every field narrows the set."""
+
+    status: list[Status] = []
+    instruction: list[Name] = []
+    mode: Mode | None = None
+    connection_id: ItemId | None = None
+    ref: Name | None = Field(default=None, description="a SKU, product code or order id")
+    error: Name | None = Field(default=None, description="text the error contains")
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class Bulk(In):
+    ids: Annotated[list[ItemId], Field(max_length=1000)] | None = None
+    filter: ItemQuery | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Bulk:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give either ids or filter")
+        return self
+
+
+class Affected(BaseModel):
+    affected: int
+    ids: list[int]
+
+
+# --------------------------------------------------------------------------------- lanes
+
+
+class LaneOut(BaseModel):
+    lane_id: int
+    kind: str
+    description: str
+    state: Literal["idle", "ready", "waiting", "running", "blocked", "paused"]
+    paused: bool
+    pending: int
+    waiting: int
+    head_id: int | None
+    head_instruction: str | None
+    head_status: str | None
+    head_error: str | None
+    oldest_created_at: datetime | None
+    next_run_at: datetime | None
+
+
+class Pause(In):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+# --------------------------------------------------------------------------- connections
+
+Secrets = dict[str, Annotated[str, Field(min_length=1)] | dict[str, str] | None]
+
+
+class ConnectionOut(BaseModel):
+    id: int
+    kind: Kind
+    connector: str
+    description: str
+    settings: dict[str, Any]
+    status: str
+    secrets: list[str] = Field(description="names of the secrets set; values are never returned")
+
+
+class NewConnection(In):
+    kind: Kind
+    connector: Name
+    description: Name
+    settings: dict[str, Any] = {}
+    secrets: Secrets = Field(default={}, description="write-only; stored encrypted")
+
+
+class ConnectionChange(In):
+    description: Name | None = None
+    settings: dict[str, Any] | None = Field(default=None, description="replaces all settings")
+    secrets: Secrets | None = Field(default=None, description="merged; null removes a secret")
+
+
+# ------------------------------------------------------------------------------- catalog
+
+
+class ProductRowOut(BaseModel):
+    id: int
+    code: str
+    title: str
+    deleted: bool
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    products: list[ProductRowOut]
+    next_cursor: str | None
+
+
+class VariantOut(BaseModel):
+    id: int
+    sku: str
+    product_id: int
+    product_code: str
+    deleted: bool
+    data: dict[str, Any]
+
+
+class VariantPage(BaseModel):
+    variants: list[VariantOut]
+    next_cursor: str | None
+
+
+class ProductOut(BaseModel):
+    id: int
+    code: str
+    deleted: bool
+    fields: dict[str, Any]
+    variants: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+
+
+class FulfillmentOut(BaseModel):
+    id: int
+    order_id: int
+    service_id: int
+    remote_id: str | None
+    state: str
+    tracking: dict[str, Any] | None
+
+
+class OrderOut(BaseModel):
+    id: int
+    channel_id: int
+    state: str
+    paid: str | None
+    source_code: str | None
+    order: dict[str, Any]
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    next_cursor: str | None
+
+
+class OrderDetailOut(OrderOut):
+    fulfillments: list[FulfillmentOut]
+
+
+class FulfillmentPage(BaseModel):
+    fulfillments: list[FulfillmentOut]
+    next_cursor: str | None
+
+
+# ------------------------------------------------------------------------------- inbound
+
+
+class ProductsPush(In):
+    products: Annotated[list[Product], Field(min_length=1, max_length=1000)]
+
+
+class ImagePushIn(In):
+    product: Name
+    image: Image
+
+
+class ImagesPush(In):
+    images: Annotated[list[ImagePushIn], Field(min_length=1, max_length=1000)]
+
+
+class CustomersPush(In):
+    customers: Annotated[list[Customer], Field(min_length=1, max_length=1000)]
+
+
+class OrdersPush(In):
+    """Whole orders, or only the channel's ids of orders to fetch."""
+
+    orders: Annotated[list[Order], Field(max_length=1000)] = []
+    remote_ids: Annotated[list[Name], Field(max_length=1000)] = []
+
+    @model_validator(mode="after")
+    def _some(self) -> OrdersPush:
+        if not self.orders and not self.remote_ids:
+            raise ValueError("give orders or remote_ids")
+        return self
+
+
+class FulfillmentsPush(In):
+    fulfillments: Annotated[list[FulfillmentUpdate], Field(min_length=1, max_length=1000)]
+
+
+class Accepted(BaseModel):
+    items: list[int] = Field(description="the queue items created (or found, for a repeat)")
+
+
+# ------------------------------------------------------------------------------ accounts
+
+
+class Login(In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Session(BaseModel):
+    token: str
+    expires_in: int
+
+
+class ClientOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+
+
+class Me(BaseModel):
+    actor: str
+    platform_admin: bool
+    clients: list[ClientOut]
+
+
+class NewClient(In):
+    name: Name
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+
+class NewKey(In):
+    name: Name
+    role: Role = "operator"
+
+
+class CreatedKey(KeyOut):
+    token: str = Field(description="shown this once; store it now")
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    email: str
+    role: Role
+
+
+class SetMember(In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    role: Role
+    password: Annotated[str, Field(min_length=8, max_length=1000)] | None = Field(
+        default=None, description="for an email that is not a user yet"
+    )
+
+
+class NewUser(In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    password: Annotated[str, Field(min_length=8, max_length=1000)]
+    platform_admin: bool = False
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    platform_admin: bool
+
+
+Problem.model_rebuild()

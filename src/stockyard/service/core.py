@@ -1,0 +1,414 @@
+"""`Stockyard`: the one service object the shells (API, console, CLI) call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stockyard.accounts import RANK, Accounts, ApiKey, Member, Principal, User, check_role
+from stockyard.catalog.models import parse
+from stockyard.catalog.store import (
+    CatalogStore,
+    ProductRow,
+    StoredFulfillment,
+    StoredOrder,
+    StoredProduct,
+    VariantRow,
+)
+from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
+from stockyard.connectors.registry import ConnectorRegistry
+from stockyard.engine import Connection, Item, ItemDetail, ItemFilter, LaneView, Queue, Request
+from stockyard.errors import (
+    Conflict,
+    Forbidden,
+    HandlerError,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from stockyard.flows.rules import ChannelRules
+from stockyard.sealing import Sealer, merge_secrets
+from stockyard.service import inbound
+from stockyard.signing import SignatureError, verify
+
+READ, OPERATE, ADMIN = "read-only", "operator", "administrator"
+DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    id: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """A connection as callers see it: secrets by name only, never their values."""
+
+    id: int
+    client_id: int
+    kind: str
+    connector: str
+    description: str
+    settings: dict[str, Any]
+    status: str
+    secrets: list[str]
+
+
+class Stockyard:
+    def __init__(
+        self,
+        queue: Queue,
+        store: CatalogStore,
+        accounts: Accounts,
+        connectors: ConnectorRegistry,
+        sealer: Callable[[], Sealer],
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.accounts = accounts
+        self.connectors = connectors
+        self._sealer = sealer
+
+    # ---------------------------------------------------------------------------- access
+
+    def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthenticated("send an API key or a session token: Authorization: Bearer …")
+        return self.accounts.principal(token)
+
+    def login(self, email: str, password: str) -> str:
+        return self.accounts.login(email, password)
+
+    def _allow(self, who: Principal, client_id: int, need: str) -> None:
+        role = who.role(client_id)
+        if role is None or not self._client_exists(client_id):
+            raise NotFound(f"no client {client_id}")
+        if RANK[role] < RANK[need]:
+            raise Forbidden(f"this needs the {need} role; yours is {role}")
+
+    def _client_exists(self, client_id: int) -> bool:
+        row = (
+            self.queue.db.connection()
+            .execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
+            .fetchone()
+        )
+        return row is not None
+
+    def _platform(self, who: Principal) -> None:
+        if not who.platform_admin:
+            raise Forbidden("this needs a platform administrator")
+
+    # --------------------------------------------------------------------------- clients
+
+    def clients(self, who: Principal) -> list[Client]:
+        rows = self.queue.db.connection().execute("SELECT id, name FROM clients ORDER BY id")
+        return [Client(int(i), n, role) for i, n in rows if (role := who.role(int(i))) is not None]
+
+    def create_client(self, who: Principal, name: str) -> Client:
+        self._platform(who)
+        if self._client_named(name.strip()):
+            raise Conflict(f"a client named {name.strip()!r} exists")
+        client_id = self.queue.ensure_client(name)
+        return Client(client_id, name.strip(), ADMIN)
+
+    def _client_named(self, name: str) -> bool:
+        try:
+            self.queue.client_id(name)
+        except NotFound:
+            return False
+        return True
+
+    # ----------------------------------------------------------------------------- items
+
+    def items(self, who: Principal, flt: ItemFilter, limit: int, before: int | None) -> list[Item]:
+        self._allow(who, flt.client_id, READ)
+        return self.queue.list_items(flt, limit, before)
+
+    def item(self, who: Principal, client_id: int, item_id: int) -> ItemDetail:
+        self._allow(who, client_id, READ)
+        return self.queue.detail(client_id, item_id)
+
+    def enqueue(self, who: Principal, client_id: int, requests: Sequence[Request]) -> list[int]:
+        self._allow(who, client_id, ADMIN)
+        if any(r.parent_id is not None for r in requests):
+            raise InvalidInput("parent_id is set by Stockyard, not by callers")
+        return self.queue.enqueue(client_id, requests)
+
+    def act(self, who: Principal, client_id: int, action: str, ids: Sequence[int]) -> list[int]:
+        """Retry or skip the given items; every one must exist and allow it."""
+        self._allow(who, client_id, OPERATE)
+        if not ids:
+            raise InvalidInput("ids: name at least one item")
+        if action == "retry":
+            return self.queue.retry(client_id, ids, who.actor)
+        return self.queue.skip(client_id, ids, who.actor)
+
+    def act_where(self, who: Principal, flt: ItemFilter, action: str) -> list[int]:
+        """Retry or skip every item the filter matches that allows it."""
+        self._allow(who, flt.client_id, OPERATE)
+        if action == "retry":
+            return self.queue.retry_where(flt, who.actor)
+        return self.queue.skip_where(flt, who.actor)
+
+    # ----------------------------------------------------------------------------- lanes
+
+    def lanes(self, who: Principal, client_id: int) -> list[LaneView]:
+        self._allow(who, client_id, READ)
+        return self.queue.lanes(client_id)
+
+    def pause(self, who: Principal, client_id: int, lane_id: int, reason: str) -> None:
+        self._allow(who, client_id, OPERATE)
+        self.queue.pause(client_id, lane_id, who.actor, reason)
+
+    def resume(self, who: Principal, client_id: int, lane_id: int) -> None:
+        self._allow(who, client_id, OPERATE)
+        self.queue.resume(client_id, lane_id, who.actor)
+
+    # ----------------------------------------------------------------------- connections
+
+    def connections(self, who: Principal, client_id: int) -> list[ConnectionView]:
+        self._allow(who, client_id, READ)
+        return [self._view(c) for c in self.queue.connections(client_id)]
+
+    def connection(self, who: Principal, client_id: int, connection_id: int) -> ConnectionView:
+        self._allow(who, client_id, READ)
+        return self._view(self.queue.connection(connection_id, client_id))
+
+    def create_connection(
+        self,
+        who: Principal,
+        client_id: int,
+        kind: str,
+        connector: str,
+        description: str,
+        settings: dict[str, Any],
+        secrets: dict[str, Any],
+    ) -> ConnectionView:
+        self._allow(who, client_id, ADMIN)
+        merged = merge_secrets({}, secrets)
+        self._check_settings(kind, connector, settings, merged)
+        conn = self.queue.add_connection(client_id, kind, connector, description, settings)
+        if merged:
+            self.queue.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
+        return self.connection(who, client_id, conn.id)
+
+    def update_connection(
+        self,
+        who: Principal,
+        client_id: int,
+        connection_id: int,
+        description: str | None = None,
+        settings: dict[str, Any] | None = None,
+        secrets: dict[str, Any] | None = None,
+    ) -> ConnectionView:
+        """Change what is given; secrets merge (null removes one), settings replace."""
+        self._allow(who, client_id, ADMIN)
+        conn = self.queue.connection(connection_id, client_id)
+        merged = merge_secrets(self._sealer().open(conn.sealed_secrets), secrets or {})
+        new_settings = conn.settings if settings is None else settings
+        self._check_settings(conn.kind, conn.connector, new_settings, merged)
+        if description is not None:
+            self.queue.set_connection_description(client_id, connection_id, description)
+        if settings is not None:
+            self.queue.set_connection_settings(client_id, connection_id, settings)
+        if secrets:
+            self.queue.set_connection_secrets(client_id, connection_id, self._sealer().seal(merged))
+        return self.connection(who, client_id, connection_id)
+
+    def set_connection_enabled(
+        self, who: Principal, client_id: int, connection_id: int, enabled: bool
+    ) -> ConnectionView:
+        """Disabling pauses the connection's lane and refuses what it pushes in; enabling
+        undoes both."""
+        self._allow(who, client_id, ADMIN)
+        conn = self.queue.connection(connection_id, client_id)
+        if (conn.status != DISABLED) == enabled:
+            raise Conflict(
+                f"connection {connection_id} is already {'enabled' if enabled else DISABLED}"
+            )
+        lane = next((v for v in self.queue.lanes(client_id) if v.lane_id == connection_id), None)
+        if lane is not None and lane.paused != (not enabled):
+            if enabled:
+                self.queue.resume(client_id, connection_id, who.actor)
+            else:
+                self.queue.pause(client_id, connection_id, who.actor, "connection disabled")
+        self.queue.set_connection_status(
+            client_id, connection_id, "active" if enabled else DISABLED
+        )
+        return self.connection(who, client_id, connection_id)
+
+    def _view(self, conn: Connection) -> ConnectionView:
+        names = sorted(self._sealer().open(conn.sealed_secrets)) if conn.sealed_secrets else []
+        return ConnectionView(
+            conn.id,
+            conn.client_id,
+            conn.kind,
+            conn.connector,
+            conn.description,
+            conn.settings,
+            conn.status,
+            names,
+        )
+
+    def _check_settings(
+        self, kind: str, connector: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> None:
+        """Refuse what a worker would only fail on later: an unknown connector, a role it
+        cannot play, bad rules, settings it rejects, credentials among the settings."""
+        cls = self.connectors.get(connector)
+        if cls is None:
+            raise InvalidInput(
+                f"connector: {connector!r} is not installed; installed:"
+                f" {', '.join(self.connectors.names())}"
+            )
+        if kind not in cls.roles:
+            raise InvalidInput(f"kind: connector {connector!r} cannot act as a {kind}")
+        leaked = sorted((set(cls.secret_settings) | RESERVED_SECRETS) & set(settings))
+        if leaked:
+            raise InvalidInput(f"settings.{leaked[0]} is a credential: send it in secrets")
+        if "rules" in settings:
+            parse(ChannelRules, settings["rules"], "settings.rules")
+        own = {k: v for k, v in settings.items() if k not in RESERVED_SETTINGS}
+        own.update({k: v for k, v in secrets.items() if k not in RESERVED_SECRETS})
+        try:
+            cls(own).close()
+        except HandlerError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    # --------------------------------------------------------------------------- catalog
+
+    def products(self, who: Principal, client_id: int, after: str, limit: int) -> list[ProductRow]:
+        self._allow(who, client_id, READ)
+        return self.store.list_products(client_id, after, limit)
+
+    def product(self, who: Principal, client_id: int, product_id: int) -> StoredProduct:
+        self._allow(who, client_id, READ)
+        return self.store.product(client_id, product_id)
+
+    def variants(self, who: Principal, client_id: int, after: str, limit: int) -> list[VariantRow]:
+        self._allow(who, client_id, READ)
+        return self.store.list_variants(client_id, after, limit)
+
+    def orders(
+        self, who: Principal, client_id: int, before: int | None, limit: int
+    ) -> list[StoredOrder]:
+        self._allow(who, client_id, READ)
+        return self.store.list_orders(client_id, before, limit)
+
+    def order(
+        self, who: Principal, client_id: int, order_id: int
+    ) -> tuple[StoredOrder, list[StoredFulfillment]]:
+        self._allow(who, client_id, READ)
+        order = self.store.order(client_id, order_id)
+        return order, self.store.fulfillments(order.id)
+
+    def fulfillments(
+        self, who: Principal, client_id: int, before: int | None, limit: int
+    ) -> list[StoredFulfillment]:
+        self._allow(who, client_id, READ)
+        return self.store.list_fulfillments(client_id, before, limit)
+
+    # --------------------------------------------------------------------------- inbound
+
+    def push(
+        self,
+        connection_id: int,
+        topic_name: str,
+        records: Sequence[inbound.Record],
+        body: bytes,
+        headers: Mapping[str, str],
+        bearer: str | None,
+    ) -> list[int]:
+        """Data a source, channel or fulfillment service pushes in, as queue items.
+
+        A connection with a `webhook_secret` accepts only pushes signed with it (Standard
+        Webhooks); one without accepts an administrator's key or session.
+        """
+        topic = inbound.TOPICS[topic_name]
+        conn, message_id = self._push_sender(connection_id, body, headers, bearer)
+        if conn.kind != topic.kind:
+            raise InvalidInput(
+                f"connection {connection_id} is a {conn.kind};"
+                f" {topic.name} come from a {topic.kind}"
+            )
+        if conn.status == DISABLED:
+            raise Conflict(f"connection {connection_id} is disabled")
+        requests = inbound.requests_for(topic, connection_id, records, message_id)
+        return self.queue.enqueue(conn.client_id, requests)
+
+    def _push_sender(
+        self, connection_id: int, body: bytes, headers: Mapping[str, str], bearer: str | None
+    ) -> tuple[Connection, str | None]:
+        try:
+            conn = self.queue.connection(connection_id)
+        except NotFound:
+            raise NotFound(f"no connection {connection_id}") from None
+        secret = self._sealer().open(conn.sealed_secrets).get("webhook_secret")
+        if secret:
+            try:
+                return conn, verify(secret, headers, body)
+            except SignatureError as exc:
+                raise Unauthenticated(str(exc)) from None
+        try:
+            who = self.authenticate(bearer)
+        except Unauthenticated as exc:
+            raise Unauthenticated(
+                f"{exc} (or give the connection a webhook_secret and sign pushes)"
+            ) from None
+        self._allow(who, conn.client_id, ADMIN)
+        return conn, None
+
+    # ------------------------------------------------------------------ keys and members
+
+    def keys(self, who: Principal, client_id: int) -> list[ApiKey]:
+        self._allow(who, client_id, ADMIN)
+        return self.accounts.keys(client_id)
+
+    def create_key(
+        self, who: Principal, client_id: int, name: str, role: str
+    ) -> tuple[ApiKey, str]:
+        self._allow(who, client_id, ADMIN)
+        return self.accounts.create_key(client_id, name, role, who.actor)
+
+    def revoke_key(self, who: Principal, client_id: int, key_id: int) -> ApiKey:
+        self._allow(who, client_id, ADMIN)
+        return self.accounts.revoke_key(client_id, key_id)
+
+    def members(self, who: Principal, client_id: int) -> list[Member]:
+        self._allow(who, client_id, ADMIN)
+        return self.accounts.members(client_id)
+
+    def set_member(
+        self, who: Principal, client_id: int, email: str, role: str, password: str | None
+    ) -> Member:
+        """Give a user a role on the client; a new email becomes a user with `password`."""
+        self._allow(who, client_id, ADMIN)
+        check_role(role)
+        user = self.accounts.user_by_email(email)
+        if user is None:
+            if not password:
+                raise InvalidInput("password: a new user needs one")
+            user = self.accounts.create_user(email, password)
+        self.accounts.set_role(user.id, client_id, role)
+        return Member(user.id, user.email, role)
+
+    def remove_member(self, who: Principal, client_id: int, user_id: int) -> None:
+        self._allow(who, client_id, ADMIN)
+        if user_id == who.user_id and not who.platform_admin:
+            raise Conflict("you cannot remove yourself; another administrator can")
+        self.accounts.remove_member(client_id, user_id)
+
+    def create_user(self, who: Principal, email: str, password: str, platform_admin: bool) -> User:
+        self._platform(who)
+        return self.accounts.create_user(email, password, platform_admin)
+
+    # -------------------------------------------------------------------------- health
+
+    def ready(self) -> bool:
+        try:
+            return self.queue.db.schema_ready()
+        except Exception:
+            return False

@@ -1,0 +1,78 @@
+"""What sources, channels and fulfillment services push in, turned into queue requests.
+
+Each record becomes its own item (so one bad record fails alone and coalescing applies per
+product). A signed push carries a message id: the items' idempotency keys derive from it,
+so a delivery the sender repeats enqueues nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product
+from stockyard.engine import Request
+from stockyard.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePush:
+    product: str  # the product's code
+    image: Image
+
+
+Record = Product | ImagePush | Customer | Order | FulfillmentUpdate | str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    kind: str  # the connection kind that may push it
+    instruction: str
+
+
+TOPICS = {
+    t.name: t
+    for t in (
+        Topic("products", "source", "sync_product"),
+        Topic("images", "source", "sync_image"),
+        Topic("customers", "source", "sync_customer"),
+        Topic("orders", "channel", "sync_order"),
+        Topic("fulfillments", "fulfillment", "sync_fulfillment"),
+    )
+}
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_defaults=True)
+
+
+def _payload_and_refs(record: Record) -> tuple[dict[str, Any], tuple[str, ...]]:
+    if isinstance(record, Product):
+        return _dump(record), tuple(dict.fromkeys((record.key, *(v.sku for v in record.variants))))
+    if isinstance(record, ImagePush):
+        return {"product": record.product, "image": _dump(record.image)}, (record.product,)
+    if isinstance(record, Customer):
+        return _dump(record), (record.code,)
+    if isinstance(record, Order):
+        return {"order": _dump(record)}, (record.remote_id,)
+    if isinstance(record, FulfillmentUpdate):
+        return _dump(record), (record.remote_id,)
+    # An order id alone: the channel is asked for the order when the item runs.
+    return {"remote_id": record}, (record,)
+
+
+def requests_for(
+    topic: Topic, connection_id: int, records: Sequence[Record], message_id: str | None
+) -> list[Request]:
+    if not records:
+        raise InvalidInput(f"{topic.name}: nothing to push")
+    out = []
+    for n, record in enumerate(records):
+        payload, refs = _payload_and_refs(record)
+        key = None if message_id is None else f"inbound:{connection_id}:{message_id}:{n}"
+        out.append(Request(topic.instruction, payload, connection_id, refs, idempotency_key=key))
+    return out
