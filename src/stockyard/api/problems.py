@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from stockyard.api.limits import RateLimited
@@ -63,6 +64,11 @@ def install(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, detail or "invalid request", errors=errors)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        # A model built inside a route from already-checked parts: still the caller's input.
+        return await invalid(request, RequestValidationError(exc.errors()))
 
     @app.exception_handler(StockyardError)
     async def known(request: Request, exc: StockyardError) -> JSONResponse:

@@ -18,6 +18,7 @@ def _problem(text: str) -> dict[str, object]:
 
 # What any authenticated route may answer besides its success.
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: _problem("the body cannot be read as JSON"),
     401: _problem("no, unknown, expired or revoked credentials"),
     403: _problem("your role on this client does not allow it"),
     404: _problem("no such object for this client (or no such client for you)"),

@@ -23,7 +23,7 @@ def list_items(
     who: Caller,
     service: Service,
     status: Annotated[list[s.Status], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
-    instruction: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
+    instruction: Annotated[list[s.Name], Query(max_length=50)] = [],  # noqa: B006
     mode: s.Mode | None = None,
     connection_id: Annotated[int | None, Query(ge=1, le=s.MAX_ID)] = None,
     ref: Annotated[
