@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## demo data, then a worker showing the queue drain
-	$(BIN)/stockyard demo
+run: $(STAMP)  ## API and workers on stockyard.db, with demo data and a demo login
+	$(BIN)/stockyard serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -15,9 +15,12 @@ from tests.pg import Databases
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(
+    db: Path, *args: str, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "STOCKYARD_DATABASE_URL": f"sqlite:///{db}",
         "COLUMNS": "200",
         "PYTHONPATH": str(ROOT / "src"),

@@ -1,4 +1,5 @@
-"""The operator CLI: a thin shell over the queue service. Bad input: one line, exit 2."""
+"""The operator CLI: a thin shell over the service layer, run as a platform administrator
+(whoever runs it holds the database anyway). Bad input: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -24,6 +26,8 @@ from stockyard.accounts import ROLES, Principal
 from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import Item, ItemFilter, Queue, Request
 from stockyard.errors import InvalidInput, StockyardError
+from stockyard.metrics import Metrics
+from stockyard.service import Stockyard
 from stockyard.worker import Worker, WorkerSettings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Stockyard operator CLI.")
@@ -50,6 +54,12 @@ ClientOption = typer.Option(wiring.DEFAULT_CLIENT, "--client", help="The client 
 
 def _queue(db: str | None) -> Queue:
     return wiring.open_queue(db)
+
+
+def _service(db: str | None, client: str) -> tuple[Stockyard, int]:
+    """The service layer, and the id of the named client."""
+    service = wiring.build_service(_queue(db))
+    return service, service.queue.client_id(client)
 
 
 def _operator() -> Principal:
@@ -117,13 +127,22 @@ def connections_add(
     settings: str = typer.Option(
         "{}", help="Settings as a JSON object: the connector's, plus rules and polling"
     ),
+    secrets: str = typer.Option(
+        "{}", help='Secrets as a JSON object, e.g. \'{"webhook_secret": "…"}\' (stored encrypted)'
+    ),
     db: str | None = DbOption,
     client: str = ClientOption,
 ) -> None:
     """Add a connection; sources and channels get their own lane."""
-    queue = _queue(db)
-    conn = queue.add_connection(
-        queue.client_id(client), kind, connector, description, _json_object(settings, "settings")
+    service, client_id = _service(db, client)
+    conn = service.create_connection(
+        _operator(),
+        client_id,
+        kind,
+        connector,
+        description,
+        _json_object(settings, "settings"),
+        _json_object(secrets, "secrets"),
     )
     out.print(f"connection {conn.id} added: {conn.kind} {conn.description!r} ({conn.connector})")
 
@@ -131,10 +150,10 @@ def connections_add(
 @connections_cli.command("list")
 def connections_list(db: str | None = DbOption, client: str = ClientOption) -> None:
     """List the client's connections."""
-    queue = _queue(db)
-    table = Table("id", "kind", "connector", "description", "status")
-    for c in queue.connections(queue.client_id(client)):
-        table.add_row(str(c.id), c.kind, c.connector, c.description, c.status)
+    service, client_id = _service(db, client)
+    table = Table("id", "kind", "connector", "description", "status", "secrets")
+    for c in service.connections(_operator(), client_id):
+        table.add_row(str(c.id), c.kind, c.connector, c.description, c.status, " ".join(c.secrets))
     out.print(table)
 
 
@@ -196,12 +215,13 @@ def enqueue(
     client: str = ClientOption,
 ) -> None:
     """Enqueue one item, or many from a file (each batch atomically)."""
-    queue = _queue(db)
-    client_id = queue.client_id(client)
+    service, client_id = _service(db, client)
+    who = _operator()
     if file is None:
         if instruction is None:
             raise InvalidInput("give an instruction, or --file with items")
-        ids = queue.enqueue(
+        ids = service.enqueue(
+            who,
             client_id,
             [Request(instruction, _json_object(payload, "payload"), connection, tuple(ref), key)],
         )
@@ -215,7 +235,7 @@ def enqueue(
         task = progress.add_task("enqueueing", total=len(requests))
         for start in range(0, len(requests), batch):
             chunk = requests[start : start + batch]
-            total += len(queue.enqueue(client_id, chunk))
+            total += len(service.enqueue(who, client_id, chunk))
             progress.advance(task, len(chunk))
     out.print(f"queued {total} items")
 
@@ -284,11 +304,9 @@ def items_list(
     client: str = ClientOption,
 ) -> None:
     """List items, newest first."""
-    queue = _queue(db)
-    flt = _filter(
-        queue.client_id(client), status, instruction, connection, ref, error, since, until
-    )
-    items = queue.list_items(flt, limit, before)
+    service, client_id = _service(db, client)
+    flt = _filter(client_id, status, instruction, connection, ref, error, since, until)
+    items = service.items(_operator(), flt, limit, before)
     out.print(_items_table(items))
     if len(items) == limit:
         out.print(f"more: --before {items[-1].id}")
@@ -297,8 +315,8 @@ def items_list(
 @items_cli.command("show")
 def items_show(item_id: int, db: str | None = DbOption, client: str = ClientOption) -> None:
     """One item: payload, error, attempts, children and audit trail."""
-    queue = _queue(db)
-    d = queue.detail(queue.client_id(client), item_id)
+    service, client_id = _service(db, client)
+    d = service.item(_operator(), client_id, item_id)
     it = d.item
     out.print(f"[bold]item {it.id}[/bold]  {it.description}")
     out.print(
@@ -334,16 +352,17 @@ def items_show(item_id: int, db: str | None = DbOption, client: str = ClientOpti
 
 
 def _act(
-    action: str, ids: list[int], flt: ItemFilter, has_filter: bool, yes: bool, queue: Queue
+    action: str, ids: list[int], flt: ItemFilter, has_filter: bool, yes: bool, service: Stockyard
 ) -> None:
+    who = _operator()
     if ids and has_filter:
         raise InvalidInput("give item ids or filters, not both")
     if ids:
-        done = getattr(queue, action)(flt.client_id, ids, _actor())
+        done = service.act(who, flt.client_id, action, ids)
     elif has_filter:
         allowed = ("failed",) if action == "retry" else ("failed", "queued")
         statuses = tuple(s for s in (flt.statuses or allowed) if s in allowed)
-        count = queue.count(replace(flt, statuses=statuses)) if statuses else 0
+        count = service.count(who, replace(flt, statuses=statuses)) if statuses else 0
         if count == 0:
             out.print(f"no items to {action}")
             return
@@ -351,7 +370,7 @@ def _act(
             if not sys.stdin.isatty():
                 raise InvalidInput(f"this would {action} {count} items: add --yes to confirm")
             typer.confirm(f"{action} {count} items?", abort=True)
-        done = getattr(queue, f"{action}_where")(flt, _actor())
+        done = service.act_where(who, flt, action)
     else:
         raise InvalidInput(f"say which items to {action}: ids, or filters such as --sku")
     verb = "retried" if action == "retry" else "skipped"
@@ -374,12 +393,10 @@ def _action_command(action: str, help_text: str) -> None:
         db: str | None = DbOption,
         client: str = ClientOption,
     ) -> None:
-        queue = _queue(db)
-        flt = _filter(
-            queue.client_id(client), status, instruction, connection, ref, error, since, until
-        )
+        service, client_id = _service(db, client)
+        flt = _filter(client_id, status, instruction, connection, ref, error, since, until)
         has_filter = any([status, instruction, connection, ref, error, since, until])
-        _act(action, ids or [], flt, has_filter, yes, queue)
+        _act(action, ids or [], flt, has_filter, yes, service)
 
     cli.command(name=action, help=help_text)(command)
 
@@ -398,9 +415,9 @@ def lanes(ctx: typer.Context, db: str | None = DbOption, client: str = ClientOpt
     """Show every lane: blocked first, with the item that blocks it."""
     if ctx.invoked_subcommand is not None:
         return
-    queue = _queue(db)
+    service, client_id = _service(db, client)
     table = Table("lane", "kind", "description", "state", "head", "waiting", "since", "error")
-    for lane in queue.lanes(queue.client_id(client)):
+    for lane in service.lanes(_operator(), client_id):
         style = {"blocked": "red", "paused": "yellow"}.get(lane.state, "")
         table.add_row(
             str(lane.lane_id),
@@ -423,16 +440,16 @@ def lanes_pause(
     client: str = ClientOption,
 ) -> None:
     """Pause a lane: its running item finishes, nothing new starts."""
-    queue = _queue(db)
-    queue.pause(queue.client_id(client), lane, _actor(), reason)
+    service, client_id = _service(db, client)
+    service.pause(_operator(), client_id, lane, reason)
     out.print(f"lane {lane} paused")
 
 
 @lanes_cli.command("resume")
 def lanes_resume(lane: int, db: str | None = DbOption, client: str = ClientOption) -> None:
     """Resume a paused lane."""
-    queue = _queue(db)
-    queue.resume(queue.client_id(client), lane, _actor())
+    service, client_id = _service(db, client)
+    service.resume(_operator(), client_id, lane)
     out.print(f"lane {lane} resumed")
 
 
@@ -446,6 +463,9 @@ def worker(
     poll: float = typer.Option(0.05, help="Seconds between polls for other processes' work"),
     lease: float = typer.Option(30.0, help="Seconds without a heartbeat before a worker is dead"),
     heartbeat: float = typer.Option(5.0, help="Seconds between heartbeats"),
+    metrics_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics"
+    ),
     db: str | None = DbOption,
 ) -> None:
     """Run items until SIGTERM or Ctrl-C, then finish what is running and exit."""
@@ -458,7 +478,16 @@ def worker(
     )
     queue = _queue(db)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    w = Worker(queue, wiring.default_handlers(queue), settings, wiring.periodic_jobs(queue))
+    metrics = Metrics(queue)
+    if metrics_port is not None:
+        start_http_server(metrics_port, "127.0.0.1", registry=metrics.registry)
+    w = Worker(
+        queue,
+        wiring.default_handlers(queue),
+        settings,
+        wiring.periodic_jobs(queue),
+        observe=metrics.observe,
+    )
     out.print(f"worker {w.id} started on {queue.db.describe()}")
     stats = asyncio.run(w.run(install_signals=True))
     out.print(f"worker stopped: {stats.done} done, {stats.retried} retried, {stats.failed} failed")
@@ -516,8 +545,8 @@ def keys_create(
     client: str = ClientOption,
 ) -> None:
     """Create an API key; its token is printed this once."""
-    service = wiring.build_service(_queue(db))
-    key, token = service.create_key(_operator(), service.queue.client_id(client), name, role)
+    service, client_id = _service(db, client)
+    key, token = service.create_key(_operator(), client_id, name, role)
     out.print(f"key {key.id} ({key.role}) created; its token, shown only now:")
     out.print(token, highlight=False, soft_wrap=True)
 
@@ -525,9 +554,9 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(db: str | None = DbOption, client: str = ClientOption) -> None:
     """List the client's API keys (never their tokens)."""
-    service = wiring.build_service(_queue(db))
+    service, client_id = _service(db, client)
     table = Table("id", "name", "role", "prefix", "created", "by", "revoked")
-    for k in service.keys(_operator(), service.queue.client_id(client)):
+    for k in service.keys(_operator(), client_id):
         table.add_row(
             str(k.id),
             k.name,
@@ -543,8 +572,8 @@ def keys_list(db: str | None = DbOption, client: str = ClientOption) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: int, db: str | None = DbOption, client: str = ClientOption) -> None:
     """Revoke an API key at once."""
-    service = wiring.build_service(_queue(db))
-    service.revoke_key(_operator(), service.queue.client_id(client), key_id)
+    service, client_id = _service(db, client)
+    service.revoke_key(_operator(), client_id, key_id)
     out.print(f"key {key_id} revoked")
 
 

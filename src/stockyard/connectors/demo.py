@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import asyncio
 
+from stockyard.connectors.base import Connector
 from stockyard.errors import PermanentError, TransientError
 from stockyard.handlers import Context
+
+
+class DemoConnector(Connector):
+    """Registered so `demo` connections can be created like any other; their items never
+    reach it: the demo handler below runs them instead (see stockyard.app)."""
+
+    roles = frozenset({"source", "channel", "fulfillment"})
 
 
 async def handle(ctx: Context) -> None:

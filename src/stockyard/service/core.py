@@ -19,6 +19,7 @@ from stockyard.catalog.store import (
 from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import Connection, Item, ItemDetail, ItemFilter, LaneView, Queue, Request
+from stockyard.engine.models import CONNECTION_KINDS
 from stockyard.errors import (
     Conflict,
     Forbidden,
@@ -131,10 +132,19 @@ class Stockyard:
         self._allow(who, client_id, READ)
         return self.queue.detail(client_id, item_id)
 
+    def count(self, who: Principal, flt: ItemFilter) -> int:
+        self._allow(who, flt.client_id, READ)
+        return self.queue.count(flt)
+
     def enqueue(self, who: Principal, client_id: int, requests: Sequence[Request]) -> list[int]:
         self._allow(who, client_id, ADMIN)
-        if any(r.parent_id is not None for r in requests):
-            raise InvalidInput("parent_id is set by Stockyard, not by callers")
+        parents = {r.parent_id for r in requests if r.parent_id is not None}
+        if parents:
+            # The engine trusts parent ids; another client's item must not become one.
+            found = self.queue.list_items(ItemFilter(client_id, ids=tuple(parents)), 1000)
+            missing = sorted(parents - {i.id for i in found})
+            if missing:
+                raise NotFound(f"no queue item {missing[0]} (given as a parent)")
         return self.queue.enqueue(client_id, requests)
 
     def act(self, who: Principal, client_id: int, action: str, ids: Sequence[int]) -> list[int]:
@@ -258,6 +268,8 @@ class Stockyard:
     ) -> None:
         """Refuse what a worker would only fail on later: an unknown connector, a role it
         cannot play, bad rules, settings it rejects, credentials among the settings."""
+        if kind not in CONNECTION_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(CONNECTION_KINDS)}")
         cls = self.connectors.get(connector)
         if cls is None:
             raise InvalidInput(
