@@ -499,9 +499,12 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
     workers: bool = typer.Option(True, "--workers/--no-workers", help="Run workers in-process"),
     demo: bool = typer.Option(False, "--demo", help="Add demo connections, items and a login"),
+    rate_limit: float = typer.Option(50.0, min=0, help="Requests per second per caller; 0: off"),
+    max_body: int = typer.Option(5 * 1024 * 1024, min=1024, help="Largest request body (bytes)"),
     db: str | None = DbOption,
 ) -> None:
     """Run the API and the workers in one process (migrating the database first)."""
+    from stockyard.api.deps import ApiSettings
     from stockyard.serve import ServeOptions
     from stockyard.serve import serve as run
 
@@ -513,7 +516,8 @@ def serve(
         out.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out.print(f"API on http://{host}:{port}/docs · metrics on /metrics")
-    run(ServeOptions(url, host, port, workers))
+    api = ApiSettings(max_body=max_body, rate_per_second=rate_limit)
+    run(ServeOptions(url, host, port, workers, api=api))
 
 
 @users_cli.command("add")
