@@ -15,6 +15,7 @@ from stockyard.api.app import openapi_document
 from stockyard.api.deps import ApiSettings
 from stockyard.app import default_handlers
 from stockyard.connectors.http import HttpConnector
+from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
 from stockyard.signing import sign
 from tests.api_env import ApiEnv, product
 from tests.conftest import drain
@@ -171,6 +172,31 @@ def test_secrets_are_write_only_and_encrypted_at_rest(env: ApiEnv) -> None:
         json={"secrets": {"hmac_secret": None}},
     )
     assert r.json()["secrets"] == ["webhook_secret"]
+
+
+def test_without_a_secrets_key_only_secrets_need_one(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL without STOCKYARD_SECRET_KEY: everything works until a secret is set."""
+
+    def no_key() -> Sealer:
+        return Sealer.for_database("postgresql://db.example/stockyard")
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    env.service._sealer = no_key
+    h = admin(env)
+    assert env.http.get(client_path(env, "/connections"), headers=h).status_code == 200
+    r = env.http.post(
+        f"/v1/inbound/{env.a.source}/customers", headers=h, json={"customers": [{"code": "C-1"}]}
+    )
+    assert r.status_code == 202, r.text
+    r = env.http.patch(
+        client_path(env, f"/connections/{env.a.source}"),
+        headers=h,
+        json={"secrets": {"webhook_secret": "x"}},
+    )
+    assert r.status_code == 503 and "STOCKYARD_SECRET_KEY" in r.json()["detail"]
 
 
 def test_bad_connection_settings_are_refused_up_front(env: ApiEnv) -> None:

@@ -39,15 +39,28 @@ def test_serve_demo_runs_api_and_workers_then_stops_cleanly(tmp_path: Path) -> N
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "stockyard", "serve", "--demo", "--port", str(port),
-         "--db", f"sqlite:///{tmp_path}/serve.db"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stockyard",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{tmp_path}/serve.db",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process)
-        login = httpx.post(base + "/v1/sessions",
-                           json={"email": "admin@example.com", "password": "stockyard-demo"})
+        login = httpx.post(
+            base + "/v1/sessions", json={"email": "admin@example.com", "password": "stockyard-demo"}
+        )
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         client = httpx.get(base + "/v1/me", headers=headers).json()["clients"][0]["id"]
         # The in-process worker drains the demo until only the blocked trade lane waits.
@@ -74,8 +87,17 @@ def test_cli_users_and_keys(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     assert run(db, "init").returncode == 0
     env_password = {"STOCKYARD_PASSWORD": "long enough pw"}
-    added = run(db, "users", "add", "ops@example.com", "--client", "default", "--role",
-                "operator", extra_env=env_password)
+    added = run(
+        db,
+        "users",
+        "add",
+        "ops@example.com",
+        "--client",
+        "default",
+        "--role",
+        "operator",
+        extra_env=env_password,
+    )
     assert added.returncode == 0 and "user 1 added" in added.stdout
     again = run(db, "users", "add", "ops@example.com", extra_env=env_password)
     assert again.returncode == 2 and "exists" in again.stdout

@@ -30,6 +30,10 @@ class Forbidden(StockyardError):
     objects answer NotFound instead, so their ids are never confirmed."""
 
 
+class Misconfigured(StockyardError):
+    """The deployment lacks something it needs (e.g. the key for connection secrets)."""
+
+
 class HandlerError(Exception):
     """Base of the errors a handler raises to say how its item failed."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.engine import make_url
 
-from stockyard.errors import InvalidInput, StockyardError
+from stockyard.errors import InvalidInput, Misconfigured
 
 KEY_ENV = "STOCKYARD_SECRET_KEY"
 KEY_FILE_ENV = "STOCKYARD_KEY_FILE"
@@ -25,11 +25,11 @@ KEY_FILE_ENV = "STOCKYARD_KEY_FILE"
 class Sealer:
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
-            raise StockyardError("no key to seal connection secrets with")
+            raise Misconfigured("no key to seal connection secrets with")
         try:
             self._fernet = MultiFernet([Fernet(k) for k in keys])
         except ValueError:
-            raise StockyardError(
+            raise Misconfigured(
                 f"{KEY_ENV} must hold Fernet keys (32 url-safe base64-encoded bytes each)"
             ) from None
 
@@ -45,7 +45,7 @@ class Sealer:
             return cls([k.strip().encode() for k in given.split(",") if k.strip()])
         path = os.environ.get(KEY_FILE_ENV) or _beside_sqlite(url)
         if path is None:
-            raise StockyardError(
+            raise Misconfigured(
                 f"set {KEY_ENV} (or {KEY_FILE_ENV}) to seal connection secrets on"
                 " PostgreSQL; `python -c 'from cryptography.fernet import Fernet;"
                 " print(Fernet.generate_key().decode())'` makes one"
@@ -61,7 +61,7 @@ class Sealer:
         try:
             opened: dict[str, Any] = json.loads(self._fernet.decrypt(sealed.encode()))
         except InvalidToken:
-            raise StockyardError(
+            raise Misconfigured(
                 "connection secrets cannot be opened with this key: was the key changed"
                 f" without keeping the old one in {KEY_ENV}?"
             ) from None
@@ -109,5 +109,5 @@ def _key_file(path: Path) -> bytes:
                 f.write(Fernet.generate_key())
     key = path.read_bytes().strip()
     if not key:
-        raise StockyardError(f"the key file {path} is empty")
+        raise Misconfigured(f"the key file {path} is empty")
     return key

@@ -20,6 +20,7 @@ from stockyard.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
+    Misconfigured,
     NotFound,
     StockyardError,
     Unauthenticated,
@@ -33,6 +34,7 @@ STATUS_OF: dict[type[StockyardError], int] = {
     Conflict: 409,
     Unauthenticated: 401,
     Forbidden: 403,
+    Misconfigured: 503,
 }
 
 

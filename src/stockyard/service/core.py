@@ -217,7 +217,7 @@ class Stockyard:
         """Change what is given; secrets merge (null removes one), settings replace."""
         self._allow(who, client_id, ADMIN)
         conn = self.queue.connection(connection_id, client_id)
-        merged = merge_secrets(self._sealer().open(conn.sealed_secrets), secrets or {})
+        merged = merge_secrets(self._secrets_of(conn), secrets or {})
         new_settings = conn.settings if settings is None else settings
         self._check_settings(conn.kind, conn.connector, new_settings, merged)
         if description is not None:
@@ -250,8 +250,12 @@ class Stockyard:
         )
         return self.connection(who, client_id, connection_id)
 
+    def _secrets_of(self, conn: Connection) -> dict[str, Any]:
+        # Opened only when there are some: a deployment without secrets needs no key.
+        return self._sealer().open(conn.sealed_secrets) if conn.sealed_secrets else {}
+
     def _view(self, conn: Connection) -> ConnectionView:
-        names = sorted(self._sealer().open(conn.sealed_secrets)) if conn.sealed_secrets else []
+        names = sorted(self._secrets_of(conn))
         return ConnectionView(
             conn.id,
             conn.client_id,
@@ -358,7 +362,7 @@ class Stockyard:
             conn = self.queue.connection(connection_id)
         except NotFound:
             raise NotFound(f"no connection {connection_id}") from None
-        secret = self._sealer().open(conn.sealed_secrets).get("webhook_secret")
+        secret = self._secrets_of(conn).get("webhook_secret")
         if secret:
             try:
                 return conn, verify(secret, headers, body)

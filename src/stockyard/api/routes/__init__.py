@@ -26,4 +26,5 @@ ERRORS: dict[int | str, dict[str, object]] = {
     413: _problem("the request body is too large"),
     422: _problem("invalid input; `errors` names each field"),
     429: _problem("rate limited; see Retry-After"),
+    503: _problem("the database is unreachable, or the server lacks configuration"),
 }
