@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def fuzz_env() -> Iterator[ApiEnv]:
 def test_api_conforms_to_its_document(case: Any, fuzz_env: ApiEnv) -> None:
     token = fuzz_env.a.tokens["administrator"]
     # Half the cases call as the platform administrator, who reaches every path.
-    if hash(case.path) % 2:
+    if zlib.crc32(case.path.encode()) % 2:
         token = fuzz_env.admin_session
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product
+from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product, Tracking
 from stockyard.engine.models import STATUSES
 
 MAX_ID = 2**53  # ids stay exact in every JSON reader
@@ -28,6 +28,12 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Out(BaseModel):
+    """Answers are read off the service's objects; epoch-second times become UTC datetimes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -46,7 +52,7 @@ class FieldError(BaseModel):
 # --------------------------------------------------------------------------------- items
 
 
-class ItemOut(BaseModel):
+class ItemOut(Out):
     id: int
     instruction: str
     mode: Mode
@@ -77,7 +83,7 @@ class ItemPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page")
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(Out):
     number: int
     worker_id: str | None
     started_at: datetime
@@ -86,7 +92,7 @@ class AttemptOut(BaseModel):
     error: str | None
 
 
-class AuditOut(BaseModel):
+class AuditOut(Out):
     at: datetime
     actor: str
     action: str
@@ -153,7 +159,7 @@ class Affected(BaseModel):
 # --------------------------------------------------------------------------------- lanes
 
 
-class LaneOut(BaseModel):
+class LaneOut(Out):
     lane_id: int
     kind: str
     description: str
@@ -178,7 +184,7 @@ class Pause(In):
 Secrets = dict[str, Annotated[str, Field(min_length=1)] | dict[str, str] | None]
 
 
-class ConnectionOut(BaseModel):
+class ConnectionOut(Out):
     id: int
     kind: Kind
     connector: str
@@ -205,7 +211,7 @@ class ConnectionChange(In):
 # ------------------------------------------------------------------------------- catalog
 
 
-class ProductRowOut(BaseModel):
+class ProductRowOut(Out):
     id: int
     code: str
     title: str
@@ -241,13 +247,13 @@ class ProductOut(BaseModel):
     images: list[dict[str, Any]]
 
 
-class FulfillmentOut(BaseModel):
+class FulfillmentOut(Out):
     id: int
     order_id: int
     service_id: int
     remote_id: str | None
     state: str
-    tracking: dict[str, Any] | None
+    tracking: Tracking | None
 
 
 class OrderOut(BaseModel):
@@ -327,7 +333,7 @@ class Session(BaseModel):
     expires_in: int
 
 
-class ClientOut(BaseModel):
+class ClientOut(Out):
     id: int
     name: str
     role: Role
@@ -343,7 +349,7 @@ class NewClient(In):
     name: Name
 
 
-class KeyOut(BaseModel):
+class KeyOut(Out):
     id: int
     name: str
     role: Role
@@ -362,7 +368,7 @@ class CreatedKey(KeyOut):
     token: str = Field(description="shown this once; store it now")
 
 
-class MemberOut(BaseModel):
+class MemberOut(Out):
     user_id: int
     email: str
     role: Role
@@ -382,7 +388,7 @@ class NewUser(In):
     platform_admin: bool = False
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: int
     email: str
     platform_admin: bool

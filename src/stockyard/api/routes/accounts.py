@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from stockyard.accounts import SESSION_TTL
-from stockyard.api import convert
 from stockyard.api import schemas as s
 from stockyard.api.deps import Caller, Service, limit
 from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
@@ -30,30 +29,27 @@ def logout(request: Request, who: Caller, service: Service) -> Response:
 @router.get("/v1/me", response_model=s.Me)
 def me(who: Caller, service: Service) -> s.Me:
     """Who you are and the clients you may see, with your role on each."""
-    clients = [s.ClientOut(id=c.id, name=c.name, role=c.role) for c in service.clients(who)]  # type: ignore[arg-type]
+    clients = [s.ClientOut.model_validate(c) for c in service.clients(who)]
     return s.Me(actor=who.actor, platform_admin=who.platform_admin, clients=clients)
 
 
 @router.post("/v1/clients", status_code=201, response_model=s.ClientOut)
 def create_client(body: s.NewClient, who: Caller, service: Service) -> s.ClientOut:
     """Platform administrators only."""
-    c = service.create_client(who, body.name)
-    return s.ClientOut(id=c.id, name=c.name, role="administrator")
+    return s.ClientOut.model_validate(service.create_client(who, body.name))
 
 
 @router.post("/v1/users", status_code=201, response_model=s.UserOut)
 def create_user(body: s.NewUser, who: Caller, service: Service) -> s.UserOut:
     """Platform administrators only."""
-    u = service.create_user(who, body.email, body.password, body.platform_admin)
-    return s.UserOut(id=u.id, email=u.email, platform_admin=u.platform_admin)
+    return s.UserOut.model_validate(
+        service.create_user(who, body.email, body.password, body.platform_admin)
+    )
 
 
 @router.get(CLIENT + "/members", response_model=list[s.MemberOut])
 def list_members(client_id: ClientId, who: Caller, service: Service) -> list[s.MemberOut]:
-    return [
-        s.MemberOut(user_id=m.user_id, email=m.email, role=m.role)  # type: ignore[arg-type]
-        for m in service.members(who, client_id)
-    ]
+    return [s.MemberOut.model_validate(m) for m in service.members(who, client_id)]
 
 
 @router.put(CLIENT + "/members", response_model=s.MemberOut)
@@ -62,8 +58,9 @@ def set_member(
 ) -> s.MemberOut:
     """Give a user a role on this client; an unknown email becomes a user (with the
     password given)."""
-    m = service.set_member(who, client_id, body.email, body.role, body.password)
-    return s.MemberOut(user_id=m.user_id, email=m.email, role=m.role)  # type: ignore[arg-type]
+    return s.MemberOut.model_validate(
+        service.set_member(who, client_id, body.email, body.role, body.password)
+    )
 
 
 @router.delete(CLIENT + "/members/{user_id}", status_code=204)
@@ -74,17 +71,17 @@ def remove_member(client_id: ClientId, user_id: Id, who: Caller, service: Servic
 
 @router.get(CLIENT + "/keys", response_model=list[s.KeyOut])
 def list_keys(client_id: ClientId, who: Caller, service: Service) -> list[s.KeyOut]:
-    return [convert.key(k) for k in service.keys(who, client_id)]
+    return [s.KeyOut.model_validate(k) for k in service.keys(who, client_id)]
 
 
 @router.post(CLIENT + "/keys", status_code=201, response_model=s.CreatedKey)
 def create_key(client_id: ClientId, body: s.NewKey, who: Caller, service: Service) -> s.CreatedKey:
     """The token is in this answer only; Stockyard keeps a hash of it."""
     k, secret = service.create_key(who, client_id, body.name, body.role)
-    return s.CreatedKey(**convert.key(k).model_dump(), token=secret)
+    return s.CreatedKey(**s.KeyOut.model_validate(k).model_dump(), token=secret)
 
 
 @router.delete(CLIENT + "/keys/{key_id}", response_model=s.KeyOut)
 def revoke_key(client_id: ClientId, key_id: Id, who: Caller, service: Service) -> s.KeyOut:
     """Revoked at once; the key stays listed, with its revocation time."""
-    return convert.key(service.revoke_key(who, client_id, key_id))
+    return s.KeyOut.model_validate(service.revoke_key(who, client_id, key_id))

@@ -24,16 +24,7 @@ def list_products(
     """By product code."""
     rows = service.products(who, client_id, cursor, limit)
     return s.ProductPage(
-        products=[
-            s.ProductRowOut(
-                id=r.id,
-                code=r.code,
-                title=r.title,
-                deleted=r.deleted,
-                updated_at=convert._at(r.updated_at),
-            )
-            for r in rows
-        ],
+        products=[s.ProductRowOut.model_validate(r) for r in rows],
         next_cursor=rows[-1].code if len(rows) == limit else None,
     )
 
@@ -82,7 +73,7 @@ def get_order(client_id: ClientId, order_id: Id, who: Caller, service: Service) 
     order, fulfillments = service.order(who, client_id, order_id)
     return s.OrderDetailOut(
         **convert.order(order).model_dump(),
-        fulfillments=[convert.fulfillment(f) for f in fulfillments],
+        fulfillments=[s.FulfillmentOut.model_validate(f) for f in fulfillments],
     )
 
 
@@ -93,6 +84,6 @@ def list_fulfillments(
     """Newest first."""
     rows = service.fulfillments(who, client_id, int(cursor) if cursor else None, limit)
     return s.FulfillmentPage(
-        fulfillments=[convert.fulfillment(f) for f in rows],
+        fulfillments=[s.FulfillmentOut.model_validate(f) for f in rows],
         next_cursor=str(rows[-1].id) if len(rows) == limit else None,
     )

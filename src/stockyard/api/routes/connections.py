@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stockyard.api import convert
 from stockyard.api import schemas as s
 from stockyard.api.deps import Caller, Service
 from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
@@ -14,7 +13,7 @@ router = APIRouter(prefix=CLIENT + "/connections", tags=["connections"], respons
 
 @router.get("", response_model=list[s.ConnectionOut])
 def list_connections(client_id: ClientId, who: Caller, service: Service) -> list[s.ConnectionOut]:
-    return [convert.connection(c) for c in service.connections(who, client_id)]
+    return [s.ConnectionOut.model_validate(c) for c in service.connections(who, client_id)]
 
 
 @router.post("", status_code=201, response_model=s.ConnectionOut)
@@ -25,14 +24,14 @@ def create_connection(
     view = service.create_connection(
         who, client_id, body.kind, body.connector, body.description, body.settings, body.secrets
     )
-    return convert.connection(view)
+    return s.ConnectionOut.model_validate(view)
 
 
 @router.get("/{connection_id}", response_model=s.ConnectionOut)
 def get_connection(
     client_id: ClientId, connection_id: Id, who: Caller, service: Service
 ) -> s.ConnectionOut:
-    return convert.connection(service.connection(who, client_id, connection_id))
+    return s.ConnectionOut.model_validate(service.connection(who, client_id, connection_id))
 
 
 @router.patch("/{connection_id}", response_model=s.ConnectionOut)
@@ -42,7 +41,7 @@ def update_connection(
     view = service.update_connection(
         who, client_id, connection_id, body.description, body.settings, body.secrets
     )
-    return convert.connection(view)
+    return s.ConnectionOut.model_validate(view)
 
 
 @router.post("/{connection_id}/disable", response_model=s.ConnectionOut)
@@ -50,11 +49,15 @@ def disable_connection(
     client_id: ClientId, connection_id: Id, who: Caller, service: Service
 ) -> s.ConnectionOut:
     """Pauses its lane and refuses what it pushes in, until enabled again."""
-    return convert.connection(service.set_connection_enabled(who, client_id, connection_id, False))
+    return s.ConnectionOut.model_validate(
+        service.set_connection_enabled(who, client_id, connection_id, False)
+    )
 
 
 @router.post("/{connection_id}/enable", response_model=s.ConnectionOut)
 def enable_connection(
     client_id: ClientId, connection_id: Id, who: Caller, service: Service
 ) -> s.ConnectionOut:
-    return convert.connection(service.set_connection_enabled(who, client_id, connection_id, True))
+    return s.ConnectionOut.model_validate(
+        service.set_connection_enabled(who, client_id, connection_id, True)
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from stockyard.api import convert
 from stockyard.api import schemas as s
 from stockyard.api.deps import Caller, Service
 from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
@@ -15,7 +14,7 @@ router = APIRouter(prefix=CLIENT + "/lanes", tags=["lanes"], responses=ERRORS)
 @router.get("", response_model=list[s.LaneOut])
 def list_lanes(client_id: ClientId, who: Caller, service: Service) -> list[s.LaneOut]:
     """Every lane: blocked first, then paused, then by waiting work."""
-    return [convert.lane(v) for v in service.lanes(who, client_id)]
+    return [s.LaneOut.model_validate(v) for v in service.lanes(who, client_id)]
 
 
 @router.post("/{lane_id}/pause", status_code=204)
