@@ -172,6 +172,14 @@ def test_secrets_are_write_only_and_encrypted_at_rest(env: ApiEnv) -> None:
         json={"secrets": {"hmac_secret": None}},
     )
     assert r.json()["secrets"] == ["webhook_secret"]
+    # The audit trail names who changed what, and secrets by name only.
+    trail = env.http.get(client_path(env, "/audit"), headers=h)
+    assert "s3cr3t-value" not in trail.text
+    latest = trail.json()["entries"][:2]
+    assert [e["action"] for e in latest] == ["connection.update", "connection.create"]
+    assert latest[0]["actor"].startswith("key:") and latest[0]["detail"]["secrets"] == [
+        "hmac_secret"
+    ]
 
 
 def test_without_a_secrets_key_only_secrets_need_one(

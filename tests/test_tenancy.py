@@ -58,6 +58,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[Tenant], Any] | None]] = {
     ("GET", C + "/keys"): (ADMIN, None),
     ("POST", C + "/keys"): (ADMIN, lambda t: {"name": "ci", "role": "read-only"}),
     ("DELETE", C + "/keys/{key_id}"): (ADMIN, None),
+    ("GET", C + "/audit"): (ADMIN, None),
 }
 INBOUND: dict[str, Callable[[], dict[str, Any]]] = {
     "products": lambda: {"products": [product("X", "X-1")]},

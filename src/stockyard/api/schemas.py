@@ -101,6 +101,15 @@ class AuditOut(Out):
     detail: dict[str, Any]
 
 
+class AuditEntryOut(AuditOut):
+    id: int
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_cursor: str | None
+
+
 class ItemDetailOut(BaseModel):
     item: ItemOut
     attempts: list[AttemptOut]

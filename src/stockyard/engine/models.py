@@ -160,6 +160,7 @@ class AuditEntry:
     item_id: int | None
     lane_id: int | None
     detail: dict[str, Any]
+    id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1012,6 +1012,29 @@ class Queue:
         )
         return [AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}")) for a in rows]
 
+    def record(self, client_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """An audit entry for what the layers above change (connections, keys, members)."""
+        with self.db.write() as cur:
+            cur.execute(
+                "INSERT INTO audit (at, client_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), client_id, actor, action, json.dumps(detail)),
+            )
+
+    def audit_log(self, client_id: int, before: int | None, limit: int) -> list[AuditEntry]:
+        """The client's whole audit trail, newest first."""
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT at, actor, action, item_id, lane_id, detail, id FROM audit"
+                " WHERE client_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (client_id, 2**62 if before is None else before, limit),
+            )
+            .fetchall()
+        )
+        return [
+            AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}"), a[6]) for a in rows
+        ]
+
     def stats(self) -> QueueStats:
         """Unfinished items by status and instruction, lanes by state, live workers: what
         monitoring scrapes. Reads the unfinished items only (through their partial

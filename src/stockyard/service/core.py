@@ -18,7 +18,16 @@ from stockyard.catalog.store import (
 )
 from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
 from stockyard.connectors.registry import ConnectorRegistry
-from stockyard.engine import Connection, Item, ItemDetail, ItemFilter, LaneView, Queue, Request
+from stockyard.engine import (
+    AuditEntry,
+    Connection,
+    Item,
+    ItemDetail,
+    ItemFilter,
+    LaneView,
+    Queue,
+    Request,
+)
 from stockyard.engine.models import CONNECTION_KINDS
 from stockyard.errors import (
     Conflict,
@@ -203,6 +212,7 @@ class Stockyard:
         conn = self.queue.add_connection(client_id, kind, connector, description, settings)
         if merged:
             self.queue.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
+        self._audit(who, client_id, "connection.create", connection=conn.id, secrets=sorted(merged))
         return self.connection(who, client_id, conn.id)
 
     def update_connection(
@@ -226,6 +236,20 @@ class Stockyard:
             self.queue.set_connection_settings(client_id, connection_id, settings)
         if secrets:
             self.queue.set_connection_secrets(client_id, connection_id, self._sealer().seal(merged))
+        changed = [
+            name
+            for name, value in (("description", description), ("settings", settings))
+            if value is not None
+        ]
+        # Secrets by name only: the audit trail must not become a copy of them.
+        self._audit(
+            who,
+            client_id,
+            "connection.update",
+            connection=connection_id,
+            changed=changed,
+            secrets=sorted(secrets or {}),
+        )
         return self.connection(who, client_id, connection_id)
 
     def set_connection_enabled(
@@ -248,6 +272,8 @@ class Stockyard:
         self.queue.set_connection_status(
             client_id, connection_id, "active" if enabled else DISABLED
         )
+        action = "connection.enable" if enabled else "connection.disable"
+        self._audit(who, client_id, action, connection=connection_id)
         return self.connection(who, client_id, connection_id)
 
     def _secrets_of(self, conn: Connection) -> dict[str, Any]:
@@ -387,11 +413,15 @@ class Stockyard:
         self, who: Principal, client_id: int, name: str, role: str
     ) -> tuple[ApiKey, str]:
         self._allow(who, client_id, ADMIN)
-        return self.accounts.create_key(client_id, name, role, who.actor)
+        key, token = self.accounts.create_key(client_id, name, role, who.actor)
+        self._audit(who, client_id, "key.create", key=key.id, name=key.name, role=key.role)
+        return key, token
 
     def revoke_key(self, who: Principal, client_id: int, key_id: int) -> ApiKey:
         self._allow(who, client_id, ADMIN)
-        return self.accounts.revoke_key(client_id, key_id)
+        key = self.accounts.revoke_key(client_id, key_id)
+        self._audit(who, client_id, "key.revoke", key=key.id, name=key.name)
+        return key
 
     def members(self, who: Principal, client_id: int) -> list[Member]:
         self._allow(who, client_id, ADMIN)
@@ -409,6 +439,7 @@ class Stockyard:
                 raise InvalidInput("password: a new user needs one")
             user = self.accounts.create_user(email, password)
         self.accounts.set_role(user.id, client_id, role)
+        self._audit(who, client_id, "member.set", user=user.id, email=user.email, role=role)
         return Member(user.id, user.email, role)
 
     def remove_member(self, who: Principal, client_id: int, user_id: int) -> None:
@@ -416,10 +447,22 @@ class Stockyard:
         if user_id == who.user_id and not who.platform_admin:
             raise Conflict("you cannot remove yourself; another administrator can")
         self.accounts.remove_member(client_id, user_id)
+        self._audit(who, client_id, "member.remove", user=user_id)
 
     def create_user(self, who: Principal, email: str, password: str, platform_admin: bool) -> User:
         self._platform(who)
         return self.accounts.create_user(email, password, platform_admin)
+
+    # --------------------------------------------------------------------------- audit
+
+    def audit(
+        self, who: Principal, client_id: int, before: int | None, limit: int
+    ) -> list[AuditEntry]:
+        self._allow(who, client_id, ADMIN)
+        return self.queue.audit_log(client_id, before, limit)
+
+    def _audit(self, who: Principal, client_id: int, action: str, **detail: Any) -> None:
+        self.queue.record(client_id, who.actor, action, detail)
 
     # -------------------------------------------------------------------------- health
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from stockyard.accounts import SESSION_TTL
 from stockyard.api import schemas as s
@@ -85,3 +87,20 @@ def create_key(client_id: ClientId, body: s.NewKey, who: Caller, service: Servic
 def revoke_key(client_id: ClientId, key_id: Id, who: Caller, service: Service) -> s.KeyOut:
     """Revoked at once; the key stays listed, with its revocation time."""
     return s.KeyOut.model_validate(service.revoke_key(who, client_id, key_id))
+
+
+@router.get(CLIENT + "/audit", response_model=s.AuditPage)
+def audit(
+    client_id: ClientId,
+    who: Caller,
+    service: Service,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,16}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> s.AuditPage:
+    """Who did what, newest first: retries, skips, pauses, and changes to connections,
+    keys and members (secrets by name only)."""
+    entries = service.audit(who, client_id, int(cursor) if cursor else None, limit)
+    return s.AuditPage(
+        entries=[s.AuditEntryOut.model_validate(e) for e in entries],
+        next_cursor=str(entries[-1].id) if len(entries) == limit else None,
+    )

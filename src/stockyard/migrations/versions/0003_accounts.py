@@ -24,6 +24,7 @@ def _partial(where: str) -> dict[str, Any]:
 def upgrade() -> None:
     op.add_column("connections", sa.Column("secrets", sa.Text))
     op.create_index("fulfillments_client", "fulfillments", ["client_id", "id"])
+    op.create_index("audit_client", "audit", ["client_id", "id"])
     op.create_table(
         "users",
         sa.Column("id", ID, primary_key=True),
@@ -66,5 +67,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("sessions", "api_keys", "memberships", "users"):
         op.drop_table(table)
+    op.drop_index("audit_client", "audit")
     op.drop_index("fulfillments_client", "fulfillments")
     op.drop_column("connections", "secrets")
