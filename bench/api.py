@@ -1,0 +1,143 @@
+"""What the REST API costs over calling the service layer in-process: `stockyard serve
+--no-workers` (uvicorn, SQLite) against the same calls made directly, on the same machine
+in the same run. Run: python -m bench.api (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from stockyard import app as wiring
+from stockyard.accounts import Principal
+from stockyard.engine import ItemFilter, Request
+from stockyard.service import Stockyard
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOT_CALLER = Principal("bench", platform_admin=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stockyard",
+            "serve",
+            "--no-workers",
+            "--rate-limit",
+            "0",
+            "--port",
+            str(port),
+            "--db",
+            url,
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def rate(n: int, fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return n / (time.perf_counter() - started)
+
+
+def latencies(n: int, fn: Callable[[], object]) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return sorted(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, default=200, help="enqueue calls of 100 items")
+    parser.add_argument("--backlog", type=int, default=100_000, help="items behind the lists")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-api-"))
+    url = f"sqlite:///{folder}/api.db"
+    queue = wiring.init_queue(url)
+    service: Stockyard = wiring.build_service(queue)
+    client = queue.client_id(wiring.DEFAULT_CLIENT)
+    _, token = service.create_key(ROOT_CALLER, client, "bench", "administrator")
+    batch = [{"instruction": "send_email", "payload": {"n": n}} for n in range(100)]
+    requests = [Request("send_email", {"n": n}) for n in range(100)]
+
+    port = free_port()
+    server = start_server(url, port)
+    try:
+        http = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+        )
+        items_url = f"/v1/clients/{client}/items"
+
+        def post() -> None:
+            r = http.post(items_url, json={"items": batch})
+            assert r.status_code == 201, r.text
+
+        direct = rate(args.batches, lambda: service.enqueue(ROOT_CALLER, client, requests)) * 100
+        over_http = rate(args.batches, post) * 100
+        print(
+            f"enqueue, 100 items a call: direct {direct:,.0f} items/s, "
+            f"HTTP {over_http:,.0f} items/s ({over_http / direct:.2f}x)"
+        )
+
+        have = queue.count(ItemFilter(client))
+        for _ in range(have, args.backlog, 1000):
+            queue.enqueue(client, [Request("send_email", {"n": n}) for n in range(1000)])
+        failed_filter = ItemFilter(client, statuses=("queued",), instructions=("send_email",))
+        direct_lat = latencies(300, lambda: service.items(ROOT_CALLER, failed_filter, 50, None))
+        http_lat = latencies(
+            300,
+            lambda: http.get(
+                items_url, params={"status": "queued", "instruction": "send_email", "limit": 50}
+            ).raise_for_status(),
+        )
+        for name, lat in (("direct", direct_lat), ("HTTP", http_lat)):
+            p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99)] * 1000
+            print(f"list 50 of {args.backlog:,} queued, {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        ratio = statistics.median(http_lat) / statistics.median(direct_lat)
+        print(f"list over HTTP / direct (p50): {ratio:.1f}x")
+        me = latencies(500, lambda: http.get("/v1/me").raise_for_status())
+        health = latencies(500, lambda: http.get("/healthz").raise_for_status())
+        print(
+            f"GET /v1/me (key lookup + roles): p50 {statistics.median(me) * 1000:.2f} ms;"
+            f" GET /healthz (no database): p50 {statistics.median(health) * 1000:.2f} ms"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+        queue.db.close()
+
+
+if __name__ == "__main__":
+    main()
