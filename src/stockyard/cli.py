@@ -515,6 +515,7 @@ def serve(
         email, password = seed(url, out)
         out.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at start
     out.print(f"API on http://{host}:{port}/docs · metrics on /metrics")
     api = ApiSettings(max_body=max_body, rate_per_second=rate_limit)
     run(ServeOptions(url, host, port, workers, api=api))
