@@ -55,6 +55,7 @@ class Tenant:
     fulfillment: int = 0
     key_id: int = 0
     member_id: int = 0
+    subscription_id: int = 0
     tokens: dict[str, str] = field(default_factory=dict)  # role -> API key token
 
 
@@ -114,6 +115,9 @@ class ApiEnv:
         for role in ("read-only", "operator", "administrator"):
             t.tokens[role] = svc.create_key(root, t.id, f"{role} key", role)[1]
         t.key_id = svc.create_key(root, t.id, "spare key", "read-only")[0].id
+        t.subscription_id = svc.subscribe(root, t.id, "webhook", "http://127.0.0.1:9/", [], [])[
+            0
+        ].id
         t.member_id = svc.set_member(
             root, t.id, f"someone@{name}.example", "operator", PASSWORD
         ).user_id

@@ -59,6 +59,12 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[Tenant], Any] | None]] = {
     ("POST", C + "/keys"): (ADMIN, lambda t: {"name": "ci", "role": "read-only"}),
     ("DELETE", C + "/keys/{key_id}"): (ADMIN, None),
     ("GET", C + "/audit"): (ADMIN, None),
+    ("GET", C + "/subscriptions"): (ADMIN, None),
+    ("POST", C + "/subscriptions"): (
+        ADMIN,
+        lambda t: {"kind": "email", "target": "ops@example.com", "connections": [t.channel]},
+    ),
+    ("DELETE", C + "/subscriptions/{subscription_id}"): (ADMIN, None),
 }
 INBOUND: dict[str, Callable[[], dict[str, Any]]] = {
     "products": lambda: {"products": [product("X", "X-1")]},
@@ -80,6 +86,7 @@ def fill(path: str, client: Tenant, owner: Tenant) -> str:
         order_id=owner.order,
         user_id=owner.member_id,
         key_id=owner.key_id,
+        subscription_id=owner.subscription_id,
     )
 
 

@@ -17,11 +17,15 @@ from stockyard.flows import Services, install
 from stockyard.flows.polling import schedule_polls
 from stockyard.handlers import HandlerRegistry
 from stockyard.instructions import Instructions, default_instructions
+from stockyard.notify import NotifySettings
+from stockyard.notify import runner as notify_runner
+from stockyard.notify.subscriptions import Subscriptions
 from stockyard.sealing import Sealer
 from stockyard.service import Stockyard
 
 DEFAULT_CLIENT = "default"
 POLL_CHECK_INTERVAL = 5.0  # how often a worker looks for due pulls
+NOTIFY_CHECK_INTERVAL = 5.0  # and for events to notify
 
 
 def database_url(url: str | None = None) -> str:
@@ -58,20 +62,39 @@ def services(queue: Queue, connectors: ConnectorRegistry | None = None) -> Servi
     return Services(queue, CatalogStore(queue.db), registry)
 
 
-def default_handlers(queue: Queue, connectors: ConnectorRegistry | None = None) -> HandlerRegistry:
-    """The data flows for every instruction; connections of the `demo` connector run the
-    demo handler instead (items succeed or fail as their payload says)."""
+def subscriptions(queue: Queue) -> Subscriptions:
+    return Subscriptions(queue.db, functools.partial(sealer, queue))
+
+
+def default_handlers(
+    queue: Queue,
+    connectors: ConnectorRegistry | None = None,
+    notify: NotifySettings | None = None,
+) -> HandlerRegistry:
+    """The data flows for every instruction and the notification senders; connections of
+    the `demo` connector run the demo handler instead (items succeed or fail as their
+    payload says)."""
     registry = HandlerRegistry()
     install(registry, services(queue, connectors))
+    notify_runner.install(registry, subscriptions(queue), notify or NotifySettings.from_env())
     registry.register_all(queue.instructions.names(), demo.handle, connector="demo")
     return registry
 
 
 def periodic_jobs(
-    queue: Queue, connectors: ConnectorRegistry | None = None
+    queue: Queue,
+    connectors: ConnectorRegistry | None = None,
+    notify: NotifySettings | None = None,
 ) -> list[tuple[float, Callable[[], object]]]:
-    """What workers run besides items: queuing the pulls that are due."""
-    return [(POLL_CHECK_INTERVAL, functools.partial(schedule_polls, services(queue, connectors)))]
+    """What workers run besides items: queuing the pulls and the notifications that are due."""
+    settings = notify or NotifySettings.from_env()
+    return [
+        (POLL_CHECK_INTERVAL, functools.partial(schedule_polls, services(queue, connectors))),
+        (
+            NOTIFY_CHECK_INTERVAL,
+            functools.partial(notify_runner.notify_due, queue, subscriptions(queue), settings),
+        ),
+    ]
 
 
 def build_service(queue: Queue, connectors: ConnectorRegistry | None = None) -> Stockyard:
@@ -83,4 +106,5 @@ def build_service(queue: Queue, connectors: ConnectorRegistry | None = None) -> 
         Accounts(queue.db),
         connectors or ConnectorRegistry.installed(seal),
         seal,
+        Subscriptions(queue.db, seal),
     )

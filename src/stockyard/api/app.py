@@ -13,7 +13,16 @@ from stockyard import __version__
 from stockyard.api import problems
 from stockyard.api.deps import ApiSettings, AppState
 from stockyard.api.limits import BodyLimit, RateLimiter
-from stockyard.api.routes import accounts, catalog, connections, inbound, items, lanes, ops
+from stockyard.api.routes import (
+    accounts,
+    catalog,
+    connections,
+    inbound,
+    items,
+    lanes,
+    notifications,
+    ops,
+)
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
 
@@ -44,7 +53,7 @@ def create_app(
         metrics=metrics or Metrics(service.queue),
     )
     problems.install(app)
-    for module in (items, lanes, connections, catalog, inbound, accounts, ops):
+    for module in (items, lanes, connections, catalog, inbound, accounts, notifications, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     return app

@@ -404,3 +404,28 @@ class UserOut(Out):
 
 
 Problem.model_rebuild()
+
+
+# ------------------------------------------------------------------------- notifications
+
+Event = Literal["lane.stopped", "lane.resumed", "item.failed", "daily.summary"]
+
+
+class SubscriptionOut(Out):
+    id: int
+    kind: Literal["email", "webhook"]
+    target: str
+    events: list[Event] = Field(description="empty: every event")
+    connections: list[int] = Field(description="empty: every connection")
+    created_at: datetime
+
+
+class CreatedSubscription(SubscriptionOut):
+    secret: str | None = Field(description="a webhook's signing secret, shown this once")
+
+
+class NewSubscription(In):
+    kind: Literal["email", "webhook"]
+    target: Annotated[str, Field(min_length=3, max_length=2000, description="address or URL")]
+    events: Annotated[list[Event], Field(max_length=10)] = []
+    connections: Annotated[list[ItemId], Field(max_length=100)] = []

@@ -38,6 +38,8 @@ from stockyard.errors import (
     Unauthenticated,
 )
 from stockyard.flows.rules import ChannelRules
+from stockyard.notify import EVENTS
+from stockyard.notify.subscriptions import Subscription, Subscriptions
 from stockyard.sealing import Sealer, merge_secrets
 from stockyard.service import inbound
 from stockyard.signing import SignatureError, verify
@@ -75,12 +77,14 @@ class Stockyard:
         accounts: Accounts,
         connectors: ConnectorRegistry,
         sealer: Callable[[], Sealer],
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         self.queue = queue
         self.store = store
         self.accounts = accounts
         self.connectors = connectors
         self._sealer = sealer
+        self.subscriptions = subscriptions or Subscriptions(queue.db, sealer)
 
     # ---------------------------------------------------------------------------- access
 
@@ -452,6 +456,37 @@ class Stockyard:
     def create_user(self, who: Principal, email: str, password: str, platform_admin: bool) -> User:
         self._platform(who)
         return self.accounts.create_user(email, password, platform_admin)
+
+    # -------------------------------------------------------------------- subscriptions
+
+    def list_subscriptions(self, who: Principal, client_id: int) -> list[Subscription]:
+        self._allow(who, client_id, ADMIN)
+        return self.subscriptions.of_client(client_id)
+
+    def subscribe(
+        self,
+        who: Principal,
+        client_id: int,
+        kind: str,
+        target: str,
+        events: Sequence[str],
+        connections: Sequence[int],
+    ) -> tuple[Subscription, str | None]:
+        """Email or webhook notices; a webhook's signing secret is returned this once."""
+        self._allow(who, client_id, ADMIN)
+        unknown = sorted(set(events) - set(EVENTS))
+        if unknown:
+            raise InvalidInput(f"events: unknown {unknown[0]!r}; known: {', '.join(EVENTS)}")
+        for connection_id in connections:
+            self.queue.connection(connection_id, client_id)  # NotFound for another client's
+        sub, secret = self.subscriptions.add(client_id, kind, target, events, connections)
+        self._audit(who, client_id, "subscription.add", subscription=sub.id, target=sub.target)
+        return sub, secret
+
+    def unsubscribe(self, who: Principal, client_id: int, sub_id: int) -> None:
+        self._allow(who, client_id, ADMIN)
+        self.subscriptions.remove(client_id, sub_id)
+        self._audit(who, client_id, "subscription.remove", subscription=sub_id)
 
     # --------------------------------------------------------------------------- audit
 

@@ -1,0 +1,59 @@
+"""How notifications are sent: SMTP, the console's address for links, grouping windows.
+Read from the environment (docs/notifications.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from stockyard.errors import Misconfigured
+
+Security = Literal["none", "starttls", "tls"]
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: Security = "none"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Stockyard <stockyard@localhost>"
+    smtp_timeout: float = 20.0
+    public_url: str = "http://127.0.0.1:8000"
+    digest_window: float = 60.0  # non-blocking failures of one kind within it: one digest
+    summary_hour: int = 7  # UTC hour of the daily summary
+    webhook_timeout: float = 10.0
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or DEFAULT_PORTS[self.smtp_security]
+
+    def item_url(self, client_id: int, item_id: int) -> str:
+        return f"{self.public_url.rstrip('/')}/console/clients/{client_id}/items/{item_id}"
+
+    @classmethod
+    def from_env(cls) -> NotifySettings:
+        env = os.environ
+        security = env.get("STOCKYARD_SMTP_SECURITY", "none")
+        if security not in DEFAULT_PORTS:
+            raise Misconfigured("STOCKYARD_SMTP_SECURITY must be none, starttls or tls")
+        default = cls()
+        try:
+            return cls(
+                smtp_host=env.get("STOCKYARD_SMTP_HOST") or None,
+                smtp_port=int(env["STOCKYARD_SMTP_PORT"])
+                if env.get("STOCKYARD_SMTP_PORT")
+                else None,
+                smtp_security=security,  # type: ignore[arg-type]
+                smtp_user=env.get("STOCKYARD_SMTP_USER") or None,
+                smtp_password=env.get("STOCKYARD_SMTP_PASSWORD") or None,
+                smtp_from=env.get("STOCKYARD_SMTP_FROM", default.smtp_from),
+                public_url=env.get("STOCKYARD_PUBLIC_URL", default.public_url),
+                digest_window=float(env.get("STOCKYARD_DIGEST_WINDOW", default.digest_window)),
+                summary_hour=int(env.get("STOCKYARD_SUMMARY_HOUR", default.summary_hour)) % 24,
+            )
+        except ValueError as exc:
+            raise Misconfigured(f"notification settings: {exc}") from None

@@ -1,0 +1,140 @@
+"""Who is told of what: email addresses and webhook endpoints per client, each for every
+event or some, and for every connection or some."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from stockyard.db import Database
+from stockyard.errors import InvalidInput, NotFound
+from stockyard.sealing import Sealer
+
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+KINDS = ("email", "webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    client_id: int
+    kind: str
+    target: str
+    events: list[str]  # empty: every event
+    connections: list[int]  # empty: every connection
+    created_at: float
+
+    def wants(self, event: str, connection_id: int | None) -> bool:
+        if self.events and event not in self.events:
+            return False
+        # Events of no connection (the daily summary) reach every subscription of the event.
+        return not self.connections or connection_id is None or connection_id in self.connections
+
+
+def check_target(kind: str, target: str) -> str:
+    target = target.strip()
+    if kind == "email":
+        if not _EMAIL.match(target):
+            raise InvalidInput("target: not an email address")
+        return target.lower()
+    if kind == "webhook":
+        if not re.match(r"^https?://[^\s]+$", target):
+            raise InvalidInput("target: a webhook is an http:// or https:// URL")
+        return target
+    raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+
+
+class Subscriptions:
+    def __init__(self, db: Database, sealer: Callable[[], Sealer]) -> None:
+        self.db = db
+        self._sealer = sealer
+
+    def add(
+        self,
+        client_id: int,
+        kind: str,
+        target: str,
+        events: Sequence[str],
+        connections: Sequence[int],
+    ) -> tuple[Subscription, str | None]:
+        """The subscription, and for a webhook its signing secret (shown this once)."""
+        target = check_target(kind, target)
+        secret = "whsec_" + secrets.token_urlsafe(24) if kind == "webhook" else None
+        sealed = self._sealer().seal({"secret": secret}) if secret else None
+        with self.db.write() as cur:
+            (sub_id,) = cur.execute(
+                "INSERT INTO subscriptions (client_id, kind, target, events, connections,"
+                " secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    client_id,
+                    kind,
+                    target,
+                    json.dumps(sorted(set(events))),
+                    json.dumps(sorted(set(connections))),
+                    sealed,
+                    time.time(),
+                ),
+            ).fetchone()
+        return self.get(client_id, int(sub_id)), secret
+
+    def get(self, client_id: int, sub_id: int) -> Subscription:
+        row = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE id = ? AND client_id = ?",
+                (sub_id, client_id),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no subscription {sub_id}")
+        return _subscription(row)
+
+    def of_client(self, client_id: int) -> list[Subscription]:
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE client_id = ? ORDER BY id",
+                (client_id,),
+            )
+            .fetchall()
+        )
+        return [_subscription(r) for r in rows]
+
+    def remove(self, client_id: int, sub_id: int) -> None:
+        with self.db.write() as cur:
+            cur.execute(
+                "DELETE FROM subscriptions WHERE id = ? AND client_id = ?", (sub_id, client_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no subscription {sub_id}")
+
+    def secret(self, sub_id: int) -> str | None:
+        row = (
+            self.db.connection()
+            .execute("SELECT secret FROM subscriptions WHERE id = ?", (sub_id,))
+            .fetchone()
+        )
+        if row is None or not row[0]:
+            return None
+        value = self._sealer().open(row[0]).get("secret")
+        return value if isinstance(value, str) else None
+
+
+_COLUMNS = "id, client_id, kind, target, events, connections, created_at"
+
+
+def _subscription(r: Sequence[object]) -> Subscription:
+    return Subscription(
+        int(r[0]),  # type: ignore[call-overload]
+        int(r[1]),  # type: ignore[call-overload]
+        str(r[2]),
+        str(r[3]),
+        json.loads(str(r[4])),
+        json.loads(str(r[5])),
+        float(r[6]),  # type: ignore[arg-type]
+    )
