@@ -107,12 +107,11 @@ def failures(db: Database, now: float, window: float) -> list[Event]:
         cur.execute(
             "INSERT INTO failure_notices (item_id, attempts, client_id, kind, failed_at)"
             " SELECT i.id, i.attempts, i.client_id, i.client_id || ':' || i.instruction || ':'"
-            " || COALESCE(CAST(i.connection_id AS TEXT), ''), ?"
+            " || COALESCE(CAST(i.connection_id AS TEXT), ''), i.updated_at"
             f" FROM items i WHERE i.status = 'failed' AND i.blocking = 0"
             f" AND i.instruction NOT IN ({_NOT_NOTICES})"
             " AND NOT EXISTS (SELECT 1 FROM failure_notices f WHERE f.item_id = i.id"
-            " AND f.attempts = i.attempts) ON CONFLICT (item_id, attempts) DO NOTHING",
-            (now,),
+            " AND f.attempts = i.attempts) ON CONFLICT (item_id, attempts) DO NOTHING"
         )
         due = [
             r[0]
@@ -171,10 +170,10 @@ def _digest(db: Database, kind: str) -> Event | None:
     )
 
 
-def daily_summaries(db: Database, now: float, hour: int) -> list[Event]:
+def daily_summaries(db: Database, now: float, hour: int | None) -> list[Event]:
     """Once a day, from `hour` UTC on: what is still failed, per client that has any."""
     today = dt.datetime.fromtimestamp(now, dt.UTC)
-    if today.hour < hour:
+    if hour is None or today.hour < hour:
         return []
     date = today.date().isoformat()
     conn = db.connection()
@@ -196,7 +195,7 @@ def daily_summaries(db: Database, now: float, hour: int) -> list[Event]:
     return events
 
 
-def scan(db: Database, now: float, window: float, summary_hour: int) -> list[Event]:
+def scan(db: Database, now: float, window: float, summary_hour: int | None) -> list[Event]:
     return [
         *lanes_stopped(db, now),
         *lanes_resumed(db, now),

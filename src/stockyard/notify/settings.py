@@ -24,7 +24,7 @@ class NotifySettings:
     smtp_timeout: float = 20.0
     public_url: str = "http://127.0.0.1:8000"
     digest_window: float = 60.0  # non-blocking failures of one kind within it: one digest
-    summary_hour: int = 7  # UTC hour of the daily summary
+    summary_hour: int | None = 7  # UTC hour of the daily summary; None: no summary
     webhook_timeout: float = 10.0
 
     @property
@@ -53,7 +53,16 @@ class NotifySettings:
                 smtp_from=env.get("STOCKYARD_SMTP_FROM", default.smtp_from),
                 public_url=env.get("STOCKYARD_PUBLIC_URL", default.public_url),
                 digest_window=float(env.get("STOCKYARD_DIGEST_WINDOW", default.digest_window)),
-                summary_hour=int(env.get("STOCKYARD_SUMMARY_HOUR", default.summary_hour)) % 24,
+                summary_hour=_hour(env.get("STOCKYARD_SUMMARY_HOUR", "7")),
             )
         except ValueError as exc:
             raise Misconfigured(f"notification settings: {exc}") from None
+
+
+def _hour(text: str) -> int | None:
+    if text.strip().lower() in ("", "off", "none"):
+        return None
+    hour = int(text)
+    if not 0 <= hour <= 23:
+        raise ValueError("STOCKYARD_SUMMARY_HOUR is an hour, 0 to 23, or off")
+    return hour

@@ -3,6 +3,7 @@ event or some, and for every connection or some."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -63,7 +64,13 @@ class Subscriptions:
     ) -> tuple[Subscription, str | None]:
         """The subscription, and for a webhook its signing secret (shown this once)."""
         target = check_target(kind, target)
-        secret = "whsec_" + secrets.token_urlsafe(24) if kind == "webhook" else None
+        # The standard's form: whsec_ and standard base64 of random bytes (its libraries
+        # decode it so; url-safe base64 would not verify there).
+        secret = (
+            "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+            if kind == "webhook"
+            else None
+        )
         sealed = self._sealer().seal({"secret": secret}) if secret else None
         with self.db.write() as cur:
             (sub_id,) = cur.execute(

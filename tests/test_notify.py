@@ -1,0 +1,351 @@
+"""Notifications against a real SMTP server (aiosmtpd) and a real HTTP receiver, both on
+127.0.0.1: who gets what, with what content; signatures checked by an independent
+implementation (the `standardwebhooks` package); grouping; an SMTP server that is down."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from standardwebhooks import Webhook
+
+from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.errors import PermanentError
+from stockyard.handlers import Context, HandlerRegistry
+from stockyard.instructions import RetryPolicy
+from stockyard.notify import runner
+from stockyard.notify.settings import NotifySettings
+from stockyard.notify.subscriptions import Subscriptions
+from stockyard.sealing import Sealer
+from tests.conftest import UrlMaker, drain, fast_instructions, make_queue
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mailbox:
+    """An SMTP server that keeps what it receives."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def start(self) -> Mailbox:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+class Receiver:
+    """An HTTP server that keeps the webhooks it receives and answers `status`."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Env:
+    def __init__(self, queue: Queue, mailbox: Mailbox, receiver: Receiver) -> None:
+        self.queue = queue
+        self.mailbox = mailbox
+        self.receiver = receiver
+        self.client = queue.client_id("default")
+        self.sealer = Sealer([Sealer.new_key()])
+        self.subs = Subscriptions(queue.db, lambda: self.sealer)
+        self.settings = NotifySettings(
+            smtp_host="127.0.0.1",
+            smtp_port=mailbox.port,
+            public_url="https://stockyard.test",
+            digest_window=60.0,
+            summary_hour=None,
+        )
+        add = queue.add_connection
+        self.shop = add(self.client, "channel", "http", "Shop").id
+        self.trade = add(self.client, "channel", "http", "Trade store").id
+        self.warehouse = add(self.client, "fulfillment", "http", "Warehouse").id
+        self.handlers = HandlerRegistry()
+        self.handlers.register("update_product", self.fail_price)
+        self.handlers.register("sync_fulfillment", self.fail_warehouse)
+        runner.install(self.handlers, self.subs, self.settings)
+
+    @staticmethod
+    def fail_price(ctx: Context) -> None:
+        raise PermanentError("price tier <trade> missing")
+
+    @staticmethod
+    def fail_warehouse(ctx: Context) -> None:
+        raise PermanentError(f"warehouse answered 404 for {ctx.payload['remote_id']}")
+
+    def subscribe(
+        self,
+        kind: str,
+        target: str,
+        events: list[str] | None = None,
+        connections: list[int] | None = None,
+    ) -> str | None:
+        return self.subs.add(self.client, kind, target, events or [], connections or [])[1]
+
+    def notify(self, now: float | None = None) -> list[int]:
+        ids = runner.notify_due(self.queue, self.subs, self.settings, now)
+        drain(self.queue, self.handlers)
+        return ids
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def env(new_url: UrlMaker, mailbox: Mailbox, receiver: Receiver) -> Iterator[Env]:
+    queue = make_queue(new_url())
+    yield Env(queue, mailbox, receiver)
+    queue.db.close()
+
+
+def test_a_stopped_lane_reaches_the_right_people_once(env: Env) -> None:
+    secret = env.subscribe("webhook", env.receiver.url, ["lane.stopped", "lane.resumed"])
+    assert secret is not None
+    env.subscribe("email", "ops@example.com")
+    env.subscribe("email", "Alice@example.com")  # everything ...
+    env.subscribe("email", "alice@example.com", ["lane.stopped"], [env.trade])  # ... and this
+    env.subscribe("email", "carol@example.com", [], [env.shop])  # another channel only
+    env.subscribe("email", "bob@example.com", ["item.failed"])  # another event only
+    ids = env.queue.enqueue(
+        env.client,
+        [Request("update_product", {"product_id": n}, env.trade, (f"SKU-{n}",)) for n in range(4)],
+    )
+    drain(env.queue, env.handlers)
+    assert env.queue.get(env.client, ids[0]).status == "failed"
+
+    sent = env.notify()
+    assert len(sent) == 3  # ops, alice (once), the webhook
+    assert sorted(m["To"] for m in env.mailbox.messages) == ["alice@example.com", "ops@example.com"]
+    message = env.mailbox.to("alice@example.com")[0]
+    assert message["Subject"] == "[Stockyard] Trade store stopped: update_product failed (SKU-0)"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    for expected in (
+        f"Queue id:     {ids[0]}",
+        "Instruction:  update_product",
+        "Description:  Update product on Trade store",
+        "Connection:   Trade store",
+        "SKU / entity: SKU-0",
+        "Error:        price tier <trade> missing",
+        "Waiting:      3 items behind it",
+        f"https://stockyard.test/console/clients/{env.client}/items/{ids[0]}",
+    ):
+        assert expected in text, (expected, text)
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "price tier &lt;trade&gt; missing" in html and "<table" in html
+
+    [(headers, body)] = env.receiver.received
+    payload = Webhook(secret).verify(body, headers)  # an independent implementation
+    assert payload["type"] == "lane.stopped"
+    assert payload["data"]["item_id"] == ids[0] and payload["data"]["waiting"] == 3
+
+    # Scanning again, or retrying the item into the same failure, notices nothing new.
+    assert env.notify() == []
+    env.queue.retry(env.client, [ids[0]], "test")
+    drain(env.queue, env.handlers)
+    assert env.notify() == []
+    assert len(env.mailbox.messages) == 2
+
+    # Skipping the head moves the lane on: a "resumed" notice, to those who want it.
+    env.queue.skip(env.client, [ids[0]], "test")
+    env.notify()  # "resumed"; then the next head runs, and fails the same way
+    env.notify()  # a new stop, a new notice
+    subjects = [m["Subject"] for m in env.mailbox.to("ops@example.com")]
+    assert "[Stockyard] Trade store is moving again" in subjects
+    assert len(env.receiver.received) == 3  # stopped, resumed, stopped again
+    types = [Webhook(secret).verify(b, h)["type"] for h, b in env.receiver.received]
+    assert sorted(types) == ["lane.resumed", "lane.stopped", "lane.stopped"]
+    assert env.mailbox.to("carol@example.com") == [] and env.mailbox.to("bob@example.com") == []
+
+
+def test_a_flood_of_failures_is_one_digest(env: Env) -> None:
+    env.subscribe("email", "bob@example.com", ["item.failed"])
+    env.subscribe("email", "ops@example.com", ["daily.summary"])
+    env.queue.enqueue(
+        env.client,
+        [
+            Request("sync_fulfillment", {"remote_id": f"F-{n}"}, env.warehouse, (f"F-{n}",))
+            for n in range(500)
+        ],
+    )
+    drain(env.queue, env.handlers)
+    now = time.time()
+    assert env.notify(now) == []  # within the window: held back
+    assert len(env.notify(now + 61)) == 1
+    [digest] = env.mailbox.messages
+    assert digest["To"] == "bob@example.com"
+    assert digest["Subject"] == "[Stockyard] 500 x sync_fulfillment failed on Warehouse"
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "500 items failed (sync_fulfillment, Warehouse)" in text
+    assert env.notify(now + 200) == []
+
+    # The daily summary, once a day, from the configured hour (07:00 UTC by default).
+    env.settings = dataclasses.replace(env.settings, summary_hour=7)
+    morning = dt.datetime.now(dt.UTC).replace(hour=8, minute=0).timestamp()
+    assert len(env.notify(morning)) == 1 and env.notify(morning + 60) == []
+    summary = env.mailbox.to("ops@example.com")[0]
+    assert summary["Subject"] == "[Stockyard] Daily summary: 500 items still failed"
+
+
+def test_notifications_never_notify_about_themselves(env: Env) -> None:
+    env.subscribe("webhook", env.receiver.url)
+    env.subscribe("email", "ops@example.com")
+    env.receiver.status = 410  # the receiver has given up on us: a permanent failure
+    env.settings = dataclasses.replace(env.settings, smtp_host=None)  # mail cannot go out
+    env.handlers = HandlerRegistry()
+    env.handlers.register("sync_fulfillment", env.fail_warehouse)
+    runner.install(env.handlers, env.subs, env.settings)
+    env.queue.enqueue(
+        env.client, [Request("sync_fulfillment", {"remote_id": "F-1"}, env.warehouse)]
+    )
+    drain(env.queue, env.handlers)
+    assert len(env.notify(time.time() + 61)) == 2
+    failed = env.queue.list_items(ItemFilter(env.client, statuses=("failed",)), 10)
+    assert sorted(i.instruction for i in failed) == [
+        "send_email",
+        "send_webhook",
+        "sync_fulfillment",
+    ]
+    assert "STOCKYARD_SMTP_HOST" in next(
+        i.error or "" for i in failed if i.instruction == "send_email"
+    )
+    assert env.notify(time.time() + 500) == []
+
+
+def test_smtp_down_retries_until_it_is_back(new_url: UrlMaker, receiver: Receiver) -> None:
+    port = free_port()
+    patient = RetryPolicy(max_attempts=50, base_delay=0.1, max_delay=0.3, timeout=5.0)
+    queue = make_queue(new_url(), fast_instructions().with_retry("send_email", patient))
+    box = Mailbox(port)
+    env = Env(queue, box, receiver)
+    try:
+        env.subscribe("email", "ops@example.com")
+        [item] = queue.enqueue(
+            env.client, [Request("sync_fulfillment", {"remote_id": "F-9"}, env.warehouse)]
+        )
+        drain(queue, env.handlers)
+        [send] = runner.notify_due(queue, env.subs, env.settings, time.time() + 61)
+        worker = threading.Thread(target=drain, args=(queue, env.handlers))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while queue.get(env.client, send).attempts < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        retrying = queue.get(env.client, send)
+        assert retrying.status in ("queued", "running") and retrying.attempts >= 3
+        assert "unreachable" in (queue.detail(env.client, send).attempts[0].error or "")
+        box.start()
+        worker.join(30)
+        assert queue.get(env.client, send).status == "done"
+        [message] = box.messages
+        assert str(item) in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    finally:
+        box.stop()
+        queue.db.close()
+
+
+def test_subscriptions_over_the_api(tmp_path: Any) -> None:
+    from tests.api_env import ApiEnv
+
+    api = ApiEnv(f"sqlite:///{tmp_path}/api.db")
+    try:
+        h = api.headers(api.a.tokens["administrator"])
+        url = f"/v1/clients/{api.a.id}/subscriptions"
+        r = api.http.post(
+            url,
+            headers=h,
+            json={"kind": "webhook", "target": "https://x.test/h", "events": ["lane.stopped"]},
+        )
+        assert r.status_code == 201 and r.json()["secret"].startswith("whsec_")
+        listed = api.http.get(url, headers=h)
+        assert r.json()["secret"] not in listed.text
+        bad = api.http.post(url, headers=h, json={"kind": "email", "target": "not an address"})
+        assert bad.status_code == 422 and "email address" in bad.json()["detail"]
+        bad = api.http.post(
+            url,
+            headers=h,
+            json={"kind": "email", "target": "a@b.test", "events": ["lane.exploded"]},
+        )
+        assert bad.status_code == 422
+        other = api.http.post(
+            url,
+            headers=h,
+            json={"kind": "email", "target": "a@b.test", "connections": [api.b.channel]},
+        )
+        assert other.status_code == 404
+    finally:
+        api.close()
+
+
+def test_webhook_body_is_json(env: Env) -> None:
+    secret = env.subscribe("webhook", env.receiver.url, ["item.failed"])
+    env.queue.enqueue(
+        env.client, [Request("sync_fulfillment", {"remote_id": "F-7"}, env.warehouse, ("F-7",))]
+    )
+    drain(env.queue, env.handlers)
+    env.notify(time.time() + 61)
+    [(headers, body)] = env.receiver.received
+    assert headers["content-type"] == "application/json"
+    data = json.loads(body)["data"]
+    assert data["count"] == 1 and data["refs"] == ["F-7"]
+    assert Webhook(secret or "").verify(body, headers)["type"] == "item.failed"
