@@ -25,7 +25,7 @@ from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import PermanentError
 from stockyard.handlers import Context, HandlerRegistry
 from stockyard.instructions import RetryPolicy
-from stockyard.notify import runner
+from stockyard.notify import events, runner
 from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions
 from stockyard.sealing import Sealer
@@ -246,6 +246,12 @@ def test_a_flood_of_failures_is_one_digest(env: Env) -> None:
     assert len(env.notify(morning)) == 1 and env.notify(morning + 60) == []
     summary = env.mailbox.to("ops@example.com")[0]
     assert summary["Subject"] == "[Stockyard] Daily summary: 500 items still failed"
+
+    # Pruning keeps what still-failed items were notified of: no second digest.
+    events.prune(env.queue.db, 0, time.time() + 120)
+    assert env.notify(morning + 400) == []
+    env.queue.skip_where(ItemFilter(env.client, statuses=("failed",)), "test")
+    assert events.prune(env.queue.db, 0, time.time() + 240) == 500
 
 
 def test_notifications_never_notify_about_themselves(env: Env) -> None:

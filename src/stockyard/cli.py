@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,8 @@ from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import Item, ItemFilter, Queue, Request
 from stockyard.errors import InvalidInput, StockyardError
 from stockyard.metrics import Metrics
+from stockyard.notify import EVENTS
+from stockyard.notify import events as notify_events
 from stockyard.service import Stockyard
 from stockyard.worker import Worker, WorkerSettings
 
@@ -39,8 +42,10 @@ cli.add_typer(items_cli, name="items")
 cli.add_typer(lanes_cli, name="lanes")
 users_cli = typer.Typer(no_args_is_help=True, help="People who log in to the API and console.")
 keys_cli = typer.Typer(no_args_is_help=True, help="API keys of a client.")
+subs_cli = typer.Typer(no_args_is_help=True, help="Who is notified of what (email, webhooks).")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(subs_cli, name="subscriptions")
 out = Console()
 
 DbOption = typer.Option(
@@ -582,14 +587,64 @@ def keys_revoke(key_id: int, db: str | None = DbOption, client: str = ClientOpti
     out.print(f"key {key_id} revoked")
 
 
+@subs_cli.command("add")
+def subscriptions_add(
+    email: str | None = typer.Option(None, "--email", help="Notify this address"),
+    webhook: str | None = typer.Option(None, "--webhook", help="POST signed JSON to this URL"),
+    event: list[str] = typer.Option([], "--event", help=f"Only these: {', '.join(EVENTS)}"),
+    connection: list[int] = typer.Option([], "--connection", help="Only these connections"),
+    db: str | None = DbOption,
+    client: str = ClientOption,
+) -> None:
+    """Subscribe an email address or a webhook to notices (all of them unless narrowed)."""
+    if (email is None) == (webhook is None):
+        raise InvalidInput("give --email or --webhook")
+    service, client_id = _service(db, client)
+    kind, target = ("email", email) if email is not None else ("webhook", webhook)
+    sub, secret = service.subscribe(_operator(), client_id, kind, str(target), event, connection)
+    out.print(f"subscription {sub.id} added: {sub.kind} {sub.target}")
+    if secret:
+        out.print("its signing secret, shown only now:")
+        out.print(secret, highlight=False, soft_wrap=True)
+
+
+@subs_cli.command("list")
+def subscriptions_list(db: str | None = DbOption, client: str = ClientOption) -> None:
+    """List the client's subscriptions."""
+    service, client_id = _service(db, client)
+    table = Table("id", "kind", "target", "events", "connections")
+    for sub in service.list_subscriptions(_operator(), client_id):
+        table.add_row(
+            str(sub.id),
+            sub.kind,
+            sub.target,
+            " ".join(sub.events) or "all",
+            " ".join(map(str, sub.connections)) or "all",
+        )
+    out.print(table)
+
+
+@subs_cli.command("remove")
+def subscriptions_remove(
+    sub_id: int, db: str | None = DbOption, client: str = ClientOption
+) -> None:
+    """Remove a subscription."""
+    service, client_id = _service(db, client)
+    service.unsubscribe(_operator(), client_id, sub_id)
+    out.print(f"subscription {sub_id} removed")
+
+
 @cli.command()
 def prune(
     older_than: str = typer.Option("30d", help="Age of finished items to delete, e.g. 7d"),
     db: str | None = DbOption,
 ) -> None:
-    """Delete finished items older than the given age; failed and waiting items stay."""
+    """Delete finished items older than the given age; failed and waiting items stay.
+    Notification bookkeeping of the same age goes too."""
     queue = _queue(db)
-    out.print(f"pruned {queue.prune(_duration(older_than))} items")
+    age = _duration(older_than)
+    out.print(f"pruned {queue.prune(age)} items")
+    notify_events.prune(queue.db, age, time.time())
 
 
 @cli.command()

@@ -202,3 +202,24 @@ def scan(db: Database, now: float, window: float, summary_hour: int | None) -> l
         *failures(db, now, window),
         *daily_summaries(db, now, summary_hour),
     ]
+
+
+def prune(db: Database, older_than: float, now: float) -> int:
+    """Forget events noticed before `older_than` seconds ago (run by `stockyard prune`).
+    Open stops stay, so their lanes' resumption is still noticed, and so do the notices of
+    items still failed, so they are not notified again."""
+    cutoff = now - older_than
+    with db.write() as cur:
+        # At least two days: today's summary notice must outlive today.
+        cur.execute(
+            "DELETE FROM notices WHERE open = 0 AND created_at < ?",
+            (min(cutoff, now - 2 * 86400),),
+        )
+        removed = cur.rowcount
+        cur.execute(
+            "DELETE FROM failure_notices WHERE sent = 1 AND failed_at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM items i WHERE i.id = failure_notices.item_id"
+            " AND i.status = 'failed' AND i.attempts = failure_notices.attempts)",
+            (cutoff,),
+        )
+        return removed + cur.rowcount
