@@ -8,17 +8,25 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
 from stockyard.engine import ItemFilter, Queue, Request
@@ -355,3 +363,84 @@ def test_webhook_body_is_json(env: Env) -> None:
     data = json.loads(body)["data"]
     assert data["count"] == 1 and data["refs"] == ["F-7"]
     assert Webhook(secret or "").verify(body, headers)["type"] == "item.failed"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as a private CA would issue one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_starttls_and_login(tmp_path: Path, receiver: Receiver) -> None:
+    cert, key = self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    def login(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:
+        ok = auth.login == b"stockyard" and auth.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+
+    box = Mailbox()
+    box.controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        tls_context=tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=login,
+    )
+    box.start()
+    queue = make_queue(f"sqlite:///{tmp_path}/tls.db")
+    env = Env(queue, box, receiver)
+    try:
+        good = dataclasses.replace(
+            env.settings,
+            smtp_security="starttls",
+            smtp_ca_file=str(cert),
+            smtp_user="stockyard",
+            smtp_password="s3cret",
+        )
+        payload = {"to": "ops@example.com", "subject": "Hello", "text": "over TLS"}
+        for settings, expected in (
+            (good, "done"),
+            (dataclasses.replace(good, smtp_password="wrong"), "login refused"),
+            (dataclasses.replace(good, smtp_ca_file=None), "TLS failed"),
+        ):
+            handlers = HandlerRegistry()
+            runner.install(handlers, env.subs, settings)
+            [item] = queue.enqueue(env.client, [Request("send_email", payload)])
+            drain(queue, handlers)
+            done = queue.get(env.client, item)
+            assert (done.status if expected == "done" else done.error or "").count(expected), done
+        [message] = box.messages
+        assert message.get_content().strip() == "over TLS"
+    finally:
+        box.stop()
+        queue.db.close()

@@ -36,6 +36,11 @@ def _message(settings: NotifySettings, ctx: Context) -> EmailMessage:
     return msg
 
 
+def _tls(settings: NotifySettings) -> ssl.SSLContext:
+    """Certificates are always verified: against the system's CAs, or a private one."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file)
+
+
 def send_email(settings: NotifySettings, ctx: Context) -> None:
     if not settings.smtp_host:
         raise PermanentError(
@@ -49,13 +54,13 @@ def send_email(settings: NotifySettings, ctx: Context) -> None:
                 settings.smtp_host,
                 settings.port,
                 timeout=settings.smtp_timeout,
-                context=ssl.create_default_context(),
+                context=_tls(settings),
             )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.port, timeout=settings.smtp_timeout)
         with smtp:
             if settings.smtp_security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=_tls(settings))
             if settings.smtp_user:
                 smtp.login(settings.smtp_user, settings.smtp_password or "")
             smtp.send_message(msg)
@@ -66,6 +71,8 @@ def send_email(settings: NotifySettings, ctx: Context) -> None:
     except smtplib.SMTPResponseException as exc:
         error = PermanentError if 500 <= exc.smtp_code < 600 else TransientError
         raise error(f"{where}: {exc.smtp_code} {exc.smtp_error!r}") from None
+    except ssl.SSLError as exc:
+        raise PermanentError(f"{where}: TLS failed ({exc}); see STOCKYARD_SMTP_CA_FILE") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise TransientError(f"{where} unreachable: {exc}") from None
 

@@ -22,6 +22,7 @@ class NotifySettings:
     smtp_password: str | None = None
     smtp_from: str = "Stockyard <stockyard@localhost>"
     smtp_timeout: float = 20.0
+    smtp_ca_file: str | None = None  # a private CA to trust for STARTTLS / TLS
     public_url: str = "http://127.0.0.1:8000"
     digest_window: float = 60.0  # non-blocking failures of one kind within it: one digest
     summary_hour: int | None = 7  # UTC hour of the daily summary; None: no summary
@@ -51,6 +52,7 @@ class NotifySettings:
                 smtp_user=env.get("STOCKYARD_SMTP_USER") or None,
                 smtp_password=env.get("STOCKYARD_SMTP_PASSWORD") or None,
                 smtp_from=env.get("STOCKYARD_SMTP_FROM", default.smtp_from),
+                smtp_ca_file=env.get("STOCKYARD_SMTP_CA_FILE") or None,
                 public_url=env.get("STOCKYARD_PUBLIC_URL", default.public_url),
                 digest_window=float(env.get("STOCKYARD_DIGEST_WINDOW", default.digest_window)),
                 summary_hour=_hour(env.get("STOCKYARD_SUMMARY_HOUR", "7")),
