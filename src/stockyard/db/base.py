@@ -50,6 +50,8 @@ class Database(ABC):
     skip_locked: str = ""
     # SQLite's planner hint that keeps a column from driving an index choice.
     no_index: str = ""
+    # What a unique index raises when a concurrent transaction committed the same key.
+    unique_violation: tuple[type[Exception], ...] = ()
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -45,6 +45,7 @@ class PostgresDatabase(Database):
     json_rows = "json_array_elements(CAST(? AS json)) AS d(value)"
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    unique_violation = (psycopg.errors.UniqueViolation,)
 
     def __init__(self, url: str, parsed: URL) -> None:
         super().__init__(url)

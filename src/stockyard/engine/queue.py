@@ -209,9 +209,18 @@ class Queue:
         """
         if not requests:
             return []
-        with self.db.write() as cur:
-            ids = self._insert(cur, client_id, requests, time.time())
-            self.db.notify(cur)
+        keyed = any(r.idempotency_key is not None for r in requests)
+        for attempt in range(3):
+            try:
+                with self.db.write() as cur:
+                    ids = self._insert(cur, client_id, requests, time.time())
+                    self.db.notify(cur)
+                break
+            except self.db.unique_violation:
+                # Another transaction committed one of our new keys after we looked: now
+                # it is known, and the next attempt returns its item instead.
+                if not keyed or attempt == 2:
+                    raise
         self.wakeup.notify()
         return ids
 
