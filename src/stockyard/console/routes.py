@@ -1,0 +1,319 @@
+"""The console's pages. Each handler checks the session, calls the service layer as the
+signed-in user, and renders a template; changes are POSTs with a CSRF token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from stockyard.accounts import RANK
+from stockyard.api import convert
+from stockyard.api import schemas as s
+from stockyard.api.deps import service as get_service
+from stockyard.console.auth import (
+    COOKIE,
+    SignInNeeded,
+    check_csrf,
+    csrf_token,
+    principal,
+    set_session,
+)
+from stockyard.engine import ItemFilter
+from stockyard.errors import InvalidInput, Unauthenticated
+from stockyard.service import Stockyard
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _when(ts: float | None) -> str:
+    at = s.when(ts)
+    return "" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
+router = APIRouter(prefix="/console", include_in_schema=False)
+FILTERS = (
+    "status",
+    "instruction",
+    "mode",
+    "connection_id",
+    "ref",
+    "error",
+    "created_from",
+    "created_to",
+)
+
+
+class Page:
+    """What every page of one client needs: the user, the client, the CSRF token."""
+
+    def __init__(self, request: Request, client_id: int | None = None) -> None:
+        self.request = request
+        self.service: Stockyard = get_service(request)
+        self.who, self.session = principal(request, self.service)
+        clients = self.service.clients(self.who)
+        self.clients = clients
+        self.client = next((c for c in clients if c.id == client_id), None)
+        if client_id is not None and self.client is None:
+            self.service.lanes(self.who, client_id)  # raises NotFound, as the API would
+
+    @property
+    def client_id(self) -> int:
+        assert self.client is not None
+        return self.client.id
+
+    @property
+    def can_operate(self) -> bool:
+        return self.client is not None and RANK[self.client.role] >= RANK["operator"]
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        return templates.TemplateResponse(
+            self.request,
+            template,
+            {
+                "page": self,
+                "csrf": csrf_token(self.session),
+                "message": self.request.query_params.get("msg"),
+                **values,
+            },
+            status_code=status,
+        )
+
+    def url(self, path: str, **params: Any) -> str:
+        query = urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
+        return f"/console/clients/{self.client_id}{path}" + (f"?{query}" if query else "")
+
+
+def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
+    """The filters of the URL, validated like the API's."""
+    params = request.query_params
+    raw: dict[str, Any] = {
+        "status": params.getlist("status"),
+        "instruction": [i for i in params.getlist("instruction") if i],
+    }
+    for name in FILTERS[2:]:
+        value = params.get(name)
+        if value:
+            raw[name] = value
+    try:
+        return s.ItemQuery.model_validate(raw), raw
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"filters: {problems}") from None
+
+
+# ------------------------------------------------------------------------ sign-in
+
+
+@router.get("/static/htmx.min.js")
+def htmx() -> FileResponse:
+    return FileResponse(HERE / "static" / "htmx.min.js", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "login.html", {"error": None, "next": request.query_params.get("next", "")}
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    service = get_service(request)
+    try:
+        token = service.login(email, password)
+    except Unauthenticated as exc:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": str(exc), "next": form.get("next", "")},
+            status_code=401,
+        )
+    target = str(form.get("next") or "/console")
+    response = RedirectResponse(target if target.startswith("/console") else "/console", 303)
+    set_session(response, request, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    page = Page(request)
+    await check_csrf(request, page.session)
+    page.service.accounts.logout(page.session)
+    response = RedirectResponse("/console/login", 303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("")
+@router.get("/")
+def home(request: Request) -> Response:
+    page = Page(request)
+    if not page.clients:
+        return page.render(
+            "error.html", 404, title="No client", detail="Your account has no client yet."
+        )
+    return RedirectResponse(f"/console/clients/{page.clients[0].id}/items", 303)
+
+
+# ------------------------------------------------------------------------- the queue
+
+
+def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any]]]:
+    base = convert.item_filter(page.client_id, query)
+    if query.status:
+        return [("Matching items", page.service.items(page.who, base, 100, None))]
+    failed = _with(base, ("failed",))
+    waiting = _with(base, ("queued", "running"))
+    return [
+        ("Failed", page.service.items(page.who, failed, 100, None)),
+        ("Waiting", page.service.items(page.who, waiting, 100, None)),
+    ]
+
+
+def _with(flt: ItemFilter, statuses: tuple[str, ...]) -> ItemFilter:
+    return replace(flt, statuses=statuses)
+
+
+@router.get("/clients/{client_id}/items")
+def items(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    search = request.query_params.get("q", "").strip()
+    if search.isdigit():
+        return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
+    query, raw = _query(request)
+    connections = page.service.connections(page.who, client_id)
+    return page.render(
+        "items.html",
+        lists=_lists(page, query),
+        filters=raw,
+        query_string=request.url.query,
+        connections=connections,
+        instructions=page.service.queue.instructions.names(),
+    )
+
+
+@router.get("/clients/{client_id}/items/table")
+def items_table(request: Request, client_id: int) -> Response:
+    """The lists alone: what htmx fetches every few seconds."""
+    page = Page(request, client_id)
+    query, raw = _query(request)
+    return page.render(
+        "_lists.html", lists=_lists(page, query), filters=raw, query_string=request.url.query
+    )
+
+
+@router.get("/clients/{client_id}/items/{item_id}")
+def item(request: Request, client_id: int, item_id: int) -> Response:
+    page = Page(request, client_id)
+    return page.render("item.html", d=page.service.item(page.who, client_id, item_id))
+
+
+@router.post("/clients/{client_id}/items/{item_id}/{action}")
+async def act(request: Request, client_id: int, item_id: int, action: str) -> Response:
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    if action not in ("retry", "skip"):
+        raise InvalidInput(f"unknown action {action!r}")
+    page.service.act(page.who, client_id, action, [item_id])
+    verb = "retried" if action == "retry" else "skipped"
+    return RedirectResponse(page.url(f"/items/{item_id}", msg=f"Item {item_id} {verb}."), 303)
+
+
+@router.post("/clients/{client_id}/bulk")
+async def bulk(request: Request, client_id: int) -> Response:
+    """Retry or skip the selected items, every item matching the filter, or every failed
+    item of one SKU: first a confirmation that says how many, then the action."""
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    form = await request.form()
+    action = str(form.get("action", ""))
+    if action not in ("retry", "skip"):
+        raise InvalidInput("choose retry or skip")
+    allowed = ("failed",) if action == "retry" else ("failed", "queued")
+    ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
+    scope = str(form.get("scope", "selected"))
+    try:
+        query = s.ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
+    except ValueError:  # pydantic's ValidationError and JSON's decode error alike
+        raise InvalidInput("the filter of this form is not readable: reload the page") from None
+    if scope == "sku":
+        query = s.ItemQuery(ref=str(form.get("sku", "")).strip() or None, status=["failed"])
+        if query.ref is None:
+            raise InvalidInput("give the SKU whose failed items to act on")
+    flt = convert.item_filter(client_id, query)
+    statuses = tuple(x for x in (flt.statuses or allowed) if x in allowed)
+    if scope == "selected":
+        if not ids:
+            raise InvalidInput("select at least one item")
+        flt = ItemFilter(client_id, ids=tuple(ids), statuses=allowed)
+    else:
+        flt = _with(flt, statuses)
+    count = page.service.count(page.who, flt) if statuses else 0
+    if form.get("confirmed") != "yes":
+        return page.render(
+            "confirm.html",
+            action=action,
+            count=count,
+            form=form,
+            scope=scope,
+            ids=ids,
+            back=str(form.get("back", "")),
+        )
+    done = page.service.act_where(page.who, flt, action)
+    verb = "Retried" if action == "retry" else "Skipped"
+    back = str(form.get("back", "")) or page.url("/items")
+    separator = "&" if "?" in back else "?"
+    return RedirectResponse(
+        f"{back}{separator}{urlencode({'msg': f'{verb} {len(done)} items.'})}", 303
+    )
+
+
+# ----------------------------------------------------------------------------- lanes
+
+
+@router.get("/clients/{client_id}/lanes")
+def lanes(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    return page.render("lanes.html", lanes=page.service.lanes(page.who, client_id))
+
+
+@router.post("/clients/{client_id}/lanes/{lane_id}/{action}")
+async def lane_action(request: Request, client_id: int, lane_id: int, action: str) -> Response:
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    if action == "pause":
+        page.service.pause(page.who, client_id, lane_id, "paused in the console")
+    elif action == "resume":
+        page.service.resume(page.who, client_id, lane_id)
+    else:
+        raise InvalidInput(f"unknown action {action!r}")
+    return RedirectResponse(page.url("/lanes", msg=f"Lane {lane_id}: {action}d."), 303)
+
+
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """The console's face for errors (the API answers problem documents instead)."""
+    if status == 401:
+        return RedirectResponse(f"/console/login?{urlencode({'next': request.url.path})}", 303)
+    titles = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Cannot do that"}
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"page": None, "title": titles.get(status, "Something went wrong"), "detail": detail},
+        status_code=status,
+    )
+
+
+__all__ = ["SignInNeeded", "error_page", "router"]
