@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-postgres clean postgres
+.PHONY: run test lint bench bench-postgres clean postgres chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,10 @@ lint: $(STAMP)
 postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
 	bash scripts/install-postgres.sh
 
-test: lint postgres  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
+chromium:  ## Debian's Chromium for the console's browser tests
+	bash scripts/install-chromium.sh
+
+test: lint postgres chromium  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 bench: $(STAMP)  ## the SQLite benchmarks of docs/benchmarks.md (a few minutes)

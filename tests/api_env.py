@@ -125,7 +125,7 @@ class ApiEnv:
 
     def _fail(self, item_id: int) -> None:
         """Make the item failed the way a worker would: claim it, settle a permanent error."""
-        worker = f"test-{item_id}"
+        worker = f"test-{item_id}-{time.monotonic_ns()}"
         self.queue.register_worker(worker, "test", 0)
         jobs = self.queue.claim(worker, 10)
         for job in jobs:

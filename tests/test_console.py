@@ -49,7 +49,9 @@ def test_sign_in_is_required_and_wrong_passwords_say_so(env: ApiEnv) -> None:
 def test_find_a_failed_item_by_sku_and_retry_it(env: ApiEnv) -> None:
     token = sign_in(env)  # an operator of client A
     base = f"/console/clients/{env.a.id}"
-    page = env.http.get(f"{base}/items", params={"ref": "SKU-merchant-a"}).text
+    # As the filter form sends it: empty fields included.
+    empty = {"status": "", "instruction": "", "mode": "", "connection_id": "", "error": ""}
+    page = env.http.get(f"{base}/items", params={"ref": "SKU-merchant-a", **empty}).text
     failed = page.split("<h2>Waiting")[0]
     assert f">{env.a.failed_item}</a>" in failed and "bad price" in failed
     r = env.http.get(f"{base}/items", params={"q": str(env.a.failed_item)}, follow_redirects=False)

@@ -98,7 +98,7 @@ def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
     """The filters of the URL, validated like the API's."""
     params = request.query_params
     raw: dict[str, Any] = {
-        "status": params.getlist("status"),
+        "status": [x for x in params.getlist("status") if x],
         "instruction": [i for i in params.getlist("instruction") if i],
     }
     for name in FILTERS[2:]:
