@@ -124,3 +124,50 @@ def test_pages_fit_a_phone(env: ApiEnv) -> None:
     page = env.http.get(f"/console/clients/{env.a.id}/items").text
     assert 'name="viewport" content="width=device-width' in page
     assert "flex-wrap: wrap" in page and "overflow-x: auto" in page
+
+
+def test_dashboard_draws_history_and_failures(env: ApiEnv) -> None:
+    import time
+
+    env.queue.sample(time.time() - 120)
+    env.queue.sample(time.time())
+    env.service.set_member(env.root, env.a.id, "viewer@example.com", "read-only", PASSWORD)
+    sign_in(env, "viewer@example.com")
+    page = env.http.get(f"/console/clients/{env.a.id}/dashboard").text
+    assert page.count("<polyline") == 3
+    by_instruction = page.split("Failed by instruction")[1].split("</table>")[0]
+    assert "update_product" in by_instruction and "<td>1</td>" in by_instruction
+    assert "Shop" in page.split("Failed by connection")[1]
+
+
+def test_connections_and_notifications_pages_follow_roles(env: ApiEnv) -> None:
+    base = f"/console/clients/{env.a.id}"
+    sign_in(env)  # an operator: looks, cannot change
+    assert "Disable</button>" not in env.http.get(f"{base}/connections").text
+    assert "Administrators of" in env.http.get(f"{base}/notifications").text
+    env.service.set_member(env.root, env.a.id, "boss@example.com", "administrator", PASSWORD)
+    token = sign_in(env, "boss@example.com")
+    page = env.http.get(f"{base}/connections").text
+    assert "Disable</button>" in page and "Shop" in page
+    r = env.http.post(f"{base}/connections/{env.a.channel}/disable", data={"csrf": token})
+    assert "disabled" in r.text and env.queue.connection(env.a.channel).status == "disabled"
+    r = env.http.post(
+        f"{base}/notifications",
+        data={
+            "csrf": token,
+            "kind": "email",
+            "target": "ops@example.com",
+            "events": "lane.stopped",
+        },
+    )
+    assert "ops@example.com subscribed." in r.text and "lane.stopped" in r.text
+    r = env.http.post(
+        f"{base}/notifications",
+        data={"csrf": token, "kind": "webhook", "target": "https://hooks.example.com/x"},
+    )
+    assert "shown only now" in r.text and "whsec_" in r.text
+    assert "whsec_" not in env.http.get(f"{base}/notifications").text
+    r = env.http.post(
+        f"{base}/notifications", data={"csrf": token, "kind": "email", "target": "nobody"}
+    )
+    assert r.status_code == 422 and "email address" in r.text

@@ -160,9 +160,18 @@ def test_every_page_fits_a_phone_and_a_desktop(
     env: ApiEnv, served: Served, browser: Browser
 ) -> None:
     a = env.a
+    env.queue.sample(time.time() - 300)
+    env.queue.sample(time.time())
     for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page = sign_in(browser, served, "someone@merchant-a.example", viewport)
-        for path in ("/items", f"/items/{a.failed_item}", "/lanes"):
+        for path in (
+            "/items",
+            f"/items/{a.failed_item}",
+            "/lanes",
+            "/dashboard",
+            "/connections",
+            "/notifications",
+        ):
             page.goto(f"{served.url}/console/clients/{a.id}{path}")
             assert fits(page), (name, path)
             label = path.strip("/").replace("/", "-").replace(str(a.failed_item), "detail")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 
 from stockyard.accounts import Accounts
@@ -26,6 +27,7 @@ from stockyard.service import Stockyard
 DEFAULT_CLIENT = "default"
 POLL_CHECK_INTERVAL = 5.0  # how often a worker looks for due pulls
 NOTIFY_CHECK_INTERVAL = 5.0  # and for events to notify
+SAMPLE_CHECK_INTERVAL = 20.0  # the dashboard's samples are per minute
 
 
 def database_url(url: str | None = None) -> str:
@@ -94,6 +96,7 @@ def periodic_jobs(
             NOTIFY_CHECK_INTERVAL,
             functools.partial(notify_runner.notify_due, queue, subscriptions(queue), settings),
         ),
+        (SAMPLE_CHECK_INTERVAL, lambda: queue.sample(time.time())),
     ]
 
 

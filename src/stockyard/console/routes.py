@@ -4,6 +4,7 @@ signed-in user, and renders a template; changes are POSTs with a CSRF token."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from stockyard.console.auth import (
 )
 from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, Unauthenticated
+from stockyard.notify import EVENTS
 from stockyard.service import Stockyard
 
 HERE = Path(__file__).parent
@@ -301,6 +303,128 @@ async def lane_action(request: Request, client_id: int, lane_id: int, action: st
     else:
         raise InvalidInput(f"unknown action {action!r}")
     return RedirectResponse(page.url("/lanes", msg=f"Lane {lane_id}: {action}d."), 303)
+
+
+# ------------------------------------------------------------------------- dashboard
+
+CHART_W, CHART_H = 600, 120
+
+
+def chart(points: list[tuple[float, int]], start: float, end: float) -> dict[str, Any]:
+    """An SVG polyline of `points` (time, value) between `start` and `end`."""
+    top = max((v for _, v in points), default=0) or 1
+    span = max(end - start, 1.0)
+    coords = " ".join(
+        f"{(t - start) / span * CHART_W:.1f},{CHART_H - v / top * (CHART_H - 4):.1f}"
+        for t, v in points
+    )
+    return {
+        "points": coords,
+        "top": top,
+        "last": points[-1][1] if points else 0,
+        "width": CHART_W,
+        "height": CHART_H,
+    }
+
+
+@router.get("/clients/{client_id}/dashboard")
+def dashboard(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    hours = 24
+    end = time.time()
+    start = end - hours * 3600
+    samples = page.service.queue_history(page.who, client_id, start)
+    if samples and samples[0][0] < end - 60:
+        start = samples[0][0]  # a short history fills the chart rather than its last inch
+    by_instruction, by_connection = page.service.failures_by(page.who, client_id)
+    names = {c.id: c.description for c in page.service.connections(page.who, client_id)}
+    return page.render(
+        "dashboard.html",
+        hours=hours,
+        charts=[
+            ("Finished per minute", chart([(t, d) for t, _, _, d in samples], start, end)),
+            ("Backlog (queued)", chart([(t, q) for t, q, _, _ in samples], start, end)),
+            ("Failed", chart([(t, f) for t, _, f, _ in samples], start, end)),
+        ],
+        by_instruction=by_instruction,
+        by_connection=[(names.get(c, "none") if c else "none", n) for c, n in by_connection],
+    )
+
+
+# ------------------------------------------------------ connections and notifications
+
+
+@router.get("/clients/{client_id}/connections")
+def connections(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    return page.render(
+        "connections.html", connections=page.service.connections(page.who, client_id)
+    )
+
+
+@router.post("/clients/{client_id}/connections/{connection_id}/{action}")
+async def connection_action(
+    request: Request, client_id: int, connection_id: int, action: str
+) -> Response:
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    if action not in ("enable", "disable"):
+        raise InvalidInput(f"unknown action {action!r}")
+    page.service.set_connection_enabled(page.who, client_id, connection_id, action == "enable")
+    return RedirectResponse(
+        page.url("/connections", msg=f"Connection {connection_id} {action}d."), 303
+    )
+
+
+@router.get("/clients/{client_id}/notifications")
+def notifications(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    is_admin = page.client is not None and page.client.role == "administrator"
+    subscriptions = page.service.list_subscriptions(page.who, client_id) if is_admin else []
+    return page.render(
+        "notifications.html",
+        subscriptions=subscriptions,
+        is_admin=is_admin,
+        events=EVENTS,
+        connections=page.service.connections(page.who, client_id),
+        secret=None,
+    )
+
+
+@router.post("/clients/{client_id}/notifications")
+async def subscribe(request: Request, client_id: int) -> Response:
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    form = await request.form()
+    events = [str(e) for e in form.getlist("events")]
+    connections = [int(str(c)) for c in form.getlist("connections") if str(c).isdigit()]
+    sub, secret = page.service.subscribe(
+        page.who,
+        client_id,
+        str(form.get("kind", "")),
+        str(form.get("target", "")),
+        events,
+        connections,
+    )
+    if secret is None:
+        return RedirectResponse(page.url("/notifications", msg=f"{sub.target} subscribed."), 303)
+    # A webhook's secret is shown this once, on this page.
+    return page.render(
+        "notifications.html",
+        subscriptions=page.service.list_subscriptions(page.who, client_id),
+        is_admin=True,
+        events=EVENTS,
+        connections=page.service.connections(page.who, client_id),
+        secret=secret,
+    )
+
+
+@router.post("/clients/{client_id}/notifications/{sub_id}/remove")
+async def unsubscribe(request: Request, client_id: int, sub_id: int) -> Response:
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    page.service.unsubscribe(page.who, client_id, sub_id)
+    return RedirectResponse(page.url("/notifications", msg="Subscription removed."), 303)
 
 
 def error_page(request: Request, status: int, detail: str) -> Response:

@@ -37,6 +37,8 @@ from stockyard.errors import Conflict, InvalidInput, NotFound
 from stockyard.instructions import Instructions, LaneKind, render, render_key
 
 UNFINISHED = "('queued', 'running', 'failed')"
+SAMPLE_EVERY = 60.0  # seconds between the dashboard's samples
+SAMPLES_KEPT = 7 * 86400.0
 _JOB_COLUMNS = (
     "id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,"
     " parent_id, started_at, run_after"
@@ -1043,6 +1045,77 @@ class Queue:
         return [
             AuditEntry(a[0], a[1], a[2], a[3], a[4], json.loads(a[5] or "{}"), a[6]) for a in rows
         ]
+
+    def sample(self, now: float, every: float = SAMPLE_EVERY) -> None:
+        """Record, per client, the backlog, the failed items and the items finished since
+        the last sample: the dashboard's history. Workers call it every minute; the
+        sample's time slot makes racing workers record it once."""
+        slot = now - now % every
+        with self.db.write() as cur:
+            counts: dict[int, list[int]] = {}
+            for column, sql, params in (
+                (
+                    0,
+                    "SELECT client_id, count(*) FROM items WHERE status = 'queued'"
+                    " GROUP BY client_id",
+                    (),
+                ),
+                (
+                    1,
+                    "SELECT client_id, count(*) FROM items WHERE status = 'failed'"
+                    " GROUP BY client_id",
+                    (),
+                ),
+                (
+                    2,
+                    "SELECT client_id, count(*) FROM items WHERE status IN"
+                    " ('done', 'skipped', 'superseded') AND finished_at >= ? AND finished_at < ?"
+                    " GROUP BY client_id",
+                    (slot - every, slot),
+                ),
+            ):
+                for client, n in cur.execute(sql, params).fetchall():
+                    counts.setdefault(int(client), [0, 0, 0])[column] = int(n)
+            cur.executemany(
+                "INSERT INTO queue_samples (client_id, at, queued, failed, finished)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, at) DO NOTHING",
+                [(client, slot, *values) for client, values in counts.items()],
+            )
+            cur.execute("DELETE FROM queue_samples WHERE at < ?", (now - SAMPLES_KEPT,))
+
+    def samples(self, client_id: int, since: float) -> list[tuple[float, int, int, int]]:
+        """(time, queued, failed, finished) per minute since `since`, oldest first."""
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT at, queued, failed, finished FROM queue_samples"
+                " WHERE client_id = ? AND at >= ? ORDER BY at",
+                (client_id, since),
+            )
+            .fetchall()
+        )
+        return [(float(a), int(q), int(f), int(d)) for a, q, f, d in rows]
+
+    def failures_by(
+        self, client_id: int
+    ) -> tuple[list[tuple[str, int]], list[tuple[int | None, int]]]:
+        """Failed items by instruction and by connection (read from the failed items'
+        partial index)."""
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT instruction, connection_id, count(*) FROM items"
+                " WHERE client_id = ? AND status = 'failed' GROUP BY instruction, connection_id",
+                (client_id,),
+            )
+            .fetchall()
+        )
+        by_instruction: Counter[str] = Counter()
+        by_connection: Counter[int | None] = Counter()
+        for instruction, connection, n in rows:
+            by_instruction[instruction] += int(n)
+            by_connection[connection] += int(n)
+        return by_instruction.most_common(), by_connection.most_common()
 
     def stats(self) -> QueueStats:
         """Unfinished items by status and instruction, lanes by state, live workers: what

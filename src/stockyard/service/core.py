@@ -145,6 +145,18 @@ class Stockyard:
         self._allow(who, client_id, READ)
         return self.queue.detail(client_id, item_id)
 
+    def queue_history(
+        self, who: Principal, client_id: int, since: float
+    ) -> list[tuple[float, int, int, int]]:
+        self._allow(who, client_id, READ)
+        return self.queue.samples(client_id, since)
+
+    def failures_by(
+        self, who: Principal, client_id: int
+    ) -> tuple[list[tuple[str, int]], list[tuple[int | None, int]]]:
+        self._allow(who, client_id, READ)
+        return self.queue.failures_by(client_id)
+
     def count(self, who: Principal, flt: ItemFilter) -> int:
         self._allow(who, flt.client_id, READ)
         return self.queue.count(flt)
