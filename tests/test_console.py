@@ -171,3 +171,24 @@ def test_connections_and_notifications_pages_follow_roles(env: ApiEnv) -> None:
         f"{base}/notifications", data={"csrf": token, "kind": "email", "target": "nobody"}
     )
     assert r.status_code == 422 and "email address" in r.text
+
+
+def test_skip_all_waiting_leaves_the_failed_items_alone(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/items").text
+    waiting_form = page.split("<h2>Waiting")[0].rsplit("<form", 1)[1]
+    section = re.search(r'name="filters" value="([^"]*)"', waiting_form)
+    assert section
+    import html
+
+    form = {
+        "csrf": token,
+        "action": "skip",
+        "scope": "filter",
+        "filters": html.unescape(section.group(1)),
+        "confirmed": "yes",
+    }
+    env.http.post(f"{base}/bulk", data=form)
+    assert env.queue.get(env.a.id, env.a.queued_item).status == "skipped"
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"

@@ -173,16 +173,20 @@ def home(request: Request) -> Response:
 # ------------------------------------------------------------------------- the queue
 
 
-def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any]]]:
-    base = convert.item_filter(page.client_id, query)
-    if query.status:
-        return [("Matching items", page.service.items(page.who, base, 100, None))]
-    failed = _with(base, ("failed",))
-    waiting = _with(base, ("queued", "running"))
-    return [
-        ("Failed", page.service.items(page.who, failed, 100, None)),
-        ("Waiting", page.service.items(page.who, waiting, 100, None)),
-    ]
+def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any], str]]:
+    """(title, items, the section's own filter as JSON): "all matching the filter" in the
+    Waiting list must not touch the failed items beside it."""
+    sections = (
+        [("Matching items", tuple(query.status))]
+        if query.status
+        else [("Failed", ("failed",)), ("Waiting", ("queued", "running"))]
+    )
+    out = []
+    for title, statuses in sections:
+        own = query.model_copy(update={"status": list(statuses)})
+        found = page.service.items(page.who, convert.item_filter(page.client_id, own), 100, None)
+        out.append((title, found, own.model_dump_json(exclude_defaults=True)))
+    return out
 
 
 def _with(flt: ItemFilter, statuses: tuple[str, ...]) -> ItemFilter:
