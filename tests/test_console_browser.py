@@ -110,10 +110,12 @@ def fits(page: Page) -> bool:
 
 def test_an_operators_morning(env: ApiEnv, served: Served, browser: Browser) -> None:
     a = env.a
-    login = browser.new_page(viewport=DESKTOP)
-    login.goto(served.url + "/console")
-    shot(login, "sign-in")
-    login.close()
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        login = browser.new_page(viewport=viewport)
+        login.goto(served.url + "/console")
+        assert fits(login)
+        shot(login, f"sign-in-{name}")
+        login.close()
     page = sign_in(browser, served, "someone@merchant-a.example", DESKTOP)
     base = f"{served.url}/console/clients/{a.id}"
 
