@@ -7,6 +7,7 @@ retry policy. Adding an instruction is one row here plus one handler.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -110,18 +111,28 @@ def render_key(template: str, payload: Mapping[str, Any]) -> str | None:
     template is empty or the payload lacks one of its names (then nothing coalesces)."""
     if not template:
         return None
-    missing = False
+    parts: list[str] = []
+    for literal, name in _key_parts(template):
+        parts.append(literal)
+        if name is not None:
+            found = payload.get(name)
+            if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
+                return None
+            parts.append(str(found))
+    return "".join(parts)
 
-    def value(match: re.Match[str]) -> str:
-        nonlocal missing
-        found = payload.get(match.group(1))
-        if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
-            missing = True
-            return ""
-        return str(found)
 
-    key = _PLACEHOLDER.sub(value, template)
-    return None if missing else key
+@functools.cache
+def _key_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """The template split once into (literal, placeholder name) pairs: enqueue renders a
+    key per request, and the regex substitution cost more than the rest of the planning."""
+    parts: list[tuple[str, str | None]] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append((template[at : match.start()], match.group(1)))
+        at = match.end()
+    parts.append((template[at:], None))
+    return tuple(parts)
 
 
 class Instructions:
