@@ -7,25 +7,24 @@ for the whole deployment, read at most every few seconds), and this process's wo
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stockyard.engine import Outcome, Queue, QueueStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATS_TTL = 5.0
-disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only double what scrapers send
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
@@ -61,37 +60,78 @@ class _QueueCollector(Collector):
             yield GaugeMetricFamily(name, help_text, value=value)
 
 
+class _Latencies:
+    """A labelled histogram kept as plain counts: the worker adds to it for every item on
+    its hot path, where prometheus_client's locked per-label objects cost a quarter of a
+    no-op item's throughput (measured: docs/benchmarks.md)."""
+
+    def __init__(self, name: str, help_text: str, label: str | None) -> None:
+        self.name, self.help_text, self.label = name, help_text, label
+        self.series: dict[str, tuple[list[int], list[float]]] = {}
+
+    def add(self, key: str, value: float) -> None:
+        found = self.series.get(key)
+        if found is None:
+            found = self.series[key] = ([0] * (len(_LATENCY_BUCKETS) + 1), [0.0])
+        found[0][bisect.bisect_left(_LATENCY_BUCKETS, value)] += 1
+        found[1][0] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            self.name, self.help_text, labels=[self.label] if self.label else None
+        )
+        for key, (counts, total) in sorted(self.series.items()):
+            running, buckets = 0, []
+            for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), counts, strict=True):
+                running += count
+                buckets.append((bound, running))
+            family.add_metric([key] if self.label else [], buckets, total[0])
+        return family
+
+
+class _WorkerCollector(Collector):
+    """What this process's workers did: throughput by instruction and outcome, and the run
+    and wait latencies."""
+
+    def __init__(self) -> None:
+        self.processed: dict[tuple[str, str], int] = {}
+        self.run = _Latencies(
+            "stockyard_item_run_seconds", "How long handlers ran, per attempt", "instruction"
+        )
+        self.wait = _Latencies(
+            "stockyard_item_wait_seconds", "From an item being due to a worker claiming it", None
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        processed = CounterMetricFamily(
+            "stockyard_items_processed",
+            "Attempts finished by this process's workers, by instruction and outcome",
+            labels=["instruction", "outcome"],
+        )
+        for (instruction, outcome), count in sorted(self.processed.items()):
+            processed.add_metric([instruction, outcome], count)
+        yield processed
+        yield self.run.family()
+        yield self.wait.family()
+
+
 class Metrics:
     def __init__(self, queue: Queue) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_QueueCollector(queue))
-        self.processed = Counter(
-            "stockyard_items_processed",
-            "Attempts finished by this process's workers, by instruction and outcome",
-            ["instruction", "outcome"],
-            registry=self.registry,
-        )
-        self.run_seconds = Histogram(
-            "stockyard_item_run_seconds",
-            "How long handlers ran, per attempt",
-            ["instruction"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.wait_seconds = Histogram(
-            "stockyard_item_wait_seconds",
-            "From an item being due to a worker claiming it",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self._workers = _WorkerCollector()
+        self.registry.register(self._workers)
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
-        """The worker's hook: one call per settled batch."""
+        """The worker's hook: one call per settled batch, on its event loop."""
+        workers = self._workers
+        processed = workers.processed
         for o in outcomes:
             job = o.job
-            self.processed.labels(job.instruction, o.kind).inc()
-            self.run_seconds.labels(job.instruction).observe(max(o.ended_at - job.started_at, 0.0))
-            self.wait_seconds.observe(max(job.started_at - job.run_after, 0.0))
+            key = (job.instruction, o.kind)
+            processed[key] = processed.get(key, 0) + 1
+            workers.run.add(job.instruction, max(o.ended_at - job.started_at, 0.0))
+            workers.wait.add("", max(job.started_at - job.run_after, 0.0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
