@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from stockyard import __version__, console
+from stockyard import __version__
 from stockyard.api import problems
 from stockyard.api.deps import ApiSettings, AppState
 from stockyard.api.limits import BodyLimit, RateLimiter
@@ -23,6 +23,7 @@ from stockyard.api.routes import (
     notifications,
     ops,
 )
+from stockyard.console import create_console
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
 
@@ -55,7 +56,7 @@ def create_app(
     problems.install(app)
     for module in (items, lanes, connections, catalog, inbound, accounts, notifications, ops):
         app.include_router(module.router)
-    app.include_router(console.router)
+    app.mount("/console", create_console(app.state.stockyard))
     app.add_middleware(BodyLimit, limit=settings.max_body)
     return app
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
@@ -57,44 +57,28 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
-def _console(request: Request) -> bool:
-    return request.url.path.startswith("/console")
-
-
-def _console_error(request: Request, status: int, detail: str) -> Response:
-    from stockyard.console.routes import error_page  # the console builds on the API
-
-    return error_page(request, status, detail)
+def status_of(exc: StockyardError) -> int:
+    return next((s for t, s in STATUS_OF.items() if isinstance(exc, t)), 422)
 
 
 def install(app: FastAPI) -> None:
-    from stockyard.console.auth import SignInNeeded
-
-    @app.exception_handler(SignInNeeded)
-    async def sign_in(request: Request, exc: SignInNeeded) -> Response:
-        return _console_error(request, 401, "sign in")
-
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
             for e in exc.errors()[:20]
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        if _console(request):
-            return _console_error(request, 422, detail)
         return problem(422, detail or "invalid request", errors=errors)
 
     @app.exception_handler(ValidationError)
-    async def invalid_model(request: Request, exc: ValidationError) -> Response:
+    async def invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
         # A model built inside a route from already-checked parts: still the caller's input.
         return await invalid(request, RequestValidationError(exc.errors()))
 
     @app.exception_handler(StockyardError)
-    async def known(request: Request, exc: StockyardError) -> Response:
-        status = next((s for t, s in STATUS_OF.items() if isinstance(exc, t)), 422)
-        if _console(request):
-            return _console_error(request, status, str(exc))
+    async def known(request: Request, exc: StockyardError) -> JSONResponse:
+        status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem(status, str(exc), headers)
 
@@ -103,10 +87,8 @@ def install(app: FastAPI) -> None:
         return problem(429, str(exc), {"Retry-After": str(math.ceil(exc.retry_after))})
 
     @app.exception_handler(HTTPException)
-    async def http(request: Request, exc: HTTPException) -> Response:
+    async def http(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        if _console(request):
-            return _console_error(request, exc.status_code, detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path} (see /openapi.json)"
         return problem(exc.status_code, detail, dict(exc.headers or {}))

@@ -1,7 +1,55 @@
 """The web console: server-rendered pages (Jinja2) made live with htmx, served by
 `stockyard serve` under /console. A thin shell over the service layer, like the API and
-the CLI; docs/console.md says why it is built this way."""
+the CLI; docs/console.md says why it is built this way.
 
-from stockyard.console.routes import router
+It is its own application, mounted in the API's: its errors are pages (or a redirect to
+sign-in), where the API's are problem documents, and neither needs to know of the other.
+"""
 
-__all__ = ["router"]
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from stockyard.api.deps import AppState
+from stockyard.api.problems import status_of
+from stockyard.console.auth import SignInNeeded
+from stockyard.console.routes import error_page, router
+from stockyard.db import DATABASE_ERRORS
+from stockyard.errors import StockyardError
+
+
+def create_console(state: AppState) -> FastAPI:
+    console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    console.state.stockyard = state
+    console.include_router(router)
+
+    @console.exception_handler(SignInNeeded)
+    async def sign_in(request: Request, exc: SignInNeeded) -> Response:
+        return error_page(request, 401, "sign in")
+
+    @console.exception_handler(StockyardError)
+    async def refused(request: Request, exc: StockyardError) -> Response:
+        return error_page(request, status_of(exc), str(exc))
+
+    @console.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return error_page(request, 422, problems)
+
+    @console.exception_handler(HTTPException)
+    async def http(request: Request, exc: HTTPException) -> Response:
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    for error in DATABASE_ERRORS:
+
+        async def busy(request: Request, exc: Exception) -> Response:
+            return error_page(request, 503, "the database is busy or unreachable; try again")
+
+        console.add_exception_handler(error, busy)
+    return console
+
+
+__all__ = ["create_console"]

@@ -43,7 +43,8 @@ def _when(ts: float | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
-router = APIRouter(prefix="/console", include_in_schema=False)
+# Mounted at /console (stockyard.console.create_console); links in pages say /console/….
+router = APIRouter()
 FILTERS = (
     "status",
     "instruction",
@@ -159,7 +160,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@router.get("")
 @router.get("/")
 def home(request: Request) -> Response:
     page = Page(request)
