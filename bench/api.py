@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.net import free_port
 
 from stockyard import app as wiring
 from stockyard.accounts import Principal
@@ -24,12 +24,6 @@ from stockyard.service import Stockyard
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOT_CALLER = Principal("bench", platform_admin=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ desktop's. Screenshots go to test-artifacts/console/."""
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from stockyard.engine import Request
 from tests.api_env import PASSWORD, ApiEnv
+from tests.net import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
@@ -38,12 +38,6 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="Debian's chromium: scripts/install-chromium.sh"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

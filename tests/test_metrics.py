@@ -22,11 +22,13 @@ def job(instruction: str, started: float, due: float) -> Job:
 
 def test_worker_outcomes_become_counters_and_histograms(queue: Queue) -> None:
     metrics = Metrics(queue)
-    metrics.observe([
-        Outcome(job("send_email", 100.0, 99.0), "done", 100.004),  # ran 4 ms, waited 1 s
-        Outcome(job("send_email", 100.0, 100.0), "transient", 100.3, "503"),
-        Outcome(job("add_order", 100.0, 40.0), "done", 112.0),  # ran 12 s, waited 60 s
-    ])
+    metrics.observe(
+        [
+            Outcome(job("send_email", 100.0, 99.0), "done", 100.004),  # ran 4 ms, waited 1 s
+            Outcome(job("send_email", 100.0, 100.0), "transient", 100.3, "503"),
+            Outcome(job("add_order", 100.0, 40.0), "done", 112.0),  # ran 12 s, waited 60 s
+        ]
+    )
     found = samples(metrics)
     done = ("stockyard_items_processed_total", (("instruction", "send_email"), ("outcome", "done")))
     assert found[done] == 1

@@ -10,7 +10,6 @@ import email
 import email.policy
 import ipaddress
 import json
-import socket
 import ssl
 import threading
 import time
@@ -38,12 +37,7 @@ from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions
 from stockyard.sealing import Sealer
 from tests.conftest import UrlMaker, drain, fast_instructions, make_queue
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.net import free_port
 
 
 class Mailbox:
