@@ -92,6 +92,7 @@ SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str, str], ...] = (
     ("update_order_instruction", _NB, _NONE, "Update order instruction", ""),
     ("sync_channel_fulfillments", _NB, _NONE, "Sync fulfillment to {{channel_description}}", ""),
     ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from {{fulfillment_description}}", ""),
+    ("pull_fulfillments", _NB, _NONE, "Pull fulfillments from {{fulfillment_description}}", ""),
     ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}", ""),
     ("pull_orders", _NB, _NONE, "Pull orders from {{channel_description}}", ""),
     ("send_email", _NB, _NONE, "Send email", ""),

@@ -18,17 +18,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from stockyard.errors import HandlerError, PermanentError
+
+S = TypeVar("S", bound=BaseModel)
 
 # Keys of a connection's settings that Stockyard reads itself (docs/flows.md); a connector
 # is built from the other keys.
 RESERVED_SETTINGS = frozenset(
-    {"rules", "poll_products_every", "poll_orders_every", "order_source", "fulfillment"}
+    {
+        "rules",
+        "poll_products_every",
+        "poll_orders_every",
+        "poll_fulfillments_every",
+        "order_source",
+        "fulfillment",
+    }
 )
 # Secrets Stockyard reads itself: `webhook_secret` verifies what the connection pushes in.
 RESERVED_SECRETS = frozenset({"webhook_secret"})
+
+
+def parse_settings(model: type[S], settings: Mapping[str, Any], connector: str) -> S:
+    """A connector's settings validated, or a PermanentError naming every bad key."""
+    try:
+        return model.model_validate(dict(settings))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PermanentError(f"{connector} connector settings: {problems}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +183,8 @@ class Connector:
     def create_fulfillment(self, order: dict[str, Any], key: str) -> str:
         """Create the outbound order at the warehouse; return its id there."""
         raise self._unsupported("create fulfillments")
+
+    def fetch_fulfillments(self, cursor: str | None) -> Page:
+        """Fulfillments changed since `cursor`, as FulfillmentUpdate dicts ({remote_id,
+        state, tracking}); ones Stockyard did not create are ignored."""
+        raise self._unsupported("pull fulfillments")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import (
     ChannelImage,
@@ -29,6 +29,7 @@ from stockyard.connectors.base import (
     Page,
     RemoteProduct,
     Result,
+    parse_settings,
 )
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
@@ -94,13 +95,7 @@ class HttpConnector(Connector):
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
-        try:
-            self.config = HttpSettings.model_validate(dict(settings))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise PermanentError(f"http connector settings: {problems}") from None
+        self.config = parse_settings(HttpSettings, settings, "http")
         unknown = set(self.config.paths) - set(PATHS)
         if unknown:
             raise PermanentError(f"http connector settings: unknown paths {sorted(unknown)}")

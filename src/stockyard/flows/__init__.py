@@ -36,6 +36,7 @@ FLOWS: dict[str, Flow] = {
     "sync_channel_fulfillments": orders.sync_channel_fulfillments,
     "update_order_instruction": orders.update_order_instruction,
     "pull_orders": orders.pull_orders,
+    "pull_fulfillments": orders.pull_fulfillments,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
 from stockyard.catalog.store import StoredOrder
 from stockyard.engine import Connection, Request
-from stockyard.errors import InvalidInput, PermanentError
+from stockyard.errors import InvalidInput, NotFound, PermanentError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
 from stockyard.handlers import Context
@@ -173,4 +173,30 @@ def pull_orders(services: Services, ctx: Context) -> None:
         page = services.connector(channel, "channel").fetch_orders(pull.start)
         for record in page.records:
             ctx.follow_ups.append(order_request(channel, record, ctx.job.id))
+        pull.advance(page.cursor)
+
+
+@flow
+def pull_fulfillments(services: Services, ctx: Context) -> None:
+    """Ask a fulfillment service that cannot push what changed; each change to one of our
+    fulfillments becomes a sync_fulfillment. Unknown ones and unchanged ones are left."""
+    service = services.connection(ctx, "fulfillment")
+    with cursors.Pull(services.store, service.id, "fulfillments", ctx.job.id) as pull:
+        page = services.connector(service, "fulfillment").fetch_fulfillments(pull.start)
+        for record in page.records:
+            update = parse(FulfillmentUpdate, record, "fulfillment update")
+            try:
+                known = services.store.fulfillment_by_remote(service.id, update.remote_id)
+            except NotFound:
+                continue
+            if known.state == update.state and known.tracking == update.tracking:
+                continue
+            # Keyed by the pull: a pull that runs again after a crash queues nothing twice.
+            ctx.enqueue(
+                "sync_fulfillment",
+                update.model_dump(mode="json"),
+                service.id,
+                (update.remote_id,),
+                f"sync_fulfillment:{service.id}:{update.remote_id}:{ctx.job.id}",
+            )
         pull.advance(page.cursor)

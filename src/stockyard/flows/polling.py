@@ -1,6 +1,7 @@
 """Polling (SPEC §4): sources and channels that cannot push are pulled at an interval set
-per connection (`poll_products_every` on a source, `poll_orders_every` on a channel, in
-seconds). A pull is a queue item; a new one is queued only when the last one finished."""
+per connection (`poll_products_every` on a source, `poll_orders_every` on a channel,
+`poll_fulfillments_every` on a fulfillment service, in seconds). A pull is a queue item;
+a new one is queued only when the last one finished."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from stockyard.flows.base import Services
 POLLS: dict[str, tuple[str, str]] = {
     "source": ("poll_products_every", "pull_products"),
     "channel": ("poll_orders_every", "pull_orders"),
+    "fulfillment": ("poll_fulfillments_every", "pull_fulfillments"),
 }
 MIN_INTERVAL = 5.0
 

@@ -1,0 +1,452 @@
+"""Start the real Tryton and Vendure on 127.0.0.1 for the ERP-to-shop demo and tests.
+
+Each system's database is made once from its pinned release and kept as a template under
+.cache/ (Tryton's takes ~25 s to create, Vendure's ~5 s); every start copies the template
+into a folder of its own, so runs never see each other's data.
+
+    python -m systems.launch     # the demo: both systems, seeded, until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stockyard.connectors.tryton.client import TrytonClient
+from stockyard.connectors.vendure.client import VendureClient
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache"
+TRYTON_BIN = CACHE / "tryton" / "venv" / "bin"
+VENDURE_DIR = ROOT / "systems" / "vendure"
+TRYTON_DB = "shop"
+TRYTON_ADMIN = ("admin", "admin")
+VENDURE_ADMIN = ("superadmin", "superadmin")
+TRYTON_MODULES = ("sale", "stock", "product")
+
+
+class SystemError(RuntimeError):
+    """A system could not be installed or started; the message says what to run."""
+
+
+@dataclass
+class Running:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    folder: Path
+    log: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """Stop it hard, as a crash or a pulled cable would."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _fingerprint(*files: Path) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _snapshot(database: Path, target: Path) -> None:
+    """Copy an SQLite database through SQLite: Tryton runs it in WAL mode, and a stopped
+    server leaves its last writes in the -wal file, which a plain file copy would miss."""
+    partial = target.with_suffix(".partial")
+    with sqlite3.connect(database) as source, sqlite3.connect(partial) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    partial.replace(target)
+
+
+def _start(
+    name: str, argv: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_ready(running: Running, probe: Any, seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            tail = running.log.read_text(errors="replace")[-2000:]
+            raise SystemError(f"{running.name} exited at start; its log ends:\n{tail}")
+        try:
+            if probe():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    running.stop()
+    raise SystemError(f"{running.name} did not answer within {seconds:.0f} s (log: {running.log})")
+
+
+# ------------------------------------------------------------------------------- Tryton
+
+
+def _tryton_conf(folder: Path, port: int) -> Path:
+    conf = folder / "trytond.conf"
+    conf.write_text(
+        f"[database]\nuri = sqlite://\npath = {folder}\n\n[web]\nlisten = 127.0.0.1:{port}\n"
+    )
+    return conf
+
+
+def _need(path: Path, script: str) -> None:
+    if not path.exists():
+        raise SystemError(f"{path} is missing: run `bash scripts/{script}` first")
+
+
+def tryton_template() -> Path:
+    """The seeded database file, made once per pinned release."""
+    _need(TRYTON_BIN / "trytond", "install-tryton.sh")
+    requirements = ROOT / "systems" / "tryton" / "requirements.txt"
+    template = CACHE / "tryton" / f"template-{_fingerprint(requirements, Path(__file__))}.sqlite"
+    if template.exists():
+        return template
+    folder = CACHE / "tryton" / "build"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / f"{TRYTON_DB}.sqlite").touch()
+    conf = _tryton_conf(folder, 0)
+    password = folder / "password"
+    password.write_text(TRYTON_ADMIN[1] + "\n")
+    subprocess.run(
+        [
+            str(TRYTON_BIN / "trytond-admin"),
+            "-c",
+            str(conf),
+            "-d",
+            TRYTON_DB,
+            "--all",
+            "--activate-dependencies",
+            "-u",
+            *TRYTON_MODULES,
+            "--email",
+            "admin@example.com",
+        ],
+        check=True,
+        env={**os.environ, "TRYTONPASSFILE": str(password)},
+        stdout=subprocess.DEVNULL,
+    )
+    port = _free_port()
+    running = start_tryton(port, folder=folder, database=folder / f"{TRYTON_DB}.sqlite")
+    try:
+        seed_tryton_company(tryton_client(running.url))
+    finally:
+        running.stop()
+    _snapshot(folder / f"{TRYTON_DB}.sqlite", template)
+    shutil.rmtree(folder, ignore_errors=True)
+    return template
+
+
+def start_tryton(port: int, folder: Path, database: Path | None = None) -> Running:
+    """trytond on 127.0.0.1:`port`, serving a copy of the template in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{TRYTON_DB}.sqlite"
+    if database is None:
+        shutil.copyfile(tryton_template(), target)
+    conf = _tryton_conf(folder, port)
+    log = folder / "trytond.log"
+    process = _start(
+        "tryton",
+        [str(TRYTON_BIN / "trytond"), "-c", str(conf), "-d", TRYTON_DB],
+        folder,
+        {},
+        log,
+    )
+    running = Running("tryton", process, f"http://127.0.0.1:{port}", folder, log)
+
+    def probe() -> bool:
+        return httpx.post(f"{running.url}/{TRYTON_DB}/rpc/", json={}, timeout=2).status_code < 500
+
+    _wait_ready(running, probe)
+    return running
+
+
+def tryton_client(url: str) -> TrytonClient:
+    return TrytonClient(url, TRYTON_DB, *TRYTON_ADMIN)
+
+
+def seed_tryton_company(client: TrytonClient) -> None:
+    """A company in USD for the admin user; sales not invoiced (no chart of accounts)."""
+    (usd,) = client.model(
+        "currency.currency",
+        "create",
+        [
+            {
+                "name": "US Dollar",
+                "code": "USD",
+                "symbol": "$",
+                "rounding": Decimal("0.01"),
+                "digits": 2,
+            }
+        ],
+    )
+    (party,) = client.model("party.party", "create", [{"name": "Stockyard Demo Company"}])
+    (company,) = client.model("company.company", "create", [{"party": party, "currency": usd}])
+    client.model("res.user", "write", [1], {"companies": [["add", [company]]], "company": company})
+    client.model(
+        "sale.configuration",
+        "write",
+        [1],
+        {"sale_invoice_method": "manual", "sale_shipment_method": "order"},
+    )
+
+
+@dataclass(frozen=True)
+class TrytonItem:
+    """A product template of the demo: its variants as (code, stock)."""
+
+    code: str
+    name: str
+    price: Decimal
+    variants: tuple[tuple[str, int], ...]
+
+
+DEMO_ITEMS = (
+    TrytonItem("TEE", "Organic T-shirt", Decimal("19.90"), (("TEE-S", 5), ("TEE-M", 7))),
+    TrytonItem("MUG", "Enamel mug", Decimal("12.50"), (("MUG", 12),)),
+)
+
+
+def seed_tryton_items(client: TrytonClient, items: tuple[TrytonItem, ...] = DEMO_ITEMS) -> None:
+    """Create the templates, their variants and their stock (a done move from the
+    supplier into the warehouse)."""
+    unit = client.model("product.uom", "search", [("symbol", "=", "u")], 0, 1, None)[0]
+    for item in items:
+        # Tryton's product code is the template's code followed by the variant's suffix.
+        suffixes = [{"suffix_code": code.removeprefix(item.code)} for code, _ in item.variants]
+        client.model(
+            "product.template",
+            "create",
+            [
+                {
+                    "name": item.name,
+                    "code": item.code,
+                    "type": "goods",
+                    "default_uom": unit,
+                    "list_price": item.price,
+                    "salable": True,
+                    "sale_uom": unit,
+                    "products": [["create", suffixes]],
+                }
+            ],
+        )
+        for code, quantity in item.variants:
+            receive_stock(client, code, quantity)
+
+
+def _product_id(client: TrytonClient, code: str) -> int:
+    return int(client.model("product.product", "search", [("code", "=", code)], 0, 1, None)[0])
+
+
+def receive_stock(client: TrytonClient, code: str, quantity: int) -> None:
+    """Goods in from a supplier: `quantity` more of product `code` in the warehouse."""
+    product = _product_id(client, code)
+    unit = client.model("product.product", "read", [product], ["default_uom"])[0]["default_uom"]
+    (warehouse,) = client.model(
+        "stock.location",
+        "search_read",
+        [("type", "=", "warehouse")],
+        0,
+        1,
+        None,
+        ["storage_location"],
+    )
+    supplier = client.model("stock.location", "search", [("type", "=", "supplier")], 0, 1, None)
+    company = client.model("company.company", "search_read", [], 0, 1, None, ["currency"])[0]
+    moves = client.model(
+        "stock.move",
+        "create",
+        [
+            {
+                "product": product,
+                "from_location": supplier[0],
+                "to_location": warehouse["storage_location"],
+                "quantity": float(quantity),
+                "unit": unit,
+                "unit_price": Decimal(0),
+                "currency": company["currency"],
+                "company": company["id"],
+            }
+        ],
+    )
+    client.model("stock.move", "do", moves)
+
+
+def set_tryton_price(client: TrytonClient, template_code: str, price: Decimal) -> None:
+    found = client.model("product.template", "search", [("code", "=", template_code)], 0, 1, None)
+    client.model("product.template", "write", found, {"list_price": price})
+
+
+def ship_tryton_sale(client: TrytonClient, sale_number: str, reference: str = "") -> int:
+    """The warehouse's work on a sale: its customer shipment assigned, picked, packed and
+    done (with `reference`, a tracking number, when given). Returns the shipment's id."""
+    (sale,) = client.model(
+        "sale.sale", "search_read", [("number", "=", sale_number)], 0, 1, None, ["shipments"]
+    )
+    shipments = sale["shipments"]
+    if reference:
+        client.model("stock.shipment.out", "write", shipments, {"reference": reference})
+    for step in ("assign_try", "pick", "pack", "do"):
+        client.model("stock.shipment.out", step, shipments)
+    return int(shipments[0])
+
+
+# ------------------------------------------------------------------------------ Vendure
+
+
+def vendure_template() -> Path:
+    _need(VENDURE_DIR / "node_modules" / "@vendure" / "core", "install-vendure.sh")
+    files = [VENDURE_DIR / n for n in ("package-lock.json", "config.js", "setup.js")]
+    template = CACHE / "vendure" / f"template-{_fingerprint(*files)}.sqlite"
+    if template.exists():
+        return template
+    folder = CACHE / "vendure" / "build"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    subprocess.run(
+        ["node", "setup.js"],
+        cwd=VENDURE_DIR,
+        env={**os.environ, "VENDURE_DATA": str(folder), "VENDURE_SETUP_PORT": str(_free_port())},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    _snapshot(folder / "vendure.sqlite", template)
+    shutil.rmtree(folder, ignore_errors=True)
+    return template
+
+
+def start_vendure(port: int, folder: Path, fresh: bool = True) -> Running:
+    """Vendure on 127.0.0.1:`port` with its data in `folder` (a copy of the template when
+    `fresh`, else what the folder holds: a restart)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        shutil.copyfile(vendure_template(), folder / "vendure.sqlite")
+    log = folder / "vendure.log"
+    env = {"VENDURE_DATA": str(folder), "VENDURE_PORT": str(port)}
+    process = _start("vendure", ["node", "server.js"], VENDURE_DIR, env, log)
+    running = Running("vendure", process, f"http://127.0.0.1:{port}", folder, log)
+
+    def probe() -> bool:
+        answer = httpx.post(f"{running.url}/shop-api", json={"query": "{ __typename }"}, timeout=2)
+        return answer.status_code == 200
+
+    _wait_ready(running, probe)
+    return running
+
+
+def vendure_admin(running_url: str) -> VendureClient:
+    return VendureClient(f"{running_url}/admin-api", *VENDURE_ADMIN)
+
+
+class VendureShopper:
+    """A customer on the Shop API: a cart, a guest checkout and a payment that settles."""
+
+    def __init__(self, url: str) -> None:
+        self._http = httpx.Client(base_url=f"{url}/shop-api", timeout=30)
+        self._token: str | None = None
+
+    def _call(self, query: str, **variables: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        answer = self._http.post("", json={"query": query, "variables": variables}, headers=headers)
+        self._token = answer.headers.get("vendure-auth-token", self._token)
+        body = answer.json()
+        if body.get("errors"):
+            raise SystemError(f"shop API: {body['errors'][0]['message']}")
+        data: dict[str, Any] = body["data"]
+        for value in data.values():
+            if isinstance(value, dict) and "errorCode" in value:
+                raise SystemError(f"shop API: {value['message']}")
+        return data
+
+    def place_order(self, lines: dict[str, int], email: str = "ana@example.com") -> str:
+        """Buy `lines` ({variant id: quantity}); returns the order's code."""
+        result = "... on Order { id code state } ... on ErrorResult { errorCode message }"
+        for variant_id, quantity in lines.items():
+            self._call(
+                f"mutation($v: ID!, $q: Int!) {{ addItemToOrder(productVariantId: $v,"
+                f" quantity: $q) {{ {result} }} }}",
+                v=variant_id,
+                q=quantity,
+            )
+        self._call(
+            f"mutation($c: CreateCustomerInput!) {{ setCustomerForOrder(input: $c)"
+            f" {{ {result} }} }}",
+            c={"emailAddress": email, "firstName": "Ana", "lastName": "Lima"},
+        )
+        self._call(
+            f"mutation($a: CreateAddressInput!) {{ setOrderShippingAddress(input: $a)"
+            f" {{ {result} }} }}",
+            a={
+                "fullName": "Ana Lima",
+                "streetLine1": "Torstr. 1",
+                "city": "Berlin",
+                "postalCode": "10119",
+                "countryCode": "DE",
+            },
+        )
+        methods = self._call("{ eligibleShippingMethods { id } }")["eligibleShippingMethods"]
+        self._call(
+            f"mutation($m: [ID!]!) {{ setOrderShippingMethod(shippingMethodId: $m)"
+            f" {{ {result} }} }}",
+            m=[methods[0]["id"]],
+        )
+        self._call(
+            f'mutation {{ transitionOrderToState(state: "ArrangingPayment") {{ {result} }} }}'
+        )
+        payment = self._call("{ eligiblePaymentMethods { code } }")["eligiblePaymentMethods"]
+        placed = self._call(
+            f"mutation($p: PaymentInput!) {{ addPaymentToOrder(input: $p) {{ {result} }} }}",
+            p={"method": payment[0]["code"], "metadata": {}},
+        )["addPaymentToOrder"]
+        self._http.close()
+        return str(placed["code"])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    print("see docs/connectors.md: `make demo-erp-shop` runs the demo", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
