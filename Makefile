@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-postgres clean postgres chromium
+.PHONY: run test lint bench bench-postgres clean postgres chromium systems demo-erp-shop
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ run: $(STAMP)  ## API and workers on stockyard.db, with demo data and a demo log
 	$(BIN)/stockyard serve --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench systems
 	$(BIN)/mypy
 
 postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
@@ -26,7 +26,14 @@ postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
 chromium:  ## Debian's Chromium for the console's browser tests
 	bash scripts/install-chromium.sh
 
-test: lint postgres chromium  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
+systems:  ## Tryton and Vendure, pinned, for the ERP-to-shop demo and tests
+	bash scripts/install-tryton.sh
+	bash scripts/install-vendure.sh
+
+demo-erp-shop: $(STAMP) systems  ## Tryton and Vendure on 127.0.0.1 with Stockyard between them
+	$(BIN)/python -m systems.launch
+
+test: lint postgres chromium systems  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 bench: $(STAMP)  ## the SQLite benchmarks of docs/benchmarks.md (a few minutes)

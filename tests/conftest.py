@@ -8,12 +8,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from systems.launch import Running, start_tryton, start_vendure
 
 from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import HandlerRegistry
 from stockyard.instructions import Instructions, RetryPolicy, default_instructions
 from stockyard.worker import Stats, Worker, WorkerSettings
+from tests.net import free_port
 from tests.pg import Databases, LocalServer
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
@@ -107,3 +109,22 @@ def client_id(queue: Queue) -> int:
 def drain(queue: Queue, handlers: HandlerRegistry, concurrency: int = 50) -> Stats:
     worker = Worker(queue, handlers, WorkerSettings(concurrency=concurrency, poll_interval=0.01))
     return asyncio.run(worker.run(stop_when_idle=True))
+
+
+# ---------------------------------------------------------------- real Tryton and Vendure
+
+
+@pytest.fixture(scope="session")
+def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """Tryton on 127.0.0.1, from the seeded template (systems/launch.py)."""
+    running = start_tryton(free_port(), tmp_path_factory.mktemp("tryton"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def vendure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """Vendure on 127.0.0.1, from the set-up template; a test may restart it in place."""
+    running = start_vendure(free_port(), tmp_path_factory.mktemp("vendure"))
+    yield running
+    running.stop()

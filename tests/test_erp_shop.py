@@ -25,7 +25,6 @@ from systems.launch import (
     seed_tryton_items,
     set_tryton_price,
     ship_tryton_sale,
-    start_tryton,
     start_vendure,
     tryton_client,
     vendure_admin,
@@ -39,7 +38,6 @@ from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import ItemFilter, Queue
 from stockyard.errors import PermanentError, TransientError
 from stockyard.service import Stockyard
-from tests.net import free_port
 
 ADMIN = Principal("test", platform_admin=True)
 T = TypeVar("T")
@@ -60,20 +58,6 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 90.0) ->
             last = found
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture(scope="module")
-def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start_tryton(free_port(), tmp_path_factory.mktemp("tryton"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def vendure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start_vendure(free_port(), tmp_path_factory.mktemp("vendure"))
-    yield running
-    running.stop()
 
 
 def variants_in_shop(admin: VendureClient, skus: list[str]) -> dict[str, dict[str, Any]]:
@@ -257,8 +241,10 @@ def test_erp_to_shop_and_back(
 
     stuck = wait_for(retrying, "a Vendure item retrying")
     assert stuck.error_kind == "transient"
-    source_lane = next(v for v in env.queue.lanes(env.client_id) if v.lane_id == env.source_id)
-    assert source_lane.state != "blocked"
+    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    assert lanes[env.shop_id].state in ("waiting", "blocked")
+    assert lanes[env.shop_id].head_id == stuck.id
+    assert lanes[env.source_id].state not in ("waiting", "blocked")
     wait_for(
         lambda: [
             i

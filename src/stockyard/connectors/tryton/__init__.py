@@ -113,32 +113,40 @@ class TrytonConnector(Connector):
     def fetch_products(self, cursor: str | None) -> Page:
         at = _Cursor.parse(cursor)
         window = dt.timedelta(seconds=self.config.overlap)
-        changed = self._changed_templates(at.since - window if at.since else None)
+        if at.since is None:  # everything; the window's stamps make the next pull exact
+            newest = self._newest_change()
+            changed = self._changed_templates(newest - window) if newest else {}
+            todo = self.rpc.model(
+                "product.template", "search", [("active", "in", [True, False])], 0, None, None
+            )
+            return Page(self._products(sorted(todo)), _Cursor(newest, changed).dump())
+        changed = self._changed_templates(at.since - window)
         todo = sorted(t for t, stamp in changed.items() if at.delivered.get(t) != stamp)
-        newest = max([*changed.values(), *([at.since] if at.since else [])], default=None)
-        delivered = {
-            t: stamp for t, stamp in changed.items() if newest and stamp >= newest - window
-        }
+        newest = max([*changed.values(), at.since])
+        delivered = {t: stamp for t, stamp in changed.items() if stamp >= newest - window}
         return Page(self._products(todo), _Cursor(newest, delivered).dump())
 
-    def _changed_templates(self, since: dt.datetime | None) -> dict[int, dt.datetime]:
+    def _newest_change(self) -> dt.datetime | None:
+        """The time of the latest change to a template, a variant or a stock move."""
+        found: list[dt.datetime] = []
+        for model in ("product.template", "product.product", "stock.move"):
+            for stamp in ("create_date", "write_date"):
+                rows = self.rpc.model(
+                    model, "search_read", [(stamp, "!=", None)], 0, 1, [[stamp, "DESC"]], [stamp]
+                )
+                found += [r[stamp] for r in rows]
+        return max(found, default=None)
+
+    def _changed_templates(self, since: dt.datetime) -> dict[int, dt.datetime]:
         """The templates changed since `since` (their own fields, a variant's, a price or
         a stock move), each with the time of its latest change."""
         stamps = ["create_date", "write_date"]
         every = [("active", "in", [True, False])]
-        when = _changed_since(since) if since else None
+        when = _changed_since(since)
         templates = self.rpc.model(
-            "product.template",
-            "search_read",
-            [*every, *([when] if when else [])],
-            0,
-            None,
-            None,
-            stamps,
+            "product.template", "search_read", [*every, when], 0, None, None, stamps
         )
         changed = {t["id"]: _stamp(t) for t in templates}
-        if when is None:
-            return changed
         products = self.rpc.model(
             "product.product",
             "search_read",

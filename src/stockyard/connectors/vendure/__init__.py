@@ -28,7 +28,7 @@ from stockyard.connectors.base import (
     parse_settings,
 )
 from stockyard.connectors.vendure import queries as q
-from stockyard.connectors.vendure.client import VendureClient, checked
+from stockyard.connectors.vendure.client import VendureClient, VendureRefused, checked
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 
@@ -147,9 +147,19 @@ class VendureConnector(Connector):
         checked(result, "update product")
 
     def delete_product(self, remote_id: str, key: str) -> None:
-        result = self.api.query(q.DELETE_PRODUCT, {"id": remote_id})["deleteProduct"]
-        if result["result"] != "DELETED" and "not found" not in (result.get("message") or ""):
-            raise PermanentError(f"vendure: delete product {remote_id}: {result.get('message')}")
+        self._delete(q.DELETE_PRODUCT, {"id": remote_id}, f"product {remote_id}")
+
+    def _delete(self, document: str, variables: dict[str, Any], what: str) -> None:
+        """Delete; something already gone counts as deleted."""
+        try:
+            data = self.api.query(document, variables)
+        except VendureRefused as exc:
+            if exc.code == "ENTITY_NOT_FOUND":
+                return
+            raise
+        (outcome,) = data.values()
+        if outcome["result"] != "DELETED":
+            raise PermanentError(f"vendure: delete {what}: {outcome.get('message')}")
 
     def upsert_variants(
         self, product_remote_id: str, variants: list[ChannelVariant], key: str
@@ -264,9 +274,7 @@ class VendureConnector(Connector):
         return ids
 
     def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
-        result = self.api.query(q.DELETE_VARIANT, {"id": remote_id})["deleteProductVariant"]
-        if result["result"] != "DELETED" and "not found" not in (result.get("message") or ""):
-            raise PermanentError(f"vendure: delete variant {remote_id}: {result.get('message')}")
+        self._delete(q.DELETE_VARIANT, {"id": remote_id}, f"variant {remote_id}")
 
     # ------------------------------------------------------------------------ images
 
@@ -316,10 +324,8 @@ class VendureConnector(Connector):
         return response.content, mime
 
     def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
-        result = self.api.query(q.DELETE_ASSET, {"input": {"assetId": remote_id, "force": True}})
-        outcome = result["deleteAsset"]
-        if outcome["result"] != "DELETED" and "not found" not in (outcome.get("message") or ""):
-            raise PermanentError(f"vendure: delete image {remote_id}: {outcome.get('message')}")
+        variables = {"input": {"assetId": remote_id, "force": True}}
+        self._delete(q.DELETE_ASSET, variables, f"image {remote_id}")
 
     # ------------------------------------------------------------------------ orders
 

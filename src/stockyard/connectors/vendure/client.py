@@ -123,9 +123,18 @@ class VendureClient:
 _REFUSED = object()
 
 
+class VendureRefused(PermanentError):
+    """A GraphQL error; `code` is Vendure's error code, e.g. ENTITY_NOT_FOUND."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _error(errors: list[dict[str, Any]]) -> HandlerError:
     message = "; ".join(str(e.get("message")) for e in errors[:3])
-    return PermanentError(f"vendure refused: {message}")
+    code = (errors[0].get("extensions") or {}).get("code")
+    return VendureRefused(f"vendure refused: {message}", code)
 
 
 def checked(result: Any, what: str) -> dict[str, Any]:
