@@ -25,6 +25,7 @@ import httpx
 
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
+from stockyard.errors import HandlerError
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
@@ -160,7 +161,7 @@ def tryton_template() -> Path:
         stdout=subprocess.DEVNULL,
     )
     port = _free_port()
-    running = start_tryton(port, folder=folder, database=folder / f"{TRYTON_DB}.sqlite")
+    running = start_tryton(port, folder=folder, fresh=False)
     try:
         seed_tryton_company(tryton_client(running.url))
     finally:
@@ -170,12 +171,12 @@ def tryton_template() -> Path:
     return template
 
 
-def start_tryton(port: int, folder: Path, database: Path | None = None) -> Running:
-    """trytond on 127.0.0.1:`port`, serving a copy of the template in `folder`."""
+def start_tryton(port: int, folder: Path, fresh: bool = True) -> Running:
+    """trytond on 127.0.0.1:`port` with its database in `folder` (a copy of the template
+    when `fresh`, else what the folder holds: a restart)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{TRYTON_DB}.sqlite"
-    if database is None:
-        shutil.copyfile(tryton_template(), target)
+    if fresh:
+        shutil.copyfile(tryton_template(), folder / f"{TRYTON_DB}.sqlite")
     conf = _tryton_conf(folder, port)
     log = folder / "trytond.log"
     process = _start(
@@ -313,10 +314,12 @@ def set_tryton_price(client: TrytonClient, template_code: str, price: Decimal) -
 def ship_tryton_sale(client: TrytonClient, sale_number: str, reference: str = "") -> int:
     """The warehouse's work on a sale: its customer shipment assigned, picked, packed and
     done (with `reference`, a tracking number, when given). Returns the shipment's id."""
-    (sale,) = client.model(
+    found = client.model(
         "sale.sale", "search_read", [("number", "=", sale_number)], 0, 1, None, ["shipments"]
     )
-    shipments = sale["shipments"]
+    if not found or not found[0]["shipments"]:
+        raise SystemError(f"Tryton has no sale {sale_number!r} with a shipment")
+    shipments = found[0]["shipments"]
     if reference:
         client.model("stock.shipment.out", "write", shipments, {"reference": reference})
     for step in ("assign_try", "pick", "pack", "do"):
@@ -443,9 +446,120 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> int:
-    print("see docs/connectors.md: `make demo-erp-shop` runs the demo", file=sys.stderr)
-    return 2
+# --------------------------------------------------------------------------------- demo
+
+DEMO = CACHE / "demo"
+DEMO_PORTS = {"stockyard": 8000, "tryton": 8100, "vendure": 3100}
+
+
+def _demo_stockyard(url: str, tryton: Running, vendure: Running) -> None:
+    """A client with Tryton as its source and warehouse and Vendure as its shop, and the
+    demo login."""
+    from stockyard import app
+    from stockyard.accounts import Accounts, Principal
+    from stockyard.demo import DEMO_EMAIL, DEMO_PASSWORD
+
+    queue = app.init_queue(url)
+    service = app.build_service(queue)
+    admin = Principal("demo", platform_admin=True)
+    client = service.create_client(admin, "ERP to shop")
+    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
+    secret = {"password": TRYTON_ADMIN[1]}
+    shop = {"url": f"{vendure.url}/admin-api", "username": VENDURE_ADMIN[0], "poll_orders_every": 5}
+    for kind, connector, name, settings, secrets in (
+        ("source", "tryton", "Tryton", {**erp, "poll_products_every": 5}, secret),
+        ("fulfillment", "tryton", "Tryton shipping", {**erp, "poll_fulfillments_every": 5}, secret),
+        ("channel", "vendure", "Vendure", shop, {"password": VENDURE_ADMIN[1]}),
+    ):
+        service.create_connection(admin, client.id, kind, connector, name, settings, secrets)
+    accounts = Accounts(queue.db)
+    if accounts.user_by_email(DEMO_EMAIL) is None:
+        accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)
+
+
+def demo(fresh: bool) -> None:
+    """Both systems and Stockyard between them, until Ctrl-C. The data stays in
+    .cache/demo/ for the next run unless `fresh`."""
+    from stockyard.api.deps import ApiSettings
+    from stockyard.demo import DEMO_EMAIL, DEMO_PASSWORD
+    from stockyard.serve import ServeOptions, serve
+
+    new = fresh or not (DEMO / "stockyard.db").exists()
+    if new:
+        shutil.rmtree(DEMO, ignore_errors=True)
+    print("starting Tryton and Vendure (the first run builds their databases: ~40 s)")
+    tryton = start_tryton(DEMO_PORTS["tryton"], DEMO / "tryton", fresh=new)
+    running = [tryton]
+    try:
+        vendure = start_vendure(DEMO_PORTS["vendure"], DEMO / "vendure", fresh=new)
+        running.append(vendure)
+        url = f"sqlite:///{DEMO / 'stockyard.db'}"
+        if new:
+            seed_tryton_items(tryton_client(tryton.url))
+            _demo_stockyard(url, tryton, vendure)
+        port = DEMO_PORTS["stockyard"]
+        print(
+            f"\nTryton (JSON-RPC)  {tryton.url}/{TRYTON_DB}/rpc/  admin / admin\n"
+            f"Vendure Admin API  {vendure.url}/admin-api  superadmin / superadmin\n"
+            f"Stockyard console  http://127.0.0.1:{port}/console  {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+            "\nIn another terminal:\n"
+            "  .venv/bin/python -m systems.launch price TEE 24.00   # a new price in Tryton\n"
+            "  .venv/bin/python -m systems.launch order MUG 2       # a customer buys in Vendure\n"
+            "  .venv/bin/python -m systems.launch ship 1            # Tryton ships sale 1\n"
+        )
+        serve(ServeOptions(url, "127.0.0.1", port, True, api=ApiSettings()))
+    finally:
+        for system in running:
+            system.stop()
+
+
+def _order(sku: str, quantity: int) -> str:
+    admin = vendure_admin(f"http://127.0.0.1:{DEMO_PORTS['vendure']}")
+    data = admin.query(
+        "query($s: String!) { productVariants(options: {filter: {sku: {eq: $s}}}) {"
+        " items { id } } }",
+        {"s": sku},
+    )
+    items = data["productVariants"]["items"]
+    if not items:
+        raise SystemError(f"Vendure has no variant with SKU {sku!r} (yet)")
+    shopper = VendureShopper(f"http://127.0.0.1:{DEMO_PORTS['vendure']}")
+    return shopper.place_order({items[0]["id"]: quantity})
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m systems.launch", description=__doc__)
+    parser.add_argument("--fresh", action="store_true", help="start the demo from scratch")
+    commands = parser.add_subparsers(dest="command")
+    price = commands.add_parser("price", help="set a template's price in Tryton")
+    price.add_argument("code")
+    price.add_argument("amount", type=Decimal)
+    order = commands.add_parser("order", help="buy a variant in Vendure")
+    order.add_argument("sku")
+    order.add_argument("quantity", type=int, nargs="?", default=1)
+    ship = commands.add_parser("ship", help="ship a Tryton sale (by its number)")
+    ship.add_argument("sale")
+    args = parser.parse_args(argv)
+    erp_url = f"http://127.0.0.1:{DEMO_PORTS['tryton']}"
+    try:
+        if args.command == "price":
+            set_tryton_price(tryton_client(erp_url), args.code, args.amount)
+            print(f"{args.code} now costs {args.amount} in Tryton")
+        elif args.command == "order":
+            print(f"order {_order(args.sku, args.quantity)} placed in Vendure")
+        elif args.command == "ship":
+            ship_tryton_sale(tryton_client(erp_url), args.sale, reference=f"TRACK-{args.sale}")
+            print(f"sale {args.sale} shipped in Tryton")
+        else:
+            demo(args.fresh)
+    except (SystemError, HandlerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -251,3 +251,34 @@ def test_tryton_errors_say_retry_or_stop(tryton: Running) -> None:
         erp(tryton, database="nope").fetch_products(None)
     with pytest.raises(PermanentError, match="warehouse with code"):
         erp(tryton, warehouses=["NOWHERE"]).fetch_products(None)
+
+
+def test_connection_settings_are_checked_when_saved(tmp_path: Any) -> None:
+    from stockyard import app
+    from stockyard.accounts import Principal
+    from stockyard.errors import InvalidInput
+
+    service = app.build_service(app.init_queue(f"sqlite:///{tmp_path / 'sy.db'}"))
+    admin = Principal("test", platform_admin=True)
+    client = service.create_client(admin, "Acme")
+    erp_settings = {"url": "http://127.0.0.1:1", "database": "shop"}
+    with pytest.raises(InvalidInput, match=r"settings\.password is a credential"):
+        service.create_connection(
+            admin, client.id, "source", "tryton", "ERP", {**erp_settings, "password": "x"}, {}
+        )
+    with pytest.raises(InvalidInput, match="database"):
+        service.create_connection(
+            admin, client.id, "source", "tryton", "ERP", {"url": "http://x"}, {"password": "x"}
+        )
+    with pytest.raises(InvalidInput, match="cannot act as a channel"):
+        service.create_connection(
+            admin, client.id, "channel", "tryton", "ERP", erp_settings, {"password": "x"}
+        )
+    with pytest.raises(InvalidInput, match="cannot act as a source"):
+        service.create_connection(
+            admin, client.id, "source", "vendure", "Shop", {"url": "http://x"}, {"password": "x"}
+        )
+    made = service.create_connection(
+        admin, client.id, "source", "tryton", "ERP", erp_settings, {"password": "x"}
+    )
+    assert (made.settings, made.secrets) == (erp_settings, ["password"])

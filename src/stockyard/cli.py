@@ -482,7 +482,7 @@ def worker(
         heartbeat_interval=heartbeat,
     )
     queue = _queue(db)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _log_info()
     metrics = Metrics(queue)
     if metrics_port is not None:
         start_http_server(metrics_port, "127.0.0.1", registry=metrics.registry)
@@ -519,11 +519,17 @@ def serve(
 
         email, password = seed(url, out)
         out.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _log_info()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at start
     out.print(f"API on http://{host}:{port}/docs · metrics on /metrics")
     api = ApiSettings(max_body=max_body, rate_per_second=rate_limit)
     run(ServeOptions(url, host, port, workers, api=api))
+
+
+def _log_info() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # httpx logs every request at INFO: connectors make thousands; errors reach the items.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @users_cli.command("add")
