@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,18 +44,51 @@ class SystemError(RuntimeError):
 
 @dataclass
 class Running:
+    """One started system: its process, and how to start it again in place."""
+
     name: str
-    process: subprocess.Popen[bytes]
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
     url: str
     folder: Path
-    log: Path
+    ready: Callable[[str], bool]  # asks the system at `url` whether it answers
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    @property
+    def log(self) -> Path:
+        return self.folder / f"{self.name}.log"
+
+    def start(self, seconds: float = 90.0) -> Running:
+        """Start the process and wait until the system answers."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise SystemError(f"{self.name} exited at start; its log ends:\n{tail}")
+            try:
+                if self.ready(self.url):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise SystemError(f"{self.name} did not answer within {seconds:.0f} s (log: {self.log})")
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
@@ -64,7 +98,7 @@ class Running:
 
     def kill(self) -> None:
         """Stop it hard, as a crash or a pulled cable would."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 
@@ -85,31 +119,6 @@ def _snapshot(database: Path, target: Path) -> None:
     source.close()
     copy.close()
     partial.replace(target)
-
-
-def _start(
-    name: str, argv: list[str], cwd: Path, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            argv, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _wait_ready(running: Running, probe: Any, seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if running.process.poll() is not None:
-            tail = running.log.read_text(errors="replace")[-2000:]
-            raise SystemError(f"{running.name} exited at start; its log ends:\n{tail}")
-        try:
-            if probe():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    running.stop()
-    raise SystemError(f"{running.name} did not answer within {seconds:.0f} s (log: {running.log})")
 
 
 # ------------------------------------------------------------------------------- Tryton
@@ -178,21 +187,12 @@ def start_tryton(port: int, folder: Path, fresh: bool = True) -> Running:
     if fresh:
         shutil.copyfile(tryton_template(), folder / f"{TRYTON_DB}.sqlite")
     conf = _tryton_conf(folder, port)
-    log = folder / "trytond.log"
-    process = _start(
-        "tryton",
-        [str(TRYTON_BIN / "trytond"), "-c", str(conf), "-d", TRYTON_DB],
-        folder,
-        {},
-        log,
-    )
-    running = Running("tryton", process, f"http://127.0.0.1:{port}", folder, log)
+    argv = [str(TRYTON_BIN / "trytond"), "-c", str(conf), "-d", TRYTON_DB]
 
-    def probe() -> bool:
-        return httpx.post(f"{running.url}/{TRYTON_DB}/rpc/", json={}, timeout=2).status_code < 500
+    def ready(url: str) -> bool:
+        return httpx.post(f"{url}/{TRYTON_DB}/rpc/", json={}, timeout=2).status_code < 500
 
-    _wait_ready(running, probe)
-    return running
+    return Running("tryton", argv, folder, {}, f"http://127.0.0.1:{port}", folder, ready).start()
 
 
 def tryton_client(url: str) -> TrytonClient:
@@ -357,17 +357,14 @@ def start_vendure(port: int, folder: Path, fresh: bool = True) -> Running:
     folder.mkdir(parents=True, exist_ok=True)
     if fresh:
         shutil.copyfile(vendure_template(), folder / "vendure.sqlite")
-    log = folder / "vendure.log"
     env = {"VENDURE_DATA": str(folder), "VENDURE_PORT": str(port)}
-    process = _start("vendure", ["node", "server.js"], VENDURE_DIR, env, log)
-    running = Running("vendure", process, f"http://127.0.0.1:{port}", folder, log)
 
-    def probe() -> bool:
-        answer = httpx.post(f"{running.url}/shop-api", json={"query": "{ __typename }"}, timeout=2)
+    def ready(url: str) -> bool:
+        answer = httpx.post(f"{url}/shop-api", json={"query": "{ __typename }"}, timeout=2)
         return answer.status_code == 200
 
-    _wait_ready(running, probe)
-    return running
+    url = f"http://127.0.0.1:{port}"
+    return Running("vendure", ["node", "server.js"], VENDURE_DIR, env, url, folder, ready).start()
 
 
 def vendure_admin(running_url: str) -> VendureClient:

@@ -282,3 +282,15 @@ def test_connection_settings_are_checked_when_saved(tmp_path: Any) -> None:
         admin, client.id, "source", "tryton", "ERP", erp_settings, {"password": "x"}
     )
     assert (made.settings, made.secrets) == (erp_settings, ["password"])
+
+
+def test_tryton_refusals_carry_its_message(tryton: Running) -> None:
+    client = tryton_client(tryton.url)
+    seed_tryton_items(client, (TrytonItem("BAG", "Bag", Decimal("30"), (("BAG", 2),)),))
+    bag = client.model("product.template", "search", [("code", "=", "BAG")], 0, 1, None)
+    # Tryton asks the user to confirm deactivating a product that is still in stock.
+    with pytest.raises(PermanentError, match=r"Tryton warns: .*still some quantities") as warned:
+        client.model("product.template", "write", bag, {"active": False})
+    assert "deactivate_product_with_stock" not in str(warned.value)
+    with pytest.raises(PermanentError, match="Tryton refused: "):
+        client.model("product.template", "create", [{"name": "No unit"}])

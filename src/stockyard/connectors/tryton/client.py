@@ -52,9 +52,13 @@ _BUSY = ("database is locked", "could not serialize", "deadlock")
 def _error(error: Any, what: str) -> HandlerError:
     """The queue's error for a JSON-RPC `error` member."""
     if isinstance(error, list) and error and error[0] in ("UserError", "UserWarning"):
-        detail = error[1] if len(error) > 1 else []
-        message = detail[0] if isinstance(detail, list) and detail else str(detail)
-        return PermanentError(f"{what}: Tryton refused: {message}")
+        # UserError's arguments are (message, description, ...); UserWarning's are
+        # (name, message, description): a warning the user would have to confirm.
+        detail = error[1] if len(error) > 1 and isinstance(error[1], list) else []
+        at = 1 if error[0] == "UserWarning" else 0
+        message = detail[at] if len(detail) > at else str(error[1:])
+        kind = "warns" if at else "refused"
+        return PermanentError(f"{what}: Tryton {kind}: {message}")
     if isinstance(error, list) and error and error[0] == "ConcurrencyException":
         return TransientError(f"{what}: Tryton: record changed concurrently")
     text = str(error[0] if isinstance(error, list) and error else error)
