@@ -211,6 +211,19 @@ def test_erp_to_shop_and_back(
     (order,) = CatalogStore(env.queue.db).list_orders(env.client_id, None, 10)
     assert (order.order.number, order.source_code) == (code, erp_sale["number"])
 
+    # Both agree on what is left to sell: Vendure holds 2 for its order, Tryton has
+    # promised them to the sale.
+    def saleable_mug() -> int:
+        data = env.admin.query(
+            "query($s: [String!]!) { productVariants(options: {filter: {sku: {in: $s}}}) {"
+            " items { stockOnHand stockAllocated } } }",
+            {"s": ["MUG"]},
+        )
+        (mug,) = data["productVariants"]["items"]
+        return int(mug["stockOnHand"] - mug["stockAllocated"])
+
+    wait_for(lambda: saleable_mug() == 10, "Vendure to sell 10 mugs")
+
     # The warehouse ships it in Tryton; Vendure hears the fulfillment, tracking included.
     ship_tryton_sale(env.erp, erp_sale["number"], reference="TRACK-0001")
 
@@ -224,6 +237,7 @@ def test_erp_to_shop_and_back(
 
     shipped = wait_for(delivered, f"order {code} delivered in Vendure")
     assert shipped["fulfillments"] == [{"state": "Delivered", "trackingCode": "TRACK-0001"}]
+    wait_for(lambda: saleable_mug() == 10, "Vendure to still sell 10 mugs once shipped")
 
     # Vendure goes away mid-sync: only its lane waits; the ERP's lane goes on.
     vendure.kill()

@@ -148,6 +148,20 @@ def test_vendure_product_variants_images_and_deletes(vendure: Running, images: s
     product = remote_product(connector, created.id)
     assert sorted(v["sku"] for v in product["variants"]) == ["HAT-S", "HAT-XL"]
     assert product["assets"] == []
+    # A variant deleted in Vendure's admin, still linked here, is made again.
+    gone = created.variants["HAT-L"]
+    (again,) = connector.upsert_variants(
+        created.id,
+        [
+            ChannelVariant(
+                "HAT-L", {"price": "10.49", "quantity": 2, "options": {"Size": "L"}}, gone
+            )
+        ],
+        "key-7",
+    )
+    assert again.ok and again.remote_id not in (None, gone)
+    product = remote_product(connector, created.id)
+    assert sorted(v["sku"] for v in product["variants"]) == ["HAT-L", "HAT-S", "HAT-XL"]
     for _ in range(2):
         connector.delete_product(created.id, "key-6")
     assert connector.find_product(["HAT-S"]) is None
@@ -208,6 +222,7 @@ def test_tryton_order_is_one_confirmed_sale_however_often_sent(tryton: Running) 
     seed_tryton_items(client, (TrytonItem("PEN", "Pen", Decimal("2"), (("PEN", 50),)),))
     connector = erp(tryton)
     order = {
+        "id": 7001,
         "remote_id": "77",
         "number": "WEB-77",
         "currency": "USD",
@@ -216,30 +231,41 @@ def test_tryton_order_is_one_confirmed_sale_however_often_sent(tryton: Running) 
         "shipping_address": {"name": "Bo", "line1": "Main St 1", "city": "Hamburg"},
         "total": "6.00",
     }
-    first = connector.create_order(order, "key-1")
-    assert connector.create_order(order, "key-1") == first
+    first = connector.create_order(order, "add_order:7001")
+    assert connector.create_order(order, "add_order:7001") == first
+    # Another shop's order with the same number is another sale; the customer and the
+    # address are found again, not duplicated.
+    other = connector.create_order({**order, "id": 7002}, "add_order:7002")
+    assert other != first
     sales = client.model(
         "sale.sale",
         "search_read",
         [("reference", "=", "WEB-77")],
         0,
         None,
-        None,
+        [["id", "ASC"]],
         ["number", "state", "invoice_address", "party"],
     )
-    assert [(s["number"], s["state"]) for s in sales] == [(first, "processing")]
-    assert sales[0]["invoice_address"] is not None
+    assert [(s["number"], s["state"]) for s in sales] == [
+        (first, "processing"),
+        (other, "processing"),
+    ]
+    assert sales[0]["party"] == sales[1]["party"]
+    assert sales[0]["invoice_address"] == sales[1]["invoice_address"] is not None
+    # What a confirmed sale will take is no longer promised: 50 - 3 - 3.
+    pen = connector.fetch_products(None)
+    (variant,) = next(r for r in pen.records if r["code"] == "PEN")["variants"]
+    assert variant["stock"] == {"WH": 44}
+
     shipment = connector.create_fulfillment({**order, "source_code": first}, "key-2")
     page = connector.fetch_fulfillments(None)
     assert {"remote_id": shipment, "state": "open", "tracking": None} in page.records
 
+    unknown_sku = {**order, "id": 7003, "lines": [{"sku": "NOPE", "quantity": 1, "price": "1"}]}
     with pytest.raises(PermanentError, match="no product with code 'NOPE'"):
-        connector.create_order(
-            {**order, "number": "WEB-78", "lines": [{"sku": "NOPE", "quantity": 1, "price": "1"}]},
-            "key-3",
-        )
+        connector.create_order(unknown_sku, "key-3")
     with pytest.raises(PermanentError, match="no currency 'XYZ'"):
-        connector.create_order({**order, "number": "WEB-79", "currency": "XYZ"}, "key-4")
+        connector.create_order({**order, "id": 7004, "currency": "XYZ"}, "key-4")
 
 
 def test_tryton_errors_say_retry_or_stop(tryton: Running) -> None:

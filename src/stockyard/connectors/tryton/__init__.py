@@ -239,16 +239,22 @@ class TrytonConnector(Connector):
         return records
 
     def _stock(self, product_ids: list[int]) -> dict[int, dict[str, int]]:
-        """Quantity on hand per warehouse code, per product."""
+        """What can be promised per warehouse code, per product: the quantity on hand,
+        less what confirmed sales and other planned moves will take, never more than is
+        on hand (goods on order count once they arrive)."""
         result: dict[int, dict[str, int]] = {p: {} for p in product_ids}
         for warehouse in self.warehouses():
             context = {"locations": [warehouse["id"]], "with_childs": True, "active_test": False}
-            for row in self.rpc.model(
-                "product.product", "read", product_ids, ["quantity"], context=context
-            ):
-                result[row["id"]][warehouse["code"] or str(warehouse["id"])] = int(
-                    row["quantity"] or 0
-                )
+            rows = self.rpc.model(
+                "product.product",
+                "read",
+                product_ids,
+                ["quantity", "forecast_quantity"],
+                context=context,
+            )
+            for row in rows:
+                available = min(row["quantity"] or 0, row["forecast_quantity"] or 0)
+                result[row["id"]][warehouse["code"] or str(warehouse["id"])] = int(available)
         return result
 
     def warehouses(self) -> list[dict[str, Any]]:
@@ -284,13 +290,16 @@ class TrytonConnector(Connector):
     # -------------------------------------------------------------------------- orders
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
-        """A confirmed sale; the channel's order number is its reference, so a repeat
-        finds the sale it made the first time instead of making a second one."""
-        reference = str(order.get("number") or order["remote_id"])
+        """A confirmed sale. Its description names Stockyard's order, so a repeat finds
+        the sale it made the first time instead of making a second one; its reference is
+        the channel's order number, for people."""
+        if not order.get("id"):
+            raise PermanentError("tryton: the order has no Stockyard id")
+        tag = f"Stockyard order {order['id']}"
         found = self.rpc.model(
             "sale.sale",
             "search_read",
-            [("reference", "=", reference)],
+            [("description", "=", tag)],
             0,
             1,
             None,
@@ -299,7 +308,7 @@ class TrytonConnector(Connector):
         if found:
             sale = found[0]
         else:
-            sale_id = self.rpc.model("sale.sale", "create", [self._sale(order, reference)])[0]
+            sale_id = self.rpc.model("sale.sale", "create", [self._sale(order, tag)])[0]
             sale = {"id": sale_id, "state": "draft"}
         if sale["state"] == "draft":
             self.rpc.model("sale.sale", "quote", [sale["id"]])
@@ -309,7 +318,7 @@ class TrytonConnector(Connector):
         number = self.rpc.model("sale.sale", "read", [sale["id"]], ["number"])[0]["number"]
         return str(number)
 
-    def _sale(self, order: dict[str, Any], reference: str) -> dict[str, Any]:
+    def _sale(self, order: dict[str, Any], tag: str) -> dict[str, Any]:
         party, address = self._customer(order)
         currency = self._currency(order.get("currency") or "EUR")
         lines = []
@@ -328,7 +337,8 @@ class TrytonConnector(Connector):
             "party": party,
             "invoice_address": address,
             "shipment_address": address,
-            "reference": reference,
+            "reference": str(order.get("number") or order["remote_id"]),
+            "description": tag,
             "currency": currency,
             "lines": [["create", lines]],
         }
@@ -382,6 +392,10 @@ class TrytonConnector(Connector):
                 "create",
                 [{"name": name, "contact_mechanisms": [["create", mechanisms]]}],
             )[0]
+        same = [("party", "=", party_id), *((k, "=", v) for k, v in address.items())]
+        known = self.rpc.model("party.address", "search", same, 0, 1, None)
+        if known:
+            return party_id, int(known[0])
         (address_id,) = self.rpc.model("party.address", "create", [{**address, "party": party_id}])
         return party_id, address_id
 

@@ -59,6 +59,13 @@ def _image_tag(code: str) -> str:
     return "stockyard-" + hashlib.sha256(code.encode()).hexdigest()[:20]
 
 
+def _variant_name(product: dict[str, Any], variant: ChannelVariant) -> str:
+    """What the shop calls the variant: the product's name and the variant's option
+    values ("Organic T-shirt M"), else the product's name and the SKU."""
+    values = " ".join((variant.fields.get("options") or {}).values()) or variant.sku
+    return f"{product.get('name') or ''} {values}".strip()
+
+
 class VendureConnector(Connector):
     roles = frozenset({"channel"})
     secret_settings = frozenset({"password"})
@@ -164,42 +171,27 @@ class VendureConnector(Connector):
     def upsert_variants(
         self, product_remote_id: str, variants: list[ChannelVariant], key: str
     ) -> list[Result]:
-        existing = {v.sku: v.remote_id for v in variants if v.remote_id}
-        new = [v for v in variants if not v.remote_id]
+        """Update the linked variants Vendure still has; find the others by SKU, else
+        create them (a variant deleted in Vendure's admin comes back)."""
+        allocated = self._allocated([v.remote_id for v in variants if v.remote_id])
+        existing = {v.sku: v.remote_id for v in variants if v.remote_id in allocated}
+        missing = [v for v in variants if v.sku not in existing]
         results: list[Result] = []
-        if new:
+        if missing:
             product = self._product(product_remote_id)
-            known = {v["sku"]: v["id"] for v in product["variants"]}
-            for v in new:
-                if v.sku in known:  # the shop has it already: update it in place
-                    existing[v.sku] = known[v.sku]
-            to_create = [v for v in new if v.sku not in known]
+            for row in product["variants"]:
+                if any(v.sku == row["sku"] for v in missing):
+                    existing[row["sku"]] = row["id"]
+                    allocated[row["id"]] = row["stockAllocated"]
+            to_create = [v for v in missing if v.sku not in existing]
             if to_create:
-                options = self._option_ids(product, to_create, len(variants))
-                inputs = [
-                    {
-                        **self._variant_input(v),
-                        "productId": product_remote_id,
-                        "optionIds": options[v.sku],
-                        "translations": [
-                            {
-                                "languageCode": self.config.language,
-                                "name": v.fields.get("title") or v.sku,
-                            }
-                        ],
-                    }
-                    for v in to_create
-                ]
-                created = self.api.query(q.CREATE_VARIANTS, {"input": inputs})
-                for v, row in zip(to_create, created["createProductVariants"], strict=True):
-                    results.append(
-                        Result(v.sku, remote_id=row["id"])
-                        if row
-                        else Result(v.sku, error=PermanentError("vendure created no variant"))
-                    )
+                results += self._create_variants(product, to_create, len(variants))
         if existing:
             by_sku = {v.sku: v for v in variants}
-            inputs = [{**self._variant_input(by_sku[s]), "id": i} for s, i in existing.items()]
+            inputs = [
+                {**self._variant_input(by_sku[sku], allocated.get(i, 0)), "id": i}
+                for sku, i in existing.items()
+            ]
             updated = self.api.query(q.UPDATE_VARIANTS, {"input": inputs})
             for (sku, remote_id), row in zip(
                 existing.items(), updated["updateProductVariants"], strict=True
@@ -211,11 +203,44 @@ class VendureConnector(Connector):
                 )
         return results
 
-    def _variant_input(self, variant: ChannelVariant) -> dict[str, Any]:
+    def _allocated(self, ids: list[str]) -> dict[str, int]:
+        """Stock Vendure holds for its orders not yet shipped, per variant id (only the
+        ids Vendure still has)."""
+        if not ids:
+            return {}
+        data = self.api.query(q.VARIANT_STOCK, {"ids": ids, "take": len(ids)})
+        return {v["id"]: v["stockAllocated"] for v in data["productVariants"]["items"]}
+
+    def _create_variants(
+        self, product: dict[str, Any], variants: list[ChannelVariant], count: int
+    ) -> list[Result]:
+        options = self._option_ids(product, variants, count)
+        language = self.config.language
+        inputs = [
+            {
+                **self._variant_input(v, 0),
+                "productId": product["id"],
+                "optionIds": options[v.sku],
+                "translations": [{"languageCode": language, "name": _variant_name(product, v)}],
+            }
+            for v in variants
+        ]
+        created = self.api.query(q.CREATE_VARIANTS, {"input": inputs})
+        return [
+            Result(v.sku, remote_id=row["id"])
+            if row
+            else Result(v.sku, error=PermanentError("vendure created no variant"))
+            for v, row in zip(variants, created["createProductVariants"], strict=True)
+        ]
+
+    def _variant_input(self, variant: ChannelVariant, allocated: int) -> dict[str, Any]:
+        """Vendure sells stock on hand less what it has allocated to open orders, and the
+        catalog's quantity is what is left to sell: what Vendure holds for its orders is
+        added back, so the two agree before and after Vendure ships."""
         fields = variant.fields
         body: dict[str, Any] = {"sku": variant.sku, "price": self._minor(fields.get("price", 0))}
         if fields.get("quantity") is not None:
-            body["stockOnHand"] = max(int(fields["quantity"]), 0)
+            body["stockOnHand"] = max(int(fields["quantity"]), 0) + allocated
         return body
 
     def _product(self, remote_id: str) -> dict[str, Any]:
@@ -231,13 +256,14 @@ class VendureConnector(Connector):
         the ids of its values, made where missing. A product of several variants without
         options gets a "Variant" option whose values are the SKUs."""
         wanted: dict[str, dict[str, str]] = {}
+        groups = {g["name"] for g in product["optionGroups"]}
         for v in variants:
             values = dict(v.fields.get("options") or {})
-            if not values and (count > 1 or product["optionGroups"]):
+            if not values and (count > 1 or groups) and groups <= {"Variant"}:
                 values = {"Variant": v.sku}
             wanted[v.sku] = values
-        groups = {g["name"]: g for g in product["optionGroups"]}
-        for name in sorted({n for values in wanted.values() for n in values} - set(groups)):
+        by_name = {g["name"]: g for g in product["optionGroups"]}
+        for name in sorted({n for values in wanted.values() for n in values} - set(by_name)):
             group = self.api.query(
                 q.CREATE_OPTION_GROUP,
                 {
@@ -249,12 +275,12 @@ class VendureConnector(Connector):
                 },
             )["createProductOptionGroup"]
             self.api.query(q.ADD_OPTION_GROUP, {"productId": product["id"], "groupId": group["id"]})
-            groups[name] = {**group, "options": list(group.get("options") or [])}
+            by_name[name] = {**group, "options": list(group.get("options") or [])}
         ids: dict[str, list[str]] = {}
         for sku, values in wanted.items():
             ids[sku] = []
             for name, value in sorted(values.items()):
-                group = groups[name]
+                group = by_name[name]
                 option = next((o for o in group["options"] if o["name"] == value), None)
                 if option is None:
                     option = self.api.query(

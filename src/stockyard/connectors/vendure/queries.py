@@ -1,8 +1,8 @@
 """The Admin API documents the vendure connector sends (Vendure 3.x schema)."""
 
 _PRODUCT_FIELDS = """
-  id
-  variants { id sku }
+  id name
+  variants { id sku stockAllocated }
   optionGroups { id name options { id name } }
   assets { id tags { value } }
   featuredAsset { id }
@@ -17,6 +17,13 @@ query($skus: [String!]!) {{
 
 PRODUCT = f"""
 query($id: ID!) {{ product(id: $id) {{ {_PRODUCT_FIELDS} }} }}"""
+
+VARIANT_STOCK = """
+query($ids: [String!]!, $take: Int!) {
+  productVariants(options: {filter: {id: {in: $ids}}, take: $take}) {
+    items { id stockAllocated }
+  }
+}"""
 
 CREATE_PRODUCT = """
 mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }"""
