@@ -455,6 +455,7 @@ def _demo_stockyard(url: str, tryton: Running, vendure: Running) -> None:
     from stockyard import app
     from stockyard.accounts import Accounts, Principal
     from stockyard.demo import DEMO_EMAIL, DEMO_PASSWORD
+    from stockyard.engine import Request
 
     queue = app.init_queue(url)
     service = app.build_service(queue)
@@ -468,7 +469,9 @@ def _demo_stockyard(url: str, tryton: Running, vendure: Running) -> None:
         ("fulfillment", "tryton", "Tryton shipping", {**erp, "poll_fulfillments_every": 5}, secret),
         ("channel", "vendure", "Vendure", shop, {"password": VENDURE_ADMIN[1]}),
     ):
-        service.create_connection(admin, client.id, kind, connector, name, settings, secrets)
+        made = service.create_connection(admin, client.id, kind, connector, name, settings, secrets)
+        if kind == "channel":  # a new channel turns active after its first full sync
+            service.enqueue(admin, client.id, [Request("init_channel", {}, made.id)])
     accounts = Accounts(queue.db)
     if accounts.user_by_email(DEMO_EMAIL) is None:
         accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)

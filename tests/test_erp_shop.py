@@ -34,7 +34,7 @@ from stockyard.accounts import Principal
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
-from stockyard.engine import ItemFilter, Queue
+from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import PermanentError, TransientError
 from stockyard.service import Stockyard
 
@@ -110,6 +110,8 @@ def _deployment(tmp_path: Path, tryton: Running, vendure: Running) -> Deployment
         {"url": f"{vendure.url}/admin-api", "username": VENDURE_ADMIN[0], "poll_orders_every": 5},
         {"password": VENDURE_ADMIN[1]},
     )
+    # A new channel turns active after its first full sync.
+    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
     return Deployment(
         queue,
         service,
@@ -176,6 +178,8 @@ def test_erp_to_shop_and_back(
     }
     assert shop["TEE-S"]["product"]["id"] == shop["TEE-M"]["product"]["id"]
     assert shop["TEE-S"]["product"]["name"] == "Organic T-shirt"
+    (channel,) = [c for c in env.queue.connections(env.client_id) if c.id == env.shop_id]
+    assert channel.status == "active"
 
     # A price change in Tryton reaches Vendure, as one variant call per product.
     set_tryton_price(env.erp, "TEE", Decimal("24.00"))
