@@ -169,7 +169,7 @@ def tryton_template() -> Path:
         env={**os.environ, "TRYTONPASSFILE": str(password)},
         stdout=subprocess.DEVNULL,
     )
-    port = _free_port()
+    port = free_port()
     running = start_tryton(port, folder=folder, fresh=False)
     try:
         seed_tryton_company(tryton_client(running.url))
@@ -342,7 +342,7 @@ def vendure_template() -> Path:
     subprocess.run(
         ["node", "setup.js"],
         cwd=VENDURE_DIR,
-        env={**os.environ, "VENDURE_DATA": str(folder), "VENDURE_SETUP_PORT": str(_free_port())},
+        env={**os.environ, "VENDURE_DATA": str(folder), "VENDURE_SETUP_PORT": str(free_port())},
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -435,7 +435,7 @@ class VendureShopper:
         return str(placed["code"])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
