@@ -280,6 +280,8 @@ def test_erp_to_shop_and_back(
         return bool(mug) and mug["price"] == 1300 and mug["stockOnHand"] == 15  # type: ignore[index]
 
     wait_for(converged, "Vendure to converge after its restart", timeout=120)
+    settled = env.queue.get(env.client_id, stuck.id)
+    assert (settled.status, settled.attempts >= 2) == ("done", True)
     lane = next(v for v in env.queue.lanes(env.client_id) if v.lane_id == env.shop_id)
     assert lane.state in ("idle", "ready", "waiting", "running")
 

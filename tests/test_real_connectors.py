@@ -19,6 +19,7 @@ from systems.launch import (
     VENDURE_ADMIN,
     Running,
     TrytonItem,
+    VendureShopper,
     seed_tryton_items,
     set_tryton_price,
     tryton_client,
@@ -320,3 +321,30 @@ def test_tryton_refusals_carry_its_message(tryton: Running) -> None:
     assert "deactivate_product_with_stock" not in str(warned.value)
     with pytest.raises(PermanentError, match="Tryton refused: "):
         client.model("product.template", "create", [{"name": "No unit"}])
+
+
+def test_vendure_orders_are_read_once_placed(vendure: Running, images: str) -> None:
+    connector = shop(vendure)
+    product = ChannelProduct(
+        "SOCK", {"title": "Socks"}, [ChannelVariant("SOCK-1", {"price": "4.20", "quantity": 9})]
+    )
+    created = connector.create_product(product, "key-1")
+    start = connector.fetch_orders(None)
+    code = VendureShopper(vendure.url).place_order({created.variants["SOCK-1"]: 3})
+
+    page = connector.fetch_orders(start.cursor)
+    (order,) = [o for o in page.records if o["number"] == code]
+    assert order["currency"] == "USD"
+    (line,) = order["lines"]
+    assert (line["sku"], line["quantity"], Decimal(line["price"])) == ("SOCK-1", 3, Decimal("4.2"))
+    assert line["title"] == "Socks SOCK-1"
+    assert Decimal(order["total"]) == Decimal(order["shipping"]) + Decimal("12.60") + Decimal(
+        order["tax"]
+    )
+    assert order["customer"]["email"] == "ana@example.com"
+    assert order["shipping_address"]["city"] == "Berlin"
+    assert connector.get_order(order["remote_id"]) == order
+    # Read again inside the overlap: the same report, which Stockyard queues once.
+    assert connector.fetch_orders(page.cursor).records == [order]
+    assert shop(vendure, overlap=0).fetch_orders(page.cursor).records == []
+    connector.delete_product(created.id, "key-2")

@@ -42,7 +42,9 @@ class VendureSettings(BaseModel):
     language: str = "en"
     currency_decimals: int = Field(default=2, ge=0, le=4)
     timeout: float = Field(default=30.0, gt=0, le=600)
-    orders_per_pull: int = Field(default=50, ge=1, le=500)
+    orders_per_pull: int = Field(default=100, ge=1, le=500)
+    # Seconds each pull of orders reads back before its cursor, for late commits.
+    overlap: float = Field(default=5.0, ge=0, le=3600)
 
 
 # Stockyard's fulfillment states -> the Vendure fulfillment states to walk through.
@@ -51,6 +53,13 @@ FULFILLMENT_PATH = {"complete": ("Shipped", "Delivered"), "cancelled": ("Cancell
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "product"
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PermanentError(f"vendure: unreadable time {text[:40]!r}") from None
 
 
 def _image_tag(code: str) -> str:
@@ -356,12 +365,21 @@ class VendureConnector(Connector):
     # ------------------------------------------------------------------------ orders
 
     def fetch_orders(self, cursor: str | None) -> Page:
-        """Orders placed since `cursor` (the placement time of the last one read)."""
-        since = cursor or dt.datetime(2000, 1, 1, tzinfo=dt.UTC).isoformat()
-        data = self.api.query(q.ORDERS, {"since": since, "take": self.config.orders_per_pull})
-        orders = data["orders"]["items"]
-        records = [self._order(o) for o in orders]
-        return Page(records, orders[-1]["orderPlacedAt"] if orders else cursor)
+        """Orders placed since `cursor` (the placement time of the newest one read), read
+        from `overlap` seconds earlier: an order whose transaction committed late is not
+        missed, and one read twice is the same report, which Stockyard queues once."""
+        since = _instant(cursor) if cursor else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        take = self.config.orders_per_pull
+        window = dt.timedelta(seconds=self.config.overlap)
+        orders = self._orders_after(since - window, take)
+        if len(orders) == take and all(_instant(o["orderPlacedAt"]) <= since for o in orders):
+            orders = self._orders_after(since, take)  # a crowd inside the window: move on
+        newest = max([since, *(_instant(o["orderPlacedAt"]) for o in orders)])
+        return Page([self._order(o) for o in orders], newest.isoformat())
+
+    def _orders_after(self, since: dt.datetime, take: int) -> list[dict[str, Any]]:
+        data = self.api.query(q.ORDERS, {"since": since.isoformat(), "take": take})
+        return list(data["orders"]["items"])
 
     def get_order(self, remote_id: str) -> dict[str, Any]:
         order = self.api.query(q.ORDER, {"id": remote_id})["order"]
