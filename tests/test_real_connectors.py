@@ -348,3 +348,23 @@ def test_vendure_orders_are_read_once_placed(vendure: Running, images: str) -> N
     assert connector.fetch_orders(page.cursor).records == [order]
     assert shop(vendure, overlap=0).fetch_orders(page.cursor).records == []
     connector.delete_product(created.id, "key-2")
+
+
+def test_expired_sessions_are_renewed(tryton: Running, vendure: Running) -> None:
+    """Both systems end sessions (timeouts, restarts, a logout): the clients log in again
+    once and carry on."""
+    connector = erp(tryton)
+    connector.warehouses()
+    auth, _ = connector.rpc._session()
+    status, _ = connector.rpc._post("common.db.logout", [], auth)
+    assert status == 200
+    connector._warehouses = None
+    assert [w["code"] for w in connector.warehouses()] == ["WH"]
+    assert connector.rpc._session()[0] != auth
+
+    channel = shop(vendure)
+    assert channel.find_product(["NONE"]) is None
+    token = channel.api._session()
+    channel.api.query("mutation { logout { success } }")
+    assert channel.find_product(["NONE"]) is None
+    assert channel.api._session() != token
