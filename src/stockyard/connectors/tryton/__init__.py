@@ -89,6 +89,35 @@ class _Cursor:
         )
 
 
+def _record(
+    template: dict[str, Any],
+    variants: list[dict[str, Any]],
+    stock: dict[int, dict[str, int]],
+    barcodes: dict[int, str],
+    categories: dict[int, str],
+) -> dict[str, Any]:
+    """One template as a catalog product. Deactivated variants are left out; a template
+    left with none, deactivated or no longer salable is withdrawn (active: false)."""
+    live = [v for v in variants if v["active"]]
+    return {
+        "code": template.get("code") or variants[0]["code"],
+        "title": template["name"],
+        "description": variants[0].get("description") or "",
+        "type": template.get("type") or "",
+        "tags": sorted({categories[c] for c in template["categories"]}),
+        "active": bool(live and template["active"] and template.get("salable", True)),
+        "variants": [
+            {
+                "sku": v["code"],
+                "barcode": next((barcodes[i] for i in v["identifiers"] if i in barcodes), None),
+                "price": str(v.get("list_price_used") or Decimal(0)),
+                "stock": stock.get(v["id"], {}),
+            }
+            for v in (live or variants)
+        ],
+    }
+
+
 class TrytonConnector(Connector):
     roles = frozenset({"source", "fulfillment"})
     secret_settings = frozenset({"password"})
@@ -208,34 +237,9 @@ class TrytonConnector(Connector):
         categories = self._category_names([c for t in templates for c in t["categories"]])
         records = []
         for template in templates:
-            own = [variants[p] for p in template["products"] if variants[p].get("code")]
-            if not own:
-                continue  # nothing with a code (SKU) to sell: not for the channels
-            records.append(
-                {
-                    "code": template.get("code") or own[0]["code"],
-                    "title": template["name"],
-                    "description": own[0].get("description") or "",
-                    "type": template.get("type") or "",
-                    "tags": sorted({categories[c] for c in template["categories"]}),
-                    "active": bool(template["active"] and template.get("salable", True)),
-                    "variants": [
-                        {
-                            "sku": v["code"],
-                            "barcode": next(
-                                (barcodes[i] for i in v["identifiers"] if i in barcodes), None
-                            ),
-                            "price": str(v.get("list_price_used") or Decimal(0)),
-                            "stock": stock.get(v["id"], {}),
-                        }
-                        for v in own
-                        if v["active"]
-                    ]
-                    or [{"sku": own[0]["code"], "price": "0"}],
-                }
-            )
-            if not any(v["active"] for v in own):
-                records[-1]["active"] = False
+            coded = [variants[p] for p in template["products"] if variants[p].get("code")]
+            if coded:  # a template without a code (SKU) on any variant has nothing to sell
+                records.append(_record(template, coded, stock, barcodes, categories))
         return records
 
     def _stock(self, product_ids: list[int]) -> dict[int, dict[str, int]]:
