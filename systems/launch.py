@@ -110,6 +110,18 @@ def _fingerprint(*files: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def _template(system: str, *inputs: Path) -> tuple[Path, Path | None]:
+    """Where `system`'s template lives (named after what it is made from), and an empty
+    folder to build it in, or None when it exists already."""
+    template = CACHE / system / f"template-{_fingerprint(*inputs)}.sqlite"
+    if template.exists():
+        return template, None
+    folder = CACHE / system / "build"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return template, folder
+
+
 def _snapshot(database: Path, target: Path) -> None:
     """Copy an SQLite database through SQLite: Tryton runs it in WAL mode, and a stopped
     server leaves its last writes in the -wal file, which a plain file copy would miss."""
@@ -141,12 +153,9 @@ def tryton_template() -> Path:
     """The seeded database file, made once per pinned release."""
     _need(TRYTON_BIN / "trytond", "install-tryton.sh")
     requirements = ROOT / "systems" / "tryton" / "requirements.txt"
-    template = CACHE / "tryton" / f"template-{_fingerprint(requirements, Path(__file__))}.sqlite"
-    if template.exists():
+    template, folder = _template("tryton", requirements, Path(__file__))
+    if folder is None:
         return template
-    folder = CACHE / "tryton" / "build"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     (folder / f"{TRYTON_DB}.sqlite").touch()
     conf = _tryton_conf(folder, 0)
     password = folder / "password"
@@ -333,12 +342,9 @@ def ship_tryton_sale(client: TrytonClient, sale_number: str, reference: str = ""
 def vendure_template() -> Path:
     _need(VENDURE_DIR / "node_modules" / "@vendure" / "core", "install-vendure.sh")
     files = [VENDURE_DIR / n for n in ("package-lock.json", "config.js", "setup.js")]
-    template = CACHE / "vendure" / f"template-{_fingerprint(*files)}.sqlite"
-    if template.exists():
+    template, folder = _template("vendure", *files)
+    if folder is None:
         return template
-    folder = CACHE / "vendure" / "build"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     subprocess.run(
         ["node", "setup.js"],
         cwd=VENDURE_DIR,
