@@ -116,6 +116,8 @@ def _template(system: str, *inputs: Path) -> tuple[Path, Path | None]:
     template = CACHE / system / f"template-{_fingerprint(*inputs)}.sqlite"
     if template.exists():
         return template, None
+    for stale in (CACHE / system).glob("template-*.sqlite"):
+        stale.unlink()
     folder = CACHE / system / "build"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
