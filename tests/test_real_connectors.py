@@ -183,6 +183,32 @@ def test_vendure_image_that_cannot_be_fetched_leaves_a_product_to_link(
     connector.delete_product(found.id, "key-2")
 
 
+def test_vendure_takes_over_a_product_left_without_variants(vendure: Running) -> None:
+    """The shop went away after the product was made and before its variants were: the
+    retry finishes that product instead of making a second one."""
+    connector = shop(vendure)
+    orphan = connector.api.query(
+        'mutation { createProduct(input: {translations: [{languageCode: en, name: "Scarf",'
+        ' slug: "scarf", description: ""}]}) { id } }'
+    )["createProduct"]["id"]
+    scarf = ChannelProduct("SCARF", {"title": "Scarf"}, [ChannelVariant("SCARF-1", {"price": "7"})])
+    created = connector.create_product(scarf, "key-1")
+    assert created.id == orphan
+    assert [v["sku"] for v in remote_product(connector, orphan)["variants"]] == ["SCARF-1"]
+    # A product of that slug with variants of its own is another product: left alone.
+    other = connector.create_product(
+        ChannelProduct("SCARF", {"title": "Scarf"}, [ChannelVariant("SCARF-2", {"price": "7"})]),
+        "key-2",
+    )
+    assert other.id != orphan
+    for product_id in (orphan, other.id):
+        connector.delete_product(product_id, "key-3")
+    # A deleted product is not taken over either.
+    anew = connector.create_product(scarf, "key-4")
+    assert anew.id not in (orphan, other.id)
+    connector.delete_product(anew.id, "key-5")
+
+
 def test_vendure_errors_say_retry_or_stop(vendure: Running) -> None:
     with pytest.raises(PermanentError, match="login of 'superadmin' failed"):
         VendureConnector({"url": f"{vendure.url}/admin-api", "password": "wrong"}).find_product(

@@ -119,13 +119,15 @@ class VendureConnector(Connector):
         return RemoteProduct(product["id"], {v["sku"]: v["id"] for v in product["variants"]})
 
     def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
-        created = checked(
-            self.api.query(q.CREATE_PRODUCT, {"input": self._product_input(product)})[
-                "createProduct"
-            ],
-            "create product",
+        product_id = (
+            self._orphan(product.code)
+            or checked(
+                self.api.query(q.CREATE_PRODUCT, {"input": self._product_input(product)})[
+                    "createProduct"
+                ],
+                "create product",
+            )["id"]
         )
-        product_id = created["id"]
         try:
             results = self.upsert_variants(product_id, product.variants, key)
             failed = [r for r in results if not r.ok]
@@ -138,6 +140,13 @@ class VendureConnector(Connector):
             raise
         images = {i.code: self.add_image(product_id, i, key) for i in product.images}
         return RemoteProduct(product_id, {r.key: r.remote_id or "" for r in results}, images)
+
+    def _orphan(self, code: str) -> str | None:
+        """A product an earlier attempt created under this code's slug but could neither
+        give variants nor delete (the shop went away in between): it is taken over, so the
+        retry does not leave a duplicate behind."""
+        found = self.api.query(q.PRODUCT_BY_SLUG, {"slug": _slug(code)})["product"]
+        return str(found["id"]) if found and not found["variants"] else None
 
     def _product_input(
         self, product: ChannelProduct, remote_id: str | None = None

@@ -25,6 +25,9 @@ query($ids: [String!]!, $take: Int!) {
   }
 }"""
 
+PRODUCT_BY_SLUG = """
+query($slug: String!) { product(slug: $slug) { id variants { id } } }"""
+
 CREATE_PRODUCT = """
 mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }"""
 
