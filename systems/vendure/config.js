@@ -1,5 +1,8 @@
 // One Vendure for Stockyard's demo and tests: an embedded sql.js database file, images on
 // local disk, and only the plugins a shop needs to take products and orders.
+// A shop on 127.0.0.1 for tests and a demo: it reports nothing to Vendure's telemetry.
+process.env.VENDURE_DISABLE_TELEMETRY = process.env.VENDURE_DISABLE_TELEMETRY || 'true';
+
 const path = require('path');
 const { dummyPaymentHandler, DefaultJobQueuePlugin } = require('@vendure/core');
 const { AssetServerPlugin } = require('@vendure/asset-server-plugin');
