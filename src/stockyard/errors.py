@@ -48,3 +48,9 @@ class TransientError(HandlerError):
 
 class PermanentError(HandlerError):
     """Retrying cannot help: invalid data, an HTTP 4xx, a bug."""
+
+
+class StorageFull(StockyardError):
+    """The database cannot write right now: its disk or a file-size limit is full, or the
+    storage reports an I/O error. Nothing was changed; the same request succeeds once space
+    is freed, so callers back off and retry (the API answers 507)."""

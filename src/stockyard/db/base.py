@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from stockyard.errors import StorageFull
+
 CHANNEL = "stockyard"  # the LISTEN/NOTIFY channel of new work
 
 
@@ -95,13 +97,20 @@ class Database(ABC):
         """A write transaction, committed at the end and rolled back on any error."""
         conn = self.connection()
         cur = conn.cursor()
-        cur.execute(self.begin_write)
         try:
-            yield cur
-        except BaseException:
-            self._rollback(conn)
+            cur.execute(self.begin_write)
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except Exception as exc:
+            if self.storage_full(exc):
+                raise StorageFull(
+                    f"{self.describe()} cannot be written (disk full or I/O error): {exc}"
+                ) from exc
             raise
-        cur.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -113,6 +122,11 @@ class Database(ABC):
             yield cur
         finally:
             self._rollback(conn)
+
+    def storage_full(self, exc: BaseException) -> bool:
+        """Whether `exc` says the storage cannot take writes (disk full, a file-size limit,
+        an I/O error): a condition that passes, unlike a bug in a statement."""
+        return False
 
     def _rollback(self, conn: Any) -> None:
         try:

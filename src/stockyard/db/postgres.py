@@ -88,6 +88,10 @@ class PostgresDatabase(Database):
     def _is_broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)
 
+    def storage_full(self, exc: BaseException) -> bool:
+        # 53100 disk_full; 58030 io_error (the server could not write its files).
+        return isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.IoError)
+
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"
 

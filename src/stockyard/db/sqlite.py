@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from stockyard.db.base import Cursor, Database
 from stockyard.errors import InvalidInput
 
+_FULL = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -62,6 +63,12 @@ class SqliteDatabase(Database):
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    def storage_full(self, exc: BaseException) -> bool:
+        # The primary result code (low byte) covers every SQLITE_IOERR_* variant, e.g. the
+        # IOERR_WRITE of a file-size limit and the FULL of a full disk.
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _FULL
 
     def in_list(self, column: str) -> str:
         return f"{column} IN (SELECT value FROM json_each(?))"
