@@ -283,7 +283,14 @@ def test_erp_to_shop_and_back(
 
     wait_for(converged, "Vendure to converge after its restart", timeout=120)
     settled = env.queue.get(env.client_id, stuck.id)
-    assert (settled.status, settled.attempts >= 2) == ("done", True)
+    # A later pull's update for the same record may coalesce the retried item while it
+    # waits (correct, and a matter of timing on a busy machine): then the item that
+    # replaced it is the one that must have settled.
+    while settled.status == "superseded" and settled.superseded_by is not None:
+        settled = env.queue.get(env.client_id, settled.superseded_by)
+    assert settled.status == "done"
+    if settled.id == stuck.id:  # it was retried to success, not replaced
+        assert settled.attempts >= 2
     lane = next(v for v in env.queue.lanes(env.client_id) if v.lane_id == env.shop_id)
     assert lane.state in ("idle", "ready", "waiting", "running")
 
