@@ -52,7 +52,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[Tenant], Any] | None]] = {
     ("GET", C + "/members"): (ADMIN, None),
     ("PUT", C + "/members"): (
         ADMIN,
-        lambda t: {"email": "new@example.com", "role": "read-only", "password": "long enough pw"},
+        lambda t: {"email": "new@example.com", "role": "read-only"},
     ),
     ("DELETE", C + "/members/{user_id}"): (ADMIN, None),
     ("GET", C + "/keys"): (ADMIN, None),

@@ -3,13 +3,21 @@ client (shown once, kept as SHA-256 hashes), and login sessions.
 
 Roles rank read-only < operator < administrator; a platform administrator holds the
 administrator role on every client.
+
+Accounts are shared by every client they are a member of, so a client's administrator
+never sets or learns one's password: an account a client adds is created without one (a
+platform administrator sets the first, the user changes it). Password hashing is bounded
+(`HASH_SLOTS` at a time: each argon2 hash takes 64 MiB) and failed attempts are throttled
+per account and per address (`stockyard.throttle.LoginThrottle`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from stockyard.db import Database
 from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from stockyard.throttle import LoginThrottle
 
 ROLES: tuple[str, ...] = ("read-only", "operator", "administrator")
 RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -26,6 +35,11 @@ KEY_PREFIX = "sy_key_"
 SESSION_PREFIX = "sy_session_"
 SESSION_TTL = 12 * 3600.0
 MIN_PASSWORD = 8
+NO_PASSWORD = ""  # the stored hash of an account whose password is not set yet: none matches
+HASH_SLOTS = max(1, min(4, os.cpu_count() or 1))
+# User ids are drawn at random from above any sequential id: an id must not tell a client
+# administrator whether the account it just added is new or was made long ago elsewhere.
+_USER_IDS = (2**32, 2**53)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -38,6 +52,7 @@ class Principal:
     roles: Mapping[int, str] = field(default_factory=dict)
     user_id: int | None = None
     key_id: int | None = None
+    session: str | None = None  # the SHA-256 of the session token the caller came with
 
     def role(self, client_id: int) -> str | None:
         return "administrator" if self.platform_admin else self.roles.get(client_id)
@@ -79,28 +94,76 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _normal_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidInput("email: not an email address")
+    return email
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"{field}: at least {MIN_PASSWORD} characters")
+
+
 class Accounts:
-    def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hasher: PasswordHasher | None = None,
+        throttle: LoginThrottle | None = None,
+        hash_slots: int = HASH_SLOTS,
+    ) -> None:
         self.db = db
         self.hasher = hasher or PasswordHasher()
+        self.throttle = throttle or LoginThrottle()
+        # Bounds memory (argon2 takes 64 MiB a hash) and CPU whoever calls: API, console, CLI.
+        self._slots = threading.BoundedSemaphore(hash_slots)
+        self._dummy: str | None = None
+
+    # --------------------------------------------------------------------------- hashing
+
+    def _hash(self, password: str) -> str:
+        with self._slots:
+            return self.hasher.hash(password)
+
+    def _verify(self, stored: str, password: str) -> bool:
+        """Exactly one argon2 verification whatever `stored` is (a real hash, an account
+        without a password, an unknown email), so the time taken tells nothing."""
+        real = stored != NO_PASSWORD
+        target = stored if real else self._dummy_hash()
+        with self._slots:
+            try:
+                return self.hasher.verify(target, password) and real
+            except (VerificationError, InvalidHashError):
+                return False
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:  # made once, with the same parameters as real ones
+            self._dummy = self._hash(secrets.token_hex(16))
+        return self._dummy
 
     # ------------------------------------------------------------------------------ users
 
-    def create_user(self, email: str, password: str, platform_admin: bool = False) -> User:
-        email = email.strip().lower()
-        if not _EMAIL.match(email):
-            raise InvalidInput("email: not an email address")
-        if len(password) < MIN_PASSWORD:
-            raise InvalidInput(f"password: at least {MIN_PASSWORD} characters")
-        with self.db.write() as cur:
-            row = cur.execute(
-                "INSERT INTO users (email, password_hash, platform_admin, created_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
-                (email, self.hasher.hash(password), int(platform_admin), time.time()),
-            ).fetchone()
-        if row is None:
-            raise Conflict(f"a user with email {email} exists")
-        return User(int(row[0]), email, platform_admin)
+    def create_user(self, email: str, password: str | None, platform_admin: bool = False) -> User:
+        """A new account; without a password nobody can sign in to it until one is set."""
+        email = _normal_email(email)
+        if password is not None:
+            _check_password(password)
+        stored = NO_PASSWORD if password is None else self._hash(password)
+        for _ in range(5):  # a random id meets a taken one about never; then draw again
+            user_id = secrets.randbelow(_USER_IDS[1] - _USER_IDS[0]) + _USER_IDS[0]
+            with self.db.write() as cur:
+                row = cur.execute(
+                    "INSERT INTO users (id, email, password_hash, platform_admin, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                    (user_id, email, stored, int(platform_admin), time.time()),
+                ).fetchone()
+            if row is not None:
+                return User(int(row[0]), email, platform_admin)
+            if self.user_by_email(email) is not None:
+                raise Conflict(f"a user with email {email} exists")
+        raise Conflict("could not draw a free user id; try again")
 
     def user_by_email(self, email: str) -> User | None:
         row = (
@@ -113,16 +176,35 @@ class Accounts:
         )
         return None if row is None else User(int(row[0]), row[1], bool(row[2]))
 
-    def set_password(self, user_id: int, password: str) -> None:
-        if len(password) < MIN_PASSWORD:
-            raise InvalidInput(f"password: at least {MIN_PASSWORD} characters")
+    def set_password(self, user_id: int, password: str, keep_session: str | None = None) -> None:
+        """A new password ends every session opened with the old one, but `keep_session`
+        (the SHA-256 of the token of the session that changed it)."""
+        _check_password(password)
+        stored = self._hash(password)
         with self.db.write() as cur:
+            cur.execute("UPDATE users SET password_hash = ? WHERE id = ?", (stored, user_id))
             cur.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ?",
-                (self.hasher.hash(password), user_id),
+                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?",
+                (user_id, keep_session or ""),
             )
-            # A new password ends every session opened with the old one.
-            cur.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    def change_password(
+        self, user_id: int, current: str, new: str, keep_session: str | None
+    ) -> None:
+        """The user's own change: the current password first, throttled like sign-ins."""
+        row = (
+            self.db.connection()
+            .execute("SELECT email, password_hash FROM users WHERE id = ?", (user_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no user {user_id}")
+        _check_password(new, "new_password")
+        self.throttle.attempt(row[0], None)
+        if not self._verify(row[1], current):
+            raise InvalidInput("current_password: this is not your current password")
+        self.throttle.succeeded(row[0], None)
+        self.set_password(user_id, new, keep_session)
 
     # ------------------------------------------------------------------------ memberships
 
@@ -158,22 +240,20 @@ class Accounts:
 
     # ---------------------------------------------------------------------------- sessions
 
-    def login(self, email: str, password: str) -> str:
+    def login(self, email: str, password: str, address: str | None = None) -> str:
+        """A new session token. Throttled per account and per `address` (the caller's IP)
+        before any hashing; an unknown email, an account without a password and a wrong
+        password cost the same one verification and answer the same."""
+        email = email.strip().lower()
+        self.throttle.attempt(email, address)
         row = (
             self.db.connection()
-            .execute(
-                "SELECT id, password_hash FROM users WHERE email = ?", (email.strip().lower(),)
-            )
+            .execute("SELECT id, password_hash FROM users WHERE email = ?", (email,))
             .fetchone()
         )
-        # An unknown email costs one hash too, so timing does not tell which emails exist.
-        stored = row[1] if row else self.hasher.hash(secrets.token_hex(8))
-        try:
-            self.hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            raise Unauthenticated("wrong email or password") from None
-        if row is None:
+        if not self._verify(row[1] if row else NO_PASSWORD, password) or row is None:
             raise Unauthenticated("wrong email or password")
+        self.throttle.succeeded(email, address)
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         with self.db.write() as cur:
@@ -292,6 +372,7 @@ class Accounts:
             platform_admin=bool(row[2]),
             roles={int(r[0]): r[1] for r in roles},
             user_id=int(row[0]),
+            session=_digest(token),
         )
 
 

@@ -4,6 +4,8 @@ Handlers raise `TransientError` or `PermanentError`; the service layer raises th
 `StockyardError` family, which the CLI (and later the API) turn into one clear message.
 """
 
+import math
+
 
 class StockyardError(Exception):
     """A problem the user can act on; its message is shown as is."""
@@ -54,3 +56,12 @@ class StorageFull(StockyardError):
     """The database cannot write right now: its disk or a file-size limit is full, or the
     storage reports an I/O error. Nothing was changed; the same request succeeds once space
     is freed, so callers back off and retry (the API answers 507)."""
+
+
+class RateLimited(StockyardError):
+    """Too many requests, or too many failed sign-ins: try again after `retry_after`
+    seconds (the API answers 429 with Retry-After)."""
+
+    def __init__(self, retry_after: float, reason: str = "too many requests") -> None:
+        super().__init__(f"{reason}: try again in {max(1, math.ceil(retry_after))} s")
+        self.retry_after = retry_after

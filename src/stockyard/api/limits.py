@@ -1,49 +1,27 @@
 """Request-size limits and per-caller rate limits.
 
-The rate limit is a token bucket per caller (API key, session, or the client address when
-unauthenticated), kept in this process: with several API processes each enforces it on
-its own share of the traffic.
+The rate limit is a token bucket per caller (API key or user once authenticated; the
+client address for requests without credentials and for every failed authentication, so
+rotating made-up tokens does not buy fresh buckets), kept in this process: with several
+API processes each enforces it on its own share of the traffic.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import threading
-import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class RateLimiter:
-    def __init__(self, per_second: float, burst: int) -> None:
-        self.rate = per_second
-        self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """None when the call may go ahead; else the seconds until it may."""
-        if self.rate <= 0:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                return (1.0 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > 100_000:  # forget idle callers rather than grow forever
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-            return None
+from stockyard.errors import RateLimited
+from stockyard.throttle import TokenBuckets
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many requests: try again in {math.ceil(retry_after)} s")
-        self.retry_after = retry_after
+class RateLimiter(TokenBuckets):
+    """Requests per caller: `take(key)` spends one, `wait(key)` looks without spending."""
+
+
+__all__ = ["BodyLimit", "RateLimited", "RateLimiter", "problem_bytes"]
 
 
 class BodyLimit:

@@ -93,8 +93,25 @@ class Stockyard:
             raise Unauthenticated("send an API key or a session token: Authorization: Bearer …")
         return self.accounts.principal(token)
 
-    def login(self, email: str, password: str) -> str:
-        return self.accounts.login(email, password)
+    def login(self, email: str, password: str, address: str | None = None) -> str:
+        """A session token; failed attempts are throttled per account and per `address`
+        (RateLimited once too many)."""
+        return self.accounts.login(email, password, address)
+
+    def change_password(self, who: Principal, current: str, new: str) -> None:
+        """The signed-in user's own password; ends their other sessions (not this one)."""
+        if who.user_id is None:
+            raise Forbidden("only a signed-in user has a password to change (not an API key)")
+        self.accounts.change_password(who.user_id, current, new, who.session)
+
+    def set_password(self, who: Principal, email: str, new: str) -> None:
+        """A platform administrator sets anyone's password (the first one of an account a
+        client added, or a forgotten one); every session of that user ends."""
+        self._platform(who)
+        user = self.accounts.user_by_email(email)
+        if user is None:
+            raise NotFound(f"no user {email.strip().lower()}")
+        self.accounts.set_password(user.id, new)
 
     def _allow(self, who: Principal, client_id: int, need: str) -> None:
         role = who.role(client_id)
@@ -446,16 +463,36 @@ class Stockyard:
         return self.accounts.members(client_id)
 
     def set_member(
-        self, who: Principal, client_id: int, email: str, role: str, password: str | None
+        self,
+        who: Principal,
+        client_id: int,
+        email: str,
+        role: str,
+        password: str | None = None,
     ) -> Member:
-        """Give a user a role on the client; a new email becomes a user with `password`."""
+        """Give a user a role on the client; an email without an account gets one.
+
+        Accounts are shared between clients, so a client's administrator neither sets nor
+        learns a password, and the answer is the same whether the account existed (nor do
+        random user ids tell). A new account has no password until a platform
+        administrator sets one; only a platform administrator may give `password`, and only
+        for a new account (an existing one keeps its own: that is an error, not ignored).
+        """
         self._allow(who, client_id, ADMIN)
         check_role(role)
+        if password is not None and not who.platform_admin:
+            raise InvalidInput(
+                "password: a client administrator does not set passwords; the new member's"
+                " first password is set by a platform administrator"
+            )
         user = self.accounts.user_by_email(email)
         if user is None:
-            if not password:
-                raise InvalidInput("password: a new user needs one")
             user = self.accounts.create_user(email, password)
+        elif password is not None:
+            raise InvalidInput(
+                f"password: {user.email} has an account and keeps its password"
+                " (set it with `stockyard users passwd`)"
+            )
         self.accounts.set_role(user.id, client_id, role)
         self._audit(who, client_id, "member.set", user=user.id, email=user.email, role=role)
         return Member(user.id, user.email, role)
