@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,10 +49,19 @@ class SqliteDatabase(Database):
         super().__init__(url)
         self.options = options
 
-    def _open(self) -> sqlite3.Connection:
+    def _create_private(self) -> None:
+        """Creates the file readable by its owner only, as SQLite would not (it holds
+        password hashes and every client's data). SQLite gives the -wal and -shm files the
+        mode of the database file. An existing file keeps the mode its owner chose."""
         path = Path(self.options.path)
         if not path.parent.exists():
             raise InvalidInput(f"folder {path.parent} does not exist")
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def _open(self) -> sqlite3.Connection:
+        path = Path(self.options.path)
+        self._create_private()
         # isolation_level=None: transactions are exactly the BEGIN ... COMMIT we issue.
         conn = sqlite3.connect(
             path,
@@ -89,6 +100,7 @@ class SqliteDatabase(Database):
         return f"sqlite:///{self.options.path}"
 
     def migrate(self) -> None:
+        self._create_private()  # before alembic's own connection would create it
         super().migrate()
         with self.write() as cur:  # WAL is a property of the file: set it once here too
             cur.execute("SELECT 1")
