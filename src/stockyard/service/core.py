@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stockyard.accounts import RANK, Accounts, ApiKey, Member, Principal, User, check_role
@@ -28,7 +28,7 @@ from stockyard.engine import (
     Queue,
     Request,
 )
-from stockyard.engine.models import CONNECTION_KINDS
+from stockyard.engine.models import CONNECTION_KINDS, STATUSES
 from stockyard.errors import (
     Conflict,
     Forbidden,
@@ -46,6 +46,10 @@ from stockyard.signing import SignatureError, verify
 
 READ, OPERATE, ADMIN = "read-only", "operator", "administrator"
 DISABLED = "disabled"
+# What each bulk action can apply to. A filter that names no status means failed items
+# only, for every shell: skipping "every item of SKU X" must not cancel X's queued updates.
+ACTIONS: dict[str, tuple[str, ...]] = {"retry": ("failed",), "skip": ("failed", "queued")}
+BULK_DEFAULT_STATUSES = ("failed",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,17 @@ class ConnectionView:
     settings: dict[str, Any]
     status: str
     secrets: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkGroup:
+    """How many items a bulk action would touch of one instruction on one connection
+    (`lane_id` is the connection's lane for blocking items, None for the others)."""
+
+    instruction: str
+    connection_id: int | None
+    lane_id: int | None
+    items: int
 
 
 class Stockyard:
@@ -194,6 +209,7 @@ class Stockyard:
     def act(self, who: Principal, client_id: int, action: str, ids: Sequence[int]) -> list[int]:
         """Retry or skip the given items; every one must exist and allow it."""
         self._allow(who, client_id, OPERATE)
+        _action_statuses(action)
         if not ids:
             raise InvalidInput("ids: name at least one item")
         if action == "retry":
@@ -201,11 +217,32 @@ class Stockyard:
         return self.queue.skip(client_id, ids, who.actor)
 
     def act_where(self, who: Principal, flt: ItemFilter, action: str) -> list[int]:
-        """Retry or skip every item the filter matches that allows it."""
+        """Retry or skip every item the filter matches that allows it: failed items,
+        unless the filter names other statuses (see `bulk_filter`)."""
         self._allow(who, flt.client_id, OPERATE)
+        flt = bulk_filter(flt, action)
         if action == "retry":
             return self.queue.retry_where(flt, who.actor)
         return self.queue.skip_where(flt, who.actor)
+
+    def bulk_counts(self, who: Principal, flt: ItemFilter, action: str) -> list[BulkGroup]:
+        """What `act_where(who, flt, action)` would touch now, by instruction and
+        connection, largest group first: what a confirmation shows. One query, on the
+        same indexes as the action's own."""
+        self._allow(who, flt.client_id, OPERATE)
+        # The engine's filter SQL, so the count and the action can never disagree.
+        where, params = self.queue._where(bulk_filter(flt, action))
+        rows = (
+            self.queue.db.connection()
+            .execute(
+                "SELECT instruction, connection_id, lane_id, count(*) FROM items"
+                f" WHERE {where} GROUP BY instruction, connection_id, lane_id"
+                " ORDER BY count(*) DESC, instruction, connection_id",
+                params,
+            )
+            .fetchall()
+        )
+        return [BulkGroup(str(i), c, lane, int(n)) for i, c, lane, n in rows]
 
     # ----------------------------------------------------------------------------- lanes
 
@@ -557,3 +594,25 @@ class Stockyard:
             return self.queue.db.schema_ready()
         except Exception:
             return False
+
+
+def _action_statuses(action: str) -> tuple[str, ...]:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}") from None
+
+
+def bulk_filter(flt: ItemFilter, action: str) -> ItemFilter:
+    """The filter a bulk action really applies: failed items when the caller named no
+    status; of the statuses named, those the action applies to (an error if none)."""
+    allowed = _action_statuses(action)
+    if not flt.statuses:
+        return replace(flt, statuses=BULK_DEFAULT_STATUSES)
+    unknown = [s for s in flt.statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidInput(f"unknown status {unknown[0]!r}; one of {', '.join(STATUSES)}")
+    statuses = tuple(s for s in flt.statuses if s in allowed)
+    if not statuses:
+        raise InvalidInput(f"{action} applies only to {' or '.join(allowed)} items")
+    return replace(flt, statuses=statuses)
