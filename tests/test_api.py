@@ -113,7 +113,7 @@ def test_enqueue_is_all_or_nothing_with_clear_errors(env: ApiEnv) -> None:
     r = env.http.post(
         client_path(env, "/items"),
         headers=h,
-        json={"items": [{"instruction": "send_email"}, {"instruction": "no_such_thing"}]},
+        json={"items": [{"instruction": "sync_order"}, {"instruction": "no_such_thing"}]},
     )
     assert r.status_code == 422 and "unknown instruction 'no_such_thing'" in r.json()["detail"]
     r = env.http.post(
@@ -121,7 +121,7 @@ def test_enqueue_is_all_or_nothing_with_clear_errors(env: ApiEnv) -> None:
     )
     assert r.status_code == 422 and "blocking" in r.json()["detail"]
     assert env.queue.count(_everything(env)) == before
-    key = {"items": [{"instruction": "send_email", "idempotency_key": "mail-1"}]}
+    key = {"items": [{"instruction": "sync_order", "idempotency_key": "mail-1"}]}
     first = env.http.post(client_path(env, "/items"), headers=h, json=key).json()["ids"]
     assert env.http.post(client_path(env, "/items"), headers=h, json=key).json()["ids"] == first
 

@@ -64,6 +64,6 @@ def test_items_without_a_key_or_lane_are_not_coalesced(queue: Queue, client_id: 
     lane = channel(queue, client_id)
     plain = queue.enqueue(client_id, [Request("update_variant", {}, lane) for _ in range(3)])
     free = queue.enqueue(
-        client_id, [Request("send_email", {}, coalesce_key="mail") for _ in range(3)]
+        client_id, [Request("sync_order", {}, coalesce_key="mail") for _ in range(3)]
     )
     assert all(status(queue, client_id, i) == "queued" for i in plain + free)

@@ -24,7 +24,7 @@ def test_racing_enqueues_of_one_new_key_make_one_item(new_url: UrlMaker) -> None
         try:
             for r in range(rounds):
                 barrier.wait()
-                request = Request("send_email", {"round": r}, idempotency_key=f"race-{r}")
+                request = Request("sync_order", {"round": r}, idempotency_key=f"race-{r}")
                 results[n] += queues[n].enqueue(client, [request])
         except BaseException as exc:  # reported below, with the thread's name
             errors.append(exc)

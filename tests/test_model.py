@@ -75,7 +75,7 @@ class QueueModel(RuleBasedStateMachine):
     )
     def enqueue(self, lane: int | None, n: int, key: str | None) -> None:
         conn = None if lane is None else self.lanes[lane]
-        instruction = "send_email" if conn is None else "update_variant"
+        instruction = "sync_order" if conn is None else "update_variant"
         requests = [Request(instruction, {}, conn, coalesce_key=key) for _ in range(n)]
         for i in self.queue.enqueue(self.client, requests):
             # Coalescing: a keyed item in a lane supersedes the queued ones with its key.

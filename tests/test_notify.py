@@ -421,6 +421,7 @@ def test_starttls_and_login(tmp_path: Path, receiver: Receiver) -> None:
             smtp_user="stockyard",
             smtp_password="s3cret",
         )
+        env.subscribe("email", "ops@example.com")
         payload = {"to": "ops@example.com", "subject": "Hello", "text": "over TLS"}
         for settings, expected in (
             (good, "done"),
@@ -429,7 +430,7 @@ def test_starttls_and_login(tmp_path: Path, receiver: Receiver) -> None:
         ):
             handlers = HandlerRegistry()
             runner.install(handlers, env.subs, settings)
-            [item] = queue.enqueue(env.client, [Request("send_email", payload)])
+            [item] = queue.enqueue_internal(env.client, [Request("send_email", payload)])
             drain(queue, handlers)
             done = queue.get(env.client, item)
             assert (done.status if expected == "done" else done.error or "").count(expected), done

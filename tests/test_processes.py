@@ -44,7 +44,7 @@ def _fill(
     requests = [Request("update_variant", {}, lane_ids[n % lanes]) for n in range(lanes * per_lane)]
     for n in rng.sample(range(len(requests)), failing):
         requests[n] = Request("update_variant", {"fail_first": True}, requests[n].connection_id)
-    requests += [Request("send_email", {}) for _ in range(free)]
+    requests += [Request("sync_order", {}) for _ in range(free)]
     rng.shuffle(requests)
     queue.enqueue(client, requests)
     return client, lane_ids

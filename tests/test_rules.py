@@ -83,7 +83,7 @@ def test_failure_stops_only_its_own_lane(queue: Queue, client_id: int) -> None:
     bad = queue.enqueue(client_id, [Request("add_product", {"fail": "permanent"}, trade)])[0]
     behind = queue.enqueue(client_id, [Request("update_product", {}, trade) for _ in range(3)])
     other = queue.enqueue(client_id, [Request("update_product", {}, shop) for _ in range(3)])
-    free = queue.enqueue(client_id, [Request("send_email", {}) for _ in range(3)])
+    free = queue.enqueue(client_id, [Request("sync_order", {}) for _ in range(3)])
     rec = Recorder()
     drain(queue, rec.registry())
     assert status(queue, client_id, bad) == "failed"
@@ -123,7 +123,7 @@ def test_non_blocking_failure_holds_nothing_back(queue: Queue, client_id: int) -
     ids = queue.enqueue(
         client_id,
         [
-            Request("send_email", {"fail": "permanent"} if n == 0 else {"sleep": 0.05})
+            Request("sync_order", {"fail": "permanent"} if n == 0 else {"sleep": 0.05})
             for n in range(40)
         ],
     )
@@ -169,7 +169,7 @@ def test_transient_failures_give_up_after_the_limit(queue: Queue, client_id: int
 
 
 def test_permanent_failure_fails_at_once(queue: Queue, client_id: int) -> None:
-    item = queue.enqueue(client_id, [Request("send_email", {"fail": "permanent"})])[0]
+    item = queue.enqueue(client_id, [Request("sync_order", {"fail": "permanent"})])[0]
     drain(queue, Recorder().registry())
     detail = queue.detail(client_id, item)
     assert detail.item.status == "failed" and detail.item.attempts == 1
@@ -181,15 +181,15 @@ def test_handler_bug_is_a_permanent_failure_with_its_message(queue: Queue, clien
         raise KeyError("sku")
 
     reg = HandlerRegistry()
-    reg.register("send_email", broken)
-    item = queue.enqueue(client_id, [Request("send_email", {})])[0]
+    reg.register("sync_order", broken)
+    item = queue.enqueue(client_id, [Request("sync_order", {})])[0]
     drain(queue, reg)
     got = queue.get(client_id, item)
     assert (got.status, got.error) == ("failed", "KeyError: 'sku'")
 
 
 def test_item_without_handler_fails_clearly(queue: Queue, client_id: int) -> None:
-    item = queue.enqueue(client_id, [Request("send_webhook", {})])[0]
+    item = queue.enqueue(client_id, [Request("pull_orders", {})])[0]
     drain(queue, HandlerRegistry())
     assert "no handler" in (queue.get(client_id, item).error or "")
 
@@ -210,13 +210,13 @@ def test_pause_and_resume(queue: Queue, client_id: int) -> None:
 
 
 def test_idempotent_enqueue(queue: Queue, client_id: int) -> None:
-    first = queue.enqueue(client_id, [Request("send_email", {}, idempotency_key="order-1")])
+    first = queue.enqueue(client_id, [Request("sync_order", {}, idempotency_key="order-1")])
     again = queue.enqueue(
         client_id,
         [
-            Request("send_email", {}, idempotency_key="order-1"),
-            Request("send_email", {}, idempotency_key="order-2"),
-            Request("send_email", {}, idempotency_key="order-2"),
+            Request("sync_order", {}, idempotency_key="order-1"),
+            Request("sync_order", {}, idempotency_key="order-2"),
+            Request("sync_order", {}, idempotency_key="order-2"),
         ],
     )
     assert again[0] == first[0] and again[1] == again[2] != first[0]
@@ -296,7 +296,7 @@ def test_bulk_skip_by_sku_and_filters(queue: Queue, client_id: int) -> None:
 
 
 def test_retry_and_skip_refuse_wrong_states(queue: Queue, client_id: int) -> None:
-    item = queue.enqueue(client_id, [Request("send_email", {})])[0]
+    item = queue.enqueue(client_id, [Request("sync_order", {})])[0]
     with pytest.raises(Conflict, match="only failed"):
         queue.retry(client_id, [item], "ops")
     drain(queue, Recorder().registry())
@@ -305,7 +305,7 @@ def test_retry_and_skip_refuse_wrong_states(queue: Queue, client_id: int) -> Non
 
 
 def test_pagination_and_filters(queue: Queue, client_id: int) -> None:
-    ids = queue.enqueue(client_id, [Request("send_email", {}) for _ in range(25)])
+    ids = queue.enqueue(client_id, [Request("sync_order", {}) for _ in range(25)])
     page1 = queue.list_items(ItemFilter(client_id), limit=10)
     page2 = queue.list_items(ItemFilter(client_id), limit=10, before=page1[-1].id)
     page3 = queue.list_items(ItemFilter(client_id), limit=10, before=page2[-1].id)
@@ -317,10 +317,10 @@ def test_pagination_and_filters(queue: Queue, client_id: int) -> None:
 
 
 def test_prune_keeps_failed_and_waiting_and_never_reuses_ids(queue: Queue, client_id: int) -> None:
-    done = queue.enqueue(client_id, [Request("send_email", {}) for _ in range(5)])
-    failed = queue.enqueue(client_id, [Request("send_email", {"fail": "permanent"})])
+    done = queue.enqueue(client_id, [Request("sync_order", {}) for _ in range(5)])
+    failed = queue.enqueue(client_id, [Request("sync_order", {"fail": "permanent"})])
     drain(queue, Recorder().registry())
-    waiting = queue.enqueue(client_id, [Request("send_email", {}, delay=3600)])
+    waiting = queue.enqueue(client_id, [Request("sync_order", {}, delay=3600)])
     assert queue.prune(older_than=0, batch=2) == 5
     left = {i.id for i in queue.list_items(ItemFilter(client_id))}
     assert left == {*failed, *waiting}
@@ -328,7 +328,7 @@ def test_prune_keeps_failed_and_waiting_and_never_reuses_ids(queue: Queue, clien
     # Prune everything finished, including the newest item: ids still never repeat.
     queue.skip(client_id, waiting, "ops")
     queue.prune(older_than=0)
-    new = queue.enqueue(client_id, [Request("send_email", {})])[0]
+    new = queue.enqueue(client_id, [Request("sync_order", {})])[0]
     assert new > max(waiting)
 
 
@@ -365,7 +365,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
         started.append(time.monotonic())
 
     reg = HandlerRegistry()
-    reg.register("send_email", mark)
+    reg.register("sync_order", mark)
 
     async def scenario() -> float:
         # A long poll interval: only the wake-up can make the item start quickly.
@@ -374,7 +374,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
         await asyncio.sleep(0.3)
         loop = asyncio.get_running_loop()
         enqueued = time.monotonic()
-        await loop.run_in_executor(None, enqueuer.enqueue, client_id, [Request("send_email", {})])
+        await loop.run_in_executor(None, enqueuer.enqueue, client_id, [Request("sync_order", {})])
         while not started:
             await asyncio.sleep(0.001)
         worker.stop()
@@ -391,7 +391,7 @@ def test_handler_timeout_is_transient(queue: Queue, client_id: int) -> None:
     queue.instructions = fast_instructions(
         RetryPolicy(max_attempts=1, base_delay=0.01, timeout=0.2)
     )
-    item = queue.enqueue(client_id, [Request("send_email", {"sleep": 5})])[0]
+    item = queue.enqueue(client_id, [Request("sync_order", {"sleep": 5})])[0]
     started = time.monotonic()
     drain(queue, Recorder().registry())
     assert time.monotonic() - started < 4

@@ -20,7 +20,7 @@ C = "/v1/clients/{client_id}"
 # the tenant whose objects it names).
 ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[Tenant], Any] | None]] = {
     ("GET", C + "/items"): (READ, None),
-    ("POST", C + "/items"): (ADMIN, lambda t: {"items": [{"instruction": "send_email"}]}),
+    ("POST", C + "/items"): (ADMIN, lambda t: {"items": [{"instruction": "sync_order"}]}),
     ("GET", C + "/items/{item_id}"): (READ, None),
     ("POST", C + "/items/retry"): (OPERATE, lambda t: {"ids": [t.failed_item]}),
     ("POST", C + "/items/skip"): (OPERATE, lambda t: {"ids": [t.failed_item]}),

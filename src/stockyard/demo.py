@@ -39,7 +39,8 @@ def _demo_requests(n: int, lanes: dict[str, int], rng: random.Random) -> list[Re
                 Request("add_order", {"order": order, "sleep": 0.01}, lanes["source"], (order,))
             )
         else:
-            requests.append(Request("send_email", {"to": "ops@example.com"}, lanes["warehouse"]))
+            shipment = {"remote_id": f"F-{i}"}
+            requests.append(Request("sync_fulfillment", shipment, lanes["warehouse"]))
     # One bad SKU blocks the trade store's lane; the other lanes carry on.
     at = len(requests) // 3
     requests.insert(

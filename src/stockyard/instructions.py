@@ -1,7 +1,8 @@
 """The instruction catalog of SPEC §3, as data.
 
-One row per instruction: its mode, which lane it runs in, its description template and its
-retry policy. Adding an instruction is one row here plus one handler.
+One row per instruction: its mode, which lane it runs in, its description template, its
+coalescing key and whether it is internal. Adding an instruction is one row here plus one
+handler.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Instruction:
     # Template of the coalescing key (from the payload): a newer item with the same key in
     # the same lane supersedes queued older ones. Empty: never coalesced.
     coalesce: str = ""
+    # Made by Stockyard itself only (notifications): no tenant, inbound push or follow-up
+    # may create one, since its payload says where Stockyard sends data and with which key.
+    internal: bool = False
 
     @property
     def mode(self) -> str:
@@ -53,26 +57,28 @@ _B, _NB = True, False
 _CH, _SRC, _NONE = LaneKind.CHANNEL, LaneKind.SOURCE, LaneKind.NONE
 
 _PRODUCT, _VARIANT = "product:{{product_id}}", "variant:{{variant_id}}"
+_PUB, _INT = False, True  # public: tenants may enqueue it; internal: Stockyard only
 
-# name, blocking, lane, description template, coalescing key template
-SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str, str], ...] = (
-    ("add_image", _B, _CH, "Add image to {{channel_description}}", ""),
-    ("add_product", _B, _CH, "Add product to {{channel_description}}", _PRODUCT),
-    ("add_variant", _B, _CH, "Add variant to {{channel_description}}", _VARIANT),
-    ("clear_channel", _B, _CH, "Clear channel {{channel_description}}", ""),
-    ("init_channel", _B, _CH, "Init channel {{channel_description}}", ""),
-    ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}", ""),
-    ("delete_image", _B, _CH, "Delete image on {{channel_description}}", ""),
-    ("delete_product", _B, _CH, "Delete product on {{channel_description}}", ""),
-    ("delete_product_variant", _B, _CH, "Delete variant on {{channel_description}}", ""),
-    ("sync_channel", _B, _CH, "Sync channel {{channel_description}}", ""),
-    ("sync_channel_products", _B, _CH, "Update products on {{channel_description}}", ""),
+# name, blocking, lane, description template, coalescing key template, internal
+SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str, str, bool], ...] = (
+    ("add_image", _B, _CH, "Add image to {{channel_description}}", "", _PUB),
+    ("add_product", _B, _CH, "Add product to {{channel_description}}", _PRODUCT, _PUB),
+    ("add_variant", _B, _CH, "Add variant to {{channel_description}}", _VARIANT, _PUB),
+    ("clear_channel", _B, _CH, "Clear channel {{channel_description}}", "", _PUB),
+    ("init_channel", _B, _CH, "Init channel {{channel_description}}", "", _PUB),
+    ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}", "", _PUB),
+    ("delete_image", _B, _CH, "Delete image on {{channel_description}}", "", _PUB),
+    ("delete_product", _B, _CH, "Delete product on {{channel_description}}", "", _PUB),
+    ("delete_product_variant", _B, _CH, "Delete variant on {{channel_description}}", "", _PUB),
+    ("sync_channel", _B, _CH, "Sync channel {{channel_description}}", "", _PUB),
+    ("sync_channel_products", _B, _CH, "Update products on {{channel_description}}", "", _PUB),
     (
         "update_product",
         _B,
         _CH,
         "Update product on {{channel_description}}",
         "product:{{product_id}}",
+        _PUB,
     ),
     (
         "update_variant",
@@ -80,23 +86,52 @@ SPEC_INSTRUCTIONS: tuple[tuple[str, bool, LaneKind, str, str], ...] = (
         _CH,
         "Update variant on {{channel_description}}",
         "variant:{{variant_id}}",
+        _PUB,
     ),
-    ("fetch_images", _B, _SRC, "Fetch images from {{source_description}}", ""),
-    ("sync_image", _B, _SRC, "Sync image from {{source_description}}", ""),
-    ("sync_product", _B, _SRC, "Sync product from {{source_description}}", "product:{{code}}"),
-    ("sync_products", _B, _SRC, "Sync products from {{source_description}}", ""),
-    ("sync_customer", _B, _SRC, "Sync customer from {{source_description}}", "customer:{{code}}"),
-    ("pull_products", _B, _SRC, "Pull products from {{source_description}}", ""),
-    ("add_order", _NB, _NONE, "Create order at {{source_description}}", ""),
-    ("fulfill_order", _NB, _NONE, "Create fulfillment at {{fulfillment_description}}", ""),
-    ("update_order_instruction", _NB, _NONE, "Update order instruction", ""),
-    ("sync_channel_fulfillments", _NB, _NONE, "Sync fulfillment to {{channel_description}}", ""),
-    ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from {{fulfillment_description}}", ""),
-    ("pull_fulfillments", _NB, _NONE, "Pull fulfillments from {{fulfillment_description}}", ""),
-    ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}", ""),
-    ("pull_orders", _NB, _NONE, "Pull orders from {{channel_description}}", ""),
-    ("send_email", _NB, _NONE, "Send email", ""),
-    ("send_webhook", _NB, _NONE, "Send webhook", ""),
+    ("fetch_images", _B, _SRC, "Fetch images from {{source_description}}", "", _PUB),
+    ("sync_image", _B, _SRC, "Sync image from {{source_description}}", "", _PUB),
+    (
+        "sync_product",
+        _B,
+        _SRC,
+        "Sync product from {{source_description}}",
+        "product:{{code}}",
+        _PUB,
+    ),
+    ("sync_products", _B, _SRC, "Sync products from {{source_description}}", "", _PUB),
+    (
+        "sync_customer",
+        _B,
+        _SRC,
+        "Sync customer from {{source_description}}",
+        "customer:{{code}}",
+        _PUB,
+    ),
+    ("pull_products", _B, _SRC, "Pull products from {{source_description}}", "", _PUB),
+    ("add_order", _NB, _NONE, "Create order at {{source_description}}", "", _PUB),
+    ("fulfill_order", _NB, _NONE, "Create fulfillment at {{fulfillment_description}}", "", _PUB),
+    ("update_order_instruction", _NB, _NONE, "Update order instruction", "", _PUB),
+    (
+        "sync_channel_fulfillments",
+        _NB,
+        _NONE,
+        "Sync fulfillment to {{channel_description}}",
+        "",
+        _PUB,
+    ),
+    ("sync_fulfillment", _NB, _NONE, "Sync fulfillment from {{fulfillment_description}}", "", _PUB),
+    (
+        "pull_fulfillments",
+        _NB,
+        _NONE,
+        "Pull fulfillments from {{fulfillment_description}}",
+        "",
+        _PUB,
+    ),
+    ("sync_order", _NB, _NONE, "Sync order from {{channel_description}}", "", _PUB),
+    ("pull_orders", _NB, _NONE, "Pull orders from {{channel_description}}", "", _PUB),
+    ("send_email", _NB, _NONE, "Send email", "", _INT),
+    ("send_webhook", _NB, _NONE, "Send webhook", "", _INT),
 )
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -170,5 +205,6 @@ class Instructions:
 
 def default_instructions() -> Instructions:
     return Instructions(
-        Instruction(n, b, lane, t, coalesce=c) for n, b, lane, t, c in SPEC_INSTRUCTIONS
+        Instruction(n, b, lane, t, coalesce=c, internal=i)
+        for n, b, lane, t, c, i in SPEC_INSTRUCTIONS
     )

@@ -10,6 +10,7 @@ Every change of a lane's head goes through `_update_lanes`, so the invariant has
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,8 +34,8 @@ from stockyard.engine.models import (
     Request,
 )
 from stockyard.engine.wakeup import Wakeup
-from stockyard.errors import Conflict, InvalidInput, NotFound
-from stockyard.instructions import Instructions, LaneKind, render, render_key
+from stockyard.errors import Conflict, InvalidInput, NotFound, StockyardError
+from stockyard.instructions import Instructions, LaneKind, RetryPolicy, render, render_key
 
 UNFINISHED = "('queued', 'running', 'failed')"
 SAMPLE_EVERY = 60.0  # seconds between the dashboard's samples
@@ -50,6 +51,13 @@ _ITEM_COLUMNS = (
     " superseded_by"
 )
 _BULK_CHUNK = 500
+# One item may queue this many follow-ups (a fan-out of a large batch stays far below);
+# more is a runaway handler or a crafted payload, and fails that item alone.
+MAX_FOLLOW_UPS = 100_000
+# Error text kept on an item; longer is cut (a remote answer can be any size).
+MAX_ERROR = 2000
+# A Retry-After beyond this is not believed: the item waits at most a day.
+MAX_RETRY_AFTER = 86400.0
 # Connections are cached per process; a change made elsewhere is seen within this.
 CONNECTION_TTL = 10.0
 # Settling matches only items still running under this worker and this attempt. (SQLite's
@@ -60,7 +68,8 @@ _FENCE = (
 )
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# NaN and Infinity are not JSON: PostgreSQL refuses them, so they never reach a statement.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 class Queue:
@@ -208,14 +217,24 @@ class Queue:
         """Enqueue atomically; returns one queue id per request, in order.
 
         A request whose idempotency key is already known returns the existing item's id.
+        Internal instructions (notifications) are refused: this is the path every caller
+        outside Stockyard's own machinery reaches (API, CLI, inbound pushes).
         """
+        return self._enqueue(client_id, requests, internal=False)
+
+    def enqueue_internal(self, client_id: int, requests: Sequence[Request]) -> list[int]:
+        """Like `enqueue`, and may also create internal instructions. Only Stockyard's own
+        notification runner calls this."""
+        return self._enqueue(client_id, requests, internal=True)
+
+    def _enqueue(self, client_id: int, requests: Sequence[Request], internal: bool) -> list[int]:
         if not requests:
             return []
         keyed = any(r.idempotency_key is not None for r in requests)
         for attempt in range(3):
             try:
                 with self.db.write() as cur:
-                    ids = self._insert(cur, client_id, requests, time.time())
+                    ids = self._insert(cur, client_id, requests, time.time(), internal)
                     self.db.notify(cur)
                 break
             except self.db.unique_violation:
@@ -227,10 +246,15 @@ class Queue:
         return ids
 
     def _insert(
-        self, cur: Cursor, client_id: int, requests: Sequence[Request], now: float
+        self,
+        cur: Cursor,
+        client_id: int,
+        requests: Sequence[Request],
+        now: float,
+        internal: bool = False,
     ) -> list[int]:
         existing = self._known_keys(cur, client_id, requests)
-        plan = self._plan(client_id, requests, existing)
+        plan = self._plan(client_id, requests, existing, internal)
         fresh = [p for p in plan if p is not None]
         if not fresh:
             return [existing[str(r.idempotency_key)] for r in requests]
@@ -270,6 +294,10 @@ class Queue:
             ids.append(item_id)
         # One JSON document per batch: the database unpacks it in C, and payloads are
         # stored as the JSON text they already are, without a second encoding per item.
+        try:
+            document = _dumps(rows)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"payload: not valid JSON ({exc})") from None
         cur.execute(
             "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
             " status, payload, refs, description, parent_id, idempotency_key, created_at,"
@@ -280,7 +308,7 @@ class Queue:
             " CAST(d.value->>8 AS BIGINT), d.value->>9, ?, ?,"
             " CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11"
             f" FROM {self.db.json_rows}",
-            (client_id, now, now, _dumps(rows)),
+            (client_id, now, now, document),
         )
         if refs:
             cur.executemany(
@@ -315,7 +343,11 @@ class Queue:
         return Counter(int(lane) for (lane,) in gone)
 
     def _plan(
-        self, client_id: int, requests: Sequence[Request], existing: dict[str, int]
+        self,
+        client_id: int,
+        requests: Sequence[Request],
+        existing: dict[str, int],
+        internal: bool = False,
     ) -> list[tuple[Request, bool, int | None, str] | None]:
         """Mode, lane and description of each request; None where its key is known."""
         plan: list[tuple[Request, bool, int | None, str] | None] = []
@@ -333,7 +365,7 @@ class Queue:
             resolved = cache.get((req.instruction, req.connection_id))
             if resolved is None:
                 resolved = cache[(req.instruction, req.connection_id)] = self._resolve(
-                    client_id, req
+                    client_id, req, internal
                 )
             plan.append((req, *resolved))
         return plan
@@ -351,9 +383,16 @@ class Queue:
         ).fetchall()
         return {k: int(i) for k, i in rows}
 
-    def _resolve(self, client_id: int, req: Request) -> tuple[bool, int | None, str]:
+    def _resolve(
+        self, client_id: int, req: Request, internal: bool = False
+    ) -> tuple[bool, int | None, str]:
         """Mode, lane and rendered description of a request, or a clear error."""
         instruction = self.instructions[req.instruction]
+        if instruction.internal and not internal:
+            raise InvalidInput(
+                f"{req.instruction} is an internal instruction: only Stockyard itself queues"
+                " it (notifications go to a client's subscriptions; see docs/notifications.md)"
+            )
         values: dict[str, str] = {}
         conn: Connection | None = None
         if req.connection_id is not None:
@@ -478,6 +517,9 @@ class Queue:
         Returns the newly claimed jobs and how many outcomes were refused because the
         item's lease had been lost (the item was already handed to another worker).
         """
+        # Checked before the transaction: one item's bad result fails that item alone,
+        # instead of making the whole batch (and so the worker) fail to settle, forever.
+        outcomes = [self._vetted(o) for o in outcomes]
         now = time.time()
         with self.db.write() as cur:
             if claim_limit > 0 and not self._alive(cur, worker_id):
@@ -492,6 +534,82 @@ class Queue:
         if follow_ups:
             self.wakeup.notify()
         return jobs, len(outcomes) - accepted
+
+    def _vetted(self, o: Outcome) -> Outcome:
+        """The outcome as it can be recorded: its error text clean and bounded, its retry
+        hint believable, and a success whose follow-ups cannot be queued turned into a
+        permanent failure that says why (so nothing of it is half-applied)."""
+        error = None if o.error is None else _clean_text(o.error, MAX_ERROR)
+        retry_after = o.retry_after
+        if retry_after is not None and not (
+            isinstance(retry_after, int | float) and math.isfinite(retry_after)
+        ):
+            retry_after = None
+        elif retry_after is not None:
+            retry_after = min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
+        problem = self._follow_up_problem(o) if o.kind == "done" and o.follow_ups else None
+        if problem is not None:
+            return Outcome(o.job, "permanent", o.ended_at, problem)
+        if (error, retry_after) == (o.error, o.retry_after):
+            return o
+        return Outcome(o.job, o.kind, o.ended_at, error, retry_after, o.follow_ups)
+
+    def _follow_up_problem(self, o: Outcome) -> str | None:
+        """Why this item's follow-ups cannot be queued, or None when they all can."""
+        follow_ups = o.follow_ups
+        if not isinstance(follow_ups, list | tuple):
+            return "invalid follow-ups: not a list of requests"
+        if len(follow_ups) > MAX_FOLLOW_UPS:
+            return f"{len(follow_ups)} follow-ups: an item may queue at most {MAX_FOLLOW_UPS}"
+        connections: set[tuple[str, int | None]] = set()
+        for n, req in enumerate(follow_ups, 1):
+            try:
+                self._check_follow_up(o.job, req, connections)
+            except (StockyardError, TypeError, ValueError, RecursionError) as exc:
+                name = getattr(req, "instruction", None)
+                what = f"follow-up {n}" + (f" ({name})" if isinstance(name, str) else "")
+                return _clean_text(f"invalid {what}: {exc}", MAX_ERROR)
+        return None
+
+    def _check_follow_up(
+        self, job: Job, req: object, resolved: set[tuple[str, int | None]]
+    ) -> None:
+        """Raise if `req` cannot be queued for `job`'s client: the same checks a tenant's
+        enqueue gets (instruction, connection of this client, lane), plus the shape a
+        handler's Python objects might get wrong."""
+        if not isinstance(req, Request):
+            raise InvalidInput("not a queue request")
+        if not isinstance(req.instruction, str):
+            raise InvalidInput("the instruction must be a name")
+        cid = req.connection_id
+        if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int)):
+            raise InvalidInput(f"connection_id must be a number, not {cid!r}")
+        if (req.instruction, cid) not in resolved:
+            # Another client's connection and a missing one both answer NotFound.
+            self._resolve(job.client_id, req, internal=False)
+            resolved.add((req.instruction, cid))
+        if not isinstance(req.payload, dict):
+            raise InvalidInput("payload must be a JSON object")
+        _dumps(req.payload)  # TypeError / ValueError: not JSON (a set, NaN, bytes...)
+        if not isinstance(req.refs, list | tuple) or not all(_clean(r) for r in req.refs):
+            raise InvalidInput("refs must be a list of texts")
+        for name in ("idempotency_key", "coalesce_key"):
+            value = getattr(req, name)
+            if value is not None and not _clean(value):
+                raise InvalidInput(f"{name} must be a text")
+        delay = req.delay
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise InvalidInput("delay must be a number of seconds")
+        if not (math.isfinite(delay) and delay >= 0):
+            raise InvalidInput("delay must be a finite number of seconds, at least 0")
+        if req.parent_id is not None and req.parent_id != job.id:
+            raise InvalidInput("a follow-up's parent is the item that queued it")
+
+    def _policy(self, instruction: str) -> RetryPolicy:
+        """An item whose instruction left the catalog still settles, by default rules."""
+        if instruction in self.instructions:
+            return self.instructions[instruction].retry
+        return RetryPolicy()
 
     def _record(
         self, cur: Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
@@ -513,7 +631,7 @@ class Queue:
             if o.kind == "done":
                 done.append([job.id, job.attempt, o.ended_at])
                 continue
-            policy = self.instructions[job.instruction].retry
+            policy = self._policy(job.instruction)
             failures = job.failures + 1
             if o.kind == "transient" and job.attempt < policy.max_attempts:
                 due = now + max(backoff.delay(policy, failures), o.retry_after or 0.0)
@@ -1275,3 +1393,15 @@ def _lane(r: Sequence[Any], now: float) -> LaneView:
         oldest_created_at=created_at,
         next_run_at=run_after if status == "queued" else None,
     )
+
+
+def _clean(text: object) -> bool:
+    """A text PostgreSQL can store (no NUL) and SQLite reads back the same."""
+    return isinstance(text, str) and "\x00" not in text
+
+
+def _clean_text(text: object, limit: int) -> str:
+    """Error text as it is kept: a string, without NUL, at most `limit` characters."""
+    value = text if isinstance(text, str) else str(text)
+    value = value.replace("\x00", "\\0")
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -97,7 +97,12 @@ def deliveries(
         key = f"notify:{event.key}:{sub.kind}:{sub.target}"
         if sub.kind == "email":
             content = content or email(event, settings)
-            payload: dict[str, Any] = {"to": sub.target, "event": event.type, **content}
+            payload: dict[str, Any] = {
+                "subscription_id": sub.id,
+                "to": sub.target,
+                "event": event.type,
+                **content,
+            }
             requests.append(Request("send_email", payload, None, refs, idempotency_key=key))
         else:
             payload = {

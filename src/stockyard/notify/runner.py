@@ -26,7 +26,8 @@ def notify_due(
     for event in events.scan(queue.db, now, settings.digest_window, settings.summary_hour):
         requests = deliveries(event, subscriptions.of_client(event.client_id), settings, now)
         if requests:
-            queued += queue.enqueue(event.client_id, requests)
+            # The one trusted path for notification items: no tenant can reach it.
+            queued += queue.enqueue_internal(event.client_id, requests)
         events.mark(queue.db, event)
     return queued
 
@@ -34,5 +35,5 @@ def notify_due(
 def install(
     registry: HandlerRegistry, subscriptions: Subscriptions, settings: NotifySettings
 ) -> None:
-    registry.register("send_email", functools.partial(send.send_email, settings))
+    registry.register("send_email", functools.partial(send.send_email, settings, subscriptions))
     registry.register("send_webhook", functools.partial(send.send_webhook, settings, subscriptions))

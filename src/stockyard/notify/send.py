@@ -1,5 +1,9 @@
 """The handlers of `send_email` (SMTP) and `send_webhook` (a signed POST). Network trouble
-and 4xx/5xx answers worth retrying are transient: the item retries with back-off."""
+and 4xx/5xx answers worth retrying are transient: the item retries with back-off.
+
+Where a message goes comes from the item's subscription, which must belong to the item's
+own client, never from the payload: even a forged item could not mail or sign for anyone
+else."""
 
 from __future__ import annotations
 
@@ -12,19 +16,47 @@ from email.utils import make_msgid
 import httpx
 
 from stockyard.connectors.http import classify
-from stockyard.errors import PermanentError, TransientError
+from stockyard.db import DATABASE_ERRORS
+from stockyard.errors import NotFound, PermanentError, StorageFull, TransientError
 from stockyard.handlers import Context
 from stockyard.notify.settings import NotifySettings
-from stockyard.notify.subscriptions import Subscriptions
+from stockyard.notify.subscriptions import Subscription, Subscriptions
 from stockyard.signing import sign
 
+# The database cannot answer right now: worth retrying, not the item's fault.
+_UNREADABLE: tuple[type[Exception], ...] = (*DATABASE_ERRORS, StorageFull)
 
-def _message(settings: NotifySettings, ctx: Context) -> EmailMessage:
+
+def _subscription(subscriptions: Subscriptions, ctx: Context, kind: str) -> Subscription:
+    """The item's subscription, of the item's client and of this kind, or a permanent
+    failure: nothing is sent for a subscription removed since, or of another client."""
+    p = ctx.payload
+    wanted = p.get("subscription_id")
+    try:
+        if wanted is None and kind == "email":
+            # Items queued before emails named their subscription: the client's own
+            # subscriber with that address, if there still is one.
+            mine = subscriptions.of_client(ctx.job.client_id)
+            found = next((s for s in mine if s.kind == kind and s.target == p.get("to")), None)
+            if found is None:
+                raise NotFound("no subscription of this client for this address")
+            return found
+        sub = subscriptions.get(ctx.job.client_id, int(wanted))  # type: ignore[arg-type]
+    except (NotFound, TypeError, ValueError):
+        raise PermanentError(f"subscription {wanted} was removed; nothing to send") from None
+    except _UNREADABLE as exc:
+        raise TransientError(f"cannot read subscription {wanted}: {exc}") from None
+    if sub.kind != kind:
+        raise PermanentError(f"subscription {sub.id} is not an {kind} subscription")
+    return sub
+
+
+def _message(settings: NotifySettings, ctx: Context, to: str) -> EmailMessage:
     p = ctx.payload
     try:
         msg = EmailMessage()
         msg["From"] = settings.smtp_from
-        msg["To"] = p["to"]
+        msg["To"] = to
         msg["Subject"] = p["subject"]
         msg["Message-ID"] = make_msgid("stockyard")
         msg["X-Stockyard-Item"] = str(ctx.job.id)
@@ -41,12 +73,12 @@ def _tls(settings: NotifySettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.smtp_ca_file)
 
 
-def send_email(settings: NotifySettings, ctx: Context) -> None:
+def send_email(settings: NotifySettings, subscriptions: Subscriptions, ctx: Context) -> None:
     if not settings.smtp_host:
         raise PermanentError(
             "email is not configured: set STOCKYARD_SMTP_HOST (docs/notifications.md)"
         )
-    msg = _message(settings, ctx)
+    msg = _message(settings, ctx, _subscription(subscriptions, ctx, "email").target)
     where = f"SMTP {settings.smtp_host}:{settings.port}"
     try:
         if settings.smtp_security == "tls":
@@ -79,20 +111,24 @@ def send_email(settings: NotifySettings, ctx: Context) -> None:
 
 def send_webhook(settings: NotifySettings, subscriptions: Subscriptions, ctx: Context) -> None:
     p = ctx.payload
-    secret = subscriptions.secret(int(p["subscription_id"]))
+    sub = _subscription(subscriptions, ctx, "webhook")
+    url = sub.target  # the subscription's own address, whatever the payload says
+    secret = subscriptions.secret(sub.id)
     if secret is None:
-        raise PermanentError(f"subscription {p['subscription_id']} was removed; nothing to send")
-    body = json.dumps(p["body"], separators=(",", ":")).encode()
-    # Signed now, not when queued: the timestamp must be fresh for the receiver.
-    headers = {"content-type": "application/json", **sign(secret, p["message_id"], body)}
+        raise PermanentError(f"subscription {sub.id} has no signing secret; nothing to send")
     try:
-        response = httpx.post(
-            p["url"], content=body, headers=headers, timeout=settings.webhook_timeout
-        )
+        body = json.dumps(p["body"], separators=(",", ":"), allow_nan=False).encode()
+        message_id = str(p["message_id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PermanentError(f"invalid webhook payload: {exc}") from None
+    # Signed now, not when queued: the timestamp must be fresh for the receiver.
+    headers = {"content-type": "application/json", **sign(secret, message_id, body)}
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=settings.webhook_timeout)
     except httpx.HTTPError as exc:
-        raise TransientError(f"webhook {p['url']}: {exc}") from None
-    error = classify(response, f"webhook {p['url']}")
+        raise TransientError(f"webhook {url}: {exc}") from None
+    error = classify(response, f"webhook {url}")
     if error is not None:
         if response.status_code == 410:
-            raise PermanentError(f"webhook {p['url']}: 410 Gone, the receiver stopped it")
+            raise PermanentError(f"webhook {url}: 410 Gone, the receiver stopped it")
         raise error
