@@ -23,6 +23,7 @@ from stockyard.api.routes import (
     notifications,
     ops,
 )
+from stockyard.api.strict import StrictJson
 from stockyard.console import create_console
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
@@ -57,6 +58,7 @@ def create_app(
     for module in (items, lanes, connections, catalog, inbound, accounts, notifications, ops):
         app.include_router(module.router)
     app.mount("/console", create_console(app.state.stockyard))
+    app.add_middleware(StrictJson)  # inside BodyLimit: it reads only bodies of allowed size
     app.add_middleware(BodyLimit, limit=settings.max_body)
     return app
 

@@ -23,6 +23,7 @@ from stockyard.errors import (
     Misconfigured,
     NotFound,
     StockyardError,
+    StorageFull,
     Unauthenticated,
 )
 
@@ -35,7 +36,13 @@ STATUS_OF: dict[type[StockyardError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     Misconfigured: 503,
+    StorageFull: 507,
 }
+# The database's own words name its file or server: they go to the log, not to callers.
+STORAGE_FULL = (
+    "the database's storage is full (or cannot be written): nothing was changed;"
+    " try again once the operator has freed space"
+)
 
 
 def problem(
@@ -75,6 +82,11 @@ def install(app: FastAPI) -> None:
     async def invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
         # A model built inside a route from already-checked parts: still the caller's input.
         return await invalid(request, RequestValidationError(exc.errors()))
+
+    @app.exception_handler(StorageFull)
+    async def full(request: Request, exc: StorageFull) -> JSONResponse:
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return problem(507, STORAGE_FULL, {"Retry-After": "30"})
 
     @app.exception_handler(StockyardError)
     async def known(request: Request, exc: StockyardError) -> JSONResponse:

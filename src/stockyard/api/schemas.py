@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product, Tracking
 from stockyard.engine.models import STATUSES
@@ -18,6 +18,29 @@ Kind = Literal["source", "channel", "fulfillment"]
 ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """Every time Stockyard shows is UTC, so a time given without an offset is read as UTC
+    too (not in the server's zone, which the caller cannot know)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError("is out of range: give a time between 1970 and 9999") from None
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("is out of range: give a time between 1970 and 9999")
+    return value
+
+
+Moment = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    Field(description="ISO 8601; a time without an offset is read as UTC"),
+]
 
 
 def when(ts: float | None) -> datetime | None:
@@ -145,8 +168,8 @@ class ItemQuery(In):
     connection_id: ItemId | None = None
     ref: Name | None = Field(default=None, description="a SKU, product code or order id")
     error: Name | None = Field(default=None, description="text the error contains")
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: Moment | None = None
+    created_to: Moment | None = None
 
 
 class Bulk(In):

@@ -8,17 +8,21 @@ sign-in), where the API's are problem documents, and neither needs to know of th
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from stockyard.api.deps import AppState
-from stockyard.api.problems import status_of
+from stockyard.api.problems import STORAGE_FULL, status_of
 from stockyard.console.auth import SignInNeeded
 from stockyard.console.routes import error_page, router
 from stockyard.db import DATABASE_ERRORS
-from stockyard.errors import StockyardError
+from stockyard.errors import StockyardError, StorageFull
+
+log = logging.getLogger("stockyard.console")
 
 
 def create_console(state: AppState) -> FastAPI:
@@ -29,6 +33,11 @@ def create_console(state: AppState) -> FastAPI:
     @console.exception_handler(SignInNeeded)
     async def sign_in(request: Request, exc: SignInNeeded) -> Response:
         return error_page(request, 401, "sign in")
+
+    @console.exception_handler(StorageFull)
+    async def full(request: Request, exc: StorageFull) -> Response:
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return error_page(request, 507, STORAGE_FULL)
 
     @console.exception_handler(StockyardError)
     async def refused(request: Request, exc: StockyardError) -> Response:

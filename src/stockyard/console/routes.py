@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -31,6 +30,7 @@ from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, Unauthenticated
 from stockyard.notify import EVENTS
 from stockyard.service import Stockyard
+from stockyard.service.core import ACTIONS, BulkGroup
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -189,8 +189,25 @@ def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any], str]]:
     return out
 
 
-def _with(flt: ItemFilter, statuses: tuple[str, ...]) -> ItemFilter:
-    return replace(flt, statuses=statuses)
+def _back(value: str, page: Page) -> str:
+    """Where the bulk form returns to: a path of this console, never another site (an
+    open redirect) nor a `javascript:` link on the confirmation page."""
+    if not value:
+        return page.url("/items")
+    parts = urlsplit(value)
+    # Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    # "/\\evil.example" and "/\t/evil.example" are other hosts to them.
+    odd = any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value)
+    if odd or parts.scheme or parts.netloc or not value.startswith("/console/"):
+        raise InvalidInput("back: the page to return to must be a path of the console")
+    return value
+
+
+def _lane_label(group: BulkGroup, names: dict[int, str]) -> str:
+    if group.connection_id is None:
+        return "no connection"
+    what = "lane" if group.lane_id is not None else "connection"
+    return f"{what} {group.connection_id} ({names.get(group.connection_id, '?')})"
 
 
 @router.get("/clients/{client_id}/items")
@@ -248,7 +265,6 @@ async def bulk(request: Request, client_id: int) -> Response:
     action = str(form.get("action", ""))
     if action not in ("retry", "skip"):
         raise InvalidInput("choose retry or skip")
-    allowed = ("failed",) if action == "retry" else ("failed", "queued")
     ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
     scope = str(form.get("scope", "selected"))
     try:
@@ -259,28 +275,31 @@ async def bulk(request: Request, client_id: int) -> Response:
         query = s.ItemQuery(ref=str(form.get("sku", "")).strip() or None, status=["failed"])
         if query.ref is None:
             raise InvalidInput("give the SKU whose failed items to act on")
-    flt = convert.item_filter(client_id, query)
-    statuses = tuple(x for x in (flt.statuses or allowed) if x in allowed)
+    back = _back(str(form.get("back", "")), page)
     if scope == "selected":
         if not ids:
             raise InvalidInput("select at least one item")
-        flt = ItemFilter(client_id, ids=tuple(ids), statuses=allowed)
+        # Picked one by one: every status the action applies to (a queued item can be
+        # skipped). A filter without statuses means failed items: the service decides.
+        flt = ItemFilter(client_id, ids=tuple(ids), statuses=ACTIONS[action])
     else:
-        flt = _with(flt, statuses)
-    count = page.service.count(page.who, flt) if statuses else 0
+        flt = convert.item_filter(client_id, query)
+    groups = page.service.bulk_counts(page.who, flt, action)
     if form.get("confirmed") != "yes":
+        names = {c.id: c.description for c in page.service.connections(page.who, client_id)}
         return page.render(
             "confirm.html",
             action=action,
-            count=count,
+            count=sum(g.items for g in groups),
+            groups=[(g.instruction, _lane_label(g, names), g.items) for g in groups],
+            failed_only=not flt.statuses,
             form=form,
             scope=scope,
             ids=ids,
-            back=str(form.get("back", "")),
+            back=back,
         )
     done = page.service.act_where(page.who, flt, action)
     verb = "Retried" if action == "retry" else "Skipped"
-    back = str(form.get("back", "")) or page.url("/items")
     separator = "&" if "?" in back else "?"
     return RedirectResponse(
         f"{back}{separator}{urlencode({'msg': f'{verb} {len(done)} items.'})}", 303

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -30,8 +29,8 @@ def list_items(
         str | None, Query(min_length=1, max_length=200, description="SKU, code, order id")
     ] = None,
     error: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: s.Moment | None = None,
+    created_to: s.Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,16}$")] = None,
 ) -> s.ItemPage:
