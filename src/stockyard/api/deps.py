@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from stockyard.accounts import Principal
+from stockyard.accounts import HASH_SLOTS, Principal
 from stockyard.api.limits import RateLimited, RateLimiter
+from stockyard.errors import Unauthenticated
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
+
+T = TypeVar("T")
+# Sign-ins waiting for a hashing slot beyond this are turned away at once (429): a burst
+# then costs a little memory per request, not 64 MiB per hash or a thread each.
+MAX_WAITING_LOGINS = 64
 
 bearer = HTTPBearer(auto_error=False, description="an API key (sy_key_…) or a session token")
 
@@ -28,6 +36,11 @@ class AppState:
     service: Stockyard
     limiter: RateLimiter
     metrics: Metrics
+    # Password hashing runs in worker threads, this many at a time; requests waiting for
+    # a slot wait on the event loop and hold no thread, so other requests keep theirs.
+    hashing: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(HASH_SLOTS)
+    )
 
 
 def state(request: Request) -> AppState:
@@ -49,15 +62,44 @@ def limit(request: Request, key: str) -> None:
         raise RateLimited(wait)
 
 
+def address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def hashing(request: Request, work: Callable[..., T], *args: object) -> T:
+    """Runs `work` (which hashes a password) off the event loop, at most HASH_SLOTS at a
+    time; more than MAX_WAITING_LOGINS waiting are refused with a 429."""
+    slots = state(request).hashing
+    if slots.statistics().tasks_waiting >= MAX_WAITING_LOGINS:
+        raise RateLimited(1.0, "too many sign-ins at once")
+    return await anyio.to_thread.run_sync(lambda: work(*args), limiter=slots)
+
+
 def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    address = request.client.host if request.client else "?"
+    """The authenticated caller, rate-limited per API key or user.
+
+    Requests without credentials, and every failed authentication, spend the tokens of
+    the caller's address, and an address without tokens left is refused before its token
+    is looked at: made-up tokens do not each get a fresh bucket.
+    """
+    at = f"addr:{address(request)}"
     given = token(credentials)
-    # Unauthenticated attempts are limited by address, so guessing keys is slow too.
-    limit(request, f"token:{given[:24]}" if given else f"addr:{address}")
-    return service(request).authenticate(given)
+    if not given:
+        limit(request, at)
+        return service(request).authenticate(given)
+    wait = state(request).limiter.wait(at)
+    if wait is not None:
+        raise RateLimited(wait)
+    try:
+        who = service(request).authenticate(given)
+    except Unauthenticated:
+        limit(request, at)
+        raise
+    limit(request, f"key:{who.key_id}" if who.key_id is not None else f"user:{who.user_id}")
+    return who
 
 
 Service = Annotated[Stockyard, Depends(service)]

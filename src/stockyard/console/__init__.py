@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from stockyard.api.deps import AppState
 from stockyard.api.problems import STORAGE_FULL, status_of
-from stockyard.console.auth import SignInNeeded
+from stockyard.console.auth import SignInNeeded, password_router
 from stockyard.console.routes import error_page, router
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import StockyardError, StorageFull
@@ -29,6 +29,7 @@ def create_console(state: AppState) -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.state.stockyard = state
     console.include_router(router)
+    console.include_router(password_router)
 
     @console.exception_handler(SignInNeeded)
     async def sign_in(request: Request, exc: SignInNeeded) -> Response:

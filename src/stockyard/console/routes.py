@@ -25,9 +25,10 @@ from stockyard.console.auth import (
     csrf_token,
     principal,
     set_session,
+    sign_in,
 )
 from stockyard.engine import ItemFilter
-from stockyard.errors import InvalidInput, Unauthenticated
+from stockyard.errors import InvalidInput, RateLimited, Unauthenticated
 from stockyard.notify import EVENTS
 from stockyard.service import Stockyard
 from stockyard.service.core import ACTIONS, BulkGroup
@@ -134,15 +135,14 @@ def login_form(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
-    service = get_service(request)
     try:
-        token = service.login(email, password)
-    except Unauthenticated as exc:
+        token = await sign_in(request, email, password)  # throttled, off the event loop
+    except (Unauthenticated, RateLimited) as exc:
         return templates.TemplateResponse(
             request,
             "login.html",
             {"error": str(exc), "next": form.get("next", "")},
-            status_code=401,
+            status_code=429 if isinstance(exc, RateLimited) else 401,
         )
     target = str(form.get("next") or "/console")
     response = RedirectResponse(target if target.startswith("/console") else "/console", 303)

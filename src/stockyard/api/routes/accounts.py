@@ -5,26 +5,62 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from stockyard.accounts import SESSION_TTL
 from stockyard.api import schemas as s
-from stockyard.api.deps import Caller, Service, limit
+from stockyard.api.deps import Caller, Service, address, hashing, limit
 from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
 
 router = APIRouter(tags=["accounts"], responses=ERRORS)
+Password = Annotated[str, Field(min_length=8, max_length=1000)]
+
+
+class PasswordChange(s.In):
+    current_password: Annotated[str, Field(min_length=1, max_length=1000)]
+    new_password: Password
+
+
+class PasswordSet(s.In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    password: Password
 
 
 @router.post("/v1/sessions", status_code=201, response_model=s.Session)
-def login(body: s.Login, request: Request, service: Service) -> s.Session:
-    """Log in with email and password; send the token as `Authorization: Bearer …`."""
-    limit(request, f"login:{request.client.host if request.client else '?'}")
-    return s.Session(token=service.login(body.email, body.password), expires_in=int(SESSION_TTL))
+async def login(body: s.Login, request: Request, service: Service) -> s.Session:
+    """Log in with email and password; send the token as `Authorization: Bearer …`.
+
+    Failed attempts are throttled per account and per address (429 with Retry-After)."""
+    at = address(request)
+    limit(request, f"login:{at}")
+    token = await hashing(request, service.login, body.email, body.password, at)
+    return s.Session(token=token, expires_in=int(SESSION_TTL))
 
 
 @router.delete("/v1/sessions/current", status_code=204)
 def logout(request: Request, who: Caller, service: Service) -> Response:
     header = request.headers.get("authorization", "")
     service.accounts.logout(header.removeprefix("Bearer ").strip())
+    return Response(status_code=204)
+
+
+@router.put("/v1/me/password", status_code=204)
+async def change_password(
+    body: PasswordChange, request: Request, who: Caller, service: Service
+) -> Response:
+    """Change your own password (a session's user, not an API key): give the current one.
+    Ends your other sessions; this one stays."""
+    await hashing(request, service.change_password, who, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+@router.put("/v1/users/password", status_code=204)
+async def set_password(
+    body: PasswordSet, request: Request, who: Caller, service: Service
+) -> Response:
+    """Platform administrators only: set a user's password (the first one of an account a
+    client added, or a forgotten one). Ends every session of that user."""
+    await hashing(request, service.set_password, who, body.email, body.password)
     return Response(status_code=204)
 
 
@@ -58,8 +94,9 @@ def list_members(client_id: ClientId, who: Caller, service: Service) -> list[s.M
 def set_member(
     client_id: ClientId, body: s.SetMember, who: Caller, service: Service
 ) -> s.MemberOut:
-    """Give a user a role on this client; an unknown email becomes a user (with the
-    password given)."""
+    """Give a user a role on this client; an email without an account gets one, with no
+    password until a platform administrator sets it. The answer is the same whether the
+    account existed. Only a platform administrator may send `password`, for a new account."""
     return s.MemberOut.model_validate(
         service.set_member(who, client_id, body.email, body.role, body.password)
     )
