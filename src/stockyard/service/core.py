@@ -456,24 +456,39 @@ class Stockyard:
     def _push_sender(
         self, connection_id: int, body: bytes, headers: Mapping[str, str], bearer: str | None
     ) -> tuple[Connection, str | None]:
+        """The connection and the message id of a push whose sender proves it may push:
+        with a signature made with the connection's webhook_secret or, for a connection
+        without one, an administrator's key of its client. Any other push gets the one
+        `inbound.REFUSED` answer after the same work, so that a caller without credentials
+        learns neither which connections exist, nor whose they are, nor how they are
+        secured."""
         try:
-            conn = self.queue.connection(connection_id)
+            conn: Connection | None = self.queue.connection(connection_id)
         except NotFound:
-            raise NotFound(f"no connection {connection_id}") from None
-        secret = self._secrets_of(conn).get("webhook_secret")
-        if secret:
+            conn = None
+        secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")
+        if conn is None or secret:
+            # An unknown connection costs the same signature check, against a dummy secret.
+            signed = inbound.signed_by(str(secret or inbound.DUMMY_SECRET), headers, body)
+            if conn is None or not signed:
+                if conn is None:
+                    self._principal(bearer)  # and the key lookup a keyed push would cost
+                raise Unauthenticated(inbound.REFUSED)
             try:
-                return conn, verify(secret, headers, body)
-            except SignatureError as exc:
+                return conn, verify(str(secret), headers, body)
+            except SignatureError as exc:  # the sender holds the secret: say why (a replay)
                 raise Unauthenticated(str(exc)) from None
-        try:
-            who = self.authenticate(bearer)
-        except Unauthenticated as exc:
-            raise Unauthenticated(
-                f"{exc} (or give the connection a webhook_secret and sign pushes)"
-            ) from None
-        self._allow(who, conn.client_id, ADMIN)
+        who = self._principal(bearer)
+        if who is None or who.role(conn.client_id) is None:
+            raise Unauthenticated(inbound.REFUSED)
+        self._allow(who, conn.client_id, ADMIN)  # a member of the client may learn its role
         return conn, None
+
+    def _principal(self, token: str | None) -> Principal | None:
+        try:
+            return self.authenticate(token)
+        except Unauthenticated:
+            return None
 
     # ------------------------------------------------------------------ keys and members
 

@@ -7,7 +7,9 @@ so a delivery the sender repeats enqueues nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product
 from stockyard.engine import Request
 from stockyard.errors import InvalidInput
+from stockyard.signing import SignatureError, verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +79,26 @@ def requests_for(
         key = None if message_id is None else f"inbound:{connection_id}:{message_id}:{n}"
         out.append(Request(topic.instruction, payload, connection_id, refs, idempotency_key=key))
     return out
+
+
+# What every refused push is told, whatever the reason: no such connection, another client's
+# connection, a bad or missing signature or key. Saying which would tell a caller without
+# credentials what exists and how it is secured.
+REFUSED = (
+    "push refused: sign it with the connection's webhook_secret (Standard Webhooks), or, for"
+    " a connection without one, send an administrator's API key of its client"
+)
+# Unknown connections are checked against this, so they cost what a known one costs; made
+# per process, so no signature can match it.
+DUMMY_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signed_by(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
+    """Whether the push carries a signature made with `secret`, whatever its timestamp
+    (checked after: only a sender that holds the secret is told its clock is off)."""
+    try:
+        stamp = int(headers.get("webhook-timestamp", ""))
+        verify(secret, headers, body, now=stamp)
+    except (ValueError, SignatureError):
+        return False
+    return True
