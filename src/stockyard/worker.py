@@ -25,6 +25,7 @@ from stockyard.engine.models import Job, Outcome
 from stockyard.engine.queue import Queue
 from stockyard.errors import NotFound, PermanentError, StockyardError, TransientError
 from stockyard.handlers import Context, HandlerRegistry, Registered
+from stockyard.instructions import RetryPolicy
 
 log = logging.getLogger("stockyard.worker")
 T = TypeVar("T")
@@ -57,14 +58,23 @@ class Stats:
     lost: int = 0
 
 
+def _text(exc: BaseException) -> str:
+    """An exception's message, even when its __str__ itself fails."""
+    try:
+        return str(exc)
+    except Exception:
+        return "(its message could not be read)"
+
+
 def _classify(exc: BaseException) -> tuple[str, str, float | None]:
+    text = _text(exc)
     if isinstance(exc, TransientError):
-        return "transient", str(exc) or "transient error", exc.retry_after
+        return "transient", text or "transient error", exc.retry_after
     if isinstance(exc, PermanentError):
-        return "permanent", str(exc) or "permanent error", None
+        return "permanent", text or "permanent error", None
     if isinstance(exc, TimeoutError | ConnectionError):
-        return "transient", f"{type(exc).__name__}: {exc}", None
-    return "permanent", f"{type(exc).__name__}: {exc}", None
+        return "transient", f"{type(exc).__name__}: {text}", None
+    return "permanent", f"{type(exc).__name__}: {text}", None
 
 
 class Worker:
@@ -116,7 +126,20 @@ class Worker:
                 loop.add_signal_handler(sig, self.stop)
         unsubscribe = self.queue.wakeup.subscribe_event(loop, self._wake)
         stop_listening = self.queue.db.listen(self.queue.wakeup.notify)
-        await self._in_db(self.queue.register_worker, self.id, socket.gethostname(), os.getpid())
+        try:
+            if await self._register():
+                await self._serve(stop_when_idle)
+        finally:
+            unsubscribe()
+            stop_listening()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._db.shutdown(wait=True)
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        return self.stats
+
+    async def _serve(self, stop_when_idle: bool) -> None:
         beat = asyncio.create_task(self._heartbeat())
         watchdog = asyncio.create_task(self._watchdog())
         timers = [asyncio.create_task(self._every(i, fn)) for i, fn in self.periodic]
@@ -128,17 +151,40 @@ class Worker:
             watchdog.cancel()
             for timer in timers:
                 timer.cancel()
-            unsubscribe()
-            stop_listening()
+            await self._sign_off()
+
+    async def _register(self) -> bool:
+        """Register, waiting out a database that cannot be written yet (full, restarting);
+        False if told to stop first."""
+        pause = self.settings.poll_interval
+        while not self._stopping:
+            try:
+                host, pid = socket.gethostname(), os.getpid()
+                await self._in_db(self.queue.register_worker, self.id, host, pid)
+                return True
+            except Exception as exc:
+                if not self.queue.db.unavailable(exc):
+                    raise
+                log.warning("cannot register worker %s (%s); retrying", self.id, exc)
+                pause = min(pause * 2, 2.0)
+                await self._wait(pause)
+        return False
+
+    async def _sign_off(self) -> None:
+        """Mark this worker stopped and release what it still holds. If the database cannot
+        be written now, its lease expires instead and another worker releases them."""
+        try:
             released = await self._in_db(self.queue.stop_worker, self.id, "stopped")
-            if released:
-                log.warning("released %d unfinished items to run again", released)
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._db.shutdown(wait=True)
-            if install_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
-        return self.stats
+        except Exception as exc:
+            log.error(
+                "could not record that worker %s stopped (%s); its items run again"
+                " once its lease expires",
+                self.id,
+                exc,
+            )
+            return
+        if released:
+            log.warning("released %d unfinished items to run again", released)
 
     async def _loop(self, stop_when_idle: bool) -> None:
         settings = self.settings
@@ -180,34 +226,76 @@ class Worker:
                 self._unsure = False
             jobs, lost = await self._in_db(self.queue.settle, self.id, outcomes, room)
         except Exception as exc:
-            # The database is unreachable, restarting or locked beyond the busy timeout:
-            # keep the results and try again; the leases protect the items meanwhile.
             self._unsure = True
             self._failures += 1
-            pause = min(self.settings.poll_interval * 2**self._failures, 2.0)
             log.warning("settling %d results failed (%s); retrying", len(outcomes), exc)
+            # Unless the database is away, something in one result is what it refuses:
+            # settle them one by one so that one fails alone. (Now and then even when it
+            # looks away, in case a result makes it look so.)
+            if outcomes and (not self.queue.db.unavailable(exc) or self._failures % 5 == 0):
+                outcomes = await self._settle_one_by_one(outcomes)
+            # The database is unreachable, restarting, locked or full: keep the results
+            # and try again; the leases protect the items meanwhile.
             self._results = outcomes + self._results
+            pause = min(self.settings.poll_interval * 2**self._failures, 2.0)
             await asyncio.sleep(pause)
             return 0
         self._failures = 0
-        if self.observe is not None and outcomes:
-            self.observe(outcomes)
-        for o in outcomes:
-            if o.kind == "done":
-                self.stats.done += 1
-            elif (
-                o.kind == "transient"
-                and o.job.attempt < self.queue.instructions[o.job.instruction].retry.max_attempts
-            ):
-                self.stats.retried += 1
-            else:
-                self.stats.failed += 1
-        self.stats.lost += lost
+        self._count(outcomes, lost)
         self.stats.claimed += len(jobs)
         await self._load_connections(jobs)
         for job in jobs:
             self._start(job)
         return len(jobs)
+
+    def _count(self, outcomes: list[Outcome], lost: int = 0) -> None:
+        if self.observe is not None and outcomes:
+            self.observe(outcomes)
+        for o in outcomes:
+            if o.kind == "done":
+                self.stats.done += 1
+            elif o.kind == "transient" and o.job.attempt < self._policy(o.job).max_attempts:
+                self.stats.retried += 1
+            else:
+                self.stats.failed += 1
+        self.stats.lost += lost
+
+    async def _settle_one_by_one(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Settle each outcome alone; one the database refuses becomes a permanent failure
+        of its item, recorded without what it carried. Returns what is left to retry: all
+        from the first outcome whose plain failure cannot be recorded either (then it is
+        the database, not the item)."""
+        for n, outcome in enumerate(outcomes):
+            try:
+                _, lost = await self._in_db(self.queue.settle, self.id, [outcome], 0)
+                self._count([outcome], lost)
+                continue
+            except Exception as exc:
+                problem = exc
+            failure = Outcome(
+                outcome.job,
+                "permanent",
+                outcome.ended_at,
+                f"its result could not be recorded: {type(problem).__name__}: {_text(problem)}",
+            )
+            try:
+                _, lost = await self._in_db(self.queue.settle, self.id, [failure], 0)
+            except Exception:
+                return outcomes[n:]
+            log.error(
+                "item %d: its result could not be recorded (%s); failed it",
+                outcome.job.id,
+                _text(problem),
+            )
+            self._count([failure], lost)
+        return []
+
+    def _policy(self, job: Job) -> RetryPolicy:
+        """The item's retry rules; defaults for an instruction no longer in the catalog."""
+        instructions = self.queue.instructions
+        if job.instruction in instructions:
+            return instructions[job.instruction].retry
+        return RetryPolicy()
 
     async def _load_connections(self, jobs: list[Job]) -> None:
         """Read the jobs' connections here, on the DB thread, so handlers never wait on
@@ -233,10 +321,18 @@ class Worker:
         self._inflight += 1
         assert self._loop_ref is not None
         task = self._loop_ref.create_task(self._execute(job))
-        timeout = self.queue.instructions[job.instruction].retry.timeout
-        self._deadlines[job.id] = (time.monotonic() + timeout, task)
+        self._deadlines[job.id] = (time.monotonic() + self._policy(job).timeout, task)
 
     async def _execute(self, job: Job) -> None:
+        try:
+            outcome = await self._run_handler(job)
+        finally:
+            self._deadlines.pop(job.id, None)
+            self._inflight -= 1
+        self._results.append(outcome)
+        self._changed.set()
+
+    async def _run_handler(self, job: Job) -> Outcome:
         try:
             ctx, registered = self._context(job)
             if registered.is_async:
@@ -244,20 +340,18 @@ class Worker:
             else:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._pool, registered.handler, ctx)
-            outcome = Outcome(job, "done", time.time(), follow_ups=ctx.follow_ups)
+            return Outcome(job, "done", time.time(), follow_ups=ctx.follow_ups)
         except asyncio.CancelledError:
             if job.id not in self._timed_out:
                 raise
             self._timed_out.discard(job.id)
-            timeout = self.queue.instructions[job.instruction].retry.timeout
-            outcome = Outcome(job, "transient", time.time(), f"timed out after {timeout:g}s")
-        except Exception as exc:
+            timeout = self._policy(job).timeout
+            return Outcome(job, "transient", time.time(), f"timed out after {timeout:g}s")
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt or a library's own BaseException raised by a
+            # handler is that item's failure: it must not end the worker serving others.
             kind, message, retry_after = _classify(exc)
-            outcome = Outcome(job, kind, time.time(), message, retry_after)  # type: ignore[arg-type]
-        self._deadlines.pop(job.id, None)
-        self._inflight -= 1
-        self._results.append(outcome)
-        self._changed.set()
+            return Outcome(job, kind, time.time(), message, retry_after)  # type: ignore[arg-type]
 
     def _context(self, job: Job) -> tuple[Context, Registered]:
         connection = None
@@ -310,12 +404,23 @@ class Worker:
                         self.queue.register_worker, self.id, socket.gethostname(), os.getpid()
                     )
                 await self._in_db(self.queue.reap, settings.lease_timeout)
-            except Exception:
-                log.exception("heartbeat failed; trying again")
+            except Exception as exc:
+                if not self.queue.db.unavailable(exc):
+                    log.exception("heartbeat failed; trying again")
+                else:
+                    log.warning("heartbeat failed (%s); trying again", exc)
 
     async def _drain(self) -> None:
+        """Wait for running handlers and record their results, all within the drain
+        timeout: what cannot be recorded by then runs again (at least once holds)."""
         deadline = time.monotonic() + self.settings.drain_timeout
         while self._inflight and time.monotonic() < deadline:
             await self._wait(max(deadline - time.monotonic(), 0.0))
         while self._results:
             await self._settle(0)
+            if self._results and time.monotonic() >= deadline:
+                log.error(
+                    "could not record %d results within the drain timeout; their items run again",
+                    len(self._results),
+                )
+                return

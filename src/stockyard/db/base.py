@@ -123,6 +123,12 @@ class Database(ABC):
         finally:
             self._rollback(conn)
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc` says the database cannot serve anyone right now (unreachable,
+        restarting, locked, storage full), as opposed to refusing what one statement
+        carries. The first is waited out; the second is one item's problem."""
+        return isinstance(exc, StorageFull)
+
     def storage_full(self, exc: BaseException) -> bool:
         """Whether `exc` says the storage cannot take writes (disk full, a file-size limit,
         an I/O error): a condition that passes, unlike a bug in a statement."""

@@ -88,6 +88,12 @@ class PostgresDatabase(Database):
     def _is_broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)
 
+    def unavailable(self, exc: BaseException) -> bool:
+        # OperationalError: the connection, a restart, a cancel, a deadlock or serialization
+        # failure; DataError or IntegrityError would be what a statement carried.
+        away = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable)
+        return super().unavailable(exc) or isinstance(exc, away)
+
     def storage_full(self, exc: BaseException) -> bool:
         # 53100 disk_full; 58030 io_error (the server could not write its files).
         return isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.IoError)

@@ -17,6 +17,15 @@ from stockyard.db.base import Cursor, Database
 from stockyard.errors import InvalidInput
 
 _FULL = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
+# Conditions of the file or of other connections, never of one statement's data.
+_AWAY = _FULL | {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_READONLY,
+}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -74,6 +83,12 @@ class SqliteDatabase(Database):
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    def unavailable(self, exc: BaseException) -> bool:
+        code = getattr(exc, "sqlite_errorcode", None)
+        return super().unavailable(exc) or (
+            isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _AWAY
+        )
 
     def storage_full(self, exc: BaseException) -> bool:
         # The primary result code (low byte) covers every SQLITE_IOERR_* variant, e.g. the
