@@ -4,17 +4,26 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+PORT ?= 8000
 
 .PHONY: run test lint bench bench-postgres clean postgres chromium systems demo-erp-shop
+
+# Running needs only the package itself; the tests and benchmarks add their tools.
+$(RUN_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)  ## API and workers on stockyard.db, with demo data and a demo login
-	$(BIN)/stockyard serve --demo
+run: $(RUN_STAMP)  ## API and workers on stockyard.db, with demo data and a demo login (PORT=8000)
+	$(BIN)/stockyard serve --demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench systems
