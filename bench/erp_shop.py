@@ -23,6 +23,7 @@ from systems.launch import (
     TRYTON_DB,
     VENDURE_ADMIN,
     TrytonItem,
+    allow_local_systems,
     free_port,
     seed_tryton_items,
     start_tryton,
@@ -84,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--products", type=int, default=100)
     n = parser.parse_args().products
+    allow_local_systems()
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-erp-"))
     tryton = start_tryton(free_port(), folder / "tryton")
     vendure = start_vendure(free_port(), folder / "vendure")

@@ -27,6 +27,7 @@ import httpx
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.errors import HandlerError
+from stockyard.outbound import ALLOW_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
@@ -485,6 +486,12 @@ def _demo_stockyard(url: str, tryton: Running, vendure: Running) -> None:
         accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)
 
 
+def allow_local_systems() -> None:
+    """Tryton and Vendure listen on 127.0.0.1, which Stockyard refuses to reach unless the
+    deployment allows it (stockyard.outbound): the demo and the benchmarks allow it."""
+    os.environ.setdefault(ALLOW_ENV, "127.0.0.1,::1,localhost")
+
+
 def demo(fresh: bool) -> None:
     """Both systems and Stockyard between them, until Ctrl-C. The data stays in
     .cache/demo/ for the next run unless `fresh`."""
@@ -550,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     ship = commands.add_parser("ship", help="ship a Tryton sale (by its number)")
     ship.add_argument("sale")
     args = parser.parse_args(argv)
+    allow_local_systems()
     erp_url = f"http://127.0.0.1:{DEMO_PORTS['tryton']}"
     try:
         if args.command == "price":

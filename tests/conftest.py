@@ -14,12 +14,20 @@ from stockyard.db import connect
 from stockyard.engine import Queue
 from stockyard.handlers import HandlerRegistry
 from stockyard.instructions import Instructions, RetryPolicy, default_instructions
+from stockyard.outbound import ALLOW_ENV
 from stockyard.worker import Stats, Worker, WorkerSettings
 from tests.net import free_port
 from tests.pg import Databases, LocalServer
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite's remote systems listen on 127.0.0.1, which a deployment refuses by default
+    # (stockyard.outbound); worker subprocesses inherit it. tests/test_outbound_guard.py
+    # removes it to check the default.
+    os.environ.setdefault(ALLOW_ENV, "127.0.0.1,::1,localhost")
 
 
 def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:

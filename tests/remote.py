@@ -36,6 +36,8 @@ class State:
     fail_status: int | None = None  # answer every request with this status
     fail_times: int = 0  # ... this many times (0: until cleared)
     hmac_secret: str | None = None
+    # Headers an injected failure's error text repeats back (a remote that echoes requests).
+    echo_headers: list[str] = field(default_factory=list)
 
 
 class Remote:
@@ -120,12 +122,14 @@ class Remote:
     def _route(self, call: Call, path: list[str], raw: bytes) -> tuple[int, Any]:
         st = self.state
         if st.fail_status is not None:
+            sent = "".join(f"; you sent {n}: {call.headers.get(n)}" for n in st.echo_headers)
+            failure = {"error": "injected failure" + sent + " ..." * 200 * bool(sent)}
             if st.fail_times:
                 st.fail_times -= 1
                 if st.fail_times == 0:
                     status, st.fail_status = st.fail_status, None
-                    return status, {"error": "injected failure"}
-            return st.fail_status, {"error": "injected failure"}
+                    return status, failure
+            return st.fail_status, failure
         if st.hmac_secret is not None and not self._signed(call, raw):
             return 401, {"error": "bad signature"}
         m = call.method

@@ -39,7 +39,7 @@ def test_requests_are_signed_with_the_connections_secret(remote: Remote) -> None
 
 
 def test_answers_are_classified_transient_or_permanent(remote: Remote) -> None:
-    connector = HttpConnector({"base_url": remote.url, "headers": {"Authorization": "Bearer t"}})
+    connector = HttpConnector({"base_url": remote.url, "authorization": "Bearer t"})  # a secret
     remote.fail(429)
     with pytest.raises(TransientError) as too_many:
         connector.create_product(_product(), "k")

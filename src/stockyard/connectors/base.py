@@ -16,7 +16,9 @@ fail the others: the flow records what succeeded and fails the item naming the r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -40,6 +42,41 @@ RESERVED_SETTINGS = frozenset(
 )
 # Secrets Stockyard reads itself: `webhook_secret` verifies what the connection pushes in.
 RESERVED_SECRETS = frozenset({"webhook_secret"})
+
+# Names of settings (and of HTTP headers) that carry a credential. Settings are stored in
+# clear and shown to read-only users, so such values belong in the connection's secrets.
+_CREDENTIAL = re.compile(
+    r"auth|cookie|token|secret|passw|pwd|api[-_]?key|credential|private[-_]?key|signature",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+ERROR_LIMIT = 1000  # characters of a connector's error kept on an item
+_SHORTEST_SECRET = 4  # shorter values would redact ordinary words and say nothing
+
+
+def looks_like_credential(name: str) -> bool:
+    return bool(_CREDENTIAL.search(name))
+
+
+def secret_values(settings: Mapping[str, Any], names: frozenset[str]) -> list[str]:
+    """The values of the secrets among `settings` (strings, or objects of strings), and the
+    token part of "Bearer <token>"-like values: what must never appear in an error."""
+    found: set[str] = set()
+    for name in names & set(settings):
+        value = settings[name]
+        for text in value.values() if isinstance(value, Mapping) else [value]:
+            if isinstance(text, str):
+                found.add(text)
+                found.update(text.split())
+    # Longest first, so a value containing another is replaced whole.
+    return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` without any of `secrets`, cut to ERROR_LIMIT characters."""
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
 
 
 def parse_settings(model: type[S], settings: Mapping[str, Any], connector: str) -> S:
@@ -105,17 +142,72 @@ class Page:
     cursor: str | None
 
 
+# The methods a remote system's answers flow through: their errors are redacted.
+ROLE_METHODS = (
+    "fetch_products",
+    "fetch_images",
+    "create_order",
+    "find_product",
+    "create_product",
+    "update_product",
+    "delete_product",
+    "upsert_variants",
+    "delete_variant",
+    "add_image",
+    "delete_image",
+    "fetch_orders",
+    "get_order",
+    "push_fulfillment",
+    "create_fulfillment",
+    "fetch_fulfillments",
+)
+
+
 class Connector:
     """Base class of every connector. `roles` names what it can be: source, channel,
-    fulfillment. Override the methods of those roles."""
+    fulfillment. Override the methods of those roles.
+
+    Errors a role method raises (and the errors of a batch's Results) are kept on items,
+    which every member of the client reads: they are bounded, and the values of the
+    connection's secrets are replaced by "[redacted]", whatever the remote echoed back."""
 
     roles: ClassVar[frozenset[str]] = frozenset()
     # Settings that are credentials: refused among the plain settings, so they can only be
     # given as (write-only, encrypted) secrets.
     secret_settings: ClassVar[frozenset[str]] = frozenset()
+    # Settings whose names look like credentials but are not (e.g. Vendure's channel token,
+    # which its storefront shows to anyone): accepted among the plain settings.
+    plain_settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
+        self._secret_values = secret_values(settings, type(self).secret_settings)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ROLE_METHODS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_redacting", False):
+                setattr(cls, name, _redacting(method))
+
+    @classmethod
+    def credential_problem(cls, settings: Mapping[str, Any]) -> str | None:
+        """What is wrong when plain settings hold a credential (a declared secret, or a
+        key that looks like one), naming the setting; None when they hold none."""
+        for name in sorted(settings):
+            declared = name in cls.secret_settings or name in RESERVED_SECRETS
+            looks = looks_like_credential(name) and name not in cls.plain_settings
+            if declared or (looks and name not in RESERVED_SETTINGS):
+                return f"settings.{name} is a credential: send it in secrets"
+        return None
+
+    def redact_error(self, error: BaseException) -> None:
+        """Bound `error`'s message and take the connection's secrets out of it, in place
+        (its type and attributes, e.g. retry_after, stay)."""
+        error.args = tuple(
+            redact(a, getattr(self, "_secret_values", [])) if isinstance(a, str) else a
+            for a in error.args
+        )
 
     def close(self) -> None:
         """Release sockets and the like (called when settings change or on shutdown)."""
@@ -188,3 +280,28 @@ class Connector:
         """Fulfillments changed since `cursor`, as FulfillmentUpdate dicts ({remote_id,
         state, tracking}); ones Stockyard did not create are ignored."""
         raise self._unsupported("pull fulfillments")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _redacting(method: F) -> F:
+    @functools.wraps(method)
+    def call(self: Connector, *args: Any, **kwargs: Any) -> Any:
+        try:
+            answer = method(self, *args, **kwargs)
+        except Exception as exc:
+            self.redact_error(exc)
+            raise
+        for result in _results(answer):
+            if result.error is not None:
+                self.redact_error(result.error)
+        return answer
+
+    call._redacting = True  # type: ignore[attr-defined]
+    return call  # type: ignore[return-value]
+
+
+def _results(answer: Any) -> Iterator[Result]:
+    if isinstance(answer, list):
+        yield from (r for r in answer if isinstance(r, Result))

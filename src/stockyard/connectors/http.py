@@ -2,10 +2,17 @@
 source, a channel and a fulfillment service; docs/connectors.md is its contract.
 
 Settings:
-- `base_url` (required), `headers` (e.g. an Authorization header), `timeout` (seconds);
-- `hmac_secret`: sign every request body (`X-Stockyard-Timestamp`, `X-Stockyard-Signature:
-  sha256=<hex of HMAC-SHA256 over "<timestamp>.<body>">`);
+- `base_url` (required), `headers` (plain ones, e.g. Accept), `timeout` (seconds);
 - `paths`: override any endpoint path below, e.g. {"create_product": "/v2/items"}.
+
+Secrets (sealed, write-only; never among the settings, which read-only users see):
+- `authorization`: the value of the Authorization header, e.g. "Bearer ...";
+- `auth_headers`: any other credential headers, e.g. {"X-Api-Key": "..."};
+- `hmac_secret`: sign every request body (`X-Stockyard-Timestamp`, `X-Stockyard-Signature:
+  sha256=<hex of HMAC-SHA256 over "<timestamp>.<body>">`).
+
+Requests go through stockyard.outbound: internal addresses are refused unless the
+deployment allows them.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockyard import outbound
 from stockyard.connectors.base import (
     ChannelImage,
     ChannelProduct,
@@ -29,6 +37,7 @@ from stockyard.connectors.base import (
     Page,
     RemoteProduct,
     Result,
+    looks_like_credential,
     parse_settings,
 )
 from stockyard.errors import HandlerError, PermanentError, TransientError
@@ -56,8 +65,11 @@ class HttpSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://")
     headers: dict[str, str] = {}
     timeout: float = Field(default=30.0, gt=0, le=600)
-    hmac_secret: str | None = None
     paths: dict[str, str] = {}
+    # Secrets: left out of the repr, so no log line or error can show them.
+    hmac_secret: str | None = Field(default=None, repr=False)
+    authorization: str | None = Field(default=None, repr=False)
+    auth_headers: dict[str, str] = Field(default={}, repr=False)
 
 
 def _excerpt(response: httpx.Response) -> str:
@@ -91,7 +103,7 @@ def classify(response: httpx.Response, what: str) -> HandlerError | None:
 
 class HttpConnector(Connector):
     roles = frozenset({"source", "channel", "fulfillment"})
-    secret_settings = frozenset({"hmac_secret"})
+    secret_settings = frozenset({"hmac_secret", "authorization", "auth_headers"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
@@ -99,12 +111,53 @@ class HttpConnector(Connector):
         unknown = set(self.config.paths) - set(PATHS)
         if unknown:
             raise PermanentError(f"http connector settings: unknown paths {sorted(unknown)}")
+        for name, path in self.config.paths.items():
+            # Relative only: an absolute URL would leave base_url (and its checks) behind.
+            if not path.startswith("/") or path.startswith("//"):
+                raise PermanentError(
+                    f"http connector settings: paths.{name} must be a path starting with /"
+                )
         self.paths = PATHS | self.config.paths
-        self.client = httpx.Client(
-            base_url=self.config.base_url.rstrip("/"),
-            headers=self.config.headers,
-            timeout=self.config.timeout,
+        headers = {**self.config.headers, **self.config.auth_headers}
+        if self.config.authorization:
+            headers["Authorization"] = self.config.authorization
+        self.client = outbound.client(
+            base_url=self.config.base_url.rstrip("/"), headers=headers, timeout=self.config.timeout
         )
+
+    @classmethod
+    def credential_problem(cls, settings: Mapping[str, Any]) -> str | None:
+        problem = super().credential_problem(settings)
+        if problem is not None:
+            return problem
+        headers = settings.get("headers")
+        if isinstance(headers, Mapping):
+            for name in sorted(headers):
+                if looks_like_credential(str(name)):
+                    return (
+                        f"settings.headers.{name} is a credential: send it in secrets, as"
+                        f' secrets.auth_headers ({{"{name}": "..."}})'
+                        + (" or secrets.authorization" if name.lower() == "authorization" else "")
+                    )
+        base_url = settings.get("base_url")
+        if isinstance(base_url, str):
+            try:
+                url = urlsplit(base_url)
+                userinfo = url.username or url.password
+            except ValueError:
+                return None  # not a URL: the settings' own check says so
+            if userinfo:
+                return (
+                    "settings.base_url holds a user name or password: send the credential"
+                    " in secrets.authorization"
+                )
+            keys = [k for k, _ in parse_qsl(url.query) if looks_like_credential(k)]
+            if keys:
+                return (
+                    f"settings.base_url's query parameter {keys[0]} is a credential: send it"
+                    " in secrets (a header in secrets.auth_headers)"
+                )
+        return None
 
     def close(self) -> None:
         self.client.close()

@@ -15,6 +15,7 @@ from email.utils import make_msgid
 
 import httpx
 
+from stockyard import outbound
 from stockyard.connectors.http import classify
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import NotFound, PermanentError, StorageFull, TransientError
@@ -124,7 +125,10 @@ def send_webhook(settings: NotifySettings, subscriptions: Subscriptions, ctx: Co
     # Signed now, not when queued: the timestamp must be fresh for the receiver.
     headers = {"content-type": "application/json", **sign(secret, message_id, body)}
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=settings.webhook_timeout)
+        # Through the outbound check: a subscription must not aim inside the network.
+        response = outbound.post(
+            url, content=body, headers=headers, timeout=settings.webhook_timeout
+        )
     except httpx.HTTPError as exc:
         raise TransientError(f"webhook {url}: {exc}") from None
     error = classify(response, f"webhook {url}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from stockyard.db import Database
 from stockyard.errors import InvalidInput, NotFound
+from stockyard.outbound import url_refusal
 from stockyard.sealing import Sealer
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
@@ -45,6 +46,10 @@ def check_target(kind: str, target: str) -> str:
     if kind == "webhook":
         if not re.match(r"^https?://[^\s]+$", target):
             raise InvalidInput("target: a webhook is an http:// or https:// URL")
+        # A literal internal address is refused now; names are checked on delivery.
+        refused = url_refusal(target)
+        if refused is not None:
+            raise InvalidInput(f"target: {refused}")
         return target
     raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
 

@@ -380,9 +380,9 @@ class Stockyard:
             )
         if kind not in cls.roles:
             raise InvalidInput(f"kind: connector {connector!r} cannot act as a {kind}")
-        leaked = sorted((set(cls.secret_settings) | RESERVED_SECRETS) & set(settings))
+        leaked = cls.credential_problem(settings)  # declared secrets, credential-like names
         if leaked:
-            raise InvalidInput(f"settings.{leaked[0]} is a credential: send it in secrets")
+            raise InvalidInput(leaked)
         if "rules" in settings:
             parse(ChannelRules, settings["rules"], "settings.rules")
         own = {k: v for k, v in settings.items() if k not in RESERVED_SETTINGS}

@@ -25,7 +25,7 @@ class TrytonSettings(BaseModel):
     url: str = Field(pattern=r"^https?://")
     database: str = Field(min_length=1)
     username: str = "admin"
-    password: str = Field(min_length=1)
+    password: str = Field(min_length=1, repr=False)
     timeout: float = Field(default=30.0, gt=0, le=600)
     # Codes of the warehouses whose stock counts; empty: every warehouse.
     warehouses: list[str] = []

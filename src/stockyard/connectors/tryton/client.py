@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from stockyard import outbound
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 
@@ -71,7 +72,8 @@ class TrytonClient:
     def __init__(
         self, url: str, database: str, username: str, password: str, timeout: float = 30.0
     ) -> None:
-        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        # Through the outbound check: the URL is the tenant's to write.
+        self._http = outbound.client(base_url=url.rstrip("/"), setting="url", timeout=timeout)
         self._path = f"/{database}/rpc/"
         self._username = username
         self._password = password

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockyard import outbound
 from stockyard.connectors.base import (
     ChannelImage,
     ChannelProduct,
@@ -37,7 +38,7 @@ class VendureSettings(BaseModel):
 
     url: str = Field(pattern=r"^https?://")  # the Admin API, e.g. http://shop:3000/admin-api
     username: str = "superadmin"
-    password: str = Field(min_length=1)
+    password: str = Field(min_length=1, repr=False)
     channel_token: str | None = None  # a channel other than the default one
     language: str = "en"
     currency_decimals: int = Field(default=2, ge=0, le=4)
@@ -78,6 +79,7 @@ def _variant_name(product: dict[str, Any], variant: ChannelVariant) -> str:
 class VendureConnector(Connector):
     roles = frozenset({"channel"})
     secret_settings = frozenset({"password"})
+    plain_settings = frozenset({"channel_token"})  # public: Vendure's storefront sends it
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
@@ -89,7 +91,8 @@ class VendureConnector(Connector):
             self.config.channel_token,
             self.config.timeout,
         )
-        self._downloads = httpx.Client(timeout=self.config.timeout, follow_redirects=True)
+        # Image URLs come from the catalog: checked like any outbound request, redirects too.
+        self._downloads = outbound.client(timeout=self.config.timeout, follow_redirects=True)
         self._scale = Decimal(10) ** self.config.currency_decimals
 
     def close(self) -> None:

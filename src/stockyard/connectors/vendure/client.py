@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from stockyard import outbound
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 LOGIN = """
@@ -31,7 +32,10 @@ class VendureClient:
         timeout: float = 30.0,
     ) -> None:
         headers = {"vendure-token": channel_token} if channel_token else {}
-        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        # Through the outbound check: the URL is the tenant's to write.
+        self._http = outbound.client(
+            base_url=url.rstrip("/"), setting="url", timeout=timeout, headers=headers
+        )
         self._username = username
         self._password = password
         self._token: str | None = None
