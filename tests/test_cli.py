@@ -58,9 +58,12 @@ def test_enqueue_list_skip_and_lanes(db: Path, tmp_path: Path) -> None:
     assert result.returncode == 0 and "queued 10 items" in result.stdout
     listed = run(db, "items", "list", "--sku", "SKU-1")
     assert listed.returncode == 0 and listed.stdout.count("update_variant") == 5
-    refused = run(db, "skip", "--sku", "SKU-1")
-    assert refused.returncode == 2 and "add --yes" in refused.stdout
-    skipped = run(db, "skip", "--sku", "SKU-1", "--yes")
+    untouched = run(db, "skip", "--sku", "SKU-1", "--yes")  # failed items only: none
+    assert untouched.returncode == 0 and "no items to skip" in untouched.stdout
+    refused = run(db, "skip", "--sku", "SKU-1", "--status", "queued")
+    assert refused.returncode == 2 and "add --yes" in refused.stderr
+    assert "5 update_variant in lane 1 (Shop)" in refused.stderr
+    skipped = run(db, "skip", "--sku", "SKU-1", "--status", "queued", "--yes")
     assert "skipped 5 items" in skipped.stdout
     lanes = run(db, "lanes")
     assert "Shop" in lanes.stdout and "ready" in lanes.stdout
@@ -88,13 +91,13 @@ def test_enqueue_list_skip_and_lanes(db: Path, tmp_path: Path) -> None:
 def test_bad_input_gets_one_clear_line(db: Path, args: tuple[str, ...], message: str) -> None:
     result = run(db, *args)
     assert result.returncode == 2
-    assert message in result.stdout
+    assert message in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_uninitialised_database_is_a_clear_error(tmp_path: Path) -> None:
     result = run(tmp_path / "missing.db", "lanes")
-    assert result.returncode == 2 and "stockyard init" in result.stdout
+    assert result.returncode == 2 and "stockyard init" in result.stderr
     assert not (tmp_path / "missing.db").exists()
 
 
@@ -111,7 +114,7 @@ def run_url(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_on_postgresql(pg_databases: Databases) -> None:
     url = pg_databases.create(migrated=False)
     try:
-        assert "not initialised" in run_url(url, "lanes").stdout
+        assert "not initialised" in run_url(url, "lanes").stderr
         assert run_url(url, "init").returncode == 0
         assert run_url(url, "init").returncode == 0, "init must be idempotent"
         add = run_url(url, "connections", "add", "--kind", "channel", "--description", "Shop")
@@ -136,6 +139,6 @@ def test_the_cli_on_postgresql(pg_databases: Databases) -> None:
 def test_bad_database_urls_get_one_clear_line(url: str, message: str) -> None:
     result = run_url(url, "lanes")
     assert result.returncode == 2
-    assert message in result.stdout
+    assert message in result.stderr
     assert "secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -92,11 +92,11 @@ def test_cli_users_and_keys(tmp_path: Path) -> None:
         "operator",
         extra_env=env_password,
     )
-    assert added.returncode == 0 and "user 1 added" in added.stdout
+    assert added.returncode == 0 and "added: ops@example.com, operator of default" in added.stdout
     again = run(db, "users", "add", "ops@example.com", extra_env=env_password)
-    assert again.returncode == 2 and "exists" in again.stdout
+    assert again.returncode == 2 and "exists" in again.stderr
     short = run(db, "users", "add", "x@example.com", extra_env={"STOCKYARD_PASSWORD": "short"})
-    assert short.returncode == 2 and "at least 8 characters" in short.stdout
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
     made = run(db, "keys", "create", "--name", "ERP push", "--role", "administrator")
     assert made.returncode == 0
     token = made.stdout.strip().splitlines()[-1]
@@ -104,7 +104,7 @@ def test_cli_users_and_keys(tmp_path: Path) -> None:
     listed = run(db, "keys", "list")
     assert "ERP push" in listed.stdout and token not in listed.stdout
     bad_role = run(db, "keys", "create", "--name", "x", "--role", "owner")
-    assert bad_role.returncode == 2 and "role must be one of" in bad_role.stdout
+    assert bad_role.returncode == 2 and "role must be one of" in bad_role.stderr
     assert run(db, "keys", "revoke", "1").returncode == 0
     missing = run(db, "keys", "revoke", "99")
-    assert missing.returncode == 2 and "no API key 99" in missing.stdout
+    assert missing.returncode == 2 and "no API key 99" in missing.stderr

@@ -1,5 +1,8 @@
 """The operator CLI: a thin shell over the service layer, run as a platform administrator
-(whoever runs it holds the database anyway). Bad input: one line, exit 2."""
+(whoever runs it holds the database anyway).
+
+Scripts read it: every error is one line on stderr with exit 2 (`_Shell`), and a table
+printed to a pipe is tab-separated, one row per line (`_table`)."""
 
 from __future__ import annotations
 
@@ -8,32 +11,142 @@ import datetime as dt
 import getpass
 import json
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from typer.core import TyperGroup
 
 from stockyard import app as wiring
-from stockyard.accounts import ROLES, Principal
-from stockyard.db import DATABASE_ERRORS
+from stockyard import strict_json
+from stockyard.accounts import ROLES, Principal, check_role
+from stockyard.db import DATABASE_ERRORS, connect
+from stockyard.db.sqlite import SqliteDatabase
 from stockyard.engine import Item, ItemFilter, Queue, Request
-from stockyard.errors import InvalidInput, StockyardError
+from stockyard.errors import InvalidInput, NotFound, StockyardError
 from stockyard.metrics import Metrics
 from stockyard.notify import EVENTS
 from stockyard.notify import events as notify_events
 from stockyard.service import Stockyard
+from stockyard.service.core import BulkGroup
 from stockyard.worker import Worker, WorkerSettings
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Stockyard operator CLI.")
+
+class _Shell(TyperGroup):
+    """The root command: whatever goes wrong reaches the caller as one line on stderr and
+    exit 2, never a traceback nor a message wrapped at 80 columns."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        _start()
+
+        def run() -> Any:
+            return super(_Shell, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
+        code = _exit_code(run)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _exit_code(run: Callable[[], Any]) -> int:
+    try:
+        result = run()
+    except StockyardError as exc:
+        return _fail(str(exc))
+    except click.exceptions.NoArgsIsHelpError as exc:
+        out.print(exc.ctx.get_help())
+        return 0
+    except click.ClickException as exc:  # usage: an unknown option, a missing argument
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        return _fail(exc.format_message() + where)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 1
+    except DATABASE_ERRORS as exc:
+        return _fail(str(exc), "database error")
+    except SQLAlchemyError as exc:  # what Alembic's migrations raise
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        return _fail(str(reason).split("\n(Background")[0], "database error")
+    except OSError as exc:  # a file that cannot be read, a port in use
+        return _fail(str(exc))
+    except Exception as exc:
+        if os.environ.get("STOCKYARD_DEBUG"):
+            raise
+        return _fail(f"{type(exc).__name__}: {exc} (STOCKYARD_DEBUG=1 shows where)", "bug")
+    # Without standalone mode Click hands back an explicit exit's code (typer.Exit, ^C).
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str, kind: str = "error") -> int:
+    err.print(Text.assemble((f"{kind}: ", "bold red"), " ".join(message.split())))
+    return 2
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Soft wrap: a line is never broken by Rich, whatever width it thinks it has; no markup:
+    # names and descriptions print as they are (styles go through Text).
+    return (
+        Console(soft_wrap=True, highlight=False, markup=False),
+        Console(stderr=True, soft_wrap=True, highlight=False, markup=False),
+    )
+
+
+out, err = _consoles()
+
+
+def _start() -> None:
+    """Consoles made per run, so that the streams and terminal of this run apply."""
+    global out, err
+    out, err = _consoles()
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str | Text]], title: str | None = None
+) -> None:
+    """A table: drawn on a terminal; on a pipe tab-separated, one row per line, a header
+    first, each cell on one line (what `cut` and `awk` read)."""
+    if out.is_terminal:
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table, soft_wrap=False)
+        return
+    lines = [f"{title}:"] if title else []
+    lines.append("\t".join(headers))
+    lines.extend("\t".join(" ".join(str(cell).split()) for cell in row) for row in rows)
+    out.file.write("\n".join(lines) + "\n")  # as is: Rich would expand the tabs
+
+
+cli = typer.Typer(
+    cls=_Shell,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Stockyard operator CLI.",
+)
 connections_cli = typer.Typer(no_args_is_help=True, help="Sources, channels, fulfillment services.")
 items_cli = typer.Typer(no_args_is_help=True, help="Look at queue items.")
 lanes_cli = typer.Typer(help="Lanes: one FIFO per source or channel.", invoke_without_command=True)
@@ -46,7 +159,8 @@ subs_cli = typer.Typer(no_args_is_help=True, help="Who is notified of what (emai
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(subs_cli, name="subscriptions")
-out = Console()
+clients_cli = typer.Typer(no_args_is_help=True, help="Clients (tenants): the merchants served.")
+cli.add_typer(clients_cli, name="clients")
 
 DbOption = typer.Option(
     None,
@@ -87,7 +201,9 @@ def _when(ts: float | None) -> str:
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = strict_json.loads(text)
+    except strict_json.NotANumber as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -117,10 +233,38 @@ def _date(text: str | None) -> float | None:
 # ---------------------------------------------------------------------------- set-up
 
 
+def _reachable(db: str | None) -> str:
+    """The database URL, once its server answers or its SQLite folder exists: `init` and
+    `serve` would otherwise fail deep inside a migration."""
+    url = wiring.database_url(db)
+    database = connect(url)
+    try:
+        if isinstance(database, SqliteDatabase):
+            _check_sqlite_folder(Path(database.options.path))
+        else:
+            database.connection()  # DatabaseUnavailable: one line, the password masked
+    finally:
+        database.close()
+    return url
+
+
+def _check_sqlite_folder(path: Path) -> None:
+    if path.parent.is_dir():
+        return
+    message = f"cannot create the SQLite file {path}: folder {path.parent} does not exist"
+    if not path.is_absolute():
+        # sqlite:///tmp/x.db is tmp/x.db under the current folder: a common slip.
+        message += (
+            f" (a sqlite:/// URL names a path relative to {Path.cwd()};"
+            f" an absolute one takes four slashes: sqlite:////{path})"
+        )
+    raise InvalidInput(message)
+
+
 @cli.command()
 def init(db: str | None = DbOption) -> None:
     """Create or upgrade the database schema (safe to run again)."""
-    queue = wiring.init_queue(db)
+    queue = wiring.init_queue(_reachable(db))
     out.print(f"database ready: {queue.db.describe()}")
 
 
@@ -156,47 +300,119 @@ def connections_add(
 def connections_list(db: str | None = DbOption, client: str = ClientOption) -> None:
     """List the client's connections."""
     service, client_id = _service(db, client)
-    table = Table("id", "kind", "connector", "description", "status", "secrets")
-    for c in service.connections(_operator(), client_id):
-        table.add_row(str(c.id), c.kind, c.connector, c.description, c.status, " ".join(c.secrets))
-    out.print(table)
+    _table(
+        ("id", "kind", "connector", "description", "status", "secrets"),
+        [
+            (str(c.id), c.kind, c.connector, c.description, c.status, " ".join(c.secrets))
+            for c in service.connections(_operator(), client_id)
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------- enqueue
 
+_WHITESPACE = re.compile(r"\s*")
+_FIELDS = {"instruction", "payload", "connection", "refs", "key", "parent"}
 
-def _requests_from_file(path: Path) -> Iterator[Request]:
-    """A JSON array of items, or JSON Lines: one item object per line."""
-    if str(path) != "-" and not path.is_file():
+
+class _FileError(InvalidInput):
+    """A line of an item file that cannot be enqueued; nothing of the file was."""
+
+    def __init__(self, name: str, line: int, problem: str) -> None:
+        super().__init__(f"{name} line {line}: {problem}; nothing was enqueued")
+
+
+def _records(path: Path) -> tuple[str, list[tuple[int, Any]]]:
+    """The file's name for messages, and its records with the line each starts on: a JSON
+    array, or JSON Lines (one object per line)."""
+    name = "stdin" if str(path) == "-" else str(path)
+    if name != "stdin" and not path.is_file():
         raise InvalidInput(f"no such file: {path}")
-    text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    stripped = text.lstrip()
     try:
-        if stripped.startswith("["):
-            records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        text = sys.stdin.read() if name == "stdin" else path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{name} is not UTF-8 text: {exc.reason}") from None
+    if text.lstrip().startswith("["):
+        return name, _json_array(text, name)
+    return name, _json_lines(text, name)
+
+
+def _parse(text: str, name: str, line: int) -> Any:
+    try:
+        return strict_json.loads(text)
+    except strict_json.NotANumber as exc:
+        raise _FileError(name, line, str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path} is not JSON or JSON Lines: {exc}") from None
-    for n, record in enumerate(records, 1):
-        yield _request(record, f"item {n} of {path}")
+        raise _FileError(name, line + exc.lineno - 1, _json_problem(exc)) from None
 
 
-def _request(record: Any, where: str) -> Request:
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    return f"not valid JSON: {exc.msg} (column {exc.colno})"
+
+
+def _json_lines(text: str, name: str) -> list[tuple[int, Any]]:
+    # Split on newlines only, as editors and `wc -l` count lines (str.splitlines also
+    # breaks at form feeds and U+2028, which JSON strings may hold).
+    return [
+        (n, _parse(line, name, n)) for n, line in enumerate(text.split("\n"), 1) if line.strip()
+    ]
+
+
+def _json_array(text: str, name: str) -> list[tuple[int, Any]]:
+    """Element by element, to know the line each starts on."""
+    decoder = json.JSONDecoder()
+    records: list[tuple[int, Any]] = []
+    line, counted = 1, 0
+
+    def line_at(pos: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, pos)
+        counted = pos
+        return line
+
+    def skip(pos: int) -> int:
+        match = _WHITESPACE.match(text, pos)
+        return match.end() if match else pos
+
+    pos = skip(text.index("[") + 1)
+    while not text.startswith("]", pos):
+        start = pos
+        try:
+            record, pos = decoder.raw_decode(text, start)
+            strict_json.check(text[start:pos])
+        except strict_json.NotANumber as exc:
+            raise _FileError(name, line_at(start), str(exc)) from None
+        except json.JSONDecodeError as exc:
+            raise _FileError(name, exc.lineno, _json_problem(exc)) from None
+        records.append((line_at(start), record))
+        pos = skip(pos)
+        if text.startswith(",", pos):
+            pos = skip(pos + 1)
+        elif not text.startswith("]", pos):
+            raise _FileError(name, line_at(pos), "not valid JSON: expected ',' or ']'")
+    if text[pos + 1 :].strip():
+        raise _FileError(name, line_at(skip(pos + 1)), "not valid JSON: text after the ']'")
+    return records
+
+
+def _request(record: Any) -> Request:
     if not isinstance(record, dict) or "instruction" not in record:
-        raise InvalidInput(f"{where} must be an object with an 'instruction'")
-    unknown = set(record) - {"instruction", "payload", "connection", "refs", "key", "parent"}
+        raise InvalidInput("an item must be an object with an 'instruction'")
+    unknown = set(record) - _FIELDS
     if unknown:
-        raise InvalidInput(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
     refs = record.get("refs", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise InvalidInput(f"{where}: refs must be a list of strings")
+        raise InvalidInput("refs must be a list of strings")
     payload = record.get("payload", {})
     if not isinstance(payload, dict):
-        raise InvalidInput(f"{where}: payload must be a JSON object")
+        raise InvalidInput("payload must be a JSON object")
     for field in ("connection", "parent"):
-        if record.get(field) is not None and not isinstance(record[field], int):
-            raise InvalidInput(f"{where}: {field} must be a number")
+        value = record.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidInput(f"{field} must be a number")
+    if record.get("key") is not None and not isinstance(record["key"], str):
+        raise InvalidInput("key must be a string")
     return Request(
         instruction=str(record["instruction"]),
         payload=payload,
@@ -207,6 +423,80 @@ def _request(record: Any, where: str) -> Request:
     )
 
 
+def _check(service: Stockyard, who: Principal, client_id: int, req: Request) -> None:
+    """What the queue would refuse of one item, asked before anything is enqueued: the
+    instruction, its connection (of this client) and the lane it runs in."""
+    instruction = service.queue.instructions[req.instruction]
+    if instruction.internal:
+        raise InvalidInput(
+            f"{req.instruction} is an internal instruction: only Stockyard itself queues it"
+        )
+    if req.connection_id is not None:
+        conn = service.connection(who, client_id, req.connection_id)
+        if instruction.blocking and conn.kind != instruction.lane.value:
+            raise InvalidInput(
+                f"{req.instruction} runs in a {instruction.lane.value} lane, but connection"
+                f" {conn.id} is a {conn.kind}"
+            )
+    elif instruction.blocking:
+        raise InvalidInput(
+            f"{req.instruction} is blocking: it needs the {instruction.lane.value} connection"
+            " whose lane it runs in"
+        )
+
+
+def _file_requests(
+    path: Path, service: Stockyard, who: Principal, client_id: int
+) -> tuple[str, list[tuple[int, Request]]]:
+    """Every item of the file, read and checked whole before any is enqueued."""
+    name, records = _records(path)
+    requests: list[tuple[int, Request]] = []
+    checked: set[tuple[str, int | None]] = set()
+    for line, record in records:
+        try:
+            req = _request(record)
+            if (req.instruction, req.connection_id) not in checked:
+                _check(service, who, client_id, req)
+                checked.add((req.instruction, req.connection_id))
+        except StockyardError as exc:
+            raise _FileError(name, line, str(exc)) from None
+        requests.append((line, req))
+    return name, requests
+
+
+def _enqueue_file(
+    path: Path, batch: int, service: Stockyard, who: Principal, client_id: int
+) -> int:
+    """Checked whole first; then enqueued `batch` items per transaction. Should a batch
+    still fail (the database went away, a connection was disabled meanwhile), the error
+    says which lines were committed, so that a rerun does not repeat them."""
+    name, requests = _file_requests(path, service, who, client_id)
+    total, last = 0, 0
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task("enqueueing", total=len(requests))
+        for start in range(0, len(requests), batch):
+            chunk = requests[start : start + batch]
+            try:
+                total += len(service.enqueue(who, client_id, [r for _, r in chunk]))
+            except StockyardError as exc:
+                raise _stopped(name, chunk[0][0], last, total, exc) from None
+            except DATABASE_ERRORS as exc:
+                raise _stopped(name, chunk[0][0], last, total, exc) from None
+            last = chunk[-1][0]
+            progress.advance(task, len(chunk))
+    return total
+
+
+def _stopped(name: str, line: int, last: int, total: int, exc: Exception) -> InvalidInput:
+    done = (
+        f"lines 1 to {last} were enqueued ({total} items), none after: rerun with the lines"
+        f" after {last} only"
+        if last
+        else "nothing was enqueued"
+    )
+    return InvalidInput(f"{name} line {line} and after: {exc}; {done}")
+
+
 @cli.command()
 def enqueue(
     instruction: str | None = typer.Argument(None, help="Instruction name (or use --file)"),
@@ -215,11 +505,14 @@ def enqueue(
     ref: list[str] = typer.Option([], help="Entity reference (SKU, order id); repeatable"),
     key: str | None = typer.Option(None, help="Idempotency key: enqueue once only"),
     file: Path | None = typer.Option(None, help="JSON array or JSON Lines of items ('-': stdin)"),
-    batch: int = typer.Option(1000, min=1, max=10000, help="Items per transaction"),
+    batch: int = typer.Option(
+        1000, min=1, max=10000, help="Items per transaction, once the whole file is checked"
+    ),
     db: str | None = DbOption,
     client: str = ClientOption,
 ) -> None:
-    """Enqueue one item, or many from a file (each batch atomically)."""
+    """Enqueue one item, or many from a file: the whole file is checked first (errors name
+    its line), so a bad line enqueues nothing."""
     service, client_id = _service(db, client)
     who = _operator()
     if file is None:
@@ -234,15 +527,7 @@ def enqueue(
         return
     if instruction is not None:
         raise InvalidInput("give either an instruction or --file, not both")
-    requests = list(_requests_from_file(file))
-    total = 0
-    with Progress(console=out, transient=True) as progress:
-        task = progress.add_task("enqueueing", total=len(requests))
-        for start in range(0, len(requests), batch):
-            chunk = requests[start : start + batch]
-            total += len(service.enqueue(who, client_id, chunk))
-            progress.advance(task, len(chunk))
-    out.print(f"queued {total} items")
+    out.print(f"queued {_enqueue_file(file, batch, service, who, client_id)} items")
 
 
 # ---------------------------------------------------------------------------- items
@@ -277,12 +562,12 @@ RefOpt = typer.Option(None, "--ref", "--sku", help="Entity reference, e.g. a SKU
 ErrorOpt = typer.Option(None, "--error", help="Text in the error message")
 SinceOpt = typer.Option(None, "--since", help="Created on or after (ISO date)")
 UntilOpt = typer.Option(None, "--until", help="Created before (ISO date)")
+ITEM_COLUMNS = ("id", "status", "instruction", "description", "refs", "created", "error")
 
 
-def _items_table(items: list[Item]) -> Table:
-    table = Table("id", "status", "instruction", "description", "refs", "created", "error")
-    for it in items:
-        table.add_row(
+def _item_rows(items: list[Item]) -> list[tuple[str, ...]]:
+    return [
+        (
             str(it.id),
             it.status,
             it.instruction,
@@ -291,7 +576,8 @@ def _items_table(items: list[Item]) -> Table:
             _when(it.created_at),
             (it.error or "")[:80],
         )
-    return table
+        for it in items
+    ]
 
 
 @items_cli.command("list")
@@ -312,9 +598,10 @@ def items_list(
     service, client_id = _service(db, client)
     flt = _filter(client_id, status, instruction, connection, ref, error, since, until)
     items = service.items(_operator(), flt, limit, before)
-    out.print(_items_table(items))
+    _table(ITEM_COLUMNS, _item_rows(items))
     if len(items) == limit:
-        out.print(f"more: --before {items[-1].id}")
+        # On stderr: a script reading the rows from stdout gets rows only.
+        err.print(f"more: --before {items[-1].id}")
 
 
 @items_cli.command("show")
@@ -323,7 +610,7 @@ def items_show(item_id: int, db: str | None = DbOption, client: str = ClientOpti
     service, client_id = _service(db, client)
     d = service.item(_operator(), client_id, item_id)
     it = d.item
-    out.print(f"[bold]item {it.id}[/bold]  {it.description}")
+    out.print(Text.assemble((f"item {it.id}", "bold"), f"  {it.description}"))
     out.print(
         f"status {it.status} · {it.instruction} ({it.mode}) · connection "
         f"{it.connection_id or '-'} · refs {' '.join(it.refs) or '-'} · parent "
@@ -333,27 +620,57 @@ def items_show(item_id: int, db: str | None = DbOption, client: str = ClientOpti
     if it.superseded_by is not None:
         out.print(f"superseded by item {it.superseded_by} (a newer update of the same entity)")
     if it.error:
-        out.print(f"[red]error[/red] ({it.error_kind}): {it.error}")
+        out.print(Text.assemble(("error", "red"), f" ({it.error_kind}): {it.error}"))
     out.print_json(json.dumps(it.payload))
     if d.attempts:
-        table = Table("#", "outcome", "worker", "started", "ended", "error", title="attempts")
-        for a in d.attempts:
-            table.add_row(
-                str(a.number),
-                a.outcome,
-                a.worker_id or "",
-                _when(a.started_at),
-                _when(a.ended_at),
-                a.error or "",
-            )
-        out.print(table)
+        _table(
+            ("#", "outcome", "worker", "started", "ended", "error"),
+            [
+                (
+                    str(a.number),
+                    a.outcome,
+                    a.worker_id or "",
+                    _when(a.started_at),
+                    _when(a.ended_at),
+                    a.error or "",
+                )
+                for a in d.attempts
+            ],
+            title="attempts",
+        )
     if d.children:
-        out.print(_items_table(d.children))
+        _table(ITEM_COLUMNS, _item_rows(d.children), title="children")
     for entry in d.audit:
         out.print(f"{_when(entry.at)} {entry.actor} {entry.action} {entry.detail}")
 
 
 # ---------------------------------------------------------------------------- actions
+
+
+def _where(group: BulkGroup, names: dict[int, str]) -> str:
+    if group.connection_id is None:
+        return "without a connection"
+    what = "lane" if group.lane_id is not None else "connection"
+    return f"{what} {group.connection_id} ({names.get(group.connection_id, '?')})"
+
+
+def _confirm(action: str, groups: list[BulkGroup], service: Stockyard, flt: ItemFilter) -> None:
+    """Ask before a bulk action, saying how many items of each instruction and lane it
+    touches; a script (no terminal) must say --yes instead."""
+    who = _operator()
+    names = {c.id: c.description for c in service.connections(who, flt.client_id)}
+    total = sum(g.items for g in groups)
+    if not sys.stdin.isatty():
+        shown = ", ".join(f"{g.items} {g.instruction} in {_where(g, names)}" for g in groups[:10])
+        more = f" and {len(groups) - 10} more groups" if len(groups) > 10 else ""
+        raise InvalidInput(
+            f"this would {action} {total} items ({shown}{more}): add --yes to confirm"
+        )
+    _table(
+        ("items", "instruction", "lane"),
+        [(str(g.items), g.instruction, _where(g, names)) for g in groups],
+    )
+    typer.confirm(f"{action} these {total} items?", abort=True)
 
 
 def _act(
@@ -365,16 +682,15 @@ def _act(
     if ids:
         done = service.act(who, flt.client_id, action, ids)
     elif has_filter:
-        allowed = ("failed",) if action == "retry" else ("failed", "queued")
-        statuses = tuple(s for s in (flt.statuses or allowed) if s in allowed)
-        count = service.count(who, replace(flt, statuses=statuses)) if statuses else 0
-        if count == 0:
-            out.print(f"no items to {action}")
+        # Which statuses a filter acts on (failed unless --status says otherwise) is the
+        # service's rule, shared with the API and the console.
+        groups = service.bulk_counts(who, flt, action)
+        if not groups:
+            hint = "" if flt.statuses else " (failed items only: --status names others)"
+            out.print(f"no items to {action}{hint}")
             return
         if not yes:
-            if not sys.stdin.isatty():
-                raise InvalidInput(f"this would {action} {count} items: add --yes to confirm")
-            typer.confirm(f"{action} {count} items?", abort=True)
+            _confirm(action, groups, service, flt)
         done = service.act_where(who, flt, action)
     else:
         raise InvalidInput(f"say which items to {action}: ids, or filters such as --sku")
@@ -406,9 +722,12 @@ def _action_command(action: str, help_text: str) -> None:
     cli.command(name=action, help=help_text)(command)
 
 
-_action_command("retry", "Retry failed items: by id, or all failed items matching the filters.")
+_action_command("retry", "Retry failed items: by id, or every failed item matching the filters.")
 _action_command(
-    "skip", "Skip failed or queued items for good: by id, or by filters (e.g. --sku ABC-1)."
+    "skip",
+    "Skip items for good: by id (failed or queued), or by filters (e.g. --sku ABC-1), which"
+    " skip failed items only unless --status names others (--status queued cancels waiting"
+    " work).",
 )
 
 
@@ -421,20 +740,23 @@ def lanes(ctx: typer.Context, db: str | None = DbOption, client: str = ClientOpt
     if ctx.invoked_subcommand is not None:
         return
     service, client_id = _service(db, client)
-    table = Table("lane", "kind", "description", "state", "head", "waiting", "since", "error")
-    for lane in service.lanes(_operator(), client_id):
-        style = {"blocked": "red", "paused": "yellow"}.get(lane.state, "")
-        table.add_row(
-            str(lane.lane_id),
-            lane.kind,
-            lane.description,
-            f"[{style}]{lane.state}[/{style}]" if style else lane.state,
-            str(lane.head_id or ""),
-            str(lane.waiting),
-            _when(lane.oldest_created_at),
-            (lane.head_error or "")[:60],
-        )
-    out.print(table)
+    styles = {"blocked": "red", "paused": "yellow"}
+    _table(
+        ("lane", "kind", "description", "state", "head", "waiting", "since", "error"),
+        [
+            (
+                str(lane.lane_id),
+                lane.kind,
+                lane.description,
+                Text(lane.state, style=styles.get(lane.state, "")),
+                str(lane.head_id or ""),
+                str(lane.waiting),
+                _when(lane.oldest_created_at),
+                (lane.head_error or "")[:60],
+            )
+            for lane in service.lanes(_operator(), client_id)
+        ],
+    )
 
 
 @lanes_cli.command("pause")
@@ -513,12 +835,12 @@ def serve(
     from stockyard.serve import ServeOptions
     from stockyard.serve import serve as run
 
-    url = wiring.database_url(db)
+    url = _reachable(db)
     if demo:
         from stockyard.demo import seed
 
         email, password = seed(url, out)
-        out.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
+        out.print(Text.assemble("demo login: ", (email, "bold"), " / ", (password, "bold")))
     _log_info()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at start
     out.print(f"API on http://{host}:{port}/docs · metrics on /metrics")
@@ -532,25 +854,67 @@ def _log_info() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _new_password(email: str) -> str:
+    """From STOCKYARD_PASSWORD, else asked twice on a terminal. Never an option: a password
+    on the command line shows in `ps` and in the shell's history."""
+    given = os.environ.get("STOCKYARD_PASSWORD")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            "no password: set STOCKYARD_PASSWORD, or run this in a terminal to be asked"
+        )
+    return str(typer.prompt(f"password for {email}", hide_input=True, confirmation_prompt=True))
+
+
 @users_cli.command("add")
 def users_add(
     email: str,
     platform_admin: bool = typer.Option(False, "--platform-admin", help="Every client, all rights"),
     client: str | None = typer.Option(None, "--client", help="Give a role on this client"),
     role: str = typer.Option("administrator", help=f"The role on --client: {', '.join(ROLES)}"),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="STOCKYARD_PASSWORD"
-    ),
     db: str | None = DbOption,
 ) -> None:
-    """Add a user (the password is asked for, or read from STOCKYARD_PASSWORD)."""
+    """Add a user (the password is read from STOCKYARD_PASSWORD, or asked)."""
     service = wiring.build_service(_queue(db))
-    user = service.create_user(_operator(), email, password, platform_admin)
-    if client is not None:
-        service.set_member(_operator(), service.queue.client_id(client), email, role, None)
+    who = _operator()
+    # Everything that can be wrong is asked before the user exists: no half-made account.
+    client_id = service.queue.client_id(client) if client is not None else None
+    if client_id is not None:
+        check_role(role)
+    user = service.create_user(who, email, _new_password(email), platform_admin)
+    if client_id is not None:
+        service.set_member(who, client_id, email, role)
     out.print(
-        f"user {user.id} added: {user.email}" + (" (platform admin)" if platform_admin else "")
+        f"user {user.id} added: {user.email}"
+        + (" (platform admin)" if platform_admin else "")
+        + (f", {role} of {client}" if client_id is not None else "")
     )
+
+
+@users_cli.command("passwd")
+def users_passwd(email: str, db: str | None = DbOption) -> None:
+    """Set a user's password (read from STOCKYARD_PASSWORD, or asked); their sessions end."""
+    service = wiring.build_service(_queue(db))
+    if service.accounts.user_by_email(email) is None:
+        raise NotFound(f"no user {email.strip().lower()}")
+    service.set_password(_operator(), email, _new_password(email))
+    out.print(f"password of {email.strip().lower()} set; their sessions have ended")
+
+
+@clients_cli.command("add")
+def clients_add(name: str, db: str | None = DbOption) -> None:
+    """Add a client (a merchant); give it people with `users add --client NAME`."""
+    service = wiring.build_service(_queue(db))
+    added = service.create_client(_operator(), name)
+    out.print(f"client {added.id} added: {added.name}")
+
+
+@clients_cli.command("list")
+def clients_list(db: str | None = DbOption) -> None:
+    """List the clients."""
+    service = wiring.build_service(_queue(db))
+    _table(("id", "name"), [(str(c.id), c.name) for c in service.clients(_operator())])
 
 
 @keys_cli.command("create")
@@ -571,18 +935,21 @@ def keys_create(
 def keys_list(db: str | None = DbOption, client: str = ClientOption) -> None:
     """List the client's API keys (never their tokens)."""
     service, client_id = _service(db, client)
-    table = Table("id", "name", "role", "prefix", "created", "by", "revoked")
-    for k in service.keys(_operator(), client_id):
-        table.add_row(
-            str(k.id),
-            k.name,
-            k.role,
-            k.prefix + "…",
-            _when(k.created_at),
-            k.created_by,
-            _when(k.revoked_at),
-        )
-    out.print(table)
+    _table(
+        ("id", "name", "role", "prefix", "created", "by", "revoked"),
+        [
+            (
+                str(k.id),
+                k.name,
+                k.role,
+                k.prefix + "…",
+                _when(k.created_at),
+                k.created_by,
+                _when(k.revoked_at),
+            )
+            for k in service.keys(_operator(), client_id)
+        ],
+    )
 
 
 @keys_cli.command("revoke")
@@ -618,16 +985,19 @@ def subscriptions_add(
 def subscriptions_list(db: str | None = DbOption, client: str = ClientOption) -> None:
     """List the client's subscriptions."""
     service, client_id = _service(db, client)
-    table = Table("id", "kind", "target", "events", "connections")
-    for sub in service.list_subscriptions(_operator(), client_id):
-        table.add_row(
-            str(sub.id),
-            sub.kind,
-            sub.target,
-            " ".join(sub.events) or "all",
-            " ".join(map(str, sub.connections)) or "all",
-        )
-    out.print(table)
+    _table(
+        ("id", "kind", "target", "events", "connections"),
+        [
+            (
+                str(sub.id),
+                sub.kind,
+                sub.target,
+                " ".join(sub.events) or "all",
+                " ".join(map(str, sub.connections)) or "all",
+            )
+            for sub in service.list_subscriptions(_operator(), client_id)
+        ],
+    )
 
 
 @subs_cli.command("remove")
@@ -661,31 +1031,11 @@ def demo(
     """Set up demo connections and items, then run a worker and show the queue drain."""
     from stockyard.demo import run_demo
 
-    run_demo(wiring.database_url(db), items, out)
+    run_demo(_reachable(db), items, out)
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except StockyardError as exc:
-        out.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
-    except DATABASE_ERRORS as exc:
-        out.print(f"[red]database error:[/red] {exc}", highlight=False)
-        sys.exit(1)
-    except typer.Abort:
-        out.print("aborted")
-        sys.exit(1)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code)
-    except Exception as exc:
-        # Usage errors (Typer's vendored Click) arrive here in non-standalone mode.
-        show = getattr(exc, "show", None)
-        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
-            show()
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        raise
+    cli()
 
 
 if __name__ == "__main__":
