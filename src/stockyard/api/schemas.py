@@ -410,7 +410,9 @@ class SetMember(In):
     email: Annotated[str, Field(min_length=3, max_length=320)]
     role: Role
     password: Annotated[str, Field(min_length=8, max_length=1000)] | None = Field(
-        default=None, description="for an email that is not a user yet"
+        default=None,
+        description="platform administrators only, and only for an email without an account"
+        " (its first password); a client administrator's member gets none",
     )
 
 
