@@ -91,7 +91,8 @@ def test_a_long_message_is_not_wrapped(db: str) -> None:
     [["items", "list", "--bogus"], ["no-such-command"], ["retry", "x"], ["users", "add"]],
 )
 def test_usage_errors_are_one_line(db: str, args: list[str]) -> None:
-    one_line_error(run(*args, env={"STOCKYARD_DATABASE_URL": db}))
+    line = one_line_error(run(*args, env={"STOCKYARD_DATABASE_URL": db}), "--help")
+    assert line.startswith("error: ")  # a usage error, not reported as a bug
 
 
 def test_no_password_and_no_terminal_is_one_line(db: str) -> None:
@@ -182,6 +183,7 @@ def test_clients_add_and_list(db: str) -> None:
     assert added.exit_code == 0 and "client 2 added: Acme Trading" in added.stdout
     assert_error(invoke(db, "clients", "add", "Acme Trading"), "exists")
     assert_error(invoke(db, "clients", "add", "  "), "name")
+    assert_error(invoke(db, "clients", "add", "Acme\nTrading"), "printable")
     listed = invoke(db, "clients", "list")
     assert listed.stdout.splitlines() == ["id\tname", "1\tdefault", "2\tAcme Trading"]
     env = {"STOCKYARD_PASSWORD": "long enough pw"}

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from prometheus_client import start_http_server
 from rich.console import Console
@@ -75,14 +74,13 @@ def _exit_code(run: Callable[[], Any]) -> int:
         result = run()
     except StockyardError as exc:
         return _fail(str(exc))
-    except click.exceptions.NoArgsIsHelpError as exc:
-        out.print(exc.ctx.get_help())
-        return 0
-    except click.ClickException as exc:  # usage: an unknown option, a missing argument
+    except typer.TyperException as exc:  # usage: an unknown option, a missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":  # Typer has printed the help
+            return 0
         ctx = getattr(exc, "ctx", None)
         where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         return _fail(exc.format_message() + where)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         return 1
     except DATABASE_ERRORS as exc:

@@ -50,6 +50,7 @@ DISABLED = "disabled"
 # only, for every shell: skipping "every item of SKU X" must not cancel X's queued updates.
 ACTIONS: dict[str, tuple[str, ...]] = {"retry": ("failed",), "skip": ("failed", "queued")}
 BULK_DEFAULT_STATUSES = ("failed",)
+MAX_CLIENT_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +158,16 @@ class Stockyard:
 
     def create_client(self, who: Principal, name: str) -> Client:
         self._platform(who)
-        if self._client_named(name.strip()):
-            raise Conflict(f"a client named {name.strip()!r} exists")
+        name = name.strip()
+        # A name is shown in tables, menus and one-line messages: one printable line.
+        if not name or len(name) > MAX_CLIENT_NAME or not name.isprintable():
+            raise InvalidInput(
+                f"name: a client's name is 1 to {MAX_CLIENT_NAME} printable characters"
+            )
+        if self._client_named(name):
+            raise Conflict(f"a client named {name!r} exists")
         client_id = self.queue.ensure_client(name)
-        return Client(client_id, name.strip(), ADMIN)
+        return Client(client_id, name, ADMIN)
 
     def _client_named(self, name: str) -> bool:
         try:
