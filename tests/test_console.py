@@ -22,8 +22,13 @@ def env(tmp_path: Path) -> Iterator[ApiEnv]:
 
 def sign_in(env: ApiEnv, email: str = "someone@merchant-a.example") -> str:
     env.http.cookies.clear()
+    # The sign-in form carries a token matching a cookie of this browser (login CSRF).
+    form = re.search(r'name="csrf" value="([^"]+)"', env.http.get("/console/login").text)
+    assert form
     r = env.http.post(
-        "/console/login", data={"email": email, "password": PASSWORD}, follow_redirects=False
+        "/console/login",
+        data={"email": email, "password": PASSWORD, "csrf": form.group(1)},
+        follow_redirects=False,
     )
     assert r.status_code == 303, r.text
     cookie = r.headers["set-cookie"]
@@ -40,8 +45,11 @@ def csrf(html: str) -> str:
 def test_sign_in_is_required_and_wrong_passwords_say_so(env: ApiEnv) -> None:
     r = env.http.get(f"/console/clients/{env.a.id}/items", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
+    token = re.search(r'name="csrf" value="([^"]+)"', env.http.get("/console/login").text)
+    assert token
     r = env.http.post(
-        "/console/login", data={"email": "someone@merchant-a.example", "password": "nope"}
+        "/console/login",
+        data={"email": "someone@merchant-a.example", "password": "nope", "csrf": token.group(1)},
     )
     assert r.status_code == 401 and "wrong email or password" in r.text
 
@@ -123,7 +131,10 @@ def test_pages_fit_a_phone(env: ApiEnv) -> None:
     sign_in(env)
     page = env.http.get(f"/console/clients/{env.a.id}/items").text
     assert 'name="viewport" content="width=device-width' in page
-    assert "flex-wrap: wrap" in page and "overflow-x: auto" in page
+    # The stylesheet is a file of its own (the console's CSP allows no inline style).
+    assert 'href="/console/static/console.css"' in page
+    css = env.http.get("/console/static/console.css").text
+    assert "flex-wrap: wrap" in css and "overflow-x: auto" in css
 
 
 def test_dashboard_draws_history_and_failures(env: ApiEnv) -> None:

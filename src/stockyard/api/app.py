@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from stockyard import __version__
-from stockyard.api import problems
+from stockyard.api import docs, problems
 from stockyard.api.deps import ApiSettings, AppState
 from stockyard.api.limits import BodyLimit, RateLimiter
 from stockyard.api.routes import (
@@ -46,7 +46,7 @@ def create_app(
         title="Stockyard",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # api.docs serves Swagger UI from this server, not a CDN
         redoc_url=None,
     )
     app.state.stockyard = AppState(
@@ -55,6 +55,7 @@ def create_app(
         metrics=metrics or Metrics(service.queue),
     )
     problems.install(app)
+    docs.install(app)
     for module in (items, lanes, connections, catalog, inbound, accounts, notifications, ops):
         app.include_router(module.router)
     app.mount("/console", create_console(app.state.stockyard))

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from stockyard.api.deps import AppState
 from stockyard.api.problems import STORAGE_FULL, status_of
 from stockyard.console.auth import SignInNeeded, password_router
+from stockyard.console.guard import Guard
 from stockyard.console.routes import error_page, router
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import StockyardError, StorageFull
@@ -28,6 +29,7 @@ log = logging.getLogger("stockyard.console")
 def create_console(state: AppState) -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.state.stockyard = state
+    console.add_middleware(Guard)  # security headers and one-time messages on every answer
     console.include_router(router)
     console.include_router(password_router)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
+from fastapi import Path as InPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from stockyard.accounts import RANK
 from stockyard.api import convert
 from stockyard.api import schemas as s
 from stockyard.api.deps import service as get_service
+from stockyard.console import guard
 from stockyard.console.auth import (
     COOKIE,
     SignInNeeded,
@@ -43,9 +45,12 @@ def _when(ts: float | None) -> str:
 
 
 templates.env.filters["when"] = _when
+templates.env.globals["login_csrf"] = guard.login_token
 templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
 # Mounted at /console (stockyard.console.create_console); links in pages say /console/….
 router = APIRouter()
+# Ids the database can hold: a larger one is a 422, not an overflow deep in a driver.
+Id = Annotated[int, InPath(ge=1, le=s.MAX_ID)]
 FILTERS = (
     "status",
     "instruction",
@@ -81,17 +86,20 @@ class Page:
         return self.client is not None and RANK[self.client.role] >= RANK["operator"]
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        return templates.TemplateResponse(
+        response = templates.TemplateResponse(
             self.request,
             template,
             {
                 "page": self,
                 "csrf": csrf_token(self.session),
-                "message": self.request.query_params.get("msg"),
+                # Only what a redirect of ours left (console.guard): a ?msg= is not shown.
+                "message": guard.take_message(self.request, self.session),
                 **values,
             },
             status_code=status,
         )
+        guard.forget_message(self.request, response)
+        return response
 
     def url(self, path: str, **params: Any) -> str:
         query = urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
@@ -116,6 +124,22 @@ def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
         raise InvalidInput(f"filters: {problems}") from None
 
 
+def _is_id(text: str) -> bool:
+    # isdigit() alone takes "²" and 5,000-digit strings, which int() then refuses.
+    return text.isascii() and text.isdigit() and len(text) <= 16 and 1 <= int(text) <= s.MAX_ID
+
+
+def _ids(values: list[Any], field: str) -> list[int]:
+    """Ids chosen in a form: whole numbers the database can hold, else a clear 422."""
+    out = []
+    for value in values:
+        text = str(value)
+        if not _is_id(text):
+            raise InvalidInput(f"{field}: {text[:30]!r} is not an id")
+        out.append(int(text))
+    return out
+
+
 # ------------------------------------------------------------------------ sign-in
 
 
@@ -124,16 +148,24 @@ def htmx() -> FileResponse:
     return FileResponse(HERE / "static" / "htmx.min.js", headers={"Cache-Control": "max-age=86400"})
 
 
+@router.get("/static/console.css")
+def stylesheet() -> FileResponse:
+    return FileResponse(HERE / "static" / "console.css", headers={"Cache-Control": "max-age=3600"})
+
+
 @router.get("/login")
 def login_form(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, "login.html", {"error": None, "next": request.query_params.get("next", "")}
     )
+    guard.keep_login_token(request, response)  # the form's token, in a cookie to match
+    return response
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
     form = await request.form()
+    guard.check_login_token(request, form.get("csrf"))  # before any password is hashed
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     try:
         token = await sign_in(request, email, password)  # throttled, off the event loop
@@ -211,10 +243,10 @@ def _lane_label(group: BulkGroup, names: dict[int, str]) -> str:
 
 
 @router.get("/clients/{client_id}/items")
-def items(request: Request, client_id: int) -> Response:
+def items(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     search = request.query_params.get("q", "").strip()
-    if search.isdigit():
+    if _is_id(search):
         return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
     query, raw = _query(request)
     connections = page.service.connections(page.who, client_id)
@@ -229,7 +261,7 @@ def items(request: Request, client_id: int) -> Response:
 
 
 @router.get("/clients/{client_id}/items/table")
-def items_table(request: Request, client_id: int) -> Response:
+def items_table(request: Request, client_id: Id) -> Response:
     """The lists alone: what htmx fetches every few seconds."""
     page = Page(request, client_id)
     query, raw = _query(request)
@@ -239,13 +271,13 @@ def items_table(request: Request, client_id: int) -> Response:
 
 
 @router.get("/clients/{client_id}/items/{item_id}")
-def item(request: Request, client_id: int, item_id: int) -> Response:
+def item(request: Request, client_id: Id, item_id: Id) -> Response:
     page = Page(request, client_id)
     return page.render("item.html", d=page.service.item(page.who, client_id, item_id))
 
 
 @router.post("/clients/{client_id}/items/{item_id}/{action}")
-async def act(request: Request, client_id: int, item_id: int, action: str) -> Response:
+async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     if action not in ("retry", "skip"):
@@ -310,13 +342,13 @@ async def bulk(request: Request, client_id: int) -> Response:
 
 
 @router.get("/clients/{client_id}/lanes")
-def lanes(request: Request, client_id: int) -> Response:
+def lanes(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     return page.render("lanes.html", lanes=page.service.lanes(page.who, client_id))
 
 
 @router.post("/clients/{client_id}/lanes/{lane_id}/{action}")
-async def lane_action(request: Request, client_id: int, lane_id: int, action: str) -> Response:
+async def lane_action(request: Request, client_id: Id, lane_id: Id, action: str) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     if action == "pause":
@@ -351,7 +383,7 @@ def chart(points: list[tuple[float, int]], start: float, end: float) -> dict[str
 
 
 @router.get("/clients/{client_id}/dashboard")
-def dashboard(request: Request, client_id: int) -> Response:
+def dashboard(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     hours = 24
     end = time.time()
@@ -378,7 +410,7 @@ def dashboard(request: Request, client_id: int) -> Response:
 
 
 @router.get("/clients/{client_id}/connections")
-def connections(request: Request, client_id: int) -> Response:
+def connections(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     return page.render(
         "connections.html", connections=page.service.connections(page.who, client_id)
@@ -387,7 +419,7 @@ def connections(request: Request, client_id: int) -> Response:
 
 @router.post("/clients/{client_id}/connections/{connection_id}/{action}")
 async def connection_action(
-    request: Request, client_id: int, connection_id: int, action: str
+    request: Request, client_id: Id, connection_id: Id, action: str
 ) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
@@ -400,7 +432,7 @@ async def connection_action(
 
 
 @router.get("/clients/{client_id}/notifications")
-def notifications(request: Request, client_id: int) -> Response:
+def notifications(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     is_admin = page.client is not None and page.client.role == "administrator"
     subscriptions = page.service.list_subscriptions(page.who, client_id) if is_admin else []
@@ -415,12 +447,12 @@ def notifications(request: Request, client_id: int) -> Response:
 
 
 @router.post("/clients/{client_id}/notifications")
-async def subscribe(request: Request, client_id: int) -> Response:
+async def subscribe(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     form = await request.form()
     events = [str(e) for e in form.getlist("events")]
-    connections = [int(str(c)) for c in form.getlist("connections") if str(c).isdigit()]
+    connections = _ids(form.getlist("connections"), "connections")
     sub, secret = page.service.subscribe(
         page.who,
         client_id,
@@ -443,7 +475,7 @@ async def subscribe(request: Request, client_id: int) -> Response:
 
 
 @router.post("/clients/{client_id}/notifications/{sub_id}/remove")
-async def unsubscribe(request: Request, client_id: int, sub_id: int) -> Response:
+async def unsubscribe(request: Request, client_id: Id, sub_id: Id) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     page.service.unsubscribe(page.who, client_id, sub_id)
@@ -454,7 +486,13 @@ def error_page(request: Request, status: int, detail: str) -> Response:
     """The console's face for errors (the API answers problem documents instead)."""
     if status == 401:
         return RedirectResponse(f"/console/login?{urlencode({'next': request.url.path})}", 303)
-    titles = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Cannot do that"}
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        409: "Not now",
+        422: "Cannot do that",
+        507: "Storage full",
+    }
     return templates.TemplateResponse(
         request,
         "error.html",
