@@ -4,7 +4,7 @@ Read from the environment (docs/notifications.md)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from stockyard.errors import Misconfigured
@@ -19,7 +19,9 @@ class NotifySettings:
     smtp_port: int | None = None
     smtp_security: Security = "none"
     smtp_user: str | None = None
-    smtp_password: str | None = None
+    # Out of the repr: these settings travel in the worker's periodic jobs, whose failures
+    # are logged with them.
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "Stockyard <stockyard@localhost>"
     smtp_timeout: float = 20.0
     smtp_ca_file: str | None = None  # a private CA to trust for STARTTLS / TLS
