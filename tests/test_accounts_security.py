@@ -176,6 +176,8 @@ def test_the_console_page_changes_the_password(env: ApiEnv) -> None:
     email = "someone@merchant-a.example"
     other = login(env, email, PASSWORD).json()["token"]
     sign_in(env, email)
+    queue = env.http.get(f"/console/clients/{env.a.id}/items").text
+    assert 'href="/console/password"' in queue  # reachable from every page's header
     page = env.http.get("/console/password")
     assert page.status_code == 200 and "Change your password" in page.text
     token = csrf(page.text)
