@@ -176,3 +176,11 @@ def test_cli_skip_by_sku_leaves_queued_items_and_says_what_it_touches(
     assert _status(env, other) == "queued" and _status(env, env.a.queued_item) == "queued"
     named = runner.invoke(cli, [*args, "--status", "queued", "--yes"])
     assert named.exit_code == 0 and "skipped 2 items" in named.stdout
+
+
+@pytest.mark.parametrize("value", ["²", "1" * 40, "-1"])
+def test_console_bulk_refuses_ids_that_are_not_ids(env: ApiEnv, value: str) -> None:
+    token = sign_in(env)
+    form = {"csrf": token, "action": "skip", "scope": "selected", "ids": value}
+    r = env.http.post(f"/console/clients/{env.a.id}/bulk", data=form)
+    assert r.status_code == 422 and "not an id" in r.text

@@ -288,7 +288,7 @@ async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Resp
 
 
 @router.post("/clients/{client_id}/bulk")
-async def bulk(request: Request, client_id: int) -> Response:
+async def bulk(request: Request, client_id: Id) -> Response:
     """Retry or skip the selected items, every item matching the filter, or every failed
     item of one SKU: first a confirmation that says how many, then the action."""
     page = Page(request, client_id)
@@ -297,7 +297,7 @@ async def bulk(request: Request, client_id: int) -> Response:
     action = str(form.get("action", ""))
     if action not in ("retry", "skip"):
         raise InvalidInput("choose retry or skip")
-    ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
+    ids = _ids(form.getlist("ids"), "ids")
     scope = str(form.get("scope", "selected"))
     try:
         query = s.ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
