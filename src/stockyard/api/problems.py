@@ -37,6 +37,7 @@ STATUS_OF: dict[type[StockyardError], int] = {
     Forbidden: 403,
     Misconfigured: 503,
     StorageFull: 507,
+    RateLimited: 429,
 }
 # The database's own words name its file or server: they go to the log, not to callers.
 STORAGE_FULL = (

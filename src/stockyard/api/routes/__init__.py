@@ -27,4 +27,5 @@ ERRORS: dict[int | str, dict[str, object]] = {
     422: _problem("invalid input; `errors` names each field"),
     429: _problem("rate limited; see Retry-After"),
     503: _problem("the database is unreachable, or the server lacks configuration"),
+    507: _problem("the database's storage is full; nothing was changed"),
 }

@@ -96,8 +96,9 @@ def retry_items(client_id: ClientId, body: s.Bulk, who: Caller, service: Service
 
 @router.post("/skip", response_model=s.Affected)
 def skip_items(client_id: ClientId, body: s.Bulk, who: Caller, service: Service) -> s.Affected:
-    """Skip failed or queued items, given by id or by filter (e.g. every failed item of
-    a SKU: {"filter": {"ref": "SKU-1", "status": ["failed"]}})."""
+    """Skip items given by id, or by filter: a filter acts on failed items only unless it
+    names other statuses (e.g. {"filter": {"ref": "SKU-1"}} skips SKU-1's failed items;
+    add "status": ["queued"] to cancel its waiting work too)."""
     return _act("skip", client_id, body, who, service)
 
 
