@@ -137,7 +137,7 @@ def url_refusal(url: str) -> str | None:
     localhost), else None. Names are checked again, for real, when connecting."""
     try:
         host = httpx.URL(url).host
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
         return f"not a valid URL ({exc})"
     if not host:
         return "the URL has no host"
