@@ -71,6 +71,8 @@ def _poisonous(ctx: Context) -> Any:
         ctx.follow_ups.append("junk")  # type: ignore[arg-type]
     if kind == "nul_ref":
         ctx.enqueue("sync_order", {}, refs=["a\x00b"])
+    if kind == "hang":  # only ever run in a thread: it would block the event loop
+        time.sleep(3600)
     return None
 
 
@@ -241,7 +243,7 @@ def _worker_process(url: str, mode: str) -> None:
     asyncio.run(Worker(queue, _registry(), settings).run(install_signals=True))
 
 
-@pytest.mark.parametrize("mode", ["poisoned", "unsettleable"])
+@pytest.mark.parametrize("mode", ["poisoned", "unsettleable", "hung_thread"])
 def test_sigterm_ends_a_worker_within_its_drain_timeout(tmp_path: Path, mode: str) -> None:
     url = f"sqlite:///{tmp_path}/sigterm.db"
     queue = make_queue(url)
@@ -251,6 +253,8 @@ def test_sigterm_ends_a_worker_within_its_drain_timeout(tmp_path: Path, mode: st
     then = _then({"instruction": "update_product", "connection_id": b_shop})
     [bad] = queue.enqueue(mallory, [Request("update_product", then, m_shop)])
     good = queue.enqueue(bob, [Request("update_variant", {}, b_shop) for _ in range(5)])
+    if mode == "hung_thread":  # a plain handler that never returns, past any drain timeout
+        [bad] = queue.enqueue(mallory, [Request("pull_orders", {"poison": "hang"})])
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.test_poison", url, mode],
         cwd=ROOT,
@@ -270,7 +274,7 @@ def test_sigterm_ends_a_worker_within_its_drain_timeout(tmp_path: Path, mode: st
             assert [queue.get(bob, i).status for i in good] == ["done"] * 5
             assert queue.get(mallory, bad).status == "failed"
         else:
-            time.sleep(0.5)  # a few failed settles
+            time.sleep(0.5)  # a few failed settles, or the handler well stuck
         proc.send_signal(signal.SIGTERM)
         # The drain timeout, plus room for a loaded machine to start and stop Python.
         code = proc.wait(timeout=DRAIN + 30)

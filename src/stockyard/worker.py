@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue as queues
 import secrets
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -77,6 +79,63 @@ def _classify(exc: BaseException) -> tuple[str, str, float | None]:
     return "permanent", f"{type(exc).__name__}: {text}", None
 
 
+class _HandlerThreads(Executor):
+    """The threads of plain handlers. Unlike ThreadPoolExecutor's, they never hold the
+    process open: a handler stuck past the drain timeout must not keep a stopping worker
+    alive (its item is released and runs again)."""
+
+    def __init__(self, size: int, prefix: str) -> None:
+        self._size, self._prefix = size, prefix
+        self._work: queues.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
+        self._work = queues.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker is stopping")
+            self._work.put((future, lambda: fn(*args, **kwargs)))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+                name = f"{self._prefix}_{len(self._threads)}"
+                thread = threading.Thread(target=self._serve, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def _serve(self) -> None:
+        while (work := self._work.get()) is not None:
+            future, fn = work
+            del work
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to the awaiting task, as is
+                    future.set_exception(exc)
+            del future, fn
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+        if cancel_futures:
+            while True:
+                try:
+                    work = self._work.get_nowait()
+                except queues.Empty:
+                    break
+                if work is not None:
+                    work[0].cancel()
+        for _ in self._threads:
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class Worker:
     def __init__(
         self,
@@ -97,7 +156,7 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = Stats()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="stockyard-db")
-        self._pool = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="stockyard-h")
+        self._pool = _HandlerThreads(self.settings.threads, "stockyard-h")
         self._results: list[Outcome] = []
         self._inflight = 0
         self._stopping = False
