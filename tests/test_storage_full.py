@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,9 @@ def _worker_process(url: str, folder: str) -> None:
     asyncio.run(Worker(queue, registry, settings).run(install_signals=True))
 
 
-def _wait_for(what: str, check: object, proc: subprocess.Popen[bytes]) -> None:
+def _wait_for(what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + GUARD
-    while not check():  # type: ignore[operator]
+    while not check():
         assert proc.poll() is None, f"the worker exited (code {proc.returncode}) while {what}"
         assert time.monotonic() < deadline, f"timed out while {what}"
         time.sleep(0.05)
@@ -114,7 +115,10 @@ def test_a_worker_rides_out_a_full_disk(tmp_path: Path) -> None:
     )
     reader.start()
     running = ItemFilter(client, statuses=("running",))
-    written = lambda: sum("cannot be written" in line for line in lines)  # noqa: E731
+
+    def written() -> int:
+        return sum("cannot be written" in line for line in lines)
+
     try:
         _wait_for("starting on a full disk", lambda: written() >= 2, proc)
         (flags / "full").unlink()
