@@ -53,6 +53,18 @@ def test_the_db_layer_says_storage_full(tmp_path: Path) -> None:
     queue.db.close()
 
 
+def test_postgresql_disk_full_is_storage_full_too() -> None:
+    """PostgreSQL's disk_full (53100) and io_error (58030) are waited out like SQLite's; a
+    statement's bad data (e.g. 22P02) is not."""
+    import psycopg
+
+    db = connect("postgresql://nobody@127.0.0.1:9/none")
+    assert db.storage_full(psycopg.errors.DiskFull()) and db.unavailable(StorageFull("x"))
+    assert db.storage_full(psycopg.errors.IoError())
+    bad = psycopg.errors.InvalidTextRepresentation()
+    assert not db.storage_full(bad) and not db.unavailable(bad)
+
+
 def _worker_process(url: str, folder: str) -> None:
     """Items wait for `go`; while `full` exists no file of this process may grow."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
