@@ -359,6 +359,23 @@ def test_webhook_body_is_json(env: Env) -> None:
     assert Webhook(secret or "").verify(body, headers)["type"] == "item.failed"
 
 
+def test_a_failing_webhook_error_hides_the_receivers_token(env: Env) -> None:
+    """Receivers put their token in the URL; item errors are shown to read-only users,
+    who may not see the subscription: the error names its host only."""
+    token = "hook-token-Z8c2"
+    env.subscribe("webhook", f"{env.receiver.url}/{token}?key={token}", ["item.failed"])
+    env.receiver.status = 500
+    env.queue.enqueue(
+        env.client, [Request("sync_fulfillment", {"remote_id": "F-8"}, env.warehouse, ("F-8",))]
+    )
+    drain(env.queue, env.handlers)
+    env.notify(time.time() + 61)
+    assert env.receiver.received  # it was tried, and failed
+    [hook] = env.queue.list_items(ItemFilter(env.client, instructions=("send_webhook",)), 10)
+    assert hook.error and "127.0.0.1" in hook.error and "500" in hook.error
+    assert token not in hook.error
+
+
 def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, as a private CA would issue one."""
     key = ec.generate_private_key(ec.SECP256R1())

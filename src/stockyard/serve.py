@@ -1,5 +1,5 @@
-"""`stockyard serve`: the API (and, with issue 7, the console) and the workers in one
-process, on one event loop: the embedded deployment."""
+"""`stockyard serve`: the API, the console and the workers in one process, on one event
+loop: the embedded deployment."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ log = logging.getLogger("stockyard.serve")
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    url: str
+    url: str = field(repr=False)  # a PostgreSQL URL may hold its password
     host: str = "127.0.0.1"
     port: int = 8000
     workers: bool = True

@@ -124,15 +124,25 @@ def send_webhook(settings: NotifySettings, subscriptions: Subscriptions, ctx: Co
         raise PermanentError(f"invalid webhook payload: {exc}") from None
     # Signed now, not when queued: the timestamp must be fresh for the receiver.
     headers = {"content-type": "application/json", **sign(secret, message_id, body)}
+    where = _webhook_name(sub)
     try:
         # Through the outbound check: a subscription must not aim inside the network.
         response = outbound.post(
             url, content=body, headers=headers, timeout=settings.webhook_timeout
         )
     except httpx.HTTPError as exc:
-        raise TransientError(f"webhook {url}: {exc}") from None
-    error = classify(response, f"webhook {url}")
+        reason = str(exc).replace(url, "…") or type(exc).__name__
+        raise TransientError(f"{where}: {reason}") from None
+    error = classify(response, where)
     if error is not None:
         if response.status_code == 410:
-            raise PermanentError(f"webhook {url}: 410 Gone, the receiver stopped it")
+            raise PermanentError(f"{where}: 410 Gone, the receiver stopped it")
         raise error
+
+
+def _webhook_name(sub: Subscription) -> str:
+    """How errors name a webhook: its host only. Receivers often put their token in the
+    path or query, and item errors are shown to read-only users, who may not see the
+    subscription itself."""
+    host = httpx.URL(sub.target).host or "?"
+    return f"webhook subscription {sub.id} ({host})"
