@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from stockyard.api.deps import ApiSettings
 from stockyard.service import inbound
 from stockyard.signing import sign
 from tests.api_env import ApiEnv, product
@@ -115,3 +116,15 @@ def test_a_sender_with_the_secret_is_told_why(env: ApiEnv) -> None:
     # An administrator of the connection's own client pushing where no secret is set.
     r = push(env, env.b.source, env.headers(env.b.tokens["administrator"]))
     assert r.status_code == 202, r.text
+
+
+def test_guessing_connections_spends_the_address_budget(tmp_path: Path) -> None:
+    """Each connection id has its own push budget; refused pushes also spend the caller's
+    address budget, so guessing ids or secrets does not get a fresh allowance per id."""
+    env = ApiEnv(f"sqlite:///{tmp_path}/guess.db", ApiSettings(rate_per_second=0.01, rate_burst=5))
+    try:
+        statuses = [push(env, UNKNOWN + n, {}).status_code for n in range(8)]
+        assert statuses[:5] == [401] * 5
+        assert set(statuses[5:]) == {429}
+    finally:
+        env.close()

@@ -17,8 +17,10 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from stockyard.api import schemas as s
-from stockyard.api.deps import Service, bearer, limit, token
+from stockyard.api.deps import Service, address, bearer, limit, state, token
+from stockyard.api.limits import RateLimited
 from stockyard.api.routes import ERRORS, Id
+from stockyard.errors import Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
 
 router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
@@ -33,11 +35,21 @@ async def _push(
     topic: str,
     records: Sequence[Record],
 ) -> s.Accepted:
+    # Refused pushes spend their address's tokens, like failed sign-ins: guessing
+    # connection ids or secrets does not get a fresh allowance per id.
+    at = f"addr:{address(request)}"
+    wait = state(request).limiter.wait(at)
+    if wait is not None:
+        raise RateLimited(wait)
     limit(request, f"inbound:{connection_id}")
     body = await request.body()
-    ids = await run_in_threadpool(
-        service.push, connection_id, topic, records, body, request.headers, token(credentials)
-    )
+    try:
+        ids = await run_in_threadpool(
+            service.push, connection_id, topic, records, body, request.headers, token(credentials)
+        )
+    except Unauthenticated:
+        limit(request, at)
+        raise
     return s.Accepted(items=ids)
 
 
