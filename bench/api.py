@@ -83,8 +83,8 @@ def main() -> None:
     service: Stockyard = wiring.build_service(queue)
     client = queue.client_id(wiring.DEFAULT_CLIENT)
     _, token = service.create_key(ROOT_CALLER, client, "bench", "administrator")
-    batch = [{"instruction": "send_email", "payload": {"n": n}} for n in range(100)]
-    requests = [Request("send_email", {"n": n}) for n in range(100)]
+    batch = [{"instruction": "sync_order", "payload": {"n": n}} for n in range(100)]
+    requests = [Request("sync_order", {"n": n}) for n in range(100)]
 
     port = free_port()
     server = start_server(url, port)
@@ -107,13 +107,13 @@ def main() -> None:
 
         have = queue.count(ItemFilter(client))
         for _ in range(have, args.backlog, 1000):
-            queue.enqueue(client, [Request("send_email", {"n": n}) for n in range(1000)])
-        failed_filter = ItemFilter(client, statuses=("queued",), instructions=("send_email",))
+            queue.enqueue(client, [Request("sync_order", {"n": n}) for n in range(1000)])
+        failed_filter = ItemFilter(client, statuses=("queued",), instructions=("sync_order",))
         direct_lat = latencies(300, lambda: service.items(ROOT_CALLER, failed_filter, 50, None))
         http_lat = latencies(
             300,
             lambda: http.get(
-                items_url, params={"status": "queued", "instruction": "send_email", "limit": 50}
+                items_url, params={"status": "queued", "instruction": "sync_order", "limit": 50}
             ).raise_for_status(),
         )
         for name, lat in (("direct", direct_lat), ("HTTP", http_lat)):

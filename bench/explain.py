@@ -79,7 +79,7 @@ def fill(queue: Queue, items: int, lanes: int) -> int:
     history = items - backlog - lanes
     for start in range(0, history, 20_000):
         batch = min(20_000, history - start)
-        queue.enqueue(client, [Request("send_email", {}) for _ in range(batch)])
+        queue.enqueue(client, [Request("sync_order", {}) for _ in range(batch)])
         while jobs := queue.claim("filler", 5000):
             queue.settle("filler", [Outcome(j, "done", time.time()) for j in jobs])
     queue.stop_worker("filler")
@@ -94,7 +94,7 @@ def hot_paths(queue: Queue, client: int) -> None:
         queue.enqueue(
             client,
             [Request("update_variant", {}, lane) for _ in range(100)]
-            + [Request("send_email", {}, idempotency_key=f"k{i}") for i in range(100)],
+            + [Request("sync_order", {}, idempotency_key=f"k{i}") for i in range(100)],
         )
     with section("claim"):
         jobs = queue.claim("w", 100)

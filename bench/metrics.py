@@ -20,9 +20,9 @@ def drain_rate(n: int, observe: bool) -> float:
     queue = fresh_queue(Path(tempfile.mkdtemp(prefix="stockyard-bench-metrics-")), "m.db")
     client = queue.client_id("default")
     for start in range(0, n, 1000):
-        queue.enqueue(client, [Request("send_email", {"n": i}) for i in range(start, start + 1000)])
+        queue.enqueue(client, [Request("sync_order", {"n": i}) for i in range(start, start + 1000)])
     registry = HandlerRegistry()
-    registry.register("send_email", noop)
+    registry.register("sync_order", noop)
     metrics = Metrics(queue)
     worker = Worker(
         queue,

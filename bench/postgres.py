@@ -53,7 +53,7 @@ def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
     client = queue.client_id("default")
     started = time.perf_counter()
     for start in range(0, n, batch):
-        requests = [Request("send_email", {"n": i}) for i in range(start, start + batch)]
+        requests = [Request("sync_order", {"n": i}) for i in range(start, start + batch)]
         queue.enqueue(client, requests)
     return n / (time.perf_counter() - started)
 
@@ -138,7 +138,7 @@ def lanes_in_order(logs: list[Path], total: int) -> bool:
 def stockyard_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> dict[str, float]:
     rates = {"enqueue": enqueue_rate(fresh_queue(dbs), n)}
     queue = fresh_queue(dbs)
-    rates["drain"] = n / drain_with_processes(queue, [Request("send_email", {}) for _ in range(n)])
+    rates["drain"] = n / drain_with_processes(queue, [Request("sync_order", {}) for _ in range(n)])
     queue = fresh_queue(dbs)
     client = queue.client_id("default")
     ids = [queue.add_connection(client, "channel", "demo", f"Shop {k}").id for k in range(lanes)]

@@ -43,7 +43,7 @@ def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
     started = time.perf_counter()
     for start in range(0, n, batch):
         queue.enqueue(
-            client, [Request("send_email", {"n": i}) for i in range(start, start + batch)]
+            client, [Request("sync_order", {"n": i}) for i in range(start, start + batch)]
         )
     return n / (time.perf_counter() - started)
 
@@ -90,7 +90,7 @@ def lanes_rate(folder: Path, lanes: int, per_lane: int) -> float:
 def backlog_rate(folder: Path, backlog: int, blocked: int, n: int) -> tuple[float, float]:
     empty = fresh_queue(folder, "empty.db")
     enqueue_rate(empty, n)
-    empty_rate = n / drain(empty, noop, ["send_email"])
+    empty_rate = n / drain(empty, noop, ["sync_order"])
     queue = fresh_queue(folder, "backlog.db")
     client = queue.client_id("default")
     lanes = [queue.add_connection(client, "channel", "demo", f"S{n}").id for n in range(blocked)]
@@ -112,7 +112,7 @@ def backlog_rate(folder: Path, backlog: int, blocked: int, n: int) -> tuple[floa
     drain(queue, fail_heads, ["add_product"])
     assert all(lane.state == "blocked" for lane in queue.lanes(client))
     enqueue_rate(queue, n)
-    return empty_rate, n / drain(queue, noop, ["send_email", "update_variant"])
+    return empty_rate, n / drain(queue, noop, ["sync_order", "update_variant"])
 
 
 def main() -> None:
@@ -125,7 +125,7 @@ def main() -> None:
         a = enqueue_rate(fresh_queue(folder, "a.db"), args.n)
         b_queue = fresh_queue(folder, "b.db")
         enqueue_rate(b_queue, args.n)
-        b = args.n / drain(b_queue, noop, ["send_email"])
+        b = args.n / drain(b_queue, noop, ["sync_order"])
         huey_n = min(args.n, 20_000)
         huey_enqueue, huey_drain = huey_rates(folder, huey_n)
         print(
