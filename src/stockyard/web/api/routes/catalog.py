@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-
-from stockyard.api import convert
-from stockyard.api import schemas as s
-from stockyard.api.deps import Caller, Service
-from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.api import convert
+from stockyard.web.api import schemas as s
+from stockyard.web.api.deps import Caller, Service
+from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
 
 router = APIRouter(prefix=CLIENT, tags=["catalog"], responses=ERRORS)
 Limit = Annotated[int, Query(ge=1, le=500)]

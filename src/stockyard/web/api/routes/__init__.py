@@ -4,8 +4,7 @@
 from typing import Annotated
 
 from fastapi import Path
-
-from stockyard.api.schemas import MAX_ID, Problem
+from stockyard.web.api.schemas import MAX_ID, Problem
 
 ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="the client (merchant)")]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -14,13 +14,11 @@ from fastapi import Path as InPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-
-from stockyard.accounts import RANK
-from stockyard.api import convert
-from stockyard.api import schemas as s
-from stockyard.api.deps import service as get_service
-from stockyard.console import guard
-from stockyard.console.auth import (
+from stockyard.web.api import convert
+from stockyard.web.api import schemas as s
+from stockyard.web.api.deps import service as get_service
+from stockyard.web.console import guard
+from stockyard.web.console.auth import (
     COOKIE,
     SignInNeeded,
     check_csrf,
@@ -29,6 +27,8 @@ from stockyard.console.auth import (
     set_session,
     sign_in,
 )
+
+from stockyard.accounts import RANK
 from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, RateLimited, Unauthenticated
 from stockyard.notify import EVENTS
@@ -47,7 +47,7 @@ def _when(ts: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.globals["login_csrf"] = guard.login_token
 templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
-# Mounted at /console (stockyard.console.create_console); links in pages say /console/….
+# Mounted at /console (stockyard.web.console.create_console); links in pages say /console/….
 router = APIRouter()
 # Ids the database can hold: a larger one is a 422, not an overflow deep in a driver.
 Id = Annotated[int, InPath(ge=1, le=s.MAX_ID)]

@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): a thin shell over the service layer, versioned under /v1."""
 
-from stockyard.api.app import create_app
+from stockyard.web.api.app import create_app
 
 __all__ = ["create_app"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stockyard.api import schemas as s
+from stockyard.web.api import schemas as s
+
 from stockyard.catalog.store import StoredOrder, StoredProduct
 from stockyard.engine import ItemDetail, ItemFilter
 

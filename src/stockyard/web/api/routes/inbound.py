@@ -15,11 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
+from stockyard.web.api import schemas as s
+from stockyard.web.api.deps import Service, address, bearer, limit, state, token
+from stockyard.web.api.limits import RateLimited
+from stockyard.web.api.routes import ERRORS, Id
 
-from stockyard.api import schemas as s
-from stockyard.api.deps import Service, address, bearer, limit, state, token
-from stockyard.api.limits import RateLimited
-from stockyard.api.routes import ERRORS, Id
 from stockyard.errors import Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from stockyard.web.api import convert
+from stockyard.web.api import schemas as s
+from stockyard.web.api.deps import Caller, Service
+from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
 
-from stockyard.api import convert
-from stockyard.api import schemas as s
-from stockyard.api.deps import Caller, Service
-from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
 from stockyard.engine import Request
 from stockyard.errors import InvalidInput
 

@@ -1,10 +1,11 @@
-"""`python -m stockyard.api`: print the OpenAPI document (kept as docs/openapi.json)."""
+"""`python -m stockyard.web.api`: print the OpenAPI document (kept as docs/openapi.json)."""
 
 import sys
 import tempfile
 
+from stockyard.web.api.app import create_app, openapi_document
+
 from stockyard import app as wiring
-from stockyard.api.app import create_app, openapi_document
 
 with tempfile.TemporaryDirectory() as tmp:
     queue = wiring.init_queue(f"sqlite:///{tmp}/openapi.db")

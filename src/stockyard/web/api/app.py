@@ -8,12 +8,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
-
-from stockyard import __version__
-from stockyard.api import docs, problems
-from stockyard.api.deps import ApiSettings, AppState
-from stockyard.api.limits import BodyLimit, RateLimiter
-from stockyard.api.routes import (
+from stockyard.web.api import docs, problems
+from stockyard.web.api.deps import ApiSettings, AppState
+from stockyard.web.api.limits import BodyLimit, RateLimiter
+from stockyard.web.api.routes import (
     accounts,
     catalog,
     connections,
@@ -23,8 +21,10 @@ from stockyard.api.routes import (
     notifications,
     ops,
 )
-from stockyard.api.strict import StrictJson
-from stockyard.console import create_console
+from stockyard.web.api.strict import StrictJson
+from stockyard.web.console import create_console
+
+from stockyard import __version__
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
 

@@ -9,9 +9,9 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from stockyard.web.api.limits import RateLimited, RateLimiter
 
 from stockyard.accounts import HASH_SLOTS, Principal
-from stockyard.api.limits import RateLimited, RateLimiter
 from stockyard.errors import Unauthenticated
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-
-from stockyard.api import schemas as s
-from stockyard.api.deps import Caller, Service
-from stockyard.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.api import schemas as s
+from stockyard.web.api.deps import Caller, Service
+from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
 
 router = APIRouter(prefix=CLIENT + "/subscriptions", tags=["notifications"], responses=ERRORS)
 

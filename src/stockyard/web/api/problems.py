@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from stockyard.web.api.limits import RateLimited
 
-from stockyard.api.limits import RateLimited
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import (
     Conflict,

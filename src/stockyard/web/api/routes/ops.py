@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from stockyard.web.api.deps import state
+from stockyard.web.api.problems import problem
 
-from stockyard.api.deps import state
-from stockyard.api.problems import problem
 from stockyard.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])

@@ -14,12 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from stockyard.web.api.deps import AppState
+from stockyard.web.api.problems import STORAGE_FULL, status_of
+from stockyard.web.console.auth import SignInNeeded, password_router
+from stockyard.web.console.guard import Guard
+from stockyard.web.console.routes import error_page, router
 
-from stockyard.api.deps import AppState
-from stockyard.api.problems import STORAGE_FULL, status_of
-from stockyard.console.auth import SignInNeeded, password_router
-from stockyard.console.guard import Guard
-from stockyard.console.routes import error_page, router
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import StockyardError, StorageFull
 
