@@ -37,7 +37,7 @@ from stockyard.accounts import Principal
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import ItemFilter, Request
-from stockyard.worker import Worker, WorkerSettings
+from stockyard.engine.worker import Worker, WorkerSettings
 
 ADMIN = Principal("bench", platform_admin=True)
 WAITED: dict[str, float] = defaultdict(float)

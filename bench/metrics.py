@@ -11,9 +11,9 @@ from pathlib import Path
 
 from bench.run import fresh_queue, noop
 from stockyard.engine import Request
-from stockyard.handlers import HandlerRegistry
+from stockyard.engine.handlers import HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.metrics import Metrics
-from stockyard.worker import Worker, WorkerSettings
 
 
 def drain_rate(n: int, observe: bool) -> float:

@@ -12,9 +12,9 @@ from typing import Any
 
 from stockyard.db import connect
 from stockyard.engine import Queue
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.instructions import default_instructions
-from stockyard.worker import Worker, WorkerSettings
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
+from stockyard.flows.catalog import default_instructions
 
 
 async def noop(ctx: Context) -> None:

@@ -25,7 +25,7 @@ from tests.pg import Databases, LocalServer
 
 from stockyard.db import connect
 from stockyard.engine import Queue, Request
-from stockyard.instructions import default_instructions
+from stockyard.flows.catalog import default_instructions
 
 ROOT = Path(__file__).resolve().parent.parent
 

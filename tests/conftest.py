@@ -12,10 +12,11 @@ from systems.launch import Running, start_tryton, start_vendure
 
 from stockyard.db import connect
 from stockyard.engine import Queue
-from stockyard.handlers import HandlerRegistry
-from stockyard.instructions import Instructions, RetryPolicy, default_instructions
+from stockyard.engine.handlers import HandlerRegistry
+from stockyard.engine.instructions import Instructions, RetryPolicy
+from stockyard.engine.worker import Stats, Worker, WorkerSettings
+from stockyard.flows.catalog import default_instructions
 from stockyard.outbound import ALLOW_ENV
-from stockyard.worker import Stats, Worker, WorkerSettings
 from tests.net import free_port
 from tests.pg import Databases, LocalServer
 

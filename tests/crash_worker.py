@@ -11,10 +11,10 @@ import time
 
 from stockyard.db import connect
 from stockyard.engine import Queue
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.instructions import default_instructions
-from stockyard.worker import Worker, WorkerSettings
+from stockyard.flows.catalog import default_instructions
 
 
 def main(db_url: str, log_path: str) -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from stockyard.app import default_handlers
 from stockyard.engine import ItemFilter, Job, Queue, Request
+from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
-from stockyard.handlers import Context
-from stockyard.instructions import default_instructions
+from stockyard.flows.catalog import default_instructions
 from stockyard.notify import send
 from tests.api_env import ApiEnv
 from tests.conftest import UrlMaker, drain

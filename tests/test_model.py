@@ -17,7 +17,7 @@ from hypothesis.stateful import (
 )
 
 from stockyard.engine import ItemFilter, Job, Outcome, Request
-from stockyard.instructions import RetryPolicy
+from stockyard.engine.instructions import RetryPolicy
 from tests.conftest import UrlMaker, fast_instructions, make_queue
 
 LANES = 3

@@ -29,9 +29,9 @@ from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
 from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.engine.instructions import RetryPolicy
 from stockyard.errors import PermanentError
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.instructions import RetryPolicy
 from stockyard.notify import events, runner
 from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions

@@ -24,8 +24,8 @@ from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure import VendureConnector
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import Request
+from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.errors import Misconfigured, PermanentError
-from stockyard.handlers import Context, HandlerRegistry
 from stockyard.notify import runner
 from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions

@@ -27,10 +27,10 @@ import pytest
 from stockyard.connectors import demo
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Outcome, Queue, Request
+from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.queue import MAX_FOLLOW_UPS
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.worker import Worker, WorkerSettings
 from tests.conftest import UrlMaker, fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent

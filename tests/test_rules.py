@@ -10,10 +10,10 @@ import pytest
 
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import Conflict, InvalidInput, NotFound, PermanentError, TransientError
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.instructions import default_instructions
-from stockyard.worker import Worker, WorkerSettings
+from stockyard.flows.catalog import default_instructions
 from tests.conftest import drain
 
 
@@ -385,7 +385,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
 
 
 def test_handler_timeout_is_transient(queue: Queue, client_id: int) -> None:
-    from stockyard.instructions import RetryPolicy
+    from stockyard.engine.instructions import RetryPolicy
     from tests.conftest import fast_instructions
 
     queue.instructions = fast_instructions(

@@ -31,11 +31,11 @@ from stockyard import app
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.http import HttpSettings
 from stockyard.engine import ItemFilter, Request
+from stockyard.engine.handlers import HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.flows import Services, install
-from stockyard.handlers import HandlerRegistry
 from stockyard.notify import runner
 from stockyard.notify.settings import NotifySettings
-from stockyard.worker import Worker, WorkerSettings
 from tests.api_env import ApiEnv
 from tests.conftest import drain
 from tests.net import free_port

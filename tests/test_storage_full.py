@@ -25,9 +25,9 @@ import pytest
 
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import StorageFull
-from stockyard.handlers import Context, HandlerRegistry
-from stockyard.worker import Worker, WorkerSettings
 from tests.conftest import fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent

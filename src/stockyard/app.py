@@ -12,12 +12,13 @@ from stockyard.catalog.store import CatalogStore
 from stockyard.connectors import demo
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.db import DEFAULT_URL, connect
+from stockyard.engine.handlers import HandlerRegistry
+from stockyard.engine.instructions import Instructions
 from stockyard.engine.queue import Queue
 from stockyard.errors import StockyardError
 from stockyard.flows import Services, install
+from stockyard.flows.catalog import default_instructions
 from stockyard.flows.polling import schedule_polls
-from stockyard.handlers import HandlerRegistry
-from stockyard.instructions import Instructions, default_instructions
 from stockyard.notify import NotifySettings
 from stockyard.notify import runner as notify_runner
 from stockyard.notify.subscriptions import Subscriptions

@@ -34,13 +34,13 @@ from stockyard.accounts import ROLES, Principal, check_role
 from stockyard.db import DATABASE_ERRORS, connect
 from stockyard.db.sqlite import SqliteDatabase
 from stockyard.engine import Item, ItemFilter, Queue, Request
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import InvalidInput, NotFound, StockyardError
 from stockyard.metrics import Metrics
 from stockyard.notify import EVENTS
 from stockyard.notify import events as notify_events
 from stockyard.service import Stockyard
 from stockyard.service.core import BulkGroup
-from stockyard.worker import Worker, WorkerSettings
 
 
 class _Shell(TyperGroup):

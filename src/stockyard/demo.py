@@ -13,7 +13,7 @@ from rich.table import Table
 from stockyard import app as wiring
 from stockyard.accounts import Accounts
 from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.worker import Worker, WorkerSettings
+from stockyard.engine.worker import Worker, WorkerSettings
 
 
 def _demo_requests(n: int, lanes: dict[str, int], rng: random.Random) -> list[Request]:

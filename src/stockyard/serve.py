@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from stockyard import app as wiring
 from stockyard.api import create_app
 from stockyard.api.deps import ApiSettings
+from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.metrics import Metrics
-from stockyard.worker import Worker, WorkerSettings
 
 log = logging.getLogger("stockyard.serve")
 

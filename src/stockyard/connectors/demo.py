@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 
 from stockyard.connectors.base import Connector
+from stockyard.engine.handlers import Context
 from stockyard.errors import PermanentError, TransientError
-from stockyard.handlers import Context
 
 
 class DemoConnector(Connector):

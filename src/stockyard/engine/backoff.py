@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from stockyard.instructions import RetryPolicy
+from stockyard.engine.instructions import RetryPolicy
 
 
 def delay(policy: RetryPolicy, failures: int, rng: random.Random | None = None) -> float:

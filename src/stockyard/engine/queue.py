@@ -18,6 +18,7 @@ from typing import Any
 
 from stockyard.db import Cursor, Database
 from stockyard.engine import backoff
+from stockyard.engine.instructions import Instructions, LaneKind, render, render_key
 from stockyard.engine.models import (
     CONNECTION_KINDS,
     STATUSES,
@@ -35,7 +36,6 @@ from stockyard.engine.models import (
 )
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import Conflict, InvalidInput, NotFound, StockyardError
-from stockyard.instructions import Instructions, LaneKind, RetryPolicy, render, render_key
 
 UNFINISHED = "('queued', 'running', 'failed')"
 SAMPLE_EVERY = 60.0  # seconds between the dashboard's samples
@@ -605,12 +605,6 @@ class Queue:
         if req.parent_id is not None and req.parent_id != job.id:
             raise InvalidInput("a follow-up's parent is the item that queued it")
 
-    def _policy(self, instruction: str) -> RetryPolicy:
-        """An item whose instruction left the catalog still settles, by default rules."""
-        if instruction in self.instructions:
-            return self.instructions[instruction].retry
-        return RetryPolicy()
-
     def _record(
         self, cur: Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
     ) -> tuple[int, dict[int, list[Request]]]:
@@ -631,9 +625,9 @@ class Queue:
             if o.kind == "done":
                 done.append([job.id, job.attempt, o.ended_at])
                 continue
-            policy = self._policy(job.instruction)
+            policy = self.instructions.policy(job.instruction)
             failures = job.failures + 1
-            if o.kind == "transient" and job.attempt < policy.max_attempts:
+            if policy.retries(o.kind, job.attempt):
                 due = now + max(backoff.delay(policy, failures), o.retry_after or 0.0)
                 retried.append([job.id, job.attempt, due, failures, o.error])
             else:

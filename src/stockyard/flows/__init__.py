@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import functools
 
+from stockyard.engine.handlers import HandlerRegistry
 from stockyard.flows import channel, orders, products
 from stockyard.flows.base import Flow, Services
-from stockyard.handlers import HandlerRegistry
 
 FLOWS: dict[str, Flow] = {
     "sync_product": products.sync_product,

@@ -13,8 +13,8 @@ from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.base import Connector
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import Connection, Queue
+from stockyard.engine.handlers import Context
 from stockyard.errors import PermanentError, StockyardError
-from stockyard.handlers import Context
 
 __all__ = ["Flow", "Services", "flow", "parse"]
 

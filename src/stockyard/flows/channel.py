@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from stockyard.catalog.store import StoredProduct
 from stockyard.connectors.base import ChannelVariant, Connector, Result
 from stockyard.engine import Connection
+from stockyard.engine.handlers import Context
 from stockyard.errors import HandlerError, InvalidInput, PermanentError, TransientError
 from stockyard.flows.base import Services, flow
 from stockyard.flows.rules import ChannelRules, image_hash, product_hash, rules_of, variant_hash
-from stockyard.handlers import Context
 
 
 @dataclass(slots=True)

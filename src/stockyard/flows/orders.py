@@ -15,10 +15,10 @@ from typing import Any
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
 from stockyard.catalog.store import StoredOrder
 from stockyard.engine import Connection, Request
+from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, NotFound, PermanentError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
-from stockyard.handlers import Context
 
 
 def _order_body(stored: StoredOrder) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from stockyard.catalog.models import Customer, Image, Product, parse
 from stockyard.catalog.store import StoredProduct
 from stockyard.engine import Connection, Request
+from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
@@ -18,7 +19,6 @@ from stockyard.flows.rules import (
     rules_of,
     variant_hash,
 )
-from stockyard.handlers import Context
 
 
 def product_refs(stored: StoredProduct) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import functools
 import time
 
 from stockyard.engine import Queue
-from stockyard.handlers import HandlerRegistry
+from stockyard.engine.handlers import HandlerRegistry
 from stockyard.notify import events, send
 from stockyard.notify.messages import deliveries
 from stockyard.notify.settings import NotifySettings

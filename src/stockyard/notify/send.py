@@ -18,8 +18,8 @@ import httpx
 from stockyard import outbound
 from stockyard.connectors.http import classify
 from stockyard.db import DATABASE_ERRORS
+from stockyard.engine.handlers import Context
 from stockyard.errors import NotFound, PermanentError, StorageFull, TransientError
-from stockyard.handlers import Context
 from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscription, Subscriptions
 from stockyard.signing import sign

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stockyard.db import DATABASE_ERRORS
+from stockyard.engine.handlers import Context, HandlerRegistry, Registered
+from stockyard.engine.instructions import RetryPolicy
 from stockyard.engine.models import Job, Outcome
 from stockyard.engine.queue import Queue
 from stockyard.errors import NotFound, PermanentError, StockyardError, TransientError
-from stockyard.handlers import Context, HandlerRegistry, Registered
-from stockyard.instructions import RetryPolicy
 
 log = logging.getLogger("stockyard.worker")
 T = TypeVar("T")
@@ -77,6 +77,23 @@ def _classify(exc: BaseException) -> tuple[str, str, float | None]:
     if isinstance(exc, TimeoutError | ConnectionError):
         return "transient", f"{type(exc).__name__}: {text}", None
     return "permanent", f"{type(exc).__name__}: {text}", None
+
+
+def _log_failure(outcome: Outcome, retried: bool) -> None:
+    """One line per failed attempt, for whoever watches the worker: the item, its
+    instruction, connection and attempt, and the error's first line. Never the payload or
+    the connection's settings, which may hold secrets."""
+    job = outcome.job
+    error = (outcome.error or "").strip().splitlines()
+    log.warning(
+        "item %d (%s, connection %s) attempt %d failed%s: %s",
+        job.id,
+        job.instruction,
+        "-" if job.connection_id is None else job.connection_id,
+        job.attempt,
+        ", will retry" if retried else "",
+        error[0][:300] if error else "(no message)",
+    )
 
 
 class _HandlerThreads(Executor):
@@ -313,10 +330,13 @@ class Worker:
         for o in outcomes:
             if o.kind == "done":
                 self.stats.done += 1
-            elif o.kind == "transient" and o.job.attempt < self._policy(o.job).max_attempts:
+                continue
+            retried = self._policy(o.job).retries(o.kind, o.job.attempt)
+            if retried:
                 self.stats.retried += 1
             else:
                 self.stats.failed += 1
+            _log_failure(o, retried)
         self.stats.lost += lost
 
     async def _settle_one_by_one(self, outcomes: list[Outcome]) -> list[Outcome]:
@@ -351,10 +371,7 @@ class Worker:
 
     def _policy(self, job: Job) -> RetryPolicy:
         """The item's retry rules; defaults for an instruction no longer in the catalog."""
-        instructions = self.queue.instructions
-        if job.instruction in instructions:
-            return instructions[job.instruction].retry
-        return RetryPolicy()
+        return self.queue.instructions.policy(job.instruction)
 
     async def _load_connections(self, jobs: list[Job]) -> None:
         """Read the jobs' connections here, on the DB thread, so handlers never wait on
