@@ -12,7 +12,9 @@ import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from stockyard.db.base import Cursor, Database
+from stockyard.db.base import Cursor, Database, Row
+from stockyard.db.queries import Queries, Query, load_queries
+from stockyard.db.store import Store
 from stockyard.errors import InvalidInput
 
 DEFAULT_URL = "sqlite:///stockyard.db"
@@ -20,7 +22,18 @@ DEFAULT_URL = "sqlite:///stockyard.db"
 # What a broken database raises (as opposed to the engine's own errors).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
-__all__ = ["DATABASE_ERRORS", "DEFAULT_URL", "Cursor", "Database", "connect"]
+__all__ = [
+    "DATABASE_ERRORS",
+    "DEFAULT_URL",
+    "Cursor",
+    "Database",
+    "Queries",
+    "Query",
+    "Row",
+    "Store",
+    "connect",
+    "load_queries",
+]
 
 
 def connect(url: str = DEFAULT_URL) -> Database:

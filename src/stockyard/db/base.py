@@ -20,6 +20,16 @@ from stockyard.errors import StorageFull
 CHANNEL = "stockyard"  # the LISTEN/NOTIFY channel of new work
 
 
+class Row(Protocol):
+    """A result row: read by column name (`row["id"]`), or unpacked."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

@@ -15,7 +15,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from sqlalchemy.engine import URL
@@ -33,11 +33,43 @@ def _to_pyformat(sql: str) -> str:
 
 
 class _Cursor(psycopg.Cursor[Any]):
+    # Named queries (stockyard.db.queries) come compiled, with their parameters in a dict.
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if isinstance(params, dict):
+            return super().execute(query, params, **kwargs)
         return super().execute(_to_pyformat(query), params, **kwargs)
 
     def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
-        super().executemany(_to_pyformat(query), params_seq, **kwargs)
+        if isinstance(params_seq, list) and params_seq and isinstance(params_seq[0], dict):
+            super().executemany(query, params_seq, **kwargs)
+        else:
+            super().executemany(_to_pyformat(query), params_seq, **kwargs)
+
+
+class _Row(tuple[Any, ...]):
+    """A row readable by column name as well as by position, like SQLite's `sqlite3.Row`."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[_Row]:
+    index = {name: n for n, name in enumerate(names)}
+    return type("Row", (_Row,), {"__slots__": (), "_index": index})
+
+
+def _named_rows(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Any]:
+    """psycopg's row factory: one row class per column list, made once and cached."""
+    description = cursor.description
+    if description is None:
+        return tuple
+    return _row_class(tuple(column.name for column in description))
 
 
 class PostgresDatabase(Database):
@@ -68,6 +100,7 @@ class PostgresDatabase(Database):
                 self.conninfo,
                 autocommit=True,  # transactions are exactly the BEGIN ... COMMIT we issue
                 cursor_factory=_Cursor,
+                row_factory=_named_rows,
                 prepare_threshold=self._prepare_threshold,
                 application_name="stockyard",
                 connect_timeout=10,

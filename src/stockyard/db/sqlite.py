@@ -78,6 +78,7 @@ class SqliteDatabase(Database):
             timeout=self.options.busy_timeout,
             check_same_thread=False,
         )
+        conn.row_factory = sqlite3.Row  # by column name, in C
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.options.synchronous}")
         conn.execute("PRAGMA cache_size=-65536")
