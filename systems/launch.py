@@ -495,9 +495,9 @@ def allow_local_systems() -> None:
 def demo(fresh: bool) -> None:
     """Both systems and Stockyard between them, until Ctrl-C. The data stays in
     .cache/demo/ for the next run unless `fresh`."""
-    from stockyard.api.deps import ApiSettings
     from stockyard.demo import DEMO_EMAIL, DEMO_PASSWORD
     from stockyard.serve import ServeOptions, serve
+    from stockyard.web.settings import ApiSettings
 
     new = fresh or not (DEMO / "stockyard.db").exists()
     if new:

@@ -829,9 +829,9 @@ def serve(
     db: str | None = DbOption,
 ) -> None:
     """Run the API and the workers in one process (migrating the database first)."""
-    from stockyard.api.deps import ApiSettings
     from stockyard.serve import ServeOptions
     from stockyard.serve import serve as run
+    from stockyard.web.settings import ApiSettings
 
     url = _reachable(db)
     if demo:

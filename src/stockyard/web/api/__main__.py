@@ -3,11 +3,11 @@
 import sys
 import tempfile
 
-from stockyard.web.api.app import create_app, openapi_document
-
-from stockyard import app as wiring
+from stockyard.application import Application
+from stockyard.web.api import openapi_document
+from stockyard.web.app import create_app
 
 with tempfile.TemporaryDirectory() as tmp:
-    queue = wiring.init_queue(f"sqlite:///{tmp}/openapi.db")
-    sys.stdout.write(openapi_document(create_app(wiring.build_service(queue))))
-    queue.db.close()
+    application = Application.init(f"sqlite:///{tmp}/openapi.db")
+    sys.stdout.write(openapi_document(create_app(application.service, metrics=application.metrics)))
+    application.close()

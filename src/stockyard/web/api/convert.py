@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from stockyard.web.api import schemas as s
-
 from stockyard.catalog.store import StoredOrder, StoredProduct
-from stockyard.engine import ItemDetail, ItemFilter
+from stockyard.engine import ItemDetail
+from stockyard.web.api import schemas as s
 
 
 def item(i: object) -> s.ItemOut:
@@ -18,20 +17,6 @@ def detail(d: ItemDetail) -> s.ItemDetailOut:
         attempts=[s.AttemptOut.model_validate(a) for a in d.attempts],
         children=[item(c) for c in d.children],
         audit=[s.AuditOut.model_validate(a) for a in d.audit],
-    )
-
-
-def item_filter(client_id: int, q: s.ItemQuery) -> ItemFilter:
-    return ItemFilter(
-        client_id=client_id,
-        statuses=tuple(q.status),
-        instructions=tuple(q.instruction),
-        connection_id=q.connection_id,
-        ref=q.ref,
-        error_contains=q.error,
-        created_from=None if q.created_from is None else q.created_from.timestamp(),
-        created_to=None if q.created_to is None else q.created_to.timestamp(),
-        blocking=None if q.mode is None else q.mode == "blocking",
     )
 
 

@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product, Tracking
-from stockyard.engine.models import STATUSES
+from stockyard.web.query import ItemId, ItemQuery, Mode, Name, Status
 
-MAX_ID = 2**53  # ids stay exact in every JSON reader
-Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
-Mode = Literal["blocking", "non-blocking"]
 Role = Literal["read-only", "operator", "administrator"]
 Kind = Literal["source", "channel", "fulfillment"]
-ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 31, tzinfo=UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    """Every time Stockyard shows is UTC, so a time given without an offset is read as UTC
-    too (not in the server's zone, which the caller cannot know)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
-        raise ValueError("is out of range: give a time between 1970 and 9999") from None
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError("is out of range: give a time between 1970 and 9999")
-    return value
-
-
-Moment = Annotated[
-    datetime,
-    AfterValidator(_utc),
-    Field(description="ISO 8601; a time without an offset is read as UTC"),
-]
-
-
-def when(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 class In(BaseModel):
@@ -157,19 +124,6 @@ class Enqueue(In):
 
 class Enqueued(BaseModel):
     ids: list[int]
-
-
-class ItemQuery(In):
-    """The items a bulk action applies to; every field narrows the set."""
-
-    status: list[Status] = []
-    instruction: list[Name] = []
-    mode: Mode | None = None
-    connection_id: ItemId | None = None
-    ref: Name | None = Field(default=None, description="a SKU, product code or order id")
-    error: Name | None = Field(default=None, description="text the error contains")
-    created_from: Moment | None = None
-    created_to: Moment | None = None
 
 
 class Bulk(In):

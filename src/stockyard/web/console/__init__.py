@@ -2,8 +2,10 @@
 `stockyard serve` under /console. A thin shell over the service layer, like the API and
 the CLI; docs/console.md says why it is built this way.
 
-It is its own application, mounted in the API's: its errors are pages (or a redirect to
-sign-in), where the API's are problem documents, and neither needs to know of the other.
+It is its own application, mounted beside the API by `stockyard.web.app`: its errors are
+pages (or a redirect to sign-in), where the API's are problem documents. It shares the web
+application's pieces (`stockyard.web`: callers, limits, error statuses, item filters) and
+never imports the API.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from stockyard.web.api.deps import AppState
-from stockyard.web.api.problems import STORAGE_FULL, status_of
+
+from stockyard.errors import StockyardError, StorageFull
 from stockyard.web.console.auth import SignInNeeded, password_router
 from stockyard.web.console.guard import Guard
 from stockyard.web.console.routes import error_page, router
-
-from stockyard.db import DATABASE_ERRORS
-from stockyard.errors import StockyardError, StorageFull
+from stockyard.web.deps import AppState
+from stockyard.web.problems import DATABASE_ERRORS, STORAGE_FULL, status_of
 
 log = logging.getLogger("stockyard.console")
 

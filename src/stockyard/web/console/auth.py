@@ -4,7 +4,7 @@ Secure over HTTPS), and a CSRF token on every change.
 The CSRF token is an HMAC of the session token: a page of ours embeds it in its forms and
 htmx sends it as a header; another site can neither read it nor forge it.
 
-Passwords are checked as the API checks them (`stockyard.web.api.deps.hashing`): off the event
+Passwords are checked as the API checks them (`stockyard.web.deps.hashing`): off the event
 loop, a few at a time, throttled per account and per address. The page to change one's
 own password is here too (`password_router`, mounted by `stockyard.web.console`).
 """
@@ -19,12 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
-from stockyard.web.api.deps import address, hashing
-from stockyard.web.api.deps import service as get_service
 
 from stockyard.accounts import MIN_PASSWORD, SESSION_TTL, Principal
 from stockyard.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from stockyard.service import Stockyard
+from stockyard.web.deps import address, hashing
+from stockyard.web.deps import service as get_service
 
 COOKIE = "stockyard_session"
 CSRF_HEADER = "x-csrf-token"

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi import Path as InPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from stockyard.web.api import convert
-from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import service as get_service
+
+from stockyard.accounts import RANK
+from stockyard.engine import ItemFilter
+from stockyard.errors import InvalidInput, RateLimited, Unauthenticated
+from stockyard.notify import EVENTS
+from stockyard.service import ACTIONS, BulkGroup, Stockyard
 from stockyard.web.console import guard
 from stockyard.web.console.auth import (
     COOKIE,
@@ -27,21 +30,15 @@ from stockyard.web.console.auth import (
     set_session,
     sign_in,
 )
-
-from stockyard.accounts import RANK
-from stockyard.engine import ItemFilter
-from stockyard.errors import InvalidInput, RateLimited, Unauthenticated
-from stockyard.notify import EVENTS
-from stockyard.service import Stockyard
-from stockyard.service.core import ACTIONS, BulkGroup
+from stockyard.web.deps import service as get_service
+from stockyard.web.query import MAX_ID, Id, ItemQuery, item_filter
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def _when(ts: float | None) -> str:
-    at = s.when(ts)
-    return "" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 templates.env.filters["when"] = _when
@@ -49,8 +46,6 @@ templates.env.globals["login_csrf"] = guard.login_token
 templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
 # Mounted at /console (stockyard.web.console.create_console); links in pages say /console/….
 router = APIRouter()
-# Ids the database can hold: a larger one is a 422, not an overflow deep in a driver.
-Id = Annotated[int, InPath(ge=1, le=s.MAX_ID)]
 FILTERS = (
     "status",
     "instruction",
@@ -106,7 +101,7 @@ class Page:
         return f"/console/clients/{self.client_id}{path}" + (f"?{query}" if query else "")
 
 
-def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
+def _query(request: Request) -> tuple[ItemQuery, dict[str, Any]]:
     """The filters of the URL, validated like the API's."""
     params = request.query_params
     raw: dict[str, Any] = {
@@ -118,7 +113,7 @@ def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
         if value:
             raw[name] = value
     try:
-        return s.ItemQuery.model_validate(raw), raw
+        return ItemQuery.model_validate(raw), raw
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"filters: {problems}") from None
@@ -126,7 +121,7 @@ def _query(request: Request) -> tuple[s.ItemQuery, dict[str, Any]]:
 
 def _is_id(text: str) -> bool:
     # isdigit() alone takes "²" and 5,000-digit strings, which int() then refuses.
-    return text.isascii() and text.isdigit() and len(text) <= 16 and 1 <= int(text) <= s.MAX_ID
+    return text.isascii() and text.isdigit() and len(text) <= 16 and 1 <= int(text) <= MAX_ID
 
 
 def _ids(values: list[Any], field: str) -> list[int]:
@@ -205,7 +200,7 @@ def home(request: Request) -> Response:
 # ------------------------------------------------------------------------- the queue
 
 
-def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any], str]]:
+def _lists(page: Page, query: ItemQuery) -> list[tuple[str, list[Any], str]]:
     """(title, items, the section's own filter as JSON): "all matching the filter" in the
     Waiting list must not touch the failed items beside it."""
     sections = (
@@ -216,7 +211,7 @@ def _lists(page: Page, query: s.ItemQuery) -> list[tuple[str, list[Any], str]]:
     out = []
     for title, statuses in sections:
         own = query.model_copy(update={"status": list(statuses)})
-        found = page.service.items(page.who, convert.item_filter(page.client_id, own), 100, None)
+        found = page.service.items(page.who, item_filter(page.client_id, own), 100, None)
         out.append((title, found, own.model_dump_json(exclude_defaults=True)))
     return out
 
@@ -256,7 +251,7 @@ def items(request: Request, client_id: Id) -> Response:
         filters=raw,
         query_string=request.url.query,
         connections=connections,
-        instructions=page.service.queue.instructions.names(),
+        instructions=page.service.instruction_names(),
     )
 
 
@@ -300,11 +295,11 @@ async def bulk(request: Request, client_id: Id) -> Response:
     ids = _ids(form.getlist("ids"), "ids")
     scope = str(form.get("scope", "selected"))
     try:
-        query = s.ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
+        query = ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
     except ValueError:  # pydantic's ValidationError and JSON's decode error alike
         raise InvalidInput("the filter of this form is not readable: reload the page") from None
     if scope == "sku":
-        query = s.ItemQuery(ref=str(form.get("sku", "")).strip() or None, status=["failed"])
+        query = ItemQuery(ref=str(form.get("sku", "")).strip() or None, status=["failed"])
         if query.ref is None:
             raise InvalidInput("give the SKU whose failed items to act on")
     back = _back(str(form.get("back", "")), page)
@@ -315,7 +310,7 @@ async def bulk(request: Request, client_id: Id) -> Response:
         # skipped). A filter without statuses means failed items: the service decides.
         flt = ItemFilter(client_id, ids=tuple(ids), statuses=ACTIONS[action])
     else:
-        flt = convert.item_filter(client_id, query)
+        flt = item_filter(client_id, query)
     groups = page.service.bulk_counts(page.who, flt, action)
     if form.get("confirmed") != "yes":
         names = {c.id: c.description for c in page.service.connections(page.who, client_id)}

@@ -4,10 +4,13 @@
 from typing import Annotated
 
 from fastapi import Path
-from stockyard.web.api.schemas import MAX_ID, Problem
+
+from stockyard.web.api.schemas import Problem
+from stockyard.web.query import MAX_ID, Id
+
+__all__ = ["CLIENT", "ERRORS", "ClientId", "Id"]
 
 ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="the client (merchant)")]
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 CLIENT = "/v1/clients/{client_id}"
 
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
-from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import Caller, Service, address, hashing, limit
-from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
 
 from stockyard.accounts import SESSION_TTL
+from stockyard.web.api import schemas as s
+from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.deps import Caller, Service, address, hashing, limit
 
 router = APIRouter(tags=["accounts"], responses=ERRORS)
 Password = Annotated[str, Field(min_length=8, max_length=1000)]

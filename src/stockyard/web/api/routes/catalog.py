@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+
 from stockyard.web.api import convert
 from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import Caller, Service
 from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.deps import Caller, Service
 
 router = APIRouter(prefix=CLIENT, tags=["catalog"], responses=ERRORS)
 Limit = Annotated[int, Query(ge=1, le=500)]

@@ -15,13 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
-from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import Service, address, bearer, limit, state, token
-from stockyard.web.api.limits import RateLimited
-from stockyard.web.api.routes import ERRORS, Id
 
-from stockyard.errors import Unauthenticated
+from stockyard.errors import RateLimited, Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
+from stockyard.web.api import schemas as s
+from stockyard.web.api.routes import ERRORS, Id
+from stockyard.web.deps import Service, address, bearer, limit, state, token
 
 router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from stockyard.web.api import convert
-from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import Caller, Service
-from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
 
 from stockyard.engine import Request
 from stockyard.errors import InvalidInput
+from stockyard.web import query as q
+from stockyard.web.api import convert
+from stockyard.web.api import schemas as s
+from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.deps import Caller, Service
 
 router = APIRouter(prefix=CLIENT + "/items", tags=["items"], responses=ERRORS)
 
@@ -21,21 +22,21 @@ def list_items(
     client_id: ClientId,
     who: Caller,
     service: Service,
-    status: Annotated[list[s.Status], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
-    instruction: Annotated[list[s.Name], Query(max_length=50)] = [],  # noqa: B006
-    mode: s.Mode | None = None,
-    connection_id: Annotated[int | None, Query(ge=1, le=s.MAX_ID)] = None,
+    status: Annotated[list[q.Status], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    instruction: Annotated[list[q.Name], Query(max_length=50)] = [],  # noqa: B006
+    mode: q.Mode | None = None,
+    connection_id: Annotated[int | None, Query(ge=1, le=q.MAX_ID)] = None,
     ref: Annotated[
         str | None, Query(min_length=1, max_length=200, description="SKU, code, order id")
     ] = None,
     error: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    created_from: s.Moment | None = None,
-    created_to: s.Moment | None = None,
+    created_from: q.Moment | None = None,
+    created_to: q.Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,16}$")] = None,
 ) -> s.ItemPage:
     """Newest first. Every filter narrows the list; `cursor` pages to older items."""
-    query = s.ItemQuery(
+    query = q.ItemQuery(
         status=status,
         instruction=instruction,
         mode=mode,
@@ -45,7 +46,7 @@ def list_items(
         created_from=created_from,
         created_to=created_to,
     )
-    flt = convert.item_filter(client_id, query)
+    flt = q.item_filter(client_id, query)
     found = service.items(who, flt, limit, int(cursor) if cursor else None)
     next_cursor = str(found[-1].id) if len(found) == limit else None
     return s.ItemPage(items=[convert.item(i) for i in found], next_cursor=next_cursor)
@@ -84,7 +85,7 @@ def _act(
         ids = service.act(who, client_id, action, body.ids)
     else:
         assert body.filter is not None
-        ids = service.act_where(who, convert.item_filter(client_id, body.filter), action)
+        ids = service.act_where(who, q.item_filter(client_id, body.filter), action)
     return s.Affected(affected=len(ids), ids=ids)
 
 

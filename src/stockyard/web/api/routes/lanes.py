@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+
 from stockyard.web.api import schemas as s
-from stockyard.web.api.deps import Caller, Service
 from stockyard.web.api.routes import CLIENT, ERRORS, ClientId, Id
+from stockyard.web.deps import Caller, Service
 
 router = APIRouter(prefix=CLIENT + "/lanes", tags=["lanes"], responses=ERRORS)
 

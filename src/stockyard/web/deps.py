@@ -1,4 +1,5 @@
-"""What every route needs: the service and the authenticated, rate-limited caller."""
+"""What every route of the API and the console needs: the service, the caller's address,
+the authenticated and rate-limited caller, and the slots for hashing passwords."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from stockyard.web.api.limits import RateLimited, RateLimiter
 
 from stockyard.accounts import HASH_SLOTS, Principal
-from stockyard.errors import Unauthenticated
+from stockyard.errors import RateLimited, Unauthenticated
 from stockyard.metrics import Metrics
 from stockyard.service import Stockyard
+from stockyard.web.limits import RateLimiter
 
 T = TypeVar("T")
 # Sign-ins waiting for a hashing slot beyond this are turned away at once (429): a burst
@@ -22,13 +23,6 @@ T = TypeVar("T")
 MAX_WAITING_LOGINS = 64
 
 bearer = HTTPBearer(auto_error=False, description="an API key (sy_key_…) or a session token")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiSettings:
-    max_body: int = 5 * 1024 * 1024
-    rate_per_second: float = 50.0  # per caller; 0 turns the limit off
-    rate_burst: int = 200
 
 
 @dataclass(slots=True)

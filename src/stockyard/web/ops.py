@@ -1,13 +1,14 @@
-"""Health, readiness and Prometheus metrics (unauthenticated: keep them off the internet)."""
+"""Health, readiness and Prometheus metrics, of the process rather than of the API or the
+console (unauthenticated: keep them off the internet)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
-from stockyard.web.api.deps import state
-from stockyard.web.api.problems import problem
 
 from stockyard.metrics import CONTENT_TYPE
+from stockyard.web.deps import state
+from stockyard.web.problems import problem
 
 router = APIRouter(tags=["operations"])
 

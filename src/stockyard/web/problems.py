@@ -1,5 +1,8 @@
 """Every error as application/problem+json (RFC 9457) with a message a person can act on.
-Validation errors list each field and what is wrong with it."""
+Validation errors list each field and what is wrong with it.
+
+The status of each error is decided here for the API and the console alike; the console
+shows the same statuses as pages."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from stockyard.web.api.limits import RateLimited
 
+# Exception to the shells' rule (tests/test_architecture.py): the database's own error
+# types, which no layer below turns into ours, answer 503 here and in the console.
 from stockyard.db import DATABASE_ERRORS
 from stockyard.errors import (
     Conflict,
@@ -22,12 +26,15 @@ from stockyard.errors import (
     InvalidInput,
     Misconfigured,
     NotFound,
+    RateLimited,
     StockyardError,
     StorageFull,
     Unauthenticated,
 )
 
-log = logging.getLogger("stockyard.api")
+__all__ = ["DATABASE_ERRORS", "MEDIA_TYPE", "STORAGE_FULL", "install", "problem", "status_of"]
+
+log = logging.getLogger("stockyard.api")  # the name operators' log filters know
 MEDIA_TYPE = "application/problem+json"
 STATUS_OF: dict[type[StockyardError], int] = {
     InvalidInput: 422,

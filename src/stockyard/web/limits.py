@@ -3,7 +3,7 @@
 The rate limit is a token bucket per caller (API key or user once authenticated; the
 client address for requests without credentials and for every failed authentication, so
 rotating made-up tokens does not buy fresh buckets), kept in this process: with several
-API processes each enforces it on its own share of the traffic.
+processes each enforces it on its own share of the traffic.
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stockyard.errors import RateLimited
 from stockyard.throttle import TokenBuckets
 
 
 class RateLimiter(TokenBuckets):
     """Requests per caller: `take(key)` spends one, `wait(key)` looks without spending."""
-
-
-__all__ = ["BodyLimit", "RateLimited", "RateLimiter", "problem_bytes"]
 
 
 class BodyLimit:

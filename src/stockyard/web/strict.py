@@ -5,9 +5,9 @@ json module). One place for every JSON body: items, inbound pushes, connection s
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from stockyard.web.api.problems import problem
 
 from stockyard import strict_json
+from stockyard.web.problems import problem
 
 
 def _is_json(scope: Scope) -> bool:
