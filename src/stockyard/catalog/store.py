@@ -1,5 +1,5 @@
-"""The catalog's tables: every query is one statement on a key or an index (see migration
-0002). Entities are rows with their identity in columns and their fields as JSON."""
+"""The catalog's tables: entities are rows with their identity in columns and their fields
+as JSON. The statements are in queries.sql."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from stockyard.catalog.models import (
     Tracking,
     Variant,
 )
-from stockyard.db import Cursor, Database
+from stockyard.db import Cursor, Row, Store, load_queries
 from stockyard.errors import NotFound
 
 
@@ -112,31 +112,30 @@ class VariantRow:
 
 
 _MAX_ID = 2**62
-_ORDER_COLUMNS = "id, client_id, channel_id, state, paid, source_code, data"
-_FULFILLMENT_COLUMNS = "id, client_id, order_id, service_id, remote_id, state, data"
+_ORDER_FIELDS = frozenset({"state", "paid", "source_code"})
 
 
-def _order(row: Any) -> StoredOrder:
+def _order(row: Row) -> StoredOrder:
     return StoredOrder(
-        id=int(row[0]),
-        client_id=int(row[1]),
-        channel_id=int(row[2]),
-        state=row[3],
-        paid=None if row[4] is None else Decimal(row[4]),
-        source_code=row[5],
-        order=Order(**json.loads(row[6])),
+        id=int(row["id"]),
+        client_id=int(row["client_id"]),
+        channel_id=int(row["channel_id"]),
+        state=row["state"],
+        paid=None if row["paid"] is None else Decimal(row["paid"]),
+        source_code=row["source_code"],
+        order=Order(**json.loads(row["data"])),
     )
 
 
-def _fulfillment(row: Any) -> StoredFulfillment:
-    tracking = json.loads(row[6]).get("tracking")
+def _fulfillment(row: Row) -> StoredFulfillment:
+    tracking = json.loads(row["data"]).get("tracking")
     return StoredFulfillment(
-        id=int(row[0]),
-        client_id=int(row[1]),
-        order_id=int(row[2]),
-        service_id=int(row[3]),
-        remote_id=row[4],
-        state=row[5],
+        id=int(row["id"]),
+        client_id=int(row["client_id"]),
+        order_id=int(row["order_id"]),
+        service_id=int(row["service_id"]),
+        remote_id=row["remote_id"],
+        state=row["state"],
         tracking=None if tracking is None else Tracking(**tracking),
     )
 
@@ -145,9 +144,8 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-class CatalogStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class CatalogStore(Store):
+    queries = load_queries(__package__, "queries.sql")
 
     # ------------------------------------------------------------------------- products
 
@@ -157,23 +155,17 @@ class CatalogStore:
         now = time.time()
         fields = product.model_dump(mode="json", exclude={"variants", "images", "code"})
         with self.db.write() as cur:
-            (product_id,) = cur.execute(
-                "INSERT INTO products (client_id, source_id, code, title, data, deleted,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (client_id, code) DO UPDATE SET source_id = excluded.source_id,"
-                " title = excluded.title, data = excluded.data, deleted = excluded.deleted,"
-                " updated_at = excluded.updated_at RETURNING id",
-                (
-                    client_id,
-                    source_id,
-                    product.key,
-                    product.title,
-                    _json(fields),
-                    int(not product.active),
-                    now,
-                    now,
-                ),
-            ).fetchone()
+            product_id = self.value(
+                cur,
+                "upsert_product",
+                client_id=client_id,
+                source_id=source_id,
+                code=product.key,
+                title=product.title,
+                data=_json(fields),
+                deleted=int(not product.active),
+                now=now,
+            )
             self._upsert_variants(cur, client_id, product_id, product.variants, now)
             self._upsert_images(cur, client_id, product_id, product.images, now)
         return int(product_id)
@@ -181,41 +173,53 @@ class CatalogStore:
     def _upsert_variants(
         self, cur: Cursor, client_id: int, product_id: int, variants: list[Variant], now: float
     ) -> None:
-        cur.executemany(
-            "INSERT INTO variants (client_id, product_id, sku, position, data, deleted,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
-            " ON CONFLICT (client_id, sku) DO UPDATE SET product_id = excluded.product_id,"
-            " position = excluded.position, data = excluded.data, deleted = 0,"
-            " updated_at = excluded.updated_at",
+        self.execute_many(
+            cur,
+            "upsert_variant",
             [
-                (client_id, product_id, v.sku, n, _json(v.model_dump(mode="json")), now, now)
+                {
+                    "client_id": client_id,
+                    "product_id": product_id,
+                    "sku": v.sku,
+                    "position": n,
+                    "data": _json(v.model_dump(mode="json")),
+                    "now": now,
+                }
                 for n, v in enumerate(variants)
             ],
         )
-        cur.execute(
-            "UPDATE variants SET deleted = 1, updated_at = ? WHERE product_id = ?"
-            f" AND deleted = 0 AND NOT {self.db.in_list('sku')}",
-            (now, product_id, self.db.list_param([v.sku for v in variants])),
+        self.execute(
+            cur,
+            "remove_other_variants",
+            now=now,
+            product_id=product_id,
+            skus=[v.sku for v in variants],
         )
 
     def _upsert_images(
         self, cur: Cursor, client_id: int, product_id: int, images: list[Image], now: float
     ) -> None:
-        if images:
-            cur.executemany(
-                "INSERT INTO images (client_id, product_id, code, position, data, deleted,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT (product_id, code) DO UPDATE SET position = excluded.position,"
-                " data = excluded.data, deleted = 0, updated_at = excluded.updated_at",
-                [
-                    (client_id, product_id, i.key, n, _json(i.model_dump(mode="json")), now, now)
-                    for n, i in enumerate(images)
-                ],
-            )
-        cur.execute(
-            "UPDATE images SET deleted = 1, updated_at = ? WHERE product_id = ?"
-            f" AND deleted = 0 AND NOT {self.db.in_list('code')}",
-            (now, product_id, self.db.list_param([i.key for i in images])),
+        self.execute_many(
+            cur,
+            "upsert_image",
+            [
+                {
+                    "client_id": client_id,
+                    "product_id": product_id,
+                    "code": i.key,
+                    "position": n,
+                    "data": _json(i.model_dump(mode="json")),
+                    "now": now,
+                }
+                for n, i in enumerate(images)
+            ],
+        )
+        self.execute(
+            cur,
+            "remove_other_images",
+            now=now,
+            product_id=product_id,
+            codes=[i.key for i in images],
         )
 
     def add_image(self, client_id: int, product_code: str, image: Image) -> int:
@@ -223,246 +227,172 @@ class CatalogStore:
         product_id = self.product_id(client_id, product_code)
         now = time.time()
         with self.db.write() as cur:
-            (position,) = cur.execute(
-                "SELECT count(*) FROM images WHERE product_id = ?", (product_id,)
-            ).fetchone()
-            cur.execute(
-                "INSERT INTO images (client_id, product_id, code, position, data, deleted,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT (product_id, code) DO UPDATE SET data = excluded.data,"
-                " deleted = 0, updated_at = excluded.updated_at",
-                (
-                    client_id,
-                    product_id,
-                    image.key,
-                    position,
-                    _json(image.model_dump(mode="json")),
-                    now,
-                    now,
-                ),
+            position = self.value(cur, "image_count", product_id=product_id)
+            self.execute(
+                cur,
+                "replace_image",
+                client_id=client_id,
+                product_id=product_id,
+                code=image.key,
+                position=position,
+                data=_json(image.model_dump(mode="json")),
+                now=now,
             )
         return product_id
 
     def product_id(self, client_id: int, code: str) -> int:
-        row = (
-            self.db.connection()
-            .execute("SELECT id FROM products WHERE client_id = ? AND code = ?", (client_id, code))
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "product_id",
+            missing=NotFound(f"no product with code {code!r} in the catalog"),
+            client_id=client_id,
+            code=code,
         )
-        if row is None:
-            raise NotFound(f"no product with code {code!r} in the catalog")
-        return int(row[0])
+        return int(row["id"])
 
     def product(self, client_id: int, product_id: int) -> StoredProduct:
-        conn = self.db.connection()
-        row = conn.execute(
-            "SELECT code, data, deleted FROM products WHERE id = ? AND client_id = ?",
-            (product_id, client_id),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no product {product_id} in the catalog")
-        variants = conn.execute(
-            "SELECT id, data, deleted FROM variants WHERE product_id = ? ORDER BY position, id",
-            (product_id,),
-        ).fetchall()
-        images = conn.execute(
-            "SELECT id, data, deleted FROM images WHERE product_id = ? ORDER BY position, id",
-            (product_id,),
-        ).fetchall()
+        conn = self.conn
+        row = self.must(
+            conn,
+            "product",
+            missing=NotFound(f"no product {product_id} in the catalog"),
+            id=product_id,
+            client_id=client_id,
+        )
+        variants = self.all(conn, "product_variants", product_id=product_id)
+        images = self.all(conn, "product_images", product_id=product_id)
         live_variants = [
-            StoredVariant(i, Variant(**json.loads(d))) for i, d, x in variants if not x
+            StoredVariant(v["id"], Variant(**json.loads(v["data"])))
+            for v in variants
+            if not v["deleted"]
         ]
-        live_images = [StoredImage(i, Image(**json.loads(d))) for i, d, x in images if not x]
+        live_images = [
+            StoredImage(i["id"], Image(**json.loads(i["data"]))) for i in images if not i["deleted"]
+        ]
         return StoredProduct(
             id=product_id,
             client_id=client_id,
-            code=row[0],
-            fields=json.loads(row[1]),
-            deleted=bool(row[2]) or not live_variants,
+            code=row["code"],
+            fields=json.loads(row["data"]),
+            deleted=bool(row["deleted"]) or not live_variants,
             variants=live_variants,
             images=live_images,
-            removed_variants=[i for i, _, x in variants if x],
-            removed_images=[i for i, _, x in images if x],
+            removed_variants=[v["id"] for v in variants if v["deleted"]],
+            removed_images=[i["id"] for i in images if i["deleted"]],
         )
 
     def product_ids(self, client_id: int) -> list[int]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT id FROM products WHERE client_id = ? AND deleted = 0 ORDER BY id",
-                (client_id,),
-            )
-            .fetchall()
-        )
-        return [int(r[0]) for r in rows]
+        rows = self.all(self.conn, "live_product_ids", client_id=client_id)
+        return [int(r["id"]) for r in rows]
 
     def product_summaries(self, client_id: int) -> list[tuple[int, str, dict[str, Any], bool]]:
         """Id, code, product-level fields and deleted flag of every product: what channel
         fan-outs filter on, in one statement."""
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT id, code, data, deleted FROM products WHERE client_id = ? ORDER BY id",
-                (client_id,),
-            )
-            .fetchall()
-        )
-        return [(int(i), c, json.loads(d), bool(x)) for i, c, d, x in rows]
+        rows = self.all(self.conn, "product_summaries", client_id=client_id)
+        return [(int(r["id"]), r["code"], json.loads(r["data"]), bool(r["deleted"])) for r in rows]
 
     # Listings page by a unique, indexed key: products by code, variants by SKU, orders
     # and fulfillments newest first by id.
 
     def list_products(self, client_id: int, after: str, limit: int) -> list[ProductRow]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT id, code, title, deleted, updated_at FROM products"
-                " WHERE client_id = ? AND code > ? ORDER BY code LIMIT ?",
-                (client_id, after, limit),
-            )
-            .fetchall()
-        )
-        return [ProductRow(int(r[0]), r[1], r[2], bool(r[3]), r[4]) for r in rows]
+        rows = self.all(self.conn, "list_products", client_id=client_id, after=after, limit=limit)
+        return [
+            ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
+            for r in rows
+        ]
 
     def list_variants(self, client_id: int, after: str, limit: int) -> list[VariantRow]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT v.id, v.sku, v.product_id, p.code, v.data, v.deleted FROM variants v"
-                " JOIN products p ON p.id = v.product_id"
-                " WHERE v.client_id = ? AND v.sku > ? ORDER BY v.sku LIMIT ?",
-                (client_id, after, limit),
-            )
-            .fetchall()
-        )
+        rows = self.all(self.conn, "list_variants", client_id=client_id, after=after, limit=limit)
         return [
-            VariantRow(int(r[0]), r[1], int(r[2]), r[3], Variant(**json.loads(r[4])), bool(r[5]))
+            VariantRow(
+                int(r["id"]),
+                r["sku"],
+                int(r["product_id"]),
+                r["product_code"],
+                Variant(**json.loads(r["data"])),
+                bool(r["deleted"]),
+            )
             for r in rows
         ]
 
     def list_orders(self, client_id: int, before: int | None, limit: int) -> list[StoredOrder]:
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND id < ?"
-                " ORDER BY id DESC LIMIT ?",
-                (client_id, _MAX_ID if before is None else before, limit),
-            )
-            .fetchall()
-        )
+        before = _MAX_ID if before is None else before
+        rows = self.all(self.conn, "list_orders", client_id=client_id, before=before, limit=limit)
         return [_order(r) for r in rows]
 
     def list_fulfillments(
         self, client_id: int, before: int | None, limit: int
     ) -> list[StoredFulfillment]:
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_FULFILLMENT_COLUMNS} FROM fulfillments WHERE client_id = ? AND id < ?"
-                " ORDER BY id DESC LIMIT ?",
-                (client_id, _MAX_ID if before is None else before, limit),
-            )
-            .fetchall()
+        before = _MAX_ID if before is None else before
+        rows = self.all(
+            self.conn, "list_fulfillments", client_id=client_id, before=before, limit=limit
         )
         return [_fulfillment(r) for r in rows]
 
     def variant_product(self, client_id: int, sku: str) -> int | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT product_id FROM variants WHERE client_id = ? AND sku = ? AND deleted = 0",
-                (client_id, sku),
-            )
-            .fetchone()
-        )
-        return None if row is None else int(row[0])
+        row = self.one(self.conn, "variant_product", client_id=client_id, sku=sku)
+        return None if row is None else int(row["product_id"])
 
     # -------------------------------------------------------------------------- customers
 
     def upsert_customer(self, client_id: int, customer: Customer) -> int:
-        now = time.time()
         with self.db.write() as cur:
-            (customer_id,) = cur.execute(
-                "INSERT INTO customers (client_id, code, email, data, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, code) DO UPDATE SET"
-                " email = excluded.email, data = excluded.data, updated_at = excluded.updated_at"
-                " RETURNING id",
-                (
-                    client_id,
-                    customer.code,
-                    customer.email,
-                    _json(customer.model_dump(mode="json")),
-                    now,
-                    now,
-                ),
-            ).fetchone()
+            customer_id = self.value(
+                cur,
+                "upsert_customer",
+                client_id=client_id,
+                code=customer.code,
+                email=customer.email,
+                data=_json(customer.model_dump(mode="json")),
+                now=time.time(),
+            )
         return int(customer_id)
 
     def customer(self, client_id: int, code: str) -> Customer:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT data FROM customers WHERE client_id = ? AND code = ?", (client_id, code)
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "customer",
+            missing=NotFound(f"no customer {code!r} in the catalog"),
+            client_id=client_id,
+            code=code,
         )
-        if row is None:
-            raise NotFound(f"no customer {code!r} in the catalog")
-        return Customer(**json.loads(row[0]))
+        return Customer(**json.loads(row["data"]))
 
     # ------------------------------------------------------------------------ channel links
 
     def links(self, channel_id: int, kind: str, entity_ids: list[int]) -> dict[int, Link]:
         if not entity_ids:
             return {}
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT entity_id, remote_id, hash FROM channel_links WHERE channel_id = ?"
-                f" AND kind = ? AND {self.db.in_list('entity_id')}",
-                (channel_id, kind, self.db.list_param(entity_ids)),
-            )
-            .fetchall()
-        )
-        return {int(e): Link(r, h) for e, r, h in rows}
+        rows = self.all(self.conn, "links", channel_id=channel_id, kind=kind, entity_ids=entity_ids)
+        return {int(r["entity_id"]): Link(r["remote_id"], r["hash"]) for r in rows}
 
     def linked(self, channel_id: int, kind: str) -> dict[int, str]:
         """Every entity of one kind the channel holds: entity id -> remote id."""
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT entity_id, remote_id FROM channel_links WHERE channel_id = ? AND kind = ?"
-                " ORDER BY entity_id",
-                (channel_id, kind),
-            )
-            .fetchall()
-        )
-        return {int(e): r for e, r in rows}
+        rows = self.all(self.conn, "linked", channel_id=channel_id, kind=kind)
+        return {int(r["entity_id"]): r["remote_id"] for r in rows}
 
     def link(
         self, channel_id: int, kind: str, entity_id: int, remote_id: str, hash: str | None
     ) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO channel_links (channel_id, kind, entity_id, remote_id, hash,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, kind, entity_id)"
-                " DO UPDATE SET remote_id = excluded.remote_id, hash = excluded.hash,"
-                " updated_at = excluded.updated_at",
-                (channel_id, kind, entity_id, remote_id, hash, time.time()),
+            self.execute(
+                cur,
+                "link",
+                channel_id=channel_id,
+                kind=kind,
+                entity_id=entity_id,
+                remote_id=remote_id,
+                hash=hash,
+                now=time.time(),
             )
 
     def unlink(self, channel_id: int, kind: str, entity_id: int) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "DELETE FROM channel_links WHERE channel_id = ? AND kind = ? AND entity_id = ?",
-                (channel_id, kind, entity_id),
-            )
+            self.execute(cur, "unlink", channel_id=channel_id, kind=kind, entity_id=entity_id)
 
     def clear_links(self, channel_id: int) -> int:
         with self.db.write() as cur:
-            gone = cur.execute(
-                "DELETE FROM channel_links WHERE channel_id = ? RETURNING entity_id", (channel_id,)
-            ).fetchall()
+            gone = self.all(cur, "clear_links", channel_id=channel_id)
         return len(gone)
 
     # ----------------------------------------------------------------------------- orders
@@ -471,70 +401,63 @@ class CatalogStore:
         """Store an order the channel reported; returns its id and whether it is new."""
         now = time.time()
         with self.db.write() as cur:
-            row = cur.execute(
-                "SELECT id FROM orders WHERE channel_id = ? AND remote_id = ?",
-                (channel_id, order.remote_id),
-            ).fetchone()
+            row = self.one(cur, "order_id", channel_id=channel_id, remote_id=order.remote_id)
             data = _json(order.model_dump(mode="json"))
             if row is not None:
-                cur.execute(
-                    "UPDATE orders SET number = ?, total = ?, data = ?, updated_at = ?"
-                    " WHERE id = ?",
-                    (order.number, str(order.total), data, now, row[0]),
+                self.execute(
+                    cur,
+                    "update_order_report",
+                    number=order.number,
+                    total=str(order.total),
+                    data=data,
+                    now=now,
+                    id=row["id"],
                 )
-                return int(row[0]), False
-            (order_id,) = cur.execute(
-                "INSERT INTO orders (client_id, channel_id, remote_id, number, state, total,"
-                " data, created_at, updated_at) VALUES (?, ?, ?, ?, 'new', ?, ?, ?, ?)"
-                " RETURNING id",
-                (
-                    client_id,
-                    channel_id,
-                    order.remote_id,
-                    order.number or order.remote_id,
-                    str(order.total),
-                    data,
-                    now,
-                    now,
-                ),
-            ).fetchone()
+                return int(row["id"]), False
+            order_id = self.value(
+                cur,
+                "insert_order",
+                client_id=client_id,
+                channel_id=channel_id,
+                remote_id=order.remote_id,
+                number=order.number or order.remote_id,
+                total=str(order.total),
+                data=data,
+                now=now,
+            )
         return int(order_id), True
 
     def order(self, client_id: int, order_id: int) -> StoredOrder:
-        row = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ? AND client_id = ?",
-                (order_id, client_id),
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "order",
+            missing=NotFound(f"no order {order_id} in the catalog"),
+            id=order_id,
+            client_id=client_id,
         )
-        if row is None:
-            raise NotFound(f"no order {order_id} in the catalog")
         return _order(row)
 
     def order_id(self, channel_id: int, remote_id: str) -> int:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT id FROM orders WHERE channel_id = ? AND remote_id = ?",
-                (channel_id, remote_id),
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "order_id",
+            missing=NotFound(f"no order {remote_id!r} of channel {channel_id} in the catalog"),
+            channel_id=channel_id,
+            remote_id=remote_id,
         )
-        if row is None:
-            raise NotFound(f"no order {remote_id!r} of channel {channel_id} in the catalog")
-        return int(row[0])
+        return int(row["id"])
 
     def update_order(self, order_id: int, **fields: Any) -> None:
-        allowed = {"state", "paid", "source_code"}
-        if not fields or set(fields) - allowed:
-            raise ValueError(f"can only set {allowed}")
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        if not fields or set(fields) - _ORDER_FIELDS:
+            raise ValueError(f"can only set {set(_ORDER_FIELDS)}")
         with self.db.write() as cur:
-            cur.execute(
-                f"UPDATE orders SET {assignments}, updated_at = ? WHERE id = ?",
-                (*fields.values(), time.time(), order_id),
+            self.execute(
+                cur,
+                "update_order",
+                **{name: fields.get(name) for name in _ORDER_FIELDS},
+                **{f"set_{name}": name in fields for name in _ORDER_FIELDS},
+                now=time.time(),
+                id=order_id,
             )
 
     # ----------------------------------------------------------------------- fulfillments
@@ -544,68 +467,67 @@ class CatalogStore:
     ) -> int:
         now = time.time()
         with self.db.write() as cur:
-            row = cur.execute(
-                "SELECT id FROM fulfillments WHERE service_id = ? AND remote_id = ?",
-                (service_id, remote_id),
-            ).fetchone()
+            row = self.one(cur, "fulfillment_id", service_id=service_id, remote_id=remote_id)
             if row is not None:
-                return int(row[0])
-            (fulfillment_id,) = cur.execute(
-                "INSERT INTO fulfillments (client_id, order_id, service_id, remote_id, state,"
-                " data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id",
-                (client_id, order_id, service_id, remote_id, state, now, now),
-            ).fetchone()
+                return int(row["id"])
+            fulfillment_id = self.value(
+                cur,
+                "insert_fulfillment",
+                client_id=client_id,
+                order_id=order_id,
+                service_id=service_id,
+                remote_id=remote_id,
+                state=state,
+                now=now,
+            )
         return int(fulfillment_id)
 
     def fulfillment(self, client_id: int, fulfillment_id: int) -> StoredFulfillment:
-        return self._fulfillment("id = ? AND client_id = ?", (fulfillment_id, client_id))
+        row = self.must(
+            self.conn,
+            "fulfillment",
+            missing=NotFound(f"no such fulfillment ({fulfillment_id}, {client_id})"),
+            id=fulfillment_id,
+            client_id=client_id,
+        )
+        return _fulfillment(row)
 
     def fulfillment_by_remote(self, service_id: int, remote_id: str) -> StoredFulfillment:
-        return self._fulfillment("service_id = ? AND remote_id = ?", (service_id, remote_id))
+        row = self.must(
+            self.conn,
+            "fulfillment_by_remote",
+            missing=NotFound(f"no such fulfillment ({service_id}, {remote_id})"),
+            service_id=service_id,
+            remote_id=remote_id,
+        )
+        return _fulfillment(row)
 
     def fulfillments(self, order_id: int) -> list[StoredFulfillment]:
-        rows = (
-            self.db.connection()
-            .execute("SELECT id FROM fulfillments WHERE order_id = ? ORDER BY id", (order_id,))
-            .fetchall()
-        )
-        return [self._fulfillment("id = ?", (r[0],)) for r in rows]
-
-    def _fulfillment(self, where: str, params: tuple[Any, ...]) -> StoredFulfillment:
-        row = (
-            self.db.connection()
-            .execute(f"SELECT {_FULFILLMENT_COLUMNS} FROM fulfillments WHERE {where}", params)
-            .fetchone()
-        )
-        if row is None:
-            raise NotFound(f"no such fulfillment ({', '.join(map(str, params))})")
-        return _fulfillment(row)
+        rows = self.all(self.conn, "order_fulfillments", order_id=order_id)
+        return [_fulfillment(r) for r in rows]
 
     def update_fulfillment(
         self, fulfillment_id: int, state: FulfillmentState, tracking: Tracking | None
     ) -> None:
         data = {"tracking": None if tracking is None else tracking.model_dump(mode="json")}
         with self.db.write() as cur:
-            cur.execute(
-                "UPDATE fulfillments SET state = ?, data = ?, updated_at = ? WHERE id = ?",
-                (state, _json(data), time.time(), fulfillment_id),
+            self.execute(
+                cur,
+                "update_fulfillment",
+                state=state,
+                data=_json(data),
+                now=time.time(),
+                id=fulfillment_id,
             )
 
     # ------------------------------------------------------------------- connection state
 
     def state(self, connection_id: int, key: str) -> ConnectionState | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT value, next_at, item_id FROM connection_state"
-                " WHERE connection_id = ? AND key = ?",
-                (connection_id, key),
-            )
-            .fetchone()
-        )
+        row = self.one(self.conn, "connection_state", connection_id=connection_id, key=key)
         if row is None:
             return None
-        return ConnectionState(None if row[0] is None else json.loads(row[0]), row[1], row[2])
+        value = None if row["value"] is None else json.loads(row["value"])
+        return ConnectionState(value, row["next_at"], row["item_id"])
 
     def set_state(
         self,
@@ -616,10 +538,12 @@ class CatalogStore:
         item_id: int | None = None,
     ) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO connection_state (connection_id, key, value, next_at, item_id)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connection_id, key) DO UPDATE SET"
-                " value = excluded.value, next_at = excluded.next_at,"
-                " item_id = excluded.item_id",
-                (connection_id, key, _json(value), next_at, item_id),
+            self.execute(
+                cur,
+                "set_connection_state",
+                connection_id=connection_id,
+                key=key,
+                value=_json(value),
+                next_at=next_at,
+                item_id=item_id,
             )

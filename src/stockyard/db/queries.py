@@ -117,8 +117,9 @@ def parse(text: str, source: str) -> dict[str, tuple[str, str]]:
     """name -> (doc, SQL text) of every block of a file."""
     found: dict[str, tuple[str, str]] = {}
     marks = list(_NAME.finditer(text))
-    if text[: marks[0].start() if marks else len(text)].strip(" \n-"):
-        raise QueryError(f"{source}: text before the first `-- name:` line")
+    header = text[: marks[0].start() if marks else len(text)].splitlines()
+    if any(line.strip() and not line.startswith("--") for line in header):
+        raise QueryError(f"{source}: a statement before the first `-- name:` line")
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         name = mark.group(1)
         if name in found:

@@ -57,6 +57,14 @@ class Store:
             raise missing
         return row
 
+    def value(self, cur: Any, name: str, /, **params: Any) -> Any:
+        """The first column of the one row a statement always returns: a count, an id from
+        INSERT ... RETURNING. No row is a bug in the statement."""
+        row: Row | None = self._run(cur, name, params).fetchone()
+        if row is None:
+            raise LookupError(f"query {name} returned no row")
+        return row[0]
+
     def all(self, cur: Any, name: str, /, **params: Any) -> list[Row]:
         rows: list[Row] = self._run(cur, name, params).fetchall()
         return rows
