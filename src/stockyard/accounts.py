@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from stockyard.db import Database
+from stockyard.db import Database, Row, Store, load_queries
 from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockyard.throttle import LoginThrottle
 
@@ -106,7 +106,9 @@ def _check_password(password: str, field: str = "password") -> None:
         raise InvalidInput(f"{field}: at least {MIN_PASSWORD} characters")
 
 
-class Accounts:
+class Accounts(Store):
+    queries = load_queries(__package__, "accounts.sql")
+
     def __init__(
         self,
         db: Database,
@@ -114,7 +116,7 @@ class Accounts:
         throttle: LoginThrottle | None = None,
         hash_slots: int = HASH_SLOTS,
     ) -> None:
-        self.db = db
+        super().__init__(db)
         self.hasher = hasher or PasswordHasher()
         self.throttle = throttle or LoginThrottle()
         # Bounds memory (argon2 takes 64 MiB a hash) and CPU whoever calls: API, console, CLI.
@@ -154,27 +156,24 @@ class Accounts:
         for _ in range(5):  # a random id meets a taken one about never; then draw again
             user_id = secrets.randbelow(_USER_IDS[1] - _USER_IDS[0]) + _USER_IDS[0]
             with self.db.write() as cur:
-                row = cur.execute(
-                    "INSERT INTO users (id, email, password_hash, platform_admin, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                    (user_id, email, stored, int(platform_admin), time.time()),
-                ).fetchone()
+                row = self.one(
+                    cur,
+                    "insert_user",
+                    id=user_id,
+                    email=email,
+                    password_hash=stored,
+                    platform_admin=int(platform_admin),
+                    now=time.time(),
+                )
             if row is not None:
-                return User(int(row[0]), email, platform_admin)
+                return User(int(row["id"]), email, platform_admin)
             if self.user_by_email(email) is not None:
                 raise Conflict(f"a user with email {email} exists")
         raise Conflict("could not draw a free user id; try again")
 
     def user_by_email(self, email: str) -> User | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT id, email, platform_admin FROM users WHERE email = ?",
-                (email.strip().lower(),),
-            )
-            .fetchone()
-        )
-        return None if row is None else User(int(row[0]), row[1], bool(row[2]))
+        row = self.one(self.conn, "user_by_email", email=email.strip().lower())
+        return None if row is None else _user(row)
 
     def set_password(self, user_id: int, password: str, keep_session: str | None = None) -> None:
         """A new password ends every session opened with the old one, but `keep_session`
@@ -182,28 +181,22 @@ class Accounts:
         _check_password(password)
         stored = self._hash(password)
         with self.db.write() as cur:
-            cur.execute("UPDATE users SET password_hash = ? WHERE id = ?", (stored, user_id))
-            cur.execute(
-                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?",
-                (user_id, keep_session or ""),
-            )
+            self.execute(cur, "set_password_hash", password_hash=stored, id=user_id)
+            self.execute(cur, "end_other_sessions", user_id=user_id, keep=keep_session or "")
 
     def change_password(
         self, user_id: int, current: str, new: str, keep_session: str | None
     ) -> None:
         """The user's own change: the current password first, throttled like sign-ins."""
-        row = (
-            self.db.connection()
-            .execute("SELECT email, password_hash FROM users WHERE id = ?", (user_id,))
-            .fetchone()
+        row = self.must(
+            self.conn, "user_password", missing=NotFound(f"no user {user_id}"), id=user_id
         )
-        if row is None:
-            raise NotFound(f"no user {user_id}")
+        email = row["email"]
         _check_password(new, "new_password")
-        self.throttle.attempt(row[0], None)
-        if not self._verify(row[1], current):
+        self.throttle.attempt(email, None)
+        if not self._verify(row["password_hash"], current):
             raise InvalidInput("current_password: this is not your current password")
-        self.throttle.succeeded(row[0], None)
+        self.throttle.succeeded(email, None)
         self.set_password(user_id, new, keep_session)
 
     # ------------------------------------------------------------------------ memberships
@@ -211,32 +204,16 @@ class Accounts:
     def set_role(self, user_id: int, client_id: int, role: str) -> None:
         check_role(role)
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO memberships (user_id, client_id, role) VALUES (?, ?, ?)"
-                " ON CONFLICT (user_id, client_id) DO UPDATE SET role = excluded.role",
-                (user_id, client_id, role),
-            )
+            self.execute(cur, "set_role", user_id=user_id, client_id=client_id, role=role)
 
     def remove_member(self, client_id: int, user_id: int) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "DELETE FROM memberships WHERE client_id = ? AND user_id = ?",
-                (client_id, user_id),
-            )
-            if cur.rowcount == 0:
+            if not self.execute(cur, "remove_member", client_id=client_id, user_id=user_id):
                 raise NotFound(f"no member {user_id}")
 
     def members(self, client_id: int) -> list[Member]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT u.id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id"
-                " WHERE m.client_id = ? ORDER BY u.email",
-                (client_id,),
-            )
-            .fetchall()
-        )
-        return [Member(int(r[0]), r[1], r[2]) for r in rows]
+        rows = self.all(self.conn, "members", client_id=client_id)
+        return [Member(int(r["id"]), r["email"], r["role"]) for r in rows]
 
     # ---------------------------------------------------------------------------- sessions
 
@@ -246,28 +223,27 @@ class Accounts:
         password cost the same one verification and answer the same."""
         email = email.strip().lower()
         self.throttle.attempt(email, address)
-        row = (
-            self.db.connection()
-            .execute("SELECT id, password_hash FROM users WHERE email = ?", (email,))
-            .fetchone()
-        )
-        if not self._verify(row[1] if row else NO_PASSWORD, password) or row is None:
+        row = self.one(self.conn, "login_user", email=email)
+        if not self._verify(row["password_hash"] if row else NO_PASSWORD, password) or row is None:
             raise Unauthenticated("wrong email or password")
         self.throttle.succeeded(email, address)
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (_digest(token), row[0], now, now + SESSION_TTL),
+            self.execute(
+                cur,
+                "insert_session",
+                token_hash=_digest(token),
+                user_id=row["id"],
+                now=now,
+                expires_at=now + SESSION_TTL,
             )
-            cur.execute("DELETE FROM sessions WHERE user_id = ? AND expires_at < ?", (row[0], now))
+            self.execute(cur, "end_expired_sessions", user_id=row["id"], now=now)
         return token
 
     def logout(self, token: str) -> None:
         with self.db.write() as cur:
-            cur.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))
+            self.execute(cur, "end_session", token_hash=_digest(token))
 
     # ---------------------------------------------------------------------------- API keys
 
@@ -282,54 +258,36 @@ class Accounts:
         token = KEY_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         with self.db.write() as cur:
-            (key_id,) = cur.execute(
-                "INSERT INTO api_keys (client_id, name, role, prefix, token_hash, created_at,"
-                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    client_id,
-                    name,
-                    role,
-                    token[: len(KEY_PREFIX) + 6],
-                    _digest(token),
-                    now,
-                    created_by,
-                ),
-            ).fetchone()
+            key_id = self.value(
+                cur,
+                "insert_key",
+                client_id=client_id,
+                name=name,
+                role=role,
+                prefix=token[: len(KEY_PREFIX) + 6],
+                token_hash=_digest(token),
+                now=now,
+                created_by=created_by,
+            )
         return self.key(client_id, int(key_id)), token
 
     def key(self, client_id: int, key_id: int) -> ApiKey:
-        row = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ? AND client_id = ?",
-                (key_id, client_id),
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "key",
+            missing=NotFound(f"no API key {key_id}"),
+            id=key_id,
+            client_id=client_id,
         )
-        if row is None:
-            raise NotFound(f"no API key {key_id}")
-        return ApiKey(*row)
+        return _key(row)
 
     def keys(self, client_id: int) -> list[ApiKey]:
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE client_id = ? ORDER BY id",
-                (client_id,),
-            )
-            .fetchall()
-        )
-        return [ApiKey(*r) for r in rows]
+        return [_key(r) for r in self.all(self.conn, "keys", client_id=client_id)]
 
     def revoke_key(self, client_id: int, key_id: int) -> ApiKey:
         with self.db.write() as cur:
-            cur.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND client_id = ?"
-                " AND revoked_at IS NULL",
-                (time.time(), key_id, client_id),
-            )
-        key = self.key(client_id, key_id)
-        return key
+            self.execute(cur, "revoke_key", now=time.time(), id=key_id, client_id=client_id)
+        return self.key(client_id, key_id)
 
     # ------------------------------------------------------------------------- principals
 
@@ -342,38 +300,49 @@ class Accounts:
         raise Unauthenticated("unknown kind of token: send an API key or a session token")
 
     def _key_principal(self, token: str) -> Principal:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT id, client_id, role, name FROM api_keys"
-                " WHERE token_hash = ? AND revoked_at IS NULL",
-                (_digest(token),),
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "key_principal",
+            missing=Unauthenticated("unknown or revoked API key"),
+            token_hash=_digest(token),
         )
-        if row is None:
-            raise Unauthenticated("unknown or revoked API key")
-        return Principal(f"key:{row[0]} ({row[3]})", roles={int(row[1]): row[2]}, key_id=row[0])
+        return Principal(
+            f"key:{row['id']} ({row['name']})",
+            roles={int(row["client_id"]): row["role"]},
+            key_id=row["id"],
+        )
 
     def _session_principal(self, token: str) -> Principal:
-        conn = self.db.connection()
-        row = conn.execute(
-            "SELECT u.id, u.email, u.platform_admin FROM sessions s JOIN users u"
-            " ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-            (_digest(token), time.time()),
-        ).fetchone()
-        if row is None:
-            raise Unauthenticated("unknown or expired session: log in again")
-        roles = conn.execute(
-            "SELECT client_id, role FROM memberships WHERE user_id = ?", (row[0],)
-        ).fetchall()
+        conn = self.conn
+        row = self.must(
+            conn,
+            "session_user",
+            missing=Unauthenticated("unknown or expired session: log in again"),
+            token_hash=_digest(token),
+            now=time.time(),
+        )
+        roles = self.all(conn, "user_roles", user_id=row["id"])
         return Principal(
-            f"user:{row[1]}",
-            platform_admin=bool(row[2]),
-            roles={int(r[0]): r[1] for r in roles},
-            user_id=int(row[0]),
+            f"user:{row['email']}",
+            platform_admin=bool(row["platform_admin"]),
+            roles={int(r["client_id"]): r["role"] for r in roles},
+            user_id=int(row["id"]),
             session=_digest(token),
         )
 
 
-_KEY_COLUMNS = "id, client_id, name, role, prefix, created_at, created_by, revoked_at"
+def _user(row: Row) -> User:
+    return User(int(row["id"]), row["email"], bool(row["platform_admin"]))
+
+
+def _key(row: Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        client_id=row["client_id"],
+        name=row["name"],
+        role=row["role"],
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        revoked_at=row["revoked_at"],
+    )
