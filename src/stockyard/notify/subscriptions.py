@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stockyard.db import Database
+from stockyard.db import Database, Row, Store, load_queries
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.outbound import url_refusal
 from stockyard.sealing import Sealer
@@ -54,9 +54,11 @@ def check_target(kind: str, target: str) -> str:
     raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
 
 
-class Subscriptions:
+class Subscriptions(Store):
+    queries = load_queries(__package__, "subscriptions.sql")
+
     def __init__(self, db: Database, sealer: Callable[[], Sealer]) -> None:
-        self.db = db
+        super().__init__(db)
         self._sealer = sealer
 
     def add(
@@ -78,75 +80,53 @@ class Subscriptions:
         )
         sealed = self._sealer().seal({"secret": secret}) if secret else None
         with self.db.write() as cur:
-            (sub_id,) = cur.execute(
-                "INSERT INTO subscriptions (client_id, kind, target, events, connections,"
-                " secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    client_id,
-                    kind,
-                    target,
-                    json.dumps(sorted(set(events))),
-                    json.dumps(sorted(set(connections))),
-                    sealed,
-                    time.time(),
-                ),
-            ).fetchone()
+            sub_id = self.value(
+                cur,
+                "insert_subscription",
+                client_id=client_id,
+                kind=kind,
+                target=target,
+                events=json.dumps(sorted(set(events))),
+                connections=json.dumps(sorted(set(connections))),
+                secret=sealed,
+                now=time.time(),
+            )
         return self.get(client_id, int(sub_id)), secret
 
     def get(self, client_id: int, sub_id: int) -> Subscription:
-        row = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_COLUMNS} FROM subscriptions WHERE id = ? AND client_id = ?",
-                (sub_id, client_id),
-            )
-            .fetchone()
+        row = self.must(
+            self.conn,
+            "subscription",
+            missing=NotFound(f"no subscription {sub_id}"),
+            id=sub_id,
+            client_id=client_id,
         )
-        if row is None:
-            raise NotFound(f"no subscription {sub_id}")
         return _subscription(row)
 
     def of_client(self, client_id: int) -> list[Subscription]:
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT {_COLUMNS} FROM subscriptions WHERE client_id = ? ORDER BY id",
-                (client_id,),
-            )
-            .fetchall()
-        )
+        rows = self.all(self.conn, "client_subscriptions", client_id=client_id)
         return [_subscription(r) for r in rows]
 
     def remove(self, client_id: int, sub_id: int) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "DELETE FROM subscriptions WHERE id = ? AND client_id = ?", (sub_id, client_id)
-            )
-            if cur.rowcount == 0:
+            if not self.execute(cur, "remove_subscription", id=sub_id, client_id=client_id):
                 raise NotFound(f"no subscription {sub_id}")
 
     def secret(self, sub_id: int) -> str | None:
-        row = (
-            self.db.connection()
-            .execute("SELECT secret FROM subscriptions WHERE id = ?", (sub_id,))
-            .fetchone()
-        )
-        if row is None or not row[0]:
+        row = self.one(self.conn, "subscription_secret", id=sub_id)
+        if row is None or not row["secret"]:
             return None
-        value = self._sealer().open(row[0]).get("secret")
+        value = self._sealer().open(row["secret"]).get("secret")
         return value if isinstance(value, str) else None
 
 
-_COLUMNS = "id, client_id, kind, target, events, connections, created_at"
-
-
-def _subscription(r: Sequence[object]) -> Subscription:
+def _subscription(row: Row) -> Subscription:
     return Subscription(
-        int(r[0]),  # type: ignore[call-overload]
-        int(r[1]),  # type: ignore[call-overload]
-        str(r[2]),
-        str(r[3]),
-        json.loads(str(r[4])),
-        json.loads(str(r[5])),
-        float(r[6]),  # type: ignore[arg-type]
+        id=int(row["id"]),
+        client_id=int(row["client_id"]),
+        kind=row["kind"],
+        target=row["target"],
+        events=json.loads(row["events"]),
+        connections=json.loads(row["connections"]),
+        created_at=float(row["created_at"]),
     )
