@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from pathlib import Path
 
-from stockyard.db import connect
+import pytest
+from systems.postgres import Databases
+
+import stockyard
+from stockyard.db import Database, connect, load_queries
 from stockyard.db.queries import Queries, Query, QueryError, compile_sql, parse
 from stockyard.db.store import Store
 from stockyard.errors import NotFound
+from tests.conftest import BACKENDS
 from tests.support.queues import UrlMaker
 
 # ------------------------------------------------------------------------------ the loader
@@ -74,3 +80,75 @@ def _probe_queries() -> Queries:
             "has_key": Query("has_key", "", key, key_params, (), "test"),
         }
     return Queries(compiled)
+
+
+# ------------------------------------------------------------- every query, both backends
+
+_SRC = Path(stockyard.__file__).parent
+
+
+def _query_files() -> list[tuple[str, str]]:
+    """(package, file name) of every common `.sql` file (overrides load with it)."""
+    found = []
+    for path in sorted(_SRC.rglob("*.sql")):
+        if path.name.count(".") > 1:  # queries.sqlite.sql: an override
+            continue
+        package = ".".join(("stockyard", *path.parent.relative_to(_SRC).parts))
+        found.append((package, path.name))
+    return found
+
+
+_QUERIES = [
+    (package, filename, name)
+    for package, filename in _query_files()
+    for name in load_queries(package, filename).names()
+]
+
+
+# Parameters where NULL is not a value of their type (SQLite refuses LIMIT NULL).
+_SAMPLES: dict[str, object] = {"limit": 1}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def migrated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """One migrated database per backend for the whole module (queries change nothing)."""
+    pg: Databases | None = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('queries')}/queries.db"
+    else:
+        pg = request.getfixturevalue("pg_databases")
+        url = pg.create()
+    db = connect(url)
+    db.migrate()
+    yield db
+    db.close()
+    if pg is not None:
+        pg.drop(url)
+
+
+def test_every_sql_file_is_found() -> None:
+    assert {f"{p}/{f}" for p, f in _query_files()} >= {
+        "stockyard/accounts.sql",
+        "stockyard.catalog/queries.sql",
+        "stockyard.notify/subscriptions.sql",
+    }
+
+
+@pytest.mark.parametrize(("package", "filename", "name"), _QUERIES)
+def test_every_query_runs_on_both_backends(
+    migrated: Database, package: str, filename: str, name: str
+) -> None:
+    """Each statement is valid SQL of the backend against the migrated schema: a read runs
+    (with every parameter NULL but those NULL cannot stand for), a write is planned (EXPLAIN) inside a transaction that is
+    rolled back."""
+    query = load_queries(package, filename).for_backend(migrated.backend)[name]
+    assert query.doc
+    params = {p: _SAMPLES.get(p) for p in query.params}
+    with migrated.read() as cur:
+        if query.sql.lstrip().upper().startswith("SELECT"):
+            cur.execute(query.sql, params).fetchall()
+        else:
+            explain = "EXPLAIN QUERY PLAN" if migrated.backend == "sqlite" else "EXPLAIN"
+            cur.execute(f"{explain} {query.sql}", params).fetchall()
