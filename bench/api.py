@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from tests.net import free_port
+from systems.net import free_port
 
 from stockyard import app as wiring
 from stockyard.accounts import Principal

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.pg import Databases, LocalServer
+from systems.postgres import Databases, LocalServer
 
 from stockyard.db import connect
 from stockyard.engine import Queue, Request

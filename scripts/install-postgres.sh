@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's PostgreSQL server binaries if they are missing. The tests start their
-# own throwaway server from them (tests/pg.py) and stop it afterwards; nothing here starts
+# own throwaway server from them (systems/postgres.py) and stop it afterwards; nothing here starts
 # a system service. Skipped when STOCKYARD_TEST_POSTGRES_URL points at a server already.
 set -euo pipefail
 if [[ -n "${STOCKYARD_TEST_POSTGRES_URL:-}" ]] || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
 from collections.abc import Iterator
 
 import pytest
 from systems.launch import Running, start_tryton, start_vendure
+from systems.net import free_port
+from systems.postgres import Databases, LocalServer
 
-from stockyard.db import connect
 from stockyard.engine import Queue
-from stockyard.engine.handlers import HandlerRegistry
-from stockyard.engine.instructions import Instructions, RetryPolicy
-from stockyard.engine.worker import Stats, Worker, WorkerSettings
-from stockyard.flows.catalog import default_instructions
 from stockyard.outbound import ALLOW_ENV
-from tests.net import free_port
-from tests.pg import Databases, LocalServer
+from tests.support.queues import UrlMaker, fresh_queue
 
-FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -29,19 +22,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # (stockyard.outbound); worker subprocesses inherit it. tests/test_outbound_guard.py
     # removes it to check the default.
     os.environ.setdefault(ALLOW_ENV, "127.0.0.1,::1,localhost")
-
-
-def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:
-    return Instructions(dataclasses.replace(i, retry=policy) for i in default_instructions())
-
-
-def make_queue(url: str, instructions: Instructions | None = None, migrate: bool = True) -> Queue:
-    db = connect(url)
-    if migrate:
-        db.migrate()
-    queue = Queue(db, instructions or fast_instructions())
-    queue.ensure_client("default")
-    return queue
 
 
 @pytest.fixture(scope="session")
@@ -58,33 +38,6 @@ def pg_databases() -> Iterator[Databases]:
         server.destroy()
 
 
-class UrlMaker:
-    """Fresh database URLs of one backend, removed when the test ends."""
-
-    def __init__(self, backend: str, tmp: str, request: pytest.FixtureRequest) -> None:
-        self.backend = backend
-        self.tmp = tmp
-        self.request = request
-        self.made = 0
-        self.pg: Databases | None = None
-        self.created: list[str] = []
-
-    def __call__(self) -> str:
-        self.made += 1
-        if self.backend == "sqlite":
-            return f"sqlite:///{self.tmp}/stockyard-{self.made}.db"
-        if self.pg is None:
-            self.pg = self.request.getfixturevalue("pg_databases")
-        url = self.pg.create()
-        self.created.append(url)
-        return url
-
-    def cleanup(self) -> None:
-        if self.pg is not None:
-            for url in self.created:
-                self.pg.drop(url)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -99,10 +52,6 @@ def new_url(
     maker.cleanup()
 
 
-def fresh_queue(new_url: UrlMaker, instructions: Instructions | None = None) -> Queue:
-    return make_queue(new_url(), instructions, migrate=True)
-
-
 @pytest.fixture
 def queue(new_url: UrlMaker) -> Iterator[Queue]:
     q = fresh_queue(new_url)
@@ -113,11 +62,6 @@ def queue(new_url: UrlMaker) -> Iterator[Queue]:
 @pytest.fixture
 def client_id(queue: Queue) -> int:
     return queue.client_id("default")
-
-
-def drain(queue: Queue, handlers: HandlerRegistry, concurrency: int = 50) -> Stats:
-    worker = Worker(queue, handlers, WorkerSettings(concurrency=concurrency, poll_interval=0.01))
-    return asyncio.run(worker.run(stop_when_idle=True))
 
 
 # ---------------------------------------------------------------- real Tryton and Vendure

@@ -12,8 +12,8 @@ import pytest
 
 from stockyard.accounts import Principal
 from stockyard.errors import Forbidden, NotFound
-from tests.api_env import PASSWORD, ApiEnv
-from tests.test_console import csrf, sign_in
+from tests.support.api_env import PASSWORD, ApiEnv
+from tests.support.console import csrf, sign_in
 
 A_KNOWS = "chosen by client A"
 B_KNOWS = "chosen by client B"

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stockyard.api.app import openapi_document
 from stockyard.api.deps import ApiSettings
+
 from stockyard.app import default_handlers
 from stockyard.connectors.http import HttpConnector
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
 from stockyard.signing import sign
-from tests.api_env import ApiEnv, product
-from tests.conftest import drain
+from tests.support.api_env import ApiEnv, product
+from tests.support.queues import drain
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="

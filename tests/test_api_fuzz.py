@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api_env import ApiEnv
+from tests.support.api_env import ApiEnv
 
 CHECKS = [
     not_a_server_error,

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stockyard.api.schemas import MAX_ID
+
 from stockyard.errors import StorageFull
-from tests.api_env import PASSWORD, ApiEnv
+from tests.support.api_env import PASSWORD, ApiEnv
 
 BAD_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999999", "-1.5e400"]
 HUGE = str(2**70)

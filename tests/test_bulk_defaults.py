@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from stockyard.cli import cli
 from stockyard.engine import ItemFilter, Request
 from stockyard.errors import InvalidInput
-from tests.api_env import ApiEnv
-from tests.conftest import UrlMaker
-from tests.test_console import sign_in
+from tests.support.api_env import ApiEnv
+from tests.support.console import sign_in
+from tests.support.queues import UrlMaker
 
 SKU = "SKU-merchant-a"  # the tenant's failed item and the queued one behind it share it
 

@@ -9,30 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from systems.postgres import Databases
 
-from tests.pg import Databases
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(
-    db: Path, *args: str, stdin: str = "", extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **(extra_env or {}),
-        "STOCKYARD_DATABASE_URL": f"sqlite:///{db}",
-        "COLUMNS": "200",
-        "PYTHONPATH": str(ROOT / "src"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stockyard", *args],
-        env=env,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=60,
-    )
+from tests.support.cli import ROOT, run
 
 
 @pytest.fixture

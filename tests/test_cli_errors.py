@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from systems.net import free_port
 from typer.testing import CliRunner, Result
 
 from stockyard import app as wiring
 from stockyard.accounts import Accounts
 from stockyard.cli import cli
 from stockyard.engine import ItemFilter
-from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "Shopify store of the northern warehouse, trade customers only, EUR prices"

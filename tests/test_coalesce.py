@@ -4,8 +4,8 @@ supersedes the queued older ones, on both backends."""
 from __future__ import annotations
 
 from stockyard.engine import Queue, Request
-from tests.conftest import drain
-from tests.test_rules import Recorder, channel, status
+from tests.support.lanes import Recorder, channel, status
+from tests.support.queues import drain
 
 
 def _update(lane: int, sku: str, n: int) -> Request:

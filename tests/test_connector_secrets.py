@@ -21,8 +21,8 @@ from stockyard.connectors.http import HttpConnector
 from stockyard.db import connect
 from stockyard.errors import Misconfigured, PermanentError
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
-from tests.api_env import ApiEnv
-from tests.remote import Remote
+from tests.support.api_env import ApiEnv
+from tests.support.remote import Remote
 
 TOKEN = "Bearer tok-7f3a9c1e55"
 API_KEY = "key-0b4d2e8f91"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from systems.net import free_port
 
 from stockyard.engine import Request
-from tests.api_env import PASSWORD, ApiEnv
-from tests.net import free_port
+from tests.support.api_env import PASSWORD, ApiEnv
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"

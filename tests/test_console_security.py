@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.api_env import PASSWORD, ApiEnv
+from tests.support.api_env import PASSWORD, ApiEnv
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "stockyard" / "console" / "templates"
 OPERATOR = "someone@merchant-a.example"

@@ -16,8 +16,8 @@ from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import NotFound
 from stockyard.flows import Services
 from stockyard.flows.polling import schedule_polls
-from tests.conftest import drain
-from tests.remote import Remote
+from tests.support.queues import drain
+from tests.support.remote import Remote
 
 
 @dataclass

@@ -13,7 +13,7 @@ from stockyard.connectors.http import HttpConnector
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import Connection
 from stockyard.errors import PermanentError, TransientError
-from tests.remote import Remote
+from tests.support.remote import Remote
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
-from tests.conftest import UrlMaker, fast_instructions, make_queue
+from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 
 def test_racing_enqueues_of_one_new_key_make_one_item(new_url: UrlMaker) -> None:

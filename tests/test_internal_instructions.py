@@ -19,9 +19,9 @@ from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows.catalog import default_instructions
 from stockyard.notify import send
-from tests.api_env import ApiEnv
-from tests.conftest import UrlMaker, drain
-from tests.test_notify import Env, Mailbox, Receiver
+from tests.support.api_env import ApiEnv
+from tests.support.notify import Env, Mailbox, Receiver
+from tests.support.queues import UrlMaker, drain
 
 INTERNAL = ("send_email", "send_webhook")
 
@@ -103,7 +103,7 @@ def test_a_follow_up_cannot_create_a_notification(queue: Queue, client_id: int) 
 @pytest.fixture
 def notify_env(new_url: UrlMaker) -> Iterator[Env]:
     box, receiver = Mailbox().start(), Receiver()
-    from tests.conftest import make_queue
+    from tests.support.queues import make_queue
 
     queue = make_queue(new_url())
     try:

@@ -18,12 +18,12 @@ import anyio
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-
-from stockyard.accounts import Accounts
 from stockyard.api import deps
 from stockyard.api.deps import ApiSettings
+
+from stockyard.accounts import Accounts
 from stockyard.errors import RateLimited, Unauthenticated
-from tests.api_env import PASSWORD, ApiEnv
+from tests.support.api_env import PASSWORD, ApiEnv
 
 EMAIL = "someone@merchant-a.example"
 

@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 
 from stockyard.engine import ItemFilter, Job, Outcome, Request
 from stockyard.engine.instructions import RetryPolicy
-from tests.conftest import UrlMaker, fast_instructions, make_queue
+from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 LANES = 3
 WORKERS = ("w1", "w2")

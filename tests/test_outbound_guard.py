@@ -31,7 +31,7 @@ from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions
 from stockyard.outbound import ALLOW_ENV, Allowance, GuardedBackend, OutboundRefused, refusal
 from stockyard.sealing import Sealer
-from tests.conftest import UrlMaker, drain, make_queue
+from tests.support.queues import UrlMaker, drain, make_queue
 
 
 class Receiver:
@@ -338,7 +338,7 @@ def test_the_suite_allowance_still_reaches_local_servers(receiver: Receiver) -> 
 
 @pytest.fixture
 def api(tmp_path: Any) -> Iterator[Any]:
-    from tests.api_env import ApiEnv
+    from tests.support.api_env import ApiEnv
 
     env = ApiEnv(f"sqlite:///{tmp_path}/api.db")
     yield env

@@ -31,7 +31,7 @@ from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.queue import MAX_FOLLOW_UPS
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
-from tests.conftest import UrlMaker, fast_instructions, make_queue
+from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD = 150.0  # seconds: only a hang gets near this; it is not a speed requirement

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from systems.postgres import Databases, LocalServer, pg_bin
 
 from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import ItemFilter, Queue, Request
-from tests.conftest import UrlMaker, make_queue
-from tests.pg import Databases, LocalServer, pg_bin
+from tests.support.queues import UrlMaker, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 FINISHED = ("done", "skipped")
@@ -26,7 +26,7 @@ FINISHED = ("done", "skipped")
 
 def _spawn(url: str, log: Path, sleep: float = 0.003) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_worker", url, str(log)],
+        [sys.executable, "-m", "tests.support.crash_worker", url, str(log)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "CRASH_WORKER_SLEEP": str(sleep)},
     )

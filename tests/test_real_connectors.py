@@ -24,12 +24,12 @@ from systems.launch import (
     set_tryton_price,
     tryton_client,
 )
+from systems.net import free_port
 
 from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
 from stockyard.connectors.tryton import TrytonConnector
 from stockyard.connectors.vendure import VendureConnector
 from stockyard.errors import PermanentError, TransientError
-from tests.net import free_port
 
 
 def png(width: int = 4, height: int = 3) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -12,56 +11,9 @@ from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
-from stockyard.errors import Conflict, InvalidInput, NotFound, PermanentError, TransientError
-from stockyard.flows.catalog import default_instructions
-from tests.conftest import drain
-
-
-class Recorder:
-    """Handlers that log what ran, and fail as the payload says."""
-
-    def __init__(self) -> None:
-        self.runs: list[tuple[int, int | None]] = []
-        self.lock = threading.Lock()
-        self.running: dict[int | None, int] = {}
-        self.max_parallel_per_lane = 0
-
-    async def handle(self, ctx: Context) -> None:
-        lane = ctx.job.lane_id
-        with self.lock:
-            self.runs.append((ctx.job.id, lane))
-            if lane is not None:
-                self.running[lane] = self.running.get(lane, 0) + 1
-                self.max_parallel_per_lane = max(self.max_parallel_per_lane, self.running[lane])
-        try:
-            await asyncio.sleep(float(ctx.payload.get("sleep", 0)))
-            fail = ctx.payload.get("fail")
-            if fail == "permanent":
-                raise PermanentError("bad data")
-            if fail == "transient" and ctx.job.attempt <= int(ctx.payload.get("times", 99)):
-                raise TransientError("HTTP 503")
-            for follow in ctx.payload.get("then", []):
-                ctx.enqueue(follow, {}, ctx.job.connection_id)
-        finally:
-            if lane is not None:
-                with self.lock:
-                    self.running[lane] -= 1
-
-    def registry(self) -> HandlerRegistry:
-        reg = HandlerRegistry()
-        reg.register_all(default_instructions().names(), self.handle)
-        return reg
-
-    def order(self, lane: int) -> list[int]:
-        return [i for i, lane_id in self.runs if lane_id == lane]
-
-
-def channel(queue: Queue, client_id: int, name: str = "Shop") -> int:
-    return queue.add_connection(client_id, "channel", "demo", name).id
-
-
-def status(queue: Queue, client_id: int, item_id: int) -> str:
-    return queue.get(client_id, item_id).status
+from stockyard.errors import Conflict, InvalidInput, NotFound
+from tests.support.lanes import Recorder, channel, status
+from tests.support.queues import drain
 
 
 def test_lane_runs_fifo_one_at_a_time(queue: Queue, client_id: int) -> None:
@@ -386,7 +338,7 @@ def test_enqueue_wakes_an_idle_worker(queue: Queue, client_id: int) -> None:
 
 def test_handler_timeout_is_transient(queue: Queue, client_id: int) -> None:
     from stockyard.engine.instructions import RetryPolicy
-    from tests.conftest import fast_instructions
+    from tests.support.queues import fast_instructions
 
     queue.instructions = fast_instructions(
         RetryPolicy(max_attempts=1, base_delay=0.01, timeout=0.2)

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from systems.net import free_port
 
 from stockyard import app
 from stockyard.catalog.store import CatalogStore
@@ -36,11 +37,10 @@ from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.flows import Services, install
 from stockyard.notify import runner
 from stockyard.notify.settings import NotifySettings
-from tests.api_env import ApiEnv
-from tests.conftest import drain
-from tests.net import free_port
-from tests.remote import Remote
-from tests.test_notify import Mailbox, Receiver
+from tests.support.api_env import ApiEnv
+from tests.support.notify import Mailbox, Receiver
+from tests.support.queues import drain
+from tests.support.remote import Remote
 
 SMTP_PASSWORD = "smtp-pw-Q7x9Z2"
 BEARER = "bearer-tok-K4m8W1"

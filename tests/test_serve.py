@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+from systems.net import free_port
 
-from tests.net import free_port
-from tests.test_cli import ROOT, run
+from tests.support.cli import ROOT, run
 
 
 def wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:

@@ -28,7 +28,7 @@ from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import StorageFull
-from tests.conftest import fast_instructions, make_queue
+from tests.support.queues import fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD = 120.0  # seconds: only a hang gets near this

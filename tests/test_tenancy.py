@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api_env import ApiEnv, Tenant, product
-from tests.conftest import UrlMaker
+from tests.support.api_env import ApiEnv, Tenant, product
+from tests.support.queues import UrlMaker
 
 READ, OPERATE, ADMIN = "read-only", "operator", "administrator"
 ROLES = (READ, OPERATE, ADMIN)

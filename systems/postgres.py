@@ -1,5 +1,5 @@
-"""A real PostgreSQL server for the tests: Debian's binaries, a throwaway data folder,
-127.0.0.1 on a free port; or the server of STOCKYARD_TEST_POSTGRES_URL when it is given.
+"""A real PostgreSQL server for the tests and benchmarks: Debian's binaries, a throwaway data
+folder, 127.0.0.1 on a free port; or the server of STOCKYARD_TEST_POSTGRES_URL when given.
 
 Each test gets its own database, cloned from a migrated template (a copy takes ~20 ms,
 a migration ~300 ms).
@@ -13,7 +13,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from stockyard.db import connect
+from systems.net import free_port
 
 TEMPLATE = "stockyard_template"
 
@@ -29,12 +29,6 @@ TEMPLATE = "stockyard_template"
 def pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalServer:
@@ -52,7 +46,7 @@ class LocalServer:
         self.bin = bindir
         self.root = Path(tempfile.mkdtemp(prefix="stockyard-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as: list[str] = []
         if os.geteuid() == 0:
             self._as = ["runuser", "-u", "postgres", "--"]

@@ -12,15 +12,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stockyard.accounts import Accounts, Principal
-from stockyard.api import create_app
-from stockyard.api.deps import ApiSettings
 from stockyard.catalog.models import Order, Product
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import Outcome, Queue, Request
 from stockyard.sealing import Sealer
 from stockyard.service import Stockyard
-from tests.conftest import make_queue
+from stockyard.web.app import create_app
+from stockyard.web.settings import ApiSettings
+from tests.support.queues import make_queue
 
 # Cheap hashes: tests make many users; production keeps argon2's defaults.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

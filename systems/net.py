@@ -1,4 +1,4 @@
-"""A free port on 127.0.0.1 for the servers the tests start."""
+"""A free port on 127.0.0.1 for the servers the tests, benchmarks and demos start."""
 
 from __future__ import annotations
 

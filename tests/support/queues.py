@@ -1,0 +1,67 @@
+"""Queues on fresh databases, and a worker that drains them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from systems.postgres import Databases
+
+from stockyard.db import connect
+from stockyard.engine import Queue
+from stockyard.engine.handlers import HandlerRegistry
+from stockyard.engine.instructions import Instructions, RetryPolicy
+from stockyard.engine.worker import Stats, Worker, WorkerSettings
+from stockyard.flows.catalog import default_instructions
+
+FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
+
+
+def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:
+    return Instructions(dataclasses.replace(i, retry=policy) for i in default_instructions())
+
+
+def make_queue(url: str, instructions: Instructions | None = None, migrate: bool = True) -> Queue:
+    db = connect(url)
+    if migrate:
+        db.migrate()
+    queue = Queue(db, instructions or fast_instructions())
+    queue.ensure_client("default")
+    return queue
+
+
+class UrlMaker:
+    """Fresh database URLs of one backend, removed when the test ends."""
+
+    def __init__(self, backend: str, tmp: str, request: pytest.FixtureRequest) -> None:
+        self.backend = backend
+        self.tmp = tmp
+        self.request = request
+        self.made = 0
+        self.pg: Databases | None = None
+        self.created: list[str] = []
+
+    def __call__(self) -> str:
+        self.made += 1
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp}/stockyard-{self.made}.db"
+        if self.pg is None:
+            self.pg = self.request.getfixturevalue("pg_databases")
+        url = self.pg.create()
+        self.created.append(url)
+        return url
+
+    def cleanup(self) -> None:
+        if self.pg is not None:
+            for url in self.created:
+                self.pg.drop(url)
+
+
+def fresh_queue(new_url: UrlMaker, instructions: Instructions | None = None) -> Queue:
+    return make_queue(new_url(), instructions, migrate=True)
+
+
+def drain(queue: Queue, handlers: HandlerRegistry, concurrency: int = 50) -> Stats:
+    worker = Worker(queue, handlers, WorkerSettings(concurrency=concurrency, poll_interval=0.01))
+    return asyncio.run(worker.run(stop_when_idle=True))
