@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from systems.postgres import Databases
@@ -12,9 +15,10 @@ import stockyard
 from stockyard.db import Database, connect, load_queries
 from stockyard.db.queries import Queries, Query, QueryError, compile_sql, parse
 from stockyard.db.store import Store
+from stockyard.engine import ItemFilter, Outcome, Request
 from stockyard.errors import NotFound
 from tests.conftest import BACKENDS
-from tests.support.queues import UrlMaker
+from tests.support.queues import UrlMaker, make_queue
 
 # ------------------------------------------------------------------------------ the loader
 
@@ -141,8 +145,8 @@ def test_every_query_runs_on_both_backends(
     migrated: Database, package: str, filename: str, name: str
 ) -> None:
     """Each statement is valid SQL of the backend against the migrated schema: a read runs
-    (with every parameter NULL but those NULL cannot stand for), a write is planned (EXPLAIN) inside a transaction that is
-    rolled back."""
+    (every parameter NULL but where NULL is no value of its type), a write is planned
+    (EXPLAIN) inside a transaction that is rolled back."""
     query = load_queries(package, filename).for_backend(migrated.backend)[name]
     assert query.doc
     params = {p: _SAMPLES.get(p) for p in query.params}
@@ -152,3 +156,146 @@ def test_every_query_runs_on_both_backends(
         else:
             explain = "EXPLAIN QUERY PLAN" if migrated.backend == "sqlite" else "EXPLAIN"
             cur.execute(f"{explain} {query.sql}", params).fetchall()
+
+
+# ------------------------------------------------------------------ plans of the hot paths
+
+
+class _Recording:
+    """A connection (or cursor) that notes each statement it runs: (sql, params)."""
+
+    def __init__(self, inner: Any, log: list[tuple[str, Any]]) -> None:
+        self._inner = inner
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def cursor(self) -> _Recording:
+        return _Recording(self._inner.cursor(), self._log)
+
+    def execute(self, sql: str, params: Any = (), /) -> Any:
+        self._log.append((sql, params))
+        result = self._inner.execute(sql, params)
+        return self if result is self._inner else result
+
+    def executemany(self, sql: str, params: Any, /) -> Any:
+        params = list(params)
+        if params:
+            self._log.append((sql, params[0]))
+        return self._inner.executemany(sql, params)
+
+
+def _plans(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
+    """The plan of each statement that reads or writes rows. On PostgreSQL sequential scans
+    are priced out, so a table read by one in a plan has no index the statement can use."""
+    conn = db.connection()
+    plans = []
+    for sql, params in statements:
+        if sql.lstrip().split(None, 1)[0].upper() not in {"SELECT", "UPDATE", "INSERT", "DELETE"}:
+            continue
+        if db.backend == "sqlite":
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            plans.append("\n".join(str(r[3]) for r in rows))
+        else:
+            with db.read() as cur:
+                cur.execute("SET LOCAL enable_seqscan = off")
+                rows = cur.execute(f"EXPLAIN (COSTS OFF) {sql}", params).fetchall()
+            plans.append("\n".join(str(r[0]) for r in rows))
+    return plans
+
+
+def _full_scans(db: Database, plan: str) -> list[str]:
+    """Lines of a plan that read a whole table holding a row per item."""
+    if db.backend == "sqlite":
+        pattern = r"^SCAN (items|item_refs)\b(?!.*USING)"
+    else:
+        pattern = r"Seq Scan on (items|item_refs)\b"
+    return [line for line in plan.splitlines() if re.search(pattern, line.strip())]
+
+
+# The indexes each hot path must use: docs/postgres.md shows PostgreSQL's on 1,000,000
+# items. SQLite settles by primary key (`{no_index}` keeps its planner off items_running,
+# the batch drives) and pages failed items through items_client.
+_BOTH = {
+    "enqueue": {"items_idempotency"},
+    "claim": {"lanes_ready", "items_free_ready"},
+    "next due": {"lanes_ready", "items_free_ready"},
+    "reap": {"items_running"},
+}
+_HOT_INDEXES: dict[str, dict[str, set[str]]] = {
+    "postgresql": {
+        **_BOTH,
+        "settle": {"items_running"},
+        "failed items page": {"items_failed"},
+        "items by SKU": {"item_refs_pkey"},
+    },
+    "sqlite": {
+        **_BOTH,
+        "settle": {"SEARCH items USING INTEGER PRIMARY KEY"},
+        "failed items page": {"items_client"},
+        "items by SKU": {"SEARCH item_refs USING PRIMARY KEY"},
+    },
+}
+
+
+def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
+    queue = make_queue(new_url())
+    db = queue.db
+    client = queue.client_id("default")
+    lanes = [queue.add_connection(client, "channel", "demo", f"Shop {k}").id for k in range(5)]
+    queue.register_worker("filler", "test", 0)
+    heads = queue.enqueue(client, [Request("add_product", {}, lane) for lane in lanes])
+    jobs = queue.claim("filler", len(heads))
+    queue.settle("filler", [Outcome(j, "permanent", time.time(), "bad") for j in jobs])
+    queue.enqueue(
+        client,
+        [Request("update_variant", {"n": i}, lanes[i % 5], refs=(f"SKU-{i}",)) for i in range(50)],
+    )
+    queue.register_worker("w", "test", 0)
+
+    real = db.connection()
+    statements: dict[str, list[tuple[str, Any]]] = {}
+
+    def record(section: str, run: Callable[[], object]) -> None:
+        log: list[tuple[str, Any]] = []
+        db.connection = lambda: _Recording(real, log)  # type: ignore[method-assign]
+        try:
+            run()
+        finally:
+            del db.connection
+        statements[section] = log
+
+    record(
+        "enqueue",
+        lambda: queue.enqueue(
+            client,
+            [Request("update_variant", {}, lanes[0]) for _ in range(5)]
+            + [Request("sync_order", {}, idempotency_key=f"k{i}") for i in range(5)],
+        ),
+    )
+    claimed: list[Any] = []
+    record("claim", lambda: claimed.extend(queue.claim("w", 10)))
+    record(
+        "settle",
+        lambda: queue.settle(
+            "w", [Outcome(j, "done", time.time()) for j in claimed], claim_limit=10
+        ),
+    )
+    record(
+        "failed items page",
+        lambda: queue.list_items(ItemFilter(client, statuses=("failed",)), limit=50),
+    )
+    record("items by SKU", lambda: queue.list_items(ItemFilter(client, ref="SKU-12"), limit=50))
+    record("next due", queue.next_due)
+    record("lane overview", lambda: queue.lanes(client))
+    record("reap", lambda: queue.reap(30.0))
+
+    for section, log in statements.items():
+        plans = _plans(db, log)
+        assert plans, section
+        text = "\n\n".join(plans)
+        assert not [s for p in plans for s in _full_scans(db, p)], f"{section}:\n{text}"
+        for index in _HOT_INDEXES[db.backend].get(section, ()):
+            assert index in text, f"{section} does not use {index}:\n{text}"
+    db.close()
