@@ -27,8 +27,8 @@ import pytest
 from stockyard.connectors import demo
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Outcome, Queue, Request
+from stockyard.engine.claims import MAX_FOLLOW_UPS
 from stockyard.engine.handlers import Context, HandlerRegistry
-from stockyard.engine.queue import MAX_FOLLOW_UPS
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
 from tests.support.queues import UrlMaker, fast_instructions, make_queue

@@ -1,6 +1,8 @@
-"""The queue engine: items, lanes, claiming, retries. It knows nothing of HTTP,
-products or connectors; those layers sit on top of `Queue`."""
+"""The queue engine: items, lanes, claiming, retries, the worker and its handlers. It knows
+nothing of HTTP, products, connectors or tenants' accounts; it imports only
+`stockyard.db` and `stockyard.errors` (tests/test_architecture.py checks it)."""
 
+from stockyard.engine.actions import ACTIONS, RETRY, SKIP, Action
 from stockyard.engine.models import (
     Attempt,
     AuditEntry,
@@ -15,8 +17,13 @@ from stockyard.engine.models import (
     Request,
 )
 from stockyard.engine.queue import Queue
+from stockyard.engine.reads import StoppedLane
 
 __all__ = [
+    "ACTIONS",
+    "RETRY",
+    "SKIP",
+    "Action",
     "Attempt",
     "AuditEntry",
     "Connection",
@@ -29,4 +36,5 @@ __all__ = [
     "Queue",
     "QueueStats",
     "Request",
+    "StoppedLane",
 ]

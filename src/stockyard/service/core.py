@@ -18,6 +18,7 @@ from stockyard.catalog.store import (
 )
 from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
 from stockyard.connectors.registry import ConnectorRegistry
+from stockyard.engine import ACTIONS as ENGINE_ACTIONS
 from stockyard.engine import (
     AuditEntry,
     Connection,
@@ -48,7 +49,8 @@ READ, OPERATE, ADMIN = "read-only", "operator", "administrator"
 DISABLED = "disabled"
 # What each bulk action can apply to. A filter that names no status means failed items
 # only, for every shell: skipping "every item of SKU X" must not cancel X's queued updates.
-ACTIONS: dict[str, tuple[str, ...]] = {"retry": ("failed",), "skip": ("failed", "queued")}
+# Which statuses each action applies to: the engine's list, the only one.
+ACTIONS: dict[str, tuple[str, ...]] = {n: a.statuses for n, a in ENGINE_ACTIONS.items()}
 BULK_DEFAULT_STATUSES = ("failed",)
 MAX_CLIENT_NAME = 200
 
@@ -239,22 +241,8 @@ class Stockyard:
         self._allow(who, flt.client_id, OPERATE)
         # The engine's filter SQL, so the count and the action can never disagree.
         flt = bulk_filter(flt, action)
-        where, params = self.queue._where(flt)
-        if flt.statuses == ("failed",):
-            # Said literally, the planner reads the failed items' partial index instead of
-            # every item of the client (the status list is a parameter it cannot see).
-            where += " AND status = 'failed'"
-        rows = (
-            self.queue.db.connection()
-            .execute(
-                "SELECT instruction, connection_id, lane_id, count(*) FROM items"
-                f" WHERE {where} GROUP BY instruction, connection_id, lane_id"
-                " ORDER BY count(*) DESC, instruction, connection_id",
-                params,
-            )
-            .fetchall()
-        )
-        return [BulkGroup(str(i), c, lane, int(n)) for i, c, lane, n in rows]
+        groups = self.queue.count_by(flt, ("instruction", "connection_id", "lane_id"))
+        return [BulkGroup(str(i), c, lane, n) for (i, c, lane), n in groups]
 
     # ----------------------------------------------------------------------------- lanes
 

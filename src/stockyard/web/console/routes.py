@@ -275,7 +275,7 @@ def item(request: Request, client_id: Id, item_id: Id) -> Response:
 async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
-    if action not in ("retry", "skip"):
+    if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}")
     page.service.act(page.who, client_id, action, [item_id])
     verb = "retried" if action == "retry" else "skipped"
@@ -290,7 +290,7 @@ async def bulk(request: Request, client_id: Id) -> Response:
     await check_csrf(request, page.session)
     form = await request.form()
     action = str(form.get("action", ""))
-    if action not in ("retry", "skip"):
+    if action not in ACTIONS:
         raise InvalidInput("choose retry or skip")
     ids = _ids(form.getlist("ids"), "ids")
     scope = str(form.get("scope", "selected"))

@@ -1,0 +1,181 @@
+"""Operator actions: retry and skip items, pause and resume lanes. Each is audited.
+
+`Action` is the one list of which statuses an action applies to: the service, the API,
+the CLI and the console ask it (`ACTIONS`, `action(name)`) rather than keep their own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from stockyard.db import Cursor, Database
+from stockyard.engine.lanes import Lanes
+from stockyard.engine.models import ItemFilter
+from stockyard.engine.reads import Reads
+from stockyard.engine.wakeup import Wakeup
+from stockyard.errors import Conflict, InvalidInput, NotFound
+
+_BULK_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An operator's action on items, and the statuses of the items it applies to."""
+
+    name: str
+    statuses: tuple[str, ...]
+    # The status its items end in.
+    to: str
+
+    def applies_to(self, status: str) -> bool:
+        return status in self.statuses
+
+    def only(self) -> str:
+        """The statuses it applies to, for messages: "failed or queued"."""
+        return " or ".join(self.statuses)
+
+
+RETRY = Action("retry", ("failed",), "queued")
+SKIP = Action("skip", ("failed", "queued"), "skipped")
+ACTIONS: dict[str, Action] = {a.name: a for a in (RETRY, SKIP)}
+
+
+def action(name: str) -> Action:
+    """The action of that name; InvalidInput naming the known ones otherwise."""
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}") from None
+
+
+class Actions:
+    def __init__(self, db: Database, lanes: Lanes, reads: Reads, wakeup: Wakeup) -> None:
+        self.db = db
+        self.lanes = lanes
+        self.reads = reads
+        self.wakeup = wakeup
+
+    def act(self, what: Action, client_id: int, item_ids: Sequence[int], actor: str) -> list[int]:
+        """Apply `what` to these items of the client: every one must exist and allow it
+        (NotFound, Conflict), or nothing changes."""
+        return self._act(what, client_id, item_ids, actor, strict=True)
+
+    def act_where(self, what: Action, flt: ItemFilter, actor: str) -> list[int]:
+        """Apply `what` to every item the filter matches that allows it, in chunks."""
+        statuses = tuple(s for s in (flt.statuses or what.statuses) if what.applies_to(s))
+        if not statuses:
+            raise InvalidInput(f"{what.name} applies only to {what.only()} items")
+        flt = replace(flt, statuses=statuses)
+        done: list[int] = []
+        after = 0
+        while True:
+            ids = self.reads.ids(flt, after, _BULK_CHUNK)
+            if not ids:
+                return done
+            done += self._act(what, flt.client_id, ids, actor, strict=False)
+            after = ids[-1]
+
+    def _act(
+        self, what: Action, client_id: int, item_ids: Sequence[int], actor: str, strict: bool
+    ) -> list[int]:
+        now = time.time()
+        in_ids = self.db.in_list("id")
+        ids_param = self.db.list_param(item_ids)
+        with self.db.write() as cur:
+            self.lanes.lock(
+                cur,
+                (
+                    r[0]
+                    for r in cur.execute(
+                        f"SELECT DISTINCT lane_id FROM items WHERE client_id = ? AND {in_ids}"
+                        " AND lane_id IS NOT NULL",
+                        (client_id, ids_param),
+                    ).fetchall()
+                ),
+            )
+            rows = cur.execute(
+                f"SELECT id, status, lane_id FROM items WHERE client_id = ? AND {in_ids}"
+                f" ORDER BY id{self.db.for_update}",
+                (client_id, ids_param),
+            ).fetchall()
+            found = {int(r[0]): (r[1], r[2]) for r in rows}
+            if strict:
+                _check_actionable(item_ids, found, what)
+            targets = [(i, s, lane) for i, (s, lane) in found.items() if what.applies_to(s)]
+            if not targets:
+                return []
+            ids = [i for i, _, _ in targets]
+            if what is RETRY:
+                cur.execute(
+                    "UPDATE items SET status = 'queued', run_after = ?, failures = 0,"
+                    f" error_kind = NULL, updated_at = ? WHERE {in_ids}",
+                    (now, now, self.db.list_param(ids)),
+                )
+                # A retried head stays the head: its lane is only re-derived.
+                lanes = Counter({lane: 0 for _, _, lane in targets if lane is not None})
+            else:
+                cur.execute(
+                    "UPDATE items SET status = 'skipped', finished_at = ?, updated_at = ?"
+                    f" WHERE {in_ids}",
+                    (now, now, self.db.list_param(ids)),
+                )
+                lanes = Counter(lane for _, _, lane in targets if lane is not None)
+            _audit(
+                cur,
+                [
+                    (now, client_id, actor, what.name, i, lane, json.dumps({"from": s}))
+                    for i, s, lane in targets
+                ],
+            )
+            if lanes:
+                self.lanes.finish(cur, lanes)
+            if what is RETRY:
+                self.db.notify(cur)
+        if what is RETRY:
+            self.wakeup.notify()
+        return ids
+
+    def pause(self, client_id: int, lane_id: int, actor: str, reason: str = "") -> None:
+        self._set_paused(client_id, lane_id, actor, True, reason)
+
+    def resume(self, client_id: int, lane_id: int, actor: str) -> None:
+        self._set_paused(client_id, lane_id, actor, False, "")
+        self.wakeup.notify()
+
+    def _set_paused(
+        self, client_id: int, lane_id: int, actor: str, paused: bool, reason: str
+    ) -> None:
+        now = time.time()
+        with self.db.write() as cur:
+            self.lanes.set_paused(cur, client_id, lane_id, paused, actor, reason, now)
+            if not paused:
+                self.db.notify(cur)
+            detail = json.dumps({"reason": reason} if reason else {})
+            action_name = "pause" if paused else "resume"
+            _audit(cur, [(now, client_id, actor, action_name, None, lane_id, detail)])
+
+
+def _audit(cur: Cursor, entries: list[tuple[Any, ...]]) -> None:
+    """The engine's own audit entries: who did what to which item or lane."""
+    cur.executemany(
+        "INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        entries,
+    )
+
+
+def _check_actionable(
+    item_ids: Sequence[int], found: dict[int, tuple[str, int | None]], what: Action
+) -> None:
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise NotFound(f"no queue item {', '.join(map(str, missing))}")
+    wrong = [(i, found[i][0]) for i in item_ids if not what.applies_to(found[i][0])]
+    if wrong:
+        listed = ", ".join(f"{i} is {s}" for i, s in wrong)
+        raise Conflict(f"cannot {what.name}: {listed}; only {what.only()} items can be")

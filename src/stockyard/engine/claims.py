@@ -1,0 +1,330 @@
+"""Claiming and settling: hand out due work, record outcomes under a fence, vet and queue
+follow-ups, and claim more, in one transaction.
+
+Fencing: settling matches only items still running under this worker and this attempt,
+so a worker whose lease was lost changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from stockyard.db import Cursor, Database
+from stockyard.engine import backoff
+from stockyard.engine.enqueue import Enqueuer, Target, connections_of
+from stockyard.engine.instructions import Instructions
+from stockyard.engine.lanes import Lanes
+from stockyard.engine.models import Job, Outcome, Request
+from stockyard.engine.rows import JOB_COLUMNS, dumps, jobs
+from stockyard.engine.wakeup import Wakeup
+from stockyard.errors import InvalidInput, StockyardError
+
+# One item may queue this many follow-ups (a fan-out of a large batch stays far below);
+# more is a runaway handler or a crafted payload, and fails that item alone.
+MAX_FOLLOW_UPS = 100_000
+# Error text kept on an item; longer is cut (a remote answer can be any size).
+MAX_ERROR = 2000
+# A Retry-After beyond this is not believed: the item waits at most a day.
+MAX_RETRY_AFTER = 86400.0
+# (SQLite's `+` keeps its planner on the primary key, driven by the batch.)
+_FENCE = (
+    "items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)"
+    " AND items.status = 'running' AND {no_index}items.worker_id = ?"
+)
+# How each kind of settled outcome changes its item (d.value: the batch's rows).
+_SETTLE = {
+    "done": (
+        "status = 'done', finished_at = CAST(d.value->>2 AS DOUBLE PRECISION),"
+        " error = NULL, error_kind = NULL"
+    ),
+    "transient": (
+        "status = 'queued', run_after = CAST(d.value->>2 AS DOUBLE PRECISION),"
+        " failures = CAST(d.value->>3 AS INTEGER), error = d.value->>4,"
+        " error_kind = 'transient', worker_id = NULL"
+    ),
+    "failed": (
+        "status = 'failed', failures = CAST(d.value->>2 AS INTEGER),"
+        " error = d.value->>3, error_kind = d.value->>4, worker_id = NULL"
+    ),
+}
+
+
+class Claims:
+    def __init__(
+        self,
+        db: Database,
+        instructions: Instructions,
+        lanes: Lanes,
+        enqueuer: Enqueuer,
+        wakeup: Wakeup,
+    ) -> None:
+        self.db = db
+        self.instructions = instructions
+        self.lanes = lanes
+        self.enqueuer = enqueuer
+        self.wakeup = wakeup
+
+    # ------------------------------------------------------------------------- claim
+
+    def claim(self, worker_id: str, limit: int) -> list[Job]:
+        with self.db.write() as cur:
+            if not self.alive(cur, worker_id):
+                return []
+            return self._claim(cur, worker_id, limit, time.time())
+
+    def alive(self, cur: Cursor, worker_id: str) -> bool:
+        """Whether the worker may claim. Locks its row first (before any lane), so a reap
+        cannot slip between this check and the claim's commit."""
+        row = cur.execute(
+            f"SELECT stopped_at FROM workers WHERE id = ?{self.db.for_update}", (worker_id,)
+        ).fetchone()
+        return row is not None and row[0] is None
+
+    def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+        """Claim up to `limit` items: half the room goes to lanes first, so neither kind of
+        work can starve the other, then whatever is left to either."""
+        if limit <= 0:
+            return []
+        lane_share = (limit + 1) // 2
+        claimed = self._claim_lane_heads(cur, worker_id, lane_share, now)
+        claimed += self._claim_free(cur, worker_id, limit - len(claimed), now)
+        if len(claimed) < limit and len(claimed) >= lane_share:
+            claimed += self._claim_lane_heads(cur, worker_id, limit - len(claimed), now)
+        return claimed
+
+    def _claim_lane_heads(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+        if limit <= 0:
+            return []
+        heads = self.lanes.take_ready(cur, limit, now)
+        if not heads:
+            return []
+        return self._start(cur, self.db.in_list("id"), (self.db.list_param(heads),), worker_id, now)
+
+    def _claim_free(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
+        if limit <= 0:
+            return []
+        return self._start(
+            cur,
+            self.db.in_subquery(
+                "id",
+                "SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
+                f" AND run_after <= ? ORDER BY run_after, id LIMIT ?{self.db.skip_locked}",
+            ),
+            (now, limit),
+            worker_id,
+            now,
+        )
+
+    def _start(
+        self, cur: Cursor, where: str, params: tuple[Any, ...], worker_id: str, now: float
+    ) -> list[Job]:
+        cur.execute(
+            "UPDATE items SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,"
+            f" attempts = attempts + 1 WHERE {where} RETURNING {JOB_COLUMNS}",
+            (worker_id, now, now, *params),
+        )
+        return jobs(cur)
+
+    # ------------------------------------------------------------------------ settle
+
+    def settle(
+        self, worker_id: str, outcomes: Sequence[Outcome], claim_limit: int = 0
+    ) -> tuple[list[Job], int]:
+        """Record outcomes, enqueue follow-ups and claim more work, in one transaction.
+
+        Returns the newly claimed jobs and how many outcomes were refused because the
+        item's lease had been lost (the item was already handed to another worker).
+        """
+        # Checked before the transaction: one item's bad result fails that item alone,
+        # instead of making the whole batch (and so the worker) fail to settle, forever.
+        outcomes = self.vetted(outcomes)
+        now = time.time()
+        with self.db.write() as cur:
+            if claim_limit > 0 and not self.alive(cur, worker_id):
+                claim_limit = 0
+            self.lanes.lock(cur, _lanes_touched(outcomes))
+            accepted, follow_ups = self._record(cur, worker_id, outcomes, now)
+            for client_id, requests in follow_ups.items():
+                self.enqueuer.insert(cur, client_id, requests, now)
+            if follow_ups:
+                self.db.notify(cur)
+            claimed = self._claim(cur, worker_id, claim_limit, now)
+        if follow_ups:
+            self.wakeup.notify()
+        return claimed, len(outcomes) - accepted
+
+    def _record(
+        self, cur: Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
+    ) -> tuple[int, dict[int, list[Request]]]:
+        """Settle outcomes under the fence. A successful attempt lives on the item row
+        (worker_id, started_at, finished_at); the attempts table keeps every attempt that
+        failed or was lost."""
+        batches: dict[str, list[list[Any]]] = {"done": [], "transient": [], "failed": []}
+        by_id: dict[int, Outcome] = {}
+        for o in outcomes:
+            job = o.job
+            by_id[job.id] = o
+            if o.kind == "done":
+                batches["done"].append([job.id, job.attempt, o.ended_at])
+                continue
+            policy = self.instructions.policy(job.instruction)
+            failures = job.failures + 1
+            if policy.retries(o.kind, job.attempt):
+                due = now + max(backoff.delay(policy, failures), o.retry_after or 0.0)
+                batches["transient"].append([job.id, job.attempt, due, failures, o.error])
+            else:
+                error = o.error
+                if o.kind == "transient":
+                    error = f"gave up after {job.attempt} attempts: {error}"
+                batches["failed"].append([job.id, job.attempt, failures, error, o.kind])
+        lanes: Counter[int] = Counter()
+        follow_ups: dict[int, list[Request]] = {}
+        accepted = 0
+        unsuccessful: list[tuple[Any, ...]] = []
+        for kind, batch in batches.items():
+            if not batch:
+                continue
+            rows = cur.execute(
+                f"UPDATE items SET {_SETTLE[kind]}, updated_at = ? FROM {self.db.json_rows}"
+                f" WHERE {_FENCE.format(no_index=self.db.no_index)}"
+                " RETURNING items.id, items.lane_id",
+                (now, dumps(batch), worker_id),
+            ).fetchall()
+            accepted += len(rows)
+            for item_id, lane_id in rows:
+                o = by_id[item_id]
+                if lane_id is not None:
+                    lanes[lane_id] += int(kind == "done")  # a retried or failed item stays
+                if kind == "done":
+                    if o.follow_ups:
+                        follow_ups.setdefault(o.job.client_id, []).extend(o.follow_ups)
+                    continue
+                outcome = kind if o.kind == "transient" else o.kind
+                row = (item_id, o.job.attempt, worker_id, o.job.started_at, o.ended_at)
+                unsuccessful.append((*row, outcome, o.error))
+        if unsuccessful:
+            cur.executemany(
+                "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at,"
+                " outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                unsuccessful,
+            )
+        if lanes:
+            self.lanes.finish(cur, lanes)
+        return accepted, follow_ups
+
+    # ----------------------------------------------------------------- vetting results
+
+    def vetted(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes as they can be recorded: error texts clean and bounded, retry hints
+        believable, and a success whose follow-ups cannot be queued turned into a
+        permanent failure that says why (so nothing of it is half-applied)."""
+        wanted: set[int] = set()
+        for o in outcomes:
+            follow_ups = o.follow_ups
+            if o.kind == "done" and isinstance(follow_ups, list | tuple):
+                wanted.update(
+                    r.connection_id
+                    for r in follow_ups[: MAX_FOLLOW_UPS + 1]
+                    if isinstance(r, Request)
+                    and isinstance(r.connection_id, int)
+                    and not isinstance(r.connection_id, bool)
+                )
+        # One statement for every follow-up's connection in the batch.
+        targets = connections_of(self.db, self.db.connection(), wanted) if wanted else {}
+        return [self._vetted(o, targets) for o in outcomes]
+
+    def _vetted(self, o: Outcome, targets: dict[int, Target]) -> Outcome:
+        error = None if o.error is None else clean_text(o.error, MAX_ERROR)
+        retry_after = o.retry_after
+        if retry_after is not None and not (
+            isinstance(retry_after, int | float) and math.isfinite(retry_after)
+        ):
+            retry_after = None
+        elif retry_after is not None:
+            retry_after = min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
+        problem = self._follow_up_problem(o, targets) if o.kind == "done" and o.follow_ups else None
+        if problem is not None:
+            return Outcome(o.job, "permanent", o.ended_at, problem)
+        if (error, retry_after) == (o.error, o.retry_after):
+            return o
+        return Outcome(o.job, o.kind, o.ended_at, error, retry_after, o.follow_ups)
+
+    def _follow_up_problem(self, o: Outcome, targets: dict[int, Target]) -> str | None:
+        """Why this item's follow-ups cannot be queued, or None when they all can."""
+        follow_ups = o.follow_ups
+        if not isinstance(follow_ups, list | tuple):
+            return "invalid follow-ups: not a list of requests"
+        if len(follow_ups) > MAX_FOLLOW_UPS:
+            return f"{len(follow_ups)} follow-ups: an item may queue at most {MAX_FOLLOW_UPS}"
+        resolved: set[tuple[str, int | None]] = set()
+        for n, req in enumerate(follow_ups, 1):
+            try:
+                self._check_follow_up(o.job, req, resolved, targets)
+            except (StockyardError, TypeError, ValueError, RecursionError) as exc:
+                name = getattr(req, "instruction", None)
+                what = f"follow-up {n}" + (f" ({name})" if isinstance(name, str) else "")
+                return clean_text(f"invalid {what}: {exc}", MAX_ERROR)
+        return None
+
+    def _check_follow_up(
+        self,
+        job: Job,
+        req: object,
+        resolved: set[tuple[str, int | None]],
+        targets: dict[int, Target],
+    ) -> None:
+        """Raise if `req` cannot be queued for `job`'s client: the same checks a tenant's
+        enqueue gets (instruction, connection of this client, lane), plus the shape a
+        handler's Python objects might get wrong."""
+        if not isinstance(req, Request):
+            raise InvalidInput("not a queue request")
+        if not isinstance(req.instruction, str):
+            raise InvalidInput("the instruction must be a name")
+        cid = req.connection_id
+        if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int)):
+            raise InvalidInput(f"connection_id must be a number, not {cid!r}")
+        if (req.instruction, cid) not in resolved:
+            # Another client's connection and a missing one both answer NotFound.
+            self.enqueuer.resolve(job.client_id, req, targets, internal=False)
+            resolved.add((req.instruction, cid))
+        if not isinstance(req.payload, dict):
+            raise InvalidInput("payload must be a JSON object")
+        dumps(req.payload)  # TypeError / ValueError: not JSON (a set, NaN, bytes...)
+        if not isinstance(req.refs, list | tuple) or not all(clean(r) for r in req.refs):
+            raise InvalidInput("refs must be a list of texts")
+        for name in ("idempotency_key", "coalesce_key"):
+            value = getattr(req, name)
+            if value is not None and not clean(value):
+                raise InvalidInput(f"{name} must be a text")
+        delay = req.delay
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise InvalidInput("delay must be a number of seconds")
+        if not (math.isfinite(delay) and delay >= 0):
+            raise InvalidInput("delay must be a finite number of seconds, at least 0")
+        if req.parent_id is not None and req.parent_id != job.id:
+            raise InvalidInput("a follow-up's parent is the item that queued it")
+
+
+def _lanes_touched(outcomes: Sequence[Outcome]) -> set[int]:
+    """The lanes a settle may change: its items' lanes and its follow-ups' connections
+    (a lane's id is its connection's id)."""
+    lanes = {o.job.lane_id for o in outcomes if o.job.lane_id is not None}
+    for o in outcomes:
+        lanes.update(r.connection_id for r in o.follow_ups if r.connection_id is not None)
+    return lanes
+
+
+def clean(text: object) -> bool:
+    """A text PostgreSQL can store (no NUL) and SQLite reads back the same."""
+    return isinstance(text, str) and "\x00" not in text
+
+
+def clean_text(text: object, limit: int) -> str:
+    """Error text as it is kept: a string, without NUL, at most `limit` characters."""
+    value = text if isinstance(text, str) else str(text)
+    value = value.replace("\x00", "\\0")
+    return value if len(value) <= limit else value[: limit - 1] + "…"

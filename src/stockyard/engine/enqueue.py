@@ -1,0 +1,254 @@
+"""Enqueueing: planning (mode, lane, description), idempotency keys, coalescing.
+
+A request names its connection by id; the engine reads what it needs of the connections
+(does it exist, whose is it, its kind, its description) with one statement per batch,
+`connections_of`, and never more: the lane of a blocking request is its connection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from stockyard.db import Cursor, Database
+from stockyard.engine.instructions import Instructions, render, render_key
+from stockyard.engine.lanes import Lanes
+from stockyard.engine.models import Request
+from stockyard.engine.rows import NewItem, dumps
+from stockyard.engine.wakeup import Wakeup
+from stockyard.errors import InvalidInput, NotFound
+
+_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
+# Mode, lane and rendered description of a request.
+Plan = tuple[bool, int | None, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the engine knows of a connection: enough to check a request and render its
+    description. (Connections themselves belong to stockyard.tenancy.)"""
+
+    id: int
+    client_id: int
+    kind: str
+    description: str
+
+
+def connections_of(db: Database, cur: Cursor, ids: Iterable[int | None]) -> dict[int, Target]:
+    """The connections of these ids that exist, in one statement."""
+    # An id beyond the database's integers names no connection (and must not reach it).
+    wanted = sorted({i for i in ids if isinstance(i, int) and _MIN_ID <= i <= _MAX_ID})
+    if not wanted:
+        return {}
+    rows = cur.execute(
+        f"SELECT id, client_id, kind, description FROM connections WHERE {db.in_list('id')}",
+        (db.list_param(wanted),),
+    ).fetchall()
+    return {int(r[0]): Target(int(r[0]), int(r[1]), r[2], r[3]) for r in rows}
+
+
+class Enqueuer:
+    def __init__(
+        self, db: Database, instructions: Instructions, lanes: Lanes, wakeup: Wakeup
+    ) -> None:
+        self.db = db
+        self.instructions = instructions
+        self.lanes = lanes
+        self.wakeup = wakeup
+
+    def enqueue(self, client_id: int, requests: Sequence[Request], internal: bool) -> list[int]:
+        """Enqueue atomically; one queue id per request, in order. A request whose
+        idempotency key is already known returns the existing item's id. Internal
+        instructions are refused unless `internal`."""
+        if not requests:
+            return []
+        keyed = any(r.idempotency_key is not None for r in requests)
+        for attempt in range(3):
+            try:
+                with self.db.write() as cur:
+                    ids = self.insert(cur, client_id, requests, time.time(), internal)
+                    self.db.notify(cur)
+                break
+            except self.db.unique_violation:
+                # Another transaction committed one of our new keys after we looked: now
+                # it is known, and the next attempt returns its item instead.
+                if not keyed or attempt == 2:
+                    raise
+        self.wakeup.notify()
+        return ids
+
+    def insert(
+        self,
+        cur: Cursor,
+        client_id: int,
+        requests: Sequence[Request],
+        now: float,
+        internal: bool = False,
+    ) -> list[int]:
+        """Write the requests in the caller's transaction; their ids, in order."""
+        existing = self._known_keys(cur, client_id, requests)
+        targets = connections_of(self.db, cur, (r.connection_id for r in requests))
+        plan = self._plan(client_id, requests, existing, targets, internal)
+        fresh = [p for p in plan if p is not None]
+        if not fresh:
+            return [existing[str(r.idempotency_key)] for r in requests]
+        lanes: Counter[int] = Counter(lane for _, lane, _ in fresh if lane is not None)
+        # Ids are drawn with the lanes locked, so within a lane they follow commit order.
+        self.lanes.lock(cur, lanes)
+        new_ids = iter(self.db.allocate_ids(cur, len(fresh)))
+        rows: list[NewItem] = []
+        refs: list[tuple[str, int]] = []
+        ids: list[int] = []
+        for req, planned in zip(requests, plan, strict=True):
+            key = req.idempotency_key
+            if planned is None:
+                ids.append(existing[str(key)])
+                continue
+            item_id = next(new_ids)
+            if key is not None:
+                existing[key] = item_id
+            blocking, lane_id, description = planned
+            rows.append(
+                NewItem(
+                    id=item_id,
+                    instruction=req.instruction,
+                    blocking=int(blocking),
+                    connection_id=req.connection_id,
+                    lane_id=lane_id,
+                    payload=req.payload,
+                    refs=req.refs,
+                    description=description,
+                    parent_id=req.parent_id,
+                    idempotency_key=key,
+                    run_after=now + req.delay if req.delay > 0 else now,
+                    coalesce_key=self._coalesce_key(req) if lane_id is not None else None,
+                )
+            )
+            refs.extend((ref, item_id) for ref in req.refs)
+            ids.append(item_id)
+        # One JSON document per batch: the database unpacks it in C, and payloads are
+        # stored as the JSON text they already are, without a second encoding per item.
+        try:
+            document = dumps(rows)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"payload: not valid JSON ({exc})") from None
+        cur.execute(
+            "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
+            " status, payload, refs, description, parent_id, idempotency_key, created_at,"
+            " updated_at, run_after, coalesce_key) SELECT CAST(d.value->>0 AS BIGINT), ?,"
+            " d.value->>1,"
+            " CAST(d.value->>2 AS INTEGER), CAST(d.value->>3 AS BIGINT),"
+            " CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5, d.value->>6, d.value->>7,"
+            " CAST(d.value->>8 AS BIGINT), d.value->>9, ?, ?,"
+            " CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11"
+            f" FROM {self.db.json_rows}",
+            (client_id, now, now, document),
+        )
+        if refs:
+            cur.executemany(
+                "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
+            )
+        if lanes:
+            lanes.subtract(self._supersede(cur, rows, now))
+            self.lanes.update(cur, lanes)
+        return ids
+
+    def _coalesce_key(self, req: Request) -> str | None:
+        template = self.instructions[req.instruction].coalesce
+        return req.coalesce_key or render_key(template, req.payload)
+
+    def _supersede(self, cur: Cursor, rows: list[NewItem], now: float) -> Counter[int]:
+        """Queued items that a new item of this batch replaces become `superseded`, pointing
+        to their newest replacement; returns how many left each lane."""
+        newest: dict[tuple[int, str], int] = {}
+        for row in rows:
+            if row.coalesce_key is not None and row.lane_id is not None:
+                newest[(row.lane_id, row.coalesce_key)] = row.id  # in id order: the last wins
+        if not newest:
+            return Counter()
+        gone = cur.execute(
+            "UPDATE items SET status = 'superseded', superseded_by = CAST(d.value->>2 AS BIGINT),"
+            " finished_at = ?, updated_at = ?"
+            f" FROM {self.db.json_rows} WHERE items.lane_id = CAST(d.value->>0 AS BIGINT)"
+            " AND items.coalesce_key = d.value->>1 AND items.status = 'queued'"
+            " AND items.id < CAST(d.value->>2 AS BIGINT) RETURNING items.lane_id",
+            (now, now, dumps([[lane, key, item] for (lane, key), item in newest.items()])),
+        ).fetchall()
+        return Counter(int(lane) for (lane,) in gone)
+
+    def _plan(
+        self,
+        client_id: int,
+        requests: Sequence[Request],
+        existing: dict[str, int],
+        targets: dict[int, Target],
+        internal: bool = False,
+    ) -> list[Plan | None]:
+        """Mode, lane and description of each request; None where its key is known."""
+        plan: list[Plan | None] = []
+        keys: set[str] = set()
+        cache: dict[tuple[str, int | None], Plan] = {}
+        for req in requests:
+            key = req.idempotency_key
+            if key is not None and (key in existing or key in keys):
+                plan.append(None)
+                continue
+            if key is not None:
+                keys.add(key)
+            if not isinstance(req.payload, dict):
+                raise InvalidInput("payload must be a JSON object")
+            resolved = cache.get((req.instruction, req.connection_id))
+            if resolved is None:
+                resolved = cache[(req.instruction, req.connection_id)] = self.resolve(
+                    client_id, req, targets, internal
+                )
+            plan.append(resolved)
+        return plan
+
+    def _known_keys(
+        self, cur: Cursor, client_id: int, requests: Sequence[Request]
+    ) -> dict[str, int]:
+        keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
+        if not keys:
+            return {}
+        rows = cur.execute(
+            "SELECT idempotency_key, id FROM items WHERE client_id = ? AND"
+            f" {self.db.in_list('idempotency_key')}",
+            (client_id, self.db.list_param(keys)),
+        ).fetchall()
+        return {k: int(i) for k, i in rows}
+
+    def resolve(
+        self, client_id: int, req: Request, targets: dict[int, Target], internal: bool = False
+    ) -> Plan:
+        """Mode, lane and rendered description of a request, or a clear error. `targets`
+        holds the request's connection, if it exists (`connections_of`)."""
+        instruction = self.instructions[req.instruction]
+        if instruction.internal and not internal:
+            raise InvalidInput(
+                f"{req.instruction} is an internal instruction: only Stockyard itself queues"
+                " it (notifications go to a client's subscriptions; see docs/notifications.md)"
+            )
+        values: dict[str, str] = {}
+        conn: Target | None = None
+        if req.connection_id is not None:
+            conn = targets.get(req.connection_id)
+            # Another client's connection and a missing one both answer NotFound.
+            if conn is None or conn.client_id != client_id:
+                raise NotFound(f"no connection {req.connection_id}")
+            values[f"{conn.kind}_description"] = conn.description
+        if not instruction.blocking:
+            return False, None, render(instruction.template, values)
+        if conn is None:
+            raise InvalidInput(
+                f"{req.instruction} is blocking: it needs the {instruction.lane.value}"
+                " connection whose lane it runs in"
+            )
+        if conn.kind != instruction.lane.value:
+            raise InvalidInput(
+                f"{req.instruction} runs in a {instruction.lane.value} lane, but connection"
+                f" {conn.id} is a {conn.kind}"
+            )
+        return True, conn.id, render(instruction.template, values)
