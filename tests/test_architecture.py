@@ -5,8 +5,11 @@ it: every `import` and `from … import` anywhere in a module counts, inside fun
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "stockyard"
@@ -115,3 +118,41 @@ def test_shells_import_the_service_not_the_engine_or_the_database() -> None:
             if _below_the_service(module) and module not in allowed
         ]
     assert not found, "\n".join(found)
+
+
+# --------------------------------------------------------------------------------- engine
+
+# The closed kernel: the engine's modules import, of Stockyard, only each other, the
+# database layer and the error types. Instructions, handlers and the worker are its own;
+# the commerce catalog, tenants and their connections, notifications and shells sit above.
+ENGINE_MAY_IMPORT = ("stockyard.engine", "stockyard.db", "stockyard.errors")
+
+
+def test_the_engine_imports_only_the_database_and_the_errors() -> None:
+    found = [
+        f"{path.relative_to(SRC)}:{line} imports {module}"
+        for path in modules_under("engine")
+        for line, module in imports(path)
+        if within(module, "stockyard")
+        and not any(within(module, allowed) for allowed in ENGINE_MAY_IMPORT)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_engine_rule_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader of imports sees what the rule must catch: plain, from, relative, and
+    imports inside functions."""
+    engine = tmp_path / "stockyard" / "engine"
+    engine.mkdir(parents=True)
+    (engine / "bad.py").write_text(
+        "import stockyard.flows\n"
+        "from stockyard.tenancy import Connections\n"
+        "from .. import notify\n"
+        "def f():\n"
+        "    from stockyard.service import Stockyard\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
+    seen = {module for _, module in imports(engine / "bad.py")}
+    for module in ("stockyard.flows", "stockyard.tenancy", "stockyard.notify", "stockyard.service"):
+        assert module in seen
+        assert not any(within(module, allowed) for allowed in ENGINE_MAY_IMPORT)
