@@ -5,7 +5,8 @@ keys derived from the event's key), and only then is it marked noticed (`Event.m
 crash in between finds it again and queues nothing twice; so do workers scanning at once.
 
 Every statement here reads a small set: the lanes (one per source or channel), the failed
-items (through their partial index), and the unsent failure notices.
+items (through their partial index), and the unsent failure notices. Lane state (which
+lanes are stopped, by which head) is read through the engine's API, never derived here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockyard.db import Database
+from stockyard.engine import Queue
 from stockyard.notify import NOTIFY_INSTRUCTIONS
 
 _NOT_NOTICES = ", ".join(f"'{i}'" for i in NOTIFY_INSTRUCTIONS)
@@ -46,51 +48,59 @@ def mark(db: Database, event: Event) -> None:
             cur.execute(sql, params)
 
 
-def lanes_stopped(db: Database, now: float) -> list[Event]:
+def lanes_stopped(queue: Queue, now: float) -> list[Event]:
     """A lane whose head failed: one event per stop, however many items wait behind it
-    and however often the head is retried and fails again."""
-    rows = (
-        db.connection()
+    and however often the head is retried and fails again. Which lanes are stopped is
+    the engine's reading (`Queue.stopped_lanes`); which stops were noticed is ours."""
+    stopped = {f"lane-stopped:{s.lane.lane_id}:{s.head.id}": s for s in queue.stopped_lanes()}
+    if not stopped:
+        return []
+    db = queue.db
+    noticed = {
+        r[0]
+        for r in db.connection()
         .execute(
-            "SELECT l.id, l.client_id, l.pending, i.id, i.instruction, i.description, i.error,"
-            " i.refs, c.description FROM lanes l JOIN items i ON i.id = l.head_id"
-            " JOIN connections c ON c.id = l.id WHERE i.status = 'failed' AND NOT EXISTS"
-            " (SELECT 1 FROM notices n WHERE n.key = 'lane-stopped:' || l.id || ':' || i.id)"
+            f"SELECT key FROM notices WHERE {db.in_list('key')}", (db.list_param(stopped),)
         )
         .fetchall()
-    )
+    }
     events = []
-    for lane, client, pending, item, instruction, description, error, refs, conn in rows:
-        key = f"lane-stopped:{lane}:{item}"
+    for key, s in stopped.items():
+        if key in noticed:
+            continue
+        lane, head = s.lane, s.head
         data = {
-            "item_id": item,
-            "instruction": instruction,
-            "description": description,
-            "error": error,
-            "refs": json.loads(refs),
-            "connection": conn,
-            "waiting": max(int(pending) - 1, 0),
+            "item_id": head.id,
+            "instruction": head.instruction,
+            "description": head.description,
+            "error": head.error,
+            "refs": head.refs,
+            "connection": lane.description,
+            "waiting": lane.waiting,
         }
-        notice = (_NOTICE, (key, client, lane, item, 1, now))
-        events.append(Event("lane.stopped", key, client, lane, data, notice))
+        notice = (_NOTICE, (key, s.client_id, lane.lane_id, head.id, 1, now))
+        events.append(Event("lane.stopped", key, s.client_id, lane.lane_id, data, notice))
     return events
 
 
-def lanes_resumed(db: Database, now: float) -> list[Event]:
-    """A stopped lane whose failed head was skipped, or retried and done: it moves on."""
+def lanes_resumed(queue: Queue, now: float) -> list[Event]:
+    """A stopped lane whose failed head was skipped, or retried and done: it moves on.
+    The open stops are ours; the heads' statuses and the lanes are the engine's."""
     rows = (
-        db.connection()
-        .execute(
-            "SELECT n.key, n.client_id, n.lane_id, n.item_id, i.status, c.description"
-            " FROM notices n LEFT JOIN items i ON i.id = n.item_id"
-            " JOIN connections c ON c.id = n.lane_id WHERE n.open = 1"
-        )
+        queue.db.connection()
+        .execute("SELECT key, client_id, lane_id, item_id FROM notices WHERE open = 1")
         .fetchall()
     )
+    if not rows:
+        return []
+    statuses = queue.statuses(int(r[3]) for r in rows)
+    lanes = queue.lanes_by_id(int(r[2]) for r in rows)
     events = []
-    for key, client, lane, item, status, conn in rows:
-        if status in ("failed", "queued", "running"):
+    for key, client, lane, item in rows:
+        status = statuses.get(int(item))
+        if status in ("failed", "queued", "running") or int(lane) not in lanes:
             continue  # still stopped, or being retried
+        conn = lanes[int(lane)].description
         data = {"item_id": item, "outcome": status or "pruned", "connection": conn}
         close = ("UPDATE notices SET open = 0 WHERE key = ?", (key,))
         events.append(
@@ -195,12 +205,12 @@ def daily_summaries(db: Database, now: float, hour: int | None) -> list[Event]:
     return events
 
 
-def scan(db: Database, now: float, window: float, summary_hour: int | None) -> list[Event]:
+def scan(queue: Queue, now: float, window: float, summary_hour: int | None) -> list[Event]:
     return [
-        *lanes_stopped(db, now),
-        *lanes_resumed(db, now),
-        *failures(db, now, window),
-        *daily_summaries(db, now, summary_hour),
+        *lanes_stopped(queue, now),
+        *lanes_resumed(queue, now),
+        *failures(queue.db, now, window),
+        *daily_summaries(queue.db, now, summary_hour),
     ]
 
 

@@ -23,7 +23,7 @@ def notify_due(
     """Queue the notifications that are due; returns the delivery items' ids."""
     now = time.time() if now is None else now
     queued: list[int] = []
-    for event in events.scan(queue.db, now, settings.digest_window, settings.summary_hour):
+    for event in events.scan(queue, now, settings.digest_window, settings.summary_hour):
         requests = deliveries(event, subscriptions.of_client(event.client_id), settings, now)
         if requests:
             # The one trusted path for notification items: no tenant can reach it.
