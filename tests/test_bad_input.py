@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stockyard.api.schemas import MAX_ID
 
 from stockyard.errors import StorageFull
+from stockyard.web.query import MAX_ID
 from tests.support.api_env import PASSWORD, ApiEnv
 
 BAD_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999999", "-1.5e400"]

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stockyard.api.deps import ApiSettings
 
 from stockyard.service import inbound
 from stockyard.signing import sign
+from stockyard.web.settings import ApiSettings
 from tests.support.api_env import ApiEnv, product
 
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="

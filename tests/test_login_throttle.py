@@ -18,11 +18,11 @@ import anyio
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from stockyard.api import deps
-from stockyard.api.deps import ApiSettings
 
 from stockyard.accounts import Accounts
 from stockyard.errors import RateLimited, Unauthenticated
+from stockyard.web import deps
+from stockyard.web.settings import ApiSettings
 from tests.support.api_env import PASSWORD, ApiEnv
 
 EMAIL = "someone@merchant-a.example"
