@@ -17,10 +17,9 @@ from pathlib import Path
 import httpx
 from systems.net import free_port
 
-from stockyard import app as wiring
 from stockyard.accounts import Principal
+from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.engine import ItemFilter, Request
-from stockyard.service import Stockyard
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOT_CALLER = Principal("bench", platform_admin=True)
@@ -79,9 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-api-"))
     url = f"sqlite:///{folder}/api.db"
-    queue = wiring.init_queue(url)
-    service: Stockyard = wiring.build_service(queue)
-    client = queue.client_id(wiring.DEFAULT_CLIENT)
+    application = Application.init(url)
+    queue, service = application.queue, application.service
+    client = queue.client_id(DEFAULT_CLIENT)
     _, token = service.create_key(ROOT_CALLER, client, "bench", "administrator")
     batch = [{"instruction": "sync_order", "payload": {"n": n}} for n in range(100)]
     requests = [Request("sync_order", {"n": n}) for n in range(100)]

@@ -32,8 +32,8 @@ from systems.launch import (
     vendure_admin,
 )
 
-from stockyard import app
 from stockyard.accounts import Principal
+from stockyard.application import Application
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import ItemFilter, Request
@@ -96,8 +96,8 @@ def main() -> None:
             for i in range(n)
         )
         seed_tryton_items(erp, items)
-        queue = app.init_queue(f"sqlite:///{folder / 'stockyard.db'}")
-        service = app.build_service(queue)
+        application = Application.init(f"sqlite:///{folder / 'stockyard.db'}")
+        queue, service = application.queue, application.service
         client = service.create_client(ADMIN, "Bench")
         settings = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
         source = service.create_connection(
@@ -118,7 +118,7 @@ def main() -> None:
             {"url": f"{vendure.url}/admin-api", "username": VENDURE_ADMIN[0]},
             {"password": VENDURE_ADMIN[1]},
         )
-        handlers = app.default_handlers(queue)
+        handlers = application.handlers
 
         def pull() -> None:
             queue.enqueue(client.id, [Request("pull_products", {}, source)])

@@ -461,13 +461,13 @@ DEMO_PORTS = {"stockyard": 8000, "tryton": 8100, "vendure": 3100}
 def _demo_stockyard(url: str, tryton: Running, vendure: Running) -> None:
     """A client with Tryton as its source and warehouse and Vendure as its shop, and the
     demo login."""
-    from stockyard import app
     from stockyard.accounts import Accounts, Principal
+    from stockyard.application import Application
     from stockyard.demo import DEMO_EMAIL, DEMO_PASSWORD
     from stockyard.engine import Request
 
-    queue = app.init_queue(url)
-    service = app.build_service(queue)
+    application = Application.init(url)
+    queue, service = application.queue, application.service
     admin = Principal("demo", platform_admin=True)
     client = service.create_client(admin, "ERP to shop")
     erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}

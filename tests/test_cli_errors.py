@@ -16,8 +16,8 @@ import pytest
 from systems.net import free_port
 from typer.testing import CliRunner, Result
 
-from stockyard import app as wiring
 from stockyard.accounts import Accounts
+from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.cli import cli
 from stockyard.engine import ItemFilter
 
@@ -74,7 +74,7 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line(command: list[str]
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path}/cli.db"
-    wiring.init_queue(url).db.close()
+    Application.init(url).close()
     yield url
 
 
@@ -98,7 +98,7 @@ def test_usage_errors_are_one_line(db: str, args: list[str]) -> None:
 def test_no_password_and_no_terminal_is_one_line(db: str) -> None:
     env = {"STOCKYARD_DATABASE_URL": db}
     one_line_error(run("users", "add", "ops@example.com", env=env), "STOCKYARD_PASSWORD")
-    assert Accounts(wiring.open_queue(db).db).user_by_email("ops@example.com") is None
+    assert Accounts(Application.open(db).db).user_by_email("ops@example.com") is None
     made = invoke(db, "users", "add", "ops@example.com", env={"STOCKYARD_PASSWORD": "long enough"})
     assert made.exit_code == 0, made.stderr
     one_line_error(run("users", "passwd", "ops@example.com", env=env), "STOCKYARD_PASSWORD")
@@ -119,8 +119,8 @@ def assert_error(result: Result, *needles: str) -> None:
 
 
 def _count(db: str) -> int:
-    queue = wiring.open_queue(db)
-    return queue.count(ItemFilter(queue.client_id(wiring.DEFAULT_CLIENT)))
+    queue = Application.open(db).queue
+    return queue.count(ItemFilter(queue.client_id(DEFAULT_CLIENT)))
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_users_add_for_a_missing_client_creates_no_user(db: str) -> None:
     env = {"STOCKYARD_PASSWORD": "long enough pw"}
     result = invoke(db, "users", "add", "ops@example.com", "--client", "nope", env=env)
     assert_error(result, "no client", "nope")
-    assert Accounts(wiring.open_queue(db).db).user_by_email("ops@example.com") is None
+    assert Accounts(Application.open(db).db).user_by_email("ops@example.com") is None
 
 
 def test_clients_add_and_list(db: str) -> None:
@@ -198,7 +198,7 @@ def test_users_passwd_sets_the_password(db: str) -> None:
         db, "users", "passwd", "ops@example.com", env={"STOCKYARD_PASSWORD": "a new one!"}
     )
     assert changed.exit_code == 0, changed.stderr
-    accounts = Accounts(wiring.open_queue(db).db)
+    accounts = Accounts(Application.open(db).db)
     assert accounts.login("ops@example.com", "a new one!").startswith("sy_session_")
     missing = invoke(db, "users", "passwd", "who@example.com", env=first)
     assert_error(missing, "no user")

@@ -29,8 +29,8 @@ from systems.launch import (
     vendure_admin,
 )
 
-from stockyard import app
 from stockyard.accounts import Principal
+from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
@@ -84,8 +84,8 @@ class Deployment:
 
 
 def _deployment(tmp_path: Path, tryton: Running, vendure: Running) -> Deployment:
-    queue = app.init_queue(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    service = app.build_service(queue)
+    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
+    queue, service = application.queue, application.service
     client = service.create_client(ADMIN, "Acme")
     erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
     erp_secret = {"password": TRYTON_ADMIN[1]}

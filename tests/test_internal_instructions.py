@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stockyard.app import default_handlers
+from stockyard.application import Application
 from stockyard.engine import ItemFilter, Job, Queue, Request
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
@@ -90,7 +90,7 @@ def test_a_follow_up_cannot_create_a_notification(queue: Queue, client_id: int) 
     demo = queue.add_connection(client_id, "fulfillment", "demo", "Demo warehouse").id
     then = [{"instruction": "send_email", "payload": _email_payload("victim@example.com")}]
     [item] = queue.enqueue(client_id, [Request("sync_fulfillment", {"then": then}, demo)])
-    drain(queue, default_handlers(queue))
+    drain(queue, Application(queue.db, queue=queue).handlers)
     got = queue.get(client_id, item)
     assert got.status == "failed" and got.error_kind == "permanent"
     assert "internal" in (got.error or "")

@@ -307,11 +307,11 @@ def test_tryton_errors_say_retry_or_stop(tryton: Running) -> None:
 
 
 def test_connection_settings_are_checked_when_saved(tmp_path: Any) -> None:
-    from stockyard import app
     from stockyard.accounts import Principal
+    from stockyard.application import Application
     from stockyard.errors import InvalidInput
 
-    service = app.build_service(app.init_queue(f"sqlite:///{tmp_path / 'sy.db'}"))
+    service = Application.init(f"sqlite:///{tmp_path / 'sy.db'}").service
     admin = Principal("test", platform_admin=True)
     client = service.create_client(admin, "Acme")
     erp_settings = {"url": "http://127.0.0.1:1", "database": "shop"}

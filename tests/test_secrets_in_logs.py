@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from systems.net import free_port
 
-from stockyard import app
+from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.http import HttpSettings
 from stockyard.engine import ItemFilter, Request
@@ -221,7 +221,9 @@ def test_noisy_paths_leak_no_secret(
             api.queue,
             handlers,
             WorkerSettings(poll_interval=0.05),
-            app.periodic_jobs(api.queue, api.service.connectors, settings),
+            Application(
+                api.queue.db, queue=api.queue, connectors=api.service.connectors, notify=settings
+            ).periodic_jobs(),
         )
         thread = threading.Thread(target=lambda: asyncio.run(worker.run()))
         thread.start()
@@ -257,7 +259,7 @@ def test_noisy_paths_leak_no_secret(
 
 def test_a_worker_process_logs_no_secret(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/worker.db"
-    queue = app.init_queue(url)
+    queue = Application.init(url).queue
     with queue.db.write() as cur:
         cur.execute("DROP TABLE failure_notices")  # the notification scan fails each time
     queue.db.close()

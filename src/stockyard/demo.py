@@ -1,5 +1,6 @@
 """`stockyard demo`: a merchant's day in a minute. Demo connections and items (some fail on
-purpose), a worker draining them, and the lanes at the end."""
+purpose), a worker draining them, and the lanes at the end. `stockyard serve --demo` adds
+the same connections and items, once, and a demo login."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from stockyard import app as wiring
-from stockyard.accounts import Accounts
+from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.engine.worker import Worker, WorkerSettings
+from stockyard.engine.worker import WorkerSettings
+
+DEMO_EMAIL = "admin@example.com"
+DEMO_PASSWORD = "stockyard-demo"
+CONNECTIONS = {  # key: (kind, description)
+    "source": ("source", "Sage ERP"),
+    "shop": ("channel", "Shopify (main store)"),
+    "trade": ("channel", "Trade store (B2B)"),
+    "warehouse": ("fulfillment", "Warehouse"),
+}
 
 
 def _demo_requests(n: int, lanes: dict[str, int], rng: random.Random) -> list[Request]:
@@ -62,22 +71,17 @@ def _status_table(queue: Queue, client_id: int) -> Table:
     return table
 
 
-DEMO_EMAIL = "admin@example.com"
-DEMO_PASSWORD = "stockyard-demo"
-
-
-def _seed_queue(queue: Queue, n: int, out: Console) -> int:
-    client_id = queue.client_id(wiring.DEFAULT_CLIENT)
-    existing = {c.description: c.id for c in queue.connections(client_id)}
-    specs = {
-        "source": ("source", "Sage ERP"),
-        "shop": ("channel", "Shopify (main store)"),
-        "trade": ("channel", "Trade store (B2B)"),
-        "warehouse": ("fulfillment", "Warehouse"),
-    }
+def _seed_queue(queue: Queue, n: int, out: Console, once: bool) -> int:
+    """The demo connections (made if missing) and `n` items on them; with `once`, no items
+    if the connections were there already (the data of an earlier run)."""
+    client_id = queue.client_id(DEFAULT_CLIENT)
+    existing = {(c.kind, c.description): c.id for c in queue.connections(client_id)}
+    if once and all(spec in existing for spec in CONNECTIONS.values()):
+        out.print(f"demo data already on {queue.db.describe()}: not added again")
+        return client_id
     lanes = {
-        key: existing.get(desc) or queue.add_connection(client_id, kind, "demo", desc).id
-        for key, (kind, desc) in specs.items()
+        key: existing.get((kind, desc)) or queue.add_connection(client_id, kind, "demo", desc).id
+        for key, (kind, desc) in CONNECTIONS.items()
     }
     ids = queue.enqueue(client_id, _demo_requests(n, lanes, random.Random(7)))
     out.print(f"queued items {ids[0]}..{ids[-1]} on {queue.db.describe()}")
@@ -85,20 +89,25 @@ def _seed_queue(queue: Queue, n: int, out: Console) -> int:
 
 
 def seed(url: str, out: Console, n: int = 500) -> tuple[str, str]:
-    """Demo connections and items for `stockyard serve --demo`, and a demo login (a
-    platform administrator) whose email and password are returned."""
-    queue = wiring.init_queue(url)
-    _seed_queue(queue, n, out)
-    accounts = Accounts(queue.db)
-    if accounts.user_by_email(DEMO_EMAIL) is None:
-        accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)
+    """Demo connections and items for `stockyard serve --demo`, added once (a second run
+    finds them), and a demo login (a platform administrator) whose email and password are
+    returned."""
+    app = Application.init(url)
+    try:
+        _seed_queue(app.queue, n, out, once=True)
+        if app.accounts.user_by_email(DEMO_EMAIL) is None:
+            app.accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, platform_admin=True)
+    finally:
+        app.close()
     return DEMO_EMAIL, DEMO_PASSWORD
 
 
-def run_demo(url: str, n: int, out: Console) -> None:
-    queue = wiring.init_queue(url)
-    client_id = _seed_queue(queue, n, out)
-    asyncio.run(_drain(queue, client_id, out))
+def run_demo(url: str, n: int, out: Console, db_option: str | None = None) -> None:
+    """`db_option`: the --db the command was given, which the commands it suggests need."""
+    app = Application.init(url)
+    queue = app.queue
+    client_id = _seed_queue(queue, n, out, once=False)
+    asyncio.run(_drain(app, client_id, out))
     lanes_table = Table("lane", "description", "state", "head", "waiting", "error", title="lanes")
     for lane in queue.lanes(client_id):
         lanes_table.add_row(
@@ -110,20 +119,22 @@ def run_demo(url: str, n: int, out: Console) -> None:
             lane.head_error or "",
         )
     out.print(lanes_table)
-    out.print(
-        "Try: stockyard lanes · stockyard items list --status failed · "
-        "stockyard skip --sku SKU-BAD --yes · stockyard worker"
-    )
+    db = f" --db {db_option}" if db_option else ""
+    out.print("Try:")
+    for command in (
+        "stockyard lanes",
+        "stockyard items list --status failed",
+        "stockyard skip --sku SKU-BAD --yes",
+        "stockyard worker",
+    ):
+        out.print(f"  {command}{db}")
 
 
-async def _drain(queue: Queue, client_id: int, out: Console) -> None:
-    worker = Worker(
-        queue,
-        wiring.default_handlers(queue),
-        WorkerSettings(concurrency=100, poll_interval=0.02),
-    )
+async def _drain(app: Application, client_id: int, out: Console) -> None:
+    queue = app.queue
+    settings = WorkerSettings(concurrency=100, poll_interval=0.02)
+    worker = app.worker(settings, periodic=False)
     task = asyncio.create_task(worker.run())
-    busy = ItemFilter(client_id, statuses=("queued", "running"))
     with Live(_status_table(queue, client_id), console=out, refresh_per_second=8) as live:
         while True:
             await asyncio.sleep(0.25)
@@ -139,4 +150,3 @@ async def _drain(queue: Queue, client_id: int, out: Console) -> None:
                 break
     worker.stop()
     await task
-    del busy

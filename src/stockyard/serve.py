@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
-from stockyard import app as wiring
-from stockyard.api import create_app
-from stockyard.api.deps import ApiSettings
-from stockyard.engine.worker import Worker, WorkerSettings
-from stockyard.metrics import Metrics
+from stockyard.application import Application
+from stockyard.engine.worker import WorkerSettings
+from stockyard.web.app import create_app
+from stockyard.web.settings import ApiSettings
 
 log = logging.getLogger("stockyard.serve")
 
@@ -32,33 +31,24 @@ class ServeOptions:
 
 
 def build(options: ServeOptions) -> FastAPI:
-    queue = wiring.init_queue(options.url)
-    service = wiring.build_service(queue)
-    metrics = Metrics(queue)
+    app = Application.init(options.url)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if not options.workers:
             yield
             return
-        worker = Worker(
-            queue,
-            wiring.default_handlers(queue),
-            options.worker,
-            wiring.periodic_jobs(queue),
-            observe=metrics.observe,
-        )
+        worker = app.worker(options.worker)
         task = asyncio.create_task(worker.run())
-        log.info("worker %s started on %s", worker.id, queue.db.describe())
+        log.info("worker %s started on %s", worker.id, app.describe())
         try:
             yield
         finally:
             worker.stop()
             await task
 
-    return create_app(service, options.api, metrics, lifespan)
+    return create_app(app.service, options.api, app.metrics, lifespan)
 
 
 def serve(options: ServeOptions) -> None:
-    app = build(options)
-    uvicorn.run(app, host=options.host, port=options.port, log_level="info")
+    uvicorn.run(build(options), host=options.host, port=options.port, log_level="info")

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from stockyard.db.base import Cursor, Database, Row
 from stockyard.db.queries import Queries, Query, load_queries
 from stockyard.db.store import Store
@@ -19,8 +15,20 @@ from stockyard.errors import InvalidInput
 
 DEFAULT_URL = "sqlite:///stockyard.db"
 
-# What a broken database raises (as opposed to the engine's own errors).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+# What a broken database raises (as opposed to the engine's own errors). Made when first
+# asked for (`__getattr__`): psycopg and SQLAlchemy take a tenth of a second each to
+# import, which a command line on SQLite must not pay before it starts.
+DATABASE_ERRORS: tuple[type[Exception], ...]
+
+
+def __getattr__(name: str) -> object:
+    if name == "DATABASE_ERRORS":
+        import psycopg
+
+        errors = (sqlite3.Error, psycopg.Error)
+        globals()[name] = errors
+        return errors
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DATABASE_ERRORS",
@@ -38,6 +46,9 @@ __all__ = [
 
 def connect(url: str = DEFAULT_URL) -> Database:
     """The database of a URL: sqlite:///path.db or postgresql://user:password@host/name."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:

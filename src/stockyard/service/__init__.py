@@ -1,11 +1,42 @@
 """The service layer: every operation the API, console and CLI offer, checked against the
 caller's role on the client it touches. It knows nothing of HTTP.
 
-Tenancy: a caller without any role on a client gets NotFound for it and for everything in
-it, exactly as if it did not exist; a caller whose role is too low on its own client gets
-Forbidden.
+One class, `Stockyard`, assembled from one module per area; shells see it and the view
+types below, never the queue or the stores behind it. Tenancy: a caller without any role
+on a client gets NotFound for it and for everything in it, exactly as if it did not
+exist; a caller whose role is too low on its own client gets Forbidden.
 """
 
-from stockyard.service.core import ConnectionView, Stockyard
+from stockyard.service.accounts import AccountsService
+from stockyard.service.base import Parts
+from stockyard.service.catalog import CatalogService
+from stockyard.service.clients import Client, ClientsService
+from stockyard.service.connections import ConnectionsService, ConnectionView
+from stockyard.service.items import ACTIONS, BulkGroup, ItemsService, bulk_filter
+from stockyard.service.lanes import LanesService
+from stockyard.service.push import PushService
+from stockyard.service.subscriptions import SubscriptionsService
 
-__all__ = ["ConnectionView", "Stockyard"]
+
+class Stockyard(
+    ClientsService,
+    AccountsService,
+    ItemsService,
+    LanesService,
+    ConnectionsService,
+    CatalogService,
+    SubscriptionsService,
+    PushService,
+):
+    """The one service object the shells call, built on an application's parts."""
+
+
+__all__ = [
+    "ACTIONS",
+    "BulkGroup",
+    "Client",
+    "ConnectionView",
+    "Parts",
+    "Stockyard",
+    "bulk_filter",
+]

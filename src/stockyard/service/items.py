@@ -1,0 +1,160 @@
+"""Queue items: lists and details, enqueueing, retry and skip (one by one or by filter),
+and pruning what is finished."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from stockyard.engine import ACTIONS as ENGINE_ACTIONS
+from stockyard.engine import ItemFilter, Request
+from stockyard.engine.models import STATUSES
+from stockyard.errors import InvalidInput, NotFound
+from stockyard.service.base import ADMIN, OPERATE, READ, ServiceBase
+
+if TYPE_CHECKING:
+    from stockyard.accounts import Principal
+    from stockyard.engine import Item, ItemDetail
+
+# What each bulk action can apply to. A filter that names no status means failed items
+# only, for every shell: skipping "every item of SKU X" must not cancel X's queued updates.
+# Which statuses each action applies to: the engine's list, the only one.
+ACTIONS: dict[str, tuple[str, ...]] = {n: a.statuses for n, a in ENGINE_ACTIONS.items()}
+BULK_DEFAULT_STATUSES = ("failed",)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkGroup:
+    """How many items a bulk action would touch of one instruction on one connection
+    (`lane_id` is the connection's lane for blocking items, None for the others)."""
+
+    instruction: str
+    connection_id: int | None
+    lane_id: int | None
+    items: int
+
+
+class ItemsService(ServiceBase):
+    def items(self, who: Principal, flt: ItemFilter, limit: int, before: int | None) -> list[Item]:
+        self._allow(who, flt.client_id, READ)
+        return self.queue.list_items(flt, limit, before)
+
+    def item(self, who: Principal, client_id: int, item_id: int) -> ItemDetail:
+        self._allow(who, client_id, READ)
+        return self.queue.detail(client_id, item_id)
+
+    def queue_history(
+        self, who: Principal, client_id: int, since: float
+    ) -> list[tuple[float, int, int, int]]:
+        self._allow(who, client_id, READ)
+        return self.queue.samples(client_id, since)
+
+    def failures_by(
+        self, who: Principal, client_id: int
+    ) -> tuple[list[tuple[str, int]], list[tuple[int | None, int]]]:
+        self._allow(who, client_id, READ)
+        return self.queue.failures_by(client_id)
+
+    def count(self, who: Principal, flt: ItemFilter) -> int:
+        self._allow(who, flt.client_id, READ)
+        return self.queue.count(flt)
+
+    def instruction_names(self) -> list[str]:
+        return list(self.queue.instructions.names())
+
+    def enqueue(self, who: Principal, client_id: int, requests: Sequence[Request]) -> list[int]:
+        self._allow(who, client_id, ADMIN)
+        parents = {r.parent_id for r in requests if r.parent_id is not None}
+        if parents:
+            # The engine trusts parent ids; another client's item must not become one.
+            found = self.queue.list_items(ItemFilter(client_id, ids=tuple(parents)), 1000)
+            missing = sorted(parents - {i.id for i in found})
+            if missing:
+                raise NotFound(f"no queue item {missing[0]} (given as a parent)")
+        return self.queue.enqueue(client_id, requests)
+
+    def check_request(self, who: Principal, client_id: int, req: Request) -> None:
+        """What `enqueue` would refuse of one item, asked before anything is enqueued (a
+        file of items is checked whole first): the instruction, its connection (of this
+        client) and the lane it runs in."""
+        self._allow(who, client_id, ADMIN)
+        instruction = self.queue.instructions[req.instruction]
+        if instruction.internal:
+            raise InvalidInput(
+                f"{req.instruction} is an internal instruction: only Stockyard itself queues it"
+            )
+        if req.connection_id is not None:
+            conn = self.queue.connection(req.connection_id, client_id)
+            if instruction.blocking and conn.kind != instruction.lane.value:
+                raise InvalidInput(
+                    f"{req.instruction} runs in a {instruction.lane.value} lane, but"
+                    f" connection {conn.id} is a {conn.kind}"
+                )
+        elif instruction.blocking:
+            raise InvalidInput(
+                f"{req.instruction} is blocking: it needs the {instruction.lane.value}"
+                " connection whose lane it runs in"
+            )
+
+    def act(self, who: Principal, client_id: int, action: str, ids: Sequence[int]) -> list[int]:
+        """Retry or skip the given items; every one must exist and allow it."""
+        self._allow(who, client_id, OPERATE)
+        _action_statuses(action)
+        if not ids:
+            raise InvalidInput("ids: name at least one item")
+        if action == "retry":
+            return self.queue.retry(client_id, ids, who.actor)
+        return self.queue.skip(client_id, ids, who.actor)
+
+    def act_where(self, who: Principal, flt: ItemFilter, action: str) -> list[int]:
+        """Retry or skip every item the filter matches that allows it: failed items,
+        unless the filter names other statuses (see `bulk_filter`)."""
+        self._allow(who, flt.client_id, OPERATE)
+        flt = bulk_filter(flt, action)
+        if action == "retry":
+            return self.queue.retry_where(flt, who.actor)
+        return self.queue.skip_where(flt, who.actor)
+
+    def bulk_counts(self, who: Principal, flt: ItemFilter, action: str) -> list[BulkGroup]:
+        """What `act_where(who, flt, action)` would touch now, by instruction and
+        connection, largest group first: what a confirmation shows. One query, on the
+        same indexes as the action's own."""
+        self._allow(who, flt.client_id, OPERATE)
+        # The engine's filter SQL, so the count and the action can never disagree.
+        flt = bulk_filter(flt, action)
+        groups = self.queue.count_by(flt, ("instruction", "connection_id", "lane_id"))
+        return [BulkGroup(str(i), c, lane, n) for (i, c, lane), n in groups]
+
+    def prune(self, who: Principal, older_than: float) -> int:
+        """Delete the finished items older than `older_than` seconds, of every client, and
+        the notification bookkeeping of the same age; the number of items deleted."""
+        from stockyard.notify import events
+
+        self._platform(who)
+        pruned = self.queue.prune(older_than)
+        events.prune(self.queue.db, older_than, time.time())
+        return pruned
+
+
+def _action_statuses(action: str) -> tuple[str, ...]:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}") from None
+
+
+def bulk_filter(flt: ItemFilter, action: str) -> ItemFilter:
+    """The filter a bulk action really applies: failed items when the caller named no
+    status; of the statuses named, those the action applies to (an error if none)."""
+    allowed = _action_statuses(action)
+    if not flt.statuses:
+        return replace(flt, statuses=BULK_DEFAULT_STATUSES)
+    unknown = [s for s in flt.statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidInput(f"unknown status {unknown[0]!r}; one of {', '.join(STATUSES)}")
+    statuses = tuple(s for s in flt.statuses if s in allowed)
+    if not statuses:
+        raise InvalidInput(f"{action} applies only to {' or '.join(allowed)} items")
+    return replace(flt, statuses=statuses)

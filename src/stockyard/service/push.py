@@ -1,0 +1,85 @@
+"""Inbound pushes: data a source, channel or fulfillment service sends in, as queue
+items. The topics and their payloads are in `stockyard.service.inbound`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from stockyard.service.base import ADMIN, DISABLED, ServiceBase
+
+if TYPE_CHECKING:
+    from stockyard.accounts import Principal
+    from stockyard.engine import Connection
+    from stockyard.service.inbound import Record
+
+
+class PushService(ServiceBase):
+    def push(
+        self,
+        connection_id: int,
+        topic_name: str,
+        records: Sequence[Record],
+        body: bytes,
+        headers: Mapping[str, str],
+        bearer: str | None,
+    ) -> list[int]:
+        """Data a source, channel or fulfillment service pushes in, as queue items.
+
+        A connection with a `webhook_secret` accepts only pushes signed with it (Standard
+        Webhooks); one without accepts an administrator's key or session.
+        """
+        from stockyard.service import inbound
+
+        topic = inbound.TOPICS[topic_name]
+        conn, message_id = self._push_sender(connection_id, body, headers, bearer)
+        if conn.kind != topic.kind:
+            raise InvalidInput(
+                f"connection {connection_id} is a {conn.kind};"
+                f" {topic.name} come from a {topic.kind}"
+            )
+        if conn.status == DISABLED:
+            raise Conflict(f"connection {connection_id} is disabled")
+        requests = inbound.requests_for(topic, connection_id, records, message_id)
+        return self.queue.enqueue(conn.client_id, requests)
+
+    def _push_sender(
+        self, connection_id: int, body: bytes, headers: Mapping[str, str], bearer: str | None
+    ) -> tuple[Connection, str | None]:
+        """The connection and the message id of a push whose sender proves it may push:
+        with a signature made with the connection's webhook_secret or, for a connection
+        without one, an administrator's key of its client. Any other push gets the one
+        `inbound.REFUSED` answer after the same work, so that a caller without credentials
+        learns neither which connections exist, nor whose they are, nor how they are
+        secured."""
+        from stockyard.service import inbound
+        from stockyard.signing import SignatureError, verify
+
+        try:
+            conn: Connection | None = self.queue.connection(connection_id)
+        except NotFound:
+            conn = None
+        secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")
+        if conn is None or secret:
+            # An unknown connection costs the same signature check, against a dummy secret.
+            signed = inbound.signed_by(str(secret or inbound.DUMMY_SECRET), headers, body)
+            if conn is None or not signed:
+                if conn is None:
+                    self._principal(bearer)  # and the key lookup a keyed push would cost
+                raise Unauthenticated(inbound.REFUSED)
+            try:
+                return conn, verify(str(secret), headers, body)
+            except SignatureError as exc:  # the sender holds the secret: say why (a replay)
+                raise Unauthenticated(str(exc)) from None
+        who = self._principal(bearer)
+        if who is None or who.role(conn.client_id) is None:
+            raise Unauthenticated(inbound.REFUSED)
+        self._allow(who, conn.client_id, ADMIN)  # a member of the client may learn its role
+        return conn, None
+
+    def _principal(self, token: str | None) -> Principal | None:
+        try:
+            return self.authenticate(token)
+        except Unauthenticated:
+            return None
