@@ -20,6 +20,7 @@ from systems.net import free_port
 from stockyard.accounts import Principal
 from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.engine import ItemFilter, Request
+from stockyard.tenancy import Tenancy
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOT_CALLER = Principal("bench", platform_admin=True)
@@ -80,7 +81,7 @@ def main() -> None:
     url = f"sqlite:///{folder}/api.db"
     application = Application.init(url)
     queue, service = application.queue, application.service
-    client = queue.client_id(DEFAULT_CLIENT)
+    client = Tenancy(queue.db).client_id(DEFAULT_CLIENT)
     _, token = service.create_key(ROOT_CALLER, client, "bench", "administrator")
     batch = [{"instruction": "sync_order", "payload": {"n": n}} for n in range(100)]
     requests = [Request("sync_order", {"n": n}) for n in range(100)]

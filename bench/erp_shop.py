@@ -38,6 +38,7 @@ from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import ItemFilter, Request
 from stockyard.engine.worker import Worker, WorkerSettings
+from stockyard.tenancy import Tenancy
 
 ADMIN = Principal("bench", platform_admin=True)
 WAITED: dict[str, float] = defaultdict(float)
@@ -122,7 +123,12 @@ def main() -> None:
 
         def pull() -> None:
             queue.enqueue(client.id, [Request("pull_products", {}, source)])
-            worker = Worker(queue, handlers, WorkerSettings(poll_interval=0.01))
+            worker = Worker(
+                queue,
+                handlers,
+                WorkerSettings(poll_interval=0.01),
+                connection=Tenancy(queue.db).connection,
+            )
             asyncio.run(worker.run(stop_when_idle=True))
 
         with waits_measured():

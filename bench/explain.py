@@ -21,6 +21,7 @@ import psycopg
 from bench.postgres import fresh_queue, server
 from stockyard.db import postgres
 from stockyard.engine import ItemFilter, Outcome, Queue, Request
+from stockyard.tenancy import Tenancy
 
 EXPLAIN = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
 PLANS: dict[str, tuple[str, str]] = {}
@@ -60,8 +61,11 @@ def _explaining_execute(original: Any) -> Any:
 
 
 def fill(queue: Queue, items: int, lanes: int) -> int:
-    client = queue.client_id("default")
-    ids = [queue.add_connection(client, "channel", "demo", f"Shop {k}").id for k in range(lanes)]
+    client = Tenancy(queue.db).client_id("default")
+    ids = [
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {k}").id
+        for k in range(lanes)
+    ]
     queue.register_worker("filler", "bench", 0)
     # Heads that fail, then the backlog behind them, then a finished history.
     heads = queue.enqueue(client, [Request("add_product", {}, lane) for lane in ids])

@@ -14,11 +14,12 @@ from stockyard.engine import Request
 from stockyard.engine.handlers import HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.metrics import Metrics
+from stockyard.tenancy import Tenancy
 
 
 def drain_rate(n: int, observe: bool) -> float:
     queue = fresh_queue(Path(tempfile.mkdtemp(prefix="stockyard-bench-metrics-")), "m.db")
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     for start in range(0, n, 1000):
         queue.enqueue(client, [Request("sync_order", {"n": i}) for i in range(start, start + 1000)])
     registry = HandlerRegistry()
@@ -29,6 +30,7 @@ def drain_rate(n: int, observe: bool) -> float:
         registry,
         WorkerSettings(concurrency=1000, poll_interval=0.01),
         observe=metrics.observe if observe else None,
+        connection=Tenancy(queue.db).connection,
     )
     started = time.perf_counter()
     asyncio.run(worker.run(stop_when_idle=True))

@@ -15,6 +15,7 @@ from stockyard.engine import Queue
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 
 async def noop(ctx: Context) -> None:
@@ -39,7 +40,11 @@ def main(url: str, log: str | None = None) -> None:
     queue = Queue(connect(url), default_instructions())
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "1000"))
     settings = WorkerSettings(concurrency=concurrency, poll_interval=0.05)
-    asyncio.run(Worker(queue, registry, settings).run(install_signals=True))
+    asyncio.run(
+        Worker(queue, registry, settings, connection=Tenancy(queue.db).connection).run(
+            install_signals=True
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from systems.postgres import Databases, LocalServer
 from stockyard.db import connect
 from stockyard.engine import Queue, Request
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,12 +46,12 @@ def server(url: str | None) -> Iterator[Databases]:
 
 def fresh_queue(dbs: Databases) -> Queue:
     queue = Queue(connect(dbs.create()), default_instructions())
-    queue.ensure_client("default")
+    Tenancy(queue.db).ensure_client("default")
     return queue
 
 
 def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     started = time.perf_counter()
     for start in range(0, n, batch):
         requests = [Request("sync_order", {"n": i}) for i in range(start, start + batch)]
@@ -99,7 +100,7 @@ def drain_with_processes(
         while _alive_workers(queue) < workers:
             time.sleep(0.05)
         time.sleep(0.5)  # their LISTEN connections are up
-        queue.enqueue(queue.client_id("default"), requests)
+        queue.enqueue(Tenancy(queue.db).client_id("default"), requests)
         started = time.perf_counter()
         while not _drained(queue):
             time.sleep(0.005)
@@ -140,8 +141,11 @@ def stockyard_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> dict[s
     queue = fresh_queue(dbs)
     rates["drain"] = n / drain_with_processes(queue, [Request("sync_order", {}) for _ in range(n)])
     queue = fresh_queue(dbs)
-    client = queue.client_id("default")
-    ids = [queue.add_connection(client, "channel", "demo", f"Shop {k}").id for k in range(lanes)]
+    client = Tenancy(queue.db).client_id("default")
+    ids = [
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {k}").id
+        for k in range(lanes)
+    ]
     requests = [Request("update_variant", {}, ids[k % lanes]) for k in range(lanes * per_lane)]
     with tempfile.TemporaryDirectory() as folder:
         logs = [Path(folder) / f"w{n}.log" for n in range(2)]

@@ -15,20 +15,26 @@ from stockyard.engine import Queue, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 
 def fresh_queue(folder: Path, name: str) -> Queue:
     db = connect(f"sqlite:///{folder / name}")
     db.migrate()
     queue = Queue(db, default_instructions())
-    queue.ensure_client("default")
+    Tenancy(queue.db).ensure_client("default")
     return queue
 
 
 def drain(queue: Queue, handler: Any, instructions: list[str]) -> float:
     registry = HandlerRegistry()
     registry.register_all(instructions, handler)
-    worker = Worker(queue, registry, WorkerSettings(concurrency=1000, poll_interval=0.01))
+    worker = Worker(
+        queue,
+        registry,
+        WorkerSettings(concurrency=1000, poll_interval=0.01),
+        connection=Tenancy(queue.db).connection,
+    )
     started = time.perf_counter()
     asyncio.run(worker.run(stop_when_idle=True))
     return time.perf_counter() - started
@@ -39,7 +45,7 @@ async def noop(ctx: Context) -> None:
 
 
 def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     started = time.perf_counter()
     for start in range(0, n, batch):
         queue.enqueue(
@@ -72,8 +78,11 @@ def huey_rates(folder: Path, n: int) -> tuple[float, float]:
 
 def lanes_rate(folder: Path, lanes: int, per_lane: int) -> float:
     queue = fresh_queue(folder, "lanes.db")
-    client = queue.client_id("default")
-    ids = [queue.add_connection(client, "channel", "demo", f"Shop {n}").id for n in range(lanes)]
+    client = Tenancy(queue.db).client_id("default")
+    ids = [
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {n}").id
+        for n in range(lanes)
+    ]
     queue.enqueue(
         client, [Request("update_variant", {}, ids[n % lanes]) for n in range(lanes * per_lane)]
     )
@@ -92,8 +101,11 @@ def backlog_rate(folder: Path, backlog: int, blocked: int, n: int) -> tuple[floa
     enqueue_rate(empty, n)
     empty_rate = n / drain(empty, noop, ["sync_order"])
     queue = fresh_queue(folder, "backlog.db")
-    client = queue.client_id("default")
-    lanes = [queue.add_connection(client, "channel", "demo", f"S{n}").id for n in range(blocked)]
+    client = Tenancy(queue.db).client_id("default")
+    lanes = [
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"S{n}").id
+        for n in range(blocked)
+    ]
     # Every lane's head fails permanently: 1,000 blocked lanes with the backlog behind them.
     queue.enqueue(client, [Request("add_product", {"fail": 1}, lane) for lane in lanes])
     for start in range(0, backlog, 10_000):

@@ -12,6 +12,7 @@ from systems.postgres import Databases, LocalServer
 
 from stockyard.engine import Queue
 from stockyard.outbound import ALLOW_ENV
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fresh_queue
 
 BACKENDS = ("sqlite", "postgresql")
@@ -61,7 +62,7 @@ def queue(new_url: UrlMaker) -> Iterator[Queue]:
 
 @pytest.fixture
 def client_id(queue: Queue) -> int:
-    return queue.client_id("default")
+    return Tenancy(queue.db).client_id("default")
 
 
 # ---------------------------------------------------------------- real Tryton and Vendure

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from stockyard.api.app import openapi_document
 from stockyard.api.deps import ApiSettings
-
 from stockyard.app import default_handlers
+
 from stockyard.connectors.http import HttpConnector
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
 from stockyard.signing import sign
+from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv, product
 from tests.support.queues import drain
 
@@ -161,7 +162,7 @@ def test_secrets_are_write_only_and_encrypted_at_rest(env: ApiEnv) -> None:
     )
     assert "s3cr3t-value" not in stored[0] + stored[1]
     # The connector gets the secret; Stockyard's own webhook_secret stays with Stockyard.
-    conn = env.queue.connection(created["id"])
+    conn = Tenancy(env.queue.db).connection(created["id"])
     connector = env.service.connectors.for_connection(conn, "channel")
     assert isinstance(connector, HttpConnector)
     assert connector.config.hmac_secret == "s3cr3t-value"

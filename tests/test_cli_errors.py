@@ -20,6 +20,7 @@ from stockyard.accounts import Accounts
 from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.cli import cli
 from stockyard.engine import ItemFilter
+from stockyard.tenancy import Tenancy
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "Shopify store of the northern warehouse, trade customers only, EUR prices"
@@ -120,7 +121,7 @@ def assert_error(result: Result, *needles: str) -> None:
 
 def _count(db: str) -> int:
     queue = Application.open(db).queue
-    return queue.count(ItemFilter(queue.client_id(DEFAULT_CLIENT)))
+    return queue.count(ItemFilter(Tenancy(queue.db).client_id(DEFAULT_CLIENT)))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from stockyard.connectors.http import HttpConnector
 from stockyard.db import connect
 from stockyard.errors import Misconfigured, PermanentError
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
+from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
 from tests.support.remote import Remote
 
@@ -141,7 +142,7 @@ def test_the_http_connector_takes_its_auth_headers_from_secrets(
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["secrets"] == ["auth_headers", "authorization"]
-    conn = api.queue.connection(created["id"])
+    conn = Tenancy(api.queue.db).connection(created["id"])
     connector = api.service.connectors.for_connection(conn, "channel")
     assert isinstance(connector, HttpConnector)
     connector.create_product(_product(), "k-1")

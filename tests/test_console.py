@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from stockyard.samples import Samples
+from stockyard.tenancy import Tenancy
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.console import sign_in
 
@@ -119,8 +121,8 @@ def test_pages_fit_a_phone(env: ApiEnv) -> None:
 def test_dashboard_draws_history_and_failures(env: ApiEnv) -> None:
     import time
 
-    env.queue.sample(time.time() - 120)
-    env.queue.sample(time.time())
+    Samples(env.queue).record(time.time() - 120)
+    Samples(env.queue).record(time.time())
     env.service.set_member(env.root, env.a.id, "viewer@example.com", "read-only", PASSWORD)
     sign_in(env, "viewer@example.com")
     page = env.http.get(f"/console/clients/{env.a.id}/dashboard").text
@@ -140,7 +142,10 @@ def test_connections_and_notifications_pages_follow_roles(env: ApiEnv) -> None:
     page = env.http.get(f"{base}/connections").text
     assert "Disable</button>" in page and "Shop" in page
     r = env.http.post(f"{base}/connections/{env.a.channel}/disable", data={"csrf": token})
-    assert "disabled" in r.text and env.queue.connection(env.a.channel).status == "disabled"
+    assert (
+        "disabled" in r.text
+        and Tenancy(env.queue.db).connection(env.a.channel).status == "disabled"
+    )
     r = env.http.post(
         f"{base}/notifications",
         data={

@@ -37,6 +37,7 @@ from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import PermanentError, TransientError
 from stockyard.service import Stockyard
+from stockyard.tenancy import Tenancy
 
 ADMIN = Principal("test", platform_admin=True)
 T = TypeVar("T")
@@ -178,7 +179,9 @@ def test_erp_to_shop_and_back(
     }
     assert shop["TEE-S"]["product"]["id"] == shop["TEE-M"]["product"]["id"]
     assert shop["TEE-S"]["product"]["name"] == "Organic T-shirt"
-    (channel,) = [c for c in env.queue.connections(env.client_id) if c.id == env.shop_id]
+    (channel,) = [
+        c for c in Tenancy(env.queue.db).connections(env.client_id) if c.id == env.shop_id
+    ]
     assert channel.status == "active"
 
     # A price change in Tryton reaches Vendure, as one variant call per product.

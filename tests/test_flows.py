@@ -16,6 +16,7 @@ from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import NotFound
 from stockyard.flows import Services
 from stockyard.flows.polling import schedule_polls
+from stockyard.tenancy import Tenancy
 from tests.support.queues import drain
 from tests.support.remote import Remote
 
@@ -67,7 +68,7 @@ def env(queue: Queue, client_id: int) -> Iterator[Env]:
 
     def add(kind: str, desc: str, remote: Remote, **settings: Any) -> int:
         settings["base_url"] = remote.url
-        return queue.add_connection(client_id, kind, "http", desc, settings).id
+        return Tenancy(queue.db).add_connection(client_id, kind, "http", desc, settings).id
 
     trade_rules = {"filter": {"tags": ["b2b"]}, "price_tier": "trade", "warehouses": ["main"]}
     yield Env(
@@ -377,14 +378,14 @@ def test_init_channel_fans_out_and_sets_the_status_last(env: Env) -> None:
         "add_product",
         "set_channel_status",
     ]
-    assert env.queue.connection(env.trade_id).status == "active"
+    assert Tenancy(env.queue.db).connection(env.trade_id).status == "active"
     assert sorted(p["code"] for p in env.trade.state.products.values()) == ["CAP", "TEE"]
 
     env.trade.clear_calls()
     (clear,) = env.queue.enqueue(env.client_id, [Request("clear_channel", {}, env.trade_id)])
     env.run()
     assert env.trade.state.products == {}
-    assert env.queue.connection(env.trade_id).status == "inactive"
+    assert Tenancy(env.queue.db).connection(env.trade_id).status == "inactive"
     (sync,) = env.queue.enqueue(env.client_id, [Request("sync_channel", {}, env.trade_id)])
     env.run()
     assert sorted(p["code"] for p in env.trade.state.products.values()) == ["CAP", "TEE"]
@@ -406,7 +407,7 @@ def test_a_bad_product_in_a_batch_does_not_hold_back_the_rest(env: Env) -> None:
 
 
 def test_polling_queues_one_pull_at_a_time_and_keeps_its_cursor(env: Env) -> None:
-    env.queue.set_connection_settings(
+    Tenancy(env.queue.db).set_connection_settings(
         env.client_id, env.source_id, {"base_url": env.erp.url, "poll_products_every": 60}
     )
     env.erp.state.source_products.append(product("TEE"))

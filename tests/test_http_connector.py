@@ -11,8 +11,8 @@ import pytest
 from stockyard.connectors.base import ChannelProduct, ChannelVariant
 from stockyard.connectors.http import HttpConnector
 from stockyard.connectors.registry import ConnectorRegistry
-from stockyard.engine import Connection
 from stockyard.errors import PermanentError, TransientError
+from stockyard.tenancy import Connection
 from tests.support.remote import Remote
 
 

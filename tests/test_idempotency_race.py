@@ -7,6 +7,7 @@ import threading
 
 from stockyard.db import connect
 from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 
@@ -14,7 +15,7 @@ def test_racing_enqueues_of_one_new_key_make_one_item(new_url: UrlMaker) -> None
     url = new_url()
     first = make_queue(url)
     queues = [first, Queue(connect(url), fast_instructions())]
-    client = first.client_id("default")
+    client = Tenancy(first.db).client_id("default")
     rounds = 40
     barrier = threading.Barrier(2)
     results: list[list[int]] = [[], []]

@@ -19,6 +19,7 @@ from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows.catalog import default_instructions
 from stockyard.notify import send
+from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
 from tests.support.notify import Env, Mailbox, Receiver
 from tests.support.queues import UrlMaker, drain
@@ -87,7 +88,7 @@ def test_the_service_refuses_them_for_the_cli_too(api: ApiEnv) -> None:
 
 
 def test_a_follow_up_cannot_create_a_notification(queue: Queue, client_id: int) -> None:
-    demo = queue.add_connection(client_id, "fulfillment", "demo", "Demo warehouse").id
+    demo = Tenancy(queue.db).add_connection(client_id, "fulfillment", "demo", "Demo warehouse").id
     then = [{"instruction": "send_email", "payload": _email_payload("victim@example.com")}]
     [item] = queue.enqueue(client_id, [Request("sync_fulfillment", {"then": then}, demo)])
     drain(queue, Application(queue.db, queue=queue).handlers)
@@ -123,7 +124,7 @@ def _context(env: Env, client_id: int, instruction: str, payload: dict[str, Any]
 
 def test_a_webhook_goes_only_to_its_own_clients_subscription(notify_env: Env) -> None:
     env = notify_env
-    other = env.queue.ensure_client("other")
+    other = Tenancy(env.queue.db).ensure_client("other")
     elsewhere = Receiver()
     try:
         theirs = env.subs.add(other, "webhook", elsewhere.url, [], [])[0]
@@ -143,7 +144,7 @@ def test_a_webhook_goes_only_to_its_own_clients_subscription(notify_env: Env) ->
 
 def test_an_email_goes_only_to_its_own_clients_subscriber(notify_env: Env) -> None:
     env = notify_env
-    other = env.queue.ensure_client("other")
+    other = Tenancy(env.queue.db).ensure_client("other")
     theirs = env.subs.add(other, "email", "them@other.example", [], [])[0]
     ours = env.subs.add(env.client, "email", "ops@ours.example", [], [])[0]
     # No subscription at all (an open relay): refused.

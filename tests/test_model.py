@@ -18,6 +18,7 @@ from hypothesis.stateful import (
 
 from stockyard.engine import ItemFilter, Job, Outcome, Request
 from stockyard.engine.instructions import RetryPolicy
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 LANES = 3
@@ -32,9 +33,9 @@ class QueueModel(RuleBasedStateMachine):
         # No back-off delay: a retried item is due at once, so the model needs no clock.
         instructions = fast_instructions(RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
         self.queue = make_queue(type(self).new_url(), instructions)
-        self.client = self.queue.client_id("default")
+        self.client = Tenancy(self.queue.db).client_id("default")
         self.lanes = [
-            self.queue.add_connection(self.client, "channel", "demo", f"Shop {n}").id
+            Tenancy(self.queue.db).add_connection(self.client, "channel", "demo", f"Shop {n}").id
             for n in range(LANES)
         ]
         self.status: dict[int, str] = {}

@@ -31,6 +31,7 @@ from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions
 from stockyard.outbound import ALLOW_ENV, Allowance, GuardedBackend, OutboundRefused, refusal
 from stockyard.sealing import Sealer
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, drain, make_queue
 
 
@@ -295,13 +296,13 @@ def test_webhooks_cannot_reach_loopback(
 ) -> None:
     queue = make_queue(new_url())
     try:
-        client = queue.client_id("default")
+        client = Tenancy(queue.db).client_id("default")
         sealer = Sealer([Sealer.new_key()])
         subs = Subscriptions(queue.db, lambda: sealer)
         # Saved while the deployment allowed it (or while the name pointed elsewhere) ...
         subs.add(client, "webhook", f"{receiver.url}/hooks", [], [])
         monkeypatch.delenv(ALLOW_ENV)  # ... delivered when it no longer does.
-        channel = queue.add_connection(client, "channel", "http", "Shop").id
+        channel = Tenancy(queue.db).add_connection(client, "channel", "http", "Shop").id
         handlers = HandlerRegistry()
 
         def fail(ctx: Context) -> None:

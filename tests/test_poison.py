@@ -31,6 +31,7 @@ from stockyard.engine.claims import MAX_FOLLOW_UPS
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,8 +95,11 @@ def _then(*follow_ups: dict[str, Any]) -> dict[str, Any]:
 
 def _fill(queue: Queue) -> tuple[dict[str, int], list[int]]:
     """Client mallory's poison items (name -> id) and client bob's ordinary work."""
-    mallory, bob = queue.ensure_client("mallory"), queue.ensure_client("bob")
-    add = queue.add_connection
+    mallory, bob = (
+        Tenancy(queue.db).ensure_client("mallory"),
+        Tenancy(queue.db).ensure_client("bob"),
+    )
+    add = Tenancy(queue.db).add_connection
     m_shop = add(mallory, "channel", "demo", "Mallory shop").id
     m_depot = add(mallory, "fulfillment", "demo", "Mallory depot").id
     b_shops = [add(bob, "channel", "demo", f"Bob shop {n}").id for n in range(3)]
@@ -158,7 +162,10 @@ def _fill(queue: Queue) -> tuple[dict[str, int], list[int]]:
 
 async def _run_until(queue: Queue, done: Any) -> None:
     worker = Worker(
-        queue, _registry(), WorkerSettings(concurrency=40, poll_interval=0.01, drain_timeout=5)
+        queue,
+        _registry(),
+        WorkerSettings(concurrency=40, poll_interval=0.01, drain_timeout=5),
+        connection=Tenancy(queue.db).connection,
     )
     task = asyncio.create_task(worker.run())
     deadline = time.monotonic() + GUARD
@@ -178,7 +185,7 @@ async def _run_until(queue: Queue, done: Any) -> None:
 def test_poison_items_fail_alone_and_everything_else_drains(new_url: UrlMaker) -> None:
     queue = make_queue(new_url())
     poison, ordinary = _fill(queue)
-    bob, mallory = queue.client_id("bob"), queue.client_id("mallory")
+    bob, mallory = Tenancy(queue.db).client_id("bob"), Tenancy(queue.db).client_id("mallory")
 
     def finished() -> bool:
         bob_done = queue.count(ItemFilter(bob, statuses=("done",)))
@@ -240,16 +247,21 @@ def _worker_process(url: str, mode: str) -> None:
     queue_type = Unsettleable if mode == "unsettleable" else Queue
     queue = queue_type(connect(url), fast_instructions())
     settings = WorkerSettings(poll_interval=0.02, drain_timeout=DRAIN)
-    asyncio.run(Worker(queue, _registry(), settings).run(install_signals=True))
+    worker = Worker(queue, _registry(), settings, connection=Tenancy(queue.db).connection)
+    asyncio.run(worker.run(install_signals=True))
 
 
+@pytest.mark.chaos  # a worker process and its signals
 @pytest.mark.parametrize("mode", ["poisoned", "unsettleable", "hung_thread"])
 def test_sigterm_ends_a_worker_within_its_drain_timeout(tmp_path: Path, mode: str) -> None:
     url = f"sqlite:///{tmp_path}/sigterm.db"
     queue = make_queue(url)
-    mallory, bob = queue.ensure_client("mallory"), queue.ensure_client("bob")
-    b_shop = queue.add_connection(bob, "channel", "demo", "Bob shop").id
-    m_shop = queue.add_connection(mallory, "channel", "demo", "Mallory shop").id
+    mallory, bob = (
+        Tenancy(queue.db).ensure_client("mallory"),
+        Tenancy(queue.db).ensure_client("bob"),
+    )
+    b_shop = Tenancy(queue.db).add_connection(bob, "channel", "demo", "Bob shop").id
+    m_shop = Tenancy(queue.db).add_connection(mallory, "channel", "demo", "Mallory shop").id
     then = _then({"instruction": "update_product", "connection_id": b_shop})
     [bad] = queue.enqueue(mallory, [Request("update_product", then, m_shop)])
     good = queue.enqueue(bob, [Request("update_variant", {}, b_shop) for _ in range(5)])

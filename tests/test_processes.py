@@ -18,6 +18,7 @@ from systems.postgres import Databases, LocalServer, pg_bin
 
 from stockyard.db import DATABASE_ERRORS
 from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +37,10 @@ def _fill(
     queue: Queue, lanes: int, per_lane: int, free: int, failing: int = 0
 ) -> tuple[int, list[int]]:
     """`failing` blocking items fail on their first attempt, until an operator acts."""
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     lane_ids = [
-        queue.add_connection(client, "channel", "demo", f"Shop {n}").id for n in range(lanes)
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {n}").id
+        for n in range(lanes)
     ]
     rng = random.Random(1)
     requests = [Request("update_variant", {}, lane_ids[n % lanes]) for n in range(lanes * per_lane)]

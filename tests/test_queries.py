@@ -17,6 +17,7 @@ from stockyard.db.queries import Queries, Query, QueryError, compile_sql, parse
 from stockyard.db.store import Store
 from stockyard.engine import ItemFilter, Outcome, Request
 from stockyard.errors import NotFound
+from stockyard.tenancy import Tenancy
 from tests.conftest import BACKENDS
 from tests.support.queues import UrlMaker, make_queue
 
@@ -242,8 +243,11 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
 def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
     queue = make_queue(new_url())
     db = queue.db
-    client = queue.client_id("default")
-    lanes = [queue.add_connection(client, "channel", "demo", f"Shop {k}").id for k in range(5)]
+    client = Tenancy(queue.db).client_id("default")
+    lanes = [
+        Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {k}").id
+        for k in range(5)
+    ]
     queue.register_worker("filler", "test", 0)
     heads = queue.enqueue(client, [Request("add_product", {}, lane) for lane in lanes])
     jobs = queue.claim("filler", len(heads))

@@ -28,6 +28,7 @@ from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import StorageFull
+from stockyard.tenancy import Tenancy
 from tests.support.queues import fast_instructions, make_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ GUARD = 120.0  # seconds: only a hang gets near this
 def test_the_db_layer_says_storage_full(tmp_path: Path) -> None:
     """In this process, for a moment: a write past the file-size limit is StorageFull."""
     queue = make_queue(f"sqlite:///{tmp_path}/full.db")
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     big = {"blob": "x" * 1_000_000}
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -95,7 +96,11 @@ def _worker_process(url: str, folder: str) -> None:
     settings = WorkerSettings(
         poll_interval=0.02, heartbeat_interval=0.5, lease_timeout=60.0, drain_timeout=5.0
     )
-    asyncio.run(Worker(queue, registry, settings).run(install_signals=True))
+    asyncio.run(
+        Worker(queue, registry, settings, connection=Tenancy(queue.db).connection).run(
+            install_signals=True
+        )
+    )
 
 
 def _wait_for(what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
@@ -109,7 +114,7 @@ def _wait_for(what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes
 def test_a_worker_rides_out_a_full_disk(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/worker.db"
     queue = make_queue(url)
-    client = queue.client_id("default")
+    client = Tenancy(queue.db).client_id("default")
     ids = queue.enqueue(client, [Request("sync_order", {"n": n}) for n in range(20)])
     flags = tmp_path / "flags"
     flags.mkdir()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv, Tenant, product
 from tests.support.queues import UrlMaker
 
@@ -123,7 +124,7 @@ def _snapshot(env: ApiEnv, t: Tenant) -> Any:
     q = env.queue
     return (
         [(i.id, i.status) for i in q.list_items(q_filter(t.id), 1000)],
-        [(c.id, c.description, c.status, c.settings) for c in q.connections(t.id)],
+        [(c.id, c.description, c.status, c.settings) for c in Tenancy(q.db).connections(t.id)],
         [(v.lane_id, v.paused) for v in q.lanes(t.id)],
         [(k.id, k.revoked_at) for k in env.service.accounts.keys(t.id)],
         [(m.user_id, m.role) for m in env.service.accounts.members(t.id)],

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from stockyard.notify.subscriptions import Subscriptions
     from stockyard.sealing import Sealer
     from stockyard.service import Stockyard
+    from stockyard.tenancy import Tenancy
 
 DEFAULT_CLIENT = "default"
 POLL_CHECK_INTERVAL = 5.0  # how often a worker looks for due pulls
@@ -99,7 +100,7 @@ class Application:
         db = open_database(url)
         db.migrate()
         app = cls(db)
-        app.queue.ensure_client(DEFAULT_CLIENT)
+        app.tenancy.ensure_client(DEFAULT_CLIENT)
         return app
 
     def close(self) -> None:
@@ -121,6 +122,13 @@ class Application:
         from stockyard.engine.queue import Queue
 
         return Queue(self.db, self.instructions)
+
+    @cached_property
+    def tenancy(self) -> Tenancy:
+        """The clients, their connections and the audit trail."""
+        from stockyard.tenancy import Tenancy
+
+        return Tenancy(self.db)
 
     # ------------------------------------------------------------------------- the stores
 
@@ -192,15 +200,17 @@ class Application:
         are due, and the dashboard's samples."""
         from stockyard.flows.polling import schedule_polls
         from stockyard.notify import runner
+        from stockyard.samples import Samples
 
         queue = self.queue
+        samples = Samples(queue)
         return [
             (POLL_CHECK_INTERVAL, functools.partial(schedule_polls, self.flow_services)),
             (
                 NOTIFY_CHECK_INTERVAL,
                 functools.partial(runner.notify_due, queue, self.subscriptions, self.notify),
             ),
-            (SAMPLE_CHECK_INTERVAL, lambda: queue.sample(time.time())),
+            (SAMPLE_CHECK_INTERVAL, lambda: samples.record(time.time())),
         ]
 
     # ---------------------------------------------------------------- what shells run on
@@ -229,6 +239,7 @@ class Application:
             settings or WorkerSettings(),
             self.periodic_jobs() if periodic else (),
             observe=self.metrics.observe,
+            connection=self.tenancy.connection,
         )
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.worker import WorkerSettings
+from stockyard.tenancy import Tenancy
 
 DEMO_EMAIL = "admin@example.com"
 DEMO_PASSWORD = "stockyard-demo"
@@ -74,13 +75,14 @@ def _status_table(queue: Queue, client_id: int) -> Table:
 def _seed_queue(queue: Queue, n: int, out: Console, once: bool) -> int:
     """The demo connections (made if missing) and `n` items on them; with `once`, no items
     if the connections were there already (the data of an earlier run)."""
-    client_id = queue.client_id(DEFAULT_CLIENT)
-    existing = {(c.kind, c.description): c.id for c in queue.connections(client_id)}
+    tenancy = Tenancy(queue.db)
+    client_id = tenancy.client_id(DEFAULT_CLIENT)
+    existing = {(c.kind, c.description): c.id for c in tenancy.connections(client_id)}
     if once and all(spec in existing for spec in CONNECTIONS.values()):
         out.print(f"demo data already on {queue.db.describe()}: not added again")
         return client_id
     lanes = {
-        key: existing.get((kind, desc)) or queue.add_connection(client_id, kind, "demo", desc).id
+        key: existing.get((kind, desc)) or tenancy.add_connection(client_id, kind, "demo", desc).id
         for key, (kind, desc) in CONNECTIONS.items()
     }
     ids = queue.enqueue(client_id, _demo_requests(n, lanes, random.Random(7)))

@@ -15,6 +15,7 @@ from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 
 def main(db_url: str, log_path: str) -> None:
@@ -34,7 +35,11 @@ def main(db_url: str, log_path: str) -> None:
     settings = WorkerSettings(
         concurrency=100, poll_interval=0.02, heartbeat_interval=0.2, lease_timeout=1.0
     )
-    asyncio.run(Worker(queue, registry, settings).run(install_signals=True))
+    asyncio.run(
+        Worker(queue, registry, settings, connection=Tenancy(queue.db).connection).run(
+            install_signals=True
+        )
+    )
 
 
 if __name__ == "__main__":

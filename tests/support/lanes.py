@@ -9,6 +9,7 @@ from stockyard.engine import Queue
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.errors import PermanentError, TransientError
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 
 class Recorder:
@@ -51,7 +52,7 @@ class Recorder:
 
 
 def channel(queue: Queue, client_id: int, name: str = "Shop") -> int:
-    return queue.add_connection(client_id, "channel", "demo", name).id
+    return Tenancy(queue.db).add_connection(client_id, "channel", "demo", name).id
 
 
 def status(queue: Queue, client_id: int, item_id: int) -> str:

@@ -19,6 +19,7 @@ from stockyard.notify import runner
 from stockyard.notify.settings import NotifySettings
 from stockyard.notify.subscriptions import Subscriptions
 from stockyard.sealing import Sealer
+from stockyard.tenancy import Tenancy
 from tests.support.queues import drain
 
 
@@ -81,7 +82,7 @@ class Env:
         self.queue = queue
         self.mailbox = mailbox
         self.receiver = receiver
-        self.client = queue.client_id("default")
+        self.client = Tenancy(queue.db).client_id("default")
         self.sealer = Sealer([Sealer.new_key()])
         self.subs = Subscriptions(queue.db, lambda: self.sealer)
         self.settings = NotifySettings(
@@ -91,7 +92,7 @@ class Env:
             digest_window=60.0,
             summary_hour=None,
         )
-        add = queue.add_connection
+        add = Tenancy(queue.db).add_connection
         self.shop = add(self.client, "channel", "http", "Shop").id
         self.trade = add(self.client, "channel", "http", "Trade store").id
         self.warehouse = add(self.client, "fulfillment", "http", "Warehouse").id

@@ -14,6 +14,7 @@ from stockyard.engine.handlers import HandlerRegistry
 from stockyard.engine.instructions import Instructions, RetryPolicy
 from stockyard.engine.worker import Stats, Worker, WorkerSettings
 from stockyard.flows.catalog import default_instructions
+from stockyard.tenancy import Tenancy
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
 
@@ -27,7 +28,7 @@ def make_queue(url: str, instructions: Instructions | None = None, migrate: bool
     if migrate:
         db.migrate()
     queue = Queue(db, instructions or fast_instructions())
-    queue.ensure_client("default")
+    Tenancy(queue.db).ensure_client("default")
     return queue
 
 
@@ -63,5 +64,10 @@ def fresh_queue(new_url: UrlMaker, instructions: Instructions | None = None) -> 
 
 
 def drain(queue: Queue, handlers: HandlerRegistry, concurrency: int = 50) -> Stats:
-    worker = Worker(queue, handlers, WorkerSettings(concurrency=concurrency, poll_interval=0.01))
+    worker = Worker(
+        queue,
+        handlers,
+        WorkerSettings(concurrency=concurrency, poll_interval=0.01),
+        connection=Tenancy(queue.db).connection,
+    )
     return asyncio.run(worker.run(stop_when_idle=True))

@@ -12,9 +12,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS, Connector
-from stockyard.engine.models import Connection
 from stockyard.errors import PermanentError
 from stockyard.sealing import Sealer
+from stockyard.tenancy import Connection
 
 ENTRY_POINT = "stockyard.connectors"
 

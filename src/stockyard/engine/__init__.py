@@ -6,7 +6,6 @@ from stockyard.engine.actions import ACTIONS, RETRY, SKIP, Action
 from stockyard.engine.models import (
     Attempt,
     AuditEntry,
-    Connection,
     Item,
     ItemDetail,
     ItemFilter,
@@ -26,7 +25,6 @@ __all__ = [
     "Action",
     "Attempt",
     "AuditEntry",
-    "Connection",
     "Item",
     "ItemDetail",
     "ItemFilter",

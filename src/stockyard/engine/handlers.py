@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockyard.engine.models import Connection, Job, Request
+from stockyard.engine.models import Job, Request
 
 Handler = Callable[["Context"], Awaitable[None] | None]
 
@@ -21,7 +21,9 @@ Handler = Callable[["Context"], Awaitable[None] | None]
 @dataclass(slots=True)
 class Context:
     job: Job
-    connection: Connection | None
+    # The item's connection, as the worker's connection lookup gives it (the
+    # stockyard.tenancy Connection): the engine itself only knows its id.
+    connection: Any
     follow_ups: list[Request] = field(default_factory=list)
 
     @property

@@ -9,7 +9,6 @@ from typing import Any, Literal
 Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "skipped", "superseded")
 FINAL_STATUSES: tuple[str, ...] = ("done", "skipped", "superseded")
-CONNECTION_KINDS: tuple[str, ...] = ("source", "channel", "fulfillment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,19 +24,6 @@ class Request:
     delay: float = 0.0
     # A newer blocking item with the same key in the same lane supersedes queued older ones.
     coalesce_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    id: int
-    client_id: int
-    kind: str
-    connector: str
-    description: str
-    settings: dict[str, Any]
-    status: str
-    # Encrypted by the service layer (stockyard.sealing); opaque to the engine.
-    sealed_secrets: str | None = None
 
 
 class Job:

@@ -305,6 +305,27 @@ class Reads:
             by_connection[connection] += n
         return by_instruction.most_common(), by_connection.most_common()
 
+    def backlog_by_client(
+        self, finished_from: float, finished_to: float
+    ) -> dict[int, tuple[int, int, int]]:
+        """Per client that has any: its queued items, its failed items, and its items
+        finished (done, skipped, superseded) in [finished_from, finished_to)."""
+        counts: dict[int, list[int]] = {}
+        conn = self.db.connection()
+        for column, sql, params in (
+            (0, "SELECT client_id, count(*) FROM items WHERE status = 'queued'", ()),
+            (1, "SELECT client_id, count(*) FROM items WHERE status = 'failed'", ()),
+            (
+                2,
+                "SELECT client_id, count(*) FROM items WHERE status IN"
+                " ('done', 'skipped', 'superseded') AND finished_at >= ? AND finished_at < ?",
+                (finished_from, finished_to),
+            ),
+        ):
+            for client, n in conn.execute(f"{sql} GROUP BY client_id", params).fetchall():
+                counts.setdefault(int(client), [0, 0, 0])[column] = int(n)
+        return {client: (q, f, d) for client, (q, f, d) in counts.items()}
+
     def stats(self) -> QueueStats:
         """Unfinished items by status and instruction, lanes by state, live workers: what
         monitoring scrapes. Reads the unfinished items only (through their partial

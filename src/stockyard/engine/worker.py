@@ -161,9 +161,14 @@ class Worker:
         settings: WorkerSettings | None = None,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         observe: Callable[[Sequence[Outcome]], None] | None = None,
+        connection: Callable[[int], Any] | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
+        # The connection of an id, for the handlers' context (stockyard.tenancy's
+        # Tenancy.connection; NotFound when it is gone). Without it, handlers get none and
+        # are chosen by instruction alone.
+        self.connection = connection
         # Told every settled batch of outcomes (metrics); runs on the event loop, so cheap.
         self.observe = observe
         # Jobs of the layers above (e.g. scheduling pulls): (interval in seconds, function),
@@ -377,14 +382,15 @@ class Worker:
         """Read the jobs' connections here, on the DB thread, so handlers never wait on
         the database from the event loop."""
         wanted = {j.connection_id for j in jobs if j.connection_id is not None}
-        if wanted:
+        if wanted and self.connection is not None:
             with contextlib.suppress(Exception):  # _context reports what stays missing
                 await self._in_db(self._fetch_connections, wanted)
 
     def _fetch_connections(self, ids: set[int]) -> None:
+        assert self.connection is not None
         for connection_id in ids:
             with contextlib.suppress(NotFound):
-                self.queue.connection(connection_id)
+                self.connection(connection_id)
 
     async def _next_due(self) -> float | None:
         try:
@@ -431,9 +437,9 @@ class Worker:
 
     def _context(self, job: Job) -> tuple[Context, Registered]:
         connection = None
-        if job.connection_id is not None:
+        if job.connection_id is not None and self.connection is not None:
             try:
-                connection = self.queue.connection(job.connection_id)
+                connection = self.connection(job.connection_id)
             except NotFound:
                 raise PermanentError(f"connection {job.connection_id} no longer exists") from None
             except DATABASE_ERRORS as exc:

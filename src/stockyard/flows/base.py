@@ -12,9 +12,10 @@ from stockyard.catalog.models import parse
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.base import Connector
 from stockyard.connectors.registry import ConnectorRegistry
-from stockyard.engine import Connection, Queue
+from stockyard.engine import Queue
 from stockyard.engine.handlers import Context
 from stockyard.errors import PermanentError, StockyardError
+from stockyard.tenancy import Connection, Tenancy
 
 __all__ = ["Flow", "Services", "flow", "parse"]
 
@@ -25,9 +26,14 @@ class Services:
     store: CatalogStore
     connectors: ConnectorRegistry
 
+    @property
+    def tenancy(self) -> Tenancy:
+        """The clients and connections (their cache is shared per database)."""
+        return Tenancy(self.queue.db)
+
     def connection(self, ctx: Context, kind: str) -> Connection:
         """The item's connection, which this instruction needs to be a `kind`."""
-        conn = ctx.connection
+        conn: Connection | None = ctx.connection
         if conn is None:
             raise PermanentError(f"{ctx.job.instruction} needs a {kind} connection")
         if conn.kind != kind:
@@ -43,7 +49,7 @@ class Services:
     def connections(self, client_id: int, kind: str) -> list[Connection]:
         return [
             c
-            for c in self.queue.connections(client_id)
+            for c in self.tenancy.connections(client_id)
             if c.kind == kind and c.status != "disabled"
         ]
 
@@ -54,7 +60,7 @@ class Services:
         connection of that kind; None if it has none."""
         if chosen is not None:
             try:
-                return self.queue.connection(int(chosen), client_id)
+                return self.tenancy.connection(int(chosen), client_id)
             except (StockyardError, ValueError):
                 raise PermanentError(
                     f"connection {owner.id} ({owner.description}): {setting} {chosen!r}"

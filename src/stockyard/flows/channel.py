@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from stockyard.catalog.store import StoredProduct
 from stockyard.connectors.base import ChannelVariant, Connector, Result
-from stockyard.engine import Connection
 from stockyard.engine.handlers import Context
 from stockyard.errors import HandlerError, InvalidInput, PermanentError, TransientError
 from stockyard.flows.base import Services, flow
 from stockyard.flows.rules import ChannelRules, image_hash, product_hash, rules_of, variant_hash
+from stockyard.tenancy import Connection
 
 
 @dataclass(slots=True)
@@ -313,4 +313,4 @@ def set_channel_status(services: Services, ctx: Context) -> None:
     status = ctx.payload.get("status", "active")
     if status not in ("active", "inactive"):
         raise InvalidInput("invalid payload: 'status' must be 'active' or 'inactive'")
-    services.queue.set_connection_status(ctx.job.client_id, channel.id, str(status))
+    services.tenancy.set_connection_status(ctx.job.client_id, channel.id, str(status))

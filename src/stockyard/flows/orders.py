@@ -14,11 +14,12 @@ from typing import Any
 
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
 from stockyard.catalog.store import StoredOrder
-from stockyard.engine import Connection, Request
+from stockyard.engine import Request
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, NotFound, PermanentError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
+from stockyard.tenancy import Connection
 
 
 def _order_body(stored: StoredOrder) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def add_order(services: Services, ctx: Context) -> None:
             _order_body(stored), ctx.job.idempotency_key
         )
         services.store.update_order(stored.id, source_code=code, state="confirmed")
-    channel = services.queue.connection(stored.channel_id, ctx.job.client_id)
+    channel = services.tenancy.connection(stored.channel_id, ctx.job.client_id)
     service = services.only_connection(
         ctx.job.client_id,
         "fulfillment",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import time
 
-from stockyard.engine import Connection, Request
+from stockyard.engine import Request
 from stockyard.errors import NotFound
 from stockyard.flows.base import Services
+from stockyard.tenancy import Connection
 
 # connection kind -> (setting, instruction)
 POLLS: dict[str, tuple[str, str]] = {
@@ -33,7 +34,7 @@ def schedule_polls(services: Services, now: float | None = None) -> list[int]:
     once: a pull's idempotency key names its time slot, so they queue it once."""
     now = time.time() if now is None else now
     queued: list[int] = []
-    for connection in services.queue.connections():
+    for connection in services.tenancy.connections():
         interval = interval_of(connection)
         if interval is None or connection.status == "disabled":
             continue

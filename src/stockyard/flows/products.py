@@ -7,7 +7,7 @@ from typing import Any
 
 from stockyard.catalog.models import Customer, Image, Product, parse
 from stockyard.catalog.store import StoredProduct
-from stockyard.engine import Connection, Request
+from stockyard.engine import Request
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput
 from stockyard.flows import cursors
@@ -19,6 +19,7 @@ from stockyard.flows.rules import (
     rules_of,
     variant_hash,
 )
+from stockyard.tenancy import Connection
 
 
 def product_refs(stored: StoredProduct) -> tuple[str, ...]:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from stockyard.catalog.models import parse
 from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
 from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
-from stockyard.engine.models import Connection
 from stockyard.errors import InvalidInput, PermanentError
+from stockyard.tenancy import Connection
 
 
 class ProductFilter(BaseModel):

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from stockyard.accounts import Accounts, Principal
     from stockyard.catalog.store import CatalogStore
     from stockyard.connectors.registry import ConnectorRegistry
-    from stockyard.engine import Connection, Queue
+    from stockyard.engine import Queue
     from stockyard.notify.subscriptions import Subscriptions
     from stockyard.sealing import Sealer
+    from stockyard.tenancy import Connection, Tenancy
 
 READ, OPERATE, ADMIN = "read-only", "operator", "administrator"
 DISABLED = "disabled"
@@ -51,6 +52,13 @@ class ServiceBase:
 
     # The other parts are fetched when an operation first needs them (a command that lists
     # lanes loads no connector); each can be replaced on the instance.
+
+    @cached_property
+    def tenancy(self) -> Tenancy:
+        """Clients, connections and the audit trail (stockyard.tenancy)."""
+        from stockyard.tenancy import Tenancy
+
+        return Tenancy(self.queue.db)
 
     @cached_property
     def store(self) -> CatalogStore:
@@ -87,19 +95,14 @@ class ServiceBase:
             raise Forbidden(f"this needs the {need} role; yours is {role}")
 
     def _client_exists(self, client_id: int) -> bool:
-        row = (
-            self.queue.db.connection()
-            .execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
-            .fetchone()
-        )
-        return row is not None
+        return self.tenancy.client_exists(client_id)
 
     def _platform(self, who: Principal) -> None:
         if not who.platform_admin:
             raise Forbidden("this needs a platform administrator")
 
     def _audit(self, who: Principal, client_id: int, action: str, **detail: Any) -> None:
-        self.queue.record(client_id, who.actor, action, detail)
+        self.tenancy.record(client_id, who.actor, action, detail)
 
     def _secrets_of(self, conn: Connection) -> dict[str, Any]:
         # Opened only when there are some: a deployment without secrets needs no key.

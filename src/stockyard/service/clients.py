@@ -24,12 +24,12 @@ class Client:
 
 class ClientsService(ServiceBase):
     def clients(self, who: Principal) -> list[Client]:
-        rows = self.queue.db.connection().execute("SELECT id, name FROM clients ORDER BY id")
+        rows = self.tenancy.all_clients()
         return [Client(int(i), n, role) for i, n in rows if (role := who.role(int(i))) is not None]
 
     def client_named(self, who: Principal, name: str) -> Client:
         """The client of that name, which the caller has a role on (NotFound otherwise)."""
-        client_id = self.queue.client_id(name)
+        client_id = self.tenancy.client_id(name)
         role = who.role(client_id)
         if role is None:
             raise NotFound(f"no client named {name!r}")
@@ -45,12 +45,12 @@ class ClientsService(ServiceBase):
             )
         if self._client_named(name):
             raise Conflict(f"a client named {name!r} exists")
-        client_id = self.queue.ensure_client(name)
+        client_id = self.tenancy.ensure_client(name)
         return Client(client_id, name, ADMIN)
 
     def _client_named(self, name: str) -> bool:
         try:
-            self.queue.client_id(name)
+            self.tenancy.client_id(name)
         except NotFound:
             return False
         return True
@@ -59,4 +59,4 @@ class ClientsService(ServiceBase):
         self, who: Principal, client_id: int, before: int | None, limit: int
     ) -> list[AuditEntry]:
         self._allow(who, client_id, ADMIN)
-        return self.queue.audit_log(client_id, before, limit)
+        return self.tenancy.audit_log(client_id, before, limit)

@@ -12,7 +12,7 @@ from stockyard.service.base import ADMIN, DISABLED, READ, ServiceBase
 
 if TYPE_CHECKING:
     from stockyard.accounts import Principal
-    from stockyard.engine import Connection
+    from stockyard.tenancy import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +32,11 @@ class ConnectionView:
 class ConnectionsService(ServiceBase):
     def connections(self, who: Principal, client_id: int) -> list[ConnectionView]:
         self._allow(who, client_id, READ)
-        return [self._view(c) for c in self.queue.connections(client_id)]
+        return [self._view(c) for c in self.tenancy.connections(client_id)]
 
     def connection(self, who: Principal, client_id: int, connection_id: int) -> ConnectionView:
         self._allow(who, client_id, READ)
-        return self._view(self.queue.connection(connection_id, client_id))
+        return self._view(self.tenancy.connection(connection_id, client_id))
 
     def create_connection(
         self,
@@ -53,9 +53,9 @@ class ConnectionsService(ServiceBase):
         self._allow(who, client_id, ADMIN)
         merged = merge_secrets({}, secrets)
         self._check_settings(kind, connector, settings, merged)
-        conn = self.queue.add_connection(client_id, kind, connector, description, settings)
+        conn = self.tenancy.add_connection(client_id, kind, connector, description, settings)
         if merged:
-            self.queue.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
+            self.tenancy.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
         self._audit(who, client_id, "connection.create", connection=conn.id, secrets=sorted(merged))
         return self.connection(who, client_id, conn.id)
 
@@ -72,16 +72,18 @@ class ConnectionsService(ServiceBase):
         from stockyard.sealing import merge_secrets
 
         self._allow(who, client_id, ADMIN)
-        conn = self.queue.connection(connection_id, client_id)
+        conn = self.tenancy.connection(connection_id, client_id)
         merged = merge_secrets(self._secrets_of(conn), secrets or {})
         new_settings = conn.settings if settings is None else settings
         self._check_settings(conn.kind, conn.connector, new_settings, merged)
         if description is not None:
-            self.queue.set_connection_description(client_id, connection_id, description)
+            self.tenancy.set_connection_description(client_id, connection_id, description)
         if settings is not None:
-            self.queue.set_connection_settings(client_id, connection_id, settings)
+            self.tenancy.set_connection_settings(client_id, connection_id, settings)
         if secrets:
-            self.queue.set_connection_secrets(client_id, connection_id, self._sealer().seal(merged))
+            self.tenancy.set_connection_secrets(
+                client_id, connection_id, self._sealer().seal(merged)
+            )
         changed = [
             name
             for name, value in (("description", description), ("settings", settings))
@@ -104,7 +106,7 @@ class ConnectionsService(ServiceBase):
         """Disabling pauses the connection's lane and refuses what it pushes in; enabling
         undoes both."""
         self._allow(who, client_id, ADMIN)
-        conn = self.queue.connection(connection_id, client_id)
+        conn = self.tenancy.connection(connection_id, client_id)
         if (conn.status != DISABLED) == enabled:
             raise Conflict(
                 f"connection {connection_id} is already {'enabled' if enabled else DISABLED}"
@@ -115,7 +117,7 @@ class ConnectionsService(ServiceBase):
                 self.queue.resume(client_id, connection_id, who.actor)
             else:
                 self.queue.pause(client_id, connection_id, who.actor, "connection disabled")
-        self.queue.set_connection_status(
+        self.tenancy.set_connection_status(
             client_id, connection_id, "active" if enabled else DISABLED
         )
         action = "connection.enable" if enabled else "connection.disable"
@@ -142,8 +144,8 @@ class ConnectionsService(ServiceBase):
         cannot play, bad rules, settings it rejects, credentials among the settings."""
         from stockyard.catalog.models import parse
         from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
-        from stockyard.engine.models import CONNECTION_KINDS
         from stockyard.flows.rules import ChannelRules
+        from stockyard.tenancy import CONNECTION_KINDS
 
         if kind not in CONNECTION_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(CONNECTION_KINDS)}")

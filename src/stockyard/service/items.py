@@ -12,6 +12,7 @@ from stockyard.engine import ACTIONS as ENGINE_ACTIONS
 from stockyard.engine import ItemFilter, Request
 from stockyard.engine.models import STATUSES
 from stockyard.errors import InvalidInput, NotFound
+from stockyard.samples import Samples
 from stockyard.service.base import ADMIN, OPERATE, READ, ServiceBase
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class ItemsService(ServiceBase):
         self, who: Principal, client_id: int, since: float
     ) -> list[tuple[float, int, int, int]]:
         self._allow(who, client_id, READ)
-        return self.queue.samples(client_id, since)
+        return Samples(self.queue).history(client_id, since)
 
     def failures_by(
         self, who: Principal, client_id: int
@@ -86,7 +87,7 @@ class ItemsService(ServiceBase):
                 f"{req.instruction} is an internal instruction: only Stockyard itself queues it"
             )
         if req.connection_id is not None:
-            conn = self.queue.connection(req.connection_id, client_id)
+            conn = self.tenancy.connection(req.connection_id, client_id)
             if instruction.blocking and conn.kind != instruction.lane.value:
                 raise InvalidInput(
                     f"{req.instruction} runs in a {instruction.lane.value} lane, but"

@@ -11,8 +11,8 @@ from stockyard.service.base import ADMIN, DISABLED, ServiceBase
 
 if TYPE_CHECKING:
     from stockyard.accounts import Principal
-    from stockyard.engine import Connection
     from stockyard.service.inbound import Record
+    from stockyard.tenancy import Connection
 
 
 class PushService(ServiceBase):
@@ -57,7 +57,7 @@ class PushService(ServiceBase):
         from stockyard.signing import SignatureError, verify
 
         try:
-            conn: Connection | None = self.queue.connection(connection_id)
+            conn: Connection | None = self.tenancy.connection(connection_id)
         except NotFound:
             conn = None
         secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")

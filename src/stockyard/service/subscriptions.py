@@ -35,7 +35,7 @@ class SubscriptionsService(ServiceBase):
         if unknown:
             raise InvalidInput(f"events: unknown {unknown[0]!r}; known: {', '.join(EVENTS)}")
         for connection_id in connections:
-            self.queue.connection(connection_id, client_id)  # NotFound for another client's
+            self.tenancy.connection(connection_id, client_id)  # NotFound for another client's
         sub, secret = self.subscriptions.add(client_id, kind, target, events, connections)
         self._audit(who, client_id, "subscription.add", subscription=sub.id, target=sub.target)
         return sub, secret
