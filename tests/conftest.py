@@ -1,12 +1,21 @@
-"""Fixtures: every engine test runs on both backends, SQLite and PostgreSQL."""
+"""Fixtures: every engine test runs on both backends, SQLite and PostgreSQL; and the tiers.
+
+The tiers (docs/architecture.md, "Tests"), marked here by what a test needs so that no test
+file has to remember it:
+- `backends`: PostgreSQL (the `postgresql` half of every two-backend test, `pg_databases`);
+- `chaos`: worker processes, crashes, signals, storage faults (CHAOS_FILES, and single tests
+  marked `@pytest.mark.chaos` in their files);
+- `real`: real Tryton, Vendure (their fixtures) or Chromium (REAL_FILES);
+- the rest is the fast tier, SQLite and in-process: `make check`.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from systems.launch import Running, start_tryton, start_vendure
 from systems.net import free_port
 from systems.postgres import Databases, LocalServer
 
@@ -15,7 +24,13 @@ from stockyard.outbound import ALLOW_ENV
 from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fresh_queue
 
+if TYPE_CHECKING:
+    from systems.launch import Running
+
 BACKENDS = ("sqlite", "postgresql")
+CHAOS_FILES = {"test_processes.py", "test_storage_full.py"}
+REAL_FILES = {"test_console_browser.py", "test_erp_shop.py", "test_real_connectors.py"}
+REAL_FIXTURES = {"tryton", "vendure"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,6 +38,19 @@ def pytest_configure(config: pytest.Config) -> None:
     # (stockyard.outbound); worker subprocesses inherit it. tests/test_outbound_guard.py
     # removes it to check the default.
     os.environ.setdefault(ALLOW_ENV, "127.0.0.1,::1,localhost")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        if item.path.name in REAL_FILES or fixtures & REAL_FIXTURES:
+            item.add_marker(pytest.mark.real)
+        if item.path.name in CHAOS_FILES:
+            item.add_marker(pytest.mark.chaos)
+        if backend == "postgresql" or "pg_databases" in fixtures:
+            item.add_marker(pytest.mark.backends)
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +94,14 @@ def client_id(queue: Queue) -> int:
 
 
 # ---------------------------------------------------------------- real Tryton and Vendure
+# systems.launch is imported when a test asks for them, so the fast tier never loads it.
 
 
 @pytest.fixture(scope="session")
 def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Tryton on 127.0.0.1, from the seeded template (systems/launch.py)."""
+    from systems.launch import start_tryton
+
     running = start_tryton(free_port(), tmp_path_factory.mktemp("tryton"))
     yield running
     running.stop()
@@ -79,6 +110,8 @@ def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 @pytest.fixture(scope="session")
 def vendure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Vendure on 127.0.0.1, from the set-up template; a test may restart it in place."""
+    from systems.launch import start_vendure
+
     running = start_vendure(free_port(), tmp_path_factory.mktemp("vendure"))
     yield running
     running.stop()

@@ -1,4 +1,7 @@
-"""The CLI as an operator meets it: real subprocesses, clear one-line errors, exit codes."""
+"""The CLI as an operator meets it: clear one-line errors, exit codes. The session of
+commands and the PostgreSQL run are real subprocesses; the rest runs the same commands
+in-process (tests/support/cli.py), which checks the same output without an interpreter's
+start-up per command."""
 
 from __future__ import annotations
 
@@ -11,15 +14,15 @@ from pathlib import Path
 import pytest
 from systems.postgres import Databases
 
-from tests.support.cli import ROOT, run
+from tests.support.cli import ROOT, invoke, run
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "cli.db"
-    assert run(path, "init").returncode == 0
+    assert invoke(path, "init").returncode == 0
     assert (
-        run(path, "connections", "add", "--kind", "channel", "--description", "Shop").returncode
+        invoke(path, "connections", "add", "--kind", "channel", "--description", "Shop").returncode
         == 0
     )
     return path
@@ -68,14 +71,14 @@ def test_enqueue_list_skip_and_lanes(db: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_gets_one_clear_line(db: Path, args: tuple[str, ...], message: str) -> None:
-    result = run(db, *args)
+    result = invoke(db, *args)
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_uninitialised_database_is_a_clear_error(tmp_path: Path) -> None:
-    result = run(tmp_path / "missing.db", "lanes")
+    result = invoke(tmp_path / "missing.db", "lanes")
     assert result.returncode == 2 and "stockyard init" in result.stderr
     assert not (tmp_path / "missing.db").exists()
 
@@ -116,7 +119,7 @@ def test_the_cli_on_postgresql(pg_databases: Databases) -> None:
     ],
 )
 def test_bad_database_urls_get_one_clear_line(url: str, message: str) -> None:
-    result = run_url(url, "lanes")
+    result = invoke(url, "lanes")
     assert result.returncode == 2
     assert message in result.stderr
     assert "secret" not in result.stdout + result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stockyard import app
+from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import NotFound
@@ -39,10 +39,10 @@ class Env:
         return CatalogStore(self.queue.db)
 
     def services(self) -> Services:
-        return app.services(self.queue)
+        return Application(self.queue.db, queue=self.queue).flow_services
 
     def run(self) -> None:
-        drain(self.queue, app.default_handlers(self.queue))
+        drain(self.queue, Application(self.queue.db, queue=self.queue).handlers)
 
     def push(self, *products: dict[str, Any]) -> list[int]:
         return self.queue.enqueue(
@@ -59,6 +59,12 @@ class Env:
 
     def lane(self, lane_id: int) -> Any:
         return next(v for v in self.queue.lanes(self.client_id) if v.lane_id == lane_id)
+
+
+@pytest.fixture
+def backend() -> str:
+    # SQLite only: the flows hold no SQL of their own; the engine's tests run on both.
+    return "sqlite"
 
 
 @pytest.fixture

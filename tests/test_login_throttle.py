@@ -65,7 +65,7 @@ def use_hasher(env: ApiEnv, hasher: CountingHasher, slots: int = 2) -> None:
 
 
 def until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while not check():
         assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(0.01)

@@ -257,6 +257,7 @@ def test_noisy_paths_leak_no_secret(
     assert leaks("\n".join(answers)) == []
 
 
+@pytest.mark.chaos  # a real worker process
 def test_a_worker_process_logs_no_secret(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/worker.db"
     queue = Application.init(url).queue

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from systems.net import free_port
 
-from tests.support.cli import ROOT, run
+from tests.support.cli import ROOT, invoke
 
 
 def wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
@@ -29,6 +30,7 @@ def wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0)
     raise AssertionError("stockyard serve did not become ready")
 
 
+@pytest.mark.chaos  # the real `stockyard serve` process, stopped by a signal
 def test_serve_demo_runs_api_and_workers_then_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
@@ -79,9 +81,9 @@ def test_serve_demo_runs_api_and_workers_then_stops_cleanly(tmp_path: Path) -> N
 
 def test_cli_users_and_keys(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    assert run(db, "init").returncode == 0
+    assert invoke(db, "init").returncode == 0
     env_password = {"STOCKYARD_PASSWORD": "long enough pw"}
-    added = run(
+    added = invoke(
         db,
         "users",
         "add",
@@ -93,18 +95,18 @@ def test_cli_users_and_keys(tmp_path: Path) -> None:
         extra_env=env_password,
     )
     assert added.returncode == 0 and "added: ops@example.com, operator of default" in added.stdout
-    again = run(db, "users", "add", "ops@example.com", extra_env=env_password)
+    again = invoke(db, "users", "add", "ops@example.com", extra_env=env_password)
     assert again.returncode == 2 and "exists" in again.stderr
-    short = run(db, "users", "add", "x@example.com", extra_env={"STOCKYARD_PASSWORD": "short"})
+    short = invoke(db, "users", "add", "x@example.com", extra_env={"STOCKYARD_PASSWORD": "short"})
     assert short.returncode == 2 and "at least 8 characters" in short.stderr
-    made = run(db, "keys", "create", "--name", "ERP push", "--role", "administrator")
+    made = invoke(db, "keys", "create", "--name", "ERP push", "--role", "administrator")
     assert made.returncode == 0
     token = made.stdout.strip().splitlines()[-1]
     assert token.startswith("sy_key_")
-    listed = run(db, "keys", "list")
+    listed = invoke(db, "keys", "list")
     assert "ERP push" in listed.stdout and token not in listed.stdout
-    bad_role = run(db, "keys", "create", "--name", "x", "--role", "owner")
+    bad_role = invoke(db, "keys", "create", "--name", "x", "--role", "owner")
     assert bad_role.returncode == 2 and "role must be one of" in bad_role.stderr
-    assert run(db, "keys", "revoke", "1").returncode == 0
-    missing = run(db, "keys", "revoke", "99")
+    assert invoke(db, "keys", "revoke", "1").returncode == 0
+    missing = invoke(db, "keys", "revoke", "99")
     assert missing.returncode == 2 and "no API key 99" in missing.stderr
