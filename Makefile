@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-postgres clean postgres chromium systems demo-erp-shop
+.PHONY: run test check lint bench bench-postgres clean postgres chromium systems demo-erp-shop
 
 # Running needs only the package itself; the tests and benchmarks add their tools.
 $(RUN_STAMP): pyproject.toml
@@ -44,6 +44,9 @@ demo-erp-shop: $(STAMP) systems  ## Tryton and Vendure on 127.0.0.1 with Stockya
 
 test: lint postgres chromium systems  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
+
+check: lint  ## ruff, mypy and the fast tier: SQLite, in-process; no PostgreSQL, Chromium or ERP
+	$(BIN)/pytest -q -m "not backends and not chaos and not real"
 
 bench: $(STAMP)  ## the SQLite benchmarks of docs/benchmarks.md (a few minutes)
 	$(BIN)/python -m bench.run
