@@ -1,6 +1,6 @@
-"""The data flows of SPEC §4 end to end: items run through a real worker, the `http`
-connector talks to real HTTP servers on 127.0.0.1 (tests/remote.py), and the tests check
-what those servers received and what the catalog holds afterwards."""
+"""The data flows end to end: items run through a real worker, the `http` connector talks
+to real HTTP servers on 127.0.0.1 (tests/support/remote.py), and the tests check what those
+servers received and what the catalog holds afterwards."""
 
 from __future__ import annotations
 
