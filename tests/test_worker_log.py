@@ -1,0 +1,64 @@
+"""The worker logs every failed attempt: one WARNING line with the item, its instruction,
+connection and attempt, and the error's first line; never the payload."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from stockyard.engine import Request
+from stockyard.engine.handlers import Context, HandlerRegistry
+from stockyard.errors import PermanentError, TransientError
+from stockyard.tenancy import Tenancy
+from tests.support.queues import drain, make_queue
+
+SECRET = "s3cret-payload-value"
+
+
+def failing(ctx: Context) -> None:
+    if ctx.payload.get("transient"):
+        raise TransientError("remote busy\nsecond line of the answer")
+    raise PermanentError(f"bad product\n{ctx.payload.get('note')}")
+
+
+def test_each_failed_attempt_is_one_warning_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = make_queue(f"sqlite:///{tmp_path / 'log.db'}")
+    tenancy = Tenancy(queue.db)
+    client = tenancy.client_id("default")
+    shop = tenancy.add_connection(client, "channel", "demo", "Shop").id
+    permanent, transient = queue.enqueue(
+        client,
+        [
+            Request("update_product", {"product_id": 1, "note": SECRET}, shop),
+            Request("sync_order", {"transient": True, "note": SECRET}),
+        ],
+    )
+    handlers = HandlerRegistry()
+    handlers.register_all(["update_product", "sync_order"], failing)
+    with caplog.at_level(logging.WARNING, logger="stockyard.worker"):
+        stats = drain(queue, handlers)
+    assert (stats.failed, stats.retried) == (2, 2)  # the transient one: 3 attempts
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "stockyard.worker"]
+    failures = [line for line in lines if line.startswith("item ")]
+    assert failures.count(
+        f"item {permanent} (update_product, connection {shop}) attempt 1 failed: bad product"
+    ) == 1
+    for attempt in (1, 2):
+        assert (
+            f"item {transient} (sync_order, connection -) attempt {attempt} failed,"
+            " will retry: remote busy"
+        ) in failures
+    assert any(
+        line.startswith(f"item {transient} (sync_order, connection -) attempt 3 failed:")
+        and "remote busy" in line
+        for line in failures
+    )
+    assert len(failures) == 4
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.getMessage() in failures)
+    assert not any(SECRET in line or "second line" in line for line in lines)
+    queue.db.close()
