@@ -225,7 +225,7 @@ class Claims:
         wanted: set[int] = set()
         for o in outcomes:
             follow_ups = o.follow_ups
-            if o.kind == "done" and isinstance(follow_ups, list | tuple):
+            if follow_ups and o.kind == "done" and isinstance(follow_ups, list | tuple):
                 wanted.update(
                     r.connection_id
                     for r in follow_ups[: MAX_FOLLOW_UPS + 1]

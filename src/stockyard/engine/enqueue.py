@@ -11,12 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stockyard.db import Cursor, Database
 from stockyard.engine.instructions import Instructions, render, render_key
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.models import Request
-from stockyard.engine.rows import NewItem, dumps
+from stockyard.engine.rows import dumps
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import InvalidInput, NotFound
 
@@ -98,9 +99,12 @@ class Enqueuer:
         # Ids are drawn with the lanes locked, so within a lane they follow commit order.
         self.lanes.lock(cur, lanes)
         new_ids = iter(self.db.allocate_ids(cur, len(fresh)))
-        rows: list[NewItem] = []
+        # One row per new item, in the order the INSERT reads them (d.value->>0 ... 11).
+        rows: list[list[Any]] = []
         refs: list[tuple[str, int]] = []
         ids: list[int] = []
+        # (lane, coalescing key) -> the newest new item that has them: it supersedes.
+        newest: dict[tuple[int, str], int] = {}
         for req, planned in zip(requests, plan, strict=True):
             key = req.idempotency_key
             if planned is None:
@@ -110,21 +114,26 @@ class Enqueuer:
             if key is not None:
                 existing[key] = item_id
             blocking, lane_id, description = planned
+            coalesce_key = None
+            if lane_id is not None:
+                coalesce_key = self._coalesce_key(req)
+                if coalesce_key is not None:
+                    newest[(lane_id, coalesce_key)] = item_id  # in id order: the last wins
             rows.append(
-                NewItem(
-                    id=item_id,
-                    instruction=req.instruction,
-                    blocking=int(blocking),
-                    connection_id=req.connection_id,
-                    lane_id=lane_id,
-                    payload=req.payload,
-                    refs=req.refs,
-                    description=description,
-                    parent_id=req.parent_id,
-                    idempotency_key=key,
-                    run_after=now + req.delay if req.delay > 0 else now,
-                    coalesce_key=self._coalesce_key(req) if lane_id is not None else None,
-                )
+                [
+                    item_id,
+                    req.instruction,
+                    int(blocking),
+                    req.connection_id,
+                    lane_id,
+                    req.payload,
+                    req.refs,
+                    description,
+                    req.parent_id,
+                    key,
+                    now + req.delay if req.delay > 0 else now,
+                    coalesce_key,
+                ]
             )
             refs.extend((ref, item_id) for ref in req.refs)
             ids.append(item_id)
@@ -151,7 +160,7 @@ class Enqueuer:
                 "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
             )
         if lanes:
-            lanes.subtract(self._supersede(cur, rows, now))
+            lanes.subtract(self._supersede(cur, newest, now))
             self.lanes.update(cur, lanes)
         return ids
 
@@ -159,13 +168,11 @@ class Enqueuer:
         template = self.instructions[req.instruction].coalesce
         return req.coalesce_key or render_key(template, req.payload)
 
-    def _supersede(self, cur: Cursor, rows: list[NewItem], now: float) -> Counter[int]:
+    def _supersede(
+        self, cur: Cursor, newest: dict[tuple[int, str], int], now: float
+    ) -> Counter[int]:
         """Queued items that a new item of this batch replaces become `superseded`, pointing
         to their newest replacement; returns how many left each lane."""
-        newest: dict[tuple[int, str], int] = {}
-        for row in rows:
-            if row.coalesce_key is not None and row.lane_id is not None:
-                newest[(row.lane_id, row.coalesce_key)] = row.id  # in id order: the last wins
         if not newest:
             return Counter()
         gone = cur.execute(
