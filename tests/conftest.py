@@ -44,12 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("backend") if callspec else None
+        # A backend is a parameter (`backend`, or a module's own, as test_queries' `migrated`).
+        params = list(callspec.params.values()) if callspec else []
         if item.path.name in REAL_FILES or fixtures & REAL_FIXTURES:
             item.add_marker(pytest.mark.real)
         if item.path.name in CHAOS_FILES:
             item.add_marker(pytest.mark.chaos)
-        if backend == "postgresql" or "pg_databases" in fixtures:
+        if "postgresql" in params or "pg_databases" in fixtures:
             item.add_marker(pytest.mark.backends)
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 from systems.postgres import Databases
@@ -23,9 +28,43 @@ def fast_instructions(policy: RetryPolicy = FAST_RETRY) -> Instructions:
     return Instructions(dataclasses.replace(i, retry=policy) for i in default_instructions())
 
 
+_template: Path | None = None
+
+
+def _migrated_sqlite_template() -> Path:
+    """One SQLite file migrated once per test process: a fresh database is a copy of it (a
+    copy takes ~1 ms, the migrations ~150 ms), as tests get PostgreSQL databases cloned
+    from a migrated template (systems/postgres.py)."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="stockyard-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        migrated = folder / "migrated.db"
+        db = connect(f"sqlite:///{migrated}")
+        db.migrate()
+        db.close()
+        # The backup API writes one self-contained file, whatever the journal mode left.
+        with sqlite3.connect(migrated) as source, sqlite3.connect(folder / "template.db") as copy:
+            source.backup(copy)
+        _template = folder / "template.db"
+    return _template
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The file of a plain `sqlite:///path` URL that does not exist yet, else None."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    path = Path(url[len(prefix) :])
+    return None if path.exists() else path
+
+
 def make_queue(url: str, instructions: Instructions | None = None, migrate: bool = True) -> Queue:
+    fresh = _new_sqlite_file(url) if migrate else None
+    if fresh is not None:
+        shutil.copyfile(_migrated_sqlite_template(), fresh)
     db = connect(url)
-    if migrate:
+    if migrate and fresh is None:
         db.migrate()
     queue = Queue(db, instructions or fast_instructions())
     Tenancy(queue.db).ensure_client("default")
