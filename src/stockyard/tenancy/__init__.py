@@ -44,7 +44,7 @@ class Tenancy:
 
     def all_clients(self) -> list[tuple[int, str]]:
         """(id, name) of every client, by id."""
-        return self.clients.all()
+        return self.clients.every()
 
     # --------------------------------------------------------------------- connections
 
@@ -61,7 +61,7 @@ class Tenancy:
 
     def connections(self, client_id: int | None = None) -> list[Connection]:
         """A client's connections; every client's when `client_id` is None (schedulers)."""
-        return self.connections_of.all(client_id)
+        return self.connections_of.of_client(client_id)
 
     def connection(self, connection_id: int, client_id: int | None = None) -> Connection:
         """The connection (cached a few seconds); NotFound if it is not the client's."""

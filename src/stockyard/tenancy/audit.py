@@ -8,32 +8,29 @@ import json
 import time
 from typing import Any
 
-from stockyard.db import Database
+from stockyard.db import Store, load_queries
 from stockyard.engine import AuditEntry
 
 
-class Audit:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class Audit(Store):
+    queries = load_queries(__package__)
 
     def record(self, client_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO audit (at, client_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), client_id, actor, action, json.dumps(detail)),
+            self.execute(
+                cur,
+                "insert_audit",
+                at=time.time(),
+                client_id=client_id,
+                actor=actor,
+                action=action,
+                detail=json.dumps(detail),
             )
 
     def log(self, client_id: int, before: int | None, limit: int) -> list[AuditEntry]:
         """The client's whole audit trail, newest first; `before`: the last id seen."""
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT id, at, actor, action, item_id, lane_id, detail FROM audit"
-                " WHERE client_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                (client_id, 2**62 if before is None else before, limit),
-            )
-            .fetchall()
-        )
+        before = 2**62 if before is None else before
+        rows = self.all(self.conn, "audit_log", client_id=client_id, before=before, limit=limit)
         return [
             AuditEntry(
                 r["at"],

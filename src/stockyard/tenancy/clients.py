@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 
-from stockyard.db import Database
+from stockyard.db import Store, load_queries
 from stockyard.errors import InvalidInput, NotFound
 
 
-class Clients:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class Clients(Store):
+    queries = load_queries(__package__)
 
     def ensure(self, name: str) -> int:
         """The id of the client of that name, created if there is none."""
@@ -18,33 +17,20 @@ class Clients:
         if not name:
             raise InvalidInput("a client needs a name")
         with self.db.write() as cur:
-            row = cur.execute(
-                "INSERT INTO clients (name, created_at) VALUES (?, ?)"
-                " ON CONFLICT (name) DO NOTHING RETURNING id",
-                (name, time.time()),
-            ).fetchone()
+            row = self.one(cur, "insert_client", name=name, now=time.time())
             if row is None:
-                row = cur.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
-            return int(row[0])
+                row = self.must(cur, "client_named", missing=NotFound(name), name=name)
+            return int(row["id"])
 
     def id_of(self, name: str) -> int:
-        row = (
-            self.db.connection()
-            .execute("SELECT id FROM clients WHERE name = ?", (name,))
-            .fetchone()
+        row = self.must(
+            self.conn, "client_named", missing=NotFound(f"no client named {name!r}"), name=name
         )
-        if row is None:
-            raise NotFound(f"no client named {name!r}")
-        return int(row[0])
+        return int(row["id"])
 
     def exists(self, client_id: int) -> bool:
-        row = (
-            self.db.connection()
-            .execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
-            .fetchone()
-        )
-        return row is not None
+        return self.one(self.conn, "client", id=client_id) is not None
 
-    def all(self) -> list[tuple[int, str]]:
-        rows = self.db.connection().execute("SELECT id, name FROM clients ORDER BY id").fetchall()
-        return [(int(i), str(n)) for i, n in rows]
+    def every(self) -> list[tuple[int, str]]:
+        """(id, name) of every client, by id."""
+        return [(int(r["id"]), str(r["name"])) for r in self.all(self.conn, "clients")]

@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from stockyard.db import Database
+from stockyard.db import Database, Store, load_queries
 from stockyard.engine.lanes import Lanes
 from stockyard.errors import InvalidInput, NotFound
 
@@ -23,7 +23,6 @@ CONNECTION_KINDS: tuple[str, ...] = ("source", "channel", "fulfillment")
 # The kinds whose items run in a lane of their own.
 LANE_KINDS: tuple[str, ...] = ("source", "channel")
 CONNECTION_TTL = 10.0
-_COLUMNS = "id, client_id, kind, connector, description, settings, status, secrets"
 
 _caches: weakref.WeakKeyDictionary[Database, dict[int, tuple[Connection, float]]]
 _caches = weakref.WeakKeyDictionary()
@@ -55,9 +54,11 @@ def _connection(r: Any) -> Connection:
     )
 
 
-class Connections:
+class Connections(Store):
+    queries = load_queries(__package__)
+
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db)
         self._cache = _caches.setdefault(db, {})
 
     def add(
@@ -76,33 +77,30 @@ class Connections:
         # A channel is active only once its first full sync has run (set_channel_status).
         status = status or ("inactive" if kind == "channel" else "active")
         with self.db.write() as cur:
-            if not cur.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
-                raise NotFound(f"no client {client_id}")
-            (conn_id,) = cur.execute(
-                "INSERT INTO connections (client_id, kind, connector, description, settings,"
-                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    client_id,
-                    kind,
-                    connector,
-                    description,
-                    json.dumps(settings or {}),
-                    status,
-                    time.time(),
-                ),
-            ).fetchone()
+            self.must(cur, "client", missing=NotFound(f"no client {client_id}"), id=client_id)
+            row = self.must(
+                cur,
+                "insert_connection",
+                missing=NotFound(f"no client {client_id}"),
+                client_id=client_id,
+                kind=kind,
+                connector=connector,
+                description=description,
+                settings=json.dumps(settings or {}),
+                status=status,
+                now=time.time(),
+            )
+            conn_id = int(row["id"])
             if kind in LANE_KINDS:
                 Lanes(self.db).open(cur, conn_id, client_id)
         return self.get(conn_id, client_id)
 
-    def all(self, client_id: int | None = None) -> list[Connection]:
+    def of_client(self, client_id: int | None = None) -> list[Connection]:
         """A client's connections; every client's when `client_id` is None (schedulers)."""
-        where, params = ("WHERE client_id = ?", (client_id,)) if client_id is not None else ("", ())
-        rows = (
-            self.db.connection()
-            .execute(f"SELECT {_COLUMNS} FROM connections {where} ORDER BY id", params)
-            .fetchall()
-        )
+        if client_id is None:
+            rows = self.all(self.conn, "all_connections")
+        else:
+            rows = self.all(self.conn, "client_connections", client_id=client_id)
         found = [_connection(r) for r in rows]
         now = time.monotonic()
         self._cache.update((c.id, (c, now)) for c in found)
@@ -113,13 +111,8 @@ class Connections:
         cached = self._cache.get(connection_id)
         conn = cached[0] if cached and time.monotonic() - cached[1] < CONNECTION_TTL else None
         if conn is None:
-            row = (
-                self.db.connection()
-                .execute(f"SELECT {_COLUMNS} FROM connections WHERE id = ?", (connection_id,))
-                .fetchone()
-            )
-            if row is None:
-                raise NotFound(f"no connection {connection_id}")
+            missing = NotFound(f"no connection {connection_id}")
+            row = self.must(self.conn, "connection", missing=missing, id=connection_id)
             conn = _connection(row)
             self._cache[connection_id] = (conn, time.monotonic())
         if client_id is not None and conn.client_id != client_id:
@@ -146,5 +139,5 @@ class Connections:
     def _update(self, client_id: int, connection_id: int, column: str, value: str) -> None:
         self.get(connection_id, client_id)
         with self.db.write() as cur:
-            cur.execute(f"UPDATE connections SET {column} = ? WHERE id = ?", (value, connection_id))
+            self.execute(cur, f"set_connection_{column}", value=value, id=connection_id)
         self._cache.pop(connection_id, None)
