@@ -24,6 +24,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -239,18 +240,25 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once: loading the CA bundle takes ~15 ms,
+    and every client used to load it twice."""
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport on a pool that connects through GuardedBackend (TLS verified with
     httpx's default context, httpx's default limits)."""
 
     def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
-        super().__init__()
+        super().__init__(verify=_tls_context())
         # httpx offers no way to pass a network backend: swap in a pool built with one.
         # `_pool` is what handle_request sends through; tests/test_outbound_guard.py
         # fails if a newer httpx stops using it.
         self._pool.close()
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_tls_context(),
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
