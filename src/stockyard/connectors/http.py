@@ -91,7 +91,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def classify(response: httpx.Response, what: str) -> HandlerError | None:
-    """None for success; else the error the status means (SPEC §2)."""
+    """None for success; else the error the status means: 408, 425, 429 and 5xx transient
+    (with the `Retry-After`), any other 4xx permanent (docs/connectors.md, the `http`
+    connector's contract)."""
     status = response.status_code
     if status < 400:
         return None

@@ -1,4 +1,4 @@
-"""The data flows of SPEC §4: one handler per instruction of the catalog, on top of the
+"""The data flows (docs/flows.md): one handler per instruction of the catalog, on top of the
 queue engine, the catalog store and the connectors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Orders (SPEC §4): channel -> sync_order -> catalog -> add_order (ERP) -> fulfill_order
+"""Orders: channel -> sync_order -> catalog -> add_order (ERP) -> fulfill_order
 (warehouse) -> sync_fulfillment (warehouse reports) -> sync_channel_fulfillments (channel).
 
 All order items are non-blocking: one bad order never holds another back. Follow-ups carry

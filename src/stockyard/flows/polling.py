@@ -1,4 +1,4 @@
-"""Polling (SPEC §4): sources and channels that cannot push are pulled at an interval set
+"""Polling: sources and channels that cannot push are pulled at an interval set
 per connection (`poll_products_every` on a source, `poll_orders_every` on a channel,
 `poll_fulfillments_every` on a fulfillment service, in seconds). A pull is a queue item;
 a new one is queued only when the last one finished."""

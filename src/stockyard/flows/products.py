@@ -1,4 +1,4 @@
-"""Products in (SPEC §4): a source's products, images and customers reach the catalog, and
+"""Products in: a source's products, images and customers reach the catalog, and
 each channel whose rules accept a product gets items only for what changed there."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Channel rules (SPEC §6): which products a channel takes, which price tier and warehouse
+"""Channel rules: which products a channel takes, which price tier and warehouse
 quantities it gets, and how catalog fields are named there. Set in a channel connection's
 settings under "rules"; see docs/flows.md."""
 

@@ -1,4 +1,4 @@
-"""Notifications (SPEC §5): when the queue needs a person, the client's subscribers get an
+"""Notifications: when the queue needs a person, the client's subscribers get an
 email or a signed webhook.
 
 A scan, run by the workers every few seconds, turns the queue's state into events: a lane
