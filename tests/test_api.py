@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stockyard.api.app import openapi_document
-from stockyard.api.deps import ApiSettings
-from stockyard.app import default_handlers
 
 from stockyard.connectors.http import HttpConnector
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
 from stockyard.signing import sign
 from stockyard.tenancy import Tenancy
+from stockyard.web.api import openapi_document
+from stockyard.web.settings import ApiSettings
 from tests.support.api_env import ApiEnv, product
 from tests.support.queues import drain
 
@@ -301,7 +300,7 @@ def test_pushed_products_reach_the_catalog(env: ApiEnv) -> None:
     )
     assert r.status_code == 202, r.text
     env.service.set_connection_enabled(env.root, env.a.id, env.a.channel, False)  # no pushes out
-    drain(env.queue, default_handlers(env.queue, env.service.connectors))
+    drain(env.queue, env.application.handlers)
     products = env.http.get(client_path(env, "/products"), headers=h).json()["products"]
     assert [p["code"] for p in products] == ["CAP", f"P-{env.a.name}", "TEE"]
     variants = env.http.get(
@@ -464,4 +463,4 @@ def test_readyz_fails_on_an_uninitialised_database(env: ApiEnv) -> None:
 
 def test_openapi_document_in_the_repository_is_current(env: ApiEnv) -> None:
     kept = (ROOT / "docs" / "openapi.json").read_text()
-    assert kept == openapi_document(env.app), "run: python -m stockyard.api > docs/openapi.json"
+    assert kept == openapi_document(env.app), "run: python -m stockyard.web.api > docs/openapi.json"

@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stockyard.accounts import Accounts, Principal
+from stockyard.application import Application
 from stockyard.catalog.models import Order, Product
-from stockyard.catalog.store import CatalogStore
-from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import Outcome, Queue, Request
 from stockyard.sealing import Sealer
 from stockyard.service import Stockyard
@@ -63,13 +62,13 @@ class ApiEnv:
     def __init__(self, url: str, settings: ApiSettings | None = None) -> None:
         self.queue: Queue = make_queue(url)
         self.sealer = Sealer([Sealer.new_key()])
-        self.service = Stockyard(
-            self.queue,
-            CatalogStore(self.queue.db),
-            Accounts(self.queue.db, FAST_HASHER),
-            ConnectorRegistry.installed(lambda: self.sealer),
-            lambda: self.sealer,
+        self.application = Application(
+            self.queue.db,
+            queue=self.queue,
+            accounts=Accounts(self.queue.db, FAST_HASHER),
+            sealer=lambda: self.sealer,
         )
+        self.service: Stockyard = self.application.service
         self.app: FastAPI = create_app(self.service, settings or ApiSettings(rate_per_second=0))
         self.http = TestClient(self.app, raise_server_exceptions=False)
         self.root = Principal("test", platform_admin=True)
