@@ -62,6 +62,8 @@ class Database(ABC):
     skip_locked: str = ""
     # SQLite's planner hint that keeps a column from driving an index choice.
     no_index: str = ""
+    # Whether a transaction must take row locks (PostgreSQL); SQLite has one writer.
+    row_locks: bool = False
     # What a unique index raises when a concurrent transaction committed the same key.
     unique_violation: tuple[type[Exception], ...] = ()
 
@@ -149,6 +151,16 @@ class Database(ABC):
             conn.execute("ROLLBACK")
         except Exception:  # the connection died mid-transaction: the server rolled back
             self.close()
+
+    # -------------------------------------------------------------------- row shapes
+
+    @abstractmethod
+    def named_rows(self, cursor: Any) -> None:
+        """Make the rows `cursor` fetches next readable by column name."""
+
+    @abstractmethod
+    def plain_rows(self, cursor: Any) -> None:
+        """Make the rows `cursor` fetches next plain tuples (cheapest to build)."""
 
     # ------------------------------------------------------------------ SQL fragments
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import psycopg
+from psycopg.rows import tuple_row
 from sqlalchemy.engine import URL
 
 from stockyard.db.base import CHANNEL, Cursor, Database
@@ -78,6 +79,7 @@ class PostgresDatabase(Database):
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     unique_violation = (psycopg.errors.UniqueViolation,)
+    row_locks = True
 
     def __init__(self, url: str, parsed: URL) -> None:
         super().__init__(url)
@@ -130,6 +132,13 @@ class PostgresDatabase(Database):
     def storage_full(self, exc: BaseException) -> bool:
         # 53100 disk_full; 58030 io_error (the server could not write its files).
         return isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.IoError)
+
+    # psycopg remakes the row maker of the current result when the factory changes.
+    def named_rows(self, cursor: Any) -> None:
+        cursor.row_factory = _named_rows
+
+    def plain_rows(self, cursor: Any) -> None:
+        cursor.row_factory = tuple_row
 
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"

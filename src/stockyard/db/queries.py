@@ -31,6 +31,7 @@ turns it into what the backend binds (a JSON text on SQLite, an array on Postgre
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -184,6 +185,17 @@ class Queries:
 
     def for_backend(self, backend: str) -> Mapping[str, Query]:
         return self._compiled[backend]
+
+
+@functools.lru_cache(maxsize=1024)
+def compose(sql: str, backend: str) -> Query:
+    """A statement put together at run time (an item filter's optional conditions), in the
+    same language as a `.sql` file: `:name` parameters and macros. Compiled once per text
+    and backend, so a repeated shape costs a cache lookup."""
+    where = "<composed>"
+    expanded, lists = _expand(sql, backend, where)
+    compiled, params = compile_sql(expanded, backend, where)
+    return Query(where, "", compiled, params, lists, where)
 
 
 def load_queries(package: str, filename: str = "queries.sql") -> Queries:

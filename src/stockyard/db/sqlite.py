@@ -97,6 +97,13 @@ class SqliteDatabase(Database):
         code = getattr(exc, "sqlite_errorcode", None)
         return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _FULL
 
+    # The cursor reads its row_factory at each fetch, so setting it after execute works.
+    def named_rows(self, cursor: Any) -> None:
+        cursor.row_factory = sqlite3.Row
+
+    def plain_rows(self, cursor: Any) -> None:
+        cursor.row_factory = None
+
     def in_list(self, column: str) -> str:
         return f"{column} IN (SELECT value FROM json_each(?))"
 

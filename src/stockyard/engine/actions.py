@@ -17,6 +17,7 @@ from stockyard.db import Cursor, Database
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.models import ItemFilter
 from stockyard.engine.reads import Reads
+from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import Conflict, InvalidInput, NotFound
 
@@ -59,6 +60,7 @@ class Actions:
         self.lanes = lanes
         self.reads = reads
         self.wakeup = wakeup
+        self.sql = Sql(db)
 
     def act(self, what: Action, client_id: int, item_ids: Sequence[int], actor: str) -> list[int]:
         """Apply `what` to these items of the client: every one must exist and allow it
@@ -84,25 +86,13 @@ class Actions:
         self, what: Action, client_id: int, item_ids: Sequence[int], actor: str, strict: bool
     ) -> list[int]:
         now = time.time()
-        in_ids = self.db.in_list("id")
-        ids_param = self.db.list_param(item_ids)
+        sql = self.sql
         with self.db.write() as cur:
             self.lanes.lock(
                 cur,
-                (
-                    r[0]
-                    for r in cur.execute(
-                        f"SELECT DISTINCT lane_id FROM items WHERE client_id = ? AND {in_ids}"
-                        " AND lane_id IS NOT NULL",
-                        (client_id, ids_param),
-                    ).fetchall()
-                ),
+                (r[0] for r in sql.all(cur, "action_lanes", client_id=client_id, ids=item_ids)),
             )
-            rows = cur.execute(
-                f"SELECT id, status, lane_id FROM items WHERE client_id = ? AND {in_ids}"
-                f" ORDER BY id{self.db.for_update}",
-                (client_id, ids_param),
-            ).fetchall()
+            rows = sql.all(cur, "action_items", client_id=client_id, ids=item_ids)
             found = {int(r[0]): (r[1], r[2]) for r in rows}
             if strict:
                 _check_actionable(item_ids, found, what)
@@ -111,21 +101,13 @@ class Actions:
                 return []
             ids = [i for i, _, _ in targets]
             if what is RETRY:
-                cur.execute(
-                    "UPDATE items SET status = 'queued', run_after = ?, failures = 0,"
-                    f" error_kind = NULL, updated_at = ? WHERE {in_ids}",
-                    (now, now, self.db.list_param(ids)),
-                )
+                sql.execute(cur, "retry_items", now=now, ids=ids)
                 # A retried head stays the head: its lane is only re-derived.
                 lanes = Counter({lane: 0 for _, _, lane in targets if lane is not None})
             else:
-                cur.execute(
-                    "UPDATE items SET status = 'skipped', finished_at = ?, updated_at = ?"
-                    f" WHERE {in_ids}",
-                    (now, now, self.db.list_param(ids)),
-                )
+                sql.execute(cur, "skip_items", now=now, ids=ids)
                 lanes = Counter(lane for _, _, lane in targets if lane is not None)
-            _audit(
+            self._audit(
                 cur,
                 [
                     (now, client_id, actor, what.name, i, lane, json.dumps({"from": s}))
@@ -157,16 +139,13 @@ class Actions:
                 self.db.notify(cur)
             detail = json.dumps({"reason": reason} if reason else {})
             action_name = "pause" if paused else "resume"
-            _audit(cur, [(now, client_id, actor, action_name, None, lane_id, detail)])
+            self._audit(cur, [(now, client_id, actor, action_name, None, lane_id, detail)])
 
-
-def _audit(cur: Cursor, entries: list[tuple[Any, ...]]) -> None:
-    """The engine's own audit entries: who did what to which item or lane."""
-    cur.executemany(
-        "INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        entries,
-    )
+    def _audit(self, cur: Cursor, entries: list[tuple[Any, ...]]) -> None:
+        """The engine's own audit entries: who did what to which item or lane."""
+        names = ("at", "client_id", "actor", "action", "item_id", "lane_id", "detail")
+        rows = [dict(zip(names, e, strict=True)) for e in entries]
+        self.sql.execute_many(cur, "insert_audit", rows)
 
 
 def _check_actionable(

@@ -19,7 +19,8 @@ from stockyard.engine.enqueue import Enqueuer, Target, connections_of
 from stockyard.engine.instructions import Instructions
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.models import Job, Outcome, Request
-from stockyard.engine.rows import JOB_COLUMNS, dumps, jobs
+from stockyard.engine.rows import dumps, jobs
+from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import InvalidInput, StockyardError
 
@@ -30,27 +31,9 @@ MAX_FOLLOW_UPS = 100_000
 MAX_ERROR = 2000
 # A Retry-After beyond this is not believed: the item waits at most a day.
 MAX_RETRY_AFTER = 86400.0
-# (SQLite's `+` keeps its planner on the primary key, driven by the batch.)
-_FENCE = (
-    "items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)"
-    " AND items.status = 'running' AND {no_index}items.worker_id = ?"
-)
-# How each kind of settled outcome changes its item (d.value: the batch's rows).
-_SETTLE = {
-    "done": (
-        "status = 'done', finished_at = CAST(d.value->>2 AS DOUBLE PRECISION),"
-        " error = NULL, error_kind = NULL"
-    ),
-    "transient": (
-        "status = 'queued', run_after = CAST(d.value->>2 AS DOUBLE PRECISION),"
-        " failures = CAST(d.value->>3 AS INTEGER), error = d.value->>4,"
-        " error_kind = 'transient', worker_id = NULL"
-    ),
-    "failed": (
-        "status = 'failed', failures = CAST(d.value->>2 AS INTEGER),"
-        " error = d.value->>3, error_kind = d.value->>4, worker_id = NULL"
-    ),
-}
+# The statement that settles each kind of outcome, under the fence (queries.sql).
+_SETTLE = {"done": "settle_done", "transient": "settle_transient", "failed": "settle_failed"}
+_ATTEMPT = ("item_id", "number", "worker_id", "started_at", "ended_at", "outcome", "error")
 
 
 class Claims:
@@ -67,6 +50,7 @@ class Claims:
         self.lanes = lanes
         self.enqueuer = enqueuer
         self.wakeup = wakeup
+        self.sql = Sql(db)
 
     # ------------------------------------------------------------------------- claim
 
@@ -79,9 +63,7 @@ class Claims:
     def alive(self, cur: Cursor, worker_id: str) -> bool:
         """Whether the worker may claim. Locks its row first (before any lane), so a reap
         cannot slip between this check and the claim's commit."""
-        row = cur.execute(
-            f"SELECT stopped_at FROM workers WHERE id = ?{self.db.for_update}", (worker_id,)
-        ).fetchone()
+        row = self.sql.one(cur, "worker_alive", worker_id=worker_id)
         return row is not None and row[0] is None
 
     def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
@@ -102,31 +84,13 @@ class Claims:
         heads = self.lanes.take_ready(cur, limit, now)
         if not heads:
             return []
-        return self._start(cur, self.db.in_list("id"), (self.db.list_param(heads),), worker_id, now)
+        self.sql.execute(cur, "start_heads", worker_id=worker_id, now=now, ids=heads)
+        return jobs(cur)
 
     def _claim_free(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         if limit <= 0:
             return []
-        return self._start(
-            cur,
-            self.db.in_subquery(
-                "id",
-                "SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL"
-                f" AND run_after <= ? ORDER BY run_after, id LIMIT ?{self.db.skip_locked}",
-            ),
-            (now, limit),
-            worker_id,
-            now,
-        )
-
-    def _start(
-        self, cur: Cursor, where: str, params: tuple[Any, ...], worker_id: str, now: float
-    ) -> list[Job]:
-        cur.execute(
-            "UPDATE items SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,"
-            f" attempts = attempts + 1 WHERE {where} RETURNING {JOB_COLUMNS}",
-            (worker_id, now, now, *params),
-        )
+        self.sql.execute(cur, "start_free", worker_id=worker_id, now=now, limit=limit)
         return jobs(cur)
 
     # ------------------------------------------------------------------------ settle
@@ -188,12 +152,9 @@ class Claims:
         for kind, batch in batches.items():
             if not batch:
                 continue
-            rows = cur.execute(
-                f"UPDATE items SET {_SETTLE[kind]}, updated_at = ? FROM {self.db.json_rows}"
-                f" WHERE {_FENCE.format(no_index=self.db.no_index)}"
-                " RETURNING items.id, items.lane_id",
-                (now, dumps(batch), worker_id),
-            ).fetchall()
+            rows = self.sql.all(
+                cur, _SETTLE[kind], now=now, batch=dumps(batch), worker_id=worker_id
+            )
             accepted += len(rows)
             for item_id, lane_id in rows:
                 o = by_id[item_id]
@@ -207,10 +168,8 @@ class Claims:
                 row = (item_id, o.job.attempt, worker_id, o.job.started_at, o.ended_at)
                 unsuccessful.append((*row, outcome, o.error))
         if unsuccessful:
-            cur.executemany(
-                "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at,"
-                " outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                unsuccessful,
+            self.sql.execute_many(
+                cur, "insert_attempt", [dict(zip(_ATTEMPT, r, strict=True)) for r in unsuccessful]
             )
         if lanes:
             self.lanes.finish(cur, lanes)
@@ -234,7 +193,7 @@ class Claims:
                     and not isinstance(r.connection_id, bool)
                 )
         # One statement for every follow-up's connection in the batch.
-        targets = connections_of(self.db, self.db.connection(), wanted) if wanted else {}
+        targets = connections_of(self.sql, self.sql.conn, wanted) if wanted else {}
         return [self._vetted(o, targets) for o in outcomes]
 
     def _vetted(self, o: Outcome, targets: dict[int, Target]) -> Outcome:

@@ -18,6 +18,7 @@ from stockyard.engine.instructions import Instructions, render, render_key
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.models import Request
 from stockyard.engine.rows import dumps
+from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import InvalidInput, NotFound
 
@@ -37,16 +38,13 @@ class Target:
     description: str
 
 
-def connections_of(db: Database, cur: Cursor, ids: Iterable[int | None]) -> dict[int, Target]:
+def connections_of(sql: Sql, cur: Cursor, ids: Iterable[int | None]) -> dict[int, Target]:
     """The connections of these ids that exist, in one statement."""
     # An id beyond the database's integers names no connection (and must not reach it).
     wanted = sorted({i for i in ids if isinstance(i, int) and _MIN_ID <= i <= _MAX_ID})
     if not wanted:
         return {}
-    rows = cur.execute(
-        f"SELECT id, client_id, kind, description FROM connections WHERE {db.in_list('id')}",
-        (db.list_param(wanted),),
-    ).fetchall()
+    rows = sql.all(cur, "connections_of", ids=wanted)
     return {int(r[0]): Target(int(r[0]), int(r[1]), r[2], r[3]) for r in rows}
 
 
@@ -58,6 +56,7 @@ class Enqueuer:
         self.instructions = instructions
         self.lanes = lanes
         self.wakeup = wakeup
+        self.sql = Sql(db)
 
     def enqueue(self, client_id: int, requests: Sequence[Request], internal: bool) -> list[int]:
         """Enqueue atomically; one queue id per request, in order. A request whose
@@ -90,7 +89,7 @@ class Enqueuer:
     ) -> list[int]:
         """Write the requests in the caller's transaction; their ids, in order."""
         existing = self._known_keys(cur, client_id, requests)
-        targets = connections_of(self.db, cur, (r.connection_id for r in requests))
+        targets = connections_of(self.sql, cur, (r.connection_id for r in requests))
         plan = self._plan(client_id, requests, existing, targets, internal)
         fresh = [p for p in plan if p is not None]
         if not fresh:
@@ -98,7 +97,7 @@ class Enqueuer:
         lanes: Counter[int] = Counter(lane for _, lane, _ in fresh if lane is not None)
         # Ids are drawn with the lanes locked, so within a lane they follow commit order.
         self.lanes.lock(cur, lanes)
-        new_ids = iter(self.db.allocate_ids(cur, len(fresh)))
+        new_ids = iter(sorted(r[0] for r in self.sql.all(cur, "allocate_ids", count=len(fresh))))
         # One row per new item, in the order the INSERT reads them (d.value->>0 ... 11).
         rows: list[list[Any]] = []
         refs: list[tuple[str, int]] = []
@@ -143,21 +142,10 @@ class Enqueuer:
             document = dumps(rows)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"payload: not valid JSON ({exc})") from None
-        cur.execute(
-            "INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id,"
-            " status, payload, refs, description, parent_id, idempotency_key, created_at,"
-            " updated_at, run_after, coalesce_key) SELECT CAST(d.value->>0 AS BIGINT), ?,"
-            " d.value->>1,"
-            " CAST(d.value->>2 AS INTEGER), CAST(d.value->>3 AS BIGINT),"
-            " CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5, d.value->>6, d.value->>7,"
-            " CAST(d.value->>8 AS BIGINT), d.value->>9, ?, ?,"
-            " CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11"
-            f" FROM {self.db.json_rows}",
-            (client_id, now, now, document),
-        )
+        self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=document)
         if refs:
-            cur.executemany(
-                "INSERT INTO item_refs (ref, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", refs
+            self.sql.execute_many(
+                cur, "insert_ref", [{"ref": ref, "item_id": item_id} for ref, item_id in refs]
             )
         if lanes:
             lanes.subtract(self._supersede(cur, newest, now))
@@ -175,14 +163,8 @@ class Enqueuer:
         to their newest replacement; returns how many left each lane."""
         if not newest:
             return Counter()
-        gone = cur.execute(
-            "UPDATE items SET status = 'superseded', superseded_by = CAST(d.value->>2 AS BIGINT),"
-            " finished_at = ?, updated_at = ?"
-            f" FROM {self.db.json_rows} WHERE items.lane_id = CAST(d.value->>0 AS BIGINT)"
-            " AND items.coalesce_key = d.value->>1 AND items.status = 'queued'"
-            " AND items.id < CAST(d.value->>2 AS BIGINT) RETURNING items.lane_id",
-            (now, now, dumps([[lane, key, item] for (lane, key), item in newest.items()])),
-        ).fetchall()
+        batch = dumps([[lane, key, item] for (lane, key), item in newest.items()])
+        gone = self.sql.all(cur, "supersede", now=now, batch=batch)
         return Counter(int(lane) for (lane,) in gone)
 
     def _plan(
@@ -220,11 +202,7 @@ class Enqueuer:
         keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
         if not keys:
             return {}
-        rows = cur.execute(
-            "SELECT idempotency_key, id FROM items WHERE client_id = ? AND"
-            f" {self.db.in_list('idempotency_key')}",
-            (client_id, self.db.list_param(keys)),
-        ).fetchall()
+        rows = self.sql.all(cur, "known_keys", client_id=client_id, keys=keys)
         return {k: int(i) for k, i in rows}
 
     def resolve(

@@ -14,24 +14,29 @@ A lane's id is the id of its connection (a source or a channel).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from stockyard.db import Cursor, Database
 from stockyard.engine.rows import dumps
+from stockyard.engine.store import Sql
 from stockyard.errors import Conflict, NotFound
 
 
 class Lanes:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.sql = Sql(db)
 
     def open(self, cur: Cursor, lane_id: int, client_id: int) -> None:
         """A new, empty lane (in the transaction that creates its connection)."""
-        cur.execute("INSERT INTO lanes (id, client_id) VALUES (?, ?)", (lane_id, client_id))
+        self.sql.execute(cur, "open_lane", id=lane_id, client_id=client_id)
 
     def lock(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
-        """Take these lanes' row locks, in id order (no deadlocks)."""
-        self.db.lock_lanes(cur, lane_ids)
+        """Take these lanes' row locks, in id order (no deadlocks). SQLite's BEGIN
+        IMMEDIATE already made the transaction the only writer."""
+        if self.db.row_locks:
+            lanes = sorted(set(lane_ids))
+            if lanes:
+                self.sql.all(cur, "lock_lanes", ids=lanes)
 
     def update(self, cur: Cursor, pending_change: Mapping[int, int]) -> None:
         """Add `pending_change` to each lane's pending count and re-derive its head_id and
@@ -41,18 +46,7 @@ class Lanes:
         """
         if not pending_change:
             return
-        # MATERIALIZED: derive each head once (inlined, PostgreSQL computes it twice).
-        cur.execute(
-            "WITH h AS MATERIALIZED (SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta,"
-            " CASE WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')"
-            " THEN l.head_id"
-            " ELSE (SELECT min(id) FROM items WHERE lane_id = l.id AND status = 'queued') END"
-            f" AS head FROM {self.db.json_rows} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT))"
-            " UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,"
-            " ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')"
-            " FROM h WHERE lanes.id = h.lane",
-            (dumps(list(pending_change.items())),),
-        )
+        self.sql.execute(cur, "update_lanes", batch=dumps(list(pending_change.items())))
 
     def finish(self, cur: Cursor, finished: Mapping[int, int]) -> None:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
@@ -61,31 +55,14 @@ class Lanes:
     def take_ready(self, cur: Cursor, limit: int, now: float) -> list[int]:
         """Up to `limit` heads of unpaused lanes that are due, earliest first; their lanes
         stop being ready (the claim that called this starts them)."""
-        rows = cur.execute(
-            "UPDATE lanes SET ready_at = NULL WHERE "
-            + self.db.in_subquery(
-                "id",
-                "SELECT id FROM lanes WHERE ready_at <= ? AND paused = 0 ORDER BY ready_at"
-                f" LIMIT ?{self.db.skip_locked}",
-            )
-            + " RETURNING head_id",
-            (now, limit),
-        ).fetchall()
+        rows = self.sql.all(cur, "take_ready", now=now, limit=limit)
         return [int(r[0]) for r in rows]
 
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an
         operator). Two index probes: the ready-lanes index and the free-items index."""
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT min(t) FROM (SELECT min(ready_at) AS t FROM lanes"
-                " WHERE ready_at IS NOT NULL AND paused = 0 UNION ALL SELECT min(run_after)"
-                " FROM items WHERE status = 'queued' AND lane_id IS NULL) AS due"
-            )
-            .fetchone()
-        )
-        return None if row[0] is None else float(row[0])
+        due = self.sql.value(self.sql.conn, "next_due")
+        return None if due is None else float(due)
 
     def set_paused(
         self,
@@ -98,23 +75,21 @@ class Lanes:
         now: float,
     ) -> None:
         """Pause or resume a lane of the client; Conflict if it already is."""
-        row = cur.execute(
-            f"SELECT paused FROM lanes WHERE id = ? AND client_id = ?{self.db.for_update}",
-            (lane_id, client_id),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no lane {lane_id} (lanes are numbered by their connection)")
+        row = self.sql.must(
+            cur,
+            "lane_paused",
+            missing=NotFound(f"no lane {lane_id} (lanes are numbered by their connection)"),
+            lane_id=lane_id,
+            client_id=client_id,
+        )
         if bool(row[0]) == paused:
             raise Conflict(f"lane {lane_id} is already {'paused' if paused else 'running'}")
-        params: tuple[Any, ...] = (
-            int(paused),
-            now if paused else None,
-            actor if paused else None,
-            reason or None,
-            lane_id,
-        )
-        cur.execute(
-            "UPDATE lanes SET paused = ?, paused_at = ?, paused_by = ?, pause_reason = ?"
-            " WHERE id = ?",
-            params,
+        self.sql.execute(
+            cur,
+            "set_paused",
+            paused=int(paused),
+            paused_at=now if paused else None,
+            paused_by=actor if paused else None,
+            reason=reason or None,
+            lane_id=lane_id,
         )

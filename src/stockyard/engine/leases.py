@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from stockyard.db import Cursor, Database
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.rows import picker
+from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 
 
@@ -22,32 +23,24 @@ class Leases:
         self.db = db
         self.lanes = lanes
         self.wakeup = wakeup
+        self.sql = Sql(db)
 
     def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
         now = time.time()
         with self.db.write() as cur:
-            cur.execute(
-                "INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (worker_id, hostname, pid, now, now),
+            self.sql.execute(
+                cur, "register_worker", id=worker_id, hostname=hostname, pid=pid, now=now
             )
 
     def heartbeat(self, worker_id: str) -> bool:
         """Extend the worker's lease; False if it had already been declared dead."""
         with self.db.write() as cur:
-            cur.execute(
-                "UPDATE workers SET heartbeat_at = ? WHERE id = ? AND stopped_at IS NULL",
-                (time.time(), worker_id),
-            )
-            return cur.rowcount == 1
+            return self.sql.execute(cur, "heartbeat", now=time.time(), id=worker_id) == 1
 
     def stop_worker(self, worker_id: str, reason: str = "stopped") -> int:
         """Mark a worker gone; any item it still held is released to run again."""
         with self.db.write() as cur:
-            cur.execute(
-                "UPDATE workers SET stopped_at = ?, stop_reason = ? WHERE id = ?",
-                (time.time(), reason, worker_id),
-            )
+            self.sql.execute(cur, "stop_worker", now=time.time(), reason=reason, id=worker_id)
             released = self._release(cur, [worker_id], f"worker {reason}", time.time())
         if released:
             self.wakeup.notify()
@@ -72,22 +65,12 @@ class Leases:
             # either committed (its items are released below) or will see them stopped.
             dead = [
                 r[0]
-                for r in cur.execute(
-                    "UPDATE workers SET stopped_at = ?, stop_reason = 'lease expired'"
-                    " WHERE stopped_at IS NULL AND heartbeat_at < ? RETURNING id",
-                    (now, now - lease_timeout),
-                ).fetchall()
+                for r in self.sql.all(
+                    cur, "expire_workers", now=now, cutoff=now - lease_timeout
+                )
             ]
             # Items whose worker is already gone: none, unless something crashed between.
-            dead += [
-                r[0]
-                for r in cur.execute(
-                    "SELECT DISTINCT i.worker_id FROM items i"
-                    " LEFT JOIN workers w ON w.id = i.worker_id"
-                    " WHERE i.status = 'running' AND (w.id IS NULL OR w.stopped_at IS NOT NULL)"
-                ).fetchall()
-                if r[0] not in dead
-            ]
+            dead += [r[0] for r in self.sql.all(cur, "orphaned_workers") if r[0] not in dead]
             if not dead:
                 return 0
             released = self._release(cur, dead, "lease expired: worker stopped heartbeating", now)
@@ -105,40 +88,32 @@ class Leases:
         now: float,
         keep: set[int] | None = None,
     ) -> int:
-        running = f"status = 'running' AND {self.db.in_list('worker_id')}"
-        held = self.db.list_param(workers)
-        lanes = {
-            r[0]
-            for r in cur.execute(
-                f"SELECT DISTINCT lane_id FROM items WHERE {running} AND lane_id IS NOT NULL",
-                (held,),
-            ).fetchall()
-        }
+        lanes = {r[0] for r in self.sql.all(cur, "held_lanes", workers=workers)}
         self.lanes.lock(cur, lanes)
-        cur.execute(
-            "SELECT id, attempts, worker_id, started_at, lane_id FROM items"
-            f" WHERE {running} ORDER BY id{self.db.for_update}",
-            (held,),
-        )
+        held = self.sql.all(cur, "held_items", workers=workers)
         pick = picker(cur, "id", "attempts", "worker_id", "started_at", "lane_id")
         rows = [
             (item_id, attempt, worker, started_at, lane_id)
-            for item_id, attempt, worker, started_at, lane_id in map(pick, cur.fetchall())
+            for item_id, attempt, worker, started_at, lane_id in map(pick, held)
             # An item claimed since the first read belongs to a lane not locked: next time.
             if (lane_id is None or lane_id in lanes) and (keep is None or item_id not in keep)
         ]
         if not rows:
             return 0
-        cur.execute(
-            "UPDATE items SET status = 'queued', run_after = ?, worker_id = NULL, updated_at = ?"
-            f" WHERE {self.db.in_list('id')}",
-            (now, now, self.db.list_param(r[0] for r in rows)),
-        )
-        cur.executemany(
-            "INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome,"
-            " error) VALUES (?, ?, ?, ?, ?, 'lost', ?)",
+        self.sql.execute(cur, "release_items", now=now, ids=[r[0] for r in rows])
+        self.sql.execute_many(
+            cur,
+            "insert_attempt",
             [
-                (i, attempt, worker, started or now, now, why)
+                {
+                    "item_id": i,
+                    "number": attempt,
+                    "worker_id": worker,
+                    "started_at": started or now,
+                    "ended_at": now,
+                    "outcome": "lost",
+                    "error": why,
+                }
                 for i, attempt, worker, started, _ in rows
             ],
         )

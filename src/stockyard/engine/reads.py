@@ -22,6 +22,7 @@ from stockyard.engine.models import (
     LaneView,
     QueueStats,
 )
+from stockyard.engine.store import Sql
 from stockyard.errors import InvalidInput, NotFound
 
 # Lanes in the order an operator wants them: blocked first, then paused, then by work.
@@ -42,64 +43,64 @@ class StoppedLane:
 class Reads:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.sql = Sql(db)
 
     # ------------------------------------------------------------------------- filters
+    # The statements of an item filter are composed here, not named in queries.sql: each
+    # of nine conditions is optional, and a fixed statement (`:x IS NULL OR ...`) would
+    # hide from the planner which indexes apply (the failed items' page reads
+    # items_failed, a search by reference item_refs' key). The parts are written like a
+    # `.sql` file's (`:name` parameters, macros) and each shape compiles once (`compose`).
 
-    def where(self, flt: ItemFilter) -> tuple[str, list[Any]]:
-        """The filter as SQL conditions on `items` and their parameters."""
-        clauses = ["client_id = ?"]
-        params: list[Any] = [flt.client_id]
+    def where(self, flt: ItemFilter) -> tuple[str, dict[str, Any]]:
+        """The filter as SQL conditions on `items` and their named parameters."""
+        clauses = ["client_id = :client_id"]
+        params: dict[str, Any] = {"client_id": flt.client_id}
         for status in flt.statuses:
             if status not in STATUSES:
                 raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-        for column, values in (("status", flt.statuses), ("instruction", flt.instructions)):
-            if values:
-                clauses.append(self.db.in_list(column))
-                params.append(self.db.list_param(values))
+        if flt.statuses:
+            clauses.append("{in_list(status, :statuses)}")
+            params["statuses"] = list(flt.statuses)
+        if flt.instructions:
+            clauses.append("{in_list(instruction, :instructions)}")
+            params["instructions"] = list(flt.instructions)
         if flt.ids:
-            clauses.append(self.db.in_list("id"))
-            params.append(self.db.list_param(flt.ids))
+            clauses.append("{in_list(id, :ids)}")
+            params["ids"] = list(flt.ids)
         if flt.connection_id is not None:
-            clauses.append("connection_id = ?")
-            params.append(flt.connection_id)
+            clauses.append("connection_id = :connection_id")
+            params["connection_id"] = flt.connection_id
         if flt.ref:
-            clauses.append("id IN (SELECT item_id FROM item_refs WHERE ref = ?)")
-            params.append(flt.ref)
+            clauses.append("id IN (SELECT item_id FROM item_refs WHERE ref = :ref)")
+            params["ref"] = flt.ref
         if flt.error_contains:
-            clauses.append(self.db.contains("error"))
-            params.append(flt.error_contains)
+            clauses.append("{contains(error, :error_contains)}")
+            params["error_contains"] = flt.error_contains
         if flt.created_from is not None:
-            clauses.append("created_at >= ?")
-            params.append(flt.created_from)
+            clauses.append("created_at >= :created_from")
+            params["created_from"] = flt.created_from
         if flt.created_to is not None:
-            clauses.append("created_at < ?")
-            params.append(flt.created_to)
+            clauses.append("created_at < :created_to")
+            params["created_to"] = flt.created_to
         if flt.blocking is not None:
-            clauses.append("blocking = ?")
-            params.append(int(flt.blocking))
+            clauses.append("blocking = :blocking")
+            params["blocking"] = int(flt.blocking)
         return " AND ".join(clauses), params
 
     def ids(self, flt: ItemFilter, after: int, limit: int) -> list[int]:
         """Ids of matching items above `after`, ascending (for chunked bulk actions)."""
         where, params = self.where(flt)
-        found = (
-            self.db.connection()
-            .execute(
-                f"SELECT id FROM items WHERE {where} AND id > ? ORDER BY id LIMIT ?",
-                (*params, after, limit),
-            )
-            .fetchall()
+        query = self.sql.compose(
+            f"SELECT id FROM items WHERE {where} AND id > :after ORDER BY id LIMIT :limit"
         )
+        found = self.sql.all(self.sql.conn, query, **params, after=after, limit=limit)
         return [int(r[0]) for r in found]
 
     def count(self, flt: ItemFilter) -> int:
         where, params = self.where(flt)
-        row = (
-            self.db.connection()
-            .execute(f"SELECT count(*) FROM items WHERE {where}", params)
-            .fetchone()
-        )
-        return int(row[0])
+        query = self.sql.compose(f"SELECT count(*) FROM items WHERE {where}")
+        return int(self.sql.value(self.sql.conn, query, **params))
 
     def count_by(
         self, flt: ItemFilter, columns: Sequence[str]
@@ -115,17 +116,13 @@ class Reads:
             # Said literally, the planner reads the failed items' partial index instead of
             # every item of the client (the status list is a parameter it cannot see).
             where += " AND status = 'failed'"
-        group = ", ".join(columns)
-        found = (
-            self.db.connection()
-            .execute(
-                f"SELECT {group}, count(*) FROM items WHERE {where} GROUP BY {group}"
-                f" ORDER BY count(*) DESC, {group}",
-                params,
-            )
-            .fetchall()
+        group = ", ".join(columns)  # names of GROUPABLE only, checked above
+        query = self.sql.compose(
+            f"SELECT {group}, count(*) FROM items WHERE {where} GROUP BY {group}"
+            f" ORDER BY count(*) DESC, {group}"
         )
-        return [(tuple(r[:-1]), int(r[-1])) for r in found]
+        found = self.sql.all(self.sql.conn, query, **params)
+        return [(tuple(r)[:-1], int(r[-1])) for r in found]
 
     # --------------------------------------------------------------------------- items
 
@@ -135,55 +132,27 @@ class Reads:
             raise InvalidInput("limit must be between 1 and 1000")
         where, params = self.where(flt)
         if before is not None:
-            where += " AND id < ?"
-            params.append(before)
-        cur = self.db.connection().execute(
-            f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
+            where += " AND id < :before"
+            params["before"] = before
+        query = self.sql.compose(
+            f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id DESC LIMIT :limit"
         )
-        return rows.items(cur)
+        return rows.items(self.sql.run(self.sql.conn, query, **params, limit=limit))
 
     def get(self, client_id: int, item_id: int) -> Item:
-        found = rows.item(
-            self.db.connection().execute(
-                f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
-                (item_id, client_id),
-            )
-        )
+        found = rows.item(self.sql.run(self.sql.conn, "item", id=item_id, client_id=client_id))
         if found is None:
             raise NotFound(f"no queue item {item_id}")
         return found
 
     def detail(self, client_id: int, item_id: int) -> ItemDetail:
         with self.db.read() as cur:
-            item = rows.item(
-                cur.execute(
-                    f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE id = ? AND client_id = ?",
-                    (item_id, client_id),
-                )
-            )
+            item = rows.item(self.sql.run(cur, "item", id=item_id, client_id=client_id))
             if item is None:
                 raise NotFound(f"no queue item {item_id}")
-            history = rows.attempts(
-                cur.execute(
-                    f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts WHERE item_id = ?"
-                    " ORDER BY number, id",
-                    (item_id,),
-                )
-            )
-            children = rows.items(
-                cur.execute(
-                    f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE parent_id = ?"
-                    " ORDER BY id LIMIT 1000",
-                    (item_id,),
-                )
-            )
-            audit = rows.audit(
-                cur.execute(
-                    f"SELECT {rows.AUDIT_COLUMNS} FROM audit WHERE item_id = ? ORDER BY id",
-                    (item_id,),
-                )
-            )
+            history = rows.attempts(self.sql.run(cur, "item_attempts", id=item_id))
+            children = rows.items(self.sql.run(cur, "item_children", id=item_id))
+            audit = rows.audit(self.sql.run(cur, "item_audit", id=item_id))
         if item.status in ("running", "done") and item.started_at is not None:
             # The current (or successful) attempt is recorded on the item row itself.
             history.append(
@@ -205,21 +174,15 @@ class Reads:
         wanted = list(item_ids)
         if not wanted:
             return {}
-        found = (
-            self.db.connection()
-            .execute(
-                f"SELECT id, status FROM items WHERE {self.db.in_list('id')}",
-                (self.db.list_param(wanted),),
-            )
-            .fetchall()
-        )
+        found = self.sql.all(self.sql.conn, "item_statuses", ids=wanted)
         return {int(i): str(s) for i, s in found}
 
     # --------------------------------------------------------------------------- lanes
 
     def lanes(self, client_id: int) -> list[LaneView]:
         """Every lane of the client: blocked first, then paused, then by waiting work."""
-        views = self._lanes("l.client_id = ?", (client_id,))
+        cur = self.sql.run(self.sql.conn, "client_lanes", client_id=client_id)
+        views = rows.lanes(cur, time.time())
         return sorted(views, key=lambda v: (_RANK[v.state], -v.pending, v.lane_id))
 
     def lanes_by_id(self, lane_ids: Iterable[int]) -> dict[int, LaneView]:
@@ -227,26 +190,14 @@ class Reads:
         wanted = list(lane_ids)
         if not wanted:
             return {}
-        views = self._lanes(self.db.in_list("l.id"), (self.db.list_param(wanted),))
-        return {v.lane_id: v for v in views}
-
-    def _lanes(self, where: str, params: tuple[Any, ...]) -> list[LaneView]:
-        cur = self.db.connection().execute(
-            f"SELECT {rows.LANE_COLUMNS} FROM lanes l JOIN connections c ON c.id = l.id"
-            f" LEFT JOIN items i ON i.id = l.head_id WHERE {where} ORDER BY l.id",
-            params,
-        )
-        return rows.lanes(cur, time.time())
+        cur = self.sql.run(self.sql.conn, "lanes_by_id", ids=wanted)
+        return {v.lane_id: v for v in rows.lanes(cur, time.time())}
 
     def stopped_lanes(self) -> list[StoppedLane]:
         """Every blocked lane (its head failed), with that head: notifications' reading.
         Reads the lanes and the failed items' partial index only."""
         with self.db.read() as cur:
-            cur.execute(
-                f"SELECT {rows.LANE_COLUMNS}, l.client_id AS client_id FROM lanes l"
-                " JOIN items i ON i.id = l.head_id JOIN connections c ON c.id = l.id"
-                " WHERE i.status = 'failed' ORDER BY l.id"
-            )
+            self.sql.run(cur, "stopped_lanes")
             pick = rows.picker(cur, "lane_id", "client_id")
             found = cur.fetchall()
             owners = dict(map(pick, found))
@@ -255,10 +206,7 @@ class Reads:
                 {
                     i.id: i
                     for i in rows.items(
-                        cur.execute(
-                            f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE {self.db.in_list('id')}",
-                            (self.db.list_param([v.head_id for v in views]),),
-                        )
+                        self.sql.run(cur, "items_by_id", ids=[v.head_id for v in views])
                     )
                 }
                 if views
@@ -272,11 +220,7 @@ class Reads:
 
     def lane_audit(self, client_id: int, lane_id: int) -> list[AuditEntry]:
         """Who paused and resumed the lane, when and why."""
-        cur = self.db.connection().execute(
-            f"SELECT {rows.AUDIT_COLUMNS} FROM audit WHERE lane_id = ? AND client_id = ?"
-            " ORDER BY id",
-            (lane_id, client_id),
-        )
+        cur = self.sql.run(self.sql.conn, "lane_audit", lane_id=lane_id, client_id=client_id)
         return [
             AuditEntry(a.at, a.actor, a.action, a.item_id, a.lane_id, a.detail)
             for a in rows.audit(cur)
@@ -289,15 +233,7 @@ class Reads:
     ) -> tuple[list[tuple[str, int]], list[tuple[int | None, int]]]:
         """Failed items by instruction and by connection (read from the failed items'
         partial index)."""
-        found = (
-            self.db.connection()
-            .execute(
-                "SELECT instruction, connection_id, count(*) FROM items"
-                " WHERE client_id = ? AND status = 'failed' GROUP BY instruction, connection_id",
-                (client_id,),
-            )
-            .fetchall()
-        )
+        found = self.sql.all(self.sql.conn, "failures_by", client_id=client_id)
         by_instruction: Counter[str] = Counter()
         by_connection: Counter[int | None] = Counter()
         for instruction, connection, n in found:
@@ -311,18 +247,15 @@ class Reads:
         """Per client that has any: its queued items, its failed items, and its items
         finished (done, skipped, superseded) in [finished_from, finished_to)."""
         counts: dict[int, list[int]] = {}
-        conn = self.db.connection()
-        for column, sql, params in (
-            (0, "SELECT client_id, count(*) FROM items WHERE status = 'queued'", ()),
-            (1, "SELECT client_id, count(*) FROM items WHERE status = 'failed'", ()),
+        conn = self.sql.conn
+        for column, found in enumerate(
             (
-                2,
-                "SELECT client_id, count(*) FROM items WHERE status IN"
-                " ('done', 'skipped', 'superseded') AND finished_at >= ? AND finished_at < ?",
-                (finished_from, finished_to),
-            ),
+                self.sql.all(conn, "queued_by_client"),
+                self.sql.all(conn, "failed_by_client"),
+                self.sql.all(conn, "finished_by_client", start=finished_from, end=finished_to),
+            )
         ):
-            for client, n in conn.execute(f"{sql} GROUP BY client_id", params).fetchall():
+            for client, n in found:
                 counts.setdefault(int(client), [0, 0, 0])[column] = int(n)
         return {client: (q, f, d) for client, (q, f, d) in counts.items()}
 
@@ -330,18 +263,10 @@ class Reads:
         """Unfinished items by status and instruction, lanes by state, live workers: what
         monitoring scrapes. Reads the unfinished items only (through their partial
         indexes), never the finished history."""
-        conn = self.db.connection()
-        counts = conn.execute(
-            "SELECT status, instruction, count(*) FROM items"
-            " WHERE status IN ('queued', 'running', 'failed') GROUP BY status, instruction"
-        ).fetchall()
-        lanes = conn.execute(
-            "SELECT l.paused, i.status FROM lanes l LEFT JOIN items i ON i.id = l.head_id"
-        ).fetchall()
-        (workers,) = conn.execute(
-            "SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > ?",
-            (time.time() - 60.0,),
-        ).fetchone()
+        conn = self.sql.conn
+        counts = self.sql.all(conn, "unfinished_counts")
+        lanes = self.sql.all(conn, "lane_heads")
+        workers = self.sql.value(conn, "live_workers", since=time.time() - 60.0)
         return QueueStats(
             items={(status, name): int(n) for status, name, n in counts},
             lanes=len(lanes),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from stockyard.db import Database
+from stockyard.engine.store import Sql
 from stockyard.errors import InvalidInput
 
 
@@ -14,23 +15,14 @@ def prune(db: Database, older_than: float, batch: int = 1000) -> int:
     if older_than < 0:
         raise InvalidInput("the retention age cannot be negative")
     cutoff = time.time() - older_than
+    sql = Sql(db)
     total = 0
     while True:
         with db.write() as cur:
-            ids = [
-                r[0]
-                for r in cur.execute(
-                    "DELETE FROM items WHERE id IN (SELECT id FROM items"
-                    " WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < ?"
-                    # The newest item stays: its id is where the id sequence resumes.
-                    " AND id < (SELECT max(id) FROM items) LIMIT ?) RETURNING id",
-                    (cutoff, batch),
-                )
-            ]
+            ids = [r[0] for r in sql.all(cur, "prune_items", cutoff=cutoff, limit=batch)]
             if ids:
-                ids_param = db.list_param(ids)
-                for table in ("attempts", "item_refs"):
-                    cur.execute(f"DELETE FROM {table} WHERE {db.in_list('item_id')}", (ids_param,))
+                sql.execute(cur, "prune_attempts", ids=ids)
+                sql.execute(cur, "prune_refs", ids=ids)
         total += len(ids)
         if len(ids) < batch:
             return total

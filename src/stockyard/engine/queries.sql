@@ -1,0 +1,333 @@
+-- The queue engine's statements (stockyard.engine). Batches travel as one JSON array
+-- parameter read back as rows of `d.value` ({json_rows}); id lists as list parameters.
+-- queries.sqlite.sql and queries.postgresql.sql hold the claims (SKIP LOCKED on
+-- PostgreSQL) and the allocation of item ids.
+
+-- ============================================================================ enqueue
+
+-- name: connections_of
+-- What the engine reads of these connections: whose, which kind, their description.
+SELECT id, client_id, kind, description FROM connections WHERE {in_list(id, :ids)}
+
+-- name: known_keys
+-- The items of a client that already hold one of these idempotency keys.
+SELECT idempotency_key, id FROM items
+WHERE client_id = :client_id AND {in_list(idempotency_key, :keys)}
+
+-- name: insert_items
+-- New queued items, one per row of the batch (id, instruction, blocking, connection_id,
+-- lane_id, payload, refs, description, parent_id, idempotency_key, run_after,
+-- coalesce_key). Payloads and refs are stored as the JSON text they already are.
+INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id, status,
+  payload, refs, description, parent_id, idempotency_key, created_at, updated_at, run_after,
+  coalesce_key)
+SELECT CAST(d.value->>0 AS BIGINT), :client_id, d.value->>1, CAST(d.value->>2 AS INTEGER),
+  CAST(d.value->>3 AS BIGINT), CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5,
+  d.value->>6, d.value->>7, CAST(d.value->>8 AS BIGINT), d.value->>9, :now, :now,
+  CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11
+FROM {json_rows(:batch)}
+
+-- name: insert_ref
+-- An item's reference (a SKU, an order number): items are found by them.
+INSERT INTO item_refs (ref, item_id) VALUES (:ref, :item_id) ON CONFLICT DO NOTHING
+
+-- name: supersede
+-- Queued items of a lane with a coalescing key that a newer item of the batch (lane, key,
+-- item id) replaces; returns the lane of each.
+UPDATE items SET status = 'superseded', superseded_by = CAST(d.value->>2 AS BIGINT),
+  finished_at = :now, updated_at = :now
+FROM {json_rows(:batch)}
+WHERE items.lane_id = CAST(d.value->>0 AS BIGINT) AND items.coalesce_key = d.value->>1
+  AND items.status = 'queued' AND items.id < CAST(d.value->>2 AS BIGINT)
+RETURNING items.lane_id
+
+-- ============================================================================== lanes
+
+-- name: open_lane
+-- A new, empty lane (its id is its connection's).
+INSERT INTO lanes (id, client_id) VALUES (:id, :client_id)
+
+-- name: lock_lanes
+-- Take these lanes' row locks, in id order (PostgreSQL; SQLite has one writer).
+SELECT id FROM lanes WHERE {in_list(id, :ids)} ORDER BY id {for_update}
+
+-- name: update_lanes
+-- Add each row's (lane, delta) to the lane's pending count and re-derive its head (kept
+-- while running or failed, else the lowest queued id) and ready_at. MATERIALIZED: each
+-- head is derived once (inlined, PostgreSQL computes it twice).
+WITH h AS MATERIALIZED (
+  SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta,
+    CASE WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')
+    THEN l.head_id
+    ELSE (SELECT min(id) FROM items WHERE lane_id = l.id AND status = 'queued') END AS head
+  FROM {json_rows(:batch)} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT)
+)
+UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,
+  ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')
+FROM h WHERE lanes.id = h.lane
+
+-- name: next_due
+-- When the earliest queued item may run: the ready-lanes index and the free-items index.
+SELECT min(t) FROM (
+  SELECT min(ready_at) AS t FROM lanes WHERE ready_at IS NOT NULL AND paused = 0
+  UNION ALL
+  SELECT min(run_after) FROM items WHERE status = 'queued' AND lane_id IS NULL
+) AS due
+
+-- name: lane_paused
+-- Whether a lane of the client is paused, locking its row.
+SELECT paused FROM lanes WHERE id = :lane_id AND client_id = :client_id {for_update}
+
+-- name: set_paused
+-- Pause (with when, who and why) or resume a lane.
+UPDATE lanes SET paused = :paused, paused_at = :paused_at, paused_by = :paused_by,
+  pause_reason = :reason
+WHERE id = :lane_id
+
+-- ============================================================================= claims
+
+-- name: worker_alive
+-- The worker's row, locked (before any lane), so that a reap cannot slip in.
+SELECT stopped_at FROM workers WHERE id = :worker_id {for_update}
+
+-- name: start_heads
+-- Start these lane heads (from take_ready) under the worker.
+UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
+  updated_at = :now, attempts = attempts + 1
+WHERE {in_list(id, :ids)}
+RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
+  parent_id, started_at, run_after
+
+-- name: settle_done
+-- Items done, under the fence (id, attempt, still running under this worker); a batch
+-- of (id, attempt, finished_at).
+UPDATE items SET status = 'done', finished_at = CAST(d.value->>2 AS DOUBLE PRECISION),
+  error = NULL, error_kind = NULL, updated_at = :now
+FROM {json_rows(:batch)}
+WHERE items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)
+  AND items.status = 'running' AND {no_index}items.worker_id = :worker_id
+RETURNING items.id, items.lane_id
+
+-- name: settle_transient
+-- Items to retry later, under the fence; a batch of (id, attempt, run_after, failures,
+-- error).
+UPDATE items SET status = 'queued', run_after = CAST(d.value->>2 AS DOUBLE PRECISION),
+  failures = CAST(d.value->>3 AS INTEGER), error = d.value->>4, error_kind = 'transient',
+  worker_id = NULL, updated_at = :now
+FROM {json_rows(:batch)}
+WHERE items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)
+  AND items.status = 'running' AND {no_index}items.worker_id = :worker_id
+RETURNING items.id, items.lane_id
+
+-- name: settle_failed
+-- Items failed for good, under the fence; a batch of (id, attempt, failures, error,
+-- error_kind).
+UPDATE items SET status = 'failed', failures = CAST(d.value->>2 AS INTEGER),
+  error = d.value->>3, error_kind = d.value->>4, worker_id = NULL, updated_at = :now
+FROM {json_rows(:batch)}
+WHERE items.id = CAST(d.value->>0 AS BIGINT) AND items.attempts = CAST(d.value->>1 AS INTEGER)
+  AND items.status = 'running' AND {no_index}items.worker_id = :worker_id
+RETURNING items.id, items.lane_id
+
+-- name: insert_attempt
+-- An attempt that failed or was lost (a successful one lives on its item's row).
+INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome, error)
+VALUES (:item_id, :number, :worker_id, :started_at, :ended_at, :outcome, :error)
+
+-- ============================================================================= leases
+
+-- name: register_worker
+-- A new worker.
+INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :now, :now)
+
+-- name: heartbeat
+-- Extend a live worker's lease.
+UPDATE workers SET heartbeat_at = :now WHERE id = :id AND stopped_at IS NULL
+
+-- name: stop_worker
+-- Mark a worker gone.
+UPDATE workers SET stopped_at = :now, stop_reason = :reason WHERE id = :id
+
+-- name: expire_workers
+-- Mark stopped the live workers whose heartbeat is older than the cutoff; their ids.
+UPDATE workers SET stopped_at = :now, stop_reason = 'lease expired'
+WHERE stopped_at IS NULL AND heartbeat_at < :cutoff
+RETURNING id
+
+-- name: orphaned_workers
+-- Workers of running items that are gone or stopped (none, unless something crashed).
+SELECT DISTINCT i.worker_id FROM items i LEFT JOIN workers w ON w.id = i.worker_id
+WHERE i.status = 'running' AND (w.id IS NULL OR w.stopped_at IS NOT NULL)
+
+-- name: held_lanes
+-- The lanes of the items these workers run.
+SELECT DISTINCT lane_id FROM items
+WHERE status = 'running' AND {in_list(worker_id, :workers)} AND lane_id IS NOT NULL
+
+-- name: held_items
+-- The items these workers run, locked.
+SELECT id, attempts, worker_id, started_at, lane_id FROM items
+WHERE status = 'running' AND {in_list(worker_id, :workers)}
+ORDER BY id {for_update}
+
+-- name: release_items
+-- Running items back to the queue, due now.
+UPDATE items SET status = 'queued', run_after = :now, worker_id = NULL, updated_at = :now
+WHERE {in_list(id, :ids)}
+
+-- ============================================================================ actions
+
+-- name: action_lanes
+-- The lanes of these items of the client.
+SELECT DISTINCT lane_id FROM items
+WHERE client_id = :client_id AND {in_list(id, :ids)} AND lane_id IS NOT NULL
+
+-- name: action_items
+-- These items of the client with their status and lane, locked.
+SELECT id, status, lane_id FROM items
+WHERE client_id = :client_id AND {in_list(id, :ids)}
+ORDER BY id {for_update}
+
+-- name: retry_items
+-- Failed items queued again, due now, with their failures forgotten.
+UPDATE items SET status = 'queued', run_after = :now, failures = 0, error_kind = NULL,
+  updated_at = :now
+WHERE {in_list(id, :ids)}
+
+-- name: skip_items
+-- Items given up for good.
+UPDATE items SET status = 'skipped', finished_at = :now, updated_at = :now
+WHERE {in_list(id, :ids)}
+
+-- name: insert_audit
+-- Who did what to which item or lane.
+INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)
+VALUES (:at, :client_id, :actor, :action, :item_id, :lane_id, :detail)
+
+-- ============================================================================== reads
+
+-- name: item
+-- An item of the client.
+SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
+  description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
+  failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
+  superseded_by
+FROM items WHERE id = :id AND client_id = :client_id
+
+-- name: items_by_id
+-- These items (whoever's).
+SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
+  description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
+  failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
+  superseded_by
+FROM items WHERE {in_list(id, :ids)}
+
+-- name: item_children
+-- The first thousand follow-ups an item queued.
+SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
+  description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
+  failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
+  superseded_by
+FROM items WHERE parent_id = :id ORDER BY id LIMIT 1000
+
+-- name: item_attempts
+-- An item's failed and lost attempts.
+SELECT number, worker_id, started_at, ended_at, outcome, error FROM attempts
+WHERE item_id = :id ORDER BY number, id
+
+-- name: item_audit
+-- What operators did to an item.
+SELECT id, at, actor, action, item_id, lane_id, detail FROM audit
+WHERE item_id = :id ORDER BY id
+
+-- name: item_statuses
+-- The status of each of these items (whoever's).
+SELECT id, status FROM items WHERE {in_list(id, :ids)}
+
+-- name: client_lanes
+-- The lanes of a client, with their connection and head.
+SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
+  l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
+  i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after
+FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
+WHERE l.client_id = :client_id ORDER BY l.id
+
+-- name: lanes_by_id
+-- These lanes (whoever's), with their connection and head.
+SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
+  l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
+  i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after
+FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
+WHERE {in_list(l.id, :ids)} ORDER BY l.id
+
+-- name: stopped_lanes
+-- Every lane whose head failed, with its client: the lanes and the failed items' index.
+SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
+  l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
+  i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after, l.client_id AS client_id
+FROM lanes l JOIN items i ON i.id = l.head_id JOIN connections c ON c.id = l.id
+WHERE i.status = 'failed' ORDER BY l.id
+
+-- name: lane_audit
+-- Who paused and resumed a lane of the client.
+SELECT id, at, actor, action, item_id, lane_id, detail FROM audit
+WHERE lane_id = :lane_id AND client_id = :client_id ORDER BY id
+
+-- name: failures_by
+-- A client's failed items by instruction and connection (the failed items' index).
+SELECT instruction, connection_id, count(*) FROM items
+WHERE client_id = :client_id AND status = 'failed'
+GROUP BY instruction, connection_id
+
+-- name: queued_by_client
+-- Queued items per client.
+SELECT client_id, count(*) FROM items WHERE status = 'queued' GROUP BY client_id
+
+-- name: failed_by_client
+-- Failed items per client.
+SELECT client_id, count(*) FROM items WHERE status = 'failed' GROUP BY client_id
+
+-- name: finished_by_client
+-- Items finished (done, skipped, superseded) in [:start, :end) per client.
+SELECT client_id, count(*) FROM items
+WHERE status IN ('done', 'skipped', 'superseded') AND finished_at >= :start
+  AND finished_at < :end
+GROUP BY client_id
+
+-- name: unfinished_counts
+-- Unfinished items by status and instruction (their partial indexes).
+SELECT status, instruction, count(*) FROM items
+WHERE status IN ('queued', 'running', 'failed') GROUP BY status, instruction
+
+-- name: lane_heads
+-- Each lane's pause and its head's status.
+SELECT l.paused, i.status FROM lanes l LEFT JOIN items i ON i.id = l.head_id
+
+-- name: live_workers
+-- Workers that heartbeat since the cutoff.
+SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > :since
+
+-- ========================================================================== retention
+
+-- name: prune_items
+-- Up to :limit finished items finished before the cutoff, deleted; their ids. The newest
+-- item stays: its id is where SQLite's id allocation resumes.
+DELETE FROM items WHERE id IN (
+  SELECT id FROM items
+  WHERE status IN ('done', 'skipped', 'superseded') AND finished_at < :cutoff
+    AND id < (SELECT max(id) FROM items)
+  LIMIT :limit
+)
+RETURNING id
+
+-- name: prune_attempts
+-- The attempts of deleted items.
+DELETE FROM attempts WHERE {in_list(item_id, :ids)}
+
+-- name: prune_refs
+-- The references of deleted items.
+DELETE FROM item_refs WHERE {in_list(item_id, :ids)}

@@ -1,0 +1,29 @@
+-- The engine's statements that differ on SQLite: one writer at a time (BEGIN IMMEDIATE),
+-- so claims need no row locks, and ids follow the highest one.
+
+-- name: allocate_ids
+-- :count new, increasing item ids. Under the write lock, and pruning never deletes the
+-- newest row, so max(id) + 1 is never handed out twice. (No AUTOINCREMENT: it costs a
+-- table write per insert.)
+WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < :count)
+SELECT (SELECT coalesce(max(id), 0) FROM items) + k FROM n
+
+-- name: take_ready
+-- Up to :limit heads of unpaused lanes that are due, earliest first; their lanes stop
+-- being ready (the claim starts them).
+UPDATE lanes SET ready_at = NULL
+WHERE id IN (
+  SELECT id FROM lanes WHERE ready_at <= :now AND paused = 0 ORDER BY ready_at LIMIT :limit
+)
+RETURNING head_id
+
+-- name: start_free
+-- Start up to :limit due items outside lanes, earliest first, under the worker.
+UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
+  updated_at = :now, attempts = attempts + 1
+WHERE id IN (
+  SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL AND run_after <= :now
+  ORDER BY run_after, id LIMIT :limit
+)
+RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
+  parent_id, started_at, run_after
