@@ -22,12 +22,11 @@ from systems.postgres import Databases, LocalServer
 from stockyard.engine import Queue
 from stockyard.outbound import ALLOW_ENV
 from stockyard.tenancy import Tenancy
-from tests.support.queues import UrlMaker, fresh_queue
+from tests.support.queues import BACKENDS, UrlMaker, fresh_queue
 
 if TYPE_CHECKING:
     from systems.launch import Running
 
-BACKENDS = ("sqlite", "postgresql")
 CHAOS_FILES = {"test_processes.py", "test_storage_full.py"}
 REAL_FILES = {"test_console_browser.py", "test_erp_shop.py", "test_real_connectors.py"}
 REAL_FIXTURES = {"tryton", "vendure"}

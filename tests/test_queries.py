@@ -18,8 +18,7 @@ from stockyard.db.store import Store
 from stockyard.engine import ItemFilter, Outcome, Request
 from stockyard.errors import NotFound
 from stockyard.tenancy import Tenancy
-from tests.conftest import BACKENDS
-from tests.support.queues import UrlMaker, make_queue
+from tests.support.queues import BACKENDS, UrlMaker, make_queue
 
 # ------------------------------------------------------------------------------ the loader
 

@@ -21,6 +21,7 @@ from stockyard.engine.worker import Stats, Worker, WorkerSettings
 from stockyard.flows.catalog import default_instructions
 from stockyard.tenancy import Tenancy
 
+BACKENDS = ("sqlite", "postgresql")
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.05, timeout=5.0)
 
 
