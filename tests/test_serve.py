@@ -17,7 +17,7 @@ from systems.net import free_port
 from tests.support.cli import ROOT, invoke
 
 
-def wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+def wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
