@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from stockyard.db import Cursor, Database
@@ -97,7 +98,8 @@ class Enqueuer:
         lanes: Counter[int] = Counter(lane for _, lane, _ in fresh if lane is not None)
         # Ids are drawn with the lanes locked, so within a lane they follow commit order.
         self.lanes.lock(cur, lanes)
-        new_ids = iter(sorted(r[0] for r in self.sql.all(cur, "allocate_ids", count=len(fresh))))
+        ranges = self.sql.all(cur, "allocate_ids", count=len(fresh))
+        new_ids = chain.from_iterable(range(first, last + 1) for first, last in ranges)
         # One row per new item, in the order the INSERT reads them (d.value->>0 ... 11).
         rows: list[list[Any]] = []
         refs: list[tuple[str, int]] = []

@@ -4,9 +4,14 @@
 -- lookups, where `IN (...)` may hash-join the whole table on small or stale statistics.
 
 -- name: allocate_ids
--- :count new item ids, drawn while the lanes are locked: within a lane, ids increase in
--- commit order.
-SELECT nextval('items_id_seq') FROM generate_series(1, :count)
+-- :count new item ids from the sequence, as ranges of consecutive ids (first, last):
+-- usually one, more when other sessions drew ids at the same time. Drawn while the
+-- lanes are locked: within a lane, ids increase in commit order.
+SELECT min(n), max(n) FROM (
+  SELECT n, n - row_number() OVER (ORDER BY n) AS run
+  FROM (SELECT nextval('items_id_seq') AS n FROM generate_series(1, :count)) AS drawn
+) AS numbered
+GROUP BY run ORDER BY 1
 
 -- name: take_ready
 -- Up to :limit heads of unpaused lanes that are due, earliest first, skipping lanes
