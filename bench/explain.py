@@ -4,7 +4,8 @@ docs/postgres.md. Run: python -m bench.explain [--items N] [--url ADMIN_URL].
 The queue holds 1,000 lanes, each blocked by a failed head with its backlog behind it,
 and a history of finished non-blocking items. Then one round of the hot paths runs with
 every statement explained inside a savepoint that is rolled back, so the plans shown are
-those of the real statements on the real data.
+those of the real statements on the real data. Statements are shown by their name in the
+`.sql` files (an item filter's composed statement by its text).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import psycopg
 
 from bench.postgres import fresh_queue, server
-from stockyard.db import postgres
+from stockyard.db import Query, Store
 from stockyard.engine import ItemFilter, Outcome, Queue, Request
 from stockyard.tenancy import Tenancy
 
@@ -38,26 +39,28 @@ def section(title: str) -> Iterator[None]:
         _section = ""
 
 
-def _explaining_execute(original: Any) -> Any:
-    def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        words = str(query).lstrip().split(None, 1)
-        verb = words[0].upper() if words else ""
-        if _section and verb in {"SELECT", "UPDATE", "INSERT", "DELETE"}:
-            flat = re.sub(r"\s+", " ", str(query))
-            key = f"{_section}: {flat[:60]}"
-            if key not in PLANS:
-                status = self.connection.info.transaction_status
-                in_txn = status != psycopg.pq.TransactionStatus.IDLE
-                if in_txn:
-                    original(self, "SAVEPOINT explain")
-                original(self, f"{EXPLAIN} {query}", params)
-                plan = "\n".join(r[0] for r in self.fetchall())
-                if in_txn:
-                    original(self, "ROLLBACK TO SAVEPOINT explain")
-                PLANS[key] = (str(query), plan)
-        return original(self, query, params, **kwargs)
+def _explaining_run(original: Any) -> Any:
+    """Wraps `Store._run`, through which every named (or composed) query runs."""
 
-    return execute
+    def run(self: Store, cur: Any, name: str | Query, params: dict[str, Any]) -> Any:
+        query = name if isinstance(name, Query) else self.query(name)
+        verb = query.sql.lstrip().split(None, 1)[0].upper()
+        if _section and verb in {"SELECT", "UPDATE", "INSERT", "DELETE", "WITH"}:
+            flat = re.sub(r"\s+", " ", query.sql)
+            key = f"{_section}: {query.name if query.name != '<composed>' else flat[:60]}"
+            if key not in PLANS:
+                bound = self._bind(query, dict(params)) if query.lists else params
+                conn = cur if isinstance(cur, psycopg.Connection) else cur.connection
+                in_txn = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+                if in_txn:
+                    cur.execute("SAVEPOINT explain")
+                plan = "\n".join(r[0] for r in cur.execute(f"{EXPLAIN} {query.sql}", bound))
+                if in_txn:
+                    cur.execute("ROLLBACK TO SAVEPOINT explain")
+                PLANS[key] = (query.sql, plan)
+        return original(self, cur, name, params)
+
+    return run
 
 
 def fill(queue: Queue, items: int, lanes: int) -> int:
@@ -133,11 +136,11 @@ def main() -> None:
         client = fill(queue, args.items, args.lanes)
         (count,) = queue.db.connection().execute("SELECT count(*) FROM items").fetchone()
         print(f"<!-- {count:,} items filled in {time.perf_counter() - started:.0f}s -->\n")
-        postgres._Cursor.execute = _explaining_execute(postgres._Cursor.execute)  # type: ignore[method-assign]
+        Store._run = _explaining_run(Store._run)  # type: ignore[method-assign]
         hot_paths(queue, client)
         queue.db.close()
     for key, (sql, plan) in PLANS.items():
-        print(f"#### {key.split(':')[0]}\n\n```sql\n{sql}\n```\n\n```\n{plan}\n```\n")
+        print(f"#### {key}\n\n```sql\n{sql}\n```\n\n```\n{plan}\n```\n")
 
 
 if __name__ == "__main__":

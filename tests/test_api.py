@@ -154,11 +154,9 @@ def test_secrets_are_write_only_and_encrypted_at_rest(env: ApiEnv) -> None:
         client_path(env, f"/connections/{created['id']}"),
     ):
         assert "s3cr3t-value" not in env.http.get(url, headers=h).text
-    stored = (
-        env.queue.db.connection()
-        .execute("SELECT settings, secrets FROM connections WHERE id = ?", (created["id"],))
-        .fetchone()
-    )
+    stored = env.queue.db.run(
+        "SELECT settings, secrets FROM connections WHERE id = :id", id=created["id"]
+    ).fetchone()
     assert "s3cr3t-value" not in stored[0] + stored[1]
     # The connector gets the secret; Stockyard's own webhook_secret stays with Stockyard.
     conn = Tenancy(env.queue.db).connection(created["id"])

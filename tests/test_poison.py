@@ -220,9 +220,7 @@ def test_an_unbelievable_retry_hint_is_bounded(queue: Queue, client_id: int) -> 
         queue.settle("w", [outcome])
         got = queue.get(client_id, item)
         assert got.status == "queued" and got.run_after < before + 86400 + 60
-        queue.db.connection().execute(
-            "UPDATE items SET status = 'running', worker_id = 'w' WHERE id = ?", (item,)
-        )
+        queue.db.run("UPDATE items SET status = 'running', worker_id = 'w' WHERE id = :id", id=item)
         job.attempt = got.attempts
 
 

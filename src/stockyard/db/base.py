@@ -1,8 +1,9 @@
-"""What the engine needs from a database, and the few SQL fragments where SQLite and
-PostgreSQL differ. Everything else in the engine is one SQL text for both.
+"""What the stores need from a database: connections, transactions, row shapes, the
+conditions that pass (unavailable, storage full), notifications and the schema.
 
-Statements are written with `?` placeholders. Batches travel as one JSON array parameter,
-read back as rows of `d.value` (`json_rows`), or as an id list (`in_list`).
+SQL lives in `.sql` files of named queries (`stockyard.db.queries`), with `:name`
+parameters compiled for each backend's driver; where the backends differ, the queries
+say so (macros, per-backend override files), not this class.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from stockyard.db.queries import LIST_PARAM, compose
 from stockyard.errors import StorageFull
 
 CHANNEL = "stockyard"  # the LISTEN/NOTIFY channel of new work
@@ -55,13 +57,6 @@ class Database(ABC):
     """A database URL and a connection per thread, opened on first use."""
 
     backend: str
-    # `FROM {json_rows}` turns a JSON array parameter into rows named d.value.
-    json_rows: str
-    # Row locks: claims skip what another transaction holds; SQLite has one writer anyway.
-    for_update: str = ""
-    skip_locked: str = ""
-    # SQLite's planner hint that keeps a column from driving an index choice.
-    no_index: str = ""
     # Whether a transaction must take row locks (PostgreSQL); SQLite has one writer.
     row_locks: bool = False
     # What a unique index raises when a concurrent transaction committed the same key.
@@ -162,30 +157,20 @@ class Database(ABC):
     def plain_rows(self, cursor: Any) -> None:
         """Make the rows `cursor` fetches next plain tuples (cheapest to build)."""
 
-    # ------------------------------------------------------------------ SQL fragments
+    # ---------------------------------------------------------------- ad hoc statements
 
-    @abstractmethod
-    def in_list(self, column: str) -> str:
-        """`column` is one of the values of a `list_param` parameter."""
+    def run(self, sql: str, /, **params: Any) -> Any:
+        """One statement not worth naming (tests, tools, benchmarks), written like a
+        `.sql` file's (`:name` parameters, macros), on the thread's connection; returns
+        the cursor, rows readable by column name. The application's own SQL is named."""
+        query = compose(sql, self.backend)
+        for name in query.lists:
+            params[name] = LIST_PARAM[self.backend](params[name])
+        cursor = self.connection().execute(query.sql, params)
+        self.named_rows(cursor)
+        return cursor
 
-    def in_subquery(self, column: str, subquery: str) -> str:
-        """`column` is one of the ids a (small, LIMITed) subquery returns."""
-        return f"{column} IN ({subquery})"
-
-    @abstractmethod
-    def list_param(self, values: Iterable[Any]) -> Any: ...
-
-    @abstractmethod
-    def contains(self, column: str) -> str:
-        """`column` contains the parameter, ignoring case."""
-
-    @abstractmethod
-    def allocate_ids(self, cur: Cursor, count: int) -> Sequence[int]:
-        """`count` new, increasing item ids."""
-
-    def lock_lanes(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
-        """Take the row locks of these lanes, always in id order (no deadlocks)."""
-        return None  # SQLite: BEGIN IMMEDIATE already made this the only writer
+    # ------------------------------------------------------------------- notifications
 
     def notify(self, cur: Cursor) -> None:
         """Tell workers elsewhere that new work commits with this transaction."""

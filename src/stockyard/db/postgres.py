@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import psycopg
@@ -25,26 +25,6 @@ from stockyard.db.base import CHANNEL, Cursor, Database
 from stockyard.errors import InvalidInput, StockyardError
 
 log = logging.getLogger("stockyard.db")
-
-
-@functools.lru_cache(maxsize=512)
-def _to_pyformat(sql: str) -> str:
-    """The engine writes `?` placeholders (SQLite's style); psycopg reads `%s`."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
-class _Cursor(psycopg.Cursor[Any]):
-    # Named queries (stockyard.db.queries) come compiled, with their parameters in a dict.
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        if isinstance(params, dict):
-            return super().execute(query, params, **kwargs)
-        return super().execute(_to_pyformat(query), params, **kwargs)
-
-    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
-        if isinstance(params_seq, list) and params_seq and isinstance(params_seq[0], dict):
-            super().executemany(query, params_seq, **kwargs)
-        else:
-            super().executemany(_to_pyformat(query), params_seq, **kwargs)
 
 
 class _Row(tuple[Any, ...]):
@@ -75,9 +55,6 @@ def _named_rows(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Any]:
 
 class PostgresDatabase(Database):
     backend = "postgresql"
-    json_rows = "json_array_elements(CAST(? AS json)) AS d(value)"
-    for_update = " FOR UPDATE"
-    skip_locked = " FOR UPDATE SKIP LOCKED"
     unique_violation = (psycopg.errors.UniqueViolation,)
     row_locks = True
 
@@ -101,7 +78,6 @@ class PostgresDatabase(Database):
             return psycopg.connect(
                 self.conninfo,
                 autocommit=True,  # transactions are exactly the BEGIN ... COMMIT we issue
-                cursor_factory=_Cursor,
                 row_factory=_named_rows,
                 prepare_threshold=self._prepare_threshold,
                 application_name="stockyard",
@@ -139,33 +115,6 @@ class PostgresDatabase(Database):
 
     def plain_rows(self, cursor: Any) -> None:
         cursor.row_factory = tuple_row
-
-    def in_list(self, column: str) -> str:
-        return f"{column} = ANY(?)"
-
-    def in_subquery(self, column: str, subquery: str) -> str:
-        # As an array the ids drive primary-key lookups; as IN (...) the planner may
-        # hash-join the whole table when its statistics are small or stale.
-        return f"{column} = ANY(ARRAY({subquery}))"
-
-    def list_param(self, values: Iterable[Any]) -> list[Any]:
-        return list(values)
-
-    def contains(self, column: str) -> str:
-        return f"strpos(lower({column}), lower(?)) > 0"
-
-    def allocate_ids(self, cur: Cursor, count: int) -> Sequence[int]:
-        rows = cur.execute(
-            "SELECT nextval('items_id_seq') FROM generate_series(1, ?)", (count,)
-        ).fetchall()
-        return sorted(r[0] for r in rows)
-
-    def lock_lanes(self, cur: Cursor, lane_ids: Iterable[int]) -> None:
-        lanes = sorted(set(lane_ids))
-        if lanes:
-            cur.execute(
-                "SELECT id FROM lanes WHERE id = ANY(?) ORDER BY id FOR UPDATE", (lanes,)
-            ).fetchall()
 
     def notify(self, cur: Cursor) -> None:
         cur.execute(f"NOTIFY {CHANNEL}")

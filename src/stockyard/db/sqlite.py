@@ -6,14 +6,13 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL
 
-from stockyard.db.base import Cursor, Database
+from stockyard.db.base import Database
 from stockyard.errors import InvalidInput
 
 _FULL = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
@@ -49,8 +48,6 @@ def sqlite_options(parsed: URL) -> SqliteOptions:
 
 class SqliteDatabase(Database):
     backend = "sqlite"
-    json_rows = "json_each(?) AS d"
-    no_index = "+"
     # A writer takes the lock up front instead of failing on a read-to-write upgrade.
     begin_write = "BEGIN IMMEDIATE"
 
@@ -103,21 +100,6 @@ class SqliteDatabase(Database):
 
     def plain_rows(self, cursor: Any) -> None:
         cursor.row_factory = None
-
-    def in_list(self, column: str) -> str:
-        return f"{column} IN (SELECT value FROM json_each(?))"
-
-    def list_param(self, values: Iterable[Any]) -> str:
-        return _dumps(list(values))
-
-    def contains(self, column: str) -> str:
-        return f"instr(lower({column}), lower(?)) > 0"
-
-    def allocate_ids(self, cur: Cursor, count: int) -> Sequence[int]:
-        # Under the write lock, and pruning never deletes the newest row, so max(id) + 1
-        # never hands out an id twice. (No AUTOINCREMENT: it costs a table write per insert.)
-        (top,) = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
-        return range(top + 1, top + 1 + count)
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.options.path}"
