@@ -2,7 +2,9 @@
 
 Each reader looks at the statement's column names (`cursor.description`) once per
 column list, so a statement may select its columns in any order and a converter never
-counts positions. JSON columns are parsed here.
+counts positions. The rows themselves are plain tuples (`store.Sql`): the names are
+mapped to positions once per column list (`_getter`, cached), not once per row.
+JSON columns are parsed here.
 """
 
 from __future__ import annotations
@@ -18,18 +20,13 @@ from stockyard.engine.models import Attempt, AuditEntry, Item, Job, LaneView
 # NaN and Infinity are not JSON: PostgreSQL refuses them, so they never reach a statement.
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
+# An item's columns, for the item lists composed in reads.py (named queries spell them out).
 ITEM_COLUMNS = (
     "id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,"
     " description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,"
     " failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,"
     " superseded_by"
 )
-JOB_COLUMNS = (
-    "id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,"
-    " parent_id, started_at, run_after"
-)
-AUDIT_COLUMNS = "id, at, actor, action, item_id, lane_id, detail"
-ATTEMPT_COLUMNS = "number, worker_id, started_at, ended_at, outcome, error"
 
 
 def _names(cur: Any) -> tuple[str, ...]:
@@ -118,7 +115,7 @@ def _item(values: Sequence[Any]) -> Item:
 
 
 def items(cur: Any) -> list[Item]:
-    """The items a statement selected (`ITEM_COLUMNS`, in any order)."""
+    """The items a statement selected (`_ITEM_FIELDS`, in any order)."""
     rows = cur.fetchall()
     if not rows:
         return []
@@ -147,7 +144,7 @@ _JOB_FIELDS = (
 
 
 def jobs(cur: Any) -> list[Job]:
-    """The jobs a claim returned (`JOB_COLUMNS`): the payload stays text until read."""
+    """The jobs a claim returned (`_JOB_FIELDS`): the payload stays text until read."""
     rows = cur.fetchall()
     if not rows:
         return []
@@ -172,12 +169,6 @@ def attempts(cur: Any) -> list[Attempt]:
     return [Attempt(*pick(r)) for r in rows]
 
 
-LANE_COLUMNS = (
-    "l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,"
-    " l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,"
-    " i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,"
-    " i.created_at AS oldest_created_at, i.run_after AS head_run_after"
-)
 _LANE_FIELDS = (
     "lane_id",
     "kind",
@@ -213,7 +204,7 @@ def lane_state(
 
 
 def lanes(cur: Any, now: float) -> list[LaneView]:
-    """Lane views of a statement selecting `LANE_COLUMNS`."""
+    """Lane views of a statement selecting `_LANE_FIELDS` (queries.sql: client_lanes)."""
     return lanes_of(cur, cur.fetchall(), now)
 
 
