@@ -98,7 +98,9 @@ class Enqueuer:
         lanes: Counter[int] = Counter(lane for _, lane, _ in fresh if lane is not None)
         # Ids are drawn with the lanes locked, so within a lane they follow commit order.
         self.lanes.lock(cur, lanes)
-        ranges = self.sql.all(cur, "allocate_ids", count=len(fresh))
+        # In id order: a lane's items must take its ids in the order of the batch.
+        drawn = self.sql.all(cur, "allocate_ids", count=len(fresh))
+        ranges = sorted((int(first), int(last)) for first, last in drawn)
         new_ids = chain.from_iterable(range(first, last + 1) for first, last in ranges)
         # One row per new item, in the order the INSERT reads them (d.value->>0 ... 11).
         rows: list[list[Any]] = []
