@@ -136,6 +136,7 @@ def test_every_sql_file_is_found() -> None:
     assert {f"{p}/{f}" for p, f in _query_files()} >= {
         "stockyard/accounts.sql",
         "stockyard.catalog/queries.sql",
+        "stockyard.engine/queries.sql",
         "stockyard.notify/subscriptions.sql",
     }
 
