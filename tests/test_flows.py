@@ -14,7 +14,7 @@ from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import NotFound
-from stockyard.flows import Services
+from stockyard.flows.base import Services
 from stockyard.flows.polling import schedule_polls
 from stockyard.tenancy import Tenancy
 from tests.support.queues import drain

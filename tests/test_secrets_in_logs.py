@@ -34,7 +34,8 @@ from stockyard.connectors.http import HttpSettings
 from stockyard.engine import ItemFilter, Request
 from stockyard.engine.handlers import HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
-from stockyard.flows import Services, install
+from stockyard.flows.base import Services
+from stockyard.flows.handlers import install
 from stockyard.notify import runner
 from stockyard.notify.settings import NotifySettings
 from tests.support.api_env import ApiEnv

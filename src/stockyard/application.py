@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from stockyard.engine.instructions import Instructions
     from stockyard.engine.queue import Queue
     from stockyard.engine.worker import Worker, WorkerSettings
-    from stockyard.flows import Services
+    from stockyard.flows.base import Services
     from stockyard.metrics import Metrics
     from stockyard.notify import NotifySettings
     from stockyard.notify.subscriptions import Subscriptions
@@ -173,7 +173,7 @@ class Application:
 
     @cached_property
     def flow_services(self) -> Services:
-        from stockyard.flows import Services
+        from stockyard.flows.base import Services
 
         return Services(self.queue, self.catalog, self.connectors)
 
@@ -183,7 +183,7 @@ class Application:
         of the `demo` connector run the demo handlers instead (stockyard.connectors.demo)."""
         from stockyard.connectors import demo
         from stockyard.engine.handlers import HandlerRegistry
-        from stockyard.flows import FLOWS, install
+        from stockyard.flows.handlers import FLOWS, install
         from stockyard.notify import runner
 
         registry = HandlerRegistry()

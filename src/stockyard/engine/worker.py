@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import queue as queues
@@ -77,6 +78,21 @@ def _classify(exc: BaseException) -> tuple[str, str, float | None]:
     if isinstance(exc, TimeoutError | ConnectionError):
         return "transient", f"{type(exc).__name__}: {text}", None
     return "permanent", f"{type(exc).__name__}: {text}", None
+
+
+_heap_frozen = False
+
+
+def _freeze_startup_heap() -> None:
+    """Once per process, before the first worker runs: what the process built until now
+    (modules, flows, connectors, the application) lives as long as the process, yet every
+    full collection walked it again while the worker churns through short-lived tasks and
+    rows. Frozen, it is skipped: a no-op drain measured ~15% faster in a process holding
+    the flows and connectors (docs/benchmarks.md)."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.freeze()
 
 
 def _log_failure(outcome: Outcome, retried: bool) -> None:
@@ -201,6 +217,7 @@ class Worker:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     async def run(self, stop_when_idle: bool = False, install_signals: bool = False) -> Stats:
+        _freeze_startup_heap()
         loop = self._loop_ref = asyncio.get_running_loop()
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,7 @@
 
 One row per instruction: its mode, which lane it runs in, its description template, its
 coalescing key and whether it is internal. Adding an instruction is one row here plus one
-handler (`stockyard.flows.FLOWS`). The mechanism (what an instruction is, how it is looked
+handler (`stockyard.flows.handlers.FLOWS`). The mechanism (what an instruction is, how it is looked
 up) is the engine's: `stockyard.engine.instructions`.
 """
 
