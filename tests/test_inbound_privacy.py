@@ -128,3 +128,32 @@ def test_guessing_connections_spends_the_address_budget(tmp_path: Path) -> None:
         assert set(statuses[5:]) == {429}
     finally:
         env.close()
+
+
+def test_unsigned_pushes_do_not_starve_the_real_sender(tmp_path: Path) -> None:
+    """A connection's push budget is spent only by pushes it authenticated: anyone can
+    send unsigned pushes to a connection id, and they must not use up the real sender's
+    allowance (they spend their own address's budget instead)."""
+    from fastapi.testclient import TestClient
+
+    settings = ApiSettings(rate_per_second=0.01, rate_burst=3)
+    env = ApiEnv(f"sqlite:///{tmp_path}/starve.db", settings)
+    env.service.update_connection(
+        env.root, env.a.id, env.a.source, secrets={"webhook_secret": SECRET}
+    )
+    stranger = TestClient(env.app, raise_server_exceptions=False, client=("203.0.113.9", 50000))
+    sender = TestClient(env.app, raise_server_exceptions=False, client=("198.51.100.7", 50000))
+    try:
+        url = f"/v1/inbound/{env.a.source}/products"
+        refused = [stranger.post(url, content=BODY, headers=JSON).status_code for _ in range(6)]
+        assert refused[:3] == [401] * 3 and set(refused[3:]) == {429}
+        accepted = [
+            sender.post(url, content=BODY, headers=JSON | sign(SECRET, f"m{n}", BODY)).status_code
+            for n in range(4)
+        ]
+        # The sender's own three, then the connection's budget is spent by the sender.
+        assert accepted == [202, 202, 202, 429]
+    finally:
+        stranger.close()
+        sender.close()
+        env.close()

@@ -20,7 +20,7 @@ from stockyard.errors import RateLimited, Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
 from stockyard.web.api import schemas as s
 from stockyard.web.api.routes import ERRORS, Id
-from stockyard.web.deps import Service, address, bearer, limit, state, token
+from stockyard.web.deps import Service, address, bearer, state, token
 
 router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -36,19 +36,29 @@ async def _push(
 ) -> s.Accepted:
     # Refused pushes spend their address's tokens, like failed sign-ins: guessing
     # connection ids or secrets does not get a fresh allowance per id.
+    # The connection's own budget is only looked at here and spent once the push proved
+    # it comes from the sender: anyone can aim unsigned pushes at a connection id, and
+    # those must not use up the real sender's allowance (they spend their address's).
     at = f"addr:{address(request)}"
-    wait = state(request).limiter.wait(at)
-    if wait is not None:
-        raise RateLimited(wait)
-    limit(request, f"inbound:{connection_id}")
+    connection = f"inbound:{connection_id}"
+    limiter = state(request).limiter
+    for key in (at, connection):
+        wait = limiter.wait(key)
+        if wait is not None:
+            raise RateLimited(wait)
     body = await request.body()
     try:
         ids = await run_in_threadpool(
             service.push, connection_id, topic, records, body, request.headers, token(credentials)
         )
     except Unauthenticated:
-        limit(request, at)
+        limiter.take(at)
         raise
+    except Exception:
+        # Authenticated but refused (a replay, the wrong topic): the sender's own doing.
+        limiter.take(connection)
+        raise
+    limiter.take(connection)
     return s.Accepted(items=ids)
 
 
