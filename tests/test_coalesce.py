@@ -1,4 +1,4 @@
-"""Coalescing (SPEC §4, stale updates): a newer item with the same key in the same lane
+"""Coalescing (stale updates): a newer item with the same key in the same lane
 supersedes the queued older ones, on both backends."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The console through HTTP (server-rendered pages): sign-in, finding and fixing failed
-items, bulk actions with their confirmation, lanes, roles and tenancy, CSRF. Browser tests
-in real Chromium come with the rest of the console (issue 7)."""
+items, bulk actions with their confirmation, lanes, roles and tenancy, CSRF. The browser
+tests in real Chromium are tests/test_console_browser.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The console in a hostile browser world (issue 15, point 10): security headers on every
+"""The console in a hostile browser world: security headers on every
 answer, no inline script or style for the CSP to allow, a sign-in form that another site
 cannot post (login CSRF), messages that a link cannot inject, and Swagger UI served from
 this server, not a CDN."""

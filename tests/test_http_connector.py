@@ -1,5 +1,5 @@
 """The `http` connector against a real HTTP server: how it signs, how it classifies the
-answers it gets (SPEC §2), and how it is found (entry point) and configured."""
+answers it gets (transient or permanent), and how it is found (entry point) and configured."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Stateful property test: random enqueue, claim, settle, retry, skip and crash steps,
-checked against a small reference model of SPEC §2 after every step."""
+checked against a small reference model of the queue's rules (docs/queue.md) after every
+step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every rule of SPEC §2 (and the engine API of §1), through a real worker on a real file."""
+"""Every rule of the queue (docs/queue.md) and the engine's API, through a real worker on a
+real file."""
 
 from __future__ import annotations
 
