@@ -181,7 +181,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     page = Page(request)
     await check_csrf(request, page.session)
-    page.service.accounts.logout(page.session)
+    page.service.logout(page.session)
     response = RedirectResponse("/console/login", 303)
     response.delete_cookie(COOKIE, path="/console")
     return response

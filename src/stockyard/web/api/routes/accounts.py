@@ -40,7 +40,7 @@ async def login(body: s.Login, request: Request, service: Service) -> s.Session:
 @router.delete("/v1/sessions/current", status_code=204)
 def logout(request: Request, who: Caller, service: Service) -> Response:
     header = request.headers.get("authorization", "")
-    service.accounts.logout(header.removeprefix("Bearer ").strip())
+    service.logout(header.removeprefix("Bearer ").strip())
     return Response(status_code=204)
 
 
