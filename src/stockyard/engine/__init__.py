@@ -4,6 +4,7 @@ nothing of HTTP, products, connectors or tenants' accounts; it imports only
 
 from stockyard.engine.actions import ACTIONS, RETRY, SKIP, Action
 from stockyard.engine.models import (
+    STATUSES,
     Attempt,
     AuditEntry,
     Item,
@@ -22,6 +23,7 @@ __all__ = [
     "ACTIONS",
     "RETRY",
     "SKIP",
+    "STATUSES",
     "Action",
     "Attempt",
     "AuditEntry",

@@ -9,12 +9,9 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from stockyard.engine import ItemFilter
+from stockyard.engine import STATUSES, ItemFilter
 
-# The engine's statuses, spelt out for the OpenAPI document.
-# Exception to the shells' rule (tests/test_architecture.py): this one check of the list
-# against the engine's own reads an engine module that the engine does not re-export.
-from stockyard.engine.models import STATUSES
+# The engine's statuses, spelt out for the OpenAPI document (checked against its list).
 
 MAX_ID = 2**53  # ids stay exact in every JSON reader
 # A path's id: a larger one is a 422, not an overflow deep in a database driver.
