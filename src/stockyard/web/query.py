@@ -11,13 +11,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.engine import STATUSES, ItemFilter
 
-# The engine's statuses, spelt out for the OpenAPI document (checked against its list).
-
 MAX_ID = 2**53  # ids stay exact in every JSON reader
 # A path's id: a larger one is a 422, not an overflow deep in a database driver.
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+# The engine's statuses spelt out for the OpenAPI document, checked against its list below.
 Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
 Mode = Literal["blocking", "non-blocking"]
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
