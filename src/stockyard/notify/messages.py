@@ -94,12 +94,14 @@ def deliveries(
         if sub.target in seen:
             continue
         seen.add(sub.target)
-        key = f"notify:{event.key}:{sub.kind}:{sub.target}"
+        # Neither the key nor the payload names the target: items are shown to read-only
+        # users, subscriptions only to administrators, and webhook URLs often carry a
+        # token. The handlers send to the subscription's own target (notify/send.py).
+        key = f"notify:{event.key}:{sub.kind}:{sub.id}"
         if sub.kind == "email":
             content = content or email(event, settings)
             payload: dict[str, Any] = {
                 "subscription_id": sub.id,
-                "to": sub.target,
                 "event": event.type,
                 **content,
             }
@@ -107,7 +109,6 @@ def deliveries(
         else:
             payload = {
                 "subscription_id": sub.id,
-                "url": sub.target,
                 "message_id": message_id(event),
                 "body": webhook_body(event, settings, now),
             }
