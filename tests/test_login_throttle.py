@@ -225,3 +225,124 @@ def test_the_throttle_unit() -> None:
         throttle.attempt("c@x", "1.2.3.4")
     throttle.succeeded("b@x", "1.2.3.4")  # gives the address one back
     throttle.attempt("c@x", "1.2.3.4")
+
+
+# ------------------------------------------------- review findings: lock-out, console, IPv6
+
+
+def test_a_guesser_cannot_lock_the_real_user_out(env: ApiEnv) -> None:
+    accounts = env.service.accounts
+    for target in (EMAIL, "root@example.com"):  # a tenant's user and the platform admin
+        for n in range(10):
+            with pytest.raises(Unauthenticated):
+                accounts.login(target, f"guess {n}", "203.0.113.9")
+        # The guesser's own tries at this account are held back...
+        with pytest.raises(RateLimited, match="this account"):
+            accounts.login(target, "guess 11", "203.0.113.9")
+        # ...and keep being held back while the real user, elsewhere, signs in as usual.
+        assert accounts.login(target, PASSWORD, "198.51.100.1").startswith("sy_session_")
+        with pytest.raises(RateLimited):
+            accounts.login(target, PASSWORD, "203.0.113.9")
+
+
+def test_the_backstop_bounds_a_guess_spread_over_many_addresses(
+    env: ApiEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stockyard.throttle import LoginThrottle
+
+    throttle = LoginThrottle(backstop=(30, 1 / 30))
+    env.service.accounts = Accounts(env.queue.db, CountingHasher(), throttle=throttle)
+    accounts = env.service.accounts
+    with caplog.at_level("WARNING", logger="stockyard.throttle"):
+        for n in range(30):  # 3 guesses each from 10 addresses: no address is throttled
+            with pytest.raises(Unauthenticated):
+                accounts.login(EMAIL, f"secret-guess-{n}", f"192.0.2.{n % 10}")
+        with pytest.raises(RateLimited, match="this account"):
+            accounts.login(EMAIL, "secret-guess-x", "198.51.100.77")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and EMAIL in warnings[0].getMessage()
+    assert "secret-guess" not in caplog.text and PASSWORD not in caplog.text
+    # The refusal spent nothing else: another account from that address is fine.
+    assert accounts.login("root@example.com", PASSWORD, "198.51.100.77")
+    # The default backstop is far above the per-address one.
+    assert LoginThrottle().accounts.burst >= 1000
+
+
+def test_made_up_console_cookies_do_not_escape_the_rate_limit(tmp_path: Path) -> None:
+    env = ApiEnv(f"sqlite:///{tmp_path}/api.db", ApiSettings(rate_per_second=0.5, rate_burst=5))
+    try:
+        page = f"/console/clients/{env.a.id}/items"
+
+        def get(session: str) -> Any:
+            cookie = {"cookie": f"stockyard_session={session}"}
+            return env.http.get(page, headers=cookie, follow_redirects=False)
+
+        codes = [get(f"sy_session_made-up-{n}").status_code for n in range(5)]
+        assert codes == [303] * 5  # to the sign-in page
+        assert [get(f"sy_session_more-{n}").status_code for n in range(3)] == [429] * 3
+        # Out of tokens, this address is refused before even a real session is looked at.
+        assert get(env.service.login(EMAIL, PASSWORD)).status_code == 429
+    finally:
+        env.close()
+
+
+def test_console_users_and_console_sign_ins_spend_their_buckets(tmp_path: Path) -> None:
+    env = ApiEnv(f"sqlite:///{tmp_path}/api.db", ApiSettings(rate_per_second=0.5, rate_burst=5))
+    try:
+        session = env.service.login(EMAIL, PASSWORD)
+        page = f"/console/clients/{env.a.id}/items"
+        cookie = {"cookie": f"stockyard_session={session}"}
+        codes = [env.http.get(page, headers=cookie).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]  # the user's bucket, not the address's
+        form = env.http.get("/console/login").text
+        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+        data = {**hidden, "email": EMAIL, "password": "wrong"}
+        codes = [env.http.post("/console/login", data=data).status_code for _ in range(6)]
+        assert codes == [401] * 5 + [429]  # login:{address}, as /v1/sessions spends
+    finally:
+        env.close()
+
+
+def test_ipv6_callers_are_keyed_by_their_64(env: ApiEnv) -> None:
+    from types import SimpleNamespace
+
+    def at(host: str | None) -> str:
+        client = SimpleNamespace(host=host) if host is not None else None
+        return deps.address(SimpleNamespace(client=client))  # type: ignore[arg-type]
+
+    assert at("2001:db8:1:2::1") == at("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert at("2001:db8:1:3::1") != at("2001:db8:1:2::1")
+    assert at("192.0.2.7") == "192.0.2.7" and at("::ffff:192.0.2.7") == "192.0.2.7"
+    assert at("testclient") == "testclient" and at(None) == "?"
+    # One /64 shares one per-address sign-in bucket however it rotates.
+    accounts = env.service.accounts
+    for n in range(50):
+        with pytest.raises(Unauthenticated):
+            accounts.login(f"user{n}@spray.example", "Summer2024!", at(f"2001:db8::{n:x}"))
+    with pytest.raises(RateLimited, match="this address"):
+        accounts.login(EMAIL, PASSWORD, at("2001:db8::beef"))
+
+
+def test_many_active_buckets_are_not_rebuilt_on_every_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stockyard import throttle
+
+    monkeypatch.setattr(throttle, "_FORGET_AFTER", 100)
+    buckets = throttle.TokenBuckets(0.001, 1000)  # nothing refills: every bucket stays active
+    for n in range(200):
+        buckets.take(f"k{n}")
+    rebuilds, seen = 0, id(buckets._buckets)
+    for n in range(1000):
+        buckets.take(f"k{n % 200}")
+        rebuilds += id(buckets._buckets) != seen
+        seen = id(buckets._buckets)
+    assert rebuilds <= 1, rebuilds
+    # Buckets that have refilled are still forgotten, so memory stays bounded.
+    clock = [0.0]
+    monkeypatch.setattr("stockyard.throttle.time.monotonic", lambda: clock[0])
+    idle = throttle.TokenBuckets(1.0, 1)
+    for n in range(1000):
+        clock[0] += 1.0  # a second on: every earlier bucket is full again
+        idle.take(f"i{n}")
+    assert len(idle._buckets) <= 101

@@ -8,7 +8,8 @@ Accounts are shared by every client they are a member of, so a client's administ
 never sets or learns one's password: an account a client adds is created without one (a
 platform administrator sets the first, the user changes it). Password hashing is bounded
 (`HASH_SLOTS` at a time: each argon2 hash takes 64 MiB) and failed attempts are throttled
-per account and per address (`stockyard.throttle.LoginThrottle`).
+per account and address, per address, and per account from anywhere
+(`stockyard.throttle.LoginThrottle`).
 """
 
 from __future__ import annotations
@@ -218,9 +219,10 @@ class Accounts(Store):
     # ---------------------------------------------------------------------------- sessions
 
     def login(self, email: str, password: str, address: str | None = None) -> str:
-        """A new session token. Throttled per account and per `address` (the caller's IP)
-        before any hashing; an unknown email, an account without a password and a wrong
-        password cost the same one verification and answer the same."""
+        """A new session token. Throttled per account at `address` (the caller's IP, or
+        its IPv6 /64), per address and per account before any hashing; an unknown email,
+        an account without a password and a wrong password cost the same one verification
+        and answer the same."""
         email = email.strip().lower()
         self.throttle.attempt(email, address)
         row = self.one(self.conn, "login_user", email=email)

@@ -3,6 +3,7 @@ the authenticated and rate-limited caller, and the slots for hashing passwords."
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -57,7 +58,19 @@ def limit(request: Request, key: str) -> None:
 
 
 def address(request: Request) -> str:
-    return request.client.host if request.client else "?"
+    """The key of the caller's per-address buckets: an IPv6 caller by its /64 (one host or
+    site is commonly given a whole /64, so its 2^64 addresses would each be a fresh bucket),
+    an IPv4 caller (or IPv4-mapped IPv6) as is."""
+    host = request.client.host if request.client else "?"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an address (a test client, a Unix socket): as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 async def hashing(request: Request, work: Callable[..., T], *args: object) -> T:
@@ -69,18 +82,15 @@ async def hashing(request: Request, work: Callable[..., T], *args: object) -> T:
     return await anyio.to_thread.run_sync(lambda: work(*args), limiter=slots)
 
 
-def caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    """The authenticated caller, rate-limited per API key or user.
+def authenticated(request: Request, given: str | None) -> Principal:
+    """The principal behind `given` (a bearer token or the console's session cookie),
+    rate-limited per API key or user; the API (`caller`) and the console share it.
 
     Requests without credentials, and every failed authentication, spend the tokens of
     the caller's address, and an address without tokens left is refused before its token
     is looked at: made-up tokens do not each get a fresh bucket.
     """
     at = f"addr:{address(request)}"
-    given = token(credentials)
     if not given:
         limit(request, at)
         return service(request).authenticate(given)
@@ -94,6 +104,14 @@ def caller(
         raise
     limit(request, f"key:{who.key_id}" if who.key_id is not None else f"user:{who.user_id}")
     return who
+
+
+def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The authenticated API caller (see `authenticated`)."""
+    return authenticated(request, token(credentials))
 
 
 Service = Annotated[Stockyard, Depends(service)]

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from stockyard.accounts import MIN_PASSWORD, SESSION_TTL, Principal
 from stockyard.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from stockyard.service import Stockyard
-from stockyard.web.deps import address, hashing
+from stockyard.web.deps import address, authenticated, hashing
 from stockyard.web.deps import service as get_service
 
 COOKIE = "stockyard_session"
@@ -51,11 +51,13 @@ def set_session(response: Response, request: Request, token: str) -> None:
 
 
 def principal(request: Request, service: Stockyard) -> tuple[Principal, str]:
+    """The signed-in user, rate-limited as the API limits its callers
+    (`stockyard.web.deps.authenticated`): made-up cookies spend the address's tokens, and
+    an address out of them is refused (429) before its cookie is looked at. The lookup
+    uses the request's service, which is `service`."""
     token = request.cookies.get(COOKIE)
-    if not token:
-        raise SignInNeeded
     try:
-        return service.authenticate(token), token
+        return authenticated(request, token), token or ""
     except Unauthenticated:
         raise SignInNeeded from None
 

@@ -30,6 +30,7 @@ from stockyard.web.console.auth import (
     set_session,
     sign_in,
 )
+from stockyard.web.deps import address, limit
 from stockyard.web.deps import service as get_service
 from stockyard.web.query import MAX_ID, Id, ItemQuery, item_filter
 
@@ -163,6 +164,7 @@ async def login(request: Request) -> Response:
     guard.check_login_token(request, form.get("csrf"))  # before any password is hashed
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     try:
+        limit(request, f"login:{address(request)}")  # the request rate, as /v1/sessions
         token = await sign_in(request, email, password)  # throttled, off the event loop
     except (Unauthenticated, RateLimited) as exc:
         return templates.TemplateResponse(
