@@ -72,6 +72,12 @@ def _poisonous(ctx: Context) -> Any:
         ctx.follow_ups.append("junk")  # type: ignore[arg-type]
     if kind == "nul_ref":
         ctx.enqueue("sync_order", {}, refs=["a\x00b"])
+    if kind == "surrogate_payload":  # UTF-8 cannot encode a lone surrogate
+        ctx.enqueue("sync_order", {"a": "\ud800"})
+    if kind == "surrogate_ref":
+        ctx.enqueue("sync_order", {}, refs=["a\udc80"])
+    if kind == "surrogate_error":
+        raise PermanentError("bad \ud800 text")
     if kind == "hang":  # only ever run in a thread: it would block the event loop
         time.sleep(3600)
     return None
@@ -148,6 +154,9 @@ def _fill(queue: Queue) -> tuple[dict[str, int], list[int]]:
         "nan_payload",
         "not_a_request",
         "nul_ref",
+        "surrogate_payload",
+        "surrogate_ref",
+        "surrogate_error",
     ):
         poison[kind] = Request("sync_order", {"poison": kind})
         poison[f"{kind} (thread)"] = Request("pull_orders", {"poison": kind})
@@ -204,6 +213,9 @@ def test_poison_items_fail_alone_and_everything_else_drains(new_url: UrlMaker) -
     assert "internal" in (got["internal_instruction"].error or "")
     assert "unknown instruction" in (got["unknown_instruction"].error or "")
     assert "at most" in (got["storm"].error or "")
+    for name in ("surrogate_payload", "surrogate_ref"):
+        assert "follow-up" in (got[name].error or ""), (name, got[name].error)
+    assert "bad \\ud800 text" in (got["surrogate_error"].error or "")
     assert "SystemExit" in (got["system_exit"].error or "")
     # Nothing of a poisoned result was half-applied: mallory has no follow-up items at all.
     assert queue.count(ItemFilter(mallory)) == len(poison)

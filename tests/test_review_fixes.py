@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,78 @@ def test_read_only_users_do_not_see_webhook_urls(env: ApiEnv) -> None:
         assert TOKEN not in r.text and "secret-ops" not in r.text
     listed = env.http.get(f"/v1/clients/{env.a.id}/items", headers=reader)
     assert listed.status_code == 200 and TOKEN not in listed.text
+
+
+# ------------------------------------------------------- text the database cannot hold
+
+# Raw JSON texts: json.dumps would escape them the same way, but spelled out they show what
+# a caller sends. (Each body is otherwise valid for its route.)
+NUL = "\\u0000"
+SURROGATE = "\\ud800"
+
+
+def _bodies(env: ApiEnv, bad: str) -> dict[str, tuple[str, str, str, str]]:
+    """name -> (method, path, JSON body, the field the 422 must name)."""
+    c = f"/v1/clients/{env.a.id}"
+    item = '{"items": [{"instruction": "sync_order", %s}]}'
+    return {
+        "payload": (
+            "POST",
+            c + "/items",
+            item % f'"payload": {{"a": "x{bad}"}}',
+            "items.0.payload.a",
+        ),
+        "payload key": (
+            "POST",
+            c + "/items",
+            item % f'"payload": {{"k{bad}": 1}}',
+            "items.0.payload.k",
+        ),
+        "ref": ("POST", c + "/items", item % f'"refs": ["SKU{bad}"]', "items.0.refs.0"),
+        "idempotency key": (
+            "POST",
+            c + "/items",
+            item % f'"idempotency_key": "k{bad}"',
+            "items.0.idempotency_key",
+        ),
+        "member email": (
+            "PUT",
+            c + "/members",
+            f'{{"email": "a{bad}@x.example", "role": "operator"}}',
+            "email",
+        ),
+        "key name": ("POST", c + "/keys", f'{{"name": "ci{bad}", "role": "operator"}}', "name"),
+        "connection description": (
+            "PATCH",
+            f"{c}/connections/{env.a.source}",
+            f'{{"description": "ERP{bad}"}}',
+            "description",
+        ),
+        "connection settings": (
+            "PATCH",
+            f"{c}/connections/{env.a.source}",
+            f'{{"settings": {{"base_url": "http://127.0.0.1:9/{bad}"}}}}',
+            "settings.base_url",
+        ),
+    }
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "lone surrogate"])
+def test_nul_and_lone_surrogates_are_refused_naming_the_field(new_url: Any, bad: str) -> None:
+    env = ApiEnv(new_url())
+    try:
+        headers = env.headers(env.a.tokens["administrator"]) | {"content-type": "application/json"}
+        for name, (method, path, body, field) in _bodies(env, bad).items():
+            r = env.http.request(method, path, content=body.encode(), headers=headers)
+            assert r.status_code == 422, (name, r.status_code, r.text)
+            assert r.json()["errors"][0]["field"].startswith(field), (name, r.text)
+        # Nothing of them was stored: no key collides with "k" later.
+        ok = '{"items": [{"instruction": "sync_order", "idempotency_key": "k"}]}'
+        r = env.http.post(f"/v1/clients/{env.a.id}/items", content=ok.encode(), headers=headers)
+        assert r.status_code == 201, r.text
+        # A surrogate pair is one character, not a lone surrogate: accepted.
+        pair = '{"items": [{"instruction": "sync_order", "payload": {"a": "\\ud83d\\ude00"}}]}'
+        r = env.http.post(f"/v1/clients/{env.a.id}/items", content=pair.encode(), headers=headers)
+        assert r.status_code == 201, r.text
+    finally:
+        env.close()

@@ -2,6 +2,11 @@
 double. Python's json module accepts all three (`1e999999` becomes inf); stored, they turn
 into database errors or silently into null, so every reader of a caller's JSON (the API's
 bodies, the CLI's --payload, --settings and --file) refuses them here, naming the field.
+
+Text the database cannot hold faithfully is refused the same way, in any string (keys
+too): NUL (`\u0000`; SQLite cuts the text there, so `"k\u0000"` and `"k"` collide as
+idempotency keys, PostgreSQL refuses it) and lone surrogates (`\ud800`; UTF-8 cannot
+encode them, the driver raises).
 """
 
 from __future__ import annotations
@@ -14,21 +19,47 @@ from typing import Any
 from stockyard.errors import InvalidInput
 
 # What any non-finite value needs in the text: a constant, a 3-digit exponent, or 309+
-# digits in a row. A body without one (nearly all of them) skips the strict parse.
-_MAYBE = re.compile(rb"NaN|Infinity|[eE][+-]?[0-9]{3}|[0-9]{309}")
+# digits in a row; what NUL or a surrogate needs: its escape, a raw NUL (also in any UTF-16
+# or UTF-32 text) or a surrogate's UTF-8 form (a str given with surrogatepass). A body
+# without any (nearly all of them) skips the strict parse.
+_MAYBE = re.compile(
+    rb"NaN|Infinity|[eE][+-]?[0-9]{3}|[0-9]{309}"
+    rb"|\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]"
+)
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
-class NotANumber(InvalidInput):
+class Refused(InvalidInput):
+    """A JSON text holds something the standard or the database does not take; `field`
+    names where, `reason` says what."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class NotANumber(Refused):
     """A JSON text holds NaN, Infinity or a number too large for a double."""
 
     def __init__(self, field: str, literal: str) -> None:
-        self.field = field
-        self.reason = (
-            f"{literal} is not a JSON number"
-            if literal.lstrip("-") in ("NaN", "Infinity")
-            else f"{literal[:40]} overflows a double"
-        ) + ": use a finite number, or a string"
-        super().__init__(f"{field}: {self.reason}")
+        super().__init__(
+            field,
+            (
+                f"{literal} is not a JSON number"
+                if literal.lstrip("-") in ("NaN", "Infinity")
+                else f"{literal[:40]} overflows a double"
+            )
+            + ": use a finite number, or a string",
+        )
+
+
+class BadText(Refused):
+    """A JSON string (or key) holds NUL or a lone surrogate."""
+
+    def __init__(self, field: str, found: str) -> None:
+        what = "NUL (\\u0000)" if found == "\x00" else f"a lone surrogate (\\u{ord(found):04x})"
+        super().__init__(field, f"{what} is not allowed in text")
 
 
 class _Bad:
@@ -46,38 +77,60 @@ def _float(text: str) -> float | _Bad:
 
 
 def might_hold_non_finite(text: bytes | str) -> bool:
-    return _MAYBE.search(text.encode() if isinstance(text, str) else text) is not None
+    """Whether `text` may hold anything `check` refuses (a cheap scan, no parse)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return _MAYBE.search(raw) is not None
 
 
 def check(text: bytes | str) -> None:
-    """Raise NotANumber if the JSON text holds NaN, ±Infinity or an overflowing number.
-    A text that is not JSON at all is left to the caller's own parser to report."""
+    """Raise NotANumber if the JSON text holds NaN, ±Infinity or an overflowing number,
+    BadText if a string or key holds NUL or a lone surrogate. A text that is not JSON at
+    all is left to the caller's own parser to report."""
     if not might_hold_non_finite(text):
         return
     try:
         parsed = json.loads(text, parse_constant=_Bad, parse_float=_float)
-    except ValueError:
+    except (ValueError, RecursionError):
         return
-    found = _first_bad(parsed)
+    _refuse_bad(parsed)
+
+
+def check_text(field: str, text: str) -> None:
+    """Raise BadText if `text` (a command-line argument, say) holds NUL or a lone
+    surrogate: the same rule as for strings in JSON."""
+    found = _BAD_TEXT.search(text)
     if found is not None:
-        raise NotANumber(*found)
+        raise BadText(field, found.group())
 
 
 def loads(text: bytes | str) -> Any:
-    """json.loads that refuses NaN, ±Infinity and overflowing numbers (NotANumber)."""
+    """json.loads that refuses NaN, ±Infinity and overflowing numbers (NotANumber), and
+    NUL or lone surrogates in strings (BadText)."""
     check(text)
     return json.loads(text)
 
 
-def _first_bad(value: Any) -> tuple[str, str] | None:
+def _name(key: str) -> str:
+    """A key as a field's name in an error: its NUL and surrogates escaped, so the
+    message itself can be encoded and shown."""
+    return key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+
+
+def _refuse_bad(value: Any) -> None:
     # Iterative: the parser accepts nesting deeper than Python's recursion limit.
     stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
     while stack:
         path, node = stack.pop()
+        field = ".".join(path) or "body"
         if isinstance(node, _Bad):
-            return ".".join(path) or "body", node.literal
-        if isinstance(node, dict):
-            stack.extend(((*path, str(k)), v) for k, v in reversed(node.items()))
+            raise NotANumber(field, node.literal)
+        if isinstance(node, str):
+            check_text(field, node)
+        elif isinstance(node, dict):
+            for k in node:
+                bad = _BAD_TEXT.search(k)
+                if bad is not None:
+                    raise BadText(".".join((*path, _name(k))), bad.group())
+            stack.extend(((*path, k), v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend(((*path, str(i)), v) for i, v in reversed(list(enumerate(node))))
-    return None

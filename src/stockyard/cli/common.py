@@ -64,7 +64,7 @@ def json_object(text: str, what: str) -> dict[str, Any]:
 
     try:
         value = strict_json.loads(text)
-    except strict_json.NotANumber as exc:
+    except strict_json.Refused as exc:
         raise InvalidInput(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None

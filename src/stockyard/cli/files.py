@@ -49,7 +49,7 @@ def _records(path: Path) -> tuple[str, list[tuple[int, Any]]]:
 def _parse(text: str, name: str, line: int) -> Any:
     try:
         return strict_json.loads(text)
-    except strict_json.NotANumber as exc:
+    except strict_json.Refused as exc:
         raise _FileError(name, line, str(exc)) from None
     except json.JSONDecodeError as exc:
         raise _FileError(name, line + exc.lineno - 1, _json_problem(exc)) from None
@@ -89,7 +89,7 @@ def _json_array(text: str, name: str) -> list[tuple[int, Any]]:
         try:
             record, pos = decoder.raw_decode(text, start)
             strict_json.check(text[start:pos])
-        except strict_json.NotANumber as exc:
+        except strict_json.Refused as exc:
             raise _FileError(name, line_at(start), str(exc)) from None
         except json.JSONDecodeError as exc:
             raise _FileError(name, exc.lineno, _json_problem(exc)) from None

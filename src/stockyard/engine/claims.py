@@ -252,7 +252,9 @@ class Claims:
             resolved.add((req.instruction, cid))
         if not isinstance(req.payload, dict):
             raise InvalidInput("payload must be a JSON object")
-        dumps(req.payload)  # TypeError / ValueError: not JSON (a set, NaN, bytes...)
+        # TypeError / ValueError: not JSON (a set, NaN, bytes...); UnicodeEncodeError (a
+        # ValueError too): a lone surrogate, which the database cannot store as UTF-8.
+        dumps(req.payload).encode()
         if not isinstance(req.refs, list | tuple) or not all(clean(r) for r in req.refs):
             raise InvalidInput("refs must be a list of texts")
         for name in ("idempotency_key", "coalesce_key"):
@@ -278,12 +280,23 @@ def _lanes_touched(outcomes: Sequence[Outcome]) -> set[int]:
 
 
 def clean(text: object) -> bool:
-    """A text PostgreSQL can store (no NUL) and SQLite reads back the same."""
-    return isinstance(text, str) and "\x00" not in text
+    """A text PostgreSQL can store (no NUL) and SQLite reads back the same (no NUL, no
+    lone surrogate: neither database takes one, UTF-8 cannot encode it)."""
+    return isinstance(text, str) and "\x00" not in text and _encodes(text)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeError:
+        return False
+    return True
 
 
 def clean_text(text: object, limit: int) -> str:
     """Error text as it is kept: a string, without NUL, at most `limit` characters."""
     value = text if isinstance(text, str) else str(text)
     value = value.replace("\x00", "\\0")
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    value = value if len(value) <= limit else value[: limit - 1] + "…"
+    # A lone surrogate is kept as its escape: UTF-8 (and so the database) cannot hold it.
+    return value if _encodes(value) else value.encode("utf-8", "backslashreplace").decode()

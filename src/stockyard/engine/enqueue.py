@@ -146,6 +146,14 @@ class Enqueuer:
             document = dumps(rows)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"payload: not valid JSON ({exc})") from None
+        try:
+            # dumps keeps a lone surrogate (ensure_ascii=False); binding it would fail in
+            # the driver with a UnicodeEncodeError (a 500), so it is refused here instead.
+            document.encode()
+        except UnicodeError:
+            raise InvalidInput(
+                "payload, refs or keys: a lone surrogate (\\ud800-\\udfff) is not text"
+            ) from None
         self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=document)
         if refs:
             self.sql.execute_many(

@@ -1,6 +1,7 @@
-"""Refuses JSON bodies holding NaN, Infinity or numbers that overflow a double, with a 422
-that names the field, before any route reads them (FastAPI parses with Python's lenient
-json module). One place for every JSON body: items, inbound pushes, connection settings."""
+"""Refuses JSON bodies holding NaN, Infinity or numbers that overflow a double, or NUL or
+lone surrogates in a string, with a 422 that names the field, before any route reads them
+(FastAPI parses with Python's lenient json module). One place for every JSON body: items,
+inbound pushes, connection settings, members, keys."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class StrictJson:
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         try:
             strict_json.check(body)
-        except strict_json.NotANumber as exc:
+        except strict_json.Refused as exc:
             refused = problem(422, str(exc), errors=[{"field": exc.field, "message": exc.reason}])
             await refused(scope, receive, send)
             return
