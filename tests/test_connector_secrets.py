@@ -323,3 +323,135 @@ def test_an_upgrade_with_nothing_to_move_needs_no_key(
         assert _stored(url, shop) == (plain, None)
     finally:
         pg_databases.drop(url)
+
+
+# ------------------------------------------------- header names and values (review 6, 8)
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "value"),
+    [
+        ("headers", "X-A", "café"),  # httpx encodes header values as ASCII: was a 500
+        ("auth_headers", "X-Key", "é"),
+        ("headers", "X-A", "a\r\nX-Injected: 1"),
+        ("auth_headers", "X-Key", "k\n1"),
+        ("headers", "X A", "v"),  # not a token: h11 refused every request at run time
+        ("headers", "X-A\r\nX-B", "v"),
+        ("auth_headers", "X:Key", "val-7q3"),
+        ("headers", "", "v"),
+        ("headers", "Ünïcode", "v"),
+        # Hop-by-hop and framing headers are Stockyard's (and httpx's) to set: a tenant's
+        # Host would pick a virtual host behind a reverse proxy the allowance opens.
+        ("headers", "Host", "metadata.google.internal"),
+        ("headers", "host", "metadata.google.internal"),
+        ("headers", "Content-Length", "0"),
+        ("headers", "Transfer-Encoding", "chunked"),
+        ("headers", "Connection", "close"),
+        ("headers", "Keep-Alive", "timeout=5"),
+        ("headers", "Upgrade", "websocket"),
+        ("headers", "TE", "trailers"),
+        ("headers", "Trailer", "X-A"),
+        ("headers", "Proxy-Connection", "keep-alive"),
+        ("auth_headers", "Host", "metadata.google.internal"),
+        ("auth_headers", "Proxy-Authorization", "Basic eA=="),
+    ],
+)
+def test_bad_header_names_and_values_are_refused_naming_the_field(
+    api: ApiEnv, where: str, name: str, value: str
+) -> None:
+    h = api.headers(api.a.tokens["administrator"])
+    settings: dict[str, Any] = {"base_url": "https://shop.example"}
+    secrets: dict[str, Any] = {}
+    if where == "headers":
+        settings["headers"] = {name: value}
+    else:
+        secrets["auth_headers"] = {name: value}
+    body = {"kind": "channel", "connector": "http", "description": "x", "settings": settings}
+    r = api.http.post(_connections(api), headers=h, json=body | {"secrets": secrets})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert where in detail, detail
+    assert value not in detail or where == "headers"  # a secret's value is never echoed
+    patch = {"settings": settings} if where == "headers" else {"secrets": secrets}
+    r = api.http.patch(f"{_connections(api)}/{api.a.channel}", headers=h, json=patch)
+    assert r.status_code == 422, r.text
+    assert where in r.json()["detail"]
+
+
+def test_a_non_ascii_authorization_is_refused(api: ApiEnv) -> None:
+    h = api.headers(api.a.tokens["administrator"])
+    r = api.http.patch(
+        f"{_connections(api)}/{api.a.channel}",
+        headers=h,
+        json={"secrets": {"authorization": "Bearer tök"}},
+    )
+    assert r.status_code == 422, r.text
+    assert "authorization" in r.json()["detail"] and "tök" not in r.json()["detail"]
+
+
+def test_ordinary_headers_still_pass(api: ApiEnv) -> None:
+    h = api.headers(api.a.tokens["administrator"])
+    settings = {
+        "base_url": "https://shop.example",
+        "headers": {"Accept": "application/json", "X-Tag": "a b\tc ~!"},
+    }
+    r = api.http.patch(
+        f"{_connections(api)}/{api.a.channel}",
+        headers=h,
+        json={"settings": settings, "secrets": {"auth_headers": {"X-Api-Key": "k-1"}}},
+    )
+    assert r.status_code == 200, r.text
+
+
+class Fussy(Connector):
+    """A third-party connector whose construction fails with plain ValueErrors."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"channel"})
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"password"})
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        if settings.get("mode") == "unicode":
+            "é".encode("ascii")
+        raise ValueError(f"bad mode; password was {settings.get('password')}")
+
+
+@pytest.mark.parametrize("mode", ["unicode", "value"])
+def test_value_errors_from_a_connectors_construction_are_a_422(api: ApiEnv, mode: str) -> None:
+    api.service.connectors.add("fussy", Fussy)
+    h = api.headers(api.a.tokens["administrator"])
+    body = {
+        "kind": "channel",
+        "connector": "fussy",
+        "description": "x",
+        "settings": {"mode": mode},
+        "secrets": {"password": "pw-4c2d9e1f"},
+    }
+    r = api.http.post(_connections(api), headers=h, json=body)
+    assert r.status_code == 422, r.text
+    assert "pw-4c2d9e1f" not in r.text
+
+
+# ------------------------------------------------------------- redaction (review 9c)
+
+
+def test_the_token_part_and_each_auth_header_value_are_redacted() -> None:
+    connector = HttpConnector(
+        {
+            "base_url": "https://shop.example",
+            "authorization": "Bearer tok-a1b2c3d4",
+            "auth_headers": {"X-Api-Key": "key-9z8y7x", "X-Other": "Token other-5e6f"},
+        }
+    )
+    try:
+        error = PermanentError(
+            "HTTP 401 bad token tok-a1b2c3d4; key key-9z8y7x; other other-5e6f;"
+            " whole Bearer tok-a1b2c3d4"
+        )
+        connector.redact_error(error)
+    finally:
+        connector.close()
+    message = str(error)
+    for secret in ("tok-a1b2c3d4", "key-9z8y7x", "other-5e6f"):
+        assert secret not in message
+    assert "HTTP 401" in message and "[redacted]" in message

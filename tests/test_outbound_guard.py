@@ -111,6 +111,8 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
         ("172.16.5.4", "private"),
         ("192.168.1.1", "private"),
         ("fc00::1", "private"),
+        ("fec0::1", "site-local"),  # deprecated (RFC 3879), still routed inside some sites
+        ("feff::1", "site-local"),
         ("169.254.169.254", "link-local"),  # cloud metadata services
         ("fe80::1", "link-local"),
         ("100.64.0.1", "shared (CGNAT)"),
@@ -357,6 +359,7 @@ def api(tmp_path: Any) -> Iterator[Any]:
         ("http", {"base_url": "http://localhost:8080"}, {}, "loopback"),
         ("http", {"base_url": "http://[::ffff:10.0.0.1]/"}, {}, "private"),
         ("http", {"base_url": "http://0x7f000001/"}, {}, "loopback"),
+        ("http", {"base_url": "http://[fec0::1]/"}, {}, "site-local"),
         ("tryton", {"url": "http://10.0.0.2:8000", "database": "d"}, {"password": "p"}, "private"),
         ("vendure", {"url": "http://192.168.0.9/admin-api"}, {"password": "p"}, "private"),
     ],
@@ -426,3 +429,26 @@ def test_webhook_targets_aimed_inside_are_refused_at_save(
         json={"kind": "webhook", "target": "https://hooks.example.com/x"},
     )
     assert ok.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a b", "http://shop .example/", "https://a%20b/", "http://a<b>/", "http://-/"]
+)
+def test_urls_with_invalid_hosts_are_refused_at_save(api: Any, url: str) -> None:
+    h = api.headers(api.a.tokens["administrator"])
+    body = {"kind": "channel", "connector": "http", "description": "x"}
+    r = api.http.post(
+        f"/v1/clients/{api.a.id}/connections",
+        headers=h,
+        json=body | {"settings": {"base_url": url}},
+    )
+    assert r.status_code == 422, r.text
+    assert "settings.base_url" in r.json()["detail"]
+    assert outbound.url_refusal(url) is not None
+
+
+@pytest.mark.parametrize(
+    "url", ["https://shop.example/", "https://café.example/", "http://a_b.example:8080/x"]
+)
+def test_valid_host_names_pass_the_check_at_save(url: str) -> None:
+    assert outbound.url_refusal(url) is None

@@ -64,6 +64,8 @@ def refusal(address: str | Address) -> str | None:
         (ip.is_link_local, "link-local"),
         (ip.is_multicast, "multicast"),
         (ip.version == 4 and ip in _SHARED, "shared (CGNAT)"),
+        # Deprecated (RFC 3879) but still routed inside some sites; `is_private` misses it.
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
         (ip.is_private, "private"),
         (ip.is_reserved, "reserved"),
         (not ip.is_global, "non-global"),
@@ -134,10 +136,12 @@ def _parsed(text: str) -> Allowance:
 
 
 def url_refusal(url: str) -> str | None:
-    """At save time: why `url` is refused when its host is written as an address (or as
-    localhost), else None. Names are checked again, for real, when connecting."""
+    """At save time: why `url` is refused when its host is not a valid host name, or is
+    written as a refused address (or as localhost), else None. Names are checked again, for real, when connecting."""
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
+        host = parsed.host
+        raw_host = parsed.raw_host.decode("ascii")  # IDNA-encoded: names are ASCII here
     except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
         return f"not a valid URL ({exc})"
     if not host:
@@ -145,6 +149,10 @@ def url_refusal(url: str) -> str | None:
     name = _normal(host)
     allowed = allowance()
     ip = _literal(name)
+    if ip is None and not _HOST_NAME.match(_normal(raw_host)):
+        # httpx takes "http://a b" and percent-encodes the host: refuse it now rather than
+        # fail every request of the connection later.
+        return f"{host!r} is not a valid host name"
     if ip is None:
         if (name == "localhost" or name.endswith(".localhost")) and not allowed.allows(name):
             return f"{host} is a loopback address; {_HOW}"

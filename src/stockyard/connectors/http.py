@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockyard import outbound
 from stockyard.connectors.base import (
@@ -59,6 +60,43 @@ PATHS: dict[str, str] = {
 }
 
 
+# RFC 9110 field names (tokens) and values (visible ASCII, space, tab). Checked at save: httpx
+# encodes values as ASCII (a non-ASCII one was a 500) and h11 refuses bad names at run time,
+# which would fail every request of the connection; CR/LF would split a header in two.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+# Hop-by-hop and framing headers belong to the transport: a tenant's Host would reach another
+# virtual host behind a reverse proxy the deployment's allowance opens, Content-Length or
+# Transfer-Encoding would desynchronise the framing, Proxy-* would talk to a proxy.
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    }
+)
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The messages name the header, never its value: auth_headers are secrets."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (an RFC 9110 token)")
+        lower = name.lower()
+        if lower in _TRANSPORT_HEADERS or lower.startswith("proxy-"):
+            raise ValueError(f"{name} is a hop-by-hop or framing header, set by Stockyard")
+        if not _HEADER_VALUE.match(value):
+            raise ValueError(
+                f"the value of {name} must be visible ASCII characters, spaces and tabs"
+            )
+    return headers
+
+
 class HttpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +108,18 @@ class HttpSettings(BaseModel):
     hmac_secret: str | None = Field(default=None, repr=False)
     authorization: str | None = Field(default=None, repr=False)
     auth_headers: dict[str, str] = Field(default={}, repr=False)
+
+    @field_validator("headers", "auth_headers")
+    @classmethod
+    def valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        return _check_headers(headers)
+
+    @field_validator("authorization")
+    @classmethod
+    def valid_authorization(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_VALUE.match(value):
+            raise ValueError("must be visible ASCII characters, spaces and tabs")
+        return value
 
 
 def _excerpt(response: httpx.Response) -> str:

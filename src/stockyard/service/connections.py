@@ -143,7 +143,12 @@ class ConnectionsService(ServiceBase):
         """Refuse what a worker would only fail on later: an unknown connector, a role it
         cannot play, bad rules, settings it rejects, credentials among the settings."""
         from stockyard.catalog.models import parse
-        from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS
+        from stockyard.connectors.base import (
+            RESERVED_SECRETS,
+            RESERVED_SETTINGS,
+            redact,
+            secret_values,
+        )
         from stockyard.flows.rules import ChannelRules
         from stockyard.tenancy import CONNECTION_KINDS
 
@@ -168,3 +173,11 @@ class ConnectionsService(ServiceBase):
             cls(own).close()
         except HandlerError as exc:
             raise InvalidInput(str(exc)) from None
+        except (ValueError, UnicodeError) as exc:
+            # A connector (or its HTTP client) rejecting a value in its own way, e.g. httpx
+            # refusing a non-ASCII header: the input is bad, not the server. Redacted, as
+            # the message may quote a secret it was built from.
+            hidden = secret_values(own, cls.secret_settings)
+            raise InvalidInput(
+                f"{connector} connector settings: {redact(str(exc), hidden)}"
+            ) from None
