@@ -137,7 +137,8 @@ def _parsed(text: str) -> Allowance:
 
 def url_refusal(url: str) -> str | None:
     """At save time: why `url` is refused when its host is not a valid host name, or is
-    written as a refused address (or as localhost), else None. Names are checked again, for real, when connecting."""
+    written as a refused address (or as localhost), else None. Names are checked again,
+    for real, when connecting."""
     try:
         parsed = httpx.URL(url)
         host = parsed.host
