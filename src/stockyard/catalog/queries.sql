@@ -72,10 +72,6 @@ SELECT id, data, deleted FROM variants WHERE product_id = :product_id ORDER BY p
 -- Every image of a product, removed ones included, in the source's order.
 SELECT id, data, deleted FROM images WHERE product_id = :product_id ORDER BY position, id
 
--- name: live_product_ids
--- The ids of a client's products that are not deleted.
-SELECT id FROM products WHERE client_id = :client_id AND deleted = 0 ORDER BY id
-
 -- name: product_summaries
 -- Id, code, fields and deleted flag of every product of a client: what channel
 -- fan-outs filter on.
@@ -106,10 +102,6 @@ SELECT id, client_id, order_id, service_id, remote_id, state, data FROM fulfillm
 WHERE client_id = :client_id AND id < :before
 ORDER BY id DESC LIMIT :limit
 
--- name: variant_product
--- The product of a client's live variant, by SKU.
-SELECT product_id FROM variants WHERE client_id = :client_id AND sku = :sku AND deleted = 0
-
 -- name: upsert_customer
 -- Writes a customer as its source sent it; returns its id.
 INSERT INTO customers (client_id, code, email, data, created_at, updated_at)
@@ -119,10 +111,6 @@ ON CONFLICT (client_id, code) DO UPDATE SET
     data = excluded.data,
     updated_at = excluded.updated_at
 RETURNING id
-
--- name: customer
--- A client's customer, by code.
-SELECT data FROM customers WHERE client_id = :client_id AND code = :code
 
 -- name: links
 -- What a channel holds of some entities of a kind: remote id and content hash.

@@ -281,10 +281,6 @@ class CatalogStore(Store):
             removed_images=[i["id"] for i in images if i["deleted"]],
         )
 
-    def product_ids(self, client_id: int) -> list[int]:
-        rows = self.all(self.conn, "live_product_ids", client_id=client_id)
-        return [int(r["id"]) for r in rows]
-
     def product_summaries(self, client_id: int) -> list[tuple[int, str, dict[str, Any], bool]]:
         """Id, code, product-level fields and deleted flag of every product: what channel
         fan-outs filter on, in one statement."""
@@ -329,10 +325,6 @@ class CatalogStore(Store):
         )
         return [_fulfillment(r) for r in rows]
 
-    def variant_product(self, client_id: int, sku: str) -> int | None:
-        row = self.one(self.conn, "variant_product", client_id=client_id, sku=sku)
-        return None if row is None else int(row["product_id"])
-
     # -------------------------------------------------------------------------- customers
 
     def upsert_customer(self, client_id: int, customer: Customer) -> int:
@@ -347,16 +339,6 @@ class CatalogStore(Store):
                 now=time.time(),
             )
         return int(customer_id)
-
-    def customer(self, client_id: int, code: str) -> Customer:
-        row = self.must(
-            self.conn,
-            "customer",
-            missing=NotFound(f"no customer {code!r} in the catalog"),
-            client_id=client_id,
-            code=code,
-        )
-        return Customer(**json.loads(row["data"]))
 
     # ------------------------------------------------------------------------ channel links
 

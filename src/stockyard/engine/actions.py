@@ -46,14 +46,6 @@ SKIP = Action("skip", ("failed", "queued"), "skipped")
 ACTIONS: dict[str, Action] = {a.name: a for a in (RETRY, SKIP)}
 
 
-def action(name: str) -> Action:
-    """The action of that name; InvalidInput naming the known ones otherwise."""
-    try:
-        return ACTIONS[name]
-    except KeyError:
-        raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}") from None
-
-
 class Actions:
     def __init__(self, db: Database, lanes: Lanes, reads: Reads, wakeup: Wakeup) -> None:
         self.db = db

@@ -120,24 +120,24 @@ class Connections(Store):
         return conn
 
     def set_status(self, client_id: int, connection_id: int, status: str) -> None:
-        self._update(client_id, connection_id, "status", status)
+        self._update(client_id, connection_id, "set_connection_status", status)
 
     def set_settings(self, client_id: int, connection_id: int, settings: dict[str, Any]) -> None:
         if not isinstance(settings, dict):
             raise InvalidInput("settings must be a JSON object")
-        self._update(client_id, connection_id, "settings", json.dumps(settings))
+        self._update(client_id, connection_id, "set_connection_settings", json.dumps(settings))
 
     def set_description(self, client_id: int, connection_id: int, description: str) -> None:
         if not description.strip():
             raise InvalidInput("a connection needs a description")
-        self._update(client_id, connection_id, "description", description.strip())
+        self._update(client_id, connection_id, "set_connection_description", description.strip())
 
     def set_secrets(self, client_id: int, connection_id: int, sealed: str) -> None:
         """Store secrets already sealed by the caller: never seen here in clear."""
-        self._update(client_id, connection_id, "secrets", sealed)
+        self._update(client_id, connection_id, "set_connection_secrets", sealed)
 
-    def _update(self, client_id: int, connection_id: int, column: str, value: str) -> None:
+    def _update(self, client_id: int, connection_id: int, query: str, value: str) -> None:
         self.get(connection_id, client_id)
         with self.db.write() as cur:
-            self.execute(cur, f"set_connection_{column}", value=value, id=connection_id)
+            self.execute(cur, query, value=value, id=connection_id)
         self._cache.pop(connection_id, None)
