@@ -62,3 +62,27 @@ def test_each_failed_attempt_is_one_warning_line(
     assert all(r.levelno == logging.WARNING for r in caplog.records if r.getMessage() in failures)
     assert not any(SECRET in line or "second line" in line for line in lines)
     queue.db.close()
+
+
+def test_a_success_whose_follow_ups_are_refused_is_counted_and_logged_as_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Settle records such an item as a permanent failure; the worker's counts and log
+    say what was recorded, not what the handler returned."""
+    queue = make_queue(f"sqlite:///{tmp_path / 'vetted.db'}")
+    client = Tenancy(queue.db).client_id("default")
+    [item] = queue.enqueue(client, [Request("sync_order", {})])
+
+    def follows_nowhere(ctx: Context) -> None:
+        ctx.follow_ups.append(Request("update_product", {"product_id": 1}, 987_654))
+
+    handlers = HandlerRegistry()
+    handlers.register("sync_order", follows_nowhere)
+    with caplog.at_level(logging.WARNING, logger="stockyard.worker"):
+        stats = drain(queue, handlers)
+    assert queue.get(client, item).status == "failed"
+    assert (stats.done, stats.failed) == (0, 1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "stockyard.worker"]
+    mine = [line for line in lines if line.startswith(f"item {item} (sync_order")]
+    assert len(mine) == 1 and "follow-up" in mine[0]
+    queue.db.close()

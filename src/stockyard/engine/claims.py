@@ -105,7 +105,7 @@ class Claims:
         """
         # Checked before the transaction: one item's bad result fails that item alone,
         # instead of making the whole batch (and so the worker) fail to settle, forever.
-        outcomes = self.vetted(outcomes)
+        outcomes = self._kept_as_vetted(outcomes)
         now = time.time()
         with self.db.write() as cur:
             if claim_limit > 0 and not self.alive(cur, worker_id):
@@ -176,6 +176,16 @@ class Claims:
         return accepted, follow_ups
 
     # ----------------------------------------------------------------- vetting results
+
+    def _kept_as_vetted(self, outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
+        """Vets the outcomes and writes what will be recorded back onto the caller's own,
+        so that the worker counts, logs and reports to metrics what the queue recorded (a
+        success whose follow-ups are refused is a failure) rather than what it returned."""
+        for given, kept in zip(outcomes, self.vetted(outcomes), strict=True):
+            if kept is not given:
+                given.kind, given.error = kept.kind, kept.error
+                given.retry_after, given.follow_ups = kept.retry_after, kept.follow_ups
+        return outcomes
 
     def vetted(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
         """The outcomes as they can be recorded: error texts clean and bounded, retry hints
