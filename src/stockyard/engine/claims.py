@@ -105,7 +105,7 @@ class Claims:
         """
         # Checked before the transaction: one item's bad result fails that item alone,
         # instead of making the whole batch (and so the worker) fail to settle, forever.
-        outcomes = self._kept_as_vetted(outcomes)
+        self.vet(outcomes)
         now = time.time()
         with self.db.write() as cur:
             if claim_limit > 0 and not self.alive(cur, worker_id):
@@ -177,20 +177,11 @@ class Claims:
 
     # ----------------------------------------------------------------- vetting results
 
-    def _kept_as_vetted(self, outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
-        """Vets the outcomes and writes what will be recorded back onto the caller's own,
-        so that the worker counts, logs and reports to metrics what the queue recorded (a
-        success whose follow-ups are refused is a failure) rather than what it returned."""
-        for given, kept in zip(outcomes, self.vetted(outcomes), strict=True):
-            if kept is not given:
-                given.kind, given.error = kept.kind, kept.error
-                given.retry_after, given.follow_ups = kept.retry_after, kept.follow_ups
-        return outcomes
-
-    def vetted(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
-        """The outcomes as they can be recorded: error texts clean and bounded, retry hints
-        believable, and a success whose follow-ups cannot be queued turned into a
-        permanent failure that says why (so nothing of it is half-applied)."""
+    def vet(self, outcomes: Sequence[Outcome]) -> None:
+        """Makes the outcomes what can be recorded, in place: error texts clean and
+        bounded, retry hints believable, and a success whose follow-ups cannot be queued a
+        permanent failure that says why (so nothing of it is half-applied). In place, so
+        the worker counts, logs and reports to metrics what the queue recorded."""
         wanted: set[int] = set()
         for o in outcomes:
             follow_ups = o.follow_ups
@@ -204,23 +195,19 @@ class Claims:
                 )
         # One statement for every follow-up's connection in the batch.
         targets = connections_of(self.sql, self.sql.conn, wanted) if wanted else {}
-        return [self._vetted(o, targets) for o in outcomes]
+        for o in outcomes:
+            self._vet(o, targets)
 
-    def _vetted(self, o: Outcome, targets: dict[int, Target]) -> Outcome:
-        error = None if o.error is None else clean_text(o.error, MAX_ERROR)
-        retry_after = o.retry_after
-        if retry_after is not None and not (
-            isinstance(retry_after, int | float) and math.isfinite(retry_after)
-        ):
-            retry_after = None
-        elif retry_after is not None:
-            retry_after = min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
+    def _vet(self, o: Outcome, targets: dict[int, Target]) -> None:
+        if o.error is not None:
+            o.error = clean_text(o.error, MAX_ERROR)
+        if o.retry_after is not None:
+            hint = o.retry_after
+            finite = isinstance(hint, int | float) and math.isfinite(hint)
+            o.retry_after = min(max(float(hint), 0.0), MAX_RETRY_AFTER) if finite else None
         problem = self._follow_up_problem(o, targets) if o.kind == "done" and o.follow_ups else None
         if problem is not None:
-            return Outcome(o.job, "permanent", o.ended_at, problem)
-        if (error, retry_after) == (o.error, o.retry_after):
-            return o
-        return Outcome(o.job, o.kind, o.ended_at, error, retry_after, o.follow_ups)
+            o.kind, o.error, o.retry_after, o.follow_ups = "permanent", problem, None, []
 
     def _follow_up_problem(self, o: Outcome, targets: dict[int, Target]) -> str | None:
         """Why this item's follow-ups cannot be queued, or None when they all can."""
