@@ -82,6 +82,16 @@ async def hashing(request: Request, work: Callable[..., T], *args: object) -> T:
     return await anyio.to_thread.run_sync(lambda: work(*args), limiter=slots)
 
 
+def ensure_tokens(request: Request, *keys: str) -> None:
+    """Refuses (429) when any of these buckets is empty, spending nothing: for budgets
+    that are spent only once the request's outcome says whose it was."""
+    limiter = state(request).limiter
+    for key in keys:
+        wait = limiter.wait(key)
+        if wait is not None:
+            raise RateLimited(wait)
+
+
 def authenticated(request: Request, given: str | None) -> Principal:
     """The principal behind `given` (a bearer token or the console's session cookie),
     rate-limited per API key or user; the API (`caller`) and the console share it.
@@ -94,9 +104,7 @@ def authenticated(request: Request, given: str | None) -> Principal:
     if not given:
         limit(request, at)
         return service(request).authenticate(given)
-    wait = state(request).limiter.wait(at)
-    if wait is not None:
-        raise RateLimited(wait)
+    ensure_tokens(request, at)
     try:
         who = service(request).authenticate(given)
     except Unauthenticated:

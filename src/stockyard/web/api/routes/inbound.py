@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
-from stockyard.errors import RateLimited, Unauthenticated
+from stockyard.errors import Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
 from stockyard.web.api import schemas as s
 from stockyard.web.api.routes import ERRORS, Id
-from stockyard.web.deps import Service, address, bearer, state, token
+from stockyard.web.deps import Service, address, bearer, ensure_tokens, state, token
 
 router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -41,11 +41,8 @@ async def _push(
     # those must not use up the real sender's allowance (they spend their address's).
     at = f"addr:{address(request)}"
     connection = f"inbound:{connection_id}"
+    ensure_tokens(request, at, connection)
     limiter = state(request).limiter
-    for key in (at, connection):
-        wait = limiter.wait(key)
-        if wait is not None:
-            raise RateLimited(wait)
     body = await request.body()
     try:
         ids = await run_in_threadpool(
