@@ -18,7 +18,7 @@ from typing import Any
 
 from stockyard.errors import InvalidInput
 
-# What any non-finite value needs in the text: a constant, a 3-digit exponent, or 309+
+# What any refused value needs in the text: a constant, a 3-digit exponent, or 309+
 # digits in a row; what NUL or a surrogate needs: its escape, a raw NUL (also in any UTF-16
 # or UTF-32 text) or a surrogate's UTF-8 form (a str given with surrogatepass). A body
 # without any (nearly all of them) skips the strict parse.
@@ -76,7 +76,7 @@ def _float(text: str) -> float | _Bad:
     return value if math.isfinite(value) else _Bad(text)
 
 
-def might_hold_non_finite(text: bytes | str) -> bool:
+def _might_be_refused(text: bytes | str) -> bool:
     """Whether `text` may hold anything `check` refuses (a cheap scan, no parse)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     return _MAYBE.search(raw) is not None
@@ -86,7 +86,7 @@ def check(text: bytes | str) -> None:
     """Raise NotANumber if the JSON text holds NaN, ±Infinity or an overflowing number,
     BadText if a string or key holds NUL or a lone surrogate. A text that is not JSON at
     all is left to the caller's own parser to report."""
-    if not might_hold_non_finite(text):
+    if not _might_be_refused(text):
         return
     try:
         parsed = json.loads(text, parse_constant=_Bad, parse_float=_float)
