@@ -86,3 +86,30 @@ def test_a_success_whose_follow_ups_are_refused_is_counted_and_logged_as_failed(
     mine = [line for line in lines if line.startswith(f"item {item} (sync_order")]
     assert len(mine) == 1 and "follow-up" in mine[0]
     queue.db.close()
+
+
+def test_a_database_that_cannot_be_reached_fails_no_item_for_good(tmp_path: Path) -> None:
+    """Reading an item's connection while PostgreSQL restarts raises DatabaseUnavailable:
+    that is the database's trouble, a transient failure, never the item's own."""
+    import asyncio
+
+    from stockyard.db.postgres import DatabaseUnavailable
+    from stockyard.engine.worker import Worker, WorkerSettings
+
+    queue = make_queue(f"sqlite:///{tmp_path / 'away.db'}")
+    tenancy = Tenancy(queue.db)
+    client = tenancy.client_id("default")
+    shop = tenancy.add_connection(client, "channel", "demo", "Shop").id
+    [item] = queue.enqueue(client, [Request("update_product", {"product_id": 1}, shop)])
+
+    def away(connection_id: int) -> object:
+        raise DatabaseUnavailable("cannot connect to PostgreSQL: the system is shutting down")
+
+    handlers = HandlerRegistry()
+    handlers.register("update_product", lambda ctx: None)
+    worker = Worker(queue, handlers, WorkerSettings(poll_interval=0.01), connection=away)
+    stats = asyncio.run(worker.run(stop_when_idle=True))
+    found = queue.get(client, item)
+    assert found.status == "failed" and found.error_kind == "transient", found
+    assert (stats.failed, stats.retried) == (1, 2)  # retried, then out of attempts
+    queue.db.close()

@@ -25,7 +25,11 @@ def __getattr__(name: str) -> object:
     if name == "DATABASE_ERRORS":
         import psycopg
 
-        errors = (sqlite3.Error, psycopg.Error)
+        from stockyard.db.postgres import DatabaseUnavailable
+
+        # DatabaseUnavailable stands for psycopg's connection errors (with the password
+        # masked): the database is away, like any driver error here, not the caller's fault.
+        errors = (sqlite3.Error, psycopg.Error, DatabaseUnavailable)
         globals()[name] = errors
         return errors
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
