@@ -32,16 +32,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
+def local_server() -> Iterator[LocalServer]:
+    """A throwaway durable server (fsync and synchronous commit on), destroyed afterwards."""
+    local = LocalServer(durable=True)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.destroy()
+
+
+@contextmanager
 def server(url: str | None) -> Iterator[Databases]:
     if url:
         yield Databases(url)
         return
-    local = LocalServer(durable=True)
-    try:
-        local.start()
+    with local_server() as local:
         yield Databases(local.url())
-    finally:
-        local.destroy()
 
 
 def fresh_queue(dbs: Databases) -> Queue:
@@ -154,8 +161,11 @@ def stockyard_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> dict[s
     return rates
 
 
-def procrastinate_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> dict[str, float]:
-    """Procrastinate's own worker, in process; lanes through its `lock` (serial per key)."""
+def procrastinate_rates(
+    dbs: Databases, n: int, lanes: int, per_lane: int, single: int = 0
+) -> dict[str, float]:
+    """Procrastinate's own worker, in process; lanes through its `lock` (serial per key).
+    With `single`, also that many jobs deferred one call each ("single"), drained too."""
     import procrastinate
 
     url = dbs.create()
@@ -174,6 +184,11 @@ def procrastinate_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> di
         for start in range(0, n, 1000):
             noop.batch_defer(*({} for _ in range(start, min(start + 1000, n))))
         rates["enqueue"] = n / (time.perf_counter() - started)
+        if single:
+            started = time.perf_counter()
+            for _ in range(single):
+                noop.defer()
+            rates["single"] = single / (time.perf_counter() - started)
     async_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
     async_app.tasks = app.tasks
 
@@ -185,7 +200,7 @@ def procrastinate_rates(dbs: Databases, n: int, lanes: int, per_lane: int) -> di
             )
             return time.perf_counter() - started
 
-    rates["drain"] = n / asyncio.run(work())
+    rates["drain"] = (n + single) / asyncio.run(work())
     with app.open():
         for k in range(per_lane):
             for lane in range(lanes):

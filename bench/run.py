@@ -19,8 +19,12 @@ from stockyard.flows.catalog import default_instructions
 from stockyard.tenancy import Tenancy
 
 
-def fresh_queue(folder: Path, name: str) -> Queue:
-    db = connect(f"sqlite:///{folder / name}")
+def fresh_queue(folder: Path, name: str, synchronous: str = "") -> Queue:
+    """A migrated SQLite queue with the default client; `synchronous` overrides the
+    backend's NORMAL (e.g. FULL, Huey's)."""
+    db = connect(
+        f"sqlite:///{folder / name}" + (f"?synchronous={synchronous}" if synchronous else "")
+    )
     db.migrate()
     queue = Queue(db, default_instructions())
     Tenancy(queue.db).ensure_client("default")
@@ -78,7 +82,12 @@ def huey_rates(folder: Path, n: int) -> tuple[float, float]:
 
 
 def lanes_rate(folder: Path, lanes: int, per_lane: int) -> float:
-    queue = fresh_queue(folder, "lanes.db")
+    return lanes_rate_on(fresh_queue(folder, "lanes.db"), lanes, per_lane)
+
+
+def lanes_rate_on(queue: Queue, lanes: int, per_lane: int) -> float:
+    """`lanes` blocking lanes of `per_lane` items each, drained by one in-process worker;
+    asserts that every lane ran in order."""
     client = Tenancy(queue.db).client_id("default")
     ids = [
         Tenancy(queue.db).add_connection(client, "channel", "demo", f"Shop {n}").id
