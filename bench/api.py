@@ -1,6 +1,15 @@
-"""What the REST API costs over calling the service layer in-process: `stockyard serve
---no-workers` (uvicorn, SQLite) against the same calls made directly, on the same machine
-in the same run. Run: python -m bench.api (docs/benchmarks.md)."""
+"""What the REST API costs over calling the queue in-process: `stockyard serve --no-workers`
+(uvicorn, SQLite) against the same calls made directly, on the same machine in the same
+run, in alternating rounds (the machine is shared: compare ratios and medians).
+
+Per round: enqueue batches of 100 items with `Queue.enqueue` directly, then the same
+batches as POSTs over HTTP (httpx, one keep-alive connection), then single-item POSTs
+timed one by one. Then lists, `GET /v1/me` and `GET /healthz`.
+
+The server runs the `stockyard` package this process imports, so the same script measures
+another tree: PYTHONPATH=/tmp/other/src python -m bench.api (docs/benchmarks.md).
+Run: python -m bench.api.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +26,14 @@ from pathlib import Path
 import httpx
 from systems.net import free_port
 
+import stockyard
 from stockyard.accounts import Principal
 from stockyard.application import DEFAULT_CLIENT, Application
 from stockyard.engine import ItemFilter, Request
 from stockyard.tenancy import Tenancy
 
-ROOT = Path(__file__).resolve().parent.parent
+# The tree whose code the server runs: the one imported here.
+SRC = Path(stockyard.__file__).resolve().parent.parent
 ROOT_CALLER = Principal("bench", platform_admin=True)
 
 
@@ -41,7 +52,7 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
             "--db",
             url,
         ],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        env={**os.environ, "PYTHONPATH": str(SRC)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -72,18 +83,27 @@ def latencies(n: int, fn: Callable[[], object]) -> list[float]:
     return sorted(out)
 
 
+def p50_p99_ms(lat: list[float]) -> tuple[float, float]:
+    return statistics.median(lat) * 1000, lat[int(len(lat) * 0.99)] * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, default=200, help="enqueue calls of 100 items")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--batches", type=int, default=60, help="calls of 100 items a round")
+    parser.add_argument("--singles", type=int, default=300, help="single-item POSTs a round")
     parser.add_argument("--backlog", type=int, default=100_000, help="items behind the lists")
     args = parser.parse_args()
+    print(f"server code: {SRC}")
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-api-"))
     url = f"sqlite:///{folder}/api.db"
     application = Application.init(url)
     queue, service = application.queue, application.service
     client = Tenancy(queue.db).client_id(DEFAULT_CLIENT)
     _, token = service.create_key(ROOT_CALLER, client, "bench", "administrator")
-    batch = [{"instruction": "sync_order", "payload": {"n": n}} for n in range(100)]
+    batch: list[dict[str, object]] = [
+        {"instruction": "sync_order", "payload": {"n": n}} for n in range(100)
+    ]
     requests = [Request("sync_order", {"n": n}) for n in range(100)]
 
     port = free_port()
@@ -94,22 +114,42 @@ def main() -> None:
         )
         items_url = f"/v1/clients/{client}/items"
 
-        def post() -> None:
-            r = http.post(items_url, json={"items": batch})
+        def post(items: list[dict[str, object]]) -> None:
+            r = http.post(items_url, json={"items": items})
             assert r.status_code == 201, r.text
 
-        direct = rate(args.batches, lambda: service.enqueue(ROOT_CALLER, client, requests)) * 100
-        over_http = rate(args.batches, post) * 100
+        for _ in range(20):  # warm both sides: imports, caches, the connection
+            queue.enqueue(client, requests)
+            post(batch)
+            post(batch[:1])
+        directs, rests, ratios, singles = [], [], [], []
+        for n in range(1, args.rounds + 1):
+            direct = rate(args.batches, lambda: queue.enqueue(client, requests)) * 100
+            rest = rate(args.batches, lambda: post(batch)) * 100
+            single = latencies(args.singles, lambda: post(batch[:1]))
+            directs.append(direct)
+            rests.append(rest)
+            ratios.append(rest / direct)
+            singles.extend(single)
+            p50, p99 = p50_p99_ms(single)
+            print(
+                f"round {n}: enqueue 100 a call: direct {direct:,.0f} items/s, REST"
+                f" {rest:,.0f} items/s ({rest / direct:.2f}x); single POST p50 {p50:.2f} ms,"
+                f" p99 {p99:.2f} ms"
+            )
+        p50, p99 = p50_p99_ms(sorted(singles))
         print(
-            f"enqueue, 100 items a call: direct {direct:,.0f} items/s, "
-            f"HTTP {over_http:,.0f} items/s ({over_http / direct:.2f}x)"
+            f"median of {args.rounds} rounds: direct {statistics.median(directs):,.0f} items/s,"
+            f" REST {statistics.median(rests):,.0f} items/s,"
+            f" ratio {statistics.median(ratios):.2f}x;"
+            f" single POST (all rounds) p50 {p50:.2f} ms, p99 {p99:.2f} ms"
         )
 
         have = queue.count(ItemFilter(client))
         for _ in range(have, args.backlog, 1000):
             queue.enqueue(client, [Request("sync_order", {"n": n}) for n in range(1000)])
-        failed_filter = ItemFilter(client, statuses=("queued",), instructions=("sync_order",))
-        direct_lat = latencies(300, lambda: service.items(ROOT_CALLER, failed_filter, 50, None))
+        queued = ItemFilter(client, statuses=("queued",), instructions=("sync_order",))
+        direct_lat = latencies(300, lambda: service.items(ROOT_CALLER, queued, 50, None))
         http_lat = latencies(
             300,
             lambda: http.get(
@@ -117,7 +157,7 @@ def main() -> None:
             ).raise_for_status(),
         )
         for name, lat in (("direct", direct_lat), ("HTTP", http_lat)):
-            p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99)] * 1000
+            p50, p99 = p50_p99_ms(lat)
             print(f"list 50 of {args.backlog:,} queued, {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         ratio = statistics.median(http_lat) / statistics.median(direct_lat)
         print(f"list over HTTP / direct (p50): {ratio:.1f}x")
