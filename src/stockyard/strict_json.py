@@ -18,14 +18,17 @@ from typing import Any
 
 from stockyard.errors import InvalidInput
 
-# What any refused value needs in the text: a constant, a 3-digit exponent, or 309+
-# digits in a row; what NUL or a surrogate needs: its escape, a raw NUL (also in any UTF-16
-# or UTF-32 text) or a surrogate's UTF-8 form (a str given with surrogatepass). A body
-# without any (nearly all of them) skips the strict parse.
-_MAYBE = re.compile(
-    rb"NaN|Infinity|[eE][+-]?[0-9]{3}|[0-9]{309}"
-    rb"|\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]"
-)
+# What a refused value needs in the text: a constant, NUL, a `\u` escape of NUL or a
+# surrogate, or a surrogate's UTF-8 form (a str given with surrogatepass); a number too
+# large needs a 3-digit exponent or 309+ digits in a row. A body without any (nearly all
+# of them) skips the strict parse. The look is a few substring searches on the text and on
+# a copy with every digit made 0, E made e and signs dropped ("1E+400" -> "0e000"): one
+# regular expression for all of it scanned 20 ns a byte, a tenth of a batch's cost.
+_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+_FOLD = bytes.maketrans(b"0123456789E", b"0000000000e")
+_LONG_EXPONENT = b"e000"
+_LONG_DIGITS = b"0" * 309
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -79,7 +82,14 @@ def _float(text: str) -> float | _Bad:
 def _might_be_refused(text: bytes | str) -> bool:
     """Whether `text` may hold anything `check` refuses (a cheap scan, no parse)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return _MAYBE.search(raw) is not None
+    if b"NaN" in raw or b"Infinity" in raw or b"\x00" in raw:
+        return True
+    if b"\\u" in raw and _ESCAPE.search(raw) is not None:
+        return True
+    if b"\xed" in raw and _SURROGATE.search(raw) is not None:
+        return True
+    folded = raw.translate(_FOLD, b"+-")
+    return _LONG_EXPONENT in folded or _LONG_DIGITS in folded
 
 
 def check(text: bytes | str) -> None:
