@@ -104,11 +104,16 @@ class Database(ABC):
         """A write transaction, committed at the end and rolled back on any error."""
         conn = self.connection()
         cur = conn.cursor()
+        self._local.notify = False
         try:
             cur.execute(self.begin_write)
             try:
-                yield cur
-                cur.execute("COMMIT")
+                self._local.writing = True
+                try:
+                    yield cur
+                finally:
+                    self._local.writing = False
+                cur.execute(self._commit())
             except BaseException:
                 self._rollback(conn)
                 raise
@@ -140,6 +145,10 @@ class Database(ABC):
         """Whether `exc` says the storage cannot take writes (disk full, a file-size limit,
         an I/O error): a condition that passes, unlike a bug in a statement."""
         return False
+
+    def _commit(self) -> str:
+        """The statement that ends a write transaction (with a NOTIFY asked for in it)."""
+        return "COMMIT"
 
     def _rollback(self, conn: Any) -> None:
         try:

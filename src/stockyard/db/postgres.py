@@ -117,7 +117,16 @@ class PostgresDatabase(Database):
         cursor.row_factory = tuple_row
 
     def notify(self, cur: Cursor) -> None:
-        cur.execute(f"NOTIFY {CHANNEL}")
+        if getattr(self._local, "writing", False):
+            # Sent with the COMMIT, one round trip for both: a NOTIFY is delivered at
+            # commit whenever it was issued in the transaction.
+            self._local.notify = True
+        else:
+            cur.execute(f"NOTIFY {CHANNEL}")
+
+    def _commit(self) -> str:
+        # Two statements, no parameters: psycopg sends them as one simple query.
+        return f"NOTIFY {CHANNEL}; COMMIT" if self._local.notify else "COMMIT"
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         stop = threading.Event()

@@ -24,6 +24,9 @@ each statement they are written as macros, expanded at load:
     {for_update}               PostgreSQL's row lock (nothing on SQLite: one writer)
     {skip_locked}              PostgreSQL's FOR UPDATE SKIP LOCKED (nothing on SQLite)
     {no_index}                 SQLite's `+` that keeps a column from choosing an index
+    {next_id(table)}           a new id of the table, drawn by the statement itself: the
+                               sequence on PostgreSQL; NULL on SQLite, where an INTEGER
+                               PRIMARY KEY given NULL takes max(id) + 1
 
 A parameter used by `in_list` is a list parameter: pass a Python sequence, and the store
 turns it into what the backend binds (a JSON text on SQLite, an array on PostgreSQL).
@@ -64,6 +67,7 @@ def _sqlite_macros() -> dict[str, Callable[..., str]]:
         "for_update": lambda: "",
         "skip_locked": lambda: "",
         "no_index": lambda: "+",
+        "next_id": lambda table: "NULL",
     }
 
 
@@ -75,6 +79,7 @@ def _postgres_macros() -> dict[str, Callable[..., str]]:
         "for_update": lambda: "FOR UPDATE",
         "skip_locked": lambda: "FOR UPDATE SKIP LOCKED",
         "no_index": lambda: "",
+        "next_id": lambda table: f"nextval('{table}_id_seq')",
     }
 
 

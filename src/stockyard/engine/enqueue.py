@@ -49,6 +49,24 @@ def connections_of(sql: Sql, cur: Cursor, ids: Iterable[int | None]) -> dict[int
     return {int(r[0]): Target(int(r[0]), int(r[1]), r[2], r[3]) for r in rows}
 
 
+def _document(rows: list[list[Any]]) -> str:
+    """One JSON document per batch: the database unpacks it in C, and payloads are stored
+    as the JSON text they already are, without a second encoding per item."""
+    try:
+        document = dumps(rows)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"payload: not valid JSON ({exc})") from None
+    try:
+        # dumps keeps a lone surrogate (ensure_ascii=False); binding it would fail in the
+        # driver with a UnicodeEncodeError (a 500), so it is refused here instead.
+        document.encode()
+    except UnicodeError:
+        raise InvalidInput(
+            "payload, refs or keys: a lone surrogate (\\ud800-\\udfff) is not text"
+        ) from None
+    return document
+
+
 class Enqueuer:
     def __init__(
         self, db: Database, instructions: Instructions, lanes: Lanes, wakeup: Wakeup
@@ -98,6 +116,9 @@ class Enqueuer:
         lanes: Counter[int] = Counter(lane for _, lane, _ in fresh if lane is not None)
         # Ids are drawn with the lanes locked, so within a lane they follow commit order.
         self.lanes.lock(cur, lanes)
+        if len(fresh) == 1:
+            # One new item: the INSERT draws its id itself, one round trip fewer.
+            return self._insert_one(cur, client_id, requests, plan, existing, now, lanes)
         # In id order: a lane's items must take its ids in the order of the batch.
         drawn = self.sql.all(cur, "allocate_ids", count=len(fresh))
         ranges = sorted((int(first), int(last)) for first, last in drawn)
@@ -140,21 +161,64 @@ class Enqueuer:
             )
             refs.extend((ref, item_id) for ref in req.refs)
             ids.append(item_id)
-        # One JSON document per batch: the database unpacks it in C, and payloads are
-        # stored as the JSON text they already are, without a second encoding per item.
-        try:
-            document = dumps(rows)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"payload: not valid JSON ({exc})") from None
-        try:
-            # dumps keeps a lone surrogate (ensure_ascii=False); binding it would fail in
-            # the driver with a UnicodeEncodeError (a 500), so it is refused here instead.
-            document.encode()
-        except UnicodeError:
-            raise InvalidInput(
-                "payload, refs or keys: a lone surrogate (\\ud800-\\udfff) is not text"
-            ) from None
-        self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=document)
+        self.sql.all(cur, "insert_items", client_id=client_id, now=now, batch=_document(rows))
+        self._after_insert(cur, refs, newest, lanes, now)
+        return ids
+
+    def _insert_one(
+        self,
+        cur: Cursor,
+        client_id: int,
+        requests: Sequence[Request],
+        plan: Sequence[Plan | None],
+        existing: dict[str, int],
+        now: float,
+        lanes: Counter[int],
+    ) -> list[int]:
+        """`insert` for a batch with one new item (any others repeat a known key, maybe
+        its own): the same row, its id drawn by the INSERT (`{next_id}`)."""
+        at, (blocking, lane_id, description) = next(
+            (n, p) for n, p in enumerate(plan) if p is not None
+        )
+        req = requests[at]
+        coalesce_key = self._coalesce_key(req) if lane_id is not None else None
+        row = [
+            None,
+            req.instruction,
+            int(blocking),
+            req.connection_id,
+            lane_id,
+            req.payload,
+            req.refs,
+            description,
+            req.parent_id,
+            req.idempotency_key,
+            now + req.delay if req.delay > 0 else now,
+            coalesce_key,
+        ]
+        document = _document([row])
+        drawn = self.sql.all(cur, "insert_items", client_id=client_id, now=now, batch=document)
+        item_id = int(drawn[0][0])
+        if req.idempotency_key is not None:
+            existing[req.idempotency_key] = item_id
+        newest: dict[tuple[int, str], int] = {}
+        if lane_id is not None and coalesce_key is not None:
+            newest[(lane_id, coalesce_key)] = item_id
+        refs = [(ref, item_id) for ref in req.refs]
+        self._after_insert(cur, refs, newest, lanes, now)
+        return [
+            item_id if n == at else existing[str(r.idempotency_key)] for n, r in enumerate(requests)
+        ]
+
+    def _after_insert(
+        self,
+        cur: Cursor,
+        refs: list[tuple[str, int]],
+        newest: dict[tuple[int, str], int],
+        lanes: Counter[int],
+        now: float,
+    ) -> None:
+        """The new items' refs, the queued items they supersede, their lanes' heads."""
         if refs:
             self.sql.execute_many(
                 cur, "insert_ref", [{"ref": ref, "item_id": item_id} for ref, item_id in refs]
@@ -162,7 +226,6 @@ class Enqueuer:
         if lanes:
             lanes.subtract(self._supersede(cur, newest, now))
             self.lanes.update(cur, lanes)
-        return ids
 
     def _coalesce_key(self, req: Request) -> str | None:
         template = self.instructions[req.instruction].coalesce
