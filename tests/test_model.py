@@ -1,6 +1,7 @@
-"""Stateful property test: random enqueue, claim, settle, retry, skip and crash steps,
-checked against a small reference model of the queue's rules (docs/queue.md) after every
-step."""
+"""Stateful property test: random enqueue, claim, settle, retry, skip, heartbeat and crash
+steps, checked against a small reference model of the queue's rules (docs/queue.md) after
+every step: lane order, each worker's share of the lanes, and a connection's concurrency
+limit."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from stockyard.engine import ItemFilter, Job, Outcome, Request
+from stockyard.engine import ItemFilter, Job, Limits, Outcome, Request
 from stockyard.engine.instructions import RetryPolicy
 from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, fast_instructions, make_queue
 
 LANES = 3
 WORKERS = ("w1", "w2")
+CAP = 2  # the limited connection's max_running
 
 
 class QueueModel(RuleBasedStateMachine):
@@ -39,13 +41,30 @@ class QueueModel(RuleBasedStateMachine):
             Tenancy(self.queue.db).add_connection(self.client, "channel", "demo", f"Shop {n}").id
             for n in range(LANES)
         ]
+        # Non-blocking items may go to this connection, which runs at most CAP at once.
+        self.limited = Tenancy(self.queue.db).add_connection(
+            self.client, "channel", "demo", "Limited shop"
+        ).id
+        self.queue.set_limits(self.client, self.limited, Limits(max_running=CAP))
         self.status: dict[int, str] = {}
         self.lane_of: dict[int, int | None] = {}
+        self.connection_of: dict[int, int | None] = {}
         self.key_of: dict[int, str | None] = {}
         self.held: dict[int, tuple[str, Job]] = {}
         self.generation = {w: 0 for w in WORKERS}
+        # Each worker's place (index, count) among the live workers, as of its last
+        # registration or heartbeat: it takes first the lanes whose id % count == index.
+        self.place: dict[str, tuple[int, int]] = {}
         for w in WORKERS:
-            self.queue.register_worker(self.worker_id(w), "model", 0)
+            self.register(w)
+
+    def live(self) -> list[str]:
+        return sorted(self.worker_id(w) for w in WORKERS if w in self.place)
+
+    def register(self, w: str) -> None:
+        self.queue.register_worker(self.worker_id(w), "model", 0)
+        self.place[w] = (0, 0)
+        self.place[w] = (self.live().index(self.worker_id(w)), len(self.live()))
 
     def worker_id(self, w: str) -> str:
         return f"{w}.{self.generation[w]}"
@@ -61,22 +80,45 @@ class QueueModel(RuleBasedStateMachine):
         ]
         return min(unfinished) if unfinished else None
 
+    def ready_heads(self) -> set[int]:
+        heads = {self.head(lane) for lane in self.lanes}
+        return {h for h in heads if h is not None and self.status[h] == "queued"}
+
+    def free(self) -> set[int]:
+        return {i for i, s in self.status.items() if s == "queued" and self.lane_of[i] is None}
+
+    def room_on_limited(self) -> int:
+        running = [i for i, s in self.status.items() if s == "running"]
+        return CAP - sum(1 for i in running if self.connection_of[i] == self.limited)
+
     def eligible(self) -> set[int]:
-        """What the spec says may run now: each lane's head if queued, and free items."""
-        ready = {i for i, s in self.status.items() if s == "queued" and self.lane_of[i] is None}
-        for lane in self.lanes:
-            head = self.head(lane)
-            if head is not None and self.status[head] == "queued":
-                ready.add(head)
-        return ready
+        """What the rules let run now: each lane's head if queued, and free items."""
+        return self.ready_heads() | self.free()
+
+    def own_share(self, w: str) -> set[int]:
+        """What a claim of w with room for everything must take: the ready heads of its
+        own lanes and the free items, at most the limited connection's room of its."""
+        index, count = self.place[w]
+        heads = {h for h in self.ready_heads() if (self.lane_of[h] or 0) % count == index}
+        free = self.free()
+        on_limited = {i for i in free if self.connection_of[i] == self.limited}
+        return heads | (free - on_limited)
 
     @rule(
-        lane=st.sampled_from([None, 0, 1, 2]),
+        lane=st.sampled_from([None, 0, 1, 2, "limited"]),
         n=st.integers(1, 3),
         key=st.sampled_from([None, "a", "b"]),
     )
-    def enqueue(self, lane: int | None, n: int, key: str | None) -> None:
-        conn = None if lane is None else self.lanes[lane]
+    def enqueue(self, lane: int | str | None, n: int, key: str | None) -> None:
+        if lane == "limited":  # non-blocking, on the limited connection
+            ids = self.queue.enqueue(
+                self.client, [Request("sync_order", {}, self.limited) for _ in range(n)]
+            )
+            for i in ids:
+                self.status[i], self.lane_of[i], self.key_of[i] = "queued", None, None
+                self.connection_of[i] = self.limited
+            return
+        conn = None if lane is None else self.lanes[lane]  # type: ignore[index]
         instruction = "sync_order" if conn is None else "update_variant"
         requests = [Request(instruction, {}, conn, coalesce_key=key) for _ in range(n)]
         for i in self.queue.enqueue(self.client, requests):
@@ -88,16 +130,27 @@ class QueueModel(RuleBasedStateMachine):
                         self.status[older] = "superseded"
             self.status[i] = "queued"
             self.lane_of[i] = conn
+            self.connection_of[i] = conn
             self.key_of[i] = key
 
     @rule(w=st.sampled_from(WORKERS), k=st.sampled_from([1, 2, 1000]))
     def claim(self, w: str, k: int) -> None:
         eligible = self.eligible()
+        room_on_limited = self.room_on_limited()
         jobs = self.queue.claim(self.worker_id(w), k)
         claimed = {j.id for j in jobs}
         assert claimed <= eligible, f"claimed {claimed - eligible} out of turn"
+        on_limited = {i for i in claimed if self.connection_of[i] == self.limited}
+        assert len(on_limited) <= room_on_limited, "the limited connection ran over its cap"
         if k == 1000:
-            assert claimed == eligible, f"left {eligible - claimed} waiting"
+            # Its own lanes and every free item it may; others' lanes only once they
+            # have waited (LANE_HANDOFF), which a slow machine may reach: not required.
+            own = self.own_share(w)
+            assert own <= claimed, f"left {own - claimed} waiting"
+            waiting_on_limited = {
+                i for i in eligible if self.connection_of[i] == self.limited
+            }
+            assert len(on_limited) == min(room_on_limited, len(waiting_on_limited))
         assert len(jobs) <= k
         for job in jobs:
             self.status[job.id] = "running"
@@ -148,8 +201,15 @@ class QueueModel(RuleBasedStateMachine):
         if lost:
             _, refused = self.queue.settle(old, [Outcome(lost[0][1], "done", time.time())])
             assert refused == 1
+        del self.place[w]
         self.generation[w] += 1
-        self.queue.register_worker(self.worker_id(w), "model", 0)
+        self.register(w)
+
+    @rule(w=st.sampled_from(WORKERS))
+    def heartbeat(self, w: str) -> None:
+        """A heartbeat teaches the worker its place among the live workers."""
+        assert self.queue.heartbeat(self.worker_id(w))
+        self.place[w] = (self.live().index(self.worker_id(w)), len(self.live()))
 
     @invariant()
     def database_matches_model(self) -> None:

@@ -15,7 +15,7 @@ import stockyard
 from stockyard.db import Database, connect, load_queries
 from stockyard.db.queries import Queries, Query, QueryError, compile_sql, parse
 from stockyard.db.store import Store
-from stockyard.engine import ItemFilter, Outcome, Request
+from stockyard.engine import ItemFilter, Limits, Outcome, Request
 from stockyard.errors import NotFound
 from stockyard.tenancy import Tenancy
 from tests.support.queues import BACKENDS, UrlMaker, make_queue
@@ -232,7 +232,12 @@ def _full_scans(db: Database, plan: str) -> list[str]:
 # the batch drives) and pages failed items through items_client.
 _BOTH = {
     "enqueue": {"items_idempotency"},
-    "claim": {"lanes_ready", "items_free_ready"},
+    "claim": {
+        "lanes_client_ready",
+        "lanes_limited_ready",
+        "items_fair_ready",
+        "items_running_connection",
+    },
     "next due": {"lanes_ready", "items_free_ready"},
     "reap": {"items_running"},
 }
@@ -268,6 +273,9 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         client,
         [Request("update_variant", {"n": i}, lanes[i % 5], refs=(f"SKU-{i}",)) for i in range(50)],
     )
+    limited = Tenancy(queue.db).add_connection(client, "channel", "demo", "Limited").id
+    queue.set_limits(client, limited, Limits(max_running=3, per_second=10.0))
+    queue.enqueue(client, [Request("sync_order", {"n": i}, limited) for i in range(5)])
     queue.register_worker("w", "test", 0)
 
     real = db.connection()

@@ -61,8 +61,8 @@ def worker(
     concurrency: int = typer.Option(200, min=1, help="Items run at once"),
     threads: int = typer.Option(16, min=1, help="Threads for plain (non-async) handlers"),
     poll: float = typer.Option(0.05, help="Seconds between polls for other processes' work"),
-    lease: float = typer.Option(30.0, help="Seconds without a heartbeat before a worker is dead"),
-    heartbeat: float = typer.Option(5.0, help="Seconds between heartbeats"),
+    lease: float = typer.Option(6.0, help="Seconds without a heartbeat before a worker is dead"),
+    heartbeat: float = typer.Option(1.5, help="Seconds between heartbeats"),
     metrics_port: int | None = typer.Option(
         None, min=1, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics"
     ),

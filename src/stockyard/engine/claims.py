@@ -17,10 +17,11 @@ from stockyard.db import Cursor, Database
 from stockyard.engine import backoff
 from stockyard.engine.enqueue import Enqueuer, Target, connections_of
 from stockyard.engine.instructions import Instructions
-from stockyard.engine.lanes import Lanes
+from stockyard.engine.lanes import Lanes, Place
 from stockyard.engine.models import Job, Outcome, Request
 from stockyard.engine.rows import dumps, jobs
 from stockyard.engine.store import Sql
+from stockyard.engine.turns import Limiter, Planner, Turns
 from stockyard.engine.wakeup import Wakeup
 from stockyard.errors import InvalidInput, StockyardError
 
@@ -51,6 +52,8 @@ class Claims:
         self.enqueuer = enqueuer
         self.wakeup = wakeup
         self.sql = Sql(db)
+        self.planner = Planner(self.sql, lanes)
+        self._turns: dict[str, Turns] = {}
 
     # ------------------------------------------------------------------------- claim
 
@@ -67,31 +70,40 @@ class Claims:
         return row is not None and row[0] is None
 
     def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
-        """Claim up to `limit` items: half the room goes to lanes first, so neither kind of
-        work can starve the other, then whatever is left to either."""
+        """Claim up to `limit` items, in turns between clients and connections and within
+        limits (stockyard.engine.turns): half the room goes to lanes first, so neither kind
+        of work can starve the other, then whatever is left to either."""
         if limit <= 0:
             return []
+        turns = self.turns(worker_id)
+        limiter = Limiter(self.sql, cur, now)
         lane_share = (limit + 1) // 2
-        claimed = self._claim_lane_heads(cur, worker_id, lane_share, now)
-        claimed += self._claim_free(cur, worker_id, limit - len(claimed), now)
-        if len(claimed) < limit and len(claimed) >= lane_share:
-            claimed += self._claim_lane_heads(cur, worker_id, limit - len(claimed), now)
-        return claimed
+        heads = self.planner.lane_heads(cur, turns, lane_share, now, limiter)
+        free = self.planner.free_items(cur, worker_id, turns, limit - len(heads), now, limiter)
+        if len(heads) + len(free) < limit and len(heads) >= lane_share:
+            room = limit - len(heads) - len(free)
+            heads += self.planner.lane_heads(cur, turns, room, now, limiter)
+        limiter.flush()
+        if heads:
+            self.sql.execute(cur, "start_heads", worker_id=worker_id, now=now, ids=heads)
+            free += jobs(cur)
+        return free
 
-    def _claim_lane_heads(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
-        if limit <= 0:
-            return []
-        heads = self.lanes.take_ready(cur, limit, now)
-        if not heads:
-            return []
-        self.sql.execute(cur, "start_heads", worker_id=worker_id, now=now, ids=heads)
-        return jobs(cur)
+    def turns(self, worker_id: str) -> Turns:
+        """Where this worker's claims take their turns (kept per process; a worker that
+        restarts simply starts from the first client again)."""
+        turns = self._turns.get(worker_id)
+        if turns is None:
+            turns = self._turns[worker_id] = Turns()
+        return turns
 
-    def _claim_free(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
-        if limit <= 0:
-            return []
-        self.sql.execute(cur, "start_free", worker_id=worker_id, now=now, limit=limit)
-        return jobs(cur)
+    def place(self, worker_id: str, live: Sequence[str]) -> None:
+        """Record the worker's place among the live workers (read at its heartbeat)."""
+        if worker_id in live:
+            self.turns(worker_id).place = Place(list(live).index(worker_id), len(live))
+
+    def forget(self, worker_id: str) -> None:
+        self._turns.pop(worker_id, None)
 
     # ------------------------------------------------------------------------ settle
 

@@ -6,19 +6,37 @@ Claiming blocking work reads the partial index `lanes_ready`; claiming non-block
 reads `items_free_ready`. Neither touches failed lanes or the backlog behind a head.
 
 Every statement that writes `head_id`, `ready_at` or `pending` is in this module:
-`update` re-derives heads after any change of a lane's items, `take_ready` hands out ready
-heads to a claim, `set_paused` pauses and resumes, `open` creates a lane.
-A lane's id is the id of its connection (a source or a channel).
+`update` re-derives heads after any change of a lane's items, `take_client` and
+`take_limited` hand out ready heads to a claim, `set_paused` pauses and resumes, `open`
+creates a lane. A lane's id is the id of its connection (a source or a channel), and its
+row also carries the connection's limits (`set_limits`) and rate bucket (stockyard.engine
+.turns spends it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from stockyard.db import Cursor, Database
+from stockyard.engine.models import Limits
 from stockyard.engine.rows import dumps
 from stockyard.engine.store import Sql
 from stockyard.errors import Conflict, NotFound
+
+# How long a ready lane waits for the worker whose share it is before any worker takes it.
+LANE_HANDOFF = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A worker's place among the live workers: it takes first the lanes whose id modulo
+    `count` is `index`, so lanes spread across workers instead of following whichever
+    worker settled last."""
+
+    index: int = 0
+    count: int = 1
 
 
 class Lanes:
@@ -52,17 +70,57 @@ class Lanes:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
         self.update(cur, {lane: -n for lane, n in finished.items()})
 
-    def take_ready(self, cur: Cursor, limit: int, now: float) -> list[int]:
-        """Up to `limit` heads of unpaused lanes that are due, earliest first; their lanes
-        stop being ready (the claim that called this starts them)."""
-        rows = self.sql.all(cur, "take_ready", now=now, limit=limit)
+    def take_client(
+        self, cur: Cursor, client_id: int, limit: int, now: float, place: Place
+    ) -> list[int]:
+        """Up to `limit` due heads of the client's unpaused lanes without limits, earliest
+        first: first those of this worker's share of lanes, then any other lane due for
+        longer than LANE_HANDOFF (its worker is busy or gone). Their lanes stop being ready
+        (the claim that called this starts them)."""
+        rows = self.sql.all(
+            cur,
+            "take_client_lanes",
+            client_id=client_id,
+            now=now,
+            limit=limit,
+            workers=place.count,
+            slot=place.index,
+            stale=now - LANE_HANDOFF,
+        )
         return [int(r[0]) for r in rows]
+
+    def take_limited(
+        self, cur: Cursor, lane_ids: Sequence[int], now: float
+    ) -> list[tuple[int, int]]:
+        """(lane, head) of these lanes of limited connections (locked by the claim, which
+        checked their limits) that are due; their lanes stop being ready."""
+        if not lane_ids:
+            return []
+        rows = self.sql.all(cur, "take_limited_heads", ids=list(lane_ids), now=now)
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an
         operator). Two index probes: the ready-lanes index and the free-items index."""
         due = self.sql.value(self.sql.conn, "next_due")
         return None if due is None else float(due)
+
+    def set_limits(self, cur: Cursor, client_id: int, lane_id: int, limits: Limits) -> None:
+        """Set the limits of a connection of the client; NotFound for another's."""
+        changed = self.sql.execute(
+            cur,
+            "set_limits",
+            limited=int(limits.limited),
+            max_running=limits.max_running,
+            per_second=limits.per_second,
+            burst=limits.bucket if limits.per_second is not None else None,
+            tokens=float(limits.bucket) if limits.per_second is not None else None,
+            now=time.time(),
+            lane_id=lane_id,
+            client_id=client_id,
+        )
+        if changed != 1:
+            raise NotFound(f"no connection {lane_id}")
 
     def set_paused(
         self,

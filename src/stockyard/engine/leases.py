@@ -25,17 +25,24 @@ class Leases:
         self.wakeup = wakeup
         self.sql = Sql(db)
 
-    def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
+    def register_worker(self, worker_id: str, hostname: str, pid: int) -> list[str]:
+        """Register a new worker; the live workers in id order."""
         now = time.time()
         with self.db.write() as cur:
             self.sql.execute(
                 cur, "register_worker", id=worker_id, hostname=hostname, pid=pid, now=now
             )
+            return self.live(cur)
 
-    def heartbeat(self, worker_id: str) -> bool:
-        """Extend the worker's lease; False if it had already been declared dead."""
+    def heartbeat(self, worker_id: str) -> tuple[bool, list[str]]:
+        """Extend the worker's lease; whether it was still alive (False: it had already
+        been declared dead), and the live workers in id order."""
         with self.db.write() as cur:
-            return self.sql.execute(cur, "heartbeat", now=time.time(), id=worker_id) == 1
+            alive = self.sql.execute(cur, "heartbeat", now=time.time(), id=worker_id) == 1
+            return alive, self.live(cur)
+
+    def live(self, cur: Cursor) -> list[str]:
+        return [str(r[0]) for r in self.sql.all(cur, "live_worker_ids")]
 
     def stop_worker(self, worker_id: str, reason: str = "stopped") -> int:
         """Mark a worker gone; any item it still held is released to run again."""

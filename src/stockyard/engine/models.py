@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stockyard.errors import InvalidInput
+
 Status = Literal["queued", "running", "done", "failed", "skipped", "superseded"]
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "skipped", "superseded")
 FINAL_STATUSES: tuple[str, ...] = ("done", "skipped", "superseded")
@@ -174,6 +176,58 @@ class ItemFilter:
 LaneState = Literal["idle", "ready", "waiting", "running", "blocked", "paused"]
 
 
+# Beyond these a limit is a typo, not a wish (and the arithmetic stays exact in a float).
+MAX_RUNNING_LIMIT = 100_000
+MAX_PER_SECOND = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How hard a connection's remote system may be driven, across every worker and
+    machine: at most `max_running` of its items run at once, and items start at most
+    `per_second` a second on average with at most `burst` at once (a token bucket of
+    `burst` tokens refilled at `per_second`; burst 1 spaces starts evenly, so no window of
+    one second ever holds more than `per_second` starts). None: no such limit. Items
+    beyond a limit wait, they never fail for it."""
+
+    max_running: int | None = None
+    per_second: float | None = None
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        m, r, b = self.max_running, self.per_second, self.burst
+        if m is not None and not (_whole(m) and 1 <= m <= MAX_RUNNING_LIMIT):
+            raise InvalidInput(f"max_running must be a whole number from 1 to {MAX_RUNNING_LIMIT}")
+        if r is not None and not (_number(r) and 0 < r <= MAX_PER_SECOND):
+            raise InvalidInput(f"per_second must be a number above 0, at most {MAX_PER_SECOND:g}")
+        if b is not None and not (_whole(b) and 1 <= b <= MAX_RUNNING_LIMIT):
+            raise InvalidInput(f"burst must be a whole number from 1 to {MAX_RUNNING_LIMIT}")
+        if b is not None and r is None:
+            raise InvalidInput("burst needs per_second: it is the size of the rate's bucket")
+
+    @property
+    def limited(self) -> bool:
+        return self.max_running is not None or self.per_second is not None
+
+    @property
+    def bucket(self) -> int:
+        """The rate bucket's size: `burst`, 1 when not given."""
+        return self.burst or 1
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value
+        and value not in (float("inf"), float("-inf"))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LaneView:
     lane_id: int
@@ -188,6 +242,7 @@ class LaneView:
     head_error: str | None
     oldest_created_at: float | None
     next_run_at: float | None
+    limits: Limits = field(default_factory=lambda: Limits())
 
     @property
     def waiting(self) -> int:

@@ -10,24 +10,32 @@
 -- while the lanes are locked: within a lane, ids increase in commit order.
 SELECT n, n FROM (SELECT nextval('items_id_seq') AS n FROM generate_series(1, :count)) AS drawn
 
--- name: take_ready
--- Up to :limit heads of unpaused lanes that are due, earliest first, skipping lanes
--- another claim holds; their lanes stop being ready (the claim starts them).
+-- name: take_client_lanes
+-- Up to :limit due heads of the client's unpaused, unlimited lanes, earliest first, taking
+-- first the lanes of this worker's share (lane id modulo :workers is :slot) and others'
+-- once due before :stale, skipping lanes another claim holds; their lanes stop being
+-- ready (the claim starts them).
 UPDATE lanes SET ready_at = NULL
 WHERE id = ANY(ARRAY(
-  SELECT id FROM lanes WHERE ready_at <= :now AND paused = 0 ORDER BY ready_at LIMIT :limit
+  SELECT id FROM lanes
+  WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0 AND limited = 0
+    AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
+  ORDER BY ready_at LIMIT :limit
   FOR UPDATE SKIP LOCKED
 ))
 RETURNING head_id
 
--- name: start_free
--- Start up to :limit due items outside lanes, earliest first, skipping items another
--- claim holds, under the worker.
+-- name: start_group_items
+-- Start up to :limit due non-blocking items of one client's connection (0: none),
+-- earliest first, under the worker, skipping items another claim holds.
 UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
   updated_at = :now, attempts = attempts + 1
 WHERE id = ANY(ARRAY(
-  SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL AND run_after <= :now
-  ORDER BY run_after, id LIMIT :limit FOR UPDATE SKIP LOCKED
+  SELECT id FROM items
+  WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
+    AND coalesce(connection_id, 0) = :key AND run_after <= :now
+  ORDER BY run_after, id LIMIT :limit
+  FOR UPDATE SKIP LOCKED
 ))
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
   parent_id, started_at, run_after

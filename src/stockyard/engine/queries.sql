@@ -74,12 +74,19 @@ FROM h WHERE lanes.id = h.lane
 SELECT min(t) FROM (
   SELECT min(ready_at) AS t FROM lanes WHERE ready_at IS NOT NULL AND paused = 0
   UNION ALL
-  SELECT min(run_after) FROM items WHERE status = 'queued' AND lane_id IS NULL
+  SELECT (SELECT run_after FROM items WHERE status = 'queued' AND lane_id IS NULL
+    ORDER BY run_after LIMIT 1)
 ) AS due
 
 -- name: lane_paused
 -- Whether a lane of the client is paused, locking its row.
 SELECT paused FROM lanes WHERE id = :lane_id AND client_id = :client_id {for_update}
+
+-- name: set_limits
+-- A lane's connection's limits (NULL: none); a new rate bucket starts full.
+UPDATE lanes SET limited = :limited, max_running = :max_running, per_second = :per_second,
+  burst = :burst, tokens = :tokens, tokens_at = :now
+WHERE id = :lane_id AND client_id = :client_id
 
 -- name: set_paused
 -- Pause (with when, who and why) or resume a lane.
@@ -94,12 +101,76 @@ WHERE id = :lane_id
 SELECT stopped_at FROM workers WHERE id = :worker_id {for_update}
 
 -- name: start_heads
--- Start these lane heads (from take_ready) under the worker.
+-- Start these lane heads (from take_client_lanes and take_limited_heads) under the worker.
 UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
   updated_at = :now, attempts = attempts + 1
 WHERE {in_list(id, :ids)}
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
   parent_id, started_at, run_after
+
+-- name: next_lane_client
+-- The first client after :after with a ready, unpaused lane of an unlimited connection
+-- (one probe of lanes_client_ready; claims take turns between clients). Whether it is due
+-- yet is the take's business: filtering here would read every lane of the client.
+SELECT client_id FROM lanes
+WHERE ready_at IS NOT NULL AND paused = 0 AND limited = 0 AND client_id > :after
+ORDER BY client_id LIMIT 1
+
+-- name: next_free_client
+-- The first client after :after with queued non-blocking items (one probe of
+-- items_fair_ready; whether they are due is the group's read).
+SELECT client_id FROM items
+WHERE status = 'queued' AND lane_id IS NULL AND client_id > :after
+ORDER BY client_id LIMIT 1
+
+-- name: next_free_group
+-- The client's first connection after :after with queued non-blocking items (0: those
+-- without a connection); one probe of items_fair_ready.
+SELECT coalesce(connection_id, 0) FROM items
+WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
+  AND coalesce(connection_id, 0) > :after
+ORDER BY coalesce(connection_id, 0) LIMIT 1
+
+-- name: limited_lanes
+-- Which of these connections have limits.
+SELECT id FROM lanes WHERE {in_list(id, :ids)} AND limited = 1
+
+-- name: limited_ready_lanes
+-- Up to :limit due, unpaused lanes of limited connections, earliest first.
+SELECT id FROM lanes
+WHERE ready_at IS NOT NULL AND paused = 0 AND limited = 1 AND ready_at <= :now
+ORDER BY ready_at LIMIT :limit
+
+-- name: lock_limits
+-- The limits and rate bucket of these limited connections, locked; a connection another
+-- claim holds is skipped (its turn comes on the next claim).
+SELECT id, max_running, per_second, burst, tokens, tokens_at FROM lanes
+WHERE {in_list(id, :ids)} AND limited = 1 ORDER BY id {skip_locked}
+
+-- name: running_of
+-- How many items of each of these connections run now, on any worker.
+SELECT connection_id, count(*) FROM items
+WHERE status = 'running' AND connection_id IS NOT NULL AND {in_list(connection_id, :ids)}
+GROUP BY connection_id
+
+-- name: take_limited_heads
+-- Those of these lanes (locked by lock_limits) that are due stop being ready; each one's
+-- id and head (the claim starts them).
+UPDATE lanes SET ready_at = NULL
+WHERE {in_list(id, :ids)} AND ready_at IS NOT NULL AND ready_at <= :now AND paused = 0
+RETURNING id, head_id
+
+-- name: spend_tokens
+-- What is left in each connection's rate bucket after this claim; a batch of
+-- (connection, tokens).
+UPDATE lanes SET tokens = CAST(d.value->>1 AS DOUBLE PRECISION), tokens_at = :now
+FROM {json_rows(:batch)}
+WHERE lanes.id = CAST(d.value->>0 AS BIGINT)
+
+-- name: live_worker_ids
+-- The workers not marked stopped, in id order: a worker's place among them decides which
+-- lanes it takes first.
+SELECT id FROM workers WHERE stopped_at IS NULL ORDER BY id
 
 -- name: settle_done
 -- Items done, under the fence (id, attempt, still running under this worker); a batch
@@ -253,7 +324,8 @@ SELECT id, status FROM items WHERE {in_list(id, :ids)}
 SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
-  i.created_at AS oldest_created_at, i.run_after AS head_run_after
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
 WHERE l.client_id = :client_id ORDER BY l.id
 
@@ -262,7 +334,8 @@ WHERE l.client_id = :client_id ORDER BY l.id
 SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
-  i.created_at AS oldest_created_at, i.run_after AS head_run_after
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
 WHERE {in_list(l.id, :ids)} ORDER BY l.id
 
@@ -271,7 +344,9 @@ WHERE {in_list(l.id, :ids)} ORDER BY l.id
 SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused AS paused,
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
-  i.created_at AS oldest_created_at, i.run_after AS head_run_after, l.client_id AS client_id
+  i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst,
+  l.client_id AS client_id
 FROM lanes l JOIN items i ON i.id = l.head_id JOIN connections c ON c.id = l.id
 WHERE i.status = 'failed' ORDER BY l.id
 

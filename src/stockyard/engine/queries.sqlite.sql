@@ -7,21 +7,28 @@
 -- never handed out twice. (No AUTOINCREMENT: it costs a table write per insert.)
 SELECT coalesce(max(id), 0) + 1, coalesce(max(id), 0) + :count FROM items
 
--- name: take_ready
--- Up to :limit heads of unpaused lanes that are due, earliest first; their lanes stop
--- being ready (the claim starts them).
+-- name: take_client_lanes
+-- Up to :limit due heads of the client's unpaused, unlimited lanes, earliest first, taking
+-- first the lanes of this worker's share (lane id modulo :workers is :slot) and others'
+-- once due before :stale; their lanes stop being ready (the claim starts them).
 UPDATE lanes SET ready_at = NULL
 WHERE id IN (
-  SELECT id FROM lanes WHERE ready_at <= :now AND paused = 0 ORDER BY ready_at LIMIT :limit
+  SELECT id FROM lanes
+  WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0 AND limited = 0
+    AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
+  ORDER BY ready_at LIMIT :limit
 )
 RETURNING head_id
 
--- name: start_free
--- Start up to :limit due items outside lanes, earliest first, under the worker.
+-- name: start_group_items
+-- Start up to :limit due non-blocking items of one client's connection (0: none),
+-- earliest first, under the worker.
 UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
   updated_at = :now, attempts = attempts + 1
 WHERE id IN (
-  SELECT id FROM items WHERE status = 'queued' AND lane_id IS NULL AND run_after <= :now
+  SELECT id FROM items
+  WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
+    AND coalesce(connection_id, 0) = :key AND run_after <= :now
   ORDER BY run_after, id LIMIT :limit
 )
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,

@@ -32,6 +32,7 @@ from stockyard.engine.models import (
     ItemFilter,
     Job,
     LaneView,
+    Limits,
     Outcome,
     QueueStats,
     Request,
@@ -91,14 +92,19 @@ class Queue:
     # ------------------------------------------------------------------ workers, leases
 
     def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
-        self._leases.register_worker(worker_id, hostname, pid)
+        live = self._leases.register_worker(worker_id, hostname, pid)
+        self._claims.place(worker_id, live)
 
     def heartbeat(self, worker_id: str) -> bool:
-        """Extend the worker's lease; False if it had already been declared dead."""
-        return self._leases.heartbeat(worker_id)
+        """Extend the worker's lease; False if it had already been declared dead. Also
+        learns the worker's place among the live ones (which lanes it takes first)."""
+        alive, live = self._leases.heartbeat(worker_id)
+        self._claims.place(worker_id, live)
+        return alive
 
     def stop_worker(self, worker_id: str, reason: str = "stopped") -> int:
         """Mark a worker gone; any item it still held is released to run again."""
+        self._claims.forget(worker_id)
         return self._leases.stop_worker(worker_id, reason)
 
     def release_unknown(self, worker_id: str, known: Iterable[int]) -> int:
@@ -131,6 +137,13 @@ class Queue:
 
     def skip_where(self, flt: ItemFilter, actor: str) -> list[int]:
         return self._actions.act_where(SKIP, flt, actor)
+
+    def set_limits(self, client_id: int, connection_id: int, limits: Limits) -> None:
+        """Limit how hard the workers drive a connection of the client (models.Limits);
+        NotFound for another client's. Items beyond the limits wait their turn."""
+        with self.db.write() as cur:
+            self._lanes.set_limits(cur, client_id, connection_id, limits)
+        self.wakeup.notify()
 
     def pause(self, client_id: int, lane_id: int, actor: str, reason: str = "") -> None:
         self._actions.pause(client_id, lane_id, actor, reason)

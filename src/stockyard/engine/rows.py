@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from stockyard.engine.models import Attempt, AuditEntry, Item, Job, LaneView
+from stockyard.engine.models import Attempt, AuditEntry, Item, Job, LaneView, Limits
 
 # NaN and Infinity are not JSON: PostgreSQL refuses them, so they never reach a statement.
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -182,6 +182,9 @@ _LANE_FIELDS = (
     "head_error",
     "oldest_created_at",
     "head_run_after",
+    "max_running",
+    "per_second",
+    "burst",
 )
 
 
@@ -230,6 +233,7 @@ def lanes_of(cur: Any, rows: Sequence[Any], now: float) -> list[LaneView]:
                 head_error=v["head_error"],
                 oldest_created_at=v["oldest_created_at"],
                 next_run_at=v["head_run_after"] if v["head_status"] == "queued" else None,
+                limits=Limits(v["max_running"], v["per_second"], v["burst"]),
             )
         )
     return views

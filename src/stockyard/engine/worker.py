@@ -39,8 +39,11 @@ class WorkerSettings:
     concurrency: int = 200
     threads: int = 16
     poll_interval: float = 0.05  # other processes' enqueues are seen within this on SQLite
-    heartbeat_interval: float = 5.0
-    lease_timeout: float = 30.0  # a worker silent this long is dead: its items run again
+    # A heartbeat is one indexed UPDATE, so they can be frequent and the lease short: a
+    # worker killed outright holds its items and lanes for at most lease_timeout plus a
+    # heartbeat interval of whoever reaps it (7.5 s).
+    heartbeat_interval: float = 1.5
+    lease_timeout: float = 6.0  # a worker silent this long is dead: its items run again
     drain_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -493,21 +496,26 @@ class Worker:
         while True:
             await asyncio.sleep(settings.heartbeat_interval)
             try:
-                alive = await self._in_db(self.queue.heartbeat, self.id)
-                if not alive:
-                    # We were declared dead (a long stall); our items already run elsewhere
-                    # and settling them will be refused. Come back under a new identity.
-                    log.error("worker %s lost its lease; re-registering", self.id)
-                    self.id = f"{self.id.rsplit(':', 1)[0]}:{secrets.token_hex(3)}"
-                    await self._in_db(
-                        self.queue.register_worker, self.id, socket.gethostname(), os.getpid()
-                    )
-                await self._in_db(self.queue.reap, settings.lease_timeout)
+                await self._beat()
+                if await self._in_db(self.queue.reap, settings.lease_timeout):
+                    # A worker died: beat again to count only the live ones, so its lanes
+                    # become some live worker's share at once.
+                    await self._beat()
             except Exception as exc:
                 if not self.queue.db.unavailable(exc):
                     log.exception("heartbeat failed; trying again")
                 else:
                     log.warning("heartbeat failed (%s); trying again", exc)
+
+    async def _beat(self) -> None:
+        if not await self._in_db(self.queue.heartbeat, self.id):
+            # We were declared dead (a long stall); our items already run elsewhere and
+            # settling them will be refused. Come back under a new identity.
+            log.error("worker %s lost its lease; re-registering", self.id)
+            self.id = f"{self.id.rsplit(':', 1)[0]}:{secrets.token_hex(3)}"
+            await self._in_db(
+                self.queue.register_worker, self.id, socket.gethostname(), os.getpid()
+            )
 
     async def _drain(self) -> None:
         """Wait for running handlers and record their results, all within the drain

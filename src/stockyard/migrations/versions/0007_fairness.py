@@ -1,0 +1,73 @@
+"""Fair claiming and per-connection limits.
+
+- `items_fair_ready`: queued non-blocking items by client, then connection (0 for none),
+  then due time: claims take turns between clients and, within a client, between its
+  connections, reading a few entries of each instead of one global queue.
+- `items_running_connection`: how many items of a connection run now, across every worker
+  (a connection's concurrency cap is checked against it).
+- lanes (one row per connection) carry the connection's limits and its rate bucket; the
+  row is locked while a claim spends from it, so limits hold across workers and machines.
+- `lanes_client_ready`: ready lanes by client, for taking turns between clients; lanes of
+  limited connections are claimed through `lanes_limited_ready` instead.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+
+TIME = sa.Float(precision=53)
+
+
+def _partial(where: str) -> dict[str, Any]:
+    return {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lanes") as lanes:
+        lanes.add_column(sa.Column("limited", sa.Integer, nullable=False, server_default="0"))
+        lanes.add_column(sa.Column("max_running", sa.Integer))
+        lanes.add_column(sa.Column("per_second", sa.Float(precision=53)))
+        lanes.add_column(sa.Column("burst", sa.Integer))
+        lanes.add_column(sa.Column("tokens", sa.Float(precision=53)))
+        lanes.add_column(sa.Column("tokens_at", TIME))
+    op.create_index(
+        "lanes_client_ready",
+        "lanes",
+        ["client_id", "ready_at"],
+        **_partial("ready_at IS NOT NULL AND paused = 0 AND limited = 0"),
+    )
+    op.create_index(
+        "lanes_limited_ready",
+        "lanes",
+        ["ready_at"],
+        **_partial("ready_at IS NOT NULL AND paused = 0 AND limited = 1"),
+    )
+    op.create_index(
+        "items_fair_ready",
+        "items",
+        ["client_id", sa.text("coalesce(connection_id, 0)"), "run_after", "id"],
+        **_partial("status = 'queued' AND lane_id IS NULL"),
+    )
+    op.create_index(
+        "items_running_connection",
+        "items",
+        ["connection_id"],
+        **_partial("status = 'running' AND connection_id IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("items_running_connection", "items")
+    op.drop_index("items_fair_ready", "items")
+    op.drop_index("lanes_limited_ready", "lanes")
+    op.drop_index("lanes_client_ready", "lanes")
+    with op.batch_alter_table("lanes") as lanes:
+        for column in ("tokens_at", "tokens", "burst", "per_second", "max_running", "limited"):
+            lanes.drop_column(column)
