@@ -7,7 +7,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from stockyard.engine import Request
+from stockyard.errors import InvalidInput
 from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, make_queue
 
@@ -98,3 +101,20 @@ def test_a_single_enqueue_wakes_a_listener_elsewhere(new_url: UrlMaker) -> None:
     finally:
         stop()
         queue.db.close()
+
+
+def test_one_item_with_a_lone_surrogate_or_nan_is_refused(new_url: UrlMaker) -> None:
+    """The single-item INSERT binds its texts one by one: what the batch's JSON document
+    refuses, it refuses too, before the driver sees it."""
+    queue = make_queue(new_url())
+    client = Tenancy(queue.db).client_id("default")
+    bad = [
+        Request("sync_order", {"n": "\ud800"}),
+        Request("sync_order", {"n": 1}, refs=("\udfff",)),
+        Request("sync_order", {"n": float("nan")}),
+    ]
+    for request in bad:
+        with pytest.raises(InvalidInput):
+            queue.enqueue(client, [request])
+    assert queue.enqueue(client, [Request("sync_order", {"n": 1})])
+    queue.db.close()

@@ -49,21 +49,30 @@ def connections_of(sql: Sql, cur: Cursor, ids: Iterable[int | None]) -> dict[int
     return {int(r[0]): Target(int(r[0]), int(r[1]), r[2], r[3]) for r in rows}
 
 
+def _json(value: Any) -> str:
+    try:
+        return dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"payload: not valid JSON ({exc})") from None
+
+
+def _refuse_surrogates(*texts: str) -> None:
+    """dumps keeps a lone surrogate (ensure_ascii=False); binding it would fail in the
+    driver with a UnicodeEncodeError (a 500), so it is refused here instead."""
+    for text in texts:
+        try:
+            text.encode()
+        except UnicodeError:
+            raise InvalidInput(
+                "payload, refs or keys: a lone surrogate (\\ud800-\\udfff) is not text"
+            ) from None
+
+
 def _document(rows: list[list[Any]]) -> str:
     """One JSON document per batch: the database unpacks it in C, and payloads are stored
     as the JSON text they already are, without a second encoding per item."""
-    try:
-        document = dumps(rows)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"payload: not valid JSON ({exc})") from None
-    try:
-        # dumps keeps a lone surrogate (ensure_ascii=False); binding it would fail in the
-        # driver with a UnicodeEncodeError (a 500), so it is refused here instead.
-        document.encode()
-    except UnicodeError:
-        raise InvalidInput(
-            "payload, refs or keys: a lone surrogate (\\ud800-\\udfff) is not text"
-        ) from None
+    document = _json(rows)
+    _refuse_surrogates(document)
     return document
 
 
@@ -161,7 +170,7 @@ class Enqueuer:
             )
             refs.extend((ref, item_id) for ref in req.refs)
             ids.append(item_id)
-        self.sql.all(cur, "insert_items", client_id=client_id, now=now, batch=_document(rows))
+        self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=_document(rows))
         self._after_insert(cur, refs, newest, lanes, now)
         return ids
 
@@ -176,28 +185,32 @@ class Enqueuer:
         lanes: Counter[int],
     ) -> list[int]:
         """`insert` for a batch with one new item (any others repeat a known key, maybe
-        its own): the same row, its id drawn by the INSERT (`{next_id}`)."""
+        its own): the same row, its id drawn by the INSERT itself."""
         at, (blocking, lane_id, description) = next(
             (n, p) for n, p in enumerate(plan) if p is not None
         )
         req = requests[at]
         coalesce_key = self._coalesce_key(req) if lane_id is not None else None
-        row = [
-            None,
-            req.instruction,
-            int(blocking),
-            req.connection_id,
-            lane_id,
-            req.payload,
-            req.refs,
-            description,
-            req.parent_id,
-            req.idempotency_key,
-            now + req.delay if req.delay > 0 else now,
-            coalesce_key,
-        ]
-        document = _document([row])
-        drawn = self.sql.all(cur, "insert_items", client_id=client_id, now=now, batch=document)
+        key = req.idempotency_key
+        payload, refs_text = _json(req.payload), _json(list(req.refs))
+        _refuse_surrogates(payload, refs_text, description, key or "", coalesce_key or "")
+        drawn = self.sql.all(
+            cur,
+            "insert_item",
+            client_id=client_id,
+            instruction=req.instruction,
+            blocking=int(blocking),
+            connection_id=req.connection_id,
+            lane_id=lane_id,
+            payload=payload,
+            refs=refs_text,
+            description=description,
+            parent_id=req.parent_id,
+            idempotency_key=key,
+            now=now,
+            run_after=now + req.delay if req.delay > 0 else now,
+            coalesce_key=coalesce_key,
+        )
         item_id = int(drawn[0][0])
         if req.idempotency_key is not None:
             existing[req.idempotency_key] = item_id

@@ -17,17 +17,26 @@ WHERE client_id = :client_id AND {in_list(idempotency_key, :keys)}
 -- name: insert_items
 -- New queued items, one per row of the batch (id, instruction, blocking, connection_id,
 -- lane_id, payload, refs, description, parent_id, idempotency_key, run_after,
--- coalesce_key); their ids. Payloads and refs are stored as the JSON text they already
--- are. A null id is drawn here, saving a batch of one its allocate_ids round trip.
+-- coalesce_key). Payloads and refs are stored as the JSON text they already are.
 INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id, status,
   payload, refs, description, parent_id, idempotency_key, created_at, updated_at, run_after,
   coalesce_key)
-SELECT coalesce(CAST(d.value->>0 AS BIGINT), {next_id(items)}), :client_id, d.value->>1,
-  CAST(d.value->>2 AS INTEGER),
+SELECT CAST(d.value->>0 AS BIGINT), :client_id, d.value->>1, CAST(d.value->>2 AS INTEGER),
   CAST(d.value->>3 AS BIGINT), CAST(d.value->>4 AS BIGINT), 'queued', d.value->>5,
   d.value->>6, d.value->>7, CAST(d.value->>8 AS BIGINT), d.value->>9, :now, :now,
   CAST(d.value->>10 AS DOUBLE PRECISION), d.value->>11
 FROM {json_rows(:batch)}
+
+-- name: insert_item
+-- One new queued item, its id drawn by the statement (the sequence; on SQLite max(id) + 1,
+-- as allocate_ids would): a single-item enqueue saves that round trip and the unpacking
+-- of a JSON batch. Its id.
+INSERT INTO items (id, client_id, instruction, blocking, connection_id, lane_id, status,
+  payload, refs, description, parent_id, idempotency_key, created_at, updated_at, run_after,
+  coalesce_key)
+VALUES ({next_id(items)}, :client_id, :instruction, :blocking, :connection_id, :lane_id,
+  'queued', :payload, :refs, :description, :parent_id, :idempotency_key, :now, :now,
+  :run_after, :coalesce_key)
 RETURNING id
 
 -- name: insert_ref
