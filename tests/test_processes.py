@@ -184,6 +184,36 @@ def test_workers_killed_at_random_lose_nothing(new_url: UrlMaker, tmp_path: Path
     print(f"{kills} kills, {lost} items ran twice after a lost lease")
 
 
+def _lane_runs(log: Path) -> int:
+    if not log.exists():
+        return 0
+    return sum(1 for line in log.read_text().splitlines() if line.split()[1] != "None")
+
+
+def test_two_workers_share_the_lanes_and_a_survivor_takes_a_dead_ones(
+    new_url: UrlMaker, tmp_path: Path
+) -> None:
+    """Both workers run lanes (each takes its share first); when one is killed and none
+    replaces it, the survivor picks up its share once its lease expires."""
+    url = new_url()
+    queue = make_queue(url)
+    client, _ = _fill(queue, lanes=20, per_lane=30, free=0)
+    total = 20 * 30
+    logs = [tmp_path / f"w{n}.log" for n in range(2)]
+    procs = [_spawn(url, log, sleep=0.05) for log in logs]
+    try:
+        deadline = time.monotonic() + 120
+        while min(_lane_runs(log) for log in logs) < 5:
+            assert time.monotonic() < deadline, "a worker never got lanes of its own"
+            time.sleep(0.05)
+        procs[0].kill()
+        procs[0].wait()
+        _wait_until_finished(queue, client, total, timeout=240)
+    finally:
+        _stop(procs)
+    _check(queue, client, logs, total)
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_four_workers_with_operators_retrying_and_skipping(
     new_url: UrlMaker, tmp_path: Path
