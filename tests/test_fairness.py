@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockyard.engine import Outcome, Queue, Request
-from stockyard.engine.turns import fill
+from stockyard.engine.turns import fill, rotation
 from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, make_queue
 
@@ -52,6 +52,17 @@ def test_filling_is_max_min_fair(wanted_list: list[int], room: int) -> None:
 
     assert fill(list(wanted), room, take) == sum(got.values())
     _max_min_fair(got, wanted, room)
+
+
+@given(st.sets(st.integers(0, 50)), st.integers(-1, 50), st.integers(1, 60))
+def test_rotation_lists_keys_from_after_the_last_served_wrapping_once(
+    keys: set[int], after: int, most: int
+) -> None:
+    def probe(key: int) -> int | None:
+        return min((k for k in keys if k > key), default=None)
+
+    expected = sorted(k for k in keys if k > after) + sorted(k for k in keys if k <= after)
+    assert rotation(probe, after, most) == expected[:most]
 
 
 # ----------------------------------------------------------------- one claim, real SQL

@@ -194,6 +194,8 @@ def _walk(probe: Callable[[int], int | None], key: int, most: int, stop: int | N
         if following is None or (stop is not None and following > stop):
             break
         found.append(following)
+        if following == stop:
+            break  # wrapped round to where it started: nothing new beyond
         key = following
     return found
 
