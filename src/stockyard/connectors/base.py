@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
 
 S = TypeVar("S", bound=BaseModel)
@@ -178,6 +179,10 @@ class Connector:
     # Settings whose names look like credentials but are not (e.g. Vendure's channel token,
     # which its storefront shows to anyone): accepted among the plain settings.
     plain_settings: ClassVar[frozenset[str]] = frozenset()
+    # The limits a new connection of this connector starts with, unless its creator gives
+    # others (the workers keep them across every machine; an operator may change them):
+    # how hard the remote system can be driven. Unlimited unless a connector knows better.
+    default_limits: ClassVar[Limits] = Limits()
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings

@@ -41,6 +41,7 @@ from stockyard.connectors.base import (
     looks_like_credential,
     parse_settings,
 )
+from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 PATHS: dict[str, str] = {
@@ -156,6 +157,9 @@ def classify(response: httpx.Response, what: str) -> HandlerError | None:
 class HttpConnector(Connector):
     roles = frozenset({"source", "channel", "fulfillment"})
     secret_settings = frozenset({"hmac_secret", "authorization", "auth_headers"})
+    # Whatever answers is unknown (a shop, middleware, an in-house service): a few requests
+    # at once keep a 200-item worker from opening 200 connections to it.
+    default_limits = Limits(max_running=8)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)

@@ -1,5 +1,6 @@
-"""Connections: a client's sources, channels and fulfillment services, their settings
-and their secrets (sealed at rest, shown by name only)."""
+"""Connections: a client's sources, channels and fulfillment services, their settings,
+their secrets (sealed at rest, shown by name only) and their limits (kept by the engine on
+the connection's lane; read from there, never copied)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from stockyard.service.base import ADMIN, DISABLED, READ, ServiceBase
 
 if TYPE_CHECKING:
     from stockyard.accounts import Principal
+    from stockyard.connectors.base import Connector
+    from stockyard.engine import LaneView, Limits
     from stockyard.tenancy import Connection
 
 
@@ -27,16 +30,34 @@ class ConnectionView:
     settings: dict[str, Any]
     status: str
     secrets: list[str]
+    # The engine's, read from the lane; None for a fulfillment service, which has no lane.
+    limits: Limits | None = None
+
+
+def describe_limits(limits: Limits | None) -> str:
+    """Limits as operators read them, e.g. "max 5 running · 20/s" (the CLI and console)."""
+    if limits is None:
+        return "-"
+    parts = []
+    if limits.max_running is not None:
+        parts.append(f"max {limits.max_running} running")
+    if limits.per_second is not None:
+        burst = f" (burst {limits.burst})" if (limits.burst or 1) > 1 else ""
+        parts.append(f"{limits.per_second:g}/s{burst}")
+    return " · ".join(parts) or "unlimited"
 
 
 class ConnectionsService(ServiceBase):
     def connections(self, who: Principal, client_id: int) -> list[ConnectionView]:
         self._allow(who, client_id, READ)
-        return [self._view(c) for c in self.tenancy.connections(client_id)]
+        found = self.tenancy.connections(client_id)
+        lanes = self.queue.lanes_by_id(c.id for c in found)  # one read for all
+        return [self._view(c, lanes.get(c.id)) for c in found]
 
     def connection(self, who: Principal, client_id: int, connection_id: int) -> ConnectionView:
         self._allow(who, client_id, READ)
-        return self._view(self.tenancy.connection(connection_id, client_id))
+        conn = self.tenancy.connection(connection_id, client_id)
+        return self._view(conn, self.queue.lanes_by_id([conn.id]).get(conn.id))
 
     def create_connection(
         self,
@@ -47,17 +68,52 @@ class ConnectionsService(ServiceBase):
         description: str,
         settings: dict[str, Any],
         secrets: dict[str, Any],
+        limits: Limits | None = None,
     ) -> ConnectionView:
+        """`limits` None: the connector's `default_limits` (a fulfillment service has no
+        lane, so none)."""
         from stockyard.sealing import merge_secrets
 
         self._allow(who, client_id, ADMIN)
         merged = merge_secrets({}, secrets)
-        self._check_settings(kind, connector, settings, merged)
+        cls = self._check_settings(kind, connector, settings, merged)
+        if limits is None and _has_lane(kind):
+            limits = cls.default_limits
+        elif limits is not None and limits.limited and not _has_lane(kind):
+            raise _no_lane(kind)
         conn = self.tenancy.add_connection(client_id, kind, connector, description, settings)
         if merged:
             self.tenancy.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
-        self._audit(who, client_id, "connection.create", connection=conn.id, secrets=sorted(merged))
+        if limits is not None and limits.limited:  # a new lane starts unlimited
+            self.queue.set_limits(client_id, conn.id, limits)
+        self._audit(
+            who,
+            client_id,
+            "connection.create",
+            connection=conn.id,
+            secrets=sorted(merged),
+            limits=_limits_detail(limits),
+        )
         return self.connection(who, client_id, conn.id)
+
+    def set_connection_limits(
+        self, who: Principal, client_id: int, connection_id: int, limits: Limits
+    ) -> ConnectionView:
+        """Replace how hard the workers may drive the connection's remote system (every
+        worker and machine together); items beyond the limits wait, they never fail."""
+        self._allow(who, client_id, ADMIN)
+        conn = self.tenancy.connection(connection_id, client_id)
+        if not _has_lane(conn.kind):
+            raise _no_lane(conn.kind)
+        self.queue.set_limits(client_id, connection_id, limits)
+        self._audit(
+            who,
+            client_id,
+            "connection.limits",
+            connection=connection_id,
+            limits=_limits_detail(limits),
+        )
+        return self.connection(who, client_id, connection_id)
 
     def update_connection(
         self,
@@ -124,7 +180,7 @@ class ConnectionsService(ServiceBase):
         self._audit(who, client_id, action, connection=connection_id)
         return self.connection(who, client_id, connection_id)
 
-    def _view(self, conn: Connection) -> ConnectionView:
+    def _view(self, conn: Connection, lane: LaneView | None) -> ConnectionView:
         names = sorted(self._secrets_of(conn))
         return ConnectionView(
             conn.id,
@@ -135,13 +191,15 @@ class ConnectionsService(ServiceBase):
             conn.settings,
             conn.status,
             names,
+            None if lane is None else lane.limits,
         )
 
     def _check_settings(
         self, kind: str, connector: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> None:
+    ) -> type[Connector]:
         """Refuse what a worker would only fail on later: an unknown connector, a role it
-        cannot play, bad rules, settings it rejects, credentials among the settings."""
+        cannot play, bad rules, settings it rejects, credentials among the settings.
+        Answers the connector's class."""
         from stockyard.catalog.models import parse
         from stockyard.connectors.base import (
             RESERVED_SECRETS,
@@ -181,3 +239,28 @@ class ConnectionsService(ServiceBase):
             raise InvalidInput(
                 f"{connector} connector settings: {redact(str(exc), hidden)}"
             ) from None
+        return cls
+
+
+def _has_lane(kind: str) -> bool:
+    from stockyard.tenancy.connections import LANE_KINDS
+
+    return kind in LANE_KINDS
+
+
+def _no_lane(kind: str) -> InvalidInput:
+    # The engine keeps limits on a connection's lane: a fulfillment service's items have
+    # none to be counted against, so accepting limits for one would promise nothing.
+    return InvalidInput(
+        f"limits: a {kind} connection has no lane to limit; only sources and channels have limits"
+    )
+
+
+def _limits_detail(limits: Limits | None) -> dict[str, Any] | None:
+    if limits is None:
+        return None
+    return {
+        "max_running": limits.max_running,
+        "per_second": limits.per_second,
+        "burst": limits.burst,
+    }

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import Connector, Page, parse_settings
 from stockyard.connectors.tryton.client import TrytonClient
+from stockyard.engine import Limits
 from stockyard.errors import PermanentError, TransientError
 
 
@@ -121,6 +122,9 @@ def _record(
 class TrytonConnector(Connector):
     roles = frozenset({"source", "fulfillment"})
     secret_settings = frozenset({"password"})
+    # The ERP is the fragile side: its workers serve the office as well, and concurrent
+    # writes to sales and stock moves end in lock conflicts that must be retried.
+    default_limits = Limits(max_running=4)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)

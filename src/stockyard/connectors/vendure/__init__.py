@@ -30,6 +30,7 @@ from stockyard.connectors.base import (
 )
 from stockyard.connectors.vendure import queries as q
 from stockyard.connectors.vendure.client import VendureClient, VendureRefused, checked
+from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 
@@ -80,6 +81,9 @@ class VendureConnector(Connector):
     roles = frozenset({"channel"})
     secret_settings = frozenset({"password"})
     plain_settings = frozenset({"channel_token"})  # public: Vendure's storefront sends it
+    # One Node.js process and its database serve the shop's customers too: a sync must not
+    # take all of its attention.
+    default_limits = Limits(max_running=8)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
