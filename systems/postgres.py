@@ -35,8 +35,11 @@ class LocalServer:
     """initdb + pg_ctl on a temporary folder. As root, the server runs as `postgres`
     (PostgreSQL refuses to run as root)."""
 
-    def __init__(self, durable: bool = False) -> None:
+    def __init__(self, durable: bool = False, settings: tuple[str, ...] = ()) -> None:
         self.durable = durable
+        # Extra `name=value` server settings, e.g. a benchmark's
+        # shared_preload_libraries=pg_stat_statements.
+        self.settings = settings
         bindir = pg_bin()
         if bindir is None:
             raise RuntimeError(
@@ -81,6 +84,7 @@ class LocalServer:
                 f"-c unix_socket_directories={self.root}",
                 "-c max_connections=300",
                 "-c shared_buffers=256MB",
+                *(f"-c {setting}" for setting in self.settings),
             ]
         )
         if not self.durable:  # tests: durability is not under test, the server's own is

@@ -192,7 +192,7 @@ class Enqueuer:
         req = requests[at]
         coalesce_key = self._coalesce_key(req) if lane_id is not None else None
         key = req.idempotency_key
-        payload, refs_text = _json(req.payload), _json(list(req.refs))
+        payload, refs_text = _json(req.payload), _json(list(req.refs)) if req.refs else "[]"
         _refuse_surrogates(payload, refs_text, description, key or "", coalesce_key or "")
         drawn = self.sql.all(
             cur,
