@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product, Tracking
+from stockyard.engine import Limits
 from stockyard.web.query import ItemId, ItemQuery, Mode, Name, Status
 
 Role = Literal["read-only", "operator", "administrator"]
@@ -177,6 +178,35 @@ class Pause(In):
 
 Secrets = dict[str, Annotated[str, Field(min_length=1)] | dict[str, str] | None]
 
+_MAX_RUNNING = "items of the connection running at once, on every worker together"
+_PER_SECOND = "items started per second on average, on every worker together"
+_BURST = "items that may start at once within the rate (default 1: evenly spaced)"
+# Strict: "5" or true is a mistake to report, not a number to guess.
+_Count = Annotated[int, Field(strict=True, ge=1)]
+_Rate = Annotated[float, Field(strict=True, gt=0)]
+
+
+class LimitsOut(Out):
+    """How hard the workers drive the connection's remote system; null: no such limit."""
+
+    max_running: int | None = Field(description=_MAX_RUNNING)
+    per_second: float | None = Field(description=_PER_SECOND)
+    burst: int | None = Field(description=_BURST)
+
+
+class LimitsIn(In):
+    """The connection's limits, replaced whole: a field left out or null is no such limit.
+    Items beyond them wait their turn; they never fail for it."""
+
+    max_running: _Count | None = Field(default=None, description=_MAX_RUNNING)
+    per_second: _Rate | None = Field(default=None, description=_PER_SECOND)
+    burst: _Count | None = Field(default=None, description=_BURST + "; needs per_second")
+
+    def limits(self) -> Limits:
+        """The engine's Limits, which refuse what is out of range (InvalidInput, a 422
+        naming the field), so the bounds have one home."""
+        return Limits(self.max_running, self.per_second, self.burst)
+
 
 class ConnectionOut(Out):
     id: int
@@ -186,6 +216,9 @@ class ConnectionOut(Out):
     settings: dict[str, Any]
     status: str
     secrets: list[str] = Field(description="names of the secrets set; values are never returned")
+    limits: LimitsOut | None = Field(
+        description="kept on the connection's lane; null for a fulfillment service (no lane)"
+    )
 
 
 class NewConnection(In):
@@ -194,6 +227,9 @@ class NewConnection(In):
     description: Name
     settings: dict[str, Any] = {}
     secrets: Secrets = Field(default={}, description="write-only; stored encrypted")
+    limits: LimitsIn | None = Field(
+        default=None, description="left out: the connector's default limits"
+    )
 
 
 class ConnectionChange(In):

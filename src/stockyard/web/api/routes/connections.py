@@ -22,7 +22,14 @@ def create_connection(
 ) -> s.ConnectionOut:
     """Settings are checked by the connector now, not when the first item fails."""
     view = service.create_connection(
-        who, client_id, body.kind, body.connector, body.description, body.settings, body.secrets
+        who,
+        client_id,
+        body.kind,
+        body.connector,
+        body.description,
+        body.settings,
+        body.secrets,
+        None if body.limits is None else body.limits.limits(),
     )
     return s.ConnectionOut.model_validate(view)
 
@@ -61,3 +68,14 @@ def enable_connection(
     return s.ConnectionOut.model_validate(
         service.set_connection_enabled(who, client_id, connection_id, True)
     )
+
+
+@router.put("/{connection_id}/limits", response_model=s.ConnectionOut)
+def set_connection_limits(
+    client_id: ClientId, connection_id: Id, body: s.LimitsIn, who: Caller, service: Service
+) -> s.ConnectionOut:
+    """Replaces how hard the workers may drive the connection's remote system, on every
+    worker and machine together; items beyond the limits wait, they never fail. Sources and
+    channels only (a fulfillment service has no lane: 422)."""
+    view = service.set_connection_limits(who, client_id, connection_id, body.limits())
+    return s.ConnectionOut.model_validate(view)
