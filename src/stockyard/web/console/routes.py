@@ -7,7 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -16,10 +16,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from stockyard.accounts import RANK
-from stockyard.engine import ItemFilter
+from stockyard.engine import ItemFilter, Limits
 from stockyard.errors import InvalidInput, RateLimited, Unauthenticated
 from stockyard.notify import EVENTS
 from stockyard.service import ACTIONS, BulkGroup, Stockyard
+from stockyard.service.connections import describe_limits
 from stockyard.web.console import guard
 from stockyard.web.console.auth import (
     COOKIE,
@@ -45,6 +46,7 @@ def _when(ts: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.globals["login_csrf"] = guard.login_token
 templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
+templates.env.filters["limits"] = describe_limits
 # Mounted at /console (stockyard.web.console.create_console); links in pages say /console/….
 router = APIRouter()
 FILTERS = (
@@ -412,6 +414,38 @@ def connections(request: Request, client_id: Id) -> Response:
     return page.render(
         "connections.html", connections=page.service.connections(page.who, client_id)
     )
+
+
+_N = TypeVar("_N", int, float)
+
+
+# Declared before connection_action, whose {action} would take "limits" too.
+@router.post("/clients/{client_id}/connections/{connection_id}/limits")
+async def connection_limits(request: Request, client_id: Id, connection_id: Id) -> Response:
+    """The limits form: an empty field is no such limit; the fields replace all limits."""
+    page = Page(request, client_id)
+    await check_csrf(request, page.session)
+    form = await request.form()
+    limits = Limits(
+        _form_number(form.get("max_running"), "max_running", int),
+        _form_number(form.get("per_second"), "per_second", float),
+        _form_number(form.get("burst"), "burst", int),
+    )
+    view = page.service.set_connection_limits(page.who, client_id, connection_id, limits)
+    message = f"Connection {connection_id}: {describe_limits(view.limits)}."
+    return RedirectResponse(page.url("/connections", msg=message), 303)
+
+
+def _form_number(value: Any, field: str, kind: type[_N]) -> _N | None:
+    """A number typed in a form (empty: none); its range is the engine's to check."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:  # also int() of thousands of digits
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidInput(f"{field}: {text[:20]!r} is not {what}") from None
 
 
 @router.post("/clients/{client_id}/connections/{connection_id}/{action}")
