@@ -44,6 +44,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[Tenant], Any] | None]] = {
     ("PATCH", C + "/connections/{connection_id}"): (ADMIN, lambda t: {"description": "Renamed"}),
     ("POST", C + "/connections/{connection_id}/disable"): (ADMIN, None),
     ("POST", C + "/connections/{connection_id}/enable"): (ADMIN, None),
+    ("PUT", C + "/connections/{connection_id}/limits"): (ADMIN, lambda t: {"max_running": 2}),
     ("GET", C + "/products"): (READ, None),
     ("GET", C + "/products/{product_id}"): (READ, None),
     ("GET", C + "/variants"): (READ, None),
