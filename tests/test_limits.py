@@ -163,3 +163,16 @@ def test_workers_never_run_more_than_the_cap_at_once(new_url: UrlMaker) -> None:
     assert queues[0].count(ItemFilter(client, statuses=("done",))) == 48
     for q in queues:
         q.db.close()
+
+
+def test_a_connection_without_a_lane_is_capped_too(queue: Queue, client_id: int) -> None:
+    warehouse = Tenancy(queue.db).add_connection(
+        client_id, "fulfillment", "demo", "Warehouse", limits=Limits(max_running=2)
+    ).id
+    assert queue.limits(client_id, [warehouse]) == {warehouse: Limits(max_running=2)}
+    queue.enqueue(client_id, [Request("sync_fulfillment", {}, warehouse) for _ in range(5)])
+    queue.register_worker("w", "test", 0)
+    assert len(queue.claim("w", 10)) == 2
+    queue.set_limits(client_id, warehouse, Limits())  # no limits: the rest may start
+    assert queue.limits(client_id, [warehouse]) == {}
+    assert len(queue.claim("w", 10)) == 3

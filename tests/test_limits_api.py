@@ -19,7 +19,7 @@ from stockyard.connectors.http import HttpConnector
 from stockyard.connectors.tryton import TrytonConnector
 from stockyard.connectors.vendure import VendureConnector
 from stockyard.engine import Limits
-from stockyard.errors import Forbidden, InvalidInput, NotFound
+from stockyard.errors import Forbidden, NotFound
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.cli import invoke
 from tests.support.console import sign_in
@@ -56,10 +56,10 @@ def test_a_new_http_connection_gets_the_connectors_default_limits(env: ApiEnv) -
     svc, a = env.service, env.a
     assert svc.connection(env.root, a.id, a.channel).limits == Limits(max_running=8)
     assert svc.connection(env.root, a.id, a.source).limits == Limits(max_running=8)
-    # The view reads the engine's lane: there is no second copy to drift.
+    # The view reads the engine's limits: there is no second copy to drift.
     assert env.queue.lanes_by_id([a.channel])[a.channel].limits == Limits(max_running=8)
-    # A fulfillment service has no lane, so nothing to limit.
-    assert svc.connection(env.root, a.id, a.warehouse).limits is None
+    # A fulfillment service (no lane) has limits too; an http one its connector's default.
+    assert svc.connection(env.root, a.id, a.warehouse).limits == Limits(max_running=8)
     demo = svc.create_connection(env.root, a.id, "channel", "demo", "Demo", {}, {})
     assert demo.limits == Limits()
 
@@ -70,10 +70,10 @@ def test_limits_given_at_creation_replace_the_default(env: ApiEnv) -> None:
     )
     assert made.limits == Limits(per_second=2.5, burst=1)
     assert env.queue.lanes_by_id([made.id])[made.id].limits == made.limits
-    with pytest.raises(InvalidInput, match="fulfillment"):
-        env.service.create_connection(
-            env.root, env.a.id, "fulfillment", "http", "WH", HTTP, {}, Limits(max_running=2)
-        )
+    warehouse = env.service.create_connection(
+        env.root, env.a.id, "fulfillment", "http", "WH", HTTP, {}, Limits(max_running=2)
+    )
+    assert env.queue.limits(env.a.id, [warehouse.id]) == {warehouse.id: Limits(max_running=2)}
 
 
 def test_an_administrator_sets_limits_and_the_audit_says_so(env: ApiEnv) -> None:
@@ -106,8 +106,9 @@ def test_only_administrators_set_limits_and_only_of_their_own_client(env: ApiEnv
         svc.set_connection_limits(boss, b.id, b.channel, Limits(max_running=1))
     with pytest.raises(NotFound):
         svc.connection(boss, b.id, b.channel)
-    with pytest.raises(InvalidInput, match="fulfillment"):
-        svc.set_connection_limits(boss, a.id, a.warehouse, Limits(max_running=1))
+    assert svc.set_connection_limits(boss, a.id, a.warehouse, Limits(max_running=1)).limits == (
+        Limits(max_running=1)
+    )
     assert env.queue.lanes_by_id([b.channel])[b.channel].limits == Limits(max_running=8)
     assert env.queue.lanes_by_id([a.channel])[a.channel].limits == Limits(max_running=8)
 
@@ -133,7 +134,7 @@ def test_put_limits_answers_the_connection_and_reads_show_them(env: ApiEnv) -> N
     by_id = {c["id"]: c["limits"] for c in listed}
     assert by_id[env.a.channel] == r.json()["limits"]
     assert by_id[env.a.source] == {"max_running": 8, "per_second": None, "burst": None}
-    assert by_id[env.a.warehouse] is None
+    assert by_id[env.a.warehouse] == {"max_running": 8, "per_second": None, "burst": None}
     r = env.http.put(
         path(env, env.a.channel),
         headers=h,
@@ -209,7 +210,7 @@ def test_put_limits_follows_roles_and_tenancy(env: ApiEnv) -> None:
     r = env.http.get(path(env, env.b.channel, "", client=env.b.id), headers=h)
     assert r.status_code == 404
     r = env.http.put(path(env, env.a.warehouse), headers=h, json=body)
-    assert r.status_code == 422 and "fulfillment" in r.json()["detail"]
+    assert r.status_code == 200 and r.json()["limits"]["max_running"] == body["max_running"]
     for t in (env.a, env.b):
         assert env.queue.lanes_by_id([t.channel])[t.channel].limits == Limits(max_running=8)
 
@@ -283,11 +284,12 @@ def test_cli_limits_errors_are_one_line(
     one_line_error(invoke(db, "connections", "limits", "1", *args), *needles)
 
 
-def test_cli_limits_of_unknown_or_laneless_connections(db: Path) -> None:
+def test_cli_limits_of_unknown_connections_and_of_a_fulfillment_service(db: Path) -> None:
     one_line_error(
         invoke(db, "connections", "limits", "99", "--max-running", "2"), "no connection 99"
     )
-    one_line_error(invoke(db, "connections", "limits", "2", "--max-running", "2"), "fulfillment")
+    warehouse = invoke(db, "connections", "limits", "2", "--max-running", "2")
+    assert warehouse.returncode == 0 and "max 2 running" in warehouse.stdout, warehouse.stderr
     one_line_error(invoke(db, "connections", "limits", "0", "--max-running", "2"), "ID")
     one_line_error(invoke(db, "connections", "limits", str(2**70), "--max-running", "2"), "ID")
 
@@ -312,7 +314,7 @@ def test_console_shows_limits_and_an_administrator_changes_them(env: ApiEnv) -> 
     assert "max 8 running" in page
     form = console_form(page, env.a.channel)
     assert form and 'name="csrf"' in form and 'name="max_running"' in form
-    assert console_form(page, env.a.warehouse) is None  # no lane, nothing to limit
+    assert console_form(page, env.a.warehouse)  # a fulfillment service is limited alike
     url = f"{base}/connections/{env.a.channel}/limits"
     fields = {"max_running": "5", "per_second": "20", "burst": ""}
     r = env.http.post(url, data=fields)  # no CSRF token: refused, nothing changes

@@ -8,19 +8,16 @@ reads `items_free_ready`. Neither touches failed lanes or the backlog behind a h
 Every statement that writes `head_id`, `ready_at` or `pending` is in this module:
 `update` re-derives heads after any change of a lane's items, `take_client` and
 `take_limited` hand out ready heads to a claim, `set_paused` pauses and resumes, `open`
-creates a lane. A lane's id is the id of its connection (a source or a channel), and its
-row also carries the connection's limits (`set_limits`) and rate bucket (stockyard.engine
-.turns spends it).
+creates a lane. A lane's id is the id of its connection (a source or a channel); a lane
+of a limited connection is marked `limited` (stockyard.engine.limits).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from stockyard.db import Cursor, Database
-from stockyard.engine.models import Limits
 from stockyard.engine.rows import dumps
 from stockyard.engine.store import Sql
 from stockyard.errors import Conflict, NotFound
@@ -104,23 +101,6 @@ class Lanes:
         operator). Two index probes: the ready-lanes index and the free-items index."""
         due = self.sql.value(self.sql.conn, "next_due")
         return None if due is None else float(due)
-
-    def set_limits(self, cur: Cursor, client_id: int, lane_id: int, limits: Limits) -> None:
-        """Set the limits of a connection of the client; NotFound for another's."""
-        changed = self.sql.execute(
-            cur,
-            "set_limits",
-            limited=int(limits.limited),
-            max_running=limits.max_running,
-            per_second=limits.per_second,
-            burst=limits.bucket if limits.per_second is not None else None,
-            tokens=float(limits.bucket) if limits.per_second is not None else None,
-            now=time.time(),
-            lane_id=lane_id,
-            client_id=client_id,
-        )
-        if changed != 1:
-            raise NotFound(f"no connection {lane_id}")
 
     def set_paused(
         self,

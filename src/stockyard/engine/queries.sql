@@ -91,11 +91,27 @@ SELECT min(t) FROM (
 -- Whether a lane of the client is paused, locking its row.
 SELECT paused FROM lanes WHERE id = :lane_id AND client_id = :client_id {for_update}
 
--- name: set_limits
--- A lane's connection's limits (NULL: none); a new rate bucket starts full.
-UPDATE lanes SET limited = :limited, max_running = :max_running, per_second = :per_second,
-  burst = :burst, tokens = :tokens, tokens_at = :now
-WHERE id = :lane_id AND client_id = :client_id
+-- name: put_limits
+-- A connection's limits (NULL: none of that kind); a new rate bucket starts full.
+INSERT INTO limits (connection_id, client_id, max_running, per_second, burst, tokens,
+  tokens_at)
+VALUES (:connection_id, :client_id, :max_running, :per_second, :burst, :tokens, :now)
+ON CONFLICT (connection_id) DO UPDATE SET max_running = excluded.max_running,
+  per_second = excluded.per_second, burst = excluded.burst, tokens = excluded.tokens,
+  tokens_at = excluded.tokens_at
+
+-- name: drop_limits
+-- A connection without limits.
+DELETE FROM limits WHERE connection_id = :connection_id
+
+-- name: mark_limited
+-- Whether a connection's lane (if it has one) is claimed as a limited one.
+UPDATE lanes SET limited = :limited WHERE id = :lane_id
+
+-- name: limits_of
+-- The limits of these connections of the client that have some.
+SELECT connection_id, max_running, per_second, burst FROM limits
+WHERE client_id = :client_id AND {in_list(connection_id, :ids)}
 
 -- name: set_paused
 -- Pause (with when, who and why) or resume a lane.
@@ -140,9 +156,9 @@ WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) > :after
 ORDER BY coalesce(connection_id, 0) LIMIT 1
 
--- name: limited_lanes
+-- name: limited_connections
 -- Which of these connections have limits.
-SELECT id FROM lanes WHERE {in_list(id, :ids)} AND limited = 1
+SELECT connection_id FROM limits WHERE {in_list(connection_id, :ids)}
 
 -- name: limited_ready_lanes
 -- Up to :limit due, unpaused lanes of limited connections, earliest first.
@@ -153,8 +169,8 @@ ORDER BY ready_at LIMIT :limit
 -- name: lock_limits
 -- The limits and rate bucket of these limited connections, locked; a connection another
 -- claim holds is skipped (its turn comes on the next claim).
-SELECT id, max_running, per_second, burst, tokens, tokens_at FROM lanes
-WHERE {in_list(id, :ids)} AND limited = 1 ORDER BY id {skip_locked}
+SELECT connection_id, max_running, per_second, burst, tokens, tokens_at FROM limits
+WHERE {in_list(connection_id, :ids)} ORDER BY connection_id {skip_locked}
 
 -- name: running_of
 -- How many items of each of these connections run now, on any worker.
@@ -172,9 +188,9 @@ RETURNING id, head_id
 -- name: spend_tokens
 -- What is left in each connection's rate bucket after this claim; a batch of
 -- (connection, tokens).
-UPDATE lanes SET tokens = CAST(d.value->>1 AS DOUBLE PRECISION), tokens_at = :now
+UPDATE limits SET tokens = CAST(d.value->>1 AS DOUBLE PRECISION), tokens_at = :now
 FROM {json_rows(:batch)}
-WHERE lanes.id = CAST(d.value->>0 AS BIGINT)
+WHERE limits.connection_id = CAST(d.value->>0 AS BIGINT)
 
 -- name: live_worker_ids
 -- The workers not marked stopped, in id order: a worker's place among them decides which
@@ -334,8 +350,9 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
-  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst
+  m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
+  LEFT JOIN limits m ON m.connection_id = l.id
 WHERE l.client_id = :client_id ORDER BY l.id
 
 -- name: lanes_by_id
@@ -344,8 +361,9 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
-  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst
+  m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
+  LEFT JOIN limits m ON m.connection_id = l.id
 WHERE {in_list(l.id, :ids)} ORDER BY l.id
 
 -- name: stopped_lanes
@@ -354,9 +372,10 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
-  l.max_running AS max_running, l.per_second AS per_second, l.burst AS burst,
+  m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst,
   l.client_id AS client_id
 FROM lanes l JOIN items i ON i.id = l.head_id JOIN connections c ON c.id = l.id
+  LEFT JOIN limits m ON m.connection_id = l.id
 WHERE i.status = 'failed' ORDER BY l.id
 
 -- name: lane_audit

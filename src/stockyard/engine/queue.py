@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stockyard.db import Database
+from stockyard.engine import limits as limits_store
 from stockyard.engine import retention
 from stockyard.engine.actions import RETRY, SKIP, Action, Actions
 from stockyard.engine.claims import Claims
@@ -38,6 +39,7 @@ from stockyard.engine.models import (
     Request,
 )
 from stockyard.engine.reads import Reads, StoppedLane
+from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 
 
@@ -51,6 +53,7 @@ class Queue:
         self.instructions = instructions
         self.wakeup = wakeup or Wakeup()
         self._lanes = Lanes(db)
+        self._sql = Sql(db)
         self._reads = Reads(db)
         self._enqueuer = Enqueuer(db, instructions, self._lanes, self.wakeup)
         self._claims = Claims(db, instructions, self._lanes, self._enqueuer, self.wakeup)
@@ -142,8 +145,12 @@ class Queue:
         """Limit how hard the workers drive a connection of the client (models.Limits);
         NotFound for another client's. Items beyond the limits wait their turn."""
         with self.db.write() as cur:
-            self._lanes.set_limits(cur, client_id, connection_id, limits)
+            limits_store.put(self._sql, cur, client_id, connection_id, limits)
         self.wakeup.notify()
+
+    def limits(self, client_id: int, connection_ids: Iterable[int]) -> dict[int, Limits]:
+        """The limits of these connections of the client; unlimited ones are absent."""
+        return limits_store.of(self._sql, self._sql.conn, client_id, connection_ids)
 
     def pause(self, client_id: int, lane_id: int, actor: str, reason: str = "") -> None:
         self._actions.pause(client_id, lane_id, actor, reason)

@@ -71,7 +71,8 @@ class Limiter:
         if not new:
             return
         self._known.update(new)
-        limited = [int(r[0]) for r in self.sql.all(self.cur, "limited_lanes", ids=new)]
+        rows = self.sql.all(self.cur, "limited_connections", ids=new)
+        limited = [int(r[0]) for r in rows]
         for lane in limited:
             self._buckets[lane] = _Bucket(0, None)  # until locked below
         if limited:

@@ -1,11 +1,11 @@
 """Connections: a client's sources, channels and fulfillment services, their settings,
-their secrets (sealed at rest, shown by name only) and their limits (kept by the engine on
-the connection's lane; read from there, never copied)."""
+their secrets (sealed at rest, shown by name only) and their limits (kept by the engine,
+stockyard.engine.limits; read from there, never copied)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockyard.errors import Conflict, HandlerError, InvalidInput
@@ -14,7 +14,7 @@ from stockyard.service.base import ADMIN, DISABLED, READ, ServiceBase
 if TYPE_CHECKING:
     from stockyard.accounts import Principal
     from stockyard.connectors.base import Connector
-    from stockyard.engine import LaneView, Limits
+    from stockyard.engine import Limits
     from stockyard.tenancy import Connection
 
 
@@ -30,14 +30,12 @@ class ConnectionView:
     settings: dict[str, Any]
     status: str
     secrets: list[str]
-    # The engine's, read from the lane; None for a fulfillment service, which has no lane.
-    limits: Limits | None = None
+    # The engine's (stockyard.engine.limits); Limits() when there are none.
+    limits: Limits = field(default_factory=lambda: _unlimited())
 
 
-def describe_limits(limits: Limits | None) -> str:
+def describe_limits(limits: Limits) -> str:
     """Limits as operators read them, e.g. "max 5 running · 20/s" (the CLI and console)."""
-    if limits is None:
-        return "-"
     parts = []
     if limits.max_running is not None:
         parts.append(f"max {limits.max_running} running")
@@ -51,13 +49,13 @@ class ConnectionsService(ServiceBase):
     def connections(self, who: Principal, client_id: int) -> list[ConnectionView]:
         self._allow(who, client_id, READ)
         found = self.tenancy.connections(client_id)
-        lanes = self.queue.lanes_by_id(c.id for c in found)  # one read for all
-        return [self._view(c, lanes.get(c.id)) for c in found]
+        limits = self.queue.limits(client_id, (c.id for c in found))  # one read for all
+        return [self._view(c, limits.get(c.id)) for c in found]
 
     def connection(self, who: Principal, client_id: int, connection_id: int) -> ConnectionView:
         self._allow(who, client_id, READ)
         conn = self.tenancy.connection(connection_id, client_id)
-        return self._view(conn, self.queue.lanes_by_id([conn.id]).get(conn.id))
+        return self._view(conn, self.queue.limits(client_id, [conn.id]).get(conn.id))
 
     def create_connection(
         self,
@@ -70,22 +68,20 @@ class ConnectionsService(ServiceBase):
         secrets: dict[str, Any],
         limits: Limits | None = None,
     ) -> ConnectionView:
-        """`limits` None: the connector's `default_limits` (a fulfillment service has no
-        lane, so none)."""
+        """`limits` None: the connector's `default_limits`. The connection and its limits
+        are created in one transaction."""
         from stockyard.sealing import merge_secrets
 
         self._allow(who, client_id, ADMIN)
         merged = merge_secrets({}, secrets)
         cls = self._check_settings(kind, connector, settings, merged)
-        if limits is None and _has_lane(kind):
+        if limits is None:
             limits = cls.default_limits
-        elif limits is not None and limits.limited and not _has_lane(kind):
-            raise _no_lane(kind)
-        conn = self.tenancy.add_connection(client_id, kind, connector, description, settings)
+        conn = self.tenancy.add_connection(
+            client_id, kind, connector, description, settings, limits=limits
+        )
         if merged:
             self.tenancy.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
-        if limits is not None and limits.limited:  # a new lane starts unlimited
-            self.queue.set_limits(client_id, conn.id, limits)
         self._audit(
             who,
             client_id,
@@ -102,9 +98,7 @@ class ConnectionsService(ServiceBase):
         """Replace how hard the workers may drive the connection's remote system (every
         worker and machine together); items beyond the limits wait, they never fail."""
         self._allow(who, client_id, ADMIN)
-        conn = self.tenancy.connection(connection_id, client_id)
-        if not _has_lane(conn.kind):
-            raise _no_lane(conn.kind)
+        self.tenancy.connection(connection_id, client_id)
         self.queue.set_limits(client_id, connection_id, limits)
         self._audit(
             who,
@@ -180,7 +174,7 @@ class ConnectionsService(ServiceBase):
         self._audit(who, client_id, action, connection=connection_id)
         return self.connection(who, client_id, connection_id)
 
-    def _view(self, conn: Connection, lane: LaneView | None) -> ConnectionView:
+    def _view(self, conn: Connection, limits: Limits | None) -> ConnectionView:
         names = sorted(self._secrets_of(conn))
         return ConnectionView(
             conn.id,
@@ -191,7 +185,7 @@ class ConnectionsService(ServiceBase):
             conn.settings,
             conn.status,
             names,
-            None if lane is None else lane.limits,
+            limits or _unlimited(),
         )
 
     def _check_settings(
@@ -242,18 +236,10 @@ class ConnectionsService(ServiceBase):
         return cls
 
 
-def _has_lane(kind: str) -> bool:
-    from stockyard.tenancy.connections import LANE_KINDS
+def _unlimited() -> Limits:
+    from stockyard.engine import Limits
 
-    return kind in LANE_KINDS
-
-
-def _no_lane(kind: str) -> InvalidInput:
-    # The engine keeps limits on a connection's lane: a fulfillment service's items have
-    # none to be counted against, so accepting limits for one would promise nothing.
-    return InvalidInput(
-        f"limits: a {kind} connection has no lane to limit; only sources and channels have limits"
-    )
+    return Limits()
 
 
 def _limits_detail(limits: Limits | None) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from stockyard.db import Database
-from stockyard.engine import AuditEntry
+from stockyard.engine import AuditEntry, Limits
 from stockyard.tenancy.audit import Audit
 from stockyard.tenancy.clients import Clients
 from stockyard.tenancy.connections import CONNECTION_KINDS, Connection, Connections
@@ -56,8 +56,11 @@ class Tenancy:
         description: str,
         settings: dict[str, Any] | None = None,
         status: str | None = None,
+        limits: Limits | None = None,
     ) -> Connection:
-        return self.connections_of.add(client_id, kind, connector, description, settings, status)
+        return self.connections_of.add(
+            client_id, kind, connector, description, settings, status, limits
+        )
 
     def connections(self, client_id: int | None = None) -> list[Connection]:
         """A client's connections; every client's when `client_id` is None (schedulers)."""

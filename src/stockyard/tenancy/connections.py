@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockyard.db import Database, Store, load_queries
+from stockyard.engine import limits as engine_limits
 from stockyard.engine.lanes import Lanes
+from stockyard.engine.models import Limits
+from stockyard.engine.store import Sql
 from stockyard.errors import InvalidInput, NotFound
 
 CONNECTION_KINDS: tuple[str, ...] = ("source", "channel", "fulfillment")
@@ -69,7 +72,10 @@ class Connections(Store):
         description: str,
         settings: dict[str, Any] | None = None,
         status: str | None = None,
+        limits: Limits | None = None,
     ) -> Connection:
+        """A new connection; a source or channel gets its lane, and `limits` (if any) are
+        set in the same transaction."""
         if kind not in CONNECTION_KINDS:
             raise InvalidInput(f"connection kind must be one of {', '.join(CONNECTION_KINDS)}")
         if not connector.strip() or not description.strip():
@@ -93,6 +99,8 @@ class Connections(Store):
             conn_id = int(row["id"])
             if kind in LANE_KINDS:
                 Lanes(self.db).open(cur, conn_id, client_id)
+            if limits is not None and limits.limited:
+                engine_limits.put(Sql(self.db), cur, client_id, conn_id, limits)
         return self.get(conn_id, client_id)
 
     def of_client(self, client_id: int | None = None) -> list[Connection]:

@@ -5,8 +5,9 @@
   connections, reading a few entries of each instead of one global queue.
 - `items_running_connection`: how many items of a connection run now, across every worker
   (a connection's concurrency cap is checked against it).
-- lanes (one row per connection) carry the connection's limits and its rate bucket; the
-  row is locked while a claim spends from it, so limits hold across workers and machines.
+- `limits`: a connection's limits and its rate bucket, one row per limited connection of
+  any kind; the row is locked while a claim spends from it, so limits hold across workers
+  and machines. A limited source's or channel's lane is marked `limited`.
 - `lanes_client_ready`: ready lanes by client, for taking turns between clients; lanes of
   limited connections are claimed through `lanes_limited_ready` instead.
 
@@ -22,6 +23,7 @@ from alembic import op
 revision = "0007"
 down_revision = "0006"
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.Float(precision=53)
 
 
@@ -30,13 +32,18 @@ def _partial(where: str) -> dict[str, Any]:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "limits",
+        sa.Column("connection_id", ID, sa.ForeignKey("connections.id"), primary_key=True),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("max_running", sa.Integer),
+        sa.Column("per_second", sa.Float(precision=53)),
+        sa.Column("burst", sa.Integer),
+        sa.Column("tokens", sa.Float(precision=53)),
+        sa.Column("tokens_at", TIME),
+    )
     with op.batch_alter_table("lanes") as lanes:
         lanes.add_column(sa.Column("limited", sa.Integer, nullable=False, server_default="0"))
-        lanes.add_column(sa.Column("max_running", sa.Integer))
-        lanes.add_column(sa.Column("per_second", sa.Float(precision=53)))
-        lanes.add_column(sa.Column("burst", sa.Integer))
-        lanes.add_column(sa.Column("tokens", sa.Float(precision=53)))
-        lanes.add_column(sa.Column("tokens_at", TIME))
     op.create_index(
         "lanes_client_ready",
         "lanes",
@@ -69,5 +76,5 @@ def downgrade() -> None:
     op.drop_index("lanes_limited_ready", "lanes")
     op.drop_index("lanes_client_ready", "lanes")
     with op.batch_alter_table("lanes") as lanes:
-        for column in ("tokens_at", "tokens", "burst", "per_second", "max_running", "limited"):
-            lanes.drop_column(column)
+        lanes.drop_column("limited")
+    op.drop_table("limits")

@@ -216,9 +216,7 @@ class ConnectionOut(Out):
     settings: dict[str, Any]
     status: str
     secrets: list[str] = Field(description="names of the secrets set; values are never returned")
-    limits: LimitsOut | None = Field(
-        description="kept on the connection's lane; null for a fulfillment service (no lane)"
-    )
+    limits: LimitsOut = Field(description="how hard the workers may drive it; null fields: none")
 
 
 class NewConnection(In):

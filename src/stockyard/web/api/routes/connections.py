@@ -75,7 +75,7 @@ def set_connection_limits(
     client_id: ClientId, connection_id: Id, body: s.LimitsIn, who: Caller, service: Service
 ) -> s.ConnectionOut:
     """Replaces how hard the workers may drive the connection's remote system, on every
-    worker and machine together; items beyond the limits wait, they never fail. Sources and
-    channels only (a fulfillment service has no lane: 422)."""
+    worker and machine together; items beyond the limits wait, they never fail. Any kind of
+    connection: a source's or channel's lane head counts toward them too."""
     view = service.set_connection_limits(who, client_id, connection_id, body.limits())
     return s.ConnectionOut.model_validate(view)
