@@ -38,9 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def databases(backend: str) -> Iterator[Callable[[], str]]:
+def databases(backend: str, profile: bool = False) -> Iterator[Callable[[], str]]:
     """A factory of fresh, migrated database URLs on `backend` (sqlite: files in a
-    temporary folder; postgres: a throwaway durable server, as bench.postgres starts)."""
+    temporary folder; postgres: a throwaway durable server, as bench.postgres starts;
+    with `profile`, pg_stat_statements loaded: see `top_statements`)."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             count = iter(range(1_000_000))
@@ -54,13 +55,37 @@ def databases(backend: str) -> Iterator[Callable[[], str]]:
 
             yield new_sqlite
         return
-    from systems.postgres import Databases
+    from systems.postgres import Databases, LocalServer
 
-    from bench.postgres import local_server
-
-    with local_server() as local:
+    settings = ("shared_preload_libraries=pg_stat_statements",) if profile else ()
+    local = LocalServer(durable=True, settings=settings)
+    try:
+        local.start()
         dbs = Databases(local.url())
         yield dbs.create
+    finally:
+        local.destroy()
+
+
+def reset_statements(queue: Queue) -> None:
+    """Start pg_stat_statements afresh (databases(..., profile=True))."""
+    conn = queue.db.connection()
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def top_statements(queue: Queue, count: int = 12) -> list[str]:
+    """The statements that took most of the server's time since the reset."""
+    found = rows(
+        queue,
+        "SELECT total_exec_time, calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
+        " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT ?",
+        count,
+    )
+    return [
+        f"{total:9.0f} ms {calls:7} calls {total / max(calls, 1):7.2f} ms/call {n:9} rows  {q}"
+        for total, calls, n, q in found
+    ]
 
 
 def open_queue(url: str) -> Queue:

@@ -24,7 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._procs import Workers, databases, load, open_queue, rows, scalar
+from bench._procs import (
+    Workers,
+    databases,
+    load,
+    open_queue,
+    reset_statements,
+    rows,
+    scalar,
+    top_statements,
+)
 from stockyard.engine import Queue, Request
 from stockyard.tenancy import Tenancy
 
@@ -107,14 +116,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--backlog", type=int, default=1_000_000)
     parser.add_argument("--lanes", type=int, default=1000)
-    parser.add_argument("--per-lane", type=int, default=100)
+    parser.add_argument("--per-lane", type=int, default=500)
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between probes")
     parser.add_argument("--concurrency", type=int, help="worker's (default: WorkerSettings')")
     parser.add_argument("--poll", type=float, help="worker's poll interval (default: its own)")
+    parser.add_argument(
+        "--profile", action="store_true", help="postgres: the top statements while probing"
+    )
     args = parser.parse_args()
     rng = random.Random(22)
-    with databases(args.backend) as new_db, tempfile.TemporaryDirectory() as tmp:
+    profile = args.profile and args.backend == "postgres"
+    with databases(args.backend, profile) as new_db, tempfile.TemporaryDirectory() as tmp:
         queue = open_queue(new_db())
         tenancy = Tenancy(queue.db)
         a, b = tenancy.ensure_client("A"), tenancy.ensure_client("B")
@@ -152,6 +165,8 @@ def main() -> None:
         log = Path(tmp) / "loaded.log"
         with Workers(queue, 1, [*worker_args, f"--log={log}"]):
             time.sleep(1.0)  # the worker is in its stride
+            if profile:
+                reset_statements(queue)
             done_before = scalar(queue, "SELECT count(*) FROM items WHERE status = 'done'")
             began = time.perf_counter()
             run_probes("loaded", log)
@@ -174,6 +189,13 @@ def main() -> None:
             f" {left:,} flood items"
             f" queued ({load()})"
         )
+        rate = (done_after - done_before) / elapsed
+        print(
+            f"(in one global order, a new item would wait behind those {left:,}:"
+            f" ~{left / rate:.0f} s at that rate)"
+        )
+        if profile:
+            print("\n".join(top_statements(queue)))
         print(f"{'probe':10} {'empty p50':>10} {'p99':>8} {'loaded p50':>11} {'p99':>8}  p99 ratio")
         for name in ("B", "A other"):
             empty, loaded = results[("empty", name)], results[("loaded", name)]

@@ -100,6 +100,7 @@ def takeover(
             )
         )
         counts = {p: int(running.get(by_pid[p.pid], 0)) for p in workers.procs}
+        state = {p.pid: n for p, n in counts.items()}
         victim = max(workers.procs, key=lambda p: counts[p])
         victim_id = by_pid[victim.pid]
         before = rows(
@@ -118,7 +119,7 @@ def takeover(
             )
         )
         if not held:
-            raise NothingHeld(f"at the kill, {counts}")
+            raise NothingHeld(f"lane items running by pid a moment before: {state}")
         restarted: dict[int, float] = {}
         deadline = time.monotonic() + 120
         while len(restarted) < len(held) and time.monotonic() < deadline:
