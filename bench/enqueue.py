@@ -246,7 +246,11 @@ def postgres(url: str | None, stats: bool) -> Iterator[Any]:
     if url:
         yield Databases(url)
         return
-    settings = ("shared_preload_libraries=pg_stat_statements",) if stats else ()
+    settings = (
+        ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_planning=on")
+        if stats
+        else ()
+    )
     local = LocalServer(durable=True, settings=settings) if settings else LocalServer(True)
     try:
         local.start()
