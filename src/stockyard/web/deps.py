@@ -4,14 +4,12 @@ the authenticated and rate-limited caller, and the slots for hashing passwords."
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import anyio
-from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from stockyard.accounts import HASH_SLOTS, Principal
@@ -133,41 +131,5 @@ async def the_service(request: Request) -> Stockyard:
     return service(request)
 
 
-async def credentials(
-    given: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str | None:
-    """The bearer token as sent, not yet looked up: for a `CallerInThread` route."""
-    return token(given)
-
-
-class CallerInThread(APIRoute):
-    """A route that takes `Token` instead of `Caller` and calls `authenticated` itself, in
-    the worker thread that does its work: one hop off the event loop instead of two.
-
-    Answers and token spending stay those of a `Caller` route: when FastAPI refuses the
-    path or body (which it judges after the dependencies, so after `Caller`), the caller
-    is looked up first and a 401 or 429 wins. A body that is not JSON at all is refused
-    before any dependency, so before credentials, as everywhere."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def caller_first(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except RequestValidationError as exc:
-                if not _unreadable(exc):
-                    given = token(await bearer(request))
-                    await anyio.to_thread.run_sync(authenticated, request, given)
-                raise
-
-        return caller_first
-
-
-def _unreadable(exc: RequestValidationError) -> bool:
-    return any(e.get("type") == "json_invalid" for e in exc.errors())
-
-
 Service = Annotated[Stockyard, Depends(the_service)]
-Token = Annotated[str | None, Depends(credentials)]
 Caller = Annotated[Principal, Depends(caller)]
