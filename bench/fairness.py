@@ -17,6 +17,7 @@ Run: python -m bench.fairness [--backend sqlite|postgres] [--backlog N]
 from __future__ import annotations
 
 import argparse
+import bisect
 import logging
 import math
 import random
@@ -105,9 +106,49 @@ def waits(queue: Queue, ids: list[int], log: Path) -> list[float]:
         started[int(item)] = float(at)
     wanted = set(ids)
     created = rows(
-        queue, "SELECT id, created_at FROM items WHERE id >= ? AND id <= ?", min(ids), max(ids)
+        queue,
+        "SELECT id, created_at, started_at FROM items WHERE id >= ? AND id <= ?",
+        min(ids),
+        max(ids),
     )
-    return [(started[int(i)] - float(c)) * 1000 for i, c in created if int(i) in wanted]
+    picked = [r for r in created if int(r[0]) in wanted]
+    # Where the wait goes: until the clock read of the claim that took the item
+    # (items.started_at), then from there until its handler ran.
+    splits[tuple(ids)] = (
+        [(float(s) - float(c)) * 1000 for _, c, s in picked],
+        [(started[int(i)] - float(s)) * 1000 for i, _, s in picked],
+    )
+    return [(started[int(i)] - float(c)) * 1000 for i, c, _ in picked]
+
+
+splits: dict[tuple[int, ...], tuple[list[float], list[float]]] = {}
+
+
+def passed_over(queue: Queue, ids: list[int]) -> list[int]:
+    """For each of `ids`: how many claims (distinct started_at among other items) read
+    their clock after the item was created yet did not take it; 0 means the first claim
+    that could see it took it."""
+    probes = rows(
+        queue,
+        "SELECT created_at, started_at FROM items WHERE id >= ? AND id <= ?",
+        min(ids),
+        max(ids),
+    )
+    low = min(float(c) for c, _ in probes)
+    high = max(float(s) for _, s in probes)
+    claims = sorted(
+        float(r[0])
+        for r in rows(
+            queue,
+            "SELECT DISTINCT started_at FROM items WHERE started_at >= ? AND started_at <= ?",
+            low,
+            high,
+        )
+    )
+    return [
+        bisect.bisect_left(claims, float(s)) - bisect.bisect_right(claims, float(c))
+        for c, s in probes
+    ]
 
 
 def main() -> None:
@@ -144,12 +185,19 @@ def main() -> None:
         if args.poll:
             worker_args.append(f"--poll={args.poll}")
         results: dict[tuple[str, str], list[float]] = {}
+        skipped: dict[str, tuple[int, int]] = {}
+        parts: dict[str, tuple[float, float]] = {}
 
         def run_probes(phase: str, log: Path) -> None:
             for name, client, conn in (("B", b, b_conn), ("A other", a, other)):
                 ids = probe(queue, client, conn, args.probes, args.gap, rng)
                 wait_done(queue, ids)
                 results[(phase, name)] = waits(queue, ids, log)
+                if phase == "loaded":
+                    over = passed_over(queue, ids)
+                    skipped[name] = (sum(1 for n in over if n), max(over))
+                    to_claim, to_run = splits[tuple(ids)]
+                    parts[name] = (percentile(to_claim, 50), percentile(to_run, 50))
 
         print(f"{args.backend}, {load()}")
         log = Path(tmp) / "empty.log"
@@ -205,6 +253,12 @@ def main() -> None:
             print(
                 f"{name:10} {e50:8.1f}ms {e99:6.1f}ms {l50:9.1f}ms {l99:6.1f}ms  {ratio:5.2f}x"
                 f"  {'met' if ratio <= 2 else 'NOT met'} (goal <= 2x)"
+            )
+        for name, (count, most) in skipped.items():
+            print(
+                f"{name}: {count} of {args.probes} probes passed over by a claim whose clock read"
+                f" followed their creation (most: {most} claims); p50 creation -> that clock"
+                f" read {parts[name][0]:.1f} ms, clock read -> handler {parts[name][1]:.1f} ms"
             )
 
 
