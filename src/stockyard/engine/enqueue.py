@@ -168,7 +168,8 @@ class Enqueuer:
                     coalesce_key,
                 ]
             )
-            refs.extend((ref, item_id) for ref in req.refs)
+            if req.refs:
+                refs.extend((ref, item_id) for ref in req.refs)
             ids.append(item_id)
         self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=_document(rows))
         self._after_insert(cur, refs, newest, lanes, now)
