@@ -203,3 +203,23 @@ def test_claims_on_postgresql_skip_what_another_claim_holds(new_url: UrlMaker) -
     assert len(held) == 150 and len(other) == 150
     first.db.close()
     second.db.close()
+
+
+def test_a_lane_is_ready_from_when_its_head_became_due(queue: Queue) -> None:
+    """A head queued long ago becomes ready when the item ahead of it finishes, not when it
+    was queued: the hand-off to other workers and the order between a client's lanes count
+    from then."""
+    client = _client(queue, "shop")
+    lane = _connection(queue, client, "Lane")
+    first, second = queue.enqueue(client, [Request("update_variant", {}, lane)] * 2)
+    with queue.db.write() as cur:  # as if both were queued an hour ago
+        cur.execute("UPDATE items SET run_after = run_after - 3600")
+    queue.register_worker("w", "test", 0)
+    (job,) = queue.claim("w", 10)
+    assert job.id == first
+    before = time.time()
+    queue.settle("w", [Outcome(job, "done", time.time())])
+    with queue.db.read() as cur:
+        (ready_at,) = cur.execute(f"SELECT ready_at FROM lanes WHERE id = {int(lane)}").fetchone()
+    assert ready_at >= before
+    assert [j.id for j in queue.claim("w", 10)] == [second]

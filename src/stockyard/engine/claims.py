@@ -128,7 +128,9 @@ class Claims:
                 self.enqueuer.insert(cur, client_id, requests, now)
             if follow_ups:
                 self.db.notify(cur)
-            claimed = self._claim(cur, worker_id, claim_limit, now)
+            # A fresh clock: items committed while this settled are due by now, and would
+            # otherwise wait a whole cycle more.
+            claimed = self._claim(cur, worker_id, claim_limit, time.time())
         if follow_ups:
             self.wakeup.notify()
         return claimed, len(outcomes) - accepted

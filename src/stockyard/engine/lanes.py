@@ -1,9 +1,11 @@
 """The lanes: the single keeper of a lane's head.
 
 Lane invariant (what makes claiming cheap): `lanes.head_id` is the lane's oldest unfinished
-item, and `lanes.ready_at` is set exactly while that head is queued (its run_after).
-Claiming blocking work reads the partial index `lanes_ready`; claiming non-blocking work
-reads `items_free_ready`. Neither touches failed lanes or the backlog behind a head.
+item, and `lanes.ready_at` is set exactly while that head is queued (when it became due:
+its run_after, or the moment the lane got it if that was later). Claiming blocking work
+reads the partial index `lanes_client_ready` (`lanes_limited_ready` for limited
+connections); claiming non-blocking work reads `items_fair_ready`. Neither touches failed
+lanes or the backlog behind a head.
 
 Every statement that writes `head_id`, `ready_at` or `pending` is in this module:
 `update` re-derives heads after any change of a lane's items, `take_client` and
@@ -14,6 +16,7 @@ of a limited connection is marked `limited` (stockyard.engine.limits).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,10 +61,12 @@ class Lanes:
         ready_at from its items, in one statement. A change of 0 only re-derives.
 
         The head stays while it is running or failed; otherwise it is the lowest queued id.
+        A queued head makes the lane ready from its run_after, or from now if that passed.
         """
         if not pending_change:
             return
-        self.sql.execute(cur, "update_lanes", batch=dumps(list(pending_change.items())))
+        batch = dumps(list(pending_change.items()))
+        self.sql.execute(cur, "update_lanes", batch=batch, now=time.time())
 
     def finish(self, cur: Cursor, finished: Mapping[int, int]) -> None:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""

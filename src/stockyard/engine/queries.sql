@@ -65,8 +65,10 @@ SELECT id FROM lanes WHERE {in_list(id, :ids)} ORDER BY id {for_update}
 
 -- name: update_lanes
 -- Add each row's (lane, delta) to the lane's pending count and re-derive its head (kept
--- while running or failed, else the lowest queued id) and ready_at. MATERIALIZED: each
--- head is derived once (inlined, PostgreSQL computes it twice).
+-- while running or failed, else the lowest queued id) and ready_at: when a queued head
+-- became due, so no earlier than now (lanes of a client take turns by how long they have
+-- been ready, and a lane is handed to another worker only after waiting). MATERIALIZED:
+-- each head is derived once (inlined, PostgreSQL computes it twice).
 WITH h AS MATERIALIZED (
   SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta,
     CASE WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')
@@ -75,7 +77,11 @@ WITH h AS MATERIALIZED (
   FROM {json_rows(:batch)} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT)
 )
 UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,
-  ready_at = (SELECT run_after FROM items WHERE id = h.head AND status = 'queued')
+  ready_at = (
+    SELECT CASE WHEN run_after > CAST(:now AS DOUBLE PRECISION) THEN run_after
+      ELSE CAST(:now AS DOUBLE PRECISION) END
+    FROM items WHERE id = h.head AND status = 'queued'
+  )
 FROM h WHERE lanes.id = h.lane
 
 -- name: next_due
