@@ -238,7 +238,7 @@ _BOTH = {
         "items_fair_ready",
         "items_running_connection",
     },
-    "next due": {"lanes_ready", "items_free_ready"},
+    "next due": {"lanes_ready", "items_fair_ready"},
     "reap": {"items_running"},
 }
 _HOT_INDEXES: dict[str, dict[str, set[str]]] = {

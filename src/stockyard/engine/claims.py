@@ -89,6 +89,13 @@ class Claims:
             free += jobs(cur)
         return free
 
+    def next_due(self) -> float | None:
+        """When the earliest queued item may run (None: nothing can run without an
+        operator): the earliest ready lane or non-blocking item."""
+        lanes = self.lanes.next_due()
+        free = self.planner.next_free_due(self.sql.conn)
+        return min((t for t in (lanes, free) if t is not None), default=None)
+
     def turns(self, worker_id: str) -> Turns:
         """Where this worker's claims take their turns (kept per process; a worker that
         restarts simply starts from the first client again)."""

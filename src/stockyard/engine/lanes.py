@@ -102,9 +102,8 @@ class Lanes:
         return [(int(r[0]), int(r[1])) for r in rows]
 
     def next_due(self) -> float | None:
-        """When the earliest queued item may run (None: nothing can run without an
-        operator). Two index probes: the ready-lanes index and the free-items index."""
-        due = self.sql.value(self.sql.conn, "next_due")
+        """When the earliest ready lane may run (None: none is ready)."""
+        due = self.sql.value(self.sql.conn, "next_lane_due")
         return None if due is None else float(due)
 
     def set_paused(

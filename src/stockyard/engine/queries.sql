@@ -84,14 +84,9 @@ UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,
   )
 FROM h WHERE lanes.id = h.lane
 
--- name: next_due
--- When the earliest queued item may run: the ready-lanes index and the free-items index.
-SELECT min(t) FROM (
-  SELECT min(ready_at) AS t FROM lanes WHERE ready_at IS NOT NULL AND paused = 0
-  UNION ALL
-  SELECT (SELECT run_after FROM items WHERE status = 'queued' AND lane_id IS NULL
-    ORDER BY run_after LIMIT 1)
-) AS due
+-- name: next_lane_due
+-- When the earliest ready lane may run (the ready-lanes index).
+SELECT min(ready_at) FROM lanes WHERE ready_at IS NOT NULL AND paused = 0
 
 -- name: lane_paused
 -- Whether a lane of the client is paused, locking its row.
@@ -161,6 +156,13 @@ SELECT coalesce(connection_id, 0) FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) > :after
 ORDER BY coalesce(connection_id, 0) LIMIT 1
+
+-- name: group_due
+-- When the earliest queued non-blocking item of one client's connection (0: none) may run.
+SELECT run_after FROM items
+WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
+  AND coalesce(connection_id, 0) = :key
+ORDER BY run_after LIMIT 1
 
 -- name: limited_connections
 -- Which of these connections have limits.

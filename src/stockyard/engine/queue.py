@@ -90,7 +90,7 @@ class Queue:
 
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an operator)."""
-        return self._lanes.next_due()
+        return self._claims.next_due()
 
     # ------------------------------------------------------------------ workers, leases
 

@@ -256,12 +256,8 @@ class Planner:
         if room <= 0:
             return []
 
-        def next_client(after: int) -> int | None:
-            row = self.sql.one(cur, "next_free_client", after=after)
-            return None if row is None else int(row[0])
-
         most = min(room, MAX_CLIENTS)
-        clients = rotation(next_client, turns.free_client, most)
+        clients = rotation(self._probe_client(cur), turns.free_client, most)
         if not clients:
             return []
         turns.free_client = resume_after(clients, room, most, turns.free_client)
@@ -280,15 +276,36 @@ class Planner:
         fill(clients, room, take)
         return taken
 
-    def _groups(self, cur: Cursor, turns: Turns, client: int, room: int) -> list[int]:
-        """The client's connections with queued items (0: none), from after the one
-        served last."""
+    def next_free_due(self, cur: Cursor) -> float | None:
+        """When the earliest queued non-blocking item may run: one probe per client and
+        connection with queued items (only an idle worker asks, to know whether to stop)."""
+        due: float | None = None
+        for client in rotation(self._probe_client(cur), _BEFORE_ALL, 2**31):
+            for group in rotation(self._probe_group(cur, client), _BEFORE_ALL, 2**31):
+                row = self.sql.one(cur, "group_due", client_id=client, key=group)
+                if row is not None and (due is None or row[0] < due):
+                    due = float(row[0])
+        return due
 
+    def _probe_client(self, cur: Cursor) -> Callable[[int], int | None]:
+        def probe(after: int) -> int | None:
+            row = self.sql.one(cur, "next_free_client", after=after)
+            return None if row is None else int(row[0])
+
+        return probe
+
+    def _probe_group(self, cur: Cursor, client: int) -> Callable[[int], int | None]:
         def probe(after: int) -> int | None:
             row = self.sql.one(cur, "next_free_group", client_id=client, after=after)
             return None if row is None else int(row[0])
 
-        return rotation(probe, turns.groups.get(client, _BEFORE_ALL), self.most_groups(room))
+        return probe
+
+    def _groups(self, cur: Cursor, turns: Turns, client: int, room: int) -> list[int]:
+        """The client's connections with queued items (0: none), from after the one
+        served last."""
+        start = turns.groups.get(client, _BEFORE_ALL)
+        return rotation(self._probe_group(cur, client), start, self.most_groups(room))
 
     @staticmethod
     def most_groups(room: int) -> int:
