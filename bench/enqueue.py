@@ -17,7 +17,7 @@ each line prints both rates and their ratio. SQLite uses Stockyard's own pragmas
 synchronous=NORMAL); PostgreSQL a throwaway durable server (fsync and synchronous commit
 on), as bench.postgres does.
 
-Run: python -m bench.enqueue [--postgres] [-n N] [--batch-n N] [--rounds R]
+Run: python -m bench.enqueue [--postgres] [-n N] [--batch-n N] [--rounds R] [--synchronous FULL]
      [--stats] (pg_stat_statements of Stockyard's per-item run) [--profile] (cProfile)
 """
 
@@ -81,12 +81,14 @@ class RawSqlite:
     """`raw_items`: the items table's own definition (from a migrated file), with its
     primary key only or, `indexed`, with every index items has."""
 
-    def __init__(self, path: Path, schema: list[str], indexed: bool) -> None:
+    def __init__(
+        self, path: Path, schema: list[str], indexed: bool, synchronous: str = "NORMAL"
+    ) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         # Stockyard's pragmas (stockyard.db.sqlite), so both sides pay the same commit.
         for pragma in (
             "journal_mode=WAL",
-            "synchronous=NORMAL",
+            f"synchronous={synchronous}",
             "cache_size=-65536",
             "temp_store=MEMORY",
         ):
@@ -194,8 +196,9 @@ class Backend:
 
 
 class SqliteBackend(Backend):
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, synchronous: str = "NORMAL") -> None:
         self.folder = folder
+        self.synchronous = synchronous
         self.count = 0
         self._schema: list[str] = []
 
@@ -204,7 +207,7 @@ class SqliteBackend(Backend):
         return self.folder / f"{kind}{self.count}.db"
 
     def stockyard(self) -> Queue:
-        db = connect(f"sqlite:///{self._path('stockyard')}")
+        db = connect(f"sqlite:///{self._path('stockyard')}?synchronous={self.synchronous}")
         db.migrate()
         queue = Queue(db, default_instructions())
         Tenancy(db).ensure_client("default")
@@ -223,7 +226,7 @@ class SqliteBackend(Backend):
         return self._schema
 
     def raw(self, indexed: bool) -> RawSqlite:
-        return RawSqlite(self._path("raw"), self.schema(), indexed)
+        return RawSqlite(self._path("raw"), self.schema(), indexed, self.synchronous)
 
 
 class PostgresBackend(Backend):
@@ -358,6 +361,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stats", action="store_true", help="pg_stat_statements, per item")
     parser.add_argument("--profile", action="store_true", help="cProfile the per-item run")
+    parser.add_argument(
+        "--synchronous",
+        default="NORMAL",
+        choices=["NORMAL", "FULL"],
+        help="SQLite's commit durability on both sides (FULL: an fsync per commit, as Huey)",
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         backend: Backend
@@ -365,8 +374,9 @@ def main() -> None:
             backend = PostgresBackend(stack.enter_context(postgres(args.url, args.stats)))
             name = "PostgreSQL"
         else:
-            backend = SqliteBackend(Path(stack.enter_context(tempfile.TemporaryDirectory())))
-            name = "SQLite"
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            backend = SqliteBackend(folder, args.synchronous)
+            name = f"SQLite (synchronous={args.synchronous})"
         if args.stats and isinstance(backend, PostgresBackend):
             statements(backend, args.n)
         if args.profile:
