@@ -108,9 +108,10 @@ def p50_p99_ms(lat: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
-    parser.add_argument("--batches", type=int, default=60, help="calls of 100 items a round")
-    parser.add_argument("--singles", type=int, default=300, help="single-item POSTs a round")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds")
+    parser.add_argument("--batches", type=int, default=40, help="calls of 100 items a round")
+    parser.add_argument("--singles", type=int, default=100, help="single-item POSTs a round")
+    parser.add_argument("--verbose", action="store_true", help="print every round")
     parser.add_argument("--backlog", type=int, default=100_000, help="items behind the lists")
     args = parser.parse_args()
     print(f"server code: {SRC}")
@@ -175,7 +176,8 @@ def main() -> None:
                     f"{name} {rest:,.0f} items/s ({rest / direct:.2f}x), single p50 {p50:.2f}"
                     f" p99 {p99:.2f} ms"
                 )
-            print("; ".join(line))
+            if args.verbose:
+                print("; ".join(line))
         print(f"median of {args.rounds} rounds, direct {statistics.median(directs):,.0f} items/s:")
         for name in clients:
             p50, p99 = p50_p99_ms(sorted(singles[name]))
