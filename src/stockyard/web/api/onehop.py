@@ -1,6 +1,7 @@
 """A route answered by one call in a worker thread, without FastAPI's request handler:
 for the API's hot path (POST items), where FastAPI's dependency solving, its awaits and a
-second hop to a thread for the caller's lookup cost more than enqueueing 50 items.
+second hop to a thread for the caller's lookup cost more than enqueueing 50 items. The
+event loop only receives the body; parsing, validation and the work happen in the thread.
 
 FastAPI still reads the route for routing and the OpenAPI document, and the answers are
 the ones its own handler gives (tests/test_api_onehop.py compares them request by
@@ -58,22 +59,24 @@ class OneHop(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def handle(request: Request) -> Response:
-            body = await self._body(request)
+            try:
+                raw = await request.body()
+            except Exception as exc:  # as FastAPI: a body that cannot be read
+                raise HTTPException(400, "There was an error parsing the body") from exc
             given = token(await bearer(request))
-            answer = await anyio.to_thread.run_sync(self._answer, request, given, body)
+            answer = await anyio.to_thread.run_sync(self._answer, request, given, raw)
             return Response(answer, status_code=self._status, media_type="application/json")
 
         return handle
 
-    async def _body(self, request: Request) -> Any:
+    def _parse(self, request: Request, raw: bytes) -> Any:
         """The body as FastAPI reads it: JSON when typed so, else the bytes as they are
         (which the body field then refuses), `_MISSING` when empty."""
+        if not raw:
+            return _MISSING
+        if not _json_typed(request.headers.get("content-type"), self._strict):
+            return raw
         try:
-            raw = await request.body()
-            if not raw:
-                return _MISSING
-            if not _json_typed(request.headers.get("content-type"), self._strict):
-                return raw
             return json.loads(raw)
         except json.JSONDecodeError as exc:
             error = {
@@ -87,8 +90,10 @@ class OneHop(APIRoute):
         except Exception as exc:
             raise HTTPException(400, "There was an error parsing the body") from exc
 
-    def _answer(self, request: Request, given: str | None, body: Any) -> bytes:
-        """In the worker thread: the caller first, then the path and body, then the work."""
+    def _answer(self, request: Request, given: str | None, raw: bytes) -> bytes:
+        """In the worker thread (the loop only receives the bytes): the body parsed, then
+        the caller, then the path and body validated, then the work."""
+        body = self._parse(request, raw)
         values: dict[str, Any] = {self._caller_name: authenticated(request, given)}
         errors: list[Any] = []
         for field in self.dependant.path_params:
