@@ -86,6 +86,12 @@ class Plain:
         return answer.status, answer.read()
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, every thread (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rate(n: int, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     for _ in range(n):
@@ -158,15 +164,23 @@ def main() -> None:
                 post(100)()
                 post(1)()
         directs: list[float] = []
+        # CPU seconds of the batch-100 phases: the bench process's for the direct calls;
+        # the server's and the client's for each HTTP client. Unlike the rates, they
+        # hardly move with the machine's other load.
+        cpu = {name: 0.0 for name in ("direct", *clients)}
         rests: dict[str, list[float]] = {name: [] for name in clients}
         ratios: dict[str, list[float]] = {name: [] for name in clients}
         singles: dict[str, list[float]] = {name: [] for name in clients}
         for n in range(1, args.rounds + 1):
+            started = time.process_time()
             direct = rate(args.batches, lambda: queue.enqueue(client, requests)) * 100
+            cpu["direct"] += time.process_time() - started
             directs.append(direct)
             line = [f"round {n}: direct {direct:,.0f} items/s"]
             for name, post in clients.items():
+                started, served = time.process_time(), cpu_seconds(server.pid)
                 rest = rate(args.batches, post(100)) * 100
+                cpu[name] += time.process_time() - started + cpu_seconds(server.pid) - served
                 single = latencies(args.singles, post(1))
                 rests[name].append(rest)
                 ratios[name].append(rest / direct)
@@ -185,7 +199,8 @@ def main() -> None:
                 f"  {name}: REST batch-100 {statistics.median(rests[name]):,.0f} items/s,"
                 f" ratio {statistics.median(ratios[name]):.2f}x"
                 f" (rounds {min(ratios[name]):.2f}-{max(ratios[name]):.2f});"
-                f" single POST p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+                f" single POST p50 {p50:.2f} ms, p99 {p99:.2f} ms;"
+                f" CPU per batch direct/(server+client) {cpu['direct'] / cpu[name]:.2f}"
             )
 
         have = queue.count(ItemFilter(client))
