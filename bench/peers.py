@@ -34,7 +34,7 @@ import stockyard
 from bench.engine import single_enqueue
 from bench.postgres import fresh_queue as pg_queue
 from bench.postgres import procrastinate_rates, server
-from bench.run import drain, enqueue_rate, fresh_queue, huey_rates, lanes_rate_on, noop
+from bench.run import drain_rate, enqueue_rate, fresh_queue, huey_rates, lanes_rate_on
 from stockyard.engine import Queue
 
 BATCH = 1000
@@ -64,7 +64,7 @@ def stockyard_rates(make: Callable[[str], Queue], n: int, single: int) -> dict[s
     rates["single"] = single_enqueue(make("s"), single)
     queue = make("d")
     enqueue_rate(queue, n, BATCH)
-    rates["drain"] = n / drain(queue, noop, ["sync_order"])
+    rates["drain"] = drain_rate(queue, n, ["sync_order"])
     rates["lanes"] = lanes_rate_on(make("l"), 500, 40)
     return rates
 

@@ -49,6 +49,25 @@ async def noop(ctx: Context) -> None:
     return None
 
 
+def drain_rate(queue: Queue, n: int, instructions: list[str]) -> float:
+    """Items per second of a no-op drain of `n` queued items, from the worker's start to
+    its n-th handler call. `drain`'s clock also holds the worker's exit, which on
+    PostgreSQL waits up to half a second for its LISTEN thread: too coarse for a drain of
+    a second or two."""
+    calls = 0
+    last = 0.0
+
+    async def counted(ctx: Context) -> None:
+        nonlocal calls, last
+        calls += 1
+        last = time.perf_counter()
+
+    started = time.perf_counter()
+    drain(queue, counted, instructions)
+    assert calls == n, f"{calls} handler calls for {n} items"
+    return n / (last - started)
+
+
 def enqueue_rate(queue: Queue, n: int, batch: int = 1000) -> float:
     client = Tenancy(queue.db).client_id("default")
     started = time.perf_counter()
