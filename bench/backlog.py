@@ -134,7 +134,8 @@ def enable_profiling(local: LocalServer) -> None:
 
     with psycopg.connect(local.url(), autocommit=True) as conn:
         for sql in [
-            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements,auto_explain'",
+            "LOAD 'auto_explain'",  # its settings exist once loaded
+            "ALTER SYSTEM SET shared_preload_libraries = pg_stat_statements, auto_explain",
             "ALTER SYSTEM SET auto_explain.log_min_duration = '20ms'",
             "ALTER SYSTEM SET auto_explain.log_analyze = on",
             "ALTER SYSTEM SET auto_explain.log_buffers = on",
