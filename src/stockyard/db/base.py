@@ -105,6 +105,7 @@ class Database(ABC):
         conn = self.connection()
         cur = conn.cursor()
         self._local.notify = False
+        self._local.lease_only = False
         try:
             cur.execute(self.begin_write)
             try:
@@ -184,6 +185,13 @@ class Database(ABC):
     def notify(self, cur: Cursor) -> None:
         """Tell workers elsewhere that new work commits with this transaction."""
         return None  # SQLite: workers in other processes poll
+
+    def lease_only(self) -> None:
+        """This write transaction only hands out leases (a claim): losing it in a crash of
+        the database is a lease lost, which the queue already survives (the items run
+        again), so its commit need not wait for the disk. A lease is short-lived anyway;
+        what waits for the disk is every result and every enqueue."""
+        self._local.lease_only = True
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` when another process commits new work; returns a stopper."""

@@ -125,8 +125,12 @@ class PostgresDatabase(Database):
             cur.execute(f"NOTIFY {CHANNEL}")
 
     def _commit(self) -> str:
-        # Two statements, no parameters: psycopg sends them as one simple query.
-        return f"NOTIFY {CHANNEL}; COMMIT" if self._local.notify else "COMMIT"
+        # Statements without parameters: psycopg sends them as one simple query. A lease's
+        # commit does not wait for the WAL to reach the disk (Database.lease_only), so a
+        # claim is not held up behind a big settle's flush.
+        lazy = "SET LOCAL synchronous_commit TO OFF; " if self._local.lease_only else ""
+        notify = f"NOTIFY {CHANNEL}; " if self._local.notify else ""
+        return f"{lazy}{notify}COMMIT"
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         stop = threading.Event()

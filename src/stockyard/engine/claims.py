@@ -58,7 +58,10 @@ class Claims:
     # ------------------------------------------------------------------------- claim
 
     def claim(self, worker_id: str, limit: int) -> list[Job]:
+        """Claim up to `limit` items. The claim is a lease: if the database loses it in a
+        crash, the items simply run again, so its commit does not wait for the disk."""
         with self.db.write() as cur:
+            self.db.lease_only()
             if not self.alive(cur, worker_id):
                 return []
             return self._claim(cur, worker_id, limit, time.time())

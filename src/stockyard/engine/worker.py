@@ -1,8 +1,11 @@
 """The worker: claims items in batches, runs their handlers concurrently, settles results.
 
-One asyncio loop runs async handlers directly and plain functions in a thread pool. All
-database work happens on one dedicated thread, so a slow commit never stalls handlers, and
-results that finish together are settled (and more work claimed) in one transaction.
+One asyncio loop runs async handlers directly and plain functions in a thread pool.
+Database work happens on dedicated threads, so a slow commit never stalls handlers: a
+claimer claims whenever there is room, and a settler records results that finish together
+in one transaction, at most `batch` a transaction, so a new item never waits long behind
+them. On PostgreSQL the two have a connection each and run at once; on SQLite, whose
+writers take turns anyway, they share one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import queue as queues
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,10 +49,15 @@ class WorkerSettings:
     heartbeat_interval: float = 1.5
     lease_timeout: float = 6.0  # a worker silent this long is dead: its items run again
     drain_timeout: float = 30.0
+    # Items claimed per transaction at most: a claim is what a newly queued item waits for
+    # on a busy worker, so it is kept short. Results are recorded up to `settle_batch` a
+    # transaction (on PostgreSQL no claim waits for them).
+    batch: int = 64
+    settle_batch: int = 1000
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.threads < 1:
-            raise StockyardError("concurrency and threads must be at least 1")
+        if min(self.concurrency, self.threads, self.batch, self.settle_batch) < 1:
+            raise StockyardError("concurrency, threads and batches must be at least 1")
         if not 0 < self.poll_interval <= 5:
             raise StockyardError("the poll interval must be between 0 and 5 seconds")
         if self.lease_timeout <= 2 * self.heartbeat_interval:
@@ -96,6 +105,9 @@ def _freeze_startup_heap() -> None:
     if not _heap_frozen:
         _heap_frozen = True
         gc.freeze()
+        # The claimer, the settler and the event loop share one interpreter lock; at the
+        # default 5 ms a claim waited behind a settle's Python work for whole intervals.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
 
 
 def _log_failure(outcome: Outcome, retried: bool) -> None:
@@ -197,6 +209,14 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = Stats()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="stockyard-db")
+        # Claims run on a connection of their own where the database lets two transactions
+        # write at once (PostgreSQL), so new work never waits behind a settle; on SQLite,
+        # whose writers take turns anyway, on the same thread.
+        self._claims_db = (
+            ThreadPoolExecutor(1, thread_name_prefix="stockyard-claims")
+            if queue.db.row_locks
+            else self._db
+        )
         self._pool = _HandlerThreads(self.settings.threads, "stockyard-h")
         self._results: list[Outcome] = []
         self._inflight = 0
@@ -206,10 +226,15 @@ class Worker:
         self._deadlines: dict[int, tuple[float, asyncio.Task[None]]] = {}
         self._timed_out: set[int] = set()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
-        # After a failed settle we cannot know whether its claim committed (the connection
-        # may have broken after COMMIT): the next settle first releases unknown items.
+        # Results being recorded right now (the settler's batch).
+        self._settling: set[int] = set()
+        self._arrived = asyncio.Event()  # a result is waiting for the settler
+        # After a failed claim we cannot know whether it committed (the connection may have
+        # broken after COMMIT): the next claim first releases items this worker does not
+        # know it holds.
         self._unsure = False
         self._failures = 0
+        self._claim_failures = 0
 
     def stop(self) -> None:
         """Finish what is running, claim nothing new, then exit (SIGTERM / SIGINT)."""
@@ -218,6 +243,9 @@ class Worker:
 
     async def _in_db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    async def _in_claims_db(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._claims_db, fn, *args)
 
     async def run(self, stop_when_idle: bool = False, install_signals: bool = False) -> Stats:
         _freeze_startup_heap()
@@ -234,6 +262,7 @@ class Worker:
             unsubscribe()
             stop_listening()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._claims_db.shutdown(wait=True)
             self._db.shutdown(wait=True)
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -244,10 +273,14 @@ class Worker:
         beat = asyncio.create_task(self._heartbeat())
         watchdog = asyncio.create_task(self._watchdog())
         timers = [asyncio.create_task(self._every(i, fn)) for i, fn in self.periodic]
+        settler = asyncio.create_task(self._settler())
         try:
             await self._loop(stop_when_idle)
             await self._drain()
         finally:
+            settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await settler
             beat.cancel()
             watchdog.cancel()
             for timer in timers:
@@ -288,23 +321,55 @@ class Worker:
             log.warning("released %d unfinished items to run again", released)
 
     async def _loop(self, stop_when_idle: bool) -> None:
+        """The claimer: claim whenever there is room and work may be due (woken by an
+        enqueue, a settled batch, or the poll interval). Results are recorded meanwhile by
+        the settler (`_settler`), each in transactions of their own."""
         settings = self.settings
         next_poll = 0.0
         while not self._stopping:
-            room = settings.concurrency - self._inflight
+            # Results not yet recorded still hold their place: the claimer never runs
+            # ahead of the settler by more than the concurrency.
+            held = self._inflight + len(self._results) + len(self._settling)
+            room = min(settings.concurrency - held, settings.batch)
             now = time.monotonic()
-            want = room > 0 and (self._wake.is_set() or now >= next_poll)
-            if self._results or want:
+            if room > 0 and (self._wake.is_set() or now >= next_poll):
                 self._wake.clear()
-                claimed = await self._settle(room if want else 0)
-                if want and not claimed:
-                    next_poll = now + settings.poll_interval
-                    idle = stop_when_idle and self._inflight == 0 and not self._results
-                    if idle and not self._unsure and await self._next_due() is None:
-                        return
+                if await self._claim(room):
+                    continue
+                next_poll = now + settings.poll_interval
+                if stop_when_idle and await self._idle():
+                    return
                 continue
             timeout = max(next_poll - now, 0.0) if room > 0 else None
             await self._wait(timeout)
+
+    async def _idle(self) -> bool:
+        """Nothing running, nothing to record, and nothing due (now or later)."""
+        if self._inflight or self._results or self._settling or self._unsure:
+            return False
+        return await self._next_due() is None
+
+    async def _claim(self, room: int) -> int:
+        """Claim up to `room` items and start them; how many."""
+        try:
+            if self._unsure:
+                known = {*self._deadlines, *self._settling, *(o.job.id for o in self._results)}
+                await self._in_claims_db(self.queue.release_unknown, self.id, known)
+                self._unsure = False
+            jobs = await self._in_claims_db(self.queue.claim, self.id, room)
+        except Exception as exc:
+            self._unsure = True
+            self._claim_failures += 1
+            if self._claim_failures == 1 or not self.queue.db.unavailable(exc):
+                log.warning("claiming failed (%s); retrying", exc)
+            await asyncio.sleep(min(self.settings.poll_interval * 2**self._claim_failures, 2.0))
+            return 0
+        self._claim_failures = 0
+        self.stats.claimed += len(jobs)
+        await self._load_connections(jobs)
+        for job in jobs:
+            self._start(job)
+        return len(jobs)
 
     async def _wait(self, timeout: float | None) -> None:
         self._changed.clear()
@@ -318,36 +383,43 @@ class Worker:
             for w in waiters:
                 w.cancel()
 
-    async def _settle(self, room: int) -> int:
-        outcomes, self._results = self._results, []
+    async def _settler(self) -> None:
+        """Record results as they come, a batch per transaction; then wake the claimer (a
+        finished lane item makes its lane's next item ready)."""
+        while True:
+            if not self._results:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            if await self._settle():
+                self._wake.set()
+
+    async def _settle(self) -> bool:
+        """Record a batch of results; whether it was recorded."""
+        batch = self.settings.settle_batch
+        outcomes, self._results = self._results[:batch], self._results[batch:]
+        self._settling = {o.job.id for o in outcomes}
         try:
-            if self._unsure:
-                known = {*self._deadlines, *(o.job.id for o in outcomes)}
-                await self._in_db(self.queue.release_unknown, self.id, known)
-                self._unsure = False
-            jobs, lost = await self._in_db(self.queue.settle, self.id, outcomes, room)
+            _, lost = await self._in_db(self.queue.settle, self.id, outcomes, 0)
         except Exception as exc:
-            self._unsure = True
             self._failures += 1
             log.warning("settling %d results failed (%s); retrying", len(outcomes), exc)
             # Unless the database is away, something in one result is what it refuses:
             # settle them one by one so that one fails alone. (Now and then even when it
             # looks away, in case a result makes it look so.)
-            if outcomes and (not self.queue.db.unavailable(exc) or self._failures % 5 == 0):
+            if not self.queue.db.unavailable(exc) or self._failures % 5 == 0:
                 outcomes = await self._settle_one_by_one(outcomes)
             # The database is unreachable, restarting, locked or full: keep the results
             # and try again; the leases protect the items meanwhile.
             self._results = outcomes + self._results
+            self._settling = set()
             pause = min(self.settings.poll_interval * 2**self._failures, 2.0)
             await asyncio.sleep(pause)
-            return 0
+            return False
+        self._settling = set()
         self._failures = 0
         self._count(outcomes, lost)
-        self.stats.claimed += len(jobs)
-        await self._load_connections(jobs)
-        for job in jobs:
-            self._start(job)
-        return len(jobs)
+        return True
 
     def _count(self, outcomes: list[Outcome], lost: int = 0) -> None:
         if self.observe is not None and outcomes:
@@ -399,12 +471,12 @@ class Worker:
         return self.queue.instructions.policy(job.instruction)
 
     async def _load_connections(self, jobs: list[Job]) -> None:
-        """Read the jobs' connections here, on the DB thread, so handlers never wait on
-        the database from the event loop."""
+        """Read the jobs' connections here, on the claims' database thread, so handlers never
+        wait on the database from the event loop."""
         wanted = {j.connection_id for j in jobs if j.connection_id is not None}
         if wanted and self.connection is not None:
             with contextlib.suppress(Exception):  # _context reports what stays missing
-                await self._in_db(self._fetch_connections, wanted)
+                await self._in_claims_db(self._fetch_connections, wanted)
 
     def _fetch_connections(self, ids: set[int]) -> None:
         assert self.connection is not None
@@ -432,6 +504,7 @@ class Worker:
             self._deadlines.pop(job.id, None)
             self._inflight -= 1
         self._results.append(outcome)
+        self._arrived.set()
         self._changed.set()
 
     async def _run_handler(self, job: Job) -> Outcome:
@@ -518,16 +591,16 @@ class Worker:
             )
 
     async def _drain(self) -> None:
-        """Wait for running handlers and record their results, all within the drain
-        timeout: what cannot be recorded by then runs again (at least once holds)."""
+        """Wait for running handlers and for the settler to record their results, all
+        within the drain timeout: what cannot be recorded by then runs again (at least
+        once holds)."""
         deadline = time.monotonic() + self.settings.drain_timeout
-        while self._inflight and time.monotonic() < deadline:
-            await self._wait(max(deadline - time.monotonic(), 0.0))
-        while self._results:
-            await self._settle(0)
-            if self._results and time.monotonic() >= deadline:
-                log.error(
-                    "could not record %d results within the drain timeout; their items run again",
-                    len(self._results),
-                )
-                return
+        while (self._inflight or self._results or self._settling) and (
+            time.monotonic() < deadline
+        ):
+            await self._wait(min(max(deadline - time.monotonic(), 0.0), 0.05))
+        if self._results or self._settling:
+            log.error(
+                "could not record %d results within the drain timeout; their items run again",
+                len(self._results) + len(self._settling),
+            )
