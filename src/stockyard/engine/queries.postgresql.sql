@@ -20,7 +20,7 @@ WHERE id = ANY(ARRAY(
   SELECT id FROM lanes
   WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0 AND limited = 0
     AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
-  ORDER BY ready_at LIMIT :limit
+  ORDER BY client_id, ready_at LIMIT :limit
   FOR UPDATE SKIP LOCKED
 ))
 RETURNING head_id
@@ -34,7 +34,7 @@ WHERE id = ANY(ARRAY(
   SELECT id FROM items
   WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
     AND coalesce(connection_id, 0) = :key AND run_after <= :now
-  ORDER BY run_after, id LIMIT :limit
+  ORDER BY client_id, coalesce(connection_id, 0), run_after, id LIMIT :limit
   FOR UPDATE SKIP LOCKED
 ))
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,

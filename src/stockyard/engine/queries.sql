@@ -140,14 +140,16 @@ RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts,
 -- yet is the take's business: filtering here would read every lane of the client.
 SELECT client_id FROM lanes
 WHERE ready_at IS NOT NULL AND paused = 0 AND limited = 0 AND client_id > :after
-ORDER BY client_id LIMIT 1
+ORDER BY client_id, ready_at LIMIT 1
 
 -- name: next_free_client
 -- The first client after :after with queued non-blocking items (one probe of
--- items_fair_ready; whether they are due is the group's read).
+-- items_fair_ready; whether they are due is the group's read). Ordered by the index's own
+-- leading keys: ordered by client alone, PostgreSQL may walk items_client through every
+-- finished item instead.
 SELECT client_id FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id > :after
-ORDER BY client_id LIMIT 1
+ORDER BY client_id, coalesce(connection_id, 0) LIMIT 1
 
 -- name: next_free_group
 -- The client's first connection after :after with queued non-blocking items (0: those
@@ -155,14 +157,14 @@ ORDER BY client_id LIMIT 1
 SELECT coalesce(connection_id, 0) FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) > :after
-ORDER BY coalesce(connection_id, 0) LIMIT 1
+ORDER BY client_id, coalesce(connection_id, 0) LIMIT 1
 
 -- name: group_due
 -- When the earliest queued non-blocking item of one client's connection (0: none) may run.
 SELECT run_after FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) = :key
-ORDER BY run_after LIMIT 1
+ORDER BY client_id, coalesce(connection_id, 0), run_after LIMIT 1
 
 -- name: limited_connections
 -- Which of these connections have limits.
