@@ -34,7 +34,7 @@ WHERE id = ANY(ARRAY(
   SELECT id FROM items
   WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
     AND coalesce(connection_id, 0) = :key AND run_after <= :now
-  ORDER BY client_id, coalesce(connection_id, 0), run_after, id LIMIT :limit
+  ORDER BY run_after, id LIMIT :limit
   FOR UPDATE SKIP LOCKED
 ))
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,

@@ -164,7 +164,7 @@ ORDER BY client_id, coalesce(connection_id, 0) LIMIT 1
 SELECT run_after FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) = :key
-ORDER BY client_id, coalesce(connection_id, 0), run_after LIMIT 1
+ORDER BY run_after LIMIT 1
 
 -- name: limited_connections
 -- Which of these connections have limits.

@@ -29,7 +29,7 @@ WHERE id IN (
   SELECT id FROM items
   WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
     AND coalesce(connection_id, 0) = :key AND run_after <= :now
-  ORDER BY client_id, coalesce(connection_id, 0), run_after, id LIMIT :limit
+  ORDER BY run_after, id LIMIT :limit
 )
 RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
   parent_id, started_at, run_after

@@ -2,10 +2,11 @@
 
 One asyncio loop runs async handlers directly and plain functions in a thread pool.
 Database work happens on dedicated threads, so a slow commit never stalls handlers: a
-claimer claims whenever there is room, and a settler records results that finish together
-in one transaction, at most `batch` a transaction, so a new item never waits long behind
-them. On PostgreSQL the two have a connection each and run at once; on SQLite, whose
-writers take turns anyway, they share one.
+claimer claims whenever there is room (at most `batch` a transaction, so a new item never
+waits long behind a claim), and a settler records results that finish together in one
+transaction. On PostgreSQL the two have a connection each and run at once; on SQLite,
+whose writers take turns anyway, they share one, and a settle claims in its own
+transaction (back-to-back transactions would leave other processes no gap to write).
 """
 
 from __future__ import annotations
@@ -212,10 +213,11 @@ class Worker:
         # Claims run on a connection of their own where the database lets two transactions
         # write at once (PostgreSQL), so new work never waits behind a settle; on SQLite,
         # whose writers take turns anyway, on the same thread.
+        self._settle_claims = not queue.db.row_locks
         self._claims_db = (
-            ThreadPoolExecutor(1, thread_name_prefix="stockyard-claims")
-            if queue.db.row_locks
-            else self._db
+            self._db
+            if self._settle_claims
+            else ThreadPoolExecutor(1, thread_name_prefix="stockyard-claims")
         )
         self._pool = _HandlerThreads(self.settings.threads, "stockyard-h")
         self._results: list[Outcome] = []
@@ -331,6 +333,8 @@ class Worker:
             # ahead of the settler by more than the concurrency.
             held = self._inflight + len(self._results) + len(self._settling)
             room = min(settings.concurrency - held, settings.batch)
+            if self._settle_claims and (self._results or self._settling):
+                room = 0  # the settle under way claims in its own transaction
             now = time.monotonic()
             if room > 0 and (self._wake.is_set() or now >= next_poll):
                 self._wake.clear()
@@ -365,6 +369,10 @@ class Worker:
             await asyncio.sleep(min(self.settings.poll_interval * 2**self._claim_failures, 2.0))
             return 0
         self._claim_failures = 0
+        return await self._begin(jobs)
+
+    async def _begin(self, jobs: list[Job]) -> int:
+        """Start claimed jobs; how many."""
         self.stats.claimed += len(jobs)
         await self._load_connections(jobs)
         for job in jobs:
@@ -399,10 +407,17 @@ class Worker:
         batch = self.settings.settle_batch
         outcomes, self._results = self._results[:batch], self._results[batch:]
         self._settling = {o.job.id for o in outcomes}
+        # On SQLite the settle also claims, in the same transaction: its writers take turns,
+        # and a claim and a settle back to back would hold the write lock without a gap for
+        # the other processes waiting for it (an API enqueueing, another worker).
+        room = 0
+        if self._settle_claims and not self._stopping:
+            room = self.settings.concurrency - self._inflight - len(self._results)
         try:
-            _, lost = await self._in_db(self.queue.settle, self.id, outcomes, 0)
+            jobs, lost = await self._in_db(self.queue.settle, self.id, outcomes, room)
         except Exception as exc:
             self._failures += 1
+            self._unsure = self._unsure or room > 0  # its claim may have committed
             log.warning("settling %d results failed (%s); retrying", len(outcomes), exc)
             # Unless the database is away, something in one result is what it refuses:
             # settle them one by one so that one fails alone. (Now and then even when it
@@ -419,6 +434,7 @@ class Worker:
         self._settling = set()
         self._failures = 0
         self._count(outcomes, lost)
+        await self._begin(jobs)
         return True
 
     def _count(self, outcomes: list[Outcome], lost: int = 0) -> None:
