@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 PORT ?= 8000
 
-.PHONY: run test check lint bench bench-postgres clean postgres chromium systems demo-erp-shop
+.PHONY: run test check lint bench bench-postgres bench-peers clean postgres chromium redis systems demo-erp-shop
 
 # Running needs only the package itself; the tests and benchmarks add their tools.
 $(RUN_STAMP): pyproject.toml
@@ -32,6 +32,9 @@ lint: $(STAMP)
 postgres:  ## PostgreSQL's binaries for the tests (Debian's package)
 	bash scripts/install-postgres.sh
 
+redis:  ## Debian's redis-server, for the Dramatiq column of the peer benchmark
+	bash scripts/install-redis.sh
+
 chromium:  ## Debian's Chromium for the console's browser tests
 	bash scripts/install-chromium.sh
 
@@ -53,6 +56,9 @@ bench: $(STAMP)  ## the SQLite benchmarks of docs/benchmarks.md (a few minutes)
 
 bench-postgres: $(STAMP) postgres  ## the PostgreSQL benchmarks, against Procrastinate
 	$(BIN)/python -m bench.postgres
+
+bench-peers: $(STAMP) postgres redis  ## the peer table of docs/benchmarks.md (Huey, Procrastinate, Dramatiq, raw loops)
+	$(BIN)/python -m bench.peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
