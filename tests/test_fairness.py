@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockyard.engine import Outcome, Queue, Request
+from stockyard.engine import Limits, Outcome, Queue, Request
 from stockyard.engine.turns import fill, rotation
 from stockyard.tenancy import Tenancy
 from tests.support.queues import UrlMaker, make_queue
@@ -223,3 +223,61 @@ def test_a_lane_is_ready_from_when_its_head_became_due(queue: Queue) -> None:
         (ready_at,) = cur.execute(f"SELECT ready_at FROM lanes WHERE id = {int(lane)}").fetchone()
     assert ready_at >= before
     assert [j.id for j in queue.claim("w", 10)] == [second]
+
+
+def test_a_busy_lane_keeps_its_place_while_items_queue_behind_its_head(queue: Queue) -> None:
+    """A lane whose head waits does not go to the back each time more is queued behind
+    it: with one lane taken per claim, the lane that was ready first goes first."""
+    client = _client(queue, "shop")
+    busy, *others = [_connection(queue, client, f"Lane {n}") for n in range(4)]
+    queue.enqueue(client, [Request("update_variant", {}, busy)])
+    queue.enqueue(client, [Request("update_variant", {}, lane) for lane in others])
+    queue.enqueue(client, [Request("update_variant", {}, busy)])  # behind the busy head
+    queue.register_worker("w", "test", 0)
+    # One lane a claim: the one ready first.
+    (first,) = queue.claim("w", 1)
+    assert first.lane_id == busy
+
+
+def test_a_client_with_limits_gets_no_more_than_its_turn(queue: Queue) -> None:
+    """Limits that limit nothing give a client no head start over others' lanes."""
+    a, b = _client(queue, "a"), _client(queue, "b")
+    a_lanes = [_connection(queue, a, f"A {n}") for n in range(12)]
+    for lane in a_lanes:
+        queue.set_limits(a, lane, Limits(max_running=100_000))
+    queue.enqueue(a, [Request("update_variant", {}, lane) for lane in a_lanes])
+    b_lane = _connection(queue, b, "B")
+    (b_head,) = queue.enqueue(b, [Request("update_variant", {}, b_lane)])
+    queue.register_worker("w", "test", 0)
+    assert b_head in {j.id for j in queue.claim("w", 4)}
+
+
+def test_lanes_at_their_limits_do_not_hold_back_other_lanes(queue: Queue) -> None:
+    """Lanes whose connections cannot start anything now are put off, so a claim with
+    little room still reaches another client's lane, limited or not."""
+    a, b = _client(queue, "a"), _client(queue, "b")
+    a_lanes = [_connection(queue, a, f"A {n}") for n in range(6)]
+    for lane in a_lanes:
+        queue.set_limits(a, lane, Limits(per_second=1e-6))  # one start, then none for days
+    queue.enqueue(a, [Request("update_variant", {}, lane) for lane in a_lanes for _ in range(2)])
+    queue.register_worker("w", "test", 0)
+    first = queue.claim("w", 100)
+    assert {j.lane_id for j in first} == set(a_lanes)
+    queue.settle("w", [Outcome(j, "done", time.time()) for j in first])
+    b_lane = _connection(queue, b, "B")
+    queue.set_limits(b, b_lane, Limits(max_running=5))
+    (b_head,) = queue.enqueue(b, [Request("update_variant", {}, b_lane)])
+    assert [j.id for j in queue.claim("w", 2)] == [b_head]
+
+
+def test_clients_with_nothing_due_yet_do_not_use_up_a_claim(queue: Queue) -> None:
+    waiting = [_client(queue, f"later {n}") for n in range(40)]
+    for client in waiting:
+        queue.enqueue(client, [Request("sync_order", {}, delay=3600)])
+    due = _client(queue, "now")
+    (item,) = queue.enqueue(due, [Request("sync_order", {})])
+    queue.register_worker("w", "test", 0)
+    # Within one claim's listing (32 clients) the due client is reached whatever its place;
+    # beyond it, within a few claims.
+    claimed = [j.id for _ in range(3) for j in queue.claim("w", 1)]
+    assert claimed == [item]

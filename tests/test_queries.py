@@ -234,7 +234,6 @@ _BOTH = {
     "enqueue": {"items_idempotency"},
     "claim": {
         "lanes_client_ready",
-        "lanes_limited_ready",
         "items_fair_ready",
         "items_running_connection",
     },

@@ -11,7 +11,7 @@ from stockyard.engine import ItemFilter, Job, Outcome, Queue, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
 from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.tenancy import Tenancy
-from tests.support.queues import UrlMaker, fresh_queue
+from tests.support.queues import UrlMaker, fresh_queue, make_queue
 
 
 async def noop(ctx: Context) -> None:
@@ -82,3 +82,44 @@ def test_a_busy_worker_still_claims_new_work(queue: Queue, client_id: int) -> No
     stats = asyncio.run(worker.run(stop_when_idle=True))
     assert stats.done == 301
     assert queue.count(ItemFilter(client_id, statuses=("done",))) == 301
+
+
+def test_a_failed_settle_does_not_leave_the_claimer_asleep(new_url: UrlMaker) -> None:
+    """A batch settle fails once (its results are then recorded one by one): the worker
+    still claims work another process queues afterwards."""
+    queue = fresh_queue(new_url)
+    client = Tenancy(queue.db).client_id("default")
+    other = make_queue(queue.db.url, migrate=False)  # another process's enqueues
+    settle = queue.settle
+    failed: list[bool] = []
+    ran: list[int] = []
+
+    def settle_failing_once(
+        worker: str, outcomes: Sequence[Outcome], limit: int = 0
+    ) -> tuple[list[Job], int]:
+        if not failed and len(outcomes) > 0:
+            failed.append(True)
+            raise ValueError("refused once")
+        return settle(worker, outcomes, limit)
+
+    queue.settle = settle_failing_once  # type: ignore[method-assign,assignment]
+
+    async def handler(ctx: Context) -> None:
+        ran.append(ctx.job.id)
+        if len(ran) == 1:
+            other.enqueue(client, [Request("sync_order", {"n": 2})])
+
+    registry = HandlerRegistry()
+    registry.register("sync_order", handler)
+    settings = WorkerSettings(concurrency=4, poll_interval=0.01)
+    worker = Worker(queue, registry, settings, connection=Tenancy(queue.db).connection)
+    queue.enqueue(client, [Request("sync_order", {"n": 1})])
+
+    async def run() -> None:
+        await asyncio.wait_for(worker.run(stop_when_idle=True), timeout=60)
+
+    asyncio.run(run())
+    assert failed and len(ran) == 2
+    assert queue.count(ItemFilter(client, statuses=("done",))) == 2
+    other.db.close()
+    queue.db.close()

@@ -3,15 +3,14 @@
 Lane invariant (what makes claiming cheap): `lanes.head_id` is the lane's oldest unfinished
 item, and `lanes.ready_at` is set exactly while that head is queued (when it became due:
 its run_after, or the moment the lane got it if that was later). Claiming blocking work
-reads the partial index `lanes_client_ready` (`lanes_limited_ready` for limited
-connections); claiming non-blocking work reads `items_fair_ready`. Neither touches failed
-lanes or the backlog behind a head.
+reads the partial index `lanes_client_ready`; claiming non-blocking work reads
+`items_fair_ready`. Neither touches failed lanes or the backlog behind a head.
 
 Every statement that writes `head_id`, `ready_at` or `pending` is in this module:
-`update` re-derives heads after any change of a lane's items, `take_client` and
-`take_limited` hand out ready heads to a claim, `set_paused` pauses and resumes, `open`
-creates a lane. A lane's id is the id of its connection (a source or a channel); a lane
-of a limited connection is marked `limited` (stockyard.engine.limits).
+`update` re-derives heads after any change of a lane's items, `due_for_client`, `take`
+and `defer` hand out ready heads to a claim (or put off a lane whose connection is at its
+limits), `set_paused` pauses and resumes, `open` creates a lane. A lane's id is the id of
+its connection (a source or a channel).
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from stockyard.errors import Conflict, NotFound
 
 # How long a ready lane waits for the worker whose share it is before any worker takes it.
 LANE_HANDOFF = 1.0
+# How long a lane whose connection is at its limits waits before a claim looks again.
+LIMITED_WAIT = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +73,16 @@ class Lanes:
         """`finished` counts, per lane, items that left it for good (0: only re-derive)."""
         self.update(cur, {lane: -n for lane, n in finished.items()})
 
-    def take_client(
+    def due_for_client(
         self, cur: Cursor, client_id: int, limit: int, now: float, place: Place
-    ) -> list[int]:
-        """Up to `limit` due heads of the client's unpaused lanes without limits, earliest
-        first: first those of this worker's share of lanes, then any other lane due for
-        longer than LANE_HANDOFF (its worker is busy or gone). Their lanes stop being ready
-        (the claim that called this starts them)."""
+    ) -> list[tuple[int, int]]:
+        """(lane, head) of up to `limit` due lanes of the client, earliest first: first
+        those of this worker's share of lanes, then any other lane due for longer than
+        LANE_HANDOFF (its worker is busy or gone). Locked on PostgreSQL, for `take` or
+        `defer` in the same transaction."""
         rows = self.sql.all(
             cur,
-            "take_client_lanes",
+            "client_lanes_due",
             client_id=client_id,
             now=now,
             limit=limit,
@@ -89,17 +90,19 @@ class Lanes:
             slot=place.index,
             stale=now - LANE_HANDOFF,
         )
-        return [int(r[0]) for r in rows]
-
-    def take_limited(
-        self, cur: Cursor, lane_ids: Sequence[int], now: float
-    ) -> list[tuple[int, int]]:
-        """(lane, head) of these lanes of limited connections (locked by the claim, which
-        checked their limits) that are due; their lanes stop being ready."""
-        if not lane_ids:
-            return []
-        rows = self.sql.all(cur, "take_limited_heads", ids=list(lane_ids), now=now)
         return [(int(r[0]), int(r[1])) for r in rows]
+
+    def take(self, cur: Cursor, lane_ids: Sequence[int]) -> None:
+        """These lanes (from `due_for_client`) stop being ready: the claim starts their
+        heads."""
+        if lane_ids:
+            self.sql.execute(cur, "take_lanes", ids=list(lane_ids))
+
+    def defer(self, cur: Cursor, lane_ids: Sequence[int], until: float) -> None:
+        """These ready lanes (from `due_for_client`), whose connection is at its limits,
+        wait until `until`, behind the client's other lanes."""
+        if lane_ids:
+            self.sql.execute(cur, "defer_lanes", ids=list(lane_ids), later=until)
 
     def next_due(self) -> float | None:
         """When the earliest ready lane may run (None: none is ready)."""

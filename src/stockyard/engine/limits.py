@@ -1,7 +1,6 @@
 """Per-connection limits, kept by the engine: one row per limited connection (of any
-kind) in `limits`, with its rate bucket; a limited source's or channel's lane is marked
-so that claims take its head through the limited path (stockyard.engine.turns spends
-them). What a limit means is `models.Limits`."""
+kind) in `limits`, with its rate bucket (stockyard.engine.turns spends it). What a limit
+means is `models.Limits`."""
 
 from __future__ import annotations
 
@@ -36,7 +35,6 @@ def put(sql: Sql, cur: Cursor, client_id: int, connection_id: int, limits: Limit
         )
     else:
         sql.execute(cur, "drop_limits", connection_id=connection_id)
-    sql.execute(cur, "mark_limited", limited=int(limits.limited), lane_id=connection_id)
 
 
 def of(sql: Sql, cur: Cursor, client_id: int, connection_ids: Iterable[int]) -> dict[int, Limits]:

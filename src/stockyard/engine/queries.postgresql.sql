@@ -10,20 +10,15 @@
 -- while the lanes are locked: within a lane, ids increase in commit order.
 SELECT n, n FROM (SELECT nextval('items_id_seq') AS n FROM generate_series(1, :count)) AS drawn
 
--- name: take_client_lanes
--- Up to :limit due heads of the client's unpaused, unlimited lanes, earliest first, taking
--- first the lanes of this worker's share (lane id modulo :workers is :slot) and others'
--- once due before :stale, skipping lanes another claim holds; their lanes stop being
--- ready (the claim starts them).
-UPDATE lanes SET ready_at = NULL
-WHERE id = ANY(ARRAY(
-  SELECT id FROM lanes
-  WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0 AND limited = 0
-    AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
-  ORDER BY client_id, ready_at LIMIT :limit
-  FOR UPDATE SKIP LOCKED
-))
-RETURNING head_id
+-- name: client_lanes_due
+-- Up to :limit due heads of the client's unpaused lanes, earliest first, taking first the
+-- lanes of this worker's share (lane id modulo :workers is :slot) and others' once due
+-- before :stale, locked; lanes another claim holds are skipped. Each lane's id and head.
+SELECT id, head_id FROM lanes
+WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0
+  AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
+ORDER BY client_id, ready_at LIMIT :limit
+FOR UPDATE SKIP LOCKED
 
 -- name: start_group_items
 -- Start up to :limit due non-blocking items of one client's connection (0: none),

@@ -67,8 +67,9 @@ SELECT id FROM lanes WHERE {in_list(id, :ids)} ORDER BY id {for_update}
 -- Add each row's (lane, delta) to the lane's pending count and re-derive its head (kept
 -- while running or failed, else the lowest queued id) and ready_at: when a queued head
 -- became due, so no earlier than now (lanes of a client take turns by how long they have
--- been ready, and a lane is handed to another worker only after waiting). MATERIALIZED:
--- each head is derived once (inlined, PostgreSQL computes it twice).
+-- been ready, and a lane is handed to another worker only after waiting); a lane still
+-- ready with the same head keeps its place (more items queued behind it change nothing).
+-- MATERIALIZED: each head is derived once (inlined, PostgreSQL computes it twice).
 WITH h AS MATERIALIZED (
   SELECT l.id AS lane, CAST(d.value->>1 AS INTEGER) AS delta,
     CASE WHEN (SELECT status FROM items WHERE id = l.head_id) IN ('running', 'failed')
@@ -77,11 +78,12 @@ WITH h AS MATERIALIZED (
   FROM {json_rows(:batch)} JOIN lanes l ON l.id = CAST(d.value->>0 AS BIGINT)
 )
 UPDATE lanes SET pending = lanes.pending + h.delta, head_id = h.head,
-  ready_at = (
-    SELECT CASE WHEN run_after > CAST(:now AS DOUBLE PRECISION) THEN run_after
-      ELSE CAST(:now AS DOUBLE PRECISION) END
-    FROM items WHERE id = h.head AND status = 'queued'
-  )
+  ready_at = CASE WHEN h.head = lanes.head_id AND lanes.ready_at IS NOT NULL
+    THEN lanes.ready_at ELSE (
+      SELECT CASE WHEN run_after > CAST(:now AS DOUBLE PRECISION) THEN run_after
+        ELSE CAST(:now AS DOUBLE PRECISION) END
+      FROM items WHERE id = h.head AND status = 'queued'
+    ) END
 FROM h WHERE lanes.id = h.lane
 
 -- name: next_lane_due
@@ -105,10 +107,6 @@ ON CONFLICT (connection_id) DO UPDATE SET max_running = excluded.max_running,
 -- A connection without limits.
 DELETE FROM limits WHERE connection_id = :connection_id
 
--- name: mark_limited
--- Whether a connection's lane (if it has one) is claimed as a limited one.
-UPDATE lanes SET limited = :limited WHERE id = :lane_id
-
 -- name: limits_of
 -- The limits of these connections of the client that have some.
 SELECT connection_id, max_running, per_second, burst FROM limits
@@ -127,7 +125,7 @@ WHERE id = :lane_id
 SELECT stopped_at FROM workers WHERE id = :worker_id {for_update}
 
 -- name: start_heads
--- Start these lane heads (from take_client_lanes and take_limited_heads) under the worker.
+-- Start these lane heads (from client_lanes_due, then take_lanes) under the worker.
 UPDATE items SET status = 'running', worker_id = :worker_id, started_at = :now,
   updated_at = :now, attempts = attempts + 1
 WHERE {in_list(id, :ids)}
@@ -135,11 +133,11 @@ RETURNING id, client_id, instruction, connection_id, lane_id, payload, attempts,
   parent_id, started_at, run_after
 
 -- name: next_lane_client
--- The first client after :after with a ready, unpaused lane of an unlimited connection
--- (one probe of lanes_client_ready; claims take turns between clients). Whether it is due
--- yet is the take's business: filtering here would read every lane of the client.
+-- The first client after :after with a ready, unpaused lane (one probe of
+-- lanes_client_ready; claims take turns between clients). Whether it is due yet is the
+-- take's business: filtering here would read every lane of the client.
 SELECT client_id FROM lanes
-WHERE ready_at IS NOT NULL AND paused = 0 AND limited = 0 AND client_id > :after
+WHERE ready_at IS NOT NULL AND paused = 0 AND client_id > :after
 ORDER BY client_id, ready_at LIMIT 1
 
 -- name: next_free_client
@@ -170,12 +168,6 @@ ORDER BY run_after LIMIT 1
 -- Which of these connections have limits.
 SELECT connection_id FROM limits WHERE {in_list(connection_id, :ids)}
 
--- name: limited_ready_lanes
--- Up to :limit due, unpaused lanes of limited connections, earliest first.
-SELECT id FROM lanes
-WHERE ready_at IS NOT NULL AND paused = 0 AND limited = 1 AND ready_at <= :now
-ORDER BY ready_at LIMIT :limit
-
 -- name: lock_limits
 -- The limits and rate bucket of these limited connections, locked; a connection another
 -- claim holds is skipped (its turn comes on the next claim).
@@ -188,17 +180,23 @@ SELECT connection_id, count(*) FROM items
 WHERE status = 'running' AND connection_id IS NOT NULL AND {in_list(connection_id, :ids)}
 GROUP BY connection_id
 
--- name: take_limited_heads
--- Those of these lanes (locked by lock_limits) that are due stop being ready; each one's
--- id and head (the claim starts them).
-UPDATE lanes SET ready_at = NULL
-WHERE {in_list(id, :ids)} AND ready_at IS NOT NULL AND ready_at <= :now AND paused = 0
-RETURNING id, head_id
+-- name: take_lanes
+-- These lanes (chosen and locked by client_lanes_due) stop being ready: the claim starts
+-- their heads.
+UPDATE lanes SET ready_at = NULL WHERE {in_list(id, :ids)}
+
+-- name: defer_lanes
+-- These ready lanes (chosen and locked by client_lanes_due) whose connection is at its
+-- limits wait until :later, behind the client's other lanes.
+UPDATE lanes SET ready_at = :later WHERE {in_list(id, :ids)} AND ready_at IS NOT NULL
 
 -- name: spend_tokens
 -- What is left in each connection's rate bucket after this claim; a batch of
--- (connection, tokens).
-UPDATE limits SET tokens = CAST(d.value->>1 AS DOUBLE PRECISION), tokens_at = :now
+-- (connection, tokens). The bucket's clock never goes back: a worker whose clock is
+-- behind another's must not make the next one refill what it already spent.
+UPDATE limits SET tokens = CAST(d.value->>1 AS DOUBLE PRECISION),
+  tokens_at = CASE WHEN tokens_at > CAST(:now AS DOUBLE PRECISION) THEN tokens_at
+    ELSE CAST(:now AS DOUBLE PRECISION) END
 FROM {json_rows(:batch)}
 WHERE limits.connection_id = CAST(d.value->>0 AS BIGINT)
 

@@ -7,18 +7,14 @@
 -- never handed out twice. (No AUTOINCREMENT: it costs a table write per insert.)
 SELECT coalesce(max(id), 0) + 1, coalesce(max(id), 0) + :count FROM items
 
--- name: take_client_lanes
--- Up to :limit due heads of the client's unpaused, unlimited lanes, earliest first, taking
--- first the lanes of this worker's share (lane id modulo :workers is :slot) and others'
--- once due before :stale; their lanes stop being ready (the claim starts them).
-UPDATE lanes SET ready_at = NULL
-WHERE id IN (
-  SELECT id FROM lanes
-  WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0 AND limited = 0
-    AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
-  ORDER BY client_id, ready_at LIMIT :limit
-)
-RETURNING head_id
+-- name: client_lanes_due
+-- Up to :limit due heads of the client's unpaused lanes, earliest first, taking first the
+-- lanes of this worker's share (lane id modulo :workers is :slot) and others' once due
+-- before :stale; each lane's id and head.
+SELECT id, head_id FROM lanes
+WHERE client_id = :client_id AND ready_at IS NOT NULL AND paused = 0
+  AND ready_at <= :now AND (id % :workers = :slot OR ready_at <= :stale)
+ORDER BY client_id, ready_at LIMIT :limit
 
 -- name: start_group_items
 -- Start up to :limit due non-blocking items of one client's connection (0: none),

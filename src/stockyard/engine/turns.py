@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from stockyard.db import Cursor
-from stockyard.engine.lanes import Lanes, Place
+from stockyard.engine.lanes import LIMITED_WAIT, Lanes, Place
 from stockyard.engine.models import Job
 from stockyard.engine.rows import dumps, jobs
 from stockyard.engine.store import Sql
@@ -169,14 +169,16 @@ def fill(
     return room - left
 
 
-def resume_after(keys: Sequence[int], room: int, most: int, current: int) -> int:
-    """Where the next claim starts. After the last key served when the room did not
-    reach them all or the listing stopped at `most` (more may wait beyond); else after
-    the first, so each key takes its turn at the front, where rounded-up shares fall."""
-    if not keys:
+def resume_after(keys: Sequence[int], tally: Tally, most: int, current: int) -> int:
+    """Where the next claim starts: after the last key that had a turn, when not all had
+    one or the listing stopped at `most` (more may wait beyond); else after the first, so
+    each key takes its turn at the front, where rounded-up shares fall."""
+    served = [k for k in keys if k in tally.given]
+    if not served:
         return current
-    served = min(room, len(keys))
-    return keys[served - 1] if served < len(keys) or len(keys) >= most else keys[0]
+    if len(served) == len(keys) and len(keys) < most:
+        return keys[0]
+    return served[-1]
 
 
 def rotation(probe: Callable[[int], int | None], after: int, most: int) -> list[int]:
@@ -213,38 +215,50 @@ class Planner:
     def lane_heads(
         self, cur: Cursor, turns: Turns, room: int, now: float, limiter: Limiter
     ) -> list[int]:
+        """Up to `room` heads of due lanes, in turns between clients; their lanes stop
+        being ready (the caller starts the heads)."""
         if room <= 0:
             return []
-        heads = self._limited_heads(cur, room, now, limiter)
-        room -= len(heads)
+        heads: list[int] = []
 
         def probe(after: int) -> int | None:
             row = self.sql.one(cur, "next_lane_client", after=after)
             return None if row is None else int(row[0])
 
-        most = min(room, MAX_CLIENTS)
-        clients = rotation(probe, turns.lane_client, most) if room else []
-        turns.lane_client = resume_after(clients, room, most, turns.lane_client)
+        clients = rotation(probe, turns.lane_client, MAX_CLIENTS)
+        tally = Tally()
 
         def take(client: int, share: int) -> int:
-            got = self.lanes.take_client(cur, client, share, now, turns.place)
+            got = self._client_heads(cur, turns, client, share, now, limiter)
             heads.extend(got)
             return len(got)
 
-        fill(clients, room, take)
+        fill(clients, room, take, tally)
+        turns.lane_client = resume_after(clients, tally, MAX_CLIENTS, turns.lane_client)
         return heads
 
-    def _limited_heads(self, cur: Cursor, room: int, now: float, limiter: Limiter) -> list[int]:
-        """Heads of due lanes of limited connections that their limits let start."""
-        rows = self.sql.all(cur, "limited_ready_lanes", now=now, limit=room)
-        candidates = [int(r[0]) for r in rows]
-        if not candidates:
-            return []
-        limiter.admit(candidates)
-        allowed = [lane for lane in candidates if limiter.cap(lane, 1) == 1]
-        taken = self.lanes.take_limited(cur, allowed, now)
-        for lane, _ in taken:  # a lane's connection is the lane: its head spends one
-            limiter.spend(lane, 1)
+    def _client_heads(
+        self, cur: Cursor, turns: Turns, client: int, share: int, now: float, limiter: Limiter
+    ) -> list[int]:
+        """Up to `share` heads of the client's due lanes. A lane whose connection is at
+        its limits is put off (LIMITED_WAIT) and does not count: its lane's turn goes on."""
+        due = self.lanes.due_for_client(cur, client, share, now, turns.place)
+        limiter.admit([lane for lane, _ in due])
+        taken, deferred = [], []
+        for lane, head in due:
+            if limiter.cap(lane, 1) == 1:
+                limiter.spend(lane, 1)  # a lane's connection is the lane: its head is one
+                taken.append((lane, head))
+            else:
+                deferred.append(lane)
+        self.lanes.take(cur, [lane for lane, _ in taken])
+        self.lanes.defer(cur, deferred, now + LIMITED_WAIT)
+        # Deferred lanes took none of the share, but the client is not out of lanes: the
+        # next round offers it more (returning fewer than offered would end its turn).
+        if deferred and len(taken) < share:
+            return [head for _, head in taken] + self._client_heads(
+                cur, turns, client, share - len(taken), now, limiter
+            )
         return [head for _, head in taken]
 
     # ------------------------------------------------------------------ non-blocking
@@ -256,24 +270,30 @@ class Planner:
         if room <= 0:
             return []
 
-        most = min(room, MAX_CLIENTS)
-        clients = rotation(self._probe_client(cur), turns.free_client, most)
-        if not clients:
-            return []
-        turns.free_client = resume_after(clients, room, most, turns.free_client)
-        groups = {c: self._groups(cur, turns, c, room) for c in clients}
-        limiter.admit([g for gs in groups.values() for g in gs])
+        # Every client with queued items is listed (up to MAX_CLIENTS), not just as many
+        # as the room: one whose items are all due later takes nothing, and the room goes
+        # on to the next.
+        clients = rotation(self._probe_client(cur), turns.free_client, MAX_CLIENTS)
         taken: list[Job] = []
+        tally = Tally()
         tallies = {c: Tally() for c in clients}  # per client, its connections' so far
+        groups: dict[int, list[int]] = {}
 
         def take(client: int, share: int) -> int:
+            if client not in groups:  # listed when the client first has a turn
+                groups[client] = self._groups(cur, turns, client)
+                limiter.admit(groups[client])
             got = self._take_groups(
-                cur, worker_id, turns, client, groups[client], share, now, limiter, tallies[client]
+                cur, worker_id, client, groups[client], share, now, limiter, tallies[client]
             )
             taken.extend(got)
             return len(got)
 
-        fill(clients, room, take)
+        fill(clients, room, take, tally)
+        turns.free_client = resume_after(clients, tally, MAX_CLIENTS, turns.free_client)
+        for client, listed in groups.items():
+            start = turns.groups.get(client, _BEFORE_ALL)
+            turns.groups[client] = resume_after(listed, tallies[client], MAX_GROUPS, start)
         return taken
 
     def next_free_due(self, cur: Cursor) -> float | None:
@@ -301,21 +321,16 @@ class Planner:
 
         return probe
 
-    def _groups(self, cur: Cursor, turns: Turns, client: int, room: int) -> list[int]:
+    def _groups(self, cur: Cursor, turns: Turns, client: int) -> list[int]:
         """The client's connections with queued items (0: none), from after the one
         served last."""
         start = turns.groups.get(client, _BEFORE_ALL)
-        return rotation(self._probe_group(cur, client), start, self.most_groups(room))
-
-    @staticmethod
-    def most_groups(room: int) -> int:
-        return min(room, MAX_GROUPS)
+        return rotation(self._probe_group(cur, client), start, MAX_GROUPS)
 
     def _take_groups(
         self,
         cur: Cursor,
         worker_id: str,
-        turns: Turns,
         client: int,
         groups: list[int],
         share: int,
@@ -324,8 +339,6 @@ class Planner:
         tally: Tally,
     ) -> list[Job]:
         """Start up to `share` items of the client, shared fairly between its groups."""
-        start = turns.groups.get(client, _BEFORE_ALL)
-        turns.groups[client] = resume_after(groups, share, self.most_groups(share), start)
         taken: list[Job] = []
 
         def take(group: int, part: int) -> int:

@@ -230,6 +230,7 @@ class Worker:
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         # Results being recorded right now (the settler's batch).
         self._settling: set[int] = set()
+        self._starting: set[int] = set()  # claimed, their connections being read
         self._arrived = asyncio.Event()  # a result is waiting for the settler
         # After a failed claim we cannot know whether it committed (the connection may have
         # broken after COMMIT): the next claim first releases items this worker does not
@@ -331,7 +332,9 @@ class Worker:
         while not self._stopping:
             # Results not yet recorded still hold their place: the claimer never runs
             # ahead of the settler by more than the concurrency.
-            held = self._inflight + len(self._results) + len(self._settling)
+            held = (
+                self._inflight + len(self._results) + len(self._settling) + len(self._starting)
+            )
             room = min(settings.concurrency - held, settings.batch)
             if self._settle_claims and (self._results or self._settling):
                 room = 0  # the settle under way claims in its own transaction
@@ -357,7 +360,12 @@ class Worker:
         """Claim up to `room` items and start them; how many."""
         try:
             if self._unsure:
-                known = {*self._deadlines, *self._settling, *(o.job.id for o in self._results)}
+                known = {
+                    *self._deadlines,
+                    *self._settling,
+                    *self._starting,
+                    *(o.job.id for o in self._results),
+                }
                 await self._in_claims_db(self.queue.release_unknown, self.id, known)
                 self._unsure = False
             jobs = await self._in_claims_db(self.queue.claim, self.id, room)
@@ -372,11 +380,17 @@ class Worker:
         return await self._begin(jobs)
 
     async def _begin(self, jobs: list[Job]) -> int:
-        """Start claimed jobs; how many."""
-        self.stats.claimed += len(jobs)
-        await self._load_connections(jobs)
-        for job in jobs:
-            self._start(job)
+        """Start claimed jobs; how many. Until they start they count as held (room) and as
+        known (release_unknown), though reading their connections awaits."""
+        ids = {j.id for j in jobs}
+        self._starting |= ids
+        try:
+            self.stats.claimed += len(jobs)
+            await self._load_connections(jobs)
+            for job in jobs:
+                self._start(job)
+        finally:
+            self._starting -= ids
         return len(jobs)
 
     async def _wait(self, timeout: float | None) -> None:
@@ -399,7 +413,14 @@ class Worker:
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            if await self._settle():
+            try:
+                await self._settle()
+            except Exception:  # a bug of ours must not silently stop all recording
+                log.exception("recording results failed; trying again")
+                await asyncio.sleep(self.settings.poll_interval)
+            finally:
+                # Whatever happened, the claimer may have room again (on SQLite it waits
+                # for the settle to claim) and lanes may have new heads.
                 self._wake.set()
 
     async def _settle(self) -> bool:

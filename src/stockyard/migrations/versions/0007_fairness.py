@@ -7,9 +7,12 @@
   (a connection's concurrency cap is checked against it).
 - `limits`: a connection's limits and its rate bucket, one row per limited connection of
   any kind; the row is locked while a claim spends from it, so limits hold across workers
-  and machines. A limited source's or channel's lane is marked `limited`.
-- `lanes_client_ready`: ready lanes by client, for taking turns between clients; lanes of
-  limited connections are claimed through `lanes_limited_ready` instead.
+  and machines.
+- `lanes_client_ready`: ready lanes by client, for taking turns between clients.
+
+Both indexes on items are partial (queued non-blocking items, running items), so they
+build from a small part of a big table; docs/postgres.md, "Upgrades", says how to build
+them beforehand without blocking writes.
 
 Revision ID: 0007
 Revises: 0006
@@ -42,30 +45,24 @@ def upgrade() -> None:
         sa.Column("tokens", sa.Float(precision=53)),
         sa.Column("tokens_at", TIME),
     )
-    with op.batch_alter_table("lanes") as lanes:
-        lanes.add_column(sa.Column("limited", sa.Integer, nullable=False, server_default="0"))
     op.create_index(
         "lanes_client_ready",
         "lanes",
         ["client_id", "ready_at"],
-        **_partial("ready_at IS NOT NULL AND paused = 0 AND limited = 0"),
-    )
-    op.create_index(
-        "lanes_limited_ready",
-        "lanes",
-        ["ready_at"],
-        **_partial("ready_at IS NOT NULL AND paused = 0 AND limited = 1"),
+        **_partial("ready_at IS NOT NULL AND paused = 0"),
     )
     op.create_index(
         "items_fair_ready",
         "items",
         ["client_id", sa.text("coalesce(connection_id, 0)"), "run_after", "id"],
+        if_not_exists=True,  # built beforehand, CONCURRENTLY (docs/postgres.md, upgrades)
         **_partial("status = 'queued' AND lane_id IS NULL"),
     )
     op.create_index(
         "items_running_connection",
         "items",
         ["connection_id"],
+        if_not_exists=True,
         **_partial("status = 'running' AND connection_id IS NOT NULL"),
     )
 
@@ -73,8 +70,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("items_running_connection", "items")
     op.drop_index("items_fair_ready", "items")
-    op.drop_index("lanes_limited_ready", "lanes")
     op.drop_index("lanes_client_ready", "lanes")
-    with op.batch_alter_table("lanes") as lanes:
-        lanes.drop_column("limited")
     op.drop_table("limits")
