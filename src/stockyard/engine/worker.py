@@ -243,6 +243,7 @@ class Worker:
         """Finish what is running, claim nothing new, then exit (SIGTERM / SIGINT)."""
         self._stopping = True
         self._changed.set()
+        self._wake.set()
 
     async def _in_db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -348,7 +349,22 @@ class Worker:
                     return
                 continue
             timeout = max(next_poll - now, 0.0) if room > 0 else None
-            await self._wait(timeout)
+            await self._wait_to_claim(timeout)
+
+    async def _wait_to_claim(self, timeout: float | None) -> None:
+        """Until woken (an enqueue, a settle that freed room or readied lanes, stop) or
+        the timeout. Not on each finished handler: that frees no room (its result holds
+        the place until recorded), and a wake-up per result cost the settler its CPU."""
+        if timeout is None:
+            # No room now: only a settle (which then wakes us) or stop can make some. A
+            # wake-up left from an enqueue meanwhile is served by that settle's claim (on
+            # SQLite) or by the claim the settle's wake-up leads to; kept set, it would
+            # spin this loop.
+            self._wake.clear()
+            await self._wake.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _idle(self) -> bool:
         """Nothing running, nothing to record, and nothing due (now or later)."""
