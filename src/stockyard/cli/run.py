@@ -63,6 +63,9 @@ def worker(
     poll: float = typer.Option(0.05, help="Seconds between polls for other processes' work"),
     lease: float = typer.Option(6.0, help="Seconds without a heartbeat before a worker is dead"),
     heartbeat: float = typer.Option(1.5, help="Seconds between heartbeats"),
+    batch: int = typer.Option(
+        256, min=1, help="Items claimed a transaction at most (lower: new work waits less)"
+    ),
     metrics_port: int | None = typer.Option(
         None, min=1, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics"
     ),
@@ -79,6 +82,7 @@ def worker(
         poll_interval=poll,
         lease_timeout=lease,
         heartbeat_interval=heartbeat,
+        batch=batch,
     )
     app = application(db)
     _log_info()

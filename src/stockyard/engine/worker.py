@@ -51,9 +51,11 @@ class WorkerSettings:
     lease_timeout: float = 6.0  # a worker silent this long is dead: its items run again
     drain_timeout: float = 30.0
     # Items claimed per transaction at most: a claim is what a newly queued item waits for
-    # on a busy worker, so it is kept short. Results are recorded up to `settle_batch` a
-    # transaction (on PostgreSQL no claim waits for them).
-    batch: int = 64
+    # on a busy worker. 256 keeps a no-op drain on PostgreSQL at the rate of one combined
+    # transaction of 1,000 (bench/peers.py); 64 halves a newcomer's p99 wait beside a
+    # flood (bench/fairness.py) for 0.6x of that drain. Results are recorded up to
+    # `settle_batch` a transaction (on PostgreSQL no claim waits for them).
+    batch: int = 256
     settle_batch: int = 1000
 
     def __post_init__(self) -> None:
