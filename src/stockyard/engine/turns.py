@@ -98,9 +98,6 @@ class Limiter:
         bucket = self._buckets.get(connection_id)
         return wanted if bucket is None else min(wanted, bucket.cap)
 
-    def limited(self, connection_id: int) -> bool:
-        return connection_id in self._buckets
-
     def spend(self, connection_id: int, started: int) -> None:
         bucket = self._buckets.get(connection_id)
         if bucket is not None and started:
@@ -220,12 +217,7 @@ class Planner:
         if room <= 0:
             return []
         heads: list[int] = []
-
-        def probe(after: int) -> int | None:
-            row = self.sql.one(cur, "next_lane_client", after=after)
-            return None if row is None else int(row[0])
-
-        clients = rotation(probe, turns.lane_client, MAX_CLIENTS)
+        clients = rotation(self._prober(cur, "next_lane_client"), turns.lane_client, MAX_CLIENTS)
         tally = Tally()
 
         def take(client: int, share: int) -> int:
@@ -273,7 +265,7 @@ class Planner:
         # Every client with queued items is listed (up to MAX_CLIENTS), not just as many
         # as the room: one whose items are all due later takes nothing, and the room goes
         # on to the next.
-        clients = rotation(self._probe_client(cur), turns.free_client, MAX_CLIENTS)
+        clients = rotation(self._prober(cur, "next_free_client"), turns.free_client, MAX_CLIENTS)
         taken: list[Job] = []
         tally = Tally()
         tallies = {c: Tally() for c in clients}  # per client, its connections' so far
@@ -300,23 +292,20 @@ class Planner:
         """When the earliest queued non-blocking item may run: one probe per client and
         connection with queued items (only an idle worker asks, to know whether to stop)."""
         due: float | None = None
-        for client in rotation(self._probe_client(cur), _BEFORE_ALL, 2**31):
-            for group in rotation(self._probe_group(cur, client), _BEFORE_ALL, 2**31):
+        every = 2**31
+        for client in rotation(self._prober(cur, "next_free_client"), _BEFORE_ALL, every):
+            groups = self._prober(cur, "next_free_group", client_id=client)
+            for group in rotation(groups, _BEFORE_ALL, every):
                 row = self.sql.one(cur, "group_due", client_id=client, key=group)
                 if row is not None and (due is None or row[0] < due):
                     due = float(row[0])
         return due
 
-    def _probe_client(self, cur: Cursor) -> Callable[[int], int | None]:
-        def probe(after: int) -> int | None:
-            row = self.sql.one(cur, "next_free_client", after=after)
-            return None if row is None else int(row[0])
+    def _prober(self, cur: Cursor, query: str, **params: int) -> Callable[[int], int | None]:
+        """The key after a given one, by one probe of `query` (for `rotation`)."""
 
-        return probe
-
-    def _probe_group(self, cur: Cursor, client: int) -> Callable[[int], int | None]:
         def probe(after: int) -> int | None:
-            row = self.sql.one(cur, "next_free_group", client_id=client, after=after)
+            row = self.sql.one(cur, query, after=after, **params)
             return None if row is None else int(row[0])
 
         return probe
@@ -325,7 +314,7 @@ class Planner:
         """The client's connections with queued items (0: none), from after the one
         served last."""
         start = turns.groups.get(client, _BEFORE_ALL)
-        return rotation(self._probe_group(cur, client), start, MAX_GROUPS)
+        return rotation(self._prober(cur, "next_free_group", client_id=client), start, MAX_GROUPS)
 
     def _take_groups(
         self,
