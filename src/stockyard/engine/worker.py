@@ -370,7 +370,7 @@ class Worker:
 
     async def _idle(self) -> bool:
         """Nothing running, nothing to record, and nothing due (now or later)."""
-        if self._inflight or self._results or self._settling or self._unsure:
+        if self._inflight or self._results or self._settling or self._starting or self._unsure:
             return False
         return await self._next_due() is None
 
