@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.postgres import fresh_queue as pg_queue
 from bench.postgres import server
-from bench.run import drain, enqueue_rate, fresh_queue, noop
+from bench.run import drain_rate, enqueue_rate, fresh_queue
 from stockyard.engine import Outcome, Queue, Request
 from stockyard.tenancy import Tenancy
 
@@ -42,9 +42,10 @@ def single_enqueue(queue: Queue, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def worker_drain(queue: Queue, n: int) -> float:
+def worker_drain(queue: Queue, n: int, batch: int | None = None) -> float:
+    """A no-op drain through a worker, timed to its last handler call."""
     enqueue_rate(queue, n)
-    return n / drain(queue, noop, ["sync_order"])
+    return drain_rate(queue, n, ["sync_order"], batch)
 
 
 MEASURES: dict[str, tuple[Callable[[Queue, int], float], int]] = {
@@ -59,10 +60,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="fresh databases per measure")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
+    parser.add_argument(
+        "--claim-sizes",
+        help="only the worker drain, once per claim size, alternating (e.g. 64,256,1000)",
+    )
     args = parser.parse_args()
     logging.getLogger("stockyard.worker").setLevel(logging.ERROR)
     postgres = server(None) if args.postgres else contextlib.nullcontext(None)
     with tempfile.TemporaryDirectory() as tmp, postgres as dbs:
+        if args.claim_sizes:
+            sizes = [int(x) for x in args.claim_sizes.split(",")]
+            by_size: dict[int, list[float]] = {size: [] for size in sizes}
+            for r in range(args.rounds):
+                for size in sizes:
+                    queue = pg_queue(dbs) if dbs else fresh_queue(Path(tmp), f"c{size}-{r}.db")
+                    by_size[size].append(worker_drain(queue, 20_000, size))
+                    queue.db.close()
+            for size, got in by_size.items():
+                title = f"drain no-op, claims of {size}"
+                print(f"{title:34} " + " / ".join(f"{x:9,.0f}" for x in got) + " items/s")
+            return
         for title, (measure, n) in MEASURES.items():
             rates = []
             for r in range(args.rounds):

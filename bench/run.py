@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import tempfile
 import time
@@ -31,15 +32,17 @@ def fresh_queue(folder: Path, name: str, synchronous: str = "") -> Queue:
     return queue
 
 
-def drain(queue: Queue, handler: Any, instructions: list[str]) -> float:
+def drain(
+    queue: Queue, handler: Any, instructions: list[str], batch: int | None = None
+) -> float:
+    """Seconds a worker takes to run everything queued; `batch`: its claim size (None:
+    the worker's default)."""
     registry = HandlerRegistry()
     registry.register_all(instructions, handler)
-    worker = Worker(
-        queue,
-        registry,
-        WorkerSettings(concurrency=1000, poll_interval=0.01),
-        connection=Tenancy(queue.db).connection,
-    )
+    settings = WorkerSettings(concurrency=1000, poll_interval=0.01)
+    if batch is not None:
+        settings = dataclasses.replace(settings, batch=batch)
+    worker = Worker(queue, registry, settings, connection=Tenancy(queue.db).connection)
     started = time.perf_counter()
     asyncio.run(worker.run(stop_when_idle=True))
     return time.perf_counter() - started
@@ -49,7 +52,9 @@ async def noop(ctx: Context) -> None:
     return None
 
 
-def drain_rate(queue: Queue, n: int, instructions: list[str]) -> float:
+def drain_rate(
+    queue: Queue, n: int, instructions: list[str], batch: int | None = None
+) -> float:
     """Items per second of a no-op drain of `n` queued items, from the worker's start to
     its n-th handler call. `drain`'s clock also holds the worker's exit, which on
     PostgreSQL waits up to half a second for its LISTEN thread: too coarse for a drain of
@@ -63,7 +68,7 @@ def drain_rate(queue: Queue, n: int, instructions: list[str]) -> float:
         last = time.perf_counter()
 
     started = time.perf_counter()
-    drain(queue, counted, instructions)
+    drain(queue, counted, instructions, batch)
     assert calls == n, f"{calls} handler calls for {n} items"
     return n / (last - started)
 
