@@ -20,7 +20,7 @@ from starlette.responses import Response
 from stockyard.errors import StockyardError, StorageFull
 from stockyard.web.console.auth import SignInNeeded, password_router
 from stockyard.web.console.guard import Guard
-from stockyard.web.console.routes import error_page, router
+from stockyard.web.console.pages import error_page, router
 from stockyard.web.deps import AppState
 from stockyard.web.problems import DATABASE_ERRORS, STORAGE_FULL, status_of
 

@@ -1,0 +1,156 @@
+"""What every console page shares: the templates and their filters, the signed-in `Page`,
+and the reading of filters, ids and return paths from URLs and forms."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from pydantic import ValidationError
+
+from stockyard.accounts import RANK
+from stockyard.errors import InvalidInput
+from stockyard.service import Stockyard
+from stockyard.service.connections import describe_limits
+from stockyard.web.console import guard
+from stockyard.web.console.auth import csrf_token, principal
+from stockyard.web.deps import service as get_service
+from stockyard.web.query import MAX_ID, ItemQuery
+
+HERE = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def utc(ts: float | None) -> str:
+    """A time as text, in UTC to the second (CSV, titles: where no script runs)."""
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(ts: float | None) -> Markup:
+    """A time for a page: a <time> element in UTC, which console.js rewrites in the
+    viewer's zone and relative to now ("3 h ago"); without script the UTC text stays."""
+    if ts is None:
+        return Markup("")
+    iso = datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    return Markup('<time datetime="{}">{}</time>').format(iso, utc(ts))
+
+
+def number(n: int | float | None) -> str:
+    """Thousands separated: "100,150", not "100150"."""
+    return "" if n is None else f"{n:,}"
+
+
+templates.env.filters["when"] = when
+templates.env.filters["utc"] = utc
+templates.env.filters["num"] = number
+templates.env.globals["login_csrf"] = guard.login_token
+templates.env.filters["pretty"] = lambda data: json.dumps(data, indent=2, ensure_ascii=False)
+templates.env.filters["limits"] = describe_limits
+FILTERS = (
+    "status",
+    "instruction",
+    "mode",
+    "connection_id",
+    "ref",
+    "error",
+    "created_from",
+    "created_to",
+)
+
+
+class Page:
+    """What every page of one client needs: the user, the client, the CSRF token."""
+
+    def __init__(self, request: Request, client_id: int | None = None) -> None:
+        self.request = request
+        self.service: Stockyard = get_service(request)
+        self.who, self.session = principal(request, self.service)
+        clients = self.service.clients(self.who)
+        self.clients = clients
+        self.client = next((c for c in clients if c.id == client_id), None)
+        if client_id is not None and self.client is None:
+            self.service.lanes(self.who, client_id)  # raises NotFound, as the API would
+
+    @property
+    def client_id(self) -> int:
+        assert self.client is not None
+        return self.client.id
+
+    @property
+    def can_operate(self) -> bool:
+        return self.client is not None and RANK[self.client.role] >= RANK["operator"]
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        response = templates.TemplateResponse(
+            self.request,
+            template,
+            {
+                "page": self,
+                "csrf": csrf_token(self.session),
+                # Only what a redirect of ours left (console.guard): a ?msg= is not shown.
+                "message": guard.take_message(self.request, self.session),
+                **values,
+            },
+            status_code=status,
+        )
+        guard.forget_message(self.request, response)
+        return response
+
+    def url(self, path: str, **params: Any) -> str:
+        query = urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
+        return f"/console/clients/{self.client_id}{path}" + (f"?{query}" if query else "")
+
+
+def _query(request: Request) -> tuple[ItemQuery, dict[str, Any]]:
+    """The filters of the URL, validated like the API's."""
+    params = request.query_params
+    raw: dict[str, Any] = {
+        "status": [x for x in params.getlist("status") if x],
+        "instruction": [i for i in params.getlist("instruction") if i],
+    }
+    for name in FILTERS[2:]:
+        value = params.get(name)
+        if value:
+            raw[name] = value
+    try:
+        return ItemQuery.model_validate(raw), raw
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"filters: {problems}") from None
+
+
+def _is_id(text: str) -> bool:
+    # isdigit() alone takes "²" and 5,000-digit strings, which int() then refuses.
+    return text.isascii() and text.isdigit() and len(text) <= 16 and 1 <= int(text) <= MAX_ID
+
+
+def _ids(values: list[Any], field: str) -> list[int]:
+    """Ids chosen in a form: whole numbers the database can hold, else a clear 422."""
+    out = []
+    for value in values:
+        text = str(value)
+        if not _is_id(text):
+            raise InvalidInput(f"{field}: {text[:30]!r} is not an id")
+        out.append(int(text))
+    return out
+
+
+def _back(value: str, page: Page) -> str:
+    """Where the bulk form returns to: a path of this console, never another site (an
+    open redirect) nor a `javascript:` link on the confirmation page."""
+    if not value:
+        return page.url("/items")
+    parts = urlsplit(value)
+    # Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    # "/\\evil.example" and "/\t/evil.example" are other hosts to them.
+    odd = any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value)
+    if odd or parts.scheme or parts.netloc or not value.startswith("/console/"):
+        raise InvalidInput("back: the page to return to must be a path of the console")
+    return value
