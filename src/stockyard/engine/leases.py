@@ -72,9 +72,7 @@ class Leases:
             # either committed (its items are released below) or will see them stopped.
             dead = [
                 r[0]
-                for r in self.sql.all(
-                    cur, "expire_workers", now=now, cutoff=now - lease_timeout
-                )
+                for r in self.sql.all(cur, "expire_workers", now=now, cutoff=now - lease_timeout)
             ]
             # Items whose worker is already gone: none, unless something crashed between.
             dead += [r[0] for r in self.sql.all(cur, "orphaned_workers") if r[0] not in dead]

@@ -243,6 +243,7 @@ class LaneView:
     oldest_created_at: float | None
     next_run_at: float | None
     limits: Limits = field(default_factory=lambda: Limits())
+    stopped_at: float | None = None  # when its head failed, if it did
 
     @property
     def waiting(self) -> int:

@@ -358,6 +358,7 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  i.updated_at AS head_updated_at,
   m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
   LEFT JOIN limits m ON m.connection_id = l.id
@@ -369,6 +370,7 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  i.updated_at AS head_updated_at,
   m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst
 FROM lanes l JOIN connections c ON c.id = l.id LEFT JOIN items i ON i.id = l.head_id
   LEFT JOIN limits m ON m.connection_id = l.id
@@ -380,6 +382,7 @@ SELECT l.id AS lane_id, c.kind AS kind, c.description AS description, l.paused A
   l.pending AS pending, l.head_id AS head_id, l.ready_at AS ready_at,
   i.instruction AS head_instruction, i.status AS head_status, i.error AS head_error,
   i.created_at AS oldest_created_at, i.run_after AS head_run_after,
+  i.updated_at AS head_updated_at,
   m.max_running AS max_running, m.per_second AS per_second, m.burst AS burst,
   l.client_id AS client_id
 FROM lanes l JOIN items i ON i.id = l.head_id JOIN connections c ON c.id = l.id

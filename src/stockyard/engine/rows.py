@@ -182,6 +182,7 @@ _LANE_FIELDS = (
     "head_error",
     "oldest_created_at",
     "head_run_after",
+    "head_updated_at",
     "max_running",
     "per_second",
     "burst",
@@ -233,6 +234,8 @@ def lanes_of(cur: Any, rows: Sequence[Any], now: float) -> list[LaneView]:
                 head_error=v["head_error"],
                 oldest_created_at=v["oldest_created_at"],
                 next_run_at=v["head_run_after"] if v["head_status"] == "queued" else None,
+                # A failed item is last updated when it fails: the lane stopped then.
+                stopped_at=v["head_updated_at"] if v["head_status"] == "failed" else None,
                 limits=Limits(v["max_running"], v["per_second"], v["burst"]),
             )
         )

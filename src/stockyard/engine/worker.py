@@ -335,9 +335,7 @@ class Worker:
         while not self._stopping:
             # Results not yet recorded still hold their place: the claimer never runs
             # ahead of the settler by more than the concurrency.
-            held = (
-                self._inflight + len(self._results) + len(self._settling) + len(self._starting)
-            )
+            held = self._inflight + len(self._results) + len(self._settling) + len(self._starting)
             room = min(settings.concurrency - held, settings.batch)
             if self._settle_claims and (self._results or self._settling):
                 room = 0  # the settle under way claims in its own transaction
@@ -650,9 +648,7 @@ class Worker:
         within the drain timeout: what cannot be recorded by then runs again (at least
         once holds)."""
         deadline = time.monotonic() + self.settings.drain_timeout
-        while (self._inflight or self._results or self._settling) and (
-            time.monotonic() < deadline
-        ):
+        while (self._inflight or self._results or self._settling) and (time.monotonic() < deadline):
             await self._wait(min(max(deadline - time.monotonic(), 0.0), 0.05))
         if self._results or self._settling:
             log.error(

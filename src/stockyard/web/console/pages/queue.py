@@ -70,17 +70,6 @@ def items_table(request: Request, client_id: Id) -> Response:
     )
 
 
-@router.post("/clients/{client_id}/items/{item_id}/{action}")
-async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Response:
-    page = Page(request, client_id)
-    await check_csrf(request, page.session)
-    if action not in ACTIONS:
-        raise InvalidInput(f"unknown action {action!r}")
-    page.service.act(page.who, client_id, action, [item_id])
-    verb = "retried" if action == "retry" else "skipped"
-    return RedirectResponse(page.url(f"/items/{item_id}", msg=f"Item {item_id} {verb}."), 303)
-
-
 @router.post("/clients/{client_id}/bulk")
 async def bulk(request: Request, client_id: Id) -> Response:
     """Retry or skip the selected items, every item matching the filter, or every failed
