@@ -134,7 +134,9 @@ def test_a_message_in_a_link_is_never_shown(env: ApiEnv) -> None:
         assert "555 0100" not in env.http.get(base + path, params={"msg": lie}).text
     # The console's own messages are shown once, after the action, and gone on reload.
     r = env.http.post(
-        f"{base}/items/{env.a.failed_item}/retry", data={"csrf": token}, follow_redirects=False
+        f"{base}/items/{env.a.failed_item}/retry",
+        data={"csrf": token, "confirmed": "yes"},
+        follow_redirects=False,
     )
     assert r.status_code == 303 and "msg=" not in r.headers["location"]
     shown = env.http.get(r.headers["location"])

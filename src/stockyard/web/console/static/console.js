@@ -1,3 +1,502 @@
-// The console's one script (its Content-Security-Policy allows no inline script).
-// Pages work without it; it adds what only a browser can do. See docs/console.md.
+// The console's one script (its Content-Security-Policy allows no inline script, no
+// eval). Pages work without it; it adds what only a browser can do (docs/console.md):
+//   - times in the viewer's zone, and relative ("3 h ago"), on every <time datetime>;
+//   - live refresh of regions marked data-refresh="<fragment URL>", keeping the work in
+//     progress (checked boxes, selects, typed text, open <details>, focus, scroll);
+//   - keyboard shortcuts (data-key="x"; "/" searches; "?" lists them);
+//   - "select all" checkboxes and "N selected" counters for lists.
 "use strict";
+
+(() => {
+  // ------------------------------------------------------------------------- times
+
+  const MONTH_DAY = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
+  const WITH_YEAR = new Intl.DateTimeFormat("en-GB", {
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+  });
+  const CLOCK = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  });
+  const CLOCK_SECONDS = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+  const FULL = new Intl.DateTimeFormat("en-GB", {
+    dateStyle: "full",
+    timeStyle: "long",
+  });
+
+  const sameDay = (a, b) =>
+    a.getFullYear() === b.getFullYear() &&
+    a.getMonth() === b.getMonth() &&
+    a.getDate() === b.getDate();
+
+  function shortTime(date, now) {
+    if (sameDay(date, now)) return CLOCK.format(date);
+    const day = date.getFullYear() === now.getFullYear() ? MONTH_DAY : WITH_YEAR;
+    return `${day.format(date)} ${CLOCK.format(date)}`;
+  }
+
+  function relative(date, now) {
+    const seconds = Math.round((now - date) / 1000);
+    const size = Math.abs(seconds);
+    let amount;
+    if (size < 45) return "just now";
+    if (size < 3600) amount = `${Math.max(1, Math.round(size / 60))} min`;
+    else if (size < 48 * 3600) amount = `${Math.round(size / 3600)} h`;
+    else amount = `${Math.round(size / 86400)} d`;
+    return seconds >= 0 ? `${amount} ago` : `in ${amount}`;
+  }
+
+  function utcText(date) {
+    return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  }
+
+  function formatTimes(root) {
+    const now = new Date();
+    for (const el of root.querySelectorAll("time[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(date.getTime())) continue;
+      el.textContent = `${shortTime(date, now)} (${relative(date, now)})`;
+      el.title = `${FULL.format(date)} · ${utcText(date)}`;
+    }
+  }
+
+  // ------------------------------------------------------------------- live refresh
+
+  const STORE_INTERVAL = "stockyard.refresh.interval";
+  const STORE_PAUSED = "stockyard.refresh.paused";
+  const CHOICES = [5000, 15000, 60000];
+  const MAX_BACKOFF = 300000;
+
+  const store = {
+    get(key) {
+      try {
+        return window.localStorage.getItem(key);
+      } catch {
+        return null; // storage off (privacy settings): defaults, nothing remembered
+      }
+    },
+    set(key, value) {
+      try {
+        if (value === null) window.localStorage.removeItem(key);
+        else window.localStorage.setItem(key, value);
+      } catch {
+        /* not remembered, still works for this page */
+      }
+    },
+  };
+
+  function storedInterval() {
+    const ms = Number.parseInt(store.get(STORE_INTERVAL) || "", 10);
+    return Number.isFinite(ms) && ms >= 200 ? ms : CHOICES[0];
+  }
+
+  const TEXT_TYPES = new Set([
+    "",
+    "text",
+    "search",
+    "email",
+    "url",
+    "tel",
+    "number",
+    "password",
+    "date",
+    "datetime-local",
+    "time",
+  ]);
+
+  function isTextField(el) {
+    if (!el || !(el instanceof Element)) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA") return true;
+    return el.tagName === "INPUT" && TEXT_TYPES.has((el.getAttribute("type") || "").toLowerCase());
+  }
+
+  // What identifies a control across two renderings of a region.
+  function controlKey(el) {
+    if (el.name) return `n:${el.name}\u0000${el.type === "checkbox" || el.type === "radio" ? el.value : ""}`;
+    if (el.id) return `#${el.id}`;
+    if (el.dataset.selectAll) return `all:${el.dataset.selectAll}`;
+    return null;
+  }
+
+  function detailsKeys(root) {
+    return Array.from(root.querySelectorAll("details"), (d, i) => {
+      if (d.id) return `#${d.id}`;
+      if (d.dataset.key) return `k:${d.dataset.key}`;
+      return `i:${i}`;
+    });
+  }
+
+  function focusKey(el) {
+    if (el.id) return { id: el.id };
+    if (el.name) return { name: el.name, value: el.value };
+    if (el.tagName === "A") return { href: el.getAttribute("href"), text: el.textContent };
+    return null;
+  }
+
+  function findFocus(root, key) {
+    if (!key) return null;
+    if (key.id) return root.querySelector(`#${CSS.escape(key.id)}`);
+    if (key.name) {
+      const named = root.querySelectorAll(`[name="${CSS.escape(key.name)}"]`);
+      return Array.from(named).find((el) => el.value === key.value) || named[0] || null;
+    }
+    const links = root.querySelectorAll(`a[href="${CSS.escape(key.href || "")}"]`);
+    return Array.from(links).find((a) => a.textContent === key.text) || links[0] || null;
+  }
+
+  function scrollers(root) {
+    return [root, ...root.querySelectorAll(".scroll, [data-keep-scroll]")];
+  }
+
+  // The operator's work in a region: what the new rendering must get back.
+  function capture(region) {
+    const controls = new Map();
+    for (const el of region.querySelectorAll("input, select, textarea")) {
+      const key = controlKey(el);
+      if (!key) continue;
+      if (el.type === "checkbox" || el.type === "radio") controls.set(key, { checked: el.checked });
+      else if (el.tagName === "SELECT")
+        controls.set(key, { selected: Array.from(el.selectedOptions, (o) => o.value) });
+      else if (el.type !== "hidden" && el.value !== el.defaultValue)
+        controls.set(key, { value: el.value });
+    }
+    const details = new Map();
+    const keys = detailsKeys(region);
+    region.querySelectorAll("details").forEach((d, i) => details.set(keys[i], d.open));
+    const active = document.activeElement;
+    return {
+      controls,
+      details,
+      focus: active && active !== region && region.contains(active) ? focusKey(active) : null,
+      scroll: scrollers(region).map((el) => [el.scrollLeft, el.scrollTop]),
+      window: [window.scrollX, window.scrollY],
+    };
+  }
+
+  function restore(region, state) {
+    for (const el of region.querySelectorAll("input, select, textarea")) {
+      const saved = state.controls.get(controlKey(el));
+      if (!saved) continue;
+      if ("checked" in saved) el.checked = saved.checked;
+      else if ("selected" in saved)
+        for (const option of el.options) option.selected = saved.selected.includes(option.value);
+      else if ("value" in saved) el.value = saved.value;
+    }
+    const keys = detailsKeys(region);
+    region.querySelectorAll("details").forEach((d, i) => {
+      if (state.details.has(keys[i])) d.open = state.details.get(keys[i]);
+    });
+    const target = findFocus(region, state.focus);
+    if (target) target.focus({ preventScroll: true });
+    scrollers(region).forEach((el, i) => {
+      const [left, top] = state.scroll[i] || [0, 0];
+      el.scrollLeft = left;
+      el.scrollTop = top;
+    });
+    window.scrollTo(state.window[0], state.window[1]);
+  }
+
+  // Typing in a field of the region, or a dialog open: refreshing now would take it away.
+  function busy(region) {
+    if (document.querySelector("dialog[open]")) return true;
+    const active = document.activeElement;
+    return region.contains(active) && isTextField(active);
+  }
+
+  class SignedOut extends Error {}
+
+  async function fetchRegion(region) {
+    const response = await fetch(region.dataset.refresh, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "text/html" },
+    });
+    const signIn = response.redirected && new URL(response.url).pathname === "/console/login";
+    if (response.status === 401 || signIn) throw new SignedOut();
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return response.text();
+  }
+
+  function swap(region, html) {
+    const state = capture(region);
+    region.innerHTML = html;
+    restore(region, state);
+    formatTimes(region);
+    reachableScrollers(region);
+    if (window.htmx) window.htmx.process(region);
+    updateSelections();
+    region.dispatchEvent(new CustomEvent("stockyard:refreshed", { bubbles: true }));
+  }
+
+  function liveRefresh(bar, regions) {
+    const last = new WeakMap(); // region -> the HTML it shows, to skip unchanged swaps
+    let interval = storedInterval();
+    let paused = store.get(STORE_PAUSED) === "1";
+    let failures = 0;
+    let timer = null;
+
+    const status = document.createElement("span");
+    status.className = "refresh-status";
+    status.setAttribute("aria-live", "polite");
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "light";
+    const label = document.createElement("label");
+    label.append("every ");
+    const every = document.createElement("select");
+    const choices = CHOICES.includes(interval) ? CHOICES : [interval, ...CHOICES];
+    for (const ms of choices) {
+      const option = new Option(ms < 1000 ? `${ms} ms` : `${ms / 1000} s`, String(ms));
+      option.selected = ms === interval;
+      every.append(option);
+    }
+    label.append(every);
+    bar.replaceChildren(status, " · ", toggle, " · ", label);
+    bar.hidden = false;
+
+    const show = (text) => {
+      if (status.textContent !== text) status.textContent = text;
+    };
+    const showState = () => {
+      toggle.textContent = paused ? "Resume" : "Pause";
+      toggle.setAttribute("aria-pressed", String(paused));
+      bar.classList.toggle("is-paused", paused);
+      if (paused) show("Paused");
+    };
+
+    const schedule = () => {
+      window.clearTimeout(timer);
+      if (paused) return;
+      const wait = failures ? Math.min(interval * 2 ** failures, MAX_BACKOFF) : interval;
+      timer = window.setTimeout(tick, wait);
+    };
+
+    async function tick() {
+      if (paused) return;
+      if (document.hidden) return schedule(); // nobody looks: no load on the server
+      try {
+        for (const region of regions) {
+          if (busy(region)) continue;
+          const html = await fetchRegion(region);
+          if (paused) return;
+          if (busy(region)) continue; // the operator started typing while it loaded
+          if (last.get(region) !== html) {
+            swap(region, html);
+            last.set(region, html);
+          }
+        }
+        failures = 0;
+        show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
+      } catch (error) {
+        if (error instanceof SignedOut) {
+          const here = window.location.pathname + window.location.search;
+          window.location.assign(`/console/login?next=${encodeURIComponent(here)}`);
+          return;
+        }
+        failures += 1;
+        show("Refresh failed — retrying");
+      }
+      schedule();
+    }
+
+    toggle.addEventListener("click", () => {
+      paused = !paused;
+      store.set(STORE_PAUSED, paused ? "1" : null);
+      showState();
+      if (!paused) {
+        show("Resumed");
+        failures = 0;
+        schedule();
+      } else window.clearTimeout(timer);
+    });
+    every.addEventListener("change", () => {
+      interval = Number.parseInt(every.value, 10);
+      store.set(STORE_INTERVAL, every.value);
+      schedule();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && !paused) schedule();
+    });
+
+    show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
+    showState();
+    schedule();
+  }
+
+  // Wide tables scroll inside their own box: a keyboard must reach it (axe:
+  // scrollable-region-focusable), so a .scroll box without a tabindex gets one.
+  function reachableScrollers(root) {
+    for (const box of root.querySelectorAll(".scroll:not([tabindex])")) {
+      box.tabIndex = 0;
+      if (!box.getAttribute("role")) box.setAttribute("role", "region");
+      if (!box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+        const caption = box.querySelector("caption");
+        let heading = box.previousElementSibling;
+        while (heading && !/^H[1-6]$/.test(heading.tagName)) heading = heading.previousElementSibling;
+        const name = (caption || heading)?.textContent.replace(/\s+/g, " ").trim();
+        box.setAttribute("aria-label", name || "Table");
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------- shortcuts
+
+  function accessibleName(el) {
+    const labelled = el.getAttribute("aria-labelledby");
+    if (labelled) {
+      const text = labelled
+        .split(/\s+/)
+        .map((id) => document.getElementById(id)?.textContent || "")
+        .join(" ")
+        .trim();
+      if (text) return text;
+    }
+    const text =
+      el.getAttribute("aria-label") ||
+      el.getAttribute("title") ||
+      (el.labels && el.labels[0] ? el.labels[0].textContent : "") ||
+      el.textContent ||
+      el.getAttribute("placeholder") ||
+      el.getAttribute("name") ||
+      "";
+    return text.replace(/\s+/g, " ").trim();
+  }
+
+  const visible = (el) => el.getClientRects().length > 0;
+
+  function shortcutTargets() {
+    return Array.from(document.querySelectorAll("[data-key]")).filter(
+      (el) => !el.closest("dialog") && el.tagName !== "DETAILS" && visible(el),
+    );
+  }
+
+  function helpDialog() {
+    let dialog = document.getElementById("shortcuts");
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.id = "shortcuts";
+      dialog.setAttribute("aria-labelledby", "shortcuts-title");
+      document.body.append(dialog);
+    }
+    const title = document.createElement("h2");
+    title.id = "shortcuts-title";
+    title.textContent = "Keyboard shortcuts";
+    const list = document.createElement("dl");
+    const add = (key, what) => {
+      const dt = document.createElement("dt");
+      const kbd = document.createElement("kbd");
+      kbd.textContent = key;
+      dt.append(kbd);
+      const dd = document.createElement("dd");
+      dd.textContent = what;
+      list.append(dt, dd);
+    };
+    add("/", "Search items, SKUs, orders");
+    add("?", "This list");
+    const seen = new Set();
+    for (const el of shortcutTargets()) {
+      const key = el.dataset.key;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      add(key, accessibleName(el));
+    }
+    add("Esc", "Close this list");
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "Close";
+    close.addEventListener("click", () => dialog.close());
+    dialog.replaceChildren(title, list, close);
+    return dialog;
+  }
+
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const open = document.querySelector("dialog[open]");
+    if (event.key === "Escape" && open) {
+      open.close();
+      return;
+    }
+    const target = event.target;
+    if (isTextField(target) || (target instanceof Element && target.tagName === "SELECT")) return;
+    if (open) return;
+    if (event.key === "/") {
+      const search = document.getElementById("search");
+      if (search) {
+        event.preventDefault();
+        search.focus();
+        search.select();
+      }
+      return;
+    }
+    if (event.key === "?") {
+      event.preventDefault();
+      helpDialog().showModal();
+      return;
+    }
+    if (event.key.length !== 1) return;
+    const el = shortcutTargets().find((x) => x.dataset.key === event.key);
+    if (!el) return;
+    event.preventDefault();
+    if (["A", "BUTTON", "SUMMARY"].includes(el.tagName)) el.click();
+    else el.focus();
+  }
+
+  // ---------------------------------------------------------------------- selection
+
+  function boxesOf(name, near) {
+    const form = near && (near.form || near.closest("form"));
+    const scope = form ? Array.from(form.elements) : Array.from(document.querySelectorAll("input"));
+    return scope.filter((el) => el.type === "checkbox" && el.name === name);
+  }
+
+  function updateSelections() {
+    for (const counter of document.querySelectorAll("[data-selected-count]")) {
+      const name = counter.dataset.selectedCount;
+      const n = boxesOf(name, counter).filter((box) => box.checked).length;
+      const text = `${n.toLocaleString("en")} selected`;
+      if (counter.textContent !== text) counter.textContent = text;
+    }
+    for (const all of document.querySelectorAll("[data-select-all]")) {
+      const boxes = boxesOf(all.dataset.selectAll, all);
+      const checked = boxes.filter((box) => box.checked).length;
+      all.checked = boxes.length > 0 && checked === boxes.length;
+      all.indeterminate = checked > 0 && checked < boxes.length;
+    }
+  }
+
+  function onChange(event) {
+    const el = event.target;
+    if (!(el instanceof HTMLInputElement) || el.type !== "checkbox") return;
+    if (el.dataset.selectAll) {
+      for (const box of boxesOf(el.dataset.selectAll, el)) box.checked = el.checked;
+    }
+    updateSelections();
+  }
+
+  // -------------------------------------------------------------------------- start
+
+  function start() {
+    formatTimes(document);
+    reachableScrollers(document);
+    window.setInterval(() => formatTimes(document), 30000);
+    const regions = Array.from(document.querySelectorAll("[data-refresh][id]"));
+    const bar = document.getElementById("refresh");
+    if (bar && regions.length) liveRefresh(bar, regions);
+    document.addEventListener("keydown", onKey);
+    document.addEventListener("change", onChange);
+    // Fragments htmx swaps in (a page's own hx-get) get local times too.
+    document.addEventListener("htmx:afterSwap", (event) => formatTimes(event.target));
+    updateSelections();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
