@@ -109,7 +109,6 @@ _QUERIES = [
 ]
 
 
-
 def test_every_named_query_has_a_caller() -> None:
     """A query nobody runs is dead code the conformance suite would keep looking alive:
     each name must appear, quoted, in the Python source beside the stores."""
@@ -120,6 +119,7 @@ def test_every_named_query_has_a_caller() -> None:
         if f'"{name}"' not in source and f"'{name}'" not in source
     ]
     assert not uncalled, uncalled
+
 
 # Parameters where NULL is not a value of their type (SQLite refuses LIMIT NULL).
 _SAMPLES: dict[str, object] = {"limit": 1}
@@ -239,6 +239,8 @@ _BOTH = {
     },
     "next due": {"lanes_ready", "items_fair_ready"},
     "reap": {"items_running"},
+    # Exact per-state counts on every console page: indexes only, never the backlog.
+    "queue summary": {"lanes_client", "items_fair_ready", "items_failed", "items_running"},
 }
 _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
     "postgresql": {
@@ -314,6 +316,7 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         lambda: queue.list_items(ItemFilter(client, statuses=("failed",)), limit=50),
     )
     record("items by SKU", lambda: queue.list_items(ItemFilter(client, ref="SKU-12"), limit=50))
+    record("queue summary", lambda: queue.summary(client))
     record("next due", queue.next_due)
     record("lane overview", lambda: queue.lanes(client))
     record("reap", lambda: queue.reap(30.0))

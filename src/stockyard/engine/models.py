@@ -252,6 +252,18 @@ class LaneView:
 
 
 @dataclass(frozen=True, slots=True)
+class UnfinishedCounts:
+    """A client's unfinished items per status, and its lanes stopped by a failed head
+    (blocked) or by an operator (paused, not also blocked)."""
+
+    queued: int
+    running: int
+    failed: int
+    blocked_lanes: int
+    paused_lanes: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     items: dict[tuple[str, str], int]  # (status, instruction) -> unfinished items
     lanes: int

@@ -428,6 +428,39 @@ SELECT l.paused, i.status FROM lanes l LEFT JOIN items i ON i.id = l.head_id
 -- Workers that heartbeat since the cutoff.
 SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > :since
 
+-- name: queue_summary
+-- A client's unfinished items per status and its stopped lanes, exactly, from indexes
+-- only (it renders on every console page): a lane's pending counts its queued items
+-- plus its head while that runs or failed (the only blocking item that can), so the
+-- queued blocking items are the lanes' pending less those heads; queued non-blocking
+-- ones are a range of items_fair_ready, failed ones of items_failed, running ones of
+-- items_running (`+client_id` keeps SQLite off items_client, a walk of every item).
+SELECT
+  (SELECT coalesce(sum(l.pending), 0) FROM lanes l WHERE l.client_id = :client_id)
+    AS lane_pending,
+  (SELECT count(*) FROM lanes l JOIN items i ON i.id = l.head_id
+    WHERE l.client_id = :client_id AND i.status IN ('running', 'failed')) AS busy_heads,
+  (SELECT count(*) FROM lanes l JOIN items i ON i.id = l.head_id
+    WHERE l.client_id = :client_id AND i.status = 'failed') AS blocked_lanes,
+  (SELECT count(*) FROM lanes l LEFT JOIN items i ON i.id = l.head_id
+    WHERE l.client_id = :client_id AND l.paused = 1
+      AND (i.status IS NULL OR i.status <> 'failed')) AS paused_lanes,
+  (SELECT count(*) FROM items WHERE client_id = :client_id AND status = 'queued'
+    AND lane_id IS NULL) AS free_queued,
+  (SELECT count(*) FROM items WHERE +client_id = :client_id AND status = 'running')
+    AS running,
+  (SELECT count(*) FROM items WHERE client_id = :client_id AND status = 'failed') AS failed
+
+-- name: queued_sharing_refs
+-- Queued items of the client of these instructions holding one of these references, with
+-- their lane and the reference (item_refs' key, then each item by id): what a skip
+-- would leave to fail.
+SELECT i.id AS id, i.lane_id AS lane_id, i.instruction AS instruction, r.ref AS ref
+FROM item_refs r JOIN items i ON i.id = r.item_id
+WHERE {in_list(r.ref, :refs)} AND i.client_id = :client_id AND i.status = 'queued'
+  AND {in_list(i.instruction, :instructions)}
+ORDER BY i.id LIMIT :limit
+
 -- ========================================================================== retention
 
 -- name: prune_items

@@ -37,6 +37,7 @@ from stockyard.engine.models import (
     Outcome,
     QueueStats,
     Request,
+    UnfinishedCounts,
 )
 from stockyard.engine.reads import Reads, StoppedLane
 from stockyard.engine.store import Sql
@@ -207,6 +208,16 @@ class Queue:
     ) -> dict[int, tuple[int, int, int]]:
         """Per client: queued items, failed items, items finished in the period."""
         return self._reads.backlog_by_client(finished_from, finished_to)
+
+    def queued_sharing_refs(
+        self, client_id: int, refs: Sequence[str], instructions: Sequence[str], limit: int
+    ) -> list[tuple[int, int | None, str, str]]:
+        """(id, lane, instruction, ref) of queued items holding one of these references."""
+        return self._reads.queued_sharing_refs(client_id, refs, instructions, limit)
+
+    def summary(self, client_id: int) -> UnfinishedCounts:
+        """The client's unfinished items per status and its stopped lanes, exact."""
+        return self._reads.summary(client_id)
 
     def stats(self) -> QueueStats:
         """Unfinished items by status and instruction, lanes by state, live workers."""

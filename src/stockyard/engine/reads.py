@@ -21,6 +21,7 @@ from stockyard.engine.models import (
     ItemFilter,
     LaneView,
     QueueStats,
+    UnfinishedCounts,
 )
 from stockyard.engine.store import Sql
 from stockyard.errors import InvalidInput, NotFound
@@ -225,6 +226,48 @@ class Reads:
             AuditEntry(a.at, a.actor, a.action, a.item_id, a.lane_id, a.detail)
             for a in rows.audit(cur)
         ]
+
+    def summary(self, client_id: int) -> UnfinishedCounts:
+        """The client's unfinished items per status and its blocked and paused lanes,
+        exact, read from indexes only (queries.sql: queue_summary says how)."""
+        cur = self.sql.run(self.sql.conn, "queue_summary", client_id=client_id)
+        row = cur.fetchone()
+        pick = rows.picker(
+            cur,
+            "lane_pending",
+            "busy_heads",
+            "blocked_lanes",
+            "paused_lanes",
+            "free_queued",
+            "running",
+            "failed",
+        )
+        pending, busy, blocked, paused, free, running, failed = (int(v) for v in pick(row))
+        return UnfinishedCounts(
+            queued=pending - busy + free,
+            running=running,
+            failed=failed,
+            blocked_lanes=blocked,
+            paused_lanes=paused,
+        )
+
+    def queued_sharing_refs(
+        self, client_id: int, refs: Sequence[str], instructions: Sequence[str], limit: int
+    ) -> list[tuple[int, int | None, str, str]]:
+        """(id, lane, instruction, ref) of up to `limit` queued items of the client of
+        these instructions holding one of these references, by id (one row per
+        reference held)."""
+        if not refs or not instructions:
+            return []
+        found = self.sql.all(
+            self.sql.conn,
+            "queued_sharing_refs",
+            client_id=client_id,
+            refs=list(refs),
+            instructions=list(instructions),
+            limit=limit,
+        )
+        return [(int(i), lane, str(name), str(ref)) for i, lane, name, ref in found]
 
     # ---------------------------------------------------------------------- monitoring
 

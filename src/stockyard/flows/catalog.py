@@ -92,6 +92,31 @@ CATALOG: tuple[tuple[str, bool, LaneKind, str, str, bool], ...] = (
 )
 
 
+# What skipping a failed item leaves undone, for a confirmation to warn about: the thing
+# the channel never gets, the later instructions of the same lane and reference (SKU,
+# product code) that need it and so will fail, and the error they will fail with.
+# instruction skipped: (what is lost, instructions that depend on it, their error)
+SKIP_CONSEQUENCES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "add_product": (
+        "the channel never gets the product",
+        (
+            "update_product",
+            "update_variant",
+            "add_variant",
+            "add_image",
+            "delete_product",
+            "delete_product_variant",
+        ),
+        "No product found to update",
+    ),
+    "add_variant": (
+        "the channel never gets the variant",
+        ("update_variant", "delete_product_variant"),
+        "No variant found to update",
+    ),
+}
+
+
 def default_instructions() -> Instructions:
     return Instructions(
         Instruction(n, b, lane, t, coalesce=c, internal=i)

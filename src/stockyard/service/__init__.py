@@ -12,7 +12,14 @@ from stockyard.service.base import Parts
 from stockyard.service.catalog import CatalogService
 from stockyard.service.clients import Client, ClientsService
 from stockyard.service.connections import ConnectionsService, ConnectionView
-from stockyard.service.items import ACTIONS, BulkGroup, ItemsService, bulk_filter
+from stockyard.service.items import (
+    ACTIONS,
+    BulkGroup,
+    ItemsService,
+    QueueSummary,
+    SkipWarning,
+    bulk_filter,
+)
 from stockyard.service.lanes import LanesService
 from stockyard.service.push import PushService
 from stockyard.service.subscriptions import SubscriptionsService
@@ -37,6 +44,8 @@ __all__ = [
     "Client",
     "ConnectionView",
     "Parts",
+    "QueueSummary",
+    "SkipWarning",
     "Stockyard",
     "bulk_filter",
 ]

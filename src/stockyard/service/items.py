@@ -37,7 +37,101 @@ class BulkGroup:
     items: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    """A client's unfinished work, exact: items per status ("queued", "running",
+    "failed"), lanes blocked by a failed head and lanes paused (and not blocked)."""
+
+    counts: dict[str, int]
+    blocked_lanes: int
+    paused_lanes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkipWarning:
+    """A consequence the catalog knows of skipping some failed items: `message` says what
+    goes wrong, `fix` the better way in words. `requeue_ids` are the failed items a retry
+    would re-queue instead (the fix); `dependant_ids` the queued items (of the same lane
+    and reference) that will fail if they are skipped, `dependants` how many."""
+
+    instruction: str
+    message: str
+    fix: str | None
+    requeue_ids: tuple[int, ...]
+    dependants: int
+    dependant_ids: tuple[int, ...] = ()
+
+
+# How many failed items a confirmation looks at for consequences, and how many dependants
+# it names: a confirmation is read by a person, these are far beyond a screen.
+_WARN_ITEMS = 1000
+_WARN_DEPENDANTS = 5000
+
+
 class ItemsService(ServiceBase):
+    def queue_summary(self, who: Principal, client_id: int) -> QueueSummary:
+        """The client's unfinished items per status and its stopped lanes, exact and
+        cheap (indexes only): the console shows it on every page."""
+        self._allow(who, client_id, READ)
+        s = self.queue.summary(client_id)
+        return QueueSummary(
+            counts={"queued": s.queued, "running": s.running, "failed": s.failed},
+            blocked_lanes=s.blocked_lanes,
+            paused_lanes=s.paused_lanes,
+        )
+
+    def skip_warnings(self, who: Principal, flt: ItemFilter) -> list[SkipWarning]:
+        """What the catalog knows goes wrong when the failed items `flt` matches are
+        skipped (flows.catalog.SKIP_CONSEQUENCES): e.g. a skipped add_product leaves the
+        channel without the product, so the product's queued updates in that lane will
+        fail. One warning per instruction concerned."""
+        from stockyard.flows.catalog import SKIP_CONSEQUENCES
+
+        self._allow(who, flt.client_id, READ)
+        flt = bulk_filter(flt, "skip")
+        if "failed" not in flt.statuses:
+            return []
+        wanted = [n for n in SKIP_CONSEQUENCES if not flt.instructions or n in flt.instructions]
+        if not wanted:
+            return []
+        failed = self.queue.list_items(
+            replace(flt, statuses=("failed",), instructions=tuple(wanted)), _WARN_ITEMS
+        )
+        warnings = []
+        for name in wanted:
+            skipped = sorted((i for i in failed if i.instruction == name), key=lambda i: i.id)
+            if skipped:
+                warnings.append(self._skip_warning(flt.client_id, name, skipped))
+        return warnings
+
+    def _skip_warning(self, client_id: int, name: str, skipped: list[Item]) -> SkipWarning:
+        from stockyard.flows.catalog import SKIP_CONSEQUENCES
+
+        lost, needing, error = SKIP_CONSEQUENCES[name]
+        lost_pairs = {(ref, i.lane_id) for i in skipped for ref in i.refs}
+        refs = sorted({ref for ref, _ in lost_pairs})
+        found = self.queue.queued_sharing_refs(client_id, refs, needing, _WARN_DEPENDANTS)
+        dependants = tuple(sorted({i for i, lane, _, ref in found if (ref, lane) in lost_pairs}))
+        n = len(skipped)
+        items = f"{n:,} failed {name} item{'s' if n != 1 else ''}"
+        message = f"Skipping {items}: {lost}"
+        if dependants:
+            d = len(dependants)
+            message += (
+                f", so {d:,} queued item{'s' if d != 1 else ''} that need"
+                f'{"s" if d == 1 else ""} it will fail ("{error}").'
+            )
+        else:
+            message += f', so later updates for it will fail ("{error}").'
+        return SkipWarning(
+            instruction=name,
+            message=message,
+            fix=f"Re-queue the {items} (retry them) instead of skipping",
+            requeue_ids=tuple(i.id for i in skipped),
+            dependants=len(dependants),
+            dependant_ids=dependants,
+        )
+
     def items(self, who: Principal, flt: ItemFilter, limit: int, before: int | None) -> list[Item]:
         self._allow(who, flt.client_id, READ)
         return self.queue.list_items(flt, limit, before)
