@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Page
+
 from stockyard.catalog.models import Customer, Order, OrderLine, Product, Variant
 from stockyard.engine import ItemFilter, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
@@ -379,3 +381,30 @@ class RunningWorker:
     def __exit__(self, *exc: object) -> None:
         self.worker.stop()
         self.thread.join(30)
+
+
+def post_form(page: Page, action: str, fields: dict[str, str | list[str]]) -> None:
+    """Submit a form as the browser would (a real navigation, the page's CSRF token): a
+    way to a page only a POST reaches, such as a bulk action's confirmation. The form is
+    built through the DevTools protocol, which the console's CSP does not govern."""
+    values = {"csrf": page.input_value("input[name=csrf] >> nth=0"), **fields}
+    with page.expect_navigation():
+        page.evaluate(
+            """([action, values]) => {
+                const form = document.createElement("form");
+                form.method = "post";
+                form.action = action;
+                for (const [name, value] of Object.entries(values)) {
+                    for (const one of [].concat(value)) {
+                        const input = document.createElement("input");
+                        input.type = "hidden";
+                        input.name = name;
+                        input.value = one;
+                        form.append(input);
+                    }
+                }
+                document.body.append(form);
+                form.submit();
+            }""",
+            [action, values],
+        )

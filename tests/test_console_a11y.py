@@ -1,0 +1,179 @@
+"""Every console page, on the 7 a.m. operator's data, at a desktop's 1440x900 and a
+phone's 390x844, in Debian's Chromium: axe-core finds nothing critical or serious, no
+page is wider than the viewport (the marketplace's connection name is 160 characters),
+and a full-page screenshot of each goes to test-artifacts/console/<page>-<width>.png.
+
+Pages another part of issue 17 has not served yet (they answer 404) are skipped with
+that reason; a page that exists is checked, whatever state it is in.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+
+from tests.support import axe
+from tests.support.api_env import ApiEnv
+from tests.support.browser import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    Served,
+    fits,
+    needs_chromium,
+    signed_in,
+)
+from tests.support.console_data import OPERATOR, Story, post_form, seed
+
+pytestmark = [pytest.mark.real, needs_chromium]
+
+VIEWPORTS: dict[str, ViewportSize] = {"1440": DESKTOP, "390": PHONE}
+# Pages other helpers of issue 17 add: a 404 there means "not served yet", not a failure.
+NEW_PAGES = {"audit", "product", "order", "search"}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiEnv, Story]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('a11y')}/console.db"
+    env = ApiEnv(url)
+    story = seed(env, url)
+    yield env, story
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def served(seeded: tuple[ApiEnv, Story]) -> Iterator[Served]:
+    s = Served(seeded[0])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def operator_pages(browser: Browser, served: Served) -> Iterator[dict[str, Page]]:
+    """One signed-in page per width, shared by the module's tests (reads only)."""
+    pages = {w: signed_in(browser, served, OPERATOR, viewport) for w, viewport in VIEWPORTS.items()}
+    yield pages
+    for page in pages.values():
+        page.context.close()
+
+
+def _client(story: Story, path: str) -> str:
+    return f"/console/clients/{story.client_id}{path}"
+
+
+def _bulk_skip_confirmation(page: Page, served: Served, story: Story) -> None:
+    """The confirmation of "skip every failed item of SKU-BAD", as the queue page's bulk
+    form asks for it (no confirmed=yes: the page, not the action)."""
+    page.goto(served.url + _client(story, "/items"))
+    post_form(
+        page,
+        _client(story, "/bulk"),
+        {
+            "action": "skip",
+            "scope": "sku",
+            "sku": "SKU-BAD",
+            "back": _client(story, "/items"),
+            "filters": "{}",
+        },
+    )
+    assert "skip" in page.inner_text("h1").lower(), page.inner_text("main")
+
+
+# name -> the path to open (from the story), or a function that gets the page there.
+Opener = Callable[[Page, Served, Story], None]
+PAGES: dict[str, str | Opener] = {
+    "queue": "/items",
+    "queue-filtered": "/items?" + urllib.parse.urlencode({"status": "any", "ref": "sku-ba"}),
+    "item-failed": "/items/{trade_head}",
+    "confirm-bulk-skip": _bulk_skip_confirmation,
+    "lanes": "/lanes",
+    "dashboard": "/dashboard",
+    "connections": "/connections",
+    "notifications": "/notifications",
+    "audit": "/audit",
+    "product": "/products/{product}",
+    "order": "/orders/{order}",
+    "search": "/search?" + urllib.parse.urlencode({"q": "café-2"}),
+    "password": "=/console/password",
+    "error-404": "/items/99999999",
+}
+
+
+def _open(name: str, page: Page, served: Served, story: Story) -> int | None:
+    """Open the page; its HTTP status (None for a form's result)."""
+    target = PAGES[name]
+    if callable(target):
+        target(page, served, story)
+        return None
+    values = {
+        "trade_head": story.trade_head,
+        "product": story.products["café-2"],
+        "order": story.orders["ORD-2026-1400"],
+    }
+    path = target[1:] if target.startswith("=") else _client(story, target.format(**values))
+    response = page.goto(served.url + path)
+    return response.status if response else None
+
+
+def _check(page: Page, name: str, width: str) -> None:
+    shot = ARTIFACTS / f"{name}-{width}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    problems = []
+    if not fits(page):
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        problems.append(f"page is {wide} px wide in a {width} px viewport")
+    found = axe.violations(page)
+    if found:
+        problems.append(axe.report(name, found))
+    assert not problems, f"{name} at {width} px ({_rel(shot)}):\n" + "\n".join(problems)
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ARTIFACTS.parent.parent))
+
+
+@pytest.mark.parametrize("width", list(VIEWPORTS))
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_is_accessible_and_fits(
+    name: str,
+    width: str,
+    seeded: tuple[ApiEnv, Story],
+    served: Served,
+    operator_pages: dict[str, Page],
+) -> None:
+    page = operator_pages[width]
+    status = _open(name, page, served, seeded[1])
+    if name in NEW_PAGES and status == 404:
+        pytest.skip(f"/{name} answers 404: not served yet (issue 17, another helper's part)")
+    if name == "error-404":
+        assert status == 404
+        assert page.locator("nav").count() > 0, "the error page lost the navigation"
+    else:
+        assert status in (None, 200), f"{name}: HTTP {status}"
+    _check(page, name, width)
+
+
+@pytest.mark.parametrize("width", list(VIEWPORTS))
+def test_the_sign_in_page(width: str, browser: Browser, served: Served) -> None:
+    context = browser.new_context(viewport=VIEWPORTS[width])
+    try:
+        page = context.new_page()
+        page.goto(served.url + "/console/login")
+        _check(page, "login", width)
+    finally:
+        context.close()
