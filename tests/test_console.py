@@ -135,13 +135,15 @@ def test_dashboard_draws_history_and_failures(env: ApiEnv) -> None:
 def test_connections_and_notifications_pages_follow_roles(env: ApiEnv) -> None:
     base = f"/console/clients/{env.a.id}"
     sign_in(env)  # an operator: looks, cannot change
-    assert "Disable</button>" not in env.http.get(f"{base}/connections").text
+    assert "Disable…</button>" not in env.http.get(f"{base}/connections").text
     assert "Administrators of" in env.http.get(f"{base}/notifications").text
     env.service.set_member(env.root, env.a.id, "boss@example.com", "administrator", PASSWORD)
     token = sign_in(env, "boss@example.com")
     page = env.http.get(f"{base}/connections").text
-    assert "Disable</button>" in page and "Shop" in page
-    r = env.http.post(f"{base}/connections/{env.a.channel}/disable", data={"csrf": token})
+    assert "Disable…</button>" in page and "Shop" in page
+    r = env.http.post(
+        f"{base}/connections/{env.a.channel}/disable", data={"csrf": token, "confirmed": "yes"}
+    )
     assert (
         "disabled" in r.text
         and Tenancy(env.queue.db).connection(env.a.channel).status == "disabled"

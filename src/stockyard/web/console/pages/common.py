@@ -3,6 +3,7 @@ and the reading of filters, ids and return paths from URLs and forms."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from stockyard.accounts import RANK
 from stockyard.errors import InvalidInput
-from stockyard.service import Stockyard
+from stockyard.service import QueueSummary, Stockyard
 from stockyard.service.connections import describe_limits
 from stockyard.web.console import guard
 from stockyard.web.console.auth import csrf_token, principal
@@ -82,6 +83,12 @@ class Page:
     def client_id(self) -> int:
         assert self.client is not None
         return self.client.id
+
+    @functools.cached_property
+    def summary(self) -> QueueSummary:
+        """The per-state counts the layout keeps in view (templates/_summary.html); read
+        only when a page shows them."""
+        return self.service.queue_summary(self.who, self.client_id)
 
     @property
     def can_operate(self) -> bool:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from stockyard.engine import Limits
-from stockyard.errors import InvalidInput
+from stockyard.errors import Forbidden, InvalidInput, NotFound
 from stockyard.notify import EVENTS
 from stockyard.service.connections import describe_limits
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page, _ids
+from stockyard.web.console.pages.common import Page, _ids, number
 from stockyard.web.query import Id
 
 router = APIRouter()
@@ -21,8 +21,11 @@ router = APIRouter()
 @router.get("/clients/{client_id}/connections")
 def connections(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
+    lanes = page.service.lanes(page.who, client_id)
     return page.render(
-        "connections.html", connections=page.service.connections(page.who, client_id)
+        "connections.html",
+        connections=page.service.connections(page.who, client_id),
+        pending={lane.lane_id: lane.pending for lane in lanes},
     )
 
 
@@ -42,7 +45,7 @@ async def connection_limits(request: Request, client_id: Id, connection_id: Id) 
         _form_number(form.get("burst"), "burst", int),
     )
     view = page.service.set_connection_limits(page.who, client_id, connection_id, limits)
-    message = f"Connection {connection_id}: {describe_limits(view.limits)}."
+    message = f"{view.description}: {describe_limits(view.limits)}."
     return RedirectResponse(page.url("/connections", msg=message), 303)
 
 
@@ -66,10 +69,45 @@ async def connection_action(
     await check_csrf(request, page.session)
     if action not in ("enable", "disable"):
         raise InvalidInput(f"unknown action {action!r}")
-    page.service.set_connection_enabled(page.who, client_id, connection_id, action == "enable")
-    return RedirectResponse(
-        page.url("/connections", msg=f"Connection {connection_id} {action}d."), 303
+    form = await request.form()
+    if action == "disable" and form.get("confirmed") != "yes":
+        return _confirm_disable(page, connection_id)
+    view = page.service.set_connection_enabled(
+        page.who, client_id, connection_id, action == "enable"
     )
+    return RedirectResponse(page.url("/connections", msg=f"{view.description}: {action}d."), 303)
+
+
+def _confirm_disable(page: Page, connection_id: int) -> Response:
+    """Disabling stops work: say what stops, before it does."""
+    _require_admin(page)
+    conn = page.service.connection(page.who, page.client_id, connection_id)
+    lane = next(
+        (x for x in page.service.lanes(page.who, page.client_id) if x.lane_id == conn.id), None
+    )
+    waiting = lane.pending if lane is not None else 0
+    effects = [
+        f"Its lane pauses: nothing more is sent to {conn.description} "
+        f"({number(waiting)} queued item{'' if waiting == 1 else 's'} will wait).",
+        "What it pushes in (webhooks, imports) is refused until it is enabled again.",
+    ]
+    return page.render(
+        "confirm_action.html",
+        title=f"Disable {conn.description}?",
+        effects=effects,
+        warnings=[],
+        post_to=page.url(f"/connections/{conn.id}/disable"),
+        fields={},
+        button="Disable",
+        danger=True,
+        back=page.url("/connections"),
+    )
+
+
+def _require_admin(page: Page) -> None:
+    # The confirmation offers only what the action will allow.
+    if page.client is None or page.client.role != "administrator":
+        raise Forbidden("only an administrator of the client can do this")
 
 
 @router.get("/clients/{client_id}/notifications")
@@ -119,5 +157,30 @@ async def subscribe(request: Request, client_id: Id) -> Response:
 async def unsubscribe(request: Request, client_id: Id, sub_id: Id) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
+    form = await request.form()
+    if form.get("confirmed") != "yes":
+        return _confirm_unsubscribe(page, sub_id)
     page.service.unsubscribe(page.who, client_id, sub_id)
     return RedirectResponse(page.url("/notifications", msg="Subscription removed."), 303)
+
+
+def _confirm_unsubscribe(page: Page, sub_id: int) -> Response:
+    subscriptions = page.service.list_subscriptions(page.who, page.client_id)  # admins only
+    sub = next((x for x in subscriptions if x.id == sub_id), None)
+    if sub is None:
+        raise NotFound(f"subscription {sub_id} not found")
+    events = ", ".join(sub.events) or "every event"
+    return page.render(
+        "confirm_action.html",
+        title=f"Stop notifying {sub.target}?",
+        effects=[
+            f"Notifications stop going to {sub.target} ({sub.kind}): {events}.",
+            "Nobody else's notifications change. Add it again to undo.",
+        ],
+        warnings=[],
+        post_to=page.url(f"/notifications/{sub.id}/remove"),
+        fields={},
+        button="Remove",
+        danger=True,
+        back=page.url("/notifications"),
+    )

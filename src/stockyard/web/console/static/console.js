@@ -32,6 +32,8 @@
     timeStyle: "long",
   });
 
+  const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+
   const sameDay = (a, b) =>
     a.getFullYear() === b.getFullYear() &&
     a.getMonth() === b.getMonth() &&
@@ -64,7 +66,7 @@
       const date = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(date.getTime())) continue;
       el.textContent = `${shortTime(date, now)} (${relative(date, now)})`;
-      el.title = `${FULL.format(date)} · ${utcText(date)}`;
+      el.title = `${FULL.format(date)} (${ZONE}) · ${utcText(date)}`;
     }
   }
 
