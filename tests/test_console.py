@@ -51,7 +51,9 @@ def test_find_a_failed_item_by_sku_and_retry_it(env: ApiEnv) -> None:
     r = env.http.post(f"{base}/items/{env.a.failed_item}/retry")
     assert r.status_code == 403 and "reload the page" in r.text
     assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"
-    r = env.http.post(f"{base}/items/{env.a.failed_item}/retry", data={"csrf": token})
+    r = env.http.post(
+        f"{base}/items/{env.a.failed_item}/retry", data={"csrf": token, "confirmed": "yes"}
+    )
     assert r.status_code == 200 and "retried" in r.text
     assert env.queue.get(env.a.id, env.a.failed_item).status == "queued"
 

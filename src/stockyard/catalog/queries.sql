@@ -214,3 +214,43 @@ ON CONFLICT (connection_id, key) DO UPDATE SET
     value = excluded.value,
     next_at = excluded.next_at,
     item_id = excluded.item_id
+
+-- Finding the catalog from what an operator typed (the console's search, an item's refs).
+-- A prefix is a range [lo, hi) on the unique (client_id, code) / (client_id, sku)
+-- indexes; case-insensitivity is the caller's (it tries the text as typed, upper- and
+-- lower-cased), since these indexes compare bytes.
+
+-- name: products_in_range
+-- A client's products whose code lies in [lo, hi), by code.
+SELECT id, code, title, deleted, updated_at FROM products
+WHERE client_id = :client_id AND code >= :lo AND code < :hi
+ORDER BY code LIMIT :limit
+
+-- name: variants_in_range
+-- A client's variants whose SKU lies in [lo, hi), by SKU, with their product's code.
+SELECT v.id, v.sku, v.product_id, p.code AS product_code, v.data, v.deleted
+FROM variants v JOIN products p ON p.id = v.product_id
+WHERE v.client_id = :client_id AND v.sku >= :lo AND v.sku < :hi
+ORDER BY v.sku LIMIT :limit
+
+-- name: customers_in_range
+-- A client's customers whose code lies in [lo, hi), by code.
+SELECT id, code, email, data FROM customers
+WHERE client_id = :client_id AND code >= :lo AND code < :hi
+ORDER BY code LIMIT :limit
+
+-- name: variant_product_id
+-- The product of a client's variant, by SKU.
+SELECT product_id FROM variants WHERE client_id = :client_id AND sku = :sku
+
+-- name: channel_order
+-- A client's order on one channel, by the channel's id for it.
+SELECT id, client_id, channel_id, state, paid, source_code, data FROM orders
+WHERE channel_id = :channel_id AND remote_id = :remote_id AND client_id = :client_id
+
+-- name: orders_numbered
+-- A client's orders with this number, newest first. Walks orders_client: the client's
+-- orders, not every client's (an index on (client_id, number) would make it a probe).
+SELECT id, client_id, channel_id, state, paid, source_code, data FROM orders
+WHERE client_id = :client_id AND number = :number
+ORDER BY id DESC LIMIT :limit

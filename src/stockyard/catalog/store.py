@@ -86,6 +86,14 @@ class StoredFulfillment:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCustomer:
+    id: int
+    code: str
+    email: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionState:
     value: Any
     next_at: float | None
@@ -138,6 +146,19 @@ def _fulfillment(row: Row) -> StoredFulfillment:
         state=row["state"],
         tracking=None if tracking is None else Tracking(**tracking),
     )
+
+
+def _after_prefix(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (bytewise): the
+    prefix with its last character raised by one. An empty prefix has none: every key."""
+    if not prefix:
+        return chr(0x10FFFF)
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return prefix + chr(0x10FFFF)
+    # Surrogates cannot be stored: step over them.
+    raised = last + 1 if not 0xD7FF <= last < 0xDFFF else 0xE000
+    return prefix[:-1] + chr(raised)
 
 
 def _json(data: Any) -> str:
@@ -324,6 +345,85 @@ class CatalogStore(Store):
             self.conn, "list_fulfillments", client_id=client_id, before=before, limit=limit
         )
         return [_fulfillment(r) for r in rows]
+
+    # --------------------------------------------------------------------------- finding
+
+    def products_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[ProductRow]:
+        rows = self._in_range("products_in_range", client_id, prefix, limit, "code")
+        return [
+            ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
+            for r in rows
+        ]
+
+    def variants_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[VariantRow]:
+        rows = self._in_range("variants_in_range", client_id, prefix, limit, "sku")
+        return [
+            VariantRow(
+                int(r["id"]),
+                r["sku"],
+                int(r["product_id"]),
+                r["product_code"],
+                Variant(**json.loads(r["data"])),
+                bool(r["deleted"]),
+            )
+            for r in rows
+        ]
+
+    def customers_with_prefix(
+        self, client_id: int, prefix: str, limit: int
+    ) -> list[StoredCustomer]:
+        rows = self._in_range("customers_in_range", client_id, prefix, limit, "code")
+        return [
+            StoredCustomer(int(r["id"]), r["code"], r["email"], json.loads(r["data"])) for r in rows
+        ]
+
+    def _in_range(self, query: str, client_id: int, prefix: str, limit: int, key: str) -> list[Row]:
+        """Rows whose `key` starts with `prefix` as typed, upper- or lower-cased: a range
+        on a unique byte-compared index per spelling, so "sku-ba" finds SKU-BAD. A key in
+        mixed case (Sku-Bad) is found only when typed in its own case."""
+        found: dict[str, Row] = {}
+        for spelling in dict.fromkeys((prefix, prefix.upper(), prefix.lower())):
+            for row in self.all(
+                self.conn,
+                query,
+                client_id=client_id,
+                lo=spelling,
+                hi=_after_prefix(spelling),
+                limit=limit,
+            ):
+                # A collation that is not bytewise (PostgreSQL's) may put more in the range.
+                if row[key].startswith(spelling):
+                    found.setdefault(row[key], row)
+        return [found[k] for k in sorted(found)[:limit]]
+
+    def product_of(self, client_id: int, code_or_sku: str) -> int | None:
+        """The product a ref names: its code, else one of its variants' SKU."""
+        row = self.one(self.conn, "product_id", client_id=client_id, code=code_or_sku)
+        if row is None:
+            row = self.one(self.conn, "variant_product_id", client_id=client_id, sku=code_or_sku)
+            return None if row is None else int(row["product_id"])
+        return int(row["id"])
+
+    def orders_named(
+        self, client_id: int, channel_ids: list[int], text: str, limit: int
+    ) -> list[StoredOrder]:
+        """A client's orders a channel knows by `text` (its id for it) or numbered `text`."""
+        found: dict[int, StoredOrder] = {}
+        for channel_id in channel_ids:
+            row = self.one(
+                self.conn,
+                "channel_order",
+                channel_id=channel_id,
+                remote_id=text,
+                client_id=client_id,
+            )
+            if row is not None:
+                found[int(row["id"])] = _order(row)
+        for row in self.all(
+            self.conn, "orders_numbered", client_id=client_id, number=text, limit=limit
+        ):
+            found.setdefault(int(row["id"]), _order(row))
+        return sorted(found.values(), key=lambda o: -o.id)[:limit]
 
     # -------------------------------------------------------------------------- customers
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stockyard.web.console.pages import dashboard, item, lanes, queue, settings, signin
+from stockyard.web.console.pages import (
+    catalog,
+    dashboard,
+    item,
+    lanes,
+    queue,
+    settings,
+    signin,
+)
 from stockyard.web.console.pages.errors import error_page
 
 router = APIRouter()
-for area in (signin, queue, item, lanes, dashboard, settings):
+for area in (signin, queue, item, catalog, lanes, dashboard, settings):
     router.include_router(area.router)
 
 __all__ = ["error_page", "router"]

@@ -1,31 +1,91 @@
-"""One queue item: its payload, attempts, children and audit; retrying or skipping it."""
+"""One queue item: its payload, attempts, children and audit, with its context (lane,
+connection, catalog, other failures of its SKU, a newer update making it stale); retrying
+or skipping it, after a confirmation."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from stockyard.errors import InvalidInput
+from stockyard.engine import ItemFilter
+from stockyard.errors import Forbidden, InvalidInput
 from stockyard.service import ACTIONS
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page
+from stockyard.web.console.pages.common import Page, templates
 from stockyard.web.query import Id
 
 router = APIRouter()
+SUMMARY = 160  # characters of an error's one-line summary
+
+
+def error_line(error: str | None) -> str:
+    """An error in one line: a traceback's last line (the exception), else the first;
+    the full text stays on the page, in a <details>."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    more = len(lines) > 1 or len(line) > SUMMARY
+    return line[:SUMMARY] + (" …" if more else "")
+
+
+templates.env.filters["error_line"] = error_line
+
+EFFECTS = {
+    "retry": [
+        "The item goes back to the head of its lane and runs again as soon as a worker"
+        " is free; what waits behind it runs after it."
+    ],
+    "skip": [
+        "The item is given up for good: it never runs, and no one can retry it later.",
+        "If it blocks its lane, the lane moves on to the next item.",
+    ],
+}
 
 
 @router.get("/clients/{client_id}/items/{item_id}")
 def item(request: Request, client_id: Id, item_id: Id) -> Response:
     page = Page(request, client_id)
-    return page.render("item.html", d=page.service.item(page.who, client_id, item_id))
+    detail = page.service.item(page.who, client_id, item_id)
+    context = page.service.item_context(page.who, client_id, detail.item)
+    return page.render("item.html", d=detail, c=context)
 
 
 @router.post("/clients/{client_id}/items/{item_id}/{action}")
 async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Response:
     page = Page(request, client_id)
     await check_csrf(request, page.session)
+    form = await request.form()  # read once by Starlette, cached
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}")
+    if not page.can_operate:
+        # Before the confirmation too: a read-only user is never asked to confirm.
+        role = page.client.role if page.client else "none"
+        raise Forbidden(f"this needs the operator role; yours is {role}")
+    here = page.url(f"/items/{item_id}")
+    if form.get("confirmed") != "yes":
+        it = page.service.item(page.who, client_id, item_id).item
+        return page.render(
+            "confirm_action.html",
+            title=f"{action.capitalize()} item {item_id}: {it.description}?",
+            effects=EFFECTS[action],
+            warnings=_warnings(page, item_id) if action == "skip" else [],
+            post_to=page.url(f"/items/{item_id}/{action}"),
+            fields={},
+            button=f"{action.capitalize()} item {item_id}",
+            danger=action == "skip",
+            back=here,
+        )
     page.service.act(page.who, client_id, action, [item_id])
     verb = "retried" if action == "retry" else "skipped"
+    # The guard moves the message to a one-time cookie: it never stays in the URL.
     return RedirectResponse(page.url(f"/items/{item_id}", msg=f"Item {item_id} {verb}."), 303)
+
+
+def _warnings(page: Page, item_id: int) -> list[str]:
+    """What the catalog knows goes wrong after this skip, with the better way."""
+    flt = ItemFilter(page.client_id, ids=(item_id,), statuses=("failed", "queued"))
+    lines = []
+    for w in page.service.skip_warnings(page.who, flt):
+        lines.append(w.message + (f" Better: {w.fix.rstrip('.')}." if w.fix else ""))
+    return lines

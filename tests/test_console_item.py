@@ -1,0 +1,186 @@
+"""The item page through HTTP: its context (connection by name, lane, catalog links,
+other failures of its SKU), a stale failure's diff against the newer queued update, the
+confirmation before a single retry or skip, and tenancy."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stockyard.engine import Outcome, Request
+from stockyard.web.console.pages.item import error_line
+from tests.support.api_env import ApiEnv
+from tests.support.console import sign_in
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[ApiEnv]:
+    e = ApiEnv(f"sqlite:///{tmp_path}/item.db")
+    yield e
+    e.close()
+
+
+def fail(env: ApiEnv, ids: list[int], error: str = "bad price") -> None:
+    """Fail these items as a worker would; whatever it claims before them succeeds (a
+    lane hands out one blocking item at a time, so this claims until they are done)."""
+    worker = f"test-{time.monotonic_ns()}"
+    env.queue.register_worker(worker, "test", 0)
+    left = set(ids)
+    for _ in range(50):
+        if not left:
+            break
+        for job in env.queue.claim(worker, 100):
+            kind = "permanent" if job.id in left else "done"
+            left.discard(job.id)
+            env.queue.settle(worker, [Outcome(job, kind, time.time(), error)])  # type: ignore[arg-type]
+    env.queue.stop_worker(worker)
+    assert not left, f"never claimed: {left}"
+
+
+def text(page: str) -> str:
+    """The page's words, tags gone: what a reader sees."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_the_item_page_shows_where_the_item_stands(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/items/{env.a.failed_item}").text
+    words = text(page)
+    # The connection by name, linked to the connections page, not "3".
+    assert f'href="{base}/connections#connection-{env.a.channel}">Shop</a>' in page
+    # Its lane is blocked by this very item, with one item waiting behind it.
+    assert "blocked" in words and "this item is its head" in words
+    assert "1 item wait behind it" in words
+    assert "stopped since" in words and "<time datetime=" in page
+    # The SKU names a variant of a catalog product: the link goes to the product.
+    assert f'href="{base}/products/{env.a.product}">SKU-merchant-a</a>' in page
+    # The error: a one-line summary and the full text open below it.
+    assert "Error: bad price" in words and "<details open><summary>Full error" in page
+    # Retry and Skip come first after the heading, with their keys.
+    after_heading = page.split("</h1>", 1)[1]
+    first_control = re.search(r"<(button|a|input(?! type=\"hidden\"))\b[^>]*>", after_heading)
+    assert first_control and 'data-key="r"' in first_control.group(0)
+    assert 'data-key="s"' in after_heading.split("<dl", 1)[0]
+
+
+def test_sibling_failures_and_the_forms_for_all_of_the_sku(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    sku = "SKU-merchant-a"
+    # Two more failures of the same SKU on a non-blocking instruction (no lane to block).
+    more = env.queue.enqueue(
+        env.a.id,
+        [Request("sync_order", {"n": n}, None, (sku,)) for n in range(2)],
+    )
+    fail(env, more)
+    page = env.http.get(f"{base}/items/{env.a.failed_item}").text
+    assert f"Other failures of {sku} (2)" in text(page)
+    for item_id in more:
+        assert f'href="{base}/items/{item_id}">{item_id}</a>' in page
+    bulk = page.split(f'action="{base}/bulk"')
+    assert len(bulk) == 3  # retry all and skip all of the SKU
+    assert 'name="scope" value="sku"' in bulk[1] and f'name="sku" value="{sku}"' in bulk[1]
+    assert f"Retry all failed of {sku}" in bulk[1] and f"Skip all failed of {sku}" in bulk[2]
+    assert token
+
+
+def test_a_failed_update_with_a_newer_one_queued_is_shown_stale_with_the_diff(
+    env: ApiEnv,
+) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    # The fixture's failed item updates product 1 with {"product_id": 1}; the newer one
+    # sends a title and the same product id, on the same channel and SKU.
+    (newer,) = env.queue.enqueue(
+        env.a.id,
+        [
+            Request(
+                "update_product",
+                {"product_id": 1, "title": "Warm socks"},
+                env.a.channel,
+                ("SKU-merchant-a",),
+            )
+        ],
+    )
+    page = env.http.get(f"{base}/items/{env.a.failed_item}").text
+    words = text(page)
+    assert f"A newer update is queued: item {newer}" in words
+    diff = page.split('class="diff"', 1)[1].split("</table>", 1)[0]
+    assert "title" in diff and "added" in diff and "Warm socks" in html.unescape(diff)
+    # The queued one itself is not stale, and an item with no newer update says nothing.
+    assert "newer update" not in text(env.http.get(f"{base}/items/{newer}").text)
+
+
+def test_a_single_skip_asks_first_and_acts_only_when_confirmed(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    url = f"{base}/items/{env.a.failed_item}/skip"
+    confirm = env.http.post(url, data={"csrf": token})
+    assert confirm.status_code == 200
+    words = text(confirm.text)
+    assert "given up for good" in words and "the lane moves on" in words
+    assert 'name="confirmed" value="yes"' in confirm.text
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"  # untouched
+    done = env.http.post(url, data={"csrf": token, "confirmed": "yes"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"].endswith(f"/items/{env.a.failed_item}")  # no ?msg=
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "skipped"
+    shown = env.http.get(done.headers["location"]).text
+    assert f"Item {env.a.failed_item} skipped." in shown
+    again = env.http.get(done.headers["location"]).text
+    assert f"Item {env.a.failed_item} skipped." not in again  # once only
+
+
+def test_a_single_retry_asks_first_too(env: ApiEnv) -> None:
+    token = sign_in(env)
+    url = f"/console/clients/{env.a.id}/items/{env.a.failed_item}/retry"
+    confirm = env.http.post(url, data={"csrf": token})
+    assert "back to the head of its lane" in text(confirm.text)
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"
+    env.http.post(url, data={"csrf": token, "confirmed": "yes"})
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "queued"
+
+
+def test_skipping_a_failed_add_product_warns_of_the_updates_that_will_fail(
+    env: ApiEnv,
+) -> None:
+    token = sign_in(env)
+    sku = "SKU-NEW"
+    env.queue.skip(env.a.id, [env.a.failed_item], "test")  # the lane runs again
+    (add,) = env.queue.enqueue(
+        env.a.id, [Request("add_product", {"product_id": 7}, env.a.channel, (sku,))]
+    )
+    fail(env, [add])
+    env.queue.enqueue(
+        env.a.id, [Request("update_product", {"product_id": 7}, env.a.channel, (sku,))]
+    )
+    confirm = env.http.post(f"/console/clients/{env.a.id}/items/{add}/skip", data={"csrf": token})
+    assert "No product found to update" in text(confirm.text)
+    assert env.queue.get(env.a.id, add).status == "failed"
+
+
+def test_another_clients_item_is_not_found(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    assert env.http.get(f"{base}/items/{env.b.failed_item}").status_code == 404
+    r = env.http.post(
+        f"{base}/items/{env.b.failed_item}/skip", data={"csrf": token, "confirmed": "yes"}
+    )
+    assert r.status_code == 404
+    r = env.http.post(f"{base}/items/{env.b.failed_item}/skip", data={"csrf": token})
+    assert r.status_code == 404
+    assert env.queue.get(env.b.id, env.b.failed_item).status == "failed"
+
+
+def test_error_line_is_a_tracebacks_last_line() -> None:
+    trace = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad price'
+    assert error_line(trace) == "ValueError: bad price …"
+    assert error_line("bad price") == "bad price"
+    assert error_line("x" * 500).endswith(" …") and len(error_line("x" * 500)) < 200
+    assert error_line(None) == ""
