@@ -1,6 +1,10 @@
 """The dashboard's history: per client and minute, the backlog, the failed items and the
 items finished. Workers record a sample every minute (a periodic job); the sample's time
-slot makes racing workers record it once. The counts are the engine's reading."""
+slot makes racing workers record it once. The counts are the engine's reading.
+
+Also the lanes page's recent throughput per lane, counted from the items themselves: the
+finished items' index (finished_at) walks only what finished in the window, which is
+cheaper than a per-lane sample table and needs no schema change."""
 
 from __future__ import annotations
 
@@ -39,3 +43,8 @@ class Samples(Store):
         return [
             (float(r["at"]), int(r["queued"]), int(r["failed"]), int(r["finished"])) for r in rows
         ]
+
+    def finished_by_lane(self, client_id: int, since: float) -> dict[int, int]:
+        """The client's blocking items finished since `since`, per lane."""
+        rows = self.all(self.conn, "finished_by_lane", client_id=client_id, since=since)
+        return {int(r["lane_id"]): int(r["n"]) for r in rows}

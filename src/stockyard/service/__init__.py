@@ -8,6 +8,7 @@ exist; a caller whose role is too low on its own client gets Forbidden.
 """
 
 from stockyard.service.accounts import AccountsService
+from stockyard.service.audit import AuditService
 from stockyard.service.base import Parts
 from stockyard.service.catalog import CatalogService
 from stockyard.service.clients import Client, ClientsService
@@ -34,6 +35,7 @@ class Stockyard(
     CatalogService,
     SubscriptionsService,
     PushService,
+    AuditService,
 ):
     """The one service object the shells call, built on an application's parts."""
 

@@ -63,3 +63,23 @@ VALUES (:at, :client_id, :actor, :action, :detail)
 -- A client's audit trail, newest first, below an id (paging).
 SELECT id, at, actor, action, item_id, lane_id, detail FROM audit
 WHERE client_id = :client_id AND id < :before ORDER BY id DESC LIMIT :limit
+
+-- name: audit_window
+-- The console's audit page: of a client's newest entries below an id, a hundred pages'
+-- worth (audit_client, newest first), those of an actor and action if given, newest
+-- first. The window bounds what one page reads however rare the filtered entries are.
+SELECT id, at, actor, action, item_id, lane_id, detail FROM (
+  SELECT id, at, actor, action, item_id, lane_id, detail FROM audit
+  WHERE client_id = :client_id AND id < :before ORDER BY id DESC LIMIT :limit * 100
+) AS recent
+WHERE (CAST(:actor AS TEXT) IS NULL OR actor = :actor)
+  AND (CAST(:action AS TEXT) IS NULL OR action = :action)
+ORDER BY id DESC LIMIT :limit
+
+-- name: audit_window_end
+-- The lowest id of the same window: where the next page's window starts when the filter
+-- left this one short.
+SELECT min(id) FROM (
+  SELECT id FROM audit WHERE client_id = :client_id AND id < :before
+  ORDER BY id DESC LIMIT :limit * 100
+) AS recent

@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from stockyard.web.console.pages import (
+    audit,
     catalog,
     dashboard,
+    export,
     item,
     lanes,
     queue,
@@ -17,7 +19,7 @@ from stockyard.web.console.pages import (
 from stockyard.web.console.pages.errors import error_page
 
 router = APIRouter()
-for area in (signin, queue, item, catalog, lanes, dashboard, settings):
+for area in (signin, queue, export, item, catalog, lanes, dashboard, audit, settings):
     router.include_router(area.router)
 
 __all__ = ["error_page", "router"]
