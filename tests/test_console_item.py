@@ -11,11 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from stockyard.engine import Outcome, Request
 from stockyard.web.console.pages.item import error_line
+from tests.support import browser as support
 from tests.support.api_env import ApiEnv
+from tests.support.browser import PHONE, Served, fits, needs_chromium, shot, signed_in
 from tests.support.console import sign_in
+from tests.support.console_data import LONG_NAME, TRACEBACK
+
+browser = support.browser  # the shared fixtures
+served = support.served
 
 
 @pytest.fixture
@@ -184,3 +191,28 @@ def test_error_line_is_a_tracebacks_last_line() -> None:
     assert error_line("bad price") == "bad price"
     assert error_line("x" * 500).endswith(" …") and len(error_line("x" * 500)) < 200
     assert error_line(None) == ""
+
+
+@needs_chromium
+def test_on_a_phone_a_long_traceback_and_name_fit_and_retry_is_on_the_first_screen(
+    env: ApiEnv, served: Served, browser: Browser
+) -> None:
+    shop = env.service.create_connection(
+        env.root, env.a.id, "channel", "http", LONG_NAME, {"base_url": "http://127.0.0.1:9"}, {}
+    ).id
+    (item,) = env.queue.enqueue(
+        env.a.id, [Request("update_product", {"product_id": 1}, shop, ("café-2",))]
+    )
+    fail(env, [item], TRACEBACK)
+    page = signed_in(browser, served, viewport=PHONE)
+    page.goto(f"{served.url}/console/clients/{env.a.id}/items/{item}")
+    assert fits(page), "the item page is wider than the phone"
+    retry = page.get_by_role("button", name="Retry…")
+    box = retry.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"]
+    # The full traceback is on the page, its lines kept.
+    assert page.locator("pre.error-text").first.inner_text().count("\n") >= 10
+    # The first Tab after the heading's skip link and header reaches Retry before Skip.
+    keys = page.eval_on_selector_all("[data-key]", "els => els.map(e => e.dataset.key)")
+    assert keys[:2] == ["r", "s"]
+    shot(page, "item-phone-long-traceback")
