@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stockyard.catalog.models import Customer, Order, Product
+from stockyard.db import load_queries
 from stockyard.engine import Request
 from tests.support.api_env import ApiEnv, order, product
 from tests.support.console import sign_in
@@ -162,3 +163,22 @@ def test_an_empty_search_helps_and_a_long_one_is_refused_in_the_layout(env: ApiE
     long = env.http.get(f"{base}/search", params={"q": "x" * 201})
     assert long.status_code == 422 and "at most 200 characters" in long.text
     assert f'href="{base}/items"' in long.text  # the navigation is still there
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("products_in_range", "products_code (client_id=? AND code>? AND code<?)"),
+        ("variants_in_range", "variants_sku (client_id=? AND sku>? AND sku<?)"),
+        ("customers_in_range", "customers_code (client_id=? AND code>? AND code<?)"),
+        ("variant_product_id", "variants_sku (client_id=? AND sku=?)"),
+        ("channel_order", "orders_remote (channel_id=? AND remote_id=?)"),
+        # The client's orders only: (client_id, number) has no index of its own yet.
+        ("orders_numbered", "orders_client (client_id=?)"),
+    ],
+)
+def test_the_searches_are_ranges_on_unique_indexes(env: ApiEnv, name: str, index: str) -> None:
+    query = load_queries("stockyard.catalog", "queries.sql").for_backend("sqlite")[name]
+    params = {p: 1 if p in ("limit", "client_id", "channel_id") else "x" for p in query.params}
+    plan = env.queue.db.connection().execute(f"EXPLAIN QUERY PLAN {query.sql}", params).fetchall()
+    assert index in " / ".join(str(r[3]) for r in plan)
