@@ -72,7 +72,7 @@ def test_bulk_skip_of_a_sku_confirms_the_count_and_unblocks_the_lane(env: ApiEnv
     assert "Skip 1 item?" in confirm.text
     assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"  # not yet
     done = env.http.post(f"{base}/bulk", data=form | {"confirmed": "yes"})
-    assert "Skipped 1 items." in done.text
+    assert "Skipped 1 item." in done.text
     assert env.queue.get(env.a.id, env.a.failed_item).status == "skipped"
     lanes = env.http.get(f"{base}/lanes").text
     assert "blocked" not in lanes.split("<tbody>")[1]

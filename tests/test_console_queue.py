@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stockyard.accounts import Principal
-from stockyard.engine import ItemFilter, Outcome, Queue, Request
+from stockyard.engine import ItemFilter, Job, Outcome, Queue, Request
 from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
 from tests.support.queues import UrlMaker, make_queue
@@ -34,7 +34,7 @@ def _fail(queue: Queue, item_ids: set[int]) -> None:
             Outcome(j, "permanent" if j.id in item_ids else "done", time.time(), "bad price")
             for j in jobs
         ]
-        queue.settle(worker, outcomes)  # type: ignore[arg-type]
+        queue.settle(worker, outcomes)
     queue.stop_worker(worker)
 
 
@@ -118,7 +118,7 @@ def test_summary_equals_plain_counts_over_random_histories(
     lanes = [tenancy.add_connection(client, "channel", "demo", f"S{k}").id for k in range(3)]
     worker = f"w{client}"
     queue.register_worker(worker, "test", 0)
-    running: list = []
+    running: list[Job] = []
     for op, lane, n in ops:
         if op == "enqueue":
             queue.enqueue(

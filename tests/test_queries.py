@@ -241,19 +241,23 @@ _BOTH = {
     "reap": {"items_running"},
     # Exact per-state counts on every console page: indexes only, never the backlog.
     "queue summary": {"lanes_client", "items_fair_ready", "items_failed", "items_running"},
+    # The queue page's waiting work in run order: each lane's and each connection's first.
+    "next to run": {"items_lane_queued", "items_fair_ready"},
 }
 _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
     "postgresql": {
         **_BOTH,
         "settle": {"items_running"},
         "failed items page": {"items_failed"},
-        "items by SKU": {"item_refs_pkey"},
+        "items by SKU": {"item_refs_folded"},
+        "items by SKU prefix": {"item_refs_folded"},
     },
     "sqlite": {
         **_BOTH,
         "settle": {"SEARCH items USING INTEGER PRIMARY KEY"},
         "failed items page": {"items_client"},
-        "items by SKU": {"SEARCH item_refs USING PRIMARY KEY"},
+        "items by SKU": {"item_refs_folded (folded=?)"},
+        "items by SKU prefix": {"item_refs_folded (folded>? AND folded<?)"},
     },
 }
 
@@ -278,6 +282,7 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         client,
         [Request("update_variant", {"n": i}, lanes[i % 5], refs=(f"SKU-{i}",)) for i in range(50)],
     )
+    queue.enqueue(client, [Request("add_order", {"n": i}) for i in range(5)])
     limited = Tenancy(queue.db).add_connection(client, "channel", "demo", "Limited").id
     queue.set_limits(client, limited, Limits(max_running=3, per_second=10.0))
     queue.enqueue(client, [Request("sync_order", {"n": i}, limited) for i in range(5)])
@@ -316,7 +321,12 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         lambda: queue.list_items(ItemFilter(client, statuses=("failed",)), limit=50),
     )
     record("items by SKU", lambda: queue.list_items(ItemFilter(client, ref="SKU-12"), limit=50))
+    record(
+        "items by SKU prefix",
+        lambda: queue.list_items(ItemFilter(client, ref_prefix="sku-1"), limit=50),
+    )
     record("queue summary", lambda: queue.summary(client))
+    record("next to run", lambda: queue.next_to_run(client, lanes, 5, 20))
     record("next due", queue.next_due)
     record("lane overview", lambda: queue.lanes(client))
     record("reap", lambda: queue.reap(30.0))

@@ -235,7 +235,12 @@ class Enqueuer:
         """The new items' refs, the queued items they supersede, their lanes' heads."""
         if refs:
             self.sql.execute_many(
-                cur, "insert_ref", [{"ref": ref, "item_id": item_id} for ref, item_id in refs]
+                cur,
+                "insert_ref",
+                [
+                    {"ref": ref, "item_id": item_id, "folded": ref.casefold()}
+                    for ref, item_id in refs
+                ],
             )
         if lanes:
             lanes.subtract(self._supersede(cur, newest, now))

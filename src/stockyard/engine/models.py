@@ -171,6 +171,21 @@ class ItemFilter:
     created_to: float | None = None
     blocking: bool | None = None
     ids: tuple[int, ...] = ()
+    # A reference starting with this, in any case (a search box's "sku-ba" finds SKU-BAD);
+    # `ref` is one reference exactly, in any case.
+    ref_prefix: str | None = None
+    # Errors whose first line, cut to ERROR_LINE_MAX characters, is this (`error_line`):
+    # one group of the failures page, matched by the same SQL that acts on it.
+    error_line: str | None = None
+
+
+# How much of an error's first line tells failures apart (a group of the queue page).
+ERROR_LINE_MAX = 200
+
+
+def error_line(error: str | None) -> str:
+    """The first line of an error, cut to ERROR_LINE_MAX characters: its group."""
+    return (error or "").split("\n", 1)[0].rstrip("\r")[:ERROR_LINE_MAX]
 
 
 LaneState = Literal["idle", "ready", "waiting", "running", "blocked", "paused"]

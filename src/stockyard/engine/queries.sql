@@ -40,8 +40,10 @@ VALUES ({next_id(items)}, :client_id, :instruction, :blocking, :connection_id, :
 RETURNING id
 
 -- name: insert_ref
--- An item's reference (a SKU, an order number): items are found by them.
-INSERT INTO item_refs (ref, item_id) VALUES (:ref, :item_id) ON CONFLICT DO NOTHING
+-- An item's reference (a SKU, an order number) and its case-folded form: items are found
+-- by them, in any case.
+INSERT INTO item_refs (ref, item_id, folded) VALUES (:ref, :item_id, :folded)
+ON CONFLICT DO NOTHING
 
 -- name: supersede
 -- Queued items of a lane with a coalescing key that a newer item of the batch (lane, key,
@@ -460,6 +462,29 @@ FROM item_refs r JOIN items i ON i.id = r.item_id
 WHERE {in_list(r.ref, :refs)} AND i.client_id = :client_id AND i.status = 'queued'
   AND {in_list(i.instruction, :instructions)}
 ORDER BY i.id LIMIT :limit
+
+-- name: lane_next_items
+-- The first queued items of a lane of the client, in the order they will run (FIFO by
+-- id): items_lane_queued, from its start.
+SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
+  description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
+  failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
+  superseded_by
+FROM items
+WHERE lane_id = :lane_id AND client_id = :client_id AND status = 'queued'
+ORDER BY lane_id, id LIMIT :limit
+
+-- name: free_next_items
+-- The first queued non-blocking items of a client's connection (0: none), in the order
+-- they will run (by due time, then id): items_fair_ready, from its start.
+SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
+  description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
+  failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
+  superseded_by
+FROM items
+WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
+  AND coalesce(connection_id, 0) = :key
+ORDER BY client_id, coalesce(connection_id, 0), run_after, id LIMIT :limit
 
 -- ========================================================================== retention
 

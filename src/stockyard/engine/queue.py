@@ -215,6 +215,12 @@ class Queue:
         """(id, lane, instruction, ref) of queued items holding one of these references."""
         return self._reads.queued_sharing_refs(client_id, refs, instructions, limit)
 
+    def next_to_run(
+        self, client_id: int, lane_ids: Sequence[int], per_lane: int, free: int
+    ) -> tuple[dict[int, list[Item]], list[Item]]:
+        """Queued items in run order: the first of each lane, the first non-blocking."""
+        return self._reads.next_to_run(client_id, lane_ids, per_lane, free)
+
     def summary(self, client_id: int) -> UnfinishedCounts:
         """The client's unfinished items per status and its stopped lanes, exact."""
         return self._reads.summary(client_id)

@@ -13,6 +13,7 @@ from typing import Any
 from stockyard.db import Database
 from stockyard.engine import rows
 from stockyard.engine.models import (
+    ERROR_LINE_MAX,
     STATUSES,
     Attempt,
     AuditEntry,
@@ -30,6 +31,33 @@ from stockyard.errors import InvalidInput, NotFound
 _RANK = {"blocked": 0, "paused": 1, "waiting": 2, "running": 3, "ready": 4, "idle": 5}
 # The columns `count_by` may group by.
 GROUPABLE = ("status", "instruction", "connection_id", "lane_id", "blocking")
+# How many of a client's connections `next_to_run` reads non-blocking work of.
+_MAX_FREE_GROUPS = 50
+
+
+def _after_prefix(prefix: str) -> str:
+    """The least string above every string that starts with `prefix`, in code point
+    order: the prefix with its last character raised by one."""
+    for cut in range(len(prefix) - 1, -1, -1):
+        nxt = ord(prefix[cut]) + 1
+        if 0xD800 <= nxt <= 0xDFFF:  # surrogates are no characters: skip over them
+            nxt = 0xE000
+        if nxt <= 0x10FFFF:
+            return prefix[:cut] + chr(nxt)
+    return prefix + "\U0010ffff"  # every character is the last one: close enough
+
+
+def _error_line_sql(line: str) -> str:
+    """Errors whose first line, cut to ERROR_LINE_MAX characters, is `:error_line`
+    (models.error_line, in SQL both backends speak)."""
+    same_start = "substr(error, 1, :error_len) = :error_line"
+    if len(line) >= ERROR_LINE_MAX:  # the line was cut: whatever follows, it is the group
+        return same_start
+    ends = (
+        "(length(error) = :error_len"
+        " OR substr(error, :error_next, 1) = :newline OR substr(error, :error_next, 1) = :return)"
+    )
+    return f"{same_start} AND {ends}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +101,24 @@ class Reads:
             clauses.append("connection_id = :connection_id")
             params["connection_id"] = flt.connection_id
         if flt.ref:
-            clauses.append("id IN (SELECT item_id FROM item_refs WHERE ref = :ref)")
-            params["ref"] = flt.ref
+            clauses.append("id IN (SELECT item_id FROM item_refs WHERE folded = :ref)")
+            params["ref"] = flt.ref.casefold()
+        if flt.ref_prefix:
+            # One range of item_refs_folded: code point order on both backends (0008).
+            low = flt.ref_prefix.casefold()
+            clauses.append(
+                "id IN (SELECT item_id FROM item_refs WHERE folded >= :ref_low"
+                " AND folded < :ref_high)"
+            )
+            params["ref_low"], params["ref_high"] = low, _after_prefix(low)
         if flt.error_contains:
             clauses.append("{contains(error, :error_contains)}")
             params["error_contains"] = flt.error_contains
+        if flt.error_line is not None:
+            clauses.append(_error_line_sql(flt.error_line))
+            line = flt.error_line
+            params |= {"error_line": line, "error_len": len(line), "error_next": len(line) + 1}
+            params |= {"newline": "\n", "return": "\r"}
         if flt.created_from is not None:
             clauses.append("created_at >= :created_from")
             params["created_from"] = flt.created_from
@@ -226,6 +267,35 @@ class Reads:
             AuditEntry(a.at, a.actor, a.action, a.item_id, a.lane_id, a.detail)
             for a in rows.audit(cur)
         ]
+
+    def next_to_run(
+        self, client_id: int, lane_ids: Sequence[int], per_lane: int, free: int
+    ) -> tuple[dict[int, list[Item]], list[Item]]:
+        """The client's queued items in the order they will run: the first `per_lane` of
+        each of these lanes (FIFO), and the first `free` non-blocking ones (by due time,
+        then id, across its connections). Each read starts an index at its beginning;
+        nothing reads the backlog behind."""
+        with self.db.read() as cur:
+            lanes = {
+                lane: rows.items(
+                    self.sql.run(
+                        cur, "lane_next_items", lane_id=lane, client_id=client_id, limit=per_lane
+                    )
+                )
+                for lane in lane_ids
+            }
+            found: list[Item] = []
+            key = -1
+            for _ in range(_MAX_FREE_GROUPS):  # one probe per connection with free work
+                nxt = self.sql.one(cur, "next_free_group", client_id=client_id, after=key)
+                if nxt is None:
+                    break
+                key = int(nxt[0])
+                found += rows.items(
+                    self.sql.run(cur, "free_next_items", client_id=client_id, key=key, limit=free)
+                )
+        found.sort(key=lambda i: (i.run_after, i.id))
+        return lanes, found[:free]
 
     def summary(self, client_id: int) -> UnfinishedCounts:
         """The client's unfinished items per status and its blocked and paused lanes,

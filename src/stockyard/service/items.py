@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 
 from stockyard.engine import ACTIONS as ENGINE_ACTIONS
 from stockyard.engine import ItemFilter, Request
+
+# A failure group is its error's first line, cut short: shells show it and send it back.
+from stockyard.engine.models import ERROR_LINE_MAX as ERROR_LINE_MAX
 from stockyard.engine.models import STATUSES
+from stockyard.engine.models import error_line as error_line
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.samples import Samples
 from stockyard.service.base import ADMIN, OPERATE, READ, ServiceBase
@@ -62,6 +66,36 @@ class SkipWarning:
     dependant_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failed items whose errors share a first line (`line`, engine.models.error_line):
+    one row of the queue page, acted on with ItemFilter(error_line=line)."""
+
+    line: str
+    items: int
+    instructions: tuple[str, ...]
+    connection_ids: tuple[int | None, ...]
+    refs: tuple[str, ...]  # the first few references (SKUs) among them
+    example: Item  # the oldest of them: the one its lane meets first
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPreview:
+    """What a bulk action would touch: counts by status, instruction and connection (and
+    lane), and the first items, newest first."""
+
+    groups: list[tuple[str, str, int | None, int | None, int]]  # status, instruction, conn, lane, n
+    first: list[Item]
+
+    @property
+    def total(self) -> int:
+        return sum(g[-1] for g in self.groups)
+
+
+# How many failed items the failures page groups (read 1,000 at a time from items_failed).
+_GROUPED_FAILURES = 5000
+_EXAMPLE_REFS = 5
+
 # How many failed items a confirmation looks at for consequences, and how many dependants
 # it names: a confirmation is read by a person, these are far beyond a screen.
 _WARN_ITEMS = 1000
@@ -78,6 +112,49 @@ class ItemsService(ServiceBase):
             counts={"queued": s.queued, "running": s.running, "failed": s.failed},
             blocked_lanes=s.blocked_lanes,
             paused_lanes=s.paused_lanes,
+        )
+
+    def failure_groups(self, who: Principal, client_id: int) -> tuple[list[FailureGroup], bool]:
+        """The client's failed items grouped by their error's first line, largest group
+        first, and whether there were more failed items than were grouped."""
+        self._allow(who, client_id, READ)
+        failed: list[Item] = []
+        before: int | None = None
+        flt = ItemFilter(client_id, statuses=("failed",))
+        while len(failed) < _GROUPED_FAILURES:
+            page = self.queue.list_items(flt, 1000, before)
+            failed += page
+            if len(page) < 1000:
+                break
+            before = page[-1].id
+        by_line: dict[str, list[Item]] = {}
+        for item in reversed(failed):  # oldest first
+            if item.error is not None:
+                by_line.setdefault(error_line(item.error), []).append(item)
+        groups = [_failure_group(line, items) for line, items in by_line.items()]
+        groups.sort(key=lambda g: (-g.items, g.example.id))
+        return groups, len(failed) >= _GROUPED_FAILURES
+
+    def next_to_run(
+        self, who: Principal, client_id: int, per_lane: int, free: int
+    ) -> tuple[dict[int, list[Item]], list[Item]]:
+        """The client's queued items in the order they will run: the first `per_lane` of
+        each lane with work, and the first `free` non-blocking ones."""
+        self._allow(who, client_id, READ)
+        lanes = [v.lane_id for v in self.queue.lanes(client_id) if v.pending]
+        return self.queue.next_to_run(client_id, lanes, per_lane, free)
+
+    def bulk_preview(
+        self, who: Principal, flt: ItemFilter, action: str, first: int = 20
+    ) -> BulkPreview:
+        """What `act_where(who, flt, action)` would touch now: counts by status,
+        instruction and connection, and the first `first` items (the same filter SQL)."""
+        self._allow(who, flt.client_id, OPERATE)
+        flt = bulk_filter(flt, action)
+        groups = self.queue.count_by(flt, ("status", "instruction", "connection_id", "lane_id"))
+        return BulkPreview(
+            [(str(st), str(i), c, lane, n) for (st, i, c, lane), n in groups],
+            self.queue.list_items(flt, first),
         )
 
     def skip_warnings(self, who: Principal, flt: ItemFilter) -> list[SkipWarning]:
@@ -231,6 +308,18 @@ class ItemsService(ServiceBase):
         pruned = self.queue.prune(older_than)
         events.prune(self.queue.db, older_than, time.time())
         return pruned
+
+
+def _failure_group(line: str, items: list[Item]) -> FailureGroup:
+    refs = dict.fromkeys(r for i in items for r in i.refs)
+    return FailureGroup(
+        line=line,
+        items=len(items),
+        instructions=tuple(sorted({i.instruction for i in items})),
+        connection_ids=tuple(dict.fromkeys(i.connection_id for i in items)),
+        refs=tuple(refs)[:_EXAMPLE_REFS],
+        example=items[0],
+    )
 
 
 def _action_statuses(action: str) -> tuple[str, ...]:

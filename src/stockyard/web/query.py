@@ -10,6 +10,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.engine import STATUSES, ItemFilter
+from stockyard.service.items import ERROR_LINE_MAX
 
 MAX_ID = 2**53  # ids stay exact in every JSON reader
 # A path's id: a larger one is a 422, not an overflow deep in a database driver.
@@ -54,8 +55,18 @@ class ItemQuery(BaseModel):
     instruction: list[Name] = []
     mode: Mode | None = None
     connection_id: ItemId | None = None
-    ref: Name | None = Field(default=None, description="a SKU, product code or order id")
+    ref: Name | None = Field(
+        default=None, description="a SKU, product code or order id, in any case"
+    )
+    ref_prefix: Name | None = Field(
+        default=None, description="a SKU, product code or order id starting with this, any case"
+    )
     error: Name | None = Field(default=None, description="text the error contains")
+    error_line: str | None = Field(
+        default=None,
+        max_length=ERROR_LINE_MAX,
+        description="the error's first line (cut to 200 characters) is this",
+    )
     created_from: Moment | None = None
     created_to: Moment | None = None
 
@@ -72,4 +83,6 @@ def item_filter(client_id: int, q: ItemQuery) -> ItemFilter:
         created_from=None if q.created_from is None else q.created_from.timestamp(),
         created_to=None if q.created_to is None else q.created_to.timestamp(),
         blocking=None if q.mode is None else q.mode == "blocking",
+        ref_prefix=q.ref_prefix,
+        error_line=q.error_line,
     )

@@ -1,79 +1,272 @@
-"""The queue: the lists of items, and retrying or skipping them one by one or in bulk."""
+"""The queue, the console's landing page, in the order a 7 a.m. operator needs it: the
+blocked lanes (what blocks each, since when, how many wait), the failures grouped by
+error, then the waiting work in the order it will run, with true counts; with filters,
+the matching items. Each list is a live region (data-refresh: console.js refetches its
+fragment, keeping the operator's selection). Bulk retry and skip confirm first, with what
+they touch by status, instruction and lane, and the consequences the catalog knows."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from stockyard.engine import ItemFilter
-from stockyard.errors import InvalidInput
-from stockyard.service import ACTIONS, BulkGroup
+from stockyard.errors import InvalidInput, NotFound
+from stockyard.service import ACTIONS
+from stockyard.service.items import error_line
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page, _back, _ids, _is_id, _query
+from stockyard.web.console.pages.common import FILTERS, Page, _back, _ids, _is_id
 from stockyard.web.query import Id, ItemQuery, item_filter
 
 router = APIRouter()
 
+PAGE_SIZE = 50  # matching items per page
+PER_LANE = 5  # next items shown of each lane
+FREE = 20  # next non-blocking items shown
+CONFIRM_FIRST = 20  # items a bulk confirmation lists
+REGIONS = ("blocked", "failures", "waiting", "matching")
 
-def _lists(page: Page, query: ItemQuery) -> list[tuple[str, list[Any], str]]:
-    """(title, items, the section's own filter as JSON): "all matching the filter" in the
-    Waiting list must not touch the failed items beside it."""
-    sections = (
-        [("Matching items", tuple(query.status))]
-        if query.status
-        else [("Failed", ("failed",)), ("Waiting", ("queued", "running"))]
+
+@dataclass
+class Filters:
+    """The queue page's filters as typed (`raw`, to fill the form back) and as the
+    filter its list applies (`query`; None when they do not read)."""
+
+    raw: dict[str, Any]
+    query: ItemQuery | None
+    problem: str | None = None
+    any_status: bool = False
+    before: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # for links: the filters as given
+
+    @property
+    def active(self) -> bool:
+        return self.any_status or any(v not in (None, "", []) for v in self.raw.values())
+
+
+def _filters(request: Request) -> Filters:
+    """The URL's filters. The SKU box is a search: a case-insensitive prefix ("sku-ba"
+    finds SKU-BAD). Error text is looked for in failed items unless a status is chosen
+    (no index can search text in every finished item; docs/queue.md)."""
+    params = request.query_params
+    statuses = [x for x in params.getlist("status") if x]
+    any_status = "any" in statuses
+    raw: dict[str, Any] = {
+        "status": [s for s in statuses if s != "any"],
+        "instruction": [i for i in params.getlist("instruction") if i],
+    }
+    for name in FILTERS[2:]:
+        value = params.get(name, "").strip()
+        if value:
+            raw[name] = value
+    given = {k: v for k, v in raw.items() if v}
+    if any_status:
+        given["status"] = ["any"]
+    shown = dict(given)
+    before = params.get("before", "")
+    wanted = {k: v for k, v in raw.items() if k != "ref"}
+    if raw.get("ref"):
+        wanted["ref_prefix"] = raw["ref"]
+    if raw.get("error") and not raw["status"] and not any_status:
+        wanted["status"] = ["failed"]
+    try:
+        query = ItemQuery.model_validate(wanted)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix("ref_prefix: ")
+            for e in exc.errors()
+        )
+        return Filters(
+            shown, None, f"These filters do not read: {problems}", any_status, None, given
+        )
+    return Filters(shown, query, None, any_status, int(before) if _is_id(before) else None, given)
+
+
+def _blocked(page: Page) -> dict[str, Any]:
+    lanes = [v for v in page.service.lanes(page.who, page.client_id) if v.state == "blocked"]
+    heads = [v.head_id for v in lanes if v.head_id is not None]
+    found = (
+        page.service.items(page.who, ItemFilter(page.client_id, ids=tuple(heads)), 1000, None)
+        if heads
+        else []
     )
-    out = []
-    for title, statuses in sections:
-        own = query.model_copy(update={"status": list(statuses)})
-        found = page.service.items(page.who, item_filter(page.client_id, own), 100, None)
-        out.append((title, found, own.model_dump_json(exclude_defaults=True)))
-    return out
+    by_id = {i.id: i for i in found}
+    return {"blocked": [(v, by_id.get(v.head_id or 0)) for v in lanes]}
 
 
-def _lane_label(group: BulkGroup, names: dict[int, str]) -> str:
-    if group.connection_id is None:
-        return "no connection"
-    what = "lane" if group.lane_id is not None else "connection"
-    return f"{what} {group.connection_id} ({names.get(group.connection_id, '?')})"
+def _failures(page: Page) -> dict[str, Any]:
+    groups, capped = page.service.failure_groups(page.who, page.client_id)
+    names = _names(page)
+    rows = []
+    for g in groups:
+        own = ItemQuery(status=["failed"], error_line=g.line)
+        rows.append(
+            (
+                g,
+                own.model_dump_json(exclude_defaults=True),
+                [names.get(c, "none") for c in g.connection_ids],
+            )
+        )
+    return {"groups": rows, "groups_capped": capped}
+
+
+def _waiting(page: Page) -> dict[str, Any]:
+    per_lane, free = page.service.next_to_run(page.who, page.client_id, PER_LANE, FREE)
+    lanes = [v for v in page.service.lanes(page.who, page.client_id) if v.pending]
+    lanes.sort(key=lambda v: v.lane_id)
+    waiting_filter = ItemQuery(status=["queued"]).model_dump_json(exclude_defaults=True)
+    return {
+        "lanes": [(v, per_lane.get(v.lane_id, [])) for v in lanes],
+        "free": free,
+        "waiting_filter": waiting_filter,
+        "summary": page.service.queue_summary(page.who, page.client_id),
+    }
+
+
+def _matching(page: Page, filters: Filters) -> dict[str, Any]:
+    if filters.query is None or not filters.active:
+        return {"matching": None}
+    flt = item_filter(page.client_id, filters.query)
+    found = page.service.items(page.who, flt, PAGE_SIZE, filters.before)
+    total = page.service.count(page.who, flt)
+    ref = filters.raw.get("ref", "")
+    item_link = None
+    if _is_id(ref) or _is_id(filters.params.get("q", "")):
+        # A number may be an order number or a SKU of digits as well as a queue id.
+        number = int(ref if _is_id(ref) else filters.params["q"])
+        try:
+            page.service.item(page.who, page.client_id, number)
+            item_link = number
+        except NotFound:
+            pass
+    more = (
+        page.url("/items", **filters.params, before=found[-1].id)
+        if len(found) == PAGE_SIZE
+        else None
+    )
+    return {
+        "matching": found,
+        "matching_total": total,
+        "matching_filter": filters.query.model_dump_json(exclude_defaults=True),
+        "item_link": item_link,
+        "more": more,
+        "paged": filters.before is not None,
+    }
+
+
+def _names(page: Page) -> dict[int | None, str]:
+    return {c.id: c.description for c in page.service.connections(page.who, page.client_id)}
+
+
+def _region(page: Page, name: str, filters: Filters) -> dict[str, Any]:
+    if name == "blocked":
+        return _blocked(page)
+    if name == "failures":
+        return _failures(page)
+    if name == "waiting":
+        return _waiting(page)
+    return _matching(page, filters)
+
+
+def _shown(filters: Filters) -> tuple[str, ...]:
+    """The regions of the page: with filters, the matching items replace the failures
+    and the waiting work (the blocked lanes always lead)."""
+    if filters.active:
+        return ("blocked", "matching")
+    return ("blocked", "failures", "waiting")
 
 
 @router.get("/clients/{client_id}/items")
 def items(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     search = request.query_params.get("q", "").strip()
-    if _is_id(search):
-        return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
-    query, raw = _query(request)
-    connections = page.service.connections(page.who, client_id)
+    filters = _filters(request)
+    if search and not filters.raw.get("ref"):
+        # A queue id, unless items hold it as a reference (an order number, a SKU of
+        # digits): then the list shows them, with a link to the item too. Text is a SKU.
+        if _is_id(search) and not page.service.count(page.who, ItemFilter(client_id, ref=search)):
+            return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
+        filters = _filters_with_ref(request, search)
+    values: dict[str, Any] = {}
+    regions = _shown(filters) if filters.query is not None else ("blocked",)
+    for name in regions:
+        values |= _region(page, name, filters)
+    query_string = urlencode(filters.params, doseq=True)
     return page.render(
         "items.html",
-        lists=_lists(page, query),
-        filters=raw,
-        query_string=request.url.query,
-        connections=connections,
+        status=422 if filters.problem else 200,
+        regions=regions,
+        filters=filters.raw,
+        problem=filters.problem,
+        query_string=query_string,
+        connections=page.service.connections(page.who, client_id),
         instructions=page.service.instruction_names(),
+        csv=page.url("/items.csv", **filters.params),
+        **values,
+    )
+
+
+def _filters_with_ref(request: Request, ref: str) -> Filters:
+    filters = _filters(request)
+    wanted = {"ref_prefix": ref, "status": [] if filters.any_status else filters.raw["status"]}
+    filters.raw["ref"] = ref
+    filters.params["q"] = ref
+    filters.query = ItemQuery.model_validate(wanted)
+    filters.any_status = True
+    return filters
+
+
+@router.get("/clients/{client_id}/items/part/{name}")
+def items_part(request: Request, client_id: Id, name: str) -> Response:
+    """One region of the queue page, alone: what console.js refetches every few seconds."""
+    page = Page(request, client_id)
+    if name not in REGIONS:
+        raise NotFound(f"no part {name!r} of the queue page")
+    filters = _filters(request)
+    return page.render(
+        "_lists.html",
+        region=name,
+        filters=filters.raw,
+        query_string=urlencode(filters.params, doseq=True),
+        **_region(page, name, filters),
     )
 
 
 @router.get("/clients/{client_id}/items/table")
 def items_table(request: Request, client_id: Id) -> Response:
-    """The lists alone: what htmx fetches every few seconds."""
+    """The matching items alone (links made before the parts had names)."""
+    return items_part(request, client_id, "matching")
+
+
+@router.get("/clients/{client_id}/summary")
+def summary(request: Request, client_id: Id) -> Response:
+    """The per-state counts strip alone (a live region of every page)."""
     page = Page(request, client_id)
-    query, raw = _query(request)
     return page.render(
-        "_lists.html", lists=_lists(page, query), filters=raw, query_string=request.url.query
+        "_summary.html", inner=True, summary=page.service.queue_summary(page.who, client_id)
     )
+
+
+def _lane_label(
+    connection_id: int | None, lane_id: int | None, names: dict[int | None, str]
+) -> str:
+    if connection_id is None:
+        return "no connection"
+    what = "lane" if lane_id is not None else "connection"
+    return f"{names.get(connection_id, '?')} ({what} {connection_id})"
 
 
 @router.post("/clients/{client_id}/bulk")
 async def bulk(request: Request, client_id: Id) -> Response:
     """Retry or skip the selected items, every item matching the filter, or every failed
-    item of one SKU: first a confirmation that says how many, then the action."""
+    item of one SKU (exactly, in any case): first a confirmation of what it touches and
+    what the catalog says will follow, then the action."""
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     form = await request.form()
@@ -81,6 +274,7 @@ async def bulk(request: Request, client_id: Id) -> Response:
     if action not in ACTIONS:
         raise InvalidInput("choose retry or skip")
     ids = _ids(form.getlist("ids"), "ids")
+    also = _ids(form.getlist("also_skip"), "also_skip")
     scope = str(form.get("scope", "selected"))
     try:
         query = ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
@@ -99,23 +293,66 @@ async def bulk(request: Request, client_id: Id) -> Response:
         flt = ItemFilter(client_id, ids=tuple(ids), statuses=ACTIONS[action])
     else:
         flt = item_filter(client_id, query)
-    groups = page.service.bulk_counts(page.who, flt, action)
     if form.get("confirmed") != "yes":
-        names = {c.id: c.description for c in page.service.connections(page.who, client_id)}
-        return page.render(
-            "confirm.html",
-            action=action,
-            count=sum(g.items for g in groups),
-            groups=[(g.instruction, _lane_label(g, names), g.items) for g in groups],
-            failed_only=not flt.statuses,
-            form=form,
-            scope=scope,
-            ids=ids,
-            back=back,
-        )
+        return _confirm(page, form, action, scope, flt, ids, back)
     done = page.service.act_where(page.who, flt, action)
+    extra: list[int] = []
+    if also and action == "skip":
+        # The queued items the confirmation said would fail: skipped too, if still queued.
+        dependants = ItemFilter(client_id, ids=tuple(also), statuses=("queued",))
+        extra = page.service.act_where(page.who, dependants, "skip")
     verb = "Retried" if action == "retry" else "Skipped"
+    n = len(done) + len(extra)
+    message = f"{verb} {n:,} item{'' if n == 1 else 's'}."
     separator = "&" if "?" in back else "?"
-    return RedirectResponse(
-        f"{back}{separator}{urlencode({'msg': f'{verb} {len(done)} items.'})}", 303
+    # The message leaves the URL for a one-time cookie (console.guard): reloading the
+    # page does not show it again.
+    return RedirectResponse(f"{back}{separator}{urlencode({'msg': message})}", 303)
+
+
+def _confirm(
+    page: Page,
+    form: Any,
+    action: str,
+    scope: str,
+    flt: ItemFilter,
+    ids: list[int],
+    back: str,
+) -> Response:
+    preview = page.service.bulk_preview(page.who, flt, action, CONFIRM_FIRST)
+    names = _names(page)
+    warnings = page.service.skip_warnings(page.who, flt) if action == "skip" else []
+    by = _breakdown(preview.groups, names)
+    return page.render(
+        "confirm.html",
+        action=action,
+        count=preview.total,
+        groups=[
+            (status, instruction, _lane_label(conn, lane, names), n)
+            for status, instruction, conn, lane, n in preview.groups
+        ],
+        by=by,
+        first=preview.first,
+        error_line=error_line,
+        warnings=warnings,
+        failed_only=not flt.statuses,
+        form=form,
+        scope=scope,
+        ids=ids,
+        back=back,
     )
+
+
+def _breakdown(
+    groups: list[tuple[str, str, int | None, int | None, int]], names: dict[int | None, str]
+) -> dict[str, list[tuple[str, int]]]:
+    """The totals by status, by instruction and by lane, each largest first."""
+    out: dict[str, dict[str, int]] = {"status": {}, "instruction": {}, "lane": {}}
+    for status, instruction, conn, lane, n in groups:
+        for key, value in (
+            ("status", status),
+            ("instruction", instruction),
+            ("lane", _lane_label(conn, lane, names)),
+        ):
+            out[key][value] = out[key].get(value, 0) + n
+    return {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0])) for k, v in out.items()}
