@@ -36,10 +36,10 @@ def test_the_product_page_shows_variants_channels_and_history(env: ApiEnv) -> No
     words = text(page)
     assert "Product P-merchant-a: Product P-merchant-a" in words
     assert "SKU-merchant-a" in words and "10.00" in words  # the variant and its price
-    # The channel holds it (remote id) and an update of it is queued there.
+    # The channel holds it (remote id); its failed update tells more than the queued one.
     channels = text(page.split("On the channels")[1].split("</table>")[0])
     assert "Shop" in channels and "shop-991" in channels
-    assert "update_product queued" in channels
+    assert f"on channel · update_product failed · item {env.a.failed_item}" in channels
     # The queue history: both items of its SKU, newest first.
     history = page.split("<h2>Queue history</h2>")[1]
     first, second = env.a.queued_item, env.a.failed_item
@@ -52,7 +52,7 @@ def test_a_channel_without_the_product_says_so(env: ApiEnv) -> None:
         env.a.id, env.a.source, Product.model_validate(product("P-2", "SKU-2"))
     )
     channels = env.http.get(f"/console/clients/{env.a.id}/products/{pid}").text
-    assert "not on channel" in text(channels.split("On the channels")[1].split("</table>")[0])
+    assert "not on channel yet" in text(channels.split("On the channels")[1].split("</table>")[0])
 
 
 def test_the_order_page_shows_lines_fulfillments_and_history(env: ApiEnv) -> None:

@@ -45,7 +45,7 @@ class ChannelState:
     channel_id: int
     channel: str  # the connection's name
     remote_id: str | None  # the channel's id for the product, once it holds it
-    state: str  # "on channel", "not on channel", "add_product failed", "update_product queued", ...
+    state: str  # "on channel", "not on channel yet · add_product failed", ...
     status: str  # the status word the state is styled as (done, failed, queued, running, idle)
     item_id: int | None  # the queue item the state comes from
 
@@ -302,16 +302,17 @@ class CatalogService(ServiceBase):
 
 
 def _channel_state(channel_id: int, name: str, link: Any, items: list[Item]) -> ChannelState:
-    """The newest unfinished or failed item of this channel tells most (a failed add, a
-    queued update); else the link says whether the channel holds the product."""
+    """Whether the channel holds the product (its link), and what of it is not done
+    there: a failure first (a failed add_product is why a product is missing), then
+    what runs, then what waits; `items` newest first."""
     remote_id = None if link is None else link.remote_id
-    for i in items:  # newest first
-        if i.status in ("failed", "queued", "running"):
-            state = f"{i.instruction} {i.status}"
-            return ChannelState(channel_id, name, remote_id, state, i.status, i.id)
-    if link is not None:
-        return ChannelState(channel_id, name, remote_id, "on channel", "done", None)
-    return ChannelState(channel_id, name, None, "not on channel", "idle", None)
+    held = "on channel" if link is not None else "not on channel yet"
+    for wanted in ("failed", "running", "queued"):
+        found = next((i for i in items if i.status == wanted), None)
+        if found is not None:
+            state = f"{held} · {found.instruction} {found.status}"
+            return ChannelState(channel_id, name, remote_id, state, found.status, found.id)
+    return ChannelState(channel_id, name, remote_id, held, "done" if link else "idle", None)
 
 
 def payload_changes(old: Any, new: Any) -> list[Change]:
