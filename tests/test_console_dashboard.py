@@ -10,11 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from stockyard.samples import Samples
 from stockyard.web.console.pages.dashboard import BUCKETS
+from tests.support import browser as support
 from tests.support.api_env import PASSWORD, ApiEnv
+from tests.support.browser import PHONE, Served, fits, needs_chromium, shot, signed_in
 from tests.support.console import sign_in
+
+browser, served = support.browser, support.served  # the shared fixtures
 
 
 @pytest.fixture
@@ -167,3 +172,45 @@ def test_audit_log_is_the_clients_own_and_read_only_users_may_read_it(env: ApiEn
     page = env.http.get(f"/console/clients/{env.a.id}/audit")
     assert page.status_code == 200 and "secret-of-b" not in page.text
     assert env.http.get(f"/console/clients/{env.b.id}/audit").status_code == 404
+
+
+# ------------------------------------------------------------------------- in a browser
+
+
+@needs_chromium
+class TestInChromium:
+    """The dashboard as a person sees it, in Debian's Chromium."""
+
+    @pytest.fixture
+    def env(self, tmp_path: Path) -> Iterator[ApiEnv]:
+        e = ApiEnv(f"sqlite:///{tmp_path}/browser.db")
+        record_history(e)
+        yield e
+        e.close()
+
+    def test_axes_hover_values_and_a_phone(
+        self, browser: Browser, served: Served, env: ApiEnv
+    ) -> None:
+        page = signed_in(browser, served, timezone_id="Asia/Tokyo")
+        page.goto(f"{served.url}/console/clients/{env.a.id}/dashboard?range=1h")
+        failed = page.locator("figure.chart").nth(2)
+        ticks = failed.locator("svg text.tick").all_text_contents()
+        assert ticks == ["0", "0.5", "1"]
+        # The times under the chart are the viewer's (Tokyo), not the server's UTC text.
+        first = failed.locator(".x-axis time").first
+        assert "UTC" not in first.inner_text()
+        # Hovering a bucket that has a sample shows its value in a tooltip (<title>).
+        titles = failed.locator("rect.hit title").all_text_contents()
+        hit = next(i for i, t in enumerate(titles) if t.endswith(": 1"))
+        target = failed.locator("rect.hit").nth(hit)
+        target.hover()
+        # The pointer is on that bucket's target, whose <title> Chromium shows as a tooltip.
+        assert target.evaluate("e => e.matches(':hover') && e.querySelector('title') !== null")
+        shot(page, "dashboard-desktop-own")
+        phone = signed_in(browser, served, viewport=PHONE)
+        phone.goto(f"{served.url}/console/clients/{env.a.id}/dashboard")
+        assert fits(phone)
+        shot(phone, "dashboard-phone-own")
+        phone.goto(f"{served.url}/console/clients/{env.a.id}/lanes")
+        assert fits(phone)
+        shot(phone, "lanes-phone-own")

@@ -22,7 +22,7 @@ DEFAULT_RANGE = "24h"
 BUCKETS = 60  # points a chart draws whatever the range: one hover target each
 # The drawing's coordinates (the SVG scales to its box; its text keeps its proportions).
 WIDTH, HEIGHT = 600, 170
-LEFT, RIGHT, TOP, BOTTOM = 56, 594, 10, 150
+LEFT, RIGHT, TOP, BOTTOM = 76, 594, 10, 150
 LANE_STATES = ("blocked", "paused", "running", "ready", "waiting", "idle")
 
 
@@ -61,13 +61,21 @@ class Chart:
 
     @property
     def y_ticks(self) -> list[tuple[float, str]]:
-        """(y, label) for 0, the middle and the peak."""
-        mid = self.peak / 2
+        """(y, label) for 0, the middle and the peak (a flat zero is drawn on 0 to 1)."""
+        top = self.peak or 1
         return [
             (BOTTOM, "0"),
-            ((TOP + BOTTOM) / 2, f"{_round(mid):,}"),
-            (TOP, f"{_round(self.peak):,}"),
+            ((TOP + BOTTOM) / 2, f"{_round(top / 2):,}"),
+            (TOP, f"{_round(top):,}"),
         ]
+
+    @property
+    def now_text(self) -> str:
+        return "—" if self.now is None else f"{_round(self.now):,}"
+
+    @property
+    def peak_text(self) -> str:
+        return f"{_round(self.peak):,}"
 
     @property
     def x_ticks(self) -> list[float]:
