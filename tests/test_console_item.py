@@ -189,6 +189,8 @@ def test_error_line_is_a_tracebacks_last_line() -> None:
     trace = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad price'
     assert error_line(trace) == "ValueError: bad price …"
     assert error_line("bad price") == "bad price"
+    # An exception whose message runs over several lines: its first line.
+    assert error_line(TRACEBACK).startswith("KeyError: \"account_category: product 'café-2'")
     assert error_line("x" * 500).endswith(" …") and len(error_line("x" * 500)) < 200
     assert error_line(None) == ""
 

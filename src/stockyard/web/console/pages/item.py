@@ -19,13 +19,17 @@ SUMMARY = 160  # characters of an error's one-line summary
 
 
 def error_line(error: str | None) -> str:
-    """An error in one line: a traceback's last line (the exception), else the first;
-    the full text stays on the page, in a <details>."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    if not lines:
+    """An error in one line: a traceback's exception (the first unindented line after
+    its last frame), else the first line; the full text stays on the page."""
+    raw = [line for line in (error or "").splitlines() if line.strip()]
+    if not raw:
         return ""
-    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    more = len(lines) > 1 or len(line) > SUMMARY
+    line = raw[0].strip()
+    if line.startswith("Traceback"):
+        frames = [n for n, text in enumerate(raw) if text.lstrip().startswith('File "')]
+        after = raw[frames[-1] + 1 :] if frames else raw[1:]
+        line = next((t.strip() for t in after if not t[:1].isspace()), raw[-1].strip())
+    more = len(raw) > 1 or len(line) > SUMMARY
     return line[:SUMMARY] + (" …" if more else "")
 
 
