@@ -27,6 +27,8 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from stockyard.accounts import Accounts
+from stockyard.application import Application
 from stockyard.catalog.models import Customer, Order, OrderLine, Product, Variant
 from stockyard.engine import ItemFilter, Request
 from stockyard.engine.handlers import Context, HandlerRegistry
@@ -34,8 +36,10 @@ from stockyard.engine.worker import Worker, WorkerSettings
 from stockyard.errors import PermanentError
 from stockyard.samples import Samples
 from stockyard.tenancy import Tenancy
-from tests.support.api_env import PASSWORD, ApiEnv
-from tests.support.queues import drain
+from stockyard.web.app import create_app
+from stockyard.web.settings import ApiSettings
+from tests.support.api_env import FAST_HASHER, PASSWORD, ApiEnv
+from tests.support.queues import drain, make_queue
 
 CLIENT = "Harbour & Vine Provisions"
 OPERATOR = "operator@harbourvine.example"
@@ -408,3 +412,24 @@ def post_form(page: Page, action: str, fields: dict[str, str | list[str]]) -> No
             }""",
             [action, values],
         )
+
+
+class SeededEnv(ApiEnv):
+    """The application on a copy of a seeded database: what ApiEnv offers a test (queue,
+    service, app), without adding its two merchants again. `sealer` is the seeding env's:
+    the copy's connection secrets were sealed with it."""
+
+    def __init__(self, url: str, seeding: ApiEnv) -> None:
+        self.queue = make_queue(url, migrate=False)
+        self.sealer = seeding.sealer
+        self.application = Application(
+            self.queue.db,
+            queue=self.queue,
+            accounts=Accounts(self.queue.db, FAST_HASHER),
+            sealer=lambda: self.sealer,
+        )
+        self.service = self.application.service
+        self.app = create_app(self.service, ApiSettings(rate_per_second=0))
+
+    def close(self) -> None:
+        self.queue.db.close()
