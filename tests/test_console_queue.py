@@ -3,7 +3,9 @@ skip confirmation warns about, the item filter's search and the landing page its
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from stockyard.accounts import Principal
 from stockyard.engine import ItemFilter, Job, Outcome, Queue, Request
 from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
+from tests.support.console import sign_in
 from tests.support.queues import UrlMaker, make_queue
 
 # ------------------------------------------------------------------------------ helpers
@@ -213,3 +216,187 @@ def test_skip_warnings_are_the_clients_own(env: ApiEnv) -> None:
     stranger = Principal("x", roles={env.b.id: "operator"})
     with pytest.raises(NotFound):
         env.service.skip_warnings(stranger, ItemFilter(env.a.id))
+
+
+# ----------------------------------------------------------------------- the queue page
+
+
+def _html_filter(page: str, before: str) -> str:
+    """The `filters` JSON of the last form before `before` on the page."""
+    form = page.split(before)[0].rsplit("<form", 1)[1]
+    found = re.search(r'name="filters" value="([^"]*)"', form)
+    assert found, form
+    return html.unescape(found.group(1))
+
+
+TRACE = "Traceback (most recent call last):\n" + "\n".join(
+    f'  File "/srv/shop/x{k}.py", line {k}, in f\n    raise X' for k in range(40)
+)
+
+
+def test_the_landing_page_leads_with_the_blocked_lane(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/items").text
+    blocked = page.index("1 lane blocked")
+    assert blocked < page.index("Failures by error") < page.index("<h2>Waiting")
+    card = page[blocked:].split("</li>")[0]
+    assert f"item {env.a.failed_item}</a>" in card and "bad price" in card
+    assert "Blocked since <time" in card and "<strong>1</strong> waiting behind it" in card
+    assert f'name="ids" value="{env.a.failed_item}"' in card and "Skip item" in card
+    # The regions refresh themselves (console.js), no polling attribute is left.
+    assert 'data-refresh="' + base + '/items/part/blocked"' in page and "hx-trigger" not in page
+    part = env.http.get(f"{base}/items/part/blocked").text
+    assert "<html" not in part and "1 lane blocked" in part
+
+
+def test_failures_are_grouped_by_their_first_line_and_acted_on_as_a_group(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    free = env.queue.enqueue(
+        env.a.id, [Request("add_order", {"n": i}, refs=(f"O-{i}",)) for i in range(4)]
+    )
+    worker = "w-groups"
+    env.queue.register_worker(worker, "test", 0)
+    jobs = [j for j in env.queue.claim(worker, 10) if j.id in free]
+    errors = [
+        TRACE + "\nKeyError: 'price'",
+        TRACE + "\nKeyError: 'sku'",
+        "Timeout\nafter 30 s",
+        "Timeout",
+    ]
+    env.queue.settle(
+        worker,
+        [Outcome(j, "permanent", time.time(), e) for j, e in zip(jobs, errors, strict=True)],
+    )
+    groups, capped = env.service.failure_groups(env.root, env.a.id)
+    assert not capped
+    assert [(g.line, g.items) for g in groups] == [
+        ("Traceback (most recent call last):", 2),  # as many: the oldest group first
+        ("Timeout", 2),
+        ("bad price", 1),
+    ]
+    page = env.http.get(f"{base}/items").text
+    assert "Failures by error" in page and '<details class="err"><summary>Full error' in page
+    # "Skip these…" of the traceback group: exactly its two items, by the engine's filter.
+    row = page.split("Traceback (most recent call last):", 1)[1].split("</tr>")[0]
+    group_filter = html.unescape(re.findall(r'name="filters" value="([^"]*)"', row)[0])
+    form = {"csrf": token, "action": "skip", "scope": "filter", "filters": group_filter}
+    confirm = env.http.post(f"{base}/bulk", data=form)
+    assert "Skip 2 items?" in confirm.text
+    done = env.http.post(
+        f"{base}/bulk",
+        data=form | {"confirmed": "yes", "back": f"{base}/items"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and "msg" not in done.headers["location"]
+    statuses = [env.queue.get(env.a.id, i).status for i in free]
+    assert statuses == ["skipped", "skipped", "failed", "failed"]
+
+
+def test_sku_search_ignores_case_finds_prefixes_and_unicode(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    (unicode_item,) = env.queue.enqueue(
+        env.a.id, [Request("add_order", {}, refs=("SKU-ÄBÇ-straße",))]
+    )
+    for typed in ("sku-merchant-a", "SKU-MERCH", "sku-m"):
+        page = env.http.get(f"{base}/items", params={"ref": typed}).text
+        assert f">{env.a.failed_item}</a>" in page.split("<h2>Matching items")[1], typed
+    page = env.http.get(f"{base}/items", params={"ref": "sku-äbç-STRASSE"}).text
+    assert f">{unicode_item}</a>" in page.split("<h2>Matching items")[1]
+    # "all failed items of SKU": the SKU exactly (any case), never a prefix.
+    assert env.service.count(env.root, ItemFilter(env.a.id, ref="sku-MERCHANT-a")) == 2
+    assert env.service.count(env.root, ItemFilter(env.a.id, ref="SKU-merch")) == 0
+
+
+def test_a_number_is_also_a_reference(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    number = str(env.a.queued_item)  # an order number that is also a queue id
+    (order_item,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=(number,))])
+    page = env.http.get(f"{base}/items", params={"q": number}).text
+    matching = page.split("<h2>Matching items")[1]
+    assert f">{order_item}</a>" in matching
+    assert f'href="{base}/items/{number}">item {number}</a>' in matching
+    # A number nothing holds as a reference is a queue id, as before.
+    r = env.http.get(f"{base}/items", params={"q": str(env.a.failed_item)}, follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_any_status_shows_a_skus_whole_history(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    env.queue.skip(env.a.id, [env.a.queued_item], "op")
+    page = env.http.get(f"{base}/items", params={"ref": "SKU-merchant-a", "status": "any"}).text
+    matching = page.split("<h2>Matching items")[1]
+    assert f">{env.a.failed_item}</a>" in matching and f">{env.a.queued_item}</a>" in matching
+    assert '<option value="any" selected>' in page
+
+
+def test_a_bad_filter_keeps_the_page_and_what_was_typed(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    r = env.http.get(f"{base}/items", params={"created_from": "2026-13-45", "ref": "SKU-X"})
+    assert r.status_code == 422
+    assert 'value="2026-13-45"' in r.text and 'value="SKU-X"' in r.text
+    assert 'role="alert"' in r.text and "created_from" in r.text
+    assert 'aria-label="Main"' in r.text  # the navigation stays
+
+
+def test_error_text_is_searched_in_failed_items(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/items", params={"error": "BAD PRICE"}).text
+    assert f">{env.a.failed_item}</a>" in page.split("<h2>Matching items")[1]
+    assert '"status":["failed"]' in _html_filter(page, "<h2>Matching items")
+
+
+def test_counts_are_true_and_thousands_separated(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    env.queue.enqueue(env.a.id, [Request("add_order", {"n": i}) for i in range(1200)])
+    page = env.http.get(f"{base}/items").text
+    assert '<span class="queued">queued</span> 1,201' in page
+    summary = env.http.get(f"{base}/summary").text
+    assert "<strong>1,201</strong> queued" in summary and "<html" not in summary
+
+
+def test_the_skip_confirmation_warns_and_offers_the_fixes(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    add, updates, elsewhere = _failed_add_with_updates(env)
+    form = {
+        "csrf": token,
+        "action": "skip",
+        "scope": "sku",
+        "sku": "sku-bad",
+        "back": f"{base}/items",
+    }
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Skip 1 item?" in confirm and "No product found to update" in confirm
+    assert "Re-queue add_product for this item instead" in confirm
+    assert "also the 3 queued items that would fail" in confirm
+    # The second choice: the skip, and the updates that would fail, in one go.
+    also = re.findall(r'name="also_skip" value="(\d+)"', confirm)
+    assert [int(i) for i in also] == updates
+    env.http.post(
+        f"{base}/bulk", data=form | {"confirmed": "yes", "also_skip": also}, follow_redirects=False
+    )
+    assert env.queue.get(env.a.id, add).status == "skipped"
+    assert [env.queue.get(env.a.id, i).status for i in updates] == ["skipped"] * 3
+    assert env.queue.get(env.a.id, elsewhere).status == "queued"
+
+
+def test_requeueing_instead_retries_the_failed_add(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    add, updates, _ = _failed_add_with_updates(env)
+    form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-BAD"}
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    choice = confirm.split("Re-queue add_product")[0].rsplit("<form", 1)[1]
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', choice))
+    assert fields["action"] == "retry" and fields["ids"] == str(add)
+    env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert env.queue.get(env.a.id, add).status == "queued"
+    assert all(env.queue.get(env.a.id, i).status == "queued" for i in updates)

@@ -213,8 +213,12 @@ def items(request: Request, client_id: Id) -> Response:
 
 
 def _filters_with_ref(request: Request, ref: str) -> Filters:
+    """The queue page's own search box: a number held as a reference (exactly: "100" is
+    not "1000"), or the start of a SKU; every status, unless one is chosen."""
     filters = _filters(request)
-    wanted = {"ref_prefix": ref, "status": [] if filters.any_status else filters.raw["status"]}
+    given = [] if filters.any_status else filters.raw.get("status", [])
+    key = "ref" if _is_id(ref) else "ref_prefix"
+    wanted = {key: ref, "status": given}
     filters.raw["ref"] = ref
     filters.params["q"] = ref
     filters.query = ItemQuery.model_validate(wanted)
