@@ -86,9 +86,13 @@ def _confirm_disable(page: Page, connection_id: int) -> Response:
         (x for x in page.service.lanes(page.who, page.client_id) if x.lane_id == conn.id), None
     )
     waiting = lane.pending if lane is not None else 0
+    held = (
+        f"{number(waiting)} unfinished item{'' if waiting == 1 else 's'} will wait"
+        if waiting
+        else "nothing is waiting for it now"
+    )
     effects = [
-        f"Its lane pauses: nothing more is sent to {conn.description} "
-        f"({number(waiting)} queued item{'' if waiting == 1 else 's'} will wait).",
+        f"Its lane pauses: nothing more is sent to {conn.description} ({held}).",
         "What it pushes in (webhooks, imports) is refused until it is enabled again.",
     ]
     return page.render(
