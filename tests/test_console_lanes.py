@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stockyard.engine import Outcome, Request
-from stockyard.web.console.pages.lanes import _duration
+from stockyard.web.console.pages.lanes import _duration, error_summary
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.console import csrf, sign_in
 
@@ -71,7 +71,7 @@ def test_lanes_show_what_blocks_since_when_and_the_full_error_on_demand(env: Api
     env.queue.retry(env.a.id, [ids[0]], "test")
     run(env, {ids[0]: "permanent"}, trace)
     row = lane_row(env.http.get(f"/console/clients/{env.a.id}/lanes").text, "Outlet")
-    assert '<div class="error">Traceback (most recent call last):</div>' in row
+    assert '<div class="error">ValueError: no</div>' in row  # what went wrong, not "Traceback"
     assert "<details><summary>full error</summary><pre>Traceback" in row
     assert "line 1\n  File" in row
 
@@ -94,6 +94,16 @@ def test_throughput_and_time_to_drain(env: ApiEnv) -> None:
     # Idle: nothing to drain.
     idle = lane_row(env.http.get(f"/console/clients/{env.a.id}/lanes").text, "ERP")
     assert '<td data-label="time to drain">—</td>' in idle
+
+
+def test_error_summaries_say_what_went_wrong_on_one_line() -> None:
+    assert error_summary("bad price") == "bad price"
+    assert error_summary("first\nsecond") == "first"
+    assert error_summary("Traceback (most recent call last):\n  File x\nKeyError: 'sku'\n") == (
+        "KeyError: 'sku'"
+    )
+    assert error_summary("x" * 500).endswith("…") and len(error_summary("x" * 500)) == 160
+    assert error_summary(None) == ""
 
 
 def test_durations_read_as_a_person_says_them() -> None:
