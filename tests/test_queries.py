@@ -229,7 +229,7 @@ def _full_scans(db: Database, plan: str) -> list[str]:
 
 # The indexes each hot path must use: docs/postgres.md shows PostgreSQL's on 1,000,000
 # items. SQLite settles by primary key (`{no_index}` keeps its planner off items_running,
-# the batch drives) and pages failed items through items_client.
+# the batch drives) and pages failed items through items_failed (the status said literally).
 _BOTH = {
     "enqueue": {"items_idempotency"},
     "claim": {
@@ -255,7 +255,7 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
     "sqlite": {
         **_BOTH,
         "settle": {"SEARCH items USING INTEGER PRIMARY KEY"},
-        "failed items page": {"items_client"},
+        "failed items page": {"items_failed"},
         "items by SKU": {"item_refs_folded (folded=?)"},
         "items by SKU prefix": {"item_refs_folded (folded>? AND folded<?)"},
     },
@@ -263,7 +263,7 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
 
 
 # Sections whose plans must take rows in the index's order, never sort them.
-_NO_SORT = {"claim", "next due"}
+_NO_SORT = {"claim", "next due", "next to run", "failed items page"}
 
 
 def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:

@@ -476,7 +476,8 @@ ORDER BY lane_id, id LIMIT :limit
 
 -- name: free_next_items
 -- The first queued non-blocking items of a client's connection (0: none), in the order
--- they will run (by due time, then id): items_fair_ready, from its start.
+-- they will run (by due time, then id): items_fair_ready, from its start. (Ordered by
+-- the index's leading keys too, SQLite sorts the whole group instead.)
 SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, payload, refs,
   description, parent_id, idempotency_key, created_at, updated_at, run_after, attempts,
   failures, worker_id, finished_at, error, error_kind, started_at, coalesce_key,
@@ -484,7 +485,7 @@ SELECT id, client_id, instruction, blocking, connection_id, lane_id, status, pay
 FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) = :key
-ORDER BY client_id, coalesce(connection_id, 0), run_after, id LIMIT :limit
+ORDER BY run_after, id LIMIT :limit
 
 -- ========================================================================== retention
 
