@@ -229,7 +229,7 @@ def test_typing_holds_refresh_and_pause_stops_it_for_good(
     page.wait_for_timeout(1000)
     assert page.evaluate("window.swaps") == 0
     assert page.input_value("input[name=note]") == "half typed"
-    page.click("#refresh button:text-is('Pause')")
+    page.click("#refresh button:text-is('Pause updates')")
     assert page.inner_text("#refresh .refresh-status") == "Paused"
     before = len(polls)
     page.wait_for_timeout(1000)  # five intervals
@@ -237,7 +237,7 @@ def test_typing_holds_refresh_and_pause_stops_it_for_good(
     page.reload()
     page.wait_for_selector("#refresh:not([hidden])")
     assert page.inner_text("#refresh .refresh-status") == "Paused"  # remembered
-    page.click("#refresh button:text-is('Resume')")
+    page.click("#refresh button:text-is('Resume updates')")
     count_swaps(page)
     page.wait_for_function("window.swaps >= 1", timeout=20000)
 

@@ -268,7 +268,7 @@
       if (status.textContent !== text) status.textContent = text;
     };
     const showState = () => {
-      toggle.textContent = paused ? "Resume" : "Pause";
+      toggle.textContent = paused ? "Resume updates" : "Pause updates";
       toggle.setAttribute("aria-pressed", String(paused));
       bar.classList.toggle("is-paused", paused);
       if (paused) show("Paused");
