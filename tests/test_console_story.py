@@ -139,6 +139,7 @@ def test_the_7am_story(
     assert _on_first_screen(page, blocking), "the blocking item is below the first screen"
     assert fits(page), f"landing page wider than {width} px"
     shot(page, f"{name}-2-landing")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-2-landing-first-screen.png"))
 
     # The cause: the item page, a one-line summary, the traceback on demand.
     blocking.click()
@@ -155,6 +156,7 @@ def test_the_7am_story(
     assert "KeyError" in text
     assert fits(page), f"item page wider than {width} px"
     shot(page, f"{name}-3-cause")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-3-cause-first-screen.png"))
 
     # Back to the landing page: skip the group of that error, and read the warning.
     page.go_back()
