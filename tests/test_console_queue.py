@@ -400,3 +400,13 @@ def test_requeueing_instead_retries_the_failed_add(env: ApiEnv) -> None:
     env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
     assert env.queue.get(env.a.id, add).status == "queued"
     assert all(env.queue.get(env.a.id, i).status == "queued" for i in updates)
+
+
+def test_bad_searches_are_422_in_the_page_and_its_parts(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    r = env.http.get(f"{base}/items", params={"q": "9" * 300})
+    assert r.status_code == 422 and 'role="alert"' in r.text
+    r = env.http.get(f"{base}/items/part/matching", params={"created_to": "2026-13-45"})
+    assert r.status_code == 422
+    assert env.http.get(f"{base}/items/part/nothing").status_code == 404

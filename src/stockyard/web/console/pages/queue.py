@@ -221,8 +221,12 @@ def _filters_with_ref(request: Request, ref: str) -> Filters:
     wanted = {key: ref, "status": given}
     filters.raw["ref"] = ref
     filters.params["q"] = ref
-    filters.query = ItemQuery.model_validate(wanted)
     filters.any_status = True
+    try:
+        filters.query = ItemQuery.model_validate(wanted)
+    except ValidationError:
+        filters.query = None
+        filters.problem = "The search does not read: give at most 200 characters."
     return filters
 
 
@@ -233,6 +237,8 @@ def items_part(request: Request, client_id: Id, name: str) -> Response:
     if name not in REGIONS:
         raise NotFound(f"no part {name!r} of the queue page")
     filters = _filters(request)
+    if filters.problem:
+        raise InvalidInput(filters.problem)
     return page.render(
         "_lists.html",
         region=name,
