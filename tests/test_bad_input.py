@@ -100,7 +100,8 @@ def test_a_full_disk_says_so_in_the_api_and_the_console(
 
     monkeypatch.setattr(env.service, "act", full)
     r = env.http.post(
-        f"/console/clients/{env.a.id}/items/{env.a.failed_item}/retry", data={"csrf": token}
+        f"/console/clients/{env.a.id}/items/{env.a.failed_item}/retry",
+        data={"csrf": token, "confirmed": "yes"},
     )
     assert r.status_code == 507 and "full" in r.text and "/srv/private" not in r.text
 
