@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from stockyard.engine import Outcome, Request
-from stockyard.web.console.pages.lanes import _duration, error_summary
+from stockyard.web.console.pages.common import error_summary
+from stockyard.web.console.pages.lanes import _duration
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.console import csrf, sign_in
 

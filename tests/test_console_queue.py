@@ -250,16 +250,17 @@ def test_the_landing_page_leads_with_the_blocked_lane(env: ApiEnv) -> None:
     assert "<html" not in part and "1 lane blocked" in part
 
 
-def test_failures_are_grouped_by_their_first_line_and_acted_on_as_a_group(env: ApiEnv) -> None:
+def test_failures_are_grouped_by_their_error_and_acted_on_as_a_group(env: ApiEnv) -> None:
     token = sign_in(env)
     base = f"/console/clients/{env.a.id}"
     free = env.queue.enqueue(
-        env.a.id, [Request("add_order", {"n": i}, refs=(f"O-{i}",)) for i in range(4)]
+        env.a.id, [Request("add_order", {"n": i}, refs=(f"O-{i}",)) for i in range(5)]
     )
     worker = "w-groups"
     env.queue.register_worker(worker, "test", 0)
     jobs = [j for j in env.queue.claim(worker, 10) if j.id in free]
     errors = [
+        TRACE + "\nKeyError: 'price'",
         TRACE + "\nKeyError: 'price'",
         TRACE + "\nKeyError: 'sku'",
         "Timeout\nafter 30 s",
@@ -271,15 +272,24 @@ def test_failures_are_grouped_by_their_first_line_and_acted_on_as_a_group(env: A
     )
     groups, capped = env.service.failure_groups(env.root, env.a.id)
     assert not capped
-    assert [(g.line, g.items) for g in groups] == [
-        ("Traceback (most recent call last):", 2),  # as many: the oldest group first
-        ("Timeout", 2),
+    # A long traceback is kept with its end, where the exception is.
+    kept = [env.queue.get(env.a.id, i).error or "" for i in free]
+    assert len(kept[0]) < len(errors[0]) and kept[0].endswith("KeyError: 'price'")
+    # Equal texts are one group; two tracebacks of different exceptions are two (their
+    # first lines are the same); the largest group first, then the oldest.
+    assert [(g.error, g.items) for g in groups] == [
+        (kept[0], 2),
         ("bad price", 1),
+        (kept[2], 1),
+        ("Timeout\nafter 30 s", 1),
+        ("Timeout", 1),
     ]
     page = env.http.get(f"{base}/items").text
     assert "Failures by error" in page and '<details class="err"><summary>Full error' in page
-    # "Skip these…" of the traceback group: exactly its two items, by the engine's filter.
-    row = page.split("Traceback (most recent call last):", 1)[1].split("</tr>")[0]
+    # Each group is summed up by its exception, not by "Traceback (most recent call last)".
+    assert page.count('title="KeyError: &#39;price&#39;"') == 1
+    # "Skip these…" of the price group: exactly its two items, by the engine's filter.
+    row = page.split('title="KeyError: &#39;price&#39;"', 1)[1].split("</tr>")[0]
     group_filter = html.unescape(re.findall(r'name="filters" value="([^"]*)"', row)[0])
     form = {"csrf": token, "action": "skip", "scope": "filter", "filters": group_filter}
     confirm = env.http.post(f"{base}/bulk", data=form)
@@ -291,7 +301,7 @@ def test_failures_are_grouped_by_their_first_line_and_acted_on_as_a_group(env: A
     )
     assert done.status_code == 303 and "msg" not in done.headers["location"]
     statuses = [env.queue.get(env.a.id, i).status for i in free]
-    assert statuses == ["skipped", "skipped", "failed", "failed"]
+    assert statuses == ["skipped", "skipped", "failed", "failed", "failed"]
 
 
 def test_sku_search_ignores_case_finds_prefixes_and_unicode(env: ApiEnv) -> None:

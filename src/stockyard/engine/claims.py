@@ -18,7 +18,7 @@ from stockyard.engine import backoff
 from stockyard.engine.enqueue import Enqueuer, Target, connections_of
 from stockyard.engine.instructions import Instructions
 from stockyard.engine.lanes import Lanes, Place
-from stockyard.engine.models import Job, Outcome, Request
+from stockyard.engine.models import MAX_ERROR, Job, Outcome, Request
 from stockyard.engine.rows import dumps, jobs
 from stockyard.engine.store import Sql
 from stockyard.engine.turns import Limiter, Planner, Turns
@@ -29,7 +29,6 @@ from stockyard.errors import InvalidInput, StockyardError
 # more is a runaway handler or a crafted payload, and fails that item alone.
 MAX_FOLLOW_UPS = 100_000
 # Error text kept on an item; longer is cut (a remote answer can be any size).
-MAX_ERROR = 2000
 # A Retry-After beyond this is not believed: the item waits at most a day.
 MAX_RETRY_AFTER = 86400.0
 # The statement that settles each kind of outcome, under the fence (queries.sql).
@@ -315,9 +314,14 @@ def _encodes(text: str) -> bool:
 
 
 def clean_text(text: object, limit: int) -> str:
-    """Error text as it is kept: a string, without NUL, at most `limit` characters."""
+    """Error text as it is kept: a string, without NUL, at most `limit` characters. A
+    longer one keeps its start and its end: a traceback's end is its exception, the one
+    line that says what went wrong."""
     value = text if isinstance(text, str) else str(text)
     value = value.replace("\x00", "\\0")
-    value = value if len(value) <= limit else value[: limit - 1] + "…"
+    if len(value) > limit:
+        cut = "\n…\n"
+        head = (limit - len(cut)) // 2
+        value = value[:head] + cut + value[len(value) - (limit - len(cut) - head) :]
     # A lone surrogate is kept as its escape: UTF-8 (and so the database) cannot hold it.
     return value if _encodes(value) else value.encode("utf-8", "backslashreplace").decode()

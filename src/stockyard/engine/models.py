@@ -174,18 +174,14 @@ class ItemFilter:
     # A reference starting with this, in any case (a search box's "sku-ba" finds SKU-BAD);
     # `ref` is one reference exactly, in any case.
     ref_prefix: str | None = None
-    # Errors whose first line, cut to ERROR_LINE_MAX characters, is this (`error_line`):
-    # one group of the failures page, matched by the same SQL that acts on it.
-    error_line: str | None = None
+    # Errors exactly this text: one group of the failures page, matched by the same SQL
+    # that acts on it. (Not the first line: every Python traceback's first line is the
+    # same, so "skip these" would skip unrelated failures.)
+    error_is: str | None = None
 
 
-# How much of an error's first line tells failures apart (a group of the queue page).
-ERROR_LINE_MAX = 200
-
-
-def error_line(error: str | None) -> str:
-    """The first line of an error, cut to ERROR_LINE_MAX characters: its group."""
-    return (error or "").split("\n", 1)[0].rstrip("\r")[:ERROR_LINE_MAX]
+# The longest error an item keeps (longer ones are cut when recorded).
+MAX_ERROR = 2000
 
 
 LaneState = Literal["idle", "ready", "waiting", "running", "blocked", "paused"]

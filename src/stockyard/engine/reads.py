@@ -13,7 +13,6 @@ from typing import Any
 from stockyard.db import Database
 from stockyard.engine import rows
 from stockyard.engine.models import (
-    ERROR_LINE_MAX,
     STATUSES,
     Attempt,
     AuditEntry,
@@ -45,19 +44,6 @@ def _after_prefix(prefix: str) -> str:
         if nxt <= 0x10FFFF:
             return prefix[:cut] + chr(nxt)
     return prefix + "\U0010ffff"  # every character is the last one: close enough
-
-
-def _error_line_sql(line: str) -> str:
-    """Errors whose first line, cut to ERROR_LINE_MAX characters, is `:error_line`
-    (models.error_line, in SQL both backends speak)."""
-    same_start = "substr(error, 1, :error_len) = :error_line"
-    if len(line) >= ERROR_LINE_MAX:  # the line was cut: whatever follows, it is the group
-        return same_start
-    ends = (
-        "(length(error) = :error_len"
-        " OR substr(error, :error_next, 1) = :newline OR substr(error, :error_next, 1) = :return)"
-    )
-    return f"{same_start} AND {ends}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +105,9 @@ class Reads:
         if flt.error_contains:
             clauses.append("{contains(error, :error_contains)}")
             params["error_contains"] = flt.error_contains
-        if flt.error_line is not None:
-            clauses.append(_error_line_sql(flt.error_line))
-            line = flt.error_line
-            params |= {"error_line": line, "error_len": len(line), "error_next": len(line) + 1}
-            params |= {"newline": "\n", "return": "\r"}
+        if flt.error_is is not None:
+            clauses.append("error = :error_is")
+            params["error_is"] = flt.error_is
         if flt.created_from is not None:
             clauses.append("created_at >= :created_from")
             params["created_from"] = flt.created_from

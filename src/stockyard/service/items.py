@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING
 
 from stockyard.engine import ACTIONS as ENGINE_ACTIONS
 from stockyard.engine import ItemFilter, Request
-
-# A failure group is its error's first line, cut short: shells show it and send it back.
-from stockyard.engine.models import ERROR_LINE_MAX as ERROR_LINE_MAX
+from stockyard.engine.models import MAX_ERROR as MAX_ERROR
 from stockyard.engine.models import STATUSES
-from stockyard.engine.models import error_line as error_line
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.samples import Samples
 from stockyard.service.base import ADMIN, OPERATE, READ, ServiceBase
@@ -68,10 +65,10 @@ class SkipWarning:
 
 @dataclass(frozen=True, slots=True)
 class FailureGroup:
-    """Failed items whose errors share a first line (`line`, engine.models.error_line):
-    one row of the queue page, acted on with ItemFilter(error_line=line)."""
+    """Failed items with the same error text: one row of the queue page, acted on with
+    ItemFilter(error_is=error)."""
 
-    line: str
+    error: str
     items: int
     instructions: tuple[str, ...]
     connection_ids: tuple[int | None, ...]
@@ -115,7 +112,7 @@ class ItemsService(ServiceBase):
         )
 
     def failure_groups(self, who: Principal, client_id: int) -> tuple[list[FailureGroup], bool]:
-        """The client's failed items grouped by their error's first line, largest group
+        """The client's failed items grouped by their error text, largest group
         first, and whether there were more failed items than were grouped."""
         self._allow(who, client_id, READ)
         failed: list[Item] = []
@@ -127,11 +124,11 @@ class ItemsService(ServiceBase):
             if len(page) < 1000:
                 break
             before = page[-1].id
-        by_line: dict[str, list[Item]] = {}
+        by_error: dict[str, list[Item]] = {}
         for item in reversed(failed):  # oldest first
             if item.error is not None:
-                by_line.setdefault(error_line(item.error), []).append(item)
-        groups = [_failure_group(line, items) for line, items in by_line.items()]
+                by_error.setdefault(item.error, []).append(item)
+        groups = [_failure_group(error, items) for error, items in by_error.items()]
         groups.sort(key=lambda g: (-g.items, g.example.id))
         return groups, len(failed) >= _GROUPED_FAILURES
 
@@ -310,10 +307,10 @@ class ItemsService(ServiceBase):
         return pruned
 
 
-def _failure_group(line: str, items: list[Item]) -> FailureGroup:
+def _failure_group(error: str, items: list[Item]) -> FailureGroup:
     refs = dict.fromkeys(r for i in items for r in i.refs)
     return FailureGroup(
-        line=line,
+        error=error,
         items=len(items),
         instructions=tuple(sorted({i.instruction for i in items})),
         connection_ids=tuple(dict.fromkeys(i.connection_id for i in items)),

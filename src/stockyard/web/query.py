@@ -10,7 +10,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.engine import STATUSES, ItemFilter
-from stockyard.service.items import ERROR_LINE_MAX
+from stockyard.service.items import MAX_ERROR
 
 MAX_ID = 2**53  # ids stay exact in every JSON reader
 # A path's id: a larger one is a 422, not an overflow deep in a database driver.
@@ -62,10 +62,10 @@ class ItemQuery(BaseModel):
         default=None, description="a SKU, product code or order id starting with this, any case"
     )
     error: Name | None = Field(default=None, description="text the error contains")
-    error_line: str | None = Field(
+    error_is: str | None = Field(
         default=None,
-        max_length=ERROR_LINE_MAX,
-        description="the error's first line (cut to 200 characters) is this",
+        max_length=MAX_ERROR,
+        description="the error is exactly this text (one group of the console's failures)",
     )
     created_from: Moment | None = None
     created_to: Moment | None = None
@@ -84,5 +84,5 @@ def item_filter(client_id: int, q: ItemQuery) -> ItemFilter:
         created_to=None if q.created_to is None else q.created_to.timestamp(),
         blocking=None if q.mode is None else q.mode == "blocking",
         ref_prefix=q.ref_prefix,
-        error_line=q.error_line,
+        error_is=q.error_is,
     )

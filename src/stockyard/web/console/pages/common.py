@@ -48,6 +48,25 @@ def number(n: int | float | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
+SUMMARY_MAX = 160  # characters of an error's one-line summary
+
+
+def error_summary(error: str | None) -> str:
+    """An error in one line, the same on every page: a Python traceback's exception (the
+    first unindented line after its last frame; its first line says nothing), else the
+    first line; the full text stays on the page, in a <details>."""
+    lines = [line for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[0].strip()
+    if line.startswith("Traceback"):
+        frames = [n for n, text in enumerate(lines) if text.lstrip().startswith('File "')]
+        after = lines[frames[-1] + 1 :] if frames else lines[1:]
+        line = next((t.strip() for t in after if not t[:1].isspace()), lines[-1].strip())
+    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 1] + "…"
+
+
+templates.env.filters["error_summary"] = error_summary
 templates.env.filters["when"] = when
 templates.env.filters["utc"] = utc
 templates.env.filters["num"] = number

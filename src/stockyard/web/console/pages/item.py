@@ -11,30 +11,10 @@ from stockyard.engine import ItemFilter
 from stockyard.errors import Forbidden, InvalidInput
 from stockyard.service import ACTIONS
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page, templates
+from stockyard.web.console.pages.common import Page
 from stockyard.web.query import Id
 
 router = APIRouter()
-SUMMARY = 160  # characters of an error's one-line summary
-
-
-def error_line(error: str | None) -> str:
-    """An error in one line: a traceback's exception (the first unindented line after
-    its last frame), else the first line; the full text stays on the page."""
-    raw = [line for line in (error or "").splitlines() if line.strip()]
-    if not raw:
-        return ""
-    line = raw[0].strip()
-    if line.startswith("Traceback"):
-        frames = [n for n, text in enumerate(raw) if text.lstrip().startswith('File "')]
-        after = raw[frames[-1] + 1 :] if frames else raw[1:]
-        line = next((t.strip() for t in after if not t[:1].isspace()), raw[-1].strip())
-    more = len(raw) > 1 or len(line) > SUMMARY
-    return line[:SUMMARY] + (" …" if more else "")
-
-
-templates.env.filters["error_line"] = error_line
-
 EFFECTS = {
     "retry": [
         "The item goes back to the head of its lane and runs again as soon as a worker"

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from stockyard.errors import Forbidden, InvalidInput, NotFound
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page
+from stockyard.web.console.pages.common import Page, error_summary
 from stockyard.web.console.pages.dashboard import LANE_STATES
 from stockyard.web.query import Id
 
@@ -46,19 +46,6 @@ def _table(page: Page, state: str | None) -> dict[str, Any]:
         "state": state,
         "errors": {lane.lane_id: error_summary(lane.head_error) for lane in lanes},
     }
-
-
-SUMMARY_MAX = 160
-
-
-def error_summary(error: str | None) -> str:
-    """One line that says what went wrong: the first, but of a Python traceback the last
-    (its first line, "Traceback (most recent call last):", says nothing)."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    if not lines:
-        return ""
-    line = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
-    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 1] + "…"
 
 
 def _per_minute(rate: float) -> str:

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.service import ACTIONS
-from stockyard.service.items import error_line
 from stockyard.web.console.auth import check_csrf
 from stockyard.web.console.pages.common import FILTERS, Page, _back, _ids, _is_id
 from stockyard.web.query import Id, ItemQuery, item_filter
@@ -105,7 +104,7 @@ def _failures(page: Page) -> dict[str, Any]:
     names = _names(page)
     rows = []
     for g in groups:
-        own = ItemQuery(status=["failed"], error_line=g.line)
+        own = ItemQuery(status=["failed"], error_is=g.error)
         rows.append(
             (
                 g,
@@ -343,7 +342,6 @@ def _confirm(
         ],
         by=by,
         first=preview.first,
-        error_line=error_line,
         warnings=warnings,
         failed_only=not flt.statuses,
         form=form,
