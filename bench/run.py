@@ -32,9 +32,7 @@ def fresh_queue(folder: Path, name: str, synchronous: str = "") -> Queue:
     return queue
 
 
-def drain(
-    queue: Queue, handler: Any, instructions: list[str], batch: int | None = None
-) -> float:
+def drain(queue: Queue, handler: Any, instructions: list[str], batch: int | None = None) -> float:
     """Seconds a worker takes to run everything queued; `batch`: its claim size (None:
     the worker's default)."""
     registry = HandlerRegistry()
@@ -52,9 +50,7 @@ async def noop(ctx: Context) -> None:
     return None
 
 
-def drain_rate(
-    queue: Queue, n: int, instructions: list[str], batch: int | None = None
-) -> float:
+def drain_rate(queue: Queue, n: int, instructions: list[str], batch: int | None = None) -> float:
     """Items per second of a no-op drain of `n` queued items, from the worker's start to
     its n-th handler call. `drain`'s clock also holds the worker's exit, which on
     PostgreSQL waits up to half a second for its LISTEN thread: too coarse for a drain of

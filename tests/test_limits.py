@@ -166,9 +166,11 @@ def test_workers_never_run_more_than_the_cap_at_once(new_url: UrlMaker) -> None:
 
 
 def test_a_connection_without_a_lane_is_capped_too(queue: Queue, client_id: int) -> None:
-    warehouse = Tenancy(queue.db).add_connection(
-        client_id, "fulfillment", "demo", "Warehouse", limits=Limits(max_running=2)
-    ).id
+    warehouse = (
+        Tenancy(queue.db)
+        .add_connection(client_id, "fulfillment", "demo", "Warehouse", limits=Limits(max_running=2))
+        .id
+    )
     assert queue.limits(client_id, [warehouse]) == {warehouse: Limits(max_running=2)}
     queue.enqueue(client_id, [Request("sync_fulfillment", {}, warehouse) for _ in range(5)])
     queue.register_worker("w", "test", 0)

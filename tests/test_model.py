@@ -42,9 +42,9 @@ class QueueModel(RuleBasedStateMachine):
             for n in range(LANES)
         ]
         # Non-blocking items may go to this connection, which runs at most CAP at once.
-        self.limited = Tenancy(self.queue.db).add_connection(
-            self.client, "channel", "demo", "Limited shop"
-        ).id
+        self.limited = (
+            Tenancy(self.queue.db).add_connection(self.client, "channel", "demo", "Limited shop").id
+        )
         self.queue.set_limits(self.client, self.limited, Limits(max_running=CAP))
         self.status: dict[int, str] = {}
         self.lane_of: dict[int, int | None] = {}
@@ -147,9 +147,7 @@ class QueueModel(RuleBasedStateMachine):
             # have waited (LANE_HANDOFF), which a slow machine may reach: not required.
             own = self.own_share(w)
             assert own <= claimed, f"left {own - claimed} waiting"
-            waiting_on_limited = {
-                i for i in eligible if self.connection_of[i] == self.limited
-            }
+            waiting_on_limited = {i for i in eligible if self.connection_of[i] == self.limited}
             assert len(on_limited) == min(room_on_limited, len(waiting_on_limited))
         assert len(jobs) <= k
         for job in jobs:

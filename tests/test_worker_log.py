@@ -45,9 +45,12 @@ def test_each_failed_attempt_is_one_warning_line(
 
     lines = [r.getMessage() for r in caplog.records if r.name == "stockyard.worker"]
     failures = [line for line in lines if line.startswith("item ")]
-    assert failures.count(
-        f"item {permanent} (update_product, connection {shop}) attempt 1 failed: bad product"
-    ) == 1
+    assert (
+        failures.count(
+            f"item {permanent} (update_product, connection {shop}) attempt 1 failed: bad product"
+        )
+        == 1
+    )
     for attempt in (1, 2):
         assert (
             f"item {transient} (sync_order, connection -) attempt {attempt} failed,"

@@ -151,9 +151,7 @@ def _file_requests(
     return name, requests
 
 
-def enqueue_file(
-    path: Path, batch: int, service: Stockyard, who: Principal, client_id: int
-) -> int:
+def enqueue_file(path: Path, batch: int, service: Stockyard, who: Principal, client_id: int) -> int:
     """Checked whole first; then enqueued `batch` items per transaction. Should a batch
     still fail (the database went away, a connection was disabled meanwhile), the error
     says which lines were committed, so that a rerun does not repeat them."""

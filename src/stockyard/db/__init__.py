@@ -34,6 +34,7 @@ def __getattr__(name: str) -> object:
         return errors
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "DATABASE_ERRORS",
     "DEFAULT_URL",

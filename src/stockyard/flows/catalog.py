@@ -119,6 +119,5 @@ SKIP_CONSEQUENCES: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 def default_instructions() -> Instructions:
     return Instructions(
-        Instruction(n, b, lane, t, coalesce=c, internal=i)
-        for n, b, lane, t, c, i in CATALOG
+        Instruction(n, b, lane, t, coalesce=c, internal=i) for n, b, lane, t, c, i in CATALOG
     )
