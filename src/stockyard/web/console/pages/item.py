@@ -32,7 +32,8 @@ def item(request: Request, client_id: Id, item_id: Id) -> Response:
     page = Page(request, client_id)
     detail = page.service.item(page.who, client_id, item_id)
     context = page.service.item_context(page.who, client_id, detail.item)
-    return page.render("item.html", d=detail, c=context)
+    names = {c.id: c.description for c in page.service.connections(page.who, client_id)}
+    return page.render("item.html", d=detail, c=context, names=names)
 
 
 @router.post("/clients/{client_id}/items/{item_id}/{action}")
