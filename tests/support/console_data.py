@@ -313,8 +313,7 @@ def seed(env: ApiEnv, url: str, remote: Remote | None = None) -> Story:
     history = _history(c, story, TOTAL_ITEMS - fixed_part)
     samples = Samples(queue)
     now = time.time()
-    for minutes in (180, 120, 60, 30, 10):
-        samples.record(now - minutes * 60)
+    _yesterday(samples, client, now)
     ids = queue.enqueue(client, history)
     remote = remote or Remote()
     drain(queue, remote.handlers())
@@ -329,6 +328,27 @@ def seed(env: ApiEnv, url: str, remote: Remote | None = None) -> Story:
     samples.record(time.time())
     story.failed = queue.count(ItemFilter(client, statuses=("failed",)))
     return story
+
+
+def _yesterday(samples: Samples, client: int, now: float) -> None:
+    """A day of minute samples before the morning, as the workers would have recorded
+    them: a night sync's backlog at 02:00 drained by morning, failures creeping up; the
+    dashboard's charts then have something to show."""
+    rows = []
+    for minute in range(24 * 60, 5, -1):
+        at = now - now % 60 - minute * 60
+        night = max(0.0, 1 - abs(minute - 300) / 120)  # a peak five hours ago
+        rows.append(
+            {
+                "client_id": client,
+                "at": at,
+                "queued": int(900 * night + 20 + (minute * 7919) % 13),
+                "failed": min(29, (24 * 60 - minute) // 45),
+                "finished": int(160 * night + 4 + (minute * 104729) % 9),
+            }
+        )
+    with samples.db.write() as cur:
+        samples.execute_many(cur, "insert_sample", rows)
 
 
 def _ids_by_payload(requests: list[Request], ids: list[int]) -> dict[str, list[int]]:
