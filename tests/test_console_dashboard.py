@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from stockyard.errors import Forbidden
 from stockyard.samples import Samples
 from stockyard.web.console.pages.dashboard import BUCKETS
 from tests.support import browser as support
@@ -118,7 +119,7 @@ def test_a_read_only_user_sees_the_dashboard_and_another_client_does_not_exist(
 
 
 def test_audit_log_newest_first_with_links_and_paging(env: ApiEnv) -> None:
-    token = sign_in(env)
+    token = admin(env)
     base = f"/console/clients/{env.a.id}"
     env.http.post(f"{base}/lanes/{env.a.source}/pause", data={"csrf": token, "confirmed": "yes"})
     env.http.post(f"{base}/lanes/{env.a.source}/resume", data={"csrf": token})
@@ -137,7 +138,7 @@ def test_audit_log_newest_first_with_links_and_paging(env: ApiEnv) -> None:
 
 
 def test_audit_log_filters_by_actor_and_action(env: ApiEnv) -> None:
-    token = sign_in(env)
+    token = admin(env)
     base = f"/console/clients/{env.a.id}"
     env.http.post(
         f"{base}/items/{env.a.failed_item}/skip", data={"csrf": token, "confirmed": "yes"}
@@ -165,13 +166,57 @@ def test_a_rare_action_pages_on_past_the_window(env: ApiEnv) -> None:
     assert [e.action for e in entries] == ["rare"]
 
 
-def test_audit_log_is_the_clients_own_and_read_only_users_may_read_it(env: ApiEnv) -> None:
+SECRET_HOOK = "https://hooks.example/T0K3N-secret-in-the-path?token=s3cr3t-query"
+MEMBER = "new.hire@merchant-a.example"
+
+
+def admin(env: ApiEnv) -> str:
+    env.service.set_member(env.root, env.a.id, "boss@example.com", "administrator", PASSWORD)
+    return sign_in(env, "boss@example.com")
+
+
+def record_admin_secrets(env: ApiEnv) -> None:
+    """Entries only an administrator may read: a webhook's URL carrying its token, a
+    member's email."""
+    env.service.subscribe(env.root, env.a.id, "webhook", SECRET_HOOK, [], [])
+    env.service.set_member(env.root, env.a.id, MEMBER, "read-only", PASSWORD)
+
+
+def test_audit_log_is_the_clients_own_and_for_administrators(env: ApiEnv) -> None:
     env.service.tenancy.record(env.b.id, "user:b@example.com", "secret-of-b", {})
-    env.service.set_member(env.root, env.a.id, "viewer@example.com", "read-only", PASSWORD)
-    sign_in(env, "viewer@example.com")
+    record_admin_secrets(env)
+    admin(env)
     page = env.http.get(f"/console/clients/{env.a.id}/audit")
     assert page.status_code == 200 and "secret-of-b" not in page.text
+    assert "T0K3N-secret-in-the-path" in page.text and MEMBER in page.text
+    nav = page.text.split('<nav aria-label="Main">')[1].split("</nav>")[0]
+    assert ">Audit</a>" in nav
     assert env.http.get(f"/console/clients/{env.b.id}/audit").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["read-only", "operator"])
+def test_audit_log_is_refused_to_other_roles_inside_the_layout(env: ApiEnv, role: str) -> None:
+    """The API's audit trail needs an administrator (webhook URLs with their tokens,
+    members' emails, key names): the console's asks the same."""
+    record_admin_secrets(env)
+    env.service.set_member(env.root, env.a.id, "someone-else@example.com", role, PASSWORD)
+    sign_in(env, "someone-else@example.com")
+    base = f"/console/clients/{env.a.id}"
+    for path in ("/audit", "/audit?action=subscription.add", "/audit?actor=user:root"):
+        page = env.http.get(base + path)
+        assert page.status_code == 403, path
+        assert '<nav aria-label="Main">' in page.text  # the layout, a way on
+        assert "T0K3N" not in page.text and "s3cr3t" not in page.text
+        assert MEMBER not in page.text
+    for path in ("/items", "/lanes", "/dashboard"):
+        page = env.http.get(base + path).text
+        nav = page.split('<nav aria-label="Main">')[1].split("</nav>")[0]
+        assert "Audit" not in nav and "/audit" not in nav
+        assert "T0K3N" not in page and MEMBER not in page
+    # The service refuses too, whatever page asks.
+    key = env.service.authenticate(env.a.tokens[role])
+    with pytest.raises(Forbidden):
+        env.service.audit_page(key, env.a.id)
 
 
 # ------------------------------------------------------------------------- in a browser

@@ -1,12 +1,13 @@
-"""The client's audit trail as the console shows it: every role of the client may read
-who did what (the API's full trail stays for administrators)."""
+"""The client's audit trail as the console shows it, paged and filtered. Administrators
+only, as the API's trail: its details carry webhook URLs (with their tokens), members'
+emails and key names."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from stockyard.errors import InvalidInput
-from stockyard.service.base import READ, ServiceBase
+from stockyard.service.base import ADMIN, ServiceBase
 
 if TYPE_CHECKING:
     from stockyard.accounts import Principal
@@ -27,7 +28,7 @@ class AuditService(ServiceBase):
     ) -> tuple[list[AuditEntry], int | None]:
         """A page of the client's audit trail, newest first, of one actor and one action
         if given; and the `before` of the next page, None when there is none."""
-        self._allow(who, client_id, READ)
+        self._allow(who, client_id, ADMIN)
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_AUDIT_PAGE}")
         return self.tenancy.audit.page(client_id, before, limit, actor or None, action or None)

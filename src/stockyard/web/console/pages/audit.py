@@ -1,5 +1,6 @@
 """The client's audit log: who did what and when, newest first, 50 a page, by actor and
-action if asked. Every role of the client may read it."""
+action if asked. Administrators only (the service refuses others: a 403 in the layout),
+as the API's audit trail."""
 
 from __future__ import annotations
 

@@ -113,6 +113,11 @@ class Page:
     def can_operate(self) -> bool:
         return self.client is not None and RANK[self.client.role] >= RANK["operator"]
 
+    @property
+    def can_administer(self) -> bool:
+        """Settings and the audit log (its details name members and webhook URLs)."""
+        return self.client is not None and RANK[self.client.role] >= RANK["administrator"]
+
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         response = templates.TemplateResponse(
             self.request,
