@@ -10,11 +10,15 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
+from stockyard.errors import InvalidInput
 from stockyard.tenancy import Tenancy
+from stockyard.web.console.pages.common import Page as ConsolePage
+from stockyard.web.console.pages.common import _back
 from tests.support import browser as support
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.browser import PHONE, Served, fits, needs_chromium, shot, signed_in
@@ -68,6 +72,48 @@ def test_an_error_keeps_the_layout_and_a_way_back(env: ApiEnv) -> None:
     # A link from another site is no way back: the client's queue is.
     r = env.http.get(f"{base}/items/999999", headers={"referer": "https://evil.example/x"})
     assert f'href="{base}/items">Back</a>' in r.text and "evil.example" not in r.text
+
+
+# Paths that leave the console once a browser resolves their dot segments (also when
+# percent-encoded: the URL standard reads %2e as a dot) or whose "//" starts a host.
+ESCAPING_PATHS = [
+    "/console/../../x",
+    "/console/clients/1/../../../admin",
+    "/console/./clients/1/items",
+    "/console/clients/1/items/..",
+    "/console/%2e%2e/x",
+    "/console/.%2E/x",
+    "/console//evil.example/x",
+    "/console/clients//items",
+]
+
+
+@pytest.mark.parametrize("value", ESCAPING_PATHS)
+def test_a_return_path_with_dot_segments_or_double_slashes_is_refused(value: str) -> None:
+    with pytest.raises(InvalidInput):
+        _back(value, cast(ConsolePage, None))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/console/clients/1/items",
+        "/console/clients/1/items?ref=a..b&q=./x//y",  # the query is no path
+        "/console/clients/1/items/v1.2",
+        "/console/clients/1/items/",
+    ],
+)
+def test_a_plain_console_path_is_a_return_path(value: str) -> None:
+    assert _back(value, cast(ConsolePage, None)) == value
+
+
+def test_an_escaping_referer_is_no_way_back(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    for path in ESCAPING_PATHS:
+        r = env.http.get(f"{base}/items/999999", headers={"referer": f"http://testserver{path}"})
+        assert r.status_code == 404
+        assert f'href="{base}/items">Back</a>' in r.text, path
 
 
 def test_a_bad_filter_comes_back_with_the_other_filters_kept(env: ApiEnv) -> None:

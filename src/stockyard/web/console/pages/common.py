@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -173,15 +173,26 @@ def _ids(values: list[Any], field: str) -> list[int]:
     return out
 
 
-def _back(value: str, page: Page) -> str:
-    """Where the bulk form returns to: a path of this console, never another site (an
-    open redirect) nor a `javascript:` link on the confirmation page."""
-    if not value:
-        return page.url("/items")
+def is_console_path(value: str) -> bool:
+    """A path (and query) of this console as a browser will resolve it: never another
+    site (an open redirect), a `javascript:` link, nor a path that leaves /console/."""
     parts = urlsplit(value)
     # Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
     # "/\\evil.example" and "/\t/evil.example" are other hosts to them.
     odd = any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value)
-    if odd or parts.scheme or parts.netloc or not value.startswith("/console/"):
+    if odd or parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
+        return False
+    # A browser resolves "." and ".." segments, %2e spelled too ("/console/../x" is "/x"),
+    # and an empty segment ("//") is how a scheme-relative host starts: none is ours.
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    inner = segments[:-1]  # the last may be empty: a trailing slash
+    return "" not in inner and not {".", ".."} & set(segments)
+
+
+def _back(value: str, page: Page) -> str:
+    """Where the bulk form returns to: a path of this console (is_console_path)."""
+    if not value:
+        return page.url("/items")
+    if not is_console_path(value):
         raise InvalidInput("back: the page to return to must be a path of the console")
     return value

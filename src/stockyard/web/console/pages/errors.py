@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from stockyard.web.console.pages.common import Page, templates
+from stockyard.web.console.pages.common import Page, is_console_path, templates
 
 TITLES = {
     403: "Not allowed",
@@ -63,8 +63,7 @@ def _back_link(request: Request, page: Page | None) -> str:
     came_from = urlsplit(request.headers.get("referer", ""))
     same_site = came_from.netloc in ("", request.url.netloc)
     path = came_from.path + (f"?{came_from.query}" if came_from.query else "")
-    odd = any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in path)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if same_site and path.startswith("/console/") and not odd and path != here:
+    if same_site and is_console_path(path) and path != here:
         return path
     return page.url("/items") if page is not None and page.client else "/console"
