@@ -2,9 +2,11 @@
 
 -- name: upsert_product
 -- Writes a product as its source sent it; returns its id.
-INSERT INTO products (client_id, source_id, code, title, data, deleted, created_at, updated_at)
-VALUES (:client_id, :source_id, :code, :title, :data, :deleted, :now, :now)
+INSERT INTO products (client_id, source_id, code, folded, title, data, deleted, created_at,
+                      updated_at)
+VALUES (:client_id, :source_id, :code, :folded, :title, :data, :deleted, :now, :now)
 ON CONFLICT (client_id, code) DO UPDATE SET
+    folded = excluded.folded,
     source_id = excluded.source_id,
     title = excluded.title,
     data = excluded.data,
@@ -14,9 +16,11 @@ RETURNING id
 
 -- name: upsert_variant
 -- Writes one variant of a product, live again if it was removed.
-INSERT INTO variants (client_id, product_id, sku, position, data, deleted, created_at, updated_at)
-VALUES (:client_id, :product_id, :sku, :position, :data, 0, :now, :now)
+INSERT INTO variants (client_id, product_id, sku, folded, position, data, deleted, created_at,
+                      updated_at)
+VALUES (:client_id, :product_id, :sku, :folded, :position, :data, 0, :now, :now)
 ON CONFLICT (client_id, sku) DO UPDATE SET
+    folded = excluded.folded,
     product_id = excluded.product_id,
     position = excluded.position,
     data = excluded.data,
@@ -104,9 +108,10 @@ ORDER BY id DESC LIMIT :limit
 
 -- name: upsert_customer
 -- Writes a customer as its source sent it; returns its id.
-INSERT INTO customers (client_id, code, email, data, created_at, updated_at)
-VALUES (:client_id, :code, :email, :data, :now, :now)
+INSERT INTO customers (client_id, code, folded, email, data, created_at, updated_at)
+VALUES (:client_id, :code, :folded, :email, :data, :now, :now)
 ON CONFLICT (client_id, code) DO UPDATE SET
+    folded = excluded.folded,
     email = excluded.email,
     data = excluded.data,
     updated_at = excluded.updated_at
@@ -216,28 +221,28 @@ ON CONFLICT (connection_id, key) DO UPDATE SET
     item_id = excluded.item_id
 
 -- Finding the catalog from what an operator typed (the console's search, an item's refs).
--- A prefix is a range [lo, hi) on the unique (client_id, code) / (client_id, sku)
--- indexes; case-insensitivity is the caller's (it tries the text as typed, upper- and
--- lower-cased), since these indexes compare bytes.
+-- A prefix in any case is a range [lo, hi) of `folded` (the key case-folded by Python's
+-- casefold, migration 0009) on the (client_id, folded) indexes; on PostgreSQL the column
+-- collates "C", so the range holds every key with the prefix whatever the locale.
 
 -- name: products_in_range
--- A client's products whose code lies in [lo, hi), by code.
+-- A client's products whose folded code lies in [lo, hi), by it.
 SELECT id, code, title, deleted, updated_at FROM products
-WHERE client_id = :client_id AND code >= :lo AND code < :hi
-ORDER BY code LIMIT :limit
+WHERE client_id = :client_id AND folded >= :lo AND folded < :hi
+ORDER BY folded LIMIT :limit
 
 -- name: variants_in_range
--- A client's variants whose SKU lies in [lo, hi), by SKU, with their product's code.
+-- A client's variants whose folded SKU lies in [lo, hi), by it, with their product's code.
 SELECT v.id, v.sku, v.product_id, p.code AS product_code, v.data, v.deleted
 FROM variants v JOIN products p ON p.id = v.product_id
-WHERE v.client_id = :client_id AND v.sku >= :lo AND v.sku < :hi
-ORDER BY v.sku LIMIT :limit
+WHERE v.client_id = :client_id AND v.folded >= :lo AND v.folded < :hi
+ORDER BY v.folded LIMIT :limit
 
 -- name: customers_in_range
--- A client's customers whose code lies in [lo, hi), by code.
+-- A client's customers whose folded code lies in [lo, hi), by it.
 SELECT id, code, email, data FROM customers
-WHERE client_id = :client_id AND code >= :lo AND code < :hi
-ORDER BY code LIMIT :limit
+WHERE client_id = :client_id AND folded >= :lo AND folded < :hi
+ORDER BY folded LIMIT :limit
 
 -- name: variant_product_id
 -- The product of a client's variant, by SKU.
@@ -249,8 +254,7 @@ SELECT id, client_id, channel_id, state, paid, source_code, data FROM orders
 WHERE channel_id = :channel_id AND remote_id = :remote_id AND client_id = :client_id
 
 -- name: orders_numbered
--- A client's orders with this number, newest first. Walks orders_client: the client's
--- orders, not every client's (an index on (client_id, number) would make it a probe).
+-- A client's orders with this number, newest first: a probe of orders_number.
 SELECT id, client_id, channel_id, state, paid, source_code, data FROM orders
 WHERE client_id = :client_id AND number = :number
 ORDER BY id DESC LIMIT :limit

@@ -149,8 +149,9 @@ def _fulfillment(row: Row) -> StoredFulfillment:
 
 
 def _after_prefix(prefix: str) -> str:
-    """The least string above every string that starts with `prefix` (bytewise): the
-    prefix with its last character raised by one. An empty prefix has none: every key."""
+    """The least string above every string that starts with `prefix` in code point order
+    (SQLite's, and PostgreSQL's "C" collation): the prefix with its last character raised
+    by one. An empty prefix has none: every key."""
     if not prefix:
         return chr(0x10FFFF)
     last = ord(prefix[-1])
@@ -182,6 +183,7 @@ class CatalogStore(Store):
                 client_id=client_id,
                 source_id=source_id,
                 code=product.key,
+                folded=product.key.casefold(),
                 title=product.title,
                 data=_json(fields),
                 deleted=int(not product.active),
@@ -202,6 +204,7 @@ class CatalogStore(Store):
                     "client_id": client_id,
                     "product_id": product_id,
                     "sku": v.sku,
+                    "folded": v.sku.casefold(),
                     "position": n,
                     "data": _json(v.model_dump(mode="json")),
                     "now": now,
@@ -349,14 +352,14 @@ class CatalogStore(Store):
     # --------------------------------------------------------------------------- finding
 
     def products_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[ProductRow]:
-        rows = self._in_range("products_in_range", client_id, prefix, limit, "code")
+        rows = self._in_range("products_in_range", client_id, prefix, limit)
         return [
             ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
             for r in rows
         ]
 
     def variants_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[VariantRow]:
-        rows = self._in_range("variants_in_range", client_id, prefix, limit, "sku")
+        rows = self._in_range("variants_in_range", client_id, prefix, limit)
         return [
             VariantRow(
                 int(r["id"]),
@@ -372,29 +375,23 @@ class CatalogStore(Store):
     def customers_with_prefix(
         self, client_id: int, prefix: str, limit: int
     ) -> list[StoredCustomer]:
-        rows = self._in_range("customers_in_range", client_id, prefix, limit, "code")
+        rows = self._in_range("customers_in_range", client_id, prefix, limit)
         return [
             StoredCustomer(int(r["id"]), r["code"], r["email"], json.loads(r["data"])) for r in rows
         ]
 
-    def _in_range(self, query: str, client_id: int, prefix: str, limit: int, key: str) -> list[Row]:
-        """Rows whose `key` starts with `prefix` as typed, upper- or lower-cased: a range
-        on a unique byte-compared index per spelling, so "sku-ba" finds SKU-BAD. A key in
-        mixed case (Sku-Bad) is found only when typed in its own case."""
-        found: dict[str, Row] = {}
-        for spelling in dict.fromkeys((prefix, prefix.upper(), prefix.lower())):
-            for row in self.all(
-                self.conn,
-                query,
-                client_id=client_id,
-                lo=spelling,
-                hi=_after_prefix(spelling),
-                limit=limit,
-            ):
-                # A collation that is not bytewise (PostgreSQL's) may put more in the range.
-                if row[key].startswith(spelling):
-                    found.setdefault(row[key], row)
-        return [found[k] for k in sorted(found)[:limit]]
+    def _in_range(self, query: str, client_id: int, prefix: str, limit: int) -> list[Row]:
+        """Rows whose key starts with `prefix` in any case: its case-folded form is a prefix
+        of theirs (so "straße" finds STRASSE), one range on the (client_id, folded) index."""
+        folded = prefix.casefold()
+        return self.all(
+            self.conn,
+            query,
+            client_id=client_id,
+            lo=folded,
+            hi=_after_prefix(folded),
+            limit=limit,
+        )
 
     def product_of(self, client_id: int, code_or_sku: str) -> int | None:
         """The product a ref names: its code, else one of its variants' SKU."""
@@ -434,6 +431,7 @@ class CatalogStore(Store):
                 "upsert_customer",
                 client_id=client_id,
                 code=customer.code,
+                folded=customer.code.casefold(),
                 email=customer.email,
                 data=_json(customer.model_dump(mode="json")),
                 now=time.time(),

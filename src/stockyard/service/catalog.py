@@ -222,7 +222,7 @@ class CatalogService(ServiceBase):
             connection_kind=kind,
             lane=lane,
             is_head=is_head,
-            refs=[self._ref_link(client_id, r) for r in item.refs[:MAX_HISTORY_REFS]],
+            refs=self._ref_links(client_id, item.refs[:MAX_HISTORY_REFS]),
             sibling_ref=ref,
             siblings=siblings[:SIBLINGS],
             sibling_count=count,
@@ -232,9 +232,10 @@ class CatalogService(ServiceBase):
         )
 
     def search(self, who: Principal, client_id: int, text: str) -> SearchResult:
-        """What an operator may mean by `text`: a queue item's id, a product code or SKU
-        (a prefix, any case), an order's channel id or number, a customer code, a ref of
-        queue items. Digits are tried as each, never only as an item id."""
+        """What an operator may mean by `text`: a queue item's id, the beginning of a
+        product code, SKU or customer code in any case (case-folded: "straße" finds
+        STRASSE), an order's channel id or number exactly, a ref of queue items in any case.
+        Digits are tried as each, never only as an item id."""
         self._allow(who, client_id, READ)
         q = text.strip()
         if len(q) > MAX_QUERY:
@@ -267,15 +268,23 @@ class CatalogService(ServiceBase):
                 found[i.id] = i
         return sorted(found.values(), key=lambda i: -i.id)[:HISTORY]
 
-    def _ref_link(self, client_id: int, ref: str) -> RefLink:
-        product_id = self.store.product_of(client_id, ref)
-        if product_id is not None:
-            return RefLink(ref, "product", product_id)
+    def _ref_links(self, client_id: int, refs: list[str]) -> list[RefLink]:
+        """The catalog page each ref names: a product (by code or SKU), else an order (by
+        a channel's id for it or its number); each an indexed probe."""
+        if not refs:
+            return []
         channels = [c.id for c in self.tenancy.connections(client_id) if c.kind == "channel"]
-        orders = self.store.orders_named(client_id, channels, ref, 1)
-        if orders:
-            return RefLink(ref, "order", orders[0].id)
-        return RefLink(ref, None, None)
+        links = []
+        for ref in refs:
+            product_id = self.store.product_of(client_id, ref)
+            if product_id is not None:
+                links.append(RefLink(ref, "product", product_id))
+                continue
+            orders = self.store.orders_named(client_id, channels, ref, 1)
+            links.append(
+                RefLink(ref, "order", orders[0].id) if orders else RefLink(ref, None, None)
+            )
+        return links
 
     def _newer_update(self, client_id: int, item: Item) -> Item | None:
         """A queued item newer than failed `item` that sends the same update again (same
