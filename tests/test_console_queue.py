@@ -404,9 +404,10 @@ def test_requeueing_instead_retries_the_failed_add(env: ApiEnv) -> None:
     add, updates, _ = _failed_add_with_updates(env)
     form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-BAD"}
     confirm = env.http.post(f"{base}/bulk", data=form).text
-    choice = confirm.split("Re-queue add_product")[0].rsplit("<form", 1)[1]
-    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', choice))
-    assert fields["action"] == "retry" and fields["ids"] == str(add)
+    fields = _fields(confirm, "Re-queue add_product")
+    # By filter, bounded to what the confirmation counted: the failed adds it would skip.
+    assert fields["action"] == ["retry"] and fields["scope"] == ["filter"]
+    assert fields["max_id"] == [str(add)]
     env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
     assert env.queue.get(env.a.id, add).status == "queued"
     assert all(env.queue.get(env.a.id, i).status == "queued" for i in updates)
@@ -420,3 +421,175 @@ def test_bad_searches_are_422_in_the_page_and_its_parts(env: ApiEnv) -> None:
     r = env.http.get(f"{base}/items/part/matching", params={"created_to": "2026-13-45"})
     assert r.status_code == 422
     assert env.http.get(f"{base}/items/part/nothing").status_code == 404
+
+
+# ------------------------------------------------ bulk actions bound to what was confirmed
+
+
+def _fields(page: str, button: str) -> dict[str, list[str]]:
+    """The hidden fields of the form holding `button` on the page, repeated ones kept."""
+    form = page.split(button)[0].rsplit("<form", 1)[1]
+    out: dict[str, list[str]] = {}
+    for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', form):
+        out.setdefault(name, []).append(html.unescape(value))
+    return out
+
+
+def _running(env: ApiEnv, n: int) -> tuple[list[int], dict[int, Job], str]:
+    """`n` non-blocking items, claimed (running) by a worker of the test: their ids, their
+    jobs by id and the worker."""
+    ids = env.queue.enqueue(env.a.id, [Request("add_order", {"n": i}) for i in range(n)])
+    worker = f"w-{time.monotonic_ns()}"
+    env.queue.register_worker(worker, "test", 0)
+    jobs = {j.id: j for j in env.queue.claim(worker, 100) if j.id in ids}
+    assert len(jobs) == n
+    return ids, jobs, worker
+
+
+@pytest.mark.parametrize(
+    ("scope", "extra"),
+    [
+        ("filter", {"filters": '{"status": ["failed"]}'}),
+        ("sku", {"sku": "sku-merchant-a"}),
+    ],
+)
+def test_a_confirmed_bulk_action_leaves_alone_what_failed_after_the_confirmation(
+    env: ApiEnv, scope: str, extra: dict[str, str]
+) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    form = {"csrf": token, "action": "retry", "scope": scope, "back": f"{base}/items"} | extra
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Retry 1 item?" in confirm
+    fields = _fields(confirm, "Yes, retry")
+    assert fields["max_id"] == [str(env.a.failed_item)]
+    # Between the two clicks a new item of the same SKU fails.
+    (late,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("SKU-merchant-a",))])
+    _fail(env.queue, {late})
+    assert env.queue.get(env.a.id, late).status == "failed"
+    done = env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert done.status_code == 303
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "queued"
+    assert env.queue.get(env.a.id, late).status == "failed"  # not shown, not touched
+
+
+def test_a_confirmed_bulk_action_asks_again_when_more_items_match(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    ids, running, owner = _running(env, 2)
+    # The newer one fails before the confirmation, the older one (a lower id) after it.
+    env.queue.settle(owner, [Outcome(running[ids[1]], "permanent", time.time(), "late")])
+    form = {
+        "csrf": token,
+        "action": "retry",
+        "scope": "filter",
+        "filters": '{"status": ["failed"], "instruction": ["add_order"]}',
+        "back": f"{base}/items",
+    }
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Retry 1 item?" in confirm
+    fields = _fields(confirm, "Yes, retry")
+    env.queue.settle(owner, [Outcome(running[ids[0]], "permanent", time.time(), "late")])
+    again = env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert again.status_code == 200 and "Retry 2 items?" in again.text
+    assert "1 more item matches" in again.text
+    assert [env.queue.get(env.a.id, i).status for i in ids] == ["failed", "failed"]
+
+
+def test_a_bulk_form_with_an_unknown_scope_is_refused(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    form = {"csrf": token, "action": "skip", "scope": "zzz", "confirmed": "yes"}
+    r = env.http.post(f"{base}/bulk", data=form | {"filters": "{}"})
+    assert r.status_code == 422 and "scope" in r.text
+    assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"
+
+
+def test_a_sku_too_long_is_a_422_not_a_500(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    form = {"csrf": token, "action": "retry", "scope": "sku", "sku": "x" * 201}
+    r = env.http.post(f"{base}/bulk", data=form)
+    assert r.status_code == 422 and "SKU" in r.text
+
+
+def test_also_skip_takes_only_the_dependants_the_server_finds(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    add, updates, elsewhere = _failed_add_with_updates(env)
+    form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-BAD"}
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    fields = _fields(confirm, "that would fail")
+    # A tampered form names other queued items of the client as well.
+    fields["also_skip"] += [str(elsewhere), str(env.a.queued_item)]
+    env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert env.queue.get(env.a.id, add).status == "skipped"
+    assert [env.queue.get(env.a.id, i).status for i in updates] == ["skipped"] * 3
+    assert env.queue.get(env.a.id, elsewhere).status == "queued"
+    assert env.queue.get(env.a.id, env.a.queued_item).status == "queued"
+
+
+def test_the_warning_counts_every_failed_add_and_requeues_them_all(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockyard.service import items as service_items
+
+    monkeypatch.setattr(service_items, "_WARN_ITEMS", 2)
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    base_settings = {"base_url": "http://127.0.0.1:9"}
+    shops = [
+        env.service.create_connection(
+            env.root, env.a.id, "channel", "http", f"Shop {k}", base_settings, {}
+        ).id
+        for k in range(3)
+    ]
+    adds = env.queue.enqueue(
+        env.a.id, [Request("add_product", {}, shop, ("SKU-MANY",)) for shop in shops]
+    )
+    _fail(env.queue, set(adds))
+    (w,) = env.service.skip_warnings(env.root, ItemFilter(env.a.id, ref="sku-many"))
+    assert w.total == 3 and "3 failed add_product items" in w.message
+    form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-MANY"}
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Re-queue add_product for these 3 items instead" in confirm
+    fields = _fields(confirm, "Re-queue add_product")
+    assert fields["action"] == ["retry"] and "ids" not in fields
+    env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert [env.queue.get(env.a.id, i).status for i in adds] == ["queued"] * 3
+
+
+# ----------------------------------------------------- live refresh keeps what is shown
+
+
+def test_the_live_list_keeps_the_search_box_and_the_older_page(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/items", params={"q": "sku-merch"}).text
+    url = html.unescape(re.findall(r'id="matching" data-refresh="([^"]*)"', page)[0])
+    part = env.http.get(url).text
+    assert f">{env.a.failed_item}</a>" in part and f">{env.a.queued_item}</a>" in part
+    # An older page stays that page: the refresh asks for it, and gets it.
+    older = {"ref": "sku-merch", "status": "any", "before": str(env.a.queued_item)}
+    page = env.http.get(f"{base}/items", params=older).text
+    url = html.unescape(re.findall(r'id="matching" data-refresh="([^"]*)"', page)[0])
+    assert f"before={env.a.queued_item}" in url
+    part = env.http.get(url).text
+    assert f">{env.a.failed_item}</a>" in part and f">{env.a.queued_item}</a>" not in part
+
+
+def test_a_one_letter_search_is_exact_and_long_counts_are_capped(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockyard.web.console.pages import queue as queue_page
+
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    (s_item,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("S",))])
+    page = env.http.get(f"{base}/items", params={"ref": "s", "status": "any"}).text
+    matching = page.split("<h2>Matching items")[1]
+    assert f">{s_item}</a>" in matching and f">{env.a.failed_item}</a>" not in matching
+    monkeypatch.setattr(queue_page, "COUNT_CAP", 2)
+    env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("SKU-merchant-a",))] * 2)
+    page = env.http.get(f"{base}/items", params={"ref": "sku-merch", "status": "any"}).text
+    assert '<h2>Matching items <span class="muted">(2+' in page

@@ -178,6 +178,9 @@ class ItemFilter:
     # that acts on it. (Not the first line: every Python traceback's first line is the
     # same, so "skip these" would skip unrelated failures.)
     error_is: str | None = None
+    # Items up to this id only: a confirmed bulk action touches no item that arrived (or
+    # was given a higher id) after the confirmation the operator read.
+    max_id: int | None = None
 
 
 # The longest error an item keeps (longer ones are cut when recorded).

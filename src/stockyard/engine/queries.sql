@@ -455,13 +455,26 @@ SELECT
 
 -- name: queued_sharing_refs
 -- Queued items of the client of these instructions holding one of these references, with
--- their lane and the reference (item_refs' key, then each item by id): what a skip
--- would leave to fail.
+-- their lane and the reference: what a skip would leave to fail. Driven from item_refs'
+-- key, then each item by its id (`+i.client_id`: without statistics SQLite would rather
+-- walk every item of the client through items_client).
 SELECT i.id AS id, i.lane_id AS lane_id, i.instruction AS instruction, r.ref AS ref
 FROM item_refs r JOIN items i ON i.id = r.item_id
-WHERE {in_list(r.ref, :refs)} AND i.client_id = :client_id AND i.status = 'queued'
+WHERE {in_list(r.ref, :refs)} AND +i.client_id = :client_id AND i.status = 'queued'
   AND {in_list(i.instruction, :instructions)}
 ORDER BY i.id LIMIT :limit
+
+-- name: failure_groups
+-- The client's failed items by error text, instruction and connection: how many, the
+-- oldest and the newest id of each (the queue page's failures by error). The failed
+-- items' partial index (items_failed) and each failed item's row, nothing else.
+SELECT error, instruction, connection_id, count(*) AS items, min(id) AS first_id,
+  max(id) AS last_id
+FROM items
+WHERE client_id = :client_id AND status = 'failed'
+GROUP BY error, instruction, connection_id
+ORDER BY count(*) DESC, min(id)
+LIMIT :limit
 
 -- name: lane_next_items
 -- The first queued items of a lane of the client, in the order they will run (FIFO by

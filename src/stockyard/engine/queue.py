@@ -161,8 +161,15 @@ class Queue:
 
     # --------------------------------------------------------------------------- reads
 
-    def count(self, flt: ItemFilter) -> int:
-        return self._reads.count(flt)
+    def count(self, flt: ItemFilter, cap: int | None = None) -> int:
+        """Matching items; with `cap`, at most cap + 1 are counted."""
+        return self._reads.count(flt, cap)
+
+    def failure_groups(
+        self, client_id: int, limit: int
+    ) -> list[tuple[str | None, str, int | None, int, int, int]]:
+        """Failed items by (error, instruction, connection), with counts and id bounds."""
+        return self._reads.failure_groups(client_id, limit)
 
     def count_by(
         self, flt: ItemFilter, columns: Sequence[str]

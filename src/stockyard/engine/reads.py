@@ -32,6 +32,9 @@ _RANK = {"blocked": 0, "paused": 1, "waiting": 2, "running": 3, "ready": 4, "idl
 GROUPABLE = ("status", "instruction", "connection_id", "lane_id", "blocking")
 # How many of a client's connections `next_to_run` reads non-blocking work of.
 _MAX_FREE_GROUPS = 50
+# A prefix shorter than this is searched as a whole reference: "s" would be a range over
+# nearly every reference of a client (docs/queue.md).
+MIN_PREFIX = 2
 
 
 def _after_prefix(prefix: str) -> str:
@@ -94,7 +97,10 @@ class Reads:
         if flt.ref:
             clauses.append("id IN (SELECT item_id FROM item_refs WHERE folded = :ref)")
             params["ref"] = flt.ref.casefold()
-        if flt.ref_prefix:
+        if flt.ref_prefix and len(flt.ref_prefix.casefold()) < MIN_PREFIX:
+            clauses.append("id IN (SELECT item_id FROM item_refs WHERE folded = :ref_low)")
+            params["ref_low"] = flt.ref_prefix.casefold()
+        elif flt.ref_prefix:
             # One range of item_refs_folded: code point order on both backends (0008).
             low = flt.ref_prefix.casefold()
             clauses.append(
@@ -117,6 +123,9 @@ class Reads:
         if flt.blocking is not None:
             clauses.append("blocking = :blocking")
             params["blocking"] = int(flt.blocking)
+        if flt.max_id is not None:
+            clauses.append("id <= :max_id")
+            params["max_id"] = flt.max_id
         return " AND ".join(clauses), params
 
     def ids(self, flt: ItemFilter, after: int, limit: int) -> list[int]:
@@ -128,9 +137,17 @@ class Reads:
         found = self.sql.all(self.sql.conn, query, **params, after=after, limit=limit)
         return [int(r[0]) for r in found]
 
-    def count(self, flt: ItemFilter) -> int:
+    def count(self, flt: ItemFilter, cap: int | None = None) -> int:
+        """How many items match; with `cap`, counting stops at cap + 1 (a list shows
+        "10,000+": a person needs no exact count of a search's hundred thousand rows)."""
         where, params = self.where(flt)
-        query = self.sql.compose(f"SELECT count(*) FROM items WHERE {where}")
+        if cap is None:
+            query = self.sql.compose(f"SELECT count(*) FROM items WHERE {where}")
+        else:
+            query = self.sql.compose(
+                f"SELECT count(*) FROM (SELECT 1 FROM items WHERE {where} LIMIT :cap) AS upto"
+            )
+            params["cap"] = cap + 1
         return int(self.sql.value(self.sql.conn, query, **params))
 
     def count_by(
@@ -323,6 +340,15 @@ class Reads:
             limit=limit,
         )
         return [(int(i), lane, str(name), str(ref)) for i, lane, name, ref in found]
+
+    def failure_groups(
+        self, client_id: int, limit: int
+    ) -> list[tuple[str | None, str, int | None, int, int, int]]:
+        """The client's failed items grouped by (error, instruction, connection): (error,
+        instruction, connection, items, oldest id, newest id), up to `limit` groups, the
+        largest first. One statement on the failed items' partial index."""
+        found = self.sql.all(self.sql.conn, "failure_groups", client_id=client_id, limit=limit)
+        return [(e, str(i), c, int(n), int(lo), int(hi)) for e, i, c, n, lo, hi in found]
 
     # ---------------------------------------------------------------------- monitoring
 

@@ -51,9 +51,11 @@ class QueueSummary:
 @dataclass(frozen=True, slots=True)
 class SkipWarning:
     """A consequence the catalog knows of skipping some failed items: `message` says what
-    goes wrong, `fix` the better way in words. `requeue_ids` are the failed items a retry
-    would re-queue instead (the fix); `dependant_ids` the queued items (of the same lane
-    and reference) that will fail if they are skipped, `dependants` how many."""
+    goes wrong, `fix` the better way in words. `total` failed items of `instruction` are
+    skipped; `requeue_ids` are (up to _WARN_ITEMS of) them, what a retry would re-queue
+    instead (the fix: by filter, it re-queues all `total`); `dependant_ids` the queued
+    items (of the same lane and reference) that will fail if those are skipped,
+    `dependants` how many."""
 
     instruction: str
     message: str
@@ -61,6 +63,7 @@ class SkipWarning:
     requeue_ids: tuple[int, ...]
     dependants: int
     dependant_ids: tuple[int, ...] = ()
+    total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,9 @@ class BulkPreview:
         return sum(g[-1] for g in self.groups)
 
 
-# How many failed items the failures page groups (read 1,000 at a time from items_failed).
-_GROUPED_FAILURES = 5000
+# The failures page: (error, instruction, connection) rows read, error groups shown.
+_GROUP_ROWS = 1000
+_GROUPS_SHOWN = 100
 _EXAMPLE_REFS = 5
 
 # How many failed items a confirmation looks at for consequences, and how many dependants
@@ -112,25 +116,33 @@ class ItemsService(ServiceBase):
         )
 
     def failure_groups(self, who: Principal, client_id: int) -> tuple[list[FailureGroup], bool]:
-        """The client's failed items grouped by their error text, largest group
-        first, and whether there were more failed items than were grouped."""
+        """The client's failed items grouped by their error text, largest group first
+        (then oldest), and whether there were more groups than these. Grouped in SQL
+        (one statement on the failed items' index); the examples read by id."""
         self._allow(who, client_id, READ)
-        failed: list[Item] = []
-        before: int | None = None
-        flt = ItemFilter(client_id, statuses=("failed",))
-        while len(failed) < _GROUPED_FAILURES:
-            page = self.queue.list_items(flt, 1000, before)
-            failed += page
-            if len(page) < 1000:
-                break
-            before = page[-1].id
-        by_error: dict[str, list[Item]] = {}
-        for item in reversed(failed):  # oldest first
-            if item.error is not None:
-                by_error.setdefault(item.error, []).append(item)
-        groups = [_failure_group(error, items) for error, items in by_error.items()]
-        groups.sort(key=lambda g: (-g.items, g.example.id))
-        return groups, len(failed) >= _GROUPED_FAILURES
+        rows = self.queue.failure_groups(client_id, _GROUP_ROWS + 1)
+        capped = len(rows) > _GROUP_ROWS
+        merged: dict[str, list[tuple[str, int | None, int, int, int]]] = {}
+        for error, instruction, connection, n, first, last in rows[:_GROUP_ROWS]:
+            if error is not None:
+                merged.setdefault(error, []).append((instruction, connection, n, first, last))
+        order = sorted(
+            merged, key=lambda e: (-sum(p[2] for p in merged[e]), min(p[3] for p in merged[e]))
+        )
+        shown = order[:_GROUPS_SHOWN]
+        wanted = {i for e in shown for p in merged[e] for i in (p[3], p[4])}
+        examples = {
+            i.id: i
+            for chunk in _chunks(sorted(wanted), 1000)
+            for i in self.queue.list_items(ItemFilter(client_id, ids=tuple(chunk)), 1000)
+        }
+        # An example gone between the two reads (pruned): its group waits for a refresh.
+        groups = [
+            _failure_group(e, merged[e], examples)
+            for e in shown
+            if min(p[3] for p in merged[e]) in examples
+        ]
+        return groups, capped or len(order) > _GROUPS_SHOWN
 
     def next_to_run(
         self, who: Principal, client_id: int, per_lane: int, free: int
@@ -168,17 +180,21 @@ class ItemsService(ServiceBase):
         wanted = [n for n in SKIP_CONSEQUENCES if not flt.instructions or n in flt.instructions]
         if not wanted:
             return []
-        failed = self.queue.list_items(
-            replace(flt, statuses=("failed",), instructions=tuple(wanted)), _WARN_ITEMS
-        )
         warnings = []
         for name in wanted:
-            skipped = sorted((i for i in failed if i.instruction == name), key=lambda i: i.id)
+            of_name = replace(flt, statuses=("failed",), instructions=(name,))
+            # The newest _WARN_ITEMS are looked at for what depends on them; the count
+            # and the fix (a retry by the same filter) cover every one.
+            skipped = self.queue.list_items(of_name, _WARN_ITEMS)
             if skipped:
-                warnings.append(self._skip_warning(flt.client_id, name, skipped))
+                total = self.queue.count(of_name) if len(skipped) == _WARN_ITEMS else len(skipped)
+                skipped.sort(key=lambda i: i.id)
+                warnings.append(self._skip_warning(flt.client_id, name, skipped, total))
         return warnings
 
-    def _skip_warning(self, client_id: int, name: str, skipped: list[Item]) -> SkipWarning:
+    def _skip_warning(
+        self, client_id: int, name: str, skipped: list[Item], total: int
+    ) -> SkipWarning:
         from stockyard.flows.catalog import SKIP_CONSEQUENCES
 
         lost, needing, error = SKIP_CONSEQUENCES[name]
@@ -186,13 +202,14 @@ class ItemsService(ServiceBase):
         refs = sorted({ref for ref, _ in lost_pairs})
         found = self.queue.queued_sharing_refs(client_id, refs, needing, _WARN_DEPENDANTS)
         dependants = tuple(sorted({i for i, lane, _, ref in found if (ref, lane) in lost_pairs}))
-        n = len(skipped)
-        items = f"{n:,} failed {name} item{'s' if n != 1 else ''}"
+        items = f"{total:,} failed {name} item{'s' if total != 1 else ''}"
         message = f"Skipping {items}: {lost}"
         if dependants:
             d = len(dependants)
+            # Dependants of the items looked at only: beyond them, there may be more.
+            least = "at least " if total > len(skipped) or d >= _WARN_DEPENDANTS else ""
             message += (
-                f", so {d:,} queued item{'s' if d != 1 else ''} that need"
+                f", so {least}{d:,} queued item{'s' if d != 1 else ''} that need"
                 f'{"s" if d == 1 else ""} it will fail ("{error}").'
             )
         else:
@@ -204,6 +221,7 @@ class ItemsService(ServiceBase):
             requeue_ids=tuple(i.id for i in skipped),
             dependants=len(dependants),
             dependant_ids=dependants,
+            total=total,
         )
 
     def items(self, who: Principal, flt: ItemFilter, limit: int, before: int | None) -> list[Item]:
@@ -226,9 +244,10 @@ class ItemsService(ServiceBase):
         self._allow(who, client_id, READ)
         return self.queue.failures_by(client_id)
 
-    def count(self, who: Principal, flt: ItemFilter) -> int:
+    def count(self, who: Principal, flt: ItemFilter, cap: int | None = None) -> int:
+        """How many items match; with `cap`, counting stops at cap + 1 (more than cap)."""
         self._allow(who, flt.client_id, READ)
-        return self.queue.count(flt)
+        return self.queue.count(flt, cap)
 
     def instruction_names(self) -> list[str]:
         return list(self.queue.instructions.names())
@@ -307,16 +326,28 @@ class ItemsService(ServiceBase):
         return pruned
 
 
-def _failure_group(error: str, items: list[Item]) -> FailureGroup:
-    refs = dict.fromkeys(r for i in items for r in i.refs)
+def _failure_group(
+    error: str,
+    parts: list[tuple[str, int | None, int, int, int]],
+    examples: dict[int, Item],
+) -> FailureGroup:
+    """One error's group from its (instruction, connection, items, first, last) parts and
+    the items read by id: references of its oldest and newest items as examples."""
+    first = min(p[3] for p in parts)
+    ends = sorted({i for p in parts for i in (p[3], p[4])})
+    refs = dict.fromkeys(r for i in ends if i in examples for r in examples[i].refs)
     return FailureGroup(
         error=error,
-        items=len(items),
-        instructions=tuple(sorted({i.instruction for i in items})),
-        connection_ids=tuple(dict.fromkeys(i.connection_id for i in items)),
+        items=sum(p[2] for p in parts),
+        instructions=tuple(sorted({p[0] for p in parts})),
+        connection_ids=tuple(dict.fromkeys(p[1] for p in sorted(parts, key=lambda p: p[3]))),
         refs=tuple(refs)[:_EXAMPLE_REFS],
-        example=items[0],
+        example=examples[first],
     )
+
+
+def _chunks(values: list[int], size: int) -> list[list[int]]:
+    return [values[k : k + size] for k in range(0, len(values), size)]
 
 
 def _action_statuses(action: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ they touch by status, instruction and lane, and the consequences the catalog kno
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,6 +29,7 @@ PAGE_SIZE = 50  # matching items per page
 PER_LANE = 5  # next items shown of each lane
 FREE = 20  # next non-blocking items shown
 CONFIRM_FIRST = 20  # items a bulk confirmation lists
+COUNT_CAP = 10_000  # a matching list counts up to this, then says "10,000+"
 REGIONS = ("blocked", "failures", "waiting", "matching")
 
 
@@ -133,7 +134,7 @@ def _matching(page: Page, filters: Filters) -> dict[str, Any]:
         return {"matching": None}
     flt = item_filter(page.client_id, filters.query)
     found = page.service.items(page.who, flt, PAGE_SIZE, filters.before)
-    total = page.service.count(page.who, flt)
+    total = page.service.count(page.who, flt, COUNT_CAP)
     ref = filters.raw.get("ref", "")
     item_link = None
     if _is_id(ref) or _is_id(filters.params.get("q", "")):
@@ -151,7 +152,8 @@ def _matching(page: Page, filters: Filters) -> dict[str, Any]:
     )
     return {
         "matching": found,
-        "matching_total": total,
+        "matching_total": min(total, COUNT_CAP),
+        "matching_capped": total > COUNT_CAP,
         "matching_filter": filters.query.model_dump_json(exclude_defaults=True),
         "item_link": item_link,
         "more": more,
@@ -185,25 +187,24 @@ def _shown(filters: Filters) -> tuple[str, ...]:
 def items(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
     search = request.query_params.get("q", "").strip()
-    filters = _filters(request)
-    if search and not filters.raw.get("ref"):
-        # A queue id, unless items hold it as a reference (an order number, a SKU of
-        # digits): then the list shows them, with a link to the item too. Text is a SKU.
-        if _is_id(search) and not page.service.count(page.who, ItemFilter(client_id, ref=search)):
-            return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
-        filters = _filters_with_ref(request, search)
+    by_id = _is_id(search) and not request.query_params.get("ref", "").strip()
+    # A queue id, unless items hold it as a reference (an order number, a SKU of digits):
+    # then the list shows them, with a link to the item too.
+    if by_id and not page.service.count(page.who, ItemFilter(client_id, ref=search)):
+        return RedirectResponse(page.url(f"/items/{int(search)}"), 303)
+    filters = queue_filters(request)
     values: dict[str, Any] = {}
     regions = _shown(filters) if filters.query is not None else ("blocked",)
     for name in regions:
         values |= _region(page, name, filters)
-    query_string = urlencode(filters.params, doseq=True)
     return page.render(
         "items.html",
         status=422 if filters.problem else 200,
         regions=regions,
         filters=filters.raw,
         problem=filters.problem,
-        query_string=query_string,
+        query_string=urlencode(filters.params, doseq=True),
+        refresh_string=_refresh_string(filters),
         connections=page.service.connections(page.who, client_id),
         instructions=page.service.instruction_names(),
         csv=page.url("/items.csv", **filters.params),
@@ -211,10 +212,30 @@ def items(request: Request, client_id: Id) -> Response:
     )
 
 
-def _filters_with_ref(request: Request, ref: str) -> Filters:
+def _refresh_string(filters: Filters) -> str:
+    """The query string a live region refetches with: the filters, and the page of older
+    items when one is shown (a refresh must not swap it back to the newest)."""
+    params = dict(filters.params)
+    if filters.before is not None:
+        params["before"] = filters.before
+    return urlencode(params, doseq=True)
+
+
+def queue_filters(request: Request) -> Filters:
+    """THE filter of the queue page, from its URL: what its list, its live parts and its
+    CSV export all apply (pages/export.py). The "Queue id or number" box (`q`) searches
+    references when no SKU is given: a number exactly (as an order number; the page
+    itself sends a bare queue id to the item), text by its start."""
+    filters = _filters(request)
+    search = request.query_params.get("q", "").strip()
+    if search and not filters.raw.get("ref") and filters.problem is None:
+        filters = _filters_with_ref(filters, search)
+    return filters
+
+
+def _filters_with_ref(filters: Filters, ref: str) -> Filters:
     """The queue page's own search box: a number held as a reference (exactly: "100" is
     not "1000"), or the start of a SKU; every status, unless one is chosen."""
-    filters = _filters(request)
     given = [] if filters.any_status else filters.raw.get("status", [])
     key = "ref" if _is_id(ref) else "ref_prefix"
     wanted = {key: ref, "status": given}
@@ -235,7 +256,7 @@ def items_part(request: Request, client_id: Id, name: str) -> Response:
     page = Page(request, client_id)
     if name not in REGIONS:
         raise NotFound(f"no part {name!r} of the queue page")
-    filters = _filters(request)
+    filters = queue_filters(request)
     if filters.problem:
         raise InvalidInput(filters.problem)
     return page.render(
@@ -243,6 +264,7 @@ def items_part(request: Request, client_id: Id, name: str) -> Response:
         region=name,
         filters=filters.raw,
         query_string=urlencode(filters.params, doseq=True),
+        refresh_string=_refresh_string(filters),
         **_region(page, name, filters),
     )
 
@@ -271,28 +293,27 @@ def _lane_label(
     return f"{names.get(connection_id, '?')} ({what} {connection_id})"
 
 
+SCOPES = ("selected", "filter", "sku")
+
+
 @router.post("/clients/{client_id}/bulk")
 async def bulk(request: Request, client_id: Id) -> Response:
     """Retry or skip the selected items, every item matching the filter, or every failed
     item of one SKU (exactly, in any case): first a confirmation of what it touches and
-    what the catalog says will follow, then the action."""
+    what the catalog says will follow, then the action, on no item the confirmation did
+    not count (`max_id`, `shown`)."""
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     form = await request.form()
     action = str(form.get("action", ""))
     if action not in ACTIONS:
         raise InvalidInput("choose retry or skip")
+    scope = str(form.get("scope", "selected"))
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope: one of {', '.join(SCOPES)}")
     ids = _ids(form.getlist("ids"), "ids")
     also = _ids(form.getlist("also_skip"), "also_skip")
-    scope = str(form.get("scope", "selected"))
-    try:
-        query = ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
-    except ValueError:  # pydantic's ValidationError and JSON's decode error alike
-        raise InvalidInput("the filter of this form is not readable: reload the page") from None
-    if scope == "sku":
-        query = ItemQuery(ref=str(form.get("sku", "")).strip() or None, status=["failed"])
-        if query.ref is None:
-            raise InvalidInput("give the SKU whose failed items to act on")
+    query = _bulk_query(form, scope)
     back = _back(str(form.get("back", "")), page)
     if scope == "selected":
         if not ids:
@@ -303,12 +324,21 @@ async def bulk(request: Request, client_id: Id) -> Response:
     else:
         flt = item_filter(client_id, query)
     if form.get("confirmed") != "yes":
-        return _confirm(page, form, action, scope, flt, ids, back)
+        return _confirm(page, form, action, scope, flt, query, ids, back)
+    flt, grown = _as_confirmed(page, form, flt, action)
+    if grown:
+        # Items below the highest id shown failed since: the operator sees them first.
+        return _confirm(page, form, action, scope, flt, query, ids, back, grown)
+    chosen: tuple[int, ...] = ()
+    if also and action == "skip":
+        # The queued items the confirmation said would fail, as the server finds them
+        # (before the skip): ids of the form that are no such dependant are ignored.
+        listed = {i for w in page.service.skip_warnings(page.who, flt) for i in w.dependant_ids}
+        chosen = tuple(i for i in also if i in listed)
     done = page.service.act_where(page.who, flt, action)
     extra: list[int] = []
-    if also and action == "skip":
-        # The queued items the confirmation said would fail: skipped too, if still queued.
-        dependants = ItemFilter(client_id, ids=tuple(also), statuses=("queued",))
+    if chosen:
+        dependants = ItemFilter(client_id, ids=chosen, statuses=("queued",))
         extra = page.service.act_where(page.who, dependants, "skip")
     verb = "Retried" if action == "retry" else "Skipped"
     n = len(done) + len(extra)
@@ -319,16 +349,52 @@ async def bulk(request: Request, client_id: Id) -> Response:
     return RedirectResponse(f"{back}{separator}{urlencode({'msg': message})}", 303)
 
 
+def _bulk_query(form: Any, scope: str) -> ItemQuery:
+    """The filter of a bulk form: its JSON, or every failed item of its SKU."""
+    if scope == "sku":
+        sku = str(form.get("sku", "")).strip()
+        if not sku:
+            raise InvalidInput("give the SKU whose failed items to act on")
+        try:
+            return ItemQuery(ref=sku, status=["failed"])
+        except ValidationError:
+            raise InvalidInput("sku: a SKU has at most 200 characters") from None
+    try:
+        return ItemQuery.model_validate(json.loads(str(form.get("filters", "{}")) or "{}"))
+    except ValueError:  # pydantic's ValidationError and JSON's decode error alike
+        raise InvalidInput("the filter of this form is not readable: reload the page") from None
+
+
+def _as_confirmed(page: Page, form: Any, flt: ItemFilter, action: str) -> tuple[ItemFilter, int]:
+    """The filter bounded to the items the confirmation saw (ids up to its `max_id`), and
+    how many more of them match now than it counted (`shown`). A form without `max_id`
+    was not made by a confirmation page (the API's semantics: the filter as it is)."""
+    max_id = _ids([v for v in form.getlist("max_id") if v], "max_id")
+    if not max_id:
+        return flt, 0
+    flt = replace(flt, max_id=max_id[0])
+    shown = _ids([v for v in form.getlist("shown") if v], "shown")
+    if not shown:
+        return flt, 0
+    now = sum(g.items for g in page.service.bulk_counts(page.who, flt, action))
+    return flt, max(0, now - shown[0])
+
+
 def _confirm(
     page: Page,
     form: Any,
     action: str,
     scope: str,
     flt: ItemFilter,
+    query: ItemQuery,
     ids: list[int],
     back: str,
+    grown: int = 0,
 ) -> Response:
+    flt = replace(flt, max_id=None)
     preview = page.service.bulk_preview(page.who, flt, action, CONFIRM_FIRST)
+    # The newest item counted: a confirmed action touches nothing newer (`_as_confirmed`).
+    max_id = preview.first[0].id if preview.first else 0
     names = _names(page)
     warnings = page.service.skip_warnings(page.who, flt) if action == "skip" else []
     by = _breakdown(preview.groups, names)
@@ -342,13 +408,22 @@ def _confirm(
         ],
         by=by,
         first=preview.first,
-        warnings=warnings,
+        warnings=[(w, _requeue_filter(query, w.instruction)) for w in warnings],
         failed_only=not flt.statuses,
         form=form,
         scope=scope,
         ids=ids,
         back=back,
+        max_id=max_id,
+        grown=grown,
     )
+
+
+def _requeue_filter(query: ItemQuery, instruction: str) -> str:
+    """The fix of a skip warning as a filter: retry the failed items of this instruction
+    the skip would have touched, every one (not only those the warning looked at)."""
+    fix = query.model_copy(update={"status": ["failed"], "instruction": [instruction]})
+    return fix.model_dump_json(exclude_defaults=True)
 
 
 def _breakdown(
