@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from stockyard.catalog.models import Order
 from stockyard.engine import Outcome, Request
 from stockyard.web.console.pages.common import error_summary
 from tests.support import browser as support
-from tests.support.api_env import ApiEnv
+from tests.support.api_env import ApiEnv, order
 from tests.support.browser import PHONE, Served, fits, needs_chromium, shot, signed_in
 from tests.support.console import sign_in
 from tests.support.console_data import LONG_NAME, TRACEBACK
@@ -74,6 +75,21 @@ def test_the_item_page_shows_where_the_item_stands(env: ApiEnv) -> None:
     first_control = re.search(r"<(button|a|input(?! type=\"hidden\"))\b[^>]*>", after_heading)
     assert first_control and 'data-key="r"' in first_control.group(0)
     assert 'data-key="s"' in after_heading.split("<dl", 1)[0]
+
+
+def test_an_items_order_refs_link_their_orders(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    numbered = order("gid://shop/Order/5") | {"number": "#1001"}
+    oid, _ = env.service.store.upsert_order(env.a.id, env.a.channel, Order.model_validate(numbered))
+    refs = ("#1001", "gid://shop/Order/5", "NOT-KNOWN")
+    (item,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, env.a.source, refs)])
+    page = env.http.get(f"{base}/items/{item}").text
+    # By its number and by the channel's id for it (probes of orders_number, orders_remote).
+    assert f'href="{base}/orders/{oid}">#1001</a>' in page
+    assert f'href="{base}/orders/{oid}">gid://shop/Order/5</a>' in page
+    # What the catalog does not know links the queue's items of that reference.
+    assert "ref=NOT-KNOWN&amp;status=any" in page
 
 
 def test_sibling_failures_and_the_forms_for_all_of_the_sku(env: ApiEnv) -> None:
@@ -170,6 +186,24 @@ def test_skipping_a_failed_add_product_warns_of_the_updates_that_will_fail(
     confirm = env.http.post(f"/console/clients/{env.a.id}/items/{add}/skip", data={"csrf": token})
     assert "No product found to update" in text(confirm.text)
     assert env.queue.get(env.a.id, add).status == "failed"
+
+
+@pytest.mark.xfail(
+    reason="service/items.py (QUEUE's) skip_warnings looks at failed items only", strict=False
+)
+def test_skipping_a_queued_add_product_warns_too(env: ApiEnv) -> None:
+    token = sign_in(env)
+    sku = "SKU-QUEUED"
+    # Behind the lane's failed head: the add waits, its update behind it.
+    add, _ = env.queue.enqueue(
+        env.a.id,
+        [
+            Request("add_product", {"product_id": 8}, env.a.channel, (sku,)),
+            Request("update_product", {"product_id": 8}, env.a.channel, (sku,)),
+        ],
+    )
+    confirm = env.http.post(f"/console/clients/{env.a.id}/items/{add}/skip", data={"csrf": token})
+    assert "No product found to update" in text(confirm.text)
 
 
 def test_another_clients_item_is_not_found(env: ApiEnv) -> None:
