@@ -61,6 +61,8 @@ def test_cells_that_a_spreadsheet_would_run_are_defused(env: ApiEnv) -> None:
     refs = sorted(r[5] for r in rows(text)[1:])
     assert refs == sorted(["'=HYPERLINK(1)", "'+1", "'-2", "'@SUM(A1)", "'\tx", "plain"])
     assert export.cell("\rx") == "'\rx" and export.cell(None) == "" and export.cell(3) == "3"
+    # Spreadsheets skip leading spaces before a formula's "=".
+    assert export.cell("  =1+1") == "'  =1+1" and export.cell(" plain") == " plain"
 
 
 def test_export_pages_through_items_and_says_where_it_was_cut(
@@ -92,3 +94,25 @@ def test_export_follows_roles_tenancy_and_filter_checks(env: ApiEnv) -> None:
     env.http.cookies.clear()
     r = env.http.get(f"/console/clients/{env.a.id}/items.csv", follow_redirects=False)
     assert r.status_code == 303
+
+
+def test_export_is_the_list_the_page_shows(env: ApiEnv) -> None:
+    """The queue page's filter, built by the same function: the search box, any status,
+    a SKU by its start in any case."""
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    env.queue.skip(env.a.id, [env.a.queued_item], "op")
+    (other,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("ORDER-9",))])
+
+    def exported(**params: str) -> set[int]:
+        r = env.http.get(f"{base}/items.csv", params=params)
+        assert r.status_code == 200, r.text
+        return {int(line[0]) for line in rows(r.text)[1:] if line and line[0].isdigit()}
+
+    both = {env.a.failed_item, env.a.queued_item}
+    assert exported(q="sku-merch") == both
+    assert exported(ref="sku-merch", status="any") == both
+    assert exported(ref="SKU-MERCHANT-A", status="skipped") == {env.a.queued_item}
+    assert other not in exported(q="sku-merch")
+    r = env.http.get(f"{base}/items.csv", params={"q": "x" * 300})
+    assert r.status_code == 422

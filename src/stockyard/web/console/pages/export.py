@@ -1,5 +1,6 @@
-"""CSV export of the queue page's list: the same filters, every matching item up to
-MAX_ROWS, streamed a page of items at a time (never the whole list in memory)."""
+"""CSV export of the queue page's list: the same filter (pages/queue.py, queue_filters),
+every matching item up to MAX_ROWS, streamed a page of items at a time (never the whole
+list in memory)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from stockyard.engine import Item
-from stockyard.web.console.pages.common import Page, _query
+from stockyard.errors import InvalidInput
+from stockyard.web.console.pages.common import Page
+from stockyard.web.console.pages.queue import queue_filters
 from stockyard.web.query import Id, item_filter
 
 router = APIRouter()
@@ -42,7 +45,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    # Spreadsheets read "  =1+1" as a formula too: spaces before the sign do not defuse it.
+    formula = text.startswith(FORMULA_START) or text.lstrip(" ").startswith(FORMULA_START)
+    return "'" + text if formula else text
 
 
 def iso(ts: float | None) -> str:
@@ -72,8 +77,12 @@ def row(item: Item, names: dict[int, str]) -> list[str]:
 @router.get("/clients/{client_id}/items.csv")
 def items_csv(request: Request, client_id: Id) -> Response:
     page = Page(request, client_id)
-    query, _ = _query(request)
-    flt = item_filter(client_id, query)
+    # The queue page's own filter (its search box, "any status", SKUs by their start):
+    # the file holds the list the page shows, every page of it.
+    filters = queue_filters(request)
+    if filters.query is None:
+        raise InvalidInput(filters.problem or "these filters do not read")
+    flt = item_filter(client_id, filters.query)
     names = {c.id: c.description for c in page.service.connections(page.who, client_id)}
     # The first page is read before the response starts: a refusal is still a status code.
     first = page.service.items(page.who, flt, BATCH, None)
