@@ -243,6 +243,8 @@ _BOTH = {
     "queue summary": {"lanes_client", "items_fair_ready", "items_failed", "items_running"},
     # The queue page's waiting work in run order: each lane's and each connection's first.
     "next to run": {"items_lane_queued", "items_fair_ready"},
+    # Failures by error: grouped in SQL from the failed items' partial index.
+    "failure groups": {"items_failed"},
 }
 _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
     "postgresql": {
@@ -251,6 +253,7 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
         "failed items page": {"items_failed"},
         "items by SKU": {"item_refs_folded"},
         "items by SKU prefix": {"item_refs_folded"},
+        "skip dependants": {"item_refs_pkey", "items_pkey"},
     },
     "sqlite": {
         **_BOTH,
@@ -258,8 +261,16 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
         "failed items page": {"items_failed"},
         "items by SKU": {"item_refs_folded (folded=?)"},
         "items by SKU prefix": {"item_refs_folded (folded>? AND folded<?)"},
+        # From the references' key to each item by id, never every item of the client.
+        "skip dependants": {
+            "SEARCH r USING PRIMARY KEY (ref=?)",
+            "SEARCH i USING INTEGER PRIMARY KEY (rowid=?)",
+        },
     },
 }
+# Sections whose plans must not walk a client's every item (items_client by client_id
+# alone). SQLite's plans, without statistics, are the same on every database.
+_NOT_CLIENT_WIDE = {"skip dependants", "failure groups", "items by short SKU"}
 
 
 # Sections whose plans must take rows in the index's order, never sort them.
@@ -325,6 +336,15 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         "items by SKU prefix",
         lambda: queue.list_items(ItemFilter(client, ref_prefix="sku-1"), limit=50),
     )
+    record(
+        "items by short SKU",
+        lambda: queue.count(ItemFilter(client, ref_prefix="s"), cap=10_000),
+    )
+    record("failure groups", lambda: queue.failure_groups(client, 1001))
+    record(
+        "skip dependants",
+        lambda: queue.queued_sharing_refs(client, ["SKU-1", "SKU-2"], ["update_variant"], 5000),
+    )
     record("queue summary", lambda: queue.summary(client))
     record("next to run", lambda: queue.next_to_run(client, lanes, 5, 20))
     record("next due", queue.next_due)
@@ -338,6 +358,8 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         assert not [s for p in plans for s in _full_scans(db, p)], f"{section}:\n{text}"
         for index in _HOT_INDEXES[db.backend].get(section, ()):
             assert index in text, f"{section} does not use {index}:\n{text}"
+        if section in _NOT_CLIENT_WIDE and db.backend == "sqlite":
+            assert "items_client (client_id=?)" not in text, f"{section}:\n{text}"
         if section in _NO_SORT:  # a sort here would read every queued item of a group
             assert "TEMP B-TREE" not in text and "Sort Key: items" not in text, text
     db.close()
