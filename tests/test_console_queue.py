@@ -593,3 +593,96 @@ def test_a_one_letter_search_is_exact_and_long_counts_are_capped(
     env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("SKU-merchant-a",))] * 2)
     page = env.http.get(f"{base}/items", params={"ref": "sku-merch", "status": "any"}).text
     assert '<h2>Matching items <span class="muted">(2+' in page
+
+
+# ------------------------------------------------------------------- migration 0008
+
+
+FULLWIDTH = "\uff26\uff35\uff2c\uff2c"  # FULL in fullwidth letters
+MIXED_REFS = ["SKU-Abc", "sku-abc", "plain-1", "SKU-ÄBÇ", "Straße", "ΣΊΣΥΦΟΣ", "İx", FULLWIDTH]
+
+
+def _migrate_to(url: str, revision: str) -> None:
+    """The migrations up to `revision`, as stockyard.db runs them up to head."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    import stockyard.migrations
+    from stockyard.db import connect
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(stockyard.migrations.__file__).parent))
+    engine = create_engine(connect(url).sqlalchemy_url())
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def _run_sql(url: str, *statements: str, **params: object) -> list[tuple[object, ...]]:
+    from sqlalchemy import create_engine, text
+
+    from stockyard.db import connect
+
+    engine = create_engine(connect(url).sqlalchemy_url())
+    try:
+        with engine.begin() as conn:
+            found: list[tuple[object, ...]] = []
+            for sql in statements:
+                result = conn.execute(text(sql), params)
+                if result.returns_rows:
+                    found = [tuple(r) for r in result]
+            return found
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def unmigrated_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/old.db"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.create(migrated=False)
+    yield url
+    databases.drop(url)
+
+
+@pytest.mark.parametrize("beforehand", [False, True])
+def test_0008_folds_existing_ascii_and_unicode_references(
+    unmigrated_url: str, backend: str, beforehand: bool
+) -> None:
+    from stockyard.db import connect
+
+    if beforehand and backend == "sqlite":
+        pytest.skip("the column and index are built beforehand on PostgreSQL only")
+    url = unmigrated_url
+    _migrate_to(url, "0007")
+    for n, ref in enumerate(MIXED_REFS):
+        for item in (n + 1, n + 100):
+            _run_sql(url, "INSERT INTO item_refs (ref, item_id) VALUES (:r, :i)", r=ref, i=item)
+    if beforehand:
+        # docs/postgres.md: the column and its index made before the upgrade (there
+        # CONCURRENTLY), the ASCII references folded in batches; the migration does the
+        # rest (here: the rows of the second batch, and every non-ASCII one).
+        _run_sql(
+            url,
+            'ALTER TABLE item_refs ADD COLUMN folded text COLLATE "C"',
+            'UPDATE item_refs SET folded = lower(ref COLLATE "C") WHERE folded IS NULL'
+            " AND ref !~ '[^\\x01-\\x7f]' AND item_id < 100",
+            "CREATE INDEX item_refs_folded ON item_refs (folded, item_id)",
+        )
+    connect(url).migrate()
+    stored = _run_sql(url, "SELECT ref, item_id, folded FROM item_refs")
+    assert len(stored) == 2 * len(MIXED_REFS)
+    assert all(folded == str(ref).casefold() for ref, _, folded in stored), stored
+    indexes = _run_sql(
+        url,
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'item_refs'"
+        if backend == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE tbl_name = 'item_refs' AND type = 'index'",
+    )
+    assert ("item_refs_folded",) in indexes

@@ -5,7 +5,12 @@ key, a prefix search ("sku-ba") one range. On PostgreSQL the column's collation 
 that the range is a prefix in code point order, as SQLite's is, whatever the database's
 locale.
 
-Existing references are folded here, in batches, by Python's casefold like new ones.
+Existing references are folded in SQL, never one statement per reference: on SQLite by
+Python's casefold registered as a function, in one UPDATE; on PostgreSQL by lower() in
+the "C" collation for ASCII-only references (there it is casefold), Python only for the
+others (few: unicode SKUs). Rows folded already are left alone and the column and index
+are made only if missing, so on a large PostgreSQL database all of it can be done
+beforehand without blocking writes (docs/postgres.md, "Upgrades").
 
 Revision ID: 0008
 Revises: 0007
@@ -19,17 +24,47 @@ down_revision = "0007"
 
 FOLDED = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 BATCH = 5000
+# On PostgreSQL: references of ASCII characters only, whose casefold is lower() in "C".
+ASCII_ONLY = "ref !~ '[^\\x01-\\x7f]'"
 
 
 def upgrade() -> None:
-    op.add_column("item_refs", sa.Column("folded", FOLDED))
     bind = op.get_bind()
-    refs = [r[0] for r in bind.execute(sa.text("SELECT DISTINCT ref FROM item_refs"))]
-    changed = [{"ref": r, "folded": r.casefold()} for r in refs]
+    columns = {c["name"] for c in sa.inspect(bind).get_columns("item_refs")}
+    if "folded" not in columns:
+        op.add_column("item_refs", sa.Column("folded", FOLDED))
+    if bind.dialect.name == "sqlite":
+        _fold_sqlite(bind)
+    else:
+        _fold_postgresql(bind)
+    # Built beforehand, CONCURRENTLY, on a large PostgreSQL database (docs/postgres.md).
+    op.create_index("item_refs_folded", "item_refs", ["folded", "item_id"], if_not_exists=True)
+
+
+def _fold_sqlite(bind: sa.Connection) -> None:
+    driver = bind.connection.driver_connection
+    assert driver is not None
+    driver.create_function("stockyard_casefold", 1, _casefold, deterministic=True)
+    bind.execute(sa.text("UPDATE item_refs SET folded = stockyard_casefold(ref)"))
+
+
+def _fold_postgresql(bind: sa.Connection) -> None:
+    bind.execute(
+        sa.text(
+            f'UPDATE item_refs SET folded = lower(ref COLLATE "C")'
+            f" WHERE folded IS NULL AND {ASCII_ONLY}"
+        )
+    )
+    rest = bind.execute(sa.text("SELECT DISTINCT ref FROM item_refs WHERE folded IS NULL"))
+    changed = [{"ref": r, "folded": r.casefold()} for (r,) in rest]
+    # item_refs' key leads with ref: each statement finds its rows by the key.
     update = sa.text("UPDATE item_refs SET folded = :folded WHERE ref = :ref")
     for start in range(0, len(changed), BATCH):
         bind.execute(update, changed[start : start + BATCH])
-    op.create_index("item_refs_folded", "item_refs", ["folded", "item_id"])
+
+
+def _casefold(ref: str | None) -> str | None:
+    return None if ref is None else ref.casefold()
 
 
 def downgrade() -> None:
