@@ -197,42 +197,65 @@ LONG_NAME = "Shopify store for " + "the-very-long-merchant-name-" * 5 + "x" * 2
 
 
 TEST_PAGE = """<!doctype html><html lang="en"><head><title>refresh</title>
+<style>.scroll {{ height: 60px; overflow: auto; }} .tall {{ height: 400px; }}</style>
 <script src="/console/static/console.js" defer></script></head><body>
 <input id="search" name="q"><main id="main"><div id="refresh" hidden></div>
+<a href="#pressed-r" data-key="r">Retry</a><button type="button" id="plain">a button</button>
+<label><input type="checkbox" id="outside"> outside</label>
 <form id="bulk"><div id="live" data-refresh="/console/shell-test/region">{region}</div></form>
 </main></body></html>"""
+PLAIN_PAGE = """<!doctype html><html lang="en"><head><title>plain</title>
+<script src="/console/static/console.js" defer></script></head><body>
+<main id="main"><div id="refresh" hidden></div><p>no live region here</p></main></body></html>"""
 REGION = """<p>poll {n}</p><time datetime="2024-01-01T00:00:00+00:00">2024-01-01 00:00:00 UTC</time>
 <label><input type="checkbox" name="ids" value="1"> one</label>
 <label><input type="checkbox" name="ids" value="2"> two</label>
 <label>Scope <select name="scope"><option value="selected">selected</option>
 <option value="filter">all matching</option></select></label>
 <details id="err-1"><summary>error</summary><pre>trace {n}</pre></details>
-<label>Note <input name="note"></label>"""
+<label>Note <input name="note"></label>
+{extra}<div class="scroll" id="box-a" tabindex="0"><div class="tall">a</div></div>
+<div class="scroll" id="box-b" tabindex="0"><div class="tall">b</div></div>"""
+# A box a refresh adds before the others: restoring scroll by position would move it.
+NEW_BOX = '<div class="scroll" id="box-new" tabindex="0"><div class="tall">new</div></div>'
 
 
-def live_page(browser: Browser, served: Served, interval_ms: int = 200) -> tuple[Page, list[int]]:
+def region_html(n: int) -> str:
+    return REGION.format(n=n, extra=NEW_BOX if n else "")
+
+
+def live_page(
+    browser: Browser, served: Served, interval_ms: int = 200, page: Page | None = None
+) -> tuple[Page, list[int]]:
     """A page of the console's origin with one live region whose every answer differs
     (so every poll swaps): console.js's contract, tested apart from any page's data."""
-    page = browser.new_context().new_page()
+    page = page or browser.new_context().new_page()
     polls: list[int] = []
 
     def region(route: Route) -> None:
         polls.append(len(polls) + 1)
-        route.fulfill(content_type="text/html", body=REGION.format(n=len(polls)))
+        route.fulfill(content_type="text/html", body=region_html(len(polls)))
 
     page.route("**/console/shell-test/region", region)
     page.route(
         "**/console/shell-test",
         lambda route: route.fulfill(
-            content_type="text/html", body=TEST_PAGE.format(region=REGION.format(n=0))
+            content_type="text/html", body=TEST_PAGE.format(region=region_html(0))
         ),
+    )
+    page.route(
+        "**/console/shell-test/plain",
+        lambda route: route.fulfill(content_type="text/html", body=PLAIN_PAGE),
     )
     page.goto(served.url + "/console/shell-test")
     page.evaluate(f"localStorage.setItem('stockyard.refresh.interval', '{interval_ms}')")
-    page.evaluate("localStorage.removeItem('stockyard.refresh.paused')")
+    page.evaluate("sessionStorage.removeItem('stockyard.refresh.paused')")
     page.reload()
     page.wait_for_selector("#refresh:not([hidden])")
     return page, polls
+
+
+PAUSED = "Live updates paused in this tab"
 
 
 def count_swaps(page: Page) -> None:
@@ -266,7 +289,7 @@ def test_work_in_progress_survives_two_refreshes(
 
 
 @needs_chromium
-def test_typing_holds_refresh_and_pause_stops_it_for_good(
+def test_typing_holds_refresh_and_pause_stops_it_for_this_tab(
     served: Served,
     browser: Browser,
 ) -> None:
@@ -277,16 +300,146 @@ def test_typing_holds_refresh_and_pause_stops_it_for_good(
     assert page.evaluate("window.swaps") == 0
     assert page.input_value("input[name=note]") == "half typed"
     page.click("#refresh button:text-is('Pause updates')")
-    assert page.inner_text("#refresh .refresh-status") == "Paused"
+    assert page.inner_text("#refresh .refresh-status") == PAUSED
     before = len(polls)
     page.wait_for_timeout(1000)  # five intervals
     assert len(polls) == before and page.evaluate("window.swaps") == 0
-    page.reload()
+    page.reload()  # the same tab: still paused, and says so
     page.wait_for_selector("#refresh:not([hidden])")
-    assert page.inner_text("#refresh .refresh-status") == "Paused"  # remembered
+    assert page.inner_text("#refresh .refresh-status") == PAUSED
+    # Every page of the tab says so, one without live regions too, and can resume.
+    page.goto(served.url + "/console/shell-test/plain")
+    page.wait_for_selector("#refresh:not([hidden])")
+    assert page.inner_text("#refresh .refresh-status") == PAUSED
+    # Nothing is remembered beyond the tab: another tab (tomorrow morning's) is live.
+    assert page.evaluate("localStorage.getItem('stockyard.refresh.paused')") is None
+    other, _ = live_page(browser, served, page=page.context.new_page())
+    assert other.inner_text("#refresh button") == "Pause updates"
+    page.goto(served.url + "/console/shell-test")
     page.click("#refresh button:text-is('Resume updates')")
     count_swaps(page)
     page.wait_for_function("window.swaps >= 1", timeout=20000)
+
+
+@needs_chromium
+def test_a_page_without_live_regions_shows_nothing_unless_paused(
+    served: Served,
+    browser: Browser,
+) -> None:
+    page, _ = live_page(browser, served)
+    page.goto(served.url + "/console/shell-test/plain")
+    page.wait_for_load_state()
+    assert page.locator("#refresh").is_hidden()
+
+
+@needs_chromium
+def test_an_open_select_holds_refresh(served: Served, browser: Browser) -> None:
+    page, _ = live_page(browser, served)
+    page.focus("select[name=scope]")
+    count_swaps(page)
+    page.wait_for_timeout(1000)
+    assert page.evaluate("window.swaps") == 0
+    page.focus("#plain")
+    page.wait_for_function("window.swaps >= 1", timeout=20000)
+
+
+@needs_chromium
+@pytest.mark.parametrize(
+    "focused", ["input[name=ids][value='1']", "#outside", "#plain", "select[name=scope]"]
+)
+def test_shortcuts_never_fire_from_a_form_control(
+    served: Served, browser: Browser, focused: str
+) -> None:
+    page, _ = live_page(browser, served, interval_ms=60000)
+    page.focus(focused)
+    page.keyboard.press("r")
+    page.keyboard.press("/")
+    assert page.evaluate("location.hash") == ""
+    assert page.evaluate("document.activeElement.id") != "search"
+
+
+@needs_chromium
+def test_shortcuts_never_fire_with_a_modifier(served: Served, browser: Browser) -> None:
+    page, _ = live_page(browser, served, interval_ms=60000)
+    for chord in ("Alt+r", "Control+Alt+r", "Meta+r", "Shift+R"):
+        page.keyboard.press(chord)
+        assert page.evaluate("location.hash") == "", chord
+    page.keyboard.press("r")  # nothing focused, no modifier: the shortcut
+    assert page.evaluate("location.hash") == "#pressed-r"
+
+
+SLOW_FETCH = """(() => {
+  const real = window.fetch;
+  window.inflight = 0; window.maxInflight = 0; window.fetches = 0;
+  window.fetch = async (...args) => {
+    window.inflight += 1; window.fetches += 1;
+    window.maxInflight = Math.max(window.maxInflight, window.inflight);
+    try {
+      await new Promise((done) => setTimeout(done, 300));
+      return await real(...args);
+    } finally { window.inflight -= 1; }
+  };
+})();"""
+
+
+@needs_chromium
+def test_one_timer_whatever_happens_during_a_fetch(served: Served, browser: Browser) -> None:
+    """Changing the interval or the tab coming back while a refresh loads never starts a
+    second round of refreshes beside it."""
+    context = browser.new_context()
+    context.add_init_script(SLOW_FETCH)
+    page, _ = live_page(browser, served, page=context.new_page())
+    for _ in range(8):
+        page.wait_for_function("window.inflight === 1", timeout=20000)
+        page.evaluate(
+            """() => { const every = document.querySelector('#refresh select');
+              every.value = every.options[0].value;
+              every.dispatchEvent(new Event('change', {bubbles: true}));
+              document.dispatchEvent(new Event('visibilitychange')); }"""
+        )
+    page.wait_for_function("window.fetches >= 10", timeout=20000)
+    assert page.evaluate("window.maxInflight") == 1
+
+
+@needs_chromium
+def test_scroll_positions_follow_their_box_not_its_place(served: Served, browser: Browser) -> None:
+    page, _ = live_page(browser, served)
+    page.focus("#plain")
+    page.evaluate("document.getElementById('box-b').scrollTop = 120")
+    count_swaps(page)
+    page.wait_for_function("window.swaps >= 2", timeout=20000)
+    tops = page.evaluate(
+        "['box-new', 'box-a', 'box-b'].map((id) => document.getElementById(id).scrollTop)"
+    )
+    assert tops == [0, 0, 120]
+
+
+@needs_chromium
+@pytest.mark.parametrize("status", [403, 404, 422, 500, 503])
+def test_a_refused_refresh_stops_and_offers_a_reload(
+    served: Served, browser: Browser, status: int
+) -> None:
+    page, _ = live_page(browser, served)
+    page.unroute("**/console/shell-test/region")
+    refused: list[int] = []
+
+    def refuse(route: Route) -> None:
+        refused.append(status)
+        route.fulfill(status=status, body="no")
+
+    page.route("**/console/shell-test/region", refuse)
+    page.wait_for_function(
+        "document.querySelector('#refresh .refresh-status').textContent.startsWith("
+        "'Updates stopped')",
+        timeout=20000,
+    )
+    text = page.inner_text("#refresh .refresh-status")
+    assert text.startswith(f"Updates stopped: {status}") and text.endswith("reload the page")
+    asked = len(refused)
+    page.wait_for_timeout(1000)  # five intervals: no more asking
+    assert len(refused) == asked == 1
+    with page.expect_navigation():
+        page.click("#refresh button:text-is('Reload')")
 
 
 @needs_chromium

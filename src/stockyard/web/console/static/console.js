@@ -2,7 +2,9 @@
 // eval). Pages work without it; it adds what only a browser can do (docs/console.md):
 //   - times in the viewer's zone, and relative ("3 h ago"), on every <time datetime>;
 //   - live refresh of regions marked data-refresh="<fragment URL>", keeping the work in
-//     progress (checked boxes, selects, typed text, open <details>, focus, scroll);
+//     progress (checked boxes, selects, typed text, open <details>, focus, scroll), paused
+//     per tab (the pause is said on every page of the tab, never kept beyond it), stopped
+//     with a Reload button when the server refuses a region;
 //   - keyboard shortcuts (data-key="x"; "/" searches; "?" lists them);
 //   - "select all" checkboxes and "N selected" counters for lists.
 "use strict";
@@ -76,24 +78,35 @@
   const STORE_PAUSED = "stockyard.refresh.paused";
   const CHOICES = [5000, 15000, 60000];
   const MAX_BACKOFF = 300000;
+  const PAUSED_TEXT = "Live updates paused in this tab";
+  // Statuses worth asking again (the server is busy or the network blinked); any other
+  // refusal (403, 404, 422, 5xx) will not mend itself: that region stops.
+  const RETRY_STATUSES = new Set([408, 429]);
 
-  const store = {
-    get(key) {
-      try {
-        return window.localStorage.getItem(key);
-      } catch {
-        return null; // storage off (privacy settings): defaults, nothing remembered
-      }
-    },
-    set(key, value) {
-      try {
-        if (value === null) window.localStorage.removeItem(key);
-        else window.localStorage.setItem(key, value);
-      } catch {
-        /* not remembered, still works for this page */
-      }
-    },
-  };
+  // The interval is a preference of the browser (localStorage); a pause is this tab's
+  // only (sessionStorage): a pause kept for every page and the next morning left the
+  // landing page silently not live.
+  function storage(kind) {
+    return {
+      get(key) {
+        try {
+          return window[kind].getItem(key);
+        } catch {
+          return null; // storage off (privacy settings): defaults, nothing remembered
+        }
+      },
+      set(key, value) {
+        try {
+          if (value === null) window[kind].removeItem(key);
+          else window[kind].setItem(key, value);
+        } catch {
+          /* not remembered, still works for this page */
+        }
+      },
+    };
+  }
+  const store = storage("localStorage");
+  const tabStore = storage("sessionStorage");
 
   function storedInterval() {
     const ms = Number.parseInt(store.get(STORE_INTERVAL) || "", 10);
@@ -118,6 +131,13 @@
     if (!el || !(el instanceof Element)) return false;
     if (el.isContentEditable || el.tagName === "TEXTAREA") return true;
     return el.tagName === "INPUT" && TEXT_TYPES.has((el.getAttribute("type") || "").toLowerCase());
+  }
+
+  // Any control that takes keys of its own: a letter there is the control's, never a
+  // shortcut (r on a focused checkbox must not retry).
+  function isFormControl(el) {
+    if (!el || !(el instanceof Element)) return false;
+    return isTextField(el) || ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(el.tagName);
   }
 
   // What identifies a control across two renderings of a region.
@@ -154,8 +174,18 @@
     return Array.from(links).find((a) => a.textContent === key.text) || links[0] || null;
   }
 
+  // Scroll boxes by what they are (id, data-key, label), never by their place: a box a
+  // refresh adds or removes must not move another's position onto it.
   function scrollers(root) {
-    return [root, ...root.querySelectorAll(".scroll, [data-keep-scroll]")];
+    const boxes = new Map([["region", root]]);
+    for (const el of root.querySelectorAll(".scroll, [data-keep-scroll]")) {
+      const key =
+        (el.id && `#${el.id}`) ||
+        (el.dataset.key && `k:${el.dataset.key}`) ||
+        (el.getAttribute("aria-label") && `l:${el.getAttribute("aria-label")}`);
+      if (key && !boxes.has(key)) boxes.set(key, el);
+    }
+    return boxes;
   }
 
   // The operator's work in a region: what the new rendering must get back.
@@ -178,7 +208,9 @@
       controls,
       details,
       focus: active && active !== region && region.contains(active) ? focusKey(active) : null,
-      scroll: scrollers(region).map((el) => [el.scrollLeft, el.scrollTop]),
+      scroll: new Map(
+        Array.from(scrollers(region), ([key, el]) => [key, [el.scrollLeft, el.scrollTop]]),
+      ),
       window: [window.scrollX, window.scrollY],
     };
   }
@@ -198,22 +230,32 @@
     });
     const target = findFocus(region, state.focus);
     if (target) target.focus({ preventScroll: true });
-    scrollers(region).forEach((el, i) => {
-      const [left, top] = state.scroll[i] || [0, 0];
+    for (const [key, el] of scrollers(region)) {
+      const [left, top] = state.scroll.get(key) || [0, 0];
       el.scrollLeft = left;
       el.scrollTop = top;
-    });
+    }
     window.scrollTo(state.window[0], state.window[1]);
   }
 
-  // Typing in a field of the region, or a dialog open: refreshing now would take it away.
+  // Typing in a field of the region, a select of it open (or focused: its list may be
+  // open, which no script can see), or a dialog open: refreshing now would take it away.
   function busy(region) {
     if (document.querySelector("dialog[open]")) return true;
     const active = document.activeElement;
-    return region.contains(active) && isTextField(active);
+    return region.contains(active) && (isTextField(active) || active.tagName === "SELECT");
   }
 
   class SignedOut extends Error {}
+
+  // The server refused the region (gone, not allowed, a filter it now rejects, broken):
+  // asking again every few seconds will not mend it.
+  class Refused extends Error {
+    constructor(status, text) {
+      super(`HTTP ${status}`);
+      this.label = text ? `${status} ${text}` : String(status);
+    }
+  }
 
   async function fetchRegion(region) {
     const response = await fetch(region.dataset.refresh, {
@@ -223,6 +265,8 @@
     });
     const signIn = response.redirected && new URL(response.url).pathname === "/console/login";
     if (response.status === 401 || signIn) throw new SignedOut();
+    if (!response.ok && !RETRY_STATUSES.has(response.status))
+      throw new Refused(response.status, response.statusText);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return response.text();
   }
@@ -240,10 +284,12 @@
 
   function liveRefresh(bar, regions) {
     const last = new WeakMap(); // region -> the HTML it shows, to skip unchanged swaps
+    const stopped = new Set(); // regions the server refused: never asked again here
     let interval = storedInterval();
-    let paused = store.get(STORE_PAUSED) === "1";
+    let paused = tabStore.get(STORE_PAUSED) === "1";
     let failures = 0;
     let timer = null;
+    let inFlight = false; // one round of fetches at a time, whatever asks for another
 
     const status = document.createElement("span");
     status.className = "refresh-status";
@@ -271,32 +317,60 @@
       toggle.textContent = paused ? "Resume updates" : "Pause updates";
       toggle.setAttribute("aria-pressed", String(paused));
       bar.classList.toggle("is-paused", paused);
-      if (paused) show("Paused");
+      if (paused) show(PAUSED_TEXT);
     };
 
     const schedule = () => {
       window.clearTimeout(timer);
-      if (paused) return;
+      timer = null;
+      // A round in flight schedules the next itself when it ends.
+      if (paused || inFlight || stopped.size === regions.length) return;
       const wait = failures ? Math.min(interval * 2 ** failures, MAX_BACKOFF) : interval;
       timer = window.setTimeout(tick, wait);
     };
 
-    async function tick() {
-      if (paused) return;
-      if (document.hidden) return schedule(); // nobody looks: no load on the server
-      try {
-        for (const region of regions) {
-          if (busy(region)) continue;
-          const html = await fetchRegion(region);
-          if (paused) return;
-          if (busy(region)) continue; // the operator started typing while it loaded
-          if (last.get(region) !== html) {
-            swap(region, html);
-            last.set(region, html);
-          }
+    const stop = (region, error) => {
+      stopped.add(region);
+      region.dataset.refreshStopped = error.label;
+      bar.classList.add("is-stopped");
+      show(`Updates stopped: ${error.label}; reload the page`);
+      const reload = document.createElement("button");
+      reload.type = "button";
+      reload.textContent = "Reload";
+      reload.addEventListener("click", () => window.location.reload());
+      bar.replaceChildren(status, " ", reload);
+    };
+
+    async function round() {
+      for (const region of regions) {
+        if (stopped.has(region) || busy(region)) continue;
+        let html;
+        try {
+          html = await fetchRegion(region);
+        } catch (error) {
+          if (!(error instanceof Refused)) throw error;
+          stop(region, error);
+          continue;
         }
+        if (paused) return false;
+        if (busy(region)) continue; // the operator started typing while it loaded
+        if (last.get(region) !== html) {
+          swap(region, html);
+          last.set(region, html);
+        }
+      }
+      return true;
+    }
+
+    async function tick() {
+      timer = null;
+      if (paused || inFlight) return;
+      if (document.hidden) return schedule(); // nobody looks: no load on the server
+      inFlight = true;
+      try {
+        if (!(await round())) return;
         failures = 0;
-        show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
+        if (!stopped.size) show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
       } catch (error) {
         if (error instanceof SignedOut) {
           const here = window.location.pathname + window.location.search;
@@ -304,20 +378,22 @@
           return;
         }
         failures += 1;
-        show("Refresh failed — retrying");
+        if (!stopped.size) show("Refresh failed — retrying");
+      } finally {
+        inFlight = false;
       }
       schedule();
     }
 
     toggle.addEventListener("click", () => {
       paused = !paused;
-      store.set(STORE_PAUSED, paused ? "1" : null);
+      tabStore.set(STORE_PAUSED, paused ? "1" : null);
       showState();
       if (!paused) {
         show("Resumed");
         failures = 0;
         schedule();
-      } else window.clearTimeout(timer);
+      } else schedule(); // clears the timer
     });
     every.addEventListener("change", () => {
       interval = Number.parseInt(every.value, 10);
@@ -331,6 +407,27 @@
     show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
     showState();
     schedule();
+  }
+
+  // A page without live regions still says when this tab's updates are paused (else the
+  // operator, back on the queue page later, would not know why it stands still), with
+  // the button that resumes them.
+  function pausedNotice(bar) {
+    if (tabStore.get(STORE_PAUSED) !== "1") return;
+    const status = document.createElement("span");
+    status.className = "refresh-status";
+    status.textContent = PAUSED_TEXT;
+    const resume = document.createElement("button");
+    resume.type = "button";
+    resume.className = "light";
+    resume.textContent = "Resume updates";
+    resume.addEventListener("click", () => {
+      tabStore.set(STORE_PAUSED, null);
+      bar.hidden = true;
+    });
+    bar.replaceChildren(status, " · ", resume);
+    bar.classList.add("is-paused");
+    bar.hidden = false;
   }
 
   // Wide tables scroll inside their own box: a keyboard must reach it (axe:
@@ -420,14 +517,15 @@
   }
 
   function onKey(event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const modifier =
+      event.ctrlKey || event.metaKey || event.altKey || event.getModifierState?.("AltGraph");
+    if (modifier || event.defaultPrevented) return;
     const open = document.querySelector("dialog[open]");
     if (event.key === "Escape" && open) {
       open.close();
       return;
     }
-    const target = event.target;
-    if (isTextField(target) || (target instanceof Element && target.tagName === "SELECT")) return;
+    if (isFormControl(event.target) || isFormControl(document.activeElement)) return;
     if (open) return;
     if (event.key === "/") {
       const search = document.getElementById("search");
@@ -443,7 +541,8 @@
       helpDialog().showModal();
       return;
     }
-    if (event.key.length !== 1) return;
+    // Shift is held for "?" (and "/" on some layouts), never for a letter's shortcut.
+    if (event.key.length !== 1 || event.shiftKey) return;
     const el = shortcutTargets().find((x) => x.dataset.key === event.key);
     if (!el) return;
     event.preventDefault();
@@ -491,7 +590,10 @@
     window.setInterval(() => formatTimes(document), 30000);
     const regions = Array.from(document.querySelectorAll("[data-refresh][id]"));
     const bar = document.getElementById("refresh");
+    // Before this tab kept its pause, every tab kept it forever: forget that one.
+    store.set(STORE_PAUSED, null);
     if (bar && regions.length) liveRefresh(bar, regions);
+    else if (bar) pausedNotice(bar);
     document.addEventListener("keydown", onKey);
     document.addEventListener("change", onChange);
     // Fragments htmx swaps in (a page's own hx-get) get local times too.
