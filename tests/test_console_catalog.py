@@ -403,3 +403,28 @@ def test_the_upgrade_folds_the_codes_already_stored(empty_url: str) -> None:
                 assert {r[0]: r[1] for r in rows} == {c: c.casefold() for c in codes}, table
     finally:
         engine.dispose()
+
+
+def test_the_upgrade_keeps_a_column_added_and_folded_beforehand(empty_url: str) -> None:
+    _upgrade(empty_url, "0008")
+    engine = create_engine(connect(empty_url).sqlalchemy_url())
+    collate = ' COLLATE "C"' if empty_url.startswith("postgresql") else ""
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql("INSERT INTO clients (name, created_at) VALUES ('old', 0)"))
+            client = conn.execute(sql("SELECT id FROM clients")).scalar_one()
+            conn.execute(sql(f"ALTER TABLE products ADD COLUMN folded TEXT{collate}"))
+            for code, folded in (("Done-Before", "done-before"), ("Not-Yet", None)):
+                conn.execute(
+                    sql(
+                        "INSERT INTO products (client_id, code, folded, title, data, deleted,"
+                        " created_at, updated_at) VALUES (:c, :code, :f, 't', '{}', 0, 0, 0)"
+                    ),
+                    {"c": client, "code": code, "f": folded},
+                )
+        _upgrade(empty_url, "head")
+        with engine.begin() as conn:
+            rows = conn.execute(sql("SELECT code, folded FROM products")).all()
+        assert dict(rows) == {"Done-Before": "done-before", "Not-Yet": "not-yet"}
+    finally:
+        engine.dispose()

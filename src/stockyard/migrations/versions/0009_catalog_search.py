@@ -11,7 +11,9 @@ instead of a walk through the client's orders.
 
 Existing keys are folded here: ASCII-only ones by SQL in one statement per table (lower()
 in the "C" collation is casefold() on ASCII), the others by Python. On SQLite the same
-casefold() is registered as a function, one statement per table.
+casefold() is registered as a function, one statement per table. Columns added and rows
+folded beforehand (a big PostgreSQL catalog, as docs/postgres.md says of 0008) are kept;
+the indexes are made only if missing (built CONCURRENTLY beforehand).
 
 Revision ID: 0009
 Revises: 0008
@@ -33,7 +35,9 @@ BATCH = 5000
 def upgrade() -> None:
     bind = op.get_bind()
     for table, key in KEYS.items():
-        op.add_column(table, sa.Column("folded", FOLDED))
+        # Added beforehand on a big PostgreSQL catalog, with its rows folded: kept.
+        if "folded" not in {c["name"] for c in sa.inspect(bind).get_columns(table)}:
+            op.add_column(table, sa.Column("folded", FOLDED))
         if bind.dialect.name == "sqlite":
             _fold_on_sqlite(bind, table, key)
         else:
@@ -46,7 +50,9 @@ def upgrade() -> None:
 def _fold_on_sqlite(bind: Any, table: str, key: str) -> None:
     raw = bind.connection.driver_connection
     raw.create_function("stockyard_casefold", 1, _casefold, deterministic=True)
-    bind.execute(sa.text(f"UPDATE {table} SET folded = stockyard_casefold({key})"))
+    bind.execute(
+        sa.text(f"UPDATE {table} SET folded = stockyard_casefold({key}) WHERE folded IS NULL")
+    )
 
 
 def _fold_on_postgresql(bind: Any, table: str, key: str) -> None:
@@ -54,7 +60,7 @@ def _fold_on_postgresql(bind: Any, table: str, key: str) -> None:
     bind.execute(
         sa.text(
             f'UPDATE {table} SET folded = lower({key} COLLATE "C")'
-            f" WHERE octet_length({key}) = char_length({key})"
+            f" WHERE folded IS NULL AND octet_length({key}) = char_length({key})"
         )
     )
     rest = bind.execute(sa.text(f"SELECT id, {key} FROM {table} WHERE folded IS NULL")).all()
