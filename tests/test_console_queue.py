@@ -686,3 +686,21 @@ def test_0008_folds_existing_ascii_and_unicode_references(
         else "SELECT name FROM sqlite_master WHERE tbl_name = 'item_refs' AND type = 'index'",
     )
     assert ("item_refs_folded",) in indexes
+
+
+def test_a_broad_prefix_finds_the_same_items_newest_first(
+    queue: Queue, client_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix with thousands of references in range reads the newest items in order
+    (EXISTS) instead of the range as a list: the same items, the same counts."""
+    from stockyard.engine import reads
+
+    refs = ["SKU-A1", "sku-a2", "SKU-B1", "OTHER-1", "SKU-Ä"]
+    ids = queue.enqueue(client_id, [Request("add_order", {}, refs=(r,)) for r in refs * 3])
+    flt = ItemFilter(client_id, ref_prefix="sku-a")
+    narrow = (queue.list_items(flt, 4), [queue.list_items(flt, 4, ids[-3])], queue.count(flt, 3))
+    monkeypatch.setattr(reads, "_BROAD_PREFIX", 0)
+    broad = (queue.list_items(flt, 4), [queue.list_items(flt, 4, ids[-3])], queue.count(flt, 3))
+    assert narrow == broad
+    assert [i.id for i in broad[0]] == [ids[11], ids[10], ids[6], ids[5]]
+    assert broad[2] == 4  # 6 match: counted up to the cap and one more

@@ -464,6 +464,13 @@ WHERE {in_list(r.ref, :refs)} AND +i.client_id = :client_id AND i.status = 'queu
   AND {in_list(i.instruction, :instructions)}
 ORDER BY i.id LIMIT :limit
 
+-- name: refs_in_range
+-- How many references (of any client) are in a prefix's range, counted up to :limit on
+-- item_refs_folded alone: whether a search by it is narrow or broad.
+SELECT count(*) FROM (
+  SELECT 1 FROM item_refs WHERE folded >= :low AND folded < :high LIMIT :limit
+) AS found
+
 -- name: failure_groups
 -- The client's failed items by error text, instruction and connection: how many, the
 -- oldest and the newest id of each (the queue page's failures by error). The failed

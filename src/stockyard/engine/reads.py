@@ -35,6 +35,8 @@ _MAX_FREE_GROUPS = 50
 # A prefix shorter than this is searched as a whole reference: "s" would be a range over
 # nearly every reference of a client (docs/queue.md).
 MIN_PREFIX = 2
+# Beyond this many references in a prefix's range its items are found newest first.
+_BROAD_PREFIX = 2000
 
 
 def _after_prefix(prefix: str) -> str:
@@ -103,11 +105,20 @@ class Reads:
         elif flt.ref_prefix:
             # One range of item_refs_folded: code point order on both backends (0008).
             low = flt.ref_prefix.casefold()
-            clauses.append(
-                "id IN (SELECT item_id FROM item_refs WHERE folded >= :ref_low"
-                " AND folded < :ref_high)"
-            )
             params["ref_low"], params["ref_high"] = low, _after_prefix(low)
+            if self._broad(low, params["ref_high"]):
+                # Thousands of references in range ("sku-0"): the newest items are read
+                # in order and each checked, the list stops at its page (the range as a
+                # list would be read whole and sorted: 130 ms for 90,000).
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM item_refs r WHERE r.item_id = items.id"
+                    " AND r.folded >= :ref_low AND r.folded < :ref_high)"
+                )
+            else:
+                clauses.append(
+                    "id IN (SELECT item_id FROM item_refs WHERE folded >= :ref_low"
+                    " AND folded < :ref_high)"
+                )
         if flt.error_contains:
             clauses.append("{contains(error, :error_contains)}")
             params["error_contains"] = flt.error_contains
@@ -127,6 +138,13 @@ class Reads:
             clauses.append("id <= :max_id")
             params["max_id"] = flt.max_id
         return " AND ".join(clauses), params
+
+    def _broad(self, low: str, high: str) -> bool:
+        """Whether more than _BROAD_PREFIX references (of any client) are in the range."""
+        n = self.sql.value(
+            self.sql.conn, "refs_in_range", low=low, high=high, limit=_BROAD_PREFIX + 1
+        )
+        return int(n) > _BROAD_PREFIX
 
     def ids(self, flt: ItemFilter, after: int, limit: int) -> list[int]:
         """Ids of matching items above `after`, ascending (for chunked bulk actions)."""
