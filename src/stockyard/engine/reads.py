@@ -163,7 +163,9 @@ class Reads:
             query = self.sql.compose(f"SELECT count(*) FROM items WHERE {where}")
         else:
             query = self.sql.compose(
-                f"SELECT count(*) FROM (SELECT 1 FROM items WHERE {where} LIMIT :cap) AS upto"
+                # Newest first, as the list: a client's old history is reached last.
+                f"SELECT count(*) FROM (SELECT 1 FROM items WHERE {where}"
+                " ORDER BY id DESC LIMIT :cap) AS upto"
             )
             params["cap"] = cap + 1
         return int(self.sql.value(self.sql.conn, query, **params))
