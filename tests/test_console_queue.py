@@ -704,3 +704,19 @@ def test_a_broad_prefix_finds_the_same_items_newest_first(
     assert narrow == broad
     assert [i.id for i in broad[0]] == [ids[11], ids[10], ids[6], ids[5]]
     assert broad[2] == 4  # 6 match: counted up to the cap and one more
+
+
+def test_skipping_a_queued_add_warns_of_its_updates_too(env: ApiEnv) -> None:
+    # Behind the lane's failed head: the add waits, its update behind it.
+    add, update = env.queue.enqueue(
+        env.a.id,
+        [
+            Request("add_product", {}, env.a.channel, ("SKU-Q",)),
+            Request("update_product", {}, env.a.channel, ("SKU-Q",)),
+        ],
+    )
+    flt = ItemFilter(env.a.id, ids=(add,), statuses=("failed", "queued"))
+    (w,) = env.service.skip_warnings(env.root, flt)
+    assert w.dependant_ids == (update,) and "1 queued add_product item" in w.message
+    # Failed items only (a filter without statuses), as before: nothing queued is skipped.
+    assert env.service.skip_warnings(env.root, ItemFilter(env.a.id, ref="SKU-Q")) == []

@@ -175,14 +175,16 @@ class ItemsService(ServiceBase):
 
         self._allow(who, flt.client_id, READ)
         flt = bulk_filter(flt, "skip")
-        if "failed" not in flt.statuses:
+        # A queued add skipped leaves its updates to fail as surely as a failed one.
+        statuses = tuple(s for s in ("failed", "queued") if s in flt.statuses)
+        if not statuses:
             return []
         wanted = [n for n in SKIP_CONSEQUENCES if not flt.instructions or n in flt.instructions]
         if not wanted:
             return []
         warnings = []
         for name in wanted:
-            of_name = replace(flt, statuses=("failed",), instructions=(name,))
+            of_name = replace(flt, statuses=statuses, instructions=(name,))
             # The newest _WARN_ITEMS are looked at for what depends on them; the count
             # and the fix (a retry by the same filter) cover every one.
             skipped = self.queue.list_items(of_name, _WARN_ITEMS)
@@ -202,7 +204,9 @@ class ItemsService(ServiceBase):
         refs = sorted({ref for ref, _ in lost_pairs})
         found = self.queue.queued_sharing_refs(client_id, refs, needing, _WARN_DEPENDANTS)
         dependants = tuple(sorted({i for i, lane, _, ref in found if (ref, lane) in lost_pairs}))
-        items = f"{total:,} failed {name} item{'s' if total != 1 else ''}"
+        failed = [i.id for i in skipped if i.status == "failed"]
+        status = " or ".join(s for s in ("failed", "queued") if any(i.status == s for i in skipped))
+        items = f"{total:,} {status} {name} item{'s' if total != 1 else ''}"
         message = f"Skipping {items}: {lost}"
         if dependants:
             d = len(dependants)
@@ -217,8 +221,11 @@ class ItemsService(ServiceBase):
         return SkipWarning(
             instruction=name,
             message=message,
-            fix=f"Re-queue the {items} (retry them) instead of skipping",
-            requeue_ids=tuple(i.id for i in skipped),
+            # A queued add runs by itself: the fix is to leave it, not to retry it.
+            fix=f"Re-queue the {items} (retry them) instead of skipping"
+            if failed
+            else f"Leave the {items} queued: do not skip {'it' if total == 1 else 'them'}",
+            requeue_ids=tuple(failed),
             dependants=len(dependants),
             dependant_ids=dependants,
             total=total,
