@@ -197,7 +197,8 @@ def test_skipping_a_failed_add_warns_of_the_updates_that_will_fail(env: ApiEnv) 
     # Only the same lane's items of the same SKU: another channel has its own add.
     assert w.dependant_ids == tuple(updates) and w.dependants == 3
     assert elsewhere not in w.dependant_ids
-    assert "No product found to update" in w.message and "3 queued items" in w.message
+    assert "fail the same way and stop the lane again" in w.message
+    assert "3 queued items" in w.message
     assert w.fix and "Re-queue" in w.fix
 
 
@@ -384,7 +385,7 @@ def test_the_skip_confirmation_warns_and_offers_the_fixes(env: ApiEnv) -> None:
         "back": f"{base}/items",
     }
     confirm = env.http.post(f"{base}/bulk", data=form).text
-    assert "Skip 1 item?" in confirm and "No product found to update" in confirm
+    assert "Skip 1 item?" in confirm and "fail the same way and stop the lane again" in confirm
     assert "Re-queue add_product for this item instead" in confirm
     assert "also the 3 queued items that would fail" in confirm
     # The second choice: the skip, and the updates that would fail, in one go.

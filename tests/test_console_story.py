@@ -167,7 +167,7 @@ def test_the_7am_story(
     skip_these.click()
     page.wait_for_load_state()
     expect(page.locator("h1")).to_contain_text(re.compile(r"skip 2 items", re.I))
-    expect(main).to_contain_text("No product found to update")
+    expect(main).to_contain_text("fail the same way and stop the lane again")
     expect(main).to_contain_text(re.compile(r"add_product|add product", re.I))
     expect(main).to_contain_text("Trade store (B2B)")
     assert fits(page), f"confirmation wider than {width} px"

@@ -93,26 +93,26 @@ CATALOG: tuple[tuple[str, bool, LaneKind, str, str, bool], ...] = (
 
 
 # What skipping a failed item leaves undone, for a confirmation to warn about: the thing
-# the channel never gets, the later instructions of the same lane and reference (SKU,
-# product code) that need it and so will fail, and the error they will fail with.
-# instruction skipped: (what is lost, instructions that depend on it, their error)
+# the channel does not get, the later instructions of the same lane and reference (SKU,
+# product code) that need it, and what becomes of them. Stockyard's updates do not fail
+# with "No product found to update" (Stock2Shop's classic): an unlinked product or variant
+# is linked by SKU or added by the update itself (flows.channel) — with the data that made
+# the add fail, so the first of them most likely fails the same way and stops the lane.
+# instruction skipped: (what is lost, instructions that depend on it, what happens to them)
+_REDO = (
+    "each tries to add it itself, with the data that made the add fail, so the first of"
+    " them will most likely fail the same way and stop the lane again"
+)
 SKIP_CONSEQUENCES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "add_product": (
-        "the channel never gets the product",
-        (
-            "update_product",
-            "update_variant",
-            "add_variant",
-            "add_image",
-            "delete_product",
-            "delete_product_variant",
-        ),
-        "No product found to update",
+        "the channel does not get the product now",
+        ("update_product", "update_variant", "add_variant", "add_image"),
+        _REDO,
     ),
     "add_variant": (
-        "the channel never gets the variant",
-        ("update_variant", "delete_product_variant"),
-        "No variant found to update",
+        "the channel does not get the variant now",
+        ("update_variant",),
+        _REDO,
     ),
 }
 

@@ -199,7 +199,7 @@ class ItemsService(ServiceBase):
     ) -> SkipWarning:
         from stockyard.flows.catalog import SKIP_CONSEQUENCES
 
-        lost, needing, error = SKIP_CONSEQUENCES[name]
+        lost, needing, fate = SKIP_CONSEQUENCES[name]
         lost_pairs = {(ref, i.lane_id) for i in skipped for ref in i.refs}
         refs = sorted({ref for ref, _ in lost_pairs})
         found = self.queue.queued_sharing_refs(client_id, refs, needing, _WARN_DEPENDANTS)
@@ -213,11 +213,11 @@ class ItemsService(ServiceBase):
             # Dependants of the items looked at only: beyond them, there may be more.
             least = "at least " if total > len(skipped) or d >= _WARN_DEPENDANTS else ""
             message += (
-                f", so {least}{d:,} queued item{'s' if d != 1 else ''} that need"
-                f'{"s" if d == 1 else ""} it will fail ("{error}").'
+                f"; {least}{d:,} queued item{'s' if d != 1 else ''} of the same SKU need"
+                f"{'s' if d == 1 else ''} it: {fate}."
             )
         else:
-            message += f', so later updates for it will fail ("{error}").'
+            message += f"; later updates of it: {fate}."
         return SkipWarning(
             instruction=name,
             message=message,
