@@ -44,6 +44,7 @@ from tests.support.queues import drain, make_queue
 CLIENT = "Harbour & Vine Provisions"
 OPERATOR = "operator@harbourvine.example"
 VIEWER = "viewer@harbourvine.example"
+ADMIN = "owner@harbourvine.example"
 TOTAL_ITEMS = 2_140
 TRADE_WAITING = 451
 MARKET_WAITING = 40
@@ -293,6 +294,7 @@ def seed(env: ApiEnv, url: str, remote: Remote | None = None) -> Story:
     client = svc.create_client(root, CLIENT).id
     svc.set_member(root, client, OPERATOR, "operator", PASSWORD)
     svc.set_member(root, client, VIEWER, "read-only", PASSWORD)
+    svc.set_member(root, client, ADMIN, "administrator", PASSWORD)
     svc.subscribe(root, client, "email", OPERATOR, [], [])
     c = _connections(env, client)
     story = Story(
