@@ -59,7 +59,9 @@ class ItemQuery(BaseModel):
         default=None, description="a SKU, product code or order id, in any case"
     )
     ref_prefix: Name | None = Field(
-        default=None, description="a SKU, product code or order id starting with this, any case"
+        default=None,
+        description="a SKU, product code or order id starting with this, any case (at least"
+        " 2 characters; a shorter one matches a whole reference)",
     )
     error: Name | None = Field(default=None, description="text the error contains")
     error_is: str | None = Field(
