@@ -190,3 +190,24 @@ def test_the_audit_log_as_its_administrator_sees_it(
         _check(page, "audit-admin", width)
     finally:
         page.context.close()
+
+
+DARK_PAGES = ("queue", "item-failed", "confirm-bulk-skip", "lanes", "dashboard", "product")
+
+
+@pytest.mark.parametrize("width", list(VIEWPORTS))
+def test_dark_mode_is_as_readable(
+    width: str, seeded: tuple[ApiEnv, Story], browser: Browser, served: Served
+) -> None:
+    """The same checks with the system's dark colour scheme: its own palette must keep
+    every contrast axe measures."""
+    page = signed_in(browser, served, OPERATOR, VIEWPORTS[width], color_scheme="dark")
+    try:
+        for name in DARK_PAGES:
+            status = _open(name, page, served, seeded[1])
+            assert status in (None, 200), f"{name}: HTTP {status}"
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background not in ("rgb(255, 255, 255)", "rgb(250, 250, 250)"), background
+            _check(page, f"dark-{name}", width)
+    finally:
+        page.context.close()

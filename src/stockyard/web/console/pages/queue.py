@@ -110,7 +110,10 @@ def _failures(page: Page) -> dict[str, Any]:
             (
                 g,
                 own.model_dump_json(exclude_defaults=True),
-                [names.get(c, "none") for c in g.connection_ids],
+                [
+                    names.get(c, f"connection {c}") if c else "no connection"
+                    for c in g.connection_ids
+                ],
             )
         )
     return {"groups": rows, "groups_capped": capped}
