@@ -148,6 +148,13 @@ def test_a_single_skip_asks_first_and_acts_only_when_confirmed(env: ApiEnv) -> N
     assert confirm.status_code == 200
     words = text(confirm.text)
     assert "given up for good" in words and "the lane moves on" in words
+    # Worded as the bulk confirmation words it, the item's description its first line.
+    assert re.search(r"<h1[^>]*>Skip 1 item\?</h1>", confirm.text)
+    it = env.queue.get(env.a.id, env.a.failed_item)
+    described = f"Item {it.id}: {it.description}"
+    assert words.index(described) < words.index("given up for good")
+    button = re.search(r"<button[^>]*>Yes, skip 1</button>", confirm.text)
+    assert button and "autofocus" in button.group(0)
     assert 'name="confirmed" value="yes"' in confirm.text
     assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"  # untouched
     done = env.http.post(url, data={"csrf": token, "confirmed": "yes"}, follow_redirects=False)
@@ -164,10 +171,39 @@ def test_a_single_retry_asks_first_too(env: ApiEnv) -> None:
     token = sign_in(env)
     url = f"/console/clients/{env.a.id}/items/{env.a.failed_item}/retry"
     confirm = env.http.post(url, data={"csrf": token})
-    assert "back to the head of its lane" in text(confirm.text)
+    words = text(confirm.text)
+    assert "back to the head of its lane" in words
+    # The cause must be fixed first: the error is on the page, with that question.
+    assert "Error: bad price" in words
+    assert "Fixed the cause (e.g. in the ERP)? A retry runs the same data again." in words
     assert env.queue.get(env.a.id, env.a.failed_item).status == "failed"
     env.http.post(url, data={"csrf": token, "confirmed": "yes"})
     assert env.queue.get(env.a.id, env.a.failed_item).status == "queued"
+
+
+def test_a_single_retry_is_worded_as_the_bulk_one(env: ApiEnv) -> None:
+    token = sign_in(env)
+    url = f"/console/clients/{env.a.id}/items/{env.a.failed_item}/retry"
+    confirm = env.http.post(url, data={"csrf": token}).text
+    assert re.search(r"<h1[^>]*>Retry 1 item\?</h1>", confirm)
+    button = re.search(r"<button[^>]*>Yes, retry 1</button>", confirm)
+    assert button and "autofocus" in button.group(0)
+
+
+def test_an_item_without_a_connection_says_no_connection(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    sku = "SKU-merchant-a"
+    first, second = env.queue.enqueue(
+        env.a.id, [Request("sync_order", {"n": n}, None, (sku,)) for n in range(2)]
+    )
+    fail(env, [first, second])
+    page = env.http.get(f"{base}/items/{first}").text
+    facts = text(page.split('class="item-facts"', 1)[1].split("</dl>", 1)[0])
+    assert "Connection no connection" in facts
+    # Its sibling, without a connection too, says the same: never "-".
+    siblings = page.split('id="siblings-title"', 1)[1].split("</table>", 1)[0]
+    assert '<td data-label="connection">no connection</td>' in siblings
 
 
 def test_skipping_a_failed_add_product_warns_of_the_updates_that_will_fail(

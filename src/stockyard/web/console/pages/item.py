@@ -11,14 +11,16 @@ from stockyard.engine import ItemFilter
 from stockyard.errors import Forbidden, InvalidInput
 from stockyard.service import ACTIONS
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page
+from stockyard.web.console.pages.common import Page, error_summary
 from stockyard.web.query import Id
 
 router = APIRouter()
 EFFECTS = {
     "retry": [
         "The item goes back to the head of its lane and runs again as soon as a worker"
-        " is free; what waits behind it runs after it."
+        " is free; what waits behind it runs after it.",
+        # A retry sends what failed once more: it only helps once the cause is gone.
+        "Fixed the cause (e.g. in the ERP)? A retry runs the same data again.",
     ],
     "skip": [
         "The item is given up for good: it never runs, and no one can retry it later.",
@@ -50,14 +52,19 @@ async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Resp
     here = page.url(f"/items/{item_id}")
     if form.get("confirmed") != "yes":
         it = page.service.item(page.who, client_id, item_id).item
+        # Worded as the bulk confirmation of one item: the same action reads the same
+        # from this page and from the queue page's cards.
+        described = [f"Item {item_id}: {it.description}"]
+        if it.error:
+            described.append(f"Error: {error_summary(it.error)}")
         return page.render(
             "confirm_action.html",
-            title=f"{action.capitalize()} item {item_id}: {it.description}?",
-            effects=EFFECTS[action],
+            title=f"{action.capitalize()} 1 item?",
+            effects=described + EFFECTS[action],
             warnings=_warnings(page, item_id) if action == "skip" else [],
             post_to=page.url(f"/items/{item_id}/{action}"),
             fields={},
-            button=f"{action.capitalize()} item {item_id}",
+            button=f"Yes, {action} 1",
             danger=action == "skip",
             back=here,
         )
