@@ -56,6 +56,24 @@ def test_the_product_page_shows_variants_channels_and_history(env: ApiEnv) -> No
     assert history.index(f">{first}</a>") < history.index(f">{second}</a>")
 
 
+def test_the_queue_history_names_connections(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    sku = "SKU-merchant-a"
+    env.queue.enqueue(env.a.id, [Request("sync_order", {}, None, (sku,))])
+    page = env.http.get(f"{base}/products/{env.a.product}").text
+    history = page.split("<h2>Queue history</h2>")[1].split("</table>")[0]
+    # Names, not ids: "Shop" for the channel's items, "no connection" for the others.
+    assert "<td>Shop</td>" in history and "<td>no connection</td>" in history
+    assert f"<td>{env.a.channel}</td>" not in history and "<td>-</td>" not in history
+    (item,) = env.queue.enqueue(
+        env.a.id, [Request("add_order", {}, env.a.source, ("O-merchant-a",))]
+    )
+    page = env.http.get(f"{base}/orders/{env.a.order}").text
+    history = page.split("<h2>Queue history</h2>")[1].split("</table>")[0]
+    assert f'href="{base}/items/{item}"' in history and "<td>ERP</td>" in history
+
+
 def test_a_channel_without_the_product_says_so(env: ApiEnv) -> None:
     sign_in(env)
     pid = env.service.store.upsert_product(

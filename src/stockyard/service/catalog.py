@@ -56,6 +56,7 @@ class ProductView:
     channels: list[ChannelState]
     variant_links: dict[int, dict[int, str]]  # variant id -> channel id -> remote id
     history: list[Item]
+    connections: dict[int, str]  # connection id -> its name, for the history's items
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class OrderView:
     fulfillments: list[StoredFulfillment]
     services: dict[int, str]  # fulfillment service id -> its name
     history: list[Item]
+    connections: dict[int, str]  # connection id -> its name, for the history's items
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,8 @@ class CatalogService(ServiceBase):
         history = self._history(client_id, refs)
         channels: list[ChannelState] = []
         variant_links: dict[int, dict[int, str]] = {}
-        for conn in self.tenancy.connections(client_id):
+        connections = self.tenancy.connections(client_id)
+        for conn in connections:
             if conn.kind != "channel":
                 continue
             link = self.store.links(conn.id, "product", [product.id]).get(product.id)
@@ -169,7 +172,8 @@ class CatalogService(ServiceBase):
             held = self.store.links(conn.id, "variant", [v.id for v in product.variants])
             for variant_id, vl in held.items():
                 variant_links.setdefault(variant_id, {})[conn.id] = vl.remote_id
-        return ProductView(product, channels, variant_links, history)
+        names = {c.id: c.description for c in connections}
+        return ProductView(product, channels, variant_links, history, names)
 
     def order_view(self, who: Principal, client_id: int, order_id: int) -> OrderView:
         """An order with its fulfillments and the queue items that carried it."""
@@ -190,6 +194,7 @@ class CatalogService(ServiceBase):
             fulfillments,
             {f.service_id: name(f.service_id) for f in fulfillments},
             self._history(client_id, refs),
+            names,
         )
 
     def item_context(self, who: Principal, client_id: int, item: Item) -> ItemContext:
