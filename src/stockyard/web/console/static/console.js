@@ -3,9 +3,11 @@
 //   - times in the viewer's zone, and relative ("3 h ago"), on every <time datetime>;
 //   - live refresh of regions marked data-refresh="<fragment URL>", keeping the work in
 //     progress (checked boxes, selects, typed text, open <details>, focus, scroll), paused
-//     per tab (the pause is said on every page of the tab, never kept beyond it), stopped
-//     with a Reload button when the server refuses a region;
-//   - keyboard shortcuts (data-key="x"; "/" searches; "?" lists them);
+//     per tab (the pause is said on every page of the tab, never kept beyond it), asked
+//     again later and later while the server is down (5xx, no network), stopped with a
+//     Reload beside the region the server refuses (4xx);
+//   - keyboard shortcuts (data-key="x"; "/" searches; "?" lists them; Esc cancels a
+//     confirmation page);
 //   - "select all" checkboxes and "N selected" counters for lists.
 "use strict";
 
@@ -79,9 +81,11 @@
   const CHOICES = [5000, 15000, 60000];
   const MAX_BACKOFF = 300000;
   const PAUSED_TEXT = "Live updates paused in this tab";
-  // Statuses worth asking again (the server is busy or the network blinked); any other
-  // refusal (403, 404, 422, 5xx) will not mend itself: that region stops.
+  // A 4xx says this region's request is wrong (gone, not allowed, a filter the server now
+  // rejects): asking again will not mend it, that region stops. These two and every
+  // 5xx (a deploy's 502/503/504, a crash) are the server's state: asked again, later.
   const RETRY_STATUSES = new Set([408, 429]);
+  const refuses = (status) => status >= 400 && status < 500 && !RETRY_STATUSES.has(status);
 
   // The interval is a preference of the browser (localStorage); a pause is this tab's
   // only (sessionStorage): a pause kept for every page and the next morning left the
@@ -240,13 +244,24 @@
 
   // Typing in a field of the region, a select of it open (or focused: its list may be
   // open, which no script can see), or a dialog open: refreshing now would take it away.
+  // Says why (the bar shows it), else null.
   function busy(region) {
-    if (document.querySelector("dialog[open]")) return true;
+    if (document.querySelector("dialog[open]")) return "Paused while the dialog is open";
     const active = document.activeElement;
-    return region.contains(active) && (isTextField(active) || active.tagName === "SELECT");
+    if (!region.contains(active)) return null;
+    if (active.tagName === "SELECT") return "Paused while you choose";
+    return isTextField(active) ? "Paused while you type" : null;
   }
 
   class SignedOut extends Error {}
+
+  // The server could not answer now (5xx, 408, 429, no network): asked again, later.
+  class Unavailable extends Error {
+    constructor(label) {
+      super(label);
+      this.label = label;
+    }
+  }
 
   // The server refused the region (gone, not allowed, a filter it now rejects, broken):
   // asking again every few seconds will not mend it.
@@ -258,17 +273,28 @@
   }
 
   async function fetchRegion(region) {
-    const response = await fetch(region.dataset.refresh, {
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { Accept: "text/html" },
-    });
+    let response;
+    try {
+      response = await fetch(region.dataset.refresh, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "text/html" },
+      });
+    } catch {
+      throw new Unavailable("no connection"); // offline, refused, reset mid-deploy
+    }
     const signIn = response.redirected && new URL(response.url).pathname === "/console/login";
     if (response.status === 401 || signIn) throw new SignedOut();
-    if (!response.ok && !RETRY_STATUSES.has(response.status))
-      throw new Refused(response.status, response.statusText);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return response.text();
+    if (refuses(response.status)) throw new Refused(response.status, response.statusText);
+    if (!response.ok) {
+      const text = response.statusText;
+      throw new Unavailable(text ? `${response.status} ${text}` : String(response.status));
+    }
+    try {
+      return await response.text();
+    } catch {
+      throw new Unavailable("connection lost");
+    }
   }
 
   function swap(region, html) {
@@ -320,30 +346,57 @@
       if (paused) show(PAUSED_TEXT);
     };
 
+    const backoff = () => (failures ? Math.min(interval * 2 ** failures, MAX_BACKOFF) : interval);
+
     const schedule = () => {
       window.clearTimeout(timer);
       timer = null;
       // A round in flight schedules the next itself when it ends.
       if (paused || inFlight || stopped.size === regions.length) return;
-      const wait = failures ? Math.min(interval * 2 ** failures, MAX_BACKOFF) : interval;
-      timer = window.setTimeout(tick, wait);
+      timer = window.setTimeout(tick, backoff());
     };
 
+    const reloadButton = () => {
+      const reload = document.createElement("button");
+      reload.type = "button";
+      reload.className = "light";
+      reload.textContent = "Reload";
+      reload.addEventListener("click", () => window.location.reload());
+      return reload;
+    };
+
+    // Only the refused region stops, and says so right above itself: the others stay
+    // live, with the bar and its pause, until none is left.
     const stop = (region, error) => {
       stopped.add(region);
       region.dataset.refreshStopped = error.label;
+      const note = document.createElement("p");
+      note.className = "refresh-stopped";
+      note.setAttribute("role", "status");
+      note.append(`Updates of this part stopped (${error.label}). `, reloadButton());
+      region.before(note);
+      if (stopped.size < regions.length) return;
       bar.classList.add("is-stopped");
       show(`Updates stopped: ${error.label}; reload the page`);
-      const reload = document.createElement("button");
-      reload.type = "button";
-      reload.textContent = "Reload";
-      reload.addEventListener("click", () => window.location.reload());
-      bar.replaceChildren(status, " ", reload);
+      bar.replaceChildren(status, " ", reloadButton());
     };
 
+    const updated = () => {
+      const parts = stopped.size ? ` · ${stopped.size} part${stopped.size === 1 ? "" : "s"} stopped` : "";
+      return `Updated ${CLOCK_SECONDS.format(new Date())}${parts}`;
+    };
+
+    // One fetch of every live region; says why a region waited (null if none did), or
+    // false when a pause came while it loaded.
     async function round() {
+      let held = null;
       for (const region of regions) {
-        if (stopped.has(region) || busy(region)) continue;
+        if (stopped.has(region)) continue;
+        const waiting = busy(region);
+        if (waiting) {
+          held = waiting;
+          continue;
+        }
         let html;
         try {
           html = await fetchRegion(region);
@@ -353,13 +406,14 @@
           continue;
         }
         if (paused) return false;
-        if (busy(region)) continue; // the operator started typing while it loaded
+        held = busy(region); // the operator started typing while it loaded
+        if (held) continue;
         if (last.get(region) !== html) {
           swap(region, html);
           last.set(region, html);
         }
       }
-      return true;
+      return held;
     }
 
     async function tick() {
@@ -368,9 +422,10 @@
       if (document.hidden) return schedule(); // nobody looks: no load on the server
       inFlight = true;
       try {
-        if (!(await round())) return;
+        const held = await round();
+        if (held === false) return;
         failures = 0;
-        if (!stopped.size) show(`Updated ${CLOCK_SECONDS.format(new Date())}`);
+        if (stopped.size < regions.length) show(held || updated());
       } catch (error) {
         if (error instanceof SignedOut) {
           const here = window.location.pathname + window.location.search;
@@ -378,7 +433,9 @@
           return;
         }
         failures += 1;
-        if (!stopped.size) show("Refresh failed — retrying");
+        const why = error instanceof Unavailable ? ` (${error.label})` : "";
+        const seconds = Math.max(1, Math.round(backoff() / 1000));
+        show(`Refresh failed${why} — retrying in ${seconds} s`);
       } finally {
         inFlight = false;
       }
@@ -516,16 +573,45 @@
     return dialog;
   }
 
+  // A button or a checkbox takes Space and Enter, never "/" or "?": those two still
+  // search and list the shortcuts from there (a letter is still the control's).
+  function takesGlobalKeys(el) {
+    if (!el || !(el instanceof Element)) return true;
+    if (el.tagName === "BUTTON") return true;
+    const type = (el.getAttribute("type") || "").toLowerCase();
+    return el.tagName === "INPUT" && ["checkbox", "radio", "button", "submit", "reset"].includes(type);
+  }
+
+  // A confirmation page's Cancel (templates/confirm_action.html marks it data-cancel; the
+  // bulk confirmation's is the Cancel link of a form that confirms).
+  function cancelLink() {
+    const marked = document.querySelector("main a[data-cancel]");
+    if (marked) return marked;
+    return Array.from(document.querySelectorAll("main form a[href]")).find(
+      (a) => a.textContent.trim() === "Cancel" && a.closest("form").querySelector("[name=confirmed]"),
+    );
+  }
+
   function onKey(event) {
     const modifier =
       event.ctrlKey || event.metaKey || event.altKey || event.getModifierState?.("AltGraph");
     if (modifier || event.defaultPrevented) return;
     const open = document.querySelector("dialog[open]");
-    if (event.key === "Escape" && open) {
-      open.close();
+    if (event.key === "Escape") {
+      if (open) open.close();
+      else if (!isTextField(document.activeElement) && document.activeElement?.tagName !== "SELECT") {
+        const cancel = cancelLink();
+        if (cancel) {
+          event.preventDefault();
+          cancel.click();
+        }
+      }
       return;
     }
-    if (isFormControl(event.target) || isFormControl(document.activeElement)) return;
+    const global = event.key === "/" || event.key === "?";
+    for (const el of [event.target, document.activeElement]) {
+      if (isFormControl(el) && !(global && takesGlobalKeys(el))) return;
+    }
     if (open) return;
     if (event.key === "/") {
       const search = document.getElementById("search");
