@@ -386,8 +386,10 @@ def test_the_skip_confirmation_warns_and_offers_the_fixes(env: ApiEnv) -> None:
     }
     confirm = env.http.post(f"{base}/bulk", data=form).text
     assert "Skip 1 item?" in confirm and "fail the same way and stop the lane again" in confirm
-    assert "Re-queue add_product for this item instead" in confirm
-    assert "also the 3 queued items that would fail" in confirm
+    assert "Retry the failed add_product instead" in confirm
+    assert "Skip also the 3 queued items of the same SKU" in confirm
+    # The answer leads, focused; the other choices are secondary, after it.
+    assert confirm.index("autofocus>Yes, skip 1</button>") < confirm.index("Skip also the 3")
     # The second choice: the skip, and the updates that would fail, in one go.
     also = re.findall(r'name="also_skip" value="(\d+)"', confirm)
     assert [int(i) for i in also] == updates
@@ -405,7 +407,7 @@ def test_requeueing_instead_retries_the_failed_add(env: ApiEnv) -> None:
     add, updates, _ = _failed_add_with_updates(env)
     form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-BAD"}
     confirm = env.http.post(f"{base}/bulk", data=form).text
-    fields = _fields(confirm, "Re-queue add_product")
+    fields = _fields(confirm, "Retry the failed add_product")
     # By filter, bounded to what the confirmation counted: the failed adds it would skip.
     assert fields["action"] == ["retry"] and fields["scope"] == ["filter"]
     assert fields["max_id"] == [str(add)]
@@ -520,7 +522,7 @@ def test_also_skip_takes_only_the_dependants_the_server_finds(env: ApiEnv) -> No
     add, updates, elsewhere = _failed_add_with_updates(env)
     form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-BAD"}
     confirm = env.http.post(f"{base}/bulk", data=form).text
-    fields = _fields(confirm, "that would fail")
+    fields = _fields(confirm, "Skip also the")
     # A tampered form names other queued items of the client as well.
     fields["also_skip"] += [str(elsewhere), str(env.a.queued_item)]
     env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
@@ -553,8 +555,8 @@ def test_the_warning_counts_every_failed_add_and_requeues_them_all(
     assert w.total == 3 and "3 failed add_product items" in w.message
     form = {"csrf": token, "action": "skip", "scope": "sku", "sku": "SKU-MANY"}
     confirm = env.http.post(f"{base}/bulk", data=form).text
-    assert "Re-queue add_product for these 3 items instead" in confirm
-    fields = _fields(confirm, "Re-queue add_product")
+    assert "Retry the 3 failed add_product items instead" in confirm
+    fields = _fields(confirm, "Retry the 3 failed add_product")
     assert fields["action"] == ["retry"] and "ids" not in fields
     env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
     assert [env.queue.get(env.a.id, i).status for i in adds] == ["queued"] * 3
@@ -721,3 +723,119 @@ def test_skipping_a_queued_add_warns_of_its_updates_too(env: ApiEnv) -> None:
     assert w.dependant_ids == (update,) and "1 queued add_product item" in w.message
     # Failed items only (a filter without statuses), as before: nothing queued is skipped.
     assert env.service.skip_warnings(env.root, ItemFilter(env.a.id, ref="SKU-Q")) == []
+
+
+# ------------------------------------------------------- third review: R-D1, R-D5, R-D6
+
+
+def test_a_confirmed_bulk_action_touches_no_item_that_changed_since(env: ApiEnv) -> None:
+    """R-D1: one shown item leaves the set and an older one joins it (the count stays):
+    the confirmed action must not act on the newcomer, and asks again."""
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    ids, running, owner = _running(env, 4)
+    env.queue.settle(owner, [Outcome(running[i], "permanent", time.time(), "bad") for i in ids[1:]])
+    form = {
+        "csrf": token,
+        "action": "retry",
+        "scope": "filter",
+        "filters": '{"status": ["failed"], "instruction": ["add_order"]}',
+        "back": f"{base}/items",
+    }
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Retry 3 items?" in confirm
+    fields = _fields(confirm, "Yes, retry")
+    assert fields["as_of"] and fields["shown"] == ["3"]
+    env.service.act(env.root, env.a.id, "retry", [ids[2]])  # a colleague retries one
+    env.queue.settle(owner, [Outcome(running[ids[0]], "permanent", time.time(), "late")])
+    again = env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert again.status_code == 200 and "changed since you confirmed" in again.text
+    assert env.queue.get(env.a.id, ids[0]).status == "failed"  # never shown: untouched
+    assert [env.queue.get(env.a.id, i).status for i in (ids[1], ids[3])] == ["failed"] * 2
+
+
+def test_a_confirmed_bulk_action_asks_again_when_fewer_items_match(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    ids, running, owner = _running(env, 2)
+    env.queue.settle(owner, [Outcome(running[i], "permanent", time.time(), "bad") for i in ids])
+    form = {
+        "csrf": token,
+        "action": "skip",
+        "scope": "filter",
+        "filters": '{"status": ["failed"], "instruction": ["add_order"]}',
+    }
+    fields = _fields(env.http.post(f"{base}/bulk", data=form).text, "Yes, skip")
+    env.service.act(env.root, env.a.id, "retry", [ids[0]])
+    again = env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert again.status_code == 200 and "1 fewer item matches" in again.text
+    assert "Skip 1 item?" in again.text
+    assert env.queue.get(env.a.id, ids[1]).status == "failed"
+
+
+def test_the_search_box_applies_every_other_filter_too(env: ApiEnv) -> None:
+    """R-D5: q=ord- with instruction and status lists only what all of them match, in
+    the page, its live part and the CSV alike."""
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    order, add = env.queue.enqueue(
+        env.a.id,
+        [
+            Request("add_order", {}, refs=("ORD-1",)),
+            Request("add_product", {}, env.a.channel, ("ORD-2",)),
+        ],
+    )
+    params = {"q": "ord-", "instruction": "add_order"}
+    page = env.http.get(f"{base}/items", params=params).text
+    assert f'id="match-{order}"' in page and f'id="match-{add}"' not in page
+    part = env.http.get(f"{base}/items/part/matching", params=params).text
+    assert f'id="match-{order}"' in part and f'id="match-{add}"' not in part
+    csv_text = env.http.get(f"{base}/items.csv", params=params).text
+    assert f"\n{order}," in csv_text and f"\n{add}," not in csv_text
+    # A chosen status narrows the search as well.
+    none = env.http.get(f"{base}/items", params=params | {"status": "failed"}).text
+    assert f'id="match-{order}"' not in none
+
+
+def test_requeue_instead_counts_only_the_failed_adds(env: ApiEnv) -> None:
+    """R-D6: a skip of failed and queued adds offers to re-queue the failed ones only,
+    counted and bounded by that count."""
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    add, _updates, _ = _failed_add_with_updates(env)
+    queued_add, *_ = env.queue.enqueue(
+        env.a.id, [Request("add_product", {"product_id": 9}, env.a.channel, ("SKU-BAD",))]
+    )
+    flt = ItemFilter(env.a.id, ref="sku-bad", statuses=("failed", "queued"))
+    w = next(w for w in env.service.skip_warnings(env.root, flt) if w.instruction == "add_product")
+    assert w.total == 2 and w.failed == 1
+    form = {
+        "csrf": token,
+        "action": "skip",
+        "scope": "filter",
+        "filters": '{"ref": "sku-bad", "status": ["failed", "queued"],'
+        ' "instruction": ["add_product"]}',
+    }
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "Retry the failed add_product instead" in confirm
+    fields = _fields(confirm, "Retry the failed add_product instead")
+    assert fields["shown"] == ["1"] and fields["action"] == ["retry"]
+    env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
+    assert env.queue.get(env.a.id, add).status == "queued"
+    assert env.queue.get(env.a.id, queued_add).status == "queued"
+
+
+def test_requeue_instead_shows_when_the_failed_adds_are_beyond_those_looked_at(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockyard.service import items as service_items
+
+    monkeypatch.setattr(service_items, "_WARN_ITEMS", 1)
+    _failed_add_with_updates(env)
+    # A newer queued add of the same SKU: the only one the warning looks at.
+    env.queue.enqueue(
+        env.a.id, [Request("add_product", {"product_id": 9}, env.a.channel, ("SKU-BAD",))]
+    )
+    flt = ItemFilter(env.a.id, ref="sku-bad", statuses=("failed", "queued"))
+    (w,) = env.service.skip_warnings(env.root, flt)
+    assert w.failed == 1 and w.total == 2 and w.fix and "Re-queue" in w.fix

@@ -137,6 +137,9 @@ class Reads:
         if flt.max_id is not None:
             clauses.append("id <= :max_id")
             params["max_id"] = flt.max_id
+        if flt.unchanged_since is not None:
+            clauses.append("updated_at <= :unchanged_since")
+            params["unchanged_since"] = flt.unchanged_since
         return " AND ".join(clauses), params
 
     def _broad(self, low: str, high: str) -> bool:

@@ -64,6 +64,9 @@ class SkipWarning:
     dependants: int
     dependant_ids: tuple[int, ...] = ()
     total: int = 0
+    # Of `total`, the failed ones (every one, not only those looked at): what the fix, a
+    # retry by the same filter, re-queues. Queued ones are left as they are.
+    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +192,18 @@ class ItemsService(ServiceBase):
             # and the fix (a retry by the same filter) cover every one.
             skipped = self.queue.list_items(of_name, _WARN_ITEMS)
             if skipped:
-                total = self.queue.count(of_name) if len(skipped) == _WARN_ITEMS else len(skipped)
+                whole = len(skipped) < _WARN_ITEMS
+                total = len(skipped) if whole else self.queue.count(of_name)
+                failed = sum(i.status == "failed" for i in skipped)
+                if not whole and "failed" in statuses:
+                    # Failed adds beyond the newest looked at are re-queued by the fix too.
+                    failed = self.queue.count(replace(of_name, statuses=("failed",)))
                 skipped.sort(key=lambda i: i.id)
-                warnings.append(self._skip_warning(flt.client_id, name, skipped, total))
+                warnings.append(self._skip_warning(flt.client_id, name, skipped, total, failed))
         return warnings
 
     def _skip_warning(
-        self, client_id: int, name: str, skipped: list[Item], total: int
+        self, client_id: int, name: str, skipped: list[Item], total: int, failed_total: int
     ) -> SkipWarning:
         from stockyard.flows.catalog import SKIP_CONSEQUENCES
 
@@ -218,17 +226,19 @@ class ItemsService(ServiceBase):
             )
         else:
             message += f"; later updates of it: {fate}."
+        failed_items = f"{failed_total:,} failed {name} item{'s' if failed_total != 1 else ''}"
         return SkipWarning(
             instruction=name,
             message=message,
             # A queued add runs by itself: the fix is to leave it, not to retry it.
-            fix=f"Re-queue the {items} (retry them) instead of skipping"
-            if failed
+            fix=f"Re-queue the {failed_items} (retry them) instead of skipping"
+            if failed_total
             else f"Leave the {items} queued: do not skip {'it' if total == 1 else 'them'}",
             requeue_ids=tuple(failed),
             dependants=len(dependants),
             dependant_ids=dependants,
             total=total,
+            failed=failed_total,
         )
 
     def items(self, who: Principal, flt: ItemFilter, limit: int, before: int | None) -> list[Item]:

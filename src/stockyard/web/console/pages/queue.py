@@ -8,6 +8,8 @@ they touch by status, instruction and lane, and the consequences the catalog kno
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -51,9 +53,12 @@ class Filters:
 
 
 def _filters(request: Request) -> Filters:
-    """The URL's filters. The SKU box is a search: a case-insensitive prefix ("sku-ba"
-    finds SKU-BAD). Error text is looked for in failed items unless a status is chosen
-    (no index can search text in every finished item; docs/queue.md)."""
+    """The URL's filters, all applied together. The SKU box is a search: a
+    case-insensitive prefix ("sku-ba" finds SKU-BAD). The "Queue id or number" box (`q`)
+    searches references when no SKU is given: a number exactly (as an order number; the
+    page itself sends a bare queue id to the item), text by its start; every status
+    unless one is chosen. Error text is looked for in failed items unless a status is
+    chosen (no index can search text in every finished item; docs/queue.md)."""
     params = request.query_params
     statuses = [x for x in params.getlist("status") if x]
     any_status = "any" in statuses
@@ -68,24 +73,35 @@ def _filters(request: Request) -> Filters:
     given = {k: v for k, v in raw.items() if v}
     if any_status:
         given["status"] = ["any"]
-    shown = dict(given)
+    search = params.get("q", "").strip()
+    if search and not raw.get("ref"):
+        given["q"] = search
+        any_status = True  # a search looks through every status, unless one is chosen
     before = params.get("before", "")
     wanted = {k: v for k, v in raw.items() if k != "ref"}
     if raw.get("ref"):
         wanted["ref_prefix"] = raw["ref"]
+    elif search:
+        wanted["ref" if _is_id(search) else "ref_prefix"] = search
     if raw.get("error") and not raw["status"] and not any_status:
         wanted["status"] = ["failed"]
     try:
         query = ItemQuery.model_validate(wanted)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix("ref_prefix: ")
-            for e in exc.errors()
-        )
-        return Filters(
-            shown, None, f"These filters do not read: {problems}", any_status, None, given
-        )
+        return Filters(dict(given), None, _problem(exc, search), any_status, None, given)
+    shown = dict(given)
     return Filters(shown, query, None, any_status, int(before) if _is_id(before) else None, given)
+
+
+def _problem(exc: ValidationError, search: str) -> str:
+    """Why the filters do not read, in the words of the form."""
+    if search and any(e["loc"][:1] in (("ref",), ("ref_prefix",)) for e in exc.errors()):
+        return "The search does not read: give at most 200 characters."
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix("ref_prefix: ")
+        for e in exc.errors()
+    )
+    return f"These filters do not read: {problems}"
 
 
 def _blocked(page: Page) -> dict[str, Any]:
@@ -226,31 +242,8 @@ def _refresh_string(filters: Filters) -> str:
 
 def queue_filters(request: Request) -> Filters:
     """THE filter of the queue page, from its URL: what its list, its live parts and its
-    CSV export all apply (pages/export.py). The "Queue id or number" box (`q`) searches
-    references when no SKU is given: a number exactly (as an order number; the page
-    itself sends a bare queue id to the item), text by its start."""
-    filters = _filters(request)
-    search = request.query_params.get("q", "").strip()
-    if search and not filters.raw.get("ref") and filters.problem is None:
-        filters = _filters_with_ref(filters, search)
-    return filters
-
-
-def _filters_with_ref(filters: Filters, ref: str) -> Filters:
-    """The queue page's own search box: a number held as a reference (exactly: "100" is
-    not "1000"), or the start of a SKU; every status, unless one is chosen."""
-    given = [] if filters.any_status else filters.raw.get("status", [])
-    key = "ref" if _is_id(ref) else "ref_prefix"
-    wanted = {key: ref, "status": given}
-    filters.raw["ref"] = ref
-    filters.params["q"] = ref
-    filters.any_status = True
-    try:
-        filters.query = ItemQuery.model_validate(wanted)
-    except ValidationError:
-        filters.query = None
-        filters.problem = "The search does not read: give at most 200 characters."
-    return filters
+    CSV export all apply (pages/export.py), the search box with every other filter."""
+    return _filters(request)
 
 
 @router.get("/clients/{client_id}/items/part/{name}")
@@ -328,10 +321,10 @@ async def bulk(request: Request, client_id: Id) -> Response:
         flt = item_filter(client_id, query)
     if form.get("confirmed") != "yes":
         return _confirm(page, form, action, scope, flt, query, ids, back)
-    flt, grown = _as_confirmed(page, form, flt, action)
-    if grown:
-        # Items below the highest id shown failed since: the operator sees them first.
-        return _confirm(page, form, action, scope, flt, query, ids, back, grown)
+    flt, changed = _as_confirmed(page, form, flt, action)
+    if changed:
+        # The set is not the one the operator read: they see it again first.
+        return _confirm(page, form, action, scope, flt, query, ids, back, changed)
     chosen: tuple[int, ...] = ()
     if also and action == "skip":
         # The queued items the confirmation said would fail, as the server finds them
@@ -368,19 +361,52 @@ def _bulk_query(form: Any, scope: str) -> ItemQuery:
         raise InvalidInput("the filter of this form is not readable: reload the page") from None
 
 
-def _as_confirmed(page: Page, form: Any, flt: ItemFilter, action: str) -> tuple[ItemFilter, int]:
-    """The filter bounded to the items the confirmation saw (ids up to its `max_id`), and
-    how many more of them match now than it counted (`shown`). A form without `max_id`
-    was not made by a confirmation page (the API's semantics: the filter as it is)."""
+def _as_confirmed(
+    page: Page, form: Any, flt: ItemFilter, action: str
+) -> tuple[ItemFilter, str | None]:
+    """The filter bounded to the items the confirmation counted: ids up to its `max_id`,
+    unchanged since it was read (`as_of`), so no item that joined the set since is acted
+    on; and why to ask again when the count up to `max_id` differs from the one shown,
+    either way (older items joined, or some the operator saw left). A form without
+    `max_id` was not made by a confirmation page (the API's semantics: the filter as it
+    is)."""
     max_id = _ids([v for v in form.getlist("max_id") if v], "max_id")
     if not max_id:
-        return flt, 0
-    flt = replace(flt, max_id=max_id[0])
+        return flt, None
+    flt = replace(flt, max_id=max_id[0], unchanged_since=_as_of(form))
     shown = _ids([v for v in form.getlist("shown") if v], "shown")
     if not shown:
-        return flt, 0
-    now = sum(g.items for g in page.service.bulk_counts(page.who, flt, action))
-    return flt, max(0, now - shown[0])
+        return flt, None
+    bounded = sum(g.items for g in page.service.bulk_counts(page.who, flt, action))
+    # Items newer than those shown are left alone, as ever; an older one that joined the
+    # set since (it failed again) is one the operator has not seen: counted here.
+    joined = replace(flt, unchanged_since=None)
+    now = sum(g.items for g in page.service.bulk_counts(page.who, joined, action))
+    if bounded == now == shown[0]:
+        return flt, None
+    if now == shown[0]:
+        return flt, "Some of the items changed since you confirmed: nothing was done yet."
+    diff = abs(now - shown[0])
+    more = "more" if now > shown[0] else "fewer"
+    verb = "matches" if diff == 1 else "match"
+    return flt, (
+        f"{diff:,} {more} item{'' if diff == 1 else 's'} {verb} than when you confirmed"
+        " (the items changed since you confirmed): nothing was done yet. Check again."
+    )
+
+
+def _as_of(form: Any) -> float | None:
+    """When the confirmation was read (seconds), from its form; None on an older form."""
+    raw = str(form.get("as_of", "") or "")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput("as_of: the confirmation's time, in seconds") from None
+    if not math.isfinite(value):
+        raise InvalidInput("as_of: the confirmation's time, in seconds")
+    return value
 
 
 def _confirm(
@@ -392,9 +418,11 @@ def _confirm(
     query: ItemQuery,
     ids: list[int],
     back: str,
-    grown: int = 0,
+    changed: str | None = None,
 ) -> Response:
-    flt = replace(flt, max_id=None)
+    flt = replace(flt, max_id=None, unchanged_since=None)
+    # Read before the counts: an item changed after this is not one the operator saw.
+    as_of = time.time()
     preview = page.service.bulk_preview(page.who, flt, action, CONFIRM_FIRST)
     # The newest item counted: a confirmed action touches nothing newer (`_as_confirmed`).
     max_id = preview.first[0].id if preview.first else 0
@@ -418,7 +446,8 @@ def _confirm(
         ids=ids,
         back=back,
         max_id=max_id,
-        grown=grown,
+        as_of=repr(as_of),
+        changed=changed,
     )
 
 
