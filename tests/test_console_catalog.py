@@ -200,17 +200,57 @@ def test_the_page_says_what_a_search_matches(env: ApiEnv) -> None:
     nothing = env.http.get(f"{base}/search", params={"q": "Boom"}).text
     words = text(nothing)
     assert "no SKU, product code or customer code begins with it, in any case" in words
+    assert "no queue item has a reference beginning with it" in words
     assert "Look for “Boom” in the error messages of failed items" in words
     # Error text is searched in failed items only: the failed index, not every item.
     assert "error=Boom&amp;status=failed" in nothing and "status=any" not in nothing
 
 
-def test_search_by_ref_links_the_queue_with_any_status(env: ApiEnv) -> None:
+def test_search_counts_queue_items_by_the_start_of_a_reference(env: ApiEnv) -> None:
     sign_in(env)
     base = f"/console/clients/{env.a.id}"
-    page = env.http.get(f"{base}/search", params={"q": "SKU-merchant-a"}).text
-    assert "2 queue items with reference SKU-merchant-a" in text(page)
-    assert "ref=SKU-merchant-a&amp;status=any" in page
+    # "SKU-BA" finds the queue's SKU-BAD as it finds the product: by its start, any case.
+    env.queue.enqueue(env.a.id, [Request("sync_order", {}, None, ("SKU-BAD",))])
+    page = env.http.get(f"{base}/search", params={"q": "sku-ba"}).text
+    assert "1 queue item with a reference beginning with sku-ba" in text(page)
+    # The link opens the queue page's own search, every status: the same items.
+    assert f'href="{base}/items?q=sku-ba"' in page
+    # Client B's SKU-merchant-b items are not counted.
+    page = env.http.get(f"{base}/search", params={"q": "SKU-merch"}).text
+    assert "2 queue items with a reference beginning with SKU-merch" in text(page)
+
+
+def test_a_search_matching_many_queue_items_says_so_without_counting_them_all(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stockyard.service.catalog
+
+    monkeypatch.setattr(stockyard.service.catalog, "QUEUE_CAP", 1)
+    sign_in(env)
+    page = env.http.get(f"/console/clients/{env.a.id}/search", params={"q": "sku-m"}).text
+    assert "1+ queue items with a reference beginning with sku-m" in text(page)
+
+
+def test_a_search_of_digits_counts_that_reference_exactly(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    env.queue.enqueue(
+        env.a.id, [Request("sync_order", {}, None, (ref,)) for ref in ("900100", "9001000")]
+    )
+    page = env.http.get(f"{base}/search", params={"q": "900100"}).text
+    # As the queue page reads a number: "900100" is not "9001000".
+    assert "1 queue item with the reference 900100" in text(page)
+    assert f'href="{base}/items?q=900100"' in page
+
+
+def test_with_no_queue_item_the_search_offers_the_error_messages(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    # The product P-merchant-a is found; no queue item's reference begins with "P-merch".
+    page = env.http.get(f"{base}/search", params={"q": "P-merch"}).text
+    queue = page.split('id="found-queue"', 1)[1]
+    assert "No queue item has a reference beginning with P-merch" in text(queue)
+    assert "error=P-merch&amp;status=failed" in queue
 
 
 def test_digits_are_an_item_id_and_an_order_number_and_a_sku(env: ApiEnv) -> None:

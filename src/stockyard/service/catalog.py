@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockyard.engine import ItemFilter
+from stockyard.engine.reads import MIN_PREFIX
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.service.base import READ, ServiceBase
 
@@ -28,6 +29,9 @@ HISTORY = 50  # queue items shown on a product's or order's page
 SIBLINGS = 10  # other failures of an item's ref shown on its page
 FOUND = 20  # rows per section of a search
 MAX_QUERY = 200  # characters of a search: longer is no code, SKU or number
+# Queue items of a search counted up to this, then "1,000+": the queue page, one click
+# away, lists them; a broad prefix ("sk") must not count a client's whole history.
+QUEUE_CAP = 1000
 MAX_CHANGES = 30  # paths of a stale failure's diff
 MAX_VALUE = 120  # characters of a value in that diff
 # Refs of a product looked up for its history: its code and first SKUs (a product of
@@ -112,7 +116,19 @@ class SearchResult:
     variants: list[VariantRow]
     orders: list[StoredOrder]
     customers: list[StoredCustomer]
-    queue_items: int  # items holding the text as a ref
+    # Items with a reference beginning with the text (any case), counted up to QUEUE_CAP
+    # + 1; digits are a reference exactly (`queue_exact`), as the queue page reads them.
+    queue_items: int
+    queue_exact: bool = False
+
+    @property
+    def queue_shown(self) -> int:
+        """The count to show: QUEUE_CAP when more match (`queue_more`)."""
+        return min(self.queue_items, QUEUE_CAP)
+
+    @property
+    def queue_more(self) -> bool:
+        return self.queue_items > QUEUE_CAP
 
     @property
     def empty(self) -> bool:
@@ -239,8 +255,9 @@ class CatalogService(ServiceBase):
     def search(self, who: Principal, client_id: int, text: str) -> SearchResult:
         """What an operator may mean by `text`: a queue item's id, the beginning of a
         product code, SKU or customer code in any case (case-folded: "straße" finds
-        STRASSE), an order's channel id or number exactly, a ref of queue items in any case.
-        Digits are tried as each, never only as an item id."""
+        STRASSE), an order's channel id or number exactly, the start of a ref of queue
+        items in any case (digits: the ref exactly, as the queue page's search box reads
+        them). Digits are tried as each, never only as an item id."""
         self._allow(who, client_id, READ)
         q = text.strip()
         if len(q) > MAX_QUERY:
@@ -248,9 +265,13 @@ class CatalogService(ServiceBase):
         if not q:
             return SearchResult(q, None, [], [], [], [], 0)
         item = None
-        if q.isascii() and q.isdigit() and len(q) <= 16:
+        digits = q.isascii() and q.isdigit() and len(q) <= 16 and int(q) >= 1
+        if digits:
             found = self.queue.list_items(ItemFilter(client_id, ids=(int(q),)), 1)
             item = found[0] if found else None
+        # The same items the queue page's search box lists for `q`: a number exactly
+        # ("100" is not "1000"), text by its start.
+        refs = ItemFilter(client_id, ref=q) if digits else ItemFilter(client_id, ref_prefix=q)
         channels = [c.id for c in self.tenancy.connections(client_id) if c.kind == "channel"]
         return SearchResult(
             query=q,
@@ -259,7 +280,9 @@ class CatalogService(ServiceBase):
             variants=self.store.variants_with_prefix(client_id, q, FOUND),
             orders=self.store.orders_named(client_id, channels, q, FOUND),
             customers=self.store.customers_with_prefix(client_id, q, FOUND),
-            queue_items=self.queue.count(ItemFilter(client_id, ref=q)),
+            queue_items=self.queue.count(refs, QUEUE_CAP),
+            # Under MIN_PREFIX characters the engine reads a prefix as the whole ref.
+            queue_exact=digits or len(q.casefold()) < MIN_PREFIX,
         )
 
     # ------------------------------------------------------------------------- helpers
