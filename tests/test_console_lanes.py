@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from stockyard.engine import Outcome, Request
-from stockyard.web.console.pages.common import error_summary
+from stockyard.web.console.pages.common import SUMMARY_MAX, error_summary
 from stockyard.web.console.pages.lanes import _duration
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.console import csrf, sign_in
+from tests.support.console_data import TRACEBACK
 
 BASE = {"base_url": "http://127.0.0.1:9"}
 
@@ -103,7 +104,25 @@ def test_error_summaries_say_what_went_wrong_on_one_line() -> None:
     assert error_summary("Traceback (most recent call last):\n  File x\nKeyError: 'sku'\n") == (
         "KeyError: 'sku'"
     )
-    assert error_summary("x" * 500).endswith("…") and len(error_summary("x" * 500)) == 160
+    assert error_summary("x" * 500).endswith("…") and len(error_summary("x" * 500)) == SUMMARY_MAX
+    # An exception message over several lines is one line, cut at a word, never mid-word.
+    trace = (
+        'Traceback (most recent call last):\n  File "x.py", line 1\n    f()\n'
+        "ValueError: no\nprice; set one"
+    )
+    assert error_summary(trace) == "ValueError: no price; set one"
+    long = error_summary("word " * 200)
+    assert long.endswith("word…") and len(long) <= SUMMARY_MAX
+
+
+def test_a_long_exceptions_summary_keeps_what_to_do() -> None:
+    """The exception's lines are joined before the cut: the fix it names is not lost to
+    the first line break (usability walkthrough U1)."""
+    summary = error_summary(TRACEBACK)
+    assert summary.startswith("KeyError: \"account_category: product 'café-2'")
+    assert "has no account category; the channel needs a tax rate" in summary
+    assert "in Tryton (Product > Accounting) and retry." in summary
+    assert "\n" not in summary
     assert error_summary(None) == ""
 
 

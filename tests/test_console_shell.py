@@ -508,9 +508,9 @@ def test_a_refused_region_stops_alone_and_the_others_stay_live(
     assert note.count() == 1
     assert "404" in note.inner_text()
     # The note is the refused region's, right above it.
-    assert page.evaluate(
-        "document.querySelector('.refresh-stopped').nextElementSibling.id"
-    ) == "other"
+    assert (
+        page.evaluate("document.querySelector('.refresh-stopped').nextElementSibling.id") == "other"
+    )
     assert page.locator("#refresh button:text-is('Pause updates')").is_visible()
     count_swaps(page)
     page.wait_for_function("window.swaps >= 2", timeout=20000)

@@ -48,13 +48,15 @@ def number(n: int | float | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
-SUMMARY_MAX = 160  # characters of an error's one-line summary
+# Characters of an error's one-line summary: room for an exception's advice ("… Set an
+# account category … in Tryton and retry."), which usually comes after what went wrong.
+SUMMARY_MAX = 300
 
 
 def error_summary(error: str | None) -> str:
-    """An error in one line, the same on every page: a Python traceback's exception (the
-    first unindented line after its last frame; its first line says nothing), else the
-    first line; the full text stays on the page, in a <details>."""
+    """An error in one line, the same on every page: a Python traceback's exception (its
+    lines after the last frame, joined: a message over several lines keeps what to do),
+    else the first line; cut at a word. The full text stays on the page, in a <details>."""
     lines = [line for line in (error or "").splitlines() if line.strip()]
     if not lines:
         return ""
@@ -62,8 +64,20 @@ def error_summary(error: str | None) -> str:
     if line.startswith("Traceback"):
         frames = [n for n, text in enumerate(lines) if text.lstrip().startswith('File "')]
         after = lines[frames[-1] + 1 :] if frames else lines[1:]
-        line = next((t.strip() for t in after if not t[:1].isspace()), lines[-1].strip())
-    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 1] + "…"
+        # Frames and their source lines are indented; the exception starts at the first
+        # line that is not, and runs to the end.
+        start = next((n for n, text in enumerate(after) if not text[:1].isspace()), None)
+        rest = after[start:] if start is not None else lines[-1:]
+        line = " ".join(text.strip() for text in rest)
+    return _cut(line, SUMMARY_MAX)
+
+
+def _cut(text: str, size: int) -> str:
+    if len(text) <= size:
+        return text
+    head = text[: size - 1]
+    word = head.rsplit(" ", 1)[0] if " " in head[size // 2 :] else head
+    return word.rstrip(" ,;:") + "…"
 
 
 templates.env.filters["error_summary"] = error_summary
