@@ -271,8 +271,8 @@ def test_failures_are_grouped_by_their_error_and_acted_on_as_a_group(env: ApiEnv
         worker,
         [Outcome(j, "permanent", time.time(), e) for j, e in zip(jobs, errors, strict=True)],
     )
-    groups, capped = env.service.failure_groups(env.root, env.a.id)
-    assert not capped
+    groups, capped, newest = env.service.failure_groups(env.root, env.a.id)
+    assert not capped and newest is None
     # A long traceback is kept with its end, where the exception is.
     kept = [env.queue.get(env.a.id, i).error or "" for i in free]
     assert len(kept[0]) < len(errors[0]) and kept[0].endswith("KeyError: 'price'")
@@ -839,3 +839,30 @@ def test_requeue_instead_shows_when_the_failed_adds_are_beyond_those_looked_at(
     flt = ItemFilter(env.a.id, ref="sku-bad", statuses=("failed", "queued"))
     (w,) = env.service.skip_warnings(env.root, flt)
     assert w.failed == 1 and w.total == 2 and w.fix and "Re-queue" in w.fix
+
+
+def test_failures_are_grouped_from_the_newest_failed_items_only(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-D3: a refresh groups a bounded number of failed items, the newest, and says so."""
+    from stockyard.service import items as service_items
+
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    ids, running, owner = _running(env, 3)
+    env.queue.settle(
+        owner, [Outcome(running[i], "permanent", time.time(), f"e{k}") for k, i in enumerate(ids)]
+    )
+    monkeypatch.setattr(service_items, "FAILURES_GROUPED", 2)
+    groups, _, newest = env.service.failure_groups(env.root, env.a.id)
+    assert newest == 2 and sorted(g.error for g in groups) == ["e1", "e2"]
+    page = env.http.get(f"{base}/items").text
+    assert "(2 of the newest 2 failed items in 2 groups)" in page
+
+
+def test_no_failures_says_so(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    env.service.act(env.root, env.a.id, "skip", [env.a.failed_item])
+    page = env.http.get(f"{base}/items").text
+    assert "No failures" in page and "0 in 0 groups" not in page

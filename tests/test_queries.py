@@ -122,7 +122,7 @@ def test_every_named_query_has_a_caller() -> None:
 
 
 # Parameters where NULL is not a value of their type (SQLite refuses LIMIT NULL).
-_SAMPLES: dict[str, object] = {"limit": 1}
+_SAMPLES: dict[str, object] = {"limit": 1, "newest": 1}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

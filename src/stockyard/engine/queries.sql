@@ -472,13 +472,18 @@ SELECT count(*) FROM (
 ) AS found
 
 -- name: failure_groups
--- The client's failed items by error text, instruction and connection: how many, the
--- oldest and the newest id of each (the queue page's failures by error). The failed
--- items' partial index (items_failed) and each failed item's row, nothing else.
+-- The client's newest :newest failed items by error text, instruction and connection: how
+-- many, the oldest and the newest id of each (the queue page's failures by error). The
+-- failed items' partial index (items_failed) from its end and those items' rows, nothing
+-- else: a refresh reads at most :newest rows, however many failed (each may hold a
+-- traceback of a few KB).
 SELECT error, instruction, connection_id, count(*) AS items, min(id) AS first_id,
   max(id) AS last_id
-FROM items
-WHERE client_id = :client_id AND status = 'failed'
+FROM (
+  SELECT id, error, instruction, connection_id FROM items
+  WHERE client_id = :client_id AND status = 'failed'
+  ORDER BY id DESC LIMIT :newest
+) AS newest
 GROUP BY error, instruction, connection_id
 ORDER BY count(*) DESC, min(id)
 LIMIT :limit

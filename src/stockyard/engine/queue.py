@@ -166,10 +166,11 @@ class Queue:
         return self._reads.count(flt, cap)
 
     def failure_groups(
-        self, client_id: int, limit: int
+        self, client_id: int, limit: int, newest: int = 20_000
     ) -> list[tuple[str | None, str, int | None, int, int, int]]:
-        """Failed items by (error, instruction, connection), with counts and id bounds."""
-        return self._reads.failure_groups(client_id, limit)
+        """The newest `newest` failed items by (error, instruction, connection), with
+        counts and id bounds."""
+        return self._reads.failure_groups(client_id, limit, newest)
 
     def count_by(
         self, flt: ItemFilter, columns: Sequence[str]

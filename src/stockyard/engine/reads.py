@@ -365,12 +365,15 @@ class Reads:
         return [(int(i), lane, str(name), str(ref)) for i, lane, name, ref in found]
 
     def failure_groups(
-        self, client_id: int, limit: int
+        self, client_id: int, limit: int, newest: int
     ) -> list[tuple[str | None, str, int | None, int, int, int]]:
-        """The client's failed items grouped by (error, instruction, connection): (error,
-        instruction, connection, items, oldest id, newest id), up to `limit` groups, the
-        largest first. One statement on the failed items' partial index."""
-        found = self.sql.all(self.sql.conn, "failure_groups", client_id=client_id, limit=limit)
+        """The client's `newest` newest failed items grouped by (error, instruction,
+        connection): (error, instruction, connection, items, oldest id, newest id), up to
+        `limit` groups, the largest first. One statement on the failed items' partial
+        index."""
+        found = self.sql.all(
+            self.sql.conn, "failure_groups", client_id=client_id, limit=limit, newest=newest
+        )
         return [(e, str(i), c, int(n), int(lo), int(hi)) for e, i, c, n, lo, hi in found]
 
     # ---------------------------------------------------------------------- monitoring

@@ -95,6 +95,9 @@ class BulkPreview:
         return sum(g[-1] for g in self.groups)
 
 
+# The failures by error group the newest this many failed items: a refresh every few
+# seconds reads no more rows than these, however many failed (each with its traceback).
+FAILURES_GROUPED = 20_000
 # The failures page: (error, instruction, connection) rows read, error groups shown.
 _GROUP_ROWS = 1000
 _GROUPS_SHOWN = 100
@@ -118,13 +121,19 @@ class ItemsService(ServiceBase):
             paused_lanes=s.paused_lanes,
         )
 
-    def failure_groups(self, who: Principal, client_id: int) -> tuple[list[FailureGroup], bool]:
-        """The client's failed items grouped by their error text, largest group first
-        (then oldest), and whether there were more groups than these. Grouped in SQL
-        (one statement on the failed items' index); the examples read by id."""
+    def failure_groups(
+        self, who: Principal, client_id: int
+    ) -> tuple[list[FailureGroup], bool, int | None]:
+        """The client's newest failed items (FAILURES_GROUPED of them) grouped by their
+        error text, largest group first (then oldest); whether there were more groups
+        than these; and FAILURES_GROUPED when more items failed than were grouped (None
+        when every failed item is in a group). Grouped in SQL (one statement on the
+        failed items' index, from its newest end); the examples read by id."""
         self._allow(who, client_id, READ)
-        rows = self.queue.failure_groups(client_id, _GROUP_ROWS + 1)
+        rows = self.queue.failure_groups(client_id, _GROUP_ROWS + 1, FAILURES_GROUPED)
         capped = len(rows) > _GROUP_ROWS
+        every_failed = ItemFilter(client_id, statuses=("failed",))
+        sampled = self.queue.count(every_failed, FAILURES_GROUPED) > FAILURES_GROUPED
         merged: dict[str, list[tuple[str, int | None, int, int, int]]] = {}
         for error, instruction, connection, n, first, last in rows[:_GROUP_ROWS]:
             if error is not None:
@@ -145,7 +154,11 @@ class ItemsService(ServiceBase):
             for e in shown
             if min(p[3] for p in merged[e]) in examples
         ]
-        return groups, capped or len(order) > _GROUPS_SHOWN
+        return (
+            groups,
+            capped or len(order) > _GROUPS_SHOWN,
+            FAILURES_GROUPED if sampled else None,
+        )
 
     def next_to_run(
         self, who: Principal, client_id: int, per_lane: int, free: int

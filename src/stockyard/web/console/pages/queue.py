@@ -117,7 +117,7 @@ def _blocked(page: Page) -> dict[str, Any]:
 
 
 def _failures(page: Page) -> dict[str, Any]:
-    groups, capped = page.service.failure_groups(page.who, page.client_id)
+    groups, capped, newest = page.service.failure_groups(page.who, page.client_id)
     names = _names(page)
     rows = []
     for g in groups:
@@ -132,7 +132,7 @@ def _failures(page: Page) -> dict[str, Any]:
                 ],
             )
         )
-    return {"groups": rows, "groups_capped": capped}
+    return {"groups": rows, "groups_capped": capped, "groups_newest": newest}
 
 
 def _waiting(page: Page) -> dict[str, Any]:
