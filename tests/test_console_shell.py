@@ -599,6 +599,28 @@ def test_question_mark_lists_the_shortcuts_and_slash_searches(
 
 
 @needs_chromium
+def test_a_confirmation_reads_its_title_then_one_tab_confirms_and_esc_cancels(
+    env: ApiEnv, served: Served, browser: Browser
+) -> None:
+    """Focus on the question (a screen reader reads it), the confirming button the next
+    stop (not 23 Tabs away), Esc the Cancel link (usability walkthrough U9)."""
+    env.service.set_member(env.root, env.a.id, "boss@example.com", "administrator", PASSWORD)
+    page = signed_in(browser, served, "boss@example.com")
+    connections = f"{served.url}/console/clients/{env.a.id}/connections"
+    page.goto(connections)
+    page.locator("button:text-is('Disable…')").first.click()
+    page.wait_for_selector("h1:text-matches('^Disable ')")
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").startswith("Disable")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+    with page.expect_navigation():
+        page.keyboard.press("Escape")
+    assert page.url == connections
+    assert all(c.status != "disabled" for c in Tenancy(env.queue.db).connections(env.a.id))
+
+
+@needs_chromium
 def test_a_phone_never_scrolls_sideways_with_a_very_long_connection_name(
     env: ApiEnv,
     served: Served,
