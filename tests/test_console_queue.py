@@ -667,6 +667,16 @@ def test_0008_folds_existing_ascii_and_unicode_references(
     for n, ref in enumerate(MIXED_REFS):
         for item in (n + 1, n + 100):
             _run_sql(url, "INSERT INTO item_refs (ref, item_id) VALUES (:r, :i)", r=ref, i=item)
+            # Items of two clients (7 and 8); the second batch's refs lose their items.
+            if item < 100:
+                _run_sql(
+                    url,
+                    "INSERT INTO items (id, client_id, instruction, blocking, status, payload,"
+                    " description, created_at, updated_at, run_after) VALUES (:i, :c,"
+                    " 'add_order', 0, 'done', '{}', '', 0, 0, 0)",
+                    i=item,
+                    c=7 + item % 2,
+                )
     if beforehand:
         # docs/postgres.md: the column and its index made before the upgrade (there
         # CONCURRENTLY), the ASCII references folded in batches; the migration does the
@@ -676,12 +686,21 @@ def test_0008_folds_existing_ascii_and_unicode_references(
             'ALTER TABLE item_refs ADD COLUMN folded text COLLATE "C"',
             'UPDATE item_refs SET folded = lower(ref COLLATE "C") WHERE folded IS NULL'
             " AND ref !~ '[^\\x01-\\x7f]' AND item_id < 100",
+            # An earlier recipe's index, without the client: made again with it.
             "CREATE INDEX item_refs_folded ON item_refs (folded, item_id)",
+            "ALTER TABLE item_refs ADD COLUMN client_id bigint",
+            "UPDATE item_refs r SET client_id = i.client_id FROM items i"
+            " WHERE i.id = r.item_id AND r.item_id < 3",
         )
     connect(url).migrate()
-    stored = _run_sql(url, "SELECT ref, item_id, folded FROM item_refs")
+    stored = _run_sql(url, "SELECT ref, item_id, folded, client_id FROM item_refs")
     assert len(stored) == 2 * len(MIXED_REFS)
-    assert all(folded == str(ref).casefold() for ref, _, folded in stored), stored
+    assert all(folded == str(ref).casefold() for ref, _, folded, _ in stored), stored
+    # Each reference of an item carries the item's client; one of an item gone, none.
+    assert all(
+        client == (7 + int(str(item)) % 2 if int(str(item)) < 100 else None)
+        for _, item, _, client in stored
+    ), stored
     indexes = _run_sql(
         url,
         "SELECT indexname FROM pg_indexes WHERE tablename = 'item_refs'"
@@ -689,6 +708,14 @@ def test_0008_folds_existing_ascii_and_unicode_references(
         else "SELECT name FROM sqlite_master WHERE tbl_name = 'item_refs' AND type = 'index'",
     )
     assert ("item_refs_folded",) in indexes
+    if backend == "postgresql":
+        (definition,) = _run_sql(
+            url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'item_refs_folded'"
+        )
+        assert "(client_id, folded, item_id)" in str(definition[0])
+    else:
+        info = _run_sql(url, "SELECT name FROM pragma_index_info('item_refs_folded')")
+        assert [r[0] for r in info] == ["client_id", "folded", "item_id"]
 
 
 def test_a_broad_prefix_finds_the_same_items_newest_first(
@@ -866,3 +893,20 @@ def test_no_failures_says_so(env: ApiEnv) -> None:
     env.service.act(env.root, env.a.id, "skip", [env.a.failed_item])
     page = env.http.get(f"{base}/items").text
     assert "No failures" in page and "0 in 0 groups" not in page
+
+
+def test_another_clients_references_never_make_a_search_broad(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-D2: references are indexed by client; a prefix is broad by the client's own."""
+    from stockyard.engine import reads
+
+    monkeypatch.setattr(reads, "_BROAD_PREFIX", 2)
+    env.queue.enqueue(env.b.id, [Request("add_order", {}, refs=(f"SKU-Z{k}",)) for k in range(5)])
+    (mine,) = env.queue.enqueue(env.a.id, [Request("add_order", {}, refs=("sku-z9",))])
+    r = reads.Reads(env.queue.db)
+    assert not r._broad(env.a.id, "sku-z", "sku-{")
+    assert r._broad(env.b.id, "sku-z", "sku-{")
+    found = env.queue.list_items(ItemFilter(env.a.id, ref_prefix="SKU-Z"), 50)
+    assert [i.id for i in found] == [mine]
+    assert env.queue.count(ItemFilter(env.a.id, ref="sku-z1")) == 0

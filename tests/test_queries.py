@@ -259,8 +259,9 @@ _HOT_INDEXES: dict[str, dict[str, set[str]]] = {
         **_BOTH,
         "settle": {"SEARCH items USING INTEGER PRIMARY KEY"},
         "failed items page": {"items_failed"},
-        "items by SKU": {"item_refs_folded (folded=?)"},
-        "items by SKU prefix": {"item_refs_folded (folded>? AND folded<?)"},
+        # The client's references only (item_refs_folded leads with the client: 0008).
+        "items by SKU": {"item_refs_folded (client_id=? AND folded=?)"},
+        "items by SKU prefix": {"item_refs_folded (client_id=? AND folded>? AND folded<?)"},
         # From the references' key to each item by id, never every item of the client.
         "skip dependants": {
             "SEARCH r USING PRIMARY KEY (ref=?)",

@@ -172,7 +172,7 @@ class Enqueuer:
                 refs.extend((ref, item_id) for ref in req.refs)
             ids.append(item_id)
         self.sql.execute(cur, "insert_items", client_id=client_id, now=now, batch=_document(rows))
-        self._after_insert(cur, refs, newest, lanes, now)
+        self._after_insert(cur, client_id, refs, newest, lanes, now)
         return ids
 
     def _insert_one(
@@ -219,7 +219,7 @@ class Enqueuer:
         if lane_id is not None and coalesce_key is not None:
             newest[(lane_id, coalesce_key)] = item_id
         refs = [(ref, item_id) for ref in req.refs]
-        self._after_insert(cur, refs, newest, lanes, now)
+        self._after_insert(cur, client_id, refs, newest, lanes, now)
         return [
             item_id if n == at else existing[str(r.idempotency_key)] for n, r in enumerate(requests)
         ]
@@ -227,6 +227,7 @@ class Enqueuer:
     def _after_insert(
         self,
         cur: Cursor,
+        client_id: int,
         refs: list[tuple[str, int]],
         newest: dict[tuple[int, str], int],
         lanes: Counter[int],
@@ -238,7 +239,12 @@ class Enqueuer:
                 cur,
                 "insert_ref",
                 [
-                    {"ref": ref, "item_id": item_id, "folded": ref.casefold()}
+                    {
+                        "ref": ref,
+                        "item_id": item_id,
+                        "folded": ref.casefold(),
+                        "client_id": client_id,
+                    }
                     for ref, item_id in refs
                 ],
             )

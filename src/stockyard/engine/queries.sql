@@ -40,9 +40,11 @@ VALUES ({next_id(items)}, :client_id, :instruction, :blocking, :connection_id, :
 RETURNING id
 
 -- name: insert_ref
--- An item's reference (a SKU, an order number) and its case-folded form: items are found
--- by them, in any case.
-INSERT INTO item_refs (ref, item_id, folded) VALUES (:ref, :item_id, :folded)
+-- An item's reference (a SKU, an order number), its case-folded form and the item's client:
+-- a client's items are found by them, in any case, on item_refs_folded (client first, so
+-- no other client's references are in a search's range).
+INSERT INTO item_refs (ref, item_id, folded, client_id)
+VALUES (:ref, :item_id, :folded, :client_id)
 ON CONFLICT DO NOTHING
 
 -- name: supersede
@@ -465,10 +467,11 @@ WHERE {in_list(r.ref, :refs)} AND +i.client_id = :client_id AND i.status = 'queu
 ORDER BY i.id LIMIT :limit
 
 -- name: refs_in_range
--- How many references (of any client) are in a prefix's range, counted up to :limit on
+-- How many references of the client are in a prefix's range, counted up to :limit on
 -- item_refs_folded alone: whether a search by it is narrow or broad.
 SELECT count(*) FROM (
-  SELECT 1 FROM item_refs WHERE folded >= :low AND folded < :high LIMIT :limit
+  SELECT 1 FROM item_refs
+  WHERE client_id = :client_id AND folded >= :low AND folded < :high LIMIT :limit
 ) AS found
 
 -- name: failure_groups

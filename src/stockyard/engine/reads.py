@@ -97,16 +97,23 @@ class Reads:
             clauses.append("connection_id = :connection_id")
             params["connection_id"] = flt.connection_id
         if flt.ref:
-            clauses.append("id IN (SELECT item_id FROM item_refs WHERE folded = :ref)")
+            clauses.append(
+                "id IN (SELECT item_id FROM item_refs"
+                " WHERE client_id = :client_id AND folded = :ref)"
+            )
             params["ref"] = flt.ref.casefold()
         if flt.ref_prefix and len(flt.ref_prefix.casefold()) < MIN_PREFIX:
-            clauses.append("id IN (SELECT item_id FROM item_refs WHERE folded = :ref_low)")
+            clauses.append(
+                "id IN (SELECT item_id FROM item_refs"
+                " WHERE client_id = :client_id AND folded = :ref_low)"
+            )
             params["ref_low"] = flt.ref_prefix.casefold()
         elif flt.ref_prefix:
-            # One range of item_refs_folded: code point order on both backends (0008).
+            # One range of the client's part of item_refs_folded: code point order on
+            # both backends (0008).
             low = flt.ref_prefix.casefold()
             params["ref_low"], params["ref_high"] = low, _after_prefix(low)
-            if self._broad(low, params["ref_high"]):
+            if self._broad(flt.client_id, low, params["ref_high"]):
                 # Thousands of references in range ("sku-0"): the newest items are read
                 # in order and each checked, the list stops at its page (the range as a
                 # list would be read whole and sorted: 130 ms for 90,000).
@@ -116,8 +123,8 @@ class Reads:
                 )
             else:
                 clauses.append(
-                    "id IN (SELECT item_id FROM item_refs WHERE folded >= :ref_low"
-                    " AND folded < :ref_high)"
+                    "id IN (SELECT item_id FROM item_refs WHERE client_id = :client_id"
+                    " AND folded >= :ref_low AND folded < :ref_high)"
                 )
         if flt.error_contains:
             clauses.append("{contains(error, :error_contains)}")
@@ -142,10 +149,16 @@ class Reads:
             params["unchanged_since"] = flt.unchanged_since
         return " AND ".join(clauses), params
 
-    def _broad(self, low: str, high: str) -> bool:
-        """Whether more than _BROAD_PREFIX references (of any client) are in the range."""
+    def _broad(self, client_id: int, low: str, high: str) -> bool:
+        """Whether more than _BROAD_PREFIX references of the client are in the range
+        (another client's references never make a search broad)."""
         n = self.sql.value(
-            self.sql.conn, "refs_in_range", low=low, high=high, limit=_BROAD_PREFIX + 1
+            self.sql.conn,
+            "refs_in_range",
+            client_id=client_id,
+            low=low,
+            high=high,
+            limit=_BROAD_PREFIX + 1,
         )
         return int(n) > _BROAD_PREFIX
 
