@@ -63,6 +63,10 @@ def test_cells_that_a_spreadsheet_would_run_are_defused(env: ApiEnv) -> None:
     assert export.cell("\rx") == "'\rx" and export.cell(None) == "" and export.cell(3) == "3"
     # Spreadsheets skip leading spaces before a formula's "=".
     assert export.cell("  =1+1") == "'  =1+1" and export.cell(" plain") == " plain"
+    # Any whitespace before it: a newline, a non-breaking space, a zero-width space.
+    for lead in ("\n", "\u00a0", " \n\u00a0", "\u200b", "\ufeff"):
+        assert export.cell(f"{lead}=HYPERLINK(1)") == f"'{lead}=HYPERLINK(1)", repr(lead)
+    assert export.cell("\u00a0plain") == "\u00a0plain"
 
 
 def test_export_pages_through_items_and_says_where_it_was_cut(

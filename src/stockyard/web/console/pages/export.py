@@ -41,12 +41,17 @@ COLUMNS = (
 # A spreadsheet runs a cell starting with these as a formula (CSV injection): such cells
 # get a leading apostrophe, which spreadsheets show as text and do not evaluate.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets skip these before a formula's sign as well: every whitespace (newlines, the
+# non-breaking space) and the invisible characters a copy from a web page brings along.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 def cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    # Spreadsheets read "  =1+1" as a formula too: spaces before the sign do not defuse it.
-    formula = text.startswith(FORMULA_START) or text.lstrip(" ").startswith(FORMULA_START)
+    start = 0
+    while start < len(text) and (text[start].isspace() or text[start] in INVISIBLE):
+        start += 1
+    formula = text.startswith(FORMULA_START) or text[start:].startswith(FORMULA_START)
     return "'" + text if formula else text
 
 
