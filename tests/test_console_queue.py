@@ -910,3 +910,31 @@ def test_another_clients_references_never_make_a_search_broad(
     found = env.queue.list_items(ItemFilter(env.a.id, ref_prefix="SKU-Z"), 50)
     assert [i.id for i in found] == [mine]
     assert env.queue.count(ItemFilter(env.a.id, ref="sku-z1")) == 0
+
+
+def test_skipping_customer_orders_says_they_never_reach_the_erp(env: ApiEnv) -> None:
+    """U4: an instruction nothing depends on still loses its own work when skipped."""
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    erp = env.service.create_connection(
+        env.root, env.a.id, "source", "http", "Tryton ERP", {"base_url": "http://127.0.0.1:9"}, {}
+    ).id
+    orders = env.queue.enqueue(
+        env.a.id,
+        [Request("add_order", {"n": k}, erp, (f"ORD-2026-140{k}",)) for k in range(5)],
+    )
+    _fail(env.queue, set(orders))
+    (w,) = env.service.skip_warnings(env.root, ItemFilter(env.a.id, instructions=("add_order",)))
+    assert w.message == (
+        "5 customer orders (ORD-2026-1400 … ORD-2026-1404) will never reach Tryton ERP."
+    )
+    assert w.failed == 5
+    form = {
+        "csrf": token,
+        "action": "skip",
+        "scope": "filter",
+        "filters": '{"instruction": ["add_order"]}',
+    }
+    confirm = env.http.post(f"{base}/bulk", data=form).text
+    assert "will never reach Tryton ERP" in confirm
+    assert "Retry the 5 failed add_order items instead" in confirm

@@ -116,6 +116,23 @@ SKIP_CONSEQUENCES: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
 }
 
+# What skipping an item loses when nothing queued depends on it: the item's own work, never
+# done. instruction: (one, many, what becomes of them; {connection} is the item's
+# connection by name). "5 customer orders (ORD-1400 … ORD-1404) will never reach Tryton".
+SKIP_LOSSES: dict[str, tuple[str, str, str]] = {
+    "add_order": ("customer order", "customer orders", "will never reach {connection}"),
+    "sync_order": (
+        "order",
+        "orders",
+        "will never be brought over from {connection}: the ERP does not get them",
+    ),
+    "sync_fulfillment": (
+        "fulfillment",
+        "fulfillments",
+        "will never be synced from {connection}: the shop does not learn they shipped",
+    ),
+}
+
 
 def default_instructions() -> Instructions:
     return Instructions(

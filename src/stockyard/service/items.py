@@ -187,7 +187,7 @@ class ItemsService(ServiceBase):
         skipped (flows.catalog.SKIP_CONSEQUENCES): e.g. a skipped add_product leaves the
         channel without the product, so the product's queued updates in that lane will
         fail. One warning per instruction concerned."""
-        from stockyard.flows.catalog import SKIP_CONSEQUENCES
+        from stockyard.flows.catalog import SKIP_CONSEQUENCES, SKIP_LOSSES
 
         self._allow(who, flt.client_id, READ)
         flt = bulk_filter(flt, "skip")
@@ -195,25 +195,55 @@ class ItemsService(ServiceBase):
         statuses = tuple(s for s in ("failed", "queued") if s in flt.statuses)
         if not statuses:
             return []
-        wanted = [n for n in SKIP_CONSEQUENCES if not flt.instructions or n in flt.instructions]
-        if not wanted:
-            return []
+        known = [*SKIP_CONSEQUENCES, *SKIP_LOSSES]
+        wanted = [n for n in known if not flt.instructions or n in flt.instructions]
         warnings = []
         for name in wanted:
             of_name = replace(flt, statuses=statuses, instructions=(name,))
             # The newest _WARN_ITEMS are looked at for what depends on them; the count
             # and the fix (a retry by the same filter) cover every one.
             skipped = self.queue.list_items(of_name, _WARN_ITEMS)
-            if skipped:
-                whole = len(skipped) < _WARN_ITEMS
-                total = len(skipped) if whole else self.queue.count(of_name)
-                failed = sum(i.status == "failed" for i in skipped)
-                if not whole and "failed" in statuses:
-                    # Failed adds beyond the newest looked at are re-queued by the fix too.
-                    failed = self.queue.count(replace(of_name, statuses=("failed",)))
-                skipped.sort(key=lambda i: i.id)
+            if not skipped:
+                continue
+            whole = len(skipped) < _WARN_ITEMS
+            total = len(skipped) if whole else self.queue.count(of_name)
+            failed = sum(i.status == "failed" for i in skipped)
+            if not whole and "failed" in statuses:
+                # Failed items beyond the newest looked at are re-queued by the fix too.
+                failed = self.queue.count(replace(of_name, statuses=("failed",)))
+            skipped.sort(key=lambda i: i.id)
+            if name in SKIP_CONSEQUENCES:
                 warnings.append(self._skip_warning(flt.client_id, name, skipped, total, failed))
+            else:
+                warnings.append(self._loss_warning(flt.client_id, name, skipped, total, failed))
         return warnings
+
+    def _loss_warning(
+        self, client_id: int, name: str, skipped: list[Item], total: int, failed: int
+    ) -> SkipWarning:
+        """What skipping items nothing depends on loses: their own work ("5 customer
+        orders (ORD-1400 … ORD-1404) will never reach Tryton ERP")."""
+        from stockyard.flows.catalog import SKIP_LOSSES
+
+        one, many, fate = SKIP_LOSSES[name]
+        names = {c.id: c.description for c in self.tenancy.connections(client_id)}
+        where = list(dict.fromkeys(names.get(i.connection_id or 0, "") for i in skipped))
+        connection = " or ".join(w for w in where if w) or "the other system"
+        refs = [r for i in skipped for r in i.refs[:1]]
+        shown = f" ({refs[0]} … {refs[-1]})" if len(refs) > 1 else f" ({refs[0]})" if refs else ""
+        message = (
+            f"{total:,} {one if total == 1 else many}{shown} {fate.format(connection=connection)}"
+        )
+        what = f"{failed:,} failed {name} item{'s' if failed != 1 else ''}"
+        return SkipWarning(
+            instruction=name,
+            message=message + ".",
+            fix=f"Re-queue the {what} (retry them) instead of skipping" if failed else None,
+            requeue_ids=tuple(i.id for i in skipped if i.status == "failed"),
+            dependants=0,
+            total=total,
+            failed=failed,
+        )
 
     def _skip_warning(
         self, client_id: int, name: str, skipped: list[Item], total: int, failed_total: int
