@@ -18,7 +18,8 @@ from playwright.sync_api import Browser, Page, Route
 from stockyard.errors import InvalidInput
 from stockyard.tenancy import Tenancy
 from stockyard.web.console.pages.common import Page as ConsolePage
-from stockyard.web.console.pages.common import _back
+from stockyard.web.console.pages.common import _back, plain_problems
+from stockyard.web.console.pages.errors import plain_detail
 from tests.support import browser as support
 from tests.support.api_env import PASSWORD, ApiEnv
 from tests.support.browser import PHONE, Served, fits, needs_chromium, shot, signed_in
@@ -128,6 +129,58 @@ def test_a_bad_filter_comes_back_with_the_other_filters_kept(env: ApiEnv) -> Non
     form = r.text.split(f'action="{base}/items"')[1].split("</form>")[0]
     for value in params.values():
         assert f'value="{value}"' in form
+
+
+def error_text(page: str) -> str:
+    found = re.search(r"<h1>(.*?)</h1>\s*<p class=\"error\" role=\"alert\">(.*?)</p>", page, re.S)
+    assert found, page
+    return html.unescape(f"{found.group(1)} | {found.group(2)}")
+
+
+def test_an_address_that_names_nothing_says_no_such_page(env: ApiEnv) -> None:
+    """Not "Not found Not Found", nor "path.item_id: Input should be a valid integer"
+    (usability walkthrough U7)."""
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    for path in ("/nothing-here", "/items/abc", "/items/99999999999999999999"):
+        r = env.http.get(base + path)
+        assert r.status_code == 404, path
+        said = error_text(r.text)
+        assert said.startswith("No such page | "), said
+        assert "Input should" not in said and "Not Found" not in said and "path." not in said
+    assert "Input should" not in error_text(env.http.get("/console/clients/abc/items").text)
+
+
+def test_filter_problems_are_said_in_the_forms_words() -> None:
+    assert plain_problems(
+        [
+            {"loc": ("created_from",), "msg": "Input should be a valid datetime or date"},
+            {"loc": ("query", "created_to"), "msg": "Input should be a valid datetime"},
+            {"loc": ("connection_id",), "msg": "Input should be a valid integer, unable to"},
+            {"loc": ("status", 0), "msg": "Input should be 'queued' or 'failed'"},
+        ]
+    ) == (
+        "From: use a date like 2026-11-28; To: use a date like 2026-11-28; "
+        "Connection: use a whole number; Status: use 'queued' or 'failed'"
+    )
+    assert plain_detail(
+        "filters: created_from: Input should be a valid datetime or date, input is too short"
+    ) == ("These filters do not read: From: use a date like 2026-11-28")
+    assert plain_detail("query.connection_id: Input should be a valid integer") == (
+        "Connection: use a whole number"
+    )
+    assert plain_detail("choose retry or skip") == "choose retry or skip"
+
+
+def test_the_error_pages_filter_form_names_its_fields_and_picks_dates(env: ApiEnv) -> None:
+    sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    r = env.http.get(f"{base}/items.csv", params={"created_from": "yesterday", "ref": "X"})
+    assert r.status_code == 422
+    assert "From: use a date like 2026-11-28" in error_text(r.text)
+    form = r.text.split(f'action="{base}/items.csv"')[1].split("</form>")[0]
+    assert re.search(r'<label>From <input name="created_from" type="date" value="yesterday">', form)
+    assert re.search(r'<label>Search <input name="ref" type="text" value="X">', form)
 
 
 def test_another_clients_error_page_says_nothing_of_it(env: ApiEnv) -> None:

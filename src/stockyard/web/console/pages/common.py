@@ -167,8 +167,46 @@ def _query(request: Request) -> tuple[ItemQuery, dict[str, Any]]:
     try:
         return ItemQuery.model_validate(raw), raw
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidInput(f"filters: {problems}") from None
+        raise InvalidInput(f"These filters do not read: {plain_problems(exc.errors())}") from None
+
+
+# The filter form's words for its fields (a message says "From", never "created_from").
+FIELD_LABELS = {
+    "status": "Status",
+    "instruction": "Instruction",
+    "mode": "Mode",
+    "connection_id": "Connection",
+    "ref": "Search",
+    "ref_prefix": "Search",
+    "q": "Search",
+    "error": "Error text",
+    "created_from": "From",
+    "created_to": "To",
+}
+DATE_FIELDS = frozenset({"created_from", "created_to"})
+
+
+def plain_problem(field: str, message: str) -> str:
+    """One validation problem in the form's words: "From: use a date like 2026-11-28",
+    not "created_from: Input should be a valid datetime or date, input is too short"."""
+    label = FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+    if field in DATE_FIELDS:
+        return f"{label}: use a date like 2026-11-28"
+    if "valid integer" in message:
+        return f"{label}: use a whole number"
+    if message.startswith("Input should be "):
+        return f"{label}: use {message.removeprefix('Input should be ')}"
+    return f"{label}: {message}"
+
+
+def plain_problems(errors: Any) -> str:
+    """Pydantic's errors (ValidationError.errors()) in the form's words, one line."""
+    said = []
+    for error in errors:
+        names = [part for part in error["loc"] if isinstance(part, str)]
+        field = names[-1] if names else ""
+        said.append(plain_problem(field, str(error["msg"])))
+    return "; ".join(dict.fromkeys(said))
 
 
 def _is_id(text: str) -> bool:

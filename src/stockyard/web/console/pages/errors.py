@@ -13,7 +13,14 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from stockyard.web.console.pages.common import Page, is_console_path, templates
+from stockyard.web.console.pages.common import (
+    DATE_FIELDS,
+    FIELD_LABELS,
+    Page,
+    is_console_path,
+    plain_problem,
+    templates,
+)
 
 TITLES = {
     403: "Not allowed",
@@ -24,18 +31,53 @@ TITLES = {
     507: "Storage full",
 }
 CLIENT_PATH = re.compile(r"^/console/clients/(\d{1,16})(?:/|$)")
+NO_SUCH_PAGE = "Nothing is at this address: the link may be old or mistyped."
+# One validation problem as the frameworks word it: "query.created_from: Input should…",
+# "created_from: …", "status.0: …".
+PROBLEM = re.compile(r"(?:(?:query|body|form)\.)?(?P<field>[a-z_]+)(?:\.\d+)?: (?P<message>.+)")
+FILTERS_PREFIXES = ("These filters do not read: ", "filters: ")
+A_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
+
+
+def plain_detail(detail: str) -> str:
+    """A refusal in the words of the page's form (common.plain_problem): the fields the
+    form names, never pydantic's locations and phrasing; any other text as it is."""
+    head, rest = "", detail
+    for prefix in FILTERS_PREFIXES:
+        if detail.startswith(prefix):
+            head, rest = FILTERS_PREFIXES[0], detail.removeprefix(prefix)
+    said = []
+    for part in rest.split("; "):
+        found = PROBLEM.fullmatch(part)
+        if found is not None and found["field"] in FIELD_LABELS:
+            part = plain_problem(found["field"], found["message"])
+        said.append(part)
+    return head + "; ".join(said)
+
+
+def _names_nothing(status: int, detail: str) -> bool:
+    """A path that cannot name anything ("/items/abc": pydantic refuses the path's id)
+    or that no route serves (Starlette's bare "Not Found")."""
+    parts = detail.split("; ")
+    if status == 422:
+        return all(part.startswith("path.") for part in parts)
+    return status == 404 and detail.strip().lower() == "not found"
 
 
 def error_page(request: Request, status: int, detail: str) -> Response:
     if status == 401:
         return RedirectResponse(f"/console/login?{urlencode({'next': request.url.path})}", 303)
+    if _names_nothing(status, detail):
+        status, title, detail = 404, "No such page", NO_SUCH_PAGE
+    else:
+        title, detail = TITLES.get(status, "Something went wrong"), plain_detail(detail)
     page = _signed_in_page(request) if status != 503 else None
     values = {
-        "title": TITLES.get(status, "Something went wrong"),
+        "title": title,
         "detail": detail,
         "back": _back_link(request, page),
         # A GET's filters, to fix and try again (a bad date must not lose the others).
-        "retry_params": list(request.query_params.multi_items()) if request.method == "GET" else [],
+        "retry_params": _retry_fields(request) if request.method == "GET" else [],
         "retry_to": request.url.path,
     }
     if page is not None:
@@ -67,3 +109,14 @@ def _back_link(request: Request, page: Page | None) -> str:
     if same_site and is_console_path(path) and path != here:
         return path
     return page.url("/items") if page is not None and page.client else "/console"
+
+
+def _retry_fields(request: Request) -> list[tuple[str, str, str, str]]:
+    """The URL's filters as the form to correct them: name, label, value, input type (a
+    date picker for the dates, unless the value holds a time a date input would drop)."""
+    fields = []
+    for name, value in request.query_params.multi_items():
+        label = FIELD_LABELS.get(name, name)
+        dated = name in DATE_FIELDS and not A_DATETIME.match(value)
+        fields.append((name, label, value, "date" if dated else "text"))
+    return fields
