@@ -155,6 +155,52 @@ def test_pause_is_confirmed_and_resume_acts_at_once(env: ApiEnv) -> None:
     assert r.status_code == 403
 
 
+def test_a_blocked_lanes_head_can_be_retried_or_skipped_from_the_lanes_page(
+    env: ApiEnv,
+) -> None:
+    """The lanes page acts on what stops a lane: Retry… and Skip… of its head, through
+    the item's confirmation (usability walkthrough U8)."""
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    page = env.http.get(f"{base}/lanes").text
+    assert "<th>head item</th>" in page and "blocking item" not in page
+    shop = lane_row(page, "Shop")
+    head = env.a.failed_item
+    for action, label in (("retry", "Retry…"), ("skip", "Skip…")):
+        form = shop.split(f'action="{base}/items/{head}/{action}"')[1].split("</form>")[0]
+        assert 'name="confirmed"' not in form  # the item's confirmation comes first
+        assert f'aria-label="{label[:-1]} item {head}, the head of lane Shop…"' in form
+        assert f">{label}</button>" in form
+    assert 'aria-label="Pause lane Shop…"' in shop
+    # Only a blocked lane's head: a running or idle lane's head is not to be skipped here.
+    erp = lane_row(page, "ERP")
+    assert "/retry" not in erp and "/skip" not in erp
+    assert 'aria-label="Pause lane ERP…"' in erp
+    confirm = env.http.post(f"{base}/items/{head}/skip", data={"csrf": token})
+    assert confirm.status_code == 200 and 'name="confirmed" value="yes"' in confirm.text
+    assert env.queue.get(env.a.id, head).status == "failed"
+
+
+def test_pausing_a_blocked_lane_says_nothing_runs_and_it_stays_stopped(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    shop = env.http.post(f"{base}/lanes/{env.a.channel}/pause", data={"csrf": token}).text
+    assert "Pause the lane of Shop?" in shop
+    assert "Nothing runs in it now: its head item failed" in shop
+    assert "stays stopped after a retry or skip until someone resumes it" in shop
+    assert "the item running now finishes" not in shop
+    assert "1 item waiting behind the failed item" in shop
+    erp = env.http.post(f"{base}/lanes/{env.a.source}/pause", data={"csrf": token}).text
+    assert "the item running now finishes" in erp and "failed item" not in erp
+
+
+def test_read_only_users_are_offered_no_retry_or_skip_on_the_lanes_page(env: ApiEnv) -> None:
+    env.service.set_member(env.root, env.a.id, "viewer@example.com", "read-only", PASSWORD)
+    sign_in(env, "viewer@example.com")
+    page = env.http.get(f"/console/clients/{env.a.id}/lanes").text
+    assert "Retry…" not in page and "Skip…" not in page
+
+
 def test_the_table_is_a_refresh_region_with_its_own_fragment(env: ApiEnv) -> None:
     sign_in(env)
     base = f"/console/clients/{env.a.id}"

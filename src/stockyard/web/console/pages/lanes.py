@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from stockyard.engine import LaneView
 from stockyard.errors import Forbidden, InvalidInput, NotFound
 from stockyard.web.console.auth import check_csrf
 from stockyard.web.console.pages.common import Page, error_summary
@@ -111,15 +112,7 @@ def _confirm_pause(page: Page, lane_id: int) -> Response:
     )
     if lane is None:
         raise NotFound(f"no lane {lane_id}")
-    effects = [
-        f"The lane of {lane.description} stops taking new work: the item running now"
-        " finishes, then nothing more starts until it is resumed.",
-        f"Nothing is lost: its {lane.pending:,} pending items stay queued, in order, and"
-        " new items keep arriving behind them.",
-    ]
-    warnings = []
-    if lane.pending:
-        warnings.append(f"{lane.pending:,} items will wait until someone resumes the lane.")
+    effects, warnings = _pause_effects(lane)
     return page.render(
         "confirm_action.html",
         title=f"Pause the lane of {lane.description}?",
@@ -131,3 +124,29 @@ def _confirm_pause(page: Page, lane_id: int) -> Response:
         danger=True,
         back=page.url("/lanes"),
     )
+
+
+def _pause_effects(lane: LaneView) -> tuple[list[str], list[str]]:
+    """What pausing does to this lane as it stands: a blocked lane runs nothing already,
+    and the pause is what keeps it stopped once its head is dealt with."""
+    waiting = f"{lane.waiting:,} item{'' if lane.waiting == 1 else 's'} waiting behind"
+    if lane.state == "blocked":
+        effects = [
+            f"Nothing runs in it now: its head item failed ({waiting} the failed item).",
+            "Paused, it stays stopped after a retry or skip until someone resumes it:"
+            " the items behind the head do not start on their own.",
+        ]
+    else:
+        effects = [
+            f"The lane of {lane.description} stops taking new work: the item running now"
+            " finishes, then nothing more starts until it is resumed.",
+        ]
+    effects.append(
+        "Nothing is lost: its pending items stay queued, in order, and new items keep"
+        " arriving behind them."
+    )
+    warnings = []
+    if lane.pending:
+        behind = f"{waiting} the head item" if lane.head_id else f"{lane.pending:,} items"
+        warnings.append(f"{behind} will wait until someone resumes the lane.")
+    return effects, warnings
