@@ -188,6 +188,8 @@ def test_a_single_retry_is_worded_as_the_bulk_one(env: ApiEnv) -> None:
     assert re.search(r"<h1[^>]*>Retry 1 item\?</h1>", confirm)
     button = re.search(r"<button[^>]*>Yes, retry 1</button>", confirm)
     assert button and "autofocus" in button.group(0)
+    # The answer right after the question, before what it does.
+    assert confirm.index("Yes, retry 1") < confirm.index("Fixed the cause")
 
 
 def test_an_item_without_a_connection_says_no_connection(env: ApiEnv) -> None:
