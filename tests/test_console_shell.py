@@ -677,6 +677,32 @@ def test_a_confirmation_focuses_its_answer_and_esc_cancels(
 
 
 @needs_chromium
+def test_on_a_phone_the_account_links_wait_behind_a_menu(
+    env: ApiEnv, served: Served, browser: Browser
+) -> None:
+    """A phone's header is navigation and search; Password and Sign out sit behind
+    "Account" (a <details>: no script), a desktop shows them at once (walkthrough U3)."""
+    page = signed_in(browser, served, viewport=PHONE)
+    page.goto(f"{served.url}/console/clients/{env.a.id}/lanes")
+    header = page.locator("header.top")
+    assert page.locator("header.top nav").is_visible() and page.locator("#search").is_visible()
+    sign_out = header.get_by_role("button", name="Sign out")
+    assert (
+        not sign_out.is_visible() and not header.get_by_role("link", name="Password").is_visible()
+    )
+    box = header.bounding_box()
+    assert box is not None and box["height"] < 200, box
+    header.locator("summary:text-is('Account')").click()
+    assert sign_out.is_visible() and header.get_by_role("link", name="Password").is_visible()
+    assert fits(page)
+    desktop = signed_in(browser, served)
+    desktop.goto(f"{served.url}/console/clients/{env.a.id}/lanes")
+    top = desktop.locator("header.top")
+    assert top.get_by_role("button", name="Sign out").is_visible()
+    assert not top.locator("summary:text-is('Account')").is_visible()
+
+
+@needs_chromium
 def test_a_phone_never_scrolls_sideways_with_a_very_long_connection_name(
     env: ApiEnv,
     served: Served,
