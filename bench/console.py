@@ -15,6 +15,7 @@ Time to first byte: from sending the request to reading the status line and head
 console renders the whole page before it answers, so this is the page's server time).
 
 Run: .venv/bin/python -m bench.console [--queued 100000] [--done 0] [--requests 60]
+        [--failed 0] [--other 0]   # more failed items (tracebacks); another client's SKUs
      .venv/bin/python -m bench.console --profile   # the page's hot spots, in-process
 """
 
@@ -61,8 +62,10 @@ def _fail_all(queue: Queue, worker: str, errors: tuple[str, ...]) -> int:
     return len(jobs)
 
 
-def build(url: str, queued: int, done: int) -> int:
-    """The bench database; the client's id."""
+def build(url: str, queued: int, done: int, failed_extra: int = 0, other: int = 0) -> int:
+    """The bench database; the client's id. `failed_extra` more non-blocking items fail
+    with a traceback each (the failures by error group the newest 20,000); `other` items
+    of another client hold SKUs in the searched range (they must not make it broad)."""
     application = Application.init(url)
     queue, service = application.queue, application.service
     tenancy = Tenancy(queue.db)
@@ -91,6 +94,24 @@ def build(url: str, queued: int, done: int) -> int:
     )
     queue.enqueue(client, [Request("add_order", {"n": n}, refs=(f"O-{n}",)) for n in range(26)])
     failed = _fail_all(queue, worker, (TRACE,) * 3 + ERRORS * 7)
+    for start in range(0, failed_extra, 1000):
+        n = min(failed_extra, start + 1000) - start
+        queue.enqueue(
+            client,
+            [Request("add_order", {"n": k}, refs=(f"F-{k}",)) for k in range(start, start + n)],
+        )
+        traces = tuple(TRACE.replace("positive", f"positive ({k})") for k in range(50))
+        while jobs := queue.claim(worker, 1000):
+            now = time.time()
+            outcomes = [Outcome(j, "permanent", now, traces[j.id % 50]) for j in jobs]
+            queue.settle(worker, outcomes)
+            failed += len(jobs)
+    if other:
+        stranger = tenancy.ensure_client("bench-other")
+        for start in range(0, other, 1000):
+            # All in the range of the client's narrow search (`?q=sku-0001`, 180 items).
+            refs = [(f"SKU-0001{k % 10}-{k}",) for k in range(start, min(other, start + 1000))]
+            queue.enqueue(stranger, [Request("add_order", {}, refs=r) for r in refs])
     blocking = queued * 9 // 10
     for start in range(0, queued, 1000):
         batch = []
@@ -161,12 +182,14 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=100_000)
     parser.add_argument("--done", type=int, default=0, help="finished items of history")
     parser.add_argument("--requests", type=int, default=60, help="of each URL")
+    parser.add_argument("--failed", type=int, default=0, help="more failed items, each a traceback")
+    parser.add_argument("--other", type=int, default=0, help="another client's items, same SKUs")
     parser.add_argument("--profile", action="store_true", help="cProfile, in-process")
     args = parser.parse_args()
     print(f"server code: {SRC}")
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-console-"))
     url = f"sqlite:///{folder}/console.db"
-    client = build(url, args.queued, args.done)
+    client = build(url, args.queued, args.done, args.failed, args.other)
     if args.profile:
         profile(url, client)
         return
@@ -184,6 +207,8 @@ def main() -> None:
             # 18,000 items match: the list's count stops at 10,000 ("10,000+").
             "SKU prefix search": f"/console/clients/{client}/items?q=sku-0",
             "one-letter search": f"/console/clients/{client}/items?q=s",
+            # 180 items; with --other, 100,000 references of another client in range.
+            "narrow SKU prefix": f"/console/clients/{client}/items?q=sku-0001",
             "/readyz": "/readyz",
         }
         for path in urls.values():  # warm: first requests compile templates and queries

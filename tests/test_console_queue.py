@@ -243,7 +243,10 @@ def test_the_landing_page_leads_with_the_blocked_lane(env: ApiEnv) -> None:
     assert blocked < page.index("Failures by error") < page.index("<h2>Waiting")
     card = page[blocked:].split("</li>")[0]
     assert f"item {env.a.failed_item}</a>" in card and "bad price" in card
-    assert "Blocked since <time" in card and "<strong>1</strong> waiting behind it" in card
+    assert "Blocked since <time" in card
+    # U5: one vocabulary, the count a link to the lane's waiting items.
+    assert "<strong>1</strong> waiting behind the failed item</a>" in card
+    assert "mode=blocking&amp;status=queued" in card
     assert f'name="ids" value="{env.a.failed_item}"' in card and "Skip item" in card
     # The regions refresh themselves (console.js), no polling attribute is left.
     assert 'data-refresh="' + base + '/items/part/blocked"' in page and "hx-trigger" not in page
@@ -938,3 +941,42 @@ def test_skipping_customer_orders_says_they_never_reach_the_erp(env: ApiEnv) -> 
     confirm = env.http.post(f"{base}/bulk", data=form).text
     assert "will never reach Tryton ERP" in confirm
     assert "Retry the 5 failed add_order items instead" in confirm
+
+
+def test_the_message_after_an_action_names_the_items(env: ApiEnv) -> None:
+    token = sign_in(env)
+    base = f"/console/clients/{env.a.id}"
+    form = {"csrf": token, "action": "skip", "scope": "selected", "confirmed": "yes"}
+    done = env.http.post(f"{base}/bulk", data=form | {"ids": str(env.a.failed_item)})
+    assert f"Skipped 1 item. See item {env.a.failed_item}." in done.text
+
+
+def test_the_waiting_work_is_cards_on_a_phone(env: ApiEnv) -> None:
+    """U3: under 600 px each waiting item is a card: its region never scrolls sideways."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support import browser as support
+
+    if not Path(support.CHROMIUM).exists():
+        pytest.skip("no Chromium")
+    env.queue.enqueue(
+        env.a.id,
+        [
+            Request("add_order", {}, refs=(f"SKU-A-VERY-LONG-REFERENCE-{k:04d}-XL",))
+            for k in range(3)
+        ],
+    )
+    served = support.Served(env)
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=support.CHROMIUM, args=support.ARGS)
+            page = support.signed_in(b, served, viewport=support.PHONE)
+            page.goto(f"{served.url}/console/clients/{env.a.id}/items")
+            box = page.locator("#waiting .scroll")
+            wide = box.evaluate("e => e.scrollWidth - e.clientWidth")
+            assert wide <= 1, wide
+            label = page.locator("#waiting td[data-label=due]").first
+            assert label.evaluate("e => getComputedStyle(e, '::before').content") == '"due: "'
+            b.close()
+    finally:
+        served.stop()

@@ -336,13 +336,24 @@ async def bulk(request: Request, client_id: Id) -> Response:
     if chosen:
         dependants = ItemFilter(client_id, ids=chosen, statuses=("queued",))
         extra = page.service.act_where(page.who, dependants, "skip")
-    verb = "Retried" if action == "retry" else "Skipped"
-    n = len(done) + len(extra)
-    message = f"{verb} {n:,} item{'' if n == 1 else 's'}."
+    message = _acted(action, [*done, *extra])
     separator = "&" if "?" in back else "?"
     # The message leaves the URL for a one-time cookie (console.guard): reloading the
     # page does not show it again.
     return RedirectResponse(f"{back}{separator}{urlencode({'msg': message})}", 303)
+
+
+def _acted(action: str, ids: list[int]) -> str:
+    """What was done, naming the items (the first five): "Skipped 1 item. See item 1234." """
+    verb = "Retried" if action == "retry" else "Skipped"
+    n = len(ids)
+    message = f"{verb} {n:,} item{'' if n == 1 else 's'}."
+    if n == 1:
+        return f"{message} See item {ids[0]}."
+    if n:
+        named = ", ".join(str(i) for i in sorted(ids)[:5])
+        return f"{message} See items {named}{' …' if n > 5 else ''}."
+    return message
 
 
 def _bulk_query(form: Any, scope: str) -> ItemQuery:
