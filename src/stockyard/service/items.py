@@ -97,7 +97,7 @@ class BulkPreview:
 
 # The failures by error group the newest this many failed items: a refresh every few
 # seconds reads no more rows than these, however many failed (each with its traceback).
-FAILURES_GROUPED = 20_000
+FAILURES_GROUPED = 5_000
 # The failures page: (error, instruction, connection) rows read, error groups shown.
 _GROUP_ROWS = 1000
 _GROUPS_SHOWN = 100
