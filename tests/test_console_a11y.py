@@ -14,22 +14,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from tests.support import axe
 from tests.support.api_env import ApiEnv
 from tests.support.browser import (
-    ARGS,
     ARTIFACTS,
-    CHROMIUM,
     DESKTOP,
     PHONE,
     Served,
+    chromium,
     fits,
     needs_chromium,
     signed_in,
 )
-from tests.support.console_data import ADMIN, OPERATOR, Story, post_form, seed
+from tests.support.console_data import ADMIN, OPERATOR, Story, post_form, seeded_database
 
 pytestmark = [pytest.mark.real, needs_chromium]
 
@@ -38,11 +37,8 @@ VIEWPORTS: dict[str, ViewportSize] = {"1440": DESKTOP, "390": PHONE}
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiEnv, Story]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('a11y')}/console.db"
-    env = ApiEnv(url)
-    story = seed(env, url)
-    yield env, story
-    env.close()
+    with seeded_database(tmp_path_factory.mktemp("a11y")) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +50,8 @@ def served(seeded: tuple[ApiEnv, Story]) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -953,7 +953,6 @@ def test_the_message_after_an_action_names_the_items(env: ApiEnv) -> None:
 
 def test_the_waiting_work_is_cards_on_a_phone(env: ApiEnv) -> None:
     """U3: under 600 px each waiting item is a card: its region never scrolls sideways."""
-    from playwright.sync_api import sync_playwright
 
     from tests.support import browser as support
 
@@ -968,8 +967,7 @@ def test_the_waiting_work_is_cards_on_a_phone(env: ApiEnv) -> None:
     )
     served = support.Served(env)
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=support.CHROMIUM, args=support.ARGS)
+        with support.chromium() as b:
             page = support.signed_in(b, served, viewport=support.PHONE)
             page.goto(f"{served.url}/console/clients/{env.a.id}/items")
             box = page.locator("#waiting .scroll")
@@ -977,6 +975,5 @@ def test_the_waiting_work_is_cards_on_a_phone(env: ApiEnv) -> None:
             assert wide <= 1, wide
             label = page.locator("#waiting td[data-label=due]").first
             assert label.evaluate("e => getComputedStyle(e, '::before').content") == '"due: "'
-            b.close()
     finally:
         served.stop()

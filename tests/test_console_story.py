@@ -17,19 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from stockyard.engine import Request
 from stockyard.notify import events, messages
 from stockyard.notify.settings import NotifySettings
 from tests.support.api_env import ApiEnv
 from tests.support.browser import (
-    ARGS,
     ARTIFACTS,
-    CHROMIUM,
     DESKTOP,
     PHONE,
     Served,
+    chromium,
     fits,
     needs_chromium,
     shot,
@@ -45,7 +44,7 @@ from tests.support.console_data import (
     SeededEnv,
     Story,
     copy_database,
-    seed,
+    seeded_database,
 )
 
 pytestmark = [pytest.mark.real, needs_chromium]
@@ -59,20 +58,14 @@ WAIT = 30_000  # ms: generous, for a loaded machine; nothing here asserts a dura
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiEnv, Story]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('story')}/console.db"
-    env = ApiEnv(url)
-    story = seed(env, url)
-    yield env, story
-    env.close()
+    with seeded_database(tmp_path_factory.mktemp("story")) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

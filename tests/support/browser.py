@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,22 @@ def served(env: ApiEnv) -> Iterator[Served]:
     s.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, closed at the end (for a test or a module)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def signed_in(

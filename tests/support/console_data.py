@@ -20,6 +20,8 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -286,6 +288,17 @@ def _morning(c: dict[str, int], story: Story) -> list[Request]:
             Request("sync_fulfillment", {"remote_id": ref}, c["warehouse"], (ref,), delay=3600)
         )
     return items
+
+
+@contextmanager
+def seeded_database(folder: Path) -> Iterator[tuple[ApiEnv, Story]]:
+    """The morning's data in a new SQLite file in `folder` (one per test module)."""
+    url = f"sqlite:///{folder}/console.db"
+    env = ApiEnv(url)
+    try:
+        yield env, seed(env, url)
+    finally:
+        env.close()
 
 
 def seed(env: ApiEnv, url: str, remote: Remote | None = None) -> Story:
