@@ -123,6 +123,21 @@ _MAX_ID = 2**62
 _ORDER_FIELDS = frozenset({"state", "paid", "source_code"})
 
 
+def _product_row(r: Row) -> ProductRow:
+    return ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
+
+
+def _variant_row(r: Row) -> VariantRow:
+    return VariantRow(
+        int(r["id"]),
+        r["sku"],
+        int(r["product_id"]),
+        r["product_code"],
+        Variant(**json.loads(r["data"])),
+        bool(r["deleted"]),
+    )
+
+
 def _order(row: Row) -> StoredOrder:
     return StoredOrder(
         id=int(row["id"]),
@@ -316,24 +331,11 @@ class CatalogStore(Store):
 
     def list_products(self, client_id: int, after: str, limit: int) -> list[ProductRow]:
         rows = self.all(self.conn, "list_products", client_id=client_id, after=after, limit=limit)
-        return [
-            ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
-            for r in rows
-        ]
+        return [_product_row(r) for r in rows]
 
     def list_variants(self, client_id: int, after: str, limit: int) -> list[VariantRow]:
         rows = self.all(self.conn, "list_variants", client_id=client_id, after=after, limit=limit)
-        return [
-            VariantRow(
-                int(r["id"]),
-                r["sku"],
-                int(r["product_id"]),
-                r["product_code"],
-                Variant(**json.loads(r["data"])),
-                bool(r["deleted"]),
-            )
-            for r in rows
-        ]
+        return [_variant_row(r) for r in rows]
 
     def list_orders(self, client_id: int, before: int | None, limit: int) -> list[StoredOrder]:
         before = _MAX_ID if before is None else before
@@ -353,24 +355,11 @@ class CatalogStore(Store):
 
     def products_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[ProductRow]:
         rows = self._in_range("products_in_range", client_id, prefix, limit)
-        return [
-            ProductRow(int(r["id"]), r["code"], r["title"], bool(r["deleted"]), r["updated_at"])
-            for r in rows
-        ]
+        return [_product_row(r) for r in rows]
 
     def variants_with_prefix(self, client_id: int, prefix: str, limit: int) -> list[VariantRow]:
         rows = self._in_range("variants_in_range", client_id, prefix, limit)
-        return [
-            VariantRow(
-                int(r["id"]),
-                r["sku"],
-                int(r["product_id"]),
-                r["product_code"],
-                Variant(**json.loads(r["data"])),
-                bool(r["deleted"]),
-            )
-            for r in rows
-        ]
+        return [_variant_row(r) for r in rows]
 
     def customers_with_prefix(
         self, client_id: int, prefix: str, limit: int
