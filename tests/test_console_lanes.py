@@ -176,9 +176,25 @@ def test_a_blocked_lanes_head_can_be_retried_or_skipped_from_the_lanes_page(
     erp = lane_row(page, "ERP")
     assert "/retry" not in erp and "/skip" not in erp
     assert 'aria-label="Pause lane ERP…"' in erp
-    confirm = env.http.post(f"{base}/items/{head}/skip", data={"csrf": token})
+    lanes = f"{base}/lanes"
+    assert f'name="back" value="{lanes}"' in form
+    confirm = env.http.post(f"{base}/items/{head}/skip", data={"csrf": token, "back": lanes})
     assert confirm.status_code == 200 and 'name="confirmed" value="yes"' in confirm.text
     assert env.queue.get(env.a.id, head).status == "failed"
+    # Confirmed, the operator is back on the lanes page, the message not in the URL.
+    assert f'name="back" value="{lanes}"' in confirm.text and f'href="{lanes}"' in confirm.text
+    done = env.http.post(
+        f"{base}/items/{head}/skip",
+        data={"csrf": token, "back": lanes, "confirmed": "yes"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == lanes
+    assert env.queue.get(env.a.id, head).status == "skipped"
+    # Another site is no place to go back to.
+    away = env.http.post(
+        f"{base}/items/{head}/retry", data={"csrf": token, "back": "https://evil.example/"}
+    )
+    assert away.status_code == 422
 
 
 def test_pausing_a_blocked_lane_says_nothing_runs_and_it_stays_stopped(env: ApiEnv) -> None:

@@ -4,6 +4,8 @@ or skipping it, after a confirmation."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -11,7 +13,7 @@ from stockyard.engine import ItemFilter
 from stockyard.errors import Forbidden, InvalidInput
 from stockyard.service import ACTIONS
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import Page, error_summary
+from stockyard.web.console.pages.common import Page, _back, error_summary
 from stockyard.web.query import Id
 
 router = APIRouter()
@@ -50,6 +52,9 @@ async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Resp
         role = page.client.role if page.client else "none"
         raise Forbidden(f"this needs the operator role; yours is {role}")
     here = page.url(f"/items/{item_id}")
+    # Where the operator came from (the lanes page, say) when the form says so: Cancel
+    # and the end of the action go back there. A path of this console only.
+    back = _back(str(form.get("back", "")), page) if form.get("back") else here
     if form.get("confirmed") != "yes":
         it = page.service.item(page.who, client_id, item_id).item
         # Worded as the bulk confirmation of one item: the same action reads the same
@@ -63,15 +68,17 @@ async def act(request: Request, client_id: Id, item_id: Id, action: str) -> Resp
             effects=described + EFFECTS[action],
             warnings=_warnings(page, item_id) if action == "skip" else [],
             post_to=page.url(f"/items/{item_id}/{action}"),
-            fields={},
+            fields={"back": back} if back != here else {},
             button=f"Yes, {action} 1",
             danger=action == "skip",
-            back=here,
+            back=back,
         )
     page.service.act(page.who, client_id, action, [item_id])
     verb = "retried" if action == "retry" else "skipped"
     # The guard moves the message to a one-time cookie: it never stays in the URL.
-    return RedirectResponse(page.url(f"/items/{item_id}", msg=f"Item {item_id} {verb}."), 303)
+    separator = "&" if "?" in back else "?"
+    message = urlencode({"msg": f"Item {item_id} {verb}."})
+    return RedirectResponse(f"{back}{separator}{message}", 303)
 
 
 def _warnings(page: Page, item_id: int) -> list[str]:
