@@ -7,6 +7,7 @@ import html
 import itertools
 import re
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -758,7 +759,9 @@ def test_skipping_a_queued_add_warns_of_its_updates_too(env: ApiEnv) -> None:
 # ------------------------------------------------------- third review: R-D1, R-D5, R-D6
 
 
-def test_a_confirmed_bulk_action_touches_no_item_that_changed_since(env: ApiEnv) -> None:
+def test_a_confirmed_bulk_action_touches_no_item_that_changed_since(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """R-D1: one shown item leaves the set and an older one joins it (the count stays):
     the confirmed action must not act on the newcomer, and asks again."""
     token = sign_in(env)
@@ -775,9 +778,17 @@ def test_a_confirmed_bulk_action_touches_no_item_that_changed_since(env: ApiEnv)
     confirm = env.http.post(f"{base}/bulk", data=form).text
     assert "Retry 3 items?" in confirm
     fields = _fields(confirm, "Yes, retry")
-    assert fields["as_of"] and fields["shown"] == ["3"]
+    assert fields["seen"][0].startswith("3-")
     env.service.act(env.root, env.a.id, "retry", [ids[2]])  # a colleague retries one
+    # The late failure recorded by a worker whose clock is a minute behind (its
+    # updated_at before the confirmation): the set's fingerprint, not a time, tells.
+    from stockyard.engine import claims
+
+    behind = types.SimpleNamespace(time=lambda: time.time() - 60)
+    monkeypatch.setattr(claims, "time", behind)
     env.queue.settle(owner, [Outcome(running[ids[0]], "permanent", time.time(), "late")])
+    monkeypatch.undo()
+    assert (env.queue.get(env.a.id, ids[0]).updated_at or 0) < time.time() - 30
     again = env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
     assert again.status_code == 200 and "changed since you confirmed" in again.text
     assert env.queue.get(env.a.id, ids[0]).status == "failed"  # never shown: untouched
@@ -849,7 +860,7 @@ def test_requeue_instead_counts_only_the_failed_adds(env: ApiEnv) -> None:
     confirm = env.http.post(f"{base}/bulk", data=form).text
     assert "Retry the failed add_product instead" in confirm
     fields = _fields(confirm, "Retry the failed add_product instead")
-    assert fields["shown"] == ["1"] and fields["action"] == ["retry"]
+    assert fields["seen"][0].startswith("1-") and fields["action"] == ["retry"]
     env.http.post(f"{base}/bulk", data=fields | {"csrf": token}, follow_redirects=False)
     assert env.queue.get(env.a.id, add).status == "queued"
     assert env.queue.get(env.a.id, queued_add).status == "queued"

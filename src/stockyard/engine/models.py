@@ -181,10 +181,6 @@ class ItemFilter:
     # Items up to this id only: a confirmed bulk action touches no item that arrived (or
     # was given a higher id) after the confirmation the operator read.
     max_id: int | None = None
-    # Items last changed (updated_at) at or before this time only: a confirmed bulk action
-    # acts on no item that joined the set after the confirmation was read (an older item
-    # that failed since has a low id, but a late updated_at).
-    unchanged_since: float | None = None
 
 
 # The longest error an item keeps (longer ones are cut when recorded).

@@ -165,6 +165,10 @@ class Queue:
         """Matching items; with `cap`, at most cap + 1 are counted."""
         return self._reads.count(flt, cap)
 
+    def fingerprint(self, flt: ItemFilter) -> str:
+        """Which items match, as a short string: equal for the same set of items."""
+        return self._reads.fingerprint(flt)
+
     def failure_groups(
         self, client_id: int, limit: int, newest: int = 20_000
     ) -> list[tuple[str | None, str, int | None, int, int, int]]:

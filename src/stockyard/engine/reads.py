@@ -144,9 +144,6 @@ class Reads:
         if flt.max_id is not None:
             clauses.append("id <= :max_id")
             params["max_id"] = flt.max_id
-        if flt.unchanged_since is not None:
-            clauses.append("updated_at <= :unchanged_since")
-            params["unchanged_since"] = flt.unchanged_since
         return " AND ".join(clauses), params
 
     def _broad(self, client_id: int, low: str, high: str) -> bool:
@@ -185,6 +182,21 @@ class Reads:
             )
             params["cap"] = cap + 1
         return int(self.sql.value(self.sql.conn, query, **params))
+
+    def fingerprint(self, flt: ItemFilter) -> str:
+        """Which items match, in three numbers: how many, and two sums of their ids
+        reduced modulo a prime (no database overflows). Two reads give the same
+        fingerprint when they match the same items (short of a collision one time in
+        about 10^12): a confirmation's promise that the action touches what it showed,
+        whatever the clocks of the hosts that changed the items in between."""
+        where, params = self.where(flt)
+        query = self.sql.compose(
+            "SELECT count(*), coalesce(sum(id % 1000003), 0),"
+            " coalesce(sum((id % 999983) * (id % 999979) % 1000003), 0)"
+            f" FROM items WHERE {where}"
+        )
+        row = self.sql.all(self.sql.conn, query, **params)[0]
+        return "-".join(str(int(v)) for v in tuple(row))
 
     def count_by(
         self, flt: ItemFilter, columns: Sequence[str]

@@ -365,6 +365,13 @@ class ItemsService(ServiceBase):
             return self.queue.retry_where(flt, who.actor)
         return self.queue.skip_where(flt, who.actor)
 
+    def bulk_fingerprint(self, who: Principal, flt: ItemFilter, action: str) -> str:
+        """Which items `act_where(who, flt, action)` would touch now, as a short string
+        ("count-sum-sum"): a confirmation carries it, and the confirmed action goes ahead
+        only if the set is still the same."""
+        self._allow(who, flt.client_id, OPERATE)
+        return self.queue.fingerprint(bulk_filter(flt, action))
+
     def bulk_counts(self, who: Principal, flt: ItemFilter, action: str) -> list[BulkGroup]:
         """What `act_where(who, flt, action)` would touch now, by instruction and
         connection, largest group first: what a confirmation shows. One query, on the

@@ -8,8 +8,6 @@ they touch by status, instruction and lane, and the consequences the catalog kno
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -297,7 +295,7 @@ async def bulk(request: Request, client_id: Id) -> Response:
     """Retry or skip the selected items, every item matching the filter, or every failed
     item of one SKU (exactly, in any case): first a confirmation of what it touches and
     what the catalog says will follow, then the action, on no item the confirmation did
-    not count (`max_id`, `shown`)."""
+    not count (`max_id`) or that changed since (`seen`)."""
     page = Page(request, client_id)
     await check_csrf(request, page.session)
     form = await request.form()
@@ -375,30 +373,27 @@ def _bulk_query(form: Any, scope: str) -> ItemQuery:
 def _as_confirmed(
     page: Page, form: Any, flt: ItemFilter, action: str
 ) -> tuple[ItemFilter, str | None]:
-    """The filter bounded to the items the confirmation counted: ids up to its `max_id`,
-    unchanged since it was read (`as_of`), so no item that joined the set since is acted
-    on; and why to ask again when the count up to `max_id` differs from the one shown,
-    either way (older items joined, or some the operator saw left). A form without
-    `max_id` was not made by a confirmation page (the API's semantics: the filter as it
-    is)."""
+    """The filter bounded to the items the confirmation counted (ids up to its `max_id`),
+    and why to ask again when the set up to `max_id` is not the one it showed: its
+    fingerprint (`seen`: the count and two sums of the ids) differs, so an item left or
+    joined since (another operator's retry, an older item failing again), whatever the
+    clocks of the hosts that changed them. A form without `max_id` was not made by a
+    confirmation page (the API's semantics: the filter as it is)."""
     max_id = _ids([v for v in form.getlist("max_id") if v], "max_id")
     if not max_id:
         return flt, None
-    flt = replace(flt, max_id=max_id[0], unchanged_since=_as_of(form))
-    shown = _ids([v for v in form.getlist("shown") if v], "shown")
-    if not shown:
+    flt = replace(flt, max_id=max_id[0])
+    seen = str(form.get("seen", "") or "")
+    if not seen:
         return flt, None
-    bounded = sum(g.items for g in page.service.bulk_counts(page.who, flt, action))
-    # Items newer than those shown are left alone, as ever; an older one that joined the
-    # set since (it failed again) is one the operator has not seen: counted here.
-    joined = replace(flt, unchanged_since=None)
-    now = sum(g.items for g in page.service.bulk_counts(page.who, joined, action))
-    if bounded == now == shown[0]:
+    now = page.service.bulk_fingerprint(page.who, flt, action)
+    if now == seen:
         return flt, None
-    if now == shown[0]:
+    was, is_ = _count_of(seen), _count_of(now)
+    if was == is_:
         return flt, "Some of the items changed since you confirmed: nothing was done yet."
-    diff = abs(now - shown[0])
-    more = "more" if now > shown[0] else "fewer"
+    diff = abs(is_ - was)
+    more = "more" if is_ > was else "fewer"
     verb = "matches" if diff == 1 else "match"
     return flt, (
         f"{diff:,} {more} item{'' if diff == 1 else 's'} {verb} than when you confirmed"
@@ -406,18 +401,12 @@ def _as_confirmed(
     )
 
 
-def _as_of(form: Any) -> float | None:
-    """When the confirmation was read (seconds), from its form; None on an older form."""
-    raw = str(form.get("as_of", "") or "")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput("as_of: the confirmation's time, in seconds") from None
-    if not math.isfinite(value):
-        raise InvalidInput("as_of: the confirmation's time, in seconds")
-    return value
+def _count_of(fingerprint: str) -> int:
+    """The count a fingerprint starts with ("3-12-40": 3 items)."""
+    head = fingerprint.split("-", 1)[0]
+    if not _is_id(head) and head != "0":
+        raise InvalidInput("seen: the confirmation's fingerprint is not readable: reload the page")
+    return int(head)
 
 
 def _confirm(
@@ -431,12 +420,12 @@ def _confirm(
     back: str,
     changed: str | None = None,
 ) -> Response:
-    flt = replace(flt, max_id=None, unchanged_since=None)
-    # Read before the counts: an item changed after this is not one the operator saw.
-    as_of = time.time()
+    flt = replace(flt, max_id=None)
     preview = page.service.bulk_preview(page.who, flt, action, CONFIRM_FIRST)
-    # The newest item counted: a confirmed action touches nothing newer (`_as_confirmed`).
+    # The newest item counted: a confirmed action touches nothing newer (`_as_confirmed`),
+    # and goes ahead only on the same set up to it (`seen`).
     max_id = preview.first[0].id if preview.first else 0
+    seen = page.service.bulk_fingerprint(page.who, replace(flt, max_id=max_id), action)
     names = _names(page)
     warnings = page.service.skip_warnings(page.who, flt) if action == "skip" else []
     by = _breakdown(preview.groups, names)
@@ -450,23 +439,26 @@ def _confirm(
         ],
         by=by,
         first=preview.first,
-        warnings=[(w, _requeue_filter(query, w.instruction)) for w in warnings],
+        warnings=[_requeue(page, query, w, max_id) for w in warnings],
         failed_only=not flt.statuses,
         form=form,
         scope=scope,
         ids=ids,
         back=back,
         max_id=max_id,
-        as_of=repr(as_of),
+        seen=seen,
         changed=changed,
     )
 
 
-def _requeue_filter(query: ItemQuery, instruction: str) -> str:
-    """The fix of a skip warning as a filter: retry the failed items of this instruction
-    the skip would have touched, every one (not only those the warning looked at)."""
-    fix = query.model_copy(update={"status": ["failed"], "instruction": [instruction]})
-    return fix.model_dump_json(exclude_defaults=True)
+def _requeue(page: Page, query: ItemQuery, warning: Any, max_id: int) -> tuple[Any, str, str]:
+    """The fix of a skip warning as a filter: retry the failed items of its instruction
+    the skip would have touched, every one (not only those the warning looked at), with
+    the fingerprint of that set as the confirmation shows it."""
+    fix = query.model_copy(update={"status": ["failed"], "instruction": [warning.instruction]})
+    flt = replace(item_filter(page.client_id, fix), max_id=max_id)
+    seen = page.service.bulk_fingerprint(page.who, flt, "retry")
+    return warning, fix.model_dump_json(exclude_defaults=True), seen
 
 
 def _breakdown(
