@@ -20,7 +20,14 @@ from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, NotFound
 from stockyard.service import ACTIONS
 from stockyard.web.console.auth import check_csrf
-from stockyard.web.console.pages.common import FILTERS, Page, _back, _ids, _is_id
+from stockyard.web.console.pages.common import (
+    FILTERS,
+    Page,
+    _back,
+    _ids,
+    _is_id,
+    plain_problems,
+)
 from stockyard.web.query import Id, ItemQuery, item_filter
 
 router = APIRouter()
@@ -95,11 +102,7 @@ def _problem(exc: ValidationError, search: str) -> str:
     """Why the filters do not read, in the words of the form."""
     if search and any(e["loc"][:1] in (("ref",), ("ref_prefix",)) for e in exc.errors()):
         return "The search does not read: give at most 200 characters."
-    problems = "; ".join(
-        f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix("ref_prefix: ")
-        for e in exc.errors()
-    )
-    return f"These filters do not read: {problems}"
+    return f"These filters do not read: {plain_problems(exc.errors())}"
 
 
 def _blocked(page: Page) -> dict[str, Any]:
