@@ -35,8 +35,11 @@ _MAX_FREE_GROUPS = 50
 # A prefix shorter than this is searched as a whole reference: "s" would be a range over
 # nearly every reference of a client (docs/queue.md).
 MIN_PREFIX = 2
-# Beyond this many references in a prefix's range its items are found newest first.
-_BROAD_PREFIX = 2000
+# Beyond this many references in a prefix's range its items are found newest first. At
+# least the largest count cap of the shells (the console's 10,000): a capped count of a
+# range no broader than the cap reads the range, never the client's history newest first
+# (2,500 matches among 200,000 items: 94 ms that way, every refresh).
+_BROAD_PREFIX = 10_000
 
 
 def _after_prefix(prefix: str) -> str:
