@@ -232,7 +232,10 @@ def is_console_path(value: str) -> bool:
     # Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
     # "/\\evil.example" and "/\t/evil.example" are other hosts to them.
     odd = any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value)
-    if odd or parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
+    # A fragment would come before the one-time message a redirect appends ("?msg=").
+    if odd or parts.fragment or "#" in value:
+        return False
+    if parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
         return False
     # A browser resolves "." and ".." segments, %2e spelled too ("/console/../x" is "/x"),
     # and an empty segment ("//") is how a scheme-relative host starts: none is ours.

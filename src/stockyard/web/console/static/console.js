@@ -598,7 +598,10 @@
     if (modifier || event.defaultPrevented) return;
     const open = document.querySelector("dialog[open]");
     if (event.key === "Escape") {
+      // Closest first: a dialog, then an open menu (the phone's Account), then the page.
+      const menu = document.querySelector("details.menu[open]");
       if (open) open.close();
+      else if (menu) menu.open = false;
       else if (!isTextField(document.activeElement) && document.activeElement?.tagName !== "SELECT") {
         const cancel = cancelLink();
         if (cancel) {
