@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -70,6 +71,19 @@ def pg_databases() -> Iterator[Databases]:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database with no schema yet, for upgrade tests (the suite's PostgreSQL databases
+    come migrated)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/old.db"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.create(migrated=False)
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture

@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-import stockyard.migrations
 from stockyard.connectors.base import ChannelProduct, ChannelVariant, Connector
 from stockyard.connectors.http import HttpConnector
 from stockyard.db import connect
@@ -23,6 +20,7 @@ from stockyard.errors import Misconfigured, PermanentError
 from stockyard.sealing import KEY_ENV, KEY_FILE_ENV, Sealer
 from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
+from tests.support.migrations import migrate_to
 from tests.support.remote import Remote
 
 TOKEN = "Bearer tok-7f3a9c1e55"
@@ -184,19 +182,6 @@ def test_a_remote_echoing_the_credentials_does_not_put_them_on_the_item(remote: 
 # ---------------------------------------------------------------------- the upgrade
 
 
-def _migrate(url: str, revision: str) -> None:
-    """Run the migrations up to `revision`, as stockyard.db does up to head."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(stockyard.migrations.__file__).parent))
-    engine = create_engine(connect(url).sqlalchemy_url())
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def _old_connection(url: str, connector: str, settings: dict[str, Any], sealed: str | None) -> int:
     engine = create_engine(connect(url).sqlalchemy_url())
     try:
@@ -231,24 +216,12 @@ def _stored(url: str, conn_id: int) -> tuple[dict[str, Any], str | None]:
     return json.loads(row[0]), row[1]
 
 
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with no schema yet (the suite's PostgreSQL databases come migrated)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/old.db"
-        return
-    databases = request.getfixturevalue("pg_databases")
-    url = databases.create(migrated=False)
-    yield url
-    databases.drop(url)
-
-
 def test_the_upgrade_moves_credential_headers_into_sealed_secrets(
     empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(KEY_ENV, Sealer.new_key().decode())
     sealer = Sealer.for_database(url := empty_url)
-    _migrate(url, "0005")
+    migrate_to(url, "0005")
     headers = {"Authorization": TOKEN, "Accept": "application/json", "X-Api-Key": API_KEY}
     settings = {"base_url": "https://shop.example", "headers": headers, "rules": {}}
     shop = _old_connection(url, "http", settings, sealer.seal({"hmac_secret": "h-1234"}))
@@ -293,7 +266,7 @@ def test_the_upgrade_without_a_key_says_so_and_changes_nothing(
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     url = pg_databases.create(migrated=False)
     try:
-        _migrate(url, "0005")
+        migrate_to(url, "0005")
         settings = {"base_url": "https://shop.example", "headers": {"Authorization": TOKEN}}
         shop = _old_connection(url, "http", settings, None)
         with pytest.raises(Misconfigured) as failed:
@@ -316,7 +289,7 @@ def test_an_upgrade_with_nothing_to_move_needs_no_key(
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     url = pg_databases.create(migrated=False)
     try:
-        _migrate(url, "0005")
+        migrate_to(url, "0005")
         plain = {"base_url": "https://shop.example", "headers": {"Accept": "text/json"}}
         shop = _old_connection(url, "http", plain, None)
         connect(url).migrate()

@@ -8,22 +8,19 @@ import html
 import re
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 from systems.postgres import Databases
 
-import stockyard.migrations
 from stockyard.catalog.models import Customer, Order, Product
 from stockyard.db import connect, load_queries
 from stockyard.engine import Request
 from tests.support.api_env import ApiEnv, order, product
 from tests.support.console import sign_in
+from tests.support.migrations import migrate_to
 from tests.support.queues import UrlMaker, drain
 
 
@@ -395,32 +392,8 @@ def test_a_prefix_is_found_under_a_collation_that_is_not_bytewise(icu_env: ApiEn
 # --------------------------------------------------------------------- the upgrade (0009)
 
 
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with no schema yet (the suite's PostgreSQL databases come migrated)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/old.db"
-        return
-    databases = request.getfixturevalue("pg_databases")
-    url = databases.create(migrated=False)
-    yield url
-    databases.drop(url)
-
-
-def _upgrade(url: str, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(stockyard.migrations.__file__).parent))
-    engine = create_engine(connect(url).sqlalchemy_url())
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def test_the_upgrade_folds_the_codes_already_stored(empty_url: str) -> None:
-    _upgrade(empty_url, "0008")
+    migrate_to(empty_url, "0008")
     engine = create_engine(connect(empty_url).sqlalchemy_url())
     codes = ["SKU-Old", "Straße-1", "ÄRGER", "plain-9"]
     try:
@@ -454,7 +427,7 @@ def test_the_upgrade_folds_the_codes_already_stored(empty_url: str) -> None:
                     ),
                     row,
                 )
-        _upgrade(empty_url, "head")
+        migrate_to(empty_url, "head")
         with engine.begin() as conn:
             for table, key in (("products", "code"), ("variants", "sku"), ("customers", "code")):
                 rows = conn.execute(sql(f"SELECT {key}, folded FROM {table}")).all()
@@ -464,7 +437,7 @@ def test_the_upgrade_folds_the_codes_already_stored(empty_url: str) -> None:
 
 
 def test_the_upgrade_keeps_a_column_added_and_folded_beforehand(empty_url: str) -> None:
-    _upgrade(empty_url, "0008")
+    migrate_to(empty_url, "0008")
     engine = create_engine(connect(empty_url).sqlalchemy_url())
     collate = ' COLLATE "C"' if empty_url.startswith("postgresql") else ""
     try:
@@ -480,7 +453,7 @@ def test_the_upgrade_keeps_a_column_added_and_folded_beforehand(empty_url: str) 
                     ),
                     {"c": client, "code": code, "f": folded},
                 )
-        _upgrade(empty_url, "head")
+        migrate_to(empty_url, "head")
         with engine.begin() as conn:
             rows = conn.execute(sql("SELECT code, folded FROM products")).all()
         assert dict(rows) == {"Done-Before": "done-before", "Not-Yet": "not-yet"}

@@ -20,6 +20,7 @@ from stockyard.engine import ItemFilter, Job, Outcome, Queue, Request
 from stockyard.tenancy import Tenancy
 from tests.support.api_env import ApiEnv
 from tests.support.console import sign_in
+from tests.support.migrations import migrate_to
 from tests.support.queues import UrlMaker, make_queue
 
 # ------------------------------------------------------------------------------ helpers
@@ -613,26 +614,6 @@ FULLWIDTH = "\uff26\uff35\uff2c\uff2c"  # FULL in fullwidth letters
 MIXED_REFS = ["SKU-Abc", "sku-abc", "plain-1", "SKU-ÄBÇ", "Straße", "ΣΊΣΥΦΟΣ", "İx", FULLWIDTH]
 
 
-def _migrate_to(url: str, revision: str) -> None:
-    """The migrations up to `revision`, as stockyard.db runs them up to head."""
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
-
-    import stockyard.migrations
-    from stockyard.db import connect
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(stockyard.migrations.__file__).parent))
-    engine = create_engine(connect(url).sqlalchemy_url())
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def _run_sql(url: str, *statements: str, **params: object) -> list[tuple[object, ...]]:
     from sqlalchemy import create_engine, text
 
@@ -651,27 +632,16 @@ def _run_sql(url: str, *statements: str, **params: object) -> list[tuple[object,
         engine.dispose()
 
 
-@pytest.fixture
-def unmigrated_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/old.db"
-        return
-    databases = request.getfixturevalue("pg_databases")
-    url = databases.create(migrated=False)
-    yield url
-    databases.drop(url)
-
-
 @pytest.mark.parametrize("beforehand", [False, True])
 def test_0008_folds_existing_ascii_and_unicode_references(
-    unmigrated_url: str, backend: str, beforehand: bool
+    empty_url: str, backend: str, beforehand: bool
 ) -> None:
     from stockyard.db import connect
 
     if beforehand and backend == "sqlite":
         pytest.skip("the column and index are built beforehand on PostgreSQL only")
-    url = unmigrated_url
-    _migrate_to(url, "0007")
+    url = empty_url
+    migrate_to(url, "0007")
     for n, ref in enumerate(MIXED_REFS):
         for item in (n + 1, n + 100):
             _run_sql(url, "INSERT INTO item_refs (ref, item_id) VALUES (:r, :i)", r=ref, i=item)
