@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
@@ -19,8 +21,10 @@ def htmx() -> FileResponse:
     return FileResponse(HERE / "static" / "htmx.min.js", headers={"Cache-Control": "max-age=86400"})
 
 
+@functools.cache
 def _stylesheet() -> bytes:
-    # One file per area of the console (static/css/), served as one sheet: one request.
+    # One file per area of the console (static/css/), served as one sheet: one request;
+    # joined once per process (the files ship with the package).
     parts = sorted((HERE / "static" / "css").glob("*.css"))
     return b"\n".join(p.read_bytes() for p in parts)
 
