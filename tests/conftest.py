@@ -29,7 +29,12 @@ if TYPE_CHECKING:
     from systems.launch import Running
 
 CHAOS_FILES = {"test_processes.py", "test_storage_full.py"}
-REAL_FILES = {"test_console_browser.py", "test_erp_shop.py", "test_real_connectors.py"}
+REAL_FILES = {
+    "test_console_browser.py",
+    "test_erp_shop.py",
+    "test_real_connectors.py",
+    "test_vendure_crash.py",
+}
 REAL_FIXTURES = {"tryton", "vendure"}
 
 
