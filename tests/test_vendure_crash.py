@@ -44,7 +44,7 @@ def test_a_vendure_killed_while_writing_comes_back_with_its_data(tmp_path: Path)
         saved = 0
         for round_ in range(ROUNDS):
             admin = vendure_admin(shop.url)
-            stop, written = threading.Event(), []
+            stop, written = threading.Event(), list[str]()
             writer = threading.Thread(target=_write_until, args=(admin, stop, written, round_))
             writer.start()
             while len(written) < 3:
