@@ -17,7 +17,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLSchema, build_client_schema, parse, validate_schema
+from graphql import (
+    GraphQLSchema,
+    OperationDefinitionNode,
+    build_client_schema,
+    get_variable_values,
+    parse,
+    validate_schema,
+)
 from graphql import validate as graphql_validate
 from graphql.error import GraphQLSyntaxError
 
@@ -103,12 +110,24 @@ def _load(version: str) -> GraphQLSchema:
     return GraphQLSchema(**kwargs)
 
 
-def validate(document: str, version: str = API_VERSION) -> list[str]:
+def validate(
+    document: str, variables: dict[str, Any] | None = None, version: str = API_VERSION
+) -> list[str]:
     """graphql-core's errors for `document` against the Admin schema (empty: valid), with
-    Shopify's own hints (e.g. "Did you mean 'productVariantsBulkUpdate'?")."""
+    Shopify's own hints (e.g. "Did you mean 'productVariantsBulkUpdate'?"). With
+    `variables`, they are coerced to the operation's variable types too, so an input object
+    with a field Shopify does not have, or without one it requires, is refused as well."""
     schema = load(version)
     try:
         ast = parse(document)
     except GraphQLSyntaxError as e:
         return [e.message]
-    return [e.message for e in graphql_validate(schema, ast)]
+    errors = [e.message for e in graphql_validate(schema, ast)]
+    if errors or variables is None:
+        return errors
+    for op in ast.definitions:
+        if isinstance(op, OperationDefinitionNode):
+            coerced = get_variable_values(schema, op.variable_definitions or (), variables)
+            if isinstance(coerced, list):
+                errors.extend(e.message for e in coerced)
+    return errors
