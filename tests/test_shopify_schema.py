@@ -173,7 +173,7 @@ INVENTORY_SET_VARIABLES: dict[str, Any] = {
     "input": {
         "name": "available",
         "reason": "correction",
-        "referenceDocumentUri": "stockyard://item/7f3c",
+        "referenceDocumentUri": "gid://stockyard/Item/7f3c",
         "quantities": [
             {
                 "inventoryItemId": ITEM,

@@ -61,13 +61,15 @@ class SchemaInvalid(RuntimeError):
 
 
 def schema_dir() -> Path:
-    """The folder of admin_<version>.json.gz: $STOCKYARD_SHOPIFY_SCHEMA_DIR, or the cache
-    the install script fills."""
+    """The folder of admin_<version>.json.gz, in the unpacked package: the install script's
+    destination ($STOCKYARD_SHOPIFY_SCHEMA_DIR, else the cache folder) + dist/data."""
     given = os.environ.get(DIR_ENV)
     if given:
-        return Path(given)
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache_home / "stockyard" / f"shopify-dev-mcp-{PACKAGE_VERSION}" / "dist" / "data"
+        root = Path(given)
+    else:
+        cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        root = cache_home / "stockyard" / f"shopify-dev-mcp-{PACKAGE_VERSION}"
+    return root / "dist" / "data"
 
 
 def schema_path(version: str = API_VERSION) -> Path:
