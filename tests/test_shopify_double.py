@@ -22,30 +22,28 @@ pytestmark = pytest.mark.skipif(
     f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
 )
 
-from tests import test_shopify_schema as _schema_docs  # noqa: E402
+from stockyard.connectors.shopify import documents as _documents  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
-from tests.test_shopify_schema import (  # noqa: E402
+from stockyard.connectors.shopify.documents import (  # noqa: E402
     FULFILLMENT_CREATE,
     INVENTORY_SET,
     PRODUCT_CREATE,
-    PRODUCT_CREATE_VARIABLES,
     PRODUCT_SET,
-    PRODUCT_SET_VARIABLES,
     PRODUCTS_BY_SKU,
     VARIANTS_BULK_CREATE,
     VARIANTS_BULK_UPDATE,
 )
-
-# The connector's orders documents as written (50 orders x 250 line items; 20 fulfillment
-# orders x 250 lines) cost far over 1,000 points under the double's rule, and nested
-# connections multiply on Shopify too (its docs): the double refuses them with
-# MAX_COST_EXCEEDED. Until the connector picks its page sizes, these tests use smaller ones.
-ORDERS_UPDATED_SINCE = _schema_docs.ORDERS_UPDATED_SINCE.replace("first: 250", "first: 10").replace(
-    "first: 50", "first: 2"
+from tests.test_shopify_schema import (  # noqa: E402
+    PRODUCT_CREATE_VARIABLES,
+    PRODUCT_SET_VARIABLES,
 )
-ORDER_FULFILLMENT_ORDERS = _schema_docs.ORDER_FULFILLMENT_ORDERS.replace(
-    "first: 250", "first: 20"
-).replace("first: 20)", "first: 5)", 1)
+
+# The connector's orders documents (10 orders x 20 line items; 5 fulfillment orders x 20
+# lines) stay under 1,000 points; the paging test wants small pages: 2 orders x 10 lines.
+ORDERS_UPDATED_SINCE = _documents.ORDERS_UPDATED_SINCE.replace("first: 20)", "first: 10)").replace(
+    "orders(first: 10,", "orders(first: 2,"
+)
+ORDER_FULFILLMENT_ORDERS = _documents.ORDER_FULFILLMENT_ORDERS
 
 
 class Clock:

@@ -3,10 +3,10 @@
 a wrong document is refused with Shopify's own hint. With variables, the input shapes are
 checked too (graphql-core coerces them to the operation's variable types).
 
-The schema comes from scripts/install-shopify-schema.sh (`make shopify-schema`, run by
-`make test`); without it these tests are skipped. The documents were written from the
-schema's introspection (docs/shopify-notes.md), and will move to the connector's own module
-when it exists.
+The documents are the connector's own (stockyard.connectors.shopify.documents): every one
+of them is validated here, most with realistic variables. The schema comes from
+scripts/install-shopify-schema.sh (`make shopify-schema`, run by `make test`); without it
+these tests are skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,25 @@ from typing import Any
 
 import pytest
 
-from stockyard.connectors.shopify import schema
+from stockyard.connectors.shopify import documents, schema
+from stockyard.connectors.shopify.documents import (
+    BULK_OPERATION,
+    BULK_PRODUCT_SET,
+    BULK_RUN_MUTATION,
+    FULFILLMENT_CREATE,
+    FULFILLMENT_ORDERS,
+    INVENTORY_LEVELS,
+    INVENTORY_SET,
+    ORDER_FULFILLMENT_ORDERS,
+    ORDERS_UPDATED_SINCE,
+    PRODUCT_CREATE,
+    PRODUCT_DELETE,
+    PRODUCT_SET,
+    PRODUCTS_BY_SKU,
+    STAGED_UPLOADS_CREATE,
+    VARIANTS_BULK_CREATE,
+    VARIANTS_BULK_UPDATE,
+)
 
 pytestmark = pytest.mark.skipif(
     not schema.installed(),
@@ -31,20 +49,6 @@ FULFILLMENT_ORDER = "gid://shopify/FulfillmentOrder/41"
 FULFILLMENT_ORDER_LINE = "gid://shopify/FulfillmentOrderLineItem/51"
 
 # --- Products -------------------------------------------------------------------------
-
-# Create or update a whole product, found by handle. List fields (variants, options,
-# collections, metafields, files) are replaced: an entry left out is deleted.
-PRODUCT_SET = """
-mutation ProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
-  productSet(identifier: $identifier, input: $input, synchronous: true) {
-    product {
-      id
-      handle
-      variants(first: 250) { nodes { id sku inventoryItem { id } } }
-    }
-    userErrors { field message code }
-  }
-}"""
 
 PRODUCT_SET_VARIABLES: dict[str, Any] = {
     "identifier": {"handle": "tee-classic"},
@@ -82,16 +86,6 @@ PRODUCT_SET_VARIABLES: dict[str, Any] = {
     },
 }
 
-# productCreate takes no variants (the product model since 2024-04): it makes the product
-# with its options and one standalone variant, which productVariantsBulkCreate replaces.
-PRODUCT_CREATE = """
-mutation ProductCreate($product: ProductCreateInput!, $media: [CreateMediaInput!]) {
-  productCreate(product: $product, media: $media) {
-    product { id handle options { id name optionValues { id name } } }
-    userErrors { field message }
-  }
-}"""
-
 PRODUCT_CREATE_VARIABLES: dict[str, Any] = {
     "product": {
         "title": "Classic tee",
@@ -102,25 +96,6 @@ PRODUCT_CREATE_VARIABLES: dict[str, Any] = {
         {"originalSource": "https://erp.example/images/tee.jpg", "mediaContentType": "IMAGE"}
     ],
 }
-
-VARIANTS_BULK_CREATE = """
-mutation VariantsCreate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
-  productVariantsBulkCreate(
-    productId: $productId, variants: $variants, strategy: REMOVE_STANDALONE_VARIANT
-  ) {
-    productVariants { id sku inventoryItem { id } }
-    userErrors { field message code }
-  }
-}"""
-
-# One product's variants at a time (price change in the ERP -> one call).
-VARIANTS_BULK_UPDATE = """
-mutation VariantsUpdate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
-  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
-    productVariants { id price compareAtPrice barcode }
-    userErrors { field message code }
-  }
-}"""
 
 VARIANTS_BULK_CREATE_VARIABLES: dict[str, Any] = {
     "productId": PRODUCT,
@@ -140,33 +115,7 @@ VARIANTS_BULK_UPDATE_VARIABLES: dict[str, Any] = {
     "variants": [{"id": VARIANT, "price": "17.90", "compareAtPrice": None}],
 }
 
-PRODUCTS_BY_SKU = """
-query VariantsBySku($query: String!) {
-  productVariants(first: 250, query: $query) {
-    nodes { id sku product { id handle } inventoryItem { id } }
-  }
-}"""
-
-PRODUCT_DELETE = """
-mutation ProductDelete($input: ProductDeleteInput!) {
-  productDelete(input: $input) { deletedProductId userErrors { field message } }
-}"""
-
 # --- Stock ----------------------------------------------------------------------------
-
-# Compare-and-set per location: changeFromQuantity must be given (null skips the check);
-# the idempotency key (required from 2026-04, by the field's description) makes a repeat
-# harmless.
-INVENTORY_SET = """
-mutation InventorySet($input: InventorySetQuantitiesInput!, $key: String!) {
-  inventorySetQuantities(input: $input) @idempotent(key: $key) {
-    inventoryAdjustmentGroup {
-      id
-      changes { name delta quantityAfterChange item { id } location { id } }
-    }
-    userErrors { field message code }
-  }
-}"""
 
 INVENTORY_SET_VARIABLES: dict[str, Any] = {
     "key": "stockyard-item-7f3c",
@@ -185,85 +134,9 @@ INVENTORY_SET_VARIABLES: dict[str, Any] = {
     },
 }
 
-# Re-read after CHANGE_FROM_QUANTITY_STALE.
-INVENTORY_LEVELS = """
-query InventoryLevels($ids: [ID!]!) {
-  nodes(ids: $ids) {
-    ... on InventoryItem {
-      id
-      sku
-      inventoryLevels(first: 50) {
-        nodes { location { id } quantities(names: ["available", "on_hand"]) { name quantity } }
-      }
-    }
-  }
-}"""
-
 # --- Orders in ------------------------------------------------------------------------
 
-ORDERS_UPDATED_SINCE = """
-query Orders($query: String!, $after: String) {
-  orders(first: 50, after: $after, query: $query, sortKey: UPDATED_AT) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id
-      name
-      createdAt
-      updatedAt
-      cancelledAt
-      email
-      currencyCode
-      displayFinancialStatus
-      displayFulfillmentStatus
-      totalPriceSet { shopMoney { amount currencyCode } }
-      shippingAddress { name address1 address2 city zip countryCodeV2 phone }
-      lineItems(first: 250) {
-        nodes {
-          id
-          sku
-          quantity
-          variant { id }
-          originalUnitPriceSet { shopMoney { amount currencyCode } }
-        }
-      }
-    }
-  }
-}"""
-
 # --- Fulfillments out -----------------------------------------------------------------
-
-ORDER_FULFILLMENT_ORDERS = """
-query OrderFulfillmentOrders($id: ID!) {
-  order(id: $id) {
-    id
-    fulfillmentOrders(first: 20) {
-      nodes {
-        id
-        status
-        assignedLocation { location { id } }
-        lineItems(first: 250) {
-          nodes { id sku remainingQuantity totalQuantity lineItem { id } }
-        }
-      }
-    }
-  }
-}"""
-
-FULFILLMENT_ORDERS = """
-query FulfillmentOrders($query: String!, $after: String) {
-  fulfillmentOrders(first: 50, after: $after, query: $query, sortKey: UPDATED_AT) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id status orderId updatedAt }
-  }
-}"""
-
-FULFILLMENT_CREATE = """
-mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
-  fulfillmentCreate(fulfillment: $fulfillment) {
-    fulfillment { id status trackingInfo { company number url } }
-    userErrors { field message }
-  }
-}"""
 
 FULFILLMENT_CREATE_VARIABLES: dict[str, Any] = {
     "fulfillment": {
@@ -285,14 +158,6 @@ FULFILLMENT_CREATE_VARIABLES: dict[str, Any] = {
 
 # --- Bulk -----------------------------------------------------------------------------
 
-STAGED_UPLOADS_CREATE = """
-mutation StagedUploads($input: [StagedUploadInput!]!) {
-  stagedUploadsCreate(input: $input) {
-    stagedTargets { url resourceUrl parameters { name value } }
-    userErrors { field message }
-  }
-}"""
-
 STAGED_UPLOADS_CREATE_VARIABLES: dict[str, Any] = {
     "input": [
         {
@@ -303,32 +168,6 @@ STAGED_UPLOADS_CREATE_VARIABLES: dict[str, Any] = {
         }
     ]
 }
-
-# The mutation run once per JSONL line (each line: its variables).
-BULK_PRODUCT_SET = """
-mutation ProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
-  productSet(identifier: $identifier, input: $input) {
-    product { id handle }
-    userErrors { field message code }
-  }
-}"""
-
-BULK_RUN_MUTATION = """
-mutation BulkRun($mutation: String!, $path: String!, $client: String) {
-  bulkOperationRunMutation(
-    mutation: $mutation, stagedUploadPath: $path, clientIdentifier: $client
-  ) {
-    bulkOperation { id status }
-    userErrors { field message code }
-  }
-}"""
-
-BULK_OPERATION = """
-query BulkOperation($id: ID!) {
-  bulkOperation(id: $id) {
-    id status errorCode objectCount rootObjectCount fileSize url partialDataUrl completedAt
-  }
-}"""
 
 VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
     "productSet": (PRODUCT_SET, PRODUCT_SET_VARIABLES),
@@ -360,6 +199,18 @@ VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
 def test_the_connectors_documents_are_valid(name: str) -> None:
     document, variables = VALID[name]
     assert schema.validate(document, variables) == []
+
+
+@pytest.mark.parametrize("name", sorted(documents.all_documents()))
+def test_every_document_of_the_connector_is_valid(name: str) -> None:
+    """Each document the connector's module holds, without variables (the ones above are
+    checked with variables too): a new document is checked the day it is written."""
+    assert schema.validate(documents.all_documents()[name]) == []
+
+
+def test_the_module_holds_the_documents_checked_with_variables() -> None:
+    held = set(documents.all_documents().values())
+    assert all(document in held for document, _ in VALID.values())
 
 
 # (what is wrong, the document, its variables, a part of Shopify's answer)

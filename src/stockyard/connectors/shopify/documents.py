@@ -1,0 +1,257 @@
+"""Every GraphQL document the `shopify` connector sends, in one place: the unit test
+tests/test_shopify_schema.py validates each of them against Shopify's own Admin schema
+(the pinned `schema.API_VERSION`), so a typo fails without a server.
+
+Page sizes are chosen so that a document's requested cost stays well under Shopify's
+1,000-point limit per query: nested connections multiply (outer `first` x inner `first`).
+docs/shopify-notes.md has the figures the test double computes for them.
+"""
+
+from __future__ import annotations
+
+# --- Products -------------------------------------------------------------------------
+
+# Create or update a whole product, found by handle. List fields (variants, options,
+# collections, metafields, files) are replaced: an entry left out is deleted.
+PRODUCT_SET = """
+mutation ProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input, synchronous: true) {
+    product {
+      id
+      handle
+      variants(first: 250) { nodes { id sku inventoryItem { id } } }
+    }
+    userErrors { field message code }
+  }
+}"""
+
+# Product-level fields of an existing product only (no list field but tags is sent, so
+# no variant, option or file is touched).
+PRODUCT_SET_FIELDS = """
+mutation ProductSetFields($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input, synchronous: true) {
+    product { id }
+    userErrors { field message code }
+  }
+}"""
+
+# productCreate takes no variants (the product model since 2024-04): it makes the product
+# with its options and one standalone variant, which productVariantsBulkCreate replaces.
+PRODUCT_CREATE = """
+mutation ProductCreate($product: ProductCreateInput!, $media: [CreateMediaInput!]) {
+  productCreate(product: $product, media: $media) {
+    product { id handle options { id name optionValues { id name } } }
+    userErrors { field message }
+  }
+}"""
+
+VARIANTS_BULK_CREATE = """
+mutation VariantsCreate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkCreate(
+    productId: $productId, variants: $variants, strategy: REMOVE_STANDALONE_VARIANT
+  ) {
+    productVariants { id sku inventoryItem { id } }
+    userErrors { field message code }
+  }
+}"""
+
+# Variants added to a product that already has real ones: the others stay.
+VARIANTS_BULK_ADD = """
+mutation VariantsAdd($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkCreate(productId: $productId, variants: $variants, strategy: DEFAULT) {
+    productVariants { id sku inventoryItem { id } }
+    userErrors { field message code }
+  }
+}"""
+
+# One product's variants at a time (price change in the ERP -> one call).
+VARIANTS_BULK_UPDATE = """
+mutation VariantsUpdate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id sku price compareAtPrice barcode inventoryItem { id } }
+    userErrors { field message code }
+  }
+}"""
+
+PRODUCTS_BY_SKU = """
+query VariantsBySku($query: String!) {
+  productVariants(first: 250, query: $query) {
+    nodes { id sku product { id handle } inventoryItem { id } }
+  }
+}"""
+
+# Which product holds any of these SKUs (Shopify's search is not exact: the connector
+# compares the SKUs itself). 50 x (variant + product) stays near 150 points.
+VARIANTS_BY_SKU = """
+query VariantsBySkuFirst($query: String!) {
+  productVariants(first: 50, query: $query) {
+    nodes { id sku product { id } }
+  }
+}"""
+
+# One product's variants, paged (a product may have up to 2,048).
+PRODUCT_VARIANTS = """
+query ProductVariants($id: ID!, $after: String) {
+  product(id: $id) {
+    id
+    variants(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id sku selectedOptions { name value } inventoryItem { id } }
+    }
+  }
+}"""
+
+PRODUCT_EXISTS = """
+query ProductExists($id: ID!) {
+  product(id: $id) { id }
+}"""
+
+PRODUCT_DELETE = """
+mutation ProductDelete($input: ProductDeleteInput!) {
+  productDelete(input: $input) { deletedProductId userErrors { field message } }
+}"""
+
+# --- Stock ----------------------------------------------------------------------------
+
+# Compare-and-set per location: changeFromQuantity must be given (null skips the check);
+# the idempotency key (required from 2026-04, by the field's description) makes a repeat
+# harmless.
+INVENTORY_SET = """
+mutation InventorySet($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup {
+      id
+      changes { name delta quantityAfterChange item { id } location { id } }
+    }
+    userErrors { field message code }
+  }
+}"""
+
+# The quantities read before a compare-and-set, and again after CHANGE_FROM_QUANTITY_STALE.
+# 10 levels per item: the connector asks for at most INVENTORY_ITEMS_PER_READ items.
+INVENTORY_LEVELS = """
+query InventoryLevels($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on InventoryItem {
+      id
+      sku
+      inventoryLevels(first: 10) {
+        nodes { location { id } quantities(names: ["available", "on_hand"]) { name quantity } }
+      }
+    }
+  }
+}"""
+
+# --- Orders in (not used yet) ---------------------------------------------------------
+
+# 10 orders x 20 lines: 852 points by the double's rule (50 x 250 would be 50,252). An
+# order with more lines needs its lineItems paged separately.
+ORDERS_UPDATED_SINCE = """
+query Orders($query: String!, $after: String) {
+  orders(first: 10, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      name
+      createdAt
+      updatedAt
+      cancelledAt
+      email
+      currencyCode
+      displayFinancialStatus
+      displayFulfillmentStatus
+      totalPriceSet { shopMoney { amount currencyCode } }
+      shippingAddress { name address1 address2 city zip countryCodeV2 phone }
+      lineItems(first: 20) {
+        nodes {
+          id
+          sku
+          quantity
+          variant { id }
+          originalUnitPriceSet { shopMoney { amount currencyCode } }
+        }
+      }
+    }
+  }
+}"""
+
+# --- Fulfillments out (not used yet) --------------------------------------------------
+
+# 5 fulfillment orders x 20 lines (20 x 250 would be 10,082 points).
+ORDER_FULFILLMENT_ORDERS = """
+query OrderFulfillmentOrders($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillmentOrders(first: 5) {
+      nodes {
+        id
+        status
+        assignedLocation { location { id } }
+        lineItems(first: 20) {
+          nodes { id sku remainingQuantity totalQuantity lineItem { id } }
+        }
+      }
+    }
+  }
+}"""
+
+FULFILLMENT_ORDERS = """
+query FulfillmentOrders($query: String!, $after: String) {
+  fulfillmentOrders(first: 50, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id status orderId updatedAt }
+  }
+}"""
+
+FULFILLMENT_CREATE = """
+mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}"""
+
+# --- Bulk (not used yet) --------------------------------------------------------------
+
+STAGED_UPLOADS_CREATE = """
+mutation StagedUploads($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}"""
+
+# The mutation run once per JSONL line (each line: its variables).
+BULK_PRODUCT_SET = """
+mutation ProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input) {
+    product { id handle }
+    userErrors { field message code }
+  }
+}"""
+
+BULK_RUN_MUTATION = """
+mutation BulkRun($mutation: String!, $path: String!, $client: String) {
+  bulkOperationRunMutation(
+    mutation: $mutation, stagedUploadPath: $path, clientIdentifier: $client
+  ) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"""
+
+BULK_OPERATION = """
+query BulkOperation($id: ID!) {
+  bulkOperation(id: $id) {
+    id status errorCode objectCount rootObjectCount fileSize url partialDataUrl completedAt
+  }
+}"""
+
+
+def all_documents() -> dict[str, str]:
+    """Every document of this module by its constant's name (what the test validates)."""
+    return {
+        name: value
+        for name, value in globals().items()
+        if name.isupper() and isinstance(value, str) and value.lstrip().startswith(("query", "mutation"))
+    }
