@@ -23,7 +23,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 from stockyard.connectors.shopify import documents as _documents  # noqa: E402
-from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from stockyard.connectors.shopify.documents import (  # noqa: E402
     FULFILLMENT_CREATE,
     INVENTORY_SET,
@@ -33,6 +32,7 @@ from stockyard.connectors.shopify.documents import (  # noqa: E402
     VARIANTS_BULK_CREATE,
     VARIANTS_BULK_UPDATE,
 )
+from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.test_shopify_schema import (  # noqa: E402
     PRODUCT_CREATE_VARIABLES,
     PRODUCT_SET_VARIABLES,

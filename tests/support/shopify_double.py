@@ -766,7 +766,7 @@ class ShopifyDouble:
         self._variant(product, {"optionValues": first})["_standalone"] = True
         return {"product": product, "userErrors": []}
 
-    def _product_delete(self, _s: Any, _i: Any, input: Obj) -> Obj:
+    def _product_delete(self, _s: Any, _i: Any, input: Obj, **_a: Any) -> Obj:
         product = self.shop.get(input["id"], "Product")
         if product is None:
             raise UserErr("Product does not exist", ["id"])

@@ -9,6 +9,10 @@ docs/shopify-notes.md has the figures the test double computes for them.
 
 from __future__ import annotations
 
+# The Admin API version these documents are written for and validated against (the
+# connector's default `api_version`; `schema.API_VERSION` is the same).
+API_VERSION = "2026-07"
+
 # --- Products -------------------------------------------------------------------------
 
 # Create or update a whole product, found by handle. List fields (variants, options,
@@ -253,5 +257,7 @@ def all_documents() -> dict[str, str]:
     return {
         name: value
         for name, value in globals().items()
-        if name.isupper() and isinstance(value, str) and value.lstrip().startswith(("query", "mutation"))
+        if name.isupper()
+        and isinstance(value, str)
+        and value.lstrip().startswith(("query", "mutation"))
     }

@@ -28,8 +28,10 @@ from graphql import (
 from graphql import validate as graphql_validate
 from graphql.error import GraphQLSyntaxError
 
-# The Admin API version the connector speaks (one, pinned; Shopify supports each for a year).
-API_VERSION = "2026-07"
+# The Admin API version the connector speaks (one, pinned; Shopify supports each for a
+# year): kept with the documents, so the connector itself needs no graphql-core.
+from stockyard.connectors.shopify.documents import API_VERSION as API_VERSION
+
 # The @shopify/dev-mcp release the schemas come from (scripts/install-shopify-schema.sh).
 PACKAGE_VERSION = "1.16.0"
 DIR_ENV = "STOCKYARD_SHOPIFY_SCHEMA_DIR"

@@ -1,0 +1,197 @@
+"""A client for Shopify's Admin GraphQL API: one endpoint per shop and API version, the
+access token in `X-Shopify-Access-Token`, every failure classified for the queue, and the
+shop's query-cost bucket respected.
+
+Pacing: Shopify meters by query cost in a leaky bucket per app and shop and reports it in
+every answer (`extensions.cost.throttleStatus`: maximumAvailable, currentlyAvailable,
+restoreRate). The client remembers the last report and each document's last requested
+cost. Before sending a document it knows, it projects the bucket to now: if the cost does
+not fit, it waits when the wait is short (`max_wait`), else raises a TransientError whose
+retry_after is the time the bucket needs, so the engine retries the item later instead of
+the worker sleeping or spinning. A THROTTLED answer (HTTP 200 with the error code, or 429)
+becomes the same TransientError: retry_after = points missing / restoreRate. A query that
+costs more than the whole bucket can never run: a PermanentError.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from stockyard import outbound
+from stockyard.errors import HandlerError, PermanentError, TransientError
+
+MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
+
+
+@dataclass
+class BucketReport:
+    """The shop's bucket as last reported, and when (on the client's clock)."""
+
+    maximum: float
+    available: float
+    restore_rate: float
+    at: float
+
+    def projected(self, now: float) -> float:
+        return min(self.maximum, self.available + max(0.0, now - self.at) * self.restore_rate)
+
+
+class ShopifyRefused(PermanentError):
+    """A GraphQL error that is not about throttling; `code` is extensions.code if any."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ShopifyClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        timeout: float = 30.0,
+        max_wait: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # Through the outbound check: the shop's address is the tenant's to write. httpx
+        # ends a base URL with "/", so the endpoint's last segment is posted to.
+        base, _, self._endpoint = url.rpartition("/")
+        self._http = outbound.client(
+            base_url=base + "/",
+            setting="base_url",
+            timeout=timeout,
+            headers={"X-Shopify-Access-Token": token},
+        )
+        self._max_wait = max_wait
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self.bucket: BucketReport | None = None
+        self._costs: dict[str, float] = {}  # document -> its last requested cost
+
+    def close(self) -> None:
+        self._http.close()
+
+    def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._pace(document)
+        try:
+            response = self._http.post(
+                self._endpoint, json={"query": document, "variables": variables or {}}
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"shopify timed out ({exc})") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"cannot reach shopify ({exc})") from None
+        return self._result(document, response)
+
+    # --------------------------------------------------------------------------- pacing
+
+    def _pace(self, document: str) -> None:
+        with self._lock:
+            cost = self._costs.get(document)
+            bucket = self.bucket
+        if cost is None or bucket is None:
+            return
+        if cost > bucket.maximum:
+            raise PermanentError(_too_big(cost, bucket.maximum))
+        missing = cost - bucket.projected(self.clock())
+        if missing <= 0:
+            return
+        wait = missing / bucket.restore_rate if bucket.restore_rate > 0 else math.inf
+        if wait > self._max_wait:
+            raise TransientError(
+                f"shopify: the shop's query-cost bucket is short by {missing:.0f} points",
+                retry_after=wait,
+            )
+        self.sleep(wait)
+
+    def _note_cost(self, document: str, body: Any) -> dict[str, Any] | None:
+        cost = ((body.get("extensions") or {}).get("cost") or {}) if isinstance(body, dict) else {}
+        status = cost.get("throttleStatus") or {}
+        try:
+            report = BucketReport(
+                float(status["maximumAvailable"]),
+                float(status["currentlyAvailable"]),
+                float(status["restoreRate"]),
+                self.clock(),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        with self._lock:
+            self.bucket = report
+            if isinstance(cost.get("requestedQueryCost"), int | float):
+                self._costs[document] = float(cost["requestedQueryCost"])
+        return dict(cost)
+
+    # --------------------------------------------------------------------------- answers
+
+    def _result(self, document: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        cost = self._note_cost(document, body)
+        if status == 429:
+            raise self._throttled(cost, response.headers.get("retry-after"))
+        if status in (408, 425) or status >= 500:
+            raise TransientError(f"shopify answered HTTP {status}")
+        if status in (401, 403):
+            raise PermanentError(
+                f"shopify refused the access token (HTTP {status}): check the app's token"
+                " and its scopes"
+            )
+        if not isinstance(body, dict):
+            raise PermanentError(f"shopify answered HTTP {status}: {response.text[:200]}")
+        errors = body.get("errors")
+        if errors:
+            if isinstance(errors, list):
+                codes = {(e.get("extensions") or {}).get("code") for e in errors}
+                if "THROTTLED" in codes:
+                    raise self._throttled(cost, None)
+                if "MAX_COST_EXCEEDED" in codes:
+                    raise PermanentError(f"shopify: query too expensive: {_messages(errors)}")
+                code = next((c for c in codes if c), None)
+                raise ShopifyRefused(f"shopify refused: {_messages(errors)}", code)
+            raise PermanentError(f"shopify answered HTTP {status}: {str(errors)[:200]}")
+        if status >= 400 or not isinstance(body.get("data"), dict):
+            raise PermanentError(f"shopify answered HTTP {status}: {response.text[:200]}")
+        return dict(body["data"])
+
+    def _throttled(self, cost: dict[str, Any] | None, header: str | None) -> HandlerError:
+        requested = (cost or {}).get("requestedQueryCost")
+        bucket = self.bucket if cost is not None else None
+        if bucket is not None and isinstance(requested, int | float):
+            if requested > bucket.maximum:
+                return PermanentError(_too_big(requested, bucket.maximum))
+            missing = max(1.0, requested - bucket.available)
+            wait = missing / bucket.restore_rate if bucket.restore_rate > 0 else 60.0
+            return TransientError(
+                f"shopify: THROTTLED ({requested} points asked, {bucket.available:.0f} of"
+                f" {bucket.maximum:.0f} available, {bucket.restore_rate:g}/s)",
+                retry_after=wait,
+            )
+        try:
+            after = float(header) if header else None
+        except ValueError:
+            after = None
+        return TransientError("shopify: THROTTLED", retry_after=after or 1.0)
+
+
+def _too_big(cost: float, maximum: float) -> str:
+    return (
+        f"shopify: a query of {cost:.0f} points can never fit the shop's bucket of"
+        f" {maximum:.0f}: its page size must shrink"
+    )
+
+
+def _messages(errors: list[Any]) -> str:
+    return "; ".join(str(e.get("message") if isinstance(e, dict) else e) for e in errors[:3])

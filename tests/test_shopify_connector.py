@@ -1,0 +1,312 @@
+"""The `shopify` connector against the Shopify double over real HTTP (issue 18): products
+with variants made and found again by SKU, a price change as one variant update, an
+existing product linked instead of duplicated, stock compare-and-set through a stale
+answer, THROTTLED as a transient error with the bucket's retry-after, and every request
+the connector sent valid against Shopify's own schema.
+
+Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stockyard.connectors.base import ChannelProduct, ChannelVariant
+from stockyard.connectors.shopify import ShopifyConnector, documents, schema
+from stockyard.errors import PermanentError, TransientError
+
+pytestmark = pytest.mark.skipif(
+    not schema.installed(),
+    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
+    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
+)
+
+from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
+
+KEY = "item-7f3c"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def served(clock: Clock) -> Iterator[Served]:
+    double = ShopifyDouble(capacity=1e6, restore_rate=1e4, clock=clock)
+    with serve(double) as s:
+        yield s
+
+
+@pytest.fixture
+def location(served: Served) -> str:
+    return str(served.double.shop.add_location("Main")["id"])
+
+
+def connector(s: Served, **settings: Any) -> ShopifyConnector:
+    base = s.url.split("/admin/api/")[0]
+    return ShopifyConnector(
+        {"shop": "stockyard-test.myshopify.com", "access_token": TOKEN, "base_url": base} | settings
+    )
+
+
+@pytest.fixture
+def shop(served: Served, location: str) -> Iterator[ShopifyConnector]:
+    c = connector(served, location_id=location)
+    yield c
+    c.close()
+    # Whatever a test did, every request the connector sent was valid against the schema.
+    assert served.double.received
+    for r in served.double.received:
+        assert r.token == TOKEN
+        assert schema.validate(r.query or "", r.variables) == [], r.query
+
+
+def tee(price: str = "19.90", quantities: tuple[int, int] = (5, 3)) -> ChannelProduct:
+    return ChannelProduct(
+        "TEE",
+        {"title": "Classic tee", "description": "Cotton <b>heavy</b>"},
+        [
+            ChannelVariant(
+                f"TEE-{size}",
+                {"price": price, "barcode": None, "quantity": q, "options": {"Size": size}},
+            )
+            for size, q in zip(("S", "M"), quantities, strict=True)
+        ],
+    )
+
+
+def operations(s: Served) -> list[str | None]:
+    return [r.operation_name or _name(r.query) for r in s.double.received]
+
+
+def _name(query: str | None) -> str | None:
+    words = (query or "").split()
+    return words[1].split("(")[0] if len(words) > 1 else None
+
+
+def test_create_a_product_with_variants_and_find_it_by_sku(
+    served: Served, shop: ShopifyConnector, location: str
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    assert set(made.variants) == {"TEE-S", "TEE-M"}
+
+    found = shop.find_product(["NOPE", "TEE-M"])
+    assert found is not None
+    assert found.id == made.id
+    assert found.variants == made.variants
+
+    double = served.double.shop
+    (product,) = double.of("Product")
+    assert product["title"] == "Classic tee"
+    assert product["descriptionHtml"] == "Cotton &lt;b&gt;heavy&lt;/b&gt;"
+    assert [v["sku"] for v in product["_variants"]] == ["TEE-S", "TEE-M"]  # no standalone left
+    assert [v["price"] for v in product["_variants"]] == ["19.90", "19.90"]
+    items = [v["_item"]["id"] for v in product["_variants"]]
+    assert [double.available(i, location) for i in items] == [5, 3]
+    assert shop.find_product(["NOPE"]) is None
+
+
+def test_a_product_without_options_gets_shopifys_default_title(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    single = ChannelProduct("MUG", {"title": "Mug"}, [ChannelVariant("MUG-1", {"price": "8"})])
+    made = shop.create_product(single, KEY)
+    (variant,) = served.double.shop.of("ProductVariant")
+    assert made.variants == {"MUG-1": variant["id"]}
+    assert variant["selectedOptions"] == [{"name": "Title", "value": "Default Title"}]
+
+
+def test_a_price_change_is_one_variant_update(served: Served, shop: ShopifyConnector) -> None:
+    made = shop.create_product(tee(), KEY)
+    before = len(served.double.received)
+    changed = [
+        ChannelVariant(v.sku, v.fields, made.variants[v.sku]) for v in tee(price="17.50").variants
+    ]
+    results = shop.upsert_variants(made.id, changed, KEY)
+    assert [(r.key, r.ok) for r in results] == [("TEE-S", True), ("TEE-M", True)]
+    sent = operations(served)[before:]
+    # Read the variants, update them in one call, read the stock (unchanged: not set).
+    assert sent == ["ProductVariants", "VariantsUpdate", "InventoryLevels"]
+    prices = {v["sku"]: v["price"] for v in served.double.shop.of("ProductVariant")}
+    assert prices == {"TEE-S": "17.50", "TEE-M": "17.50"}
+
+
+def test_an_existing_product_is_linked_by_sku_not_duplicated(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    # Another Stockyard (or the merchant) knows the product only by its SKUs.
+    linked = shop.find_product([v.sku for v in tee().variants])
+    assert linked is not None and linked.id == made.id
+    # A third variant joins the linked product; the others are updated, not recreated.
+    variants = [ChannelVariant(v.sku, v.fields, linked.variants[v.sku]) for v in tee().variants]
+    variants.append(
+        ChannelVariant("TEE-L", {"price": "21.00", "quantity": 2, "options": {"Size": "L"}})
+    )
+    results = shop.upsert_variants(linked.id, variants, KEY)
+    assert all(r.ok for r in results)
+    assert len(served.double.shop.of("Product")) == 1
+    assert sorted(v["sku"] for v in served.double.shop.of("ProductVariant")) == [
+        "TEE-L",
+        "TEE-M",
+        "TEE-S",
+    ]
+
+
+def test_update_product_changes_fields_and_keeps_variants(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    shop.update_product(made.id, ChannelProduct("TEE", {"title": "Tee"}, []), KEY)
+    (product,) = served.double.shop.of("Product")
+    assert product["title"] == "Tee"
+    assert len(product["_variants"]) == 2
+
+
+def test_delete_product_and_already_gone_is_done(served: Served, shop: ShopifyConnector) -> None:
+    made = shop.create_product(tee(), KEY)
+    shop.delete_product(made.id, KEY)
+    shop.delete_product(made.id, KEY)
+    assert served.double.shop.of("Product") == []
+
+
+def test_stock_compare_and_set_through_a_stale_answer(
+    served: Served, shop: ShopifyConnector, location: str
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    double = served.double
+    item = next(v["_item"]["id"] for v in double.shop.of("ProductVariant") if v["sku"] == "TEE-S")
+    real = double.resolvers[("Mutation", "inventorySetQuantities")]
+    calls: list[dict[str, Any]] = []
+
+    def sold_in_between(source: Any, info: Any, input: dict[str, Any]) -> Any:
+        # A sale lands between the connector's read and its first set: that set is stale.
+        if not calls:
+            double.shop.levels[(item, location)]["available"] -= 1
+        calls.append(input)
+        return real(source, info, input=input)
+
+    double.resolvers[("Mutation", "inventorySetQuantities")] = sold_in_between
+    variants = [
+        ChannelVariant(v.sku, v.fields, made.variants[v.sku])
+        for v in tee(quantities=(12, 3)).variants
+    ]
+    results = shop.upsert_variants(made.id, variants, KEY)
+    assert all(r.ok for r in results)
+    assert double.shop.available(item, location) == 12
+    # First with the quantity read (5), stale; read again (4) and set once more.
+    assert [c["quantities"][0]["changeFromQuantity"] for c in calls] == [5, 4]
+    sets = [r for r in double.received if _name(r.query) == "InventorySet"]
+    answers = [r.response["data"]["inventorySetQuantities"]["userErrors"] for r in sets]
+    assert [e[0]["code"] if e else None for e in answers] == ["CHANGE_FROM_QUANTITY_STALE", None]
+    keys = [r.variables["key"] for r in sets if r.variables]
+    assert len(set(keys)) == 2  # the retry is a new request, not a replay of the stale one
+
+    # The same item again: the quantity is already right, nothing is set.
+    before = len(sets)
+    shop.upsert_variants(made.id, variants, KEY)
+    assert len([r for r in double.received if _name(r.query) == "InventorySet"]) == before
+
+
+def test_a_repeated_stock_call_replays_instead_of_setting_twice(
+    served: Served, shop: ShopifyConnector, location: str
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    variants = [
+        ChannelVariant(v.sku, v.fields, made.variants[v.sku])
+        for v in tee(quantities=(9, 3)).variants
+    ]
+    shop.upsert_variants(made.id, variants, KEY)
+    (sent,) = [r for r in served.double.received if _name(r.query) == "InventorySet"]
+    # The same request again (a worker died after sending it): Shopify answers the first
+    # answer again, the stock moves once.
+    shop.api.query(sent.query or "", sent.variables)
+    item = next(
+        v["_item"]["id"] for v in served.double.shop.of("ProductVariant") if v["sku"] == "TEE-S"
+    )
+    assert served.double.shop.available(item, location) == 9
+    assert len(served.double.shop.of("InventoryAdjustmentGroup")) == 1
+
+
+def test_throttled_is_a_transient_error_with_the_buckets_retry_after(clock: Clock) -> None:
+    double = ShopifyDouble(capacity=1000, restore_rate=100, clock=clock)
+    with serve(double) as s:
+        c = connector(s, max_wait=0.5)
+        c.api.clock = clock  # the client projects the bucket on the same (fake) time
+        waited: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            clock.now += seconds + 0.001
+
+        c.api.sleep = sleep
+        c.create_product(tee(), KEY)
+        double.bucket.available = 20.0
+        with pytest.raises(TransientError) as caught:
+            c.find_product(["TEE-S"])
+        throttled = double.received[-1]
+        assert throttled.response["errors"][0]["extensions"]["code"] == "THROTTLED"
+        cost = throttled.requested_cost
+        assert cost is not None
+        assert caught.value.retry_after == pytest.approx((cost - 20) / 100)
+        assert "THROTTLED" in str(caught.value)
+
+        # Asked again before the bucket refilled: refused here, nothing sent (no spinning).
+        sent = len(double.received)
+        clock.now += 0.1
+        with pytest.raises(TransientError) as again:
+            c.find_product(["TEE-S"])
+        assert len(double.received) == sent
+        assert again.value.retry_after == pytest.approx((cost - 30) / 100)
+        assert waited == []
+
+        # A short wait (within max_wait) is waited out rather than failing the item.
+        clock.now += (cost - 30) / 100 - 0.25
+        found = c.api.query(documents.VARIANTS_BY_SKU, {"query": 'sku:"TEE-S"'})
+        assert [v["sku"] for v in found["productVariants"]["nodes"]] == ["TEE-S"]
+        assert waited == [pytest.approx(0.25)]
+        assert len(double.received) == sent + 1
+        c.close()
+
+
+def test_a_query_bigger_than_the_bucket_is_permanent(clock: Clock) -> None:
+    double = ShopifyDouble(capacity=50, restore_rate=10, clock=clock)
+    with serve(double) as s:
+        c = connector(s)
+        with pytest.raises(PermanentError, match="can never fit"):
+            c.find_product(["TEE-S"])
+        c.close()
+
+
+def test_a_wrong_token_is_permanent(served: Served) -> None:
+    c = connector(served, access_token="shpat_wrong")
+    with pytest.raises(PermanentError, match="HTTP 401"):
+        c.find_product(["TEE-S"])
+    c.close()
+
+
+def test_settings_are_checked() -> None:
+    assert ShopifyConnector.credential_problem({"access_token": "x"}) == (
+        "settings.access_token is a credential: send it in secrets"
+    )
+    with pytest.raises(PermanentError, match="shop"):
+        ShopifyConnector({"shop": "example.com", "access_token": "t"})
+    with pytest.raises(PermanentError, match="location_id"):
+        ShopifyConnector({"shop": "a.myshopify.com", "access_token": "t", "location_id": "Main"})
+    # The shop's address goes through the outbound guard like any tenant-written URL.
+    with pytest.raises(PermanentError, match="base_url"):
+        ShopifyConnector(
+            {"shop": "a.myshopify.com", "access_token": "t", "base_url": "http://10.0.0.1"}
+        )
