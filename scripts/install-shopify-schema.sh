@@ -10,7 +10,7 @@ set -euo pipefail
 VERSION=1.16.0
 INTEGRITY="sha512-tqgRnK7sQhjew+htxtleTH23nXB5fZcsrhWgEkomsorGXvLOB2mh2upwZm8uzuTDNTZnqtLMe64yIwh6s2awtw=="
 DEST="${STOCKYARD_SHOPIFY_SCHEMA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stockyard/shopify-dev-mcp-$VERSION}"
-# The API version the connector pins (stockyard.connectors.shopify.schema.API_VERSION):
+# The API version the connector pins (stockyard.connectors.shopify.documents.API_VERSION):
 # the cache folder only ever appears whole (renamed into place below).
 MARK="$DEST/dist/data/admin_2026-07.json.gz"
 if [ -s "$MARK" ]; then

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from stockyard.connectors.base import ChannelProduct, ChannelVariant
-from stockyard.connectors.shopify import ShopifyConnector, documents, schema
+from stockyard.connectors.shopify import ShopifyConnector, documents
 from stockyard.errors import PermanentError, TransientError
+from tests.support import shopify_schema as schema
 
 pytestmark = pytest.mark.skipif(
     not schema.installed(),

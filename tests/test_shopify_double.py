@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stockyard.connectors.shopify import schema
+from tests.support import shopify_schema as schema
 
 pytestmark = pytest.mark.skipif(
     not schema.installed(),

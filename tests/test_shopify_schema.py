@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from stockyard.connectors.shopify import documents, schema
+from stockyard.connectors.shopify import documents
 from stockyard.connectors.shopify.documents import (
     BULK_OPERATION,
     BULK_PRODUCT_SET,
@@ -34,6 +34,7 @@ from stockyard.connectors.shopify.documents import (
     VARIANTS_BULK_CREATE,
     VARIANTS_BULK_UPDATE,
 )
+from tests.support import shopify_schema as schema
 
 pytestmark = pytest.mark.skipif(
     not schema.installed(),

@@ -1,7 +1,7 @@
 """A fake Shopify Admin API on 127.0.0.1, built on Shopify's own schema (issue 18).
 
 POST /admin/api/<version>/graphql.json, like a shop. Every request is parsed, validated and
-its variables coerced against the real Admin schema (stockyard.connectors.shopify.schema);
+its variables coerced against the real Admin schema (tests/support/shopify_schema.py);
 an invalid request is answered with GraphQL errors and never executed. A valid one is
 executed by graphql-core over an in-memory shop, with resolvers for the operations the
 connector uses only; any other field fails loudly ("the Shopify double does not implement
@@ -74,7 +74,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from systems.net import free_port
 
-from stockyard.connectors.shopify import schema as shopify_schema
+from tests.support import shopify_schema
 
 Obj = dict[str, Any]
 
@@ -422,6 +422,13 @@ def _connection(
     }
 
 
+def extensions() -> list[Callable[[ShopifyDouble], None]]:
+    """The areas of the double kept in their own modules (orders and webhooks, bulk
+    operations): each module's `install(double)` adds its resolvers to `double.resolvers`
+    and its routes to `double.app`. Imported here, late, because they import this module."""
+    return []
+
+
 class ShopifyDouble:
     """The fake Admin API: `app` (ASGI), `shop` (state), `received` (every request)."""
 
@@ -470,6 +477,8 @@ class ShopifyDouble:
         self.app = Starlette(
             routes=[Route("/admin/api/{version}/graphql.json", self._endpoint, methods=["POST"])]
         )
+        for install in extensions():
+            install(self)
 
     # --- HTTP --------------------------------------------------------------------------
 
