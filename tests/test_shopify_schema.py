@@ -307,3 +307,79 @@ def test_the_schema_is_built_once_per_process() -> None:
 def test_a_missing_version_says_how_to_install() -> None:
     with pytest.raises(schema.SchemaMissing, match=r"install-shopify-schema\.sh"):
         schema.load("1999-01")
+
+
+# --- Role B: fulfillments out, variants, images, locations (with variables) -------------
+
+WEIGHTED_VARIANTS: dict[str, Any] = {
+    "productId": PRODUCT,
+    "variants": [
+        {
+            "id": VARIANT,
+            "price": "19.90",
+            "compareAtPrice": "24.90",
+            "barcode": "4000000000001",
+            "inventoryItem": {
+                "sku": "TEE-S",
+                "tracked": True,
+                "measurement": {"weight": {"unit": "KILOGRAMS", "value": 0.18}},
+            },
+        }
+    ],
+}
+
+MORE_VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "variant update with weight": (documents.VARIANTS_BULK_UPDATE, WEIGHTED_VARIANTS),
+    "productVariantsBulkDelete": (
+        documents.VARIANTS_BULK_DELETE,
+        {"productId": PRODUCT, "ids": [VARIANT]},
+    ),
+    "productVariant": (documents.VARIANT_EXISTS, {"id": VARIANT}),
+    "product media": (documents.PRODUCT_MEDIA, {"id": PRODUCT}),
+    "productUpdate(media:)": (
+        documents.PRODUCT_ADD_MEDIA,
+        {
+            "product": {"id": PRODUCT},
+            "media": [
+                {
+                    "originalSource": "https://erp.example/images/tee.jpg",
+                    "mediaContentType": "IMAGE",
+                    "alt": "Classic tee",
+                }
+            ],
+        },
+    ),
+    "fileDelete": (documents.FILE_DELETE, {"ids": ["gid://shopify/MediaImage/81"]}),
+    "inventoryActivate": (
+        documents.INVENTORY_ACTIVATE,
+        {"item": ITEM, "location": LOCATION, "available": 4, "key": "stockyard-activate"},
+    ),
+    "order fulfillment orders, paged": (
+        documents.ORDER_FULFILLMENT_ORDERS_PAGE,
+        {"id": "gid://shopify/Order/61", "after": None},
+    ),
+    "fulfillment order lines": (
+        documents.FULFILLMENT_ORDER_LINES,
+        {"id": FULFILLMENT_ORDER, "after": "abc"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MORE_VALID)
+def test_the_connectors_other_documents_are_valid_with_variables(name: str) -> None:
+    document, variables = MORE_VALID[name]
+    assert schema.validate(document, variables) == []
+
+
+def test_weight_units_are_shopifys() -> None:
+    wrong = {
+        **WEIGHTED_VARIANTS,
+        "variants": [
+            {
+                "id": VARIANT,
+                "inventoryItem": {"measurement": {"weight": {"unit": "KG", "value": 1.0}}},
+            }
+        ],
+    }
+    errors = schema.validate(documents.VARIANTS_BULK_UPDATE, wrong)
+    assert any("KG" in e for e in errors), errors

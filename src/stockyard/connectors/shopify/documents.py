@@ -115,6 +115,68 @@ mutation ProductDelete($input: ProductDeleteInput!) {
   productDelete(input: $input) { deletedProductId userErrors { field message } }
 }"""
 
+# One variant (or several) of one product; the product keeps at least one (Shopify's
+# CANNOT_DELETE_LAST_VARIANT).
+VARIANTS_BULK_DELETE = """
+mutation VariantsDelete($productId: ID!, $ids: [ID!]!) {
+  productVariantsBulkDelete(productId: $productId, variantsIds: $ids) {
+    product { id }
+    userErrors { field message code }
+  }
+}"""
+
+# Whether a variant still exists, and where (a delete that answered an error may have
+# been done already).
+VARIANT_EXISTS = """
+query VariantExists($id: ID!) {
+  productVariant(id: $id) { id product { id } }
+}"""
+
+# --- Images (product media) -----------------------------------------------------------
+
+# A product's media; `image` is null while Shopify still processes a new one. 100 per
+# product read (Shopify allows 250 media per product).
+PRODUCT_MEDIA = """
+query ProductMedia($id: ID!) {
+  product(id: $id) {
+    id
+    media(first: 100) {
+      nodes {
+        id
+        alt
+        status
+        mediaErrors { code message }
+        ... on MediaImage { image { url } }
+      }
+    }
+  }
+}"""
+
+# productCreateMedia is deprecated ("Use productUpdate or productSet instead"): media go
+# through productUpdate(media:), which adds them (it does not replace the others).
+PRODUCT_ADD_MEDIA = """
+mutation ProductAddMedia($product: ProductUpdateInput!, $media: [CreateMediaInput!]) {
+  productUpdate(product: $product, media: $media) {
+    product {
+      id
+      media(first: 100) {
+        nodes { id alt status ... on MediaImage { image { url } } }
+      }
+    }
+    userErrors { field message }
+  }
+}"""
+
+# productDeleteMedia is deprecated ("Use fileUpdate instead"); fileDelete removes the file
+# from the product and from the shop's Files, which Stockyard created for this product.
+FILE_DELETE = """
+mutation FileDelete($ids: [ID!]!) {
+  fileDelete(fileIds: $ids) {
+    deletedFileIds
+    userErrors { field message code }
+  }
+}"""
+
 # --- Stock ----------------------------------------------------------------------------
 
 # Compare-and-set per location: changeFromQuantity must be given (null skips the check);
@@ -143,6 +205,17 @@ query InventoryLevels($ids: [ID!]!) {
         nodes { location { id } quantities(names: ["available", "on_hand"]) { name quantity } }
       }
     }
+  }
+}"""
+
+# An inventory item not stocked at a location yet gets its level there, with its first
+# quantity (the idempotency key is required from 2026-04, by the field's description).
+INVENTORY_ACTIVATE = """
+mutation InventoryActivate($item: ID!, $location: ID!, $available: Int, $key: String!) {
+  inventoryActivate(inventoryItemId: $item, locationId: $location, available: $available)
+    @idempotent(key: $key) {
+    inventoryLevel { id location { id } quantities(names: ["available"]) { name quantity } }
+    userErrors { field message }
   }
 }"""
 
@@ -212,6 +285,41 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
   fulfillmentCreate(fulfillment: $fulfillment) {
     fulfillment { id status trackingInfo { company number url } }
     userErrors { field message }
+  }
+}"""
+
+# The order's fulfillment orders with what is left to ship per line, paged: 5 x 20 lines
+# (~120 points by the double's rule); a fulfillment order with more lines is read on with
+# FULFILLMENT_ORDER_LINES.
+ORDER_FULFILLMENT_ORDERS_PAGE = """
+query OrderFulfillmentOrdersPage($id: ID!, $after: String) {
+  order(id: $id) {
+    id
+    name
+    displayFulfillmentStatus
+    fulfillmentOrders(first: 5, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        id
+        status
+        assignedLocation { location { id } }
+        lineItems(first: 20) {
+          pageInfo { hasNextPage endCursor }
+          nodes { id sku remainingQuantity totalQuantity }
+        }
+      }
+    }
+  }
+}"""
+
+FULFILLMENT_ORDER_LINES = """
+query FulfillmentOrderLines($id: ID!, $after: String) {
+  fulfillmentOrder(id: $id) {
+    id
+    lineItems(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id sku remainingQuantity totalQuantity }
+    }
   }
 }"""
 
