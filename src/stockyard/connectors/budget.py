@@ -1,0 +1,134 @@
+"""A metered API's budget shared by every worker of one connection.
+
+Some remote APIs meter a whole account rather than a request stream: Shopify's query-cost
+bucket is per app and shop, so four workers of one shop's connection, in several
+processes or on several hosts, empty it four times as fast as each of them thinks. A
+`SharedBudget` keeps the bucket in one database row per connection (`connection_budgets`)
+that every worker spends from and reports to:
+
+- `take(cost, max_wait)`: one atomic statement takes the points if the bucket, refilled
+  to now, covers them, or will within `max_wait` seconds (the points are then promised to
+  this worker, which waits `Grant.wait` and sends: no second check, so no race to lose
+  and nothing to spin on). Otherwise nothing is taken and `Refusal.retry_after` says
+  when the points will be there.
+- `report(...)`: after each answer, what the API reported is the truth, less the points
+  other workers took after this request was sent (they are not in the answer yet).
+
+The projection is an estimate between answers; the API's report corrects it. A budget is
+bound to (database, client, connection) by the connector registry; a connector built
+without one (tests, a lone script) paces by itself as before.
+
+The registry offers the budget while it builds a connector (`offering`); the connector's
+client picks it up (`offered`). That keeps the offer generic (any metered API's client
+may take it) without a parameter every connector would have to pass along.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from stockyard.db import Database, Store, load_queries
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Points taken: send after `wait` seconds. `mark` is the budget's running total
+    right after the take, to hand back with the answer's report."""
+
+    wait: float
+    mark: float
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Points not taken: the bucket holds `capacity` and will cover the cost after
+    `retry_after` seconds (infinite when it restores nothing)."""
+
+    retry_after: float
+    capacity: float
+
+
+class _Sql(Store):
+    queries = load_queries(__package__, "budget.sql")
+    named_rows = False
+
+
+class SharedBudget:
+    def __init__(
+        self,
+        db: Database,
+        client_id: int,
+        connection_id: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # The wall clock, not a monotonic one: the row is shared across processes and
+        # hosts, whose monotonic clocks have nothing in common.
+        self._sql = _Sql(db)
+        self._db = db
+        self.client_id = client_id
+        self.connection_id = connection_id
+        self.clock = clock
+
+    def _key(self) -> dict[str, int]:
+        return {"client_id": self.client_id, "connection_id": self.connection_id}
+
+    def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
+        """Take `cost` points (see the module); None while the API never reported."""
+        now = self.clock()
+        with self._db.write() as cur:
+            row = self._sql.one(
+                cur, "take_budget", cost=cost, max_wait=max_wait, now=now, **self._key()
+            )
+            if row is not None:
+                available, rate, spent = row
+                wait = -available / rate if available < 0 and rate > 0 else 0.0
+                return Grant(wait, float(spent))
+            known = self._sql.one(cur, "budget_of", **self._key())
+        if known is None:
+            return None
+        capacity, available, rate, at, _ = known
+        level = min(capacity, available + max(0.0, now - at) * rate)
+        missing = cost - level
+        retry_after = missing / rate if rate > 0 else math.inf
+        return Refusal(max(retry_after, 0.0), float(capacity))
+
+    def report(
+        self, capacity: float, available: float, restore_rate: float, mark: float | None
+    ) -> None:
+        """What an answer reported; `mark` is the Grant's that sent the request (None if
+        it took nothing)."""
+        with self._db.write() as cur:
+            self._sql.execute(
+                cur,
+                "report_budget",
+                capacity=capacity,
+                available=available,
+                restore_rate=restore_rate,
+                now=self.clock(),
+                since=mark,
+                **self._key(),
+            )
+
+
+_offered: contextvars.ContextVar[SharedBudget | None] = contextvars.ContextVar(
+    "stockyard_shared_budget", default=None
+)
+
+
+@contextmanager
+def offering(budget: SharedBudget | None) -> Iterator[None]:
+    """While a connector is built: its client may take `budget` (`offered()`)."""
+    token = _offered.set(budget)
+    try:
+        yield
+    finally:
+        _offered.reset(token)
+
+
+def offered() -> SharedBudget | None:
+    return _offered.get()
