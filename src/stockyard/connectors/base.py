@@ -136,6 +136,13 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductResult(Result):
+    """The outcome of one product of `bulk_products`: `remote_id` is the product's id."""
+
+    variants: dict[str, str] = field(default_factory=dict)  # sku -> remote id
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a pull: raw records (validated by the flow) and the cursor to go on."""
 
@@ -153,6 +160,7 @@ ROLE_METHODS = (
     "update_product",
     "delete_product",
     "upsert_variants",
+    "bulk_products",
     "delete_variant",
     "add_image",
     "delete_image",
@@ -255,6 +263,21 @@ class Connector:
     ) -> list[Result]:
         """Create variants without a remote id, update the others; one Result each."""
         raise self._unsupported("write variants")
+
+    def bulk_products(
+        self, products: list[ChannelProduct], remote_ids: Mapping[str, str], key: str
+    ) -> list[ProductResult]:
+        """Optional: write many whole products in one remote job (products the channel
+        holds are named by `remote_ids`, code -> remote id; the others are created or
+        found by the channel's own key). One ProductResult per product, in order; the
+        flows use it for large init/sync runs when a connector overrides it
+        (`offers_bulk_products`). A job still running raises TransientError(retry_after)
+        and a later call with the same key resumes it instead of starting another."""
+        raise self._unsupported("write products in bulk")
+
+    @classmethod
+    def offers_bulk_products(cls) -> bool:
+        return cls.bulk_products is not Connector.bulk_products
 
     def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
         raise self._unsupported("delete variants")

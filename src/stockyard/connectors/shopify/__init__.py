@@ -24,6 +24,7 @@ from stockyard.connectors.base import (
     ChannelProduct,
     ChannelVariant,
     Connector,
+    ProductResult,
     RemoteProduct,
     Result,
     parse_settings,
@@ -399,3 +400,12 @@ class ShopifyConnector(Connector):
                         quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
                         found[node["id"]] = int(quantities.get("available") or 0)
         return found
+
+    # ------------------------------------------------------------------ bulk (role C)
+
+    def bulk_products(
+        self, products: list[ChannelProduct], remote_ids: Mapping[str, str], key: str
+    ) -> list[ProductResult]:
+        from stockyard.connectors.shopify.bulk import bulk_products
+
+        return bulk_products(self, products, remote_ids, key)

@@ -288,15 +288,16 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
   }
 }"""
 
-# The order's fulfillment orders with what is left to ship per line, paged: 5 x 20 lines
-# (~120 points by the double's rule); a fulfillment order with more lines is read on with
-# FULFILLMENT_ORDER_LINES.
+# The order's fulfillment orders with what is left to ship per line, paged: 5 x 20 lines;
+# a fulfillment order with more lines is read on with FULFILLMENT_ORDER_LINES. The
+# fulfillments' tracking numbers tell a repeated partial fulfillment from a new one.
 ORDER_FULFILLMENT_ORDERS_PAGE = """
 query OrderFulfillmentOrdersPage($id: ID!, $after: String) {
   order(id: $id) {
     id
     name
     displayFulfillmentStatus
+    fulfillments(first: 20) { id location { id } trackingInfo { number } }
     fulfillmentOrders(first: 5, after: $after) {
       pageInfo { hasNextPage endCursor }
       nodes {
@@ -356,6 +357,95 @@ BULK_OPERATION = """
 query BulkOperation($id: ID!) {
   bulkOperation(id: $id) {
     id status errorCode objectCount rootObjectCount fileSize url partialDataUrl completedAt
+  }
+}"""
+
+
+# --- Bulk product writes (stockyard.connectors.shopify.bulk) ---------------------------
+
+# The mutation a bulk operation runs once per JSONL line (each line: its variables). The
+# bulk runner renames the operation after the item (StockyardBulkProductSet_<tag>) so a
+# later attempt can recognise its own operation among the shop's (BulkOperation has no
+# clientIdentifier field to read back). productSet: a retry of a line sets the same
+# product again (by id, or by handle) instead of duplicating it. The variants' ids and SKUs
+# come back so the flow can link them.
+BULK_PRODUCT_SET_LINKED = """
+mutation StockyardBulkProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input) {
+    product { id handle variants(first: 250) { nodes { id sku } } }
+    userErrors { field message code }
+  }
+}"""
+
+# The app's latest bulk mutations, newest first (the field's default order): is one still
+# running, and is one of them this item's own from an earlier attempt?
+BULK_MUTATIONS_RECENT = """
+query BulkMutationsRecent {
+  bulkOperations(first: 10, query: "operation_type:mutation") {
+    nodes { id status errorCode query url partialDataUrl objectCount createdAt }
+  }
+}"""
+
+
+# --- Orders in (stockyard.connectors.shopify.orders) ----------------------------------
+
+# What Stockyard reads of an order: the same fields for the poll, the single read and the
+# webhook path (which fetches by id), so one order maps to the same record whichever way
+# it came. Amounts in the shop's currency (shopMoney); lines after edits (currentQuantity).
+ORDER_IN_FIELDS = """
+fragment StockyardOrder on Order {
+  id
+  name
+  updatedAt
+  cancelledAt
+  test
+  email
+  phone
+  currencyCode
+  displayFinancialStatus
+  displayFulfillmentStatus
+  customer { id displayName }
+  currentTotalPriceSet { shopMoney { amount } }
+  currentTotalTaxSet { shopMoney { amount } }
+  totalShippingPriceSet { shopMoney { amount } }
+  shippingAddress { ...StockyardAddress }
+  billingAddress { ...StockyardAddress }
+  lineItems(first: 20) { pageInfo { hasNextPage endCursor } nodes { ...StockyardLine } }
+}
+fragment StockyardAddress on MailingAddress {
+  name company address1 address2 city province zip countryCodeV2 phone
+}
+fragment StockyardLine on LineItem {
+  id sku title currentQuantity discountedUnitPriceSet { shopMoney { amount } }
+}"""
+
+# 10 orders x 20 lines a page; an order with more lines reads them on with ORDER_IN_LINES.
+ORDERS_IN_SINCE = (
+    """
+query StockyardOrdersSince($query: String!, $after: String) {
+  orders(first: 10, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...StockyardOrder }
+  }
+}"""
+    + ORDER_IN_FIELDS
+)
+
+ORDER_IN = (
+    """
+query StockyardOrder($id: ID!) {
+  order(id: $id) { ...StockyardOrder }
+}"""
+    + ORDER_IN_FIELDS
+)
+
+ORDER_IN_LINES = """
+query StockyardOrderLines($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id sku title currentQuantity discountedUnitPriceSet { shopMoney { amount } } }
+    }
   }
 }"""
 

@@ -1,0 +1,304 @@
+"""Whole products written through one Shopify bulk operation (issue 18): the JSONL of
+productSet variables is uploaded to a staged target, `bulkOperationRunMutation` runs it,
+the operation is polled, and its result JSONL says, line by line, what became of each
+product (docs/shopify-notes.md, "Bulk operations").
+
+One bulk mutation runs per shop at a time. Before starting, the runner reads the app's
+latest bulk mutations: one still running that is this item's own (an earlier attempt
+started it, then crashed or ran out of polling time) is polled again; one finished is read
+again; anyone else's running hands the item back (TransientError with retry_after). The
+item's own operation is recognised by its operation name, which carries a hash of the
+item's idempotency key and of the products it writes: the item payload cannot change and
+BulkOperation has no field that reads clientIdentifier back, but it does give `query`.
+
+A worker polls at most `max_poll` seconds, then hands the item back: a bulk operation can
+run for many minutes and must not hold a worker that long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from stockyard import outbound
+from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.shopify import documents as d
+from stockyard.errors import HandlerError, PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from stockyard.connectors.shopify import ShopifyConnector
+
+# Where a real shop's staged uploads and results live (Google Cloud Storage, per Shopify's
+# bulk-import guide and the URLs its answers carry); anything else is refused unless it is
+# the host the connection itself talks to (a proxy, or the test double).
+UPLOAD_HOSTS = frozenset({"shopify-staged-uploads.storage.googleapis.com"})
+RESULT_HOSTS = frozenset({"storage.googleapis.com"})
+OPERATION = "StockyardBulkProductSet"
+ACTIVE = frozenset({"CREATED", "RUNNING", "CANCELING"})
+RESTARTABLE = frozenset({"FAILED", "CANCELED", "EXPIRED"})
+BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED", "INTERNAL_FILE_SERVER_ERROR"})
+MAX_VARIANTS = 250  # Shopify's cap on an input list (docs/shopify-notes.md)
+
+
+@dataclass
+class Pacing:
+    poll_interval: float = 2.0  # between two reads of a running operation
+    max_poll: float = 60.0  # then the item goes back to the queue
+    busy_retry: float = 30.0  # retry_after when another bulk mutation runs
+
+
+DEFAULT_PACING = Pacing()
+
+
+def bulk_products(
+    connector: ShopifyConnector,
+    products: list[ChannelProduct],
+    remote_ids: Mapping[str, str],
+    key: str,
+    pacing: Pacing | None = None,
+) -> list[ProductResult]:
+    lines: list[dict[str, Any]] = []
+    refused: dict[str, ProductResult] = {}
+    for product in products:
+        if len(product.variants) > MAX_VARIANTS or not product.variants:
+            why = f"{len(product.variants)} variants: the bulk path takes 1 to {MAX_VARIANTS}"
+            refused[product.code] = ProductResult(product.code, error=PermanentError(why))
+        else:
+            lines.append(line_variables(connector, product, remote_ids.get(product.code)))
+    sent = [p for p in products if p.code not in refused]
+    answers: dict[int, dict[str, Any]] = {}
+    if sent:
+        runner = BulkRunner(connector, pacing or DEFAULT_PACING)
+        answers = runner.run(lines, key + json.dumps([p.code for p in sent]))
+    results = {p.code: _result(p, answers.get(n)) for n, p in enumerate(sent)}
+    return [refused.get(p.code) or results[p.code] for p in products]
+
+
+def line_variables(
+    connector: ShopifyConnector, product: ChannelProduct, remote_id: str | None
+) -> dict[str, Any]:
+    """productSet's variables for one product: Stockyard owns the whole product here, so
+    every variant is listed (productSet deletes the ones it is not given)."""
+    from stockyard.connectors.shopify import _slug
+
+    variants = connector._with_options(product.variants)
+    options: dict[str, list[str]] = {}
+    for v in variants:
+        for name, value in v.fields["options"].items():
+            options.setdefault(name, [])
+            if value not in options[name]:
+                options[name].append(value)
+    handle = _slug(product.code)
+    body = connector._product_fields(product) | {
+        "productOptions": [
+            {"name": n, "values": [{"name": v} for v in vs]} for n, vs in options.items()
+        ],
+        "variants": [_variant(connector, v.sku, v.fields) for v in variants],
+    }
+    if remote_id is None:
+        body |= {"handle": handle, "status": "ACTIVE"}
+        return {"identifier": {"handle": handle}, "input": body}
+    return {"identifier": {"id": remote_id}, "input": body}
+
+
+def _variant(connector: ShopifyConnector, sku: str, fields: dict[str, Any]) -> dict[str, Any]:
+    quantity = fields.get("quantity")
+    body: dict[str, Any] = {
+        "optionValues": [{"optionName": n, "name": v} for n, v in fields["options"].items()],
+        "price": str(fields.get("price") or "0"),
+        "barcode": fields.get("barcode"),
+        "inventoryItem": {"sku": sku, "tracked": quantity is not None},
+    }
+    if "compare_at_price" in fields:
+        compare = fields["compare_at_price"]
+        body["compareAtPrice"] = None if compare is None else str(compare)
+    location = connector.config.location_id
+    if quantity is not None and location:
+        body["inventoryQuantities"] = [
+            {"locationId": location, "name": "available", "quantity": int(quantity)}
+        ]
+    return body
+
+
+def _result(product: ChannelProduct, answer: dict[str, Any] | None) -> ProductResult:
+    code = product.code
+    if answer is None:
+        missing = PermanentError("shopify: the bulk operation gave no result")
+        return ProductResult(code, error=missing)
+    payload = (answer.get("data") or {}).get("productSet")
+    if not isinstance(payload, dict):
+        messages = "; ".join(str(e.get("message")) for e in answer.get("errors") or [])
+        return ProductResult(code, error=PermanentError(f"shopify: {messages or 'no result'}"))
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    made = payload.get("product") or {}
+    if errors or not made.get("id"):
+        detail = "; ".join(
+            f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}"
+            + (f" ({e['code']})" if e.get("code") else "")
+            for e in errors[:5]
+        )
+        return ProductResult(code, error=PermanentError(f"shopify: set {code}: {detail}"))
+    nodes = (made.get("variants") or {}).get("nodes") or []
+    return ProductResult(
+        code, remote_id=str(made["id"]), variants={n["sku"]: n["id"] for n in nodes if n["sku"]}
+    )
+
+
+class BulkRunner:
+    def __init__(
+        self,
+        connector: ShopifyConnector,
+        pacing: Pacing,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = connector.api
+        self.own_host = urlsplit(connector.config.base_url or f"https://{connector.config.shop}")
+        self.timeout = connector.config.timeout
+        self.pacing = pacing
+        self.clock, self.sleep = clock, sleep
+
+    def run(self, lines: list[dict[str, Any]], key: str) -> dict[int, dict[str, Any]]:
+        """The answers by line number (0-based) of running BULK_PRODUCT_SET_LINKED over
+        `lines`; resumes this key's operation if an earlier attempt started one."""
+        name = f"{OPERATION}_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        mutation = d.BULK_PRODUCT_SET_LINKED.replace(OPERATION, name, 1)
+        operation = self._own_or_busy(name)
+        if operation is None or operation["status"] in RESTARTABLE:
+            operation = self._start(mutation, lines, name)
+        return self._results(self._wait(operation))
+
+    # ---------------------------------------------------------------------- start
+
+    def _own_or_busy(self, name: str) -> dict[str, Any] | None:
+        nodes = self.api.query(d.BULK_MUTATIONS_RECENT)["bulkOperations"]["nodes"]
+        own = next((n for n in nodes if f"mutation {name}(" in (n.get("query") or "")), None)
+        if own is not None and own["status"] not in RESTARTABLE:
+            return dict(own)
+        if any(n["status"] in ACTIVE for n in nodes):
+            raise TransientError(
+                "shopify: another bulk mutation is running on the shop; one runs at a time",
+                retry_after=self.pacing.busy_retry,
+            )
+        return own
+
+    def _start(self, mutation: str, lines: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        body = "".join(json.dumps(v, separators=(",", ":")) + "\n" for v in lines).encode()
+        filename = f"{name}.jsonl"
+        staged = self.api.query(
+            d.STAGED_UPLOADS_CREATE,
+            {
+                "input": [
+                    {
+                        "resource": "BULK_MUTATION_VARIABLES",
+                        "filename": filename,
+                        "mimeType": "text/jsonl",
+                        "httpMethod": "POST",
+                        "fileSize": str(len(body)),
+                    }
+                ]
+            },
+        )["stagedUploadsCreate"]
+        if not staged or staged.get("userErrors") or not staged.get("stagedTargets"):
+            raise PermanentError(f"shopify: staged upload refused: {_errors(staged)}")
+        target = staged["stagedTargets"][0]
+        params = {p["name"]: p["value"] for p in target.get("parameters") or []}
+        self._upload(str(target["url"]), params, filename, body)
+        run = self.api.query(
+            d.BULK_RUN_MUTATION,
+            {"mutation": mutation, "path": params.get("key", ""), "client": name},
+        )["bulkOperationRunMutation"]
+        errors = [e for e in (run or {}).get("userErrors") or [] if isinstance(e, dict)]
+        if errors:
+            raise _run_refused(errors, self.pacing.busy_retry)
+        if not run or not run.get("bulkOperation"):
+            raise PermanentError("shopify: bulkOperationRunMutation answered no operation")
+        return dict(run["bulkOperation"])
+
+    def _upload(self, url: str, params: dict[str, str], filename: str, body: bytes) -> None:
+        self._check_host(url, UPLOAD_HOSTS, "staged upload")
+        try:
+            with outbound.client(timeout=self.timeout) as http:
+                # The file goes last: storage services read the form fields before it.
+                answer = http.post(url, data=params, files={"file": (filename, body, "text/jsonl")})
+        except httpx.TransportError as exc:
+            raise TransientError(f"shopify: staged upload failed ({type(exc).__name__})") from None
+        if answer.status_code >= 500 or answer.status_code in (408, 429):
+            raise TransientError(f"shopify: staged upload answered HTTP {answer.status_code}")
+        if answer.status_code >= 300:
+            raise PermanentError(f"shopify: staged upload answered HTTP {answer.status_code}")
+
+    # ------------------------------------------------------------------ poll, read
+
+    def _wait(self, operation: dict[str, Any]) -> dict[str, Any]:
+        deadline = self.clock() + self.pacing.max_poll
+        while operation.get("status") in ACTIVE or "url" not in operation:
+            if operation.get("status") in ACTIVE and self.clock() >= deadline:
+                raise TransientError(
+                    f"shopify: bulk operation {operation['id']} still {operation['status']};"
+                    " the next attempt goes on polling it",
+                    retry_after=self.pacing.poll_interval * 5,
+                )
+            if operation.get("status") in ACTIVE:
+                self.sleep(self.pacing.poll_interval)
+            found = self.api.query(d.BULK_OPERATION, {"id": operation["id"]})["bulkOperation"]
+            if found is None:
+                raise TransientError(f"shopify: bulk operation {operation['id']} is not found")
+            operation = dict(found)
+        return operation
+
+    def _results(self, operation: dict[str, Any]) -> dict[int, dict[str, Any]]:
+        """Every line's answer; a failed operation's partial data, if any (the lines it
+        lacks get no answer, so their products become items of their own)."""
+        url = operation.get("url") or operation.get("partialDataUrl")
+        if not url:
+            return {}
+        self._check_host(str(url), RESULT_HOSTS, "bulk result")
+        try:
+            # No access token here: the result lives on a storage service, not the shop.
+            with outbound.client(timeout=self.timeout) as http:
+                answer = http.get(str(url))
+        except httpx.TransportError as exc:
+            failed = type(exc).__name__
+            raise TransientError(f"shopify: bulk result download failed ({failed})") from None
+        if answer.status_code != 200:
+            status = answer.status_code
+            raise TransientError(f"shopify: bulk result download answered HTTP {status}")
+        found: dict[int, dict[str, Any]] = {}
+        for raw in answer.text.splitlines():
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("__lineNumber"), int):
+                found[row["__lineNumber"]] = row
+        return found
+
+    def _check_host(self, url: str, hosts: frozenset[str], what: str) -> None:
+        parts = urlsplit(url)
+        own = (parts.scheme, parts.netloc) == (self.own_host.scheme, self.own_host.netloc)
+        if not own and not (parts.scheme == "https" and parts.hostname in hosts):
+            raise PermanentError(
+                f"shopify: the {what} address is on {parts.hostname!r}, neither Shopify's"
+                " storage nor the shop's own address: refused"
+            )
+
+
+def _errors(payload: Any) -> str:
+    errors = (payload or {}).get("userErrors") or []
+    return "; ".join(str(e.get("message")) for e in errors[:3]) or "no target"
+
+
+def _run_refused(errors: list[dict[str, Any]], busy_retry: float) -> HandlerError:
+    codes = {e.get("code") for e in errors}
+    text = "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors[:3])
+    if codes & BUSY_CODES:
+        return TransientError(f"shopify: bulk mutation not started: {text}", retry_after=busy_retry)
+    return PermanentError(f"shopify: bulk mutation refused: {text}")
