@@ -1,0 +1,117 @@
+"""Faults for the Shopify double (issue 18): what a shop does on a bad day, switched on by
+a test through `double.faults`.
+
+- `fail_next(n, status)`: the next n GraphQL requests are answered with that HTTP status
+  (a 502 from Shopify's edge, say) before anything else looks at them: not validated, not
+  executed, no bucket spent. They are still recorded in `double.received` (with the status
+  and the query, so a test can check they were valid and were retried).
+- `refuse_titles`: productCreate refuses a product with one of these titles with a user
+  error, as Shopify refuses data it will not take (a permanent error for the connector).
+- `drain()`: the shop's bucket emptied now, as another app or worker on the same shop
+  would: the next request that costs anything is answered THROTTLED by the double's own
+  bucket, with its true throttle status.
+
+Installed by `extensions()` in tests/support/shopify_double.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from tests.support.shopify_double import ShopifyDouble
+
+GRAPHQL_PATH = "/admin/api/{version}/graphql.json"
+
+
+@dataclass
+class Faults:
+    double: ShopifyDouble
+    pending: list[int] = field(default_factory=list)  # HTTP statuses still to answer
+    refuse_titles: set[str] = field(default_factory=set)
+    served: int = 0  # how many requests a fault answered
+
+    def fail_next(self, n: int, status: int = 502) -> None:
+        with self.double.lock:
+            self.pending.extend([status] * n)
+
+    def drain(self) -> None:
+        with self.double.lock:
+            self.double.bucket.refill()
+            self.double.bucket.available = 0.0
+
+    def take(self) -> int | None:
+        """The status to answer this request with, if a fault is pending (under the lock)."""
+        if not self.pending:
+            return None
+        self.served += 1
+        return self.pending.pop(0)
+
+
+def install(double: ShopifyDouble) -> None:
+    faults = Faults(double)
+    double.faults = faults  # type: ignore[attr-defined]
+    # Ahead of the double's own route: the same path, answered here while a fault is
+    # pending and handed on otherwise (Starlette keeps the read body on the request).
+    double.app.router.routes.insert(
+        0, Route(GRAPHQL_PATH, _faulty(double, faults), methods=["POST"])
+    )
+    create = double.resolvers[("Mutation", "productCreate")]
+    double.resolvers[("Mutation", "productCreate")] = _refusing(create, faults)
+
+
+def _faulty(double: ShopifyDouble, faults: Faults) -> Callable[[Request], Any]:
+    from tests.support.shopify_double import Received
+
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        with double.lock:
+            status = faults.take()
+            if status is not None:
+                body = _json(raw)
+                double.received.append(
+                    Received(
+                        request.path_params["version"],
+                        request.headers.get("x-shopify-access-token"),
+                        body.get("query"),
+                        body.get("variables"),
+                        body.get("operationName"),
+                        status,
+                        None,
+                    )
+                )
+        if status is None:
+            return await double._endpoint(request)
+        # Shopify's edge answers an HTML page for a 502; the body must not matter.
+        return Response("<html><body>502 Bad Gateway</body></html>", status, media_type="text/html")
+
+    return endpoint
+
+
+def _refusing(create: Callable[..., Any], faults: Faults) -> Callable[..., Any]:
+    from tests.support.shopify_double import UserErr
+
+    def resolver(source: Any, info: Any, **args: Any) -> Any:
+        title = (args.get("product") or {}).get("title")
+        if title in faults.refuse_titles:
+            # productCreate's user errors are plain UserError (field, message: no code in
+            # the schema); the wording is the double's.
+            raise UserErr(f"Title {title!r} is not allowed in this shop", ["title"])
+        return create(source, info, **args)
+
+    return resolver
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

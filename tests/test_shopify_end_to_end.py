@@ -1,0 +1,283 @@
+"""Tryton to Shopify through a real worker process (issue 18): Tryton (trytond, SQLite) on
+127.0.0.1 is the source, the Shopify double (tests/support/shopify_double.py, Shopify's
+own Admin schema) runs in this process and the `stockyard worker` process reaches it over
+HTTP. Products arrive with prices and stock at the shop's location; a price change is one
+variant update; a drained bucket (THROTTLED) and a few 502s retry by themselves; a product
+the shop refuses blocks the Shopify lane and only that lane. Every request the worker sent
+is valid against the schema.
+
+Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from systems.launch import (
+    TRYTON_ADMIN,
+    TRYTON_DB,
+    Running,
+    TrytonItem,
+    receive_stock,
+    seed_tryton_items,
+    set_tryton_price,
+    tryton_client,
+)
+
+from stockyard.application import Application
+from stockyard.connectors.tryton.client import TrytonClient
+from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.service import Stockyard
+from stockyard.tenancy import Tenancy
+from tests.support import shopify_schema as schema
+from tests.test_erp_shop import ADMIN, wait_for
+
+pytestmark = pytest.mark.skipif(
+    not schema.installed(),
+    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
+    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
+)
+
+from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
+from tests.support.shopify_double_faults import Faults  # noqa: E402
+
+# Codes of their own: the session's Tryton is shared with test_erp_shop.
+HOODIE = TrytonItem(
+    "SY-HOOD", "Shopify hoodie", Decimal("49.00"), (("SY-HOOD-S", 4), ("SY-HOOD-M", 6))
+)
+CAP = TrytonItem("SY-CAP", "Shopify cap", Decimal("15.00"), (("SY-CAP", 9),))
+REFUSED = TrytonItem("SY-BAD", "Refused gadget", Decimal("5.00"), (("SY-BAD", 1),))
+SKUS = ("SY-HOOD-S", "SY-HOOD-M", "SY-CAP")
+
+
+@dataclass
+class Deployment:
+    queue: Queue
+    service: Stockyard
+    client_id: int
+    source_id: int
+    shop_id: int
+    erp: TrytonClient
+    double: ShopifyDouble
+    location: str
+
+    @property
+    def faults(self) -> Faults:
+        faults: Faults = self.double.faults  # type: ignore[attr-defined]
+        return faults
+
+    def items(self, **filters: Any) -> list[Any]:
+        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """The double's variants of this test by SKU: price, product title, stock here."""
+        with self.double.lock:
+            return {
+                v["sku"]: {
+                    "price": Decimal(v["price"]),
+                    "title": v["_product"]["title"],
+                    "product": v["_product"]["id"],
+                    "available": self.double.shop.available(v["_item"]["id"], self.location),
+                }
+                for v in self.double.shop.of("ProductVariant")
+                if v["sku"] in SKUS
+            }
+
+    def sent(self, field: str, since: int = 0) -> list[Any]:
+        """The requests since `since` whose operation uses this root field."""
+        with self.double.lock:
+            return [r for r in self.double.received[since:] if field in (r.query or "")]
+
+    def mark(self) -> int:
+        with self.double.lock:
+            return len(self.double.received)
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    # A Standard plan's bucket (capacity 1,000, 100 points/s), on the real clock.
+    with serve(ShopifyDouble()) as s:
+        yield s
+        # Whatever happened, every request the worker sent was valid against the schema.
+        assert s.double.received
+        for r in s.double.received:
+            assert r.token == TOKEN
+            assert schema.validate(r.query or "", r.variables) == [], r.query
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """`stockyard worker` processes on the test's database, stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / "worker.log").open("ab")
+        argv = [sys.executable, "-m", "stockyard", "worker", "--poll", "0.2"]
+        process = subprocess.Popen(
+            [*argv, "--db", f"sqlite:///{tmp_path / 'stockyard.db'}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "STOCKYARD_LOG": "INFO"},
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(30)
+
+
+def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
+    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
+    queue, service = application.queue, application.service
+    client = service.create_client(ADMIN, "Acme")
+    location = str(served.double.shop.add_location("Warehouse")["id"])
+    source = service.create_connection(
+        ADMIN,
+        client.id,
+        "source",
+        "tryton",
+        "Tryton",
+        {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
+        | {"poll_products_every": 5},
+        {"password": TRYTON_ADMIN[1]},
+    ).id
+    shop = service.create_connection(
+        ADMIN,
+        client.id,
+        "channel",
+        "shopify",
+        "Shopify",
+        {
+            "shop": "stockyard-e2e.myshopify.com",
+            "base_url": served.url.split("/admin/api/")[0],
+            "location_id": location,
+        },
+        {"access_token": TOKEN},
+    ).id
+    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    return Deployment(
+        queue,
+        service,
+        client.id,
+        source,
+        shop,
+        tryton_client(tryton.url),
+        served.double,
+        location,
+    )
+
+
+def _settled(env: Deployment) -> bool:
+    """Nothing of the Shopify lane left to do, and nothing failed there."""
+    open_ = env.items(connection_id=env.shop_id, statuses=("queued", "running", "failed"))
+    return not open_
+
+
+def test_tryton_to_shopify_through_a_worker(
+    tmp_path: Path,
+    tryton: Running,
+    served: Served,
+    worker: Callable[[], Any],
+) -> None:
+    env = _deployment(tmp_path, tryton, served)
+    seed_tryton_items(env.erp, (HOODIE, CAP))
+    worker()
+
+    # Products with their variants, prices and stock at the shop's location.
+    def arrived() -> dict[str, dict[str, Any]] | None:
+        found = env.variants()
+        return found if len(found) == 3 else None
+
+    shop = wait_for(arrived, "the three variants in the Shopify double")
+    assert {s: (v["price"], v["available"]) for s, v in shop.items()} == {
+        "SY-HOOD-S": (Decimal("49.00"), 4),
+        "SY-HOOD-M": (Decimal("49.00"), 6),
+        "SY-CAP": (Decimal("15.00"), 9),
+    }
+    assert shop["SY-HOOD-S"]["product"] == shop["SY-HOOD-M"]["product"]
+    assert shop["SY-HOOD-S"]["title"] == "Shopify hoodie"
+    (channel,) = [
+        c for c in Tenancy(env.queue.db).connections(env.client_id) if c.id == env.shop_id
+    ]
+    assert channel.status == "active"
+    wait_for(lambda: _settled(env), "the Shopify lane to settle")
+
+    # A price change in Tryton is one variant update, nothing else written.
+    since = env.mark()
+    set_tryton_price(env.erp, "SY-CAP", Decimal("17.50"))
+    wait_for(lambda: env.variants()["SY-CAP"]["price"] == Decimal("17.50"), "the new cap price")
+    wait_for(lambda: _settled(env), "the Shopify lane to settle after the price")
+    assert len(env.sent("productVariantsBulkUpdate", since)) == 1
+    for other in ("productCreate", "productSet", "productVariantsBulkCreate", "productDelete"):
+        assert env.sent(other, since) == [], other
+    assert env.sent("inventorySetQuantities", since) == []  # the stock did not change
+
+    # Another app drains the shop's bucket: the worker is THROTTLED and retries by itself.
+    since = env.mark()
+    env.faults.drain_next(2)
+    set_tryton_price(env.erp, "SY-HOOD", Decimal("52.00"))
+    wait_for(
+        lambda: (
+            {env.variants()[s]["price"] for s in ("SY-HOOD-S", "SY-HOOD-M")} == {Decimal("52.00")}
+        ),
+        "the new hoodie price through a drained bucket",
+    )
+    wait_for(lambda: _settled(env), "the Shopify lane to settle after THROTTLED")
+    throttled = [r for r in env.double.received[since:] if _code(r.response) == "THROTTLED"]
+    assert throttled, "the drained bucket never answered THROTTLED"
+
+    # Shopify's edge answers 502 twice: retried by itself, stock arrives.
+    since = env.mark()
+    env.faults.fail_next(2, 502)
+    receive_stock(env.erp, "SY-CAP", 5)
+    wait_for(lambda: env.variants()["SY-CAP"]["available"] == 14, "the cap's new stock")
+    wait_for(lambda: _settled(env), "the Shopify lane to settle after the 502s")
+    assert [r.status for r in env.double.received[since:]].count(502) == 2
+
+    # A product the shop refuses: a permanent error blocks the Shopify lane, only that one.
+    env.faults.refuse_titles.add(REFUSED.name)
+    seed_tryton_items(env.erp, (REFUSED,))
+
+    def refused() -> Any:
+        failed = env.items(connection_id=env.shop_id, statuses=("failed",))
+        return failed[0] if failed else None
+
+    stuck = wait_for(refused, "the refused product to fail")
+    assert stuck.instruction == "add_product"
+    assert stuck.error_kind == "permanent"
+    assert "Refused gadget" in (stuck.error or "")
+    assert TOKEN not in (stuck.error or "")
+    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    assert lanes[env.shop_id].state == "blocked"
+    assert lanes[env.source_id].state != "blocked"
+    # The Tryton lane goes on: a later change is pulled and waits behind the blocked head.
+    started = time.time()
+    receive_stock(env.erp, "SY-HOOD-S", 3)
+    wait_for(
+        lambda: [
+            i
+            for i in env.items(connection_id=env.shop_id, statuses=("queued",))
+            if i.created_at and i.created_at > started and i.instruction == "update_variant"
+        ],
+        "the Tryton lane to go on while the Shopify lane is blocked",
+    )
+    time.sleep(2)  # the worker had time to run it, if the lane let it
+    assert env.variants()["SY-HOOD-S"]["available"] == 4
+
+
+def _code(answer: Any) -> str | None:
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return None
+    return (errors[0].get("extensions") or {}).get("code")
