@@ -7,9 +7,9 @@ a test through `double.faults`.
   and the query, so a test can check they were valid and were retried).
 - `refuse_titles`: productCreate refuses a product with one of these titles with a user
   error, as Shopify refuses data it will not take (a permanent error for the connector).
-- `drain()`: the shop's bucket emptied now, as another app or worker on the same shop
-  would: the next request that costs anything is answered THROTTLED by the double's own
-  bucket, with its true throttle status.
+- `drain_next(n)`: the shop's bucket found empty by each of the next n requests, as when
+  another app or worker on the same shop spends it: they are answered THROTTLED by the
+  double's own bucket, with its true throttle status (the bucket refills from there).
 
 Installed by `extensions()` in tests/support/shopify_double.py.
 """
@@ -36,19 +36,23 @@ class Faults:
     double: ShopifyDouble
     pending: list[int] = field(default_factory=list)  # HTTP statuses still to answer
     refuse_titles: set[str] = field(default_factory=set)
+    drained: int = 0  # requests still to find the bucket empty
     served: int = 0  # how many requests a fault answered
 
     def fail_next(self, n: int, status: int = 502) -> None:
         with self.double.lock:
             self.pending.extend([status] * n)
 
-    def drain(self) -> None:
+    def drain_next(self, n: int) -> None:
         with self.double.lock:
-            self.double.bucket.refill()
-            self.double.bucket.available = 0.0
+            self.drained += n
 
     def take(self) -> int | None:
         """The status to answer this request with, if a fault is pending (under the lock)."""
+        if self.drained:
+            self.drained -= 1
+            self.double.bucket.refill()
+            self.double.bucket.available = 0.0
         if not self.pending:
             return None
         self.served += 1
