@@ -206,6 +206,18 @@ def test_partial_then_full_fulfillment_with_tracking(served: Served) -> None:
     assert again["fulfillment"] is None and again["userErrors"]
 
 
+def test_a_fulfillment_order_on_hold_cannot_be_fulfilled(served: Served) -> None:
+    shop = served.double.shop
+    order = shop.add_order([("TEE-S", 2, "19.90")], shop.add_location("M"))
+    fo = order["_fulfillment_orders"][0]
+    fo["status"] = "ON_HOLD"
+    whole = {"fulfillment": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo["id"]}]}}
+    answer = data(served, FULFILLMENT_CREATE, whole)["fulfillmentCreate"]
+    assert answer["fulfillment"] is None
+    assert "ON_HOLD" in answer["userErrors"][0]["message"]
+    assert order["displayFulfillmentStatus"] == "UNFULFILLED"
+
+
 def _stocked(s: Served) -> tuple[str, str]:
     location = s.double.shop.add_location("Main")
     variables = PRODUCT_SET_VARIABLES | {

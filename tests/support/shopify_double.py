@@ -114,6 +114,8 @@ INVENTORY_REASONS = frozenset(
         "shrinkage",
     )
 )
+# Fulfillment order statuses whose supportedActions include CREATE_FULFILLMENT.
+FULFILLABLE = frozenset(("OPEN", "IN_PROGRESS"))
 # The orders query's comparison operators, as Shopify's search syntax writes them.
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
@@ -379,6 +381,24 @@ class Shop:
         order["_fulfillment_orders"].append(fo)
         return order
 
+    def split_fulfillment_order(self, order: Obj, skus: list[str], location: Obj) -> Obj:
+        """Move the lines of these SKUs into a new open fulfillment order at `location`
+        (as Shopify splits an order between locations)."""
+        fo = self.add(
+            "FulfillmentOrder",
+            status="OPEN",
+            orderId=order["id"],
+            updatedAt=order["updatedAt"],
+            assignedLocation={"location": location},
+            _lines=[],
+        )
+        for other in order["_fulfillment_orders"]:
+            moved = [line for line in other["_lines"] if line["sku"] in skus]
+            other["_lines"] = [line for line in other["_lines"] if line not in moved]
+            fo["_lines"] += moved
+        order["_fulfillment_orders"].append(fo)
+        return fo
+
     def available(self, item_id: str, location_id: str) -> int | None:
         level = self.levels.get((item_id, location_id))
         return None if level is None else level["available"]
@@ -452,6 +472,9 @@ class ShopifyDouble:
         self.resolvers: dict[tuple[str, str], Callable[..., Any]] = {
             ("QueryRoot", "product"): lambda _s, _i, id: self.shop.get(id, "Product"),
             ("QueryRoot", "order"): lambda _s, _i, id: self.shop.get(id, "Order"),
+            ("QueryRoot", "fulfillmentOrder"): lambda _s, _i, id: self.shop.get(
+                id, "FulfillmentOrder"
+            ),
             ("QueryRoot", "node"): lambda _s, _i, id: self.shop.objects.get(id),
             ("QueryRoot", "nodes"): lambda _s, _i, ids: [self.shop.objects.get(i) for i in ids],
             ("QueryRoot", "productVariants"): self._product_variants,
@@ -468,6 +491,7 @@ class ShopifyDouble:
                 o["_fulfillment_orders"], a
             ),
             ("FulfillmentOrder", "lineItems"): lambda fo, _i, **a: _connection(fo["_lines"], a),
+            ("Order", "fulfillments"): lambda o, _i, **a: o["_fulfillments"][: a.get("first")],
             ("Mutation", "productSet"): self._product_set,
             ("Mutation", "productCreate"): self._product_create,
             ("Mutation", "productDelete"): self._product_delete,
@@ -962,6 +986,13 @@ class ShopifyDouble:
                 raise UserErr(
                     "Fulfillment order does not exist or is closed.", [*at, "fulfillmentOrderId"]
                 )
+            if fo["status"] not in FULFILLABLE:
+                # Only OPEN and IN_PROGRESS ones offer CREATE_FULFILLMENT among their
+                # supportedActions (an ON_HOLD one must be released first). Wording unverified.
+                raise UserErr(
+                    f"Fulfillment order {fo['id']} is {fo['status']} and cannot be fulfilled.",
+                    [*at, "fulfillmentOrderId"],
+                )
             fos.append(fo)
             wanted = group.get("fulfillmentOrderLineItems")
             if not wanted:
@@ -1001,6 +1032,7 @@ class ShopifyDouble:
             ]
             if tracking
             else [],
+            location=fos[0]["assignedLocation"]["location"],
             _lines=[(line["sku"], quantity) for line, quantity in plan],
         )
         order = self.shop.objects[fos[0]["orderId"]]

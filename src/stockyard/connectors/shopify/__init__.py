@@ -30,6 +30,7 @@ from stockyard.connectors.base import (
     parse_settings,
 )
 from stockyard.connectors.shopify import documents as d
+from stockyard.connectors.shopify import fulfillments
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
@@ -52,6 +53,8 @@ class ShopifySettings(BaseModel):
     # The Shopify location whose "available" quantity Stockyard sets (a gid); None: stock
     # is not sent. (One location for now; warehouses -> locations is next.)
     location_id: str | None = Field(default=None, pattern=r"^gid://shopify/Location/\d+$")
+    # Whether Shopify e-mails the customer when Stockyard marks items fulfilled.
+    notify_customer: bool = False
     timeout: float = Field(default=30.0, gt=0, le=600)
     # The longest the client waits for the shop's cost bucket before handing the item back
     # to the queue with a retry-after instead.
@@ -323,6 +326,11 @@ class ShopifyConnector(Connector):
                     {"locationId": self.config.location_id, "availableQuantity": int(quantity)}
                 ]
         return body
+
+    # ----------------------------------------------------------------- fulfillments
+
+    def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
+        fulfillments.push(self.api, order_remote_id, fulfillment, self.config.notify_customer)
 
     # ------------------------------------------------------------------------ stock
 
