@@ -1,6 +1,6 @@
 """The `shopify` connector (issue 18): a Shopify shop over its Admin GraphQL API, as a
-channel. So far products, variants and stock go out; orders in, fulfillments out, images
-and bulk operations are next (docs/shopify-notes.md).
+channel: products, variants (price, compare-at, barcode, weight), images, stock per
+location and fulfillments go out; orders come in (docs/shopify-notes.md).
 
 Every document it sends lives in `documents` and is validated against Shopify's own schema
 (`schema`, tests only). Products are made with productCreate + productVariantsBulkCreate,
@@ -11,34 +11,34 @@ Stockyard owns the whole product). Stock is set per location with a compare-and-
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import (
+    ChannelImage,
     ChannelProduct,
     ChannelVariant,
     Connector,
+    Page,
     ProductResult,
     RemoteProduct,
     Result,
     parse_settings,
 )
 from stockyard.connectors.shopify import documents as d
-from stockyard.connectors.shopify import fulfillments
+from stockyard.connectors.shopify import fulfillments, media, stock
 from stockyard.connectors.shopify.client import ShopifyClient
+from stockyard.connectors.webhooks import Delivery
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 SKUS_PER_SEARCH = 25  # SKUs per productVariants search (the query string stays short)
-INVENTORY_ITEMS_PER_READ = 25  # x 10 levels: well under 1,000 points
-INPUT_LIST_CAP = 250  # Shopify's cap on input lists (docs/shopify-notes.md)
-STOCK_REASON = "correction"  # one of the reasons of Shopify's inventory-states guide
+LocationId = Annotated[str, Field(pattern=r"^gid://shopify/Location/\d+$")]
 
 
 class ShopifySettings(BaseModel):
@@ -50,9 +50,16 @@ class ShopifySettings(BaseModel):
     # Where the shop is reached instead of https://<shop> (a proxy, or a test double); the
     # outbound guard applies to it like to any tenant-written address.
     base_url: str | None = Field(default=None, pattern=r"^https?://")
-    # The Shopify location whose "available" quantity Stockyard sets (a gid); None: stock
-    # is not sent. (One location for now; warehouses -> locations is next.)
-    location_id: str | None = Field(default=None, pattern=r"^gid://shopify/Location/\d+$")
+    # The Shopify location whose "available" quantity Stockyard sets (a gid) to the
+    # variant's quantity (the flow's sum of the channel's warehouses); None: stock is not
+    # sent unless `locations` maps warehouses.
+    location_id: LocationId | None = None
+    # Stockyard warehouse code -> Shopify location gid: a variant's per-warehouse stock
+    # goes to the mapped locations (warehouses of one location summed). Variants that
+    # carry no per-warehouse stock use `location_id`.
+    locations: dict[Annotated[str, Field(min_length=1)], LocationId] = {}
+    # The unit of the catalog's weights (the catalog has none of its own): Shopify's.
+    weight_unit: Literal["GRAMS", "KILOGRAMS", "OUNCES", "POUNDS"] = "KILOGRAMS"
     # Whether Shopify e-mails the customer when Stockyard marks items fulfilled.
     notify_customer: bool = False
     timeout: float = Field(default=30.0, gt=0, le=600)
@@ -96,6 +103,16 @@ def _index(error: dict[str, Any]) -> int | None:
     if len(field) >= 2 and field[0] == "variants" and str(field[1]).isdigit():
         return int(field[1])
     return None
+
+
+def _weight(v: ChannelVariant) -> float:
+    try:
+        weight = Decimal(str(v.fields["weight"]))
+    except InvalidOperation:
+        raise PermanentError(f"shopify: variant {v.sku}: weight must be a number") from None
+    if not weight.is_finite() or weight < 0:
+        raise PermanentError(f"shopify: variant {v.sku}: weight must be a number >= 0")
+    return float(weight)
 
 
 class ShopifyConnector(Connector):
@@ -266,12 +283,13 @@ class ShopifyConnector(Connector):
             )["productVariantsBulkCreate"]
             made = (payload or {}).get("productVariants") or []
             results |= self._batch_results(payload, missing, made, "create")
-        stock = {
-            items[v.sku]: int(v.fields["quantity"])
+        targets = {
+            (items[v.sku], location): quantity
             for v, _ in existing
-            if results[v.sku].ok and v.fields.get("quantity") is not None
+            if results[v.sku].ok
+            for location, quantity in self._stock(v).items()
         }
-        failed = self._set_stock(stock, key)
+        failed = stock.set_stock(self.api, targets, key)
         for v, _ in existing:
             error = failed.get(items[v.sku])
             if error is not None:
@@ -308,11 +326,14 @@ class ShopifyConnector(Connector):
 
     def _variant_input(self, v: ChannelVariant, create: bool = False) -> dict[str, Any]:
         fields = v.fields
-        quantity = fields.get("quantity")
+        item: dict[str, Any] = {"sku": v.sku, "tracked": fields.get("quantity") is not None}
+        if fields.get("weight") is not None:
+            weight = {"unit": self.config.weight_unit, "value": _weight(v)}
+            item["measurement"] = {"weight": weight}
         body: dict[str, Any] = {
             "price": str(fields.get("price") or "0"),
             "barcode": fields.get("barcode"),
-            "inventoryItem": {"sku": v.sku, "tracked": quantity is not None},
+            "inventoryItem": item,
         }
         if "compare_at_price" in fields:
             compare = fields["compare_at_price"]
@@ -321,93 +342,52 @@ class ShopifyConnector(Connector):
             body["optionValues"] = [
                 {"optionName": name, "name": value} for name, value in fields["options"].items()
             ]
-            if quantity is not None and self.config.location_id:
+            levels = self._stock(v)
+            if levels:
                 body["inventoryQuantities"] = [
-                    {"locationId": self.config.location_id, "availableQuantity": int(quantity)}
+                    {"locationId": location, "availableQuantity": quantity}
+                    for location, quantity in levels.items()
                 ]
         return body
+
+    def _stock(self, v: ChannelVariant) -> dict[str, int]:
+        """Location gid -> the variant's quantity there."""
+        per_warehouse = v.fields.get("stock")
+        if self.config.locations and isinstance(per_warehouse, Mapping):
+            levels: dict[str, int] = {}
+            for warehouse, location in self.config.locations.items():
+                levels[location] = levels.get(location, 0) + int(per_warehouse.get(warehouse) or 0)
+            return levels
+        quantity = v.fields.get("quantity")
+        if quantity is None or not self.config.location_id:
+            return {}
+        return {self.config.location_id: int(quantity)}
+
+    def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        variables = {"productId": product_remote_id, "ids": [remote_id]}
+        payload = self.api.query(d.VARIANTS_BULK_DELETE, variables)["productVariantsBulkDelete"]
+        errors = _user_errors(payload, "delete variant")
+        if not errors:
+            return
+        gone = {"AT_LEAST_ONE_VARIANT_DOES_NOT_BELONG_TO_THE_PRODUCT", "PRODUCT_DOES_NOT_EXIST"}
+        if {e.get("code") for e in errors} <= gone:
+            # Deleted before (a repeated item), or with its product: done.
+            if self.api.query(d.VARIANT_EXISTS, {"id": remote_id})["productVariant"] is None:
+                return
+        raise PermanentError(f"shopify: delete variant {remote_id}: {_describe(errors)}")
+
+    # ----------------------------------------------------------------------- images
+
+    def add_image(self, product_remote_id: str, image: ChannelImage, key: str) -> str:
+        return media.add_image(self.api, product_remote_id, image)
+
+    def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        media.delete_image(self.api, remote_id)
 
     # ----------------------------------------------------------------- fulfillments
 
     def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
         fulfillments.push(self.api, order_remote_id, fulfillment, self.config.notify_customer)
-
-    # ------------------------------------------------------------------------ stock
-
-    def _set_stock(self, targets: dict[str, int], key: str) -> dict[str, HandlerError]:
-        """Set the location's "available" quantity of these inventory items, compared with
-        what was just read; a stale answer (someone sold or counted in between) is read
-        again and set once more. An error per item that could not be set."""
-        location = self.config.location_id
-        if not location or not targets:
-            return {}
-        errors: dict[str, HandlerError] = {}
-        items = list(targets)
-        for start in range(0, len(items), INPUT_LIST_CAP):
-            chunk = {i: targets[i] for i in items[start : start + INPUT_LIST_CAP]}
-            errors |= self._set_stock_chunk(chunk, location, key)
-        return errors
-
-    def _set_stock_chunk(
-        self, targets: dict[str, int], location: str, key: str
-    ) -> dict[str, HandlerError]:
-        errors: dict[str, HandlerError] = {}
-        for attempt in (1, 2):
-            read = self._available(list(targets), location)
-            for item in [i for i in targets if read.get(i) is None]:
-                errors[item] = PermanentError(
-                    f"shopify: inventory item {item} is not stocked at location {location}"
-                )
-                del targets[item]
-            pending = {i: q for i, q in targets.items() if read[i] != q}
-            if not pending:
-                return errors
-            quantities = [
-                {
-                    "inventoryItemId": i,
-                    "locationId": location,
-                    "quantity": q,
-                    "changeFromQuantity": read[i],
-                }
-                for i, q in pending.items()
-            ]
-            # The item's key with the quantities read: a repeat of this very call replays,
-            # a retry after a stale answer (other quantities read) is a new request.
-            seen = json.dumps([key, sorted((i, read[i], q) for i, q in pending.items())])
-            idempotency = "stockyard-" + hashlib.sha256(seen.encode()).hexdigest()[:40]
-            variables = {
-                "key": idempotency,
-                "input": {"name": "available", "reason": STOCK_REASON, "quantities": quantities},
-            }
-            payload = self.api.query(d.INVENTORY_SET, variables)["inventorySetQuantities"]
-            problems = _user_errors(payload, "set stock")
-            if not problems:
-                return errors
-            codes = {e.get("code") for e in problems}
-            if "CHANGE_FROM_QUANTITY_STALE" in codes and attempt == 1:
-                continue  # read again and set once more
-            error: HandlerError
-            if codes & {"CHANGE_FROM_QUANTITY_STALE", "IDEMPOTENCY_CONCURRENT_REQUEST"}:
-                error = TransientError(f"shopify: set stock: {_describe(problems)}", retry_after=5)
-            else:
-                error = PermanentError(f"shopify: set stock: {_describe(problems)}")
-            # inventorySetQuantities is all-or-nothing: every item of the call failed.
-            return errors | dict.fromkeys(pending, error)
-        return errors  # pragma: no cover - the loop returns
-
-    def _available(self, items: list[str], location: str) -> dict[str, int | None]:
-        """The "available" quantity of each item at the location; None: not stocked there."""
-        found: dict[str, int | None] = dict.fromkeys(items)
-        for start in range(0, len(items), INVENTORY_ITEMS_PER_READ):
-            chunk = items[start : start + INVENTORY_ITEMS_PER_READ]
-            for node in self.api.query(d.INVENTORY_LEVELS, {"ids": chunk})["nodes"]:
-                if not node:
-                    continue
-                for level in node["inventoryLevels"]["nodes"]:
-                    if level["location"]["id"] == location:
-                        quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
-                        found[node["id"]] = int(quantities.get("available") or 0)
-        return found
 
     # ------------------------------------------------------------------ bulk (role C)
 
@@ -417,3 +397,28 @@ class ShopifyConnector(Connector):
         from stockyard.connectors.shopify.bulk import bulk_products
 
         return bulk_products(self, products, remote_ids, key)
+
+    # ------------------------------------------------------------- orders in (role A)
+
+    def fetch_orders(self, cursor: str | None) -> Page:
+        from stockyard.connectors.shopify import orders
+
+        return orders.fetch_orders(self.api, cursor)
+
+    def get_order(self, remote_id: str) -> dict[str, Any]:
+        from stockyard.connectors.shopify import orders
+
+        return orders.get_order(self.api, remote_id)
+
+    @classmethod
+    def read_webhook(
+        cls,
+        topic: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        secret: str,
+        settings: Mapping[str, Any],
+    ) -> Delivery:
+        from stockyard.connectors.shopify import orders
+
+        return orders.read_webhook(topic, body, headers, secret, settings)

@@ -5,18 +5,22 @@ Authentication: a connection with a `webhook_secret` secret accepts only pushes 
 with it by the Standard Webhooks scheme (webhook-id, webhook-timestamp and
 webhook-signature headers; a repeated webhook-id enqueues nothing new, and a timestamp more
 than 5 minutes off is refused). A connection without one accepts an administrator's key.
+
+Webhooks in a platform's own scheme (POST .../webhooks/{topic}) are checked by the
+connection's connector class (stockyard.connectors.webhooks), with the same secret.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from stockyard.errors import Unauthenticated
+from stockyard.service import inbound
 from stockyard.service.inbound import ImagePush, Record
 from stockyard.web.api import schemas as s
 from stockyard.web.api.routes import ERRORS, Id
@@ -24,6 +28,7 @@ from stockyard.web.deps import Service, address, bearer, ensure_tokens, state, t
 
 router = APIRouter(prefix="/v1/inbound/{connection_id}", tags=["inbound"], responses=ERRORS)
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+WebhookTopic = Annotated[str, Path(max_length=100, pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)*$")]
 
 
 async def _push(
@@ -34,6 +39,19 @@ async def _push(
     topic: str,
     records: Sequence[Record],
 ) -> s.Accepted:
+    body = await request.body()
+    return await _guarded(
+        request,
+        connection_id,
+        lambda: service.push(
+            connection_id, topic, records, body, request.headers, token(credentials)
+        ),
+    )
+
+
+async def _guarded(
+    request: Request, connection_id: int, push: Callable[[], list[int]]
+) -> s.Accepted:
     # Refused pushes spend their address's tokens, like failed sign-ins: guessing
     # connection ids or secrets does not get a fresh allowance per id.
     # The connection's own budget is only looked at here and spent once the push proved
@@ -43,11 +61,8 @@ async def _push(
     connection = f"inbound:{connection_id}"
     ensure_tokens(request, at, connection)
     limiter = state(request).limiter
-    body = await request.body()
     try:
-        ids = await run_in_threadpool(
-            service.push, connection_id, topic, records, body, request.headers, token(credentials)
-        )
+        ids = await run_in_threadpool(push)
     except Unauthenticated:
         limiter.take(at)
         raise
@@ -97,3 +112,19 @@ async def push_fulfillments(
 ) -> s.Accepted:
     """From a fulfillment service: status and tracking of fulfillments it holds."""
     return await _push(request, service, auth, connection_id, "fulfillments", body.fulfillments)
+
+
+@router.post("/webhooks/{topic:path}", status_code=202, response_model=s.Accepted)
+async def push_webhook(
+    connection_id: Id, topic: WebhookTopic, request: Request, service: Service
+) -> s.Accepted:
+    """A webhook in the connection's platform's own scheme (e.g. Shopify's
+    X-Shopify-Hmac-Sha256, signed with the app's client secret kept as the connection's
+    webhook_secret), on one of the topics its connector takes (e.g. orders/create). The
+    raw body is what is signed, so it is read as is."""
+    body = await request.body()
+    return await _guarded(
+        request,
+        connection_id,
+        lambda: inbound.push_webhook(service, connection_id, topic, body, request.headers),
+    )

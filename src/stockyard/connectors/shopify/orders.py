@@ -1,0 +1,286 @@
+"""Shopify orders in (issue 18): the poll that is the webhooks' safety net, the read of one
+order by id, the mapping to Stockyard's order record, and the check of a webhook Shopify
+posts (HMAC of the raw body with the app's client secret).
+
+Which orders Stockyard takes (the merchant fulfils them): not a test order, not cancelled,
+payment authorized or (partly) paid, not already fulfilled in Shopify, and at least one
+line still to ship. Any other order is left alone by the poll and by the webhooks; one
+read by id that is not to be fulfilled is a PermanentError saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stockyard.connectors.base import Page
+from stockyard.connectors.shopify import documents as d
+from stockyard.connectors.shopify.client import ShopifyClient
+from stockyard.connectors.webhooks import Delivery, Unsigned
+from stockyard.errors import InvalidInput, PermanentError, Unauthenticated
+
+# Re-read this much before the cursor: Shopify's order search is indexed a little after
+# the write, and an order saved while a pull ran must not fall between two pulls. Orders
+# read twice map to the same record, which the order flow queues once.
+OVERLAP = dt.timedelta(seconds=120)
+# A connection's first pull looks this far back, not at the shop's whole history: old
+# orders are the merchant's to import deliberately.
+FIRST_LOOKBACK = dt.timedelta(days=1)
+PAGES_PER_PULL = 5  # x 10 orders; a longer backlog goes on from a keyset cursor
+
+FULFILLABLE_PAYMENT = frozenset({"AUTHORIZED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"})
+# Webhook topics taken, and the inbound topic each feeds. orders/cancelled is accepted so
+# that a merchant subscribing to it is not retried at; cancelled orders enqueue nothing.
+WEBHOOK_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
+
+
+# ------------------------------------------------------------------------- the poll
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where a pull stands: orders updated from `since` on; `after` a keyset cursor when
+    the last pull stopped inside that query; `newest` the latest update seen so far."""
+
+    since: dt.datetime
+    after: str | None = None
+    newest: dt.datetime | None = None
+
+    def dump(self) -> str:
+        if self.after is None:
+            return _iso(self.newest or self.since)
+        newest = _iso(self.newest or self.since)
+        return json.dumps({"since": _iso(self.since), "after": self.after, "newest": newest})
+
+    @classmethod
+    def load(cls, cursor: str | None, now: dt.datetime) -> _Position:
+        if not cursor:
+            return cls(now - FIRST_LOOKBACK)
+        if not cursor.startswith("{"):
+            return cls(_instant(cursor) - OVERLAP)
+        try:
+            value = json.loads(cursor)
+            return cls(_instant(value["since"]), str(value["after"]), _instant(value["newest"]))
+        except (ValueError, KeyError, TypeError):
+            raise PermanentError(f"shopify: unreadable orders cursor {cursor[:80]!r}") from None
+
+
+def fetch_orders(api: ShopifyClient, cursor: str | None, now: dt.datetime | None = None) -> Page:
+    """Orders updated since `cursor` that the merchant should fulfil, oldest change first,
+    each once (its latest state). The cursor is the latest update seen, or, when the
+    backlog is longer than one pull, where the query stopped."""
+    at = _Position.load(cursor, now or dt.datetime.now(dt.UTC))
+    query = f"updated_at:>='{_iso(at.since)}'"
+    after, newest = at.after, at.newest or at.since
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(PAGES_PER_PULL):
+        page = api.query(d.ORDERS_IN_SINCE, {"query": query, "after": after})["orders"]
+        for node in page["nodes"]:
+            newest = max(newest, _instant(node["updatedAt"]))
+            found.pop(node["id"], None)  # read again on a later page: it changed meanwhile
+            found[node["id"]] = node
+        after = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
+        if after is None:
+            break
+    records = [to_record(api, n) for n in found.values() if refusal(n) is None]
+    return Page(records, _Position(at.since, after, newest).dump())
+
+
+def get_order(api: ShopifyClient, remote_id: str) -> dict[str, Any]:
+    if not remote_id.startswith("gid://shopify/Order/"):
+        raise PermanentError(
+            f"shopify: {remote_id[:80]!r} is not an order id (gid://shopify/Order/…)"
+        )
+    order = api.query(d.ORDER_IN, {"id": remote_id})["order"]
+    if order is None:
+        raise PermanentError(f"shopify has no order {remote_id}")
+    why = refusal(order)
+    if why is not None:
+        raise PermanentError(f"shopify order {order['name']} is not to be fulfilled: {why}")
+    return to_record(api, order)
+
+
+def refusal(order: Mapping[str, Any]) -> str | None:
+    """Why Stockyard leaves this order alone, or None to take it."""
+    if order.get("test"):
+        return "a test order"
+    if order.get("cancelledAt"):
+        return "cancelled"
+    payment = order.get("displayFinancialStatus")
+    if payment not in FULFILLABLE_PAYMENT:
+        return f"payment {str(payment).lower()}"
+    if order.get("displayFulfillmentStatus") == "FULFILLED":
+        return "already fulfilled in Shopify"
+    return None
+
+
+# ---------------------------------------------------------------------- the mapping
+
+
+def to_record(api: ShopifyClient, order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order as the order flow takes it (stockyard.catalog.models.Order). Lines
+    without a SKU are kept with an empty one, so that the order's own item fails naming
+    them instead of the order arriving short."""
+    lines = _lines(api, order)
+    customer = order.get("customer") or {}
+    return {
+        "remote_id": order["id"],
+        "number": order["name"],
+        "currency": order["currencyCode"],
+        "customer": {
+            "code": customer["id"],
+            "email": order.get("email"),
+            "name": customer.get("displayName") or "",
+            "phone": order.get("phone") or "",
+        }
+        if customer
+        else None,
+        "lines": [
+            {
+                "sku": line.get("sku") or "",
+                "quantity": line["currentQuantity"],
+                "price": _amount(line["discountedUnitPriceSet"]),
+                "title": line.get("title") or "",
+            }
+            for line in lines
+            if line["currentQuantity"] > 0
+        ],
+        "shipping_address": _address(order.get("shippingAddress")),
+        "billing_address": _address(order.get("billingAddress")),
+        "shipping": _amount(order["totalShippingPriceSet"]),
+        "tax": _amount(order["currentTotalTaxSet"]),
+        "total": _amount(order["currentTotalPriceSet"]),
+    }
+
+
+def _lines(api: ShopifyClient, order: Mapping[str, Any]) -> list[dict[str, Any]]:
+    page = order["lineItems"]
+    lines = list(page["nodes"])
+    while page["pageInfo"]["hasNextPage"]:
+        variables = {"id": order["id"], "after": page["pageInfo"]["endCursor"]}
+        found = api.query(d.ORDER_IN_LINES, variables)["order"]
+        if found is None:
+            raise PermanentError(f"shopify order {order['id']} went away while being read")
+        page = found["lineItems"]
+        lines += page["nodes"]
+    return lines
+
+
+def _amount(money: Mapping[str, Any] | None) -> str:
+    return str(((money or {}).get("shopMoney") or {}).get("amount") or "0")
+
+
+def _address(address: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not address:
+        return None
+    fields = {
+        "name": "name",
+        "company": "company",
+        "line1": "address1",
+        "line2": "address2",
+        "city": "city",
+        "region": "province",
+        "postcode": "zip",
+        "country": "countryCodeV2",
+        "phone": "phone",
+    }
+    return {ours: str(address.get(theirs) or "") for ours, theirs in fields.items()}
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise PermanentError(f"shopify: unreadable time {str(text)[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+def signature(secret: str, body: bytes) -> str:
+    """Shopify's X-Shopify-Hmac-Sha256: base64 of HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def read_webhook(
+    topic: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    settings: Mapping[str, Any],
+) -> Delivery:
+    """A webhook Shopify posted for this connection, checked: signed with the app's
+    client secret (the connection's webhook_secret), from the connection's shop, on a topic
+    taken. Its body only says whether the order is one to take; the order itself is read
+    by id when the item runs."""
+    given = headers.get("x-shopify-hmac-sha256", "")
+    if not hmac.compare_digest(signature(secret, body).encode(), given.encode()):
+        raise Unsigned()
+    if headers.get("x-shopify-shop-domain", "").lower() != str(settings.get("shop", "")).lower():
+        raise Unauthenticated("webhook refused: it comes from another shop than the connection's")
+    if topic not in WEBHOOK_TOPICS:
+        raise InvalidInput(
+            f"shopify webhook topic {topic[:60]!r} is not taken; subscribe to"
+            f" {', '.join(sorted(WEBHOOK_TOPICS))}"
+        )
+    if headers.get("x-shopify-topic", topic) != topic:
+        raise InvalidInput("the X-Shopify-Topic header does not match the address's topic")
+    # The event id is the same for every delivery of one event (several subscriptions,
+    # retries); older deliveries only carry the webhook id.
+    event = headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
+    if not event:
+        raise InvalidInput("missing X-Shopify-Event-Id / X-Shopify-Webhook-Id header")
+    order = _webhook_order(body)
+    if _skipped(order):
+        return Delivery(f"shopify:{event}", "orders", ())
+    return Delivery(f"shopify:{event}", "orders", (_order_gid(order),))
+
+
+def _webhook_order(body: bytes) -> dict[str, Any]:
+    try:
+        order = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the webhook's body is not JSON") from None
+    if not isinstance(order, dict):
+        raise InvalidInput("the webhook's body is not a JSON object (an order)")
+    return order
+
+
+def _skipped(order: Mapping[str, Any]) -> bool:
+    """The webhook's (REST-shaped) order is one Stockyard leaves alone."""
+    payment = str(order.get("financial_status") or "").upper()
+    return bool(order.get("test") or order.get("cancelled_at")) or (
+        payment not in FULFILLABLE_PAYMENT
+    )
+
+
+def _order_gid(order: Mapping[str, Any]) -> str:
+    gid = order.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith("gid://shopify/Order/"):
+        return gid
+    number = order.get("id")
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return f"gid://shopify/Order/{number}"
+    raise InvalidInput("the webhook's order has no id")
+
+
+__all__ = [
+    "WEBHOOK_TOPICS",
+    "fetch_orders",
+    "get_order",
+    "read_webhook",
+    "refusal",
+    "signature",
+    "to_record",
+]

@@ -1,0 +1,30 @@
+"""Webhooks in a platform's own scheme (e.g. Shopify's X-Shopify-Hmac-Sha256), received
+at POST /v1/inbound/{connection}/webhooks/{topic}. A connector class that takes them
+defines a classmethod
+
+    read_webhook(topic, body, headers, secret, settings) -> Delivery
+
+which checks the signature with the connection's `webhook_secret` (raising `Unsigned`
+when it does not match), then anything else the platform's scheme asks (raising
+Unauthenticated or InvalidInput with a message for the sender), and says what to enqueue.
+The web and service layers know nothing of any platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What one webhook asks for: records of an inbound topic (e.g. "orders": channel
+    order ids, read by id when each item runs), under the sender's delivery id, so that a
+    repeated delivery enqueues nothing new. No records: accepted, nothing to do."""
+
+    message_id: str
+    topic: str
+    records: tuple[str, ...]
+
+
+class Unsigned(Exception):
+    """The signature is missing or was made with another secret. The caller is told
+    nothing more than any other refused push."""

@@ -1,0 +1,440 @@
+"""Shopify orders in (issue 18): the poll (cursor paging, overlap, an order updated while
+a pull pages, each order once), the mapping to Stockyard's order record, which orders are
+taken, and Shopify's webhooks end to end over HTTP from the double into a real Stockyard
+app (HMAC, replay, tenancy, the shop's domain). Every request the connector sent is valid
+against Shopify's own schema.
+
+Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from systems.net import free_port
+
+from stockyard.catalog.models import Order, parse
+from stockyard.connectors.shopify import ShopifyConnector, documents
+from stockyard.connectors.shopify import orders as shopify_orders
+from stockyard.engine import ItemFilter
+from stockyard.errors import InvalidInput, PermanentError
+from stockyard.flows.orders import order_request
+from stockyard.service import inbound
+from stockyard.tenancy import Connection
+from tests.support import shopify_schema as schema
+
+pytestmark = pytest.mark.skipif(
+    not schema.installed(),
+    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
+    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
+)
+
+from tests.support.api_env import ApiEnv  # noqa: E402
+from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
+from tests.support.shopify_double_orders import SHOP_DOMAIN, Webhooks, webhooks  # noqa: E402
+
+APP_SECRET = "shpss_app-client-secret-of-merchant-a"
+OTHER_SECRET = "shpss_app-client-secret-of-merchant-b"
+START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def stamp(seconds: float) -> str:
+    return (START + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    double = ShopifyDouble(capacity=1e6, restore_rate=1e4)
+    webhooks(double)  # the orders area, whether or not extensions() lists it yet
+    with serve(double) as s:
+        yield s
+
+
+@pytest.fixture
+def location(served: Served) -> dict[str, Any]:
+    return served.double.shop.add_location("Main")
+
+
+def assert_all_valid(served: Served) -> None:
+    assert served.double.received
+    for r in served.double.received:
+        assert r.token == TOKEN
+        assert schema.validate(r.query or "", r.variables) == [], r.query
+        assert r.status == 200 and "errors" not in r.response, r.response
+
+
+@pytest.fixture
+def shop(served: Served) -> Iterator[ShopifyConnector]:
+    base = served.url.split("/admin/api/")[0]
+    c = ShopifyConnector({"shop": SHOP_DOMAIN, "access_token": TOKEN, "base_url": base})
+    yield c
+    c.close()
+    assert_all_valid(served)
+
+
+def place(served: Served, location: dict[str, Any], at: float, n: int = 1, **kw: Any) -> Any:
+    lines = [(f"SKU-{i}", i + 1, "9.50") for i in range(n)]
+    return served.double.shop.add_order(lines, location, updated_at=stamp(at), **kw)
+
+
+def orders_sent(served: Served) -> list[dict[str, Any]]:
+    return [r.variables or {} for r in served.double.received if "orders(" in (r.query or "")]
+
+
+# ---------------------------------------------------------------------------- mapping
+
+
+def test_an_order_maps_to_the_order_record(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = place(served, location, 0, n=2, name="#1001")
+    record = shop.get_order(placed["id"])
+    order = parse(Order, record, "order")
+    assert order.remote_id == placed["id"]
+    assert order.number == "#1001"
+    assert order.currency == "EUR"
+    assert [(ln.sku, ln.quantity, str(ln.price)) for ln in order.lines] == [
+        ("SKU-0", 1, "9.50"),
+        ("SKU-1", 2, "9.50"),
+    ]
+    assert str(order.total) == "28.50"
+    assert order.customer is not None and order.customer.code.startswith("gid://shopify/Customer/")
+    assert order.customer.email == "buyer@example.com"
+    assert order.shipping_address is not None
+    assert order.shipping_address.line1 == "1 Main St"
+    assert order.shipping_address.postcode == "10115"
+    assert order.shipping_address.country == "DE"
+
+
+def test_an_order_with_more_lines_than_a_page_reads_them_all(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = place(served, location, 0, n=45)
+    order = parse(Order, shop.get_order(placed["id"]), "order")
+    assert [ln.sku for ln in order.lines] == [f"SKU-{i}" for i in range(45)]
+    pages = [r for r in served.double.received if "StockyardOrderLines" in (r.query or "")]
+    assert len(pages) == 1  # 20 with the order, 25 in one page of 100
+
+
+def test_removed_lines_drop_out_and_a_line_without_sku_fails_its_order_alone(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = place(served, location, 0, n=3)
+    placed["_lines"][0]["currentQuantity"] = 0  # removed by an order edit
+    placed["_lines"][1]["sku"] = None  # a custom item
+    record = shop.get_order(placed["id"])
+    assert [ln["sku"] for ln in record["lines"]] == ["", "SKU-2"]
+    with pytest.raises(InvalidInput, match=r"lines\.0\.sku"):
+        parse(Order, record, "order")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"test": True}, "a test order"),
+        ({"cancelledAt": "2026-11-02T10:00:00Z"}, "cancelled"),
+        ({"displayFinancialStatus": "PENDING"}, "payment pending"),
+        ({"displayFinancialStatus": "VOIDED"}, "payment voided"),
+        ({"displayFulfillmentStatus": "FULFILLED"}, "already fulfilled"),
+    ],
+)
+def test_orders_not_to_fulfil_are_left_alone(
+    served: Served,
+    shop: ShopifyConnector,
+    location: dict[str, Any],
+    change: dict[str, Any],
+    why: str,
+) -> None:
+    kept = place(served, location, 0)
+    left = place(served, location, 1)
+    left.update(change)
+    page = shop.fetch_orders(stamp(-300))
+    assert [r["remote_id"] for r in page.records] == [kept["id"]]
+    with pytest.raises(PermanentError, match=why):
+        shop.get_order(left["id"])
+
+
+def test_an_unknown_order_or_a_foreign_id_is_a_permanent_error(shop: ShopifyConnector) -> None:
+    with pytest.raises(PermanentError, match="no order"):
+        shop.get_order("gid://shopify/Order/999999")
+    with pytest.raises(PermanentError, match="not an order id"):
+        shop.get_order("gid://shopify/Product/1")
+
+
+# ---------------------------------------------------------------------------- the poll
+
+
+def test_the_poll_pages_with_a_cursor_and_reads_from_an_overlap_window(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = [place(served, location, 10 * n) for n in range(25)]
+    first = shop.fetch_orders(stamp(-1))
+    assert [r["remote_id"] for r in first.records] == [o["id"] for o in placed]
+    assert first.cursor == stamp(240)
+    assert [v["after"] is None for v in orders_sent(served)] == [True, False, False]
+    assert orders_sent(served)[0]["query"] == f"updated_at:>='{stamp(-121)}'"
+
+    # The next pull reads again from 120 s before the newest update seen (240 s): the
+    # orders of 120..240 s come again, unchanged, so the order flow queues them once.
+    later = place(served, location, 300)
+    second = shop.fetch_orders(first.cursor)
+    assert [r["remote_id"] for r in second.records] == [o["id"] for o in placed[12:]] + [
+        later["id"]
+    ]
+    channel = Connection(7, 1, "channel", "shopify", "Shop", {}, "active")
+    keys = {order_request(channel, r).idempotency_key for r in first.records + second.records}
+    assert len(keys) == 26
+    assert second.cursor == stamp(300)
+
+
+def test_a_long_backlog_goes_on_where_the_last_pull_stopped(
+    served: Served,
+    shop: ShopifyConnector,
+    location: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shopify_orders, "PAGES_PER_PULL", 2)
+    placed = [place(served, location, n) for n in range(35)]
+    first = shop.fetch_orders(stamp(-1))
+    assert len(first.records) == 20
+    assert first.cursor is not None and first.cursor.startswith("{")
+    second = shop.fetch_orders(first.cursor)
+    assert len(second.records) == 15
+    seen = [r["remote_id"] for r in first.records + second.records]
+    assert seen == [o["id"] for o in placed]
+    assert second.cursor == stamp(34)
+
+
+def test_an_order_updated_while_a_pull_pages_is_read_once_in_its_latest_state(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = [place(served, location, n) for n in range(15)]
+    early = placed[2]
+    ask = shop.api.query
+
+    def query(document: str, variables: dict[str, Any] | None = None) -> Any:
+        answer = ask(document, variables)
+        if document == documents.ORDERS_IN_SINCE and not (variables or {}).get("after"):
+            # Between page 1 and page 2, the buyer's address is corrected in Shopify.
+            served.double.shop.objects[early["id"]]["shippingAddress"]["city"] = "Hamburg"
+            served.double.shop.objects[early["id"]]["updatedAt"] = stamp(100)
+        return answer
+
+    shop.api.query = query  # type: ignore[method-assign]
+    page = shop.fetch_orders(stamp(-1))
+    ids = [r["remote_id"] for r in page.records]
+    assert sorted(ids) == sorted(o["id"] for o in placed)  # none lost, none twice
+    latest = next(r for r in page.records if r["remote_id"] == early["id"])
+    assert latest["shipping_address"]["city"] == "Hamburg"
+    assert page.cursor == stamp(100)
+
+
+def test_a_first_pull_looks_back_a_day_and_a_bad_cursor_is_permanent(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.fetch_orders(None)
+    since = orders_sent(served)[0]["query"].split("'")[1]
+    ago = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+    assert dt.timedelta(hours=23, minutes=59) < ago < dt.timedelta(hours=24, minutes=1)
+    with pytest.raises(PermanentError, match="unreadable"):
+        shop.fetch_orders("{not json")
+
+
+def test_every_orders_document_is_valid_with_variables() -> None:
+    gid = "gid://shopify/Order/61"
+    assert schema.validate(documents.ORDERS_IN_SINCE, {"query": "updated_at:>='x'"}) == []
+    assert schema.validate(documents.ORDER_IN, {"id": gid}) == []
+    assert schema.validate(documents.ORDER_IN_LINES, {"id": gid, "after": "abc"}) == []
+
+
+# ---------------------------------------------------------------------- webhooks, e2e
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[ApiEnv]:
+    e = ApiEnv(f"sqlite:///{tmp_path}/webhooks.db")
+    yield e
+    e.close()
+
+
+def serve_app(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def stockyard(env: ApiEnv) -> Iterator[str]:
+    yield from serve_app(env.app)
+
+
+class Shops:
+    """Merchant A's and B's Shopify connections, and A's shop subscribed to Stockyard."""
+
+    def __init__(self, env: ApiEnv, served: Served, url: str) -> None:
+        base = served.url.split("/admin/api/")[0]
+        settings = {"shop": SHOP_DOMAIN, "base_url": base}
+        root = env.root
+
+        def make(client: int, secret: str) -> int:
+            return env.service.create_connection(
+                root,
+                client,
+                "channel",
+                "shopify",
+                "Shopify",
+                settings,
+                {"access_token": TOKEN, "webhook_secret": secret},
+            ).id
+
+        self.a = make(env.a.id, APP_SECRET)
+        self.b = make(env.b.id, OTHER_SECRET)
+        self.hooks: Webhooks = webhooks(served.double)
+        for topic in ("orders/create", "orders/updated"):
+            self.hooks.subscribe(topic, self.address(url, self.a, topic), APP_SECRET)
+
+    @staticmethod
+    def address(url: str, connection: int, topic: str) -> str:
+        return f"{url}/v1/inbound/{connection}/webhooks/{topic}"
+
+
+@pytest.fixture
+def shops(env: ApiEnv, served: Served, stockyard: str) -> Iterator[Shops]:
+    yield Shops(env, served, stockyard)
+    # Creating the connections checked the settings without a request; whatever else a
+    # test made the connector send was valid against the schema.
+    if served.double.received:
+        assert_all_valid(served)
+
+
+def items(env: ApiEnv, client: int) -> list[Any]:
+    return [i for i in env.queue.list_items(ItemFilter(client_id=client), 100)]
+
+
+def sync_orders(env: ApiEnv, client: int) -> list[Any]:
+    return [i for i in items(env, client) if i.instruction == "sync_order"]
+
+
+def test_a_placed_order_arrives_by_webhook_as_one_sync_order_read_by_id(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    before = len(sync_orders(env, env.a.id))
+    placed = place(served, location, 0, name="#2001")
+    (delivery,) = shops.hooks.delivered
+    assert delivery.status == 202
+    made = sync_orders(env, env.a.id)
+    assert len(made) == before + 1
+    item = made[0]
+    assert item.payload == {"remote_id": placed["id"]}
+    assert item.connection_id == shops.a
+    assert item.refs == [placed["id"]]
+
+    # When the item runs, the order is read from Shopify by id (not from the webhook body).
+    conn = env.service.tenancy.connection(shops.a)
+    connector = env.application.connectors.for_connection(conn, "channel")
+    order = parse(Order, connector.get_order(placed["id"]), "order")
+    assert order.number == "#2001"
+    assert_all_valid(served)
+
+
+def test_a_redelivered_webhook_enqueues_nothing_new(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    place(served, location, 0)
+    (delivery,) = shops.hooks.delivered
+    count = len(items(env, env.a.id))
+    again = shops.hooks.redeliver(delivery)
+    assert again.status == 202
+    assert len(items(env, env.a.id)) == count
+    # An update is another event: a new item.
+    shops.hooks.update(served.double.shop.of("Order")[-1], note="gift")
+    assert shops.hooks.delivered[-1].status == 202
+    assert len(items(env, env.a.id)) == count + 1
+
+
+def test_a_pending_or_test_order_is_accepted_and_enqueues_nothing(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    count = len(items(env, env.a.id))
+    order = place(served, location, 0)
+    shops.hooks.update(order, displayFinancialStatus="PENDING")
+    shops.hooks.update(order, test=True, displayFinancialStatus="PAID")
+    assert [d.status for d in shops.hooks.delivered] == [202, 202, 202]
+    assert len(items(env, env.a.id)) == count + 1  # the paid one placed first
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(url, content=body, headers=headers, timeout=10)
+
+
+def test_refusals(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops, stockyard: str
+) -> None:
+    place(served, location, 0)
+    (good,) = shops.hooks.delivered
+    count_a, count_b = len(items(env, env.a.id)), len(items(env, env.b.id))
+    body, headers = good.body, good.headers
+    topic = "orders/create"
+    signed_by_b = shops.hooks._headers(topic, OTHER_SECRET, body, "ev-b")
+
+    cases = {
+        "bad signature": (shops.a, body, {**headers, "X-Shopify-Hmac-Sha256": "bm9wZQ=="}),
+        "no signature": (
+            shops.a,
+            body,
+            {k: v for k, v in headers.items() if k != "X-Shopify-Hmac-Sha256"},
+        ),
+        "body changed": (shops.a, body.replace(b"#", b"%"), headers),
+        "signed with B's secret": (shops.a, body, signed_by_b),
+        "A's webhook at B's connection": (shops.b, body, headers),
+        "a connector without webhooks": (env.a.channel, body, headers),
+        "no such connection": (987_654, body, headers),
+    }
+    answers = {}
+    for case, (connection, content, sent) in cases.items():
+        r = post(Shops.address(stockyard, connection, topic), content, sent)
+        answers[case] = (r.status_code, r.json()["detail"] if r.status_code == 401 else r.text)
+    assert {a for a in answers.values()} == {(401, inbound.WEBHOOK_REFUSED)}, answers
+
+    # Signed with the right secret but from another shop: refused, and told why.
+    other = Webhooks(served.double, shop_domain="someone-else.myshopify.com")
+    r = post(
+        Shops.address(stockyard, shops.a, topic),
+        body,
+        other._headers(topic, APP_SECRET, body, "ev-x"),
+    )
+    assert r.status_code == 401
+    assert "another shop" in r.json()["detail"]
+
+    # A topic the connector does not take, properly signed: 4xx naming the topics taken.
+    r = post(
+        Shops.address(stockyard, shops.a, "products/create"),
+        body,
+        shops.hooks._headers("products/create", APP_SECRET, body, "ev-p"),
+    )
+    assert r.status_code == 422
+    assert "orders/create" in r.json()["detail"]
+
+    assert len(items(env, env.a.id)) == count_a
+    assert len(items(env, env.b.id)) == count_b
+    everything = json.dumps(answers) + r.text
+    assert APP_SECRET not in everything and OTHER_SECRET not in everything
