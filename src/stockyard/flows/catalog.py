@@ -8,7 +8,7 @@ up) is the engine's: `stockyard.engine.instructions`.
 
 from __future__ import annotations
 
-from stockyard.engine.instructions import Instruction, Instructions, LaneKind
+from stockyard.engine.instructions import Instruction, Instructions, LaneKind, RetryPolicy
 
 _B, _NB = True, False
 _CH, _SRC, _NONE = LaneKind.CHANNEL, LaneKind.SOURCE, LaneKind.NONE
@@ -21,6 +21,8 @@ CATALOG: tuple[tuple[str, bool, LaneKind, str, str, bool], ...] = (
     ("add_image", _B, _CH, "Add image to {{channel_description}}", "", _PUB),
     ("add_product", _B, _CH, "Add product to {{channel_description}}", _PRODUCT, _PUB),
     ("add_variant", _B, _CH, "Add variant to {{channel_description}}", _VARIANT, _PUB),
+    # A chunk of a large init/sync on a channel with a bulk path (flows.bulk).
+    ("bulk_products", _B, _CH, "Send products in bulk to {{channel_description}}", "", _PUB),
     ("clear_channel", _B, _CH, "Clear channel {{channel_description}}", "", _PUB),
     ("init_channel", _B, _CH, "Init channel {{channel_description}}", "", _PUB),
     ("set_channel_status", _B, _CH, "Set channel status {{channel_description}}", "", _PUB),
@@ -134,7 +136,16 @@ SKIP_LOSSES: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Instructions whose retries differ from the engine's default. bulk_products hands its
+# item back while the channel's bulk job runs (each attempt polls a bounded time, then
+# TransientError): a job of many minutes, or another one ahead of it, needs more attempts.
+RETRIES: dict[str, RetryPolicy] = {
+    "bulk_products": RetryPolicy(max_attempts=60, base_delay=10.0, max_delay=300.0),
+}
+
+
 def default_instructions() -> Instructions:
     return Instructions(
-        Instruction(n, b, lane, t, coalesce=c, internal=i) for n, b, lane, t, c, i in CATALOG
+        Instruction(n, b, lane, t, RETRIES.get(n, RetryPolicy()), coalesce=c, internal=i)
+        for n, b, lane, t, c, i in CATALOG
     )

@@ -10,6 +10,7 @@ from stockyard.catalog.store import StoredProduct
 from stockyard.connectors.base import ChannelVariant, Connector, Result
 from stockyard.engine.handlers import Context
 from stockyard.errors import HandlerError, InvalidInput, PermanentError, TransientError
+from stockyard.flows import bulk
 from stockyard.flows.base import Services, flow
 from stockyard.flows.rules import ChannelRules, image_hash, product_hash, rules_of, variant_hash
 from stockyard.tenancy import Connection
@@ -264,23 +265,40 @@ def delete_image(services: Services, ctx: Context) -> None:
 def _fan_out(
     services: Services, ctx: Context, channel: Connection, status: str, **how: bool
 ) -> None:
-    """One item per product in this lane, then set_channel_status last: FIFO makes it last."""
+    """One item per product in this lane (or, for a large init/sync on a channel with a
+    bulk path, one item per chunk: flows.bulk), then set_channel_status last: FIFO makes
+    it last."""
     rules = rules_of(channel)
     client = ctx.job.client_id
     linked = services.store.linked(channel.id, "product")
+    planned: list[tuple[int, str]] = []  # (product id, code) to add or update
     for product_id, code, fields, deleted in services.store.product_summaries(client):
         accepted = not deleted and rules.filter.accepts(fields)
-        payload: dict[str, object] = {"product_id": product_id}
         if how.get("clear") or (how.get("prune") and not accepted):
             if product_id in linked:
-                payload["remote_id"] = linked[product_id]
+                payload = {"product_id": product_id, "remote_id": linked[product_id]}
                 ctx.enqueue("delete_product", payload, channel.id, (code,))
-        elif accepted and how.get("add"):
-            ctx.enqueue("add_product", payload, channel.id, (code,))
         elif accepted:
-            payload |= {"full": True, "force": bool(how.get("force"))}
-            ctx.enqueue("update_product", payload, channel.id, (code,))
+            planned.append((product_id, code))
+    mode = "add" if how.get("add") else "update"
+    if _in_bulk(services, channel, len(planned), how):
+        bulk.chunked(ctx, channel, planned, mode, bool(how.get("force")))
+    else:
+        for product_id, code in planned:
+            if mode == "add":
+                ctx.enqueue("add_product", {"product_id": product_id}, channel.id, (code,))
+            else:
+                payload = {"product_id": product_id, "full": True, "force": bool(how.get("force"))}
+                ctx.enqueue("update_product", payload, channel.id, (code,))
     ctx.enqueue("set_channel_status", {"status": status}, channel.id)
+
+
+def _in_bulk(services: Services, channel: Connection, count: int, how: dict[str, bool]) -> bool:
+    """init_channel and sync_channel (everything sent again) of a large catalog, on a
+    channel whose connector writes products in bulk."""
+    if count < bulk.BULK_THRESHOLD or not (how.get("add") or how.get("force")):
+        return False
+    return services.connector(channel, "channel").offers_bulk_products()
 
 
 @flow

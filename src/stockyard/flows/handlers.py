@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from stockyard.engine.handlers import HandlerRegistry
-from stockyard.flows import channel, orders, products
+from stockyard.flows import bulk, channel, orders, products
 from stockyard.flows.base import Flow, Services
 
 FLOWS: dict[str, Flow] = {
@@ -29,6 +29,7 @@ FLOWS: dict[str, Flow] = {
     "sync_channel_products": channel.sync_channel_products,
     "clear_channel": channel.clear_channel,
     "set_channel_status": channel.set_channel_status,
+    "bulk_products": bulk.bulk_products,
     "sync_order": orders.sync_order,
     "add_order": orders.add_order,
     "fulfill_order": orders.fulfill_order,

@@ -1,0 +1,332 @@
+"""Large init/sync through Shopify bulk operations (issue 18), in the flows with a real
+SQLite queue and the Shopify double over HTTP: chunks instead of one item per product,
+one bad product failing only its own item, a bulk mutation already running waited for,
+crash-resume without a second operation, and every request (and every JSONL line) valid
+against Shopify's own schema.
+
+Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from stockyard.application import Application
+from stockyard.catalog.models import Product
+from stockyard.catalog.store import CatalogStore
+from stockyard.connectors.base import ChannelProduct, ChannelVariant
+from stockyard.connectors.shopify import ShopifyConnector, bulk, documents
+from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.engine.instructions import RetryPolicy
+from stockyard.errors import TransientError
+from stockyard.flows import bulk as flow_bulk
+from stockyard.tenancy import Tenancy
+from tests.support import shopify_schema as schema
+from tests.support.queues import drain, fast_instructions, make_queue
+
+pytestmark = pytest.mark.skipif(
+    not schema.installed(),
+    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
+    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
+)
+
+from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
+
+FAST = bulk.Pacing(poll_interval=0.001, max_poll=5.0, busy_retry=0.01)
+
+
+@pytest.fixture(autouse=True)
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", FAST)
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    double = ShopifyDouble(capacity=1e6, restore_rate=1e4)
+    with serve(double) as s:
+        yield s
+    # Whatever a test did, every request the connector sent was valid against the schema,
+    # and so was every line of every uploaded JSONL file against its bulk mutation.
+    for r in s.double.received:
+        assert r.token == TOKEN
+        assert schema.validate(r.query or "", r.variables) == [], r.query
+    for op in s.double.bulk.operations:  # type: ignore[attr-defined]
+        assert schema.validate(op["query"]) == []
+        for raw in s.double.bulk.uploads[op["_path"]].decode().splitlines():  # type: ignore[attr-defined]
+            assert schema.validate(op["query"], json.loads(raw)) == [], raw
+
+
+def settings(s: Served, location: str) -> dict[str, Any]:
+    base = s.url.split("/admin/api/")[0]
+    return {
+        "shop": "stockyard-test.myshopify.com",
+        "access_token": TOKEN,
+        "base_url": base,
+        "location_id": location,
+    }
+
+
+@dataclass
+class Env:
+    queue: Queue
+    client_id: int
+    channel_id: int
+    source_id: int
+    served: Served
+
+    @property
+    def store(self) -> CatalogStore:
+        return CatalogStore(self.queue.db)
+
+    @property
+    def double(self) -> ShopifyDouble:
+        return self.served.double
+
+    def run(self) -> None:
+        drain(self.queue, Application(self.queue.db, queue=self.queue).handlers)
+
+    def enqueue(self, instruction: str) -> int:
+        (item,) = self.queue.enqueue(self.client_id, [Request(instruction, {}, self.channel_id)])
+        return item
+
+    def items(self, *statuses: str, instruction: str | None = None) -> list[Any]:
+        flt = ItemFilter(
+            self.client_id,
+            statuses=statuses,
+            instructions=(instruction,) if instruction else (),
+        )
+        return self.queue.list_items(flt, limit=1000)
+
+    def add_products(self, count: int, bad: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        for n in range(count):
+            self.store.upsert_product(self.client_id, self.source_id, catalog_product(n, n in bad))
+
+
+def catalog_product(n: int, bad: bool = False) -> Product:
+    return Product.model_validate(
+        {
+            "code": f"P{n:05d}",
+            "title": f"Product {n}",
+            "variants": [
+                {
+                    "sku": f"P{n:05d}-{size}",
+                    "price": "12.50",
+                    "stock": {"main": 3},
+                    "options": {"Size": size},
+                }
+                for size in ("S", "M")
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def env(served: Served, tmp_path: Any) -> Iterator[Env]:
+    # Items here do real work (a chunk of 1,000 products): a longer timeout than the
+    # suite's fast policy, its quick retries kept.
+    policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, timeout=120.0)
+    queue = make_queue(f"sqlite:///{tmp_path}/bulk.db", fast_instructions(policy))
+    client_id = Tenancy(queue.db).ensure_client("default")
+    location = str(served.double.shop.add_location("Main")["id"])
+    tenancy = Tenancy(queue.db)
+    source = tenancy.add_connection(
+        client_id, "source", "http", "ERP", {"base_url": "http://127.0.0.1:9"}
+    )
+    channel = tenancy.add_connection(
+        client_id, "channel", "shopify", "Shop", settings(served, location)
+    )
+    yield Env(queue, client_id, channel.id, source.id, served)
+    queue.db.close()
+
+
+def test_a_ten_thousand_product_init_goes_through_ten_bulk_operations(env: Env) -> None:
+    env.add_products(10_000)
+    started = time.monotonic()
+    init = env.enqueue("init_channel")
+    env.run()
+    elapsed = time.monotonic() - started
+
+    children = env.queue.detail(env.client_id, init).children
+    assert [c.instruction for c in children].count("bulk_products") == 10
+    assert children[-1].instruction == "set_channel_status"
+    assert env.items("failed") == []
+    assert env.items(instruction="add_product") == []
+    assert len(env.double.bulk.operations) == 10  # type: ignore[attr-defined]
+    products = env.double.shop.of("Product")
+    assert len(products) == 10_000
+    # Linked like add_product links: products and variants, with the hashes sent.
+    linked = env.store.linked(env.channel_id, "product")
+    assert len(linked) == 10_000
+    assert set(linked.values()) == {p["id"] for p in products}
+    assert len(env.store.linked(env.channel_id, "variant")) == 20_000
+    one = next(p for p in products if p["handle"] == "p00042")
+    assert [v["sku"] for v in one["_variants"]] == ["P00042-S", "P00042-M"]
+    assert Tenancy(env.queue.db).connection(env.channel_id).status == "active"
+    # Bulk lines are not charged to the bucket: only the runner's own requests are.
+    assert len(env.double.received) < 100
+    print(f"\n10,000 products via 10 bulk operations: {elapsed:.1f} s")
+
+
+def test_a_small_catalog_keeps_one_item_per_product(env: Env) -> None:
+    env.add_products(3)
+    env.enqueue("init_channel")
+    env.run()
+    assert len(env.items("done", instruction="add_product")) == 3
+    assert env.items(instruction="bulk_products") == []
+    assert env.double.bulk.operations == []  # type: ignore[attr-defined]
+
+
+def test_one_bad_product_fails_only_its_own_item(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 5)
+    env.add_products(6)
+    # The shop refuses one product's line (a userError on its productSet).
+    real = env.double.resolvers[("Mutation", "productSet")]
+
+    def refuse_p3(source: Any, info: Any, input: dict[str, Any], **args: Any) -> Any:
+        if input.get("title") == "Product 3":
+            return {
+                "product": None,
+                "productSetOperation": None,
+                "userErrors": [{"field": ["input", "title"], "message": "nope", "code": None}],
+            }
+        return real(source, info, input=input, **args)
+
+    create = env.double.resolvers[("Mutation", "productCreate")]
+
+    def refuse_p3_alone(source: Any, info: Any, **args: Any) -> Any:
+        if args["product"].get("title") == "Product 3":
+            return {"product": None, "userErrors": [{"field": ["title"], "message": "nope"}]}
+        return create(source, info, **args)
+
+    env.double.resolvers[("Mutation", "productSet")] = refuse_p3
+    env.double.resolvers[("Mutation", "productCreate")] = refuse_p3_alone
+    env.enqueue("init_channel")
+    env.run()
+    (bulk_item,) = env.items(instruction="bulk_products")
+    assert bulk_item.status == "done"
+    (failed,) = env.items("failed")
+    assert failed.instruction == "add_product"
+    assert failed.parent_id == bulk_item.id
+    assert "nope" in (failed.error or "")
+    assert sorted(p["title"] for p in env.double.shop.of("Product")) == [
+        f"Product {n}" for n in (0, 1, 2, 4, 5)
+    ]
+    assert len(env.store.linked(env.channel_id, "product")) == 5
+
+
+def test_sync_channel_sets_linked_products_by_id(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 2)
+    env.add_products(3)
+    env.enqueue("init_channel")
+    env.run()
+    ids = {p["id"] for p in env.double.shop.of("Product")}
+    env.enqueue("sync_channel")
+    env.run()
+    assert env.items("failed") == []
+    assert {p["id"] for p in env.double.shop.of("Product")} == ids  # no duplicates
+    second = env.double.bulk.uploads[env.double.bulk.operations[-1]["_path"]]  # type: ignore[attr-defined]
+    lines = [json.loads(x) for x in second.decode().splitlines()]
+    assert {line["identifier"]["id"] for line in lines} == ids
+
+
+# --- the connector's bulk runner ------------------------------------------------------
+
+
+def connector(s: Served) -> ShopifyConnector:
+    return ShopifyConnector(settings(s, str(s.double.shop.add_location("Main")["id"])))
+
+
+def tees(count: int) -> list[ChannelProduct]:
+    return [
+        ChannelProduct(
+            f"TEE{n}",
+            {"title": f"Tee {n}"},
+            [ChannelVariant(f"TEE{n}-S", {"price": "9.00", "quantity": 2, "options": {}})],
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_running_bulk_mutation_hands_the_item_back_then_is_waited_for(served: Served) -> None:
+    state = served.double.bulk  # type: ignore[attr-defined]
+    shop = connector(served)
+    state.hold = True
+    pacing = bulk.Pacing(poll_interval=0.001, max_poll=0.05, busy_retry=7.0)
+    with pytest.raises(TransientError) as first:
+        bulk.bulk_products(shop, tees(2), {}, "item-1", pacing)
+    assert "still RUNNING" in str(first.value)
+    # Someone else's job (another item's) while ours is not there: not started, handed back.
+    with pytest.raises(TransientError) as busy:
+        bulk.bulk_products(shop, tees(3), {}, "item-2", pacing)
+    assert busy.value.retry_after == 7.0
+    assert len(state.operations) == 1
+    state.hold = False
+    results = bulk.bulk_products(shop, tees(3), {}, "item-2", pacing)
+    assert all(r.ok for r in results)
+
+
+def test_a_second_attempt_resumes_its_own_operation_instead_of_starting_another(
+    served: Served,
+) -> None:
+    state = served.double.bulk  # type: ignore[attr-defined]
+    shop = connector(served)
+    state.hold = True
+    pacing = bulk.Pacing(poll_interval=0.001, max_poll=0.05, busy_retry=1.0)
+    with pytest.raises(TransientError):
+        bulk.bulk_products(shop, tees(4), {}, "item-9", pacing)  # the worker gives up polling
+    state.hold = False
+    results = bulk.bulk_products(shop, tees(4), {}, "item-9", pacing)  # the retry
+    assert len(state.operations) == 1
+    assert len(state.uploads) == 1
+    assert [r.key for r in results] == ["TEE0", "TEE1", "TEE2", "TEE3"]
+    assert all(r.ok and r.remote_id and r.variants for r in results)
+    # And once finished, a third attempt (a crash after the poll) reads the same results.
+    again = bulk.bulk_products(shop, tees(4), {}, "item-9", pacing)
+    assert [r.remote_id for r in again] == [r.remote_id for r in results]
+    assert len(state.operations) == 1
+
+
+def test_the_double_refuses_a_second_bulk_mutation_like_shopify(served: Served) -> None:
+    state = served.double.bulk  # type: ignore[attr-defined]
+    state.hold = True
+    shop = connector(served)
+    with pytest.raises(TransientError):
+        bulk.bulk_products(shop, tees(1), {}, "item-a", bulk.Pacing(0.001, 0.01, 1.0))
+    answer, _ = served.double.answer(
+        documents.BULK_RUN_MUTATION,
+        {"mutation": state.operations[0]["query"], "path": state.operations[0]["_path"]},
+        None,
+    )
+    (error,) = answer["data"]["bulkOperationRunMutation"]["userErrors"]
+    assert error["code"] == "OPERATION_IN_PROGRESS"
+
+
+def test_staged_and_result_addresses_must_be_shopify_storage_or_the_shop(served: Served) -> None:
+    shop = connector(served)
+    runner = bulk.BulkRunner(shop, FAST)
+    runner._check_host(
+        "https://shopify-staged-uploads.storage.googleapis.com/", bulk.UPLOAD_HOSTS, "x"
+    )
+    runner._check_host(served.url, bulk.UPLOAD_HOSTS, "x")
+    for url in (
+        "https://evil.example.com/",
+        "http://shopify-staged-uploads.storage.googleapis.com/",
+    ):
+        with pytest.raises(Exception, match="refused"):
+            runner._check_host(url, bulk.UPLOAD_HOSTS, "staged upload")
+
+
+def test_bulk_documents_are_valid_with_the_item_name(served: Served) -> None:
+    shop = connector(served)
+    line = bulk.line_variables(shop, tees(1)[0], None)
+    renamed = documents.BULK_PRODUCT_SET_LINKED.replace(
+        bulk.OPERATION, bulk.OPERATION + "_0123abcd", 1
+    )
+    assert schema.validate(renamed, line) == []
+    assert line["identifier"] == {"handle": "tee0"}
