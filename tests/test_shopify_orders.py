@@ -31,6 +31,7 @@ from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows.orders import order_request
 from stockyard.service import inbound
 from stockyard.tenancy import Connection
+from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
 
 pytestmark = pytest.mark.skipif(
@@ -438,3 +439,46 @@ def test_refusals(
     assert len(items(env, env.b.id)) == count_b
     everything = json.dumps(answers) + r.text
     assert APP_SECRET not in everything and OTHER_SECRET not in everything
+
+
+def test_refused_webhooks_spend_the_address_budget(tmp_path: Path) -> None:
+    """Guessing connection ids or secrets on the webhook route costs the caller's address
+    budget, as on the other inbound routes: no fresh allowance per connection id."""
+    env = ApiEnv(f"sqlite:///{tmp_path}/guess.db", ApiSettings(rate_per_second=0.01, rate_burst=4))
+    try:
+        body = b'{"id": 1, "financial_status": "paid"}'
+        headers = {"X-Shopify-Hmac-Sha256": "bm9wZQ==", "X-Shopify-Shop-Domain": SHOP_DOMAIN}
+        statuses = [
+            env.http.post(
+                f"/v1/inbound/{987_000 + n}/webhooks/orders/create", content=body, headers=headers
+            ).status_code
+            for n in range(6)
+        ]
+        assert statuses[:4] == [401] * 4
+        assert set(statuses[4:]) == {429}
+    finally:
+        env.close()
+
+
+def test_a_signed_but_malformed_webhook_is_told_what_is_wrong(
+    env: ApiEnv, shops: Shops, stockyard: str
+) -> None:
+    url = Shops.address(stockyard, shops.a, "orders/create")
+    count = len(items(env, env.a.id))
+    cases = {
+        b"not json": "not JSON",
+        b"[1, 2]": "not a JSON object",
+        b'{"financial_status": "paid"}': "no id",
+    }
+    for body, told in cases.items():
+        r = post(url, body, shops.hooks._headers("orders/create", APP_SECRET, body, "ev-m"))
+        assert r.status_code == 422 and told in r.json()["detail"], r.text
+    body = b'{"id": 5, "financial_status": "paid"}'
+    headers = shops.hooks._headers("orders/create", APP_SECRET, body, "ev-n")
+    del headers["X-Shopify-Event-Id"], headers["X-Shopify-Webhook-Id"]
+    r = post(url, body, headers)
+    assert r.status_code == 422 and "X-Shopify-Event-Id" in r.json()["detail"]
+    headers = shops.hooks._headers("orders/updated", APP_SECRET, body, "ev-t")
+    r = post(url, body, headers)  # signed for another topic than the address says
+    assert r.status_code == 422 and "X-Shopify-Topic" in r.json()["detail"]
+    assert len(items(env, env.a.id)) == count
