@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stockyard.connectors.base import ChannelProduct, ChannelVariant
+from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
 from stockyard.connectors.shopify import ShopifyConnector, documents
 from stockyard.errors import PermanentError, TransientError
 from tests.support import shopify_schema as schema
@@ -311,3 +311,163 @@ def test_settings_are_checked() -> None:
         ShopifyConnector(
             {"shop": "a.myshopify.com", "access_token": "t", "base_url": "http://10.0.0.1"}
         )
+
+
+# --- variants deleted, weight, compare-at and barcode ------------------------------------
+
+
+def test_delete_a_variant_already_gone_is_done_and_the_last_one_is_refused(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    shop.delete_variant(made.id, made.variants["TEE-M"], KEY)
+    (product,) = served.double.shop.of("Product")
+    assert [v["sku"] for v in product["_variants"]] == ["TEE-S"]
+    shop.delete_variant(made.id, made.variants["TEE-M"], KEY)  # a repeat: already gone
+    with pytest.raises(PermanentError, match="CANNOT_DELETE_LAST_VARIANT"):
+        shop.delete_variant(made.id, made.variants["TEE-S"], KEY)
+
+
+def test_weight_compare_at_price_and_barcode_are_sent(served: Served, location: str) -> None:
+    shop = connector(served, location_id=location, weight_unit="GRAMS")
+    product = ChannelProduct(
+        "MUG",
+        {"title": "Mug"},
+        [
+            ChannelVariant(
+                "MUG-1",
+                {
+                    "price": "8.00",
+                    "compare_at_price": "9.50",
+                    "barcode": "4006381333931",
+                    "weight": "350",
+                    "quantity": 2,
+                },
+            )
+        ],
+    )
+    made = shop.create_product(product, KEY)
+    (variant,) = served.double.shop.of("ProductVariant")
+    assert (variant["compareAtPrice"], variant["barcode"]) == ("9.50", "4006381333931")
+    assert variant["_item"]["measurement"]["weight"] == {"unit": "GRAMS", "value": 350.0}
+    lighter = ChannelVariant("MUG-1", {**product.variants[0].fields, "weight": "340.5"})
+    shop.upsert_variants(made.id, [lighter], KEY)
+    assert variant["_item"]["measurement"]["weight"] == {"unit": "GRAMS", "value": 340.5}
+    shop.close()
+
+
+def test_the_weight_unit_defaults_to_kilograms(served: Served, shop: ShopifyConnector) -> None:
+    mug = ChannelVariant("MUG-1", {"price": "8", "weight": "0.35"})
+    shop.create_product(ChannelProduct("MUG", {"title": "Mug"}, [mug]), KEY)
+    (variant,) = served.double.shop.of("ProductVariant")
+    assert variant["_item"]["measurement"]["weight"] == {"unit": "KILOGRAMS", "value": 0.35}
+
+
+# --- warehouses -> locations, inventoryActivate ------------------------------------------
+
+
+def test_stock_per_warehouse_goes_to_the_mapped_locations(served: Served, location: str) -> None:
+    annex = str(served.double.shop.add_location("Annex")["id"])
+    shop = connector(
+        served,
+        location_id=location,
+        locations={"WH-A": location, "WH-B": annex, "WH-C": annex},
+    )
+
+    def mug(stock: dict[str, int]) -> ChannelVariant:
+        return ChannelVariant(
+            "MUG-1", {"price": "8", "quantity": sum(stock.values()), "stock": stock}
+        )
+
+    made = shop.create_product(
+        ChannelProduct("MUG", {"title": "Mug"}, [mug({"WH-A": 4, "WH-B": 1, "WH-C": 2, "X": 9})]),
+        KEY,
+    )
+    double = served.double.shop
+    item = double.of("ProductVariant")[0]["_item"]["id"]
+    assert (double.available(item, location), double.available(item, annex)) == (4, 3)
+    # Warehouses summed per location; a warehouse left out counts 0 (as the flow's sum).
+    shop.upsert_variants(made.id, [mug({"WH-A": 6, "WH-C": 5})], KEY)
+    assert (double.available(item, location), double.available(item, annex)) == (6, 5)
+    shop.close()
+
+
+def test_an_item_not_stocked_at_a_location_is_activated_there(
+    served: Served, location: str
+) -> None:
+    first = connector(served, location_id=location)
+    made = first.create_product(tee(), KEY)
+    first.close()
+    annex = str(served.double.shop.add_location("Annex")["id"])
+    shop = connector(served, location_id=location, locations={"WH-A": location, "WH-B": annex})
+    variants = [
+        ChannelVariant(v.sku, {**v.fields, "stock": {"WH-A": 5, "WH-B": 7}}, made.variants[v.sku])
+        for v in tee().variants
+    ]
+    results = shop.upsert_variants(made.id, variants, KEY)
+    assert all(r.ok for r in results), results
+    double = served.double.shop
+    items = [v["_item"]["id"] for v in double.of("ProductVariant")]
+    assert [double.available(i, annex) for i in items] == [7, 7]
+    assert [double.available(i, location) for i in items] == [5, 5]
+    activations = [r for r in served.double.received if _name(r.query) == "InventoryActivate"]
+    assert len(activations) == 2
+    # Again: already stocked there and right, nothing more is sent.
+    shop.upsert_variants(made.id, variants, KEY)
+    assert len([r for r in served.double.received if _name(r.query) == "InventoryActivate"]) == 2
+    shop.close()
+
+
+def test_location_settings_are_checked() -> None:
+    base = {"shop": "a.myshopify.com", "access_token": "t"}
+    with pytest.raises(PermanentError, match=r"locations\.WH-A"):
+        ShopifyConnector(base | {"locations": {"WH-A": "Main"}})
+    with pytest.raises(PermanentError, match="weight_unit"):
+        ShopifyConnector(base | {"weight_unit": "KG"})
+    with pytest.raises(PermanentError, match="notify_customer"):
+        ShopifyConnector(base | {"notify_customer": "maybe"})
+
+
+# --- images (product media) --------------------------------------------------------------
+
+
+def image(url: str = "https://erp.example/img/tee-front.jpg", alt: str = "Front") -> ChannelImage:
+    return ChannelImage(url, {"url": url, "alt": alt, "position": 0})
+
+
+def test_add_an_image_then_a_retry_finds_it_and_delete_it(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    media_id = shop.add_image(made.id, image(), KEY)
+    (product,) = served.double.shop.of("Product")
+    assert [(m["id"], m["alt"], m["status"]) for m in product["_media"]] == [
+        (media_id, "Front", "UPLOADED")
+    ]
+    # A retry while Shopify still processes it, and once it is processed: the same media.
+    assert shop.add_image(made.id, image(), KEY) == media_id
+    served.double.process_media()
+    assert shop.add_image(made.id, image(), KEY) == media_id
+    assert shop.add_image(made.id, image("https://erp.example/img/tee-back.jpg", ""), KEY) != (
+        media_id
+    )
+    assert len(product["_media"]) == 2
+    shop.delete_image(made.id, media_id, KEY)
+    assert [m["alt"] for m in product["_media"]] == [""]
+    shop.delete_image(made.id, media_id, KEY)  # already gone: done
+
+
+def test_an_image_shopify_could_not_process_is_a_permanent_error(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    broken = image("https://erp.example/img/broken.jpg")
+    shop.add_image(made.id, broken, KEY)
+    served.double.process_media()
+    with pytest.raises(PermanentError, match="IMAGE_DOWNLOAD_FAILURE"):
+        shop.add_image(made.id, broken, KEY)
+    # The failed media is removed, so the item's retry (the URL fixed) starts clean.
+    (product,) = served.double.shop.of("Product")
+    assert product["_media"] == []
+    with pytest.raises(PermanentError, match="http"):
+        shop.add_image(made.id, image("ftp://erp.example/a.jpg"), KEY)

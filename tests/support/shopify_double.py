@@ -446,9 +446,13 @@ def extensions() -> list[Callable[[ShopifyDouble], None]]:
     """The areas of the double kept in their own modules (orders and webhooks, bulk
     operations): each module's `install(double)` adds its resolvers to `double.resolvers`
     and its routes to `double.app`. Imported here, late, because they import this module."""
-    from tests.support import shopify_double_bulk, shopify_double_faults
+    from tests.support import shopify_double_bulk, shopify_double_faults, shopify_double_orders
 
-    return [shopify_double_faults.install, shopify_double_bulk.install]
+    return [
+        shopify_double_faults.install,
+        shopify_double_bulk.install,
+        shopify_double_orders.install,
+    ]
 
 
 class ShopifyDouble:
@@ -480,6 +484,8 @@ class ShopifyDouble:
             ("QueryRoot", "productVariants"): self._product_variants,
             ("QueryRoot", "orders"): self._orders,
             ("Product", "variants"): lambda p, _i, **a: _connection(p["_variants"], a),
+            ("Product", "media"): self._product_media,
+            ("QueryRoot", "productVariant"): lambda _s, _i, id: self.shop.get(id, "ProductVariant"),
             ("ProductVariant", "inventoryItem"): lambda v, _i: v["_item"],
             ("ProductVariant", "product"): lambda v, _i: v["_product"],
             ("InventoryItem", "inventoryLevels"): self._inventory_levels,
@@ -497,6 +503,10 @@ class ShopifyDouble:
             ("Mutation", "productDelete"): self._product_delete,
             ("Mutation", "productVariantsBulkCreate"): self._variants_create,
             ("Mutation", "productVariantsBulkUpdate"): self._variants_update,
+            ("Mutation", "productVariantsBulkDelete"): self._variants_delete,
+            ("Mutation", "productUpdate"): self._product_update,
+            ("Mutation", "fileDelete"): self._file_delete,
+            ("Mutation", "inventoryActivate"): self._inventory_activate,
             ("Mutation", "inventorySetQuantities"): self._inventory_set,
             ("Mutation", "fulfillmentCreate"): self._fulfillment_create,
         }
@@ -642,17 +652,7 @@ class ShopifyDouble:
         return _connection(variants, args)
 
     def _inventory_levels(self, item: Obj, _i: Any, **args: Any) -> Obj:
-        levels = [
-            {
-                "__typename": "InventoryLevel",
-                "id": f"gid://shopify/InventoryLevel/{item['id'].rsplit('/', 1)[1]}"
-                f"?inventory_item_id={loc.rsplit('/', 1)[1]}",
-                "location": self.shop.objects[loc],
-                "_key": (iid, loc),
-            }
-            for (iid, loc) in self.shop.levels
-            if iid == item["id"]
-        ]
+        levels = [self._level(iid, loc) for (iid, loc) in self.shop.levels if iid == item["id"]]
         return _connection(levels, args, key=lambda lv: lv["location"]["id"])
 
     def _new_product(self, data: Obj) -> Obj:
@@ -717,6 +717,12 @@ class ShopifyDouble:
         variant["sku"] = variant["_item"]["sku"] = sku
         if "tracked" in item_data:
             variant["_item"]["tracked"] = item_data["tracked"]
+        if (item_data.get("measurement") or {}).get("weight"):
+            weight = item_data["measurement"]["weight"]
+            variant["_item"]["measurement"] = {
+                "id": self.shop.gid("InventoryItemMeasurement"),
+                "weight": {"unit": weight["unit"], "value": weight["value"]},
+            }
         for q in data.get("inventoryQuantities") or []:
             if self.shop.get(q["locationId"], "Location") is None:
                 raise UserErr("Location does not exist", ["inventoryQuantities"])
@@ -760,7 +766,9 @@ class ShopifyDouble:
             )
         self._set_product_fields(product, input)
         if "files" in input:
-            product["_media"] = list(input["files"] or [])
+            for media in product["_media"]:
+                self.shop.objects.pop(media["id"], None)
+            product["_media"] = [self._new_media(product, f) for f in input["files"] or []]
         if "variants" in input:
             # List fields are replaced (the mutation's description): a variant matched by id
             # or by its option values is updated, a new one created, every other deleted.
@@ -791,7 +799,7 @@ class ShopifyDouble:
             raise Unimplemented("the Shopify double does not implement productCreate(input:)")
         product = self._new_product(data)
         self._set_product_fields(product, data)
-        product["_media"] = list(args.get("media") or [])
+        product["_media"] = [self._new_media(product, m) for m in args.get("media") or []]
         # The standalone variant: the first value of every option (or "Default Title").
         first = [
             {"optionName": o["name"], "name": o["optionValues"][0]["name"]}
@@ -847,17 +855,150 @@ class ShopifyDouble:
         updated = [self._variant(product, data, variant) for variant, data in found]
         return {"product": product, "productVariants": updated, "userErrors": []}
 
+    def _variants_delete(self, _s: Any, _i: Any, productId: str, variantsIds: list[str]) -> Obj:
+        product = self.shop.get(productId, "Product")
+        if product is None:
+            raise UserErr("Product does not exist", ["productId"], "PRODUCT_DOES_NOT_EXIST")
+        doomed = [v for v in product["_variants"] if v["id"] in variantsIds]
+        if len(doomed) != len(set(variantsIds)):
+            raise UserErr(
+                "At least one variant does not belong to the product",
+                ["variantsIds"],
+                "AT_LEAST_ONE_VARIANT_DOES_NOT_BELONG_TO_THE_PRODUCT",
+            )
+        if len(doomed) == len(product["_variants"]):
+            raise UserErr(
+                "Cannot delete the last variant of a product",
+                ["variantsIds"],
+                "CANNOT_DELETE_LAST_VARIANT",
+            )
+        for variant in doomed:
+            self._delete_variant(product, variant)
+        return {"product": product, "userErrors": []}
+
+    # --- media -------------------------------------------------------------------------
+
+    def _new_media(self, product: Obj, data: Obj) -> Obj:
+        """A MediaImage as Shopify makes it from a URL: UPLOADED, no image yet, until
+        `process_media` (Shopify processes media asynchronously)."""
+        return self.shop.add(
+            "MediaImage",
+            alt=data.get("alt"),
+            status="UPLOADED",
+            fileStatus="UPLOADED",
+            mediaContentType=data.get("mediaContentType") or data.get("contentType") or "IMAGE",
+            mediaErrors=[],
+            mediaWarnings=[],
+            fileErrors=[],
+            image=None,
+            createdAt=_now_iso(),
+            updatedAt=_now_iso(),
+            _source=data["originalSource"],
+            _product=product,
+        )
+
+    def process_media(self, failing: str = "broken") -> None:
+        """Shopify's asynchronous processing, done: every waiting media READY with its
+        image on the CDN (named after the source's file), or FAILED when its source URL
+        contains `failing`."""
+        for media in self.shop.of("MediaImage"):
+            if media["status"] not in ("UPLOADED", "PROCESSING"):
+                continue
+            if failing and failing in media["_source"]:
+                media["status"] = "FAILED"
+                media["mediaErrors"] = [
+                    {
+                        "code": "IMAGE_DOWNLOAD_FAILURE",
+                        "details": None,
+                        "message": "Download failed",
+                    }
+                ]
+                continue
+            name = media["_source"].split("?")[0].rsplit("/", 1)[-1] or "image"
+            media["status"] = "READY"
+            media["image"] = {
+                "url": f"https://cdn.shopify.double/s/files/1/0001/files/{name}?v=1",
+                "altText": media["alt"],
+            }
+
+    def _product_media(self, product: Obj, _i: Any, **args: Any) -> Obj:
+        if args.get("query") or args.get("sortKey") not in (None, "POSITION"):
+            raise Unimplemented("the Shopify double lists media in position order only")
+        positions = {id(m): n for n, m in enumerate(product["_media"])}
+        return _connection(product["_media"], args, key=lambda m: positions[id(m)])
+
+    def _product_update(self, _s: Any, _i: Any, **args: Any) -> Obj:
+        data = args.get("product")
+        if data is None or args.get("input") is not None or args.get("identifier") is not None:
+            raise Unimplemented("the Shopify double implements productUpdate(product: {id})")
+        product = self.shop.get(data["id"], "Product")
+        if product is None:
+            raise UserErr("Product does not exist", ["product", "id"])
+        self._set_product_fields(product, data)
+        # Media given here are added to the product's (productCreateMedia's successor).
+        product["_media"] += [self._new_media(product, m) for m in args.get("media") or []]
+        return {"product": product, "userErrors": []}
+
+    def _file_delete(self, _s: Any, _i: Any, fileIds: list[str]) -> Obj:
+        files = [self.shop.get(i, "MediaImage") for i in fileIds]
+        if any(f is None for f in files):
+            raise UserErr("File does not exist", ["fileIds"], "FILE_DOES_NOT_EXIST")
+        for media in files:
+            assert media is not None
+            media["_product"]["_media"].remove(media)
+            del self.shop.objects[media["id"]]
+        return {"deletedFileIds": list(fileIds), "userErrors": []}
+
     # --- stock -------------------------------------------------------------------------
 
-    def _inventory_set(self, _s: Any, info: GraphQLResolveInfo[Any], input: Obj) -> Obj:
+    def _idempotency_key(self, field: str, info: GraphQLResolveInfo[Any]) -> str:
         directive = self.schema.get_directive("idempotent")
         assert directive is not None
         given = get_directive_values(directive, info.field_nodes[0], info.variable_values)
         if not given:
             # The field's description makes the key mandatory from 2026-04; GraphQL cannot,
             # so the double refuses. Shopify's own wording for this is unknown here.
-            raise GraphQLError("inventorySetQuantities requires @idempotent(key:) (2026-04 on)")
-        key = given["key"]
+            raise GraphQLError(f"{field} requires @idempotent(key:) (2026-04 on)")
+        return str(given["key"])
+
+    def _inventory_activate(self, _s: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Obj:
+        key = self._idempotency_key("inventoryActivate", info)
+        fingerprint = json.dumps(["activate", args], sort_keys=True)
+        if key in self.shop.idempotency:
+            first_fingerprint, first_answer = self.shop.idempotency[key]
+            if first_fingerprint == fingerprint:
+                return first_answer
+            raise UserErr("The same idempotency key cannot be used with different parameters")
+        item, location = args["inventoryItemId"], args["locationId"]
+        if self.shop.get(item, "InventoryItem") is None:
+            raise UserErr("The inventory item could not be found", ["inventoryItemId"])
+        if self.shop.get(location, "Location") is None:
+            raise UserErr("The location could not be found", ["locationId"])
+        # Already active: the level is kept as it is (whether Shopify then applies
+        # `available` is not said by the schema; the connector never relies on it).
+        level = self.shop.levels.get((item, location))
+        if level is None:
+            available = args.get("available") or 0
+            on_hand = args.get("onHand")
+            self.shop.levels[(item, location)] = {
+                "available": available,
+                "on_hand": available if on_hand is None else on_hand,
+            }
+        answer = {"inventoryLevel": self._level(item, location), "userErrors": []}
+        self.shop.idempotency[key] = (fingerprint, answer)
+        return answer
+
+    def _level(self, item_id: str, location_id: str) -> Obj:
+        return {
+            "__typename": "InventoryLevel",
+            "id": f"gid://shopify/InventoryLevel/{item_id.rsplit('/', 1)[1]}"
+            f"?inventory_item_id={location_id.rsplit('/', 1)[1]}",
+            "location": self.shop.objects[location_id],
+            "_key": (item_id, location_id),
+        }
+
+    def _inventory_set(self, _s: Any, info: GraphQLResolveInfo[Any], input: Obj) -> Obj:
+        key = self._idempotency_key("inventorySetQuantities", info)
         fingerprint = json.dumps(input, sort_keys=True)
         if key in self.shop.idempotency:
             first_fingerprint, first_answer = self.shop.idempotency[key]

@@ -35,7 +35,7 @@ from stockyard.connectors.shopify import fulfillments, media, stock
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery
 from stockyard.engine import Limits
-from stockyard.errors import HandlerError, PermanentError, TransientError
+from stockyard.errors import HandlerError, PermanentError
 
 SKUS_PER_SEARCH = 25  # SKUs per productVariants search (the query string stays short)
 LocationId = Annotated[str, Field(pattern=r"^gid://shopify/Location/\d+$")]
@@ -370,11 +370,13 @@ class ShopifyConnector(Connector):
         if not errors:
             return
         gone = {"AT_LEAST_ONE_VARIANT_DOES_NOT_BELONG_TO_THE_PRODUCT", "PRODUCT_DOES_NOT_EXIST"}
-        if {e.get("code") for e in errors} <= gone:
-            # Deleted before (a repeated item), or with its product: done.
-            if self.api.query(d.VARIANT_EXISTS, {"id": remote_id})["productVariant"] is None:
-                return
+        # Deleted before (a repeated item), or with its product: done.
+        if {e.get("code") for e in errors} <= gone and self._variant_gone(remote_id):
+            return
         raise PermanentError(f"shopify: delete variant {remote_id}: {_describe(errors)}")
+
+    def _variant_gone(self, remote_id: str) -> bool:
+        return self.api.query(d.VARIANT_EXISTS, {"id": remote_id})["productVariant"] is None
 
     # ----------------------------------------------------------------------- images
 

@@ -1,0 +1,129 @@
+"""Stock out to Shopify (issue 18): the "available" quantity of inventory items per location.
+
+Set with a compare-and-set (`changeFromQuantity` = the quantity just read) under an
+idempotency key, so a sale landing in between is not overwritten and a repeated item
+replays instead of setting twice; a stale answer is read again and set once more. An item
+not stocked at a location yet is activated there with its quantity (inventoryActivate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from stockyard.connectors.shopify import documents as d
+from stockyard.connectors.shopify.client import ShopifyClient
+from stockyard.errors import HandlerError, PermanentError, TransientError
+
+INVENTORY_ITEMS_PER_READ = 25  # x 10 levels: well under 1,000 points
+INPUT_LIST_CAP = 250  # Shopify's cap on input lists (docs/shopify-notes.md)
+STOCK_REASON = "correction"  # one of the reasons of Shopify's inventory-states guide
+
+Level = tuple[str, str]  # (inventory item id, location id)
+
+
+def idempotency_key(*parts: Any) -> str:
+    seen = json.dumps(parts, sort_keys=True, default=str)
+    return "stockyard-" + hashlib.sha256(seen.encode()).hexdigest()[:40]
+
+
+def set_stock(api: ShopifyClient, targets: dict[Level, int], key: str) -> dict[str, HandlerError]:
+    """Set each (item, location) to its quantity; an error per inventory item that failed."""
+    errors: dict[str, HandlerError] = {}
+    levels = list(targets)
+    for start in range(0, len(levels), INPUT_LIST_CAP):
+        chunk = {lv: targets[lv] for lv in levels[start : start + INPUT_LIST_CAP]}
+        errors |= _set_chunk(api, chunk, key)
+    return errors
+
+
+def _set_chunk(api: ShopifyClient, targets: dict[Level, int], key: str) -> dict[str, HandlerError]:
+    errors: dict[str, HandlerError] = {}
+    targets = dict(targets)
+    for attempt in (1, 2):
+        read = available(api, sorted({item for item, _ in targets}))
+        for level in [lv for lv in targets if lv not in read]:
+            error = activate(api, level, targets.pop(level), key)
+            if error is not None:
+                errors[level[0]] = error
+        pending = {lv: q for lv, q in targets.items() if read.get(lv) != q}
+        if not pending:
+            return errors
+        quantities = [
+            {
+                "inventoryItemId": item,
+                "locationId": location,
+                "quantity": q,
+                "changeFromQuantity": read[(item, location)],
+            }
+            for (item, location), q in pending.items()
+        ]
+        # The item's key with the quantities read: a repeat of this very call replays, a
+        # retry after a stale answer (other quantities read) is a new request.
+        variables = {
+            "key": idempotency_key(key, sorted((*lv, read[lv], q) for lv, q in pending.items())),
+            "input": {"name": "available", "reason": STOCK_REASON, "quantities": quantities},
+        }
+        payload = api.query(d.INVENTORY_SET, variables)["inventorySetQuantities"]
+        problems = _errors(payload, "set stock")
+        if not problems:
+            return errors
+        codes = {e.get("code") for e in problems}
+        if "CHANGE_FROM_QUANTITY_STALE" in codes and attempt == 1:
+            continue  # read again and set once more
+        failure: HandlerError
+        if codes & {"CHANGE_FROM_QUANTITY_STALE", "IDEMPOTENCY_CONCURRENT_REQUEST"}:
+            failure = TransientError(f"shopify: set stock: {_describe(problems)}", retry_after=5)
+        else:
+            failure = PermanentError(f"shopify: set stock: {_describe(problems)}")
+        # inventorySetQuantities is all-or-nothing: every item of the call failed.
+        return errors | {item: failure for item, _ in pending}
+    return errors  # pragma: no cover - the loop returns
+
+
+def activate(api: ShopifyClient, level: Level, quantity: int, key: str) -> HandlerError | None:
+    """Stock the item at the location, with its quantity (the error, if any)."""
+    item, location = level
+    variables = {
+        "item": item,
+        "location": location,
+        "available": quantity,
+        "key": idempotency_key(key, "activate", item, location, quantity),
+    }
+    payload = api.query(d.INVENTORY_ACTIVATE, variables)["inventoryActivate"]
+    problems = _errors(payload, "activate stock")
+    if problems:
+        return PermanentError(
+            f"shopify: stock item {item} at location {location}: {_describe(problems)}"
+        )
+    return None
+
+
+def available(api: ShopifyClient, items: list[str]) -> dict[Level, int]:
+    """The "available" quantity of each item at every location that stocks it (the
+    first 10 locations per item)."""
+    found: dict[Level, int] = {}
+    for start in range(0, len(items), INVENTORY_ITEMS_PER_READ):
+        chunk = items[start : start + INVENTORY_ITEMS_PER_READ]
+        for node in api.query(d.INVENTORY_LEVELS, {"ids": chunk})["nodes"]:
+            if not node:
+                continue
+            for level in node["inventoryLevels"]["nodes"]:
+                quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
+                found[(node["id"], level["location"]["id"])] = int(quantities.get("available") or 0)
+    return found
+
+
+def _errors(payload: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict):
+        raise PermanentError(f"shopify: {what} answered nothing")
+    return [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}"
+        + (f" ({e['code']})" if e.get("code") else "")
+        for e in errors[:5]
+    )
