@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from graphql import get_operation_ast, parse
+from graphql.execution.values import get_variable_values
 
 from stockyard.application import Application
 from stockyard.catalog.models import Product
@@ -58,8 +60,19 @@ def served() -> Iterator[Served]:
         assert schema.validate(r.query or "", r.variables) == [], r.query
     for op in s.double.bulk.operations:  # type: ignore[attr-defined]
         assert schema.validate(op["query"]) == []
-        for raw in s.double.bulk.uploads[op["_path"]].decode().splitlines():  # type: ignore[attr-defined]
-            assert schema.validate(op["query"], json.loads(raw)) == [], raw
+        lines = s.double.bulk.uploads[op["_path"]].decode().splitlines()  # type: ignore[attr-defined]
+        assert_lines_valid(op["query"], lines)
+
+
+def assert_lines_valid(mutation: str, lines: list[str]) -> None:
+    """Each line's variables coerced against the mutation's variable definitions, as
+    schema.validate does, with the document parsed once (10,000 lines)."""
+    operation = get_operation_ast(parse(mutation))
+    assert operation is not None
+    definitions = operation.variable_definitions or ()
+    for raw in lines:
+        coerced = get_variable_values(schema.load(), definitions, json.loads(raw))
+        assert not isinstance(coerced, list), (raw, coerced)
 
 
 def settings(s: Served, location: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class BulkState:
     steps: int = 1  # reads of a running operation before it completes
     hold: bool = False
     staged: int = 0
+    handles: dict[str, str] = field(default_factory=dict)  # product handle -> gid
 
     def running(self) -> list[Obj]:
         return [o for o in self.operations if o["status"] in ACTIVE]
@@ -81,6 +82,8 @@ def install(double: ShopifyDouble) -> None:
         }
     )
 
+    _index_handles(double, state)
+
     async def upload(request: Request) -> Response:
         form = await request.form()
         file = form.get("file")
@@ -102,6 +105,37 @@ def install(double: ShopifyDouble) -> None:
 
     double.app.router.routes.append(Route(UPLOAD_PATH, upload, methods=["POST"]))
     double.app.router.routes.append(Route(RESULT_PATH + "/{number}.jsonl", result))
+
+
+def _index_handles(double: ShopifyDouble, state: BulkState) -> None:
+    """productSet by handle without scanning the whole shop per line: the double's own
+    lookup walks every object, which makes a 10,000-line operation quadratic. Handles of
+    products made by productSet or productCreate are indexed; a miss sets the product as
+    new, as the double's lookup would."""
+    by_handle = double.resolvers[("Mutation", "productSet")]
+    create = double.resolvers[("Mutation", "productCreate")]
+
+    def remember(answer: Any) -> Any:
+        product = answer.get("product") if isinstance(answer, dict) else None
+        if product:
+            state.handles[product["handle"]] = product["id"]
+        return answer
+
+    def product_set(source: Any, info: Any, **args: Any) -> Any:
+        ident = args.get("identifier") or {}
+        handle = ident.get("handle")
+        if handle and not ident.get("id") and not ident.get("customId"):
+            gid = state.handles.get(handle)
+            found = double.shop.get(gid, "Product") if gid else None
+            if found is not None and found["handle"] == handle:
+                args["identifier"] = {"id": gid}
+            else:
+                args["identifier"] = None
+                args["input"] = {"handle": handle} | args["input"]
+        return remember(by_handle(source, info, **args))
+
+    double.resolvers[("Mutation", "productSet")] = product_set
+    double.resolvers[("Mutation", "productCreate")] = lambda s, i, **a: remember(create(s, i, **a))
 
 
 def _staged(state: BulkState, inputs: list[Obj]) -> Obj:
