@@ -332,3 +332,66 @@ def test_401_without_the_access_token(served: Served) -> None:
         assert "Invalid API key or access token" in response.json()["errors"]
     assert [r.status for r in served.double.received] == [401, 401]
     assert [r.token for r in served.double.received] == [None, "shpat_wrong"]
+
+
+def test_inventory_activate_needs_a_key_stocks_the_item_and_replays(served: Served) -> None:
+    item, main = _stocked(served)
+    annex = served.double.shop.add_location("Annex")["id"]
+    bare = _documents.INVENTORY_ACTIVATE.replace(" @idempotent(key: $key)", "").replace(
+        ", $key: String!", ""
+    )
+    refused = post(served, bare, {"item": item, "location": annex, "available": 3}).json()
+    assert "requires @idempotent" in refused["errors"][0]["message"]
+    assert served.double.shop.available(item, annex) is None
+    variables = {"item": item, "location": annex, "available": 3, "key": "k1"}
+    level = data(served, _documents.INVENTORY_ACTIVATE, variables)["inventoryActivate"]
+    assert level["inventoryLevel"]["quantities"] == [{"name": "available", "quantity": 3}]
+    served.double.shop.levels[(item, annex)]["available"] = 1  # a sale
+    data(served, _documents.INVENTORY_ACTIVATE, variables)  # the same key: a replay
+    assert served.double.shop.available(item, annex) == 1
+    assert served.double.shop.available(item, main) == 9
+
+
+def test_variants_bulk_delete_refuses_foreign_and_last_variants(served: Served) -> None:
+    unstocked = [
+        {k: v for k, v in variant.items() if k != "inventoryQuantities"}
+        for variant in PRODUCT_SET_VARIABLES["input"]["variants"]
+    ]
+    variables = {**PRODUCT_SET_VARIABLES, "input": {**PRODUCT_SET_VARIABLES["input"]}}
+    variables["input"]["variants"] = unstocked
+    product = data(served, PRODUCT_SET, variables)["productSet"]["product"]
+    small, medium = (v["id"] for v in product["variants"]["nodes"])
+    delete = _documents.VARIANTS_BULK_DELETE
+
+    def codes(ids: list[str]) -> list[str]:
+        answer = data(served, delete, {"productId": product["id"], "ids": ids})
+        return [e["code"] for e in answer["productVariantsBulkDelete"]["userErrors"]]
+
+    assert codes([small, medium]) == ["CANNOT_DELETE_LAST_VARIANT"]
+    assert codes(["gid://shopify/ProductVariant/1"]) == [
+        "AT_LEAST_ONE_VARIANT_DOES_NOT_BELONG_TO_THE_PRODUCT"
+    ]
+    assert codes([medium]) == []
+    assert data(served, _documents.VARIANT_EXISTS, {"id": medium})["productVariant"] is None
+
+
+def test_media_are_processed_asynchronously_and_deleted_as_files(served: Served) -> None:
+    product = data(served, PRODUCT_CREATE, PRODUCT_CREATE_VARIABLES)["productCreate"]["product"]
+    read = {"id": product["id"]}
+    (media,) = data(served, _documents.PRODUCT_MEDIA, read)["product"]["media"]["nodes"]
+    assert (media["status"], media["image"]) == ("UPLOADED", None)
+    added = {
+        "product": {"id": product["id"]},
+        "media": [
+            {"originalSource": "https://erp.example/broken.png", "mediaContentType": "IMAGE"}
+        ],
+    }
+    data(served, _documents.PRODUCT_ADD_MEDIA, added)
+    served.double.process_media()
+    ready, failed = data(served, _documents.PRODUCT_MEDIA, read)["product"]["media"]["nodes"]
+    assert ready["status"] == "READY" and ready["image"]["url"].split("?")[0].endswith("/tee.jpg")
+    assert failed["status"] == "FAILED" and failed["mediaErrors"][0]["code"]
+    deleted = data(served, _documents.FILE_DELETE, {"ids": [failed["id"]]})["fileDelete"]
+    assert deleted == {"deletedFileIds": [failed["id"]], "userErrors": []}
+    again = data(served, _documents.FILE_DELETE, {"ids": [failed["id"]]})["fileDelete"]
+    assert again["userErrors"][0]["code"] == "FILE_DOES_NOT_EXIST"

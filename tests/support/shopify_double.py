@@ -133,9 +133,8 @@ class Unimplemented(Exception):
 class UserErr(Exception):
     def __init__(self, message: str, field: list[str] | None = None, code: str | None = None):
         super().__init__(message)
-        self.error: Obj = {"field": field, "message": message}
-        if code is not None:
-            self.error["code"] = code
+        # `code` null when Shopify's is unknown or the payload's error type has none.
+        self.error: Obj = {"field": field, "message": message, "code": code}
 
 
 def _now_iso() -> str:
