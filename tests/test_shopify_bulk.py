@@ -343,3 +343,31 @@ def test_bulk_documents_are_valid_with_the_item_name(served: Served) -> None:
     )
     assert schema.validate(renamed, line) == []
     assert line["identifier"] == {"handle": "tee0"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"product_ids": "1", "mode": "add"}, "'product_ids' must be a non-empty list of ids"),
+        ({"product_ids": [True], "mode": "add"}, "'product_ids' must be a non-empty list of ids"),
+        ({"product_ids": [1], "mode": "replace"}, "'mode' must be 'add' or 'update'"),
+    ],
+)
+def test_a_bad_bulk_payload_fails_clearly(env: Env, payload: dict[str, Any], error: str) -> None:
+    (item,) = env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
+    env.run()
+    failed = env.queue.get(env.client_id, item)
+    assert (failed.status, failed.error) == ("failed", f"invalid payload: {error}")
+
+
+def test_another_clients_product_is_not_sent_and_fails_alone(env: Env) -> None:
+    other = Tenancy(env.queue.db).ensure_client("other")
+    foreign = env.store.upsert_product(other, None, catalog_product(7))
+    own = env.store.upsert_product(env.client_id, env.source_id, catalog_product(0))
+    payload = {"product_ids": [foreign, own], "mode": "add"}
+    (item,) = env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
+    env.run()
+    assert env.queue.get(env.client_id, item).status == "done"
+    (alone,) = env.items("failed")
+    assert (alone.instruction, alone.parent_id) == ("add_product", item)
+    assert [p["title"] for p in env.double.shop.of("Product")] == ["Product 0"]
