@@ -471,3 +471,29 @@ def test_an_image_shopify_could_not_process_is_a_permanent_error(
     assert product["_media"] == []
     with pytest.raises(PermanentError, match="http"):
         shop.add_image(made.id, image("ftp://erp.example/a.jpg"), KEY)
+
+
+def test_an_item_stocked_at_more_than_ten_locations_is_read_at_the_one_wanted(
+    served: Served, location: str
+) -> None:
+    first = connector(served, location_id=location)
+    made = first.create_product(tee(), KEY)
+    first.close()
+    double = served.double.shop
+    items = [v["_item"]["id"] for v in double.of("ProductVariant")]
+    extra = [str(double.add_location(f"Shop {n}")["id"]) for n in range(10)]
+    for item in items:
+        for loc in extra:
+            double.levels[(item, loc)] = {"available": 2, "on_hand": 2}
+    last = extra[-1]  # the 11th level of each item: past the first page of 10
+    shop = connector(served, location_id=last)
+    variants = [
+        ChannelVariant(v.sku, {**v.fields, "quantity": 6}, made.variants[v.sku])
+        for v in tee().variants
+    ]
+    assert all(r.ok for r in shop.upsert_variants(made.id, variants, KEY))
+    assert [double.available(i, last) for i in items] == [6, 6]
+    names = operations(served)
+    assert "InventoryActivate" not in names
+    assert names.count("InventoryLevelAt") == 2
+    shop.close()

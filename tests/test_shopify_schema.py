@@ -350,6 +350,10 @@ MORE_VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
         },
     ),
     "fileDelete": (documents.FILE_DELETE, {"ids": ["gid://shopify/MediaImage/81"]}),
+    "inventory level at a location": (
+        documents.INVENTORY_LEVEL_AT,
+        {"item": ITEM, "location": LOCATION},
+    ),
     "inventoryActivate": (
         documents.INVENTORY_ACTIVATE,
         {"item": ITEM, "location": LOCATION, "available": 4, "key": "stockyard-activate"},

@@ -488,6 +488,12 @@ class ShopifyDouble:
             ("ProductVariant", "inventoryItem"): lambda v, _i: v["_item"],
             ("ProductVariant", "product"): lambda v, _i: v["_product"],
             ("InventoryItem", "inventoryLevels"): self._inventory_levels,
+            ("InventoryItem", "inventoryLevel"): lambda item, _i, locationId, **_a: (
+                self._level(item["id"], locationId)
+                if (item["id"], locationId) in self.shop.levels
+                else None
+            ),
+            ("QueryRoot", "inventoryItem"): lambda _s, _i, id: self.shop.get(id, "InventoryItem"),
             ("InventoryLevel", "quantities"): lambda lv, _i, names: [
                 {"name": n, "quantity": self.shop.levels[lv["_key"]].get(n, 0)} for n in names
             ],

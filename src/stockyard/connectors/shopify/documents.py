@@ -202,9 +202,20 @@ query InventoryLevels($ids: [ID!]!) {
       id
       sku
       inventoryLevels(first: 10) {
+        pageInfo { hasNextPage }
         nodes { location { id } quantities(names: ["available", "on_hand"]) { name quantity } }
       }
     }
+  }
+}"""
+
+# One item's level at one location: for an item stocked at more than the 10 locations
+# INVENTORY_LEVELS reads (null: not stocked there).
+INVENTORY_LEVEL_AT = """
+query InventoryLevelAt($item: ID!, $location: ID!) {
+  inventoryItem(id: $item) {
+    id
+    inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } }
   }
 }"""
 

@@ -16,7 +16,7 @@ from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
-INVENTORY_ITEMS_PER_READ = 25  # x 10 levels: well under 1,000 points
+INVENTORY_ITEMS_PER_READ = 25  # x 10 levels: well under 1,000 points; more levels: one by one
 INPUT_LIST_CAP = 250  # Shopify's cap on input lists (docs/shopify-notes.md)
 STOCK_REASON = "correction"  # one of the reasons of Shopify's inventory-states guide
 
@@ -42,7 +42,7 @@ def _set_chunk(api: ShopifyClient, targets: dict[Level, int], key: str) -> dict[
     errors: dict[str, HandlerError] = {}
     targets = dict(targets)
     for attempt in (1, 2):
-        read = available(api, sorted({item for item, _ in targets}))
+        read = available(api, list(targets))
         for level in [lv for lv in targets if lv not in read]:
             error = activate(api, level, targets.pop(level), key)
             if error is not None:
@@ -100,19 +100,34 @@ def activate(api: ShopifyClient, level: Level, quantity: int, key: str) -> Handl
     return None
 
 
-def available(api: ShopifyClient, items: list[str]) -> dict[Level, int]:
-    """The "available" quantity of each item at every location that stocks it (the
-    first 10 locations per item)."""
+def available(api: ShopifyClient, levels: list[Level]) -> dict[Level, int]:
+    """The "available" quantity of these (item, location) pairs; a pair missing from the
+    answer is not stocked there."""
     found: dict[Level, int] = {}
+    more: set[str] = set()  # items stocked at more locations than one page shows
+    items = sorted({item for item, _ in levels})
     for start in range(0, len(items), INVENTORY_ITEMS_PER_READ):
         chunk = items[start : start + INVENTORY_ITEMS_PER_READ]
         for node in api.query(d.INVENTORY_LEVELS, {"ids": chunk})["nodes"]:
             if not node:
                 continue
-            for level in node["inventoryLevels"]["nodes"]:
-                quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
-                found[(node["id"], level["location"]["id"])] = int(quantities.get("available") or 0)
+            page = node["inventoryLevels"]
+            for level in page["nodes"]:
+                found[(node["id"], level["location"]["id"])] = _available(level)
+            if page["pageInfo"]["hasNextPage"]:
+                more.add(node["id"])
+    for item, location in levels:
+        if item in more and (item, location) not in found:
+            variables = {"item": item, "location": location}
+            node = api.query(d.INVENTORY_LEVEL_AT, variables)["inventoryItem"]
+            if node and node["inventoryLevel"]:
+                found[(item, location)] = _available(node["inventoryLevel"])
     return found
+
+
+def _available(level: dict[str, Any]) -> int:
+    quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
+    return int(quantities.get("available") or 0)
 
 
 def _errors(payload: Any, what: str) -> list[dict[str, Any]]:
