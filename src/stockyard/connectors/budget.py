@@ -93,15 +93,18 @@ class SharedBudget:
             return None
         capacity, available, rate, at, _ = known
         level = min(capacity, available + max(0.0, now - at) * rate)
-        missing = cost - level
-        retry_after = missing / rate if rate > 0 else math.inf
-        return Refusal(max(retry_after, 0.0), float(capacity))
+        # At least a point short: on PostgreSQL another worker's report may have refilled
+        # the row between the two statements, and a zero retry-after would be a spin.
+        missing = max(cost - level, 1.0)
+        return Refusal(missing / rate if rate > 0 else math.inf, float(capacity))
 
     def report(
         self, capacity: float, available: float, restore_rate: float, mark: float | None
     ) -> None:
         """What an answer reported; `mark` is the Grant's that sent the request (None if
         it took nothing)."""
+        # Stamped now, when the answer is in: the API measured its bucket earlier, so the
+        # projection from here on under-counts its refill a little, never over-counts it.
         with self._db.write() as cur:
             self._sql.execute(
                 cur,

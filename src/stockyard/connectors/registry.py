@@ -1,7 +1,10 @@
 """Finds connector classes by name (the `stockyard.connectors` entry point) and keeps one
 instance per connection, rebuilt when the connection's settings or secrets change.
 
-A connector receives its settings and its opened secrets as one mapping."""
+A connector receives its settings and its opened secrets as one mapping. Given the
+database, the registry also offers each connector its connection's shared budget while
+building it (stockyard.connectors.budget): a client of a metered API (Shopify's) takes it;
+others ignore it."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from stockyard.connectors.base import RESERVED_SECRETS, RESERVED_SETTINGS, Connector
+from stockyard.connectors.budget import SharedBudget, offering
+from stockyard.db import Database
 from stockyard.errors import PermanentError
 from stockyard.sealing import Sealer
 from stockyard.tenancy import Connection
@@ -24,16 +29,20 @@ class ConnectorRegistry:
         self,
         classes: dict[str, type[Connector]] | None = None,
         sealer: Callable[[], Sealer] | None = None,
+        db: Database | None = None,
     ) -> None:
         self._classes = dict(classes or {})
         self._sealer = sealer
+        self._db = db
         self._instances: dict[int, tuple[str, Connector]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def installed(cls, sealer: Callable[[], Sealer] | None = None) -> ConnectorRegistry:
+    def installed(
+        cls, sealer: Callable[[], Sealer] | None = None, db: Database | None = None
+    ) -> ConnectorRegistry:
         """Every connector installed as a package (our own `http` among them)."""
-        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)}, sealer)
+        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)}, sealer, db)
 
     def add(self, name: str, connector: type[Connector]) -> None:
         self._classes[name] = connector
@@ -65,11 +74,17 @@ class ConnectorRegistry:
                 return cached[1]
             own = {k: v for k, v in connection.settings.items() if k not in RESERVED_SETTINGS}
             own.update(self._secrets(connection))
-            instance = cls(own)
+            with offering(self._budget(connection)):
+                instance = cls(own)
             if cached is not None:
                 cached[1].close()
             self._instances[connection.id] = (fingerprint, instance)
             return instance
+
+    def _budget(self, connection: Connection) -> SharedBudget | None:
+        if self._db is None:
+            return None
+        return SharedBudget(self._db, connection.client_id, connection.id)
 
     def _secrets(self, connection: Connection) -> dict[str, Any]:
         if not connection.sealed_secrets:

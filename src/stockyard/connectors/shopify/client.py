@@ -11,6 +11,13 @@ retry_after is the time the bucket needs, so the engine retries the item later i
 the worker sleeping or spinning. A THROTTLED answer (HTTP 200 with the error code, or 429)
 becomes the same TransientError: retry_after = points missing / restoreRate. A query that
 costs more than the whole bucket can never run: a PermanentError.
+
+The bucket is per app and shop, so every worker of a connection spends from the same one.
+Built by the connector registry, the client takes the connection's `SharedBudget`
+(stockyard.connectors.budget: one database row for all workers, processes and hosts):
+before a request it takes the document's expected cost there (or is promised it within
+`max_wait`, or refused with the retry-after), and after every answer it reports the
+shop's figures there. Without one (built directly, as tests do) it paces by itself.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.budget import Refusal, SharedBudget, offered
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
@@ -60,6 +68,7 @@ class ShopifyClient:
         max_wait: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        budget: SharedBudget | None = None,
     ) -> None:
         # Through the outbound check: the shop's address is the tenant's to write. httpx
         # ends a base URL with "/", so the endpoint's last segment is posted to.
@@ -76,12 +85,18 @@ class ShopifyClient:
         self._lock = threading.Lock()
         self.bucket: BucketReport | None = None
         self._costs: dict[str, float] = {}  # document -> its last requested cost
+        # The registry offers the connection's shared budget while it builds the connector.
+        self.budget = budget if budget is not None else offered()
 
     def close(self) -> None:
         self._http.close()
 
     def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        self._pace(document)
+        budget, mark = self.budget, None
+        if budget is not None:
+            mark = self._take(budget, document)
+        else:
+            self._pace(document)
         try:
             response = self._http.post(
                 self._endpoint, json={"query": document, "variables": variables or {}}
@@ -90,11 +105,33 @@ class ShopifyClient:
             raise TransientError(f"shopify timed out ({exc})") from None
         except httpx.TransportError as exc:
             raise TransientError(f"cannot reach shopify ({exc})") from None
-        return self._result(document, response)
+        return self._result(document, response, mark)
 
     # --------------------------------------------------------------------------- pacing
 
+    def _take(self, budget: SharedBudget, document: str) -> float | None:
+        """Take the document's expected cost from the shared budget (a document never sent
+        takes nothing, yet still waits behind points promised to others); the mark to
+        report the answer with."""
+        with self._lock:
+            cost = self._costs.get(document)
+        taken = budget.take(cost or 0.0, self._max_wait)
+        if taken is None:  # no worker has seen the shop's bucket yet
+            return None
+        if isinstance(taken, Refusal):
+            if cost is not None and cost > taken.capacity:
+                raise PermanentError(_too_big(cost, taken.capacity))
+            raise TransientError(
+                f"shopify: the shop's query-cost bucket, shared by the connection's workers,"
+                f" is short of {cost or 0:.0f} points",
+                retry_after=taken.retry_after,
+            )
+        if taken.wait > 0:
+            self.sleep(taken.wait)
+        return taken.mark
+
     def _pace(self, document: str) -> None:
+        """Alone: project the last bucket this client saw."""
         with self._lock:
             cost = self._costs.get(document)
             bucket = self.bucket
@@ -113,7 +150,7 @@ class ShopifyClient:
             )
         self.sleep(wait)
 
-    def _note_cost(self, document: str, body: Any) -> dict[str, Any] | None:
+    def _note_cost(self, document: str, body: Any, mark: float | None) -> dict[str, Any] | None:
         cost = ((body.get("extensions") or {}).get("cost") or {}) if isinstance(body, dict) else {}
         status = cost.get("throttleStatus") or {}
         try:
@@ -129,17 +166,21 @@ class ShopifyClient:
             self.bucket = report
             if isinstance(cost.get("requestedQueryCost"), int | float):
                 self._costs[document] = float(cost["requestedQueryCost"])
+        if self.budget is not None:
+            self.budget.report(report.maximum, report.available, report.restore_rate, mark)
         return dict(cost)
 
     # --------------------------------------------------------------------------- answers
 
-    def _result(self, document: str, response: httpx.Response) -> dict[str, Any]:
+    def _result(
+        self, document: str, response: httpx.Response, mark: float | None
+    ) -> dict[str, Any]:
         status = response.status_code
         try:
             body = response.json()
         except ValueError:
             body = None
-        cost = self._note_cost(document, body)
+        cost = self._note_cost(document, body, mark)
         if status == 429:
             raise self._throttled(cost, response.headers.get("retry-after"))
         if status in (408, 425) or status >= 500:
