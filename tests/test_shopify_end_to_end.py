@@ -2,9 +2,11 @@
 127.0.0.1 is the source, the Shopify double (tests/support/shopify_double.py, Shopify's
 own Admin schema) runs in this process and the `stockyard worker` process reaches it over
 HTTP. Products arrive with prices and stock at the shop's location; a price change is one
-variant update; a drained bucket (THROTTLED) and a few 502s retry by themselves; a product
-the shop refuses blocks the Shopify lane and only that lane. Every request the worker sent
-is valid against the schema.
+variant update; a drained bucket (THROTTLED) and a few 502s retry by themselves; an order
+placed in the double arrives by webhook (Stockyard's API served in this process) and
+becomes a Tryton sale, and Tryton's shipment shows in the double as the order fulfilled
+with its tracking number; a product the shop refuses blocks the Shopify lane and only that
+lane. Every request the worker sent is valid against the schema.
 
 Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from systems.launch import (
     TRYTON_ADMIN,
     TRYTON_DB,
@@ -30,14 +34,18 @@ from systems.launch import (
     receive_stock,
     seed_tryton_items,
     set_tryton_price,
+    ship_tryton_sale,
     tryton_client,
 )
+from systems.net import free_port
 
 from stockyard.application import Application
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.service import Stockyard
 from stockyard.tenancy import Tenancy
+from stockyard.web.app import create_app
+from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
 from tests.test_erp_shop import ADMIN, wait_for
 
@@ -49,6 +57,10 @@ pytestmark = pytest.mark.skipif(
 
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_faults import Faults  # noqa: E402
+from tests.support.shopify_double_orders import Webhooks, webhooks  # noqa: E402
+
+SHOP = "stockyard-e2e.myshopify.com"
+WEBHOOK_SECRET = "e2e-app-client-secret"
 
 # Codes of their own: the session's Tryton is shared with test_erp_shop.
 HOODIE = TrytonItem(
@@ -65,6 +77,7 @@ class Deployment:
     service: Stockyard
     client_id: int
     source_id: int
+    warehouse_id: int
     shop_id: int
     erp: TrytonClient
     double: ShopifyDouble
@@ -74,6 +87,10 @@ class Deployment:
     def faults(self) -> Faults:
         faults: Faults = self.double.faults  # type: ignore[attr-defined]
         return faults
+
+    @property
+    def hooks(self) -> Webhooks:
+        return webhooks(self.double)
 
     def items(self, **filters: Any) -> list[Any]:
         return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
@@ -105,7 +122,9 @@ class Deployment:
 @pytest.fixture
 def served() -> Iterator[Served]:
     # A Standard plan's bucket (capacity 1,000, 100 points/s), on the real clock.
-    with serve(ShopifyDouble()) as s:
+    double = ShopifyDouble()
+    double.shop.currency = "USD"  # the Tryton company's (systems/launch.py)
+    with serve(double) as s:
         yield s
         # Whatever happened, every request the worker sent was valid against the schema.
         assert s.double.received
@@ -142,15 +161,19 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
     queue, service = application.queue, application.service
     client = service.create_client(ADMIN, "Acme")
     location = str(served.double.shop.add_location("Warehouse")["id"])
+    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
+    erp_secret = {"password": TRYTON_ADMIN[1]}
     source = service.create_connection(
+        ADMIN, client.id, "source", "tryton", "Tryton", erp | {"poll_products_every": 5}, erp_secret
+    ).id
+    warehouse = service.create_connection(
         ADMIN,
         client.id,
-        "source",
+        "fulfillment",
         "tryton",
-        "Tryton",
-        {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-        | {"poll_products_every": 5},
-        {"password": TRYTON_ADMIN[1]},
+        "Tryton shipping",
+        erp | {"poll_fulfillments_every": 5},
+        erp_secret,
     ).id
     shop = service.create_connection(
         ADMIN,
@@ -159,23 +182,51 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
         "shopify",
         "Shopify",
         {
-            "shop": "stockyard-e2e.myshopify.com",
+            "shop": SHOP,
             "base_url": served.url.split("/admin/api/")[0],
             "location_id": location,
         },
-        {"access_token": TOKEN},
+        {"access_token": TOKEN, "webhook_secret": WEBHOOK_SECRET},
     ).id
     service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    webhooks(served.double).shop_domain = SHOP
     return Deployment(
         queue,
         service,
         client.id,
         source,
+        warehouse,
         shop,
         tryton_client(tryton.url),
         served.double,
         location,
     )
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Stockyard's API on the test's database, on a real port in this process (started
+    once the database exists): where the double delivers its webhooks."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start() -> str:
+        application = Application.open(f"sqlite:///{tmp_path / 'stockyard.db'}")
+        app = create_app(application.service, ApiSettings(rate_per_second=0))
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _settled(env: Deployment) -> bool:
@@ -189,8 +240,13 @@ def test_tryton_to_shopify_through_a_worker(
     tryton: Running,
     served: Served,
     worker: Callable[[], Any],
+    api: Callable[[], str],
 ) -> None:
     env = _deployment(tmp_path, tryton, served)
+    stockyard = api()
+    for topic in ("orders/create", "orders/updated"):
+        url = f"{stockyard}/v1/inbound/{env.shop_id}/webhooks/{topic}"
+        env.hooks.subscribe(topic, url, WEBHOOK_SECRET)
     seed_tryton_items(env.erp, (HOODIE, CAP))
     worker()
 
@@ -244,6 +300,46 @@ def test_tryton_to_shopify_through_a_worker(
     wait_for(lambda: env.variants()["SY-CAP"]["available"] == 14, "the cap's new stock")
     wait_for(lambda: _settled(env), "the Shopify lane to settle after the 502s")
     assert [r.status for r in env.double.received[since:]].count(502) == 2
+
+    # An order placed in the shop arrives by webhook and becomes a confirmed Tryton sale.
+    with env.double.lock:
+        location = env.double.shop.get(env.location, "Location")
+    assert location is not None
+    order = env.double.shop.add_order([("SY-CAP", 2, "17.50")], location, name="#E2E-1")
+    (delivery,) = [
+        d for d in env.hooks.delivered if d.headers["X-Shopify-Topic"] == "orders/create"
+    ]
+    assert delivery.status == 202
+
+    def sale() -> dict[str, Any] | None:
+        found = env.erp.model(
+            "sale.sale",
+            "search_read",
+            [("reference", "=", "#E2E-1")],
+            0,
+            1,
+            None,
+            ["number", "state", "lines"],
+        )
+        return found[0] if found and found[0]["state"] == "processing" else None
+
+    erp_sale = wait_for(sale, "a confirmed Tryton sale for order #E2E-1")
+    (line,) = env.erp.model(
+        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    )
+    assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("17.50"))
+
+    # Tryton ships it: the shop's order is fulfilled, with the tracking number.
+    ship_tryton_sale(env.erp, erp_sale["number"], reference="TRACK-E2E-1")
+
+    def fulfilled() -> list[dict[str, Any]] | None:
+        with env.double.lock:
+            done = order["displayFulfillmentStatus"] == "FULFILLED"
+            return list(order["_fulfillments"]) if done else None
+
+    (fulfillment,) = wait_for(fulfilled, "order #E2E-1 fulfilled in the Shopify double")
+    assert [t["number"] for t in fulfillment["trackingInfo"]] == ["TRACK-E2E-1"]
+    wait_for(lambda: _settled(env), "the Shopify lane to settle after the order")
 
     # A product the shop refuses: a permanent error blocks the Shopify lane, only that one.
     env.faults.refuse_titles.add(REFUSED.name)
