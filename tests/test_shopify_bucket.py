@@ -6,6 +6,7 @@ against the double over HTTP."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -19,9 +20,10 @@ from stockyard.connectors.budget import Grant, Refusal, SharedBudget, offered, o
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.connectors.shopify import ShopifyConnector
 from stockyard.engine import Queue
-from stockyard.errors import TransientError
+from stockyard.errors import PermanentError, TransientError
 from stockyard.tenancy import Tenancy
 from tests.support import shopify_schema as schema
+from tests.support.budget_taker import take_many
 from tests.support.shopify_double import TOKEN, Bucket, ShopifyDouble, serve
 
 
@@ -299,10 +301,15 @@ def _products(served: Any) -> list[str]:
     return [p.id for p in made]
 
 
-def _shopify(served: Any) -> ShopifyConnector:
+def _shopify(served: Any, max_wait: float = 2.0) -> ShopifyConnector:
     base = served.url.split("/admin/api/")[0]
     made = ShopifyConnector(
-        {"shop": "stockyard-test.myshopify.com", "access_token": TOKEN, "base_url": base}
+        {
+            "shop": "stockyard-test.myshopify.com",
+            "access_token": TOKEN,
+            "base_url": base,
+            "max_wait": max_wait,
+        }
     )
     made.api.clock, made.api.sleep = _fast, _fast_sleep
     return made
@@ -343,3 +350,38 @@ def test_workers_pacing_alone_are_throttled_often(shop: Any) -> None:
     # Each worker believes the last bucket it saw is its own: they overdraw it together.
     assert run.throttled >= WORKERS * UPDATES // 2, run
     assert run.requests == WORKERS * UPDATES + run.throttled
+
+
+@needs_schema
+def test_a_short_shared_bucket_refuses_before_sending(
+    shop: Any, queue: Queue, client_id: int
+) -> None:
+    (product,) = _products(shop)[:1]
+    connection_id = _connection(queue, client_id)
+    # The budget's clock stands still: nothing refills between the two calls.
+    with offering(SharedBudget(queue.db, client_id, connection_id, Clock())):
+        worker = _shopify(shop, max_wait=0.0)
+    with pytest.raises(TransientError):  # the empty bucket's THROTTLED, reported to all
+        worker.update_product(product, ChannelProduct("P0", {"title": "x"}, []), "k")
+    sent = len(shop.double.received)
+    # The document's cost is learnt from the answer; then the shared row says it
+    # cannot fit within max_wait: refused without a request, with when it will.
+    with pytest.raises(TransientError) as refused:
+        worker.update_product(product, ChannelProduct("P0", {"title": "x"}, []), "k")
+    assert len(shop.double.received) == sent
+    assert refused.value.retry_after is not None and 0 < refused.value.retry_after <= 12 / 100
+    # More than the whole bucket can never run: permanent, still unsent.
+    SharedBudget(queue.db, client_id, connection_id).report(10, 10, 1, None)
+    with pytest.raises(PermanentError, match="never fit"):
+        worker.update_product(product, ChannelProduct("P0", {"title": "x"}, []), "k")
+    assert len(shop.double.received) == sent
+
+
+@pytest.mark.chaos  # spawns processes
+def test_processes_taking_at_once_never_overdraw(budget: SharedBudget, queue: Queue) -> None:
+    budget.report(1000, 1000, 100, None)
+    args = (queue.db.url, budget.client_id, budget.connection_id, 13.0, 25)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        marks = [m for taken in pool.starmap(take_many, [args] * 4) for m in taken]
+    assert len(marks) == 1000 // 13 and len(set(marks)) == len(marks)
+    assert _row(queue, budget.connection_id)[1] == pytest.approx(1000 - 13 * len(marks))

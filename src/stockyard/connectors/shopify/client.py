@@ -123,7 +123,7 @@ class ShopifyClient:
                 raise PermanentError(_too_big(cost, taken.capacity))
             raise TransientError(
                 f"shopify: the shop's query-cost bucket, shared by the connection's workers,"
-                f" is short of {cost or 0:.0f} points",
+                f" cannot cover {cost or 0:.0f} points within {self._max_wait:g} s",
                 retry_after=taken.retry_after,
             )
         if taken.wait > 0:
