@@ -371,3 +371,20 @@ def test_another_clients_product_is_not_sent_and_fails_alone(env: Env) -> None:
     (alone,) = env.items("failed")
     assert (alone.instruction, alone.parent_id) == ("add_product", item)
     assert [p["title"] for p in env.double.shop.of("Product")] == ["Product 0"]
+
+
+def test_a_chunk_handed_back_resumes_its_operation_through_the_queue(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No polling time at all: attempt 1 starts the operation and hands the item back,
+    # attempt 2 finds it running and hands it back, attempt 3 finds it completed.
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", bulk.Pacing(0.001, 0.0, 0.01))
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 2)
+    env.add_products(3)
+    env.enqueue("init_channel")
+    env.run()
+    (item,) = env.items(instruction="bulk_products")
+    assert (item.status, item.attempts) == ("done", 3)
+    assert len(env.double.bulk.operations) == 1  # type: ignore[attr-defined]
+    assert len(env.double.shop.of("Product")) == 3
+    assert len(env.store.linked(env.channel_id, "product")) == 3

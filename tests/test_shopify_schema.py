@@ -387,3 +387,49 @@ def test_weight_units_are_shopifys() -> None:
     }
     errors = schema.validate(documents.VARIANTS_BULK_UPDATE, wrong)
     assert any("KG" in e for e in errors), errors
+
+
+# --- bulk product writes (role C): what shopify/bulk.py sends --------------------------
+
+
+def _bulk_line(remote_id: str | None) -> dict[str, Any]:
+    from stockyard.connectors.base import ChannelProduct, ChannelVariant
+    from stockyard.connectors.shopify import ShopifyConnector
+    from stockyard.connectors.shopify.bulk import line_variables
+
+    shop = ShopifyConnector(
+        {"shop": "s.myshopify.com", "access_token": "t", "location_id": LOCATION}
+    )
+    product = ChannelProduct(
+        "TEE",
+        {"title": "Tee", "description": "Cotton", "vendor": "Acme", "tags": ["b2b"]},
+        [
+            ChannelVariant(
+                f"TEE-{size}",
+                {
+                    "price": "9.90",
+                    "compare_at_price": None,
+                    "quantity": 4,
+                    "options": {"Size": size},
+                },
+            )
+            for size in ("S", "M")
+        ],
+    )
+    return line_variables(shop, product, remote_id)
+
+
+@pytest.mark.parametrize("remote_id", [None, PRODUCT])
+def test_a_bulk_line_is_valid_for_the_bulk_mutation(remote_id: str | None) -> None:
+    from stockyard.connectors.shopify.bulk import OPERATION
+
+    named = documents.BULK_PRODUCT_SET_LINKED.replace(OPERATION, OPERATION + "_ab12", 1)
+    assert schema.validate(named, _bulk_line(remote_id)) == []
+    run = {"mutation": named, "path": "tmp/21/bulk/x.jsonl", "client": OPERATION + "_ab12"}
+    assert schema.validate(documents.BULK_RUN_MUTATION, run) == []
+
+
+def test_recent_bulk_mutations_are_listed_newest_first() -> None:
+    assert schema.validate(documents.BULK_MUTATIONS_RECENT) == []
+    # No reverse: the field's default order is newest first.
+    assert "reverse" not in documents.BULK_MUTATIONS_RECENT
