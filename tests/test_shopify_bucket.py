@@ -1,7 +1,8 @@
 """One Shopify cost bucket shared by every worker of a shop's connection (issue 18): the
 statements of `stockyard.connectors.budget` on SQLite and PostgreSQL, concurrent takers
-never overdrawing, the clock rule, the registry's offer, and workers pacing together
-against the double over HTTP."""
+(threads, spawned processes) never overdrawing, the clock rule, tenancy, the registry's
+offer, and four workers pacing together against the double over HTTP (refused before
+sending when short, never spinning) where pacing alone is throttled on most requests."""
 
 from __future__ import annotations
 
