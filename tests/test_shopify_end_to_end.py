@@ -1,7 +1,7 @@
 """Tryton to Shopify through a real worker process (issue 18): Tryton (trytond, SQLite) on
 127.0.0.1 is the source, the Shopify double (tests/support/shopify_double.py, Shopify's
 own Admin schema) runs in this process and the `stockyard worker` process reaches it over
-HTTP. Products arrive with prices and stock at the shop's location; a price change is one
+HTTP. Products arrive with prices, stock at the shop's location and images; a price change is one
 variant update; a drained bucket (THROTTLED) and a few 502s retry by themselves; an order
 placed in the double arrives by webhook (Stockyard's API served in this process) and
 becomes a Tryton sale, and Tryton's shipment shows in the double as the order fulfilled
@@ -268,6 +268,27 @@ def test_tryton_to_shopify_through_a_worker(
     ]
     assert channel.status == "active"
     wait_for(lambda: _settled(env), "the Shopify lane to settle")
+
+    # An image of a Tryton product (Tryton's modules here hold none: pushed to the source
+    # connection, as a media server would) becomes the product's media in the shop.
+    image = {"url": "https://images.example.com/sy-hood.jpg", "alt": "Shopify hoodie, front"}
+    env.service.enqueue(
+        ADMIN,
+        env.client_id,
+        [Request("sync_image", {"product": "SY-HOOD", "image": image}, env.source_id)],
+    )
+
+    def media() -> list[dict[str, Any]] | None:
+        with env.double.lock:
+            product = env.double.shop.get(shop["SY-HOOD-S"]["product"], "Product")
+            return list(product["_media"]) if product and product["_media"] else None
+
+    (hood_media,) = wait_for(media, "the hoodie's image in the Shopify double")
+    assert (hood_media["alt"], hood_media["_source"]) == (image["alt"], image["url"])
+    with env.double.lock:
+        env.double.process_media()  # Shopify fetches and processes it in its own time
+    assert hood_media["status"] == "READY"
+    wait_for(lambda: _settled(env), "the Shopify lane to settle after the image")
 
     # A price change in Tryton is one variant update, nothing else written.
     since = env.mark()
