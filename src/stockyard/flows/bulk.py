@@ -109,6 +109,9 @@ def _link(
         remote_variant = result.variants.get(vv.sku)
         if remote_variant is not None:
             store.link(ch, "variant", sv.id, remote_variant, variant_hash(vv))
+    # productSet replaced the variant list: the ones the source dropped are gone there.
+    for variant_id in stored.removed_variants:
+        store.unlink(ch, "variant", variant_id)
     # Images are not part of the bulk line: each goes as add_image, as a product change does.
     for si in stored.images:
         payload = {"product_id": stored.id, "image_id": si.id}
