@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from stockyard.connectors.base import ChannelProduct, Connector
-from stockyard.connectors.budget import Grant, Refusal, SharedBudget, offered, offering
+from stockyard.connectors.budget import (
+    NO_RESTORE_RETRY,
+    Grant,
+    Refusal,
+    SharedBudget,
+    offered,
+    offering,
+)
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.connectors.shopify import ShopifyConnector
 from stockyard.engine import Queue
@@ -386,3 +393,11 @@ def test_processes_taking_at_once_never_overdraw(budget: SharedBudget, queue: Qu
         marks = [m for taken in pool.starmap(take_many, [args] * 4) for m in taken]
     assert len(marks) == 1000 // 13 and len(set(marks)) == len(marks)
     assert _row(queue, budget.connection_id)[1] == pytest.approx(1000 - 13 * len(marks))
+
+
+def test_a_budget_that_restores_nothing_is_retried_later_not_never(
+    budget: SharedBudget,
+) -> None:
+    budget.report(1000, 0, 0, None)
+    refused = budget.take(10, max_wait=2)
+    assert isinstance(refused, Refusal) and refused.retry_after == NO_RESTORE_RETRY

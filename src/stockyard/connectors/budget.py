@@ -26,13 +26,16 @@ may take it) without a parameter every connector would have to pass along.
 from __future__ import annotations
 
 import contextvars
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stockyard.db import Database, Store, load_queries
+
+# When a budget reports that it restores nothing, a retry in a minute (as the Shopify
+# client does for a THROTTLED answer without figures) rather than never.
+NO_RESTORE_RETRY = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Grant:
 @dataclass(frozen=True)
 class Refusal:
     """Points not taken: the bucket holds `capacity` and will cover the cost after
-    `retry_after` seconds (infinite when it restores nothing)."""
+    `retry_after` seconds."""
 
     retry_after: float
     capacity: float
@@ -96,7 +99,7 @@ class SharedBudget:
         # At least a point short: on PostgreSQL another worker's report may have refilled
         # the row between the two statements, and a zero retry-after would be a spin.
         missing = max(cost - level, 1.0)
-        return Refusal(missing / rate if rate > 0 else math.inf, float(capacity))
+        return Refusal(missing / rate if rate > 0 else NO_RESTORE_RETRY, float(capacity))
 
     def report(
         self, capacity: float, available: float, restore_rate: float, mark: float | None
