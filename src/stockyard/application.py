@@ -163,7 +163,7 @@ class Application:
     def connectors(self) -> ConnectorRegistry:
         from stockyard.connectors.registry import ConnectorRegistry
 
-        return ConnectorRegistry.installed(self.sealer)
+        return ConnectorRegistry.installed(self.sealer, db=self.db)
 
     @cached_property
     def notify(self) -> NotifySettings:
