@@ -47,6 +47,9 @@ class ChannelRules(BaseModel):
     price_tier: str | None = None  # the variant's price in this tier, else its base price
     warehouses: list[str] | None = None  # quantity = the sum of these; None: the total
     field_map: dict[str, str] = {}  # catalog field -> the channel's name for it
+    # Also send `stock` (warehouse -> quantity, of `warehouses`). Only on demand: a new
+    # field changes every variant's fingerprint, and each channel would get them all again.
+    stock_by_warehouse: bool = False
 
     def accepts(self, product: StoredProduct) -> bool:
         return not product.deleted and self.filter.accepts(product.fields)
@@ -78,6 +81,10 @@ class ChannelRules(BaseModel):
             "weight": None if v.weight is None else str(v.weight),
             "options": v.options,
         }
+        if self.stock_by_warehouse:
+            fields["stock"] = {
+                w: q for w, q in v.stock.items() if self.warehouses is None or w in self.warehouses
+            }
         return ChannelVariant(v.sku, self._mapped(fields), remote_id)
 
     def image(
@@ -92,9 +99,14 @@ class ChannelRules(BaseModel):
 
 def rules_of(channel: Connection) -> ChannelRules:
     try:
-        return parse(ChannelRules, channel.settings.get("rules", {}), "channel rules")
+        rules = parse(ChannelRules, channel.settings.get("rules", {}), "channel rules")
     except InvalidInput as exc:
         raise PermanentError(f"connection {channel.id} ({channel.description}): {exc}") from None
+    # A channel that maps warehouses to locations of its own (Shopify's `locations`)
+    # needs the stock per warehouse to place it.
+    if channel.settings.get("locations") and not rules.stock_by_warehouse:
+        rules = rules.model_copy(update={"stock_by_warehouse": True})
+    return rules
 
 
 def content_hash(data: Any) -> str:
