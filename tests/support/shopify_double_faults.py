@@ -93,7 +93,8 @@ def _faulty(double: ShopifyDouble, faults: Faults) -> Callable[[Request], Any]:
                 )
         if status is None:
             return await double._endpoint(request)
-        # Shopify's edge answers an HTML page for a 502; the body must not matter.
+        # Not JSON on purpose: what a proxy in front of a shop sends on a 5xx is not
+        # Shopify's to define, so the connector must not need the body.
         return Response("<html><body>502 Bad Gateway</body></html>", status, media_type="text/html")
 
     return endpoint
