@@ -33,6 +33,7 @@ REAL_FILES = {
     "test_console_browser.py",
     "test_erp_shop.py",
     "test_real_connectors.py",
+    "test_shopify_end_to_end.py",
     "test_vendure_crash.py",
 }
 REAL_FIXTURES = {"tryton", "vendure"}
