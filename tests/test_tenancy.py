@@ -118,7 +118,7 @@ def test_every_endpoint_is_covered(env: ApiEnv) -> None:
     scoped = {r for r in routes if r[1].startswith("/v1/clients/{client_id}")}
     assert scoped == set(ENDPOINTS), "a client-scoped endpoint lacks a tenancy case"
     inbound = {r[1].rsplit("/", 1)[1] for r in routes if r[1].startswith("/v1/inbound/")}
-    assert inbound == set(INBOUND)
+    assert inbound == set(INBOUND) | {"{topic}"}  # {topic}: the platforms' webhooks
 
 
 def _snapshot(env: ApiEnv, t: Tenant) -> Any:
@@ -176,6 +176,12 @@ def test_client_a_cannot_reach_client_b(env: ApiEnv) -> None:
         )
         # The answer to any refused push: it tells nothing of what exists (test_inbound_privacy).
         assert r.status_code == 401 and "push refused" in r.json()["detail"], (topic, r.text)
+    # A platform's webhook takes only its own signature, never a key: not even B's channel
+    # learns anything from A's administrator.
+    r = env.http.post(
+        f"/v1/inbound/{b.channel}/webhooks/orders/create", json={"id": 1}, headers=auth
+    )
+    assert r.status_code == 401 and "webhook refused" in r.json()["detail"], r.text
     # Lists of A show nothing of B.
     listed = env.http.get(fill(C + "/items", a, a), headers=auth).json()["items"]
     assert {i["id"] for i in listed}.isdisjoint({b.failed_item, b.queued_item})
@@ -206,6 +212,10 @@ def test_each_role_does_exactly_what_it_should(env: ApiEnv, role: str) -> None:
             f"/v1/inbound/{inbound_connection(a, topic)}/{topic}", json=push(), headers=auth
         )
         assert r.status_code == (202 if role == ADMIN else 403), (topic, role, r.text)
+    r = env.http.post(
+        f"/v1/inbound/{a.channel}/webhooks/orders/create", json={"id": 1}, headers=auth
+    )
+    assert r.status_code == 401, (role, r.text)  # a webhook is signed, never keyed
 
 
 def test_platform_operations_need_a_platform_administrator(env: ApiEnv) -> None:

@@ -74,7 +74,7 @@ class ChannelRules(BaseModel):
     def variant(self, stored: StoredVariant, remote_id: str | None = None) -> ChannelVariant:
         v = stored.variant
         price = v.prices.get(self.price_tier, v.price) if self.price_tier else v.price
-        fields = {
+        fields: dict[str, Any] = {
             "barcode": v.barcode,
             "price": str(price),
             "quantity": v.total_quantity(self.warehouses),

@@ -17,13 +17,11 @@ from pydantic import BaseModel
 
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Image, Order, Product
 from stockyard.engine import Request
-from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
-from stockyard.service.base import DISABLED
+from stockyard.errors import InvalidInput
 from stockyard.signing import SignatureError, verify
 
 if TYPE_CHECKING:
-    from stockyard.service.push import PushService
-    from stockyard.tenancy import Connection
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,43 +114,3 @@ WEBHOOK_REFUSED = (
     "webhook refused: sign it the way the connection's platform does, with the secret"
     " kept as the connection's webhook_secret"
 )
-
-
-def push_webhook(
-    service: PushService, connection_id: int, topic: str, body: bytes, headers: Mapping[str, str]
-) -> list[int]:
-    """A webhook a platform posts (connectors.webhooks), as queue items. The connection
-    id in the address alone selects the client; the connection's connector class checks
-    the signature with the connection's webhook_secret. An unknown connection, one whose
-    connector takes no webhooks or that has no webhook_secret, and a bad signature all get
-    WEBHOOK_REFUSED after a signature check (against a dummy secret when there is no
-    real one)."""
-    from stockyard.connectors.webhooks import Unsigned
-
-    try:
-        conn: Connection | None = service.tenancy.connection(connection_id)
-    except NotFound:
-        conn = None
-    cls = None if conn is None else service.connectors.get(conn.connector)
-    read = getattr(cls, "read_webhook", None)
-    secret = None if conn is None else service._secrets_of(conn).get("webhook_secret")
-    if conn is None or read is None or not secret:
-        signed_by(DUMMY_SECRET, headers, body)  # the work a real check costs
-        raise Unauthenticated(WEBHOOK_REFUSED)
-    try:
-        delivery = read(topic, body, headers, str(secret), dict(conn.settings))
-    except Unsigned:
-        raise Unauthenticated(WEBHOOK_REFUSED) from None
-    inbound = TOPICS[delivery.topic]
-    if conn.kind != inbound.kind:
-        raise InvalidInput(
-            f"connection {connection_id} is a {conn.kind}; {inbound.name} come from a"
-            f" {inbound.kind}"
-        )
-    if conn.status == DISABLED:
-        raise Conflict(f"connection {connection_id} is disabled")
-    if not delivery.records:
-        return []
-    message_id = f"webhook:{delivery.message_id}"
-    requests = requests_for(inbound, connection_id, list(delivery.records), message_id)
-    return service.queue.enqueue(conn.client_id, requests)

@@ -44,6 +44,46 @@ class PushService(ServiceBase):
         requests = inbound.requests_for(topic, connection_id, records, message_id)
         return self.queue.enqueue(conn.client_id, requests)
 
+    def push_webhook(
+        self, connection_id: int, topic: str, body: bytes, headers: Mapping[str, str]
+    ) -> list[int]:
+        """A webhook a platform posts (connectors.webhooks), as queue items. The connection
+        id in the address alone selects the client; the connection's connector class checks
+        the signature with the connection's webhook_secret. An unknown connection, one whose
+        connector takes no webhooks or that has no webhook_secret, and a bad signature all
+        get `inbound.WEBHOOK_REFUSED` after a signature check (against a dummy secret when
+        there is no real one)."""
+        from stockyard.connectors.webhooks import Unsigned
+        from stockyard.service import inbound
+
+        try:
+            conn: Connection | None = self.tenancy.connection(connection_id)
+        except NotFound:
+            conn = None
+        cls = None if conn is None else self.connectors.get(conn.connector)
+        read = getattr(cls, "read_webhook", None)
+        secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")
+        if conn is None or read is None or not secret:
+            inbound.signed_by(inbound.DUMMY_SECRET, headers, body)  # the work a real check costs
+            raise Unauthenticated(inbound.WEBHOOK_REFUSED)
+        try:
+            delivery = read(topic, body, headers, str(secret), dict(conn.settings))
+        except Unsigned:
+            raise Unauthenticated(inbound.WEBHOOK_REFUSED) from None
+        topic_of = inbound.TOPICS[delivery.topic]
+        if conn.kind != topic_of.kind:
+            raise InvalidInput(
+                f"connection {connection_id} is a {conn.kind}; {topic_of.name} come from a"
+                f" {topic_of.kind}"
+            )
+        if conn.status == DISABLED:
+            raise Conflict(f"connection {connection_id} is disabled")
+        if not delivery.records:
+            return []
+        message_id = f"webhook:{delivery.message_id}"
+        requests = inbound.requests_for(topic_of, connection_id, list(delivery.records), message_id)
+        return self.queue.enqueue(conn.client_id, requests)
+
     def _push_sender(
         self, connection_id: int, body: bytes, headers: Mapping[str, str], bearer: str | None
     ) -> tuple[Connection, str | None]:

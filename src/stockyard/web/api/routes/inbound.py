@@ -20,7 +20,6 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from stockyard.errors import Unauthenticated
-from stockyard.service import inbound
 from stockyard.service.inbound import ImagePush, Record
 from stockyard.web.api import schemas as s
 from stockyard.web.api.routes import ERRORS, Id
@@ -126,5 +125,5 @@ async def push_webhook(
     return await _guarded(
         request,
         connection_id,
-        lambda: inbound.push_webhook(service, connection_id, topic, body, request.headers),
+        lambda: service.push_webhook(connection_id, topic, body, request.headers),
     )
