@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,7 @@ from stockyard.connectors.budget import (
 )
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.connectors.shopify import ShopifyConnector
+from stockyard.db.postgres import DatabaseUnavailable
 from stockyard.engine import Queue
 from stockyard.errors import PermanentError, TransientError
 from stockyard.tenancy import Tenancy
@@ -401,3 +403,73 @@ def test_a_budget_that_restores_nothing_is_retried_later_not_never(
     budget.report(1000, 0, 0, None)
     refused = budget.take(10, max_wait=2)
     assert isinstance(refused, Refusal) and refused.retry_after == NO_RESTORE_RETRY
+
+
+# ------------------------------------------- the shared budget's database failing mid-call
+
+
+class _Away(SharedBudget):
+    """The budget of a connection whose PostgreSQL server is away, as the backend says
+    so (the address in the message, the password masked)."""
+
+    WHERE = "postgresql://stockyard:***@db.internal:5432/stockyard"
+
+    def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
+        raise DatabaseUnavailable(f"cannot connect to {self.WHERE}: connection refused")
+
+
+class _CannotReport(SharedBudget):
+    """Takes nothing (the shop's bucket never reported) and fails to write the report."""
+
+    def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
+        return None
+
+    def report(
+        self, capacity: float, available: float, restore_rate: float, mark: float | None
+    ) -> None:
+        raise sqlite3.OperationalError("disk I/O error in /var/lib/stockyard/stockyard.db")
+
+
+def _budgeted(served: Any, budget: SharedBudget) -> ShopifyConnector:
+    with offering(budget):
+        return _shopify(served)
+
+
+@needs_schema
+def test_a_budget_table_that_fails_is_a_transient_error_without_the_databases_text(
+    shop: Any, queue: Queue, client_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = _budgeted(shop, SharedBudget(queue.db, client_id, _connection(queue, client_id)))
+    with queue.db.write() as cur:
+        cur.execute("DROP TABLE connection_budgets")
+    with caplog.at_level("WARNING"), pytest.raises(TransientError) as caught:
+        worker.create_product(ChannelProduct("P0", {"title": "Tee"}, []), "k0")
+    message = str(caught.value)
+    assert "connection_budgets" not in message and "table" not in message, message
+    assert caught.value.retry_after and caught.value.retry_after > 0
+    assert shop.double.received == []  # nothing sent without the budget's say
+    assert "connection_budgets" in caplog.text  # the detail is for the operator's log
+
+
+@needs_schema
+def test_a_database_away_while_taking_is_transient_and_names_no_host(
+    shop: Any, queue: Queue, client_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = _budgeted(shop, _Away(queue.db, client_id, _connection(queue, client_id)))
+    with caplog.at_level("WARNING"), pytest.raises(TransientError) as caught:
+        worker.find_product(["P0"])
+    assert "db.internal" not in str(caught.value) and "stockyard:" not in str(caught.value)
+    assert "db.internal" in caplog.text
+    assert shop.double.received == []
+
+
+@needs_schema
+def test_a_report_that_fails_keeps_the_answer_so_nothing_is_made_twice(
+    shop: Any, queue: Queue, client_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = _budgeted(shop, _CannotReport(queue.db, client_id, _connection(queue, client_id)))
+    with caplog.at_level("WARNING"):
+        made = worker.create_product(ChannelProduct("P0", {"title": "Tee"}, []), "k0")
+    assert made.id.startswith("gid://shopify/Product/")
+    assert len(shop.double.shop.of("Product")) == 1
+    assert "disk I/O error" in caplog.text

@@ -16,6 +16,7 @@ import pytest
 
 from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
 from stockyard.connectors.shopify import ShopifyConnector, documents
+from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.errors import PermanentError, TransientError
 from tests.support import shopify_schema as schema
 
@@ -309,8 +310,69 @@ def test_settings_are_checked() -> None:
     # The shop's address goes through the outbound guard like any tenant-written URL.
     with pytest.raises(PermanentError, match="base_url"):
         ShopifyConnector(
-            {"shop": "a.myshopify.com", "access_token": "t", "base_url": "http://10.0.0.1"}
+            {"shop": "a.myshopify.com", "access_token": "t", "base_url": "https://10.0.0.1"}
         )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://shop-proxy.example", "http://10.0.0.1", "ftp://127.0.0.1", "https://", "x"]
+)
+def test_base_url_is_https_unless_loopback(url: str) -> None:
+    # The token travels in a header: in clear over http, to whoever is on the way.
+    with pytest.raises(PermanentError, match="base_url") as caught:
+        ShopifyConnector({"shop": "a.myshopify.com", "access_token": "t", "base_url": url})
+    assert "https" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:9"])
+def test_a_loopback_base_url_may_be_http_for_a_test_double(url: str) -> None:
+    ShopifyConnector({"shop": "a.myshopify.com", "access_token": "t", "base_url": url}).close()
+
+
+@pytest.mark.parametrize(
+    "token", ["shpat_secret\x00", "shpat_secret\r\nX-Evil: 1", "shpat secret", "shpat_sécret", "\t"]
+)
+def test_a_token_that_is_not_printable_ascii_is_refused_without_echoing_it(token: str) -> None:
+    with pytest.raises(PermanentError, match="access_token") as caught:
+        ShopifyConnector({"shop": "a.myshopify.com", "access_token": token})
+    assert "secret" not in str(caught.value)
+
+
+def test_a_request_that_cannot_be_sent_names_no_header_value(served: Served) -> None:
+    # Built directly, past the settings' check: the transport refuses the header itself,
+    # and its message quotes the value.
+    api = ShopifyClient(served.url, "shpat_secret\x00")
+    with pytest.raises(PermanentError) as caught:
+        api.query(documents.VARIANTS_BY_SKU, {"query": 'sku:"X"'})
+    api.close()
+    assert "secret" not in str(caught.value) and "shpat" not in str(caught.value)
+    assert "LocalProtocolError" in str(caught.value)
+    assert served.double.received == []
+
+
+def test_a_shop_out_of_reach_is_transient_and_says_only_what_failed() -> None:
+    api = ShopifyClient("http://127.0.0.1:9/admin/api/2026-07/graphql.json", TOKEN)
+    with pytest.raises(TransientError) as caught:
+        api.query(documents.VARIANTS_BY_SKU, {"query": 'sku:"X"'})
+    api.close()
+    assert str(caught.value) == "cannot reach shopify (ConnectError)"
+
+
+def test_an_answer_over_the_cap_is_permanent_and_names_the_cap(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.create_product(tee(), KEY)
+    shop.api.max_answer = 200  # bytes: the product's answer is larger
+    with pytest.raises(PermanentError, match="200 bytes"):
+        shop.find_product(["TEE-S"])
+    shop.api.max_answer = 1 << 20
+    assert shop.find_product(["TEE-S"]) is not None
+
+
+def test_answers_are_capped_at_32_mib_by_default(served: Served) -> None:
+    api = ShopifyClient(served.url, TOKEN)
+    assert api.max_answer == 32 * 1024 * 1024
+    api.close()
 
 
 # --- variants deleted, weight, compare-at and barcode ------------------------------------

@@ -32,6 +32,7 @@ from stockyard.connectors.base import (
 )
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify import fulfillments, media, stock
+from stockyard.connectors.shopify.checks import AccessToken, BaseUrl
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery
 from stockyard.engine import Limits
@@ -45,11 +46,11 @@ class ShopifySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shop: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")  # the shop's domain
-    access_token: str = Field(min_length=1, repr=False)  # the custom app's Admin API token
+    access_token: AccessToken = Field(repr=False)  # the custom app's Admin API token
     api_version: str = Field(default=d.API_VERSION, pattern=r"^\d{4}-\d{2}$")
     # Where the shop is reached instead of https://<shop> (a proxy, or a test double); the
     # outbound guard applies to it like to any tenant-written address.
-    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    base_url: BaseUrl | None = None
     # The Shopify location whose "available" quantity Stockyard sets (a gid) to the
     # variant's quantity (the flow's sum of the channel's warehouses); None: stock is not
     # sent unless `locations` maps warehouses.

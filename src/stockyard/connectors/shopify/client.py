@@ -18,10 +18,20 @@ Built by the connector registry, the client takes the connection's `SharedBudget
 before a request it takes the document's expected cost there (or is promised it within
 `max_wait`, or refused with the retry-after), and after every answer it reports the
 shop's figures there. Without one (built directly, as tests do) it paces by itself.
+The budget is an estimate: its database failing before a request hands the item back to
+the queue (a TransientError, the detail in the log only); failing after the answer loses
+nothing but the report, so a mutation that succeeded is never sent twice.
+
+What an error says reaches every member of the client: a transport error is named by its
+type only (its text can quote the request's headers, the token among them), and an answer
+is read up to `max_answer` bytes, so an address pointed at a proxy answering without end
+cannot exhaust a worker shared with other tenants.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import threading
 import time
@@ -31,11 +41,16 @@ from typing import Any
 
 import httpx
 
-from stockyard import outbound
+from stockyard import db, outbound
 from stockyard.connectors.budget import Refusal, SharedBudget, offered
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
+MAX_ANSWER = 32 * 1024 * 1024  # bytes; a page of 250 products with variants is far less
+# When the shared budget's database fails: a retry soon, as for a short bucket.
+BUDGET_RETRY = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,6 +84,7 @@ class ShopifyClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         budget: SharedBudget | None = None,
+        max_answer: int = MAX_ANSWER,
     ) -> None:
         # Through the outbound check: the shop's address is the tenant's to write. httpx
         # ends a base URL with "/", so the endpoint's last segment is posted to.
@@ -80,6 +96,7 @@ class ShopifyClient:
             headers={"X-Shopify-Access-Token": token},
         )
         self._max_wait = max_wait
+        self.max_answer = max_answer
         self.clock = clock
         self.sleep = sleep
         self._lock = threading.Lock()
@@ -97,15 +114,41 @@ class ShopifyClient:
             mark = self._take(budget, document)
         else:
             self._pace(document)
+        payload = {"query": document, "variables": variables or {}}
         try:
-            response = self._http.post(
-                self._endpoint, json={"query": document, "variables": variables or {}}
-            )
+            with self._http.stream("POST", self._endpoint, json=payload) as response:
+                content = self._read(response)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"shopify timed out ({exc})") from None
+            raise TransientError(f"shopify timed out ({type(exc).__name__})") from None
+        except httpx.LocalProtocolError as exc:
+            # This side's request is malformed (a header value, typically): sending it
+            # again cannot help.
+            raise PermanentError(
+                f"shopify: the request could not be sent ({type(exc).__name__}):"
+                " check the connection's settings and access token"
+            ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach shopify ({exc})") from None
-        return self._result(document, response, mark)
+            raise TransientError(f"cannot reach shopify ({type(exc).__name__})") from None
+        return self._result(document, response, content, mark)
+
+    def _read(self, response: httpx.Response) -> bytes:
+        """The answer's body, refused beyond `max_answer` bytes (decoded) before it is."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_answer:
+            raise self._too_long()
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_answer:
+                raise self._too_long()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_long(self) -> PermanentError:
+        return PermanentError(
+            f"shopify: the answer is larger than {self.max_answer} bytes, the most Stockyard"
+            " reads: check base_url"
+        )
 
     # --------------------------------------------------------------------------- pacing
 
@@ -115,7 +158,14 @@ class ShopifyClient:
         report the answer with."""
         with self._lock:
             cost = self._costs.get(document)
-        taken = budget.take(cost or 0.0, self._max_wait)
+        try:
+            taken = budget.take(cost or 0.0, self._max_wait)
+        except db.DATABASE_ERRORS as exc:
+            log.warning("shopify: the shared budget could not be taken from: %s", exc)
+            raise TransientError(
+                "shopify: the connection's shared query-cost budget is unavailable",
+                retry_after=BUDGET_RETRY,
+            ) from None
         if taken is None:  # no worker has seen the shop's bucket yet
             return None
         if isinstance(taken, Refusal):
@@ -167,19 +217,29 @@ class ShopifyClient:
             if isinstance(cost.get("requestedQueryCost"), int | float):
                 self._costs[document] = float(cost["requestedQueryCost"])
         if self.budget is not None:
-            self.budget.report(report.maximum, report.available, report.restore_rate, mark)
+            self._report(self.budget, report, mark)
         return dict(cost)
+
+    @staticmethod
+    def _report(budget: SharedBudget, report: BucketReport, mark: float | None) -> None:
+        # The answer is in: losing it over a report would send a mutation that succeeded
+        # again. The next answer's report corrects the row.
+        try:
+            budget.report(report.maximum, report.available, report.restore_rate, mark)
+        except db.DATABASE_ERRORS as exc:
+            log.warning("shopify: the shared budget could not be reported to: %s", exc)
 
     # --------------------------------------------------------------------------- answers
 
     def _result(
-        self, document: str, response: httpx.Response, mark: float | None
+        self, document: str, response: httpx.Response, content: bytes, mark: float | None
     ) -> dict[str, Any]:
         status = response.status_code
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
             body = None
+        text = content[:200].decode("utf-8", "replace")
         cost = self._note_cost(document, body, mark)
         if status == 429:
             raise self._throttled(cost, response.headers.get("retry-after"))
@@ -191,7 +251,7 @@ class ShopifyClient:
                 " and its scopes"
             )
         if not isinstance(body, dict):
-            raise PermanentError(f"shopify answered HTTP {status}: {response.text[:200]}")
+            raise PermanentError(f"shopify answered HTTP {status}: {text}")
         errors = body.get("errors")
         if errors:
             if isinstance(errors, list):
@@ -204,7 +264,7 @@ class ShopifyClient:
                 raise ShopifyRefused(f"shopify refused: {_messages(errors)}", code)
             raise PermanentError(f"shopify answered HTTP {status}: {str(errors)[:200]}")
         if status >= 400 or not isinstance(body.get("data"), dict):
-            raise PermanentError(f"shopify answered HTTP {status}: {response.text[:200]}")
+            raise PermanentError(f"shopify answered HTTP {status}: {text}")
         return dict(body["data"])
 
     def _throttled(self, cost: dict[str, Any] | None, header: str | None) -> HandlerError:
