@@ -476,9 +476,140 @@ def test_a_signed_but_malformed_webhook_is_told_what_is_wrong(
     body = b'{"id": 5, "financial_status": "paid"}'
     headers = shops.hooks._headers("orders/create", APP_SECRET, body, "ev-n")
     del headers["X-Shopify-Event-Id"], headers["X-Shopify-Webhook-Id"]
-    r = post(url, body, headers)
-    assert r.status_code == 422 and "X-Shopify-Event-Id" in r.json()["detail"]
+    r = post(url, body, headers)  # the delivery is named by the body's updated_at
+    assert r.status_code == 422 and "updated_at" in r.json()["detail"]
     headers = shops.hooks._headers("orders/updated", APP_SECRET, body, "ev-t")
     r = post(url, body, headers)  # signed for another topic than the address says
     assert r.status_code == 422 and "X-Shopify-Topic" in r.json()["detail"]
+    assert len(items(env, env.a.id)) == count
+
+
+# ------------------------------------------------------- webhook security (reviewer, F1)
+
+
+def signed_post(url: str, body: bytes, hooks: Webhooks, event: str = "ev") -> httpx.Response:
+    return post(url, body, hooks._headers("orders/create", APP_SECRET, body, event))
+
+
+def test_the_app_secret_is_no_standard_webhooks_key_on_the_generic_routes(
+    env: ApiEnv, shops: Shops
+) -> None:
+    """Whoever holds a Shopify app's client secret can sign Shopify webhooks, which only
+    name orders to read from Shopify; it must not also sign whole orders on the generic
+    push route, where they are taken as given (a forged order → an ERP sale)."""
+    from stockyard.signing import sign
+
+    count = len(items(env, env.a.id))
+    order = {
+        "remote_id": "gid://shopify/Order/1",
+        "number": "#1",
+        "currency": "EUR",
+        "lines": [{"sku": "SKU-0", "quantity": 500, "price": "0.01"}],
+        "total": "5.00",
+    }
+    body = json.dumps({"orders": [order]}).encode()
+    url = f"/v1/inbound/{shops.a}/orders"
+    json_type = {"content-type": "application/json"}
+    r = env.http.post(url, content=body, headers=json_type | sign(APP_SECRET, "m1", body))
+    assert r.status_code == 401 and r.json()["detail"] == inbound.REFUSED, r.text
+    assert len(items(env, env.a.id)) == count
+    # An administrator of the connection's client still may push there.
+    ids = {"remote_ids": ["gid://shopify/Order/1"]}
+    r = env.http.post(url, json=ids, headers=env.headers(env.a.tokens["administrator"]))
+    assert r.status_code == 202, r.text
+
+
+def test_a_captured_delivery_resent_with_a_new_event_id_enqueues_nothing_new(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops, stockyard: str
+) -> None:
+    """Shopify's HMAC covers the body only: the event and webhook id headers are the
+    sender's to choose. The same signed body is the same delivery whatever they say."""
+    place(served, location, 0)
+    (good,) = shops.hooks.delivered
+    count = len(items(env, env.a.id))
+    for n in range(3):
+        headers = {**good.headers, "X-Shopify-Event-Id": f"fresh-{n}"}
+        headers["X-Shopify-Webhook-Id"] = f"fresh-webhook-{n}"
+        if n == 2:
+            del headers["X-Shopify-Event-Id"], headers["X-Shopify-Webhook-Id"]
+        for topic in ("orders/create", "orders/updated", "orders/paid"):
+            headers["X-Shopify-Topic"] = topic
+            r = post(Shops.address(stockyard, shops.a, topic), good.body, headers)
+            assert r.status_code == 202, r.text
+    assert len(items(env, env.a.id)) == count
+
+
+def _hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the messages HMAC'd from now on."""
+    import hmac as hmac_module
+
+    sizes: list[int] = []
+    real = hmac_module.new
+
+    def counted(key: Any, msg: Any = None, digestmod: Any = "") -> Any:
+        sizes.append(len(msg or b""))
+        return real(key, msg, digestmod)
+
+    monkeypatch.setattr(hmac_module, "new", counted)
+    return sizes
+
+
+def test_every_refused_webhook_costs_an_hmac_of_its_body(
+    env: ApiEnv, shops: Shops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyless = env.service.create_connection(
+        env.root,
+        env.a.id,
+        "channel",
+        "shopify",
+        "Shopify without webhook secret",
+        {"shop": SHOP_DOMAIN, "base_url": "http://127.0.0.1:9"},
+        {"access_token": TOKEN},
+    ).id
+    body = json.dumps({"id": 1, "note": "x" * 50_000}).encode()
+    headers = {"X-Shopify-Hmac-Sha256": "bm9wZQ==", "X-Shopify-Shop-Domain": SHOP_DOMAIN}
+    sizes = _hashed(monkeypatch)
+    cost = {}
+    for case, connection in {
+        "a real connection, bad signature": shops.a,
+        "no such connection": 987_654,
+        "a connector without webhooks": env.a.channel,
+        "no webhook_secret": keyless,
+    }.items():
+        sizes.clear()
+        r = env.http.post(
+            f"/v1/inbound/{connection}/webhooks/orders/create", content=body, headers=headers
+        )
+        assert r.status_code == 401, (case, r.text)
+        cost[case] = [n for n in sizes if n >= len(body)]
+    assert set(map(tuple, cost.values())) == {(len(body),)}, cost
+
+
+def test_hostile_but_signed_bodies_are_told_what_is_wrong(
+    env: ApiEnv, shops: Shops, stockyard: str
+) -> None:
+    url = Shops.address(stockyard, shops.a, "orders/create")
+    count = len(items(env, env.a.id))
+    at = '"updated_at": "2026-11-02T09:00:00Z"'
+    cases = {
+        b"[" * 100_000: "not JSON",
+        b'{"a": ' * 100_000: "not JSON",
+        b'{"id": ' + b"1" * 5000 + b"}": "not JSON",
+        b'"an order"': "not a JSON object",
+        b"null": "not a JSON object",
+        ('{"id": 1e400, ' + at + "}").encode(): "overflows",
+        ('{"id": 100000000000000000000000000000, ' + at + "}").encode(): "no id",
+        ('{"id": true, ' + at + "}").encode(): "no id",
+        ('{"admin_graphql_api_id": "gid://shopify/Order/../x", ' + at + "}").encode(): "no id",
+        b'{"id": 5, "financial_status": "paid"}': "updated_at",
+        b'{"id": 5, "updated_at": 5}': "updated_at",
+        b'{"id": 5, "updated_at": "yesterday"}': "updated_at",
+        b'{"id": 5, "updated_at": ["2026-11-02T09:00:00Z"]}': "updated_at",
+    }
+    for body, told in cases.items():
+        r = signed_post(url, body, shops.hooks)
+        assert r.status_code == 422 and told in r.json()["detail"], (body[:60], r.text)
+    odd = ('{"id": 5, "financial_status": {"a": 1}, "test": [], ' + at + "}").encode()
+    r = signed_post(url, odd, shops.hooks)
+    assert r.status_code == 202 and r.json()["items"] == [], r.text
     assert len(items(env, env.a.id)) == count

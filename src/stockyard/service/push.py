@@ -28,7 +28,8 @@ class PushService(ServiceBase):
         """Data a source, channel or fulfillment service pushes in, as queue items.
 
         A connection with a `webhook_secret` accepts only pushes signed with it (Standard
-        Webhooks); one without accepts an administrator's key or session.
+        Webhooks); one without, or whose connector reads its platform's own webhooks with
+        that secret, accepts an administrator's key or session.
         """
         from stockyard.service import inbound
 
@@ -51,9 +52,9 @@ class PushService(ServiceBase):
         id in the address alone selects the client; the connection's connector class checks
         the signature with the connection's webhook_secret. An unknown connection, one whose
         connector takes no webhooks or that has no webhook_secret, and a bad signature all
-        get `inbound.WEBHOOK_REFUSED` after a signature check (against a dummy secret when
-        there is no real one)."""
-        from stockyard.connectors.webhooks import Unsigned
+        get `inbound.WEBHOOK_REFUSED` after the work of a signature check (an HMAC of the
+        body with a dummy key when there is no real one)."""
+        from stockyard.connectors.webhooks import Unsigned, dummy_check
         from stockyard.service import inbound
 
         try:
@@ -64,7 +65,7 @@ class PushService(ServiceBase):
         read = getattr(cls, "read_webhook", None)
         secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")
         if conn is None or read is None or not secret:
-            inbound.signed_by(inbound.DUMMY_SECRET, headers, body)  # the work a real check costs
+            dummy_check(body)  # the work a real check costs
             raise Unauthenticated(inbound.WEBHOOK_REFUSED)
         try:
             delivery = read(topic, body, headers, str(secret), dict(conn.settings))
@@ -89,7 +90,8 @@ class PushService(ServiceBase):
     ) -> tuple[Connection, str | None]:
         """The connection and the message id of a push whose sender proves it may push:
         with a signature made with the connection's webhook_secret or, for a connection
-        without one, an administrator's key of its client. Any other push gets the one
+        without one (or whose secret is its platform's, see _standard_webhooks_secret), an
+        administrator's key of its client. Any other push gets the one
         `inbound.REFUSED` answer after the same work, so that a caller without credentials
         learns neither which connections exist, nor whose they are, nor how they are
         secured."""
@@ -100,7 +102,7 @@ class PushService(ServiceBase):
             conn: Connection | None = self.tenancy.connection(connection_id)
         except NotFound:
             conn = None
-        secret = None if conn is None else self._secrets_of(conn).get("webhook_secret")
+        secret = None if conn is None else self._standard_webhooks_secret(conn)
         if conn is None or secret:
             # An unknown connection costs the same signature check, against a dummy secret.
             signed = inbound.signed_by(str(secret or inbound.DUMMY_SECRET), headers, body)
@@ -117,6 +119,16 @@ class PushService(ServiceBase):
             raise Unauthenticated(inbound.REFUSED)
         self._allow(who, conn.client_id, ADMIN)  # a member of the client may learn its role
         return conn, None
+
+    def _standard_webhooks_secret(self, conn: Connection) -> object:
+        """The secret that signs the connection's Standard Webhooks pushes; none when its
+        connector reads its platform's own webhooks (read_webhook): that secret is then
+        the platform's (e.g. a Shopify app's client secret), which signs webhooks that only
+        name orders to read back from the platform, and must not also sign whole orders
+        taken as given on the generic routes."""
+        if getattr(self.connectors.get(conn.connector), "read_webhook", None) is not None:
+            return None
+        return self._secrets_of(conn).get("webhook_secret")
 
     def _principal(self, token: str | None) -> Principal | None:
         try:

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -222,8 +223,8 @@ def read_webhook(
 ) -> Delivery:
     """A webhook Shopify posted for this connection, checked: signed with the app's
     client secret (the connection's webhook_secret), from the connection's shop, on a topic
-    taken. Its body only says whether the order is one to take; the order itself is read
-    by id when the item runs."""
+    taken. Its body only says whether the order is one to take, and names the delivery
+    (order id and updated_at); the order itself is read by id when the item runs."""
     given = headers.get("x-shopify-hmac-sha256", "")
     if not hmac.compare_digest(signature(secret, body).encode(), given.encode()):
         raise Unsigned()
@@ -236,22 +237,25 @@ def read_webhook(
         )
     if headers.get("x-shopify-topic", topic) != topic:
         raise InvalidInput("the X-Shopify-Topic header does not match the address's topic")
-    # The event id is the same for every delivery of one event (several subscriptions,
-    # retries); older deliveries only carry the webhook id.
-    event = headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
-    if not event:
-        raise InvalidInput("missing X-Shopify-Event-Id / X-Shopify-Webhook-Id header")
     order = _webhook_order(body)
+    gid = _order_gid(order)
+    # The delivery is named by what the signature covers, the body: the event and webhook
+    # id headers are unsigned, so a captured body re-sent under fresh ids (or another
+    # topic, which is unsigned too) is the same delivery and enqueues nothing new.
+    message_id = f"shopify:{gid.rsplit('/', 1)[1]}:{_updated_at(order)}"
     if _skipped(order):
-        return Delivery(f"shopify:{event}", "orders", ())
-    return Delivery(f"shopify:{event}", "orders", (_order_gid(order),))
+        return Delivery(message_id, "orders", ())
+    return Delivery(message_id, "orders", (gid,))
 
 
 def _webhook_order(body: bytes) -> dict[str, Any]:
     try:
         order = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the webhook's body is not JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise InvalidInput(
+            "the webhook's body is not JSON (or nests deeper, or holds longer numbers, than"
+            " an order does)"
+        ) from None
     if not isinstance(order, dict):
         raise InvalidInput("the webhook's body is not a JSON object (an order)")
     return order
@@ -265,14 +269,31 @@ def _skipped(order: Mapping[str, Any]) -> bool:
     )
 
 
+_ORDER_GID = re.compile(r"gid://shopify/Order/([1-9][0-9]{0,18})")
+_LARGEST_ID = 2**63 - 1  # Shopify's ids are 64-bit integers
+
+
 def _order_gid(order: Mapping[str, Any]) -> str:
     gid = order.get("admin_graphql_api_id")
-    if isinstance(gid, str) and gid.startswith("gid://shopify/Order/"):
-        return gid
+    found = _ORDER_GID.fullmatch(gid) if isinstance(gid, str) else None
+    if found and int(found[1]) <= _LARGEST_ID:
+        return f"gid://shopify/Order/{found[1]}"
     number = order.get("id")
-    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+    if isinstance(number, int) and not isinstance(number, bool) and 0 < number <= _LARGEST_ID:
         return f"gid://shopify/Order/{number}"
-    raise InvalidInput("the webhook's order has no id")
+    raise InvalidInput("the webhook's order has no id (a positive 64-bit integer)")
+
+
+def _updated_at(order: Mapping[str, Any]) -> str:
+    """The order's updated_at, in one spelling: with the order id, it names the state
+    the delivery announces."""
+    text = order.get("updated_at")
+    try:
+        if not isinstance(text, str) or len(text) > 40:
+            raise ValueError(text)
+        return _instant(text).astimezone(dt.UTC).isoformat()
+    except (ValueError, OverflowError, PermanentError):
+        raise InvalidInput("the webhook's order has no updated_at (an ISO 8601 time)") from None
 
 
 __all__ = [
