@@ -612,4 +612,10 @@ def test_hostile_but_signed_bodies_are_told_what_is_wrong(
     odd = ('{"id": 5, "financial_status": {"a": 1}, "test": [], ' + at + "}").encode()
     r = signed_post(url, odd, shops.hooks)
     assert r.status_code == 202 and r.json()["items"] == [], r.text
+    for depth in range(900, 1000, 10):  # as deep as the JSON reader takes, then some
+        tree = "[" * depth + "]" * depth
+        deep = ('{"id": 6, "financial_status": ' + tree + ", " + at + "}").encode()
+        r = signed_post(url, deep, shops.hooks)
+        assert r.status_code in (202, 422) and r.status_code < 500, r.text
+        assert r.status_code == 422 or r.json()["items"] == [], r.text
     assert len(items(env, env.a.id)) == count

@@ -263,7 +263,8 @@ def _webhook_order(body: bytes) -> dict[str, Any]:
 
 def _skipped(order: Mapping[str, Any]) -> bool:
     """The webhook's (REST-shaped) order is one Stockyard leaves alone."""
-    payment = str(order.get("financial_status") or "").upper()
+    payment = order.get("financial_status")
+    payment = payment.upper() if isinstance(payment, str) else ""  # never str() a hostile tree
     return bool(order.get("test") or order.get("cancelled_at")) or (
         payment not in FULFILLABLE_PAYMENT
     )
