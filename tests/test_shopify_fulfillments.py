@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 from tests.support.shopify_double import TOKEN, Obj, Served, ShopifyDouble, serve  # noqa: E402
+from tests.support.shopify_double_marks import split_quantity  # noqa: E402
 
 KEY = "item-f00d"
 TRACKING = {"carrier": "DHL", "number": "JD0146", "url": "https://dhl.example/t/JD0146"}
@@ -127,13 +128,17 @@ def test_partial_fulfillments_by_sku_then_the_rest(
     shop.push_fulfillment(o["id"], complete(first, lines=[{"sku": "TEE-S", "quantity": 1}]), KEY)
     assert o["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
     assert remaining(o) == {"TEE-S": 1, "TEE-M": 1}
-    # The same partial item again (same tracking number): nothing more is shipped.
+    # The same partial item again: nothing more is shipped.
     shop.push_fulfillment(o["id"], complete(first, lines=[{"sku": "TEE-S", "quantity": 1}]), KEY)
     assert remaining(o) == {"TEE-S": 1, "TEE-M": 1}
     second = {"carrier": "UPS", "number": "P2", "url": "https://ups.example/P2"}
     shop.push_fulfillment(
         o["id"],
-        complete(second, lines=[{"sku": "TEE-S", "quantity": 1}, {"sku": "TEE-M", "quantity": 1}]),
+        complete(
+            second,
+            id="8",  # another Stockyard fulfillment: a new shipment, not a repeat
+            lines=[{"sku": "TEE-S", "quantity": 1}, {"sku": "TEE-M", "quantity": 1}],
+        ),
         "item-2",
     )
     assert o["displayFulfillmentStatus"] == "FULFILLED"
@@ -217,3 +222,105 @@ def test_the_customer_is_notified_when_the_connection_says_so(
     assert sent["notifyCustomer"] is True
     assert "trackingInfo" not in sent
     assert o["displayFulfillmentStatus"] == "FULFILLED"
+
+
+def shipped(o: Obj) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for made in o["_fulfillments"]:
+        for sku, qty in made["_lines"]:
+            units[sku] = units.get(sku, 0) + qty
+    return units
+
+
+def test_a_repeated_partial_item_without_tracking_ships_once(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)
+    one = complete(tracking=None, lines=[{"sku": "TEE-S", "quantity": 1}])
+    shop.push_fulfillment(o["id"], one, KEY)
+    shop.push_fulfillment(o["id"], one, KEY)
+    assert shipped(o) == {"TEE-S": 1}
+    assert len(creates(served)) == 1
+    # Another Stockyard fulfillment of the same SKU is a new shipment.
+    shop.push_fulfillment(o["id"], one | {"id": "8"}, "item-2")
+    assert shipped(o) == {"TEE-S": 2}
+
+
+def test_a_repeat_after_a_lost_answer_ships_nothing_more(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)
+    create = served.double.resolvers[("Mutation", "fulfillmentCreate")]
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        create(*args, **kwargs)  # done in Shopify, the answer never arrives
+        raise RuntimeError("connection reset")
+
+    served.double.resolvers[("Mutation", "fulfillmentCreate")] = lost
+    one = complete(tracking=None, lines=[{"sku": "TEE-S", "quantity": 1}])
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client makes of it
+        shop.push_fulfillment(o["id"], one, KEY)
+    served.double.resolvers[("Mutation", "fulfillmentCreate")] = create
+    shop.push_fulfillment(o["id"], one, KEY)
+    assert shipped(o) == {"TEE-S": 1}
+
+
+def test_a_sku_split_between_two_locations_is_not_shipped_again_from_the_other(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)  # TEE-S x2
+    annex = served.double.shop.add_location("Annex")
+    split_quantity(served.double, o, "TEE-S", 1, annex)  # 1 at Main, 1 at Annex
+    one = complete(tracking=None, lines=[{"sku": "TEE-S", "quantity": 1}])
+    shop.push_fulfillment(o["id"], one, KEY)
+    shop.push_fulfillment(o["id"], one, KEY)
+    assert shipped(o) == {"TEE-S": 1}
+    assert [f["location"]["id"] for f in o["_fulfillments"]] == [location["id"]]
+    # Both units in one item: one fulfillment per location.
+    shop.push_fulfillment(
+        o["id"], complete(id="9", lines=[{"sku": "TEE-S", "quantity": 1}]), "item-3"
+    )
+    assert shipped(o) == {"TEE-S": 2}
+    assert o["_fulfillments"][-1]["location"]["id"] == annex["id"]
+
+
+def test_a_corrected_tracking_number_reaches_the_fulfillment_already_made(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)
+    shop.push_fulfillment(o["id"], complete(), KEY)
+    fixed = TRACKING | {"number": "JD0147", "url": "https://dhl.example/t/JD0147"}
+    shop.push_fulfillment(o["id"], complete(fixed), "item-2")
+    (made,) = o["_fulfillments"]
+    assert made["trackingInfo"] == [
+        {"company": "DHL", "number": "JD0147", "url": "https://dhl.example/t/JD0147"}
+    ]
+    assert len(creates(served)) == 1
+    # The same tracking again changes nothing.
+    before = len(served.double.received)
+    shop.push_fulfillment(o["id"], complete(fixed), "item-3")
+    assert "FulfillmentTrackingUpdate" not in names(served)[before:]
+
+
+def test_a_partial_fulfillment_gets_its_corrected_tracking_too(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)
+    lines = [{"sku": "TEE-M", "quantity": 1}]
+    shop.push_fulfillment(o["id"], complete(lines=lines), KEY)
+    shop.push_fulfillment(o["id"], complete({"carrier": "UPS", "number": "1Z9"}, lines=lines), KEY)
+    (made,) = o["_fulfillments"]
+    assert made["trackingInfo"][0]["number"] == "1Z9"
+    assert shipped(o) == {"TEE-M": 1}
+
+
+def test_a_ledger_that_is_not_stockyards_is_a_permanent_error(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location)
+    mark = served.double.shop.add("Metafield", namespace="stockyard", key="fulfillments")
+    mark["value"] = "[1, 2]"
+    o["_metafields"] = {("stockyard", "fulfillments"): mark}
+    with pytest.raises(PermanentError, match=r"stockyard\.fulfillments"):
+        shop.push_fulfillment(o["id"], complete(), KEY)
+    assert creates(served) == []

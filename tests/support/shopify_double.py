@@ -445,12 +445,18 @@ def extensions() -> list[Callable[[ShopifyDouble], None]]:
     """The areas of the double kept in their own modules (orders and webhooks, bulk
     operations): each module's `install(double)` adds its resolvers to `double.resolvers`
     and its routes to `double.app`. Imported here, late, because they import this module."""
-    from tests.support import shopify_double_bulk, shopify_double_faults, shopify_double_orders
+    from tests.support import (
+        shopify_double_bulk,
+        shopify_double_faults,
+        shopify_double_marks,
+        shopify_double_orders,
+    )
 
     return [
         shopify_double_faults.install,
         shopify_double_bulk.install,
         shopify_double_orders.install,
+        shopify_double_marks.install,
     ]
 
 

@@ -461,6 +461,63 @@ query StockyardOrderLines($id: ID!, $after: String) {
 }"""
 
 
+# --- Stockyard's marks (metafields) ----------------------------------------------------
+
+# Shopify keeps no reference of ours on a media or a fulfillment; metafields are the one
+# place it keeps ours (*schema*: MetafieldOwnerType MEDIA_IMAGE, Order is HasMetafields).
+METAFIELDS_SET = """
+mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { id namespace key }
+    userErrors { field message code }
+  }
+}"""
+
+# PRODUCT_MEDIA with each image's Stockyard mark (the source URL it was added from).
+PRODUCT_MEDIA_MARKED = """
+query ProductMediaMarked($id: ID!) {
+  product(id: $id) {
+    id
+    media(first: 100) {
+      nodes {
+        id
+        alt
+        status
+        mediaErrors { code message }
+        ... on MediaImage {
+          image { url }
+          mark: metafield(namespace: "stockyard", key: "image") { value }
+        }
+      }
+    }
+  }
+}"""
+
+# What Stockyard already did for an order: its ledger (Stockyard fulfillment id -> the
+# shipped totals it aims at and the Shopify fulfillments it made) and the fulfillments'
+# tracking, to tell a repeat from a new shipment and a corrected tracking number.
+ORDER_FULFILLMENT_LEDGER = """
+query OrderFulfillmentLedger($id: ID!) {
+  order(id: $id) {
+    id
+    ledger: metafield(namespace: "stockyard", key: "fulfillments") { value }
+    fulfillments(first: 50) { id status trackingInfo { company number url } }
+  }
+}"""
+
+FULFILLMENT_TRACKING_UPDATE = """
+mutation FulfillmentTrackingUpdate(
+  $id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean
+) {
+  fulfillmentTrackingInfoUpdate(
+    fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify
+  ) {
+    fulfillment { id trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}"""
+
+
 def all_documents() -> dict[str, str]:
     """Every document of this module by its constant's name (what the test validates)."""
     return {

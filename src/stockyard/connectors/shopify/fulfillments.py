@@ -3,15 +3,19 @@ fulfillments of the order's fulfillment orders.
 
 Shopify ships by fulfillment order: each holds lines with a `remainingQuantity`, at one
 location, and one fulfillmentCreate covers fulfillment orders of one order and one
-location only. What is left is read first, so a repeated item finds nothing left and does
-nothing; a repeated *partial* one is recognised by its tracking number at that location
-(Shopify keeps no reference of ours on a fulfillment). A fulfillment order that cannot be
-fulfilled (on hold, scheduled, cancelled with lines left) stops the item before anything is
-sent, naming it: the merchant has to act in Shopify.
+location only. Shopify keeps no reference of ours on a fulfillment, so the order keeps a
+ledger in a metafield (`stockyard.fulfillments`): per Stockyard fulfillment, the shipped
+totals per SKU it aims at (written *before* a partial shipment is sent, so a retry after a
+lost answer ships only what is still missing, whatever the location) and the Shopify
+fulfillments it made (so a corrected tracking number reaches them). A whole fulfillment
+needs no target: what is fulfilled has nothing left. A fulfillment order that cannot be
+fulfilled (on hold, scheduled, cancelled with lines left) stops the item before anything
+is sent, naming it: the merchant has to act in Shopify.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -41,23 +45,142 @@ def push(api: ShopifyClient, order_id: str, fulfillment: Mapping[str, Any], noti
     wanted = _wanted(fulfillment.get("lines"))
     tracking = _tracking(fulfillment.get("tracking"))
     order, fos = _read(api, order_id)
-    plan = _plan(order["name"], fos, wanted)
-    number = tracking.get("number")
-    for location, groups in plan.items():
-        if wanted is not None and number and _sent_before(order, location, number):
+    _check_skus(order["name"], fos, wanted)
+    book = Ledger.read(api, order_id)
+    entry = book.entries.setdefault(str(fulfillment.get("id") or ""), {})
+    if wanted is not None:
+        wanted = _still_missing(api, book, entry, fos, wanted)
+    plan = _plan(order["name"], fos, wanted) if wanted != {} else {}
+    made = [_create(api, order["name"], groups, tracking, notify) for groups in plan.values()]
+    if made:
+        entry["ids"] = [*entry.get("ids", []), *made]
+        book.write(api)
+    elif tracking:
+        _correct_tracking(api, order["name"], book, entry, tracking, notify)
+
+
+def _still_missing(
+    api: ShopifyClient,
+    book: Ledger,
+    entry: dict[str, Any],
+    fos: list[FulfillmentOrder],
+    wanted: dict[str, int],
+) -> dict[str, int]:
+    """What this partial fulfillment still has to ship: its target shipped totals (fixed
+    the first time it is seen, and written down before anything ships) minus what the
+    order has shipped at every location."""
+    shipped = _shipped(fos)
+    if "target" not in entry:
+        entry["target"] = {sku: shipped.get(sku, 0) + qty for sku, qty in wanted.items()}
+        book.write(api)
+    target: dict[str, int] = entry["target"]
+    return {
+        sku: total - shipped.get(sku, 0)
+        for sku, total in target.items()
+        if total > shipped.get(sku, 0)
+    }
+
+
+def _shipped(fos: list[FulfillmentOrder]) -> dict[str, int]:
+    """SKU -> units fulfilled so far, over all fulfillment orders (every location)."""
+    shipped: dict[str, int] = {}
+    for fo in fos:
+        if fo.status == "CANCELLED":  # nothing of it shipped, whatever is left on it
             continue
-        body: dict[str, Any] = {"lineItemsByFulfillmentOrder": groups, "notifyCustomer": notify}
-        if tracking:
-            body["trackingInfo"] = tracking
-        payload = api.query(d.FULFILLMENT_CREATE, {"fulfillment": body})["fulfillmentCreate"]
-        errors = (payload or {}).get("userErrors") or []
-        if payload is None or errors:
-            problems = "; ".join(
-                f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}" for e in errors[:5]
-            )
+        for line in fo.lines:
+            done = int(line.get("totalQuantity") or 0) - int(line["remainingQuantity"])
+            shipped[line["sku"]] = shipped.get(line["sku"], 0) + max(done, 0)
+    return shipped
+
+
+def _create(
+    api: ShopifyClient,
+    name: str,
+    groups: list[dict[str, Any]],
+    tracking: dict[str, str],
+    notify: bool,
+) -> str:
+    body: dict[str, Any] = {"lineItemsByFulfillmentOrder": groups, "notifyCustomer": notify}
+    if tracking:
+        body["trackingInfo"] = tracking
+    payload = api.query(d.FULFILLMENT_CREATE, {"fulfillment": body})["fulfillmentCreate"]
+    _refuse(f"fulfil order {name}", payload)
+    return str(payload["fulfillment"]["id"])
+
+
+def _correct_tracking(
+    api: ShopifyClient,
+    name: str,
+    book: Ledger,
+    entry: dict[str, Any],
+    tracking: dict[str, str],
+    notify: bool,
+) -> None:
+    """Nothing left to ship for this fulfillment: its Shopify fulfillments get the
+    tracking it now has, where theirs differs (a corrected number, say)."""
+    for fid in entry.get("ids", []):
+        shown = book.tracking.get(fid)
+        if shown is None or _same_tracking(shown, tracking):
+            continue  # gone (cancelled in Shopify) or already right
+        variables = {"id": fid, "tracking": tracking, "notify": notify}
+        payload = api.query(d.FULFILLMENT_TRACKING_UPDATE, variables)
+        _refuse(f"order {name}: update tracking", payload["fulfillmentTrackingInfoUpdate"])
+
+
+def _same_tracking(shown: list[dict[str, Any]], tracking: dict[str, str]) -> bool:
+    first = shown[0] if shown else {}
+    return all((first.get(k) or "") == tracking.get(k, "") for k in ("company", "number", "url"))
+
+
+def _refuse(what: str, payload: dict[str, Any] | None) -> None:
+    errors = (payload or {}).get("userErrors") or []
+    if payload is None or errors:
+        problems = "; ".join(
+            f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}" for e in errors[:5]
+        )
+        raise PermanentError(f"shopify: {what}: {problems or 'no answer'}")
+
+
+@dataclass
+class Ledger:
+    """The order's `stockyard.fulfillments` metafield: {Stockyard fulfillment id:
+    {"target": {sku: shipped total}, "ids": [Shopify fulfillment ids]}}, and the
+    tracking Shopify shows for the order's fulfillments."""
+
+    order_id: str
+    entries: dict[str, dict[str, Any]]
+    tracking: dict[str, list[dict[str, Any]]]
+
+    @classmethod
+    def read(cls, api: ShopifyClient, order_id: str) -> Ledger:
+        order = api.query(d.ORDER_FULFILLMENT_LEDGER, {"id": order_id})["order"]
+        if order is None:
+            raise PermanentError(f"shopify has no order {order_id}")
+        entries: Any = {}
+        if order["ledger"]:
+            try:
+                entries = json.loads(order["ledger"]["value"])
+            except ValueError:
+                entries = None
+        if not isinstance(entries, dict):
             raise PermanentError(
-                f"shopify: fulfil order {order['name']}: {problems or 'no answer'}"
+                f"shopify: order {order_id}: its stockyard.fulfillments metafield is not"
+                " Stockyard's ledger (edited in Shopify?); fix or delete it, then retry"
             )
+        shown = {f["id"]: f["trackingInfo"] for f in order["fulfillments"]}
+        return cls(order_id, entries, shown)
+
+    def write(self, api: ShopifyClient) -> None:
+        kept = {k: v for k, v in self.entries.items() if k and v}
+        mark = {
+            "ownerId": self.order_id,
+            "namespace": "stockyard",
+            "key": "fulfillments",
+            "type": "json",
+            "value": json.dumps(kept, sort_keys=True),
+        }
+        payload = api.query(d.METAFIELDS_SET, {"metafields": [mark]})["metafieldsSet"]
+        _refuse(f"order {self.order_id}: keep the fulfillment ledger", payload)
 
 
 def _wanted(lines: Any) -> dict[str, int] | None:
@@ -144,10 +267,6 @@ def _plan(
 ) -> dict[str, list[dict[str, Any]]]:
     """location -> the fulfillmentCreate groups for it. Refuses (before anything is sent)
     when a line to ship sits on a fulfillment order that cannot be fulfilled."""
-    known = {line["sku"] for fo in fos for line in fo.lines}
-    unknown = sorted(set(wanted or {}) - known)
-    if unknown:
-        raise PermanentError(f"shopify: order {name} has no line with SKU {', '.join(unknown)}")
     left = dict(wanted or {})
     plan: dict[str, list[dict[str, Any]]] = {}
     for fo in fos:
@@ -174,9 +293,8 @@ def _plan(
     return plan
 
 
-def _sent_before(order: dict[str, Any], location: str, number: str) -> bool:
-    return any(
-        (f.get("location") or {}).get("id") == location
-        and any(t.get("number") == number for t in f.get("trackingInfo") or [])
-        for f in order.get("fulfillments") or []
-    )
+def _check_skus(name: str, fos: list[FulfillmentOrder], wanted: dict[str, int] | None) -> None:
+    known = {line["sku"] for fo in fos for line in fo.lines}
+    unknown = sorted(set(wanted or {}) - known)
+    if unknown:
+        raise PermanentError(f"shopify: order {name} has no line with SKU {', '.join(unknown)}")
