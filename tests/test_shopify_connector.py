@@ -9,7 +9,10 @@ Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from stockyard.connectors.shopify import ShopifyConnector, documents
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.errors import PermanentError, TransientError
 from tests.support import shopify_schema as schema
+from tests.support.api_env import ApiEnv
 
 pytestmark = pytest.mark.skipif(
     not schema.installed(),
@@ -559,3 +563,65 @@ def test_an_item_stocked_at_more_than_ten_locations_is_read_at_the_one_wanted(
     assert "InventoryActivate" not in names
     assert names.count("InventoryLevelAt") == 2
     shop.close()
+
+
+def test_an_endless_answer_is_cut_at_the_cap_not_read_whole() -> None:
+    # A proxy at base_url answering without a length and without end.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port, sent = listener.getsockname()[1], [0]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            chunk = b"[" * 65536
+            try:
+                while sent[0] < 64 * 1024 * 1024:
+                    conn.sendall(chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass  # the client hung up: what this test wants
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    api = ShopifyClient(f"http://127.0.0.1:{port}/admin/api/2026-07/graphql.json", TOKEN)
+    api.max_answer = 1024 * 1024
+    with pytest.raises(PermanentError, match="larger than 1048576 bytes"):
+        api.query(documents.VARIANTS_BY_SKU, {"query": 'sku:"X"'})
+    api.close()
+    server.join(timeout=10)
+    listener.close()
+    assert sent[0] < 16 * 1024 * 1024  # stopped soon after the cap, not at the end
+
+
+@pytest.mark.parametrize(
+    ("settings", "secrets", "field"),
+    [
+        ({}, {"access_token": "shpat_zq9\x00"}, "access_token"),
+        ({}, {"access_token": "shpat_zq9\r\nX: 1"}, "access_token"),
+        ({}, {"access_token": "shpat zq9"}, "access_token"),
+        ({"base_url": "http://shop-proxy.example"}, {"access_token": "shpat_ok"}, "base_url"),
+    ],
+)
+def test_the_api_refuses_bad_shopify_settings_with_a_422_naming_the_field(
+    tmp_path: Path, settings: dict[str, Any], secrets: dict[str, Any], field: str
+) -> None:
+    api = ApiEnv(f"sqlite:///{tmp_path}/api.db")
+    try:
+        body = {
+            "kind": "channel",
+            "connector": "shopify",
+            "description": "Shop",
+            "settings": {"shop": "a.myshopify.com"} | settings,
+            "secrets": secrets,
+        }
+        r = api.http.post(
+            f"/v1/clients/{api.a.id}/connections",
+            headers=api.headers(api.a.tokens["administrator"]),
+            json=body,
+        )
+        assert r.status_code == 422, r.text
+        assert field in r.json()["detail"] and "zq9" not in r.text
+    finally:
+        api.close()
