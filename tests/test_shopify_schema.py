@@ -366,6 +366,33 @@ MORE_VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
         documents.FULFILLMENT_ORDER_LINES,
         {"id": FULFILLMENT_ORDER, "after": "abc"},
     ),
+    "product media with Stockyard's marks": (documents.PRODUCT_MEDIA_MARKED, {"id": PRODUCT}),
+    "metafieldsSet: an image's mark": (
+        documents.METAFIELDS_SET,
+        {
+            "metafields": [
+                {
+                    "ownerId": "gid://shopify/MediaImage/81",
+                    "namespace": "stockyard",
+                    "key": "image",
+                    "type": "json",
+                    "value": '{"code": "tee.jpg", "url": "https://erp.example/tee.jpg"}',
+                }
+            ]
+        },
+    ),
+    "order fulfillment ledger": (
+        documents.ORDER_FULFILLMENT_LEDGER,
+        {"id": "gid://shopify/Order/61"},
+    ),
+    "fulfillmentTrackingInfoUpdate": (
+        documents.FULFILLMENT_TRACKING_UPDATE,
+        {
+            "id": "gid://shopify/Fulfillment/71",
+            "tracking": {"company": "DHL", "number": "JD0147", "url": "https://dhl.example/t/1"},
+            "notify": False,
+        },
+    ),
 }
 
 

@@ -1,14 +1,20 @@
 """Images out to Shopify (issue 18) as product media.
 
 Shopify fetches an image from its URL and processes it asynchronously: a new media is
-UPLOADED/PROCESSING with no image yet, then READY (or FAILED). Shopify keeps no reference
-of ours on a media, so an image sent before (a retry after a lost answer) is recognised by
-the file name Shopify keeps from the source URL once processed, or by its alt text while
-it is still processing (docs/shopify-notes.md: only a real shop confirms the file name).
+UPLOADED/PROCESSING with no image yet, then READY (or FAILED). Each media Stockyard adds
+gets a mark right after, a `stockyard.image` metafield holding the image's code and source
+URL, so a retry finds the image it sent and a different image never matches. A media
+without a mark (added by the merchant, or by an attempt whose answer was lost before it
+could be marked) is taken as the image only by the exact file name Shopify keeps (or
+that name with the UUID Shopify appends to a taken name) once processed, or by its alt
+text while it is not; an adopted media is marked then (docs/shopify-notes.md: only a real
+shop confirms the file name).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +29,13 @@ def add_image(api: ShopifyClient, product_id: str, image: ChannelImage) -> str:
     if not url.startswith(("https://", "http://")):
         raise PermanentError(f"shopify: image {image.code}: the url must be http(s)")
     alt = str(image.fields.get("alt") or "")
-    name = _file_name(url)
+    mark = json.dumps({"code": image.code, "url": url}, sort_keys=True)
     before = _media(api, product_id)
-    same = next((m for m in before if _same(m, name, alt)), None)
+    same = _find(before, mark, _file_name(url), alt)
     if same is not None:
         if same["status"] != "FAILED":
+            if not same.get("mark"):
+                _mark(api, str(same["id"]), mark)
             return str(same["id"])
         # Removed, so the item's retry (once the source is fixed) starts clean.
         delete_image(api, str(same["id"]))
@@ -43,6 +51,7 @@ def add_image(api: ShopifyClient, product_id: str, image: ChannelImage) -> str:
     new = [m for m in answer["product"]["media"]["nodes"] if m["id"] not in known]
     if len(new) != 1:
         raise PermanentError(f"shopify: add image {url}: {len(new)} new media in the answer")
+    _mark(api, str(new[0]["id"]), mark)
     return str(new[0]["id"])
 
 
@@ -56,7 +65,7 @@ def delete_image(api: ShopifyClient, media_id: str) -> None:
 
 
 def _media(api: ShopifyClient, product_id: str) -> list[dict[str, Any]]:
-    product = api.query(d.PRODUCT_MEDIA, {"id": product_id})["product"]
+    product = api.query(d.PRODUCT_MEDIA_MARKED, {"id": product_id})["product"]
     if product is None:
         raise PermanentError(f"shopify has no product {product_id}")
     return list(product["media"]["nodes"])
@@ -66,14 +75,42 @@ def _file_name(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1].lower()
 
 
-def _same(media: dict[str, Any], name: str, alt: str) -> bool:
+def _mark(api: ShopifyClient, media_id: str, mark: str) -> None:
+    field = {"ownerId": media_id, "namespace": "stockyard", "key": "image"}
+    variables = {"metafields": [field | {"type": "json", "value": mark}]}
+    payload = api.query(d.METAFIELDS_SET, variables)["metafieldsSet"] or {}
+    if payload.get("userErrors"):
+        problems = "; ".join(str(e.get("message")) for e in payload["userErrors"])
+        raise PermanentError(f"shopify: mark image {media_id}: {problems}")
+
+
+def _find(media: list[dict[str, Any]], mark: str, name: str, alt: str) -> dict[str, Any] | None:
+    """The media that is this image: the one carrying its mark, else an unmarked one that
+    looks like it. Media marked for another image never match."""
+    for m in media:
+        if m.get("mark") and _same_mark(m["mark"].get("value"), mark):
+            return m
+    return next((m for m in media if not m.get("mark") and _looks_same(m, name, alt)), None)
+
+
+def _same_mark(value: Any, mark: str) -> bool:
+    try:
+        return bool(json.loads(str(value)) == json.loads(mark))
+    except ValueError:
+        return False
+
+
+# Shopify appends a UUID to a file name already in use (shopify.dev
+# "FileCreateInputDuplicateResolutionMode": APPEND_UUID); the separator is a guess.
+_UUID = r"[_-][0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _looks_same(media: dict[str, Any], name: str, alt: str) -> bool:
     shown = (media.get("image") or {}).get("url")
     if shown:
         kept = _file_name(str(shown))
         stem, dot, ext = name.rpartition(".")
-        # Shopify may add a suffix to a name already taken: tee.jpg -> tee_<hash>.jpg.
-        return bool(name) and (
-            kept == name or (dot != "" and kept.startswith(stem + "_") and kept.endswith("." + ext))
-        )
+        renamed = bool(dot) and re.fullmatch(re.escape(stem) + _UUID + re.escape(dot + ext), kept)
+        return bool(name) and (kept == name or bool(renamed))
     # Not processed yet (or failed): no file name to compare, only the alt text.
     return media.get("status") != "READY" and bool(alt) and media.get("alt") == alt
