@@ -10,18 +10,40 @@ bucket: Shopify does not meter a bulk operation's lines against the app's bucket
 (docs/shopify-notes.md, "Bulk operations"). One bulk mutation runs per shop at a time: a
 second one gets OPERATION_IN_PROGRESS, the schema's own code and wording.
 
+bulkOperationRunQuery (an export): the query is validated against the schema and the
+bulk-query rules of the mutation's description (at least one connection, at most five,
+nested at most two deep), executed by graphql-core with every connection read whole (no
+paging, as a bulk query reads them), and written as JSONL the way shopify.dev's "Perform
+bulk operations with the GraphQL Admin API" describes with groupObjects false: one line
+per node, a nested connection's nodes on lines of their own after their parent's, each
+with `__parentId` (the parent's id); the parent's line leaves the connection out. Up to
+five bulk queries run at once (the guide, API 2026-01 and later), beside a bulk mutation.
+
 Status: CREATED -> RUNNING -> COMPLETED, one step per read of the operation (`steps`
-reads in RUNNING); `hold` keeps it RUNNING until released, so tests can see it running.
+reads in RUNNING); `hold` keeps bulk mutations RUNNING until released, so tests can see
+one running (exports go on).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError, execute_sync, get_operation_ast, parse, validate
+from graphql import (
+    GraphQLError,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    execute_sync,
+    get_named_type,
+    get_operation_ast,
+    parse,
+    validate,
+    visit,
+)
 from graphql.error import GraphQLSyntaxError
 from graphql.execution.values import get_variable_values
 from starlette.requests import Request
@@ -38,6 +60,7 @@ RESULT_PATH = "/bulk-results"
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 # The schema's description of BulkMutationErrorCode.OPERATION_IN_PROGRESS.
 IN_PROGRESS = "The operation did not run because another bulk mutation is already running."
+QUERIES_AT_ONCE = 5  # bulk queries per shop at a time (the guide, API 2026-01 and later)
 
 
 @dataclass
@@ -48,7 +71,7 @@ class BulkState:
     operations: list[Obj] = field(default_factory=list)  # oldest first
     results: dict[str, str] = field(default_factory=dict)  # operation number -> JSONL
     steps: int = 1  # reads of a running operation before it completes
-    hold: bool = False
+    hold: bool = False  # bulk mutations stay RUNNING
     staged: int = 0
     handles: dict[str, str] = field(default_factory=dict)  # product handle -> gid
 
@@ -77,6 +100,7 @@ def install(double: ShopifyDouble) -> None:
         {
             ("Mutation", "stagedUploadsCreate"): lambda _s, _i, input: _staged(state, input),
             ("Mutation", "bulkOperationRunMutation"): lambda _s, _i, **a: _run(double, a),
+            ("Mutation", "bulkOperationRunQuery"): lambda _s, _i, **a: _run_query(double, a),
             ("QueryRoot", "bulkOperation"): lambda _s, _i, id: _read(double, id),
             ("QueryRoot", "bulkOperations"): lambda _s, _i, **a: _list(double, a),
         }
@@ -186,13 +210,19 @@ def _run(double: ShopifyDouble, args: Obj) -> Obj:
     if errors or operation is None or operation.operation.value != "mutation":
         detail = "; ".join(e.message for e in errors) or "not one mutation operation"
         return _refused(f"Invalid mutation: {detail}", "INVALID_MUTATION")
+    op = _new_operation(state, "MUTATION", args["mutation"])
+    op.update(_path=path, _client=args.get("clientIdentifier"))
+    return {"bulkOperation": op, "userErrors": []}
+
+
+def _new_operation(state: BulkState, kind: str, query: str) -> Obj:
     number = len(state.operations) + 1
     op = {
         "__typename": "BulkOperation",
         "id": f"gid://shopify/BulkOperation/{number}",
         "status": "CREATED",
-        "type": "MUTATION",
-        "query": args["mutation"],
+        "type": kind,
+        "query": query,
         "errorCode": None,
         "objectCount": "0",
         "rootObjectCount": "0",
@@ -202,12 +232,65 @@ def _run(double: ShopifyDouble, args: Obj) -> Obj:
         "createdAt": _now(),
         "completedAt": None,
         "_number": str(number),
-        "_path": path,
         "_reads": 0,
-        "_client": args.get("clientIdentifier"),
     }
     state.operations.append(op)
-    return {"bulkOperation": op, "userErrors": []}
+    return op
+
+
+def _run_query(double: ShopifyDouble, args: Obj) -> Obj:
+    state: BulkState = double.bulk  # type: ignore[attr-defined]
+    if sum(o["type"] == "QUERY" for o in state.running()) >= QUERIES_AT_ONCE:
+        # The code Shopify gives past the limit is not documented: the schema's closest.
+        return _refused("A bulk operation is already in progress.", "OPERATION_IN_PROGRESS")
+    from tests.support.shopify_double import Unimplemented
+
+    if args.get("groupObjects"):
+        raise Unimplemented("the Shopify double exports ungrouped JSONL only")
+    problem = _bulk_query_problem(double, args["query"])
+    if problem:
+        return _refused(problem, "INVALID")
+    return {"bulkOperation": _new_operation(state, "QUERY", args["query"]), "userErrors": []}
+
+
+def _bulk_query_problem(double: ShopifyDouble, query: str) -> str | None:
+    """Why Shopify would refuse `query` as a bulk query (schema and the bulk-query rules of
+    bulkOperationRunQuery's description), or None."""
+    try:
+        document = parse(query)
+    except GraphQLSyntaxError as e:
+        return f"Invalid bulk query: {e.message}"
+    errors = validate(double.schema, document)
+    operation = get_operation_ast(document)
+    if errors or operation is None or operation.operation.value != "query":
+        return "Invalid bulk query: " + ("; ".join(e.message for e in errors) or "not a query")
+    depths = _connection_depths(double, document)
+    if not depths:
+        return "Bulk queries must contain at least one connection."
+    if len(depths) > 5 or max(depths) > 2:
+        return "Bulk queries support up to five connections nested at most two levels deep."
+    return None
+
+
+def _connection_depths(double: ShopifyDouble, document: Any) -> list[int]:
+    """The nesting depth (1 = top) of every connection field the document selects."""
+    info = TypeInfo(double.schema)
+    depths: list[int] = []
+    open_: list[bool] = []
+
+    class Connections(Visitor):
+        def enter_field(self, *_: Any) -> None:
+            named = get_named_type(info.get_type())
+            is_connection = named is not None and named.name.endswith("Connection")
+            open_.append(is_connection)
+            if is_connection:
+                depths.append(sum(open_))
+
+        def leave_field(self, *_: Any) -> None:
+            open_.pop()
+
+    visit(document, TypeInfoVisitor(info, Connections()))
+    return depths
 
 
 def _read(double: ShopifyDouble, gid: str) -> Obj | None:
@@ -247,7 +330,7 @@ def _advance(double: ShopifyDouble, op: Obj) -> None:
     if op["status"] == "CREATED":
         op["status"] = "RUNNING"
         return
-    if op["status"] != "RUNNING" or state.hold:
+    if op["status"] != "RUNNING" or (state.hold and op["type"] == "MUTATION"):
         return
     op["_reads"] += 1
     if op["_reads"] >= state.steps:
@@ -256,21 +339,84 @@ def _advance(double: ShopifyDouble, op: Obj) -> None:
 
 def _complete(double: ShopifyDouble, op: Obj) -> None:
     state: BulkState = double.bulk  # type: ignore[attr-defined]
-    lines = state.uploads[op["_path"]].decode().splitlines()
-    out = [
-        json.dumps(execute_line(double, op["query"], raw) | {"__lineNumber": n})
-        for n, raw in enumerate(lines)
-    ]
+    if op["type"] == "QUERY":
+        out, roots = export(double, op["query"])
+    else:
+        lines = state.uploads[op["_path"]].decode().splitlines()
+        out = [
+            json.dumps(execute_line(double, op["query"], raw) | {"__lineNumber": n})
+            for n, raw in enumerate(lines)
+        ]
+        roots = len(lines)
     text = "".join(line + "\n" for line in out)
     state.results[op["_number"]] = text
     op.update(
         status="COMPLETED",
-        objectCount=str(len(lines)),
-        rootObjectCount=str(len(lines)),
+        objectCount=str(len(out)),
+        rootObjectCount=str(roots),
         fileSize=str(len(text)),
-        url=f"{state.base}{RESULT_PATH}/{op['_number']}.jsonl" if lines else None,
+        url=f"{state.base}{RESULT_PATH}/{op['_number']}.jsonl" if out else None,
         completedAt=_now(),
     )
+
+
+def export(double: ShopifyDouble, query: str) -> tuple[list[str], int]:
+    """A bulk query's JSONL lines (ungrouped, `__parentId` on nested nodes) and how many
+    root objects they hold."""
+    from tests.support.shopify_double import Unimplemented
+
+    whole: dict[tuple[str, str], Callable[..., list[Obj]]] = {
+        ("QueryRoot", "products"): lambda _s, _i, **_a: double.shop.of("Product"),
+        ("Product", "variants"): lambda p, _i, **_a: p["_variants"],
+    }
+
+    def resolve(source: Any, info: Any, **args: Any) -> Any:
+        named = get_named_type(info.return_type)
+        if named is not None and named.name.endswith("Connection"):
+            reader = whole.get((info.parent_type.name, info.field_name))
+            if reader is None:
+                raise Unimplemented(
+                    f"the Shopify double does not export {info.parent_type.name}."
+                    f"{info.field_name} in bulk"
+                )
+            items = reader(source, info, **args)
+            return {"nodes": items, "edges": [{"node": n, "cursor": ""} for n in items]}
+        return double._resolve(source, info, **args)
+
+    result = execute_sync(
+        double.schema,
+        parse(query),
+        field_resolver=resolve,
+        type_resolver=lambda value, _info, _type: value["__typename"],
+    )
+    if result.errors or not result.data:
+        raise GraphQLError("; ".join(e.message for e in result.errors or []) or "no data")
+    (root,) = result.data.values()
+    out: list[str] = []
+    roots = _flatten(_nodes(root), None, out)
+    return out, roots
+
+
+def _nodes(connection: Obj) -> list[Obj]:
+    if "nodes" in connection:
+        return list(connection["nodes"])
+    return [edge["node"] for edge in connection.get("edges") or []]
+
+
+def _is_connection(value: Any) -> bool:
+    return isinstance(value, dict) and ("edges" in value or "nodes" in value)
+
+
+def _flatten(nodes: list[Obj], parent: str | None, out: list[str]) -> int:
+    for node in nodes:
+        line = {k: v for k, v in node.items() if not _is_connection(v)}
+        if parent is not None:
+            line["__parentId"] = parent
+        out.append(json.dumps(line))
+        for value in node.values():
+            if _is_connection(value):
+                _flatten(_nodes(value), node.get("id"), out)
+    return len(nodes)
 
 
 def execute_line(double: ShopifyDouble, mutation: str, raw: str) -> Obj:
@@ -303,4 +449,6 @@ def execute_line(double: ShopifyDouble, mutation: str, raw: str) -> Obj:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Microseconds, where a real shop gives seconds: the connector compares these times
+    # (is an export older than a bulk mutation's end?), and a test runs many in a second.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -56,6 +56,12 @@ def _ids(ctx: Context) -> list[int]:
         or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
     ):
         raise InvalidInput("invalid payload: 'product_ids' must be a non-empty list of ids")
+    if len(ids) > BULK_CHUNK:
+        # One item is one bulk operation: a larger list would not be bounded in size or in
+        # what a failure makes redo.
+        raise InvalidInput(
+            f"invalid payload: 'product_ids' takes at most {BULK_CHUNK} ids, got {len(ids)}"
+        )
     return ids
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -45,6 +45,9 @@ ACTIVE = frozenset({"CREATED", "RUNNING", "CANCELING"})
 RESTARTABLE = frozenset({"FAILED", "CANCELED", "EXPIRED"})
 BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED", "INTERNAL_FILE_SERVER_ERROR"})
 MAX_VARIANTS = 250  # Shopify's cap on an input list (docs/shopify-notes.md)
+# A result or export file larger than this is refused: an export holds the whole shop's
+# products and variants (~150 bytes a line: 256 MiB is well over a million variants).
+MAX_DOWNLOAD = 256 * 2**20
 
 
 @dataclass
@@ -64,28 +67,68 @@ def bulk_products(
     key: str,
     pacing: Pacing | None = None,
 ) -> list[ProductResult]:
-    lines: list[dict[str, Any]] = []
+    from stockyard.connectors.shopify import _slug, bulk_export
+
     refused: dict[str, ProductResult] = {}
     for product in products:
         if len(product.variants) > MAX_VARIANTS or not product.variants:
             why = f"{len(product.variants)} variants: the bulk path takes 1 to {MAX_VARIANTS}"
             refused[product.code] = ProductResult(product.code, error=PermanentError(why))
-        else:
-            lines.append(line_variables(connector, product, remote_ids.get(product.code)))
-    sent = [p for p in products if p.code not in refused]
-    answers: dict[int, dict[str, Any]] = {}
-    if sent:
-        runner = BulkRunner(connector, pacing or DEFAULT_PACING)
-        answers = runner.run(lines, key + json.dumps([p.code for p in sent]))
-    results = {p.code: _result(p, answers.get(n)) for n, p in enumerate(sent)}
+    candidates = [p for p in products if p.code not in refused]
+    if not candidates:
+        return [refused[p.code] for p in products]
+    runner = BulkRunner(connector, pacing or DEFAULT_PACING)
+    run_key = key + json.dumps([p.code for p in candidates])
+    sent: list[ChannelProduct] = []
+
+    def lines() -> list[dict[str, Any]]:
+        """Called only when the chunk's operation starts (not when it is resumed)."""
+        index = bulk_export.shop_index(runner, run_key)
+        placed = bulk_export.place(candidates, remote_ids, index, _slug)
+        for product in candidates:
+            where = placed[product.code]
+            if where.why:
+                why = PermanentError(f"shopify: {product.code} not written in bulk: {where.why}")
+                refused[product.code] = ProductResult(product.code, error=why)
+            else:
+                sent.append(product)
+        return [
+            line_variables(connector, p, placed[p.code].remote_id, placed[p.code].variant_ids)
+            for p in sent
+        ]
+
+    answers = runner.run(lines, run_key)
+    if sent:  # started now: the answers' line numbers are the lines just sent
+        results = {p.code: _result(p, answers.get(n)) for n, p in enumerate(sent)}
+    else:  # resumed: which product a line was is told by the SKUs it set
+        found = _by_sku(candidates, answers)
+        results = {p.code: _result(p, found.get(p.code)) for p in candidates}
     return [refused.get(p.code) or results[p.code] for p in products]
 
 
+def _by_sku(products: list[ChannelProduct], answers: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    code_of = {v.sku: p.code for p in products for v in p.variants}
+    found: dict[str, Any] = {}
+    for answer in answers.values():
+        payload = (answer.get("data") or {}).get("productSet") or {}
+        nodes = ((payload.get("product") or {}).get("variants") or {}).get("nodes") or []
+        code = next((code_of[n["sku"]] for n in nodes if n.get("sku") in code_of), None)
+        if code is not None:
+            found[code] = answer
+    return found
+
+
 def line_variables(
-    connector: ShopifyConnector, product: ChannelProduct, remote_id: str | None
+    connector: ShopifyConnector,
+    product: ChannelProduct,
+    remote_id: str | None,
+    variant_ids: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """productSet's variables for one product: Stockyard owns the whole product here, so
-    every variant is listed (productSet deletes the ones it is not given)."""
+    every variant is listed (productSet deletes the ones it is not given); the shop's
+    variants of the same SKU are named by id, so they are updated, never made again. A new
+    product is named by its handle, known free from the export, so a line run twice sets
+    it again instead of making a second one."""
     from stockyard.connectors.shopify import _slug
 
     variants = connector._with_options(product.variants)
@@ -96,11 +139,12 @@ def line_variables(
             if value not in options[name]:
                 options[name].append(value)
     handle = _slug(product.code)
+    ids = variant_ids or {}
     body = connector._product_fields(product) | {
         "productOptions": [
             {"name": n, "values": [{"name": v} for v in vs]} for n, vs in options.items()
         ],
-        "variants": [_variant(connector, v.sku, v.fields) for v in variants],
+        "variants": [_variant(connector, v.sku, v.fields, ids.get(v.sku)) for v in variants],
     }
     if remote_id is None:
         body |= {"handle": handle, "status": "ACTIVE"}
@@ -108,9 +152,12 @@ def line_variables(
     return {"identifier": {"id": remote_id}, "input": body}
 
 
-def _variant(connector: ShopifyConnector, sku: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _variant(
+    connector: ShopifyConnector, sku: str, fields: dict[str, Any], remote_id: str | None
+) -> dict[str, Any]:
     quantity = fields.get("quantity")
-    body: dict[str, Any] = {
+    body: dict[str, Any] = {"id": remote_id} if remote_id else {}
+    body |= {
         "optionValues": [{"optionName": n, "name": v} for n, v in fields["options"].items()],
         "price": str(fields.get("price") or "0"),
         "barcode": fields.get("barcode"),
@@ -165,14 +212,18 @@ class BulkRunner:
         self.pacing = pacing
         self.clock, self.sleep = clock, sleep
 
-    def run(self, lines: list[dict[str, Any]], key: str) -> dict[int, dict[str, Any]]:
+    def run(self, lines: Callable[[], list[dict[str, Any]]], key: str) -> dict[int, dict[str, Any]]:
         """The answers by line number (0-based) of running BULK_PRODUCT_SET_LINKED over
-        `lines`; resumes this key's operation if an earlier attempt started one."""
+        `lines()`; resumes this key's operation if an earlier attempt started one (then
+        `lines` is not called)."""
         name = f"{OPERATION}_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
         mutation = d.BULK_PRODUCT_SET_LINKED.replace(OPERATION, name, 1)
         operation = self._own_or_busy(name)
         if operation is None or operation["status"] in RESTARTABLE:
-            operation = self._start(mutation, lines, name)
+            body = lines()
+            if not body:
+                return {}
+            operation = self._start(mutation, body, name)
         return self._results(self._wait(operation))
 
     # ---------------------------------------------------------------------- start
@@ -239,8 +290,9 @@ class BulkRunner:
 
     def _wait(self, operation: dict[str, Any]) -> dict[str, Any]:
         deadline = self.clock() + self.pacing.max_poll
+        read = False  # one read per attempt at least: an attempt always moves a step on
         while operation.get("status") in ACTIVE or "url" not in operation:
-            if operation.get("status") in ACTIVE and self.clock() >= deadline:
+            if operation.get("status") in ACTIVE and read and self.clock() >= deadline:
                 raise TransientError(
                     f"shopify: bulk operation {operation['id']} still {operation['status']};"
                     " the next attempt goes on polling it",
@@ -251,7 +303,7 @@ class BulkRunner:
             found = self.api.query(d.BULK_OPERATION, {"id": operation["id"]})["bulkOperation"]
             if found is None:
                 raise TransientError(f"shopify: bulk operation {operation['id']} is not found")
-            operation = dict(found)
+            operation, read = dict(found), True
         return operation
 
     def _results(self, operation: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -260,26 +312,26 @@ class BulkRunner:
         url = operation.get("url") or operation.get("partialDataUrl")
         if not url:
             return {}
-        self._check_host(str(url), RESULT_HOSTS, "bulk result")
+        found: dict[int, dict[str, Any]] = {}
+        for row in self._rows(str(url)):
+            if isinstance(row.get("__lineNumber"), int):
+                found[row["__lineNumber"]] = row
+        return found
+
+    def _rows(self, url: str) -> Iterator[dict[str, Any]]:
+        """The JSON objects of a result or export file, read as it streams in; a file
+        past MAX_DOWNLOAD is refused rather than held (an export grows with the shop)."""
+        self._check_host(url, RESULT_HOSTS, "bulk result")
         try:
-            # No access token here: the result lives on a storage service, not the shop.
-            with outbound.client(timeout=self.timeout) as http:
-                answer = http.get(str(url))
+            # No access token here: the file lives on a storage service, not the shop.
+            with outbound.client(timeout=self.timeout) as http, http.stream("GET", url) as got:
+                if got.status_code != 200:
+                    status = got.status_code
+                    raise TransientError(f"shopify: bulk result download answered HTTP {status}")
+                yield from _json_lines(got.iter_bytes())
         except httpx.TransportError as exc:
             failed = type(exc).__name__
             raise TransientError(f"shopify: bulk result download failed ({failed})") from None
-        if answer.status_code != 200:
-            status = answer.status_code
-            raise TransientError(f"shopify: bulk result download answered HTTP {status}")
-        found: dict[int, dict[str, Any]] = {}
-        for raw in answer.text.splitlines():
-            try:
-                row = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("__lineNumber"), int):
-                found[row["__lineNumber"]] = row
-        return found
 
     def _check_host(self, url: str, hosts: frozenset[str], what: str) -> None:
         parts = urlsplit(url)
@@ -289,6 +341,28 @@ class BulkRunner:
                 f"shopify: the {what} address is on {parts.hostname!r}, neither Shopify's"
                 " storage nor the shop's own address: refused"
             )
+
+
+def _json_lines(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    size, rest = 0, b""
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_DOWNLOAD:
+            mib = MAX_DOWNLOAD // 2**20
+            raise PermanentError(f"shopify: a bulk file is over {mib} MiB: not read")
+        *whole, rest = (rest + chunk).split(b"\n")
+        yield from _objects(whole)
+    yield from _objects([rest])
+
+
+def _objects(raws: list[bytes]) -> Iterator[dict[str, Any]]:
+    for raw in raws:
+        try:
+            row = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            yield row
 
 
 def _errors(payload: Any) -> str:

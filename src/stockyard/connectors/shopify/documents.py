@@ -393,7 +393,37 @@ mutation StockyardBulkProductSet($identifier: ProductSetIdentifiers, $input: Pro
 BULK_MUTATIONS_RECENT = """
 query BulkMutationsRecent {
   bulkOperations(first: 10, query: "operation_type:mutation") {
-    nodes { id status errorCode query url partialDataUrl objectCount createdAt }
+    nodes { id status errorCode query url partialDataUrl objectCount createdAt completedAt }
+  }
+}"""
+
+# What the shop holds, read once per bulk chunk before its mutation (a bulk query: every
+# product's handle and its variants' SKUs, without one search per product). No `first`:
+# a bulk query reads each connection whole. The runner renames the operation after the
+# item (StockyardBulkSkus_<tag>) so a later attempt finds its export again.
+BULK_EXPORT_SKUS = """
+query StockyardBulkSkus {
+  products {
+    edges { node { id handle variants { edges { node { id sku } } } } }
+  }
+}"""
+
+# groupObjects: false is the faster, documented default; it is passed because the 2026-07
+# introspection gives the non-null argument no default value.
+BULK_RUN_QUERY = """
+mutation BulkRunQuery($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: false) {
+    bulkOperation { id status createdAt }
+    userErrors { field message code }
+  }
+}"""
+
+# The app's latest bulk queries, newest first: this item's export, if an earlier attempt
+# started one.
+BULK_QUERIES_RECENT = """
+query BulkQueriesRecent {
+  bulkOperations(first: 10, query: "operation_type:query") {
+    nodes { id status errorCode query url partialDataUrl objectCount createdAt completedAt }
   }
 }"""
 
