@@ -300,15 +300,14 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
 }"""
 
 # The order's fulfillment orders with what is left to ship per line, paged: 5 x 20 lines;
-# a fulfillment order with more lines is read on with FULFILLMENT_ORDER_LINES. The
-# fulfillments' tracking numbers tell a repeated partial fulfillment from a new one.
+# a fulfillment order with more lines is read on with FULFILLMENT_ORDER_LINES. Repeats
+# are told by the order's ledger (ORDER_FULFILLMENT_LEDGER), not by these.
 ORDER_FULFILLMENT_ORDERS_PAGE = """
 query OrderFulfillmentOrdersPage($id: ID!, $after: String) {
   order(id: $id) {
     id
     name
     displayFulfillmentStatus
-    fulfillments(first: 20) { id location { id } trackingInfo { number } }
     fulfillmentOrders(first: 5, after: $after) {
       pageInfo { hasNextPage endCursor }
       nodes {

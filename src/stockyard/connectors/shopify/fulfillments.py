@@ -162,7 +162,7 @@ class Ledger:
                 entries = json.loads(order["ledger"]["value"])
             except ValueError:
                 entries = None
-        if not isinstance(entries, dict):
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
             raise PermanentError(
                 f"shopify: order {order_id}: its stockyard.fulfillments metafield is not"
                 " Stockyard's ledger (edited in Shopify?); fix or delete it, then retry"
