@@ -428,3 +428,23 @@ def test_the_token_part_and_each_auth_header_value_are_redacted() -> None:
     for secret in ("tok-a1b2c3d4", "key-9z8y7x", "other-5e6f"):
         assert secret not in message
     assert "HTTP 401" in message and "[redacted]" in message
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        lambda s: repr(s.encode()),  # httpx: "Illegal header value b'…\\x00'"
+        lambda s: repr(s),
+        lambda s: json.dumps(s),
+        lambda s: __import__("urllib.parse").parse.quote(s, safe=""),
+    ],
+    ids=["bytes-repr", "str-repr", "json", "url-encoded"],
+)
+def test_a_secret_is_redacted_however_a_library_escapes_it(shown: Any) -> None:
+    class Keyed(Connector):
+        secret_settings = frozenset({"token"})
+
+    secret = "tok-a1b2\x00c3d4/é"  # a token no connector's settings check refused yet
+    error = PermanentError(f"bad header value {shown(secret)} refused")
+    Keyed({"token": secret}).redact_error(error)
+    assert "a1b2" not in str(error) and "[redacted]" in str(error), str(error)

@@ -17,10 +17,12 @@ fail the others: the flow records what succeeded and fails the item naming the r
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
@@ -67,10 +69,24 @@ def secret_values(settings: Mapping[str, Any], names: frozenset[str]) -> list[st
         value = settings[name]
         for text in value.values() if isinstance(value, Mapping) else [value]:
             if isinstance(text, str):
-                found.add(text)
-                found.update(text.split())
+                for part in (text, *text.split()):
+                    found.update(_shown_as(part))
     # Longest first, so a value containing another is replaced whole.
     return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
+
+
+def _shown_as(value: str) -> set[str]:
+    """`value` and the escaped forms libraries quote it in (httpx names an illegal header
+    by its bytes' repr; JSON bodies and URLs carry it escaped or percent-encoded)."""
+    return {
+        value,
+        repr(value)[1:-1],
+        repr(value.encode())[2:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote(value),
+    }
 
 
 def redact(text: str, secrets: list[str]) -> str:
