@@ -23,7 +23,7 @@ from stockyard.application import Application
 from stockyard.catalog.models import Product
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.base import ChannelProduct, ChannelVariant
-from stockyard.connectors.shopify import ShopifyConnector, bulk, documents
+from stockyard.connectors.shopify import ShopifyConnector, bulk, bulk_export, documents
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.instructions import RetryPolicy
 from stockyard.errors import PermanentError, TransientError
@@ -396,6 +396,7 @@ def test_a_chunk_handed_back_resumes_its_operation_through_the_queue(
     (item,) = env.items(instruction="bulk_products")
     assert (item.status, item.attempts) == ("done", 3)
     assert len(mutations(env.double)) == 1
+    assert len(env.double.bulk.operations) == 2  # and one export, found again by attempt 2  # type: ignore[attr-defined]
     assert len(env.double.shop.of("Product")) == 3
     assert len(env.store.linked(env.channel_id, "product")) == 3
 
@@ -562,6 +563,20 @@ def test_the_double_refuses_what_a_bulk_query_may_not_be(
     (error,) = answer["data"]["bulkOperationRunQuery"]["userErrors"]
     assert error["code"] == "INVALID"
     assert problem in error["message"]
+
+
+def test_an_export_older_than_a_bulk_mutations_end_is_taken_again(served: Served) -> None:
+    runner = bulk.BulkRunner(connector(served), FAST)
+    assert bulk_export.shop_index(runner, "chunk-2").handles == {}
+    # Another chunk's mutation makes tee0 after that export began: the export no longer
+    # tells whether the handle is free.
+    (made,) = bulk.bulk_products(connector(served), tees(1), {}, "chunk-1")
+    again = bulk_export.shop_index(runner, "chunk-2")
+    assert again.handles == {"tee0": made.remote_id}
+    exports = [o for o in served.double.bulk.operations if o["type"] == "QUERY"]  # type: ignore[attr-defined]
+    # chunk-1's own export, and chunk-2's taken twice under one name.
+    assert len(exports) == 3
+    assert exports[0]["query"] == exports[2]["query"] != exports[1]["query"]
 
 
 # --- bounds ---------------------------------------------------------------------------

@@ -419,7 +419,7 @@ def test_weight_units_are_shopifys() -> None:
 # --- bulk product writes (role C): what shopify/bulk.py sends --------------------------
 
 
-def _bulk_line(remote_id: str | None) -> dict[str, Any]:
+def _bulk_line(remote_id: str | None, variant_ids: dict[str, str] | None = None) -> dict[str, Any]:
     from stockyard.connectors.base import ChannelProduct, ChannelVariant
     from stockyard.connectors.shopify import ShopifyConnector
     from stockyard.connectors.shopify.bulk import line_variables
@@ -443,7 +443,7 @@ def _bulk_line(remote_id: str | None) -> dict[str, Any]:
             for size in ("S", "M")
         ],
     )
-    return line_variables(shop, product, remote_id)
+    return line_variables(shop, product, remote_id, variant_ids)
 
 
 @pytest.mark.parametrize("remote_id", [None, PRODUCT])
@@ -460,3 +460,23 @@ def test_recent_bulk_mutations_are_listed_newest_first() -> None:
     assert schema.validate(documents.BULK_MUTATIONS_RECENT) == []
     # No reverse: the field's default order is newest first.
     assert "reverse" not in documents.BULK_MUTATIONS_RECENT
+
+
+def test_a_bulk_line_keeps_the_shops_variants_by_id() -> None:
+    from stockyard.connectors.shopify.bulk import OPERATION
+
+    named = documents.BULK_PRODUCT_SET_LINKED.replace(OPERATION, OPERATION + "_ab12", 1)
+    line = _bulk_line(PRODUCT, {"TEE-S": VARIANT})
+    assert schema.validate(named, line) == []
+    assert [v.get("id") for v in line["input"]["variants"]] == [VARIANT, None]
+
+
+def test_the_export_is_a_bulk_query_the_run_mutation_takes() -> None:
+    from stockyard.connectors.shopify.bulk_export import EXPORT
+
+    named = documents.BULK_EXPORT_SKUS.replace(EXPORT, EXPORT + "_ab12", 1)
+    assert schema.validate(named) == []
+    assert schema.validate(documents.BULK_RUN_QUERY, {"query": named}) == []
+    # A bulk query reads each connection whole: no paging arguments.
+    assert "first" not in documents.BULK_EXPORT_SKUS
+    assert schema.validate(documents.BULK_QUERIES_RECENT) == []
