@@ -5,6 +5,11 @@ a test through `double.faults`.
   (a 502 from Shopify's edge, say) before anything else looks at them: not validated, not
   executed, no bucket spent. They are still recorded in `double.received` (with the status
   and the query, so a test can check they were valid and were retried).
+- `error_next(n, code)`: the next n GraphQL requests are answered HTTP 200 with one
+  top-level error of that `extensions.code` (`INTERNAL_SERVER_ERROR`, `SHOP_INACTIVE`,
+  `ACCESS_DENIED`…), shaped as Shopify's "API response status and error codes" page shows
+  them (message, extensions.code, extensions.requestId; no data, no cost). Like
+  `fail_next`: not validated, not executed, no bucket spent, recorded.
 - `refuse_titles`: productCreate refuses a product with one of these titles with a user
   error, as Shopify refuses data it will not take (a permanent error for the connector).
 - `drain_next(n)`: the shop's bucket found empty by each of the next n requests, as when
@@ -17,12 +22,13 @@ Installed by `extensions()` in tests/support/shopify_double.py.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
@@ -34,7 +40,8 @@ GRAPHQL_PATH = "/admin/api/{version}/graphql.json"
 @dataclass
 class Faults:
     double: ShopifyDouble
-    pending: list[int] = field(default_factory=list)  # HTTP statuses still to answer
+    # Still to answer: an HTTP status, or a top-level error code inside an HTTP 200.
+    pending: list[int | str] = field(default_factory=list)
     refuse_titles: set[str] = field(default_factory=set)
     drained: int = 0  # requests still to find the bucket empty
     served: int = 0  # how many requests a fault answered
@@ -43,11 +50,15 @@ class Faults:
         with self.double.lock:
             self.pending.extend([status] * n)
 
+    def error_next(self, n: int, code: str = "INTERNAL_SERVER_ERROR") -> None:
+        with self.double.lock:
+            self.pending.extend([code] * n)
+
     def drain_next(self, n: int) -> None:
         with self.double.lock:
             self.drained += n
 
-    def take(self) -> int | None:
+    def take(self) -> int | str | None:
         """The status to answer this request with, if a fault is pending (under the lock)."""
         if self.drained:
             self.drained -= 1
@@ -80,6 +91,7 @@ def _faulty(double: ShopifyDouble, faults: Faults) -> Callable[[Request], Any]:
             status = faults.take()
             if status is not None:
                 body = _json(raw)
+                answer = _coded(status) if isinstance(status, str) else None
                 double.received.append(
                     Received(
                         request.path_params["version"],
@@ -87,12 +99,14 @@ def _faulty(double: ShopifyDouble, faults: Faults) -> Callable[[Request], Any]:
                         body.get("query"),
                         body.get("variables"),
                         body.get("operationName"),
-                        status,
-                        None,
+                        200 if isinstance(status, str) else status,
+                        answer,
                     )
                 )
         if status is None:
             return await double._endpoint(request)
+        if isinstance(status, str):
+            return JSONResponse(answer)
         # Not JSON on purpose: what a proxy in front of a shop sends on a 5xx is not
         # Shopify's to define, so the connector must not need the body.
         return Response("<html><body>502 Bad Gateway</body></html>", status, media_type="text/html")
@@ -112,6 +126,13 @@ def _refusing(create: Callable[..., Any], faults: Faults) -> Callable[..., Any]:
         return create(source, info, **args)
 
     return resolver
+
+
+def _coded(code: str) -> dict[str, Any]:
+    """A top-level error as Shopify's docs show one (the message is the double's)."""
+    request_id = str(uuid.uuid4())
+    message = f"{code.replace('_', ' ').capitalize()}. Request ID: {request_id}"
+    return {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}]}
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -49,6 +49,8 @@ MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enf
 MAX_ANSWER = 32 * 1024 * 1024  # bytes; a page of 250 products with variants is far less
 # When the shared budget's database fails: a retry soon, as for a short bucket.
 BUDGET_RETRY = 5.0
+# After INTERNAL_SERVER_ERROR: Shopify names no wait; past a blip, short of hammering.
+INTERNAL_RETRY = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -255,17 +257,39 @@ class ShopifyClient:
         errors = body.get("errors")
         if errors:
             if isinstance(errors, list):
-                codes = {(e.get("extensions") or {}).get("code") for e in errors}
-                if "THROTTLED" in codes:
-                    raise self._throttled(cost, None)
-                if "MAX_COST_EXCEEDED" in codes:
-                    raise PermanentError(f"shopify: query too expensive: {_messages(errors)}")
-                code = next((c for c in codes if c), None)
-                raise ShopifyRefused(f"shopify refused: {_messages(errors)}", code)
+                raise self._refused(errors, cost)
             raise PermanentError(f"shopify answered HTTP {status}: {str(errors)[:200]}")
         if status >= 400 or not isinstance(body.get("data"), dict):
             raise PermanentError(f"shopify answered HTTP {status}: {text}")
         return dict(body["data"])
+
+    def _refused(self, errors: list[Any], cost: dict[str, Any] | None) -> HandlerError:
+        """The error for an answer's top-level `errors`, by their `extensions.code`
+        (docs/shopify-notes.md, "Client errors by code")."""
+        codes = {_code(e) for e in errors}
+        if "THROTTLED" in codes:
+            return self._throttled(cost, None)
+        if codes == {"INTERNAL_SERVER_ERROR"}:
+            # Shopify's stand-in for a 500: the same request may well pass shortly.
+            return TransientError(
+                f"shopify: internal error: {_messages(errors)}", retry_after=INTERNAL_RETRY
+            )
+        if "MAX_COST_EXCEEDED" in codes:
+            return PermanentError(f"shopify: query too expensive: {_messages(errors)}")
+        if "SHOP_INACTIVE" in codes:
+            return ShopifyRefused(
+                "shopify: the shop is not active (SHOP_INACTIVE: closed or frozen, e.g. for"
+                " fraud risk): nothing reaches it until it is active again; check the shop in"
+                " its Shopify admin",
+                "SHOP_INACTIVE",
+            )
+        if "ACCESS_DENIED" in codes:
+            return ShopifyRefused(
+                f"shopify denied access: check the app's access scopes: {_messages(errors)}",
+                "ACCESS_DENIED",
+            )
+        code = next(iter(sorted(c for c in codes if c)), None)
+        return ShopifyRefused(f"shopify refused: {_messages(errors)}", code)
 
     def _throttled(self, cost: dict[str, Any] | None, header: str | None) -> HandlerError:
         requested = (cost or {}).get("requestedQueryCost")
@@ -292,6 +316,12 @@ def _too_big(cost: float, maximum: float) -> str:
         f"shopify: a query of {cost:.0f} points can never fit the shop's bucket of"
         f" {maximum:.0f}: its page size must shrink"
     )
+
+
+def _code(error: Any) -> str | None:
+    extensions = error.get("extensions") if isinstance(error, dict) else None
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _messages(errors: list[Any]) -> str:
