@@ -1,7 +1,9 @@
 """Whole products written through one Shopify bulk operation (issue 18): the JSONL of
 productSet variables is uploaded to a staged target, `bulkOperationRunMutation` runs it,
 the operation is polled, and its result JSONL says, line by line, what became of each
-product (docs/shopify-notes.md, "Bulk operations").
+product (docs/shopify-notes.md, "Bulk operations"). Which line names which shop product
+(by id, by a free handle, or no line: the product's own item) is decided from an export of
+the shop's products taken just before (`bulk_export`).
 
 One bulk mutation runs per shop at a time. Before starting, the runner reads the app's
 latest bulk mutations: one still running that is this item's own (an earlier attempt
