@@ -1,6 +1,7 @@
 """One Shopify cost bucket shared by every worker of a shop's connection (issue 18): the
 statements of `stockyard.connectors.budget` on SQLite and PostgreSQL, concurrent takers
-(threads, spawned processes) never overdrawing, the clock rule, tenancy, the registry's
+(threads, spawned processes) never overdrawing, the clock rule and a skewed writer, claims
+that keep a large take from starving behind small ones, tenancy, the registry's
 offer, and four workers pacing together against the double over HTTP (refused before
 sending when short, never spinning) where pacing alone is throttled on most requests."""
 
@@ -19,6 +20,7 @@ import pytest
 
 from stockyard.connectors.base import ChannelProduct, Connector
 from stockyard.connectors.budget import (
+    CLAIM_HOLD,
     NO_RESTORE_RETRY,
     Grant,
     Refusal,
@@ -134,19 +136,111 @@ def test_the_report_is_the_truth_less_what_others_took_since(
     assert _row(queue, budget.connection_id)[:3] == (2000.0, 2000.0, 200.0)
 
 
-def test_the_bucket_clock_never_goes_back(
+def test_the_bucket_clock_never_goes_back_for_a_small_skew(
     budget: SharedBudget, queue: Queue, client_id: int, clock: Clock
 ) -> None:
     budget.report(1000, 0, 100, None)
     clock.now += 5  # this worker's clock: 500 points restored
     assert budget.take(500, max_wait=0) == Grant(0.0, 500.0)
-    behind = SharedBudget(queue.db, client_id, budget.connection_id, Clock(clock.now - 3))
-    # A worker 3 s behind refills nothing (those seconds were counted) nor moves `at` back.
-    assert isinstance(behind.take(1, max_wait=0), Refusal)
+    behind = SharedBudget(queue.db, client_id, budget.connection_id, Clock(clock.now - 1))
+    # A worker 1 s behind (within SKEW_TOLERANCE) refills nothing (that second was
+    # counted) nor moves `at` back; it is told to come back once its clock is past `at`.
+    refused = behind.take(1, max_wait=0)
+    assert isinstance(refused, Refusal) and refused.retry_after == pytest.approx(1.01)
     behind.report(1000, 0, 100, None)
     assert _row(queue, budget.connection_id)[3] == clock.now
     clock.now += 1
     assert budget.take(100, max_wait=0) == Grant(0.0, 600.0)
+
+
+def _granted_after(budget: SharedBudget, clock: Clock, cost: float) -> float:
+    """Seconds until `cost` is granted, retrying at each refusal's retry_after as the
+    engine does (at most 50 tries)."""
+    start = clock.now
+    for _ in range(50):
+        taken = budget.take(cost, max_wait=0)
+        if isinstance(taken, Grant):
+            return clock.now - start
+        assert isinstance(taken, Refusal) and taken.retry_after > 0
+        clock.now += taken.retry_after
+    raise AssertionError("never granted")
+
+
+def test_a_writer_whose_clock_is_an_hour_ahead_cannot_freeze_the_bucket(
+    budget: SharedBudget, queue: Queue, client_id: int, clock: Clock
+) -> None:
+    ahead = SharedBudget(queue.db, client_id, budget.connection_id, Clock(clock.now + 3600))
+    ahead.report(1000, 0, 100, None)  # the shop's truth, stamped an hour from now
+    # The real bucket has 400 points 4 s later: so does the row, on the correct clock.
+    assert _granted_after(budget, clock, 400) <= 10
+    ahead.report(1000, 0, 100, None)
+    assert _granted_after(budget, clock, 400) <= 10  # again after every report
+    # The correct host's takes still serialise with the row: nothing is restored twice.
+    clock.now += 0.5
+    refused = budget.take(100, max_wait=0)
+    assert isinstance(refused, Refusal) and refused.retry_after == pytest.approx(0.5)
+
+
+def _race(budget: SharedBudget, clock: Clock, seconds: float) -> tuple[float | None, int]:
+    """Three workers taking 15 points every 0.1 s (when granted: after the grant's wait)
+    beside one taking an 852-point orders page, all with max_wait 2 s and each refusal's
+    retry_after honoured, on a 100/s bucket: when the page was granted (seconds from the
+    start, None: never) and how many small takes were."""
+    start = clock.now
+    small_next, large_next = [start] * 3, start
+    large_at, small = None, 0
+    for tick in range(int(seconds * 10)):
+        clock.now = start + tick / 10
+        for i, due in enumerate(small_next):
+            if due <= clock.now:
+                taken = budget.take(15, max_wait=2)
+                small += isinstance(taken, Grant)
+                assert taken is not None
+                wait = taken.wait + 0.1 if isinstance(taken, Grant) else taken.retry_after
+                small_next[i] = clock.now + wait
+        if large_at is None and large_next <= clock.now:
+            taken = budget.take(852, max_wait=2)
+            if isinstance(taken, Grant):
+                large_at = clock.now - start
+            else:
+                assert isinstance(taken, Refusal)
+                large_next = clock.now + taken.retry_after
+    return large_at, small
+
+
+def test_a_large_take_is_not_starved_by_small_ones(budget: SharedBudget, clock: Clock) -> None:
+    budget.report(1000, 0, 100, None)
+    large_at, small = _race(budget, clock, 110)
+    # Its first refusal leaves a claim the small takes respect: the 852 points gather in
+    # about 852 / 100 s, and the page goes.
+    assert large_at is not None and large_at <= 15
+    # The small ones keep going, at the bucket's rate less the page: ~ (11,000 - 852) / 15.
+    assert small >= 600
+
+
+def test_a_claim_of_the_whole_bucket_still_lets_small_takes_through(
+    budget: SharedBudget, clock: Clock
+) -> None:
+    budget.report(1000, 0, 100, None)
+    assert isinstance(budget.take(1000, max_wait=0), Refusal)  # claims all 1,000 points
+    clock.now += 9
+    refused = budget.take(15, max_wait=0)  # 900 there: the claim's first
+    assert isinstance(refused, Refusal) and refused.retry_after == pytest.approx(1.0)
+    clock.now += 1
+    # Full, and nothing else is asked: a small take goes (leaving the claim what a small
+    # take can leave), never frozen behind a claim it cannot satisfy.
+    assert isinstance(budget.take(15, max_wait=0), Grant)
+    clock.now += 0.15
+    assert isinstance(budget.take(1000, max_wait=0), Grant)  # the claimant, granted
+
+
+def test_a_claim_nobody_comes_back_for_lapses(budget: SharedBudget, clock: Clock) -> None:
+    budget.report(1000, 500, 0.0001, None)  # restores next to nothing meanwhile
+    assert isinstance(budget.take(900, max_wait=0), Refusal)
+    assert isinstance(budget.take(100, max_wait=0), Refusal)  # 500 there, 900 claimed
+    clock.now += CLAIM_HOLD + 1
+    assert isinstance(budget.take(100, max_wait=0), Grant)
+    assert isinstance(budget.take(100, max_wait=0), Grant)  # the claim is gone
 
 
 def test_another_clients_budget_is_neither_read_nor_spent(

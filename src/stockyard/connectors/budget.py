@@ -10,9 +10,15 @@ that every worker spends from and reports to:
   to now, covers them, or will within `max_wait` seconds (the points are then promised to
   this worker, which waits `Grant.wait` and sends: no second check, so no race to lose
   and nothing to spin on). Otherwise nothing is taken and `Refusal.retry_after` says
-  when the points will be there.
+  when the points will be there. A refused take leaves a claim (its cost, for
+  `CLAIM_HOLD` seconds): smaller takes leave that much in the bucket meanwhile, so a
+  large query is not starved by a stream of small ones; granted, it clears the claim.
 - `report(...)`: after each answer, what the API reported is the truth, less the points
   other workers took after this request was sent (they are not in the answer yet).
+
+Clocks: the workers' wall clocks. `at` (when the row's level was true) never goes back
+for a skew within `SKEW_TOLERANCE`; further ahead of a taker's clock, it is a wrong
+clock's and the taker's replaces it, so no host can freeze the bucket for its skew.
 
 The projection is an estimate between answers; the API's report corrects it. A budget is
 bound to (database, client, connection) by the connector registry; a connector built
@@ -36,6 +42,13 @@ from stockyard.db import Database, Store, load_queries
 # When a budget reports that it restores nothing, a retry in a minute (as the Shopify
 # client does for a THROTTLED answer without figures) rather than never.
 NO_RESTORE_RETRY = 60.0
+# A refused take's claim lasts this long past its latest refusal (seconds): longer than
+# the engine's retries of the claimant usually take; a claim nobody comes back for only
+# costs smaller takes headroom, never their rate.
+CLAIM_HOLD = 600.0
+# How far `at` may be ahead of a worker's clock and still be taken for the truth
+# (seconds): NTP keeps hosts far closer; beyond it a writer's clock is wrong.
+SKEW_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -83,23 +96,19 @@ class SharedBudget:
     def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
         """Take `cost` points (see the module); None while the API never reported."""
         now = self.clock()
+        times = {"now": now, "tolerance": SKEW_TOLERANCE, "hold": CLAIM_HOLD}
         with self._db.write() as cur:
             row = self._sql.one(
-                cur, "take_budget", cost=cost, max_wait=max_wait, now=now, **self._key()
+                cur, "take_budget", cost=cost, max_wait=max_wait, **times, **self._key()
             )
             if row is not None:
                 available, rate, spent = row
                 wait = -available / rate if available < 0 and rate > 0 else 0.0
                 return Grant(wait, float(spent))
-            known = self._sql.one(cur, "budget_of", **self._key())
+            known = self._sql.one(cur, "claim_budget", cost=cost, **times, **self._key())
         if known is None:
             return None
-        capacity, available, rate, at, _ = known
-        level = min(capacity, available + max(0.0, now - at) * rate)
-        # At least a point short: on PostgreSQL another worker's report may have refilled
-        # the row between the two statements, and a zero retry-after would be a spin.
-        missing = max(cost - level, 1.0)
-        return Refusal(missing / rate if rate > 0 else NO_RESTORE_RETRY, float(capacity))
+        return _refusal(cost, now, *known)
 
     def report(
         self, capacity: float, available: float, restore_rate: float, mark: float | None
@@ -117,8 +126,33 @@ class SharedBudget:
                 restore_rate=restore_rate,
                 now=self.clock(),
                 since=mark,
+                tolerance=SKEW_TOLERANCE,
                 **self._key(),
             )
+
+
+def _refusal(
+    cost: float,
+    now: float,
+    capacity: float,
+    available: float,
+    rate: float,
+    at: float,
+    claim: float,
+    claim_until: float,
+) -> Refusal:
+    """When `cost` will fit the budget as the refusal left it."""
+    level = min(capacity, available + max(0.0, now - at) * rate)
+    held = 0.0
+    if claim > cost and now < claim_until <= now + CLAIM_HOLD + SKEW_TOLERANCE:
+        held = min(claim, capacity - cost)
+    # At least a point short: on PostgreSQL another worker's report may have refilled
+    # the row between the two statements, and a zero retry-after would be a spin.
+    missing = max(cost + held - level, 1.0)
+    if rate <= 0:
+        return Refusal(NO_RESTORE_RETRY, float(capacity))
+    # A clock a little behind `at` refills nothing until it is past it.
+    return Refusal(max(0.0, at - now) + missing / rate, float(capacity))
 
 
 _offered: contextvars.ContextVar[SharedBudget | None] = contextvars.ContextVar(
