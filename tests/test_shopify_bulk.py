@@ -306,7 +306,10 @@ def test_a_second_attempt_resumes_its_own_operation_instead_of_starting_another(
     assert len(mutations(served.double)) == 1
     assert len(state.uploads) == 1
     assert [r.key for r in results] == ["TEE0", "TEE1", "TEE2", "TEE3"]
-    assert all(r.ok and r.remote_id and r.variants for r in results)
+    assert all(r.ok and r.remote_id for r in results)
+    # Resumed, the attempt does not know which variants its line created (and so sent the
+    # stock of): none with stock to place is reported written; the flow sends them again.
+    assert all(r.variants == {} for r in results)
     # And once finished, a third attempt (a crash after the poll) reads the same results.
     again = bulk.bulk_products(shop, tees(4), {}, "item-9", pacing)
     assert [r.remote_id for r in again] == [r.remote_id for r in results]
@@ -400,6 +403,17 @@ def test_a_chunk_handed_back_resumes_its_operation_through_the_queue(
     assert len(env.double.bulk.operations) == 2  # type: ignore[attr-defined]
     assert len(env.double.shop.of("Product")) == 3
     assert len(env.store.linked(env.channel_id, "product")) == 3
+    # Resumed, the stock was not claimed as sent: each product's own item checked it (it
+    # was there: the line had created the variants with it) and linked its variants.
+    assert len(env.items("done", instruction="update_product")) == 3
+    variants = env.store.linked(env.channel_id, "variant")
+    assert len(variants) == 6
+    assert all(
+        link.hash for link in env.store.links(env.channel_id, "variant", list(variants)).values()
+    )
+    location = env.double.shop.of("Location")[0]["id"]
+    for product in env.double.shop.of("Product"):
+        assert [level(env.double, v, location) for v in product["_variants"]] == [3, 3]
 
 
 # --- product identity: what the shop already holds (the export) -----------------------
@@ -602,3 +616,158 @@ def test_a_bulk_item_takes_at_most_a_chunk_of_products(env: Env) -> None:
         "invalid payload: 'product_ids' takes at most 1000 ids, got 1001",
     )
     assert env.double.bulk.operations == []  # type: ignore[attr-defined]
+
+
+# --- what a line holds: the per-product path's variant, stock per location -------------
+
+
+def located(env: Env, weight_unit: str = "GRAMS") -> tuple[int, str, str]:
+    """A channel on the double's shop mapping three warehouses to two locations."""
+    north = str(env.double.shop.add_location("North")["id"])
+    south = str(env.double.shop.add_location("South")["id"])
+    mapped = settings(env.served, north) | {
+        "locations": {"north": north, "south": south, "east": south},
+        "weight_unit": weight_unit,
+    }
+    channel = Tenancy(env.queue.db).add_connection(
+        env.client_id, "channel", "shopify", "Located", mapped
+    )
+    return channel.id, north, south
+
+
+def weighed_product(n: int) -> Product:
+    return Product.model_validate(
+        {
+            "code": f"W{n:03d}",
+            "title": f"Weighed {n}",
+            "variants": [
+                {
+                    "sku": f"W{n:03d}-{size}",
+                    "price": "20.00",
+                    "barcode": f"400000{n:03d}{k}",
+                    "weight": "350",
+                    "stock": {"north": 4 + k, "south": 7, "east": 1, "west": 99},
+                    "options": {"Size": size},
+                }
+                for k, size in enumerate(("S", "M"))
+            ],
+        }
+    )
+
+
+def level(double: ShopifyDouble, variant: dict[str, Any], location: str) -> int | None:
+    found = double.shop.levels.get((variant["_item"]["id"], location))
+    return None if found is None else found["available"]
+
+
+def test_a_bulk_init_sends_weights_and_stock_per_location_and_records_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's case: a multi-location shop; before, the lines carried no weight and
+    # only `location_id`'s quantity, yet every variant was linked with the hash of all.
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 2)
+    channel, north, south = located(env)
+    for n in range(3):
+        env.store.upsert_product(env.client_id, env.source_id, weighed_product(n))
+    env.queue.enqueue(env.client_id, [Request("init_channel", {}, channel)])
+    env.run()
+
+    assert env.items("failed") == []
+    assert len(mutations(env.double)) == 1
+    assert env.items(instruction="add_product") == []
+    assert env.items(instruction="update_product") == []  # nothing was left out
+    products = env.double.shop.of("Product")
+    assert len(products) == 3
+    for product in products:
+        for k, variant in enumerate(product["_variants"]):
+            assert level(env.double, variant, north) == 4 + k
+            assert level(env.double, variant, south) == 8  # south + east, west unmapped
+            assert variant["_item"]["tracked"] is True
+            assert variant["_item"]["measurement"]["weight"] == {"unit": "GRAMS", "value": 350.0}
+            assert variant["barcode"].startswith("400000")
+    assert len(env.store.linked(channel, "variant")) == 6
+    links = env.store.links(channel, "variant", list(env.store.linked(channel, "variant")))
+    assert len(links) == 6 and all(link.hash for link in links.values())
+
+
+def test_a_variant_the_shop_holds_gets_its_stock_by_the_per_product_path_not_the_line(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # productSet may set an existing variant's quantities only where it is stocked already
+    # (schema), and without compare-and-set: such a variant's stock is not in the line, is
+    # not recorded as sent, and its product's own update_product item sends it.
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 2)
+    channel, north, south = located(env)
+    held = shop_product(env.served, "w001", ["W001-S", "W001-M"])
+    for n in range(3):
+        env.store.upsert_product(env.client_id, env.source_id, weighed_product(n))
+    env.queue.enqueue(env.client_id, [Request("init_channel", {}, channel)])
+    env.run()
+
+    assert env.items("failed") == []
+    (op,) = mutations(env.double)
+    lines = [json.loads(x) for x in env.double.bulk.uploads[op["_path"]].decode().splitlines()]  # type: ignore[attr-defined]
+    (line,) = [x for x in lines if x["identifier"] == {"id": held}]
+    assert all("inventoryQuantities" not in v and v["id"] for v in line["input"]["variants"])
+    assert all(
+        len(v["inventoryQuantities"]) == 2
+        for x in lines
+        if x is not line
+        for v in x["input"]["variants"]
+    )
+    (follow,) = env.items("done", instruction="update_product")
+    assert follow.payload == {
+        "product_id": follow.payload["product_id"],
+        "full": True,
+        "force": False,
+    }
+    product = env.double.shop.get(held, "Product")
+    assert product is not None
+    for k, variant in enumerate(product["_variants"]):
+        assert level(env.double, variant, north) == 4 + k
+        assert level(env.double, variant, south) == 8
+        assert variant["_item"]["measurement"]["weight"]["value"] == 350.0
+    # Not stocked there before: the per-product path activated it at both locations.
+    links = env.store.links(channel, "variant", list(env.store.linked(channel, "variant")))
+    assert len(links) == 6 and all(link.hash for link in links.values())
+
+
+def test_a_bad_weight_fails_only_its_own_product(served: Served) -> None:
+    shop = connector(served)
+    products = tees(3)
+    products[1].variants[0].fields["weight"] = "heavy"
+    results = bulk.bulk_products(shop, products, {}, "item-w")
+    assert [r.ok for r in results] == [True, False, True]
+    assert "weight must be a number" in str(results[1].error)
+    (op,) = mutations(served.double)
+    assert len(served.double.bulk.uploads[op["_path"]].decode().splitlines()) == 2  # type: ignore[attr-defined]
+
+
+def test_a_line_variant_is_the_per_product_paths_own(served: Served) -> None:
+    shop = connector(served)
+    variant = ChannelVariant(
+        "TEE-S",
+        {
+            "price": "9.00",
+            "compare_at_price": "12.00",
+            "barcode": "123",
+            "weight": "0.2",
+            "quantity": 5,
+            "options": {"Size": "S"},
+        },
+    )
+    product = ChannelProduct("TEE", {"title": "Tee"}, [variant])
+    new = bulk.line_variables(shop, product, None)["input"]["variants"][0]
+    assert new["compareAtPrice"] == "12.00" and new["barcode"] == "123" and new["price"] == "9.00"
+    assert new["inventoryItem"] == {
+        "sku": "TEE-S",
+        "tracked": True,
+        "measurement": {"weight": {"unit": "KILOGRAMS", "value": 0.2}},
+    }
+    assert new["inventoryQuantities"] == [
+        {"locationId": shop.config.location_id, "name": "available", "quantity": 5}
+    ]
+    held = bulk.line_variables(shop, product, "gid://shopify/Product/1", {"TEE-S": "gid://x/1"})
+    existing = held["input"]["variants"][0]
+    assert existing["id"] == "gid://x/1" and "inventoryQuantities" not in existing
+    assert existing["inventoryItem"] == new["inventoryItem"]

@@ -3,9 +3,11 @@ per chunk of products instead of one add_product/update_product each.
 
 The item writes its chunk with one `Connector.bulk_products` call. Products the channel
 took are linked like add_product links them (product, variants by SKU, with the hashes of
-what was sent); each product that failed, or got no answer, is queued as its own
-add_product/update_product item, which fails there with its own error and its own payload
-to fix: one bad product fails only itself, as in a `sync_products` batch.
+what was sent). A variant the channel reports not wholly written keeps no hash (or no
+link, if it had none) and its product gets an update_product item that sends it. Each
+product that failed, or got no answer, is queued as its own add_product/update_product
+item, which fails there with its own error and its own payload to fix: one bad product
+fails only itself, as in a `sync_products` batch.
 """
 
 from __future__ import annotations
@@ -111,14 +113,28 @@ def _link(
     store, ch = services.store, channel.id
     assert result.remote_id is not None
     store.link(ch, "product", stored.id, result.remote_id, product_hash(view))
+    before = store.links(ch, "variant", [sv.id for sv in stored.variants])
+    unsent = False
     for sv, vv in zip(stored.variants, view.variants, strict=True):
         remote_variant = result.variants.get(vv.sku)
         if remote_variant is not None:
             store.link(ch, "variant", sv.id, remote_variant, variant_hash(vv))
+            continue
+        unsent = True
+        if sv.id in before:
+            # Not (wholly) written by the bulk line (e.g. its stock): the hash of what the
+            # channel held before would be a lie now; without one it is sent again.
+            store.link(ch, "variant", sv.id, before[sv.id].remote_id, None)
     # productSet replaced the variant list: the ones the source dropped are gone there.
     for variant_id in stored.removed_variants:
         store.unlink(ch, "variant", variant_id)
+    refs = product_refs(stored)
+    if unsent:
+        # What the line left out goes now, by the per-product path (only what differs:
+        # those variants, and the images, which are not in the line either).
+        payload = {"product_id": stored.id, "full": True, "force": False}
+        ctx.enqueue("update_product", payload, ch, refs)
+        return
     # Images are not part of the bulk line: each goes as add_image, as a product change does.
     for si in stored.images:
-        payload = {"product_id": stored.id, "image_id": si.id}
-        ctx.enqueue("add_image", payload, ch, product_refs(stored))
+        ctx.enqueue("add_image", {"product_id": stored.id, "image_id": si.id}, ch, refs)

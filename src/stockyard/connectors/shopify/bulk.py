@@ -23,14 +23,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from stockyard import outbound
-from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.base import ChannelProduct, ChannelVariant, ProductResult
 from stockyard.connectors.shopify import documents as d
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
@@ -82,6 +82,8 @@ def bulk_products(
     runner = BulkRunner(connector, pacing or DEFAULT_PACING)
     run_key = key + json.dumps([p.code for p in candidates])
     sent: list[ChannelProduct] = []
+    body: list[dict[str, Any]] = []
+    kept: dict[str, Mapping[str, str]] = {}  # code -> the shop's variants its line names
 
     def lines() -> list[dict[str, Any]]:
         """Called only when the chunk's operation starts (not when it is resumed)."""
@@ -89,15 +91,19 @@ def bulk_products(
         placed = bulk_export.place(candidates, remote_ids, index, _slug)
         for product in candidates:
             where = placed[product.code]
-            if where.why:
-                why = PermanentError(f"shopify: {product.code} not written in bulk: {where.why}")
-                refused[product.code] = ProductResult(product.code, error=why)
-            else:
-                sent.append(product)
-        return [
-            line_variables(connector, p, placed[p.code].remote_id, placed[p.code].variant_ids)
-            for p in sent
-        ]
+            try:
+                if where.why:
+                    raise PermanentError(
+                        f"shopify: {product.code} not written in bulk: {where.why}"
+                    )
+                line = line_variables(connector, product, where.remote_id, where.variant_ids)
+            except PermanentError as exc:  # e.g. a bad weight: this product alone fails
+                refused[product.code] = ProductResult(product.code, error=exc)
+                continue
+            sent.append(product)
+            body.append(line)
+            kept[product.code] = where.variant_ids
+        return body
 
     answers = runner.run(lines, run_key)
     if sent:  # started now: the answers' line numbers are the lines just sent
@@ -105,6 +111,11 @@ def bulk_products(
     else:  # resumed: which product a line was is told by the SKUs it set
         found = _by_sku(candidates, answers)
         results = {p.code: _result(p, found.get(p.code)) for p in candidates}
+    results = {
+        p.code: _without(results[p.code], _unsent(connector, p, kept.get(p.code) if sent else None))
+        for p in candidates
+        if p.code in results
+    }
     return [refused.get(p.code) or results[p.code] for p in products]
 
 
@@ -146,7 +157,7 @@ def line_variables(
         "productOptions": [
             {"name": n, "values": [{"name": v} for v in vs]} for n, vs in options.items()
         ],
-        "variants": [_variant(connector, v.sku, v.fields, ids.get(v.sku)) for v in variants],
+        "variants": [_variant(connector, v, ids.get(v.sku)) for v in variants],
     }
     if remote_id is None:
         body |= {"handle": handle, "status": "ACTIVE"}
@@ -155,25 +166,46 @@ def line_variables(
 
 
 def _variant(
-    connector: ShopifyConnector, sku: str, fields: dict[str, Any], remote_id: str | None
+    connector: ShopifyConnector, v: ChannelVariant, remote_id: str | None
 ) -> dict[str, Any]:
-    quantity = fields.get("quantity")
+    """The per-product path's own variant input (price, compare-at, barcode, SKU, tracked,
+    weight in the connection's unit), so a bulk line sends what add_product would. Stock
+    goes in the line only for a variant the line creates: productSet may set quantities of
+    an existing variant only where it is stocked already (schema, ProductVariantSetInput),
+    which the export does not tell, and would set them without the compare-and-set that
+    keeps a sale made meanwhile; those variants are reported unsent instead (`_unsent`)."""
     body: dict[str, Any] = {"id": remote_id} if remote_id else {}
-    body |= {
-        "optionValues": [{"optionName": n, "name": v} for n, v in fields["options"].items()],
-        "price": str(fields.get("price") or "0"),
-        "barcode": fields.get("barcode"),
-        "inventoryItem": {"sku": sku, "tracked": quantity is not None},
-    }
-    if "compare_at_price" in fields:
-        compare = fields["compare_at_price"]
-        body["compareAtPrice"] = None if compare is None else str(compare)
-    location = connector.config.location_id
-    if quantity is not None and location:
+    body |= connector._variant_input(v)
+    body["optionValues"] = [{"optionName": n, "name": x} for n, x in v.fields["options"].items()]
+    levels = connector._stock(v) if remote_id is None else {}
+    if levels:
         body["inventoryQuantities"] = [
-            {"locationId": location, "name": "available", "quantity": int(quantity)}
+            {"locationId": location, "name": "available", "quantity": quantity}
+            for location, quantity in levels.items()
         ]
     return body
+
+
+def _unsent(
+    connector: ShopifyConnector, product: ChannelProduct, variant_ids: Mapping[str, str] | None
+) -> set[str]:
+    """The SKUs whose stock the line leaves out (existing variants with stock to place);
+    without `variant_ids` (a resumed operation: which were existing is not known) every
+    SKU with stock to place."""
+    return {
+        v.sku
+        for v in product.variants
+        if connector._stock(v) and (variant_ids is None or v.sku in variant_ids)
+    }
+
+
+def _without(result: ProductResult, skus: set[str]) -> ProductResult:
+    """The result with `skus` left out of its variants: the flow must not record them as
+    sent (docs/shopify-notes.md, "Bulk operations", what a line holds)."""
+    if not skus or not result.ok:
+        return result
+    kept = {sku: gid for sku, gid in result.variants.items() if sku not in skus}
+    return replace(result, variants=kept)
 
 
 def _result(product: ChannelProduct, answer: dict[str, Any] | None) -> ProductResult:
