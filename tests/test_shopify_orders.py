@@ -14,7 +14,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -27,8 +29,9 @@ from stockyard.catalog.models import Order, parse
 from stockyard.connectors.shopify import ShopifyConnector, documents
 from stockyard.connectors.shopify import orders as shopify_orders
 from stockyard.engine import ItemFilter
+from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
-from stockyard.flows.orders import order_request
+from stockyard.flows.orders import order_request, sync_order
 from stockyard.service import inbound
 from stockyard.tenancy import Connection
 from stockyard.web.settings import ApiSettings
@@ -42,7 +45,12 @@ pytestmark = pytest.mark.skipif(
 
 from tests.support.api_env import ApiEnv  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
-from tests.support.shopify_double_orders import SHOP_DOMAIN, Webhooks, webhooks  # noqa: E402
+from tests.support.shopify_double_orders import (  # noqa: E402
+    SHOP_DOMAIN,
+    Webhooks,
+    price,
+    webhooks,
+)
 
 APP_SECRET = "shpss_app-client-secret-of-merchant-a"
 OTHER_SECRET = "shpss_app-client-secret-of-merchant-b"
@@ -117,6 +125,66 @@ def test_an_order_maps_to_the_order_record(
     assert order.shipping_address.country == "DE"
 
 
+def booked(order: Order) -> Decimal:
+    """What the ERP books: each line at quantity x unit price to the cent, then shipping
+    and tax (the order record carries no discount: it is inside the prices)."""
+    lines = sum((q(ln.quantity * ln.price) for ln in order.lines), Decimal(0))
+    return lines + order.shipping + order.tax
+
+
+def q(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def test_a_code_discount_is_inside_the_net_unit_prices(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    lines = [("SKU-0", 2, "19.99"), ("SKU-1", 1, "5.00"), ("SKU-2", 3, "3.33")]
+    placed = served.double.shop.add_order(lines, location)
+    price(served.double, placed, discount="0.10", tax="0.08", shipping="4.90")
+    order = parse(Order, shop.get_order(placed["id"]), "order")
+    # 10 % off each line, allocated and rounded per line: 39.98 - 4.00, 5.00 - 0.50,
+    # 9.99 - 1.00 (three units: 8.99 / 3 = 2.9967).
+    assert [str(ln.price) for ln in order.lines] == ["17.99", "4.50", "2.9967"]
+    # 49.47 of goods + 4.90 shipping + 8 % tax per line and on shipping (2.88 + 0.36 +
+    # 0.72 + 0.39).
+    assert (order.shipping, order.tax, order.total) == (
+        Decimal("4.90"),
+        Decimal("4.35"),
+        Decimal("58.72"),
+    )
+    assert booked(order) == order.total
+
+
+def test_prices_that_include_tax_reach_the_record_net(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    lines = [("SKU-0", 1, "11.90"), ("SKU-1", 3, "10.00")]
+    placed = served.double.shop.add_order(lines, location)
+    price(served.double, placed, tax="0.19", taxes_included=True, shipping="5.95")
+    order = parse(Order, shop.get_order(placed["id"]), "order")
+    # 11.90 holds 1.90 of VAT; 30.00 holds 4.79 (25.21 net, 8.4033 a unit); the 5.95
+    # shipping holds 0.95.
+    assert [str(ln.price) for ln in order.lines] == ["10.00", "8.4033"]
+    assert (order.shipping, order.tax, order.total) == (
+        Decimal("5.00"),
+        Decimal("7.64"),
+        Decimal("47.85"),
+    )
+    assert booked(order) == order.total
+
+
+def test_a_discount_in_a_tax_inclusive_shop_and_a_refunded_unit_stay_balanced(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = served.double.shop.add_order([("SKU-0", 4, "23.80")], location)
+    price(served.double, placed, discount="0.10", tax="0.19", taxes_included=True)
+    order = parse(Order, shop.get_order(placed["id"]), "order")
+    # 95.20 - 9.52 = 85.68 with 13.68 VAT: 72.00 net, 18.00 a unit.
+    assert [str(ln.price) for ln in order.lines] == ["18.00"]
+    assert booked(order) == order.total == Decimal("85.68")
+
+
 def test_an_order_with_more_lines_than_a_page_reads_them_all(
     served: Served, shop: ShopifyConnector, location: dict[str, Any]
 ) -> None:
@@ -124,7 +192,7 @@ def test_an_order_with_more_lines_than_a_page_reads_them_all(
     order = parse(Order, shop.get_order(placed["id"]), "order")
     assert [ln.sku for ln in order.lines] == [f"SKU-{i}" for i in range(45)]
     pages = [r for r in served.double.received if "StockyardOrderLines" in (r.query or "")]
-    assert len(pages) == 1  # 20 with the order, 25 in one page of 100
+    assert len(pages) == 1  # 5 with the order, 40 in one page of 50
 
 
 def test_removed_lines_drop_out_and_a_line_without_sku_fails_its_order_alone(
@@ -240,6 +308,40 @@ def test_an_order_updated_while_a_pull_pages_is_read_once_in_its_latest_state(
     assert page.cursor == stamp(100)
 
 
+def test_empty_pulls_leave_the_cursor_where_it_was(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    cursor = stamp(0)
+    for _ in range(100):
+        page = shop.fetch_orders(cursor)
+        assert page.records == []
+        assert page.cursor == stamp(0)
+        cursor = page.cursor
+    assert {v["query"] for v in orders_sent(served)} == {f"updated_at:>='{stamp(-120)}'"}
+    # An order saved just before the cursor, indexed late, is still read: the overlap.
+    late = place(served, location, -60)
+    assert [r["remote_id"] for r in shop.fetch_orders(cursor).records] == [late["id"]]
+
+
+def test_an_order_older_than_the_first_look_back_is_never_imported(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    now = START + shopify_orders.FIRST_LOOKBACK
+    old = place(served, location, -30)  # 30 s before the look-back starts
+    first = shopify_orders.fetch_orders(shop.api, None, now=now)
+    assert first.records == []
+    cursor, seen = first.cursor, []
+    for n in range(5):
+        page = shopify_orders.fetch_orders(shop.api, cursor, now=now + dt.timedelta(minutes=n))
+        seen += [r["remote_id"] for r in page.records]
+        cursor = page.cursor
+    assert old["id"] not in seen
+    fresh = place(served, location, 300)
+    page = shopify_orders.fetch_orders(shop.api, cursor, now=now + dt.timedelta(minutes=9))
+    assert [r["remote_id"] for r in page.records] == [fresh["id"]]
+    assert page.cursor == stamp(300)
+
+
 def test_a_first_pull_looks_back_a_day_and_a_bad_cursor_is_permanent(
     served: Served, shop: ShopifyConnector
 ) -> None:
@@ -256,6 +358,10 @@ def test_every_orders_document_is_valid_with_variables() -> None:
     assert schema.validate(documents.ORDERS_IN_SINCE, {"query": "updated_at:>='x'"}) == []
     assert schema.validate(documents.ORDER_IN, {"id": gid}) == []
     assert schema.validate(documents.ORDER_IN_LINES, {"id": gid, "after": "abc"}) == []
+    # What nets the prices is read (discountedUnitPriceSet leaves code discounts out).
+    for field in ("taxesIncluded", "discountAllocations", "taxLines", "currentShippingPrice"):
+        assert field in documents.ORDER_IN
+    assert "discountedUnitPriceSet" not in documents.ORDER_IN
 
 
 # ---------------------------------------------------------------------- webhooks, e2e
@@ -381,6 +487,72 @@ def test_a_pending_or_test_order_is_accepted_and_enqueues_nothing(
     shops.hooks.update(order, test=True, displayFinancialStatus="PAID")
     assert [d.status for d in shops.hooks.delivered] == [202, 202, 202]
     assert len(items(env, env.a.id)) == count + 1  # the paid one placed first
+
+
+def run_sync_order(env: ApiEnv, connection: int, item: Any) -> list[Any]:
+    """The item's sync_order flow, run here as a worker would; its follow-ups."""
+    conn = env.service.tenancy.connection(connection)
+    job = SimpleNamespace(
+        id=item.id, client_id=item.client_id, payload=item.payload, instruction="sync_order"
+    )
+    ctx = Context(job, conn)  # type: ignore[arg-type]
+    sync_order(env.application.flow_services, ctx)
+    return ctx.follow_ups
+
+
+def test_an_order_stockyard_ships_leaves_no_failed_sync_order(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    placed = place(served, location, 0, n=2)
+    (created,) = sync_orders(env, env.a.id)
+    assert [r.instruction for r in run_sync_order(env, shops.a, created)] == ["add_order"]
+    order_id = env.service.store.order_id(shops.a, placed["id"])
+    env.service.store.update_order(order_id, source_code="SO-1", state="confirmed")
+    # The buyer edits a note; the update's item waits while Stockyard ships the order.
+    shops.hooks.update(placed, updated_at=stamp(60), note="leave at the door")
+    waiting = sync_orders(env, env.a.id)[0]
+    assert waiting.id != created.id
+    before = [(i.id, i.status) for i in items(env, env.a.id)]
+    conn = env.service.tenancy.connection(shops.a)
+    connector = env.application.connectors.for_connection(conn, "channel")
+    tracking = {"carrier": "DHL", "number": "00340434", "url": ""}
+    connector.push_fulfillment(
+        placed["id"], {"id": "1", "state": "complete", "tracking": tracking}, "k"
+    )
+
+    # fulfillmentCreate made Shopify announce orders/updated, now fulfilled: accepted,
+    # and nothing enqueued.
+    announced = shops.hooks.delivered[-1]
+    assert json.loads(announced.body)["fulfillment_status"] == "fulfilled"
+    assert announced.status == 202
+    assert [(i.id, i.status) for i in items(env, env.a.id)] == before
+    # The item that waited runs now: the order is fulfilled, Stockyard took it and shipped
+    # it, so the item only refreshes the order held and is done.
+    assert run_sync_order(env, shops.a, waiting) == []
+    assert_all_valid(served)
+
+
+def test_a_fulfilled_order_stockyard_never_took_is_still_refused_by_id(
+    served: Served, shop: ShopifyConnector, location: dict[str, Any]
+) -> None:
+    placed = place(served, location, 0)
+    placed["displayFulfillmentStatus"] = "FULFILLED"  # shipped by the merchant, by hand
+    with pytest.raises(PermanentError, match="already fulfilled"):
+        shop.get_order(placed["id"])
+
+
+def test_a_partial_shipment_announced_is_taken_and_read_by_id(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    placed = place(served, location, 0, n=2)
+    conn = env.service.tenancy.connection(shops.a)
+    connector = env.application.connectors.for_connection(conn, "channel")
+    first = {"id": "1", "state": "complete", "lines": [{"sku": "SKU-0", "quantity": 1}]}
+    connector.push_fulfillment(placed["id"], first, "k")
+    announced = shops.hooks.delivered[-1]
+    assert json.loads(announced.body)["fulfillment_status"] == "partial"
+    assert len(sync_orders(env, env.a.id)) == 2  # still lines to ship: the order is read
+    assert parse(Order, connector.get_order(placed["id"]), "order").lines
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:

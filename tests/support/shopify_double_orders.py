@@ -6,7 +6,10 @@ connector's ORDER_IN_FIELDS (customer, billing address, current totals, lines' c
 quantity and discounted price...) and is announced to the `orders/create` subscribers.
 `webhooks(double)` is the typed handle tests use: `subscribe(topic, url, secret)`,
 `update(order, **fields)` (orders/updated, and orders/cancelled when it cancels),
-`redeliver(delivery)` (Shopify's retry: the same body and ids again).
+`redeliver(delivery)` (Shopify's retry: the same body and ids again). A fulfillmentCreate
+announces orders/updated, as Shopify does when an order's fulfillment status changes.
+`price(double, order, ...)` gives an order a code discount, taxes (on top or included) and
+shipping, with Shopify's amounts as docs/shopify-notes.md `## Orders in` describes them.
 
 Deliveries follow shopify.dev ("About webhooks", "Verify webhooks", "Ignore duplicate
 webhooks"): a POST of the order as JSON in the REST shape (snake_case, numeric `id`,
@@ -23,8 +26,10 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -116,6 +121,29 @@ def install(double: ShopifyDouble) -> None:
         return order
 
     double.shop.add_order = add_order  # type: ignore[method-assign]
+    double.resolvers[("Mutation", "fulfillmentCreate")] = _announcing(
+        hooks, double.resolvers[("Mutation", "fulfillmentCreate")]
+    )
+    double.resolvers[("Order", "shippingLines")] = lambda o, _i, **a: {
+        "nodes": o["_shipping_lines"][: a.get("first")]
+    }
+
+
+def _announcing(hooks: Webhooks, create: Callable[..., Obj]) -> Callable[..., Obj]:
+    """fulfillmentCreate, then orders/updated for the order it changed (Shopify sends the
+    update when the fulfillment status changes; the double sends it before answering)."""
+
+    def run(*args: Any, **kwargs: Any) -> Obj:
+        answer = create(*args, **kwargs)
+        made = answer.get("fulfillment")
+        if made is not None:
+            order = next(
+                o for o in hooks.double.shop.of("Order") if made in o.get("_fulfillments", [])
+            )
+            hooks.announce("orders/updated", order)
+        return answer
+
+    return run
 
 
 def complete(order: Obj, double: ShopifyDouble) -> Obj:
@@ -131,12 +159,73 @@ def complete(order: Obj, double: ShopifyDouble) -> Obj:
     order.setdefault("customer", double.shop.add("Customer", displayName=f"Buyer {number}"))
     order.setdefault("currentTotalPriceSet", order["totalPriceSet"])
     order.setdefault("currentTotalTaxSet", money("0.00"))
-    order.setdefault("totalShippingPriceSet", money("0.00"))
+    order.setdefault("currentShippingPriceSet", money("0.00"))
+    order.setdefault("taxesIncluded", False)
+    order.setdefault("_shipping_lines", [])
     for line in order["_lines"]:
         line.setdefault("title", f"Item {line['sku']}")
         line.setdefault("currentQuantity", line["quantity"])
-        line.setdefault("discountedUnitPriceSet", line["originalUnitPriceSet"])
+        line.setdefault("discountAllocations", [])
+        line.setdefault("taxLines", [])
     return order
+
+
+def price(
+    double: ShopifyDouble,
+    order: Obj,
+    discount: str = "0",
+    tax: str = "0",
+    taxes_included: bool = False,
+    shipping: str = "0.00",
+) -> Obj:
+    """Give a placed order a code discount of `discount` (0.10: 10 %) on every line, tax at
+    `tax` on lines and shipping, and a shipping line, with Shopify's arithmetic as far as
+    the documentation tells it: the discount allocated to each line and rounded there; tax
+    per line on the discounted amount, added on top, or when `taxes_included` the part of
+    the price that is tax (amount x rate / (1 + rate)); totals the sums of those."""
+    money = double.shop.money
+    rate, off = Decimal(tax), Decimal(discount)
+    merchandise = taxes = Decimal(0)
+    for line in order["_lines"]:
+        gross = _dec(line["originalUnitPriceSet"]) * line["quantity"]
+        allocated = _cent(gross * off)
+        line["discountAllocations"] = [{"allocatedAmountSet": money(str(allocated))}] if off else []
+        line_tax = _tax(gross - allocated, rate, taxes_included)
+        line["taxLines"] = [{"priceSet": money(str(line_tax)), "rate": float(rate)}]
+        merchandise += gross - allocated
+        taxes += line_tax
+    carriage = Decimal(shipping)
+    carriage_tax = _tax(carriage, rate, taxes_included)
+    order["_shipping_lines"] = [
+        {"taxLines": [{"priceSet": money(str(carriage_tax)), "rate": float(rate)}]}
+    ]
+    taxes += carriage_tax
+    total = merchandise + carriage + (0 if taxes_included else taxes)
+    order.update(
+        taxesIncluded=taxes_included,
+        currentShippingPriceSet=money(str(carriage)),
+        currentTotalTaxSet=money(str(taxes)),
+        currentTotalPriceSet=money(str(total)),
+        totalPriceSet=money(str(total)),
+    )
+    return order
+
+
+def _dec(money: Obj) -> Decimal:
+    return Decimal(str(money["shopMoney"]["amount"]))
+
+
+def _cent(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def _tax(amount: Decimal, rate: Decimal, included: bool) -> Decimal:
+    return _cent(amount * rate / (1 + rate) if included else amount * rate)
+
+
+# The REST order's fulfillment_status for the statuses the double sets ("Order" resource
+# on shopify.dev: fulfilled, partial, restocked, or null).
+REST_FULFILLMENT = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}
 
 
 def rest_order(order: Obj, currency: str) -> Obj:
@@ -157,7 +246,7 @@ def rest_order(order: Obj, currency: str) -> Obj:
         "currency": currency,
         "total_price": order["currentTotalPriceSet"]["shopMoney"]["amount"],
         "financial_status": str(order.get("displayFinancialStatus") or "").lower(),
-        "fulfillment_status": None,
+        "fulfillment_status": REST_FULFILLMENT.get(str(order.get("displayFulfillmentStatus"))),
         "line_items": [
             {
                 "id": number(line["id"]),

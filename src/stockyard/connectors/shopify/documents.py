@@ -429,10 +429,28 @@ query BulkQueriesRecent {
 
 # --- Orders in (stockyard.connectors.shopify.orders) ----------------------------------
 
+ORDER_IN_LINE = """
+fragment StockyardLine on LineItem {
+  id
+  sku
+  title
+  quantity
+  currentQuantity
+  originalUnitPriceSet { shopMoney { amount } }
+  discountAllocations { allocatedAmountSet { shopMoney { amount } } }
+  taxLines { priceSet { shopMoney { amount } } }
+}"""
+
 # What Stockyard reads of an order: the same fields for the poll, the single read and the
 # webhook path (which fetches by id), so one order maps to the same record whichever way
-# it came. Amounts in the shop's currency (shopMoney); lines after edits (currentQuantity).
-ORDER_IN_FIELDS = """
+# it came. Amounts in the shop's currency (shopMoney), after edits, returns and refunds
+# (current*). Lines carry what nets their price: the discounts allocated to them (code and
+# order-level ones included, unlike discountedUnitPriceSet) and their taxes, which are
+# inside the price when the shop's prices include tax (taxesIncluded); shipping likewise.
+# `ledger` is Stockyard's fulfillment ledger (connectors/shopify/fulfillments.py): an order
+# Stockyard shipped carries it.
+ORDER_IN_FIELDS = (
+    """
 fragment StockyardOrder on Order {
   id
   name
@@ -444,22 +462,26 @@ fragment StockyardOrder on Order {
   currencyCode
   displayFinancialStatus
   displayFulfillmentStatus
+  taxesIncluded
   customer { id displayName }
   currentTotalPriceSet { shopMoney { amount } }
   currentTotalTaxSet { shopMoney { amount } }
-  totalShippingPriceSet { shopMoney { amount } }
+  currentShippingPriceSet { shopMoney { amount } }
+  shippingLines(first: 2) { nodes { taxLines { priceSet { shopMoney { amount } } } } }
+  ledger: metafield(namespace: "stockyard", key: "fulfillments") { id }
   shippingAddress { ...StockyardAddress }
   billingAddress { ...StockyardAddress }
-  lineItems(first: 20) { pageInfo { hasNextPage endCursor } nodes { ...StockyardLine } }
+  lineItems(first: 5) { pageInfo { hasNextPage endCursor } nodes { ...StockyardLine } }
 }
 fragment StockyardAddress on MailingAddress {
   name company address1 address2 city province zip countryCodeV2 phone
-}
-fragment StockyardLine on LineItem {
-  id sku title currentQuantity discountedUnitPriceSet { shopMoney { amount } }
 }"""
+    + ORDER_IN_LINE
+)
 
-# 10 orders x 20 lines a page; an order with more lines reads them on with ORDER_IN_LINES.
+# 10 orders x 5 lines a page (the amounts make a line cost 9 points in the double's model:
+# 10 x 20 lines would pass Shopify's 1,000-point cap per query); an order with more lines
+# reads them on with ORDER_IN_LINES, 50 a page.
 ORDERS_IN_SINCE = (
     """
 query StockyardOrdersSince($query: String!, $after: String) {
@@ -479,15 +501,18 @@ query StockyardOrder($id: ID!) {
     + ORDER_IN_FIELDS
 )
 
-ORDER_IN_LINES = """
+ORDER_IN_LINES = (
+    """
 query StockyardOrderLines($id: ID!, $after: String) {
   order(id: $id) {
-    lineItems(first: 100, after: $after) {
+    lineItems(first: 50, after: $after) {
       pageInfo { hasNextPage endCursor }
-      nodes { id sku title currentQuantity discountedUnitPriceSet { shopMoney { amount } } }
+      nodes { ...StockyardLine }
     }
   }
 }"""
+    + ORDER_IN_LINE
+)
 
 
 # --- Stockyard's marks (metafields) ----------------------------------------------------

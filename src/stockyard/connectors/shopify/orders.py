@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import Page
@@ -36,6 +37,8 @@ FIRST_LOOKBACK = dt.timedelta(days=1)
 PAGES_PER_PULL = 5  # x 10 orders; a longer backlog goes on from a keyset cursor
 
 FULFILLABLE_PAYMENT = frozenset({"AUTHORIZED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"})
+# The REST order's fulfillment_status values of an order with nothing left to ship.
+DONE_FULFILLMENT = ("fulfilled", "restocked")
 # Webhook topics taken, and the inbound topic each feeds. orders/cancelled is accepted so
 # that a merchant subscribing to it is not retried at; cancelled orders enqueue nothing.
 WEBHOOK_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
@@ -46,28 +49,35 @@ WEBHOOK_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "o
 
 @dataclass(frozen=True, slots=True)
 class _Position:
-    """Where a pull stands: orders updated from `since` on; `after` a keyset cursor when
-    the last pull stopped inside that query; `newest` the latest update seen so far."""
+    """Where a pull stands: `newest`, the latest update seen, is what the cursor keeps
+    between pulls; `since`, where the query reads from, is `newest` less the overlap, set
+    when a query starts and kept only while `after` (a keyset cursor) pages inside it. So
+    the overlap is applied when reading, never stored: a pull that finds nothing new
+    leaves the cursor where it was."""
 
     since: dt.datetime
+    newest: dt.datetime
     after: str | None = None
-    newest: dt.datetime | None = None
 
     def dump(self) -> str:
         if self.after is None:
-            return _iso(self.newest or self.since)
-        newest = _iso(self.newest or self.since)
-        return json.dumps({"since": _iso(self.since), "after": self.after, "newest": newest})
+            return _iso(self.newest)
+        since, newest = _iso(self.since), _iso(self.newest)
+        return json.dumps({"since": since, "after": self.after, "newest": newest})
 
     @classmethod
     def load(cls, cursor: str | None, now: dt.datetime) -> _Position:
         if not cursor:
-            return cls(now - FIRST_LOOKBACK)
+            # Kept as if an update had been seen one overlap after the look-back's start,
+            # so that no later pull reads further back than the first one did.
+            start = now - FIRST_LOOKBACK
+            return cls(start, start + OVERLAP)
         if not cursor.startswith("{"):
-            return cls(_instant(cursor) - OVERLAP)
+            newest = _instant(cursor)
+            return cls(newest - OVERLAP, newest)
         try:
             value = json.loads(cursor)
-            return cls(_instant(value["since"]), str(value["after"]), _instant(value["newest"]))
+            return cls(_instant(value["since"]), _instant(value["newest"]), str(value["after"]))
         except (ValueError, KeyError, TypeError):
             raise PermanentError(f"shopify: unreadable orders cursor {cursor[:80]!r}") from None
 
@@ -78,7 +88,7 @@ def fetch_orders(api: ShopifyClient, cursor: str | None, now: dt.datetime | None
     backlog is longer than one pull, where the query stopped."""
     at = _Position.load(cursor, now or dt.datetime.now(dt.UTC))
     query = f"updated_at:>='{_iso(at.since)}'"
-    after, newest = at.after, at.newest or at.since
+    after, newest = at.after, at.newest
     found: dict[str, dict[str, Any]] = {}
     for _ in range(PAGES_PER_PULL):
         page = api.query(d.ORDERS_IN_SINCE, {"query": query, "after": after})["orders"]
@@ -90,7 +100,7 @@ def fetch_orders(api: ShopifyClient, cursor: str | None, now: dt.datetime | None
         if after is None:
             break
     records = [to_record(api, n) for n in found.values() if refusal(n) is None]
-    return Page(records, _Position(at.since, after, newest).dump())
+    return Page(records, _Position(at.since, newest, after).dump())
 
 
 def get_order(api: ShopifyClient, remote_id: str) -> dict[str, Any]:
@@ -102,7 +112,7 @@ def get_order(api: ShopifyClient, remote_id: str) -> dict[str, Any]:
     if order is None:
         raise PermanentError(f"shopify has no order {remote_id}")
     why = refusal(order)
-    if why is not None:
+    if why is not None and not _shipped_by_stockyard(order):
         raise PermanentError(f"shopify order {order['name']} is not to be fulfilled: {why}")
     return to_record(api, order)
 
@@ -121,14 +131,23 @@ def refusal(order: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _shipped_by_stockyard(order: Mapping[str, Any]) -> bool:
+    """Fulfilled, with Stockyard's fulfillment ledger: Stockyard shipped it, so it took it
+    before; its sync_order (an update announced before the shipment, read after it) then
+    only refreshes the order Stockyard holds, which the order flow does for an order it
+    has seen, instead of failing on an order already fulfilled."""
+    return order.get("displayFulfillmentStatus") == "FULFILLED" and bool(order.get("ledger"))
+
+
 # ---------------------------------------------------------------------- the mapping
 
 
 def to_record(api: ShopifyClient, order: Mapping[str, Any]) -> dict[str, Any]:
-    """The order as the order flow takes it (stockyard.catalog.models.Order). Lines
-    without a SKU are kept with an empty one, so that the order's own item fails naming
-    them instead of the order arriving short."""
-    lines = _lines(api, order)
+    """The order as the order flow takes it (stockyard.catalog.models.Order): prices net
+    of every discount and of tax, so that lines + shipping + tax = Shopify's current total
+    (see _net_lines for the rounding). Lines without a SKU are kept with an empty one, so
+    that the order's own item fails naming them instead of the order arriving short."""
+    inclusive = bool(order.get("taxesIncluded"))
     customer = order.get("customer") or {}
     return {
         "remote_id": order["id"],
@@ -142,22 +161,55 @@ def to_record(api: ShopifyClient, order: Mapping[str, Any]) -> dict[str, Any]:
         }
         if customer
         else None,
-        "lines": [
-            {
-                "sku": line.get("sku") or "",
-                "quantity": line["currentQuantity"],
-                "price": _amount(line["discountedUnitPriceSet"]),
-                "title": line.get("title") or "",
-            }
-            for line in lines
-            if line["currentQuantity"] > 0
-        ],
+        "lines": _net_lines(_lines(api, order), inclusive),
         "shipping_address": _address(order.get("shippingAddress")),
         "billing_address": _address(order.get("billingAddress")),
-        "shipping": _amount(order["totalShippingPriceSet"]),
+        "shipping": str(_net_shipping(order, inclusive)),
         "tax": _amount(order["currentTotalTaxSet"]),
         "total": _amount(order["currentTotalPriceSet"]),
     }
+
+
+def _net_lines(lines: list[dict[str, Any]], inclusive: bool) -> list[dict[str, Any]]:
+    """Each line still ordered at its net unit price: the original price less the
+    discounts allocated to the line (code and order-level ones too) and, in a shop whose
+    prices include tax, less the line's tax. Allocations and taxes cover the quantity
+    first ordered, so they are prorated to what is left after edits and refunds. The
+    unit price keeps 4 decimals (the order record's precision, Tryton's unit-price digits)
+    so quantity x unit rounds back to the line's net total to the cent below 100 units."""
+    kept = []
+    for line in lines:
+        left = line["currentQuantity"]
+        if left <= 0:
+            continue
+        share = Decimal(left) / Decimal(max(line.get("quantity") or left, left))
+        discount = sum(_dec(a["allocatedAmountSet"]) for a in line["discountAllocations"])
+        tax = sum(_dec(t["priceSet"]) for t in line["taxLines"]) if inclusive else 0
+        net = _dec(line["originalUnitPriceSet"]) * left - (discount + tax) * share
+        kept.append(
+            {
+                "sku": line.get("sku") or "",
+                "quantity": left,
+                "price": _unit(net / left),
+                "title": line.get("title") or "",
+            }
+        )
+    return kept
+
+
+def _net_shipping(order: Mapping[str, Any], inclusive: bool) -> Decimal:
+    shipping = _dec(order["currentShippingPriceSet"])
+    if inclusive:
+        nodes = (order.get("shippingLines") or {}).get("nodes") or []
+        shipping -= sum(_dec(t["priceSet"]) for n in nodes for t in n["taxLines"])
+    return max(shipping, Decimal(0))
+
+
+def _unit(price: Decimal) -> str:
+    """A unit price to 4 decimals, written with 2 when the cents say it all."""
+    exact = price.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
+    cents = exact.quantize(Decimal("0.01"))
+    return str(cents if cents == exact else exact)
 
 
 def _lines(api: ShopifyClient, order: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -175,6 +227,13 @@ def _lines(api: ShopifyClient, order: Mapping[str, Any]) -> list[dict[str, Any]]
 
 def _amount(money: Mapping[str, Any] | None) -> str:
     return str(((money or {}).get("shopMoney") or {}).get("amount") or "0")
+
+
+def _dec(money: Mapping[str, Any] | None) -> Decimal:
+    try:
+        return Decimal(_amount(money))
+    except InvalidOperation:
+        raise PermanentError(f"shopify: unreadable amount {_amount(money)[:40]!r}") from None
 
 
 def _address(address: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -262,11 +321,15 @@ def _webhook_order(body: bytes) -> dict[str, Any]:
 
 
 def _skipped(order: Mapping[str, Any]) -> bool:
-    """The webhook's (REST-shaped) order is one Stockyard leaves alone."""
+    """The webhook's (REST-shaped) order is one Stockyard leaves alone. A fulfilled one
+    too: Stockyard's own shipment makes Shopify send orders/updated, and an order fulfilled
+    before Stockyard took it is not Stockyard's to ship."""
     payment = order.get("financial_status")
     payment = payment.upper() if isinstance(payment, str) else ""  # never str() a hostile tree
-    return bool(order.get("test") or order.get("cancelled_at")) or (
-        payment not in FULFILLABLE_PAYMENT
+    return (
+        bool(order.get("test") or order.get("cancelled_at"))
+        or payment not in FULFILLABLE_PAYMENT
+        or order.get("fulfillment_status") in DONE_FULFILLMENT
     )
 
 
