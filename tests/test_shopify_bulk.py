@@ -771,3 +771,37 @@ def test_a_line_variant_is_the_per_product_paths_own(served: Served) -> None:
     existing = held["input"]["variants"][0]
     assert existing["id"] == "gid://x/1" and "inventoryQuantities" not in existing
     assert existing["inventoryItem"] == new["inventoryItem"]
+
+
+def test_the_double_sets_an_existing_variants_stock_only_where_it_is_stocked(
+    served: Served,
+) -> None:
+    # The schema (ProductVariantSetInput.inventoryQuantities): "If you're updating an
+    # existing variant, then you can only update the quantities at locations where the
+    # variant is already stocked". The double refuses the others (the stricter reading).
+    shop = connector(served)
+    stocked = str(shop.config.location_id)
+    other = str(served.double.shop.add_location("Other")["id"])
+    made = bulk.bulk_products(shop, tees(1), {}, "item-s")[0]
+    assert made.remote_id is not None
+    variant_id = served.double.shop.of("Product")[0]["_variants"][0]["id"]
+
+    def set_at(location: str) -> dict[str, Any]:
+        product = ChannelProduct(
+            "TEE0",
+            {"title": "Tee 0"},
+            [ChannelVariant("TEE0-S", {"price": "9.00", "quantity": 6, "options": {}})],
+        )
+        variables = bulk.line_variables(shop, product, made.remote_id, {"TEE0-S": variant_id})
+        (line,) = variables["input"]["variants"]
+        line["inventoryQuantities"] = [{"locationId": location, "name": "available", "quantity": 6}]
+        answer = shop.api.query(documents.BULK_PRODUCT_SET_LINKED, variables)["productSet"]
+        return dict(answer)
+
+    assert set_at(stocked)["userErrors"] == []
+    refused = set_at(other)
+    assert refused["product"] is None
+    assert refused["userErrors"][0]["field"] == ["input", "variants", "0", "inventoryQuantities"]
+    variant = served.double.shop.of("Product")[0]["_variants"][0]
+    assert level(served.double, variant, stocked) == 6
+    assert level(served.double, variant, other) is None

@@ -19,6 +19,9 @@ per node, a nested connection's nodes on lines of their own after their parent's
 with `__parentId` (the parent's id); the parent's line leaves the connection out. Up to
 five bulk queries run at once (the guide, API 2026-01 and later), beside a bulk mutation.
 
+productSet, in bulk or not, refuses quantities of an existing variant (named by id) at a
+location where it is not stocked (`_stocked_only`).
+
 Status: CREATED -> RUNNING -> COMPLETED, one step per read of the operation (`steps`
 reads in RUNNING); `hold` keeps bulk mutations RUNNING until released, so tests can see
 one running (exports go on).
@@ -107,6 +110,7 @@ def install(double: ShopifyDouble) -> None:
     )
 
     _index_handles(double, state)
+    _stocked_only(double)
 
     async def upload(request: Request) -> Response:
         form = await request.form()
@@ -160,6 +164,33 @@ def _index_handles(double: ShopifyDouble, state: BulkState) -> None:
 
     double.resolvers[("Mutation", "productSet")] = product_set
     double.resolvers[("Mutation", "productCreate")] = lambda s, i, **a: remember(create(s, i, **a))
+
+
+def _stocked_only(double: ShopifyDouble) -> None:
+    """productSet sets an existing variant's quantities only where it is stocked (schema,
+    ProductVariantSetInput.inventoryQuantities: "If you're updating an existing variant,
+    then you can only update the quantities at locations where the variant is already
+    stocked"). Whether Shopify refuses the others or skips them is not said; the double
+    refuses (the stricter reading: a line that relied on it fails its product loudly)."""
+    from tests.support.shopify_double import UserErr
+
+    inner = double.resolvers[("Mutation", "productSet")]
+
+    def product_set(source: Any, info: Any, **args: Any) -> Any:
+        for n, data in enumerate((args.get("input") or {}).get("variants") or []):
+            variant = double.shop.get(data.get("id") or "", "ProductVariant")
+            if variant is None:
+                continue
+            item = variant["_item"]["id"]
+            for q in data.get("inventoryQuantities") or []:
+                if (item, q["locationId"]) not in double.shop.levels:
+                    raise UserErr(
+                        "An existing variant's quantities can only be set where it is stocked",
+                        ["input", "variants", str(n), "inventoryQuantities"],
+                    )
+        return inner(source, info, **args)
+
+    double.resolvers[("Mutation", "productSet")] = product_set
 
 
 def _staged(state: BulkState, inputs: list[Obj]) -> Obj:
