@@ -175,6 +175,9 @@ def test_a_writer_whose_clock_is_an_hour_ahead_cannot_freeze_the_bucket(
     assert _granted_after(budget, clock, 400) <= 10
     ahead.report(1000, 0, 100, None)
     assert _granted_after(budget, clock, 400) <= 10  # again after every report
+    ahead.report(1000, 0, 100, None)
+    budget.report(1000, 0, 100, None)  # a correct host's report puts its clock back
+    assert _row(queue, budget.connection_id)[3] == clock.now
     # The correct host's takes still serialise with the row: nothing is restored twice.
     clock.now += 0.5
     refused = budget.take(100, max_wait=0)
