@@ -541,6 +541,20 @@ def test_a_fulfilled_order_stockyard_never_took_is_still_refused_by_id(
         shop.get_order(placed["id"])
 
 
+def test_an_order_cancelled_before_its_item_runs_finishes_it_with_nothing_to_do(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    placed = place(served, location, 0)
+    (announced,) = sync_orders(env, env.a.id)
+    placed["cancelledAt"] = stamp(30)  # the buyer cancels before the item runs
+    assert run_sync_order(env, shops.a, announced) == []
+    # And one shipped by hand, never taken: the same.
+    placed["cancelledAt"] = None
+    placed["displayFulfillmentStatus"] = "FULFILLED"
+    assert run_sync_order(env, shops.a, announced) == []
+    assert_all_valid(served)
+
+
 def test_a_partial_shipment_announced_is_taken_and_read_by_id(
     env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
 ) -> None:

@@ -105,6 +105,13 @@ def parse_settings(model: type[S], settings: Mapping[str, Any], connector: str) 
         raise PermanentError(f"{connector} connector settings: {problems}") from None
 
 
+class OrderDeclined(PermanentError):
+    """The channel holds this order but it is not one to fulfil (a test order, cancelled,
+    unpaid, fulfilled by the merchant): its sync_order has nothing to do. Raised by
+    `get_order`; the order flow finishes the item with nothing queued instead of failing
+    it, since no retry or operator can make such an order one to take."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelVariant:
     """A variant as one channel should hold it: its rules already applied."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
 from stockyard.catalog.store import StoredOrder
+from stockyard.connectors.base import OrderDeclined
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, NotFound, PermanentError
@@ -51,7 +52,12 @@ def sync_order(services: Services, ctx: Context) -> None:
     if "order" in ctx.payload:
         record = ctx.payload["order"]
     elif isinstance(ctx.payload.get("remote_id"), str):
-        record = services.connector(channel, "channel").get_order(ctx.payload["remote_id"])
+        try:
+            record = services.connector(channel, "channel").get_order(ctx.payload["remote_id"])
+        except OrderDeclined:
+            # Changed since it was announced (cancelled, shipped by hand): nothing to take,
+            # and a failed item would only ask an operator for a decision already made.
+            return
     else:
         raise InvalidInput("invalid payload: give the 'order' or the channel's 'remote_id'")
     order = parse(Order, record, "order")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from stockyard.connectors.base import Page
+from stockyard.connectors.base import OrderDeclined, Page
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery, Unsigned
@@ -113,7 +113,7 @@ def get_order(api: ShopifyClient, remote_id: str) -> dict[str, Any]:
         raise PermanentError(f"shopify has no order {remote_id}")
     why = refusal(order)
     if why is not None and not _shipped_by_stockyard(order):
-        raise PermanentError(f"shopify order {order['name']} is not to be fulfilled: {why}")
+        raise OrderDeclined(f"shopify order {order['name']} is not to be fulfilled: {why}")
     return to_record(api, order)
 
 
