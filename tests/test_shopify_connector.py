@@ -107,6 +107,8 @@ def test_create_a_product_with_variants_and_find_it_by_sku(
 ) -> None:
     made = shop.create_product(tee(), KEY)
     assert set(made.variants) == {"TEE-S", "TEE-M"}
+    # Two writes and nothing read back: a new product holds only the standalone variant.
+    assert operations(served) == ["ProductCreate", "VariantsCreate"]
 
     found = shop.find_product(["NOPE", "TEE-M"])
     assert found is not None

@@ -191,7 +191,9 @@ class ShopifyConnector(Connector):
         )
         product_id = str(created["product"]["id"])
         try:
-            results = self.upsert_variants(product_id, variants, key)
+            # A new product holds only Shopify's standalone variant: no need to read it
+            # back (a 303-point read, 3 s of a Standard plan's bucket, per product).
+            results = self._upsert_variants(product_id, variants, key, current=[])
             failed = [r for r in results if not r.ok]
             if failed:
                 raise failed[0].error or PermanentError("a variant failed")
@@ -253,7 +255,19 @@ class ShopifyConnector(Connector):
     ) -> list[Result]:
         """Update the variants the product holds (by remote id, else by SKU), create the
         others, then set the stock of the updated ones (created ones get theirs at once)."""
-        current = self._variants(product_remote_id)
+        return self._upsert_variants(
+            product_remote_id, variants, key, self._variants(product_remote_id)
+        )
+
+    def _upsert_variants(
+        self,
+        product_remote_id: str,
+        variants: list[ChannelVariant],
+        key: str,
+        current: list[dict[str, Any]],
+    ) -> list[Result]:
+        """upsert_variants with the product's variants already known (none with a SKU:
+        only Shopify's standalone variant, which the created ones replace)."""
         by_id = {v["id"]: v for v in current}
         by_sku = {v["sku"]: v for v in current if v["sku"]}
         existing: list[tuple[ChannelVariant, dict[str, Any]]] = []
