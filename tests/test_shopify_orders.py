@@ -555,6 +555,19 @@ def test_an_order_cancelled_before_its_item_runs_finishes_it_with_nothing_to_do(
     assert_all_valid(served)
 
 
+def test_an_order_cancelled_after_it_reached_the_erp_fails_its_item_saying_where_to_act(
+    env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
+) -> None:
+    placed = place(served, location, 0)
+    (created,) = sync_orders(env, env.a.id)
+    run_sync_order(env, shops.a, created)
+    order_id = env.service.store.order_id(shops.a, placed["id"])
+    env.service.store.update_order(order_id, source_code="SO-7", state="confirmed")
+    placed["cancelledAt"] = stamp(30)  # the ERP may still ship it: an operator must know
+    with pytest.raises(PermanentError, match=r"cancelled.*ERP as SO-7: cancel or change it"):
+        run_sync_order(env, shops.a, created)
+
+
 def test_a_partial_shipment_announced_is_taken_and_read_by_id(
     env: ApiEnv, served: Served, location: dict[str, Any], shops: Shops
 ) -> None:

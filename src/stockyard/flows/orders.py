@@ -52,11 +52,11 @@ def sync_order(services: Services, ctx: Context) -> None:
     if "order" in ctx.payload:
         record = ctx.payload["order"]
     elif isinstance(ctx.payload.get("remote_id"), str):
+        remote_id = ctx.payload["remote_id"]
         try:
-            record = services.connector(channel, "channel").get_order(ctx.payload["remote_id"])
-        except OrderDeclined:
-            # Changed since it was announced (cancelled, shipped by hand): nothing to take,
-            # and a failed item would only ask an operator for a decision already made.
+            record = services.connector(channel, "channel").get_order(remote_id)
+        except OrderDeclined as declined:
+            _declined(services, ctx, channel, remote_id, declined)
             return
     else:
         raise InvalidInput("invalid payload: give the 'order' or the channel's 'remote_id'")
@@ -71,6 +71,25 @@ def sync_order(services: Services, ctx: Context) -> None:
         raise PermanentError("the client has no source connection to create the order in")
     refs = (order.remote_id,)
     ctx.enqueue("add_order", {"order_id": order_id}, source.id, refs, f"add_order:{order_id}")
+
+
+def _declined(
+    services: Services, ctx: Context, channel: Connection, remote_id: str, why: OrderDeclined
+) -> None:
+    """An order the channel no longer wants fulfilled (cancelled, refunded, shipped by
+    hand). Never taken: nothing to do, and a failed item would only ask an operator for a
+    decision already made. Already in the ERP: the ERP may still ship it, so the item
+    fails saying where to act; nothing is changed in the ERP on the channel's word."""
+    try:
+        held = services.store.order(
+            ctx.job.client_id, services.store.order_id(channel.id, remote_id)
+        )
+    except NotFound:
+        return
+    if held.source_code:
+        raise PermanentError(
+            f"{why}; it reached the ERP as {held.source_code}: cancel or change it there"
+        ) from None
 
 
 def _order(services: Services, ctx: Context) -> StoredOrder:
