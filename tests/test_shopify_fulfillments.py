@@ -324,3 +324,95 @@ def test_a_ledger_that_is_not_stockyards_is_a_permanent_error(
     with pytest.raises(PermanentError, match=r"stockyard\.fulfillments"):
         shop.push_fulfillment(o["id"], complete(), KEY)
     assert creates(served) == []
+
+
+def tee_s(n: int, fid: str = "7") -> dict[str, Any]:
+    return complete(tracking=None, id=fid, lines=[{"sku": "TEE-S", "quantity": n}])
+
+
+def held(o: Obj) -> Obj:
+    fo: Obj = o["_fulfillment_orders"][0]
+    fo["status"] = "ON_HOLD"
+    return fo
+
+
+def test_a_refused_plan_writes_no_ledger(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 3)])
+    held(o)
+    with pytest.raises(PermanentError, match="ON_HOLD"):
+        shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    with pytest.raises(PermanentError, match="TEE-XL"):
+        bad = complete(lines=[{"sku": "TEE-S", "quantity": 1}, {"sku": "TEE-XL", "quantity": 1}])
+        shop.push_fulfillment(o["id"], bad, KEY)
+    assert "MetafieldsSet" not in names(served)
+
+
+def test_a_held_partial_retried_after_another_shipped_ships_all_its_units(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 3)])
+    fo = held(o)
+    with pytest.raises(PermanentError):
+        shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    fo["status"] = "OPEN"
+    shop.push_fulfillment(o["id"], tee_s(1, fid="8"), "item-2")
+    shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    assert shipped(o) == {"TEE-S": 3}
+    assert remaining(o) == {"TEE-S": 0}
+
+
+def test_a_held_partial_resent_with_other_quantities_ships_the_new_ones(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 3)])
+    fo = held(o)
+    with pytest.raises(PermanentError):
+        shop.push_fulfillment(o["id"], tee_s(1), KEY)
+    fo["status"] = "OPEN"
+    shop.push_fulfillment(o["id"], tee_s(3), KEY)
+    assert shipped(o) == {"TEE-S": 3}
+
+
+def test_a_partial_resent_with_more_after_shipping_ships_the_difference(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 4)])
+    shop.push_fulfillment(o["id"], tee_s(1, fid="8"), "item-2")
+    shop.push_fulfillment(o["id"], tee_s(1), KEY)
+    shop.push_fulfillment(o["id"], tee_s(2), KEY)  # 7 corrected: 2 units, not 1
+    shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    assert shipped(o) == {"TEE-S": 3}
+    shop.push_fulfillment(o["id"], tee_s(1), KEY)  # fewer: what shipped stays shipped
+    assert shipped(o) == {"TEE-S": 3}
+
+
+def test_a_failed_create_then_another_partial_leaves_nothing_unshipped(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 3)])
+    create = served.double.resolvers[("Mutation", "fulfillmentCreate")]
+
+    def refused(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("connection reset")  # nothing done in Shopify
+
+    served.double.resolvers[("Mutation", "fulfillmentCreate")] = refused
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client makes of it
+        shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    served.double.resolvers[("Mutation", "fulfillmentCreate")] = create
+    shop.push_fulfillment(o["id"], tee_s(1, fid="8"), "item-2")
+    shop.push_fulfillment(o["id"], tee_s(2), KEY)
+    assert shipped(o) == {"TEE-S": 3}
+
+
+def test_a_ledger_entry_of_the_wrong_shape_is_a_permanent_error(
+    served: Served, shop: ShopifyConnector, location: Obj
+) -> None:
+    o = order(served, location, [("TEE-S", 3)])
+    mark = served.double.shop.add("Metafield", namespace="stockyard", key="fulfillments")
+    mark["value"] = '{"8": {"target": {"TEE-S": "2"}, "ids": []}}'
+    o["_metafields"] = {("stockyard", "fulfillments"): mark}
+    with pytest.raises(PermanentError, match=r"stockyard\.fulfillments"):
+        shop.push_fulfillment(o["id"], tee_s(1), KEY)
+    assert creates(served) == []

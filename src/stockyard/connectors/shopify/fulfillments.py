@@ -4,9 +4,10 @@ fulfillments of the order's fulfillment orders.
 Shopify ships by fulfillment order: each holds lines with a `remainingQuantity`, at one
 location, and one fulfillmentCreate covers fulfillment orders of one order and one
 location only. Shopify keeps no reference of ours on a fulfillment, so the order keeps a
-ledger in a metafield (`stockyard.fulfillments`): per Stockyard fulfillment, the shipped
-totals per SKU it aims at (written *before* a partial shipment is sent, so a retry after a
-lost answer ships only what is still missing, whatever the location) and the Shopify
+ledger in a metafield (`stockyard.fulfillments`): per Stockyard fulfillment, its lines and
+the shipped totals per SKU it aims at, above what the other entries aim at (written once
+the plan is known to ship and *before* a partial shipment is sent, so a retry after a lost
+answer ships only what is still missing, whatever the location), and the Shopify
 fulfillments it made (so a corrected tracking number reaches them). A whole fulfillment
 needs no target: what is fulfilled has nothing left. A fulfillment order that cannot be
 fulfilled (on hold, scheduled, cancelled with lines left) stops the item before anything
@@ -47,33 +48,64 @@ def push(api: ShopifyClient, order_id: str, fulfillment: Mapping[str, Any], noti
     order, fos = _read(api, order_id)
     _check_skus(order["name"], fos, wanted)
     book = Ledger.read(api, order_id)
-    entry = book.entries.setdefault(str(fulfillment.get("id") or ""), {})
+    key = str(fulfillment.get("id") or "")
+    entry = book.entries.get(key, {})
     if wanted is not None:
-        wanted = _still_missing(api, book, entry, fos, wanted)
+        shipped = _shipped(fos)
+        entry = _aim(book, key, wanted, shipped)
+        wanted = _missing(entry["target"], shipped)
+    # Planned (holds refused) before the ledger is written: a fulfillment that cannot
+    # ship claims no units there, which another one would otherwise ship in its place.
     plan = _plan(order["name"], fos, wanted) if wanted != {} else {}
+    if entry != book.entries.get(key, {}):
+        book.entries[key] = entry
+        book.write(api)
     made = [_create(api, order["name"], groups, tracking, notify) for groups in plan.values()]
     if made:
-        entry["ids"] = [*entry.get("ids", []), *made]
+        book.entries[key] = entry | {"ids": [*entry.get("ids", []), *made]}
         book.write(api)
     elif tracking:
         _correct_tracking(api, order["name"], book, entry, tracking, notify)
 
 
-def _still_missing(
-    api: ShopifyClient,
-    book: Ledger,
-    entry: dict[str, Any],
-    fos: list[FulfillmentOrder],
-    wanted: dict[str, int],
-) -> dict[str, int]:
-    """What this partial fulfillment still has to ship: its target shipped totals (fixed
-    the first time it is seen, and written down before anything ships) minus what the
-    order has shipped at every location."""
-    shipped = _shipped(fos)
-    if "target" not in entry:
-        entry["target"] = {sku: shipped.get(sku, 0) + qty for sku, qty in wanted.items()}
-        book.write(api)
-    target: dict[str, int] = entry["target"]
+def _aim(book: Ledger, key: str, wanted: dict[str, int], shipped: dict[str, int]) -> dict[str, Any]:
+    """This partial fulfillment's ledger entry: `lines` (its quantities) and `target` (the
+    order's shipped totals per SKU once it has shipped). The target stays as first written
+    while the lines stay the same, so a retry after a lost answer ships nothing twice. It
+    is set above what the other entries aim at, not only above what has shipped now: one
+    of them may have its target written and be still unshipped. New quantities revise it:
+    from scratch while nothing of it has shipped, else by the difference."""
+    entry = dict(book.entries.get(key, {}))
+    before: dict[str, int] | None = entry.get("lines", wanted if "target" in entry else None)
+    if before == wanted:
+        return entry
+    claimed = _claimed(book, key, shipped)
+    old: dict[str, int] = entry.get("target", {})
+    if before is None or not entry.get("ids"):
+        target = {sku: claimed.get(sku, 0) + qty for sku, qty in wanted.items()}
+    else:
+        target = {
+            sku: (old[sku] - before.get(sku, 0) if sku in old else claimed.get(sku, 0))
+            + wanted.get(sku, 0)
+            for sku in wanted.keys() | before.keys()
+        }
+    return entry | {"target": target, "lines": wanted}
+
+
+def _claimed(book: Ledger, key: str, shipped: dict[str, int]) -> dict[str, int]:
+    """SKU -> the shipped total that the order reaches without this fulfillment: what has
+    shipped, or what another entry aims at when that is more."""
+    claimed = dict(shipped)
+    for other, entry in book.entries.items():
+        if other == key:
+            continue
+        for sku, total in entry.get("target", {}).items():
+            claimed[sku] = max(claimed.get(sku, 0), total)
+    return claimed
+
+
+def _missing(target: dict[str, int], shipped: dict[str, int]) -> dict[str, int]:
+    """What is still to ship towards `target`, wherever it remains."""
     return {
         sku: total - shipped.get(sku, 0)
         for sku, total in target.items()
@@ -162,7 +194,7 @@ class Ledger:
                 entries = json.loads(order["ledger"]["value"])
             except ValueError:
                 entries = None
-        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+        if not isinstance(entries, dict) or not all(map(_is_entry, entries.values())):
             raise PermanentError(
                 f"shopify: order {order_id}: its stockyard.fulfillments metafield is not"
                 " Stockyard's ledger (edited in Shopify?); fix or delete it, then retry"
@@ -181,6 +213,23 @@ class Ledger:
         }
         payload = api.query(d.METAFIELDS_SET, {"metafields": [mark]})["metafieldsSet"]
         _refuse(f"order {self.order_id}: keep the fulfillment ledger", payload)
+
+
+def _is_entry(entry: Any) -> bool:
+    """A ledger entry as Stockyard writes it; anything else would break the arithmetic."""
+    if not isinstance(entry, dict):
+        return False
+    counts = [entry.get(k, {}) for k in ("target", "lines")]
+    ids = entry.get("ids", [])
+    return (
+        all(isinstance(c, dict) and all(map(_is_count, c.values())) for c in counts)
+        and isinstance(ids, list)
+        and all(isinstance(i, str) for i in ids)
+    )
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _wanted(lines: Any) -> dict[str, int] | None:
