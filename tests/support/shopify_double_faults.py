@@ -15,6 +15,8 @@ a test through `double.faults`.
 - `drain_next(n)`: the shop's bucket found empty by each of the next n requests, as when
   another app or worker on the same shop spends it: they are answered THROTTLED by the
   double's own bucket, with its true throttle status (the bucket refills from there).
+- `at(i)`: when `double.received[i]` arrived, on the bucket's clock, so a test can tell
+  how soon a client came back after THROTTLED (never spin).
 
 Installed by `extensions()` in tests/support/shopify_double.py.
 """
@@ -32,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
-    from tests.support.shopify_double import ShopifyDouble
+    from tests.support.shopify_double import Received, ShopifyDouble
 
 GRAPHQL_PATH = "/admin/api/{version}/graphql.json"
 
@@ -58,6 +60,12 @@ class Faults:
         with self.double.lock:
             self.drained += n
 
+    def at(self, index: int) -> float:
+        """When the index-th recorded request arrived (the bucket's clock)."""
+        received = self.double.received
+        assert isinstance(received, Stamped), "faults installed after the double's requests"
+        return received.times[index]
+
     def take(self) -> int | str | None:
         """The status to answer this request with, if a fault is pending (under the lock)."""
         if self.drained:
@@ -70,9 +78,31 @@ class Faults:
         return self.pending.pop(0)
 
 
+class Stamped(list["Received"]):
+    """The double's record of requests, each stamped when it was recorded (always under
+    the double's lock, so the stamps follow the list's order)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.times: list[float] = []
+
+    def append(self, received: Received) -> None:
+        self.times.append(self.clock())
+        super().append(received)
+
+    def clear(self) -> None:
+        self.times.clear()
+        super().clear()
+
+
 def install(double: ShopifyDouble) -> None:
     faults = Faults(double)
     double.faults = faults  # type: ignore[attr-defined]
+    stamped = Stamped(double.bucket.clock)
+    stamped.extend(double.received)
+    stamped.times.extend([double.bucket.clock()] * len(double.received))
+    double.received = stamped
     # Ahead of the double's own route: the same path, answered here while a fault is
     # pending and handed on otherwise (Starlette keeps the read body on the request).
     double.app.router.routes.insert(
