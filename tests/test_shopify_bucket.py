@@ -1,8 +1,8 @@
 """One Shopify cost bucket shared by every worker of a shop's connection (issue 18): the
 statements of `stockyard.connectors.budget` on SQLite and PostgreSQL, concurrent takers
-(threads, spawned processes) never overdrawing, the clock rule and a skewed writer, claims
-that keep a large take from starving behind small ones, tenancy, the registry's
-offer, and four workers pacing together against the double over HTTP (refused before
+(threads, spawned processes) never overdrawing, the database's clock (hosts skewed
+either way), claims that keep a large take from starving behind small ones, tenancy, the
+registry's offer, and four workers pacing together against the double over HTTP (refused before
 sending when short, never spinning) where pacing alone is throttled on most requests."""
 
 from __future__ import annotations
@@ -136,15 +136,16 @@ def test_the_report_is_the_truth_less_what_others_took_since(
     assert _row(queue, budget.connection_id)[:3] == (2000.0, 2000.0, 200.0)
 
 
-def test_the_bucket_clock_never_goes_back_for_a_small_skew(
+def test_the_bucket_clock_never_goes_back(
     budget: SharedBudget, queue: Queue, client_id: int, clock: Clock
 ) -> None:
     budget.report(1000, 0, 100, None)
-    clock.now += 5  # this worker's clock: 500 points restored
+    clock.now += 5  # 500 points restored
     assert budget.take(500, max_wait=0) == Grant(0.0, 500.0)
+    # A `now` 1 s behind `at` (a PostgreSQL take that read the clock, then waited for the
+    # row while another wrote it; the database's clock stepped back): that second was
+    # counted, so it refills nothing nor moves `at` back, and comes back once past `at`.
     behind = SharedBudget(queue.db, client_id, budget.connection_id, Clock(clock.now - 1))
-    # A worker 1 s behind (within SKEW_TOLERANCE) refills nothing (that second was
-    # counted) nor moves `at` back; it is told to come back once its clock is past `at`.
     refused = behind.take(1, max_wait=0)
     assert isinstance(refused, Refusal) and refused.retry_after == pytest.approx(1.01)
     behind.report(1000, 0, 100, None)
@@ -153,35 +154,78 @@ def test_the_bucket_clock_never_goes_back_for_a_small_skew(
     assert budget.take(100, max_wait=0) == Grant(0.0, 600.0)
 
 
-def _granted_after(budget: SharedBudget, clock: Clock, cost: float) -> float:
-    """Seconds until `cost` is granted, retrying at each refusal's retry_after as the
-    engine does (at most 50 tries)."""
-    start = clock.now
-    for _ in range(50):
-        taken = budget.take(cost, max_wait=0)
-        if isinstance(taken, Grant):
-            return clock.now - start
-        assert isinstance(taken, Refusal) and taken.retry_after > 0
-        clock.now += taken.retry_after
-    raise AssertionError("never granted")
-
-
-def test_a_writer_whose_clock_is_an_hour_ahead_cannot_freeze_the_bucket(
+def test_a_clock_going_back_and_forth_restores_no_second_twice(
     budget: SharedBudget, queue: Queue, client_id: int, clock: Clock
 ) -> None:
-    ahead = SharedBudget(queue.db, client_id, budget.connection_id, Clock(clock.now + 3600))
-    ahead.report(1000, 0, 100, None)  # the shop's truth, stamped an hour from now
-    # The real bucket has 400 points 4 s later: so does the row, on the correct clock.
-    assert _granted_after(budget, clock, 400) <= 10
-    ahead.report(1000, 0, 100, None)
-    assert _granted_after(budget, clock, 400) <= 10  # again after every report
-    ahead.report(1000, 0, 100, None)
-    budget.report(1000, 0, 100, None)  # a correct host's report puts its clock back
-    assert _row(queue, budget.connection_id)[3] == clock.now
-    # The correct host's takes still serialise with the row: nothing is restored twice.
-    clock.now += 0.5
-    refused = budget.take(100, max_wait=0)
-    assert isinstance(refused, Refusal) and refused.retry_after == pytest.approx(0.5)
+    # Review R3: `at` moved back to a taker's clock 10 s behind, the next take on the
+    # right clock refilled those 10 s again, and so on: 4,000 points from 1,000.
+    behind = SharedBudget(queue.db, client_id, budget.connection_id, lambda: clock.now - 10)
+    budget.report(1000, 0, 100, None)
+    clock.now += 10  # 1,000 points really there; no time passes from here on
+    takers = [budget, behind] * 20
+    granted = sum(isinstance(t.take(100, max_wait=0), Grant) for t in takers)
+    assert granted == 10
+
+
+_wall = time.time
+
+
+class _Host:
+    """A worker (a production budget: no clock given) on a host whose wall clock is
+    `skew` seconds off: every `time.time()` during its calls says so."""
+
+    def __init__(self, budget: SharedBudget, skew: float, patch: pytest.MonkeyPatch) -> None:
+        self.budget, self.skew, self.patch = budget, skew, patch
+
+    def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
+        with self.patch.context() as m:
+            m.setattr(time, "time", lambda: _wall() + self.skew)
+            return self.budget.take(cost, max_wait)
+
+    def report(self, capacity: float, available: float, rate: float, mark: float | None) -> None:
+        with self.patch.context() as m:
+            m.setattr(time, "time", lambda: _wall() + self.skew)
+            self.budget.report(capacity, available, rate, mark)
+
+
+def test_a_host_whose_clock_is_behind_cannot_make_the_bucket_overdraw(
+    queue: Queue, client_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = _connection(queue, client_id)
+    right = SharedBudget(queue.db, client_id, connection)
+    behind = _Host(SharedBudget(queue.db, client_id, connection), -10, monkeypatch)
+    start = time.monotonic()
+    right.report(1000, 1000, 100, None)
+    takers: list[SharedBudget | _Host] = [right, behind] * 20
+    granted = sum(isinstance(t.take(100, max_wait=0), Grant) for t in takers)
+    elapsed = time.monotonic() - start
+    # The bucket's 1,000 points and what it restored meanwhile (100/s), on one clock.
+    assert 10 <= granted <= 10 + int(elapsed)
+
+
+def test_a_host_an_hour_ahead_neither_freezes_nor_overfills_the_bucket(
+    queue: Queue, client_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = _connection(queue, client_id)
+    right = SharedBudget(queue.db, client_id, connection)
+    ahead = _Host(SharedBudget(queue.db, client_id, connection), 3600, monkeypatch)
+    ahead.report(1000, 0, 1000, None)  # the shop's bucket empty, 1,000 points/s
+    assert abs(_row(queue, connection)[3] - _wall()) < 5  # stamped by the database
+    refused = right.take(100, max_wait=0)
+    assert isinstance(refused, Refusal) and 0 < refused.retry_after <= 0.1
+    time.sleep(refused.retry_after)
+    assert isinstance(right.take(100, max_wait=0), Grant)  # not an hour later
+    # Nor does the host ahead see a row the other just wrote as an hour idle, so full.
+    right.report(1000, 0, 1000, None)
+    refused = ahead.take(500, max_wait=0)
+    assert isinstance(refused, Refusal) and 0 < refused.retry_after <= 0.5
+
+
+def test_the_databases_clock_counts_milliseconds(queue: Queue, client_id: int) -> None:
+    budget = SharedBudget(queue.db, client_id, _connection(queue, client_id))
+    budget.report(1000, 0, 100_000, None)
+    time.sleep(0.005)  # 500 points restored; a clock counting seconds would mostly say 0
+    assert isinstance(budget.take(100, max_wait=0), Grant)
 
 
 def _race(budget: SharedBudget, clock: Clock, seconds: float) -> tuple[float | None, int]:
@@ -267,7 +311,8 @@ def test_concurrent_takers_never_overdraw(budget: SharedBudget, queue: Queue) ->
     lock = threading.Lock()
 
     def worker() -> None:
-        mine = SharedBudget(queue.db, budget.client_id, budget.connection_id, budget.clock)
+        # On the database's clock, as in production.
+        mine = SharedBudget(queue.db, budget.client_id, budget.connection_id)
         for _ in range(15):
             result = mine.take(13, max_wait=0)
             with lock:

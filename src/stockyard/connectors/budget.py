@@ -16,9 +16,12 @@ that every worker spends from and reports to:
 - `report(...)`: after each answer, what the API reported is the truth, less the points
   other workers took after this request was sent (they are not in the answer yet).
 
-Clocks: the workers' wall clocks. `at` (when the row's level was true) never goes back
-for a skew within `SKEW_TOLERANCE`; further ahead of a taker's clock, it is a wrong
-clock's and the taker's replaces it, so no host can freeze the bucket for its skew.
+Clock: the database's, read in each take's and report's own transaction: one clock for
+every worker of every host, so no host's skew can freeze the bucket nor refill a second
+twice. (Workers' wall clocks could not be told apart: `at` ahead of a taker's clock may be
+the writer's clock ahead or the taker's behind.) `at` (when the row's level was true)
+never goes back. What the client computes from a take (`Grant.wait`,
+`Refusal.retry_after`) are durations: the worker's own clock measures them well enough.
 
 The projection is an estimate between answers; the API's report corrects it. A budget is
 bound to (database, client, connection) by the connector registry; a connector built
@@ -32,10 +35,10 @@ may take it) without a parameter every connector would have to pass along.
 from __future__ import annotations
 
 import contextvars
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from stockyard.db import Database, Store, load_queries
 
@@ -46,9 +49,6 @@ NO_RESTORE_RETRY = 60.0
 # the engine's retries of the claimant usually take; a claim nobody comes back for only
 # costs smaller takes headroom, never their rate.
 CLAIM_HOLD = 600.0
-# How far `at` may be ahead of a worker's clock and still be taken for the truth
-# (seconds): NTP keeps hosts far closer; beyond it a writer's clock is wrong.
-SKEW_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,9 @@ class SharedBudget:
         db: Database,
         client_id: int,
         connection_id: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        # The wall clock, not a monotonic one: the row is shared across processes and
-        # hosts, whose monotonic clocks have nothing in common.
+        # `clock` replaces the database's for tests that drive time; production gives none.
         self._sql = _Sql(db)
         self._db = db
         self.client_id = client_id
@@ -93,11 +92,16 @@ class SharedBudget:
     def _key(self) -> dict[str, int]:
         return {"client_id": self.client_id, "connection_id": self.connection_id}
 
+    def _now(self, cur: Any) -> float:
+        if self.clock is not None:
+            return self.clock()
+        return float(self._sql.value(cur, "clock"))
+
     def take(self, cost: float, max_wait: float) -> Grant | Refusal | None:
         """Take `cost` points (see the module); None while the API never reported."""
-        now = self.clock()
-        times = {"now": now, "tolerance": SKEW_TOLERANCE, "hold": CLAIM_HOLD}
         with self._db.write() as cur:
+            now = self._now(cur)
+            times = {"now": now, "hold": CLAIM_HOLD}
             row = self._sql.one(
                 cur, "take_budget", cost=cost, max_wait=max_wait, **times, **self._key()
             )
@@ -118,15 +122,15 @@ class SharedBudget:
         # Stamped now, when the answer is in: the API measured its bucket earlier, so the
         # projection from here on under-counts its refill a little, never over-counts it.
         with self._db.write() as cur:
+            now = self._now(cur)
             self._sql.execute(
                 cur,
                 "report_budget",
                 capacity=capacity,
                 available=available,
                 restore_rate=restore_rate,
-                now=self.clock(),
+                now=now,
                 since=mark,
-                tolerance=SKEW_TOLERANCE,
                 **self._key(),
             )
 
@@ -144,14 +148,14 @@ def _refusal(
     """When `cost` will fit the budget as the refusal left it."""
     level = min(capacity, available + max(0.0, now - at) * rate)
     held = 0.0
-    if claim > cost and now < claim_until <= now + CLAIM_HOLD + SKEW_TOLERANCE:
+    if claim > cost and now < claim_until:
         held = min(claim, capacity - cost)
     # At least a point short: on PostgreSQL another worker's report may have refilled
     # the row between the two statements, and a zero retry-after would be a spin.
     missing = max(cost + held - level, 1.0)
     if rate <= 0:
         return Refusal(NO_RESTORE_RETRY, float(capacity))
-    # A clock a little behind `at` refills nothing until it is past it.
+    # A `now` behind `at` (read before waiting for the row) refills nothing until past it.
     return Refusal(max(0.0, at - now) + missing / rate, float(capacity))
 
 

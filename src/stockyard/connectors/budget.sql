@@ -1,16 +1,15 @@
 -- A metered API's budget shared by the workers of one connection (connectors.budget).
 -- Every statement names the connection AND its client: a budget is only ever read or
--- spent by the client whose connection it is. Times are seconds on the workers' wall
--- clocks. The bucket's clock never goes back for a small skew (a worker whose clock is
--- behind `at` by at most :tolerance refills nothing and leaves `at` where it was, so no
--- point is restored twice); an `at` further ahead than that is a writer's wrong clock,
--- not a time to wait for: the taker's clock replaces it (refilling nothing: the row's
--- level is the shop's report, true when it was written).
+-- spent by the client whose connection it is. Times are seconds on the database's clock
+-- (`clock`, budget.<backend>.sql), one for every worker of every host, read in the same
+-- transaction as the statement it is passed to as :now. `at` never goes back: a :now
+-- behind it (on PostgreSQL, read before the take waited for the row another worker was
+-- writing; or the server's clock stepped back) refills nothing and leaves `at`, so no
+-- second is restored twice.
 -- A claim (`claim` points until `claim_until`) is left by a take refused for want of
 -- points; a smaller take must then leave the claim in the bucket (at most all but its
 -- own cost, so it is never frozen), without promises; a take at least as large ignores
--- the claim and, granted, clears it. A claim further out than :hold (+ :tolerance) is a
--- wrong clock's too: ignored.
+-- the claim and, granted, clears it.
 
 -- name: take_budget
 -- Take :cost points if, refilled to :now, the budget still covers them (leaving any
@@ -26,9 +25,8 @@ UPDATE connection_budgets SET
     ELSE available + (CASE WHEN CAST(:now AS DOUBLE PRECISION) > at
       THEN CAST(:now AS DOUBLE PRECISION) - at ELSE 0 END) * restore_rate
   END - CAST(:cost AS DOUBLE PRECISION),
-  at = CASE WHEN at > CAST(:now AS DOUBLE PRECISION)
-      AND at <= CAST(:now AS DOUBLE PRECISION) + CAST(:tolerance AS DOUBLE PRECISION)
-    THEN at ELSE CAST(:now AS DOUBLE PRECISION) END,
+  at = CASE WHEN at > CAST(:now AS DOUBLE PRECISION) THEN at
+    ELSE CAST(:now AS DOUBLE PRECISION) END,
   spent = spent + CAST(:cost AS DOUBLE PRECISION),
   claim = CASE WHEN claim <= CAST(:cost AS DOUBLE PRECISION) THEN 0 ELSE claim END
 WHERE connection_id = :connection_id AND client_id = :client_id
@@ -43,8 +41,6 @@ WHERE connection_id = :connection_id AND client_id = :client_id
     >= CASE
       WHEN claim > CAST(:cost AS DOUBLE PRECISION)
         AND claim_until > CAST(:now AS DOUBLE PRECISION)
-        AND claim_until <= CAST(:now AS DOUBLE PRECISION) + CAST(:hold AS DOUBLE PRECISION)
-          + CAST(:tolerance AS DOUBLE PRECISION)
       THEN CASE WHEN claim < capacity - CAST(:cost AS DOUBLE PRECISION) THEN claim
         ELSE capacity - CAST(:cost AS DOUBLE PRECISION) END
       ELSE -CAST(:max_wait AS DOUBLE PRECISION) * restore_rate
@@ -53,24 +49,18 @@ RETURNING available, restore_rate, spent
 
 -- name: claim_budget
 -- A take refused: it claims :cost points for :hold seconds unless a larger claim stands
--- (nor for more than the whole bucket, which never fits), and a wrong clock's `at` ahead
--- is replaced by :now. The budget as it then is (to say when the take will fit).
+-- (nor for more than the whole bucket, which never fits). The budget as it then is (to
+-- say when the take will fit).
 UPDATE connection_budgets SET
   claim = CASE WHEN CAST(:cost AS DOUBLE PRECISION) <= capacity AND (
       claim <= CAST(:cost AS DOUBLE PRECISION)
-      OR claim_until <= CAST(:now AS DOUBLE PRECISION)
-      OR claim_until > CAST(:now AS DOUBLE PRECISION) + CAST(:hold AS DOUBLE PRECISION)
-        + CAST(:tolerance AS DOUBLE PRECISION))
+      OR claim_until <= CAST(:now AS DOUBLE PRECISION))
     THEN CAST(:cost AS DOUBLE PRECISION) ELSE claim END,
   claim_until = CASE WHEN CAST(:cost AS DOUBLE PRECISION) <= capacity AND (
       claim <= CAST(:cost AS DOUBLE PRECISION)
-      OR claim_until <= CAST(:now AS DOUBLE PRECISION)
-      OR claim_until > CAST(:now AS DOUBLE PRECISION) + CAST(:hold AS DOUBLE PRECISION)
-        + CAST(:tolerance AS DOUBLE PRECISION))
+      OR claim_until <= CAST(:now AS DOUBLE PRECISION))
     THEN CAST(:now AS DOUBLE PRECISION) + CAST(:hold AS DOUBLE PRECISION)
-    ELSE claim_until END,
-  at = CASE WHEN at > CAST(:now AS DOUBLE PRECISION) + CAST(:tolerance AS DOUBLE PRECISION)
-    THEN CAST(:now AS DOUBLE PRECISION) ELSE at END
+    ELSE claim_until END
 WHERE connection_id = :connection_id AND client_id = :client_id
 RETURNING capacity, available, restore_rate, at, claim, claim_until
 
@@ -78,7 +68,7 @@ RETURNING capacity, available, restore_rate, at, claim, claim_until
 -- What the remote API reported in an answer is the truth, less what other workers took
 -- after the answered request was sent (:since: `spent` right after its take; NULL: it
 -- took nothing, as before the first report). The first report makes the row, for a
--- connection of the client only. `at` stays ahead of :now only within :tolerance.
+-- connection of the client only. Stamped :now, or `at` if that is later (never back).
 INSERT INTO connection_budgets (connection_id, client_id, capacity, available, restore_rate,
   at, spent)
 SELECT id, client_id, CAST(:capacity AS DOUBLE PRECISION),
@@ -96,7 +86,6 @@ ON CONFLICT (connection_id) DO UPDATE SET
     ELSE excluded.available - (connection_budgets.spent
       - coalesce(CAST(:since AS DOUBLE PRECISION), connection_budgets.spent))
   END,
-  at = CASE WHEN connection_budgets.at > excluded.at
-      AND connection_budgets.at <= excluded.at + CAST(:tolerance AS DOUBLE PRECISION)
-    THEN connection_budgets.at ELSE excluded.at END
+  at = CASE WHEN connection_budgets.at > excluded.at THEN connection_budgets.at
+    ELSE excluded.at END
 WHERE connection_budgets.client_id = excluded.client_id
