@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
+from tests.support.shopify_double_faults import Faults  # noqa: E402
 
 KEY = "item-7f3c"
 
@@ -107,8 +108,9 @@ def test_create_a_product_with_variants_and_find_it_by_sku(
 ) -> None:
     made = shop.create_product(tee(), KEY)
     assert set(made.variants) == {"TEE-S", "TEE-M"}
-    # Two writes and nothing read back: a new product holds only the standalone variant.
-    assert operations(served) == ["ProductCreate", "VariantsCreate"]
+    # The handle looked up (1 point: free), then two writes and nothing read back: a new
+    # product holds only the standalone variant.
+    assert operations(served) == ["ProductByHandle", "ProductCreate", "VariantsCreate"]
 
     found = shop.find_product(["NOPE", "TEE-M"])
     assert found is not None
@@ -134,6 +136,162 @@ def test_a_product_without_options_gets_shopifys_default_title(
     (variant,) = served.double.shop.of("ProductVariant")
     assert made.variants == {"MUG-1": variant["id"]}
     assert variant["selectedOptions"] == [{"name": "Title", "value": "Default Title"}]
+
+
+# --- create_product leaves no stray product behind -----------------------------------------
+
+
+def refusing(shop: ShopifyConnector, refused: dict[str, Exception], applied: bool = False) -> None:
+    """The shop's client refuses each document of `refused` once with its error: before
+    sending (pacing, an unsent 5xx) or, `applied`, after Shopify applied it (a lost answer)."""
+    real = shop.api.query
+
+    def query(document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        error = refused.pop(document, None)
+        if error is not None and not applied:
+            raise error
+        answer = real(document, variables)
+        if error is not None:
+            raise error
+        return answer
+
+    shop.api.query = query  # type: ignore[method-assign]
+
+
+def refused_by_pacing() -> TransientError:
+    return TransientError("shopify: the shop's query-cost bucket cannot cover", retry_after=3)
+
+
+def tees(s: Served) -> list[tuple[str, list[str | None]]]:
+    return [(p["handle"], [v["sku"] for v in p["_variants"]]) for p in s.double.shop.of("Product")]
+
+
+def test_refused_variants_and_delete_leave_one_product_the_retry_finishes(
+    served: Served, shop: ShopifyConnector, location: str
+) -> None:
+    refusing(
+        shop,
+        {
+            documents.VARIANTS_BULK_CREATE: refused_by_pacing(),
+            documents.PRODUCT_DELETE: refused_by_pacing(),
+        },
+    )
+    with pytest.raises(TransientError):
+        shop.create_product(tee(), KEY)
+    assert tees(served) == [("tee", [None])]  # kept: the retry finds it by its handle
+    assert shop.find_product(["TEE-S", "TEE-M"]) is None  # so the flow creates again
+    before = len(served.double.received)
+    made = shop.create_product(tee(), KEY)
+    assert operations(served)[before:] == ["ProductByHandle", "ProductVariants", "VariantsCreate"]
+    assert tees(served) == [("tee", ["TEE-S", "TEE-M"])]
+    found = shop.find_product(["TEE-M"])
+    assert found is not None and found.id == made.id and found.variants == made.variants
+    items = [v["_item"]["id"] for v in served.double.shop.of("Product")[0]["_variants"]]
+    assert [served.double.shop.available(i, location) for i in items] == [5, 3]
+
+
+def test_a_502_on_the_variants_call_keeps_the_product_for_the_retry(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    real = shop.api.query
+    faults: Faults = served.double.faults  # type: ignore[attr-defined]
+
+    def query(document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        if document == documents.VARIANTS_BULK_CREATE and not faults.served:
+            faults.fail_next(1, 502)  # Shopify's edge, before the shop
+        return real(document, variables)
+
+    shop.api.query = query  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="502"):
+        shop.create_product(tee(), KEY)
+    assert "ProductDelete" not in operations(served)
+    shop.create_product(tee(), KEY)
+    assert tees(served) == [("tee", ["TEE-S", "TEE-M"])]
+
+
+@pytest.mark.parametrize("lost", [documents.PRODUCT_CREATE, documents.VARIANTS_BULK_CREATE])
+def test_an_applied_call_whose_answer_was_lost_is_not_made_twice(
+    served: Served, shop: ShopifyConnector, lost: str
+) -> None:
+    refusing(shop, {lost: TransientError("shopify: internal error")}, applied=True)
+    with pytest.raises(TransientError):
+        shop.create_product(tee(), KEY)
+    made = shop.create_product(tee(), KEY)
+    assert tees(served) == [("tee", ["TEE-S", "TEE-M"])]
+    assert set(made.variants) == {"TEE-S", "TEE-M"}
+    assert "ProductCreate" not in operations(served)[-3:]
+
+
+def test_a_handle_holding_another_products_skus_is_left_alone(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    other = ChannelProduct("TEE", {"title": "Merchant tee"}, [ChannelVariant("OTHER-1", {})])
+    shop.create_product(other, KEY)
+    refusing(shop, {documents.VARIANTS_BULK_CREATE: refused_by_pacing()})
+    with pytest.raises(TransientError):
+        shop.create_product(tee(), KEY)
+    made = shop.create_product(tee(), KEY)  # finds its own product under its second handle
+    (merchant, ours) = tees(served)
+    assert merchant == ("tee", ["OTHER-1"])
+    assert ours[0].startswith("tee-") and ours[1] == ["TEE-S", "TEE-M"]
+    product = served.double.shop.get(made.id, "Product")
+    assert product is not None and product["handle"] == ours[0]
+
+
+def test_a_handle_holding_a_product_of_another_title_without_skus_is_not_adopted(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.api.query(documents.PRODUCT_CREATE, {"product": {"title": "Gift card", "handle": "tee"}})
+    shop.create_product(tee(), KEY)
+    (gift, ours) = tees(served)
+    assert gift == ("tee", [None])
+    assert ours[0] != "tee" and ours[1] == ["TEE-S", "TEE-M"]
+
+
+def test_both_handles_taken_by_others_is_a_clear_permanent_error(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.create_product(ChannelProduct("TEE", {}, [ChannelVariant("OTHER-1", {})]), KEY)
+    shop.create_product(ChannelProduct("TEE", {}, [ChannelVariant("OTHER-2", {})]), KEY)
+    with pytest.raises(PermanentError, match="hold other products"):
+        shop.create_product(tee(), KEY)
+    assert len(tees(served)) == 2
+
+
+def test_the_double_refuses_a_taken_handle_and_suffixes_a_title_made_one(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.create_product(tee(), KEY)
+    taken = shop.api.query(documents.PRODUCT_CREATE, {"product": {"title": "T", "handle": "tee"}})
+    assert taken["productCreate"]["product"] is None
+    assert taken["productCreate"]["userErrors"][0]["field"] == ["handle"]
+    made = shop.api.query(documents.PRODUCT_CREATE, {"product": {"title": "Tee"}})
+    assert made["productCreate"]["product"]["handle"] == "tee-1"
+
+
+def test_a_permanent_error_after_the_create_deletes_the_product(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    bad = ChannelProduct(
+        "TEE", {"title": "Classic tee"}, [ChannelVariant("TEE-S", {"weight": "x"})]
+    )
+    with pytest.raises(PermanentError, match="weight"):
+        shop.create_product(bad, KEY)
+    assert tees(served) == []
+
+
+def test_a_failed_cleanup_says_so_and_the_retry_adopts_the_product(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    bad = ChannelProduct(
+        "TEE", {"title": "Classic tee"}, [ChannelVariant("TEE-S", {"weight": "x"})]
+    )
+    refusing(shop, {documents.PRODUCT_DELETE: refused_by_pacing()})
+    with pytest.raises(PermanentError, match=r"weight.*could not be deleted"):
+        shop.create_product(bad, KEY)
+    fixed = ChannelProduct("TEE", {"title": "Classic tee"}, [ChannelVariant("TEE-S", {})])
+    shop.create_product(fixed, KEY)
+    assert tees(served) == [("tee", ["TEE-S"])]
 
 
 def test_a_price_change_is_one_variant_update(served: Served, shop: ShopifyConnector) -> None:

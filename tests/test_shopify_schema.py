@@ -335,6 +335,7 @@ MORE_VALID: dict[str, tuple[str, dict[str, Any] | None]] = {
         {"productId": PRODUCT, "ids": [VARIANT]},
     ),
     "productVariant": (documents.VARIANT_EXISTS, {"id": VARIANT}),
+    "productByIdentifier(handle)": (documents.PRODUCT_BY_HANDLE, {"handle": "tee"}),
     "product media": (documents.PRODUCT_MEDIA, {"id": PRODUCT}),
     "productUpdate(media:)": (
         documents.PRODUCT_ADD_MEDIA,

@@ -480,6 +480,7 @@ class ShopifyDouble:
         self.lock = threading.Lock()
         self.resolvers: dict[tuple[str, str], Callable[..., Any]] = {
             ("QueryRoot", "product"): lambda _s, _i, id: self.shop.get(id, "Product"),
+            ("QueryRoot", "productByIdentifier"): self._product_by_identifier,
             ("QueryRoot", "order"): lambda _s, _i, id: self.shop.get(id, "Order"),
             ("QueryRoot", "fulfillmentOrder"): lambda _s, _i, id: self.shop.get(
                 id, "FulfillmentOrder"
@@ -666,11 +667,29 @@ class ShopifyDouble:
         levels = [self._level(iid, loc) for (iid, loc) in self.shop.levels if iid == item["id"]]
         return _connection(levels, args, key=lambda lv: lv["location"]["id"])
 
+    def _by_handle(self, handle: str) -> Obj | None:
+        return next((p for p in self.shop.of("Product") if p["handle"] == handle), None)
+
+    def _product_by_identifier(self, _s: Any, _i: Any, identifier: Obj) -> Obj | None:
+        if identifier.get("id"):
+            return self.shop.get(identifier["id"], "Product")
+        if identifier.get("handle"):
+            return self._by_handle(identifier["handle"])
+        raise Unimplemented("the Shopify double finds products by id or handle only")
+
     def _new_product(self, data: Obj) -> Obj:
+        handle = data.get("handle")
+        if not handle:
+            # Made from the title, suffixed when taken (shopify.dev, productByHandle: "if
+            # you had two products called Potion, then their handles would be potion and
+            # potion-1").
+            base = re.sub(r"[^a-z0-9]+", "-", str(data.get("title", "product")).lower())
+            handle, n = base.strip("-"), 0
+            while self._by_handle(handle) is not None:
+                n += 1
+                handle = f"{base.strip('-')}-{n}"
         product = self.shop.add("Product", _variants=[], _media=[], options=[])
-        product["handle"] = data.get("handle") or re.sub(
-            r"[^a-z0-9]+", "-", str(data.get("title", "product")).lower()
-        ).strip("-")
+        product["handle"] = handle
         product["status"] = "ACTIVE"
         return product
 
@@ -808,6 +827,14 @@ class ShopifyDouble:
         data = args.get("product")
         if data is None:
             raise Unimplemented("the Shopify double does not implement productCreate(input:)")
+        handle = data.get("handle")
+        if handle and self._by_handle(handle) is not None:
+            # A handle given is not suffixed but refused from 2025-01 (shopify.dev changelog
+            # "New validation against duplicate handles in productCreate, productUpdate, and
+            # productSet mutation inputs"); Shopify's wording is a guess.
+            raise UserErr(
+                f"Handle '{handle}' already in use. Please provide a new handle.", ["handle"]
+            )
         product = self._new_product(data)
         self._set_product_fields(product, data)
         product["_media"] = [self._new_media(product, m) for m in args.get("media") or []]

@@ -11,6 +11,7 @@ Stockyard owns the whole product). Stock is set per location with a compare-and-
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Mapping
@@ -36,8 +37,9 @@ from stockyard.connectors.shopify.checks import AccessToken, BaseUrl
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery
 from stockyard.engine import Limits
-from stockyard.errors import HandlerError, PermanentError
+from stockyard.errors import HandlerError, PermanentError, TransientError
 
+HANDLE_RETRY = 5.0  # seconds; a concurrent try of the same product is done by then
 SKUS_PER_SEARCH = 25  # SKUs per productVariants search (the query string stays short)
 LocationId = Annotated[str, Field(pattern=r"^gid://shopify/Location/\d+$")]
 
@@ -106,6 +108,22 @@ def _index(error: dict[str, Any]) -> int | None:
     return None
 
 
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:8]
+
+
+def _made_here(
+    found: dict[str, Any], variants: list[dict[str, Any]], skus: set[str], title: str
+) -> bool:
+    """Whether a product under the code's handle is one a try of this item made: its
+    variants all carry SKUs of ours (bulk creation is all or nothing), or it holds only
+    Shopify's standalone variant (no SKU) under our title."""
+    with_sku = [v["sku"] for v in variants if v["sku"]]
+    if with_sku:
+        return len(with_sku) == len(variants) and set(with_sku) <= skus
+    return len(variants) == 1 and found.get("title") == title
+
+
 def _weight(v: ChannelVariant) -> float:
     try:
         weight = Decimal(str(v.fields["weight"]))
@@ -171,6 +189,51 @@ class ShopifyConnector(Connector):
 
     def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
         variants = self._with_options(product.variants)
+        handle, made = self._handle(product, {v.sku for v in variants})
+        current: list[dict[str, Any]] = []
+        if made is None:
+            # A new product holds only Shopify's standalone variant: no need to read it
+            # back (a 303-point read, 3 s of a Standard plan's bucket, per product).
+            product_id = self._create(product, variants, handle)
+        else:
+            product_id, current = made
+        try:
+            results = self._upsert_variants(product_id, variants, key, current)
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise failed[0].error or PermanentError("a variant failed")
+        except PermanentError as exc:
+            # A retry will not pass either: the product goes, so that a retry after the
+            # data is fixed starts clean (and finds it under its handle if it stayed).
+            self._undo(product_id, key, exc)
+            raise
+        # A TransientError leaves the product: the retry finds it under its handle. (A
+        # delete now would go through the same bucket and be refused just the same.)
+        return RemoteProduct(product_id, {r.key: r.remote_id or "" for r in results})
+
+    def _handle(
+        self, product: ChannelProduct, skus: set[str]
+    ) -> tuple[str, tuple[str, list[dict[str, Any]]] | None]:
+        """The handle to create the product under, with the product a try of this item made
+        there before, if any. A handle whose product is someone else's is passed over for a
+        second one of the code's own (Shopify refuses a handle given twice)."""
+        base = _slug(product.code)
+        title = self._product_fields(product)["title"]
+        taken: list[str] = []
+        for handle in (base, f"{base}-{_digest(product.code)}"):
+            found = self.api.query(d.PRODUCT_BY_HANDLE, {"handle": handle})["productByIdentifier"]
+            if found is None:
+                return handle, None
+            current = self._variants(str(found["id"]))
+            if _made_here(found, current, skus, title):
+                return handle, (str(found["id"]), current)
+            taken.append(f"{handle} ({found['id']})")
+        raise PermanentError(
+            f"shopify: create product {product.code}: the handles {', '.join(taken)} hold other"
+            " products; rename or delete one of them in Shopify"
+        )
+
+    def _create(self, product: ChannelProduct, variants: list[ChannelVariant], handle: str) -> str:
         options: dict[str, list[str]] = {}
         for v in variants:
             for name, value in v.fields["options"].items():
@@ -178,31 +241,31 @@ class ShopifyConnector(Connector):
                 if value not in values:
                     values.append(value)
         body = self._product_fields(product) | {
-            "handle": _slug(product.code),
+            "handle": handle,
             "status": "ACTIVE",
             "productOptions": [
                 {"name": name, "values": [{"name": v} for v in values]}
                 for name, values in options.items()
             ],
         }
-        created = _checked(
-            self.api.query(d.PRODUCT_CREATE, {"product": body})["productCreate"],
-            f"create product {product.code}",
-        )
-        product_id = str(created["product"]["id"])
+        payload = self.api.query(d.PRODUCT_CREATE, {"product": body})["productCreate"]
+        errors = _user_errors(payload, f"create product {product.code}")
+        if any((e.get("field") or [""])[-1] == "handle" for e in errors):
+            # Free a moment ago: taken since by a concurrent try; the retry looks again.
+            raise TransientError(
+                f"shopify: create product {product.code}: handle {handle} was taken meanwhile",
+                retry_after=HANDLE_RETRY,
+            )
+        return str(_checked(payload, f"create product {product.code}")["product"]["id"])
+
+    def _undo(self, product_id: str, key: str, error: PermanentError) -> None:
         try:
-            # A new product holds only Shopify's standalone variant: no need to read it
-            # back (a 303-point read, 3 s of a Standard plan's bucket, per product).
-            results = self._upsert_variants(product_id, variants, key, current=[])
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise failed[0].error or PermanentError("a variant failed")
-        except HandlerError:
-            # Without its variants the product cannot be found by SKU again: remove it, so
-            # the retry creates it whole instead of leaving a duplicate behind.
             self.delete_product(product_id, key)
-            raise
-        return RemoteProduct(product_id, {r.key: r.remote_id or "" for r in results})
+        except HandlerError as exc:
+            raise PermanentError(
+                f"{error}; the new product {product_id} could not be deleted ({exc}): a retry"
+                " finds it under its handle"
+            ) from None
 
     @staticmethod
     def _with_options(variants: list[ChannelVariant]) -> list[ChannelVariant]:

@@ -105,6 +105,14 @@ query ProductVariants($id: ID!, $after: String) {
   }
 }"""
 
+# The product under a handle (productByHandle is deprecated in 2026-07: "Use
+# `productByIdentifier` instead"). Only what tells whether Stockyard made it: 1 point by
+# the double's rule; its variants are read (PRODUCT_VARIANTS) only when there is one.
+PRODUCT_BY_HANDLE = """
+query ProductByHandle($handle: String!) {
+  productByIdentifier(identifier: {handle: $handle}) { id title }
+}"""
+
 PRODUCT_EXISTS = """
 query ProductExists($id: ID!) {
   product(id: $id) { id }
