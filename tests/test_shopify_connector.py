@@ -258,6 +258,26 @@ def test_both_handles_taken_by_others_is_a_clear_permanent_error(
     assert len(tees(served)) == 2
 
 
+def test_a_handle_taken_between_look_up_and_create_is_looked_up_again(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    shop.create_product(tee(), KEY)  # made by a concurrent try, say
+    real = shop.api.query
+
+    def query(document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        if document == documents.PRODUCT_BY_HANDLE:
+            return {"productByIdentifier": None}  # the look-up ran before that try's create
+        return real(document, variables)
+
+    shop.api.query = query  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="taken meanwhile") as caught:
+        shop.create_product(tee(), KEY)
+    assert caught.value.retry_after is not None
+    shop.api.query = real  # type: ignore[method-assign]
+    shop.create_product(tee(), KEY)
+    assert tees(served) == [("tee", ["TEE-S", "TEE-M"])]
+
+
 def test_the_double_refuses_a_taken_handle_and_suffixes_a_title_made_one(
     served: Served, shop: ShopifyConnector
 ) -> None:
