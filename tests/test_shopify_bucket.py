@@ -213,12 +213,12 @@ def test_a_host_an_hour_ahead_neither_freezes_nor_overfills_the_bucket(
     assert abs(_row(queue, connection)[3] - _wall()) < 5  # stamped by the database
     refused = right.take(100, max_wait=0)
     assert isinstance(refused, Refusal) and 0 < refused.retry_after <= 0.1
-    time.sleep(refused.retry_after)
+    time.sleep(refused.retry_after + 0.005)  # SQLite's clock counts whole milliseconds
     assert isinstance(right.take(100, max_wait=0), Grant)  # not an hour later
     # Nor does the host ahead see a row the other just wrote as an hour idle, so full.
-    right.report(1000, 0, 1000, None)
+    right.report(1000, 0, 100, None)
     refused = ahead.take(500, max_wait=0)
-    assert isinstance(refused, Refusal) and 0 < refused.retry_after <= 0.5
+    assert isinstance(refused, Refusal) and 0 < refused.retry_after <= 5
 
 
 def test_the_databases_clock_counts_milliseconds(queue: Queue, client_id: int) -> None:
