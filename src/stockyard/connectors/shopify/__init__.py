@@ -33,6 +33,9 @@ from stockyard.connectors.base import (
 )
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify import fulfillments, media, stock
+from stockyard.connectors.shopify.answers import checked as _checked
+from stockyard.connectors.shopify.answers import describe as _describe
+from stockyard.connectors.shopify.answers import user_errors as _user_errors
 from stockyard.connectors.shopify.checks import AccessToken, BaseUrl
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery
@@ -77,27 +80,6 @@ def _slug(text: str) -> str:
 
 def _search_term(sku: str) -> str:
     return 'sku:"' + sku.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _user_errors(payload: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(payload, dict):
-        raise PermanentError(f"shopify: {what} answered nothing")
-    return [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
-
-
-def _describe(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(
-        f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}"
-        + (f" ({e['code']})" if e.get("code") else "")
-        for e in errors[:5]
-    )
-
-
-def _checked(payload: Any, what: str) -> dict[str, Any]:
-    errors = _user_errors(payload, what)
-    if errors:
-        raise PermanentError(f"shopify: {what}: {_describe(errors)}")
-    return dict(payload)
 
 
 def _index(error: dict[str, Any]) -> int | None:

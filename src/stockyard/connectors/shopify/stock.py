@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from stockyard.connectors.shopify import documents as d
+from stockyard.connectors.shopify.answers import describe, user_errors
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
@@ -66,7 +67,7 @@ def _set_chunk(api: ShopifyClient, targets: dict[Level, int], key: str) -> dict[
             "input": {"name": "available", "reason": STOCK_REASON, "quantities": quantities},
         }
         payload = api.query(d.INVENTORY_SET, variables)["inventorySetQuantities"]
-        problems = _errors(payload, "set stock")
+        problems = user_errors(payload, "set stock")
         if not problems:
             return errors
         codes = {e.get("code") for e in problems}
@@ -74,9 +75,9 @@ def _set_chunk(api: ShopifyClient, targets: dict[Level, int], key: str) -> dict[
             continue  # read again and set once more
         failure: HandlerError
         if codes & {"CHANGE_FROM_QUANTITY_STALE", "IDEMPOTENCY_CONCURRENT_REQUEST"}:
-            failure = TransientError(f"shopify: set stock: {_describe(problems)}", retry_after=5)
+            failure = TransientError(f"shopify: set stock: {describe(problems)}", retry_after=5)
         else:
-            failure = PermanentError(f"shopify: set stock: {_describe(problems)}")
+            failure = PermanentError(f"shopify: set stock: {describe(problems)}")
         # inventorySetQuantities is all-or-nothing: every item of the call failed.
         return errors | {item: failure for item, _ in pending}
     return errors  # pragma: no cover - the loop returns
@@ -92,10 +93,10 @@ def activate(api: ShopifyClient, level: Level, quantity: int, key: str) -> Handl
         "key": idempotency_key(key, "activate", item, location, quantity),
     }
     payload = api.query(d.INVENTORY_ACTIVATE, variables)["inventoryActivate"]
-    problems = _errors(payload, "activate stock")
+    problems = user_errors(payload, "activate stock")
     if problems:
         return PermanentError(
-            f"shopify: stock item {item} at location {location}: {_describe(problems)}"
+            f"shopify: stock item {item} at location {location}: {describe(problems)}"
         )
     return None
 
@@ -128,17 +129,3 @@ def available(api: ShopifyClient, levels: list[Level]) -> dict[Level, int]:
 def _available(level: dict[str, Any]) -> int:
     quantities = {q["name"]: q["quantity"] for q in level["quantities"]}
     return int(quantities.get("available") or 0)
-
-
-def _errors(payload: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(payload, dict):
-        raise PermanentError(f"shopify: {what} answered nothing")
-    return [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
-
-
-def _describe(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(
-        f"{'.'.join(e.get('field') or []) or '-'}: {e.get('message')}"
-        + (f" ({e['code']})" if e.get("code") else "")
-        for e in errors[:5]
-    )
