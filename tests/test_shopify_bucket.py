@@ -484,8 +484,10 @@ def test_workers_sharing_the_bucket_are_not_throttled(
     run, retries = _drive(workers, products, shop)
     assert run.errors == []
     # Before the first answer no worker knows the bucket: one THROTTLED each at most;
-    # after that, only a stray one (the projection is an estimate between answers).
-    assert run.throttled <= WORKERS + WORKERS * UPDATES // 10, run
+    # after that, only strays (the projection is an estimate between answers; a loaded
+    # machine delays answers and makes more of them: 4 to 11 seen). Workers pacing alone
+    # get at least twice this bound (113 to 203 seen: the next test).
+    assert run.throttled <= WORKERS * UPDATES // 2, run
     # Never spinning: an item is sent once, or again only after a THROTTLED answer;
     # waiting for the bucket happens before sending (a sleep, or the queue's retry-after).
     assert run.requests == WORKERS * UPDATES + run.throttled
@@ -500,7 +502,7 @@ def test_workers_pacing_alone_are_throttled_often(shop: Any) -> None:
     run, _ = _drive(workers, products, shop)
     assert run.errors == []
     # Each worker believes the last bucket it saw is its own: they overdraw it together.
-    assert run.throttled >= WORKERS * UPDATES // 2, run
+    assert run.throttled >= WORKERS * UPDATES, run
     assert run.requests == WORKERS * UPDATES + run.throttled
 
 

@@ -182,7 +182,11 @@ def test_refused_variants_and_delete_leave_one_product_the_retry_finishes(
     assert shop.find_product(["TEE-S", "TEE-M"]) is None  # so the flow creates again
     before = len(served.double.received)
     made = shop.create_product(tee(), KEY)
-    assert operations(served)[before:] == ["ProductByHandle", "ProductVariants", "VariantsCreate"]
+    assert operations(served)[before:] == [
+        "ProductByHandle",
+        "ProductVariantsFirst",
+        "VariantsCreate",
+    ]
     assert tees(served) == [("tee", ["TEE-S", "TEE-M"])]
     found = shop.find_product(["TEE-M"])
     assert found is not None and found.id == made.id and found.variants == made.variants
@@ -323,10 +327,44 @@ def test_a_price_change_is_one_variant_update(served: Served, shop: ShopifyConne
     results = shop.upsert_variants(made.id, changed, KEY)
     assert [(r.key, r.ok) for r in results] == [("TEE-S", True), ("TEE-M", True)]
     sent = operations(served)[before:]
-    # Read the variants, update them in one call, read the stock (unchanged: not set).
-    assert sent == ["ProductVariants", "VariantsUpdate", "InventoryLevels"]
+    # Read the variants (a first page of 10: 33 points, not 303), update them in one call,
+    # read the stock (unchanged: not set).
+    assert sent == ["ProductVariantsFirst", "VariantsUpdate", "InventoryLevels"]
+    assert served.double.received[before].requested_cost == 33
     prices = {v["sku"]: v["price"] for v in served.double.shop.of("ProductVariant")}
     assert prices == {"TEE-S": "17.50", "TEE-M": "17.50"}
+
+
+def test_a_product_with_more_variants_than_the_first_page_is_read_whole(
+    served: Served, shop: ShopifyConnector
+) -> None:
+    sizes = [f"S{n:02d}" for n in range(12)]
+    many = ChannelProduct(
+        "BIG",
+        {"title": "Big"},
+        [ChannelVariant(f"BIG-{z}", {"price": "5", "options": {"Size": z}}) for z in sizes],
+    )
+    made = shop.create_product(many, KEY)
+    before = len(served.double.received)
+    changed = [ChannelVariant(v.sku, v.fields | {"price": "6"}, None) for v in many.variants]
+    assert all(r.ok for r in shop.upsert_variants(made.id, changed, KEY))
+    assert operations(served)[before : before + 2] == ["ProductVariantsFirst", "ProductVariants"]
+    assert len(served.double.shop.of("ProductVariant")) == 12  # matched by SKU, none added
+
+
+def test_a_document_never_sent_is_paced_as_a_mutation_not_as_free(clock: Clock) -> None:
+    double = ShopifyDouble(capacity=1000, restore_rate=100, clock=clock)
+    with serve(double) as s:
+        c = connector(s, max_wait=0.0)
+        c.api.clock = clock
+        double.bucket.available = 105.0
+        c.find_product(["NOPE"])  # 101 points: the client saw 4 left
+        sent = len(double.received)
+        with pytest.raises(TransientError) as caught:
+            c.delete_product("gid://shopify/Product/1", KEY)  # never sent before
+        assert len(double.received) == sent  # refused here, not THROTTLED there
+        assert caught.value.retry_after == pytest.approx((10 - 4) / 100, abs=0.01)
+        c.close()
 
 
 def test_an_existing_product_is_linked_by_sku_not_duplicated(

@@ -157,10 +157,10 @@ class ShopifyConnector(Connector):
         """Every variant of the product (paged), or a PermanentError if it is gone."""
         found: list[dict[str, Any]] = []
         after: str | None = None
+        document = d.PRODUCT_VARIANTS_FIRST
         while True:
-            product = self.api.query(d.PRODUCT_VARIANTS, {"id": product_id, "after": after})[
-                "product"
-            ]
+            product = self.api.query(document, {"id": product_id, "after": after})["product"]
+            document = d.PRODUCT_VARIANTS
             if product is None:
                 raise PermanentError(f"shopify has no product {product_id}")
             page = product["variants"]

@@ -46,6 +46,10 @@ from stockyard.connectors.budget import Refusal, SharedBudget, offered
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
+# What a document never sent is taken to cost: a mutation's cost by Shopify's rate-limit
+# page ("Mutations: 10 points"); a query costs at least 1. Paced on it instead of nothing,
+# a first fileDelete no longer meets an empty bucket (THROTTLED in the end-to-end test).
+UNKNOWN_COST = 10.0
 MAX_ANSWER = 32 * 1024 * 1024  # bytes; a page of 250 products with variants is far less
 # When the shared budget's database fails: a retry soon, as for a short bucket.
 BUDGET_RETRY = 5.0
@@ -155,13 +159,12 @@ class ShopifyClient:
     # --------------------------------------------------------------------------- pacing
 
     def _take(self, budget: SharedBudget, document: str) -> float | None:
-        """Take the document's expected cost from the shared budget (a document never sent
-        takes nothing, yet still waits behind points promised to others); the mark to
-        report the answer with."""
+        """Take the document's expected cost from the shared budget (a document never sent:
+        UNKNOWN_COST); the mark to report the answer with."""
         with self._lock:
-            cost = self._costs.get(document)
+            cost = self._costs.get(document, UNKNOWN_COST)
         try:
-            taken = budget.take(cost or 0.0, self._max_wait)
+            taken = budget.take(cost, self._max_wait)
         except db.DATABASE_ERRORS as exc:
             log.warning("shopify: the shared budget could not be taken from: %s", exc)
             raise TransientError(
@@ -171,11 +174,11 @@ class ShopifyClient:
         if taken is None:  # no worker has seen the shop's bucket yet
             return None
         if isinstance(taken, Refusal):
-            if cost is not None and cost > taken.capacity:
+            if cost > taken.capacity:
                 raise PermanentError(_too_big(cost, taken.capacity))
             raise TransientError(
                 f"shopify: the shop's query-cost bucket, shared by the connection's workers,"
-                f" cannot cover {cost or 0:.0f} points within {self._max_wait:g} s",
+                f" cannot cover {cost:.0f} points within {self._max_wait:g} s",
                 retry_after=taken.retry_after,
             )
         if taken.wait > 0:
@@ -185,9 +188,9 @@ class ShopifyClient:
     def _pace(self, document: str) -> None:
         """Alone: project the last bucket this client saw."""
         with self._lock:
-            cost = self._costs.get(document)
+            cost = self._costs.get(document, UNKNOWN_COST)
             bucket = self.bucket
-        if cost is None or bucket is None:
+        if bucket is None:
             return
         if cost > bucket.maximum:
             raise PermanentError(_too_big(cost, bucket.maximum))
