@@ -295,6 +295,38 @@ def test_tryton_order_is_one_confirmed_sale_however_often_sent(tryton: Running) 
         connector.create_order({**order, "id": 7004, "currency": "XYZ"}, "key-4")
 
 
+def test_tryton_sales_of_two_stockyards_with_the_same_order_id_stay_apart(
+    tryton: Running,
+) -> None:
+    """A second deployment (or one set up afresh) against the same Tryton numbers its
+    orders from 1 again: its order 1 is not the first one's sale."""
+    client = tryton_client(tryton.url)
+    seed_tryton_items(client, (TrytonItem("INK", "Ink", Decimal("3"), (("INK", 50),)),))
+    connector = erp(tryton)
+    order = {
+        "id": 7101,
+        "remote_id": "gid://shopify/Order/1",
+        "number": "#1001",
+        "currency": "USD",
+        "customer": {"code": "c2", "email": "al@example.com", "name": "Al"},
+        "lines": [{"sku": "INK", "quantity": 1, "price": "3.00"}],
+        "shipping_address": {"name": "Al", "line1": "Main St 2", "city": "Hamburg"},
+        "total": "3.00",
+    }
+    first = connector.create_order(order, "add_order:7101")
+    elsewhere = {**order, "remote_id": "V-CODE-9", "number": "V-CODE-9"}
+    assert connector.create_order(elsewhere, "add_order:7101") != first
+    assert connector.create_order(order, "add_order:7101") == first  # a repeat is still one
+
+    # A sale made before the tag named the channel's order (left a draft by a crash, say):
+    # a repeat of it still finds it (same Stockyard id, same reference) and confirms it.
+    old = {**order, "id": 7102, "number": "#1002"}
+    (made,) = client.model("sale.sale", "create", [connector._sale(old, "Stockyard order 7102")])
+    number = connector.create_order(old, "add_order:7102")
+    (sale,) = client.model("sale.sale", "read", [made], ["number", "state"])
+    assert (sale["number"], sale["state"]) == (number, "processing")
+
+
 def test_tryton_errors_say_retry_or_stop(tryton: Running) -> None:
     with pytest.raises(PermanentError, match="refused the login"):
         erp(tryton, password="wrong").fetch_products(None)

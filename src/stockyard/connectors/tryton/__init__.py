@@ -298,16 +298,23 @@ class TrytonConnector(Connector):
     # -------------------------------------------------------------------------- orders
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
-        """A confirmed sale. Its description names Stockyard's order, so a repeat finds
-        the sale it made the first time instead of making a second one; its reference is
-        the channel's order number, for people."""
+        """A confirmed sale. Its description names Stockyard's order and the channel's, so a
+        repeat finds the sale it made the first time instead of making a second one, and
+        another Stockyard's order of the same id (a second deployment, or one set up
+        afresh, against this Tryton) is never taken for it; its reference is the channel's
+        order number, for people."""
         if not order.get("id"):
             raise PermanentError("tryton: the order has no Stockyard id")
-        tag = f"Stockyard order {order['id']}"
+        tag = f"Stockyard order {order['id']} ({order.get('remote_id') or '-'})"
+        # Sales made before the tag named the channel's order: the same id and number.
+        legacy = [
+            ("description", "=", f"Stockyard order {order['id']}"),
+            ("reference", "=", self._reference(order)),
+        ]
         found = self.rpc.model(
             "sale.sale",
             "search_read",
-            [("description", "=", tag)],
+            ["OR", [("description", "=", tag)], legacy],
             0,
             1,
             None,
@@ -325,6 +332,10 @@ class TrytonConnector(Connector):
             self.rpc.model("sale.sale", "confirm", [sale["id"]])
         number = self.rpc.model("sale.sale", "read", [sale["id"]], ["number"])[0]["number"]
         return str(number)
+
+    @staticmethod
+    def _reference(order: dict[str, Any]) -> str:
+        return str(order.get("number") or order["remote_id"])
 
     def _sale(self, order: dict[str, Any], tag: str) -> dict[str, Any]:
         party, address = self._customer(order)
@@ -345,7 +356,7 @@ class TrytonConnector(Connector):
             "party": party,
             "invoice_address": address,
             "shipment_address": address,
-            "reference": str(order.get("number") or order["remote_id"]),
+            "reference": self._reference(order),
             "description": tag,
             "currency": currency,
             "lines": [["create", lines]],
