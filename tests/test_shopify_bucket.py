@@ -354,11 +354,7 @@ def test_the_registry_offers_the_connections_budget(queue: Queue, client_id: int
 
 # ------------------------------------------------------ four workers, one shop, over HTTP
 
-needs_schema = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+needs_schema = schema.needs_schema
 
 # Time runs SPEED times faster for the double, the clients and the budget alike, so a
 # Standard-plan bucket (1,000 points, 100/s) is exercised for many seconds of its own

@@ -16,11 +16,7 @@ import pytest
 
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from stockyard.connectors.shopify import documents as _documents  # noqa: E402
 from stockyard.connectors.shopify.documents import (  # noqa: E402
