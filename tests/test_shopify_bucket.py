@@ -36,15 +36,8 @@ from stockyard.errors import PermanentError, TransientError
 from stockyard.tenancy import Tenancy
 from tests.support import shopify_schema as schema
 from tests.support.budget_taker import take_many
+from tests.support.clock import Clock
 from tests.support.shopify_double import TOKEN, Bucket, ShopifyDouble, serve
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _connection(queue: Queue, client_id: int, name: str = "Shop") -> int:
@@ -53,7 +46,7 @@ def _connection(queue: Queue, client_id: int, name: str = "Shop") -> int:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture
@@ -509,7 +502,7 @@ def test_a_short_shared_bucket_refuses_before_sending(
     (product,) = _products(shop)[:1]
     connection_id = _connection(queue, client_id)
     # The budget's clock stands still: nothing refills between the two calls.
-    with offering(SharedBudget(queue.db, client_id, connection_id, Clock())):
+    with offering(SharedBudget(queue.db, client_id, connection_id, Clock(1_000_000.0))):
         worker = _shopify(shop, max_wait=0.0)
     with pytest.raises(TransientError):  # the empty bucket's THROTTLED, reported to all
         worker.update_product(product, ChannelProduct("P0", {"title": "x"}, []), "k")

@@ -26,18 +26,11 @@ from tests.support.api_env import ApiEnv
 
 pytestmark = schema.needs_schema
 
+from tests.support.clock import Clock  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_faults import Faults  # noqa: E402
 
 KEY = "item-7f3c"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
