@@ -44,9 +44,10 @@ axe:  ## axe-core, pinned and checked, for the console's accessibility tests (ou
 shopify-schema:  ## Shopify's Admin GraphQL schema (@shopify/dev-mcp), pinned and checked (outside the repo)
 	bash scripts/install-shopify-schema.sh
 
-systems:  ## Tryton and Vendure, pinned, for the ERP-to-shop demo and tests
+systems:  ## Tryton, Vendure and Oscar (the trade store), pinned, for the ERP-to-shop demo and tests
 	bash scripts/install-tryton.sh
 	bash scripts/install-vendure.sh
+	bash scripts/install-oscar.sh
 
 demo-erp-shop: $(STAMP) systems  ## Tryton and Vendure on 127.0.0.1 with Stockyard between them
 	$(BIN)/python -m systems.launch
