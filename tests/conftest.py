@@ -25,6 +25,7 @@ from systems.postgres import Databases, LocalServer
 from stockyard.engine import Queue
 from stockyard.outbound import ALLOW_ENV
 from stockyard.tenancy import Tenancy
+from tests.support.oscar import oscar  # noqa: F401  (the real trade store's fixture)
 from tests.support.queues import BACKENDS, UrlMaker, fresh_queue
 
 if TYPE_CHECKING:
@@ -34,11 +35,12 @@ CHAOS_FILES = {"test_processes.py", "test_storage_full.py"}
 REAL_FILES = {
     "test_console_browser.py",
     "test_erp_shop.py",
+    "test_oscar_system.py",
     "test_real_connectors.py",
     "test_shopify_end_to_end.py",
     "test_vendure_crash.py",
 }
-REAL_FIXTURES = {"tryton", "vendure"}
+REAL_FIXTURES = {"tryton", "vendure", "oscar"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
