@@ -171,11 +171,29 @@ def test_a_parent_with_two_children_and_their_stock_records(oscar: OscarStore) -
             "19.90",
             7,
         )
-        # An upsert by UPC (oscar-api's PUT on the list): a new price and stock in place.
+        # The connector's upsert, linked by SKU: a PATCH on the list finds the product by its
+        # UPC and the stock record by (partner, partner_sku), and changes them in place.
         record_url = record["url"]
-        _ok(admin.patch(record_url, json={"price": "21.00", "num_in_stock": 9}))
-        again = _ok(admin.get(f"/api/admin/products/{ids['TEE-M']}/"))["stockrecords"][0]
-        assert (again["url"], again["price"], again["num_in_stock"]) == (record_url, "21.00", 9)
+        _ok(
+            admin.patch(
+                "/api/admin/products/",
+                json={
+                    "upc": "TEE-M",
+                    "stockrecords": [
+                        {
+                            "partner": _partner_url(admin),
+                            "partner_sku": "TEE-M",
+                            "price": "21.00",
+                            "num_in_stock": 9,
+                        }
+                    ],
+                },
+            )
+        )
+        again = _ok(admin.get(f"/api/admin/products/{ids['TEE-M']}/"))["stockrecords"]
+        assert [(r["url"], r["price"], r["num_in_stock"]) for r in again] == [
+            (record_url, "21.00", 9)
+        ]
 
 
 def test_a_customers_order_shows_in_orders_since(oscar: OscarStore) -> None:
