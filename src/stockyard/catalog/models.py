@@ -86,14 +86,30 @@ class Address(_Model):
     phone: str = ""
 
 
+class Contact(_Model):
+    """A person at a trade customer (buyer, accounts payable, ...)."""
+
+    name: str = ""
+    email: str | None = None
+    phone: str = ""
+    role: str = ""
+
+
 class Customer(_Model):
-    code: Text
+    code: Text  # the ERP's id of the customer: a trade customer's account number
     email: str | None = None
     name: str = ""
     company: str = ""
     phone: str = ""
     addresses: list[Address] = []
     attributes: dict[str, Any] = {}
+    # Trade terms: the price tier whose prices the customer sees (a key of
+    # `Variant.prices`, e.g. "trade"; None: the public price), the credit they may run up
+    # on account, and the payment terms as the ERP names them ("30 days net").
+    price_tier: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    credit_limit: Money | None = None
+    payment_terms: Annotated[str, Field(max_length=200)] = ""
+    contacts: Annotated[list[Contact], Field(max_length=200)] = []
 
 
 class OrderLine(_Model):
@@ -114,6 +130,9 @@ class Order(_Model):
     shipping: Money = Decimal(0)
     tax: Money = Decimal(0)
     total: Money
+    # What the store recorded as paid (an order on account once settled); None: not yet.
+    # The flows check it against `total` (update_order_instruction).
+    paid: Money | None = None
 
 
 FulfillmentState = Literal["pending", "open", "cancelled", "complete"]

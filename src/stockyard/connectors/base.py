@@ -38,6 +38,7 @@ RESERVED_SETTINGS = frozenset(
         "rules",
         "poll_products_every",
         "poll_orders_every",
+        "poll_customers_every",
         "poll_fulfillments_every",
         "order_source",
         "fulfillment",
@@ -177,6 +178,7 @@ class Page:
 ROLE_METHODS = (
     "fetch_products",
     "fetch_images",
+    "fetch_customers",
     "create_order",
     "find_product",
     "create_product",
@@ -190,6 +192,7 @@ ROLE_METHODS = (
     "fetch_orders",
     "get_order",
     "push_fulfillment",
+    "upsert_customer",
     "create_fulfillment",
     "fetch_fulfillments",
 )
@@ -260,8 +263,15 @@ class Connector:
     def fetch_images(self, product_code: str) -> list[dict[str, Any]]:
         raise self._unsupported("fetch images")
 
+    def fetch_customers(self, cursor: str | None) -> Page:
+        """Customers created or changed since `cursor` (None: all), as Customer dicts
+        (`code` = the ERP's id of the customer, a trade customer's account number)."""
+        raise self._unsupported("pull customers")
+
     def create_order(self, order: dict[str, Any], key: str) -> str:
-        """Create the order in the ERP; return the ERP's code for it."""
+        """Create the order in the ERP; return the ERP's code for it. An order whose
+        `customer.code` names one of the ERP's customers (a trade account) is that
+        customer's sale, not a guest's."""
         raise self._unsupported("create orders")
 
     # ----------------------------------------------------------------------- as a channel
@@ -320,6 +330,17 @@ class Connector:
 
     def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
         raise self._unsupported("take fulfillment updates")
+
+    def upsert_customer(self, customer: dict[str, Any], remote_id: str | None, key: str) -> str:
+        """Create (remote_id None) or update the customer's account (a Customer dict);
+        return the channel's id of it. An account is invited, never given a password
+        Stockyard knows; its group follows `price_tier` so it sees its prices."""
+        raise self._unsupported("write customers")
+
+    @classmethod
+    def offers_customers(cls) -> bool:
+        """Whether customers are pushed to this channel (sync_channel_customer)."""
+        return cls.upsert_customer is not Connector.upsert_customer
 
     # ------------------------------------------------------------ as a fulfillment service
 
