@@ -52,6 +52,14 @@ class OscarStore(Running):
             base_url=self.url, headers={"Authorization": f"Token {self.token}"}, timeout=30
         )
 
+    def record_payment(self, number: str, amount: str, reference: str = "") -> None:
+        """The merchant marks order `number` paid with `amount` (an invoice on account
+        settled): Oscar's own PaymentEvent of type "Paid", written by our app's management
+        command into this run's database while the server runs (neither oscar-api nor our
+        app has an endpoint for it: payment reaches Oscar from the merchant, not from us)."""
+        argv = ["-m", "django", "record_payment", number, amount, "--reference", reference]
+        _django(self.database, *argv)
+
 
 def _environment(database: Path) -> dict[str, str]:
     return {
@@ -77,7 +85,13 @@ def oscar_template() -> Path:
     """The migrated, seeded database file, made once per pinned release and project."""
     _need(OSCAR_PYTHON, "install-oscar.sh")
     app = OSCAR_DIR / "stockyard_trade"
-    made_of = ["requirements.txt", "seed.py", "trade_site/settings.py", "stockyard_trade/models.py"]
+    made_of = [
+        "requirements.txt",
+        "seed.py",
+        "trade_site/settings.py",
+        "stockyard_trade/models.py",
+        "trade_partner/models.py",
+    ]
     inputs = [OSCAR_DIR / name for name in made_of] + sorted(app.glob("migrations/0*.py"))
     template, folder = _template("oscar", *inputs, Path(__file__))
     if folder is None:

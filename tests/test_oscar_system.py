@@ -245,3 +245,69 @@ def test_a_shipping_event_posted_twice_with_one_key_is_one_event(oscar: OscarSto
         reused = admin.post(f"/stockyard/orders/{other}/shipping-events/", json=event)
         assert reused.status_code == 409
         assert httpx.post(f"{oscar.url}{path}", json=event).status_code == 401
+
+
+def _partner_urls(admin: httpx.Client) -> dict[str, str]:
+    return {p["code"]: p["url"] for p in _ok(admin.get("/api/admin/partners/"))}
+
+
+def _price(store: OscarStore, product: int, token: str | None) -> str:
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    answer = httpx.get(f"{store.url}/api/products/{product}/price/", headers=headers)
+    return str(_ok(answer)["excl_tax"])
+
+
+def test_a_trade_customer_pays_the_trade_price_list_and_others_the_public_price(
+    oscar: OscarStore,
+) -> None:
+    from systems.oscar import OscarShopper
+
+    with oscar.admin() as admin:
+        ids = _product_with_sizes(admin, "BAG", "30.00")
+        partners = _partner_urls(admin)
+        # The trade price list: a stock record of partner `trade` with a price, no stock.
+        _ok(
+            admin.patch(
+                "/api/admin/products/",
+                json={
+                    "upc": "BAG-S",
+                    "stockrecords": [
+                        {"partner": partners["trade"], "partner_sku": "BAG-S", "price": "24.00"}
+                    ],
+                },
+            )
+        )
+        trade = _customer(oscar, "TRADE-0004")
+        _ok(admin.post("/api/admin/users/", json={"username": "walk-in", "email": "w@example.com"}))
+    from systems.oscar import issue_token
+
+    public = issue_token(oscar.database, "walk-in")
+    assert _price(oscar, ids["BAG-S"], trade) == "24.00"
+    assert _price(oscar, ids["BAG-S"], public) == "30.00"
+    assert _price(oscar, ids["BAG-S"], None) == "30.00"
+    # No trade price for M: the trade customer pays the public one.
+    assert _price(oscar, ids["BAG-M"], trade) == "30.00"
+    number = OscarShopper(oscar.url, trade).place_order({ids["BAG-S"]: 2}, ADDRESS)
+    with oscar.admin() as admin:
+        (order,) = (o for o in _orders(admin)["orders"] if o["number"] == number)
+        (line,) = order["lines"]
+        # The line is the warehouse's (stock is allocated there), at the trade price.
+        assert (line["partner"], line["unit_price_excl_tax"]) == ("main", "24.00")
+        assert order["total_incl_tax"] == "48.00"
+        stock = _ok(admin.get(f"/api/admin/products/{ids['BAG-S']}/"))["stockrecords"]
+        allocated = {r["partner"]: r["num_allocated"] for r in stock}
+        assert allocated == {partners["main"]: 2, partners["trade"]: None}
+
+
+def test_a_recorded_payment_shows_as_paid_and_moves_the_order(oscar: OscarStore) -> None:
+    with oscar.admin() as admin:
+        ids = _product_with_sizes(admin, "PEN", "2.50")
+        number = _place(oscar, "TRADE-0005", {ids["PEN-S"]: 4})
+        page = _orders(admin)
+        (order,) = (o for o in page["orders"] if o["number"] == number)
+        assert order["paid"] is None
+        oscar.record_payment(number, "6.00", "invoice 1")
+        oscar.record_payment(number, "4.00", "invoice 1, rest")
+        moved = _orders(admin, page["next"])["orders"]
+        assert [(o["number"], o["paid"]) for o in moved] == [(number, "10.00")]
+        assert moved[0]["changed"] > order["changed"]

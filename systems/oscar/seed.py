@@ -2,7 +2,7 @@
 Python, in this folder): the staff user the API is called as (no password: the launcher
 gives it a fresh token per run), a warehouse (partner), a product class whose products
 vary by size, the customer group "trade" and two shipping countries (Oscar ships none;
-its own loader needs pycountry).
+its own loader needs pycountry), and the price list `trade` for that group.
 """
 
 import django
@@ -22,6 +22,9 @@ admin.is_staff = admin.is_superuser = True
 admin.set_unusable_password()
 admin.save()
 Partner.objects.create(name="Main warehouse", code="main")
+# A price list, not a warehouse: its code names the customer group whose members pay its
+# prices (trade_partner/strategy.py).
+Partner.objects.create(name="Trade prices", code="trade")
 apparel = ProductClass.objects.create(
     name="Apparel", slug="apparel", requires_shipping=True, track_stock=True
 )

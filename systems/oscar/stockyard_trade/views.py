@@ -5,8 +5,10 @@ GET  /stockyard/orders/?since=<iso datetime>&after_id=<order id>&limit=<n>
      change, or its placing when it has none. Keyset paging on (changed, id): pass back the
      answer's `next` as the next call's query. Each order carries what a connector needs to
      make a sale of it: lines with partner SKU, quantities and prices (incl. and excl. tax),
-     the customer's account (username), email and groups, the addresses, and the shipping
-     events so far.
+     the customer's account (username), email and groups, the addresses, the shipping
+     events so far, and `paid`: the sum of the order's "Paid" payment events (null when
+     none). A payment event moves the order's "changed" too, so a payment recorded later
+     (manage.py record_payment) shows in the next pull.
 POST /stockyard/orders/<number>/shipping-events/
      {"key": "...", "event_type": "Shipped", "carrier": "...", "tracking_number": "...",
       "lines": [{"partner_sku": "...", "quantity": 1}]}   (no "lines": every line, in full)
@@ -23,7 +25,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
@@ -38,10 +40,12 @@ from stockyard_trade.models import ShippingEventKey
 
 Order = get_model("order", "Order")
 OrderStatusChange = get_model("order", "OrderStatusChange")
+PaymentEvent = get_model("order", "PaymentEvent")
 ShippingEventType = get_model("order", "ShippingEventType")
 EventHandler = get_class("order.processing", "EventHandler")
 
 PAGE = 50
+PAID = "Paid"  # the payment event type whose amounts count as paid (record_payment makes it)
 MAX_PAGE = 200
 
 
@@ -96,6 +100,11 @@ def _event(event: Any) -> dict[str, Any]:
     }
 
 
+def _paid(order: Any) -> str | None:
+    amounts = [e.amount for e in order.payment_events.all() if e.event_type.name == PAID]
+    return _money(sum(amounts, Decimal(0))) if amounts else None
+
+
 def _order(order: Any) -> dict[str, Any]:
     return {
         "id": order.id,
@@ -140,6 +149,7 @@ def _order(order: Any) -> dict[str, Any]:
             for line in order.lines.all()
         ],
         "shipping_events": [_event(event) for event in order.shipping_events.all()],
+        "paid": _paid(order),
     }
 
 
@@ -167,8 +177,18 @@ class OrdersSince(APIView):
             .order_by("-date_created")
             .values("date_created")[:1]
         )
+        last_payment = (
+            PaymentEvent.objects.filter(order=OuterRef("pk"))
+            .order_by("-date_created")
+            .values("date_created")[:1]
+        )
+        # Each side falls back to the placing: Greatest of a NULL is NULL on SQLite.
         orders = Order.objects.annotate(
-            changed=Coalesce(Subquery(last_change), "date_placed", output_field=DateTimeField())
+            changed=Greatest(
+                Coalesce(Subquery(last_change), "date_placed", output_field=DateTimeField()),
+                Coalesce(Subquery(last_payment), "date_placed", output_field=DateTimeField()),
+                output_field=DateTimeField(),
+            )
         )
         if since is not None:
             orders = orders.filter(Q(changed__gt=since) | Q(changed=since, id__gt=after_id))
@@ -181,6 +201,7 @@ class OrdersSince(APIView):
                 "shipping_events__event_type",
                 "shipping_events__line_quantities",
                 "shipping_events__stockyard_key",
+                "payment_events__event_type",
             )[: limit + 1]
         )
         more = len(page) > limit

@@ -36,13 +36,20 @@ DATABASES = {
     }
 }
 
+# Oscar's partner app is forked (trade_partner/apps.py) for its pricing strategy only: its
+# models and migrations stay Oscar's.
 INSTALLED_APPS = [
-    *OSCAR_APPS,
+    *(
+        "trade_partner.apps.PartnerConfig" if app.startswith("oscar.apps.partner.") else app
+        for app in OSCAR_APPS
+    ),
     "rest_framework",
     "rest_framework.authtoken",
     "oscarapi",
     "stockyard_trade",
 ]
+
+MIGRATION_MODULES = {"partner": "oscar.apps.partner.migrations"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
