@@ -117,6 +117,14 @@ ON CONFLICT (client_id, code) DO UPDATE SET
     updated_at = excluded.updated_at
 RETURNING id
 
+-- name: customer
+-- A client's customer, by id.
+SELECT id, code, email, data FROM customers WHERE id = :id AND client_id = :client_id
+
+-- name: customer_by_code
+-- A client's customer, by the source's code for it (a trade account number).
+SELECT id, code, email, data FROM customers WHERE client_id = :client_id AND code = :code
+
 -- name: links
 -- What a channel holds of some entities of a kind: remote id and content hash.
 SELECT entity_id, remote_id, hash FROM channel_links

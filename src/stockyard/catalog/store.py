@@ -85,12 +85,30 @@ class StoredFulfillment:
     tracking: Tracking | None
 
 
+# The attribute that marks a customer erased on request (service.customers): its value is
+# when. Kept in the row's data so every reader of a customer sees it, with no new column.
+ERASED = "stockyard_erased_at"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCustomer:
     id: int
     code: str
     email: str | None
     fields: dict[str, Any]
+
+    @property
+    def customer(self) -> Customer:
+        return Customer.model_validate(self.fields)
+
+    @property
+    def erased(self) -> bool:
+        attributes = self.fields.get("attributes")
+        return isinstance(attributes, dict) and ERASED in attributes
+
+
+def _customer(row: Row) -> StoredCustomer:
+    return StoredCustomer(int(row["id"]), row["code"], row["email"], json.loads(row["data"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,9 +383,7 @@ class CatalogStore(Store):
         self, client_id: int, prefix: str, limit: int
     ) -> list[StoredCustomer]:
         rows = self._in_range("customers_in_range", client_id, prefix, limit)
-        return [
-            StoredCustomer(int(r["id"]), r["code"], r["email"], json.loads(r["data"])) for r in rows
-        ]
+        return [_customer(r) for r in rows]
 
     def _in_range(self, query: str, client_id: int, prefix: str, limit: int) -> list[Row]:
         """Rows whose key starts with `prefix` in any case: its case-folded form is a prefix
@@ -426,6 +442,26 @@ class CatalogStore(Store):
                 now=time.time(),
             )
         return int(customer_id)
+
+    def customer(self, client_id: int, customer_id: int) -> StoredCustomer:
+        row = self.must(
+            self.conn,
+            "customer",
+            missing=NotFound(f"no customer {customer_id} in the catalog"),
+            id=customer_id,
+            client_id=client_id,
+        )
+        return _customer(row)
+
+    def customer_by_code(self, client_id: int, code: str) -> StoredCustomer:
+        row = self.must(
+            self.conn,
+            "customer_by_code",
+            missing=NotFound(f"no customer {code!r} in the catalog"),
+            code=code,
+            client_id=client_id,
+        )
+        return _customer(row)
 
     # ------------------------------------------------------------------------ channel links
 

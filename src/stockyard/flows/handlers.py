@@ -6,14 +6,16 @@ from __future__ import annotations
 import functools
 
 from stockyard.engine.handlers import HandlerRegistry
-from stockyard.flows import bulk, channel, orders, products
+from stockyard.flows import bulk, channel, customers, orders, products
 from stockyard.flows.base import Flow, Services
 
 FLOWS: dict[str, Flow] = {
     "sync_product": products.sync_product,
     "sync_products": products.sync_products,
     "sync_image": products.sync_image,
-    "sync_customer": products.sync_customer,
+    "sync_customer": customers.sync_customer,
+    "sync_channel_customer": customers.sync_channel_customer,
+    "pull_customers": customers.pull_customers,
     "fetch_images": products.fetch_images,
     "pull_products": products.pull_products,
     "add_product": channel.add_product,

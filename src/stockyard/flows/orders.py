@@ -62,6 +62,8 @@ def sync_order(services: Services, ctx: Context) -> None:
         raise InvalidInput("invalid payload: give the 'order' or the channel's 'remote_id'")
     order = parse(Order, record, "order")
     order_id, _ = services.store.upsert_order(ctx.job.client_id, channel.id, order)
+    if order.paid is not None:
+        _queue_payment(ctx, channel, order.remote_id, order.paid)
     if services.store.order(ctx.job.client_id, order_id).source_code:
         return
     source = services.only_connection(
@@ -71,6 +73,21 @@ def sync_order(services: Services, ctx: Context) -> None:
         raise PermanentError("the client has no source connection to create the order in")
     refs = (order.remote_id,)
     ctx.enqueue("add_order", {"order_id": order_id}, source.id, refs, f"add_order:{order_id}")
+
+
+def _queue_payment(ctx: Context, channel: Connection, remote_id: str, paid: Decimal) -> None:
+    """The store recorded a payment (an order on account settled): check it and record
+    it. Queued here, once the order is stored, so it never runs before the order exists;
+    keyed by the amount, so each distinct paid value is checked once however often the
+    order is reported."""
+    amount = format(paid.normalize(), "f")  # "24.5" and "24.50" are one value
+    ctx.enqueue(
+        "update_order_instruction",
+        {"remote_id": remote_id, "paid": str(paid)},
+        channel.id,
+        (remote_id,),
+        f"update_order_instruction:{channel.id}:{remote_id}:{amount}",
+    )
 
 
 def _declined(
@@ -176,10 +193,23 @@ def sync_channel_fulfillments(services: Services, ctx: Context) -> None:
     )
 
 
+def _order_to_pay(services: Services, ctx: Context) -> StoredOrder:
+    """The order by Stockyard's id, or by the channel's id ("remote_id") of the item's
+    channel connection."""
+    if "order_id" in ctx.payload or "remote_id" not in ctx.payload:
+        return _order(services, ctx)
+    remote_id = ctx.payload["remote_id"]
+    if not isinstance(remote_id, str) or not remote_id:
+        raise InvalidInput("invalid payload: 'remote_id' must be the channel's order id")
+    channel = services.connection(ctx, "channel")
+    return services.store.order(ctx.job.client_id, services.store.order_id(channel.id, remote_id))
+
+
 @flow
 def update_order_instruction(services: Services, ctx: Context) -> None:
-    """Mark an order paid; the paid amount must match the order's total exactly."""
-    stored = _order(services, ctx)
+    """Mark an order paid; the paid amount must match the order's total exactly. A
+    mismatch (the trade store's classic) fails this item only, naming both sums."""
+    stored = _order_to_pay(services, ctx)
     try:
         paid = Decimal(str(ctx.payload.get("paid")))
     except InvalidOperation:
@@ -198,6 +228,8 @@ def pull_orders(services: Services, ctx: Context) -> None:
     with cursors.Pull(services.store, channel.id, "orders", ctx.job.id) as pull:
         page = services.connector(channel, "channel").fetch_orders(pull.start)
         for record in page.records:
+            # A record carrying `paid` gets its update_order_instruction from its
+            # sync_order, once the order is stored (_queue_payment).
             ctx.follow_ups.append(order_request(channel, record, ctx.job.id))
         pull.advance(page.cursor)
 

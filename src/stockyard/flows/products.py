@@ -1,11 +1,11 @@
-"""Products in: a source's products, images and customers reach the catalog, and
+"""Products in: a source's products and images reach the catalog, and
 each channel whose rules accept a product gets items only for what changed there."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stockyard.catalog.models import Customer, Image, Product, parse
+from stockyard.catalog.models import Image, Product, parse
 from stockyard.catalog.store import StoredProduct
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
@@ -138,12 +138,6 @@ def fetch_images(services: Services, ctx: Context) -> None:
     for record in services.connector(source, "source").fetch_images(code):
         services.store.add_image(ctx.job.client_id, code, parse(Image, record, "image"))
     fan_out(services, ctx, [product_id])
-
-
-@flow
-def sync_customer(services: Services, ctx: Context) -> None:
-    services.connection(ctx, "source")
-    services.store.upsert_customer(ctx.job.client_id, parse(Customer, ctx.payload, "customer"))
 
 
 @flow

@@ -1,14 +1,14 @@
-"""Channel rules: which products a channel takes, which price tier and warehouse
-quantities it gets, and how catalog fields are named there. Set in a channel connection's
-settings under "rules"; see docs/flows.md."""
+"""Channel rules: which products a channel takes, which price tier (and which tier
+prices) and warehouse quantities it gets, and how catalog fields are named there. Set in a
+channel connection's settings under "rules"; see docs/flows.md."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from stockyard.catalog.models import parse
 from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
@@ -50,6 +50,9 @@ class ChannelRules(BaseModel):
     # Also send `stock` (warehouse -> quantity, of `warehouses`). Only on demand: a new
     # field changes every variant's fingerprint, and each channel would get them all again.
     stock_by_warehouse: bool = False
+    # Also send `tier_prices` ({tier: price} of these tiers, where the variant has them):
+    # a trade store shows each customer group its own price. Only on demand, like `stock`.
+    price_tiers: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
 
     def accepts(self, product: StoredProduct) -> bool:
         return not product.deleted and self.filter.accepts(product.fields)
@@ -85,6 +88,8 @@ class ChannelRules(BaseModel):
             fields["stock"] = {
                 w: q for w, q in v.stock.items() if self.warehouses is None or w in self.warehouses
             }
+        if self.price_tiers:
+            fields["tier_prices"] = {t: str(v.prices[t]) for t in self.price_tiers if t in v.prices}
         return ChannelVariant(v.sku, self._mapped(fields), remote_id)
 
     def image(

@@ -1,0 +1,122 @@
+"""Customers: a source's customers (a trade store's accounts) reach the catalog, and each
+channel that takes customers gets one item per customer whose data changed there.
+
+source --pull_customers--> sync_customer (catalog) --> sync_channel_customer (per channel)
+
+A channel takes customers when its connector implements `upsert_customer`
+(`offers_customers`). What a channel was last sent of a customer is a link of kind
+"customer" with the hash of that data, as for products: an unchanged customer queues
+nothing, and a retried item sends the latest data, not the data it was queued with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from stockyard.catalog.models import Customer, parse
+from stockyard.engine.handlers import Context
+from stockyard.errors import InvalidInput, PermanentError
+from stockyard.flows import cursors
+from stockyard.flows.base import Services, flow
+from stockyard.flows.rules import content_hash
+from stockyard.tenancy import Connection
+
+KIND = "customer"  # the link kind of a customer on a channel
+
+
+def customer_hash(customer: Customer) -> str:
+    """The fingerprint of what a channel is sent of a customer: every field."""
+    return content_hash(customer.model_dump(mode="json"))
+
+
+def customer_channels(services: Services, client_id: int) -> list[Connection]:
+    """The client's active channels whose connector takes customers. A channel whose
+    connector is not installed is left out: its product items already say so."""
+    found = []
+    for channel in services.connections(client_id, "channel"):
+        cls = services.connectors.get(channel.connector)
+        if cls is not None and cls.offers_customers():
+            found.append(channel)
+    return found
+
+
+@flow
+def sync_customer(services: Services, ctx: Context) -> None:
+    """Store the customer as the source sent it; queue a sync_channel_customer for each
+    channel that takes customers and does not hold this data yet."""
+    services.connection(ctx, "source")
+    customer = parse(Customer, ctx.payload, "customer")
+    client_id = ctx.job.client_id
+    customer_id = services.store.upsert_customer(client_id, customer)
+    digest = customer_hash(customer)
+    for channel in customer_channels(services, client_id):
+        link = services.store.links(channel.id, KIND, [customer_id]).get(customer_id)
+        if link is None or link.hash != digest:
+            ctx.enqueue(
+                "sync_channel_customer", {"customer_id": customer_id}, channel.id, (customer.code,)
+            )
+
+
+@flow
+def sync_channel_customer(services: Services, ctx: Context) -> None:
+    """Create or update the customer's account on the channel, from the catalog as it is
+    now; link the channel's id of it with the hash of what was sent."""
+    channel = services.connection(ctx, "channel")
+    value = ctx.payload.get("customer_id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("invalid payload: 'customer_id' must be an integer id")
+    stored = services.store.customer(ctx.job.client_id, value)
+    if stored.erased:
+        # Nothing personal is left to send, and an account of blanks helps nobody.
+        raise PermanentError(
+            f"customer {stored.code} was erased on request: nothing was sent to"
+            f" {channel.description}; erase the account there if it holds one"
+        )
+    customer = stored.customer
+    link = services.store.links(channel.id, KIND, [stored.id]).get(stored.id)
+    digest = customer_hash(customer)
+    if link is not None and link.hash == digest:
+        return
+    remote_id = services.connector(channel, "channel").upsert_customer(
+        customer.model_dump(mode="json"),
+        None if link is None else link.remote_id,
+        ctx.job.idempotency_key,
+    )
+    if not isinstance(remote_id, str) or not remote_id:
+        raise PermanentError(f"{channel.description} gave no id for customer {stored.code}")
+    services.store.link(channel.id, KIND, stored.id, remote_id, digest)
+
+
+def _request_key(source: Connection, record: Any) -> tuple[str, tuple[str, ...]]:
+    """The idempotency key and refs of the sync_customer of a pulled record: the same
+    record pulled twice (a pull repeated after a crash) is queued once."""
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    code = record.get("code") if isinstance(record, dict) else None
+    code = str(code) if code else ""
+    return f"sync_customer:{source.id}:{code}:{digest}", (code,) if code else ()
+
+
+@flow
+def pull_customers(services: Services, ctx: Context) -> None:
+    """Ask a source that cannot push for the customers changed since the last pull; each
+    becomes a sync_customer item in the source's lane."""
+    source = services.connection(ctx, "source")
+    with cursors.Pull(services.store, source.id, "customers", ctx.job.id) as pull:
+        page = services.connector(source, "source").fetch_customers(pull.start)
+        for record in page.records:
+            key, refs = _request_key(source, record)
+            payload = record if isinstance(record, dict) else {"customer": record}
+            ctx.enqueue("sync_customer", payload, source.id, refs, key)
+        pull.advance(page.cursor)
+
+
+__all__ = [
+    "KIND",
+    "customer_channels",
+    "customer_hash",
+    "pull_customers",
+    "sync_channel_customer",
+    "sync_customer",
+]
