@@ -36,7 +36,9 @@ VENDURE_DIR = ROOT / "systems" / "vendure"
 TRYTON_DB = "shop"
 TRYTON_ADMIN = ("admin", "admin")
 VENDURE_ADMIN = ("superadmin", "superadmin")
-TRYTON_MODULES = ("sale", "stock", "product")
+# sale_price_list (with product_price_list) gives trade customers their prices;
+# account_credit_limit their credit limit.
+TRYTON_MODULES = ("sale", "stock", "product", "sale_price_list", "account_credit_limit")
 
 
 class SystemError(RuntimeError):
@@ -185,6 +187,8 @@ def tryton_template() -> Path:
     running = start_tryton(port, folder=folder, fresh=False)
     try:
         seed_tryton_company(tryton_client(running.url))
+        # A new session: its context carries the company the first one created.
+        seed_tryton_trade(tryton_client(running.url))
     finally:
         running.stop()
     _snapshot(folder / f"{TRYTON_DB}.sqlite", template)
@@ -235,6 +239,105 @@ def seed_tryton_company(client: TrytonClient) -> None:
         [1],
         {"sale_invoice_method": "manual", "sale_shipment_method": "order"},
     )
+
+
+@dataclass(frozen=True)
+class TradeAccount:
+    """A trade customer of the demo: a party whose code is its account number."""
+
+    code: str
+    name: str
+    email: str
+    phone: str
+    credit_limit: Decimal
+    contacts: tuple[tuple[str, str, str, str], ...]  # (name, email, phone, role)
+
+
+TRADE_PRICE_LIST = "Trade"
+TRADE_DISCOUNT = Decimal("0.8")  # the Trade list's formula: 20 % below the list price
+TRADE_PAYMENT_TERM = "30 days net"
+ACME = TradeAccount(
+    code="T1001",
+    name="Acme Trading",
+    email="orders@acme-trading.example",
+    phone="+44 20 7946 0001",
+    credit_limit=Decimal("5000.00"),
+    contacts=(("Jo Buyer", "jo@acme-trading.example", "+44 20 7946 0002", "buyer"),),
+)
+
+
+def seed_tryton_trade(client: TrytonClient) -> None:
+    """The trade side: a price list "Trade" (a formula, so it needs no products), a
+    payment term, and the trade customer Acme Trading on both with a credit limit."""
+    (price_list,) = client.model(
+        "product.price_list",
+        "create",
+        [
+            {
+                "name": TRADE_PRICE_LIST,
+                "price": "list_price",
+                "lines": [["create", [{"formula": f"list_price * {TRADE_DISCOUNT}"}]]],
+            }
+        ],
+    )
+    (term,) = client.model(
+        "account.invoice.payment_term",
+        "create",
+        [
+            {
+                "name": TRADE_PAYMENT_TERM,
+                "lines": [
+                    [
+                        "create",
+                        [{"type": "remainder", "relativedeltas": [["create", [{"days": 30}]]]}],
+                    ]
+                ],
+            }
+        ],
+    )
+    add_trade_account(client, ACME, price_list, term)
+
+
+def add_trade_account(
+    client: TrytonClient, account: TradeAccount, price_list: int, payment_term: int | None
+) -> int:
+    """A party with `account.code`, `price_list` as its sale price list, its credit limit,
+    an invoice address, its e-mail and phone, and its contacts (named contact mechanisms,
+    the role as their comment). Returns the party's id."""
+    mechanisms = [
+        {"type": "email", "value": account.email},
+        {"type": "phone", "value": account.phone},
+    ]
+    for name, email, phone, role in account.contacts:
+        for kind, value in (("email", email), ("phone", phone)):
+            mechanisms.append({"type": kind, "value": value, "name": name, "comment": role})
+    address = {
+        "street_unstructured": "1 Wharf Road",
+        "postal_code": "N1 7GR",
+        "city": "London",
+        "invoice": True,
+    }
+    (party,) = client.model(
+        "party.party",
+        "create",
+        [
+            {
+                "name": account.name,
+                "code": account.code,
+                "addresses": [["create", [address]]],
+                "contact_mechanisms": [["create", mechanisms]],
+            }
+        ],
+    )
+    # Company-dependent values (MultiValue fields): written once the party exists.
+    values: dict[str, Any] = {
+        "sale_price_list": price_list,
+        "credit_limit_amount": account.credit_limit,
+    }
+    if payment_term is not None:
+        values["customer_payment_term"] = payment_term
+    client.model("party.party", "write", [party], values)
+    return int(party)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
-"""The `tryton` connector: Tryton ERP (trytond 8.2, modules product, stock and sale) over
-its JSON-RPC API. As a source it reads products, prices and stock and creates sale orders;
-as a fulfillment service it reports the state of the customer shipments of those sales.
+"""The `tryton` connector: Tryton ERP (trytond 8.2, modules product, stock and sale, with
+sale_price_list and account_credit_limit for trade customers) over its JSON-RPC API. As a
+source it reads products, prices (tier prices from its price lists) and stock, reads its
+trade customers, and creates sale orders (a trade customer's own on account); as a
+fulfillment service it reports the state of the customer shipments of those sales.
 docs/connectors.md lists its settings."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +34,13 @@ class TrytonSettings(BaseModel):
     warehouses: list[str] = []
     # Seconds each pull reads back before its cursor, for writes that committed late.
     overlap: float = Field(default=5.0, ge=0, le=3600)
+    # Price tiers: tier name -> the name of a Tryton price list; each variant's
+    # prices[tier] is that list's price for it, and a trade customer whose sale price
+    # list it is sees that tier. Empty: no tier prices (records as before).
+    price_lists: dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[str, Field(min_length=1, max_length=200)],
+    ] = Field(default={}, max_length=50)
 
 
 # Tryton's customer shipment states -> Stockyard's fulfillment states.
@@ -45,6 +54,56 @@ SHIPMENT_STATES = {
     "done": "complete",
     "cancelled": "cancelled",
 }
+
+
+def _money(value: Decimal) -> str:
+    """A price as the catalog writes it: two decimals unless Tryton's has more (its
+    prices carry four digits, "8.0000")."""
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents if cents == value else value.normalize())
+
+
+# What a party's customer record is read from: a change to any of them is the party's.
+_PARTY_MODELS = ("party.party", "party.address", "party.contact_mechanism")
+_PHONES = ("phone", "mobile")
+
+
+def _first(mechanisms: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | None:
+    """The party's own (unnamed) contact of one of `kinds`, else anyone's."""
+    of_kind = [m for m in mechanisms if m["type"] in kinds and m["value"]]
+    own = [m for m in of_kind if not m.get("name")]
+    return str((own or of_kind)[0]["value"]) if of_kind else None
+
+
+def _contacts(mechanisms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The people at a party: its named contact mechanisms grouped by name, the role
+    taken from their comment (Tryton has no contact person without party_relationship)."""
+    people: dict[str, dict[str, Any]] = {}
+    for m in mechanisms:
+        name = (m.get("name") or "").strip()
+        if not name or not m["value"]:
+            continue
+        person = people.setdefault(name, {"name": name, "email": None, "phone": "", "role": ""})
+        if m["type"] == "email" and person["email"] is None:
+            person["email"] = m["value"]
+        elif m["type"] in _PHONES and not person["phone"]:
+            person["phone"] = m["value"]
+        if not person["role"] and m.get("comment"):
+            person["role"] = str(m["comment"]).strip()
+    return list(people.values())
+
+
+def _address(row: dict[str, Any], party: str, countries: dict[int, str]) -> dict[str, Any]:
+    lines = (row.get("street_unstructured") or "").splitlines()
+    return {
+        "name": row.get("party_name") or party,
+        "company": party,
+        "line1": lines[0] if lines else "",
+        "line2": ", ".join(lines[1:]),
+        "city": row.get("city") or "",
+        "postcode": row.get("postal_code") or "",
+        "country": countries.get(row["country"], "") if row.get("country") else "",
+    }
 
 
 def _changed_since(since: dt.datetime) -> list[Any]:
@@ -96,6 +155,7 @@ def _record(
     stock: dict[int, dict[str, int]],
     barcodes: dict[int, str],
     categories: dict[int, str],
+    tiers: dict[int, dict[str, str]],
 ) -> dict[str, Any]:
     """One template as a catalog product. Deactivated variants are left out; a template
     left with none, deactivated or no longer salable is withdrawn (active: false)."""
@@ -113,6 +173,9 @@ def _record(
                 "barcode": next((barcodes[i] for i in v["identifiers"] if i in barcodes), None),
                 "price": str(v.get("list_price_used") or Decimal(0)),
                 "stock": stock.get(v["id"], {}),
+                # Only when the connection names price lists: a record without tiers
+                # stays exactly as it was before they existed (its hash too).
+                **({"prices": tiers[v["id"]]} if tiers.get(v["id"]) else {}),
             }
             for v in (live or variants)
         ],
@@ -137,6 +200,7 @@ class TrytonConnector(Connector):
             self.config.timeout,
         )
         self._warehouses: list[dict[str, Any]] | None = None
+        self._lists: dict[str, int] | None = None
 
     def close(self) -> None:
         self.rpc.close()
@@ -144,31 +208,125 @@ class TrytonConnector(Connector):
     # ------------------------------------------------------------------------ products
 
     def fetch_products(self, cursor: str | None) -> Page:
+        return self._pull(
+            cursor,
+            self._newest_change,
+            self._changes,
+            lambda: self.rpc.model(
+                "product.template", "search", [("active", "in", [True, False])], 0, None, None
+            ),
+            self._products,
+        )
+
+    def _pull(
+        self,
+        cursor: str | None,
+        newest_change: Callable[[], dt.datetime | None],
+        changes: Callable[[dt.datetime], dict[int, dt.datetime]],
+        everything: Callable[[], list[int]],
+        records: Callable[[list[int]], list[dict[str, Any]]],
+    ) -> Page:
+        """A pull since `cursor` of the records `changes` names by id (a negative id: a
+        change that concerns every record, as a price list's new formula does)."""
         at = _Cursor.parse(cursor)
         window = dt.timedelta(seconds=self.config.overlap)
         if at.since is None:  # everything; the window's stamps make the next pull exact
-            newest = self._newest_change()
-            changed = self._changed_templates(newest - window) if newest else {}
-            todo = self.rpc.model(
-                "product.template", "search", [("active", "in", [True, False])], 0, None, None
-            )
-            return Page(self._products(sorted(todo)), _Cursor(newest, changed).dump())
-        changed = self._changed_templates(at.since - window)
-        todo = sorted(t for t, stamp in changed.items() if at.delivered.get(t) != stamp)
+            newest = newest_change()
+            changed = changes(newest - window) if newest else {}
+            return Page(records(sorted(everything())), _Cursor(newest, changed).dump())
+        changed = changes(at.since - window)
+        fresh = [k for k, stamp in changed.items() if at.delivered.get(k) != stamp]
+        todo = sorted(everything()) if any(k < 0 for k in fresh) else sorted(fresh)
         newest = max([*changed.values(), at.since])
-        delivered = {t: stamp for t, stamp in changed.items() if stamp >= newest - window}
-        return Page(self._products(todo), _Cursor(newest, delivered).dump())
+        delivered = {k: stamp for k, stamp in changed.items() if stamp >= newest - window}
+        return Page(records(todo), _Cursor(newest, delivered).dump())
 
     def _newest_change(self) -> dt.datetime | None:
-        """The time of the latest change to a template, a variant or a stock move."""
+        """The time of the latest change to a template, a variant or a stock move (or a
+        tier's price list)."""
+        models = ["product.template", "product.product", "stock.move"]
+        if self.config.price_lists:
+            models += ["product.price_list", "product.price_list.line"]
+        return self._newest(models)
+
+    def _newest(self, models: list[str]) -> dt.datetime | None:
         found: list[dt.datetime] = []
-        for model in ("product.template", "product.product", "stock.move"):
+        for model in models:
             for stamp in ("create_date", "write_date"):
                 rows = self.rpc.model(
-                    model, "search_read", [(stamp, "!=", None)], 0, 1, [[stamp, "DESC"]], [stamp]
+                    model,
+                    "search_read",
+                    [(stamp, "!=", None)],
+                    0,
+                    1,
+                    [[stamp, "DESC"]],
+                    [stamp],
                 )
                 found += [r[stamp] for r in rows]
         return max(found, default=None)
+
+    def _changes(self, since: dt.datetime) -> dict[int, dt.datetime]:
+        """The templates changed since `since`, and each tier's price list changed since
+        (under its id negated: a new formula changes every product's tier price)."""
+        changed = self._changed_templates(since)
+        for list_id, stamp in self._changed_lists(since).items():
+            changed[-list_id] = stamp
+        return changed
+
+    def _changed_lists(self, since: dt.datetime) -> dict[int, dt.datetime]:
+        ids = sorted(set(self._price_lists().values()))
+        if not ids:
+            return {}
+        stamps = ["create_date", "write_date"]
+        when = _changed_since(since)
+        changed: dict[int, dt.datetime] = {}
+        lists = self.rpc.model(
+            "product.price_list", "search_read", [("id", "in", ids), when], 0, None, None, stamps
+        )
+        lines = self.rpc.model(
+            "product.price_list.line",
+            "search_read",
+            [("price_list", "in", ids), when],
+            0,
+            None,
+            None,
+            [*stamps, "price_list"],
+        )
+        for record, list_id in [
+            *((r, r["id"]) for r in lists),
+            *((r, r["price_list"]) for r in lines),
+        ]:
+            stamp = _stamp(record)
+            changed[list_id] = max(stamp, changed.get(list_id, stamp))
+        return changed
+
+    def _price_lists(self) -> dict[str, int]:
+        """Each tier's Tryton price list id, found by name once per connector."""
+        if self._lists is None:
+            wanted = self.config.price_lists
+            found = (
+                self.rpc.model(
+                    "product.price_list",
+                    "search_read",
+                    [("name", "in", sorted(set(wanted.values())))],
+                    0,
+                    None,
+                    None,
+                    ["name"],
+                )
+                if wanted
+                else []
+            )
+            ids: dict[str, list[int]] = {}
+            for row in found:
+                ids.setdefault(row["name"], []).append(row["id"])
+            for tier, name in sorted(wanted.items()):
+                if not ids.get(name):
+                    raise PermanentError(f"tryton: no price list named {name!r} (tier {tier!r})")
+                if len(ids[name]) > 1:  # which one a customer is on would be a guess
+                    raise PermanentError(f"tryton: {len(ids[name])} price lists named {name!r}")
+            self._lists = {tier: ids[name][0] for tier, name in wanted.items()}
+        return self._lists
 
     def _changed_templates(self, since: dt.datetime) -> dict[int, dt.datetime]:
         """The templates changed since `since` (their own fields, a variant's, a price or
@@ -239,12 +397,31 @@ class TrytonConnector(Connector):
         stock = self._stock(product_ids)
         barcodes = self._barcodes([i for v in variants.values() for i in v["identifiers"]])
         categories = self._category_names([c for t in templates for c in t["categories"]])
+        tiers = self._tier_prices(product_ids)
         records = []
         for template in templates:
             coded = [variants[p] for p in template["products"] if variants[p].get("code")]
             if coded:  # a template without a code (SKU) on any variant has nothing to sell
-                records.append(_record(template, coded, stock, barcodes, categories))
+                records.append(_record(template, coded, stock, barcodes, categories, tiers))
         return records
+
+    def _tier_prices(self, product_ids: list[int]) -> dict[int, dict[str, str]]:
+        """{product: {tier: price}}, computed by Tryton: the product's sale price read in
+        the context of the tier's price list (sale_price_list), one call per tier for the
+        whole page. A list with no line for a product gives it no price in that tier."""
+        result: dict[int, dict[str, str]] = {p: {} for p in product_ids}
+        for tier, list_id in self._price_lists().items():
+            rows = self.rpc.model(
+                "product.product",
+                "read",
+                product_ids,
+                ["sale_price_uom"],
+                context={"price_list": list_id, "active_test": False},
+            )
+            for row in rows:
+                if row["sale_price_uom"] is not None:
+                    result[row["id"]][tier] = _money(row["sale_price_uom"])
+        return result
 
     def _stock(self, product_ids: list[int]) -> dict[int, dict[str, int]]:
         """What can be promised per warehouse code, per product: the quantity on hand,
@@ -295,6 +472,134 @@ class TrytonConnector(Connector):
         rows = self.rpc.model("product.category", "read", sorted(set(ids)), ["name"])
         return {r["id"]: r["name"] for r in rows}
 
+    # ----------------------------------------------------------------------- customers
+
+    def fetch_customers(self, cursor: str | None) -> Page:
+        """The trade customers changed since `cursor`: parties with a sale price list or
+        a credit limit, the terms only a trade customer has. Every other party (the web
+        guests create_order makes, suppliers, the company itself) stays in Tryton: a
+        trade store needs none of them, and personal data not needed is not copied."""
+        return self._pull(
+            cursor,
+            lambda: self._newest(list(_PARTY_MODELS)),
+            self._changed_parties,
+            lambda: self.rpc.model("party.party", "search", [], 0, None, None),
+            self._customers,
+        )
+
+    def _changed_parties(self, since: dt.datetime) -> dict[int, dt.datetime]:
+        """The parties changed since `since` (their own fields, an address or a contact
+        mechanism), each with the time of its latest change. Company-dependent values
+        (price list, credit limit, payment term) are written through the party, which
+        stamps it."""
+        changed: dict[int, dt.datetime] = {}
+        stamps = ["create_date", "write_date"]
+        for model in _PARTY_MODELS:
+            owner = "id" if model == "party.party" else "party"
+            rows = self.rpc.model(
+                model,
+                "search_read",
+                [_changed_since(since)],
+                0,
+                None,
+                None,
+                [*stamps, *([owner] if owner != "id" else [])],
+                context={"active_test": False},
+            )
+            for row in rows:
+                stamp = _stamp(row)
+                changed[row[owner]] = max(stamp, changed.get(row[owner], stamp))
+        return changed
+
+    def _trade_parties(self, domain: list[Any]) -> list[dict[str, Any]]:
+        """The active parties in `domain` that are trade customers, with their terms.
+        (The terms are company-dependent fields Tryton cannot search on: read, then
+        kept.)"""
+        rows = self.rpc.model(
+            "party.party",
+            "search_read",
+            domain,
+            0,
+            None,
+            None,
+            [
+                "code",
+                "name",
+                "sale_price_list",
+                "credit_limit_amount",
+                "customer_payment_term",
+                "addresses",
+                "contact_mechanisms",
+            ],
+        )
+        return [
+            r
+            for r in rows
+            if r.get("code") and (r["sale_price_list"] or r["credit_limit_amount"] is not None)
+        ]
+
+    def _customers(self, party_ids: list[int]) -> list[dict[str, Any]]:
+        if not party_ids:
+            return []
+        parties = self._trade_parties([("id", "in", party_ids)])
+        addresses = self._read(
+            "party.address",
+            [a for p in parties for a in p["addresses"]],
+            ["party_name", "street_unstructured", "postal_code", "city", "country"],
+        )
+        mechanisms = self._read(
+            "party.contact_mechanism",
+            [m for p in parties for m in p["contact_mechanisms"]],
+            ["type", "value", "name", "comment"],
+        )
+        countries = {
+            r["id"]: r["code"] or ""
+            for r in self._read(
+                "country.country",
+                [a["country"] for a in addresses.values() if a["country"]],
+                ["code"],
+            ).values()
+        }
+        terms = {
+            r["id"]: r["name"]
+            for r in self._read(
+                "account.invoice.payment_term",
+                [p["customer_payment_term"] for p in parties if p["customer_payment_term"]],
+                ["name"],
+            ).values()
+        }
+        tier_of = {list_id: tier for tier, list_id in reversed(self._price_lists().items())}
+        records = []
+        for party in parties:
+            own = [mechanisms[m] for m in party["contact_mechanisms"] if m in mechanisms]
+            limit = party["credit_limit_amount"]
+            records.append(
+                {
+                    "code": party["code"],
+                    "name": party["name"],
+                    "company": party["name"],
+                    "email": _first(own, ("email",)),
+                    "phone": _first(own, _PHONES) or "",
+                    "addresses": [
+                        _address(addresses[a], party["name"], countries)
+                        for a in party["addresses"]
+                        if a in addresses
+                    ],
+                    "price_tier": tier_of.get(party["sale_price_list"]),
+                    "credit_limit": _money(limit) if limit is not None else None,
+                    "payment_terms": terms.get(party["customer_payment_term"], ""),
+                    "contacts": _contacts(own),
+                }
+            )
+        return records
+
+    def _read(self, model: str, ids: list[int], fields: list[str]) -> dict[int, dict[str, Any]]:
+        """`fields` of the records `ids`, by id, in one call (none for no ids)."""
+        if not ids:
+            return {}
+        rows = self.rpc.model(model, "read", sorted(set(ids)), fields)
+        return {r["id"]: r for r in rows}
+
     # -------------------------------------------------------------------------- orders
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
@@ -338,7 +643,13 @@ class TrytonConnector(Connector):
         return str(order.get("number") or order["remote_id"])
 
     def _sale(self, order: dict[str, Any], tag: str) -> dict[str, Any]:
-        party, address = self._customer(order)
+        terms: dict[str, Any] = {}
+        account = self._account(order)
+        if account is None:
+            party, address = self._customer(order)
+            invoice = shipment = address
+        else:
+            party, invoice, shipment, terms = account
         currency = self._currency(order.get("currency") or "EUR")
         lines = []
         for line in order["lines"]:
@@ -354,8 +665,9 @@ class TrytonConnector(Connector):
             )
         return {
             "party": party,
-            "invoice_address": address,
-            "shipment_address": address,
+            "invoice_address": invoice,
+            "shipment_address": shipment,
+            **terms,
             "reference": self._reference(order),
             "description": tag,
             "currency": currency,
@@ -376,21 +688,46 @@ class TrytonConnector(Connector):
             raise PermanentError(f"tryton: no currency {code!r}")
         return int(found[0])
 
+    def _account(self, order: dict[str, Any]) -> tuple[int, int, int, dict[str, Any]] | None:
+        """For an order on account, the trade customer's party, its invoice address, the
+        shipment address, and the sale's terms from the party (its price list and payment
+        term: a sale made through RPC gets neither from the party by itself). None for a
+        web order.
+
+        An order is on account when its customer has a price tier: a trade store sends
+        the account number as `customer.code` then. Other shops send their own customer
+        id as the code ("1", "2"...), which may well be some party's code in Tryton (the
+        company's is "1"): taking it for an account would bill the wrong customer."""
+        customer = order.get("customer") or {}
+        if not customer.get("price_tier"):
+            return None
+        code = str(customer.get("code") or "")
+        found = self._trade_parties([("code", "=", code)]) if code else []
+        if not found:
+            raise PermanentError(
+                f"tryton: no trade account {code!r} in Tryton (a party with that code and a"
+                " sale price list or credit limit): create it there, or fix the account"
+                " number in the store"
+            )
+        party = found[0]
+        addresses = self._read("party.address", party["addresses"], ["invoice"])
+        if not addresses:
+            raise PermanentError(f"tryton: trade account {code!r} has no address in Tryton")
+        invoice = next((a for a in addresses if addresses[a]["invoice"]), min(addresses))
+        shipping = order.get("shipping_address")
+        shipment = self._address(party["id"], shipping) if shipping else invoice
+        terms = {
+            "price_list": party["sale_price_list"],
+            "payment_term": party["customer_payment_term"],
+        }
+        return party["id"], invoice, shipment, {k: v for k, v in terms.items() if v}
+
     def _customer(self, order: dict[str, Any]) -> tuple[int, int]:
         """The party (found by e-mail, else created) and an address: Tryton quotes a sale
         only with an invoice address."""
         customer = order.get("customer") or {}
         email = customer.get("email")
         shipping = order.get("shipping_address") or order.get("billing_address") or {}
-        address = {
-            "party_name": shipping.get("name") or None,
-            "street_unstructured": "\n".join(
-                x for x in (shipping.get("line1"), shipping.get("line2")) if x
-            )
-            or None,
-            "postal_code": shipping.get("postcode") or None,
-            "city": shipping.get("city") or None,
-        }
         party_id: int | None = None
         if email:
             found = self.rpc.model(
@@ -411,12 +748,25 @@ class TrytonConnector(Connector):
                 "create",
                 [{"name": name, "contact_mechanisms": [["create", mechanisms]]}],
             )[0]
+        return int(party_id), self._address(party_id, shipping)
+
+    def _address(self, party_id: int, shipping: dict[str, Any]) -> int:
+        """The party's address equal to `shipping`, made when it has none."""
+        address = {
+            "party_name": shipping.get("name") or None,
+            "street_unstructured": "\n".join(
+                x for x in (shipping.get("line1"), shipping.get("line2")) if x
+            )
+            or None,
+            "postal_code": shipping.get("postcode") or None,
+            "city": shipping.get("city") or None,
+        }
         same = [("party", "=", party_id), *((k, "=", v) for k, v in address.items())]
         known = self.rpc.model("party.address", "search", same, 0, 1, None)
         if known:
-            return party_id, int(known[0])
+            return int(known[0])
         (address_id,) = self.rpc.model("party.address", "create", [{**address, "party": party_id}])
-        return party_id, address_id
+        return int(address_id)
 
     # -------------------------------------------------------------------- fulfillment
 
