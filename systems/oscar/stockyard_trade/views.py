@@ -1,6 +1,7 @@
 """What oscar-api lacks for an integration, as two endpoints for staff users (DRF token):
 
 GET  /stockyard/orders/?since=<iso datetime>&after_id=<order id>&limit=<n>
+GET  /stockyard/orders/?number=<order number>   (that one order, in the same shape)
      Orders changed after the cursor, oldest first. "Changed" is the order's last status
      change, or its placing when it has none. Keyset paging on (changed, id): pass back the
      answer's `next` as the next call's query. Each order carries what a connector needs to
@@ -190,6 +191,8 @@ class OrdersSince(APIView):
                 output_field=DateTimeField(),
             )
         )
+        if query.get("number"):  # one order by its number: what a connector links by
+            orders = orders.filter(number=query["number"])
         if since is not None:
             orders = orders.filter(Q(changed__gt=since) | Q(changed=since, id__gt=after_id))
         page = list(

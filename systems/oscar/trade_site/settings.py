@@ -94,6 +94,9 @@ REST_FRAMEWORK = {
 }
 
 OSCAR_DEFAULT_CURRENCY = "USD"
+# No thumbnail library is installed: deleting product images needs a thumbnailer that does
+# not need one (trade_site/thumbnails.py).
+OSCAR_THUMBNAILER = "trade_site.thumbnails.NoThumbnails"
 OSCARAPI_BLOCK_ADMIN_API_ACCESS = False
 OSCARAPI_INITIAL_ORDER_STATUS = "new"
 # The admin users API as oscar-api ships it shows username, email and date_joined only; a
