@@ -223,6 +223,23 @@ def test_an_order_on_account_is_that_customers_sale(tryton: Running, rpc: Tryton
     # The same order again is the same sale.
     assert connector.create_order(trade_order(ACME.code), "key-acme") == number
 
+    # Shipped elsewhere: the address is added to the account's, the invoice stays Acme's.
+    site = {"name": "Site office", "line1": "2 Dock Street", "city": "Leeds", "postcode": "LS1"}
+    order = {**trade_order(ACME.code), "id": 9200, "remote_id": "oscar-site"}
+    other = connector.create_order({**order, "shipping_address": site}, "key-site")
+    (sent,) = rpc.model(
+        "sale.sale",
+        "search_read",
+        [("number", "=", other)],
+        0,
+        1,
+        None,
+        ["party", "invoice_address", "shipment_address"],
+    )
+    assert sent["party"] == acme["id"] and sent["invoice_address"] == sale["invoice_address"]
+    (where,) = rpc.model("party.address", "read", [sent["shipment_address"]], ["party", "city"])
+    assert (where["party"], where["city"]) == (acme["id"], "Leeds")
+
 
 def test_an_unknown_account_fails_naming_it(tryton: Running, rpc: TrytonClient) -> None:
     connector = erp(tryton)
