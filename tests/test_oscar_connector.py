@@ -160,6 +160,19 @@ def test_a_product_goes_out_as_parent_and_children_with_stock_and_tier_prices(
     assert _price_seen(oscar, product, trade) == "12.00"
 
 
+def test_a_product_named_by_its_first_sku_keeps_the_sku_for_its_variant(
+    oscar: OscarStore, connector: OscarConnector
+) -> None:
+    only = ChannelProduct("MUG-1", {"title": "Mug"}, [_variant("MUG-1", "One", "4.00", 3, None)])
+    made = connector.create_product(only, "k1")
+    assert _admin(oscar, f"/api/admin/products/{made.id}/")["upc"] == "MUG-1/product"
+    assert connector.create_product(only, "k1").id == made.id
+    found = connector.find_product(["MUG-1"])
+    assert found is not None
+    assert (found.id, found.variants) == (made.id, made.variants)
+    assert _records(oscar, made.variants["MUG-1"]) == {"main": ("4.00", 3)}
+
+
 def test_a_variant_that_cannot_be_written_fails_alone(
     oscar: OscarStore, connector: OscarConnector
 ) -> None:

@@ -87,6 +87,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200] or "product"
 
 
+def _parent_upc(product: ChannelProduct) -> str:
+    """The parent's UPC: the product's code, unless that is one of its SKUs (a product
+    without a code of its own is named by its first SKU), since UPCs are unique in Oscar
+    and the SKU is the child's. The UPC finds the parent again on a retry."""
+    if any(v.sku == product.code for v in product.variants):
+        return f"{product.code}/product"
+    return product.code
+
+
 def _id(url_or_id: Any) -> str:
     """Oscar names related products by admin URL (…/products/<id>/) or by id."""
     return str(url_or_id).rstrip("/").rsplit("/", 1)[-1]
@@ -152,7 +161,6 @@ class OscarConnector(Connector):
     def _product_body(self, product: ChannelProduct) -> dict[str, Any]:
         fields = product.fields
         return {
-            "upc": product.code,
             "title": str(fields.get("title") or product.code)[:255],
             "description": str(fields.get("description") or ""),
         }
@@ -160,7 +168,7 @@ class OscarConnector(Connector):
     def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
         """The parent, made or (an earlier attempt's, or one made in Oscar by hand under
         this code) updated, then its children."""
-        body = self._product_body(product)
+        body = {"upc": _parent_upc(product), **self._product_body(product)}
         try:
             parent = self.api.call("PATCH", PRODUCTS, body)
         except OscarNotFound:
