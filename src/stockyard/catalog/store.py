@@ -107,7 +107,7 @@ class StoredCustomer:
         return isinstance(attributes, dict) and ERASED in attributes
 
 
-def _customer(row: Row) -> StoredCustomer:
+def customer_of(row: Row) -> StoredCustomer:
     return StoredCustomer(int(row["id"]), row["code"], row["email"], json.loads(row["data"]))
 
 
@@ -383,7 +383,7 @@ class CatalogStore(Store):
         self, client_id: int, prefix: str, limit: int
     ) -> list[StoredCustomer]:
         rows = self._in_range("customers_in_range", client_id, prefix, limit)
-        return [_customer(r) for r in rows]
+        return [customer_of(r) for r in rows]
 
     def _in_range(self, query: str, client_id: int, prefix: str, limit: int) -> list[Row]:
         """Rows whose key starts with `prefix` in any case: its case-folded form is a prefix
@@ -451,7 +451,7 @@ class CatalogStore(Store):
             id=customer_id,
             client_id=client_id,
         )
-        return _customer(row)
+        return customer_of(row)
 
     def customer_by_code(self, client_id: int, code: str) -> StoredCustomer:
         row = self.must(
@@ -461,7 +461,7 @@ class CatalogStore(Store):
             code=code,
             client_id=client_id,
         )
-        return _customer(row)
+        return customer_of(row)
 
     # ------------------------------------------------------------------------ channel links
 

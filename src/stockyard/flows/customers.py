@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from stockyard.catalog.models import Customer, parse
+from stockyard.catalog.store import ERASED
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows import cursors
@@ -50,6 +51,8 @@ def sync_customer(services: Services, ctx: Context) -> None:
     customer = parse(Customer, ctx.payload, "customer")
     client_id = ctx.job.client_id
     customer_id = services.store.upsert_customer(client_id, customer)
+    if ERASED in customer.attributes:
+        return  # a record erased while queued (catalog.erasure): nothing to send anyone
     digest = customer_hash(customer)
     for channel in customer_channels(services, client_id):
         link = services.store.links(channel.id, KIND, [customer_id]).get(customer_id)
@@ -69,11 +72,11 @@ def sync_channel_customer(services: Services, ctx: Context) -> None:
         raise InvalidInput("invalid payload: 'customer_id' must be an integer id")
     stored = services.store.customer(ctx.job.client_id, value)
     if stored.erased:
-        # Nothing personal is left to send, and an account of blanks helps nobody.
-        raise PermanentError(
-            f"customer {stored.code} was erased on request: nothing was sent to"
-            f" {channel.description}; erase the account there if it holds one"
-        )
+        # Erased while this item waited: nothing personal is left to send, and an account
+        # of blanks helps nobody. Not a failure, which would stop the channel's lane for
+        # a decision already made; the account the channel holds is erased there
+        # (docs/privacy.md).
+        return
     customer = stored.customer
     link = services.store.links(channel.id, KIND, [stored.id]).get(stored.id)
     digest = customer_hash(customer)

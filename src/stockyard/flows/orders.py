@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
-from stockyard.catalog.store import StoredOrder
+from stockyard.catalog.store import ERASED, StoredOrder
 from stockyard.connectors.base import OrderDeclined
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
@@ -116,11 +116,23 @@ def _order(services: Services, ctx: Context) -> StoredOrder:
     return services.store.order(ctx.job.client_id, value)
 
 
+def _not_erased(stored: StoredOrder, where: str) -> None:
+    """An order whose customer was erased on request has no name or address left to send:
+    it fails saying so, rather than reach the ERP or the warehouse as a blank."""
+    customer = stored.order.customer
+    if customer is not None and ERASED in customer.attributes:
+        raise PermanentError(
+            f"order {stored.order.number or stored.id}: its customer's personal data was"
+            f" erased on request, so it cannot be sent to {where}; skip this item"
+        )
+
+
 @flow
 def add_order(services: Services, ctx: Context) -> None:
     source = services.connection(ctx, "source")
     stored = _order(services, ctx)
     if not stored.source_code:
+        _not_erased(stored, source.description)
         code = services.connector(source, "source").create_order(
             _order_body(stored), ctx.job.idempotency_key
         )
@@ -151,6 +163,7 @@ def fulfill_order(services: Services, ctx: Context) -> None:
         raise PermanentError(f"order {stored.id} has no ERP code yet: add_order must run first")
     if any(f.service_id == service.id for f in services.store.fulfillments(stored.id)):
         return
+    _not_erased(stored, service.description)
     remote_id = services.connector(service, "fulfillment").create_fulfillment(
         _order_body(stored), ctx.job.idempotency_key
     )

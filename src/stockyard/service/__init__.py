@@ -13,6 +13,7 @@ from stockyard.service.base import Parts
 from stockyard.service.catalog import CatalogService
 from stockyard.service.clients import Client, ClientsService
 from stockyard.service.connections import ConnectionsService, ConnectionView
+from stockyard.service.customers import CustomersService
 from stockyard.service.items import (
     ACTIONS,
     BulkGroup,
@@ -33,6 +34,7 @@ class Stockyard(
     LanesService,
     ConnectionsService,
     CatalogService,
+    CustomersService,
     SubscriptionsService,
     PushService,
     AuditService,
