@@ -264,6 +264,20 @@ def test_an_erased_order_not_yet_in_the_erp_fails_saying_why(env: Env) -> None:
     )
 
 
+def test_a_product_whose_code_is_the_account_number_is_left_alone(env: Env) -> None:
+    populate(env)
+    product = {
+        "code": "ACC-1001",
+        "title": "Account binder",
+        "variants": [{"sku": "ACC-1001-A4", "price": "3.00"}],
+    }
+    (item,) = env.queue.enqueue(
+        env.client_id, [Request("sync_product", product, env.source_id, ("ACC-1001",))]
+    )
+    env.app.service.erase_customer(ROOT, env.client_id, "ACC-1001")
+    assert env.queue.get(env.client_id, item).payload == product
+
+
 def test_erasing_twice_changes_nothing_more(env: Env) -> None:
     populate(env)
     first = env.app.service.erase_customer(ROOT, env.client_id, "ACC-1001")

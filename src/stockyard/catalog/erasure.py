@@ -37,6 +37,7 @@ _SHORTEST = 3
 _CUSTOMER_FIELDS = ("email", "name", "company", "phone")
 _CONTACT_FIELDS = ("name", "email", "phone")
 _ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postcode", "phone")
+_CUSTOMER_KEYS = frozenset(Customer.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +297,10 @@ def _erase_shapes(value: Any, terms: _Terms, when: float) -> Any:
             if _is_erased(value.get("customer")):
                 return value
             return _erase_order(value, terms, when)
-        if terms.owns_customer(value) and "code" in value and not _is_erased(value):
+        # A customer record has only a customer's keys: a product whose code happens to
+        # be the account number is no customer.
+        customer_like = "code" in value and set(value) <= _CUSTOMER_KEYS
+        if customer_like and terms.owns_customer(value) and not _is_erased(value):
             try:
                 return erased_customer(value, when)
             except ValueError:
