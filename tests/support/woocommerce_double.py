@@ -1,0 +1,456 @@
+"""A fake WooCommerce store (REST `wc/v3`) on 127.0.0.1, checked against the transcribed
+contract in tests/support/woocommerce_contract (issue 19).
+
+Every request it receives is checked with the contract's `check()` (body and query) before
+anything is done: a violation is answered 400 `rest_invalid_param` with the violation's text
+and recorded in `refused`; a batch of more than `BATCH_LIMIT` items in create + update +
+delete is answered 413 `woocommerce_rest_request_entity_too_large`, nothing applied. Its own
+answers are checked too (`product`, `variation`, `batch_response`, `error`, `paging_headers`):
+a wrong answer is a bug of the double, recorded in `broken` and answered 500.
+
+Modelled (docs/woocommerce-notes.md says what only a real store confirms):
+- HTTP Basic auth with one consumer key and secret (401 otherwise);
+- products (simple, variable) and variations per parent, one id sequence for both (they are
+  WordPress posts); SKUs unique across products and variations (`product_invalid_sku`);
+- `POST /products/batch`, `POST /products/<pid>/variations/batch`: 200 with per-item
+  `{id, error}` answers in request order (a failed create has id 0); deletes forced;
+- `GET /products?sku=`, `GET /products/<pid>/variations?sku=`, `per_page` / `page` with
+  `X-WP-Total`, `X-WP-TotalPages` and `Link`;
+- `DELETE` with `force=true` deletes; without it a product goes to the trash, keeping its SKU;
+- `fail_next(status, ...)`: answer the next requests with 429 / 503 (a fault injector).
+
+Serve it with `serve(double)` (uvicorn in a thread, on a free port), as the Shopify double.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from systems.net import free_port
+
+from tests.support import woocommerce_contract as contract
+
+PREFIX = "/wp-json/wc/v3"
+CONSUMER_KEY = "ck_" + "3f9a1c" * 6 + "ab"
+CONSUMER_SECRET = "cs_" + "7b2e4d" * 6 + "cd"
+Obj = dict[str, Any]
+
+
+class Refusal(Exception):
+    """An error answer: `{code, message, data: {status}}`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Received:
+    method: str
+    path: str  # without PREFIX
+    query: dict[str, str]
+    body: Any
+    authorized: bool
+    status: int = 0  # the status answered
+
+
+@dataclass
+class WooCommerceDouble:
+    key: str = CONSUMER_KEY
+    secret: str = CONSUMER_SECRET
+    batch_limit: int = contract.BATCH_LIMIT
+    products: dict[int, Obj] = field(default_factory=dict)
+    variations: dict[int, Obj] = field(default_factory=dict)  # id -> variation (with parent)
+    received: list[Received] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # contract violations of requests
+    broken: list[str] = field(default_factory=list)  # contract violations of own answers
+    _faults: list[int] = field(default_factory=list)
+    _next_id: int = 100
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        p = PREFIX
+        self.app = Starlette(
+            routes=[
+                Route(f"{p}/products", self._endpoint, methods=["GET", "POST"]),
+                Route(f"{p}/products/batch", self._endpoint, methods=["POST"]),
+                Route(
+                    f"{p}/products/{{pid:int}}", self._endpoint, methods=["GET", "PUT", "DELETE"]
+                ),
+                Route(
+                    f"{p}/products/{{pid:int}}/variations", self._endpoint, methods=["GET", "POST"]
+                ),
+                Route(
+                    f"{p}/products/{{pid:int}}/variations/batch", self._endpoint, methods=["POST"]
+                ),
+                Route(
+                    f"{p}/products/{{pid:int}}/variations/{{vid:int}}",
+                    self._endpoint,
+                    methods=["GET", "PUT", "DELETE"],
+                ),
+            ]
+        )
+
+    # ------------------------------------------------------------------ test helpers
+
+    def fail_next(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses (429, 503 ...), one each."""
+        self._faults.extend(statuses)
+
+    def skus(self) -> dict[str, int]:
+        """Every SKU in the store (products, trashed ones included, and variations) -> id."""
+        found = {p["sku"]: i for i, p in self.products.items() if p["sku"]}
+        return found | {v["sku"]: i for i, v in self.variations.items() if v["sku"]}
+
+    def children(self, pid: int) -> list[Obj]:
+        return [v for v in self.variations.values() if v["parent_id"] == pid]
+
+    def calls(self) -> list[str]:
+        """Every request received, in order, as "METHOD /path"."""
+        return [f"{r.method} {r.path}" for r in self.received]
+
+    # ---------------------------------------------------------------------- dispatch
+
+    async def _endpoint(self, request: Request) -> Response:
+        raw = await request.body()
+        path = request.url.path.removeprefix(PREFIX)
+        query = dict(request.query_params)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        seen = Received(request.method, path, query, body, self._authorized(request))
+        with self._lock:
+            self.received.append(seen)
+            response = self._answer(seen, request.path_params)
+        seen.status = response.status_code
+        return response
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            key, _, secret = base64.b64decode(value).decode().partition(":")
+        except ValueError:
+            return False
+        return (key, secret) == (self.key, self.secret)
+
+    def _answer(self, seen: Received, ids: dict[str, int]) -> Response:
+        try:
+            if self._faults:
+                status = self._faults.pop(0)
+                raise Refusal(status, "stockyard_double_fault", f"injected HTTP {status}")
+            if not seen.authorized:
+                raise Refusal(
+                    401, "woocommerce_rest_authentication_error", "Consumer key is invalid."
+                )
+            content, headers = self._route(seen, ids)
+            kind = "batch_response" if seen.path.endswith("/batch") else None
+            if kind is not None:
+                self._own(kind, content)
+            if headers:
+                self._own("paging_headers", headers)
+            return JSONResponse(
+                content, status_code=201 if _created(seen) else 200, headers=headers
+            )
+        except Refusal as r:
+            error = _error(r.status, r.code, r.message)
+            self._own("error", error)
+            return JSONResponse(error, status_code=r.status)
+        except _Broken as b:
+            return JSONResponse(_error(500, "stockyard_double_broken", str(b)), status_code=500)
+
+    def _check(self, kind: str, payload: Any) -> None:
+        try:
+            contract.check(kind, payload)
+        except contract.ContractViolation as exc:
+            self.refused.append(str(exc))
+            raise Refusal(400, "rest_invalid_param", str(exc)) from None
+
+    def _own(self, kind: str, payload: Any) -> None:
+        try:
+            contract.check(kind, payload)
+        except contract.ContractViolation as exc:
+            self.broken.append(str(exc))
+            raise _Broken(str(exc)) from None
+
+    def _route(self, seen: Received, ids: dict[str, int]) -> tuple[Any, dict[str, str]]:
+        m, body, q = seen.method, seen.body, seen.query
+        pid, vid = ids.get("pid"), ids.get("vid")
+        variations = "/variations" in seen.path
+        if seen.path.endswith("/batch"):
+            kind = "batch_variations" if variations else "batch_products"
+            if isinstance(body, dict):
+                total = sum(len(body.get(k) or []) for k in ("create", "update", "delete"))
+                if total > self.batch_limit:
+                    raise Refusal(
+                        contract.BATCH_TOO_LARGE_STATUS,
+                        contract.BATCH_TOO_LARGE_CODE,
+                        f"Unable to accept more than {self.batch_limit} items for this request.",
+                    )
+            self._check(kind, body)
+            return self._batch(body, pid), {}
+        if m == "GET" and vid is None and (pid is None or variations):
+            self._check("variation_list_query" if variations else "product_list_query", q)
+            rows = self._children_of(pid) if variations else list(self.products.values())
+            rows = [r for r in rows if r["status"] != "trash"]
+            if "sku" in q:
+                wanted = set(q["sku"].split(","))
+                rows = [r for r in rows if r["sku"] in wanted]
+            return self._page(seen.path, rows, q, "variation" if variations else "product")
+        if m == "POST":
+            self._check("variation_write" if variations else "product_write", body)
+            return (self._create_variation(pid, body) if variations else self._create(body)), {}
+        if m == "GET":
+            return self._shown(self._variation(pid, vid) if variations else self._product(pid)), {}
+        if m == "PUT":
+            self._check("variation_write" if variations else "product_write", body)
+            row = self._variation(pid, vid) if variations else self._product(pid)
+            return self._update(row, body), {}
+        if m == "DELETE":
+            force = q.get("force", "false")
+            if force not in ("true", "false", "1", "0") or set(q) - {"force"}:
+                self._refuse_query(q)
+            row = self._variation(pid, vid) if variations else self._product(pid)
+            return self._delete(row, force in ("true", "1")), {}
+        raise Refusal(
+            404, "rest_no_route", "No route was found matching the URL and request method."
+        )
+
+    def _refuse_query(self, q: dict[str, str]) -> None:
+        text = f"DELETE takes only force=true|false, got {sorted(q)}"
+        self.refused.append(text)
+        raise Refusal(400, "rest_invalid_param", text)
+
+    # ------------------------------------------------------------------------ store
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _product(self, pid: int | None) -> Obj:
+        row = self.products.get(pid or 0)
+        if row is None:
+            raise Refusal(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        return row
+
+    def _variation(self, pid: int | None, vid: int | None) -> Obj:
+        row = self.variations.get(vid or 0)
+        if row is None or row["parent_id"] != pid:
+            raise Refusal(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+        return row
+
+    def _children_of(self, pid: int | None) -> list[Obj]:
+        parent = self._product(pid)
+        return self.children(parent["id"])
+
+    def _sku_free(self, sku: str, own: int | None = None) -> None:
+        holder = self.skus().get(sku)
+        if sku and holder is not None and holder != own:
+            raise Refusal(400, "product_invalid_sku", "Invalid or duplicated SKU.")
+
+    def _create(self, body: Obj) -> Obj:
+        self._sku_free(body.get("sku", ""))
+        row: Obj = {
+            "id": self._id(),
+            "name": "Product",
+            "type": "simple",
+            "status": "publish",
+            "sku": "",
+            "regular_price": "",
+            "sale_price": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "stock_status": "instock",
+            "parent_id": 0,
+            "attributes": [],
+            "images": [],
+        }
+        self.products[row["id"]] = self._apply(row, body)
+        return self._shown(row)
+
+    def _create_variation(self, pid: int | None, body: Obj) -> Obj:
+        parent = self._product(pid)
+        if parent["type"] != "variable":
+            raise Refusal(
+                400, "woocommerce_rest_invalid_product_id", "The product is not variable."
+            )
+        self._sku_free(body.get("sku", ""))
+        row: Obj = {
+            "id": self._id(),
+            "parent_id": parent["id"],
+            "status": "publish",
+            "sku": "",
+            "regular_price": "",
+            "sale_price": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "stock_status": "instock",
+            "attributes": [],
+            "image": None,
+        }
+        self.variations[row["id"]] = self._apply(row, body)
+        return self._shown(row)
+
+    def _update(self, row: Obj, body: Obj) -> Obj:
+        if "sku" in body:
+            self._sku_free(body["sku"], row["id"])
+        self._apply(row, body)
+        return self._shown(row)
+
+    def _apply(self, row: Obj, body: Obj) -> Obj:
+        for name, value in body.items():
+            if name == "images":
+                row["images"] = [
+                    {"id": self._id(), "src": i.get("src", ""), "alt": i.get("alt", "")}
+                    for i in value
+                ]
+            elif name == "attributes" and "parent_id" in row and row.get("parent_id"):
+                row["attributes"] = [
+                    {"id": a.get("id", 0), "name": a.get("name", ""), "option": a.get("option", "")}
+                    for a in value
+                ]
+            elif name == "attributes":
+                row["attributes"] = [
+                    {
+                        "id": a.get("id", 0),
+                        "name": a.get("name", ""),
+                        "variation": a.get("variation", False),
+                        "visible": a.get("visible", False),
+                        "options": list(a.get("options", [])),
+                    }
+                    for a in value
+                ]
+            else:
+                row[name] = value
+        row["date_modified_gmt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return row
+
+    def _delete(self, row: Obj, force: bool) -> Obj:
+        shown = self._shown(row)
+        if row["id"] in self.variations:
+            if not force:
+                raise Refusal(
+                    501, "woocommerce_rest_trash_not_supported", "Variations cannot be trashed."
+                )
+            del self.variations[row["id"]]
+        elif force:
+            for child in self.children(row["id"]):
+                del self.variations[child["id"]]
+            del self.products[row["id"]]
+        else:
+            row["status"] = "trash"  # keeps its SKU
+        return shown
+
+    def _shown(self, row: Obj) -> Obj:
+        out = {k: v for k, v in row.items() if not k.startswith("_")}
+        out["price"] = row["sale_price"] or row["regular_price"]
+        if row["id"] in self.variations:
+            out.pop("parent_id")
+            self._own("variation", out)
+        else:
+            out["variations"] = [v["id"] for v in self.children(row["id"])]
+            self._own("product", out)
+        return out
+
+    def _batch(self, body: Obj, pid: int | None) -> Obj:
+        variations = pid is not None
+        if variations:
+            self._product(pid)
+        answer: Obj = {}
+        for action in ("create", "update", "delete"):
+            items = body.get(action)
+            if not items:
+                continue
+            out = answer[action] = []
+            for item in items:
+                try:
+                    if action == "create":
+                        made = (
+                            self._create_variation(pid, item) if variations else self._create(item)
+                        )
+                        out.append(made)
+                    elif action == "update":
+                        fields = {k: v for k, v in item.items() if k != "id"}
+                        row = (
+                            self._variation(pid, item["id"])
+                            if variations
+                            else self._product(item["id"])
+                        )
+                        out.append(self._update(row, fields))
+                    else:
+                        row = self._variation(pid, item) if variations else self._product(item)
+                        out.append(self._delete(row, force=True))
+                except Refusal as r:
+                    failed = item.get("id", 0) if isinstance(item, dict) else item
+                    out.append({"id": failed, "error": _error(r.status, r.code, r.message)})
+        return answer
+
+    def _page(
+        self, path: str, rows: list[Obj], q: dict[str, str], kind: str
+    ) -> tuple[list[Obj], dict[str, str]]:
+        per_page, page = int(q.get("per_page", "10")), int(q.get("page", "1"))
+        pages = max(1, math.ceil(len(rows) / per_page)) if rows else 0
+        chosen = rows[(page - 1) * per_page : page * per_page]
+        headers = {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)}
+        links = []
+        base = f"{PREFIX}{path}"
+        if page < pages:
+            links.append(f'<{base}?page={page + 1}&per_page={per_page}>; rel="next"')
+        if page > 1:
+            links.append(f'<{base}?page={page - 1}&per_page={per_page}>; rel="prev"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        return [self._shown(r) for r in chosen], headers
+
+
+class _Broken(Exception):
+    """The double's own answer broke the contract."""
+
+
+def _created(seen: Received) -> bool:
+    return seen.method == "POST" and not seen.path.endswith("/batch")
+
+
+def _error(status: int, code: str, message: str) -> Obj:
+    return {"code": code, "message": message, "data": {"status": status}}
+
+
+@dataclass
+class Served:
+    double: WooCommerceDouble
+    url: str  # the store's address, e.g. http://127.0.0.1:PORT (the API is under PREFIX)
+
+
+@contextmanager
+def serve(double: WooCommerceDouble) -> Iterator[Served]:
+    """`double` on 127.0.0.1 on a free port (uvicorn in a thread), stopped on exit."""
+    port = free_port()
+    config = uvicorn.Config(double.app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield Served(double, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(10)
