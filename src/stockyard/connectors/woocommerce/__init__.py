@@ -1,5 +1,6 @@
-"""The `woocommerce` connector (issue 19), first slice: products and variants out to a
-WooCommerce store over its REST API `wc/v3` (docs/woocommerce-notes.md).
+"""The `woocommerce` connector (issue 19): products and variants out to a WooCommerce store
+over its REST API `wc/v3`; orders in by webhook and poll (orders.py) and fulfillment back
+as status completed + a tracking note (fulfillments.py) (docs/woocommerce-notes.md).
 
 WooCommerce has no idempotency keys; SKUs, unique across products and variations, are the
 only de-duplication. So everything made carries a SKU and a create looks the SKU up first:
@@ -29,10 +30,13 @@ from stockyard.connectors.base import (
     ChannelProduct,
     ChannelVariant,
     Connector,
+    Page,
     RemoteProduct,
     Result,
     parse_settings,
 )
+from stockyard.connectors.webhooks import Delivery
+from stockyard.connectors.woocommerce import fulfillments, orders
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
@@ -236,6 +240,28 @@ class WooCommerceConnector(Connector):
         except WooCommerceRefused as exc:
             if exc.status != 404:  # deleted before (a repeated item): done
                 raise
+
+    # ------------------------------------------------ orders in, fulfillment back
+
+    def fetch_orders(self, cursor: str | None) -> Page:
+        return orders.fetch_orders(self.api, cursor)
+
+    def get_order(self, remote_id: str) -> dict[str, Any]:
+        return orders.get_order(self.api, remote_id)
+
+    def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
+        fulfillments.push(self.api, order_remote_id, fulfillment)
+
+    @classmethod
+    def read_webhook(
+        cls,
+        topic: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        secret: str,
+        settings: Mapping[str, Any],
+    ) -> Delivery:
+        return orders.read_webhook(topic, body, headers, secret, settings)
 
     # --------------------------------------------------------------------- variants
 
