@@ -17,7 +17,17 @@ Modelled (docs/woocommerce-notes.md says what only a real store confirms):
 - `GET /products?sku=`, `GET /products/<pid>/variations?sku=`, `per_page` / `page` with
   `X-WP-Total`, `X-WP-TotalPages` and `Link`;
 - `DELETE` with `force=true` deletes; without it a product goes to the trash, keeping its SKU;
-- `fail_next(status, ...)`: answer the next requests with 429 / 503 (a fault injector).
+- `fail_next(status, ...)`: answer the next requests with 429 / 503 (a fault injector);
+- orders: `add_order` / `touch` (each stamps `date_modified_gmt` from `clock`), `GET /orders`
+  with `status`, `modified_after` / `modified_before` (compared with date_modified_gmt when
+  `dates_are_gmt` is true, else with the site-local date_modified, `site_offset` hours
+  ahead), `orderby=modified`, `order`, paging; `GET` / `PUT /orders/<id>` (status);
+  `GET /orders/<id>/notes?type=` and `POST` (customer notes);
+- webhooks: `subscribe(topic, url, secret)`; `add_order` / `touch` deliver order.created /
+  order.updated to the subscribers as WooCommerce does (JSON body, X-WC-Webhook-* headers,
+  the signature), `ping(url)` the unsigned ping; each delivery's headers are checked against
+  `webhook_headers`, the answers recorded in `delivered`. Changes made through the API
+  (PUT) deliver nothing: tests call `touch` for that.
 
 Serve it with `serve(double)` (uvicorn in a thread, on a free port), as the Shopify double.
 """
@@ -25,6 +35,8 @@ Serve it with `serve(double)` (uvicorn in a thread, on a free port), as the Shop
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import math
 import threading
@@ -32,9 +44,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -78,6 +92,12 @@ class WooCommerceDouble:
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # contract violations of requests
     broken: list[str] = field(default_factory=list)  # contract violations of own answers
+    orders: dict[int, Obj] = field(default_factory=dict)
+    notes: dict[int, list[Obj]] = field(default_factory=dict)  # order id -> its notes
+    clock: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    site_offset: int = 2  # hours the site's timezone is ahead of UTC
+    hooks: list[tuple[str, str, str]] = field(default_factory=list)  # topic, url, secret
+    delivered: list[Delivered] = field(default_factory=list)
     _faults: list[int] = field(default_factory=list)
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,6 +122,9 @@ class WooCommerceDouble:
                     self._endpoint,
                     methods=["GET", "PUT", "DELETE"],
                 ),
+                Route(f"{p}/orders", self._endpoint, methods=["GET"]),
+                Route(f"{p}/orders/{{oid:int}}", self._endpoint, methods=["GET", "PUT"]),
+                Route(f"{p}/orders/{{oid:int}}/notes", self._endpoint, methods=["GET", "POST"]),
             ]
         )
 
@@ -192,6 +215,8 @@ class WooCommerceDouble:
 
     def _route(self, seen: Received, ids: dict[str, int]) -> tuple[Any, dict[str, str]]:
         m, body, q = seen.method, seen.body, seen.query
+        if seen.path.startswith("/orders"):
+            return self._orders_route(seen, ids.get("oid"))
         pid, vid = ids.get("pid"), ids.get("vid")
         variations = "/variations" in seen.path
         if seen.path.endswith("/batch"):
@@ -418,6 +443,224 @@ class WooCommerceDouble:
         if links:
             headers["Link"] = ", ".join(links)
         return [self._shown(r) for r in chosen], headers
+
+    # ----------------------------------------------------------------------- orders
+
+    def tick(self, seconds: float = 1) -> datetime:
+        self.clock += timedelta(seconds=seconds)
+        return self.clock
+
+    def add_order(
+        self,
+        lines: list[tuple[str, int, str]],
+        status: str = "processing",
+        shipping: str = "0.00",
+        tax_rate: str = "0",
+        prices_include_tax: bool = False,
+        customer_id: int = 0,
+        email: str = "ana@example.com",
+    ) -> Obj:
+        """An order of (sku, quantity, net unit price) lines, totals as WooCommerce keeps
+        them (line and shipping totals without tax, tax apart), then order.created."""
+        rate = Decimal(tax_rate)
+        oid = self._id()
+        items: list[Obj] = []
+        for n, (sku, quantity, unit) in enumerate(lines, 1):
+            total = Decimal(unit) * quantity
+            tax = (total * rate).quantize(Decimal("0.01"))
+            items.append(
+                {
+                    "id": oid * 100 + n,
+                    "name": f"Product {sku}",
+                    "product_id": 1,
+                    "variation_id": 0,
+                    "quantity": quantity,
+                    "tax_class": "",
+                    "subtotal": f"{total:.2f}",
+                    "subtotal_tax": f"{tax:.2f}",
+                    "total": f"{total:.2f}",
+                    "total_tax": f"{tax:.2f}",
+                    "taxes": [],
+                    "meta_data": [],
+                    "sku": sku,
+                    "price": float(Decimal(unit)),
+                }
+            )
+        ship_tax = (Decimal(shipping) * rate).quantize(Decimal("0.01"))
+        cart_tax = sum((Decimal(i["total_tax"]) for i in items), Decimal(0))
+        net = sum((Decimal(i["total"]) for i in items), Decimal(0)) + Decimal(shipping)
+        address = {
+            "first_name": "Ana",
+            "last_name": "Lima",
+            "company": "",
+            "address_1": "Rua Augusta 1",
+            "address_2": "",
+            "city": "Lisboa",
+            "state": "",
+            "postcode": "1100-048",
+            "country": "PT",
+            "phone": "+351 210 000 000",
+        }
+        order: Obj = {
+            "id": oid,
+            "parent_id": 0,
+            "number": str(oid),
+            "status": status,
+            "currency": "EUR",
+            "date_created_gmt": _wc(self.clock),
+            "prices_include_tax": prices_include_tax,
+            "customer_id": customer_id,
+            "customer_note": "",
+            "billing": address | {"email": email},
+            "shipping": dict(address),
+            "discount_total": "0.00",
+            "discount_tax": "0.00",
+            "shipping_total": f"{Decimal(shipping):.2f}",
+            "shipping_tax": f"{ship_tax:.2f}",
+            "cart_tax": f"{cart_tax:.2f}",
+            "total_tax": f"{cart_tax + ship_tax:.2f}",
+            "total": f"{net + cart_tax + ship_tax:.2f}",
+            "line_items": items,
+            "tax_lines": [],
+            "shipping_lines": [],
+            "fee_lines": [],
+            "coupon_lines": [],
+            "refunds": [],
+            "meta_data": [],
+        }
+        self.orders[oid] = order
+        self._stamp(order)
+        self.notes[oid] = []
+        self._deliver("order.created", order)
+        return order
+
+    def touch(self, oid: int, **changes: Any) -> Obj:
+        """Change an order as the merchant would (a new date_modified), then order.updated."""
+        order = self.orders[oid]
+        order.update(changes)
+        self._stamp(order)
+        self._deliver("order.updated", order)
+        return order
+
+    def _stamp(self, order: Obj) -> None:
+        order["date_modified_gmt"] = _wc(self.clock)
+        order["date_modified"] = _wc(self.clock + timedelta(hours=self.site_offset))
+        order["date_created"] = order["date_created_gmt"]
+
+    def customer_notes(self, oid: int) -> list[str]:
+        return [n["note"] for n in self.notes[oid] if n["customer_note"]]
+
+    def _orders_route(self, seen: Received, oid: int | None) -> tuple[Any, dict[str, str]]:
+        m, q = seen.method, seen.query
+        if oid is None:
+            self._check("order_list_query", q)
+            rows = list(self.orders.values())
+            if "status" in q and q["status"] != "any":
+                rows = [o for o in rows if o["status"] in q["status"].split(",")]
+            gmt = q.get("dates_are_gmt") in ("true", "1")
+            field_name = "date_modified_gmt" if gmt else "date_modified"
+            if "modified_after" in q:
+                rows = [o for o in rows if o[field_name] > q["modified_after"][:19]]
+            if "modified_before" in q:
+                rows = [o for o in rows if o[field_name] < q["modified_before"][:19]]
+            key = "date_modified_gmt" if q.get("orderby") == "modified" else "id"
+            rows.sort(key=lambda o: (o[key], o["id"]), reverse=q.get("order", "desc") == "desc")
+            return self._order_page(seen.path, rows, q)
+        order = self.orders.get(oid)
+        if order is None:
+            raise Refusal(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+        if seen.path.endswith("/notes"):
+            if m == "POST":
+                self._check("order_note_write", seen.body)
+                note = {
+                    "id": self._id(),
+                    "author": "WooCommerce",
+                    "date_created_gmt": _wc(self.clock),
+                    "note": seen.body["note"],
+                    "customer_note": bool(seen.body.get("customer_note", False)),
+                }
+                self.notes[oid].append(note)
+                return note, {}
+            if set(q) - {"type"} or q.get("type", "any") not in ("any", "customer", "internal"):
+                text = f"GET notes takes only type=any|customer|internal, got {q}"
+                self.refused.append(text)
+                raise Refusal(400, "rest_invalid_param", text)
+            kind = q.get("type", "any")
+            return [
+                n
+                for n in self.notes[oid]
+                if kind == "any" or n["customer_note"] == (kind == "customer")
+            ], {}
+        if m == "PUT":
+            self._check("order_update", seen.body)
+            order.update(seen.body)
+            self._stamp(order)
+        self._own("order", order)
+        return order, {}
+
+    def _order_page(
+        self, path: str, rows: list[Obj], q: dict[str, str]
+    ) -> tuple[list[Obj], dict[str, str]]:
+        per_page, page = int(q.get("per_page", "10")), int(q.get("page", "1"))
+        pages = math.ceil(len(rows) / per_page)
+        chosen = rows[(page - 1) * per_page : page * per_page]
+        for o in chosen:
+            self._own("order", o)
+        return [dict(o) for o in chosen], {
+            "X-WP-Total": str(len(rows)),
+            "X-WP-TotalPages": str(pages),
+        }
+
+    # --------------------------------------------------------------------- webhooks
+
+    def subscribe(self, topic: str, url: str, secret: str) -> None:
+        self.hooks.append((topic, url, secret))
+
+    def _deliver(self, topic: str, order: Obj) -> None:
+        for subscribed, url, secret in self.hooks:
+            if subscribed == topic:
+                self.post_webhook(url, topic, json.dumps(order).encode(), secret)
+
+    def post_webhook(self, url: str, topic: str, body: bytes, secret: str) -> Delivered:
+        """POST `body` to `url` as WooCommerce delivers a webhook, signed with `secret`."""
+        resource, _, event = topic.partition(".")
+        mac = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": "https://shop.example/",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": base64.b64encode(mac).decode(),
+            "X-WC-Webhook-ID": "7",
+            "X-WC-Webhook-Delivery-ID": f"{len(self.delivered) + 1:032x}",
+        }
+        self._own("webhook_headers", headers)
+        return self._post(url, body, headers)
+
+    def ping(self, url: str, webhook_id: int = 7) -> Delivered:
+        """The ping WooCommerce posts when a webhook is saved: unsigned, a form body."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self._post(url, f"webhook_id={webhook_id}".encode(), headers)
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Delivered:
+        answer = httpx.post(url, content=body, headers=headers, timeout=30)
+        out = Delivered(url, body, headers, answer.status_code, answer.text)
+        self.delivered.append(out)
+        return out
+
+
+@dataclass
+class Delivered:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    status: int
+    answer: str
+
+
+def _wc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class _Broken(Exception):
