@@ -9,6 +9,10 @@ attributes, and its children linked. Prices of existing variants go in one
 `POST /V1/products/base-prices`, stock in one `POST /V1/inventory/source-items` (MSI).
 Magento has no idempotency keys: a repeated create looks up every SKU first and makes only
 what is missing (docs/magento-notes.md, "The connector's first slice").
+
+Orders come in by a poll of `GET /V1/orders` on updated_at (orders.py) and shipments go
+back with `POST /V1/order/{id}/ship` (shipments.py); docs/magento-notes.md, "Orders in and
+shipments back".
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from stockyard.connectors.base import (
     ChannelProduct,
     ChannelVariant,
     Connector,
+    Page,
     RemoteProduct,
     Result,
     parse_settings,
 )
+from stockyard.connectors.magento import orders, shipments
 from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, message, sku_path
 from stockyard.engine import Limits
 from stockyard.errors import PermanentError
@@ -89,6 +95,10 @@ class MagentoSettings(BaseModel):
     # The store id base prices are saved for: 0 (global) unless prices are website-scoped.
     price_store_id: int = Field(default=0, ge=0)
     timeout: float = Field(default=30.0, gt=0, le=600)
+    # Orders in state `new` paid with these methods are taken unpaid (paid on delivery).
+    unpaid_methods: list[Annotated[str, Field(min_length=1)]] = ["cashondelivery"]
+    # Shipments back: Magento e-mails the customer the shipment (with its tracks).
+    notify_customer: bool = True
 
 
 def _slug(text: str) -> str:
@@ -453,3 +463,14 @@ class MagentoConnector(Connector):
 
     def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
         self._delete(remote_id)
+
+    # ----------------------------------------------------------- orders and shipments
+
+    def fetch_orders(self, cursor: str | None) -> Page:
+        return orders.fetch_orders(self.api, cursor, self.config.unpaid_methods)
+
+    def get_order(self, remote_id: str) -> dict[str, Any]:
+        return orders.get_order(self.api, remote_id, self.config.unpaid_methods)
+
+    def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
+        shipments.push(self.api, order_remote_id, fulfillment, self.config.notify_customer)
