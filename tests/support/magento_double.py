@@ -15,7 +15,9 @@ Modelled: `Authorization: Bearer <TOKEN>` (401 otherwise), the store prefix
 `GET /V1/products` by `searchCriteria` on `sku` (`eq`, `in`; filters of one group ORed,
 groups ANDed), attributes with their options (`GET /V1/products/attributes/{code}`),
 child links, base prices (failures listed, empty = all done), MSI source items, deletes.
-`faults`: answers (status, body) given to the next requests instead of executing them.
+`faults`: answers (status, body) given to the next requests instead of executing them;
+`lost`: answers given after executing a request of one operation. Orders and shipments:
+magento_double_orders.py.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from starlette.routing import Route
 from systems.net import free_port
 
 from tests.support import magento_contract as contract
+from tests.support.magento_double_orders import OrdersMixin
 
 TOKEN = "mg-integration-token-0001"
 NOT_FOUND = "The product that was requested doesn't exist. Verify the product and try again."
@@ -56,7 +59,7 @@ class Received:
 
 
 @dataclass
-class MagentoDouble:
+class MagentoDouble(OrdersMixin):
     products: dict[str, Obj] = field(default_factory=dict)  # sku -> product
     attributes: dict[str, Obj] = field(default_factory=dict)  # code -> attribute
     source_items: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (sku, source)
@@ -65,6 +68,13 @@ class MagentoDouble:
     received: list[Received] = field(default_factory=list)
     answer_faults: list[str] = field(default_factory=list)
     faults: list[tuple[int, Any]] = field(default_factory=list)
+    # (method, template, status, body): the next request of that operation is executed,
+    # then answered with this instead (an answer lost on the way back: the store did the
+    # work, the client saw a failure).
+    lost: list[tuple[str, str, int, Any]] = field(default_factory=list)
+    orders: dict[int, Obj] = field(default_factory=dict)  # entity_id -> order
+    shipments: list[Obj] = field(default_factory=list)
+    clock: int = 0  # seconds after 2026-11-29 12:00:00 (updated_at of changes)
     next_id: int = 1
 
     def __post_init__(self) -> None:
@@ -148,6 +158,10 @@ class MagentoDouble:
             route = contract.split_route(path)
             template, params = contract.find_operation(method, route.path)
             status, answer = self._execute(method, template, params, query, body)
+            for n, (m, t, lost_status, lost_answer) in enumerate(self.lost):
+                if (m, t) == (method, template):
+                    del self.lost[n]
+                    return JSONResponse(lost_answer, status_code=lost_status)
             return self._answer(method, path, status, answer, query)
 
     def _answer(
@@ -177,6 +191,9 @@ class MagentoDouble:
         query: list[tuple[str, str]],
         body: Any,
     ) -> tuple[int, Any]:
+        sales = self._orders_execute(method, template, params, query, body)
+        if sales is not None:
+            return sales
         sku = params.get("sku", "")
         match (method, template):
             case ("GET", "/V1/products"):
