@@ -90,6 +90,7 @@ def test_the_poll_takes_orders_to_ship_and_leaves_the_others(
         ("complete", "checkmo", True),
     ]:
         d.add_order([mug_line()], state=state, method=method, paid=paid)
+    d.add_order([mug_line()])["status"] = "fraud"  # "Suspected Fraud" in state processing
     d.add_order([mug_line(shipped=1)])  # processing, shipped by the merchant
     d.add_order([mug_line(canceled=1)])  # nothing left ordered
     d.add_order([mug_line(virtual=True)])  # nothing to ship

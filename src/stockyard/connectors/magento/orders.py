@@ -7,8 +7,9 @@ when it is paid or authorized after all, or paid on delivery (settings.unpaid_me
 `cashondelivery` by default: shipped before it is paid); and at least one line still to
 ship. `new` otherwise is an order awaiting an offline payment (bank transfer, check /
 money order); `pending_payment` a redirect payment not finished; `payment_review` a payment
-held for fraud review; `holded`, `complete`, `closed` and `canceled` are the merchant's or
-done. Any other order is left alone by the poll; one read by id is an OrderDeclined.
+held for fraud review (as is status `fraud`, "Suspected Fraud", in any state); `holded`,
+`complete`, `closed` and `canceled` are the merchant's or done. Any other order is left
+alone by the poll; one read by id is an OrderDeclined.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ def refusal(order: Mapping[str, Any], unpaid_methods: frozenset[str]) -> str | N
     state = str(order.get("state") or "")
     if state not in TAKEN_STATES:
         return f"state {state or 'unknown'}"
+    if order.get("status") == "fraud":  # "Suspected Fraud" can sit in state processing
+        return "suspected fraud"
     if state == "new" and not _paid(order, unpaid_methods):
         return "state new, awaiting payment"
     if not any(left > 0 for _, _, left in shippable(order)):
