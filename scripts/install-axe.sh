@@ -11,24 +11,12 @@ if [ -s "$DEST/axe.min.js" ]; then
     echo "$DEST/axe.min.js"
     exit 0
 fi
-if ! command -v npm >/dev/null; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then
-        SUDO="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
-fi
+# shellcheck source=lib/npm-pack.sh
+. "$(dirname "$0")/lib/npm-pack.sh"
+ensure_npm
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-(cd "$WORK" && npm pack --silent "axe-core@$VERSION" >/dev/null)
-TARBALL="$WORK/axe-core-$VERSION.tgz"
-ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TARBALL" | base64 -w0)"
-if [ "$ACTUAL" != "$INTEGRITY" ]; then
-    echo "axe-core $VERSION: integrity $ACTUAL, expected $INTEGRITY" >&2
-    exit 1
-fi
+TARBALL="$(npm_pack_checked "axe-core@$VERSION" "$INTEGRITY" "$WORK")"
 tar -xzf "$TARBALL" -C "$WORK" package/axe.min.js package/LICENSE
 mkdir -p "$DEST"
 cp "$WORK/package/axe.min.js" "$WORK/package/LICENSE" "$DEST/"

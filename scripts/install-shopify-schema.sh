@@ -17,24 +17,12 @@ if [ -s "$MARK" ]; then
     echo "$DEST/dist/data"
     exit 0
 fi
-if ! command -v npm >/dev/null; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then
-        SUDO="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
-fi
+# shellcheck source=lib/npm-pack.sh
+. "$(dirname "$0")/lib/npm-pack.sh"
+ensure_npm
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-(cd "$WORK" && npm pack --silent "@shopify/dev-mcp@$VERSION" >/dev/null)
-TARBALL="$WORK/shopify-dev-mcp-$VERSION.tgz"
-ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TARBALL" | base64 -w0)"
-if [ "$ACTUAL" != "$INTEGRITY" ]; then
-    echo "@shopify/dev-mcp $VERSION: integrity $ACTUAL, expected $INTEGRITY" >&2
-    exit 1
-fi
+TARBALL="$(npm_pack_checked "@shopify/dev-mcp@$VERSION" "$INTEGRITY" "$WORK")"
 tar -xzf "$TARBALL" -C "$WORK" --wildcards \
     'package/dist/data/admin_*.json.gz' package/dist/data/mcp-instructions/admin.md \
     package/LICENSE package/README.md package/package.json

@@ -12,7 +12,9 @@ file has to remember it:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,3 +137,27 @@ def vendure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     running = start_vendure(free_port(), tmp_path_factory.mktemp("vendure"))
     yield running
     running.stop()
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """`stockyard worker` processes on the test's database (tmp_path/stockyard.db), each
+    logging to tmp_path/worker.log, stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / "worker.log").open("ab")
+        argv = [sys.executable, "-m", "stockyard", "worker", "--poll", "0.2"]
+        process = subprocess.Popen(
+            [*argv, "--db", f"sqlite:///{tmp_path / 'stockyard.db'}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "STOCKYARD_LOG": "INFO"},
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(30)

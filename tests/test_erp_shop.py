@@ -4,17 +4,14 @@ process carries products, prices, stock, orders and fulfillments between them.""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from systems.launch import (
     TRYTON_ADMIN,
     TRYTON_DB,
@@ -123,36 +120,6 @@ def _deployment(tmp_path: Path, tryton: Running, vendure: Running) -> Deployment
         tryton_client(tryton.url),
         vendure_admin(vendure.url),
     )
-
-
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / "worker.log").open("ab")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stockyard",
-                "worker",
-                "--poll",
-                "0.2",
-                "--db",
-                f"sqlite:///{tmp_path / 'stockyard.db'}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "STOCKYARD_LOG": "INFO"},
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(30)
 
 
 def test_erp_to_shop_and_back(

@@ -36,15 +36,8 @@ from stockyard.errors import PermanentError, TransientError
 from stockyard.tenancy import Tenancy
 from tests.support import shopify_schema as schema
 from tests.support.budget_taker import take_many
+from tests.support.clock import Clock
 from tests.support.shopify_double import TOKEN, Bucket, ShopifyDouble, serve
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _connection(queue: Queue, client_id: int, name: str = "Shop") -> int:
@@ -53,7 +46,7 @@ def _connection(queue: Queue, client_id: int, name: str = "Shop") -> int:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture
@@ -354,11 +347,7 @@ def test_the_registry_offers_the_connections_budget(queue: Queue, client_id: int
 
 # ------------------------------------------------------ four workers, one shop, over HTTP
 
-needs_schema = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+needs_schema = schema.needs_schema
 
 # Time runs SPEED times faster for the double, the clients and the budget alike, so a
 # Standard-plan bucket (1,000 points, 100/s) is exercised for many seconds of its own
@@ -513,7 +502,7 @@ def test_a_short_shared_bucket_refuses_before_sending(
     (product,) = _products(shop)[:1]
     connection_id = _connection(queue, client_id)
     # The budget's clock stands still: nothing refills between the two calls.
-    with offering(SharedBudget(queue.db, client_id, connection_id, Clock())):
+    with offering(SharedBudget(queue.db, client_id, connection_id, Clock(1_000_000.0))):
         worker = _shopify(shop, max_wait=0.0)
     with pytest.raises(TransientError):  # the empty bucket's THROTTLED, reported to all
         worker.update_product(product, ChannelProduct("P0", {"title": "x"}, []), "k")

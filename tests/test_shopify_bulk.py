@@ -32,11 +32,7 @@ from stockyard.tenancy import Tenancy
 from tests.support import shopify_schema as schema
 from tests.support.queues import drain, fast_instructions, make_queue
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 

@@ -16,11 +16,7 @@ from stockyard.connectors.shopify.client import ShopifyRefused
 from stockyard.errors import PermanentError, TransientError
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_faults import Faults  # noqa: E402

@@ -24,24 +24,13 @@ from stockyard.errors import PermanentError, TransientError
 from tests.support import shopify_schema as schema
 from tests.support.api_env import ApiEnv
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
+from tests.support.clock import Clock  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_faults import Faults  # noqa: E402
 
 KEY = "item-7f3c"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -16,11 +16,7 @@ import pytest
 
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from stockyard.connectors.shopify import documents as _documents  # noqa: E402
 from stockyard.connectors.shopify.documents import (  # noqa: E402
@@ -32,6 +28,7 @@ from stockyard.connectors.shopify.documents import (  # noqa: E402
     VARIANTS_BULK_CREATE,
     VARIANTS_BULK_UPDATE,
 )
+from tests.support.clock import Clock  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.test_shopify_schema import (  # noqa: E402
     PRODUCT_CREATE_VARIABLES,
@@ -44,14 +41,6 @@ ORDERS_UPDATED_SINCE = _documents.ORDERS_UPDATED_SINCE.replace("first: 20)", "fi
     "orders(first: 10,", "orders(first: 2,"
 )
 ORDER_FULFILLMENT_ORDERS = _documents.ORDER_FULFILLMENT_ORDERS
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

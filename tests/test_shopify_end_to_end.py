@@ -16,9 +16,6 @@ Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,11 +50,7 @@ from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
 from tests.test_erp_shop import ADMIN, wait_for
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_faults import Faults  # noqa: E402
@@ -162,29 +155,6 @@ def served() -> Iterator[Served]:
         for r in s.double.received:
             assert r.token == TOKEN
             assert schema.validate(r.query or "", r.variables) == [], r.query
-
-
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """`stockyard worker` processes on the test's database, stopped at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / "worker.log").open("ab")
-        argv = [sys.executable, "-m", "stockyard", "worker", "--poll", "0.2"]
-        process = subprocess.Popen(
-            [*argv, "--db", f"sqlite:///{tmp_path / 'stockyard.db'}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "STOCKYARD_LOG": "INFO"},
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(30)
 
 
 def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:

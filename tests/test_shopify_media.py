@@ -20,11 +20,7 @@ from stockyard.connectors.shopify import ShopifyConnector
 from stockyard.errors import PermanentError
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from tests.support.shopify_double import TOKEN, Obj, Served, ShopifyDouble, serve  # noqa: E402
 from tests.support.shopify_double_marks import merchant_media  # noqa: E402

@@ -37,11 +37,7 @@ from stockyard.tenancy import Connection
 from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 from tests.support.api_env import ApiEnv  # noqa: E402
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve  # noqa: E402

@@ -36,11 +36,7 @@ from stockyard.connectors.shopify.documents import (
 )
 from tests.support import shopify_schema as schema
 
-pytestmark = pytest.mark.skipif(
-    not schema.installed(),
-    reason=f"Shopify Admin schema {schema.API_VERSION} not installed at "
-    f"{schema.schema_path()} (bash scripts/install-shopify-schema.sh)",
-)
+pytestmark = schema.needs_schema
 
 PRODUCT = "gid://shopify/Product/1"
 VARIANT = "gid://shopify/ProductVariant/11"

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
@@ -135,3 +136,11 @@ def validate(
             if isinstance(coerced, list):
                 errors.extend(e.message for e in coerced)
     return errors
+
+
+# The mark of every test that needs the schema: skipped with the command that installs it.
+needs_schema = pytest.mark.skipif(
+    not installed(),
+    reason=f"Shopify Admin schema {API_VERSION} not installed at {schema_path()}"
+    " (bash scripts/install-shopify-schema.sh)",
+)
