@@ -19,24 +19,12 @@ if [ -s "$MARK" ]; then
     echo "$MARK"
     exit 0
 fi
-if ! command -v npm >/dev/null; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then
-        SUDO="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
-fi
+# shellcheck source=lib/npm-pack.sh
+. "$(dirname "$0")/lib/npm-pack.sh"
+ensure_npm
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-(cd "$WORK" && npm pack --silent "@graphcommerce/magento-graphql-rest@$VERSION" >/dev/null)
-TARBALL="$WORK/graphcommerce-magento-graphql-rest-$VERSION.tgz"
-ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TARBALL" | base64 -w0)"
-if [ "$ACTUAL" != "$INTEGRITY" ]; then
-    echo "@graphcommerce/magento-graphql-rest $VERSION: integrity $ACTUAL, expected $INTEGRITY" >&2
-    exit 1
-fi
+TARBALL="$(npm_pack_checked "@graphcommerce/magento-graphql-rest@$VERSION" "$INTEGRITY" "$WORK")"
 tar -xzf "$TARBALL" -C "$WORK" \
     package/scripts/m2rest-admin.json package/package.json package/README.md
 DOC_ACTUAL="$(sha256sum "$WORK/package/scripts/m2rest-admin.json" | cut -d' ' -f1)"
