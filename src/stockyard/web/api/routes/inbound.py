@@ -113,14 +113,17 @@ async def push_fulfillments(
     return await _push(request, service, auth, connection_id, "fulfillments", body.fulfillments)
 
 
-@router.post("/webhooks/{topic:path}", status_code=202, response_model=s.Accepted)
+# 200, not 202 like the other pushes: WooCommerce's webhook ping (WC_Webhook::deliver_ping)
+# fails on anything but exactly 200, and the merchant cannot save the webhook; Shopify and
+# WooCommerce's deliveries take any 2xx.
+@router.post("/webhooks/{topic:path}", status_code=200, response_model=s.Accepted)
 async def push_webhook(
     connection_id: Id, topic: WebhookTopic, request: Request, service: Service
 ) -> s.Accepted:
     """A webhook in the connection's platform's own scheme (e.g. Shopify's
     X-Shopify-Hmac-Sha256, signed with the app's client secret kept as the connection's
     webhook_secret), on one of the topics its connector takes (e.g. orders/create). The
-    raw body is what is signed, so it is read as is."""
+    raw body is what is signed, so it is read as is. Answered 200 with the items queued."""
     body = await request.body()
     return await _guarded(
         request,
