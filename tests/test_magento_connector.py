@@ -141,22 +141,23 @@ def test_a_repeated_create_finds_what_the_first_made(
     assert len(served.double.requests("POST", "/V1/products")) == 1
 
 
-def test_a_price_change_is_one_base_prices_call_and_stock_one_source_items_call(
+def linked(product: ChannelProduct) -> list[ChannelVariant]:
+    """The variants as the flow gives them once linked: their remote id is their SKU."""
+    return [ChannelVariant(v.sku, v.fields, v.sku) for v in product.variants]
+
+
+def test_a_price_change_of_linked_variants_writes_one_base_prices_call_only(
     served: Served, shop: MagentoConnector
 ) -> None:
     made = shop.create_product(tee(), KEY)
     served.double.received.clear()
-    changed = tee(price="17.50", quantities=(0, 9)).variants
-    results = shop.upsert_variants(made.id, changed, KEY)
+    results = shop.upsert_variants(made.id, linked(tee(price="17.50")), KEY)
     assert [(r.key, r.remote_id, r.ok) for r in results] == [
         ("TEE-S", "TEE-S", True),
         ("TEE-M", "TEE-M", True),
     ]
-    assert calls(served) == [
-        "GET /V1/products",
-        "POST /V1/products/base-prices",
-        "POST /V1/inventory/source-items",
-    ]
+    # No search (linked); the stock is read and left alone: one write, the prices.
+    assert calls(served) == ["POST /V1/products/base-prices", "GET /V1/inventory/source-items"]
     (prices,) = served.double.requests("POST", "/V1/products/base-prices")
     assert prices.body == {
         "prices": [
@@ -165,8 +166,51 @@ def test_a_price_change_is_one_base_prices_call_and_stock_one_source_items_call(
         ]
     }
     assert served.double.products["TEE-M"]["price"] == 17.5
+
+
+def test_a_stock_change_writes_only_the_levels_that_differ(
+    served: Served, shop: MagentoConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    served.double.received.clear()
+    shop.upsert_variants(made.id, linked(tee(quantities=(0, 3))), KEY)
+    assert calls(served) == [
+        "POST /V1/products/base-prices",
+        "GET /V1/inventory/source-items",
+        "POST /V1/inventory/source-items",
+    ]
+    (stock,) = served.double.requests("POST", "/V1/inventory/source-items")
+    assert stock.body == {
+        "sourceItems": [{"sku": "TEE-S", "source_code": "default", "quantity": 0, "status": 0}]
+    }
+
+
+def test_unlinked_variants_are_looked_up_first(served: Served, shop: MagentoConnector) -> None:
+    made = shop.create_product(tee(), KEY)
+    served.double.received.clear()
+    shop.upsert_variants(made.id, tee(price="17.50", quantities=(0, 9)).variants, KEY)
+    assert calls(served) == [
+        "GET /V1/products",
+        "POST /V1/products/base-prices",
+        "GET /V1/inventory/source-items",
+        "POST /V1/inventory/source-items",
+    ]
     item = served.double.source_items[("TEE-S", "default")]
     assert (item["quantity"], item["status"]) == (0, 0)
+
+
+def test_a_linked_variant_deleted_in_the_store_is_made_again(
+    served: Served, shop: MagentoConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    served.double.products.pop("TEE-M")
+    results = shop.upsert_variants(made.id, linked(tee(price="17.50")), KEY)
+    assert all(r.ok for r in results), results
+    again = served.double.products["TEE-M"]
+    assert again["price"] == 17.5
+    assert again["id"] in served.double.products["TEE"]["extension_attributes"][
+        "configurable_product_links"
+    ]
 
 
 def test_a_price_the_store_refuses_fails_that_variant_with_magentos_words(
@@ -291,3 +335,59 @@ def test_settings_refuse_plain_http_and_bad_tokens() -> None:
         assert TOKEN not in repr(made.config)
     finally:
         made.close()
+
+
+@pytest.fixture
+def no_msi(served: Served) -> Served:
+    served.double.msi = False  # the store's Magento_Inventory* modules disabled
+    return served
+
+
+def test_without_msi_stock_goes_to_the_legacy_stock_item_and_msi_is_not_asked_again(
+    no_msi: Served, shop: MagentoConnector
+) -> None:
+    made = shop.create_product(tee(), KEY)
+    double = no_msi.double
+    assert [double.stock_item(s)["qty"] for s in ("TEE-S", "TEE-M")] == [5, 3]
+    assert double.stock_item("TEE-S")["is_in_stock"] is True
+    assert len(double.requests("POST", "/V1/inventory/source-items")) == 1  # the 404
+    double.received.clear()
+    shop.upsert_variants(made.id, linked(tee(price="17.50", quantities=(0, 3))), KEY)
+    # The stock items are read with the products (one search), only TEE-S's written.
+    assert calls(no_msi) == [
+        "POST /V1/products/base-prices",
+        "GET /V1/products",
+        f"PUT /V1/products/TEE-S/stockItems/{double.stock_item('TEE-S')['item_id']}",
+    ]
+    (put,) = double.requests("PUT", "/V1/products/{productSku}/stockItems/{itemId}")
+    assert put.body == {"stockItem": {"qty": 0, "is_in_stock": False}}
+    assert (double.stock_item("TEE-S")["qty"], double.stock_item("TEE-S")["is_in_stock"]) == (
+        0,
+        False,
+    )
+
+
+def test_inventory_setting_legacy_never_asks_msi(served: Served) -> None:
+    served.double.msi = False
+    shop = connector(served, inventory="legacy")
+    try:
+        shop.create_product(tee(), KEY)
+    finally:
+        shop.close()
+    assert [r for r in served.double.received if "/inventory/" in r.path] == []
+    assert served.double.stock_item("TEE-M")["qty"] == 3
+    assert [r.violation for r in served.double.received if r.violation] == []
+
+
+def test_inventory_setting_msi_on_a_store_without_it_is_a_clear_permanent_error(
+    served: Served,
+) -> None:
+    served.double.msi = False
+    shop = connector(served, inventory="msi")
+    try:
+        with pytest.raises(PermanentError, match=r"MSI.*inventory"):
+            shop.create_product(tee(), KEY)
+    finally:
+        shop.close()
+    with pytest.raises(PermanentError, match="inventory"):
+        connector(served, inventory="both")

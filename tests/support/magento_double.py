@@ -14,7 +14,12 @@ Modelled: `Authorization: Bearer <TOKEN>` (401 otherwise), the store prefix
 `configurable_product_links` by child id, `POST` on an existing SKU saving over it),
 `GET /V1/products` by `searchCriteria` on `sku` (`eq`, `in`; filters of one group ORed,
 groups ANDed), attributes with their options (`GET /V1/products/attributes/{code}`),
-child links, base prices (failures listed, empty = all done), MSI source items, deletes.
+child links, base prices (failures listed, empty = all done), MSI source items (set, and
+read by searchCriteria), deletes. `msi = False` is a store with the Magento_Inventory
+modules disabled: the `/V1/inventory/*` routes answer 404 ("Request does not match any
+route.") and stock lives in each product's legacy stock item
+(`extension_attributes.stock_item`, set by a product save or
+`PUT /V1/products/{sku}/stockItems/{itemId}`).
 `faults`: answers (status, body) given to the next requests instead of executing them;
 `lost`: answers given after executing a request of one operation. Orders and shipments:
 magento_double_orders.py.
@@ -41,9 +46,11 @@ from systems.net import free_port
 
 from tests.support import magento_contract as contract
 from tests.support.magento_double_orders import OrdersMixin
+from tests.support.magento_double_orders import _search as search_records
 
 TOKEN = "mg-integration-token-0001"
 NOT_FOUND = "The product that was requested doesn't exist. Verify the product and try again."
+NO_ROUTE = "Request does not match any route."
 Obj = dict[str, Any]
 
 
@@ -64,6 +71,7 @@ class MagentoDouble(OrdersMixin):
     attributes: dict[str, Obj] = field(default_factory=dict)  # code -> attribute
     source_items: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (sku, source)
     sources: set[str] = field(default_factory=lambda: {"default"})
+    msi: bool = True  # False: MSI disabled, stock in the legacy stock items
     stores: set[int] = field(default_factory=lambda: {0, 1})  # store ids (0: admin)
     received: list[Received] = field(default_factory=list)
     answer_faults: list[str] = field(default_factory=list)
@@ -103,6 +111,11 @@ class MagentoDouble(OrdersMixin):
         }
         self.attributes[code] = attribute
         return attribute
+
+    def stock_item(self, sku: str) -> Obj:
+        """A product's legacy stock item (a store without MSI)."""
+        item: Obj = self.products[sku]["extension_attributes"]["stock_item"]
+        return item
 
     def requests(self, method: str, template: str) -> list[Received]:
         """The requests received for one of the document's operations."""
@@ -195,6 +208,8 @@ class MagentoDouble(OrdersMixin):
         if sales is not None:
             return sales
         sku = params.get("sku", "")
+        if template.startswith("/V1/inventory/") and not self.msi:
+            return 404, {"message": NO_ROUTE}
         match (method, template):
             case ("GET", "/V1/products"):
                 return 200, self._search(query)
@@ -230,6 +245,10 @@ class MagentoDouble(OrdersMixin):
                 return 200, self._prices(body["prices"])
             case ("POST", "/V1/inventory/source-items"):
                 return self._stock(body["sourceItems"])
+            case ("GET", "/V1/inventory/source-items"):
+                return search_records(list(self.source_items.values()), query)
+            case ("PUT", "/V1/products/{productSku}/stockItems/{itemId}"):
+                return self._legacy_stock(params["productSku"], params["itemId"], body)
         return 400, {"message": f"the Magento double does not implement {method} {template}"}
 
     def _search(self, query: list[tuple[str, str]]) -> Obj:
@@ -318,7 +337,10 @@ class MagentoDouble(OrdersMixin):
                 product[key] = list(merged.values())
             else:
                 product[key] = value
-        extension.pop("stock_item", None)  # MSI: stock goes through source items here
+        given_stock = extension.pop("stock_item", None)
+        if not self.msi:  # MSI keeps stock in source items; without it, the stock item
+            item = product["extension_attributes"].get("stock_item") or _stock_item(product)
+            extension["stock_item"] = item | (given_stock or {})
         product["extension_attributes"] = product["extension_attributes"] | extension
         product["sku"] = sku
         product["updated_at"] = "2026-11-29 12:00:00"
@@ -381,6 +403,17 @@ class MagentoDouble(OrdersMixin):
                 self.products[p["sku"]]["price"] = p["price"]
         return failures
 
+    def _legacy_stock(self, sku: str, item_id: str, body: Obj) -> tuple[int, Any]:
+        product = self.products.get(sku)
+        if product is None:
+            return 404, {"message": NOT_FOUND}
+        item = product["extension_attributes"]["stock_item"]
+        if str(item["item_id"]) != item_id:
+            return 400, {"message": "The stock item was not found."}
+        given = {k: v for k, v in body["stockItem"].items() if k in ("qty", "is_in_stock")}
+        item |= given
+        return 200, item["item_id"]
+
     def _stock(self, items: list[Obj]) -> tuple[int, Any]:
         for item in items:
             if item["source_code"] not in self.sources:
@@ -390,6 +423,17 @@ class MagentoDouble(OrdersMixin):
         for item in items:
             self.source_items[(item["sku"], item["source_code"])] = dict(item)
         return 200, []
+
+
+def _stock_item(product: Obj) -> Obj:
+    """A new product's legacy stock item: none on hand (Magento's default)."""
+    return {
+        "item_id": product["id"],
+        "product_id": product["id"],
+        "stock_id": 1,
+        "qty": 0,
+        "is_in_stock": False,
+    }
 
 
 def _matches(product: Obj, f: dict[str, str]) -> bool:

@@ -6,7 +6,8 @@ a variant's the SKU of its simple product. A product of one variant without opti
 simple product; any other is a configurable product whose SKU is the product's code, with
 one simple child (not visible on its own) per variant, its options on the store's select
 attributes, and its children linked. Prices of existing variants go in one
-`POST /V1/products/base-prices`, stock in one `POST /V1/inventory/source-items` (MSI).
+`POST /V1/products/base-prices`; stock in one `POST /V1/inventory/source-items` (MSI), or
+the legacy stock item on a store without MSI (stock.py), only where it differs.
 Magento has no idempotency keys: a repeated create looks up every SKU first and makes only
 what is missing (docs/magento-notes.md, "The connector's first slice").
 
@@ -37,6 +38,7 @@ from stockyard.connectors.base import (
 )
 from stockyard.connectors.magento import orders, shipments
 from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, message, sku_path
+from stockyard.connectors.magento.stock import Mode, Stock
 from stockyard.engine import Limits
 from stockyard.errors import PermanentError
 
@@ -92,6 +94,9 @@ class MagentoSettings(BaseModel):
     # codes to sources instead (warehouses of one source summed).
     source_code: Annotated[str, Field(min_length=1)] = "default"
     sources: dict[Annotated[str, Field(min_length=1)], Annotated[str, Field(min_length=1)]] = {}
+    # Stock through MSI source items, the legacy stock item (stores without MSI), or
+    # `auto`: MSI until the store answers 404 on its routes, then legacy.
+    inventory: Mode = "auto"
     # The store id base prices are saved for: 0 (global) unless prices are website-scoped.
     price_store_id: int = Field(default=0, ge=0)
     timeout: float = Field(default=30.0, gt=0, le=600)
@@ -137,6 +142,7 @@ class MagentoConnector(Connector):
             timeout=self.config.timeout,
         )
         self._attributes: dict[str, Obj] = {}  # code -> GET /V1/products/attributes/{code}
+        self.stock = Stock(self.api, self.config.inventory, self._search)
 
     def close(self) -> None:
         self.api.close()
@@ -375,22 +381,34 @@ class MagentoConnector(Connector):
     def upsert_variants(
         self, product_remote_id: str, variants: list[ChannelVariant], key: str
     ) -> list[Result]:
-        """Existing children (by SKU): prices in one base-prices call; missing ones made
-        and linked to the configurable parent; then stock of all in one source-items call."""
-        existing = self._search([v.sku for v in variants])
-        results: dict[str, Result] = {}
-        old = [v for v in variants if v.sku in existing]
-        new = [v for v in variants if v.sku not in existing]
-        if old:
-            results |= self._set_prices(old)
-        if new:
-            results |= self._add_children(product_remote_id, new)
+        """Existing children: prices in one base-prices call; missing ones made and linked
+        to the configurable parent; then the stock levels that differ. Variants the flow
+        linked (remote id = SKU) are not looked up: a price change writes the prices only."""
+        linked = [v for v in variants if v.remote_id == v.sku]
+        unknown = [v for v in variants if v.remote_id != v.sku]
+        existing = self._search([v.sku for v in unknown]) if unknown else {}
+        old = linked + [v for v in unknown if v.sku in existing]
+        new = [v for v in unknown if v.sku not in existing]
+        results = self._set_prices(old) if old else {}
+        gone = self._gone([v for v in linked if not results[v.sku].ok])
+        for v in gone:
+            del results[v.sku]
+        if new or gone:
+            results |= self._add_children(product_remote_id, new + gone)
         ok = [v for v in variants if v.sku not in results or results[v.sku].ok]
         try:
-            self._set_stock(ok)
+            self.stock.set({v.sku: self._stock(v) for v in ok}, compare=True)
         except PermanentError as exc:
             results |= {v.sku: Result(v.sku, remote_id=v.sku, error=exc) for v in ok}
         return [results.get(v.sku) or Result(v.sku, remote_id=v.sku) for v in variants]
+
+    def _gone(self, failed: list[ChannelVariant]) -> list[ChannelVariant]:
+        """Of linked variants whose price failed, those the store no longer has (deleted
+        by hand): made again rather than failing for good."""
+        if not failed:
+            return []
+        found = self._search([v.sku for v in failed])
+        return [v for v in failed if v.sku not in found]
 
     def _add_children(self, parent_sku: str, new: list[ChannelVariant]) -> dict[str, Result]:
         parent = self._product(parent_sku)
@@ -440,13 +458,8 @@ class MagentoConnector(Connector):
         return results
 
     def _set_stock(self, variants: list[ChannelVariant]) -> None:
-        items = [
-            {"sku": v.sku, "source_code": source, "quantity": quantity, "status": int(quantity > 0)}
-            for v in variants
-            for source, quantity in self._stock(v).items()
-        ]
-        if items:
-            self.api.call("POST", "V1/inventory/source-items", {"sourceItems": items})
+        """Stock of variants just made: written without reading first."""
+        self.stock.set({v.sku: self._stock(v) for v in variants}, compare=False)
 
     def _stock(self, v: ChannelVariant) -> dict[str, float]:
         """MSI source code -> the variant's quantity there."""
