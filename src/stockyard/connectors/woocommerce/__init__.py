@@ -407,6 +407,16 @@ class WooCommerceConnector(Connector):
             if exc.status != 404:
                 raise
 
+    # ------------------------------------------------------------------------- bulk
+
+    def bulk_products(
+        self, products: list[ChannelProduct], remote_ids: Mapping[str, str], key: str
+    ) -> list[Any]:  # list[ProductResult]
+        # Imported here: bulk.py builds on this class's body builders.
+        from stockyard.connectors.woocommerce import bulk
+
+        return bulk.bulk_products(self, products, remote_ids, key)
+
 
 def _result(sku: str, action: str, row: dict[str, Any]) -> Result:
     error = row.get("error")
