@@ -18,6 +18,15 @@ Modelled (docs/woocommerce-notes.md says what only a real store confirms):
   `X-WP-Total`, `X-WP-TotalPages` and `Link`;
 - `DELETE` with `force=true` deletes; without it a product goes to the trash, keeping its SKU;
 - `fail_next(status, ...)`: answer the next requests with 429 / 503 (a fault injector);
+  `lose_next(status, method)`: do the next request of that method, then answer `status`
+  instead of its result (an answer lost on the way back);
+- images by URL: the media library (`media`, attachment id -> {id, src, name, alt,
+  source}); a product's `images` written as `{id}` (an existing attachment, else 400
+  `woocommerce_product_invalid_image_id`) or `{src}` ("downloaded": a new attachment whose
+  `src` is under the store's uploads, `name` the file's basename, the source URL kept as
+  `source`; a URL with `/missing/` in its path fails the whole request with 400
+  `woocommerce_product_image_upload_error`, nothing applied), `name` / `alt` set on the
+  attachment when non-empty; the list replaces the product's; `add_product`, `images_of`;
 - orders: `add_order` / `touch` (each stamps `date_modified_gmt` from `clock`), `GET /orders`
   with `status`, `modified_after` / `modified_before` (compared with date_modified_gmt when
   `dates_are_gmt` is true, else with the site-local date_modified, `site_offset` hours
@@ -98,7 +107,9 @@ class WooCommerceDouble:
     site_offset: int = 2  # hours the site's timezone is ahead of UTC
     hooks: list[tuple[str, str, str]] = field(default_factory=list)  # topic, url, secret
     delivered: list[Delivered] = field(default_factory=list)
+    media: dict[int, Obj] = field(default_factory=dict)  # attachment id -> attachment
     _faults: list[int] = field(default_factory=list)
+    _lost: list[tuple[int, str]] = field(default_factory=list)  # (status, method)
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,6 +144,22 @@ class WooCommerceDouble:
     def fail_next(self, *statuses: int) -> None:
         """Answer the next requests with these statuses (429, 503 ...), one each."""
         self._faults.extend(statuses)
+
+    def lose_next(self, status: int, method: str) -> None:
+        """Do the next `method` request, then answer `status` instead of its result."""
+        self._lost.append((status, method.upper()))
+
+    def add_product(self, sku: str, images: list[str] | None = None) -> int:
+        """A simple product made in the store's admin, with images from these URLs."""
+        with self._lock:
+            body: Obj = {"sku": sku, "name": sku}
+            if images:
+                body["images"] = [{"src": u} for u in images]
+            return int(self._create(body)["id"])
+
+    def images_of(self, pid: int) -> list[Obj]:
+        """The product's images in order, each its attachment (with its `source` URL)."""
+        return [dict(self.media[i]) for i in self.products[pid]["_images"]]
 
     def skus(self) -> dict[str, int]:
         """Every SKU in the store (products, trashed ones included, and variations) -> id."""
@@ -184,6 +211,10 @@ class WooCommerceDouble:
                     401, "woocommerce_rest_authentication_error", "Consumer key is invalid."
                 )
             content, headers = self._route(seen, ids)
+            lost = next((x for x in self._lost if x[1] == seen.method), None)
+            if lost is not None:
+                self._lost.remove(lost)
+                raise Refusal(lost[0], "stockyard_double_lost", "the answer was lost")
             kind = "batch_response" if seen.path.endswith("/batch") else None
             if kind is not None:
                 self._own(kind, content)
@@ -305,7 +336,7 @@ class WooCommerceDouble:
             "stock_status": "instock",
             "parent_id": 0,
             "attributes": [],
-            "images": [],
+            "_images": [],
         }
         self.products[row["id"]] = self._apply(row, body)
         return self._shown(row)
@@ -340,12 +371,11 @@ class WooCommerceDouble:
         return self._shown(row)
 
     def _apply(self, row: Obj, body: Obj) -> Obj:
+        if "images" in body:  # first: a download that fails leaves the product as it was
+            row["_images"] = self._attach(body["images"])
         for name, value in body.items():
             if name == "images":
-                row["images"] = [
-                    {"id": self._id(), "src": i.get("src", ""), "alt": i.get("alt", "")}
-                    for i in value
-                ]
+                continue
             elif name == "attributes" and "parent_id" in row and row.get("parent_id"):
                 row["attributes"] = [
                     {"id": a.get("id", 0), "name": a.get("name", ""), "option": a.get("option", "")}
@@ -366,6 +396,50 @@ class WooCommerceDouble:
                 row[name] = value
         row["date_modified_gmt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         return row
+
+    def _attach(self, images: list[Obj]) -> list[int]:
+        """Attachment ids for a product's new `images` list, as WooCommerce's
+        set_product_images does: an id is reused, a src downloaded (a new attachment each
+        time), then name and alt set when given. A failure leaves no new attachment."""
+        for image in images:
+            if "id" not in image and "/missing/" in image["src"]:
+                raise Refusal(
+                    400,
+                    "woocommerce_product_image_upload_error",
+                    f"Error getting remote image {image['src']}. Error: Not Found",
+                )
+            if "id" in image and image["id"] not in self.media:
+                raise Refusal(
+                    400,
+                    "woocommerce_product_invalid_image_id",
+                    f"#{image['id']} is an invalid image ID.",
+                )
+        ids = []
+        for image in images:
+            attachment = self.media[image["id"]] if "id" in image else self._download(image["src"])
+            for key in ("name", "alt"):
+                if image.get(key):
+                    attachment[key] = image[key]
+            ids.append(attachment["id"])
+        return ids
+
+    def _download(self, src: str) -> Obj:
+        base = src.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "image"
+        stem, dot, ext = base.rpartition(".")
+        taken = {m["src"].rsplit("/", 1)[-1] for m in self.media.values()}
+        name, n = base, 0
+        while name in taken:  # wp_unique_filename: -1, -2 … before the extension
+            n += 1
+            name = f"{stem}-{n}{dot}{ext}" if dot else f"{base}-{n}"
+        attachment: Obj = {
+            "id": self._id(),
+            "src": f"https://shop.example/wp-content/uploads/2026/11/{name}",
+            "name": name,
+            "alt": "",
+            "source": src,
+        }
+        self.media[attachment["id"]] = attachment
+        return attachment
 
     def _delete(self, row: Obj, force: bool) -> Obj:
         shown = self._shown(row)
@@ -391,6 +465,9 @@ class WooCommerceDouble:
             self._own("variation", out)
         else:
             out["variations"] = [v["id"] for v in self.children(row["id"])]
+            out["images"] = [
+                {k: self.media[i][k] for k in ("id", "src", "name", "alt")} for i in row["_images"]
+            ]
             self._own("product", out)
         return out
 

@@ -1,6 +1,7 @@
 """The `woocommerce` connector (issue 19): products and variants out to a WooCommerce store
 over its REST API `wc/v3`; orders in by webhook and poll (orders.py) and fulfillment back
-as status completed + a tracking note (fulfillments.py) (docs/woocommerce-notes.md).
+as status completed + a tracking note (fulfillments.py); images by URL (media.py)
+(docs/woocommerce-notes.md).
 
 WooCommerce has no idempotency keys; SKUs, unique across products and variations, are the
 only de-duplication. So everything made carries a SKU and a create looks the SKU up first:
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import (
+    ChannelImage,
     ChannelProduct,
     ChannelVariant,
     Connector,
@@ -36,7 +38,7 @@ from stockyard.connectors.base import (
     parse_settings,
 )
 from stockyard.connectors.webhooks import Delivery
-from stockyard.connectors.woocommerce import fulfillments, orders
+from stockyard.connectors.woocommerce import fulfillments, media, orders
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
@@ -240,6 +242,14 @@ class WooCommerceConnector(Connector):
         except WooCommerceRefused as exc:
             if exc.status != 404:  # deleted before (a repeated item): done
                 raise
+
+    # ----------------------------------------------------------------------- images
+
+    def add_image(self, product_remote_id: str, image: ChannelImage, key: str) -> str:
+        return media.add_image(self.api, product_remote_id, image)
+
+    def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        media.delete_image(self.api, product_remote_id, remote_id)
 
     # ------------------------------------------------ orders in, fulfillment back
 
