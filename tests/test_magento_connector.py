@@ -208,9 +208,10 @@ def test_a_linked_variant_deleted_in_the_store_is_made_again(
     assert all(r.ok for r in results), results
     again = served.double.products["TEE-M"]
     assert again["price"] == 17.5
-    assert again["id"] in served.double.products["TEE"]["extension_attributes"][
-        "configurable_product_links"
-    ]
+    assert (
+        again["id"]
+        in served.double.products["TEE"]["extension_attributes"]["configurable_product_links"]
+    )
 
 
 def test_a_price_the_store_refuses_fails_that_variant_with_magentos_words(
@@ -266,16 +267,22 @@ def test_update_and_delete(served: Served, shop: MagentoConnector) -> None:
     shop.delete_variant(made.id, "TEE-S", KEY)
 
 
-def test_an_unknown_option_value_is_a_permanent_error_naming_it(
+def test_an_option_value_the_attribute_lacks_is_added_to_it(
     served: Served, shop: MagentoConnector
 ) -> None:
     odd = ChannelProduct(
         "TEE",
         {"title": "Tee"},
-        [ChannelVariant("TEE-XXL", {"price": "1", "options": {"Size": "XXL"}})],
+        [ChannelVariant(f"TEE-{s}", {"price": "1", "options": {"Size": s}}) for s in ("S", "XXL")],
     )
-    with pytest.raises(PermanentError, match="'size' has no option 'XXL'"):
-        shop.create_product(odd, KEY)
+    shop.create_product(odd, KEY)
+    options = served.double.attributes["size"]["options"]
+    (xxl,) = [o for o in options if o["label"] == "XXL"]
+    child = served.double.products["TEE-XXL"]
+    assert {"attribute_code": "size", "value": xxl["value"]} in child["custom_attributes"]
+    assert (
+        len(served.double.requests("POST", "/V1/products/attributes/{attributeCode}/options")) == 1
+    )
     colour = ChannelProduct(
         "HAT",
         {"title": "Hat"},
@@ -283,6 +290,31 @@ def test_an_unknown_option_value_is_a_permanent_error_naming_it(
     )
     with pytest.raises(PermanentError, match="no attribute 'colour'"):
         shop.create_product(colour, KEY)
+
+
+def test_variants_without_options_are_told_apart_by_the_variant_attribute(
+    served: Served, shop: MagentoConnector
+) -> None:
+    # As an ERP without variant attributes sends them (Tryton): the SKU is the value.
+    served.double.add_attribute("variant", 150, [])
+    plain = ChannelProduct(
+        "PEN", {"title": "Pen"}, [ChannelVariant(f"PEN-{c}", {"price": "2"}) for c in "AB"]
+    )
+    made = shop.create_product(plain, KEY)
+    assert made.variants == {"PEN-A": "PEN-A", "PEN-B": "PEN-B"}
+    parent = served.double.products["PEN"]
+    (option,) = parent["extension_attributes"]["configurable_product_options"]
+    assert (option["attribute_id"], option["label"]) == ("150", "Variant")
+    labels = {o["value"]: o["label"] for o in served.double.attributes["variant"]["options"]}
+    values = {
+        sku: next(
+            a["value"]
+            for a in served.double.products[sku]["custom_attributes"]
+            if a["attribute_code"] == "variant"
+        )
+        for sku in made.variants
+    }
+    assert {sku: labels[v] for sku, v in values.items()} == {"PEN-A": "PEN-A", "PEN-B": "PEN-B"}
 
 
 @pytest.mark.parametrize("status", [429, 503])

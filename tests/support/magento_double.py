@@ -233,6 +233,8 @@ class MagentoDouble(OrdersMixin):
                         "parameters": [{"fieldValue": params["attributeCode"]}],
                     }
                 return 200, attribute
+            case ("POST", "/V1/products/attributes/{attributeCode}/options"):
+                return self._add_option(params["attributeCode"], body["option"])
             case ("GET", "/V1/configurable-products/{sku}/children"):
                 parent = self.products.get(sku)
                 if parent is None:
@@ -402,6 +404,20 @@ class MagentoDouble(OrdersMixin):
             else:
                 self.products[p["sku"]]["price"] = p["price"]
         return failures
+
+    def _add_option(self, code: str, option: Obj) -> tuple[int, Any]:
+        attribute = self.attributes.get(code)
+        if attribute is None:
+            return 404, {"message": f'The attribute with a "{code}" attributeCode doesn\'t exist.'}
+        choices = attribute["options"]
+        if any(c["label"] == option["label"] for c in choices):
+            return 400, {
+                "message": f'Admin store attribute option label "{option["label"]}"'
+                " is already exists."
+            }
+        value = attribute["attribute_id"] * 100 + len(choices)
+        choices.append({"label": option["label"], "value": str(value)})
+        return 200, str(value)
 
     def _legacy_stock(self, sku: str, item_id: str, body: Obj) -> tuple[int, Any]:
         product = self.products.get(sku)

@@ -32,6 +32,7 @@ from stockyard.connectors.base import (
     ChannelVariant,
     Connector,
     Page,
+    ProductResult,
     RemoteProduct,
     Result,
     parse_settings,
@@ -45,6 +46,9 @@ from stockyard.errors import PermanentError
 SKUS_PER_SEARCH = 20  # SKUs per GET /V1/products (one filter each: the URL stays short)
 VISIBLE = 4  # visibility "Catalog, Search"
 NOT_VISIBLE = 1  # visibility "Not Visible Individually": a configurable product's child
+# The option telling apart a configurable product's children that have no options (an
+# ERP without variant attributes): its values are the SKUs, as Shopify's "Variant".
+VARIANT_OPTION = "Variant"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
@@ -127,6 +131,17 @@ def _options(v: ChannelVariant) -> dict[str, str]:
     return {str(k): str(val) for k, val in (v.fields.get("options") or {}).items()}
 
 
+def _child_options(v: ChannelVariant) -> dict[str, str]:
+    return _options(v) or {VARIANT_OPTION: v.sku}
+
+
+def _find_option(attribute: Obj, label: str) -> int | None:
+    for choice in attribute.get("options") or []:
+        if choice.get("label") == label and str(choice.get("value", "")).isdigit():
+            return int(choice["value"])
+    return None
+
+
 class MagentoConnector(Connector):
     roles = frozenset({"channel"})
     secret_settings = frozenset({"access_token"})
@@ -199,13 +214,21 @@ class MagentoConnector(Connector):
         return self._attributes[code]
 
     def _value_index(self, attribute: Obj, value: str) -> int:
-        for choice in attribute.get("options") or []:
-            if choice.get("label") == value and str(choice.get("value", "")).isdigit():
-                return int(choice["value"])
-        raise PermanentError(
-            f"magento: the attribute {attribute['attribute_code']!r} has no option {value!r}:"
-            " add it in the store's admin"
-        )
+        """The option id of `value`, added to the attribute when it has none yet."""
+        index = _find_option(attribute, value)
+        if index is None:
+            code = attribute["attribute_code"]
+            option = {"label": value, "value": ""}  # "": Magento makes the id
+            self.api.call("POST", f"V1/products/attributes/{code}/options", {"option": option})
+            # Re-read rather than trust the answer: versions answer "id_<n>" or "<n>".
+            attribute = self._attributes[code] = self.api.get(f"V1/products/attributes/{code}")
+            index = _find_option(attribute, value)
+        if index is None:
+            raise PermanentError(
+                f"magento: the attribute {attribute['attribute_code']!r} did not take the"
+                f" option {value!r}"
+            )
+        return index
 
     # --------------------------------------------------------------------- products
 
@@ -256,7 +279,7 @@ class MagentoConnector(Connector):
         # A URL key of its own: Magento refuses a second product whose name makes the same.
         attributes.append({"attribute_code": "url_key", "value": _slug(v.sku)})
         if child:
-            values = _options(v)
+            values = _child_options(v)
             body["name"] = f"{body['name']} {' '.join(values.values())}".strip()
             for option, value in values.items():
                 attribute = self._attribute(option)
@@ -330,13 +353,13 @@ class MagentoConnector(Connector):
     def _configurable_options(self, product: ChannelProduct) -> list[Obj]:
         names: list[str] = []
         for v in product.variants:
-            names += [n for n in _options(v) if n not in names]
+            names += [n for n in _child_options(v) if n not in names]
         options = []
         for position, name in enumerate(names):
             attribute = self._attribute(name)
             indices: list[int] = []
             for v in product.variants:
-                value = _options(v).get(name)
+                value = _child_options(v).get(name)
                 if value is None:
                     raise PermanentError(
                         f"magento: variant {v.sku} has no value for the option {name!r}, which"

@@ -52,7 +52,7 @@ class Stock:
     # --------------------------------------------------------------------------- MSI
 
     def _set_sources(self, levels: Levels, compare: bool) -> None:
-        items = [
+        items: list[dict[str, Any]] = [
             {"sku": sku, "source_code": source, "quantity": q, "status": int(q > 0)}
             for sku, per in levels.items()
             for source, q in per.items()
