@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import (
+    ChannelImage,
     ChannelProduct,
     ChannelVariant,
     Connector,
@@ -37,7 +38,8 @@ from stockyard.connectors.base import (
     Result,
     parse_settings,
 )
-from stockyard.connectors.magento import orders, shipments
+from stockyard.connectors.magento import media, orders, shipments
+from stockyard.connectors.magento import prices as tier_prices
 from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, message, sku_path
 from stockyard.connectors.magento.stock import Mode, Stock
 from stockyard.engine import Limits
@@ -470,6 +472,7 @@ class MagentoConnector(Connector):
                 prices.append(
                     {"sku": v.sku, "price": price, "store_id": self.config.price_store_id}
                 )
+        tier_prices.send_group_prices(self.api, variants, results)
         if not prices:
             return results
         failures = self.api.call("POST", "V1/products/base-prices", {"prices": prices}) or []
@@ -510,3 +513,11 @@ class MagentoConnector(Connector):
 
     def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
         shipments.push(self.api, order_remote_id, fulfillment, self.config.notify_customer)
+
+    # ----------------------------------------------------------------------- images
+
+    def add_image(self, product_remote_id: str, image: ChannelImage, key: str) -> str:
+        return media.add_image(self.api, product_remote_id, image, self.config.timeout)
+
+    def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
+        media.delete_image(self.api, product_remote_id, remote_id)
