@@ -1,0 +1,417 @@
+"""Whole products written through Magento's asynchronous bulk API (issue 19;
+docs/magento-notes.md, "Large syncs: the asynchronous bulk API").
+
+One chunk of products is a few bulk jobs in sequence, each awaited before the next needs
+it: (1) `POST /async/bulk/V1/products` with every simple product and configurable child;
+then the children's ids are read (`GET /V1/products`, `sku in`, 100 a page); (2) the
+configurable parents, saved with their options and their links by child id (a declarative
+list: saving it again changes nothing), together with (3) the stock as
+`POST /async/bulk/V1/inventory/source-items`, one element per product. Prices travel in the
+product bodies (and as base prices per product when prices are store-scoped).
+
+Magento names every bulk itself (a UUID in the answer) and keeps no reference of the
+client's, so a bulk is found again by what it writes: before posting a stage, the open
+operations holding the stage's first SKU are searched (`GET /V1/bulk`) and a bulk whose
+elements are exactly this stage's is resumed instead of posting another. Anything else
+is posted again, which is harmless: a product save by SKU is an upsert.
+
+A worker waits for a bulk at most `max_wait` seconds (back-off between status reads);
+still open then, the store's consumers are probably not running, and the item goes back
+to the queue with a TransientError that says so. An operation that failed fails only
+the product it belongs to (found by the SKU in the operation's data).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.magento.client import MagentoNotFound
+from stockyard.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from stockyard.connectors.magento import MagentoConnector
+
+Obj = dict[str, Any]
+PRODUCTS = "async/bulk/V1/products"
+SOURCE_ITEMS = "async/bulk/V1/inventory/source-items"
+BASE_PRICES = "async/bulk/V1/products/base-prices"
+# Magento's input limit for asynchronous requests, when a store turns input limits on
+# (Adobe, "API security: input limiting"): larger stages go as several bulks.
+MAX_ELEMENTS = 5000
+SKUS_PER_LOOKUP = 100  # under the 300 a page the same limits allow; the URL stays short
+OPEN, COMPLETE = 4, 1
+FAILURES = {2: "failed (retriable)", 3: "failed", 5: "rejected"}
+# A SKU written as is inside serialized_data (JSON inside JSON escapes quotes, slashes,
+# backslashes and non-ASCII): only those are searched for with `like`.
+_PLAIN = re.compile(r"[A-Za-z0-9 ._:+#-]+")
+CANDIDATES = 3  # open bulks checked before posting another
+
+
+@dataclass
+class Pacing:
+    first_poll: float = 1.0  # seconds before the first status read, doubled each time
+    max_interval: float = 15.0
+    max_wait: float = 300.0  # then the item goes back to the queue
+
+
+DEFAULT_PACING = Pacing()
+
+
+@dataclass
+class Stage:
+    """One bulk route's elements; `owner(element)` says whose product it writes."""
+
+    route: str
+    elements: list[Obj]
+    owner: Callable[[Obj], str]  # element -> SKU
+    bulks: list[str] = field(default_factory=list)  # UUIDs, one per part
+
+
+def bulk_products(
+    connector: MagentoConnector,
+    products: list[ChannelProduct],
+    remote_ids: Mapping[str, str],
+    key: str,
+    pacing: Pacing | None = None,
+) -> list[ProductResult]:
+    run = Run(connector, pacing or _pacing(connector))
+    return run.products(products, remote_ids)
+
+
+def _pacing(connector: MagentoConnector) -> Pacing:
+    # `bulk_max_wait`, once the connector's settings take it.
+    wait = getattr(connector.config, "bulk_max_wait", None)
+    return Pacing(max_wait=float(wait)) if wait else DEFAULT_PACING
+
+
+class Run:
+    def __init__(
+        self,
+        connector: MagentoConnector,
+        pacing: Pacing,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.c = connector
+        self.api = connector.api
+        self.pacing = pacing
+        self.clock, self.sleep = clock, sleep
+        self.errors: dict[str, PermanentError] = {}  # product code -> why it failed
+        self.unstocked: set[str] = set()  # codes whose stock did not go
+
+    def products(
+        self, products: list[ChannelProduct], remote_ids: Mapping[str, str]
+    ) -> list[ProductResult]:
+        owner: dict[str, str] = {}  # sku -> product code
+        simples: list[Obj] = []
+        configurables: list[ChannelProduct] = []
+        for p in products:
+            try:
+                bodies = self._bodies(p, remote_ids.get(p.code))
+            except PermanentError as exc:
+                self.errors[p.code] = exc
+                continue
+            owner |= {v.sku: p.code for v in p.variants}
+            simples += bodies
+            if _configurable(p):
+                configurables.append(p)
+        by_sku = lambda e: str(e["product"]["sku"])  # noqa: E731
+        self._run([Stage(PRODUCTS, [{"product": b} for b in simples], by_sku)], owner)
+        parents = self._parents([p for p in configurables if p.code not in self.errors], owner)
+        owner |= {p.code: p.code for p in configurables}
+        ok = [p for p in products if p.code not in self.errors]
+        self._run([*parents, *self._stock_stages(ok)], owner)
+        return [self._result(p) for p in products]
+
+    # ------------------------------------------------------------------ bodies
+
+    def _bodies(self, p: ChannelProduct, remote_id: str | None) -> list[Obj]:
+        """The simple products of one product: itself, or a configurable's children."""
+        if not p.variants:
+            raise PermanentError(f"magento: product {p.code} has no variants")
+        if not _configurable(p):
+            v = p.variants[0]
+            _same(p.code, remote_id, v.sku)
+            return [self.c._variant_body(p, v, child=False)]
+        if p.code in {v.sku for v in p.variants}:
+            raise PermanentError(
+                f"magento: product {p.code}: a configurable product's SKU is its code, which"
+                " one of its variants also has"
+            )
+        _same(p.code, remote_id, p.code)
+        return [self.c._variant_body(p, v, child=True) for v in p.variants]
+
+    def _parents(self, configurables: list[ChannelProduct], owner: dict[str, str]) -> list[Stage]:
+        if not configurables:
+            return []
+        ids = self._ids([v.sku for p in configurables for v in p.variants])
+        bodies = []
+        for p in configurables:
+            missing = [v.sku for v in p.variants if v.sku not in ids]
+            try:
+                if missing:
+                    raise PermanentError(
+                        f"magento: {', '.join(missing[:3])} not found after the bulk save"
+                    )
+                bodies.append({"product": self._parent_body(p, ids)})
+            except PermanentError as exc:
+                self.errors[p.code] = exc
+        return [Stage(PRODUCTS, bodies, lambda e: str(e["product"]["sku"]))] if bodies else []
+
+    def _parent_body(self, p: ChannelProduct, ids: dict[str, int]) -> Obj:
+        from stockyard.connectors.magento import VISIBLE, _slug
+
+        c = self.c
+        body = c._product_body(p) | {
+            "sku": p.code,
+            "attribute_set_id": c.config.attribute_set_id,
+            "status": 1,
+            "visibility": VISIBLE,
+            "type_id": "configurable",
+            "extension_attributes": {
+                "website_ids": list(c.config.website_ids),
+                "configurable_product_options": c._configurable_options(p),
+                "configurable_product_links": [ids[v.sku] for v in p.variants],
+            },
+        }
+        body["custom_attributes"] = [
+            *body.get("custom_attributes", []),
+            {"attribute_code": "url_key", "value": _slug(p.code)},
+        ]
+        return body
+
+    def _stock_stages(self, products: list[ChannelProduct]) -> list[Stage]:
+        stages = []
+        levels = {p.code: {v.sku: self.c._stock(v) for v in p.variants} for p in products}
+        items = {
+            code: [
+                {"sku": sku, "source_code": s, "quantity": q, "status": int(q > 0)}
+                for sku, per in skus.items()
+                for s, q in per.items()
+            ]
+            for code, skus in levels.items()
+        }
+        elements = [{"sourceItems": its} for its in items.values() if its]
+        if elements and self.c.stock.msi is not False:
+            stages.append(Stage(SOURCE_ITEMS, elements, lambda e: str(e["sourceItems"][0]["sku"])))
+        elif elements:  # a store without MSI: the legacy stock items, by the per-product path
+            self._legacy_stock({sku: per for skus in levels.values() for sku, per in skus.items()})
+        store = self.c.config.price_store_id
+        if store:  # store-scoped prices: the product save wrote the global one
+            prices = [
+                {"prices": [{"sku": v.sku, "price": pr, "store_id": store} for v, pr in ps]}
+                for ps in (self._prices(p) for p in products)
+                if ps
+            ]
+            if prices:
+                stages.append(Stage(BASE_PRICES, prices, lambda e: str(e["prices"][0]["sku"])))
+        return stages
+
+    def _prices(self, p: ChannelProduct) -> list[tuple[Any, float]]:
+        from stockyard.connectors.magento import _number
+
+        found = [(v, _number(v, "price")) for v in p.variants]
+        return [(v, price) for v, price in found if price is not None]
+
+    def _legacy_stock(self, levels: dict[str, dict[str, float]]) -> None:
+        self.c.stock.set(levels, compare=True)
+
+    # ------------------------------------------------------------ ids of children
+
+    def _ids(self, skus: list[str]) -> dict[str, int]:
+        plain = [s for s in skus if "," not in s]  # `in` splits its value on commas
+        found = {s: int(p["id"]) for s, p in self.c._search([s for s in skus if "," in s]).items()}
+        for start in range(0, len(plain), SKUS_PER_LOOKUP):
+            chunk = plain[start : start + SKUS_PER_LOOKUP]
+            prefix = "searchCriteria[filterGroups][0][filters][0]"
+            answer = self.api.get(
+                "V1/products",
+                {
+                    f"{prefix}[field]": "sku",
+                    f"{prefix}[value]": ",".join(chunk),
+                    f"{prefix}[conditionType]": "in",
+                    "searchCriteria[pageSize]": len(chunk),
+                },
+            )
+            wanted = set(chunk)
+            for item in answer.get("items") or []:
+                if item.get("sku") in wanted:  # MySQL compares without case
+                    found[item["sku"]] = int(item["id"])
+        return found
+
+    # ------------------------------------------------------------------- stages
+
+    def _run(self, stages: list[Stage], owner: dict[str, str]) -> None:
+        """Start every stage (resuming an open bulk of the same elements where there is
+        one), then wait for all of them; failed operations fail their products."""
+        stages = [s for s in stages if s.elements]
+        for stage in stages:
+            self._start(stage, owner)
+        deadline = self.clock() + self.pacing.max_wait
+        for stage in stages:
+            for bulk in stage.bulks:
+                self._fail(stage, bulk, self._wait(bulk, deadline), owner)
+
+    def _start(self, stage: Stage, owner: dict[str, str]) -> None:
+        for start in range(0, len(stage.elements), MAX_ELEMENTS):
+            part = stage.elements[start : start + MAX_ELEMENTS]
+            found = self._open_bulk(part, stage.owner)
+            if found is None:
+                try:
+                    found = self._post(stage, part, owner)
+                except MagentoNotFound:
+                    if stage.route != SOURCE_ITEMS:
+                        raise
+                    self._no_msi(part, owner)  # a store without MSI: 404 on its routes
+                    continue
+            stage.bulks.append(found)
+
+    def _post(self, stage: Stage, part: list[Obj], owner: dict[str, str]) -> str:
+        answer = self.api.call("POST", stage.route, part)
+        if not isinstance(answer, dict) or not answer.get("bulk_uuid"):
+            raise PermanentError(f"magento: POST /{stage.route} answered no bulk_uuid")
+        for item in answer.get("request_items") or []:
+            n = item.get("id")
+            if item.get("status") == "rejected" and isinstance(n, int) and n < len(part):
+                why = PermanentError(f"magento: {stage.owner(part[n])} rejected by the store")
+                self.errors.setdefault(owner.get(stage.owner(part[n]), ""), why)
+        return str(answer["bulk_uuid"])
+
+    def _no_msi(self, part: list[Obj], owner: dict[str, str]) -> None:
+        levels: dict[str, dict[str, float]] = {}
+        for element in part:
+            for item in element["sourceItems"]:
+                levels.setdefault(item["sku"], {})[item["source_code"]] = item["quantity"]
+        self.c.stock.msi = None  # let the stock module learn it and fall back (or refuse)
+        self._legacy_stock(levels)
+
+    def _open_bulk(self, part: list[Obj], whose: Callable[[Obj], str]) -> str | None:
+        """An open bulk (one operation still status 4) of exactly these elements."""
+        sku = whose(part[0])
+        if not _PLAIN.fullmatch(sku):
+            return None
+        prefix = "searchCriteria[filterGroups]"
+        found = self.api.get(
+            "V1/bulk",
+            {
+                f"{prefix}[0][filters][0][field]": "serialized_data",
+                f"{prefix}[0][filters][0][value]": f"%{sku}%",
+                f"{prefix}[0][filters][0][conditionType]": "like",
+                f"{prefix}[1][filters][0][field]": "status",
+                f"{prefix}[1][filters][0][value]": str(OPEN),
+                f"{prefix}[1][filters][0][conditionType]": "eq",
+                "searchCriteria[sortOrders][0][field]": "id",
+                "searchCriteria[sortOrders][0][direction]": "DESC",
+                "searchCriteria[pageSize]": 20,
+            },
+        )
+        first = _normal(part[0])
+        candidates = [
+            op["bulk_uuid"]
+            for op in found.get("items") or []
+            if _normal(_element(op)) == first and op.get("bulk_uuid")
+        ]
+        wanted = [_normal(e) for e in part]
+        for bulk in list(dict.fromkeys(candidates))[:CANDIDATES]:
+            detail = self.api.get(f"V1/bulk/{bulk}/detailed-status")
+            ops = sorted(detail.get("operations_list") or [], key=lambda op: op.get("id", 0))
+            if [_normal(_element(op)) for op in ops] == wanted:
+                return str(bulk)
+        return None
+
+    def _wait(self, bulk: str, deadline: float) -> list[Obj]:
+        """The bulk's operations once none is open; past the deadline a TransientError."""
+        interval = self.pacing.first_poll
+        while True:
+            self.sleep(min(interval, max(0.0, deadline - self.clock())))
+            try:
+                status = self.api.get(f"V1/bulk/{bulk}/status")
+            except MagentoNotFound:
+                raise TransientError(
+                    f"magento: bulk {bulk} is not found: the next attempt starts it again"
+                ) from None
+            ops = status.get("operations_list") or []
+            still = sum(1 for op in ops if op.get("status") == OPEN)
+            if not still:
+                return ops
+            if self.clock() >= deadline:
+                raise TransientError(
+                    f"magento: bulk {bulk} still has {still} of {len(ops)} operations open"
+                    f" after {self.pacing.max_wait:g} s: the store's consumers are probably"
+                    " not running (cron, or bin/magento queue:consumers:start"
+                    " async.operations.all); the next attempt goes on waiting for this bulk",
+                    retry_after=min(60.0, self.pacing.max_wait),
+                )
+            interval = min(interval * 2, self.pacing.max_interval)
+
+    def _fail(self, stage: Stage, bulk: str, ops: list[Obj], owner: dict[str, str]) -> None:
+        if all(op.get("status") == COMPLETE for op in ops):
+            return
+        # Which element an operation was is read from its data, not its id: what `id`
+        # counts (the request's index or a row id) differs between Magento versions.
+        detail = self.api.get(f"V1/bulk/{bulk}/detailed-status")
+        for op in detail.get("operations_list") or []:
+            if op.get("status") == COMPLETE:
+                continue
+            try:
+                sku = stage.owner(_element(op))
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            code = owner.get(sku)
+            if code is None:
+                continue
+            what = FAILURES.get(op.get("status"), f"status {op.get('status')}")
+            text = f"magento: bulk save of {sku} {what}: {op.get('result_message')}"
+            if stage.route == SOURCE_ITEMS:
+                self.unstocked.add(code)
+            else:
+                self.errors.setdefault(code, PermanentError(text))
+
+    # ------------------------------------------------------------------ results
+
+    def _result(self, p: ChannelProduct) -> ProductResult:
+        if p.code in self.errors:
+            return ProductResult(p.code, error=self.errors[p.code])
+        remote = p.code if _configurable(p) else p.variants[0].sku
+        # Stock not written: no variant is claimed as sent, so the flow sends them again.
+        variants = {} if p.code in self.unstocked else {v.sku: v.sku for v in p.variants}
+        return ProductResult(p.code, remote_id=remote, variants=variants)
+
+
+def _configurable(p: ChannelProduct) -> bool:
+    from stockyard.connectors.magento import _options
+
+    return not (len(p.variants) == 1 and not _options(p.variants[0]))
+
+
+def _same(code: str, remote_id: str | None, made: str) -> None:
+    if remote_id is not None and remote_id != made:
+        raise PermanentError(
+            f"magento: product {code} is {remote_id} in the store but would be {made} now"
+            " (a simple product became configurable or back): sent by its own item"
+        )
+
+
+def _element(op: Obj) -> Any:
+    """The element an operation was given: Magento's envelope's meta_information."""
+    envelope = json.loads(op.get("serialized_data") or "{}")
+    return json.loads(envelope.get("meta_information") or "null")
+
+
+def _normal(value: Any) -> Any:
+    """JSON as compared across PHP's re-encoding: every number a float."""
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    return value
