@@ -21,12 +21,15 @@ route.") and stock lives in each product's legacy stock item
 (`extension_attributes.stock_item`, set by a product save or
 `PUT /V1/products/{sku}/stockItems/{itemId}`).
 `faults`: answers (status, body) given to the next requests instead of executing them;
-`lost`: answers given after executing a request of one operation. Orders and shipments:
+`stalls`: seconds the next requests hang before a 503, unexecuted (a client timing out);
+`lost`: answers given after executing a request of one operation; `refuse_names`: product
+names a save is refused for (400), a store's own validation standing in. Orders and shipments:
 magento_double_orders.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -45,6 +48,7 @@ from starlette.routing import Route
 from systems.net import free_port
 
 from tests.support import magento_contract as contract
+from tests.support.magento_double_bulk import BulkMixin
 from tests.support.magento_double_media import MediaMixin
 from tests.support.magento_double_orders import OrdersMixin
 from tests.support.magento_double_orders import _search as search_records
@@ -67,7 +71,7 @@ class Received:
 
 
 @dataclass
-class MagentoDouble(MediaMixin, OrdersMixin):
+class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
     products: dict[str, Obj] = field(default_factory=dict)  # sku -> product
     attributes: dict[str, Obj] = field(default_factory=dict)  # code -> attribute
     source_items: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (sku, source)
@@ -77,6 +81,8 @@ class MagentoDouble(MediaMixin, OrdersMixin):
     received: list[Received] = field(default_factory=list)
     answer_faults: list[str] = field(default_factory=list)
     faults: list[tuple[int, Any]] = field(default_factory=list)
+    stalls: list[float] = field(default_factory=list)
+    refuse_names: set[str] = field(default_factory=set)
     # (method, template, status, body): the next request of that operation is executed,
     # then answered with this instead (an answer lost on the way back: the store did the
     # work, the client saw a failure).
@@ -149,6 +155,13 @@ class MagentoDouble(MediaMixin, OrdersMixin):
         received = Received(
             method, str(request.url), path, query, body, request.headers.get("authorization")
         )
+        with self.lock:
+            stall = self.stalls.pop(0) if self.stalls else None
+        if stall is not None:
+            with self.lock:
+                self.received.append(received)
+            await asyncio.sleep(stall)
+            return JSONResponse({"message": "Service Unavailable"}, status_code=503)
         with self.lock:
             self.received.append(received)
             if received.authorization != f"Bearer {TOKEN}":
@@ -297,6 +310,11 @@ class MagentoDouble(MediaMixin, OrdersMixin):
 
     def _save(self, given: Obj, sku: str | None) -> tuple[int, Any]:
         sku = sku or given["sku"]
+        if given.get("name") in self.refuse_names:
+            return 400, {
+                "message": 'The product "%1" cannot be saved: the store refused it.',
+                "parameters": [given["name"]],
+            }
         current = self.products.get(sku)
         extension = dict(given.get("extension_attributes") or {})
         links = extension.get("configurable_product_links")

@@ -521,3 +521,14 @@ class MagentoConnector(Connector):
 
     def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
         media.delete_image(self.api, product_remote_id, remote_id)
+
+    # ------------------------------------------------------------------ large syncs
+
+    def bulk_products(
+        self, products: list[ChannelProduct], remote_ids: Mapping[str, str], key: str
+    ) -> list[ProductResult]:
+        """Through the asynchronous bulk API (bulk.py): a still-open bulk is a
+        TransientError, and the next call resumes it."""
+        from stockyard.connectors.magento import bulk
+
+        return bulk.bulk_products(self, products, remote_ids, key)
