@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockyard.catalog.models import parse
 from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
@@ -50,6 +50,18 @@ class ChannelRules(BaseModel):
     # Also send `stock` (warehouse -> quantity, of `warehouses`). Only on demand: a new
     # field changes every variant's fingerprint, and each channel would get them all again.
     stock_by_warehouse: bool = False
+    # Price tier -> a customer group of the channel (Magento's group code): each variant
+    # also sends `group_prices`, group -> its price in that tier (None without one). Only
+    # on demand, as `stock_by_warehouse`: channels without it keep their fingerprints.
+    group_prices: dict[str, Annotated[str, Field(min_length=1)]] = {}
+
+    @field_validator("group_prices")
+    @classmethod
+    def _one_tier_per_group(cls, value: dict[str, str]) -> dict[str, str]:
+        groups = [g.lower() for g in value.values()]  # Magento matches groups without case
+        if len(set(groups)) < len(groups):
+            raise ValueError("two price tiers name the same customer group")
+        return value
 
     def accepts(self, product: StoredProduct) -> bool:
         return not product.deleted and self.filter.accepts(product.fields)
@@ -81,6 +93,11 @@ class ChannelRules(BaseModel):
             "weight": None if v.weight is None else str(v.weight),
             "options": v.options,
         }
+        if self.group_prices:
+            fields["group_prices"] = {
+                group: str(v.prices[tier]) if tier in v.prices else None
+                for tier, group in self.group_prices.items()
+            }
         if self.stock_by_warehouse:
             fields["stock"] = {
                 w: q for w, q in v.stock.items() if self.warehouses is None or w in self.warehouses

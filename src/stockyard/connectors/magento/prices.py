@@ -14,6 +14,7 @@ prices").
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -108,7 +109,28 @@ def _fail(results: dict[str, Result], failures: list[Obj] | None, sent: list[str
     """Magento's answer lists the prices it refused (none: all done); each names its SKU
     among its parameters (one that names none fails every SKU sent)."""
     for failure in failures or []:
-        named = [p for p in failure.get("parameters") or [] if p in sent]
-        for sku in named[:1] or list(dict.fromkeys(sent)):
-            error = PermanentError(f"magento: group price of {sku}: {message(failure)}")
+        params = failure.get("parameters")
+        row = params[-len(_ROW)] if isinstance(params, list) and len(params) >= len(_ROW) else None
+        for sku in [row] if row in sent else list(dict.fromkeys(sent)):
+            error = PermanentError(f"magento: group price of {sku}: {_text(failure)}")
             results[sku] = Result(sku, error=error)
+
+
+# The validator's row, always the last parameters of a tier price failure (Magento's
+# TierPriceValidator), after the value it refuses, if any (`%price`, `%priceType`).
+_ROW = ("SKU", "websiteId", "customerGroup", "qty")
+
+
+def _text(failure: Obj) -> str:
+    """The failure's message with its placeholders filled. Its parameters come as a list in
+    the validator's order, not in the message's (`%customerGroup` first in its text, third
+    in the list), so they are named by position."""
+    params = failure.get("parameters")
+    text = failure.get("message")
+    if not isinstance(text, str) or not isinstance(params, list) or len(params) < len(_ROW):
+        return message(failure)
+    named = dict(zip(_ROW, params[-len(_ROW) :], strict=True))
+    extra = [m for m in re.findall(r"%(\w+)", text) if m not in named]
+    if extra and len(params) > len(_ROW):
+        named[extra[0]] = params[0]
+    return re.sub(r"%(\w+)", lambda m: str(named.get(m[1], m[0])), text)
