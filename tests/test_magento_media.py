@@ -308,3 +308,16 @@ def test_an_image_for_a_product_magento_lacks_is_permanent(
     with pytest.raises(PermanentError, match="magento has no product NOPE"):
         shop.add_image("NOPE", image(f"{images.url}/mug.png"), KEY)
     assert images.hits == []  # checked before downloading
+
+
+def test_a_name_renamed_twice_by_magento_is_recognised(
+    served: Served, shop: MagentoConnector, images: Images
+) -> None:
+    # Magento renames a taken name in its temporary folder and again in the catalog's.
+    images.pictures["/mug.png"] = Picture()
+    sku = mug(shop)
+    stem = media.file_stem("front", f"{images.url}/mug.png")
+    entry = {"media_type": "image", "label": "", "position": 0, "disabled": False, "types": []}
+    served.double.gallery[sku] = [entry | {"id": 41, "file": f"/s/y/{stem}_1_1.png"}]
+    assert shop.add_image(sku, image(f"{images.url}/mug.png"), KEY) == "41"
+    assert posts(served) == [] and images.hits == []

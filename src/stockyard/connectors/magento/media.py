@@ -90,7 +90,9 @@ def gallery(api: MagentoClient, sku: str) -> list[dict[str, Any]]:
 
 
 def _entry_named(entries: list[dict[str, Any]], stem: str) -> dict[str, Any] | None:
-    kept = re.compile(re.escape(stem) + r"(_\d+)?\.[a-z]+")
+    # Magento appends _N to a taken name, in its temporary folder and again in the
+    # catalog's: sy-<hash>_1_1.png is possible.
+    kept = re.compile(re.escape(stem) + r"(_\d+)*\.[a-z]+")
     for entry in entries:
         name = str(entry.get("file") or "").rsplit("/", 1)[-1]
         if kept.fullmatch(name):
