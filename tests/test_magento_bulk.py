@@ -113,7 +113,7 @@ def test_a_chunk_goes_as_bulks_of_products_then_parents_and_stock(served: Served
     assert made.count("POST /async/bulk/V1/products") == 2
     assert made.count("POST /async/bulk/V1/inventory/source-items") == 1
     assert "POST /V1/products" not in made
-    assert made.count("GET /V1/products") == 1  # the children's ids, 100 SKUs a read
+    assert made.count("GET /V1/products") == 1  # the children's ids, up to 300 SKUs a read
     assert made.count("GET /V1/bulk") == 3  # one look for an open bulk per stage
     assert served.double.bulk_requests == 3
     assert served.double.operations(bulk.OPEN) == []
@@ -223,6 +223,18 @@ def test_a_product_that_changed_kind_is_left_to_its_own_item(served: Served) -> 
     assert served.double.bulk_requests == 0
 
 
+def test_group_prices_go_after_the_bulks_as_the_per_product_path_sends_them(
+    served: Served,
+) -> None:
+    product = tee("TEE1")
+    product.variants[0].fields["group_prices"] = {"Wholesale": "15.00"}
+    (result,) = connector(served).bulk_products([product], {}, KEY)
+    assert result.ok
+    assert [(t["sku"], t["customer_group"], t["price"]) for t in served.double.tier_prices] == [
+        ("TEE1-S", "Wholesale", 15.0)
+    ]
+
+
 # --- through the flows ------------------------------------------------------------------
 
 
@@ -305,12 +317,12 @@ def test_a_thousand_product_init_is_one_bulk_products_item_of_a_few_calls(env: E
     assert len(env.store.linked(env.channel_id, "product")) == 1000
     assert len(env.store.linked(env.channel_id, "variant")) == 2000
     made = calls(env.served)
-    # 3 bulks, 20 reads of children's ids, 3 looks for an open bulk, 1 attribute, and
-    # the status reads: no call per product.
-    assert made.count("GET /V1/products") == 20
+    # 3 bulks, 7 reads of children's ids (300 a page), 3 looks for an open bulk, 1
+    # attribute, and the status reads: no call per product.
+    assert made.count("GET /V1/products") == 7
     assert double.bulk_requests == 3
     print(f"\n1,000 products x 2 variants: {len(made)} requests")
-    assert len(made) < 40
+    assert len(made) < 25
 
 
 def test_a_stuck_chunk_goes_back_to_the_queue_and_finishes_once_consumers_run(
@@ -334,3 +346,22 @@ def test_a_stuck_chunk_goes_back_to_the_queue_and_finishes_once_consumers_run(
     assert env.queue.get(env.client_id, item.id).status == "done"
     assert double.bulk_requests == 3  # the first bulk resumed; parents and stock posted
     assert len(env.store.linked(env.channel_id, "variant")) == 6
+
+
+def test_a_sync_after_the_init_saves_the_same_products_by_sku(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 3)
+    env.add_products(3)
+    env.queue.enqueue(env.client_id, [Request("init_channel", {}, env.channel_id)])
+    env.run()
+    double = env.served.double
+    ids = {sku: p["id"] for sku, p in double.products.items()}
+    links = double.products["P00001"]["extension_attributes"]["configurable_product_links"]
+    env.queue.enqueue(env.client_id, [Request("sync_channel", {}, env.channel_id)])
+    env.run()
+    assert env.items("failed") == []
+    assert len(env.items("done", instruction="bulk_products")) == 2
+    # Saved over by SKU: nothing made twice, the parent's links as they were.
+    assert {sku: p["id"] for sku, p in double.products.items()} == ids
+    assert double.products["P00001"]["extension_attributes"]["configurable_product_links"] == links

@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.base import ChannelProduct, ProductResult, Result
 from stockyard.connectors.magento.client import MagentoNotFound
 from stockyard.errors import PermanentError, TransientError
 
@@ -44,7 +44,10 @@ BASE_PRICES = "async/bulk/V1/products/base-prices"
 # Magento's input limit for asynchronous requests, when a store turns input limits on
 # (Adobe, "API security: input limiting"): larger stages go as several bulks.
 MAX_ELEMENTS = 5000
-SKUS_PER_LOOKUP = 100  # under the 300 a page the same limits allow; the URL stays short
+# Children's ids are read with `sku in`: at most the 300 a page the same limits allow, and
+# SKUs of at most LOOKUP_CHARS together, so the URL stays under common 8 KiB proxy limits.
+SKUS_PER_LOOKUP = 300
+LOOKUP_CHARS = 5000
 OPEN, COMPLETE = 4, 1
 FAILURES = {2: "failed (retriable)", 3: "failed", 5: "rejected"}
 # A SKU written as is inside serialized_data (JSON inside JSON escapes quotes, slashes,
@@ -127,7 +130,22 @@ class Run:
         owner |= {p.code: p.code for p in configurables}
         ok = [p for p in products if p.code not in self.errors]
         self._run([*parents, *self._stock_stages(ok)], owner)
+        self._group_prices([p for p in ok if p.code not in self.errors], owner)
         return [self._result(p) for p in products]
+
+    def _group_prices(self, products: list[ChannelProduct], owner: dict[str, str]) -> None:
+        """Customer-group prices as the per-product path sends them (prices.py): only
+        channels mapping tiers to groups have any, and they need the SKUs to exist."""
+        from stockyard.connectors.magento import prices
+
+        grouped = [v for p in products for v in p.variants if v.fields.get(prices.FIELD)]
+        if not grouped:
+            return
+        results = {v.sku: Result(v.sku, remote_id=v.sku) for v in grouped}
+        prices.send_group_prices(self.api, grouped, results)
+        for sku, result in results.items():
+            if result.error is not None:
+                self.errors.setdefault(owner[sku], PermanentError(str(result.error)))
 
     # ------------------------------------------------------------------ bodies
 
@@ -227,8 +245,7 @@ class Run:
     def _ids(self, skus: list[str]) -> dict[str, int]:
         plain = [s for s in skus if "," not in s]  # `in` splits its value on commas
         found = {s: int(p["id"]) for s, p in self.c._search([s for s in skus if "," in s]).items()}
-        for start in range(0, len(plain), SKUS_PER_LOOKUP):
-            chunk = plain[start : start + SKUS_PER_LOOKUP]
+        for chunk in _lookups(plain):
             prefix = "searchCriteria[filterGroups][0][filters][0]"
             answer = self.api.get(
                 "V1/products",
@@ -382,6 +399,19 @@ class Run:
         # Stock not written: no variant is claimed as sent, so the flow sends them again.
         variants = {} if p.code in self.unstocked else {v.sku: v.sku for v in p.variants}
         return ProductResult(p.code, remote_id=remote, variants=variants)
+
+
+def _lookups(skus: list[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for sku in skus:
+        if chunk and (len(chunk) == SKUS_PER_LOOKUP or size + len(sku) + 1 > LOOKUP_CHARS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(sku)
+        size += len(sku) + 1
+    if chunk:
+        yield chunk
 
 
 def _configurable(p: ChannelProduct) -> bool:
