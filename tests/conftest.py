@@ -34,6 +34,7 @@ CHAOS_FILES = {"test_processes.py", "test_storage_full.py"}
 REAL_FILES = {
     "test_console_browser.py",
     "test_erp_shop.py",
+    "test_magento_end_to_end.py",
     "test_real_connectors.py",
     "test_shopify_end_to_end.py",
     "test_vendure_crash.py",

@@ -48,8 +48,6 @@ from starlette.routing import Route
 from systems.net import free_port
 
 from tests.support import magento_contract as contract
-from tests.support.magento_double_bulk import BulkMixin
-from tests.support.magento_double_media import MediaMixin
 from tests.support.magento_double_orders import OrdersMixin
 from tests.support.magento_double_orders import _search as search_records
 
@@ -71,7 +69,7 @@ class Received:
 
 
 @dataclass
-class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
+class MagentoDouble(OrdersMixin):
     products: dict[str, Obj] = field(default_factory=dict)  # sku -> product
     attributes: dict[str, Obj] = field(default_factory=dict)  # code -> attribute
     source_items: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (sku, source)
@@ -312,8 +310,8 @@ class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
         sku = sku or given["sku"]
         if given.get("name") in self.refuse_names:
             return 400, {
-                "message": 'The product "%1" cannot be saved: the store refused it.',
-                "parameters": [given["name"]],
+                "message": 'The product "%fieldValue" cannot be saved: the store refused it.',
+                "parameters": [{"fieldName": "name", "fieldValue": given["name"]}],
             }
         current = self.products.get(sku)
         extension = dict(given.get("extension_attributes") or {})
