@@ -48,6 +48,8 @@ from starlette.routing import Route
 from systems.net import free_port
 
 from tests.support import magento_contract as contract
+from tests.support.magento_double_bulk import BulkMixin
+from tests.support.magento_double_media import MediaMixin
 from tests.support.magento_double_orders import OrdersMixin
 from tests.support.magento_double_orders import _search as search_records
 
@@ -69,7 +71,7 @@ class Received:
 
 
 @dataclass
-class MagentoDouble(OrdersMixin):
+class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
     products: dict[str, Obj] = field(default_factory=dict)  # sku -> product
     attributes: dict[str, Obj] = field(default_factory=dict)  # code -> attribute
     source_items: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (sku, source)
