@@ -38,6 +38,7 @@ REAL_FILES = {
     "test_real_connectors.py",
     "test_shopify_end_to_end.py",
     "test_vendure_crash.py",
+    "test_woocommerce_end_to_end.py",
 }
 REAL_FIXTURES = {"tryton", "vendure"}
 

@@ -19,7 +19,8 @@ Modelled (docs/woocommerce-notes.md says what only a real store confirms):
 - `DELETE` with `force=true` deletes; without it a product goes to the trash, keeping its SKU;
 - `fail_next(status, ...)`: answer the next requests with 429 / 503 (a fault injector);
   `lose_next(status, method)`: do the next request of that method, then answer `status`
-  instead of its result (an answer lost on the way back);
+  instead of its result (an answer lost on the way back); `stall_next(seconds)`: hold the
+  next request that long before doing it (a client's timeout, the write done after it);
 - images by URL: the media library (`media`, attachment id -> {id, src, name, alt,
   source}); a product's `images` written as `{id}` (an existing attachment, else 400
   `woocommerce_product_invalid_image_id`) or `{src}` ("downloaded": a new attachment whose
@@ -43,6 +44,7 @@ Serve it with `serve(double)` (uvicorn in a thread, on a free port), as the Shop
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -110,10 +112,14 @@ class WooCommerceDouble:
     media: dict[int, Obj] = field(default_factory=dict)  # attachment id -> attachment
     _faults: list[int] = field(default_factory=list)
     _lost: list[tuple[int, str]] = field(default_factory=list)  # (status, method)
+    _stalls: list[float] = field(default_factory=list)
+    currency: str = "EUR"  # the store's, on every order
+    first_id: int = 100  # ids (products, orders …) count up from here
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self._next_id = self.first_id
         p = PREFIX
         self.app = Starlette(
             routes=[
@@ -149,6 +155,19 @@ class WooCommerceDouble:
         """Do the next `method` request, then answer `status` instead of its result."""
         self._lost.append((status, method.upper()))
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while a request is answered: hold it to read the store consistently."""
+        return self._lock
+
+    def trash(self, pid: int) -> None:
+        """Move a product to the trash, as the admin's "Move to Trash" (it keeps its SKU)."""
+        self.products[pid]["status"] = "trash"
+
+    def stall_next(self, seconds: float) -> None:
+        """Hold the next request `seconds` before doing it (and answering)."""
+        self._stalls.append(seconds)
+
     def add_product(self, sku: str, images: list[str] | None = None) -> int:
         """A simple product made in the store's admin, with images from these URLs."""
         with self._lock:
@@ -177,6 +196,8 @@ class WooCommerceDouble:
 
     async def _endpoint(self, request: Request) -> Response:
         raw = await request.body()
+        if self._stalls:
+            await asyncio.sleep(self._stalls.pop(0))
         path = request.url.path.removeprefix(PREFIX)
         query = dict(request.query_params)
         try:
@@ -583,7 +604,7 @@ class WooCommerceDouble:
             "parent_id": 0,
             "number": str(oid),
             "status": status,
-            "currency": "EUR",
+            "currency": self.currency,
             "date_created_gmt": _wc(self.clock),
             "prices_include_tax": prices_include_tax,
             "customer_id": customer_id,
