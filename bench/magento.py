@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from systems.launch import allow_local_systems
+from tests.support import magento_contract as contract
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve
 
 from stockyard.accounts import Principal
@@ -104,12 +105,11 @@ def _wait_idle(queue: Queue, client_id: int, timeout: float) -> None:
 
 
 def kind(method: str, path: str) -> str:
-    path = path.removeprefix("/rest/all")
-    if path.startswith("/V1/bulk/"):
-        path = "/V1/bulk/{uuid}/" + path.rsplit("/", 1)[1]
-    elif path.startswith("/V1/products/attributes/"):
-        path = "/V1/products/attributes/{code}"
-    return f"{method} {path}"
+    """The document's path template of a request (`GET /V1/products/{sku}`), async and
+    bulk prefixes kept."""
+    route = contract.split_route(path)
+    prefix = "/async/bulk" if route.bulk else "/async" if route.asynchronous else ""
+    return f"{method} {prefix}{contract.find_operation(method, route.path)[0]}"
 
 
 def floor(n: int, variants: int) -> int:
@@ -130,7 +130,8 @@ def report(served: Served, n: int, variants: int, wall: float) -> None:
     ops = len(served.double.operations())
     print(
         f"{n} products x {variants} variants: {wall:.1f} s wall, {len(received)} requests"
-        f" (floor {least}: {len(received) / least:.2f}x), {served.double.bulk_requests} bulks"
+        f" (the bulk path's floor {least}: {len(received) / least:.2f}x),"
+        f" {served.double.bulk_requests} bulks"
         f" of {ops} operations, {ops / wall:.0f} operations/s"
     )
     print("requests by kind: " + ", ".join(f"{k} {v}" for k, v in by_kind.most_common()))
