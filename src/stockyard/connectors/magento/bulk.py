@@ -83,6 +83,8 @@ def bulk_products(
     key: str,
     pacing: Pacing | None = None,
 ) -> list[ProductResult]:
+    # `key` is not sent: Magento keeps no reference of the client's on a bulk, which is
+    # found again by its elements instead (module docstring).
     run = Run(connector, pacing or _pacing(connector))
     return run.products(products, remote_ids)
 
@@ -126,7 +128,7 @@ class Run:
                 configurables.append(p)
         by_sku = lambda e: str(e["product"]["sku"])  # noqa: E731
         self._run([Stage(PRODUCTS, [{"product": b} for b in simples], by_sku)], owner)
-        parents = self._parents([p for p in configurables if p.code not in self.errors], owner)
+        parents = self._parents([p for p in configurables if p.code not in self.errors])
         owner |= {p.code: p.code for p in configurables}
         ok = [p for p in products if p.code not in self.errors]
         self._run([*parents, *self._stock_stages(ok)], owner)
@@ -165,7 +167,7 @@ class Run:
         _same(p.code, remote_id, p.code)
         return [self.c._variant_body(p, v, child=True) for v in p.variants]
 
-    def _parents(self, configurables: list[ChannelProduct], owner: dict[str, str]) -> list[Stage]:
+    def _parents(self, configurables: list[ChannelProduct]) -> list[Stage]:
         if not configurables:
             return []
         ids = self._ids([v.sku for p in configurables for v in p.variants])
