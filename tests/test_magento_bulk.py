@@ -136,6 +136,8 @@ def test_a_bulk_nobody_consumes_is_a_retryable_error_and_the_retry_resumes_it(
         connector(served).bulk_products(chunk, {}, KEY)
     assert double.bulk_requests == 1
     assert len(double.operations(bulk.OPEN)) == 3
+    (uuid,) = double.bulks
+    assert connector(served).api.get(f"V1/bulk/{uuid}/operation-status/4") == 3
     # The consumers start while the third attempt waits for that same bulk.
     monkeypatch.setattr(bulk, "DEFAULT_PACING", bulk.Pacing(0.001, 0.01, max_wait=10))
     threading.Timer(0.2, lambda: setattr(double, "consumers", True)).start()

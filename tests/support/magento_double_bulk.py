@@ -16,7 +16,7 @@ handlers: 2xx -> status 1 "Service execution success ...", 4xx -> 3 with Magento
 5xx -> 2 (retriable). Each such answer is checked against the document like any answer.
 
 Status reads: `GET /V1/bulk/{uuid}/status`, `/detailed-status`, `/operation-status/{s}`
-and the operation search `GET /V1/bulk` (searchCriteria on `bulk_uuid`, `status`,
+(a count) and the operation search `GET /V1/bulk` (searchCriteria on `bulk_uuid`, `status`,
 `topic_name` with `eq`, `serialized_data` with `like`, sorted by `id`, paged). Answers are
 checked against the document by the double's `_answer`.
 """
@@ -202,8 +202,9 @@ class BulkMixin:
             return 200, summary | {"operations_list": [_full(op) for op in ops]}
         if template.endswith("/status"):
             return 200, summary | {"operations_list": [_short(op) for op in ops]}
-        wanted = int(params["status"])
-        return 200, [_full(op) for op in ops if op["status"] == wanted]
+        # operation-status/{status}: how many of the bulk's operations have it
+        wanted = int(params["status"]) if params["status"].isdigit() else -1
+        return 200, sum(1 for op in ops if op["status"] == wanted)
 
     def _search_operations(self, query: list[tuple[str, str]]) -> tuple[int, Any]:
         groups: dict[str, dict[str, dict[str, str]]] = {}
