@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from stockyard.connectors.base import ChannelProduct, ChannelVariant
-from stockyard.errors import TransientError
+from stockyard.errors import PermanentError, TransientError
 from tests.support import magento_contract as contract
 
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
@@ -235,6 +235,26 @@ def test_group_prices_go_after_the_bulks_as_the_per_product_path_sends_them(
     assert [(t["sku"], t["customer_group"], t["price"]) for t in served.double.tier_prices] == [
         ("TEE1-S", "Wholesale", 15.0)
     ]
+
+
+def test_a_bulk_element_the_document_refuses_never_runs(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = connector(served)
+    body = shop._variant_body
+
+    def misspelled(*args: Any, **kw: Any) -> dict[str, Any]:
+        return body(*args, **kw) | {"prise": 1}
+
+    monkeypatch.setattr(shop, "_variant_body", misspelled)
+    with pytest.raises(PermanentError) as refused:
+        shop.bulk_products([mug("MUG")], {}, KEY)
+    assert "body[0]: POST /V1/products: request body: at $.product: Additional" in str(
+        refused.value
+    )
+    assert "('prise' was unexpected)" in str(refused.value)
+    assert served.double.bulks == {}
+    served.double.received.clear()  # the fixture's check: this one was refused on purpose
 
 
 # --- through the flows ------------------------------------------------------------------
