@@ -232,6 +232,8 @@ def test_delete_removes_the_entry_and_gone_already_is_done(
         (Picture(200, b"plain text", {}), PermanentError, "not a JPEG, PNG or GIF"),
         (Picture(200, WEBP, {"Content-Type": "image/webp"}), PermanentError, "not a JPEG"),
         (Picture(200, b"", {"Content-Type": "image/png"}), PermanentError, "is empty"),
+        # Not a network fault to retry five times: the same redirect would come again.
+        (Picture(302, b"", {"Location": "file:///etc/passwd"}), PermanentError, "not http"),
     ],
 )
 def test_a_download_failure_is_transient_or_permanent_by_its_kind(

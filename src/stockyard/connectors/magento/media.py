@@ -1,8 +1,8 @@
 """Images out to Magento (issue 19): `POST /V1/products/{sku}/media` with the image's bytes.
 
 Magento takes no image URL, only base64 content, so Stockyard downloads the source's image
-itself, through the outbound guard (no internal address, redirects checked too), capped in
-size, and sends it with the MIME type its bytes show (Magento compares the two).
+itself (connectors/downloads.py: through the outbound guard, capped in size, the type told
+by the bytes) and sends it with that MIME type (Magento compares the two).
 
 Magento has no idempotency keys and keeps no reference of ours on a gallery entry except
 the file name it stores: an image goes as `sy-<16 hex of its code and URL>.<ext>`, which
@@ -18,39 +18,32 @@ import contextlib
 import hashlib
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from stockyard import outbound
+from stockyard.connectors import downloads
 from stockyard.connectors.base import ChannelImage
 from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, sku_path
-from stockyard.errors import PermanentError, TransientError
+from stockyard.errors import PermanentError
 
 # Base64 makes it a ~14 MB request body: the store's post_max_size and web server limits
 # must allow that (a 413 fails the item, naming the status).
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # The first image's roles: the product page's image, the listing's and the thumbnail.
 ROLES = ["image", "small_image", "thumbnail"]
-# What Magento's ImageContentValidator accepts by default, told apart by the first bytes
-# as PHP's getimagesizefromstring does: MIME type -> file extension.
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-    (b"GIF87a", "image/gif", "gif"),
-    (b"GIF89a", "image/gif", "gif"),
-)
+# What Magento's ImageContentValidator accepts by default (it reads the type from the bytes
+# as PHP's getimagesizefromstring does, and compares it with the one sent).
+ACCEPTED = (downloads.JPEG, downloads.PNG, downloads.GIF)
 
 
 def add_image(api: MagentoClient, sku: str, image: ChannelImage, timeout: float) -> str:
     url = str(image.fields.get("url") or "")
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise PermanentError(f"magento: image {image.code}: the url must be http(s)")
+    downloads.check_url(url)  # before any request to Magento
     stem = file_stem(image.code, url)
     made = _entry_named(gallery(api, sku), stem)
     if made is not None:  # sent by an earlier try (its answer lost) or an earlier sync
         return str(made["id"])
-    content, mime, extension = download(url, timeout)
+    fetched = downloads.fetch_image(
+        url, accept=ACCEPTED, taker="Magento", timeout=timeout, max_bytes=MAX_IMAGE_BYTES
+    )
     position = int(image.fields.get("position") or 0)
     entry = {
         "media_type": "image",
@@ -59,9 +52,9 @@ def add_image(api: MagentoClient, sku: str, image: ChannelImage, timeout: float)
         "disabled": False,
         "types": ROLES if position == 0 else [],
         "content": {
-            "base64_encoded_data": base64.b64encode(content).decode("ascii"),
-            "type": mime,
-            "name": f"{stem}.{extension}",
+            "base64_encoded_data": base64.b64encode(fetched.content).decode("ascii"),
+            "type": fetched.type.mime,
+            "name": f"{stem}.{fetched.type.extension}",
         },
     }
     entry_id = api.call("POST", f"V1/products/{sku_path(sku)}/media", {"entry": entry})
@@ -98,65 +91,3 @@ def _entry_named(entries: list[dict[str, Any]], stem: str) -> dict[str, Any] | N
         if kept.fullmatch(name):
             return entry
     return None
-
-
-# ------------------------------------------------------------------------- download
-
-
-def download(url: str, timeout: float) -> tuple[bytes, str, str]:
-    """The image's bytes, MIME type and extension. The URL is named without its query
-    (a signed URL's query is a credential)."""
-    shown = _shown(url)
-    with outbound.client(timeout=timeout, follow_redirects=True) as http:
-        try:
-            with http.stream("GET", url) as response:
-                _check(response, shown)
-                content = _read(response, shown)
-        except httpx.TimeoutException:
-            raise TransientError(f"image {shown}: the download timed out") from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"cannot download image {shown} ({type(exc).__name__})") from None
-    return (content, *_kind(content, shown))
-
-
-def _shown(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
-
-
-def _check(response: httpx.Response, shown: str) -> None:
-    status = response.status_code
-    if status == 429:
-        after = response.headers.get("retry-after", "")
-        raise TransientError(
-            f"image {shown}: HTTP 429", retry_after=float(after) if after.isdigit() else None
-        )
-    if status in (408, 425) or status >= 500:
-        raise TransientError(f"image {shown}: HTTP {status}")
-    if status >= 400:
-        raise PermanentError(f"image {shown}: HTTP {status}")
-    declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if declared and not declared.startswith("image/") and declared != "application/octet-stream":
-        raise PermanentError(f"image {shown} is {declared}, not an image")
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_IMAGE_BYTES:
-        raise PermanentError(f"image {shown} is larger than {MAX_IMAGE_BYTES} bytes")
-
-
-def _read(response: httpx.Response, shown: str) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_IMAGE_BYTES:
-            raise PermanentError(f"image {shown} is larger than {MAX_IMAGE_BYTES} bytes")
-        chunks.append(chunk)
-    if not size:
-        raise PermanentError(f"image {shown} is empty")
-    return b"".join(chunks)
-
-
-def _kind(content: bytes, shown: str) -> tuple[str, str]:
-    for signature, mime, extension in _SIGNATURES:
-        if content.startswith(signature):
-            return mime, extension
-    raise PermanentError(f"image {shown} is not a JPEG, PNG or GIF image, the types Magento takes")
