@@ -207,3 +207,39 @@ def test_a_malformed_group_price_fails_its_variant_before_anything_is_sent(
     assert "customer group 'Wholesale' must be a number >= 0" in str(s.error)
     assert "customer group 'Wholesale' must be a number >= 0" in str(m.error)
     assert served.double.requests("POST", TIER_PRICES) == []
+
+
+@needs_document
+def test_products_and_variants_made_get_their_group_prices_at_once(served: Any, shop: Any) -> None:
+    product = tee({"S": {"Wholesale": "15.00"}, "M": {"Retailer": "18.00"}})
+    shop.create_product(product, KEY)
+    assert group_prices(served) == {
+        ("TEE-S", "Wholesale"): (15.0, 1, 0),
+        ("TEE-M", "Retailer"): (18.0, 1, 0),
+    }
+    # A variant added later (not linked yet: made and linked) gets its own.
+    large = ChannelVariant(
+        "TEE-L",
+        {"price": "21", "options": {"Size": "L"}, "group_prices": {"Wholesale": "17"}},
+    )
+    (result,) = shop.upsert_variants("TEE", [large], KEY)
+    assert result.ok
+    assert group_prices(served)[("TEE-L", "Wholesale")] == (17.0, 1, 0)
+    # A simple product too.
+    mug = ChannelVariant("MUG-1", {"price": "8", "group_prices": {"Wholesale": "6.5"}})
+    shop.create_product(ChannelProduct("MUG", {"title": "Mug"}, [mug]), KEY)
+    assert group_prices(served)[("MUG-1", "Wholesale")] == (6.5, 1, 0)
+
+
+@needs_document
+def test_a_group_price_refused_on_create_fails_the_create_and_its_retry_sends_it_again(
+    served: Any, shop: Any
+) -> None:
+    mug = ChannelVariant("MUG-1", {"price": "8", "group_prices": {"Gold": "6.5"}})
+    product = ChannelProduct("MUG", {"title": "Mug"}, [mug])
+    with pytest.raises(PermanentError, match="Customer Group = Gold"):
+        shop.create_product(product, KEY)
+    assert "MUG-1" in served.double.products
+    served.double.customer_groups.append("Gold")
+    assert shop.create_product(product, KEY).id == "MUG-1"
+    assert group_prices(served) == {("MUG-1", "Gold"): (6.5, 1, 0)}

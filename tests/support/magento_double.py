@@ -20,7 +20,8 @@ modules disabled: the `/V1/inventory/*` routes answer 404 ("Request does not mat
 route.") and stock lives in each product's legacy stock item
 (`extension_attributes.stock_item`, set by a product save or
 `PUT /V1/products/{sku}/stockItems/{itemId}`).
-`faults`: answers (status, body) given to the next requests instead of executing them;
+`faults`: answers (status, body) given to the next requests instead of executing them (a
+starlette Response as body is sent as is: a redirect, a proxy's HTML page);
 `stalls`: seconds the next requests hang before a 503, unexecuted (a client timing out);
 `lost`: answers given after executing a request of one operation; `refuse_names`: product
 names a save is refused for (400), a store's own validation standing in. Orders and shipments:
@@ -176,7 +177,7 @@ class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
                 )
             if self.faults:
                 status, answer = self.faults.pop(0)
-                return JSONResponse(answer, status_code=status)
+                return _raw(answer, status)
             try:
                 contract.check_url(method, str(request.url), body)
             except contract.ContractViolation as e:
@@ -188,7 +189,7 @@ class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
             for n, (m, t, lost_status, lost_answer) in enumerate(self.lost):
                 if (m, t) == (method, template):
                     del self.lost[n]
-                    return JSONResponse(lost_answer, status_code=lost_status)
+                    return _raw(lost_answer, lost_status)
             return self._answer(method, path, status, answer, query)
 
     def _answer(
@@ -458,6 +459,11 @@ class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
         for item in items:
             self.source_items[(item["sku"], item["source_code"])] = dict(item)
         return 200, []
+
+
+def _raw(answer: Any, status: int) -> Response:
+    """A fault's answer: JSON, or a Response given as is (a redirect, an HTML page)."""
+    return answer if isinstance(answer, Response) else JSONResponse(answer, status_code=status)
 
 
 def _stock_item(product: Obj) -> Obj:

@@ -40,7 +40,15 @@ from stockyard.connectors.base import (
 )
 from stockyard.connectors.magento import media, orders, shipments
 from stockyard.connectors.magento import prices as tier_prices
-from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, message, sku_path
+from stockyard.connectors.magento.client import (
+    MagentoClient,
+    MagentoNotFound,
+    items,
+    message,
+    obj,
+    rows,
+    sku_path,
+)
 from stockyard.connectors.magento.stock import Mode, Stock
 from stockyard.engine import Limits
 from stockyard.errors import PermanentError
@@ -66,6 +74,10 @@ def _url(value: str) -> str:
         host = None
     if not host or parts.query or parts.fragment:
         raise ValueError("must be an https:// URL with a host (the store's base URL)")
+    # httpx would send them as Basic auth in place of the token, and settings are no
+    # place for a password.
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password (user:password@)")
     if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
         return value.rstrip("/")
     raise ValueError("must be https:// (http:// only to a loopback address, for tests)")
@@ -106,6 +118,9 @@ class MagentoSettings(BaseModel):
     # The store id base prices are saved for: 0 (global) unless prices are website-scoped.
     price_store_id: int = Field(default=0, ge=0)
     timeout: float = Field(default=30.0, gt=0, le=600)
+    # Seconds a worker waits for a bulk (large syncs) before the item goes back to the
+    # queue: the store's consumers may run only from cron.
+    bulk_max_wait: float = Field(default=300, gt=0, le=3600)
     # Orders in state `new` paid with these methods are taken unpaid (paid on delivery).
     unpaid_methods: list[Annotated[str, Field(min_length=1)]] = ["cashondelivery"]
     # Shipments back: Magento e-mails the customer the shipment (with its tracks).
@@ -135,6 +150,15 @@ def _options(v: ChannelVariant) -> dict[str, str]:
 
 def _child_options(v: ChannelVariant) -> dict[str, str]:
     return _options(v) or {VARIANT_OPTION: v.sku}
+
+
+def _named(failure: Any, results: Mapping[str, Result]) -> list[str]:
+    """The SKUs a price failure names: only its string parameters can be SKUs (others are
+    objects of named values, or the failure is no object at all)."""
+    params = failure.get("parameters") if isinstance(failure, dict) else None
+    if not isinstance(params, list):
+        return []
+    return [str(p) for p in params if isinstance(p, str) and p in results]
 
 
 def _find_option(attribute: Obj, label: str) -> int | None:
@@ -182,7 +206,7 @@ class MagentoConnector(Connector):
                     f"{prefix}[conditionType]": "eq",
                 }
             answer = self.api.get("V1/products", params)
-            for item in answer.get("items") or []:
+            for item in items(answer, "GET /V1/products"):
                 # MySQL compares SKUs without case: keep exact matches only.
                 if item.get("sku") in chunk:
                     found[item["sku"]] = item
@@ -190,23 +214,24 @@ class MagentoConnector(Connector):
 
     def _product(self, sku: str) -> Obj | None:
         try:
-            answer: Obj = self.api.get(f"V1/products/{sku_path(sku)}")
+            answer = self.api.get(f"V1/products/{sku_path(sku)}")
         except MagentoNotFound:
             return None
-        return answer
+        return obj(answer, "GET /V1/products/{sku}")
 
     def _children(self, sku: str) -> list[Obj]:
         try:
-            answer: list[Obj] = self.api.get(f"V1/configurable-products/{sku_path(sku)}/children")
+            answer = self.api.get(f"V1/configurable-products/{sku_path(sku)}/children")
         except MagentoNotFound:
             return []
-        return answer
+        return rows(answer, "GET /V1/configurable-products/{sku}/children")
 
     def _attribute(self, option: str) -> Obj:
         code = self.config.attributes.get(option) or _slug(option).replace("-", "_")
         if code not in self._attributes:
             try:
-                self._attributes[code] = self.api.get(f"V1/products/attributes/{code}")
+                answer = self.api.get(f"V1/products/attributes/{code}")
+                self._attributes[code] = obj(answer, "GET /V1/products/attributes/{code}")
             except MagentoNotFound:
                 raise PermanentError(
                     f"magento: the store has no attribute {code!r} for the option {option!r}:"
@@ -223,7 +248,8 @@ class MagentoConnector(Connector):
             option = {"label": value, "value": ""}  # "": Magento makes the id
             self.api.call("POST", f"V1/products/attributes/{code}/options", {"option": option})
             # Re-read rather than trust the answer: versions answer "id_<n>" or "<n>".
-            attribute = self._attributes[code] = self.api.get(f"V1/products/attributes/{code}")
+            answer = self.api.get(f"V1/products/attributes/{code}")
+            attribute = self._attributes[code] = obj(answer, "GET /V1/products/attributes")
             index = _find_option(attribute, value)
         if index is None:
             raise PermanentError(
@@ -302,6 +328,7 @@ class MagentoConnector(Connector):
         else:  # made by an earlier try of this item: saved over
             self.api.call("PUT", f"V1/products/{sku_path(v.sku)}", {"product": body})
         self._set_stock([v])
+        self._made_group_prices([v])
         return RemoteProduct(v.sku, {v.sku: v.sku})
 
     def _create_configurable(self, product: ChannelProduct) -> RemoteProduct:
@@ -325,22 +352,7 @@ class MagentoConnector(Connector):
             self._set_prices(found)
         parent = self._product(code)
         if parent is None:
-            body = self._product_body(product) | {
-                "sku": code,
-                "attribute_set_id": self.config.attribute_set_id,
-                "status": 1,
-                "visibility": VISIBLE,
-                "type_id": "configurable",
-                "extension_attributes": {
-                    "website_ids": list(self.config.website_ids),
-                    "configurable_product_options": self._configurable_options(product),
-                    "configurable_product_links": [ids[s] for s in skus],
-                },
-            }
-            body["custom_attributes"] = [
-                *body.get("custom_attributes", []),
-                {"attribute_code": "url_key", "value": _slug(code)},
-            ]
+            body = self._parent_body(product, [ids[s] for s in skus])
             self.api.call("POST", "V1/products", {"product": body})
         else:
             linked = set(
@@ -350,7 +362,28 @@ class MagentoConnector(Connector):
                 if ids[sku] not in linked:
                     self._link(code, sku)
         self._set_stock(product.variants)
+        self._made_group_prices([v for v in product.variants if v.sku not in existing])
         return RemoteProduct(code, {s: s for s in skus})
+
+    def _parent_body(self, product: ChannelProduct, links: list[int]) -> Obj:
+        """A configurable product with its options and its children linked by id."""
+        body = self._product_body(product) | {
+            "sku": product.code,
+            "attribute_set_id": self.config.attribute_set_id,
+            "status": 1,
+            "visibility": VISIBLE,
+            "type_id": "configurable",
+            "extension_attributes": {
+                "website_ids": list(self.config.website_ids),
+                "configurable_product_options": self._configurable_options(product),
+                "configurable_product_links": links,
+            },
+        }
+        body["custom_attributes"] = [
+            *body.get("custom_attributes", []),
+            {"attribute_code": "url_key", "value": _slug(product.code)},
+        ]
+        return body
 
     def _configurable_options(self, product: ChannelProduct) -> list[Obj]:
         names: list[str] = []
@@ -456,7 +489,17 @@ class MagentoConnector(Connector):
                 results[v.sku] = Result(v.sku, remote_id=v.sku)
             except PermanentError as exc:
                 results[v.sku] = Result(v.sku, error=exc)
+        tier_prices.send_group_prices(self.api, new, results)
         return results
+
+    def _made_group_prices(self, made: list[ChannelVariant]) -> None:
+        """Group prices of variants just made (a save carries none): a refusal fails the
+        create, whose retry finds the products and sends their prices again."""
+        results = {v.sku: Result(v.sku, remote_id=v.sku) for v in made}
+        tier_prices.send_group_prices(self.api, made, results)
+        for result in results.values():
+            if result.error is not None:
+                raise result.error
 
     def _set_prices(self, variants: list[ChannelVariant]) -> dict[str, Result]:
         results: dict[str, Result] = {}
@@ -475,11 +518,14 @@ class MagentoConnector(Connector):
         tier_prices.send_group_prices(self.api, variants, results)
         if not prices:
             return results
-        failures = self.api.call("POST", "V1/products/base-prices", {"prices": prices}) or []
-        for failure in failures:
+        answer = self.api.call("POST", "V1/products/base-prices", {"prices": prices})
+        if not isinstance(answer, list):
+            raise PermanentError(
+                f"magento: POST /V1/products/base-prices: the answer is not a list: {answer!r:.80}"
+            )
+        for failure in answer:
             text = message(failure)
-            named = [p for p in failure.get("parameters") or [] if p in results]
-            for sku in named or [p["sku"] for p in prices]:
+            for sku in _named(failure, results) or [str(p["sku"]) for p in prices]:
                 results[sku] = Result(sku, error=PermanentError(f"magento: price of {sku}: {text}"))
         return results
 

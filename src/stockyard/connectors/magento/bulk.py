@@ -90,9 +90,12 @@ def bulk_products(
 
 
 def _pacing(connector: MagentoConnector) -> Pacing:
-    # `bulk_max_wait`, once the connector's settings take it.
-    wait = getattr(connector.config, "bulk_max_wait", None)
-    return Pacing(max_wait=float(wait)) if wait else DEFAULT_PACING
+    # Unset, the setting's default and DEFAULT_PACING's agree (300 s); the module's
+    # value is kept so that the intervals and the wait move together.
+    if "bulk_max_wait" not in connector.config.model_fields_set:
+        return DEFAULT_PACING
+    wait = float(connector.config.bulk_max_wait)
+    return Pacing(DEFAULT_PACING.first_poll, DEFAULT_PACING.max_interval, wait)
 
 
 class Run:
@@ -179,32 +182,11 @@ class Run:
                     raise PermanentError(
                         f"magento: {', '.join(missing[:3])} not found after the bulk save"
                     )
-                bodies.append({"product": self._parent_body(p, ids)})
+                links = [ids[v.sku] for v in p.variants]
+                bodies.append({"product": self.c._parent_body(p, links)})
             except PermanentError as exc:
                 self.errors[p.code] = exc
         return [Stage(PRODUCTS, bodies, lambda e: str(e["product"]["sku"]))] if bodies else []
-
-    def _parent_body(self, p: ChannelProduct, ids: dict[str, int]) -> Obj:
-        from stockyard.connectors.magento import VISIBLE, _slug
-
-        c = self.c
-        body = c._product_body(p) | {
-            "sku": p.code,
-            "attribute_set_id": c.config.attribute_set_id,
-            "status": 1,
-            "visibility": VISIBLE,
-            "type_id": "configurable",
-            "extension_attributes": {
-                "website_ids": list(c.config.website_ids),
-                "configurable_product_options": c._configurable_options(p),
-                "configurable_product_links": [ids[v.sku] for v in p.variants],
-            },
-        }
-        body["custom_attributes"] = [
-            *body.get("custom_attributes", []),
-            {"attribute_code": "url_key", "value": _slug(p.code)},
-        ]
-        return body
 
     def _stock_stages(self, products: list[ChannelProduct]) -> list[Stage]:
         stages = []

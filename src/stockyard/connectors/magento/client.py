@@ -76,9 +76,15 @@ class MagentoClient:
         return self.call("GET", path, params=params)
 
     def call(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        empty: bool = False,
     ) -> Any:
-        """`path` relative to the store's `/rest/<store>/` (e.g. `V1/products`)."""
+        """`path` relative to the store's `/rest/<store>/` (e.g. `V1/products`). `empty`:
+        the route answers nothing (a void service method), so an empty 2xx is done."""
         what = f"{method} /{path.split('?')[0]}"
         try:
             with self._http.stream(method, path, json=body, params=params) as response:
@@ -94,7 +100,7 @@ class MagentoClient:
             raise TransientError(
                 f"magento: cannot reach the store ({type(exc).__name__})"
             ) from None
-        return self._result(what, response, content)
+        return self._result(what, response, content, empty)
 
     def _read(self, response: httpx.Response) -> bytes:
         chunks, size = [], 0
@@ -108,28 +114,78 @@ class MagentoClient:
         return b"".join(chunks)
 
     @staticmethod
-    def _result(what: str, response: httpx.Response, content: bytes) -> Any:
+    def _result(what: str, response: httpx.Response, content: bytes, empty: bool) -> Any:
         status = response.status_code
+        body: Any = None
         try:
             body = json.loads(content) if content else None
+            page = None
         except ValueError:
-            body = content[:200].decode("utf-8", "replace")
-        if status == 429:
-            after = response.headers.get("retry-after", "")
-            raise TransientError(
-                f"magento: {what}: too many requests (HTTP 429)",
-                retry_after=float(after) if after.isdigit() else None,
-            )
-        if status in (408, 425) or status >= 500:
-            raise TransientError(f"magento: {what}: HTTP {status}: {message(body)}")
-        if status in (401, 403):
+            body = page = content[:200].decode("utf-8", "replace")
+        _refuse(what, response, body)
+        # A 2xx only counts when it is Magento's JSON: a proxy's or maintenance page
+        # answered 200 must not pass for a write the store made.
+        if page is not None:
             raise PermanentError(
-                f"magento refused the access token (HTTP {status}): check the integration's"
-                " token, its resources, and that the store lets integration tokens be used as"
-                " standalone Bearer tokens"
+                f"magento: {what}: the answer is not JSON ({page[:80]!r}): check url"
             )
-        if status == 404:
-            raise MagentoNotFound(f"magento: {what}: {message(body)}")
-        if status >= 400:
-            raise PermanentError(f"magento: {what}: HTTP {status}: {message(body)}")
+        if not content and not empty:
+            raise PermanentError(f"magento: {what}: an empty answer (HTTP {status}): check url")
         return body
+
+
+def _refuse(what: str, response: httpx.Response, body: Any) -> None:
+    """Raises for any status outside 2xx: a redirect too, which httpx does not follow (a
+    PUT followed as a GET would write nothing) and which means `url` names the wrong
+    address (www., http://)."""
+    status = response.status_code
+    if status == 429:
+        after = response.headers.get("retry-after", "")
+        raise TransientError(
+            f"magento: {what}: too many requests (HTTP 429)",
+            retry_after=float(after) if after.isdigit() else None,
+        )
+    if status in (408, 425) or status >= 500:
+        raise TransientError(f"magento: {what}: HTTP {status}: {message(body)}")
+    if status in (401, 403):
+        raise PermanentError(
+            f"magento refused the access token (HTTP {status}): check the integration's"
+            " token, its resources, and that the store lets integration tokens be used as"
+            " standalone Bearer tokens"
+        )
+    if status == 404:
+        raise MagentoNotFound(f"magento: {what}: {message(body)}")
+    if 300 <= status < 400 and response.headers.get("location"):
+        where = response.headers["location"].split("?")[0][:200]
+        raise PermanentError(
+            f"magento: {what}: HTTP {status}: the store redirects to {where}: check url"
+        )
+    if not 200 <= status < 300:
+        raise PermanentError(f"magento: {what}: HTTP {status}: {message(body)}")
+
+
+def obj(answer: Any, what: str) -> dict[str, Any]:
+    """`answer` as the JSON object the route gives, or a PermanentError saying so."""
+    if not isinstance(answer, dict):
+        raise PermanentError(f"magento: {what}: the answer is not an object: {_shown(answer)}")
+    return answer
+
+
+def rows(answer: Any, what: str) -> list[dict[str, Any]]:
+    """`answer` as a list of JSON objects (an absent list: none)."""
+    if answer is None:
+        return []
+    if not isinstance(answer, list) or not all(isinstance(r, dict) for r in answer):
+        raise PermanentError(
+            f"magento: {what}: the answer is not a list of objects: {_shown(answer)}"
+        )
+    return answer
+
+
+def items(answer: Any, what: str) -> list[dict[str, Any]]:
+    """The `items` of a search answer (searchCriteria)."""
+    return rows(obj(answer, what).get("items"), what)
+
+
+def _shown(answer: Any) -> str:
+    return repr(answer)[:80]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, sku_path
+from stockyard.connectors.magento.client import items as items_of
 from stockyard.errors import PermanentError
 
 SKUS_PER_READ = 20  # as the product search: one filter per SKU keeps the URL short
@@ -61,7 +62,8 @@ class Stock:
             held = self._read_sources(levels)
             items = [i for i in items if held.get((i["sku"], i["source_code"])) != _level(i)]
         if items:
-            self.api.call("POST", "V1/inventory/source-items", {"sourceItems": items})
+            path = "V1/inventory/source-items"  # a void method: it may answer nothing
+            self.api.call("POST", path, {"sourceItems": items}, empty=True)
 
     def _read_sources(self, levels: Levels) -> dict[tuple[str, str], tuple[float, int]]:
         skus = list(levels)
@@ -71,8 +73,9 @@ class Stock:
             chunk = skus[start : start + SKUS_PER_READ]
             params = _any_of(0, "sku", chunk) | _any_of(1, "source_code", sources)
             params["searchCriteria[pageSize]"] = len(chunk) * len(sources)
-            for item in self.api.get("V1/inventory/source-items", params).get("items") or []:
-                held[(item.get("sku"), item.get("source_code"))] = _level(item)
+            answer = self.api.get("V1/inventory/source-items", params)
+            for item in items_of(answer, "GET /V1/inventory/source-items"):
+                held[(str(item.get("sku")), str(item.get("source_code")))] = _level(item)
         return held
 
     # ------------------------------------------------------------------------ legacy
