@@ -114,14 +114,20 @@ class ChannelRules(BaseModel):
         return {self.field_map.get(k, k): v for k, v in fields.items()}
 
 
+# The setting in which a connector maps Stockyard's warehouses to its own stock places
+# (Shopify's locations, Magento's MSI sources).
+WAREHOUSE_MAPS = {"shopify": "locations", "magento": "sources"}
+
+
 def rules_of(channel: Connection) -> ChannelRules:
     try:
         rules = parse(ChannelRules, channel.settings.get("rules", {}), "channel rules")
     except InvalidInput as exc:
         raise PermanentError(f"connection {channel.id} ({channel.description}): {exc}") from None
-    # A channel that maps warehouses to locations of its own (Shopify's `locations`)
-    # needs the stock per warehouse to place it.
-    if channel.settings.get("locations") and not rules.stock_by_warehouse:
+    # A channel that maps warehouses to stock places of its own needs the stock per
+    # warehouse to place it.
+    mapping = WAREHOUSE_MAPS.get(channel.connector)
+    if mapping and channel.settings.get(mapping) and not rules.stock_by_warehouse:
         rules = rules.model_copy(update={"stock_by_warehouse": True})
     return rules
 
