@@ -7,6 +7,7 @@ transient or permanent by the failure's kind, the type told by the bytes."""
 from __future__ import annotations
 
 import email.utils
+import gzip
 import http.server
 import socket
 import sys
@@ -39,6 +40,8 @@ class Answer:
     # the connection does; an int: that Content-Length, whatever the body's size.
     framing: str | int = "length"
     delay: float = 0.0
+    part: int = 65536  # the body is written in parts of this size ...
+    pause: float = 0.0  # ... with this pause between them
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Server:
     answers: dict[str, Answer]
     hits: list[str]
     sent: dict[str, int]
+    encodings: list[str]  # each request's Accept-Encoding
 
 
 @pytest.fixture
@@ -54,6 +58,7 @@ def server() -> Iterator[Server]:
     answers: dict[str, Answer] = {}
     hits: list[str] = []
     sent: dict[str, int] = {}
+    encodings: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -61,6 +66,7 @@ def server() -> Iterator[Server]:
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
             hits.append(self.path)
+            encodings.append(self.headers.get("Accept-Encoding", ""))
             answer = answers.get(path, Answer(404, b"no", {}))
             time.sleep(answer.delay)
             self.send_response(answer.status)
@@ -76,8 +82,9 @@ def server() -> Iterator[Server]:
                 self.send_header("Content-Length", str(length))
             self.end_headers()
             sent[path] = 0
-            for start in range(0, len(answer.body), 65536):
-                part = answer.body[start : start + 65536]
+            for start in range(0, len(answer.body), answer.part):
+                time.sleep(answer.pause if start else 0)
+                part = answer.body[start : start + answer.part]
                 if answer.framing == "chunked":
                     part = f"{len(part):x}\r\n".encode() + part + b"\r\n"
                 self.wfile.write(part)
@@ -98,7 +105,7 @@ def server() -> Iterator[Server]:
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02})
     thread.start()
-    yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", answers, hits, sent)
+    yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", answers, hits, sent, encodings)
     httpd.shutdown()
     httpd.server_close()
 
@@ -127,6 +134,16 @@ def test_a_big_body_without_a_content_length_is_cut_off_at_the_cap(
     time.sleep(0.2)
     # The download stopped reading: the server could not send it all.
     assert server.sent["/big.png"] < len(big)
+
+
+def test_a_compressed_body_is_refused(server: Server) -> None:
+    # A few KB of gzip decode to GBs, in one piece: only unencoded bodies are taken, and
+    # the download asks for them.
+    bomb = gzip.compress(PNG_BYTES + bytes(64 * 1024 * 1024))
+    server.answers["/bomb.png"] = Answer(body=bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(PermanentError, match="gzip-encoded"):
+        fetch(f"{server.url}/bomb.png")
+    assert server.encodings == ["identity"]
 
 
 def test_a_content_length_over_the_cap_is_refused_before_reading(server: Server) -> None:
@@ -239,6 +256,12 @@ def test_a_slow_server_and_a_closed_port_are_transient(server: Server) -> None:
     server.answers["/slow.png"] = Answer(delay=1.5)
     with pytest.raises(TransientError, match="timed out"):
         fetch(f"{server.url}/slow.png", timeout=0.3)
+    # Every byte comes within the timeout, the whole never does.
+    server.answers["/drip.png"] = Answer(part=1, pause=0.05)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        fetch(f"{server.url}/drip.png", timeout=0.5)
+    assert time.monotonic() - started < 1.5
     with socket.socket() as unused:  # a port nothing listens on
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]

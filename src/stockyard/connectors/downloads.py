@@ -8,6 +8,8 @@ not a URL (Magento, Vendure). The URL comes from a tenant's catalog, so:
   count is kept while streaming (a server may send no length, or lie);
 - an error names the URL without its query, fragment and user info (a signed URL's query
   is a credential) and never the address of a refused host;
+- the whole download, redirects included, must end within the timeout: httpx's timeout is
+  per read, which a server sending a byte at a time would never reach;
 - retrying helps only for 408, 425, 429 (its Retry-After kept), 5xx, timeouts and network
   faults: anything else fails the item at once;
 - the type is told by the first bytes, not by the server's Content-Type: platforms compare
@@ -19,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -89,12 +92,13 @@ def fetch_image(
     max_bytes: int = MAX_BYTES,
 ) -> Image:
     """The image at `url`, if its bytes are one of the `accept`ed types (`taker` names the
-    platform in the error when not)."""
+    platform in the error when not), downloaded within `timeout` seconds."""
     check_url(url)
     name = shown(url)
+    limit = _Limit(name, max_bytes, time.monotonic() + timeout)
     with outbound.client(timeout=timeout, follow_redirects=False) as http:
         try:
-            content = _get(http, url, name, max_bytes)
+            content = _get(http, url, limit)
         except outbound.OutboundRefused as exc:
             raise outbound.OutboundRefused(f"image {name}: {exc}") from None
         except httpx.TimeoutException:
@@ -106,14 +110,29 @@ def fetch_image(
     return Image(content, _kind(content, name, accept, taker))
 
 
-def _get(http: httpx.Client, url: str, name: str, max_bytes: int) -> bytes:
-    request = http.build_request("GET", url)
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    name: str  # the URL as errors show it
+    max_bytes: int
+    deadline: float  # time.monotonic()'s
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TransientError(f"image {self.name}: the download timed out")
+
+
+def _get(http: httpx.Client, url: str, limit: _Limit) -> bytes:
+    name = limit.name
+    # Images gain nothing from compression, and a decoded body's size is not bounded by
+    # what is read (a few KB of gzip make GBs): only unencoded answers are taken.
+    request = http.build_request("GET", url, headers={"Accept-Encoding": "identity"})
     for _ in range(MAX_REDIRECTS + 1):
+        limit.check_time()
         response = http.send(request, stream=True)
         try:
             if response.next_request is None:
-                _check(response, name, max_bytes)
-                return _read(response, name, max_bytes)
+                _check(response, name, limit.max_bytes)
+                return _read(response, limit)
             request = response.next_request
         finally:
             response.close()
@@ -131,21 +150,25 @@ def _check(response: httpx.Response, name: str, max_bytes: int) -> None:
         raise PermanentError(f"image {name}: HTTP {status}")
     declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not declared.startswith("image/") and declared not in _UNTYPED:
-        raise PermanentError(f"image {name} is {declared}, not an image")
+        raise PermanentError(f"image {name} is {declared[:60]}, not an image")
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise PermanentError(f"image {name} came {encoding[:30]}-encoded, not as asked unencoded")
     length = response.headers.get("content-length", "").strip()
     if length.isdigit() and int(length) > max_bytes:
         raise PermanentError(f"image {name} is larger than {max_bytes} bytes")
 
 
-def _read(response: httpx.Response, name: str, max_bytes: int) -> bytes:
+def _read(response: httpx.Response, limit: _Limit) -> bytes:
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
+        limit.check_time()
         size += len(chunk)
-        if size > max_bytes:
-            raise PermanentError(f"image {name} is larger than {max_bytes} bytes")
+        if size > limit.max_bytes:
+            raise PermanentError(f"image {limit.name} is larger than {limit.max_bytes} bytes")
         chunks.append(chunk)
     if not size:
-        raise PermanentError(f"image {name} is empty")
+        raise PermanentError(f"image {limit.name} is empty")
     return b"".join(chunks)
 
 
