@@ -32,6 +32,7 @@ from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve  # 
 
 KEY = "item-19-mg-orders"
 SINCE = "2026-11-29 11:30:00"  # before every order the double makes
+NOW = dt.datetime(2026, 11, 29, 12, 30, tzinfo=dt.UTC)  # after the double's orders
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def tee_line(size: str = "M", qty: int = 2, **more: Any) -> dict[str, Any]:
     return {"sku": f"TEE-{size}", "qty": qty, "price": 20.0, "configurable": "TEE"} | more
 
 
-def mug_line(qty: int = 1, **more: Any) -> dict[str, Any]:
+def mug_line(qty: float = 1, **more: Any) -> dict[str, Any]:
     return {"sku": "MUG-1", "qty": qty, "price": 8.5} | more
 
 
@@ -95,7 +96,8 @@ def test_the_poll_takes_orders_to_ship_and_leaves_the_others(
     d.add_order([mug_line(canceled=1)])  # nothing left ordered
     d.add_order([mug_line(virtual=True)])  # nothing to ship
 
-    page = shop.fetch_orders(SINCE)
+    now = NOW
+    page = mo.fetch_orders(shop.api, SINCE, shop.config.unpaid_methods, now=now)
 
     assert [r["remote_id"] for r in page.records] == [str(o["entity_id"]) for o in taken]
     newest = max(o["updated_at"] for o in d.orders.values())
@@ -105,6 +107,10 @@ def test_the_poll_takes_orders_to_ship_and_leaves_the_others(
         "searchCriteria[filterGroups][0][filters][0][field]": "updated_at",
         "searchCriteria[filterGroups][0][filters][0][value]": "2026-11-29 11:28:00",
         "searchCriteria[filterGroups][0][filters][0][conditionType]": "gteq",
+        # Bounded by the pull's start: an order dated ahead waits for its time.
+        "searchCriteria[filterGroups][1][filters][0][field]": "updated_at",
+        "searchCriteria[filterGroups][1][filters][0][value]": mo._text(now),
+        "searchCriteria[filterGroups][1][filters][0][conditionType]": "lteq",
         "searchCriteria[sortOrders][0][field]": "updated_at",
         "searchCriteria[sortOrders][0][direction]": "ASC",
         "searchCriteria[sortOrders][1][field]": "entity_id",
@@ -175,6 +181,72 @@ def test_an_unreadable_cursor_is_permanent(shop: MagentoConnector) -> None:
     with pytest.raises(PermanentError, match="unreadable orders cursor"):
         shop.fetch_orders('{"since": "yesterday"}')
     shop.fetch_orders(SINCE)  # the fixture wants one request
+
+
+def test_an_order_dated_ahead_waits_for_its_time_and_skips_no_later_order(
+    served: Served, shop: MagentoConnector
+) -> None:
+    d = served.double
+    first = d.add_order([mug_line()])
+    # A clock set ahead on the store's side (local time written as UTC): 8 h ahead.
+    ahead = d.add_order([mug_line()], updated_at="2026-11-29 20:00:00")
+    page = mo.fetch_orders(shop.api, SINCE, now=NOW)
+    assert [r["remote_id"] for r in page.records] == [str(first["entity_id"])]
+    assert page.cursor == first["updated_at"]
+
+    later = d.add_order([mug_line()])  # placed a minute later, at the store's real time
+    soon = NOW + dt.timedelta(minutes=1)
+    second = mo.fetch_orders(shop.api, page.cursor, now=soon)
+    assert str(later["entity_id"]) in [r["remote_id"] for r in second.records]
+    assert dt.datetime.fromisoformat(f"{second.cursor}+00:00") <= soon
+
+    # Its time come, the order dated ahead is read like any other.
+    then = dt.datetime(2026, 11, 29, 20, 1, tzinfo=dt.UTC)
+    last = mo.fetch_orders(shop.api, second.cursor, now=then)
+    assert str(ahead["entity_id"]) in [r["remote_id"] for r in last.records]
+    assert last.cursor == ahead["updated_at"]
+
+
+def test_an_order_the_mapping_cannot_read_fails_alone_and_the_poll_goes_on(
+    served: Served, shop: MagentoConnector
+) -> None:
+    d = served.double
+    half = d.add_order([mug_line(qty=1.5)])  # a weighed good sold by the kilo
+    odd_time = d.add_order([mug_line()])
+    odd_time["updated_at"] = "2026-11-29 12:00:99"
+    good = d.add_order([mug_line()])
+
+    page = mo.fetch_orders(shop.api, SINCE, now=NOW)
+
+    # One the mapping cannot read comes as its id alone: its own sync_order reads it again
+    # (get_order) and fails with the reason. The others are taken (an unreadable time
+    # only leaves the cursor alone) and the cursor moves on.
+    by_id = {r["remote_id"]: r for r in page.records}
+    assert by_id[str(half["entity_id"])] == {"remote_id": str(half["entity_id"])}
+    assert by_id[str(odd_time["entity_id"])]["lines"][0]["sku"] == "MUG-1"
+    assert by_id[str(good["entity_id"])]["lines"][0]["sku"] == "MUG-1"
+    assert page.cursor == good["updated_at"]
+    with pytest.raises(PermanentError) as refused:
+        shop.get_order(str(half["entity_id"]))
+    text = str(refused.value)
+    assert f"magento order {half['increment_id']}" in text
+    assert "MUG-1: qty_ordered 1.5 is not a whole number" in text
+    assert "whole units" in text
+
+
+def test_an_order_of_the_wrong_shape_is_a_clear_permanent_error(
+    served: Served, shop: MagentoConnector
+) -> None:
+    order = served.double.add_order([mug_line()])
+    served.double.faults.append((200, {**order, "items": ["not an item"]}))
+    with pytest.raises(PermanentError, match=f"magento order {order['increment_id']}"):
+        shop.get_order(str(order["entity_id"]))
+    served.double.faults.append((200, "an order"))
+    with pytest.raises(PermanentError, match="not an object"):
+        shop.get_order(str(order["entity_id"]))
+    served.double.faults.append((200, {"items": "none", "total_count": 1}))
+    with pytest.raises(PermanentError, match="GET /V1/orders"):
+        shop.fetch_orders(SINCE)
 
 
 # ---------------------------------------------------------------------- the mapping

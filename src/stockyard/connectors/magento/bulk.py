@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockyard.connectors.base import ChannelProduct, ProductResult, Result
-from stockyard.connectors.magento.client import MagentoNotFound
+from stockyard.connectors.magento.client import MagentoNotFound, items, obj, rows
 from stockyard.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ class Run:
                 },
             )
             wanted = set(chunk)
-            for item in answer.get("items") or []:
+            for item in items(answer, "GET /V1/products"):
                 if item.get("sku") in wanted:  # MySQL compares without case
                     found[item["sku"]] = int(item["id"])
         return found
@@ -315,16 +315,20 @@ class Run:
         first = _normal(part[0])
         candidates = [
             op["bulk_uuid"]
-            for op in found.get("items") or []
+            for op in items(found, "GET /V1/bulk")
             if _normal(_element(op)) == first and op.get("bulk_uuid")
         ]
         wanted = [_normal(e) for e in part]
         for bulk in list(dict.fromkeys(candidates))[:CANDIDATES]:
-            detail = self.api.get(f"V1/bulk/{bulk}/detailed-status")
-            ops = sorted(detail.get("operations_list") or [], key=lambda op: op.get("id", 0))
+            ops = sorted(self._operations(bulk, "detailed-status"), key=lambda op: op.get("id", 0))
             if [_normal(_element(op)) for op in ops] == wanted:
                 return str(bulk)
         return None
+
+    def _operations(self, bulk: str, which: str) -> list[Obj]:
+        what = f"GET /V1/bulk/{{bulkUuid}}/{which}"
+        answer = obj(self.api.get(f"V1/bulk/{bulk}/{which}"), what)
+        return rows(answer.get("operations_list"), what)
 
     def _wait(self, bulk: str, deadline: float) -> list[Obj]:
         """The bulk's operations once none is open; past the deadline a TransientError."""
@@ -332,12 +336,11 @@ class Run:
         while True:
             self.sleep(min(interval, max(0.0, deadline - self.clock())))
             try:
-                status = self.api.get(f"V1/bulk/{bulk}/status")
+                ops = self._operations(bulk, "status")
             except MagentoNotFound:
                 raise TransientError(
                     f"magento: bulk {bulk} is not found: the next attempt starts it again"
                 ) from None
-            ops = status.get("operations_list") or []
             still = sum(1 for op in ops if op.get("status") == OPEN)
             if not still:
                 return ops
@@ -356,8 +359,7 @@ class Run:
             return
         # Which element an operation was is read from its data, not its id: what `id`
         # counts (the request's index or a row id) differs between Magento versions.
-        detail = self.api.get(f"V1/bulk/{bulk}/detailed-status")
-        for op in detail.get("operations_list") or []:
+        for op in self._operations(bulk, "detailed-status"):
             if op.get("status") == COMPLETE:
                 continue
             try:
@@ -367,7 +369,9 @@ class Run:
             code = owner.get(sku)
             if code is None:
                 continue
-            what = FAILURES.get(op.get("status"), f"status {op.get('status')}")
+            status = op.get("status")
+            what = FAILURES.get(status, "") if isinstance(status, int) else ""
+            what = what or f"status {status}"
             text = f"magento: bulk save of {sku} {what}: {op.get('result_message')}"
             if stage.route == SOURCE_ITEMS:
                 self.unstocked.add(code)
@@ -413,9 +417,13 @@ def _same(code: str, remote_id: str | None, made: str) -> None:
 
 
 def _element(op: Obj) -> Any:
-    """The element an operation was given: Magento's envelope's meta_information."""
-    envelope = json.loads(op.get("serialized_data") or "{}")
-    return json.loads(envelope.get("meta_information") or "null")
+    """The element an operation was given: Magento's envelope's meta_information (None
+    when unreadable: then it matches no element of ours)."""
+    try:
+        envelope = json.loads(op.get("serialized_data") or "{}")
+        return json.loads(envelope.get("meta_information") or "null")
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _normal(value: Any) -> Any:

@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
-from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound
+from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, obj, rows
 from stockyard.errors import PermanentError
 
 # Re-read this much before the cursor: an order saved while a pull ran (its updated_at set
@@ -35,6 +35,9 @@ PAGE_SIZE = 50  # orders per GET /V1/orders (each carries its items and addresse
 PAGES_PER_PULL = 5  # a longer backlog goes on from a keyset cursor
 
 TAKEN_STATES = frozenset({"processing", "new"})
+# What reading an order Magento should not have sent raises: a PermanentError of the
+# mapping's own, or the shape not being Magento's (a line that is no object, ...).
+UNREADABLE = (PermanentError, LookupError, TypeError, ValueError, AttributeError)
 _FMT = "%Y-%m-%d %H:%M:%S"  # Magento's updated_at: UTC, to the second
 
 Obj = dict[str, Any]
@@ -78,10 +81,12 @@ class _Position:
             raise PermanentError(f"magento: unreadable orders cursor {cursor[:80]!r}") from None
 
 
-def _criteria(at: _Position, after: tuple[str, int] | None) -> dict[str, Any]:
-    """searchCriteria of one page: updated_at >= since, sorted by (updated_at, entity_id);
-    after a keyset position (a, id): updated_at >= a AND (updated_at > a OR entity_id > id),
-    i.e. strictly after it, which Magento's groups (ANDed) of filters (ORed) can say."""
+def _criteria(at: _Position, after: tuple[str, int] | None, until: str) -> dict[str, Any]:
+    """searchCriteria of one page: since <= updated_at <= until (the pull's start: an
+    order dated ahead by a wrong clock would move the cursor past orders still to come),
+    sorted by (updated_at, entity_id); after a keyset position (a, id): updated_at >= a AND
+    (updated_at > a OR entity_id > id), i.e. strictly after it, which Magento's groups
+    (ANDed) of filters (ORed) can say."""
     groups: list[list[tuple[str, str, str]]]
     if after is None:
         groups = [[("updated_at", _text(at.since), "gteq")]]
@@ -91,6 +96,7 @@ def _criteria(at: _Position, after: tuple[str, int] | None) -> dict[str, Any]:
             [("updated_at", a, "gteq")],
             [("updated_at", a, "gt"), ("entity_id", str(entity), "gt")],
         ]
+    groups.append([("updated_at", until, "lteq")])
     params: dict[str, Any] = {}
     for g, filters in enumerate(groups):
         for f, (field, value, condition) in enumerate(filters):
@@ -120,44 +126,88 @@ def fetch_orders(
     """Orders updated since `cursor` that the merchant should fulfil, oldest change first,
     each once (its latest state read). `total_count` (the orders matching, this page
     included) says whether more follow."""
-    at = _Position.load(cursor, now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    at = _Position.load(cursor, now)
     after, newest = at.after, at.newest
     found: dict[int, Obj] = {}
     for _ in range(PAGES_PER_PULL):
-        answer = api.get("V1/orders", _criteria(at, after))
-        items: list[Obj] = answer.get("items") or []
-        for order in items:
-            entity = int(order["entity_id"])
-            newest = max(newest, _instant(order["updated_at"]))
+        answer = obj(api.get("V1/orders", _criteria(at, after, _text(now))), "GET /V1/orders")
+        page = rows(answer.get("items"), "GET /V1/orders")
+        keys = [_key(order) for order in page]
+        for order, key in zip(page, keys, strict=True):
+            entity = _entity(order)
+            if entity is None:
+                continue  # no id to name it by: nothing can be done with it
+            if key is not None:
+                newest = max(newest, min(_instant(key[0]), now))
             found.pop(entity, None)
             found[entity] = order
-        more = int(answer.get("total_count") or 0) > len(items) and bool(items)
-        after = (str(items[-1]["updated_at"]), int(items[-1]["entity_id"])) if more else None
+        readable = [k for k in keys if k is not None]
+        more = _count(answer) > len(page) and bool(readable)
+        after = readable[-1] if more else None
         if after is None:
             break
     unpaid = frozenset(unpaid_methods)
-    records = [to_record(o) for o in found.values() if refusal(o, unpaid) is None]
+    records = [r for r in (_taken(e, o, unpaid) for e, o in found.items()) if r is not None]
     return Page(records, _Position(at.since, newest, after).dump())
+
+
+def _taken(entity: int, order: Obj, unpaid: frozenset[str]) -> Obj | None:
+    """The order's record, None when it is not to be taken, or its id alone when it cannot
+    be read: its sync_order reads it again by id (get_order) and fails with the reason,
+    and the poll goes on."""
+    try:
+        return None if refusal(order, unpaid) is not None else to_record(order)
+    except UNREADABLE:
+        return {"remote_id": str(entity)}
+
+
+def _entity(order: Obj) -> int | None:
+    value = order.get("entity_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _key(order: Obj) -> tuple[str, int] | None:
+    """(updated_at, entity_id) as the keyset reads them; None when either is unreadable."""
+    entity = _entity(order)
+    try:
+        _instant(order.get("updated_at"))
+    except PermanentError:
+        return None
+    return None if entity is None else (str(order["updated_at"]), entity)
+
+
+def _count(answer: Obj) -> int:
+    value = answer.get("total_count")
+    return value if isinstance(value, int) else 0
 
 
 def get_order(api: MagentoClient, remote_id: str, unpaid_methods: Iterable[str] = ()) -> Obj:
     order = read_order(api, remote_id)
-    why = refusal(order, frozenset(unpaid_methods))
-    if why is not None:
-        raise OrderDeclined(
-            f"magento order {order.get('increment_id') or remote_id} is not to be fulfilled: {why}"
-        )
-    return to_record(order)
+    name = order.get("increment_id") or remote_id
+    try:
+        why = refusal(order, frozenset(unpaid_methods))
+        record = None if why is not None else to_record(order)
+    except OrderDeclined:
+        raise
+    except UNREADABLE as exc:
+        detail = str(exc).removeprefix("magento: ") if isinstance(exc, PermanentError) else ""
+        raise PermanentError(
+            f"magento order {name} cannot be taken: {detail or 'an answer of the wrong shape'}"
+        ) from None
+    if record is None:
+        raise OrderDeclined(f"magento order {name} is not to be fulfilled: {why}")
+    return record
 
 
 def read_order(api: MagentoClient, remote_id: str) -> Obj:
     if not remote_id.isdigit() or not 0 < int(remote_id) < 2**32:
         raise PermanentError(f"magento: {remote_id[:80]!r} is not an order id (entity_id)")
     try:
-        answer: Obj = api.get(f"V1/orders/{int(remote_id)}")
+        answer = api.get(f"V1/orders/{int(remote_id)}")
     except MagentoNotFound:
         raise PermanentError(f"magento has no order {remote_id}") from None
-    return answer
+    return obj(answer, "GET /V1/orders/{id}")
 
 
 def refusal(order: Mapping[str, Any], unpaid_methods: frozenset[str]) -> str | None:
@@ -216,7 +266,10 @@ def lines(order: Mapping[str, Any]) -> list[Obj]:
 def _qty(value: Any, what: str) -> Decimal:
     number = _dec(value)
     if number != number.to_integral_value():
-        raise PermanentError(f"magento: {what} {number} is not a whole number")
+        raise PermanentError(
+            f"magento: {what} {number} is not a whole number (Stockyard's order lines are"
+            " whole units: enter this order in the ERP by hand)"
+        )
     return number
 
 
@@ -227,12 +280,13 @@ def shippable(order: Mapping[str, Any]) -> list[tuple[Obj, int, int]]:
     for line in lines(order):
         if line.get("is_virtual"):
             continue
-        ordered = _qty(line.get("qty_ordered"), "qty_ordered")
-        gone = _qty(line.get("qty_canceled"), "qty_canceled") + _qty(
-            line.get("qty_refunded"), "qty_refunded"
+        sku = line.get("sku") or "(no SKU)"
+        ordered = _qty(line.get("qty_ordered"), f"{sku}: qty_ordered")
+        gone = _qty(line.get("qty_canceled"), f"{sku}: qty_canceled") + _qty(
+            line.get("qty_refunded"), f"{sku}: qty_refunded"
         )
         kept = max(int(ordered - gone), 0)
-        shipped = int(_qty(line.get("qty_shipped"), "qty_shipped"))
+        shipped = int(_qty(line.get("qty_shipped"), f"{sku}: qty_shipped"))
         out.append((line, kept, max(kept - shipped, 0)))
     return out
 

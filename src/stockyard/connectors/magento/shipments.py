@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from stockyard.connectors.magento.client import MagentoClient
+from stockyard.connectors.magento.client import MagentoClient, items, rows
 from stockyard.connectors.magento.orders import read_order, shippable
 from stockyard.errors import PermanentError
 
@@ -75,8 +75,8 @@ def _already_shipped(api: MagentoClient, order_id: int, mark: str) -> bool:
             f"{prefix}[conditionType]": "eq",
         },
     )
-    for shipment in answer.get("items") or []:
-        for comment in shipment.get("comments") or []:
+    for shipment in items(answer, "GET /V1/shipments"):
+        for comment in rows(shipment.get("comments"), "GET /V1/shipments"):
             if comment.get("comment") == mark:
                 return True
     return False
