@@ -114,6 +114,11 @@ class WooCommerceDouble:
     _lost: list[tuple[int, str]] = field(default_factory=list)  # (status, method)
     _stalls: list[float] = field(default_factory=list)
     currency: str = "EUR"  # the store's, on every order
+    # A store that lies about paging: X-WP-TotalPages (and X-WP-Total, that many full
+    # pages) say this; with `pages_repeat` it also answers page 1 whatever page is asked
+    # (a cache or plugin that drops the query's `page`).
+    pages_lie: int | None = None
+    pages_repeat: bool = False
     first_id: int = 100  # ids (products, orders …) count up from here
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -530,8 +535,12 @@ class WooCommerceDouble:
     ) -> tuple[list[Obj], dict[str, str]]:
         per_page, page = int(q.get("per_page", "10")), int(q.get("page", "1"))
         pages = max(1, math.ceil(len(rows) / per_page)) if rows else 0
-        chosen = rows[(page - 1) * per_page : page * per_page]
-        headers = {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)}
+        shown_page = 1 if self.pages_repeat else page
+        chosen = rows[(shown_page - 1) * per_page : shown_page * per_page]
+        total = len(rows)
+        if self.pages_lie is not None:
+            pages, total = self.pages_lie, self.pages_lie * per_page
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         links = []
         base = f"{PREFIX}{path}"
         if page < pages:

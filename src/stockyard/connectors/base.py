@@ -75,6 +75,15 @@ def secret_values(settings: Mapping[str, Any], names: frozenset[str]) -> list[st
     return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
 
 
+def more_secrets(known: list[str], *values: str) -> list[str]:
+    """`known` (from secret_values) with `values` a connector derives from its secrets
+    (e.g. an HTTP Basic credential, base64 of "key:secret"), in every form shown."""
+    found = set(known)
+    for value in values:
+        found.update(_shown_as(value))
+    return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
+
+
 def _shown_as(value: str) -> set[str]:
     """`value` and the escaped forms libraries quote it in (httpx names an illegal header
     by its bytes' repr; JSON bodies and URLs carry it escaped or percent-encoded)."""

@@ -18,6 +18,7 @@ given (then `sale_price` is the price), else the price (and `sale_price` is clea
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from collections.abc import Mapping
@@ -35,20 +36,24 @@ from stockyard.connectors.base import (
     Page,
     RemoteProduct,
     Result,
+    more_secrets,
     parse_settings,
 )
 from stockyard.connectors.webhooks import Delivery
-from stockyard.connectors.woocommerce import fulfillments, media, orders
+from stockyard.connectors.woocommerce import fulfillments, media, orders, paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
+from stockyard.connectors.woocommerce.skus import lookup, variations_in
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
 
 BATCH_LIMIT = 100  # WooCommerce's default cap on create + update + delete in one batch
-PER_PAGE = 100  # the most a list answers per page
+# Pages of 100 variations read for one product: far more than any store's product has.
+MOST_PAGES = 100
 DUPLICATE_SKU = "product_invalid_sku"
 TOO_LARGE = 413
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _KEY = re.compile(r"[\x21-\x7e]+")
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def _url(value: str) -> str:
@@ -58,8 +63,10 @@ def _url(value: str) -> str:
         host = parts.hostname
     except ValueError:
         host, parts = None, None
-    if parts is None or not host or parts.username or parts.password or parts.query:
-        raise ValueError("must be the store's https:// address, without credentials or query")
+    if parts is None or not host or parts.username or parts.password:
+        raise ValueError("must be the store's https:// address, without credentials")
+    if parts.query or parts.fragment or "#" in value or "?" in value:
+        raise ValueError("must be the store's https:// address, without a query or fragment")
     if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
         return value
     raise ValueError(
@@ -111,6 +118,9 @@ class WooCommerceConnector(Connector):
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
         self.config = parse_settings(WooCommerceSettings, settings, "woocommerce")
+        # A store or proxy echoing the request's Authorization shows the pair as base64.
+        pair = f"{self.config.consumer_key}:{self.config.consumer_secret}".encode()
+        self._secret_values = more_secrets(self._secret_values, base64.b64encode(pair).decode())
         self.api = WooCommerceClient(
             self.config.url,
             self.config.consumer_key,
@@ -124,40 +134,41 @@ class WooCommerceConnector(Connector):
     # --------------------------------------------------------------------- products
 
     def find_product(self, skus: list[str]) -> RemoteProduct | None:
-        """The product holding one of `skus` as its own SKU: a simple product (its variant's
-        SKU) or a variable one whose code is among them. WooCommerce's product list does not
-        search variations; create_product finds a variable product by its code."""
+        """The product holding one of `skus`: a simple product (its variant's SKU), a
+        variable one whose code is among them, or the parent of a variation holding one
+        (core's SKU search answers variations too). One look-up for all of them."""
+        found = lookup(self.api, skus)
         for sku in dict.fromkeys(s for s in skus if s):
-            row = self._by_sku(sku)
+            row = found.get(sku)
             if row is not None:
-                return self._remote(row)
+                return self._remote(self._parent_of(row))
         return None
 
     def _by_sku(self, sku: str) -> dict[str, Any] | None:
-        rows, _ = self.api.call("GET", "/products", f"find product {sku}", params={"sku": sku})
-        # An exact match, whatever a plugin's search makes of the parameter.
-        return next((r for r in rows if r.get("sku") == sku), None)
+        return lookup(self.api, [sku]).get(sku)
+
+    def _parent_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The product itself, or the parent of a variation: products are linked, never
+        their variations."""
+        parent = row.get("parent_id")
+        if not parent:
+            return row
+        if not _ID.fullmatch(str(parent)):
+            raise PermanentError(f"woocommerce: variation {row.get('id')}: no parent_id")
+        answer, _ = self.api.call("GET", f"/products/{parent}", "read product")
+        return paging.object_of(answer, "read product")
 
     def _remote(self, row: dict[str, Any]) -> RemoteProduct:
+        pid = str(row.get("id"))
         if row.get("type") == "variable":
-            children = self._variations(str(row["id"]))
-            return RemoteProduct(
-                str(row["id"]), {v["sku"]: str(v["id"]) for v in children if v["sku"]}
-            )
-        return RemoteProduct(str(row["id"]), {row["sku"]: str(row["id"])} if row["sku"] else {})
+            children = self._variations(pid)
+            return RemoteProduct(pid, {v["sku"]: str(v["id"]) for v in children if v.get("sku")})
+        return RemoteProduct(pid, {row["sku"]: pid} if row.get("sku") else {})
 
     def _variations(self, product_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            params = {"per_page": str(PER_PAGE), "page": str(page)}
-            rows, headers = self.api.call(
-                "GET", f"/products/{product_id}/variations", "list variations", params=params
-            )
-            found += rows
-            if page >= int(headers.get("X-WP-TotalPages") or 0):
-                return found
-            page += 1
+        return paging.read_all(
+            self.api, f"/products/{product_id}/variations", "list variations", {}, MOST_PAGES
+        )
 
     @staticmethod
     def _simple(product: ChannelProduct) -> bool:
@@ -170,19 +181,11 @@ class WooCommerceConnector(Connector):
 
     def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
         if self._simple(product):
-            (variant,) = product.variants
-            body = self._product_fields(product) | self._variant_fields(variant)
-            body |= {"type": "simple", "sku": variant.sku}
-            row = self._by_sku(variant.sku)
-            if row is None:
-                row = self._create_or_find(body, variant.sku, product.code)
-            else:  # made by an earlier try of this item: bring it up to date
-                row, _ = self.api.call(
-                    "PUT", f"/products/{row['id']}", f"update product {product.code}", body
-                )
-            return RemoteProduct(str(row["id"]), {variant.sku: str(row["id"])})
+            return self._create_simple(product)
         sku = self._parent_sku(product)
-        found = self._by_sku(sku)
+        # The parent's SKU and its variants' in one look-up.
+        looked = lookup(self.api, [sku, *(v.sku for v in product.variants)])
+        found = _own(looked.get(sku), sku, product.code)
         current: list[dict[str, Any]] = []
         if found is None:
             body = self._product_fields(product) | {
@@ -191,8 +194,9 @@ class WooCommerceConnector(Connector):
                 "attributes": self._attributes(product.variants, []),
             }
             found = self._create_or_find(body, sku, product.code)
-        else:
-            current = self._variations(str(found["id"]))
+        elif found.get("variations"):
+            rows = variations_in(looked.values(), found)
+            current = self._variations(str(found["id"])) if rows is None else rows
         product_id = str(found["id"])
         results = self._upsert(found, product.variants, current)
         failed = [r for r in results if not r.ok]
@@ -200,6 +204,19 @@ class WooCommerceConnector(Connector):
             # The product stays: a retry finds it by its SKU and completes it.
             raise failed[0].error or PermanentError("woocommerce: a variant failed")
         return RemoteProduct(product_id, {r.key: r.remote_id or "" for r in results})
+
+    def _create_simple(self, product: ChannelProduct) -> RemoteProduct:
+        (variant,) = product.variants
+        body = self._product_fields(product) | self._variant_fields(variant)
+        body |= {"type": "simple", "sku": variant.sku}
+        row = _own(self._by_sku(variant.sku), variant.sku, product.code)
+        if row is None:
+            row = self._create_or_find(body, variant.sku, product.code)
+        else:  # made by an earlier try of this item: bring it up to date
+            row, _ = self.api.call(
+                "PUT", f"/products/{row['id']}", f"update product {product.code}", body
+            )
+        return RemoteProduct(str(row["id"]), {variant.sku: str(row["id"])})
 
     def _create_or_find(self, body: dict[str, Any], sku: str, code: str) -> dict[str, Any]:
         try:
@@ -210,7 +227,7 @@ class WooCommerceConnector(Connector):
                 raise
             # Made meanwhile by a concurrent try, or the SKU is someone else's.
             row = self._by_sku(sku)
-            if row is None:
+            if row is None or row.get("parent_id"):
                 raise PermanentError(
                     f"woocommerce: create product {code}: SKU {sku} is taken by a variation"
                     " or a trashed product; delete it for good in WooCommerce"
@@ -426,6 +443,16 @@ class WooCommerceConnector(Connector):
         from stockyard.connectors.woocommerce import bulk
 
         return bulk.bulk_products(self, products, remote_ids, key)
+
+
+def _own(row: dict[str, Any] | None, sku: str, code: str) -> dict[str, Any] | None:
+    """The product found holding a product's own SKU, refused when a variation holds it."""
+    if row is not None and row.get("parent_id"):
+        raise PermanentError(
+            f"woocommerce: product {code}: SKU {sku} is held by a variation of product"
+            f" {row['parent_id']}"
+        )
+    return row
 
 
 def _result(sku: str, action: str, row: dict[str, Any]) -> Result:

@@ -26,21 +26,18 @@ items").
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from stockyard.connectors.base import ChannelProduct, ProductResult
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
+from stockyard.connectors.woocommerce.skus import lookup, variations_in
 from stockyard.errors import HandlerError, PermanentError
 
 if TYPE_CHECKING:
     from stockyard.connectors.woocommerce import WooCommerceConnector
 
-LOOKUP_SKUS = 100  # SKUs are unique, so one page (per_page 100) holds every match
-# Many web servers refuse request lines over 8 KB; a look-up's sku list stays well under.
-LOOKUP_CHARS = 4000
 SPLIT = frozenset({400, 413})  # a batch refused whole: halve it to find the item (or the cap)
 Obj = dict[str, Any]
 
@@ -134,43 +131,6 @@ def _misplaced(plan: _Plan, remote_id: str | None) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------ look-up
-
-
-def lookup(api: WooCommerceClient, skus: list[str]) -> dict[str, Obj]:
-    """The store's products and variations holding these SKUs, by SKU."""
-    found: dict[str, Obj] = {}
-    for group in _groups(list(dict.fromkeys(s for s in skus if s))):
-        wanted = set(group)
-        page = 1
-        while True:
-            params = {"sku": ",".join(group), "per_page": "100", "page": str(page)}
-            rows, headers = api.call("GET", "/products", f"look up {len(group)} SKUs", None, params)
-            # Exact matches only: core also matches the whole list as one SKU.
-            found |= {r["sku"]: r for r in rows if r.get("sku") in wanted}
-            if page >= int(headers.get("X-WP-TotalPages") or 0):
-                break
-            page += 1
-    return found
-
-
-def _groups(skus: list[str]) -> Iterator[list[str]]:
-    group: list[str] = []
-    size = 0
-    for sku in skus:
-        if "," in sku:  # cannot be one of a list: looked up alone
-            yield [sku]
-            continue
-        length = len(quote(sku, safe="")) + 3  # and the encoded comma
-        if group and (len(group) == LOOKUP_SKUS or size + length > LOOKUP_CHARS):
-            yield group
-            group, size = [], 0
-        group.append(sku)
-        size += length
-    if group:
-        yield group
-
-
 # ------------------------------------------------------------------------------ parents
 
 
@@ -238,17 +198,11 @@ def _current_variations(
         return {}
     found = lookup(connector.api, [v.sku for p in existing for v in p.product.variants])
     by_parent: dict[str, list[Obj]] = {}
-    for row in found.values():
-        if row.get("parent_id"):
-            by_parent.setdefault(str(row["parent_id"]), []).append(row)
     for plan in existing:
         assert plan.row is not None
         pid = str(plan.row["id"])
-        ids = {str(i) for i in plan.row["variations"]}
-        if not ids & {str(r["id"]) for r in by_parent.get(pid, [])}:
-            # None of its variations came back: a store whose search skips variations, or
-            # ones that are not ours. Listing tells them apart.
-            by_parent[pid] = connector._variations(pid)
+        rows = variations_in(found.values(), plan.row)
+        by_parent[pid] = connector._variations(pid) if rows is None else rows
     return by_parent
 
 

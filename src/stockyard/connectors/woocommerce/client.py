@@ -9,10 +9,14 @@ batch over the store's cap (413) from the rest.
 
 What an error says reaches every member of the client: a transport error is named by its
 type only (its text can quote the request's headers, the Authorization among them).
+
+Answers are read up to `max_answer` bytes (refused at once when Content-Length says more),
+so an address pointed at something answering without end cannot fill the worker's memory.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +26,8 @@ from stockyard import outbound
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/wp-json/wc/v3"
+# A page of 100 variable products with their attributes is well under 1 MiB.
+MAX_ANSWER = 32 * 1024 * 1024  # bytes
 
 
 class WooCommerceRefused(PermanentError):
@@ -34,7 +40,15 @@ class WooCommerceRefused(PermanentError):
 
 
 class WooCommerceClient:
-    def __init__(self, url: str, key: str, secret: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        secret: str,
+        timeout: float = 30.0,
+        max_answer: int = MAX_ANSWER,
+    ) -> None:
+        self.max_answer = max_answer
         # Through the outbound check: the store's address is the tenant's to write.
         self._http = outbound.client(
             base_url=url.rstrip("/") + API_PATH,
@@ -57,7 +71,8 @@ class WooCommerceClient:
     ) -> tuple[Any, httpx.Headers]:
         """The answer's JSON and headers, or the error its status means."""
         try:
-            response = self._http.request(method, path, json=body, params=params)
+            with self._http.stream(method, path, json=body, params=params) as response:
+                content = self._read(response, what)
         except httpx.TimeoutException as exc:
             raise TransientError(f"woocommerce: {what}: timed out ({type(exc).__name__})") from None
         except httpx.LocalProtocolError as exc:
@@ -71,22 +86,40 @@ class WooCommerceClient:
             ) from None
         status = response.status_code
         if status >= 400:
-            code, message = _error(response)
+            code, message = _error(content)
             text = f"woocommerce: {what}: HTTP {status}" + (f" {code}: {message}" if code else "")
             if status in (408, 425, 429) or status >= 500:
                 raise TransientError(text, _retry_after(response))
             raise WooCommerceRefused(text, status, code)
         try:
-            return response.json(), response.headers
-        except ValueError:
+            return json.loads(content), response.headers
+        except (ValueError, RecursionError):
             raise PermanentError(f"woocommerce: {what}: the answer is not JSON") from None
 
+    def _read(self, response: httpx.Response, what: str) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_answer:
+            raise self._too_large(what)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_answer:
+                raise self._too_large(what)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
-def _error(response: httpx.Response) -> tuple[str | None, str]:
+    def _too_large(self, what: str) -> PermanentError:
+        return PermanentError(
+            f"woocommerce: {what}: the answer is larger than {self.max_answer} bytes, the most"
+            " Stockyard reads: check the url"
+        )
+
+
+def _error(content: bytes) -> tuple[str | None, str]:
     """WooCommerce's `{code, message, data: {status}}`, if the answer is one."""
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
         return None, ""
     if isinstance(body, dict) and isinstance(body.get("code"), str):
         return body["code"], str(body.get("message", ""))[:300]

@@ -12,20 +12,28 @@ Orders that are not processing or completed (unpaid, cancelled, refunded) are re
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient
 from stockyard.errors import PermanentError
 
 SHIPPABLE = frozenset({"processing", "completed"})
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def push(api: WooCommerceClient, order_id: str, fulfillment: Mapping[str, Any]) -> None:
     if fulfillment.get("state") != "complete":
         return  # pending, open, cancelled: nothing has shipped
-    order, _ = api.call("GET", f"/orders/{order_id}", f"read order {order_id}")
+    if not _ID.fullmatch(order_id):
+        # Goes into the request's path: anything but digits could reach another resource.
+        raise PermanentError(f"woocommerce: {order_id[:80]!r} is not an order id")
+    answer, _ = api.call("GET", f"/orders/{order_id}", f"read order {order_id}")
+    order = paging.object_of(answer, f"read order {order_id}")
+    paging.rows_of(order.get("line_items") or [], f"read order {order_id}: line_items")
     status = order.get("status")
     if status not in SHIPPABLE:
         raise PermanentError(
@@ -35,12 +43,13 @@ def push(api: WooCommerceClient, order_id: str, fulfillment: Mapping[str, Any]) 
     whole = _whole(order, fulfillment.get("lines"))
     text = note_text(fulfillment.get("tracking"), None if whole else fulfillment.get("lines"))
     if text is not None:
-        notes, _ = api.call(
+        answer, _ = api.call(
             "GET",
             f"/orders/{order_id}/notes",
             "list order notes",
             params={"type": "customer"},
         )
+        notes = paging.rows_of(answer, "list order notes")
         if not any(n.get("note") == text for n in notes):
             body = {"note": text, "customer_note": True}
             api.call("POST", f"/orders/{order_id}/notes", "add the tracking note", body)

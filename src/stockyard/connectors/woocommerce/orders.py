@@ -21,11 +21,13 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
 from stockyard.connectors.webhooks import Delivery, Unsigned, dummy_check
+from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.errors import InvalidInput, PermanentError
 
@@ -74,9 +76,10 @@ def fetch_orders(
     total: str | None = None
     kept = newest  # the cursor: newest modified of the pages read while the set held
     for page in range(1, PAGES_PER_PULL + 1):
-        rows, headers = api.call(
+        answer, headers = api.call(
             "GET", "/orders", "list orders", params=query | {"page": str(page)}
         )
+        rows = [_with_id(r) for r in paging.rows_of(answer, "list orders")]
         shrunk = total is not None and headers.get("X-WP-Total") != total
         total = headers.get("X-WP-Total")
         for row in rows:
@@ -84,22 +87,46 @@ def fetch_orders(
             found[row["id"]] = row
         if shrunk:
             break
-        kept = max([kept, *(_instant(r["date_modified_gmt"]) for r in rows)])
-        if page >= int(headers.get("X-WP-TotalPages") or 0):
+        kept = max([kept, *(t for r in rows if (t := _modified_at(r)) is not None)])
+        if len(rows) < PER_PAGE or page >= paging.last_page(headers):
             break
-    records = [to_record(o) for o in found.values() if refusal(o) is None]
+    records = [_record_or_id(o) for o in found.values() if refusal(o) is None]
     return Page(records, _iso(kept))
+
+
+def _with_id(row: dict[str, Any]) -> dict[str, Any]:
+    number = row.get("id")
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= _LARGEST_ID:
+        raise PermanentError("woocommerce: list orders: the answer has an order without an id")
+    return row
+
+
+def _modified_at(row: Mapping[str, Any]) -> dt.datetime | None:
+    try:
+        return _instant(row["date_modified_gmt"])
+    except (KeyError, PermanentError):
+        return None  # read again by the next pull's overlap, or by its webhook
+
+
+def _record_or_id(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's record; one the mapping cannot read is named by its id alone, so that
+    its own item reads it and fails saying why, and the others go on."""
+    try:
+        return to_record(order)
+    except PermanentError:
+        return {"remote_id": str(order["id"])}
 
 
 def get_order(api: WooCommerceClient, remote_id: str) -> dict[str, Any]:
     if not re.fullmatch(r"[1-9][0-9]{0,18}", remote_id):
         raise PermanentError(f"woocommerce: {remote_id[:80]!r} is not an order id")
     try:
-        order, _ = api.call("GET", f"/orders/{remote_id}", f"read order {remote_id}")
+        answer, _ = api.call("GET", f"/orders/{remote_id}", f"read order {remote_id}")
     except WooCommerceRefused as exc:
         if exc.status == 404:
             raise PermanentError(f"woocommerce has no order {remote_id}") from None
         raise
+    order = paging.object_of(answer, f"read order {remote_id}")
     why = refusal(order)
     if why is not None:
         raise OrderDeclined(
@@ -120,6 +147,18 @@ def refusal(order: Mapping[str, Any]) -> str | None:
 
 
 def to_record(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order as the order flow takes it, or a PermanentError naming what the mapping
+    could not read (a field missing or of another type)."""
+    try:
+        return _to_record(order)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        name = f"{type(exc).__name__} {str(exc)[:80]}"
+        raise PermanentError(
+            f"woocommerce order {str(order.get('id'))[:20]}: cannot be read ({name})"
+        ) from None
+
+
+def _to_record(order: Mapping[str, Any]) -> dict[str, Any]:
     """The order as the order flow takes it (stockyard.catalog.models.Order). WooCommerce
     keeps a line's `total` (after discounts) and `shipping_total` without tax whether or
     not the store enters prices with tax (`prices_include_tax` says how they were entered,
@@ -155,7 +194,14 @@ def to_record(order: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _line(line: Mapping[str, Any]) -> dict[str, Any]:
-    quantity = int(line["quantity"])
+    quantity = line.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        # WooCommerce stores whole units; anything else (1.5, "2") must not be rounded
+        # into an order nobody placed.
+        raise PermanentError(
+            f"woocommerce: line {str(line.get('sku'))[:60]}: quantity {str(quantity)[:20]!r}"
+            " is not a whole number"
+        )
     net = _dec(line["total"]) / quantity if quantity > 0 else Decimal(0)
     return {
         "sku": str(line.get("sku") or ""),
@@ -220,6 +266,14 @@ def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+@dataclass(frozen=True, slots=True)
+class Ping(Delivery):
+    """WooCommerce's ping, which it posts unsigned: accepted, queueing nothing, and
+    charged to its sender's address (anyone can send one), never to the connection."""
+
+    unsigned: bool = True
+
+
 def read_webhook(
     topic: str,
     body: bytes,
@@ -238,7 +292,7 @@ def read_webhook(
     given = _header(headers, "x-wc-webhook-signature")
     if given is None and _PING.fullmatch(body):
         dummy_check(body)
-        return Delivery(f"woocommerce:ping:{body.split(b'=', 1)[1].decode()}", "orders", ())
+        return Ping(f"woocommerce:ping:{body.split(b'=', 1)[1].decode()}", "orders", ())
     if not hmac.compare_digest(signature(secret, body).encode(), (given or "").encode()):
         raise Unsigned()
     if topic not in WEBHOOK_TOPICS:
@@ -297,6 +351,7 @@ def ping_body(webhook_id: int) -> bytes:
 
 __all__ = [
     "WEBHOOK_TOPICS",
+    "Ping",
     "fetch_orders",
     "get_order",
     "read_webhook",
