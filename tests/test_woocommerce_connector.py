@@ -19,16 +19,16 @@ from tests.support.woocommerce_double import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     Served,
-    WooCommerceDouble,
     serve,
 )
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble
 
 KEY = "item-5c1e"
 
 
 @pytest.fixture
 def served() -> Iterator[Served]:
-    with serve(WooCommerceDouble()) as s:
+    with serve(WooCommerceBulkDouble()) as s:
         yield s
 
 
@@ -97,10 +97,15 @@ def test_a_variable_product_is_made_with_one_variations_batch_and_found_by_sku(
     assert [(v["manage_stock"], v["stock_quantity"]) for v in children] == [(True, 5), (True, 6)]
     assert [v["attributes"][0]["option"] for v in children] == ["S", "M"]
 
-    # The product list does not search variations: a variable product is found by its code.
-    assert store.find_product(["TEE-S"]) is None
+    # Core's SKU search answers the variation: its parent is the product found.
+    by_variant = store.find_product(["TEE-S"])
+    assert by_variant is not None and (by_variant.id, by_variant.variants) == (
+        made.id,
+        made.variants,
+    )
     found = store.find_product(["NOPE", "TEE"])
     assert found is not None and (found.id, found.variants) == (made.id, made.variants)
+    assert served.double.calls()[-2:] == ["GET /products", f"GET /products/{made.id}/variations"]
 
 
 def test_a_repeated_create_finds_what_the_first_made(

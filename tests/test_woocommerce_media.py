@@ -18,9 +18,9 @@ from tests.support.woocommerce_double import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     Served,
-    WooCommerceDouble,
     serve,
 )
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble
 
 KEY = "item-1mg"
 FRONT = "https://cdn.example.com/img/tee-front.jpg"
@@ -29,7 +29,7 @@ BACK = "https://cdn.example.com/img/tee-back.jpg"
 
 @pytest.fixture
 def served() -> Iterator[Served]:
-    with serve(WooCommerceDouble()) as s:
+    with serve(WooCommerceBulkDouble()) as s:
         yield s
 
 
