@@ -4,7 +4,11 @@ queue by status, never by wording: timeouts, transport failures, 408, 425, 429 a
 TransientErrors; 401 and 403 a PermanentError about the token; any other 4xx a
 PermanentError carrying Magento's own message (its `%1` / `%name` placeholders filled
 from `parameters`). 404 is given to the caller (`MagentoNotFound`), which knows whether
-absent means done.
+absent means done. Any other status outside 2xx is a PermanentError too: a redirect (not
+followed) means `url` names the wrong address, and a write "redirected" wrote nothing. A
+2xx counts only as JSON: a page that is not (a proxy's, a maintenance page) or an empty
+body where the route answers something is a PermanentError; `obj`, `rows` and `items`
+check an answer's shape where the caller reads it.
 
 A transport error is named by its type only (its text can quote the request's headers, the
 token among them), and an answer is read up to `max_answer` bytes.

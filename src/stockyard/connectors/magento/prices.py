@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import ChannelVariant, Result
-from stockyard.connectors.magento.client import MagentoClient, message
+from stockyard.connectors.magento.client import MagentoClient, message, rows
 from stockyard.errors import PermanentError
 
 ALL_WEBSITES = 0
@@ -49,7 +49,7 @@ def send_group_prices(
             results[v.sku] = Result(v.sku, error=exc)
     if wanted:
         answer = api.call("POST", "V1/products/tier-prices", {"prices": wanted})
-        _fail(results, answer, [p["sku"] for p in wanted])
+        _fail(results, rows(answer, "POST /V1/products/tier-prices"), [p["sku"] for p in wanted])
     if gone:
         _remove(api, gone, results)
 
@@ -90,7 +90,8 @@ def _remove(api: MagentoClient, gone: dict[str, set[str]], results: dict[str, Re
     skus = [s for s in gone if results[s].ok]
     if not skus:
         return
-    current = api.call("POST", "V1/products/tier-prices-information", {"skus": skus}) or []
+    answer = api.call("POST", "V1/products/tier-prices-information", {"skus": skus})
+    current = rows(answer, "POST /V1/products/tier-prices-information")
     stale = [
         _row(p["sku"], p["customer_group"], p["price"])
         for p in current
@@ -102,7 +103,8 @@ def _remove(api: MagentoClient, gone: dict[str, set[str]], results: dict[str, Re
     ]
     if stale:
         answer = api.call("POST", "V1/products/tier-prices-delete", {"prices": stale})
-        _fail(results, answer, [p["sku"] for p in stale])
+        what = "POST /V1/products/tier-prices-delete"
+        _fail(results, rows(answer, what), [p["sku"] for p in stale])
 
 
 def _fail(results: dict[str, Result], failures: list[Obj] | None, sent: list[str]) -> None:
