@@ -194,7 +194,7 @@ class WooCommerceConnector(Connector):
                 "attributes": self._attributes(product.variants, []),
             }
             found = self._create_or_find(body, sku, product.code)
-        elif found.get("variations"):
+        elif found.get("type") == "variable":
             rows = variations_in(looked.values(), found)
             current = self._variations(str(found["id"])) if rows is None else rows
         product_id = str(found["id"])
