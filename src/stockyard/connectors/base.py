@@ -204,6 +204,12 @@ ROLE_METHODS = (
 )
 
 
+# The longest one bulk_products call may take (waits included); the bulk_products
+# instruction's item timeout (flows/catalog.py) is BULK_ITEM_TIMEOUT, a margin above it.
+BULK_CALL_SECONDS = 600.0
+BULK_ITEM_TIMEOUT = 900.0
+
+
 class Connector:
     """Base class of every connector. `roles` names what it can be: source, channel,
     fulfillment. Override the methods of those roles.
@@ -304,7 +310,9 @@ class Connector:
         found by the channel's own key). One ProductResult per product, in order; the
         flows use it for large init/sync runs when a connector overrides it
         (`offers_bulk_products`). A job still running raises TransientError(retry_after)
-        and a later call with the same key resumes it instead of starting another."""
+        and a later call with the same key resumes it instead of starting another. A call
+        returns (or raises) within BULK_CALL_SECONDS: the item's timeout leaves a margin
+        above it, so a wait the connector bounds is never cut by the watchdog instead."""
         raise self._unsupported("write products in bulk")
 
     @classmethod
