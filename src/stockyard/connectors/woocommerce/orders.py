@@ -21,7 +21,6 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -266,14 +265,6 @@ def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class Ping(Delivery):
-    """WooCommerce's ping, which it posts unsigned: accepted, queueing nothing, and
-    charged to its sender's address (anyone can send one), never to the connection."""
-
-    unsigned: bool = True
-
-
 def read_webhook(
     topic: str,
     body: bytes,
@@ -292,7 +283,9 @@ def read_webhook(
     given = _header(headers, "x-wc-webhook-signature")
     if given is None and _PING.fullmatch(body):
         dummy_check(body)
-        return Ping(f"woocommerce:ping:{body.split(b'=', 1)[1].decode()}", "orders", ())
+        # Unsigned: queues nothing, charged to its sender's address, never the connection.
+        webhook_id = body.split(b"=", 1)[1].decode()
+        return Delivery(f"woocommerce:ping:{webhook_id}", "orders", (), unsigned=True)
     if not hmac.compare_digest(signature(secret, body).encode(), (given or "").encode()):
         raise Unsigned()
     if topic not in WEBHOOK_TOPICS:
@@ -351,7 +344,6 @@ def ping_body(webhook_id: int) -> bytes:
 
 __all__ = [
     "WEBHOOK_TOPICS",
-    "Ping",
     "fetch_orders",
     "get_order",
     "read_webhook",
