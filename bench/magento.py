@@ -38,8 +38,8 @@ from stockyard.accounts import Principal
 from stockyard.application import Application
 from stockyard.catalog.models import Product
 from stockyard.catalog.store import CatalogStore
+from stockyard.connectors.magento import MagentoConnector
 from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.flows.bulk import BULK_CHUNK
 
 ADMIN = Principal("bench", platform_admin=True)
 SIZES = ("S", "M", "L", "XL", "XXL")
@@ -115,8 +115,8 @@ def kind(method: str, path: str) -> str:
 def floor(n: int, variants: int) -> int:
     """Requests the caps allow at the least (module docstring)."""
     total = 1  # the one option's attribute, read once by the one worker's connector
-    for start in range(0, n, BULK_CHUNK):
-        chunk = min(BULK_CHUNK, n - start)
+    for start in range(0, n, MagentoConnector.bulk_chunk):
+        chunk = min(MagentoConnector.bulk_chunk, n - start)
         children = chunk * variants
         bulks = math.ceil(children / 5000) + 2
         total += 3 * bulks + math.ceil(children / 300)

@@ -374,9 +374,11 @@ class MagentoDouble(BulkMixin, MediaMixin, OrdersMixin):
         if parent is None or child is None:
             return 404, {"message": NOT_FOUND}
         extension = parent["extension_attributes"]
-        links = extension.setdefault("configurable_product_links", [])
-        if child["id"] in links:
+        if child["id"] in extension.get("configurable_product_links", []):
             return 400, {"message": "The product is already attached."}
+        if not extension.get("configurable_product_options"):  # a simple product, say
+            return 400, {"message": "The parent product doesn't have configurable product options."}
+        links = extension.setdefault("configurable_product_links", [])
         values = {a["attribute_code"]: a["value"] for a in child.get("custom_attributes", [])}
         for option in extension.get("configurable_product_options", []):
             code = next(

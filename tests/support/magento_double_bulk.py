@@ -90,8 +90,12 @@ class BulkMixin:
         if self.consuming:
             return self._next(method, template, params, query, body)
         path = self.received[-1].path  # type: ignore[attr-defined]
-        if contract.split_route(path).bulk:
-            return self._accept(method, contract.split_route(path).path, body)
+        route = contract.split_route(path)
+        if route.bulk and route.path.startswith("/V1/inventory/") and not self.msi:  # type: ignore[attr-defined]
+            # Without the MSI modules the route does not exist, asynchronous or not.
+            return 404, {"message": "Request does not match any route."}
+        if route.bulk:
+            return self._accept(method, route.path, body)
         if self.consumers:
             self.run_consumers()
         found = self._bulk_read(method, template, params, query)

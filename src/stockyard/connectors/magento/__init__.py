@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stockyard.connectors.base import (
+    BULK_CALL_SECONDS,
     ChannelImage,
     ChannelProduct,
     ChannelVariant,
@@ -118,9 +119,10 @@ class MagentoSettings(BaseModel):
     # The store id base prices are saved for: 0 (global) unless prices are website-scoped.
     price_store_id: int = Field(default=0, ge=0)
     timeout: float = Field(default=30.0, gt=0, le=600)
-    # Seconds a worker waits for a bulk (large syncs) before the item goes back to the
-    # queue: the store's consumers may run only from cron.
-    bulk_max_wait: float = Field(default=300, gt=0, le=3600)
+    # Seconds a worker waits for a chunk's bulks (large syncs) before the item goes back
+    # to the queue: the store's consumers may run only from cron. One bulk_products call
+    # must return within BULK_CALL_SECONDS, so no more than that.
+    bulk_max_wait: float = Field(default=300, gt=0, le=BULK_CALL_SECONDS)
     # Orders in state `new` paid with these methods are taken unpaid (paid on delivery).
     unpaid_methods: list[Annotated[str, Field(min_length=1)]] = ["cashondelivery"]
     # Shipments back: Magento e-mails the customer the shipment (with its tracks).
@@ -339,6 +341,12 @@ class MagentoConnector(Connector):
                 f"magento: product {code}: a configurable product's SKU is its code, which"
                 " one of its variants also has"
             )
+        parent = self._product(code)
+        if parent is not None and parent.get("type_id") != "configurable":
+            raise PermanentError(
+                f"magento: product {code}: the store's {code} is a {parent.get('type_id')}"
+                " product (another product's SKU?): it cannot be this configurable product"
+            )
         existing = self._search(skus)
         ids: dict[str, int] = {s: int(p["id"]) for s, p in existing.items()}
         for v in product.variants:
@@ -350,7 +358,6 @@ class MagentoConnector(Connector):
         found = [v for v in product.variants if v.sku in existing]
         if found:  # made by an earlier try: their prices as now
             self._set_prices(found)
-        parent = self._product(code)
         if parent is None:
             body = self._parent_body(product, [ids[s] for s in skus])
             self.api.call("POST", "V1/products", {"product": body})
@@ -419,9 +426,14 @@ class MagentoConnector(Connector):
         )
 
     def update_product(self, remote_id: str, product: ChannelProduct, key: str) -> None:
-        # Product-level fields only (a simple product's price and stock are its variant's).
-        body = self._product_body(product) | {"sku": remote_id}
+        body = self._update_body(product, remote_id)
         self.api.call("PUT", f"V1/products/{sku_path(remote_id)}", {"product": body})
+
+    def _update_body(self, product: ChannelProduct, remote_id: str) -> Obj:
+        """What a product that exists gets: product-level fields only (a simple product's
+        price and stock are its variant's); what the merchant set (status, URL key,
+        websites, links) stays as it is."""
+        return self._product_body(product) | {"sku": remote_id}
 
     def delete_product(self, remote_id: str, key: str) -> None:
         """The product and, for a configurable one, its children (Magento leaves them

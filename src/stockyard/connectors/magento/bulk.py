@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stockyard.connectors.base import ChannelProduct, ProductResult, Result
+from stockyard.connectors.base import BULK_CALL_SECONDS, ChannelProduct, ProductResult, Result
 from stockyard.connectors.magento.client import MagentoNotFound, items, obj, rows
 from stockyard.errors import PermanentError, TransientError
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 PRODUCTS = "async/bulk/V1/products"
+LINKS = "async/bulk/V1/configurable-products/bySku/child"
 SOURCE_ITEMS = "async/bulk/V1/inventory/source-items"
 BASE_PRICES = "async/bulk/V1/products/base-prices"
 # Magento's input limit for asynchronous requests, when a store turns input limits on
@@ -54,6 +55,8 @@ FAILURES = {2: "failed (retriable)", 3: "failed", 5: "rejected"}
 # backslashes and non-ASCII): only those are searched for with `like`.
 _PLAIN = re.compile(r"[A-Za-z0-9 ._:+#-]+")
 CANDIDATES = 3  # open bulks checked before posting another
+SKUS_PER_LIKE = 20  # `like` filters ORed in one search of newer open operations
+NEWER_PAGE = 100
 
 
 @dataclass
@@ -110,6 +113,10 @@ class Run:
         self.api = connector.api
         self.pacing = pacing
         self.clock, self.sleep = clock, sleep
+        # One deadline for the whole call, all stages together: the call must return
+        # within BULK_CALL_SECONDS, which the item's timeout is set above.
+        self.wait = min(pacing.max_wait, BULK_CALL_SECONDS)
+        self.deadline = clock() + self.wait
         self.errors: dict[str, PermanentError] = {}  # product code -> why it failed
         self.unstocked: set[str] = set()  # codes whose stock did not go
 
@@ -119,9 +126,13 @@ class Run:
         owner: dict[str, str] = {}  # sku -> product code
         simples: list[Obj] = []
         configurables: list[ChannelProduct] = []
+        self._collisions(products)
+        known = self._lookup([v.sku for p in products if p.code in remote_ids for v in p.variants])
         for p in products:
+            if p.code in self.errors:
+                continue
             try:
-                bodies = self._bodies(p, remote_ids.get(p.code))
+                bodies = self._bodies(p, remote_ids.get(p.code), known)
             except PermanentError as exc:
                 self.errors[p.code] = exc
                 continue
@@ -134,7 +145,7 @@ class Run:
         parents = self._parents([p for p in configurables if p.code not in self.errors])
         owner |= {p.code: p.code for p in configurables}
         ok = [p for p in products if p.code not in self.errors]
-        self._run([*parents, *self._stock_stages(ok)], owner)
+        self._run([*parents, *self._stock_stages(ok, owner)], owner)
         self._group_prices([p for p in ok if p.code not in self.errors], owner)
         return [self._result(p) for p in products]
 
@@ -154,13 +165,35 @@ class Run:
 
     # ------------------------------------------------------------------ bodies
 
-    def _bodies(self, p: ChannelProduct, remote_id: str | None) -> list[Obj]:
-        """The simple products of one product: itself, or a configurable's children."""
+    def _collisions(self, products: list[ChannelProduct]) -> None:
+        """A configurable's code that is another product's SKU in this chunk would save
+        both as one product (MySQL compares SKUs without case): both fail instead."""
+        whose: dict[str, str] = {}  # lower-cased SKU -> product code
+        for p in products:
+            for v in p.variants:
+                whose.setdefault(v.sku.lower(), p.code)
+        for p in products:
+            other = whose.get(p.code.lower())
+            if other is None or other == p.code or not p.variants or not _configurable(p):
+                continue
+            why = (
+                f"magento: configurable product {p.code} and a variant of {other} have the"
+                " same SKU (Magento compares SKUs without case): neither is sent"
+            )
+            self.errors[p.code] = self.errors[other] = PermanentError(why)
+
+    def _bodies(
+        self, p: ChannelProduct, remote_id: str | None, known: Mapping[str, Obj]
+    ) -> list[Obj]:
+        """The simple products of one product: itself, or a configurable's children. A
+        SKU the store has gets what the per-product path sends it, not a whole body."""
         if not p.variants:
             raise PermanentError(f"magento: product {p.code} has no variants")
         if not _configurable(p):
             v = p.variants[0]
             _same(p.code, remote_id, v.sku)
+            if v.sku in known:  # update_product, then the variant's price
+                return [self.c._update_body(p, v.sku) | self._price(v)]
             return [self.c._variant_body(p, v, child=False)]
         if p.code in {v.sku for v in p.variants}:
             raise PermanentError(
@@ -168,27 +201,59 @@ class Run:
                 " one of its variants also has"
             )
         _same(p.code, remote_id, p.code)
-        return [self.c._variant_body(p, v, child=True) for v in p.variants]
+        old = [{"sku": v.sku} | self._price(v) for v in p.variants if v.sku in known]
+        new = [self.c._variant_body(p, v, child=True) for v in p.variants if v.sku not in known]
+        return [body for body in old if len(body) > 1] + new  # an existing child: its price
+
+    def _price(self, v: Any) -> Obj:
+        """An existing variant's price as the per-product path writes it: the global price
+        (store 0) goes in the save; a store-scoped one goes as base prices."""
+        from stockyard.connectors.magento import _number
+
+        price = _number(v, "price")
+        return {} if price is None or self.c.config.price_store_id else {"price": price}
 
     def _parents(self, configurables: list[ChannelProduct]) -> list[Stage]:
+        """New parents saved with their options and links; existing ones (the search
+        says which) get what update_product sends, and links to the children they lack
+        (as _add_children links them), so that children the merchant added stay."""
         if not configurables:
             return []
-        ids = self._ids([v.sku for p in configurables for v in p.variants])
-        bodies = []
+        found = self._lookup([s for p in configurables for s in (p.code, *_skus_of(p))])
+        bodies: list[Obj] = []
+        links: list[Obj] = []
         for p in configurables:
-            missing = [v.sku for v in p.variants if v.sku not in ids]
             try:
-                if missing:
-                    raise PermanentError(
-                        f"magento: {', '.join(missing[:3])} not found after the bulk save"
-                    )
-                links = [ids[v.sku] for v in p.variants]
-                bodies.append({"product": self.c._parent_body(p, links)})
+                bodies.append({"product": self._parent(p, found, links)})
             except PermanentError as exc:
                 self.errors[p.code] = exc
-        return [Stage(PRODUCTS, bodies, lambda e: str(e["product"]["sku"]))] if bodies else []
+        by_sku = lambda e: str(e["product"]["sku"])  # noqa: E731
+        by_child = lambda e: str(e["childSku"])  # noqa: E731
+        return [Stage(PRODUCTS, bodies, by_sku), Stage(LINKS, links, by_child)]
 
-    def _stock_stages(self, products: list[ChannelProduct]) -> list[Stage]:
+    def _parent(self, p: ChannelProduct, found: Mapping[str, Obj], links: list[Obj]) -> Obj:
+        missing = [s for s in _skus_of(p) if s not in found]
+        if missing:
+            raise PermanentError(f"magento: {', '.join(missing[:3])} not found after the bulk save")
+        ids = [int(found[s]["id"]) for s in _skus_of(p)]
+        parent = found.get(p.code)
+        if parent is None:
+            return self.c._parent_body(p, ids)
+        if parent.get("type_id") != "configurable":
+            raise PermanentError(
+                f"magento: product {p.code}: the store's {p.code} is a"
+                f" {parent.get('type_id')} product: it cannot take variants"
+            )
+        held = (parent.get("extension_attributes") or {}).get("configurable_product_links")
+        held = set(held or [])
+        links += [
+            {"sku": p.code, "childSku": s}
+            for s, i in zip(_skus_of(p), ids, strict=True)
+            if i not in held
+        ]
+        return self.c._update_body(p, p.code)
+
+    def _stock_stages(self, products: list[ChannelProduct], owner: dict[str, str]) -> list[Stage]:
         stages = []
         levels = {p.code: {v.sku: self.c._stock(v) for v in p.variants} for p in products}
         items = {
@@ -203,7 +268,9 @@ class Run:
         if elements and self.c.stock.msi is not False:
             stages.append(Stage(SOURCE_ITEMS, elements, lambda e: str(e["sourceItems"][0]["sku"])))
         elif elements:  # a store without MSI: the legacy stock items, by the per-product path
-            self._legacy_stock({sku: per for skus in levels.values() for sku, per in skus.items()})
+            self._legacy_stock(
+                {sku: per for skus in levels.values() for sku, per in skus.items()}, owner
+            )
         store = self.c.config.price_store_id
         if store:  # store-scoped prices: the product save wrote the global one
             prices = [
@@ -221,14 +288,20 @@ class Run:
         found = [(v, _number(v, "price")) for v in p.variants]
         return [(v, price) for v, price in found if price is not None]
 
-    def _legacy_stock(self, levels: dict[str, dict[str, float]]) -> None:
-        self.c.stock.set(levels, compare=True)
+    def _legacy_stock(self, levels: dict[str, dict[str, float]], owner: dict[str, str]) -> None:
+        """Stock items SKU by SKU: one the store refuses leaves only its product unstocked
+        (the flow sends its variants again, by the per-product path)."""
+        for sku in self.c.stock.set_each(levels, compare=True):
+            self.unstocked.add(owner.get(sku, ""))
 
     # ------------------------------------------------------------ ids of children
 
-    def _ids(self, skus: list[str]) -> dict[str, int]:
+    def _lookup(self, skus: list[str]) -> dict[str, Obj]:
+        """The store's products with these SKUs (exactly), by SKU."""
+        if not skus:
+            return {}
         plain = [s for s in skus if "," not in s]  # `in` splits its value on commas
-        found = {s: int(p["id"]) for s, p in self.c._search([s for s in skus if "," in s]).items()}
+        found = self.c._search([s for s in skus if "," in s])
         for chunk in _lookups(plain):
             prefix = "searchCriteria[filterGroups][0][filters][0]"
             answer = self.api.get(
@@ -243,7 +316,7 @@ class Run:
             wanted = set(chunk)
             for item in items(answer, "GET /V1/products"):
                 if item.get("sku") in wanted:  # MySQL compares without case
-                    found[item["sku"]] = int(item["id"])
+                    found[item["sku"]] = item
         return found
 
     # ------------------------------------------------------------------- stages
@@ -254,10 +327,9 @@ class Run:
         stages = [s for s in stages if s.elements]
         for stage in stages:
             self._start(stage, owner)
-        deadline = self.clock() + self.pacing.max_wait
         for stage in stages:
             for bulk in stage.bulks:
-                self._fail(stage, bulk, self._wait(bulk, deadline), owner)
+                self._fail(stage, bulk, self._wait(bulk, self.deadline), owner)
 
     def _start(self, stage: Stage, owner: dict[str, str]) -> None:
         for start in range(0, len(stage.elements), MAX_ELEMENTS):
@@ -290,7 +362,7 @@ class Run:
             for item in element["sourceItems"]:
                 levels.setdefault(item["sku"], {})[item["source_code"]] = item["quantity"]
         self.c.stock.msi = None  # let the stock module learn it and fall back (or refuse)
-        self._legacy_stock(levels)
+        self._legacy_stock(levels, owner)
 
     def _open_bulk(self, part: list[Obj], whose: Callable[[Obj], str]) -> str | None:
         """An open bulk (one operation still status 4) of exactly these elements."""
@@ -313,17 +385,62 @@ class Run:
             },
         )
         first = _normal(part[0])
-        candidates = [
-            op["bulk_uuid"]
+        candidates = {
+            op["bulk_uuid"]: str(op.get("topic_name") or "")
             for op in items(found, "GET /V1/bulk")
             if _normal(_element(op)) == first and op.get("bulk_uuid")
-        ]
+        }
         wanted = [_normal(e) for e in part]
-        for bulk in list(dict.fromkeys(candidates))[:CANDIDATES]:
+        for bulk, topic in list(candidates.items())[:CANDIDATES]:
             ops = sorted(self._operations(bulk, "detailed-status"), key=lambda op: op.get("id", 0))
             if [_normal(_element(op)) for op in ops] == wanted:
-                return str(bulk)
+                # Resumed over a newer open bulk of the same SKUs, it would run first and
+                # the newer (older data) after it: then post again, to run last.
+                return str(bulk) if self._newest(bulk, topic, part) else None
         return None
+
+    def _newest(self, bulk: str, topic: str, part: list[Obj]) -> bool:
+        """Whether no open operation of the same topic newer than `bulk`'s writes any of
+        the part's SKUs (the search sorts operations newest first)."""
+        skus = list(dict.fromkeys(sku for e in part for sku in _skus(e)))
+        if not topic or not all(_PLAIN.fullmatch(sku) for sku in skus):
+            return False  # cannot be searched for: post again, which is always safe
+        for start in range(0, len(skus), SKUS_PER_LIKE):
+            if not self._newest_of(bulk, topic, set(skus[start : start + SKUS_PER_LIKE])):
+                return False
+        return True
+
+    def _newest_of(self, bulk: str, topic: str, skus: set[str]) -> bool:
+        params: dict[str, Any] = {}
+        for n, sku in enumerate(sorted(skus)):
+            prefix = f"searchCriteria[filterGroups][0][filters][{n}]"
+            params |= {f"{prefix}[field]": "serialized_data", f"{prefix}[value]": f"%{sku}%"}
+            params[f"{prefix}[conditionType]"] = "like"
+        for group, (name, value) in enumerate((("status", str(OPEN)), ("topic_name", topic)), 1):
+            prefix = f"searchCriteria[filterGroups][{group}][filters][0]"
+            params |= {f"{prefix}[field]": name, f"{prefix}[value]": value}
+            params[f"{prefix}[conditionType]"] = "eq"
+        params |= {
+            "searchCriteria[sortOrders][0][field]": "id",
+            "searchCriteria[sortOrders][0][direction]": "DESC",
+            "searchCriteria[pageSize]": NEWER_PAGE,
+        }
+        page = 1
+        while True:
+            answer = obj(
+                self.api.get("V1/bulk", params | {"searchCriteria[currentPage]": page}),
+                "GET /V1/bulk",
+            )
+            found = items(answer, "GET /V1/bulk")
+            for op in found:
+                if op.get("bulk_uuid") == bulk:
+                    return True  # everything after it is older
+                if skus & set(_skus(_element(op))):  # `like` also matches longer SKUs
+                    return False
+            total = answer.get("total_count")
+            if not found or not isinstance(total, int) or page * NEWER_PAGE >= total:
+                return True  # ours finished meanwhile and no open one writes these SKUs
+            page += 1
 
     def _operations(self, bulk: str, which: str) -> list[Obj]:
         what = f"GET /V1/bulk/{{bulkUuid}}/{which}"
@@ -347,10 +464,10 @@ class Run:
             if self.clock() >= deadline:
                 raise TransientError(
                     f"magento: bulk {bulk} still has {still} of {len(ops)} operations open"
-                    f" after {self.pacing.max_wait:g} s: the store's consumers are probably"
+                    f" after {self.wait:g} s: the store's consumers are probably"
                     " not running (cron, or bin/magento queue:consumers:start"
                     " async.operations.all); the next attempt goes on waiting for this bulk",
-                    retry_after=min(60.0, self.pacing.max_wait),
+                    retry_after=min(60.0, self.wait),
                 )
             interval = min(interval * 2, self.pacing.max_interval)
 
@@ -402,6 +519,10 @@ def _lookups(skus: list[str]) -> Iterator[list[str]]:
         yield chunk
 
 
+def _skus_of(p: ChannelProduct) -> list[str]:
+    return [v.sku for v in p.variants]
+
+
 def _configurable(p: ChannelProduct) -> bool:
     from stockyard.connectors.magento import _options
 
@@ -414,6 +535,21 @@ def _same(code: str, remote_id: str | None, made: str) -> None:
             f"magento: product {code} is {remote_id} in the store but would be {made} now"
             " (a simple product became configurable or back): sent by its own item"
         )
+
+
+def _skus(element: Any) -> list[str]:
+    """The SKUs one bulk element writes (none when it is not one of ours)."""
+    if not isinstance(element, dict):
+        return []
+    try:
+        if "product" in element:
+            return [str(element["product"]["sku"])]
+        for key in ("sourceItems", "prices"):
+            if key in element:
+                return [str(i["sku"]) for i in element[key]]
+        return [str(element["childSku"])] if "childSku" in element else []
+    except (KeyError, TypeError):
+        return []
 
 
 def _element(op: Obj) -> Any:

@@ -33,14 +33,21 @@ class Stock:
 
     def set(self, levels: Levels, compare: bool) -> None:
         """Each SKU's quantities; with `compare`, only those the store holds otherwise."""
+        refused = self.set_each(levels, compare)
+        if refused:
+            raise next(iter(refused.values()))
+
+    def set_each(self, levels: Levels, compare: bool) -> dict[str, PermanentError]:
+        """As `set`, but a legacy stock item the store refuses fails only its SKU: the
+        refusals by SKU (MSI takes all SKUs in one request, so it fails all or none)."""
         levels = {sku: per for sku, per in levels.items() if per}
         if not levels:
-            return
+            return {}
         if self.msi is not False:
             try:
                 self._set_sources(levels, compare)
                 self.msi = True
-                return
+                return {}
             except MagentoNotFound:
                 if self.mode == "msi":
                     raise PermanentError(
@@ -48,7 +55,7 @@ class Stock:
                         " 404): set inventory to legacy or auto"
                     ) from None
                 self.msi = False
-        self._set_legacy(levels, compare)
+        return self._set_legacy(levels, compare)
 
     # --------------------------------------------------------------------------- MSI
 
@@ -80,19 +87,29 @@ class Stock:
 
     # ------------------------------------------------------------------------ legacy
 
-    def _set_legacy(self, levels: Levels, compare: bool) -> None:
+    def _set_legacy(self, levels: Levels, compare: bool) -> dict[str, PermanentError]:
         """One stock item per product (Magento's default stock): the sources summed."""
         products = self.search(list(levels))
+        refused: dict[str, PermanentError] = {}
         for sku, per in levels.items():
-            item = ((products.get(sku) or {}).get("extension_attributes") or {}).get("stock_item")
-            if not isinstance(item, dict) or not isinstance(item.get("item_id"), int):
-                raise PermanentError(f"magento: product {sku} has no stock item to set")
-            quantity = sum(per.values())
-            wanted = {"qty": quantity, "is_in_stock": quantity > 0}
-            if compare and (item.get("qty"), item.get("is_in_stock")) == tuple(wanted.values()):
-                continue
-            path = f"V1/products/{sku_path(sku)}/stockItems/{item['item_id']}"
-            self.api.call("PUT", path, {"stockItem": wanted})
+            try:
+                self._set_item(sku, products.get(sku) or {}, per, compare)
+            except PermanentError as exc:
+                refused[sku] = exc
+        return refused
+
+    def _set_item(
+        self, sku: str, product: dict[str, Any], per: dict[str, float], compare: bool
+    ) -> None:
+        item = (product.get("extension_attributes") or {}).get("stock_item")
+        if not isinstance(item, dict) or not isinstance(item.get("item_id"), int):
+            raise PermanentError(f"magento: product {sku} has no stock item to set")
+        quantity = sum(per.values())
+        wanted = {"qty": quantity, "is_in_stock": quantity > 0}
+        if compare and (item.get("qty"), item.get("is_in_stock")) == tuple(wanted.values()):
+            return
+        path = f"V1/products/{sku_path(sku)}/stockItems/{item['item_id']}"
+        self.api.call("PUT", path, {"stockItem": wanted})
 
 
 def _level(item: dict[str, Any]) -> tuple[float, int]:
