@@ -6,10 +6,12 @@ caps allow: ⌈N/100⌉ parent batches + one variations batch per variable produ
 takes a product's variations only through its own parent's batch, and only once the
 parent exists), plus the SKU look-ups (⌈N/100⌉) that make a repeated chunk harmless.
 
-From 1,000 accepted products on, init_channel goes through bulk_products items of 1,000
-(stockyard.flows.bulk); below that, one add_product item per product (V + 3 calls each for
-a new variable product: find_product's look-up per SKU, then look-up, create, variations
-batch).
+From 1,000 accepted products on, init_channel goes through bulk_products items of 100
+(stockyard.flows.bulk, WooCommerceConnector.bulk_chunk: about 102 sequential calls an
+item, so that one stays within BULK_CALL_SECONDS on a real WordPress); below that, one
+add_product item per product (V + 3 calls each for a new variable product: find_product's
+look-up per SKU, then look-up, create, variations batch). The longest bulk_products item is
+reported: on the double it is the flow's own cost, a real store adds 0.3-1 s a call.
 
     PYTHONPATH=src:. .venv/bin/python -m bench.woocommerce [--products 1000] [--variants 3]
 
@@ -136,6 +138,14 @@ def report(double: WooCommerceBulkDouble, n: int, variants: int, wall: float) ->
     print("calls by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
 
 
+def report_items(queue: Queue, client_id: int) -> None:
+    flt = ItemFilter(client_id, instructions=("bulk_products",))
+    items = queue.list_items(flt, limit=10_000)
+    spans = [i.finished_at - i.started_at for i in items if i.finished_at and i.started_at]
+    if spans:
+        print(f"{len(items)} bulk_products items, the longest {max(spans):.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--products", type=int, default=100)
@@ -179,6 +189,7 @@ def main() -> None:
             worker.terminate()
             worker.wait(30)
         report(double, args.products, args.variants, wall)
+        report_items(queue, client.id)
         made = sum(1 for v in double.variations.values() if v["sku"])
         failed = queue.count(ItemFilter(client.id, statuses=("failed",)))
         no_refusals(double)

@@ -229,6 +229,13 @@ class Connector:
     # others (the workers keep them across every machine; an operator may change them):
     # how hard the remote system can be driven. Unlimited unless a connector knows better.
     default_limits: ClassVar[Limits] = Limits()
+    # bulk_products: the most products one call (one item) is given. Sized so that a call
+    # on a real remote ends within BULK_CALL_SECONDS and bounds what a failure makes redo.
+    bulk_chunk: ClassVar[int] = 1000
+    # Whether bulk_products replaces each product's variant list (Shopify's productSet):
+    # a variant the source dropped is then gone from the channel. Otherwise (create and
+    # update only) the flow deletes it by its own delete_product_variant item.
+    bulk_replaces_variants: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
