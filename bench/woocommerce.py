@@ -140,7 +140,7 @@ def report(double: WooCommerceBulkDouble, n: int, variants: int, wall: float) ->
 
 def report_items(queue: Queue, client_id: int) -> None:
     flt = ItemFilter(client_id, instructions=("bulk_products",))
-    items = queue.list_items(flt, limit=10_000)
+    items = queue.list_items(flt, limit=1000)
     spans = [i.finished_at - i.started_at for i in items if i.finished_at and i.started_at]
     if spans:
         print(f"{len(items)} bulk_products items, the longest {max(spans):.1f} s")
