@@ -1,24 +1,33 @@
 """Whole products written through Magento's asynchronous bulk API (issue 19;
-docs/magento-notes.md, "Large syncs: the asynchronous bulk API").
+docs/magento-notes.md, "Large syncs: the asynchronous bulk API" and "Fixes after the
+second review").
 
 One chunk of products is a few bulk jobs in sequence, each awaited before the next needs
 it: (1) `POST /async/bulk/V1/products` with every simple product and configurable child;
-then the children's ids are read (`GET /V1/products`, `sku in`, 100 a page); (2) the
-configurable parents, saved with their options and their links by child id (a declarative
-list: saving it again changes nothing), together with (3) the stock as
+then the children's ids, and whether their parents exist, are read (`GET /V1/products`,
+`sku in`, 300 a page); (2) the configurable parents, and links of children to parents
+that exist already, together with (3) the stock as
 `POST /async/bulk/V1/inventory/source-items`, one element per product. Prices travel in the
 product bodies (and as base prices per product when prices are store-scoped).
+
+A product the store has (by the flow's remote id, then the search) gets what the
+per-product path sends it (update_product, then its variants' prices), never a whole new
+body: status, visibility, URL key, websites and a parent's links and options stay as the
+merchant left them. A new product gets the whole body; a new child of a parent that exists
+is linked to it (as `_add_children` does), not by replacing the parent's links.
 
 Magento names every bulk itself (a UUID in the answer) and keeps no reference of the
 client's, so a bulk is found again by what it writes: before posting a stage, the open
 operations holding the stage's first SKU are searched (`GET /V1/bulk`) and a bulk whose
-elements are exactly this stage's is resumed instead of posting another. Anything else
-is posted again, which is harmless: a product save by SKU is an upsert.
+elements are exactly this stage's is resumed, unless a newer open bulk of the same topic
+writes any of its SKUs (that one would run after it and win). Anything else is posted
+again, which is harmless: a product save by SKU is an upsert, and the newest bulk runs last.
 
-A worker waits for a bulk at most `max_wait` seconds (back-off between status reads);
-still open then, the store's consumers are probably not running, and the item goes back
-to the queue with a TransientError that says so. An operation that failed fails only
-the product it belongs to (found by the SKU in the operation's data).
+One call waits at most `max_wait` seconds in all (never more than BULK_CALL_SECONDS), with
+back-off between status reads; still open then, the store's consumers are probably not
+running, and the item goes back to the queue with a TransientError that says so. An
+operation that failed fails only the product it belongs to (found by the SKU in the
+operation's data).
 """
 
 from __future__ import annotations
