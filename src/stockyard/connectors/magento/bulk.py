@@ -21,7 +21,8 @@ client's, so a bulk is found again by what it writes: before posting a stage, th
 operations holding the stage's first SKU are searched (`GET /V1/bulk`) and a bulk whose
 elements are exactly this stage's is resumed, unless a newer open bulk of the same topic
 writes any of its SKUs (that one would run after it and win). Anything else is posted
-again, which is harmless: a product save by SKU is an upsert, and the newest bulk runs last.
+again, which is harmless: a product save by SKU is an upsert, and the newest bulk runs last
+(bulk_find.py).
 
 One call waits at most `max_wait` seconds in all (never more than BULK_CALL_SECONDS), with
 back-off between status reads; still open then, the store's consumers are probably not
@@ -32,15 +33,14 @@ operation's data).
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockyard.connectors.base import BULK_CALL_SECONDS, ChannelProduct, ProductResult, Result
-from stockyard.connectors.magento.client import MagentoNotFound, items, obj, rows
+from stockyard.connectors.magento import bulk_find as find
+from stockyard.connectors.magento.client import MagentoNotFound, items
 from stockyard.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
@@ -58,14 +58,8 @@ MAX_ELEMENTS = 5000
 # SKUs of at most LOOKUP_CHARS together, so the URL stays under common 8 KiB proxy limits.
 SKUS_PER_LOOKUP = 300
 LOOKUP_CHARS = 5000
-OPEN, COMPLETE = 4, 1
+OPEN, COMPLETE = find.OPEN, 1
 FAILURES = {2: "failed (retriable)", 3: "failed", 5: "rejected"}
-# A SKU written as is inside serialized_data (JSON inside JSON escapes quotes, slashes,
-# backslashes and non-ASCII): only those are searched for with `like`.
-_PLAIN = re.compile(r"[A-Za-z0-9 ._:+#-]+")
-CANDIDATES = 3  # open bulks checked before posting another
-SKUS_PER_LIKE = 20  # `like` filters ORed in one search of newer open operations
-NEWER_PAGE = 100
 
 
 @dataclass
@@ -343,7 +337,7 @@ class Run:
     def _start(self, stage: Stage, owner: dict[str, str]) -> None:
         for start in range(0, len(stage.elements), MAX_ELEMENTS):
             part = stage.elements[start : start + MAX_ELEMENTS]
-            found = self._open_bulk(part, stage.owner)
+            found = find.open_bulk(self.api, part, stage.owner)
             if found is None:
                 try:
                     found = self._post(stage, part, owner)
@@ -373,96 +367,13 @@ class Run:
         self.c.stock.msi = None  # let the stock module learn it and fall back (or refuse)
         self._legacy_stock(levels, owner)
 
-    def _open_bulk(self, part: list[Obj], whose: Callable[[Obj], str]) -> str | None:
-        """An open bulk (one operation still status 4) of exactly these elements."""
-        sku = whose(part[0])
-        if not _PLAIN.fullmatch(sku):
-            return None
-        prefix = "searchCriteria[filterGroups]"
-        found = self.api.get(
-            "V1/bulk",
-            {
-                f"{prefix}[0][filters][0][field]": "serialized_data",
-                f"{prefix}[0][filters][0][value]": f"%{sku}%",
-                f"{prefix}[0][filters][0][conditionType]": "like",
-                f"{prefix}[1][filters][0][field]": "status",
-                f"{prefix}[1][filters][0][value]": str(OPEN),
-                f"{prefix}[1][filters][0][conditionType]": "eq",
-                "searchCriteria[sortOrders][0][field]": "id",
-                "searchCriteria[sortOrders][0][direction]": "DESC",
-                "searchCriteria[pageSize]": 20,
-            },
-        )
-        first = _normal(part[0])
-        candidates = {
-            op["bulk_uuid"]: str(op.get("topic_name") or "")
-            for op in items(found, "GET /V1/bulk")
-            if _normal(_element(op)) == first and op.get("bulk_uuid")
-        }
-        wanted = [_normal(e) for e in part]
-        for bulk, topic in list(candidates.items())[:CANDIDATES]:
-            ops = sorted(self._operations(bulk, "detailed-status"), key=lambda op: op.get("id", 0))
-            if [_normal(_element(op)) for op in ops] == wanted:
-                # Resumed over a newer open bulk of the same SKUs, it would run first and
-                # the newer (older data) after it: then post again, to run last.
-                return str(bulk) if self._newest(bulk, topic, part) else None
-        return None
-
-    def _newest(self, bulk: str, topic: str, part: list[Obj]) -> bool:
-        """Whether no open operation of the same topic newer than `bulk`'s writes any of
-        the part's SKUs (the search sorts operations newest first)."""
-        skus = list(dict.fromkeys(sku for e in part for sku in _skus(e)))
-        if not topic or not all(_PLAIN.fullmatch(sku) for sku in skus):
-            return False  # cannot be searched for: post again, which is always safe
-        for start in range(0, len(skus), SKUS_PER_LIKE):
-            if not self._newest_of(bulk, topic, set(skus[start : start + SKUS_PER_LIKE])):
-                return False
-        return True
-
-    def _newest_of(self, bulk: str, topic: str, skus: set[str]) -> bool:
-        params: dict[str, Any] = {}
-        for n, sku in enumerate(sorted(skus)):
-            prefix = f"searchCriteria[filterGroups][0][filters][{n}]"
-            params |= {f"{prefix}[field]": "serialized_data", f"{prefix}[value]": f"%{sku}%"}
-            params[f"{prefix}[conditionType]"] = "like"
-        for group, (name, value) in enumerate((("status", str(OPEN)), ("topic_name", topic)), 1):
-            prefix = f"searchCriteria[filterGroups][{group}][filters][0]"
-            params |= {f"{prefix}[field]": name, f"{prefix}[value]": value}
-            params[f"{prefix}[conditionType]"] = "eq"
-        params |= {
-            "searchCriteria[sortOrders][0][field]": "id",
-            "searchCriteria[sortOrders][0][direction]": "DESC",
-            "searchCriteria[pageSize]": NEWER_PAGE,
-        }
-        page = 1
-        while True:
-            answer = obj(
-                self.api.get("V1/bulk", params | {"searchCriteria[currentPage]": page}),
-                "GET /V1/bulk",
-            )
-            found = items(answer, "GET /V1/bulk")
-            for op in found:
-                if op.get("bulk_uuid") == bulk:
-                    return True  # everything after it is older
-                if skus & set(_skus(_element(op))):  # `like` also matches longer SKUs
-                    return False
-            total = answer.get("total_count")
-            if not found or not isinstance(total, int) or page * NEWER_PAGE >= total:
-                return True  # ours finished meanwhile and no open one writes these SKUs
-            page += 1
-
-    def _operations(self, bulk: str, which: str) -> list[Obj]:
-        what = f"GET /V1/bulk/{{bulkUuid}}/{which}"
-        answer = obj(self.api.get(f"V1/bulk/{bulk}/{which}"), what)
-        return rows(answer.get("operations_list"), what)
-
     def _wait(self, bulk: str, deadline: float) -> list[Obj]:
         """The bulk's operations once none is open; past the deadline a TransientError."""
         interval = self.pacing.first_poll
         while True:
             self.sleep(min(interval, max(0.0, deadline - self.clock())))
             try:
-                ops = self._operations(bulk, "status")
+                ops = find.operations(self.api, bulk, "status")
             except MagentoNotFound:
                 raise TransientError(
                     f"magento: bulk {bulk} is not found: the next attempt starts it again"
@@ -485,11 +396,11 @@ class Run:
             return
         # Which element an operation was is read from its data, not its id: what `id`
         # counts (the request's index or a row id) differs between Magento versions.
-        for op in self._operations(bulk, "detailed-status"):
+        for op in find.operations(self.api, bulk, "detailed-status"):
             if op.get("status") == COMPLETE:
                 continue
             try:
-                sku = stage.owner(_element(op))
+                sku = stage.owner(find.element(op))
             except (KeyError, IndexError, TypeError, ValueError):
                 continue
             code = owner.get(sku)
@@ -544,41 +455,3 @@ def _same(code: str, remote_id: str | None, made: str) -> None:
             f"magento: product {code} is {remote_id} in the store but would be {made} now"
             " (a simple product became configurable or back): sent by its own item"
         )
-
-
-def _skus(element: Any) -> list[str]:
-    """The SKUs one bulk element writes (none when it is not one of ours)."""
-    if not isinstance(element, dict):
-        return []
-    try:
-        if "product" in element:
-            return [str(element["product"]["sku"])]
-        for key in ("sourceItems", "prices"):
-            if key in element:
-                return [str(i["sku"]) for i in element[key]]
-        return [str(element["childSku"])] if "childSku" in element else []
-    except (KeyError, TypeError):
-        return []
-
-
-def _element(op: Obj) -> Any:
-    """The element an operation was given: Magento's envelope's meta_information (None
-    when unreadable: then it matches no element of ours)."""
-    try:
-        envelope = json.loads(op.get("serialized_data") or "{}")
-        return json.loads(envelope.get("meta_information") or "null")
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def _normal(value: Any) -> Any:
-    """JSON as compared across PHP's re-encoding: every number a float."""
-    if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    return value
