@@ -9,9 +9,10 @@ parent exists), plus the SKU look-ups (⌈N/100⌉) that make a repeated chunk h
 From 1,000 accepted products on, init_channel goes through bulk_products items of 100
 (stockyard.flows.bulk, WooCommerceConnector.bulk_chunk: about 102 sequential calls an
 item, so that one stays within BULK_CALL_SECONDS on a real WordPress); below that, one
-add_product item per product (V + 3 calls each for a new variable product: find_product's
-look-up per SKU, then look-up, create, variations batch). The longest bulk_products item is
-reported: on the double it is the flow's own cost, a real store adds 0.3-1 s a call.
+add_product item per product (4 calls each for a new variable product: find_product's
+one look-up of all its SKUs, create_product's look-up, the create, the variations
+batch). The longest bulk_products item is reported: on the double it is the flow's own
+cost, a real store adds 0.3-1 s a call.
 
     PYTHONPATH=src:. .venv/bin/python -m bench.woocommerce [--products 1000] [--variants 3]
 
@@ -132,8 +133,8 @@ def report(double: WooCommerceBulkDouble, n: int, variants: int, wall: float) ->
         f" ({calls / n:.2f} per product); floor {least} write calls + {math.ceil(n / CAP)}"
         f" look-ups: writes {writes} = {writes / least:.2f}x the floor,"
         f" all calls {calls / (least + math.ceil(n / CAP)):.2f}x;"
-        f" one add_product per new product makes {variants + 3} (find_product's look-up per"
-        " SKU, then look-up, create, variations batch)"
+        " one add_product per new product makes 4 (find_product's look-up of its SKUs,"
+        " create_product's look-up, create, variations batch)"
     )
     print("calls by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
 
