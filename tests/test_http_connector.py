@@ -81,7 +81,7 @@ def test_connectors_are_found_by_entry_point_and_rebuilt_on_new_settings(remote:
     assert registry.for_connection(conn, "channel") is first
     changed = Connection(1, 1, "channel", "http", "Shop", {"base_url": remote.url + "/v2"}, "x")
     assert registry.for_connection(changed, "channel") is not first
-    unknown = Connection(2, 1, "channel", "magento", "M2", {}, "active")
-    with pytest.raises(PermanentError, match="'magento', which is not installed"):
+    unknown = Connection(2, 1, "channel", "prestashop", "PS", {}, "active")
+    with pytest.raises(PermanentError, match="'prestashop', which is not installed"):
         registry.for_connection(unknown, "channel")
     registry.close()

@@ -9,6 +9,7 @@ others ignore it."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -22,6 +23,7 @@ from stockyard.sealing import Sealer
 from stockyard.tenancy import Connection
 
 ENTRY_POINT = "stockyard.connectors"
+log = logging.getLogger(__name__)
 
 
 class ConnectorRegistry:
@@ -41,8 +43,21 @@ class ConnectorRegistry:
     def installed(
         cls, sealer: Callable[[], Sealer] | None = None, db: Database | None = None
     ) -> ConnectorRegistry:
-        """Every connector installed as a package (our own `http` among them)."""
-        return cls({ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT)}, sealer, db)
+        """Every connector installed as a package (our own `http` among them). One that
+        cannot be loaded (a broken or half-removed package) is left out and logged: its
+        connections fail naming it as not installed, every other connector still works."""
+        classes: dict[str, type[Connector]] = {}
+        for ep in entry_points(group=ENTRY_POINT):
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # any plugin error: it must not stop the others
+                log.warning("connector %r (%s) cannot be loaded: %r", ep.name, ep.value, exc)
+                continue
+            if isinstance(loaded, type) and issubclass(loaded, Connector):
+                classes[ep.name] = loaded
+            else:
+                log.warning("connector %r (%s) is not a Connector class", ep.name, ep.value)
+        return cls(classes, sealer, db)
 
     def add(self, name: str, connector: type[Connector]) -> None:
         self._classes[name] = connector
