@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 PORT ?= 8000
 
-.PHONY: run test check lint bench bench-postgres bench-peers clean postgres chromium axe shopify-schema redis systems demo-erp-shop
+.PHONY: run test check lint bench bench-postgres bench-peers clean postgres chromium axe shopify-schema magento-openapi redis systems demo-erp-shop
 
 # Running needs only the package itself; the tests and benchmarks add their tools.
 $(RUN_STAMP): pyproject.toml
@@ -44,6 +44,9 @@ axe:  ## axe-core, pinned and checked, for the console's accessibility tests (ou
 shopify-schema:  ## Shopify's Admin GraphQL schema (@shopify/dev-mcp), pinned and checked (outside the repo)
 	bash scripts/install-shopify-schema.sh
 
+magento-openapi:  ## Adobe's Magento 2.4.7 admin REST OpenAPI document (@graphcommerce/magento-graphql-rest), pinned and checked (outside the repo)
+	bash scripts/install-magento-openapi.sh
+
 systems:  ## Tryton, Vendure and Oscar (the trade store), pinned, for the ERP-to-shop demo and tests
 	bash scripts/install-tryton.sh
 	bash scripts/install-vendure.sh
@@ -52,7 +55,7 @@ systems:  ## Tryton, Vendure and Oscar (the trade store), pinned, for the ERP-to
 demo-erp-shop: $(STAMP) systems  ## Tryton and Vendure on 127.0.0.1 with Stockyard between them
 	$(BIN)/python -m systems.launch
 
-test: lint postgres chromium axe shopify-schema systems  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
+test: lint postgres chromium axe shopify-schema magento-openapi systems  ## ruff, mypy and the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 check: lint  ## ruff, mypy and the fast tier: SQLite, in-process; no PostgreSQL, Chromium or ERP

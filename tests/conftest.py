@@ -36,9 +36,11 @@ REAL_FILES = {
     "test_console_browser.py",
     "test_erp_shop.py",
     "test_oscar_system.py",
+    "test_magento_end_to_end.py",
     "test_real_connectors.py",
     "test_shopify_end_to_end.py",
     "test_vendure_crash.py",
+    "test_woocommerce_end_to_end.py",
 }
 REAL_FIXTURES = {"tryton", "vendure", "oscar"}
 

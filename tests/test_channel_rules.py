@@ -20,8 +20,8 @@ STOCKED = StoredVariant(
 )
 
 
-def channel(**settings: Any) -> Connection:
-    return Connection(1, 1, "channel", "shopify", "Shop", settings, "active")
+def channel(connector: str = "shopify", **settings: Any) -> Connection:
+    return Connection(1, 1, "channel", connector, "Shop", settings, "active")
 
 
 def test_a_channel_without_locations_gets_the_sum_and_no_per_warehouse_stock() -> None:
@@ -43,6 +43,21 @@ def test_a_channel_mapping_locations_gets_stock_per_warehouse_of_its_warehouses(
         7, Variant(sku="MUG", price=Decimal("12.50"), stock={"north": 4, "south": 3})
     )
     assert variant_hash(rules_of(mapped).variant(moved)) != variant_hash(view)
+
+
+def test_a_magento_channel_mapping_sources_gets_stock_per_warehouse() -> None:
+    mapped = channel("magento", sources={"north": "src-north", "south": "src-south"})
+    assert rules_of(mapped).variant(STOCKED).fields["stock"] == {
+        "north": 3,
+        "south": 4,
+        "east": 5,
+    }
+
+
+def test_a_setting_named_like_another_connectors_map_changes_nothing() -> None:
+    # `sources` means nothing to a Shopify channel: its variants keep their fingerprint.
+    view = rules_of(channel(sources={"north": "x"})).variant(STOCKED)
+    assert "stock" not in view.fields
 
 
 def test_a_channel_can_ask_for_stock_per_warehouse_in_its_rules() -> None:

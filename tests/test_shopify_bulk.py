@@ -252,6 +252,26 @@ def test_sync_channel_sets_linked_products_by_id(env: Env, monkeypatch: pytest.M
     assert {line["identifier"]["id"] for line in lines} == ids
 
 
+def test_a_variant_the_source_dropped_goes_with_the_productset_not_its_own_item(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 2)
+    env.add_products(3)
+    env.enqueue("init_channel")
+    env.run()
+    one_size = catalog_product(0).model_copy(update={"variants": catalog_product(0).variants[:1]})
+    env.store.upsert_product(env.client_id, env.source_id, one_size)
+    env.enqueue("sync_channel")
+    env.run()
+    assert env.items("failed") == []
+    # productSet replaced the list: P00000-M is gone from the shop and its link with it.
+    assert env.items(instruction="delete_product_variant") == []
+    shown = next(p for p in env.double.shop.of("Product") if p["handle"] == "p00000")
+    assert [v["sku"] for v in shown["_variants"]] == ["P00000-S"]
+    stored = env.store.product(env.client_id, env.store.product_id(env.client_id, "P00000"))
+    assert env.store.links(env.channel_id, "variant", stored.removed_variants) == {}
+
+
 # --- the connector's bulk runner ------------------------------------------------------
 
 
@@ -603,7 +623,7 @@ def test_a_bulk_file_over_the_cap_is_refused_not_read(
 
 
 def test_a_bulk_item_takes_at_most_a_chunk_of_products(env: Env) -> None:
-    payload = {"product_ids": list(range(1, flow_bulk.BULK_CHUNK + 2)), "mode": "add"}
+    payload = {"product_ids": list(range(1, ShopifyConnector.bulk_chunk + 2)), "mode": "add"}
     (item,) = env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
     env.run()
     failed = env.queue.get(env.client_id, item)

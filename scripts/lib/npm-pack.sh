@@ -1,6 +1,6 @@
 # Sourced by the install scripts that take a file from the npm registry (axe-core,
-# Shopify's schema): npm itself, and a pinned package's tarball checked against the
-# registry's sha512 integrity before anything in it is used.
+# Shopify's schema, Magento's OpenAPI document): npm itself, and a pinned package's
+# tarball checked against the registry's sha512 integrity before anything in it is used.
 
 # npm from Debian's packages when the machine has none.
 ensure_npm() {

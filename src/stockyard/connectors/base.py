@@ -76,6 +76,15 @@ def secret_values(settings: Mapping[str, Any], names: frozenset[str]) -> list[st
     return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
 
 
+def more_secrets(known: list[str], *values: str) -> list[str]:
+    """`known` (from secret_values) with `values` a connector derives from its secrets
+    (e.g. an HTTP Basic credential, base64 of "key:secret"), in every form shown."""
+    found = set(known)
+    for value in values:
+        found.update(_shown_as(value))
+    return sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True)
+
+
 def _shown_as(value: str) -> set[str]:
     """`value` and the escaped forms libraries quote it in (httpx names an illegal header
     by its bytes' repr; JSON bodies and URLs carry it escaped or percent-encoded)."""
@@ -198,6 +207,12 @@ ROLE_METHODS = (
 )
 
 
+# The longest one bulk_products call may take (waits included); the bulk_products
+# instruction's item timeout (flows/catalog.py) is BULK_ITEM_TIMEOUT, a margin above it.
+BULK_CALL_SECONDS = 600.0
+BULK_ITEM_TIMEOUT = 900.0
+
+
 class Connector:
     """Base class of every connector. `roles` names what it can be: source, channel,
     fulfillment. Override the methods of those roles.
@@ -217,6 +232,13 @@ class Connector:
     # others (the workers keep them across every machine; an operator may change them):
     # how hard the remote system can be driven. Unlimited unless a connector knows better.
     default_limits: ClassVar[Limits] = Limits()
+    # bulk_products: the most products one call (one item) is given. Sized so that a call
+    # on a real remote ends within BULK_CALL_SECONDS and bounds what a failure makes redo.
+    bulk_chunk: ClassVar[int] = 1000
+    # Whether bulk_products replaces each product's variant list (Shopify's productSet):
+    # a variant the source dropped is then gone from the channel. Otherwise (create and
+    # update only) the flow deletes it by its own delete_product_variant item.
+    bulk_replaces_variants: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
@@ -305,7 +327,9 @@ class Connector:
         found by the channel's own key). One ProductResult per product, in order; the
         flows use it for large init/sync runs when a connector overrides it
         (`offers_bulk_products`). A job still running raises TransientError(retry_after)
-        and a later call with the same key resumes it instead of starting another."""
+        and a later call with the same key resumes it instead of starting another. A call
+        returns (or raises) within BULK_CALL_SECONDS: the item's timeout leaves a margin
+        above it, so a wait the connector bounds is never cut by the watchdog instead."""
         raise self._unsupported("write products in bulk")
 
     @classmethod

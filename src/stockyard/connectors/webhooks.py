@@ -24,11 +24,16 @@ _DUMMY_KEY = secrets.token_bytes(32)
 class Delivery:
     """What one webhook asks for: records of an inbound topic (e.g. "orders": channel
     order ids, read by id when each item runs), under the sender's delivery id, so that a
-    repeated delivery enqueues nothing new. No records: accepted, nothing to do."""
+    repeated delivery enqueues nothing new. No records: accepted, nothing to do.
+
+    `unsigned`: a delivery the platform cannot sign (e.g. WooCommerce's ping), accepted
+    by its connector without a signature. It proves nothing of its sender, so it queues
+    nothing, whatever it names, and its cost is charged to its sender's address."""
 
     message_id: str
     topic: str
     records: tuple[str, ...]
+    unsigned: bool = False
 
 
 class Unsigned(Exception):

@@ -8,34 +8,45 @@ link, if it had none) and its product gets an update_product item that sends it.
 product that failed, or got no answer, is queued as its own add_product/update_product
 item, which fails there with its own error and its own payload to fix: one bad product
 fails only itself, as in a `sync_products` batch.
+
+What the bulk write leaves out goes as a product change sends it (products.plan_channel):
+images (add_image for those new or changed, delete_image for those the source dropped)
+and, for a connector whose bulk write creates and updates only (`bulk_replaces_variants`
+false: WooCommerce, Magento), a delete_product_variant per variant the source dropped;
+Shopify's productSet replaces the variant list, so those are gone already.
 """
 
 from __future__ import annotations
 
 from stockyard.catalog.store import StoredProduct
-from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.base import ChannelProduct, Connector, ProductResult
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, StockyardError
 from stockyard.flows.base import Services, flow
-from stockyard.flows.products import product_refs
+from stockyard.flows.products import changed_images, product_refs, removals
 from stockyard.flows.rules import product_hash, rules_of, variant_hash
 from stockyard.tenancy import Connection
 
 # A catalog of at least BULK_THRESHOLD accepted products goes through the bulk path, in
-# chunks of BULK_CHUNK. 1,000 productSet lines are about 1-2 MB of JSONL (well under the
-# 20 MB Shopify accepts per file), finish in minutes on a shop, and bound what one failed
-# chunk has to redo; below the threshold per-product items are as fast and say more.
+# chunks of the connector's `bulk_chunk` (Shopify's 1,000 productSet lines are 1-2 MB of
+# JSONL and one bulk operation; WooCommerce's 100 keep an item's sequential calls bounded).
+# Below the threshold per-product items are as fast and say more.
 BULK_THRESHOLD = 1000
-BULK_CHUNK = 1000
+BULK_CHUNK = Connector.bulk_chunk  # the chunk of a connector that sets none of its own
 MODES = ("add", "update")
 
 
 def chunked(
-    ctx: Context, channel: Connection, planned: list[tuple[int, str]], mode: str, force: bool
+    ctx: Context,
+    channel: Connection,
+    planned: list[tuple[int, str]],
+    mode: str,
+    force: bool,
+    size: int,
 ) -> None:
-    """Queue `planned` (product id, code) as bulk_products items of up to BULK_CHUNK."""
-    for start in range(0, len(planned), BULK_CHUNK):
-        part = planned[start : start + BULK_CHUNK]
+    """Queue `planned` (product id, code) as bulk_products items of up to `size`."""
+    for start in range(0, len(planned), size):
+        part = planned[start : start + size]
         payload = {"product_ids": [p for p, _ in part], "mode": mode, "force": force}
         ctx.enqueue("bulk_products", payload, channel.id)
 
@@ -50,7 +61,7 @@ def one_item(
         ctx.enqueue("update_product", payload, channel.id, refs)
 
 
-def _ids(ctx: Context) -> list[int]:
+def _ids(ctx: Context, cap: int) -> list[int]:
     ids = ctx.payload.get("product_ids")
     if (
         not isinstance(ids, list)
@@ -58,11 +69,11 @@ def _ids(ctx: Context) -> list[int]:
         or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
     ):
         raise InvalidInput("invalid payload: 'product_ids' must be a non-empty list of ids")
-    if len(ids) > BULK_CHUNK:
-        # One item is one bulk operation: a larger list would not be bounded in size or in
-        # what a failure makes redo.
+    if len(ids) > cap:
+        # One item is one chunk, the connector's: a larger list would not be bounded in
+        # time, in size, or in what a failure makes redo.
         raise InvalidInput(
-            f"invalid payload: 'product_ids' takes at most {BULK_CHUNK} ids, got {len(ids)}"
+            f"invalid payload: 'product_ids' takes at most {cap} ids, got {len(ids)}"
         )
     return ids
 
@@ -73,8 +84,8 @@ def bulk_products(services: Services, ctx: Context) -> None:
     mode = ctx.payload.get("mode")
     if mode not in MODES:
         raise InvalidInput("invalid payload: 'mode' must be 'add' or 'update'")
-    ids = _ids(ctx)
     remote = services.connector(channel, "channel")
+    ids = _ids(ctx, remote.bulk_chunk)
     if not remote.offers_bulk_products():
         for product_id in ids:  # the connection changed connector since the fan-out
             one_item(ctx, channel, mode, product_id, ())
@@ -97,7 +108,7 @@ def bulk_products(services: Services, ctx: Context) -> None:
     results = remote.bulk_products(views, remote_ids, ctx.job.idempotency_key)
     for (stored, view), result in zip(chosen, results, strict=True):
         if result.ok and result.remote_id:
-            _link(services, ctx, channel, stored, view, result)
+            _link(services, ctx, channel, remote, stored, view, result)
         else:
             one_item(ctx, channel, mode, stored.id, product_refs(stored))
 
@@ -106,6 +117,7 @@ def _link(
     services: Services,
     ctx: Context,
     channel: Connection,
+    remote: Connector,
     stored: StoredProduct,
     view: ChannelProduct,
     result: ProductResult,
@@ -125,16 +137,22 @@ def _link(
             # Not (wholly) written by the bulk line (e.g. its stock): the hash of what the
             # channel held before would be a lie now; without one it is sent again.
             store.link(ch, "variant", sv.id, before[sv.id].remote_id, None)
-    # productSet replaced the variant list: the ones the source dropped are gone there.
-    for variant_id in stored.removed_variants:
-        store.unlink(ch, "variant", variant_id)
+    if remote.bulk_replaces_variants:  # the ones the source dropped are gone there
+        for variant_id in stored.removed_variants:
+            store.unlink(ch, "variant", variant_id)
     refs = product_refs(stored)
     if unsent:
         # What the line left out goes now, by the per-product path (only what differs:
-        # those variants, and the images, which are not in the line either).
+        # those variants, the images, and deleting what the source dropped).
         payload = {"product_id": stored.id, "full": True, "force": False}
         ctx.enqueue("update_product", payload, ch, refs)
         return
-    # Images are not part of the bulk line: each goes as add_image, as a product change does.
-    for si in stored.images:
-        ctx.enqueue("add_image", {"product_id": stored.id, "image_id": si.id}, ch, refs)
+    # Images are not in the bulk line, and a create-and-update bulk write leaves dropped
+    # variants in place: both go as a product change sends them (products.plan_channel).
+    image_ids = [i.id for i in stored.images] + stored.removed_images
+    image_links = store.links(ch, "image", image_ids)
+    variant_links = store.links(ch, "variant", stored.removed_variants)
+    planned = changed_images(ch, stored, view, image_links)
+    planned += removals(ch, stored, result.remote_id, variant_links, image_links)
+    for request in planned:
+        ctx.enqueue(request.instruction, request.payload, ch, request.refs)

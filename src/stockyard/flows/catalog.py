@@ -8,6 +8,7 @@ up) is the engine's: `stockyard.engine.instructions`.
 
 from __future__ import annotations
 
+from stockyard.connectors.base import BULK_ITEM_TIMEOUT
 from stockyard.engine.instructions import Instruction, Instructions, LaneKind, RetryPolicy
 
 _B, _NB = True, False
@@ -149,7 +150,9 @@ SKIP_LOSSES: dict[str, tuple[str, str, str]] = {
 # item back while the channel's bulk job runs (each attempt polls a bounded time, then
 # TransientError): a job of many minutes, or another one ahead of it, needs more attempts.
 RETRIES: dict[str, RetryPolicy] = {
-    "bulk_products": RetryPolicy(max_attempts=60, base_delay=10.0, max_delay=300.0),
+    "bulk_products": RetryPolicy(
+        max_attempts=60, base_delay=10.0, max_delay=300.0, timeout=BULK_ITEM_TIMEOUT
+    ),
 }
 
 

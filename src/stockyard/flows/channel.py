@@ -281,8 +281,9 @@ def _fan_out(
         elif accepted:
             planned.append((product_id, code))
     mode = "add" if how.get("add") else "update"
-    if _in_bulk(services, channel, len(planned), how):
-        bulk.chunked(ctx, channel, planned, mode, bool(how.get("force")))
+    chunk = _bulk_chunk(services, channel, len(planned), how)
+    if chunk is not None:
+        bulk.chunked(ctx, channel, planned, mode, bool(how.get("force")), chunk)
     else:
         for product_id, code in planned:
             if mode == "add":
@@ -293,12 +294,16 @@ def _fan_out(
     ctx.enqueue("set_channel_status", {"status": status}, channel.id)
 
 
-def _in_bulk(services: Services, channel: Connection, count: int, how: dict[str, bool]) -> bool:
-    """init_channel and sync_channel (everything sent again) of a large catalog, on a
-    channel whose connector writes products in bulk."""
+def _bulk_chunk(
+    services: Services, channel: Connection, count: int, how: dict[str, bool]
+) -> int | None:
+    """The connector's bulk chunk when the fan-out goes by bulk: init_channel and
+    sync_channel (everything sent again) of a large catalog, on a channel whose connector
+    writes products in bulk. None: one item per product."""
     if count < bulk.BULK_THRESHOLD or not (how.get("add") or how.get("force")):
-        return False
-    return services.connector(channel, "channel").offers_bulk_products()
+        return None
+    remote = services.connector(channel, "channel")
+    return remote.bulk_chunk if remote.offers_bulk_products() else None
 
 
 @flow

@@ -33,17 +33,29 @@ def _order_body(stored: StoredOrder) -> dict[str, Any]:
 
 
 def order_request(channel: Connection, record: Any, parent_id: int | None = None) -> Request:
-    """A sync_order for an order a channel reported; the same report twice is one item."""
+    """A sync_order for an order a channel reported; the same report twice is one item.
+
+    A record that is only `{"remote_id": <str>}` names an order its connector could not
+    read: its item reads it by id (get_order) and fails with the connector's reason, not
+    with what a record without lines lacks."""
     digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
     remote_id = str(record.get("remote_id", "")) if isinstance(record, dict) else ""
+    named = _named_only(record)
     return Request(
         "sync_order",
-        {"order": record},
+        {"order": record} if named is None else {"remote_id": named},
         channel.id,
         (remote_id,) if remote_id else (),
         idempotency_key=f"sync_order:{channel.id}:{remote_id}:{digest}",
         parent_id=parent_id,
     )
+
+
+def _named_only(record: Any) -> str | None:
+    if isinstance(record, dict) and set(record) == {"remote_id"}:
+        remote_id = record["remote_id"]
+        return remote_id if isinstance(remote_id, str) and remote_id else None
+    return None
 
 
 @flow

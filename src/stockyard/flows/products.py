@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from stockyard.catalog.models import Image, Product, parse
-from stockyard.catalog.store import StoredProduct
+from stockyard.catalog.store import Link, StoredProduct
+from stockyard.connectors.base import ChannelProduct
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput
@@ -55,23 +56,47 @@ def plan_channel(
             payload = pid | {"variant_id": sv.id}
             planned.append(Request(instruction, payload, ch, (sv.variant.sku, stored.code)))
     image_links = store.links(ch, "image", [i.id for i in stored.images] + stored.removed_images)
-    for si, iv in zip(stored.images, view.images, strict=True):
-        link = image_links.get(si.id)
-        if link is None or image_hash(iv) != link.hash:
-            planned.append(Request("add_image", pid | {"image_id": si.id}, ch, refs))
+    planned += changed_images(ch, stored, view, image_links)
+    return planned + removals(ch, stored, product_link.remote_id, variant_links, image_links)
+
+
+def changed_images(
+    channel_id: int, stored: StoredProduct, view: ChannelProduct, image_links: dict[int, Link]
+) -> list[Request]:
+    """add_image for each image the channel lacks, or holds as it was before a change."""
+    refs = product_refs(stored)
+    return [
+        Request("add_image", {"product_id": stored.id, "image_id": si.id}, channel_id, refs)
+        for si, iv in zip(stored.images, view.images, strict=True)
+        if si.id not in image_links or image_hash(iv) != image_links[si.id].hash
+    ]
+
+
+def removals(
+    channel_id: int,
+    stored: StoredProduct,
+    product_remote_id: str,
+    variant_links: dict[int, Link],
+    image_links: dict[int, Link],
+) -> list[Request]:
+    """A delete item for each variant and image the source dropped that the channel holds
+    (by the links given)."""
+    refs = product_refs(stored)
     removed = (
         ("delete_product_variant", "variant_id", stored.removed_variants, variant_links),
         ("delete_image", "image_id", stored.removed_images, image_links),
     )
+    planned: list[Request] = []
     for instruction, id_name, entity_ids, links in removed:
         for entity_id in entity_ids:
             if entity_id in links:
-                payload = pid | {
+                payload = {
+                    "product_id": stored.id,
                     id_name: entity_id,
                     "remote_id": links[entity_id].remote_id,
-                    "product_remote_id": product_link.remote_id,
+                    "product_remote_id": product_remote_id,
                 }
-                planned.append(Request(instruction, payload, ch, refs))
+                planned.append(Request(instruction, payload, channel_id, refs))
     return planned
 
 

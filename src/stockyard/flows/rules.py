@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockyard.catalog.models import parse
 from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
@@ -53,6 +53,18 @@ class ChannelRules(BaseModel):
     # Also send `tier_prices` ({tier: price} of these tiers, where the variant has them):
     # a trade store shows each customer group its own price. Only on demand, like `stock`.
     price_tiers: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    # Price tier -> a customer group of the channel (Magento's group code): each variant
+    # also sends `group_prices`, group -> its price in that tier (None without one). Only
+    # on demand, as `stock_by_warehouse`: channels without it keep their fingerprints.
+    group_prices: dict[str, Annotated[str, Field(min_length=1)]] = {}
+
+    @field_validator("group_prices")
+    @classmethod
+    def _one_tier_per_group(cls, value: dict[str, str]) -> dict[str, str]:
+        groups = [g.lower() for g in value.values()]  # Magento matches groups without case
+        if len(set(groups)) < len(groups):
+            raise ValueError("two price tiers name the same customer group")
+        return value
 
     def accepts(self, product: StoredProduct) -> bool:
         return not product.deleted and self.filter.accepts(product.fields)
@@ -84,6 +96,11 @@ class ChannelRules(BaseModel):
             "weight": None if v.weight is None else str(v.weight),
             "options": v.options,
         }
+        if self.group_prices:
+            fields["group_prices"] = {
+                group: str(v.prices[tier]) if tier in v.prices else None
+                for tier, group in self.group_prices.items()
+            }
         if self.stock_by_warehouse:
             fields["stock"] = {
                 w: q for w, q in v.stock.items() if self.warehouses is None or w in self.warehouses
@@ -102,14 +119,20 @@ class ChannelRules(BaseModel):
         return {self.field_map.get(k, k): v for k, v in fields.items()}
 
 
+# The setting in which a connector maps Stockyard's warehouses to its own stock places
+# (Shopify's locations, Magento's MSI sources).
+WAREHOUSE_MAPS = {"shopify": "locations", "magento": "sources"}
+
+
 def rules_of(channel: Connection) -> ChannelRules:
     try:
         rules = parse(ChannelRules, channel.settings.get("rules", {}), "channel rules")
     except InvalidInput as exc:
         raise PermanentError(f"connection {channel.id} ({channel.description}): {exc}") from None
-    # A channel that maps warehouses to locations of its own (Shopify's `locations`)
-    # needs the stock per warehouse to place it.
-    if channel.settings.get("locations") and not rules.stock_by_warehouse:
+    # A channel that maps warehouses to stock places of its own needs the stock per
+    # warehouse to place it.
+    mapping = WAREHOUSE_MAPS.get(channel.connector)
+    if mapping and channel.settings.get(mapping) and not rules.stock_by_warehouse:
         rules = rules.model_copy(update={"stock_by_warehouse": True})
     return rules
 

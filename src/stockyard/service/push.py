@@ -4,7 +4,7 @@ items. The topics and their payloads are in `stockyard.service.inbound`."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockyard.service.base import ADMIN, DISABLED, ServiceBase
@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from stockyard.accounts import Principal
     from stockyard.service.inbound import Record
     from stockyard.tenancy import Connection
+
+
+class Pushed(NamedTuple):
+    """A webhook's items, and whether the connection's secret proved its sender: an
+    unsigned one (a platform's ping, which it cannot sign) proves nothing, so its cost is
+    its sender address's, never the connection's (whose sender it may not be)."""
+
+    items: list[int]
+    signed: bool
 
 
 class PushService(ServiceBase):
@@ -47,7 +56,7 @@ class PushService(ServiceBase):
 
     def push_webhook(
         self, connection_id: int, topic: str, body: bytes, headers: Mapping[str, str]
-    ) -> list[int]:
+    ) -> Pushed:
         """A webhook a platform posts (connectors.webhooks), as queue items. The connection
         id in the address alone selects the client; the connection's connector class checks
         the signature with the connection's webhook_secret. An unknown connection, one whose
@@ -71,6 +80,8 @@ class PushService(ServiceBase):
             delivery = read(topic, body, headers, str(secret), dict(conn.settings))
         except Unsigned:
             raise Unauthenticated(inbound.WEBHOOK_REFUSED) from None
+        if delivery.unsigned:  # anyone could have sent it: it queues nothing
+            return Pushed([], signed=False)
         topic_of = inbound.TOPICS[delivery.topic]
         if conn.kind != topic_of.kind:
             raise InvalidInput(
@@ -80,10 +91,10 @@ class PushService(ServiceBase):
         if conn.status == DISABLED:
             raise Conflict(f"connection {connection_id} is disabled")
         if not delivery.records:
-            return []
+            return Pushed([], signed=True)
         message_id = f"webhook:{delivery.message_id}"
         requests = inbound.requests_for(topic_of, connection_id, list(delivery.records), message_id)
-        return self.queue.enqueue(conn.client_id, requests)
+        return Pushed(self.queue.enqueue(conn.client_id, requests), signed=True)
 
     def _push_sender(
         self, connection_id: int, body: bytes, headers: Mapping[str, str], bearer: str | None

@@ -122,6 +122,7 @@ class ShopifyConnector(Connector):
     # The shop's cost bucket is shared by every worker of the connection (it is per app and
     # shop); a few items at a time keep the workers from draining it against each other.
     default_limits = Limits(max_running=4)
+    bulk_replaces_variants = True  # productSet: the variants given are the product's list
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import mimetypes
 import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from stockyard import outbound
+from stockyard.connectors import downloads
 from stockyard.connectors.base import (
     ChannelImage,
     ChannelProduct,
@@ -31,7 +29,7 @@ from stockyard.connectors.base import (
 from stockyard.connectors.vendure import queries as q
 from stockyard.connectors.vendure.client import VendureClient, VendureRefused, checked
 from stockyard.engine import Limits
-from stockyard.errors import HandlerError, PermanentError, TransientError
+from stockyard.errors import HandlerError, PermanentError
 
 
 class VendureSettings(BaseModel):
@@ -51,6 +49,17 @@ class VendureSettings(BaseModel):
 
 # Stockyard's fulfillment states -> the Vendure fulfillment states to walk through.
 FULFILLMENT_PATH = {"complete": ("Shipped", "Delivered"), "cancelled": ("Cancelled",)}
+# Vendure permits any image/* upload by default (AssetOptions.permittedFileTypes); these are
+# the raster types its sharp-based preview strategy decodes. SVG is left out: it is text
+# that may carry scripts, and nothing in its first bytes proves what it is.
+ACCEPTED_IMAGES = (
+    downloads.JPEG,
+    downloads.PNG,
+    downloads.GIF,
+    downloads.WEBP,
+    downloads.AVIF,
+    downloads.TIFF,
+)
 
 
 def _slug(text: str) -> str:
@@ -95,13 +104,10 @@ class VendureConnector(Connector):
             self.config.channel_token,
             self.config.timeout,
         )
-        # Image URLs come from the catalog: checked like any outbound request, redirects too.
-        self._downloads = outbound.client(timeout=self.config.timeout, follow_redirects=True)
         self._scale = Decimal(10) ** self.config.currency_decimals
 
     def close(self) -> None:
         self.api.close()
-        self._downloads.close()
 
     # ------------------------------------------------------------------------ money
 
@@ -336,13 +342,18 @@ class VendureConnector(Connector):
         for asset in product["assets"]:
             if any(t["value"] == tag for t in asset["tags"]):
                 return str(asset["id"])  # sent before (a retry, or a product linked by SKU)
-        content, mime = self._download(url)
-        name = urlparse(url).path.rsplit("/", 1)[-1] or "image"
+        fetched = self._download(url)
+        # The asset server serves a file with its extension's type: the bytes' one.
+        stem = urlparse(url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "image"
+        name = f"{stem}.{fetched.type.extension}"
         variables = {"input": [{"file": None, "tags": [tag]}]}
         data = self.api.upload(
-            q.CREATE_ASSETS, variables, "variables.input.0.file", (name, content, mime)
+            q.CREATE_ASSETS,
+            variables,
+            "variables.input.0.file",
+            (name, fetched.content, fetched.type.mime),
         )
-        asset = checked(data["createAssets"][0], f"upload image {url}")
+        asset = checked(data["createAssets"][0], f"upload image {downloads.shown(url)}")
         assets = [a["id"] for a in product["assets"]] + [asset["id"]]
         featured = (product.get("featuredAsset") or {}).get("id") or asset["id"]
         checked(
@@ -360,19 +371,10 @@ class VendureConnector(Connector):
         )
         return str(asset["id"])
 
-    def _download(self, url: str) -> tuple[bytes, str]:
-        try:
-            response = self._downloads.get(url)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"cannot download image {url}: {exc}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"image {url}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentError(f"image {url}: HTTP {response.status_code}")
-        mime = response.headers.get("content-type", "").split(";")[0]
-        if not mime.startswith("image/"):
-            mime = mimetypes.guess_type(url)[0] or "application/octet-stream"
-        return response.content, mime
+    def _download(self, url: str) -> downloads.Image:
+        return downloads.fetch_image(
+            url, accept=ACCEPTED_IMAGES, taker="Vendure", timeout=self.config.timeout
+        )
 
     def delete_image(self, product_remote_id: str, remote_id: str, key: str) -> None:
         variables = {"input": {"assetId": remote_id, "force": True}}

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stockyard.errors import Unauthenticated
 from stockyard.service.inbound import ImagePush, Record
+from stockyard.service.push import Pushed
 from stockyard.web.api import schemas as s
 from stockyard.web.api.routes import ERRORS, Id
 from stockyard.web.deps import Service, address, bearer, ensure_tokens, state, token
@@ -42,15 +43,14 @@ async def _push(
     return await _guarded(
         request,
         connection_id,
-        lambda: service.push(
-            connection_id, topic, records, body, request.headers, token(credentials)
+        lambda: Pushed(
+            service.push(connection_id, topic, records, body, request.headers, token(credentials)),
+            signed=True,
         ),
     )
 
 
-async def _guarded(
-    request: Request, connection_id: int, push: Callable[[], list[int]]
-) -> s.Accepted:
+async def _guarded(request: Request, connection_id: int, push: Callable[[], Pushed]) -> s.Accepted:
     # Refused pushes spend their address's tokens, like failed sign-ins: guessing
     # connection ids or secrets does not get a fresh allowance per id.
     # The connection's own budget is only looked at here and spent once the push proved
@@ -61,7 +61,7 @@ async def _guarded(
     ensure_tokens(request, at, connection)
     limiter = state(request).limiter
     try:
-        ids = await run_in_threadpool(push)
+        pushed = await run_in_threadpool(push)
     except Unauthenticated:
         limiter.take(at)
         raise
@@ -69,8 +69,9 @@ async def _guarded(
         # Authenticated but refused (a replay, the wrong topic): the sender's own doing.
         limiter.take(connection)
         raise
-    limiter.take(connection)
-    return s.Accepted(items=ids)
+    # Accepted unsigned (a platform's ping): anyone could have sent it.
+    limiter.take(connection if pushed.signed else at)
+    return s.Accepted(items=pushed.items)
 
 
 @router.post("/products", status_code=202, response_model=s.Accepted)
@@ -113,14 +114,17 @@ async def push_fulfillments(
     return await _push(request, service, auth, connection_id, "fulfillments", body.fulfillments)
 
 
-@router.post("/webhooks/{topic:path}", status_code=202, response_model=s.Accepted)
+# 200, not 202 like the other pushes: WooCommerce's webhook ping (WC_Webhook::deliver_ping)
+# fails on anything but exactly 200, and the merchant cannot save the webhook; Shopify and
+# WooCommerce's deliveries take any 2xx.
+@router.post("/webhooks/{topic:path}", status_code=200, response_model=s.Accepted)
 async def push_webhook(
     connection_id: Id, topic: WebhookTopic, request: Request, service: Service
 ) -> s.Accepted:
     """A webhook in the connection's platform's own scheme (e.g. Shopify's
     X-Shopify-Hmac-Sha256, signed with the app's client secret kept as the connection's
     webhook_secret), on one of the topics its connector takes (e.g. orders/create). The
-    raw body is what is signed, so it is read as is."""
+    raw body is what is signed, so it is read as is. Answered 200 with the items queued."""
     body = await request.body()
     return await _guarded(
         request,

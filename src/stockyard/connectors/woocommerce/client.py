@@ -1,0 +1,133 @@
+"""A client for WooCommerce's REST API `wc/v3`: HTTP Basic with the consumer key and secret,
+JSON in and out, every failure classified for the queue.
+
+Classification goes by HTTP status and WooCommerce's error `code`, never by wording:
+timeouts, refused connections, 408, 425, 429 and 5xx are TransientErrors (with
+`Retry-After` when given); any other 4xx is a `WooCommerceRefused` (a PermanentError carrying
+`status` and `code`), so the connector can tell a duplicate SKU (`product_invalid_sku`) or a
+batch over the store's cap (413) from the rest.
+
+What an error says reaches every member of the client: a transport error is named by its
+type only (its text can quote the request's headers, the Authorization among them).
+
+Answers are read up to `max_answer` bytes (refused at once when Content-Length says more),
+so an address pointed at something answering without end cannot fill the worker's memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from stockyard import outbound
+from stockyard.errors import PermanentError, TransientError
+
+API_PATH = "/wp-json/wc/v3"
+# A page of 100 variable products with their attributes is well under 1 MiB.
+MAX_ANSWER = 32 * 1024 * 1024  # bytes
+
+
+class WooCommerceRefused(PermanentError):
+    """A 4xx answer: `status` and WooCommerce's `code` (e.g. rest_invalid_param)."""
+
+    def __init__(self, message: str, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class WooCommerceClient:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        secret: str,
+        timeout: float = 30.0,
+        max_answer: int = MAX_ANSWER,
+    ) -> None:
+        self.max_answer = max_answer
+        # Through the outbound check: the store's address is the tenant's to write.
+        self._http = outbound.client(
+            base_url=url.rstrip("/") + API_PATH,
+            setting="url",
+            timeout=timeout,
+            auth=httpx.BasicAuth(key, secret),
+            headers={"Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """The answer's JSON and headers, or the error its status means."""
+        try:
+            with self._http.stream(method, path, json=body, params=params) as response:
+                content = self._read(response, what)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"woocommerce: {what}: timed out ({type(exc).__name__})") from None
+        except httpx.LocalProtocolError as exc:
+            raise PermanentError(
+                f"woocommerce: {what}: the request could not be sent ({type(exc).__name__}):"
+                " check the connection's settings and keys"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"woocommerce: {what}: cannot reach the store ({type(exc).__name__})"
+            ) from None
+        status = response.status_code
+        if status >= 400:
+            code, message = _error(content)
+            text = f"woocommerce: {what}: HTTP {status}" + (f" {code}: {message}" if code else "")
+            if status in (408, 425, 429) or status >= 500:
+                raise TransientError(text, _retry_after(response))
+            raise WooCommerceRefused(text, status, code)
+        try:
+            return json.loads(content), response.headers
+        except (ValueError, RecursionError):
+            raise PermanentError(f"woocommerce: {what}: the answer is not JSON") from None
+
+    def _read(self, response: httpx.Response, what: str) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_answer:
+            raise self._too_large(what)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_answer:
+                raise self._too_large(what)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, what: str) -> PermanentError:
+        return PermanentError(
+            f"woocommerce: {what}: the answer is larger than {self.max_answer} bytes, the most"
+            " Stockyard reads: check the url"
+        )
+
+
+def _error(content: bytes) -> tuple[str | None, str]:
+    """WooCommerce's `{code, message, data: {status}}`, if the answer is one."""
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return None, ""
+    if isinstance(body, dict) and isinstance(body.get("code"), str):
+        return body["code"], str(body.get("message", ""))[:300]
+    return None, ""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(float(response.headers.get("Retry-After", "")), 0.0)
+    except ValueError:
+        return None

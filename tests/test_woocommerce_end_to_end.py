@@ -1,0 +1,360 @@
+"""Tryton to WooCommerce through a real worker process (issue 19): Tryton (trytond, SQLite)
+on 127.0.0.1 is the source, the WooCommerce double (tests/support/woocommerce_double.py,
+checked against the transcribed wc/v3 contract) runs in this process and the `stockyard
+worker` process reaches it over HTTP. Products arrive with their variants, prices and
+stock, and an image by URL; a price change is one small write; 429, 503 and a timeout are
+retried by themselves; an order placed in the double arrives by webhook (signed as
+WooCommerce signs it, delivered to Stockyard's API served in this process, after the ping
+that saving a webhook sends) and becomes a Tryton sale, and Tryton's shipment comes back as
+the order completed with a customer note holding the tracking number; a product the store
+refuses blocks the WooCommerce lane and only that lane. Every request the worker sent is
+valid against the contract, and carried the consumer key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from systems.launch import (
+    TRYTON_ADMIN,
+    TRYTON_DB,
+    Running,
+    TrytonItem,
+    receive_stock,
+    seed_tryton_items,
+    set_tryton_price,
+    ship_tryton_sale,
+    tryton_client,
+)
+
+from stockyard.application import Application
+from stockyard.connectors.registry import ENTRY_POINT
+from stockyard.connectors.tryton.client import TrytonClient
+from stockyard.engine import ItemFilter, Queue, Request
+from stockyard.service import Stockyard
+from stockyard.web.app import create_app
+from stockyard.web.settings import ApiSettings
+from tests.support.woocommerce_double import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    Served,
+    WooCommerceDouble,
+    serve,
+)
+from tests.test_erp_shop import ADMIN, wait_for
+from tests.test_shopify_orders import serve_app
+
+WEBHOOK_SECRET = "e2eWooWebhookSecret42"  # letters and digits (docs/woocommerce-notes.md)
+TIMEOUT = 2.0  # the connection's; the double stalls longer once
+
+# Codes of their own: the session's Tryton is shared with the other end-to-end tests.
+HOODIE = TrytonItem("WC-HOOD", "Woo hoodie", Decimal("49.00"), (("WC-HOOD-S", 4), ("WC-HOOD-M", 6)))
+CAP = TrytonItem("WC-CAP", "Woo cap", Decimal("15.00"), (("WC-CAP", 9),))
+REFUSED = TrytonItem("WC-BAD", "Woo refused gadget", Decimal("5.00"), (("WC-BAD", 1),))
+SKUS = ("WC-HOOD-S", "WC-HOOD-M", "WC-CAP")
+# What a variant's own fields may write (the price change's PUT holds nothing else).
+VARIANT_FIELDS = {"sku", "regular_price", "sale_price", "manage_stock", "stock_quantity", "weight"}
+
+
+@dataclass
+class Deployment:
+    queue: Queue
+    service: Stockyard
+    client_id: int
+    source_id: int
+    shop_id: int
+    other_id: int  # a second channel (demo) the flows feed too
+    erp: TrytonClient
+    double: WooCommerceDouble
+
+    def items(self, **filters: Any) -> list[Any]:
+        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """This test's SKUs in the double (products and variations): price, stock, parent."""
+        with self.double.lock:
+            rows = [*self.double.products.values(), *self.double.variations.values()]
+            return {
+                r["sku"]: {
+                    "id": r["id"],
+                    "price": Decimal(r["regular_price"] or "0"),
+                    "stock": r["stock_quantity"] if r["manage_stock"] else None,
+                    "parent": r.get("parent_id") or r["id"],
+                }
+                for r in rows
+                if r["sku"] in SKUS and r.get("status") != "trash"
+            }
+
+    def mark(self) -> int:
+        with self.double.lock:
+            return len(self.double.received)
+
+    def since(self, mark: int) -> list[Any]:
+        with self.double.lock:
+            return list(self.double.received[mark:])
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    # USD: the Tryton company's (systems/launch.py). Ids of their own: an order's number, a
+    # Tryton sale's reference, must not meet another test's in the shared Tryton.
+    double = WooCommerceDouble(currency="USD", first_id=930_000)
+    with serve(double) as s:
+        yield s
+        # Whatever happened, every request the worker sent was valid against the contract
+        # and carried the consumer key; the double's own answers kept to it.
+        assert s.double.received
+        assert s.double.refused == []
+        assert s.double.broken == []
+        assert all(r.authorized for r in s.double.received)
+
+
+@pytest.fixture
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `woocommerce` entry point, for this process and the worker it starts: the shared
+    venv's entry points come from the main checkout, which has no woocommerce connector yet.
+    A distribution holding only that entry point, on both paths (PYTHONPATH, which already
+    puts this checkout's src first, is inherited by the worker)."""
+    if any(ep.name == "woocommerce" for ep in entry_points(group=ENTRY_POINT)):
+        return
+    site = tmp_path / "entry-points"
+    info = site / "stockyard_woocommerce_e2e-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: stockyard-woocommerce-e2e\nVersion: 0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT}]\nwoocommerce = stockyard.connectors.woocommerce:WooCommerceConnector\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    paths = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
+    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
+    queue, service = application.queue, application.service
+    client = service.create_client(ADMIN, "Acme")
+    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
+    erp_secret = {"password": TRYTON_ADMIN[1]}
+    source = service.create_connection(
+        ADMIN, client.id, "source", "tryton", "Tryton", erp | {"poll_products_every": 5}, erp_secret
+    ).id
+    service.create_connection(
+        ADMIN,
+        client.id,
+        "fulfillment",
+        "tryton",
+        "Tryton shipping",
+        erp | {"poll_fulfillments_every": 5},
+        erp_secret,
+    )
+    shop = service.create_connection(
+        ADMIN,
+        client.id,
+        "channel",
+        "woocommerce",
+        "WooCommerce",
+        {"url": served.url, "timeout": TIMEOUT},
+        {
+            "consumer_key": CONSUMER_KEY,
+            "consumer_secret": CONSUMER_SECRET,
+            "webhook_secret": WEBHOOK_SECRET,
+        },
+    ).id
+    other = service.create_connection(ADMIN, client.id, "channel", "demo", "Demo shop", {}, {})
+    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    erp_client = tryton_client(tryton.url)
+    return Deployment(queue, service, client.id, source, shop, other.id, erp_client, served.double)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Stockyard's API on the test's database, on a real port in this process (started once
+    the database exists): where the double delivers its webhooks."""
+    with ExitStack() as stack:
+
+        def start() -> str:
+            application = Application.open(f"sqlite:///{tmp_path / 'stockyard.db'}")
+            app = create_app(application.service, ApiSettings(rate_per_second=0))
+            return stack.enter_context(contextmanager(serve_app)(app))
+
+        yield start
+
+
+def _settled(env: Deployment) -> bool:
+    """Nothing of the WooCommerce lane left to do, and nothing failed there."""
+    return not env.items(connection_id=env.shop_id, statuses=("queued", "running", "failed"))
+
+
+def test_tryton_to_woocommerce_through_a_worker(
+    tmp_path: Path,
+    tryton: Running,
+    served: Served,
+    registered: None,
+    worker: Callable[[], Any],
+    api: Callable[[], str],
+) -> None:
+    env = _deployment(tmp_path, tryton, served)
+    hooks = f"{api()}/v1/inbound/{env.shop_id}/webhooks"
+    for topic in ("order.created", "order.updated"):
+        # Saving a webhook in WooCommerce pings it first, and wants exactly 200.
+        assert env.double.ping(f"{hooks}/{topic.replace('.', '/')}").status == 200
+        env.double.subscribe(topic, f"{hooks}/{topic.replace('.', '/')}", WEBHOOK_SECRET)
+    seed_tryton_items(env.erp, (HOODIE, CAP))
+    worker()
+
+    # Products with their variants, prices and stock.
+    def arrived() -> dict[str, dict[str, Any]] | None:
+        found = env.variants()
+        return found if len(found) == 3 else None
+
+    store = wait_for(arrived, "the three variants in the WooCommerce double")
+    assert {s: (v["price"], v["stock"]) for s, v in store.items()} == {
+        "WC-HOOD-S": (Decimal("49.00"), 4),
+        "WC-HOOD-M": (Decimal("49.00"), 6),
+        "WC-CAP": (Decimal("15.00"), 9),
+    }
+    hood, cap = store["WC-HOOD-S"]["parent"], store["WC-CAP"]["id"]
+    with env.double.lock:
+        assert env.double.products[hood]["type"] == "variable"
+        assert env.double.products[hood]["name"] == "Woo hoodie"
+        assert store["WC-HOOD-M"]["parent"] == hood
+        assert env.double.products[cap]["type"] == "simple"
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle")
+
+    # An image of a Tryton product (pushed to the source, as a media server would) is
+    # added by URL: WooCommerce downloads it, Stockyard never does.
+    image = {"url": "https://images.example.com/wc-hood.jpg", "alt": "Woo hoodie, front"}
+    env.service.enqueue(
+        ADMIN,
+        env.client_id,
+        [Request("sync_image", {"product": HOODIE.code, "image": image}, env.source_id)],
+    )
+
+    def images() -> list[dict[str, Any]] | None:
+        with env.double.lock:
+            return env.double.images_of(hood) or None
+
+    (shown,) = wait_for(images, "the hoodie's image in the WooCommerce double")
+    assert (shown["source"], shown["alt"]) == (image["url"], image["alt"])
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle after the image")
+
+    # A price change in Tryton is one small write: the cap's own fields, nothing else.
+    mark = env.mark()
+    set_tryton_price(env.erp, CAP.code, Decimal("17.50"))
+    wait_for(lambda: env.variants()["WC-CAP"]["price"] == Decimal("17.50"), "the new cap price")
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle after the price")
+    writes = [r for r in env.since(mark) if r.method != "GET"]
+    assert [f"{r.method} {r.path}" for r in writes] == [f"PUT /products/{cap}"]
+    assert set(writes[0].body) <= VARIANT_FIELDS, writes[0].body
+    assert len(env.since(mark)) <= 3  # the reads before it: a handful, not the catalogue
+
+    # The store throttles (429), then its host fails (503): retried by themselves.
+    mark = env.mark()
+    env.double.fail_next(429, 503)
+    receive_stock(env.erp, "WC-CAP", 5)
+    wait_for(lambda: env.variants()["WC-CAP"]["stock"] == 14, "the cap's stock after 429, 503")
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle after 429, 503")
+    assert [r.status for r in env.since(mark)][:2] == [429, 503]
+
+    # A request outlives the connection's timeout: the item is retried by itself.
+    started = time.time()
+    env.double.stall_next(TIMEOUT + 2)
+    receive_stock(env.erp, "WC-CAP", 1)
+    wait_for(lambda: env.variants()["WC-CAP"]["stock"] == 15, "the cap's stock after a timeout")
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle after the timeout")
+    (change,) = _since(env, started, env.shop_id, "done", "WC-CAP")
+    assert change.attempts == 2, change
+
+    # An order placed in the store arrives by webhook and becomes a confirmed Tryton sale.
+    order = env.double.add_order([("WC-CAP", 2, "18.00")])
+    (delivery,) = [d for d in env.double.delivered if d.headers.get("X-WC-Webhook-Topic")]
+    assert delivery.status == 200, delivery.answer
+
+    def sale() -> dict[str, Any] | None:
+        found = env.erp.model(
+            "sale.sale",
+            "search_read",
+            [("reference", "=", order["number"])],
+            0,
+            1,
+            None,
+            ["number", "state", "lines"],
+        )
+        return found[0] if found and found[0]["state"] == "processing" else None
+
+    erp_sale = wait_for(sale, f"a confirmed Tryton sale for order {order['number']}")
+    (line,) = env.erp.model(
+        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    )
+    assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("18.00"))
+
+    # Tryton ships it: the order is completed, with the tracking number in a customer note.
+    ship_tryton_sale(env.erp, erp_sale["number"], reference="TRACK-WC-1")
+
+    def completed() -> list[str] | None:
+        with env.double.lock:
+            done = env.double.orders[order["id"]]["status"] == "completed"
+            return env.double.customer_notes(order["id"]) if done else None
+
+    (note,) = wait_for(completed, f"order {order['number']} completed in the double")
+    assert "TRACK-WC-1" in note
+    wait_for(lambda: _settled(env), "the WooCommerce lane to settle after the order")
+
+    # A product the store refuses (its SKU is held by a product in WooCommerce's trash):
+    # a permanent error blocks the WooCommerce lane, and only that one.
+    env.double.trash(env.double.add_product(REFUSED.code))
+    refused_at = time.time()
+    seed_tryton_items(env.erp, (REFUSED,))
+
+    def refused() -> Any:
+        failed = env.items(connection_id=env.shop_id, statuses=("failed",))
+        return failed[0] if failed else None
+
+    stuck = wait_for(refused, "the refused product to fail")
+    assert stuck.instruction == "add_product"
+    assert stuck.error_kind == "permanent"
+    assert f"SKU {REFUSED.code}" in (stuck.error or "")
+    assert CONSUMER_SECRET not in (stuck.error or "") and CONSUMER_KEY not in (stuck.error or "")
+    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    assert lanes[env.shop_id].state == "blocked"
+    assert lanes[env.source_id].state != "blocked"
+    wait_for(
+        lambda: _since(env, refused_at, env.other_id, "done", REFUSED.code),
+        "the demo channel to take the product WooCommerce refused",
+    )
+    # The Tryton lane goes on; the WooCommerce lane holds the next change behind its head.
+    started = time.time()
+    receive_stock(env.erp, "WC-HOOD-S", 3)
+
+    def queued() -> list[Any]:
+        found = _since(env, started, env.shop_id, "queued", "WC-HOOD-S")
+        return [i for i in found if i.instruction == "update_variant"]
+
+    wait_for(queued, "the change queued behind the blocked head")
+    wait_for(
+        lambda: _since(env, started, env.other_id, "done", "WC-HOOD-S"),
+        "the demo channel to run the same change",
+    )
+    time.sleep(2)  # the worker had time to run it, if the lane let it
+    assert queued()
+    assert env.variants()["WC-HOOD-S"]["stock"] == 4
+    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    assert lanes[env.other_id].state != "blocked"
+
+
+def _since(env: Deployment, at: float, connection: int, status: str, ref: str) -> list[Any]:
+    """The connection's items about `ref` (a product code, a SKU) in this status, created
+    after `at`."""
+    found = env.items(connection_id=connection, statuses=(status,), ref=ref)
+    return [i for i in found if i.created_at and i.created_at > at]
