@@ -54,10 +54,22 @@ def test_a_magento_channel_mapping_sources_gets_stock_per_warehouse() -> None:
     }
 
 
+def test_an_oscar_channel_mapping_partners_gets_stock_per_warehouse() -> None:
+    mapped = channel("oscar", partners={"north": "main", "south": "main"})
+    assert rules_of(mapped).variant(STOCKED).fields["stock"] == {
+        "north": 3,
+        "south": 4,
+        "east": 5,
+    }
+    # Without partners (all stock on "main"), the sum is enough: no new fingerprint.
+    assert "stock" not in rules_of(channel("oscar")).variant(STOCKED).fields
+
+
 def test_a_setting_named_like_another_connectors_map_changes_nothing() -> None:
     # `sources` means nothing to a Shopify channel: its variants keep their fingerprint.
     view = rules_of(channel(sources={"north": "x"})).variant(STOCKED)
     assert "stock" not in view.fields
+    assert "stock" not in rules_of(channel(partners={"north": "x"})).variant(STOCKED).fields
 
 
 def test_a_channel_can_ask_for_stock_per_warehouse_in_its_rules() -> None:

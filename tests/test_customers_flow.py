@@ -1,7 +1,7 @@
 """Customers end to end through the queue: a source's customers are pulled (on a schedule
 set per connection), stored in the catalog, and pushed to each channel that takes
-customers only when what that channel holds differs; tier prices reach the channels whose
-rules ask for them.
+customers only when what that channel holds differs, in the customer group the channel's
+`group_prices` rule gives their price tier.
 
 The source and the trade store here are one small in-process connector (`Ledger`) that
 keeps its accounts in memory, so the test can see exactly what each call sent; the real
@@ -18,14 +18,14 @@ from typing import Any, ClassVar
 import pytest
 
 from stockyard.application import Application
-from stockyard.catalog.models import Variant
+from stockyard.catalog.models import Customer, Variant
 from stockyard.catalog.store import CatalogStore, StoredVariant
 from stockyard.connectors.base import Connector, Page
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.errors import PermanentError
 from stockyard.flows.polling import schedule_polls
-from stockyard.flows.rules import rules_of, variant_hash
+from stockyard.flows.rules import rules_of
 from stockyard.tenancy import Tenancy
 from stockyard.tenancy.connections import Connection
 from tests.support.queues import drain
@@ -97,6 +97,13 @@ class Env:
             self.client_id, statuses=statuses, instructions=(instruction,) if instruction else ()
         )
         return self.queue.list_items(flt, limit=1000)
+
+    def rules(self, rules: dict[str, Any]) -> None:
+        """Set the trade store's channel rules (through the app's tenancy, whose cache the
+        flows read)."""
+        tenancy = self.app.tenancy
+        settings = tenancy.connection(self.trade_id, self.client_id).settings
+        tenancy.set_connection_settings(self.client_id, self.trade_id, settings | {"rules": rules})
 
     def sync(self, *customers: dict[str, Any]) -> list[int]:
         return self.queue.enqueue(
@@ -247,7 +254,7 @@ def test_another_clients_customer_is_not_found(env: Env) -> None:
     assert (item.status, item.error) == ("failed", f"no customer {customer_id} in the catalog")
 
 
-# ------------------------------------------------------------------------- tier prices
+# ---------------------------------------------------------------- customer groups
 
 TIERED = StoredVariant(
     3,
@@ -261,27 +268,57 @@ def channel(**settings: Any) -> Connection:
     return Connection(1, 1, "channel", "oscar", "Trade store", settings, "active")
 
 
-def test_a_channel_asking_for_tier_prices_gets_them_beside_its_price() -> None:
-    rules = rules_of(channel(rules={"price_tiers": ["trade", "gold", "platinum"]}))
+def test_price_tiers_is_no_rule_any_more_group_prices_is_the_one_way() -> None:
+    with pytest.raises(PermanentError, match="price_tiers"):
+        rules_of(channel(rules={"price_tiers": ["trade"]}))
+    rules = rules_of(channel(rules={"group_prices": {"trade": "trade", "platinum": "vip"}}))
     view = rules.variant(TIERED)
     assert view.fields["price"] == "1.20"
-    # Tiers the variant has no price in are left out: the store shows them the price.
-    assert view.fields["tier_prices"] == {"trade": "0.90", "gold": "0.80"}
+    assert "tier_prices" not in view.fields
+    # A tier the variant has no price in: None, and the store shows that group the price.
+    assert view.fields["group_prices"] == {"trade": "0.90", "vip": None}
 
 
-def test_tier_prices_change_no_other_channels_fingerprint() -> None:
-    plain, tiered = channel(), channel(rules={"price_tiers": ["trade"]})
-    assert "tier_prices" not in rules_of(plain).variant(TIERED).fields
-    cheaper = StoredVariant(3, TIERED.variant.model_copy(update={"prices": {"trade": "0.85"}}))
-    # A tier price changing re-sends the variant only to the channel that shows it.
-    assert variant_hash(rules_of(plain).variant(cheaper)) == variant_hash(
-        rules_of(plain).variant(TIERED)
-    )
-    assert variant_hash(rules_of(tiered).variant(cheaper)) != variant_hash(
-        rules_of(tiered).variant(TIERED)
-    )
+def test_a_customer_is_sent_in_the_group_of_their_tier_and_an_order_maps_it_back() -> None:
+    rules = rules_of(channel(rules={"group_prices": {"trade": "Wholesale"}}))
+    ann = Customer.model_validate(acme())
+    assert rules.customer(ann).group == "Wholesale"
+    assert ann.group is None  # the catalog's customer is left as the source sent it
+    assert rules.customer(ann.model_copy(update={"price_tier": "gold"})).group is None
+    assert rules.customer(ann.model_copy(update={"price_tier": None})).group is None
+    # A group set by someone else is the channel's view all the same.
+    assert rules.customer(ann.model_copy(update={"group": "Retail"})).group == "Wholesale"
+    assert rules.tier_of("Wholesale") == rules.tier_of("wholesale") == "trade"
+    assert rules.tier_of("Retail") is None
+    assert rules_of(channel()).customer(ann).group is None
 
 
-def test_a_bad_price_tiers_rule_is_refused_naming_it() -> None:
-    with pytest.raises(PermanentError, match="price_tiers"):
-        rules_of(channel(rules={"price_tiers": "trade"}))
+def test_the_trade_store_gets_the_group_and_a_group_change_is_resent(env: Env) -> None:
+    env.rules({"group_prices": {"trade": "trade", "gold": "vip"}})
+    env.sync(acme())
+    env.run()
+    ((remote_id, sent),) = env.trade.accounts.items()
+    assert (sent["price_tier"], sent["group"]) == ("trade", "trade")
+    # A customer moved to another tier moves to that tier's group on the store.
+    env.sync(acme(price_tier="gold"))
+    env.run()
+    assert env.trade.accounts[remote_id]["group"] == "vip"
+    # Out of every mapped tier: no group (the public prices).
+    env.sync(acme(price_tier="platinum"))
+    env.run()
+    assert env.trade.accounts[remote_id]["group"] is None
+    assert len(env.trade.calls) == 3
+    # The catalog keeps the source's customer, without any channel's group.
+    assert env.store.customer_by_code(env.client_id, "ACC-1001").customer.group is None
+    assert env.items("failed") == []
+
+
+def test_a_rules_change_that_moves_the_customer_is_seen_as_a_change(env: Env) -> None:
+    env.sync(acme())
+    env.run()
+    assert [c["group"] for c in env.trade.accounts.values()] == [None]
+    env.rules({"group_prices": {"trade": "trade"}})
+    env.sync(acme())  # the same customer, pulled again: this channel's view changed
+    env.run()
+    assert [c["group"] for c in env.trade.accounts.values()] == ["trade"]
+    assert len(env.trade.calls) == 2

@@ -110,6 +110,11 @@ class Customer(_Model):
     credit_limit: Money | None = None
     payment_terms: Annotated[str, Field(max_length=200)] = ""
     contacts: Annotated[list[Contact], Field(max_length=200)] = []
+    # The customer group of a channel, in a channel's terms: what a channel is sent (the
+    # group its rules map `price_tier` to, flows.rules.ChannelRules.customer) and what a
+    # channel's order says the buyer is in (sync_order maps it back to `price_tier`). A
+    # source speaks in tiers and leaves it None.
+    group: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class OrderLine(_Model):

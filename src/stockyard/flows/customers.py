@@ -4,9 +4,12 @@ channel that takes customers gets one item per customer whose data changed there
 source --pull_customers--> sync_customer (catalog) --> sync_channel_customer (per channel)
 
 A channel takes customers when its connector implements `upsert_customer`
-(`offers_customers`). What a channel was last sent of a customer is a link of kind
-"customer" with the hash of that data, as for products: an unchanged customer queues
-nothing, and a retried item sends the latest data, not the data it was queued with.
+(`offers_customers`). It is sent the customer in its own customer group: the group its
+rules' `group_prices` map the customer's price tier to (`ChannelRules.customer`), so the
+customer sees the prices that group is sent. What a channel was last sent of a customer is
+a link of kind "customer" with the hash of that data, as for products: an unchanged
+customer queues nothing, and a retried item sends the latest data, not the data it was
+queued with.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
-from stockyard.flows.rules import content_hash
+from stockyard.flows.rules import content_hash, rules_of
 from stockyard.tenancy import Connection
 
 KIND = "customer"  # the link kind of a customer on a channel
 
 
 def customer_hash(customer: Customer) -> str:
-    """The fingerprint of what a channel is sent of a customer: every field."""
+    """The fingerprint of what a channel is sent of a customer (its view, group
+    included): every field."""
     return content_hash(customer.model_dump(mode="json"))
 
 
@@ -53,8 +57,9 @@ def sync_customer(services: Services, ctx: Context) -> None:
     customer_id = services.store.upsert_customer(client_id, customer)
     if ERASED in customer.attributes:
         return  # a record erased while queued (catalog.erasure): nothing to send anyone
-    digest = customer_hash(customer)
     for channel in customer_channels(services, client_id):
+        # What this channel is sent: its rules put the customer in one of its groups.
+        digest = customer_hash(rules_of(channel).customer(customer))
         link = services.store.links(channel.id, KIND, [customer_id]).get(customer_id)
         if link is None or link.hash != digest:
             ctx.enqueue(
@@ -77,7 +82,7 @@ def sync_channel_customer(services: Services, ctx: Context) -> None:
         # a decision already made; the account the channel holds is erased there
         # (docs/privacy.md).
         return
-    customer = stored.customer
+    customer = rules_of(channel).customer(stored.customer)
     link = services.store.links(channel.id, KIND, [stored.id]).get(stored.id)
     digest = customer_hash(customer)
     if link is not None and link.hash == digest:

@@ -20,6 +20,7 @@ from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, NotFound, PermanentError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
+from stockyard.flows.rules import rules_of
 from stockyard.tenancy import Connection
 
 
@@ -72,7 +73,7 @@ def sync_order(services: Services, ctx: Context) -> None:
             return
     else:
         raise InvalidInput("invalid payload: give the 'order' or the channel's 'remote_id'")
-    order = parse(Order, record, "order")
+    order = _on_account(channel, parse(Order, record, "order"))
     order_id, _ = services.store.upsert_order(ctx.job.client_id, channel.id, order)
     if order.paid is not None:
         _queue_payment(ctx, channel, order.remote_id, order.paid)
@@ -85,6 +86,25 @@ def sync_order(services: Services, ctx: Context) -> None:
         raise PermanentError("the client has no source connection to create the order in")
     refs = (order.remote_id,)
     ctx.enqueue("add_order", {"order_id": order_id}, source.id, refs, f"add_order:{order_id}")
+
+
+def _on_account(channel: Connection, order: Order) -> Order:
+    """A buyer in one of the channel's customer groups is a trade customer: their price
+    tier is the group's in the channel's rules (group_prices read backwards), which is
+    what tells the ERP the order is on account (Tryton: the party whose code is the
+    customer's). A group the rules do not map fails the order rather than let a sale at
+    trade prices reach the ERP as a guest's."""
+    customer = order.customer
+    if customer is None or customer.group is None or customer.price_tier is not None:
+        return order
+    tier = rules_of(channel).tier_of(customer.group)
+    if tier is None:
+        raise PermanentError(
+            f"order {order.number or order.remote_id}: the customer's group {customer.group!r}"
+            f" is no price tier's in the channel rules of {channel.description}: add it to"
+            " rules.group_prices (tier -> group), then retry"
+        )
+    return order.model_copy(update={"customer": customer.model_copy(update={"price_tier": tier})})
 
 
 def _queue_payment(ctx: Context, channel: Connection, remote_id: str, paid: Decimal) -> None:

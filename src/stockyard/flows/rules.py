@@ -1,6 +1,7 @@
-"""Channel rules: which products a channel takes, which price tier (and which tier
-prices) and warehouse quantities it gets, and how catalog fields are named there. Set in a
-channel connection's settings under "rules"; see docs/flows.md."""
+"""Channel rules: which products a channel takes, which price tier (and which customer
+groups' prices) and warehouse quantities it gets, how catalog fields are named there, and
+which of its customer groups a customer is in. Set in a channel connection's settings under
+"rules"; see docs/flows.md."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from stockyard.catalog.models import parse
+from stockyard.catalog.models import Customer, parse
 from stockyard.catalog.store import StoredImage, StoredProduct, StoredVariant
 from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
 from stockyard.errors import InvalidInput, PermanentError
@@ -50,12 +51,11 @@ class ChannelRules(BaseModel):
     # Also send `stock` (warehouse -> quantity, of `warehouses`). Only on demand: a new
     # field changes every variant's fingerprint, and each channel would get them all again.
     stock_by_warehouse: bool = False
-    # Also send `tier_prices` ({tier: price} of these tiers, where the variant has them):
-    # a trade store shows each customer group its own price. Only on demand, like `stock`.
-    price_tiers: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
-    # Price tier -> a customer group of the channel (Magento's group code): each variant
-    # also sends `group_prices`, group -> its price in that tier (None without one). Only
-    # on demand, as `stock_by_warehouse`: channels without it keep their fingerprints.
+    # Price tier -> a customer group of the channel (Magento's group code, the Oscar
+    # group and price-list partner): each variant also sends `group_prices`, group -> its
+    # price in that tier (None without one), and a customer is sent in the group of their
+    # tier. Only on demand, as `stock_by_warehouse`: channels without it keep their
+    # fingerprints.
     group_prices: dict[str, Annotated[str, Field(min_length=1)]] = {}
 
     @field_validator("group_prices")
@@ -105,9 +105,20 @@ class ChannelRules(BaseModel):
             fields["stock"] = {
                 w: q for w, q in v.stock.items() if self.warehouses is None or w in self.warehouses
             }
-        if self.price_tiers:
-            fields["tier_prices"] = {t: str(v.prices[t]) for t in self.price_tiers if t in v.prices}
         return ChannelVariant(v.sku, self._mapped(fields), remote_id)
+
+    def customer(self, customer: Customer) -> Customer:
+        """The customer as this channel should hold them: in the group of their price tier
+        (None when the tier has no group here, or they have no tier)."""
+        tier = customer.price_tier
+        group = self.group_prices.get(tier) if tier else None
+        return customer if customer.group == group else customer.model_copy(update={"group": group})
+
+    def tier_of(self, group: str) -> str | None:
+        """The price tier of one of the channel's customer groups (group_prices read
+        backwards); groups compare without case, as the validator does. None: unmapped."""
+        wanted = group.lower()
+        return next((t for t, g in self.group_prices.items() if g.lower() == wanted), None)
 
     def image(
         self, stored: StoredImage, position: int, remote_id: str | None = None
@@ -120,8 +131,8 @@ class ChannelRules(BaseModel):
 
 
 # The setting in which a connector maps Stockyard's warehouses to its own stock places
-# (Shopify's locations, Magento's MSI sources).
-WAREHOUSE_MAPS = {"shopify": "locations", "magento": "sources"}
+# (Shopify's locations, Magento's MSI sources, Oscar's partners).
+WAREHOUSE_MAPS = {"shopify": "locations", "magento": "sources", "oscar": "partners"}
 
 
 def rules_of(channel: Connection) -> ChannelRules:
