@@ -1,9 +1,10 @@
 """The `oscar` connector against the real django-oscar trade store (systems/oscar.py): products
-as parent and children linked by SKU, stock per warehouse partner and tier prices on the price
-list partner (a trade customer then pays the trade price, anyone else the public one), images
-Oscar downloads, deletes, trade accounts in their group without a password, a trade order in
-with its account and, once the merchant records payment, what was paid; a shipping event
-back, repeated harmlessly; errors classified and free of the token."""
+as parent and children linked by SKU, stock per warehouse partner and each customer group's
+price (the group_prices rule) on the price-list partner of that name (a trade customer then
+pays the trade price, anyone else the public one), images Oscar downloads, deletes, trade
+accounts in their group without a password, a trade order in with its account and group and,
+once the merchant records payment, what was paid; a shipping event back, repeated harmlessly;
+errors classified and free of the token."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ import httpx
 import pytest
 from systems.net import free_port
 
-from stockyard.catalog.models import Order, parse
+from stockyard.catalog.models import Order, Variant, parse
+from stockyard.catalog.store import StoredVariant
 from stockyard.connectors.base import ChannelImage, ChannelProduct, ChannelVariant
 from stockyard.connectors.oscar import OscarConnector
 from stockyard.errors import PermanentError, TransientError
+from stockyard.flows.rules import rules_of
+from stockyard.tenancy.connections import Connection
 
 if TYPE_CHECKING:
     from systems.oscar import OscarStore
@@ -68,7 +72,7 @@ def _variant(sku: str, size: str, price: str, stock: int, trade: str | None) -> 
         "options": {"Size": size},
     }
     if trade is not None:
-        fields["tier_prices"] = {"trade": trade}
+        fields["group_prices"] = {"trade": trade}
     return ChannelVariant(sku, fields)
 
 
@@ -104,16 +108,16 @@ def _price_seen(store: OscarStore, product: str, token: str | None) -> str:
     return str(answer.json()["excl_tax"])
 
 
-def _account(connector: OscarConnector, store: OscarStore, code: str, tier: str | None) -> str:
+def _account(connector: OscarConnector, store: OscarStore, code: str, group: str | None) -> str:
     """A customer account made by the connector; an API token to act as it."""
     from systems.oscar import issue_token
 
     customer = {"code": code, "email": f"{code.lower()}@example.com", "name": "Ana Lima"}
-    connector.upsert_customer({**customer, "price_tier": tier}, None, f"key-{code}")
+    connector.upsert_customer({**customer, "group": group}, None, f"key-{code}")
     return issue_token(store.database, code)
 
 
-def test_a_product_goes_out_as_parent_and_children_with_stock_and_tier_prices(
+def test_a_product_goes_out_as_parent_and_children_with_stock_and_group_prices(
     oscar: OscarStore, connector: OscarConnector
 ) -> None:
     made = connector.create_product(_product("JKT"), "k1")
@@ -144,9 +148,12 @@ def test_a_product_goes_out_as_parent_and_children_with_stock_and_tier_prices(
     assert _price_seen(oscar, product, public) == "10.00"
     assert _price_seen(oscar, product, None) == "10.00"
 
-    # A new price, stock and title, in place; the tier dropped takes its record with it.
+    # A new price, stock and title, in place; a group without a price (the variant has
+    # none in its tier) takes its record with it, and a group no longer sent too.
     connector.update_product(made.id, _product("JKT"), "k2")
-    changed = [_variant("JKT-S", "S", "12.00", 3, None), _variant("JKT-M", "M", "12.00", 1, "9.00")]
+    unpriced = _variant("JKT-S", "S", "12.00", 3, None)
+    unpriced.fields["group_prices"] = {"trade": None}
+    changed = [unpriced, _variant("JKT-M", "M", "12.00", 1, "9.00")]
     results = connector.upsert_variants(made.id, changed, "k3")
     assert [(r.key, r.remote_id, r.ok) for r in results] == [
         ("JKT-S", made.variants["JKT-S"], True),
@@ -158,6 +165,38 @@ def test_a_product_goes_out_as_parent_and_children_with_stock_and_tier_prices(
         "trade": ("9.00", None),
     }
     assert _price_seen(oscar, product, trade) == "12.00"
+    (gone,) = connector.upsert_variants(made.id, [_variant("JKT-M", "M", "12.00", 1, None)], "k4")
+    assert gone.ok
+    assert _records(oscar, made.variants["JKT-M"]) == {"main": ("12.00", 1)}
+
+
+def test_the_channel_rules_view_reaches_oscar_per_warehouse_and_per_group(
+    oscar: OscarStore,
+) -> None:
+    """What the flows send an Oscar channel, by the rules alone: `partners` in the settings
+    makes the stock go per warehouse (WAREHOUSE_MAPS), `group_prices` the trade price."""
+    partners = {"WH1": "main", "WH2": "main"}
+    settings = {"partners": partners, "rules": {"group_prices": {"trade": "trade", "gold": "gold"}}}
+    rules = rules_of(Connection(1, 1, "channel", "oscar", "Trade store", settings, "active"))
+    stock = {"WH1": 2, "WH2": 3, "WH9": 40}  # WH9: a warehouse this store does not sell from
+    stored = StoredVariant(
+        1,
+        Variant.model_validate(
+            {"sku": "RUL-S", "price": "10.00", "prices": {"trade": "7.00"}, "stock": stock}
+        ),
+    )
+    view = rules.variant(stored)
+    assert view.fields["group_prices"] == {"trade": "7.00", "gold": None}
+    # The channel's connector, of the same settings (the flows give it them all but rules).
+    store = OscarConnector(
+        {"url": oscar.url, "token": oscar.token, "partners": settings["partners"]}
+    )
+    made = store.create_product(ChannelProduct("RUL", {"title": "Rules"}, [view]), "k1")
+    store.close()
+    assert _records(oscar, made.variants["RUL-S"]) == {
+        "main": ("10.00", 5),
+        "trade": ("7.00", None),
+    }
 
 
 def test_a_product_named_by_its_first_sku_keeps_the_sku_for_its_variant(
@@ -177,7 +216,7 @@ def test_a_variant_that_cannot_be_written_fails_alone(
     oscar: OscarStore, connector: OscarConnector
 ) -> None:
     made = connector.create_product(_product("VST", trade=None), "k1")
-    gold = ChannelVariant("VST-L", {"price": "5", "quantity": 1, "tier_prices": {"gold": "4"}})
+    gold = ChannelVariant("VST-L", {"price": "5", "quantity": 1, "group_prices": {"gold": "4"}})
     fine = _variant("VST-XL", "XL", "5.00", 2, None)
     results = connector.upsert_variants(made.id, [gold, fine], "k2")
     assert [r.ok for r in results] == [False, True]
@@ -270,6 +309,7 @@ def test_a_trade_account_in_its_group_without_a_password(
         "email": "buyer@acme.example",
         "name": "Bea Buyer",
         "price_tier": "trade",
+        "group": "trade",
     }
     remote = connector.upsert_customer(customer, None, "k1")
     user = _admin(oscar, f"/api/admin/users/{remote}/")
@@ -288,13 +328,14 @@ def test_a_trade_account_in_its_group_without_a_password(
     db.close()
     assert password in ("", None) or password.startswith("!")  # none that signs in
     # Retried without the id (a crash before it was stored): the same account, updated.
-    moved = {**customer, "email": "orders@acme.example", "price_tier": None}
+    # Out of the trade tier: no group (the flows send None), so the public prices.
+    moved = {**customer, "email": "orders@acme.example", "price_tier": None, "group": None}
     assert connector.upsert_customer(moved, None, "k2") == remote
     user = _admin(oscar, f"/api/admin/users/{remote}/")
     assert (user["email"], user["groups"]) == ("orders@acme.example", [])
     assert connector.upsert_customer(customer, remote, "k3") == remote
-    with pytest.raises(PermanentError, match="price tier 'gold' has no group"):
-        connector.upsert_customer({**customer, "price_tier": "gold"}, remote, "k4")
+    with pytest.raises(PermanentError, match="group 'gold' has no Oscar group id"):
+        connector.upsert_customer({**customer, "group": "gold"}, remote, "k4")
 
 
 def test_a_trade_order_comes_in_with_its_account_then_paid_and_is_shipped_once(
@@ -315,14 +356,24 @@ def test_a_trade_order_comes_in_with_its_account_then_paid_and_is_shipped_once(
     order = parse(Order, records[number], "order")
     assert order.customer is not None
     assert (order.customer.code, order.customer.email) == ("ACC-300", "acc-300@example.com")
+    # Its group, which sync_order turns back into the price tier that puts it on account.
+    assert (order.customer.group, order.customer.price_tier) == ("trade", None)
     assert [(line.sku, line.quantity, str(line.price)) for line in order.lines] == [
         ("ORD-S", 2, "8.50")
     ]
     assert (str(order.total), order.paid, order.currency) == ("17.00", None, "USD")
     assert order.shipping_address is not None
     assert (order.shipping_address.city, order.shipping_address.country) == ("Springfield", "US")
-    # A public customer is known by email, not as an account.
+    # A public customer is known by email, not as an account, and has no group.
     assert records[other]["customer"]["code"] == "walk-in-300@example.com"
+    assert "group" not in records[other]["customer"]
+    # A store whose settings name no groups has no trade customers: only groups it knows
+    # make an account (a staff or editors' group is no price list).
+    plain = OscarConnector({"url": oscar.url, "token": oscar.token})
+    unknown = {r["number"]: r for r in plain.fetch_orders(cursor).records}[number]
+    assert unknown["customer"]["code"] == "acc-300@example.com"
+    assert "group" not in unknown["customer"]
+    plain.close()
     assert connector.fetch_orders(page.cursor).records == []
 
     oscar.record_payment(number, "17.00", "invoice")

@@ -5,13 +5,14 @@ API and the store's small `stockyard_trade` app; docs/oscar-notes.md) as a chann
   (UPC = the SKU), linked by UPC through oscar-api's PATCH-by-UPC upsert, so a retry or an
   existing product is updated rather than duplicated.
 - Each child gets a stock record per warehouse partner (`partners`: warehouse -> partner
-  code; partner SKU = the SKU) with its quantity and the public price, and one per price
-  tier in `tier_prices` on the partner named like the tier, holding only the price: the
-  store's strategy shows a customer in group <tier> that partner's price.
-- Trade accounts are Oscar users (username = account number) in the group of their price
-  tier, without a password.
-- Orders come in through the app's keyset-cursor endpoint, with the account and what was
-  paid; fulfilments go back as Oscar shipping events, keyed by the fulfilment.
+  code; partner SKU = the SKU) with its quantity and the public price, and one per
+  customer group in `group_prices` (the channel rule) on the partner named like the group,
+  holding only the price: the store's strategy shows a user in Django group <group> that
+  partner's price.
+- Trade accounts are Oscar users (username = account number) in the Django group
+  `groups[customer.group]`, without a password.
+- Orders come in through the app's keyset-cursor endpoint, with the account (and its group)
+  and what was paid; fulfilments go back as Oscar shipping events, keyed by the fulfilment.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ class OscarSettings(BaseModel):
     partners: dict[str, str] = {}
     product_class: str = Field(default="apparel", min_length=1)  # its slug
     option_attribute: str = Field(default="size", min_length=1)  # the child's attribute
-    groups: dict[str, int] = {}  # price tier -> Oscar (Django) group id, for customers
+    # Customer group (the group_prices rule's group = the price-list partner's code) ->
+    # Oscar's (Django's) id of that group: where accounts are put, and which of a buyer's
+    # groups make an order a trade customer's.
+    groups: dict[str, int] = {}
     timeout: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("url")
@@ -298,12 +302,14 @@ class OscarConnector(Connector):
             }
             for code, quantity in quantities.items()
         ]
-        for tier, tier_price in sorted((fields.get("tier_prices") or {}).items()):
+        for group, group_price in sorted((fields.get("group_prices") or {}).items()):
+            if group_price is None:
+                continue  # no price in that tier: the group pays the public price
             records.append(
                 {
-                    "partner": self._partner(str(tier), f"the price list of tier {tier}"),
+                    "partner": self._partner(str(group), f"the price list of group {group}"),
                     "partner_sku": variant.sku,
-                    "price": str(Decimal(str(tier_price))),
+                    "price": str(Decimal(str(group_price))),
                 }
             )
         return records
@@ -419,18 +425,18 @@ class OscarConnector(Connector):
         return record
 
     def _customer(self, order: dict[str, Any]) -> dict[str, Any] | None:
-        """A user in a price-tier group is a trade customer: their username is the account
-        number (the ERP's code of the customer). Anyone else is known by email."""
+        """A user in a group of `groups` is a trade customer: their username is the account
+        number (the ERP's code of the customer) and `group` that group (the first by name,
+        as the store's strategy prices them). Anyone else is known by email."""
         user = order.get("customer")
         email = (user or {}).get("email") or order.get("email") or None
         if not user:
             return {"code": email, "email": email} if email else None
-        tiers = set(self.config.groups) or None
-        groups = set(user.get("groups") or [])
-        trade = bool(groups & tiers) if tiers is not None else bool(groups)
+        trade = sorted(set(user.get("groups") or []) & set(self.config.groups))
         name = " ".join(x for x in (user.get("first_name"), user.get("last_name")) if x)
-        code = user["username"] if trade else (email or f"oscar-user-{user['id']}")
-        return {"code": code, "email": email, "name": name}
+        if trade:
+            return {"code": user["username"], "email": email, "name": name, "group": trade[0]}
+        return {"code": email or f"oscar-user-{user['id']}", "email": email, "name": name}
 
     def push_fulfillment(self, order_remote_id: str, fulfillment: dict[str, Any], key: str) -> None:
         """A shipped fulfilment becomes an Oscar shipping event of every line, keyed by the
@@ -452,19 +458,22 @@ class OscarConnector(Connector):
     # --------------------------------------------------------------------- customers
 
     def upsert_customer(self, customer: dict[str, Any], remote_id: str | None, key: str) -> str:
-        """The trade account: username = account number, in the group of its price tier.
-        Never a password: the customer sets one through Oscar's own reset mail."""
+        """The trade account: username = account number, in the Django group of its
+        customer group (the flows set `group` from the channel's group_prices rule; None:
+        no group, the public prices). Never a password: the customer sets one through
+        Oscar's own reset mail."""
         code = str(customer.get("code") or "")
         if not code:
             raise PermanentError("oscar: a customer without a code (account number)")
-        tier = customer.get("price_tier")
+        group = customer.get("group")
         groups: list[int] = []
-        if tier:
-            if tier not in self.config.groups:
+        if group:
+            if group not in self.config.groups:
                 raise PermanentError(
-                    f"oscar: customer {code}'s price tier {tier!r} has no group in settings.groups"
+                    f"oscar: customer {code}'s group {group!r} has no Oscar group id in"
+                    " settings.groups (group name -> id)"
                 )
-            groups = [self.config.groups[tier]]
+            groups = [self.config.groups[group]]
         first, _, last = str(customer.get("name") or "").partition(" ")
         body = {
             "username": code[:150],
