@@ -358,7 +358,8 @@ class Connector:
     def upsert_customer(self, customer: dict[str, Any], remote_id: str | None, key: str) -> str:
         """Create (remote_id None) or update the customer's account (a Customer dict);
         return the channel's id of it. An account is invited, never given a password
-        Stockyard knows; its group follows `price_tier` so it sees its prices."""
+        Stockyard knows; it goes in the channel's customer group `customer["group"]` (the
+        channel's rules map the customer's price tier to it), so it sees its prices."""
         raise self._unsupported("write customers")
 
     @classmethod
