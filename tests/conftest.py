@@ -39,6 +39,7 @@ REAL_FILES = {
     "test_magento_end_to_end.py",
     "test_real_connectors.py",
     "test_shopify_end_to_end.py",
+    "test_trade_store_end_to_end.py",
     "test_vendure_crash.py",
     "test_woocommerce_end_to_end.py",
 }
