@@ -31,7 +31,11 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATABASE_FILE),
-        "OPTIONS": {"timeout": 20},
+        # IMMEDIATE: each request's transaction takes the write lock when it starts and
+        # waits for it (up to `timeout`); a deferred one that reads first and then writes
+        # fails at once with "database is locked" when another request writes meanwhile
+        # (seen when a worker's product update met a shopper's basket).
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         "ATOMIC_REQUESTS": True,
     }
 }
