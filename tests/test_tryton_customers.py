@@ -223,8 +223,17 @@ def test_an_order_on_account_is_that_customers_sale(tryton: Running, rpc: Tryton
     # The same order again is the same sale.
     assert connector.create_order(trade_order(ACME.code), "key-acme") == number
 
-    # Shipped elsewhere: the address is added to the account's, the invoice stays Acme's.
-    site = {"name": "Site office", "line1": "2 Dock Street", "city": "Leeds", "postcode": "LS1"}
+    # Shipped elsewhere: the (complete) address is added to the account's, the invoice
+    # stays Acme's (tests/test_tryton_trade_accounts.py: an incomplete one is refused).
+    if not rpc.model("country.country", "search", [("code", "=", "GB")], 0, 1, None):
+        rpc.model("country.country", "create", [{"name": "United Kingdom", "code": "GB"}])
+    site = {
+        "name": "Site office",
+        "line1": "2 Dock Street",
+        "city": "Leeds",
+        "postcode": "LS1",
+        "country": "GB",
+    }
     order = {**trade_order(ACME.code), "id": 9200, "remote_id": "oscar-site"}
     other = connector.create_order({**order, "shipping_address": site}, "key-site")
     (sent,) = rpc.model(

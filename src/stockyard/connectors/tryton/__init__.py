@@ -66,6 +66,14 @@ def _money(value: Decimal) -> str:
 # What a party's customer record is read from: a change to any of them is the party's.
 _PARTY_MODELS = ("party.party", "party.address", "party.contact_mechanism")
 _PHONES = ("phone", "mobile")
+# The party category of the parties made for web guests: the only parties a web order is
+# matched to by e-mail.
+GUEST_CATEGORY = "Stockyard web guests"
+
+
+def _is_trade(party: Mapping[str, Any]) -> bool:
+    """A trade customer: a party with a sale price list or a credit limit."""
+    return bool(party.get("sale_price_list") or party.get("credit_limit_amount") is not None)
 
 
 def _first(mechanisms: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | None:
@@ -201,6 +209,7 @@ class TrytonConnector(Connector):
         )
         self._warehouses: list[dict[str, Any]] | None = None
         self._lists: dict[str, int] | None = None
+        self._guests: int | None = None  # the guests' party category
 
     def close(self) -> None:
         self.rpc.close()
@@ -478,14 +487,39 @@ class TrytonConnector(Connector):
         """The trade customers changed since `cursor`: parties with a sale price list or
         a credit limit, the terms only a trade customer has. Every other party (the web
         guests create_order makes, suppliers, the company itself) stays in Tryton: a
-        trade store needs none of them, and personal data not needed is not copied."""
-        return self._pull(
-            cursor,
+        trade store needs none of them, and personal data not needed is not copied.
+
+        A party delivered as a trade customer that is no longer one (archived, or its
+        price list and credit limit removed) is delivered once more, without a tier or
+        terms and `active: false`, so the store's account is closed. Tryton keeps no
+        history of those company-dependent fields (their tables are not readable over
+        RPC), so the cursor remembers which parties were delivered as trade customers."""
+        text = cursor
+        known: set[int] | None = None
+        if cursor:
+            try:
+                data = json.loads(cursor)
+                if "trade" in data:
+                    known = {int(i) for i in data["trade"]}
+                    text = json.dumps({k: v for k, v in data.items() if k != "trade"})
+            except (ValueError, TypeError, AttributeError):
+                raise PermanentError(f"tryton: unreadable pull cursor {cursor[:100]!r}") from None
+        if cursor is None:
+            known = set()  # everything is read: the trade customers among it are known
+        elif known is None:
+            # A cursor from before the cursor remembered them: the parties that
+            # are trade customers now are the ones to watch.
+            known = {p["id"] for p in self._parties([], everyone=True) if _is_trade(p)}
+        page = self._pull(
+            text,
             lambda: self._newest(list(_PARTY_MODELS)),
             self._changed_parties,
             lambda: self.rpc.model("party.party", "search", [], 0, None, None),
-            self._customers,
+            lambda ids: self._customers(ids, known),
         )
+        position = json.loads(page.cursor or "{}")
+        position["trade"] = sorted(known)
+        return Page(page.records, json.dumps(position))
 
     def _changed_parties(self, since: dt.datetime) -> dict[int, dt.datetime]:
         """The parties changed since `since` (their own fields, an address or a contact
@@ -511,10 +545,10 @@ class TrytonConnector(Connector):
                 changed[row[owner]] = max(stamp, changed.get(row[owner], stamp))
         return changed
 
-    def _trade_parties(self, domain: list[Any]) -> list[dict[str, Any]]:
-        """The active parties in `domain` that are trade customers, with their terms.
-        (The terms are company-dependent fields Tryton cannot search on: read, then
-        kept.)"""
+    def _parties(self, domain: list[Any], everyone: bool = False) -> list[dict[str, Any]]:
+        """The parties in `domain` with a code (the account number), with their terms;
+        archived ones too when `everyone`. (The terms are company-dependent fields
+        Tryton cannot search on: read, then kept.)"""
         rows = self.rpc.model(
             "party.party",
             "search_read",
@@ -525,23 +559,38 @@ class TrytonConnector(Connector):
             [
                 "code",
                 "name",
+                "active",
                 "sale_price_list",
                 "credit_limit_amount",
                 "customer_payment_term",
                 "addresses",
                 "contact_mechanisms",
             ],
+            context={"active_test": not everyone},
         )
-        return [
-            r
-            for r in rows
-            if r.get("code") and (r["sale_price_list"] or r["credit_limit_amount"] is not None)
-        ]
+        return [r for r in rows if r.get("code")]
 
-    def _customers(self, party_ids: list[int]) -> list[dict[str, Any]]:
+    def _trade_parties(self, domain: list[Any]) -> list[dict[str, Any]]:
+        """The active parties in `domain` that are trade customers, with their terms."""
+        return [p for p in self._parties(domain) if _is_trade(p)]
+
+    def _customers(self, party_ids: list[int], known: set[int]) -> list[dict[str, Any]]:
+        """The records of the trade customers among `party_ids`, and of those in `known`
+        (delivered as trade customers) that are no longer: `known` is updated to match."""
         if not party_ids:
             return []
-        parties = self._trade_parties([("id", "in", party_ids)])
+        parties = []
+        for party in self._parties([("id", "in", party_ids)], everyone=True):
+            trade = bool(party["active"]) and _is_trade(party)
+            if trade:
+                known.add(party["id"])
+            elif party["id"] in known:
+                known.discard(party["id"])
+                party = {**party, "sale_price_list": None, "credit_limit_amount": None}
+                party.update(customer_payment_term=None, closed=True)
+            else:
+                continue
+            parties.append(party)
         addresses = self._read(
             "party.address",
             [a for p in parties for a in p["addresses"]],
@@ -589,6 +638,9 @@ class TrytonConnector(Connector):
                     "credit_limit": _money(limit) if limit is not None else None,
                     "payment_terms": terms.get(party["customer_payment_term"], ""),
                     "contacts": _contacts(own),
+                    # Only on a closed account: an open one's record (and its hash) stays
+                    # as it was before accounts could close.
+                    **({"active": False} if party.get("closed") else {}),
                 }
             )
         return records
@@ -710,45 +762,157 @@ class TrytonConnector(Connector):
                 " number in the store"
             )
         party = found[0]
-        addresses = self._read("party.address", party["addresses"], ["invoice"])
+        addresses = self._read(
+            "party.address",
+            party["addresses"],
+            ["invoice", "street_unstructured", "postal_code", "city", "country"],
+        )
         if not addresses:
             raise PermanentError(f"tryton: trade account {code!r} has no address in Tryton")
         invoice = next((a for a in addresses if addresses[a]["invoice"]), min(addresses))
         shipping = order.get("shipping_address")
-        shipment = self._address(party["id"], shipping) if shipping else invoice
+        shipment = self._account_address(code, party["id"], addresses, shipping) or invoice
         terms = {
             "price_list": party["sale_price_list"],
             "payment_term": party["customer_payment_term"],
         }
         return party["id"], invoice, shipment, {k: v for k, v in terms.items() if v}
 
+    def _account_address(
+        self,
+        code: str,
+        party_id: int,
+        addresses: dict[int, dict[str, Any]],
+        shipping: dict[str, Any] | None,
+    ) -> int | None:
+        """Where an order on account ships: the party's own address that `shipping` is
+        (street, postcode and city alike, ignoring case and spacing; the country too when
+        both have one), else a new address of the party's, made only from a complete one.
+        What a store sends is what a signed-in buyer typed: a half-filled form must not
+        become a delivery address of the account's. None: no shipping address sent."""
+        if not shipping:
+            return None
+
+        def norm(value: Any) -> str:
+            return " ".join(str(value or "").split()).casefold()
+
+        street = norm("\n".join(x for x in (shipping.get("line1"), shipping.get("line2")) if x))
+        wanted = (street, norm(shipping.get("postcode")), norm(shipping.get("city")))
+        country = str(shipping.get("country") or "").strip().upper()
+        country_id = self._country(country) if country else None
+        for address_id, row in sorted(addresses.items()):
+            mine = (
+                norm(row.get("street_unstructured")),
+                norm(row.get("postal_code")),
+                norm(row.get("city")),
+            )
+            if mine == wanted and (not row.get("country") or row["country"] == country_id):
+                return address_id
+        missing = [
+            name
+            for name, value in (
+                ("line1", shipping.get("line1")),
+                ("city", shipping.get("city")),
+                ("postcode", shipping.get("postcode")),
+                ("country", country),
+            )
+            if not str(value or "").strip()
+        ]
+        if missing:
+            raise PermanentError(
+                f"tryton: the order ships to an address trade account {code!r} does not have"
+                f" and it is incomplete (no {', '.join(missing)}): a new delivery address of"
+                " an account is added only when complete"
+            )
+        fields = {
+            "party": party_id,
+            "party_name": shipping.get("name") or None,
+            "street_unstructured": "\n".join(
+                x for x in (shipping.get("line1"), shipping.get("line2")) if x
+            ),
+            "postal_code": shipping.get("postcode"),
+            "city": shipping.get("city"),
+            "country": country_id,
+        }
+        (made,) = self.rpc.model("party.address", "create", [fields])
+        return int(made)
+
+    def _country(self, code: str) -> int:
+        found = self.rpc.model("country.country", "search", [("code", "=", code)], 0, 1, None)
+        if not found:
+            raise PermanentError(f"tryton: no country {code!r} in Tryton")
+        return int(found[0])
+
     def _customer(self, order: dict[str, Any]) -> tuple[int, int]:
-        """The party (found by e-mail, else created) and an address: Tryton quotes a sale
-        only with an invoice address."""
+        """The web guest's party (found by e-mail among the parties made for guests, else
+        created as one) and an address: Tryton quotes a sale only with an invoice address.
+
+        An e-mail from a store is whatever the shopper typed, unverified: matched against
+        every party it would put a stranger's sale (and address) on a trade customer whose
+        e-mail they know. So only parties in the guests' category are matched, and never
+        one that has since become a trade customer."""
         customer = order.get("customer") or {}
         email = customer.get("email")
         shipping = order.get("shipping_address") or order.get("billing_address") or {}
+        guests = self._guest_category()
         party_id: int | None = None
         if email:
-            found = self.rpc.model(
+            mechanisms = self.rpc.model(
                 "party.contact_mechanism",
                 "search_read",
                 [("type", "=", "email"), ("value", "=", email)],
                 0,
-                1,
+                None,
                 None,
                 ["party"],
             )
-            party_id = found[0]["party"] if found else None
+            owners = sorted({m["party"] for m in mechanisms})
+            found = (
+                self.rpc.model(
+                    "party.party",
+                    "search_read",
+                    [("id", "in", owners), ("categories", "in", [guests])],
+                    0,
+                    None,
+                    [["id", "ASC"]],
+                    ["sale_price_list", "credit_limit_amount"],
+                )
+                if owners
+                else []
+            )
+            party_id = next((p["id"] for p in found if not _is_trade(p)), None)
         if party_id is None:
             name = customer.get("name") or shipping.get("name") or email or "Web customer"
             mechanisms = [{"type": "email", "value": email}] if email else []
             party_id = self.rpc.model(
                 "party.party",
                 "create",
-                [{"name": name, "contact_mechanisms": [["create", mechanisms]]}],
+                [
+                    {
+                        "name": name,
+                        "categories": [["add", [guests]]],
+                        "contact_mechanisms": [["create", mechanisms]],
+                    }
+                ],
             )[0]
         return int(party_id), self._address(party_id, shipping)
+
+    def _guest_category(self) -> int:
+        """The party category of the parties create_order makes for web guests (made on
+        first use; the oldest when a race made two)."""
+        if self._guests is None:
+            found = self.rpc.model(
+                "party.category",
+                "search",
+                [("name", "=", GUEST_CATEGORY), ("parent", "=", None)],
+                0,
+                1,
+                [["id", "ASC"]],
+            )
+            if not found:
+                found = self.rpc.model("party.category", "create", [{"name": GUEST_CATEGORY}])
+            self._guests = int(found[0])
+        return self._guests
 
     def _address(self, party_id: int, shipping: dict[str, Any]) -> int:
         """The party's address equal to `shipping`, made when it has none."""
