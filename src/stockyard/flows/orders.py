@@ -89,21 +89,31 @@ def sync_order(services: Services, ctx: Context) -> None:
 
 
 def _on_account(channel: Connection, order: Order) -> Order:
-    """A buyer in one of the channel's customer groups is a trade customer: their price
-    tier is the group's in the channel's rules (group_prices read backwards), which is
-    what tells the ERP the order is on account (Tryton: the party whose code is the
-    customer's). A group the rules do not map fails the order rather than let a sale at
-    trade prices reach the ERP as a guest's."""
+    """Whether the order is on account is the channel's rules' word, never the record's:
+    a price tier tells the ERP to book the sale on the account whose code the buyer
+    carries (Tryton: that party's sale, at its prices, on its credit), and anyone who can
+    push an order could claim one. So a `price_tier` in the record is dropped, and the
+    tier is the one the channel's `group_prices` give the customer group the store reports
+    (read backwards). A channel without `group_prices` has no trade customers: its orders
+    are never on account, whatever group they name. On a channel with them, a group the
+    rules do not map fails the order rather than let a sale at that group's prices reach
+    the ERP as a guest's."""
     customer = order.customer
-    if customer is None or customer.group is None or customer.price_tier is not None:
+    if customer is None:
         return order
-    tier = rules_of(channel).tier_of(customer.group)
-    if tier is None:
-        raise PermanentError(
-            f"order {order.number or order.remote_id}: the customer's group {customer.group!r}"
-            f" is no price tier's in the channel rules of {channel.description}: add it to"
-            " rules.group_prices (tier -> group), then retry"
-        )
+    rules = rules_of(channel)
+    tier = None
+    if customer.group is not None and rules.group_prices:
+        tier = rules.tier_of(customer.group)
+        if tier is None:
+            raise PermanentError(
+                f"order {order.number or order.remote_id}: the customer's group"
+                f" {customer.group!r} is no price tier's in the channel rules of"
+                f" {channel.description}: add it to rules.group_prices (tier -> group),"
+                " then retry"
+            )
+    if customer.price_tier == tier:
+        return order
     return order.model_copy(update={"customer": customer.model_copy(update={"price_tier": tier})})
 
 
