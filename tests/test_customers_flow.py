@@ -133,7 +133,12 @@ def env(queue: Queue, client_id: int, request: pytest.FixtureRequest) -> Iterato
         client_id, "source", "ledger", "ERP", {"books": f"{name}:erp", "poll_customers_every": 60}
     )
     trade_store = tenancy.add_connection(
-        client_id, "channel", "ledger", "Trade store", {"books": f"{name}:trade"}
+        client_id,
+        "channel",
+        "ledger",
+        "Trade store",
+        # A channel is sent customers only when its rules ask (tests/test_customers_channels.py)
+        {"books": f"{name}:trade", "rules": {"customers": True}},
     )
     shop = tenancy.add_connection(client_id, "channel", "plain", "Shop", {})
     app = Application(queue.db, queue=queue, connectors=registry)
@@ -314,7 +319,7 @@ def test_the_trade_store_gets_the_group_and_a_group_change_is_resent(env: Env) -
 
 
 def test_a_rules_change_that_moves_the_customer_is_seen_as_a_change(env: Env) -> None:
-    env.sync(acme())
+    env.sync(acme())  # rules {"customers": true}: no groups
     env.run()
     assert [c["group"] for c in env.trade.accounts.values()] == [None]
     env.rules({"group_prices": {"trade": "trade"}})

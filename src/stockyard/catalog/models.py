@@ -115,6 +115,10 @@ class Customer(_Model):
     # channel's order says the buyer is in (sync_order maps it back to `price_tier`). A
     # source speaks in tiers and leaves it None.
     group: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # False: the source closed the account (blocked, archived); a channel holding it is
+    # told so (the trade store deactivates the login). A closed account a channel never
+    # held is not opened there.
+    active: bool = True
 
 
 class OrderLine(_Model):

@@ -4,18 +4,19 @@ channel that takes customers gets one item per customer whose data changed there
 source --pull_customers--> sync_customer (catalog) --> sync_channel_customer (per channel)
 
 A channel takes customers when its connector implements `upsert_customer`
-(`offers_customers`). It is sent the customer in its own customer group: the group its
-rules' `group_prices` map the customer's price tier to (`ChannelRules.customer`), so the
-customer sees the prices that group is sent. What a channel was last sent of a customer is
-a link of kind "customer" with the hash of that data, as for products: an unchanged
-customer queues nothing, and a retried item sends the latest data, not the data it was
-queued with.
+(`offers_customers`) and its rules ask for them (`customers: true`, or `group_prices`: a
+trade store; ChannelRules.takes_customers). It is sent the customer in its own customer
+group: the group its rules' `group_prices` map the customer's price tier to
+(`ChannelRules.customer`), so the customer sees the prices that group is sent. What a
+channel was last sent of a customer is a link of kind "customer" with the hash of that
+data, as for products: an unchanged customer queues nothing, and a retried item sends the
+latest data, not the data it was queued with. A customer the source closed (`active`
+false) is sent to the channels that hold their account, so the store closes it too; a
+channel that never held it gets nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from stockyard.catalog.models import Customer, parse
@@ -32,17 +33,22 @@ KIND = "customer"  # the link kind of a customer on a channel
 
 def customer_hash(customer: Customer) -> str:
     """The fingerprint of what a channel is sent of a customer (its view, group
-    included): every field."""
-    return content_hash(customer.model_dump(mode="json"))
+    included): every field. An open account hashes without `active`, as before the field
+    existed, so that adding it did not make every linked customer look changed."""
+    data = customer.model_dump(mode="json")
+    if data.get("active") is True:
+        del data["active"]
+    return content_hash(data)
 
 
 def customer_channels(services: Services, client_id: int) -> list[Connection]:
-    """The client's active channels whose connector takes customers. A channel whose
-    connector is not installed is left out: its product items already say so."""
+    """The client's active channels whose connector takes customers and whose rules ask
+    for them. A channel whose connector is not installed is left out: its product items
+    already say so."""
     found = []
     for channel in services.connections(client_id, "channel"):
         cls = services.connectors.get(channel.connector)
-        if cls is not None and cls.offers_customers():
+        if cls is not None and cls.offers_customers() and rules_of(channel).takes_customers:
             found.append(channel)
     return found
 
@@ -61,6 +67,8 @@ def sync_customer(services: Services, ctx: Context) -> None:
         # What this channel is sent: its rules put the customer in one of its groups.
         digest = customer_hash(rules_of(channel).customer(customer))
         link = services.store.links(channel.id, KIND, [customer_id]).get(customer_id)
+        if link is None and not customer.active:
+            continue  # a closed account the channel never held: nothing to close there
         if link is None or link.hash != digest:
             ctx.enqueue(
                 "sync_channel_customer", {"customer_id": customer_id}, channel.id, (customer.code,)
@@ -82,11 +90,21 @@ def sync_channel_customer(services: Services, ctx: Context) -> None:
         # a decision already made; the account the channel holds is erased there
         # (docs/privacy.md).
         return
-    customer = rules_of(channel).customer(stored.customer)
+    rules = rules_of(channel)
+    if not rules.takes_customers:
+        # Queued by hand, or before the rules changed: a channel that did not ask for
+        # customers is sent none (their personal data stays where it is).
+        raise PermanentError(
+            f"{channel.description} takes no customers: set rules.customers to true (or"
+            " rules.group_prices) in its settings to send them, or skip this item"
+        )
+    customer = rules.customer(stored.customer)
     link = services.store.links(channel.id, KIND, [stored.id]).get(stored.id)
     digest = customer_hash(customer)
     if link is not None and link.hash == digest:
         return
+    if link is None and not customer.active:
+        return  # closed before this channel ever held the account: nothing to open
     remote_id = services.connector(channel, "channel").upsert_customer(
         customer.model_dump(mode="json"),
         None if link is None else link.remote_id,
@@ -97,13 +115,18 @@ def sync_channel_customer(services: Services, ctx: Context) -> None:
     services.store.link(channel.id, KIND, stored.id, remote_id, digest)
 
 
-def _request_key(source: Connection, record: Any) -> tuple[str, tuple[str, ...]]:
-    """The idempotency key and refs of the sync_customer of a pulled record: the same
-    record pulled twice (a pull repeated after a crash) is queued once."""
-    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+def _request_key(
+    source: Connection, pull_id: int, position: int, record: Any
+) -> tuple[str, tuple[str, ...]]:
+    """The idempotency key and refs of the sync_customer of a pulled record: by the pull
+    item and the record's place in its page, not by its content. A pull run again after
+    a crash starts from the same cursor (cursors.Pull) and so queues each record once;
+    a later pull is another item, so a customer changed back to an earlier state (A, B,
+    A) is queued again, which a key by content would drop while the first A's item
+    lives."""
     code = record.get("code") if isinstance(record, dict) else None
     code = str(code) if code else ""
-    return f"sync_customer:{source.id}:{code}:{digest}", (code,) if code else ()
+    return f"sync_customer:{source.id}:{pull_id}:{position}", (code,) if code else ()
 
 
 @flow
@@ -113,8 +136,8 @@ def pull_customers(services: Services, ctx: Context) -> None:
     source = services.connection(ctx, "source")
     with cursors.Pull(services.store, source.id, "customers", ctx.job.id) as pull:
         page = services.connector(source, "source").fetch_customers(pull.start)
-        for record in page.records:
-            key, refs = _request_key(source, record)
+        for position, record in enumerate(page.records):
+            key, refs = _request_key(source, ctx.job.id, position, record)
             payload = record if isinstance(record, dict) else {"customer": record}
             ctx.enqueue("sync_customer", payload, source.id, refs, key)
         pull.advance(page.cursor)

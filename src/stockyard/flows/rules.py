@@ -57,6 +57,11 @@ class ChannelRules(BaseModel):
     # tier. Only on demand, as `stock_by_warehouse`: channels without it keep their
     # fingerprints.
     group_prices: dict[str, Annotated[str, Field(min_length=1)]] = {}
+    # Whether the channel is sent the source's customers (as accounts), when its connector
+    # takes them. Unset: only a channel with `group_prices`, a trade store, is: a consumer
+    # shop whose connector could hold accounts must not get every trade customer's name,
+    # address and credit terms because nobody said no.
+    customers: bool | None = None
 
     @field_validator("group_prices")
     @classmethod
@@ -65,6 +70,11 @@ class ChannelRules(BaseModel):
         if len(set(groups)) < len(groups):
             raise ValueError("two price tiers name the same customer group")
         return value
+
+    @property
+    def takes_customers(self) -> bool:
+        """Whether the channel is sent customers (see `customers`)."""
+        return bool(self.group_prices) if self.customers is None else self.customers
 
     def accepts(self, product: StoredProduct) -> bool:
         return not product.deleted and self.filter.accepts(product.fields)
