@@ -105,7 +105,9 @@ OSCARAPI_BLOCK_ADMIN_API_ACCESS = False
 OSCARAPI_INITIAL_ORDER_STATUS = "new"
 # The admin users API as oscar-api ships it shows username, email and date_joined only; a
 # trade account also needs its name, whether it may sign in, and its customer group (Django's
-# auth groups: Oscar has no customer group of its own).
+# auth groups: Oscar has no customer group of its own). is_staff, is_superuser and
+# has_usable_password (read-only: a method of the user) let the connector refuse to take
+# over a user it could not have made when it links an existing username.
 OSCARAPI_ADMIN_USER_FIELDS = (
     "url",
     "id",
@@ -116,6 +118,9 @@ OSCARAPI_ADMIN_USER_FIELDS = (
     "is_active",
     "groups",
     "date_joined",
+    "is_staff",
+    "is_superuser",
+    "has_usable_password",
 )
 
 LOGGING = {

@@ -38,7 +38,7 @@ from stockyard.connectors.base import (
     Result,
     parse_settings,
 )
-from stockyard.connectors.oscar.client import OscarClient, OscarNotFound
+from stockyard.connectors.oscar.client import OscarClient, OscarNotFound, OscarTooLarge
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
 
@@ -172,8 +172,19 @@ class OscarConnector(Connector):
     def create_product(self, product: ChannelProduct, key: str) -> RemoteProduct:
         """The parent, made or (an earlier attempt's, or one made in Oscar by hand under
         this code) updated, then its children."""
-        body = {"upc": _parent_upc(product), **self._product_body(product)}
+        upc = _parent_upc(product)
+        body = {"upc": upc, **self._product_body(product)}
         try:
+            # The lookup first (a PATCH with only the UPC changes nothing): the UPC may be
+            # another product's variant SKU or a standalone product, never to be written
+            # over with this product's title and description.
+            known = self.api.call("PATCH", PRODUCTS, {"upc": upc})
+            if known.get("structure") != "parent":
+                raise PermanentError(
+                    f"oscar: UPC {upc!r} is product {known.get('id')}, a"
+                    f" {known.get('structure')} product, not a parent: product {product.code}"
+                    " cannot be made under it (another product's variant has that SKU)"
+                )
             parent = self.api.call("PATCH", PRODUCTS, body)
         except OscarNotFound:
             parent = self.api.call(
@@ -491,17 +502,61 @@ class OscarConnector(Connector):
         try:
             return str(self.api.call("POST", USERS, body)["id"])
         except PermanentError as exc:
+            if "username" not in str(exc):
+                raise  # refused for another reason than the username being taken
             known = self._user_by_username(code)
             if known is None:
                 raise exc from None
-            # Made before (a retry, or an account opened in Oscar): link and update it.
-            return str(self.api.call("PATCH", f"{USERS}{known}/", body)["id"])
+            # Made before (a retry whose answer was lost) or opened in Oscar for this
+            # account: link and update it, if it is one Stockyard may have made.
+            self._may_take_over(known, code)
+            return str(self.api.call("PATCH", f"{USERS}{known['id']}/", body)["id"])
 
-    def _user_by_username(self, username: str) -> str | None:
-        for user in self.api.call("GET", USERS) or []:
-            if user.get("username") == username:
-                return str(user["id"])
-        return None
+    def _may_take_over(self, user: dict[str, Any], code: str) -> None:
+        """Refuse an existing user Stockyard could not have made: setting a customer's
+        e-mail on a staff user (or a shopper's own account) would hand it over through
+        Oscar's password-reset mail. Stockyard's accounts are never staff or superusers,
+        and are in one of this connector's groups, or in none and without a password
+        that signs in (a customer at public prices whose first attempt's answer was
+        lost). A store that does not show these fields gets no takeover at all."""
+        flags = ("is_staff", "is_superuser", "groups", "has_usable_password")
+        missing = [f for f in flags if f not in user]
+        name = f"oscar: user {str(user.get('username'))!r} (id {user.get('id')})"
+        if missing:
+            raise PermanentError(
+                f"{name} already holds account {code}'s username, and the store's admin"
+                f" users API does not show {', '.join(missing)}: add them to"
+                " OSCARAPI_ADMIN_USER_FIELDS, or remove or rename that user"
+            )
+        if user["is_staff"] or user["is_superuser"]:
+            role = "a superuser" if user["is_superuser"] else "staff"
+            raise PermanentError(
+                f"{name} is {role}: Stockyard never makes account {code} from it; rename"
+                " one of them in Oscar"
+            )
+        ours = set(self.config.groups.values())
+        groups = set(user["groups"] or [])
+        if (groups and not groups & ours) or (not groups and user["has_usable_password"]):
+            raise PermanentError(
+                f"{name} is not in the groups of settings.groups ({sorted(groups)}) and"
+                " not one Stockyard made: a shopper's own account is never taken over for"
+                f" account {code}; rename one of them in Oscar"
+            )
+
+    def _user_by_username(self, username: str) -> dict[str, Any] | None:
+        """The user named `username`. oscar-api's users list has no filter and no pages:
+        the whole list is read, within the client's answer cap (16 MiB, some 50,000
+        users); a store with more cannot be searched this way and the account is refused,
+        to be linked by hand."""
+        try:
+            users = self.api.call("GET", USERS) or []
+        except OscarTooLarge:
+            raise PermanentError(
+                f"oscar: the store has too many users to find {username!r} in its users list"
+                f" (more than {self.api.max_answer} bytes): link account {username!r} by"
+                " hand (give the existing user another username, or remove it)"
+            ) from None
+        return next((dict(u) for u in users if u.get("username") == username), None)
 
 
 def _address(address: dict[str, Any] | None) -> dict[str, str] | None:

@@ -20,6 +20,11 @@ class OscarNotFound(PermanentError):
     """Oscar answered 404: the object is not there (a delete counts it as done)."""
 
 
+class OscarTooLarge(PermanentError):
+    """Oscar's answer is larger than the client reads (an unpaginated list grown too
+    big, or not Oscar at all)."""
+
+
 class OscarClient:
     def __init__(
         self, url: str, token: str, timeout: float = 30.0, max_answer: int = MAX_ANSWER
@@ -84,7 +89,7 @@ class OscarClient:
         return b"".join(chunks)
 
     def _too_long(self) -> PermanentError:
-        return PermanentError(
+        return OscarTooLarge(
             f"oscar: the answer is larger than {self.max_answer} bytes, the most Stockyard"
             " reads: check url"
         )
