@@ -99,7 +99,9 @@ def env(queue: Queue, client_id: int) -> Iterator[Env]:
     tenancy = Tenancy(queue.db)
     source = tenancy.add_connection(client_id, "source", "http", "ERP", {"base_url": erp.url})
     web = tenancy.add_connection(client_id, "channel", "http", "Web shop", {"base_url": shop.url})
-    trade = tenancy.add_connection(client_id, "channel", "picky", "Trade store", {})
+    trade = tenancy.add_connection(
+        client_id, "channel", "picky", "Trade store", {"rules": {"customers": True}}
+    )
     other = tenancy.ensure_client("other")
     theirs = tenancy.add_connection(other, "source", "http", "Their ERP", {"base_url": erp.url})
     app = Application(queue.db, queue=queue, connectors=registry)
