@@ -10,8 +10,15 @@ WHERE client_id = :client_id AND id < :before
 ORDER BY id DESC LIMIT :limit
 
 -- name: erase_customer_row
--- A customer's row with its personal fields replaced.
-UPDATE customers SET email = NULL, data = :data, updated_at = :now
+-- A customer's row with its personal fields replaced (and its code, when it was an
+-- email address).
+UPDATE customers SET code = :code, folded = :folded, email = NULL, data = :data,
+    updated_at = :now
+WHERE id = :id AND client_id = :client_id
+
+-- name: unerase_customer_row
+-- An erased customer's row without the erased mark: the source's next record is kept.
+UPDATE customers SET code = :code, folded = :folded, data = :data, updated_at = :now
 WHERE id = :id AND client_id = :client_id
 
 -- name: erase_order_row
@@ -20,27 +27,35 @@ UPDATE orders SET data = :data, updated_at = :now
 WHERE id = :id AND client_id = :client_id
 
 -- name: items_with_ref
--- A client's queue items carrying one of these refs (a customer code, an order's id).
-SELECT DISTINCT i.id FROM item_refs r JOIN items i ON i.id = r.item_id
+-- A client's queue items carrying one of these refs (a customer code, an order's id),
+-- with their instruction: only a customer's, order's or notification's ref proves much.
+SELECT DISTINCT i.id, i.instruction FROM item_refs r JOIN items i ON i.id = r.item_id
 WHERE {in_list(r.ref, :refs)} AND i.client_id = :client_id
 
--- name: items_containing
--- A client's queue items whose payload or error holds `text`, in any case: one pass over
+-- name: items_with_payload_text
+-- A client's queue items whose payload holds `text`, in any case: candidates only, each
+-- is kept when its parsed payload names the customer (catalog.erasure). One pass over
 -- the client's items per text (an erasure is rare; the queue keeps no index of values).
 SELECT id FROM items
-WHERE client_id = :client_id
-  AND ({contains(payload, :text)} OR (error IS NOT NULL AND {contains(error, :text)}))
+WHERE client_id = :client_id AND {contains(payload, :text)}
 
 -- name: items_to_erase
--- The payload and error of a client's items.
-SELECT id, payload, error FROM items
+-- The payload, error, refs, idempotency and coalescing keys of a client's items.
+SELECT id, payload, error, refs, idempotency_key, coalesce_key FROM items
 WHERE client_id = :client_id AND {in_list(id, :ids)}
 ORDER BY id
 
 -- name: erase_item
--- An item's payload and error rewritten without the personal values.
-UPDATE items SET payload = :payload, error = :error
+-- An item's payload, error, refs, idempotency and coalescing keys rewritten without the
+-- personal values.
+UPDATE items SET payload = :payload, error = :error, refs = :refs, idempotency_key = :key,
+    coalesce_key = :coalesce
 WHERE id = :id AND client_id = :client_id
+
+-- name: rename_item_ref
+-- One of an item's refs that was an email address, replaced by its hash.
+UPDATE item_refs SET ref = :ref, folded = :folded
+WHERE item_id = :id AND ref = :old AND client_id = :client_id
 
 -- name: item_attempt_errors
 -- The recorded errors of the attempts of these items (items of one client, checked by
@@ -52,9 +67,10 @@ SELECT id, error FROM attempts WHERE {in_list(item_id, :ids)} AND error IS NOT N
 UPDATE attempts SET error = :error WHERE id = :id
 
 -- name: record_erasure
--- The audit entry of an erasure, in its transaction: who, when, which code, how much.
+-- The audit entry of an erasure (or its lifting), in its transaction: who, when, which
+-- code, how much.
 INSERT INTO audit (at, client_id, actor, action, item_id, lane_id, detail)
-VALUES (:at, :client_id, :actor, 'customer.erase', NULL, NULL, :detail)
+VALUES (:at, :client_id, :actor, :action, NULL, NULL, :detail)
 
 -- name: customer_accounts
 -- The channels that hold an account of a client's customer, and their ids for it.

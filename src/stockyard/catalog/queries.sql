@@ -158,6 +158,11 @@ DELETE FROM channel_links WHERE channel_id = :channel_id RETURNING entity_id
 -- The id of a channel's order, by the channel's id for it.
 SELECT id FROM orders WHERE channel_id = :channel_id AND remote_id = :remote_id
 
+-- name: order_report
+-- A channel's order as stored, by the channel's id for it: what a new report of it
+-- replaces (an erased customer stays erased, catalog.store).
+SELECT id, data FROM orders WHERE channel_id = :channel_id AND remote_id = :remote_id
+
 -- name: update_order_report
 -- Writes what the channel reports anew of an order it reported before.
 UPDATE orders SET number = :number, total = :total, data = :data, updated_at = :now

@@ -3,6 +3,7 @@ as JSON. The statements are in queries.sql."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -107,6 +108,31 @@ class StoredCustomer:
         return isinstance(attributes, dict) and ERASED in attributes
 
 
+def erased_code(client_id: int, code: str) -> str:
+    """What replaces a customer code that is an email address (a shop's guest, coded by
+    email) once erased: the same for the same email in one client, so the erased row is
+    found again (erasing twice, the source sending the email again), and no other client
+    shares it. A hash can be matched by someone who already knows the address, never
+    read back (docs/privacy.md)."""
+    digest = hashlib.sha256(f"{client_id}:{code.strip().casefold()}".encode()).hexdigest()
+    return f"erased-{digest[:24]}"
+
+
+def is_email_code(code: str) -> bool:
+    """A code that is an email address is personal data itself; an account number is
+    the ERP's id and stays."""
+    return "@" in code
+
+
+def erased_customer(data: dict[str, Any], when: float) -> dict[str, Any]:
+    """A customer dict (as models.Customer dumps it) without its personal fields, marked
+    erased at `when`; its code and trade terms stay."""
+    kept = {k: v for k, v in data.items() if k in ("code", "price_tier", "credit_limit")}
+    kept.update({"payment_terms": data.get("payment_terms", "")})
+    kept["attributes"] = {ERASED: when}
+    return Customer.model_validate(kept).model_dump(mode="json")
+
+
 def customer_of(row: Row) -> StoredCustomer:
     return StoredCustomer(int(row["id"]), row["code"], row["email"], json.loads(row["data"]))
 
@@ -193,6 +219,24 @@ def _after_prefix(prefix: str) -> str:
     # Surrogates cannot be stored: step over them.
     raised = last + 1 if not 0xD7FF <= last < 0xDFFF else 0xE000
     return prefix[:-1] + chr(raised)
+
+
+def _keep_erasure(order: Order, stored: dict[str, Any]) -> Order:
+    """An order reported again whose stored customer was erased on request keeps the
+    erased customer and no addresses: the store repeating its copy (a payment recorded,
+    a state changed) must not bring the personal data back. Sums, lines and payment
+    are the store's news and follow it."""
+    customer = stored.get("customer")
+    attributes = customer.get("attributes") if isinstance(customer, dict) else None
+    if not isinstance(attributes, dict) or ERASED not in attributes:
+        return order
+    return order.model_copy(
+        update={
+            "customer": Customer.model_validate(customer),
+            "shipping_address": None,
+            "billing_address": None,
+        }
+    )
 
 
 def _json(data: Any) -> str:
@@ -430,18 +474,38 @@ class CatalogStore(Store):
     # -------------------------------------------------------------------------- customers
 
     def upsert_customer(self, client_id: int, customer: Customer) -> int:
+        """Store a customer as its source sent it; a customer erased on request stays
+        erased (only its trade terms follow the source) until an operator un-erases it
+        (catalog.erasure): the source sending them again brings nothing personal back."""
         with self.db.write() as cur:
+            code, email = customer.code, customer.email
+            data = customer.model_dump(mode="json")
+            erased = self._erased_customer_row(cur, client_id, code)
+            if erased is not None:
+                code, email = erased.code, None
+                data = erased_customer(data | {"code": code}, erased.fields["attributes"][ERASED])
             customer_id = self.value(
                 cur,
                 "upsert_customer",
                 client_id=client_id,
-                code=customer.code,
-                folded=customer.code.casefold(),
-                email=customer.email,
-                data=_json(customer.model_dump(mode="json")),
+                code=code,
+                folded=code.casefold(),
+                email=email,
+                data=_json(data),
                 now=time.time(),
             )
         return int(customer_id)
+
+    def _erased_customer_row(self, cur: Cursor, client_id: int, code: str) -> StoredCustomer | None:
+        """The erased row a record of `code` lands on: the row of that code, or for an
+        email code the row its erasure renamed (erased_code)."""
+        codes = [code, erased_code(client_id, code)] if is_email_code(code) else [code]
+        for each in codes:
+            row = self.one(cur, "customer_by_code", client_id=client_id, code=each)
+            if row is not None:
+                found = customer_of(row)
+                return found if found.erased else None
+        return None
 
     def customer(self, client_id: int, customer_id: int) -> StoredCustomer:
         row = self.must(
@@ -506,7 +570,9 @@ class CatalogStore(Store):
         """Store an order the channel reported; returns its id and whether it is new."""
         now = time.time()
         with self.db.write() as cur:
-            row = self.one(cur, "order_id", channel_id=channel_id, remote_id=order.remote_id)
+            row = self.one(cur, "order_report", channel_id=channel_id, remote_id=order.remote_id)
+            if row is not None:
+                order = _keep_erasure(order, json.loads(row["data"]))
             data = _json(order.model_dump(mode="json"))
             if row is not None:
                 self.execute(

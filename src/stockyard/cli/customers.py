@@ -40,3 +40,26 @@ def customers_erase(
         output.out.print(
             f"connection {channel_id} holds an account of theirs ({remote_id}): erase it there"
         )
+
+
+@customers_cli.command("unerase")
+def customers_unerase(
+    code: str = typer.Argument(..., help="The erased customer's code"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+    db: str | None = DbOption,
+    client: str = ClientOption,
+) -> None:
+    """Lift the erased mark of a customer who came back and asked to be known again: the
+    source's next record of them is stored whole. Nothing erased comes back by itself."""
+    if not yes:
+        # It lets personal data in again: a person confirms it, a script says --yes.
+        if not sys.stdin.isatty():
+            raise InvalidInput(
+                f"this would let customer {code!r}'s data be stored again: add --yes to confirm"
+            )
+        typer.confirm(f"store customer {code!r}'s data again from the source?", abort=True)
+    service, client_id = client_service(db, client)
+    service.unerase_customer(operator(), client_id, code)
+    output.out.print(
+        f"customer {code} is no longer erased: the source's next record of them is stored"
+    )

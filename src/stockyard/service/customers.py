@@ -28,3 +28,15 @@ class CustomersService(ServiceBase):
         if not code or len(code) > MAX_CODE:
             raise InvalidInput(f"the customer code must be 1 to {MAX_CODE} characters")
         return Eraser(self.store).erase(client_id, code, who.actor)
+
+    def unerase_customer(self, who: Principal, client_id: int, code: str) -> int:
+        """Lift the erased mark of the client's customer `code` (they came back and asked
+        to be known again): the source's next record of them is stored whole. Nothing
+        erased comes back. Administrators only; audited. Returns the customer's id."""
+        from stockyard.catalog.erasure import Eraser
+
+        self._allow(who, client_id, ADMIN)
+        code = code.strip()
+        if not code or len(code) > MAX_CODE:
+            raise InvalidInput(f"the customer code must be 1 to {MAX_CODE} characters")
+        return Eraser(self.store).unerase(client_id, code, who.actor)
