@@ -138,11 +138,14 @@ def test_the_source_sending_an_erased_customer_again_keeps_it_erased_until_un_er
     env.run()
     env.app.service.erase_customer(ROOT, env.client_id, "ACC-1001")
 
+    sent_before = len(env.items(instruction="sync_channel_customer"))
     changed = acme(credit_limit="7000.00")
     env.queue.enqueue(env.client_id, [Request("sync_customer", changed, env.source_id)])
     env.run()
     row = env.app.catalog.customer_by_code(env.client_id, "ACC-1001")
     assert row.erased and row.email is None and row.customer.name == ""
+    # Nothing is queued for the channels either: an erased account has nothing to send.
+    assert len(env.items(instruction="sync_channel_customer")) == sent_before
     # Trade terms are not personal: they follow the source.
     assert str(row.customer.credit_limit) == "7000.00"
 

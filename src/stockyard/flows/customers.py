@@ -61,8 +61,10 @@ def sync_customer(services: Services, ctx: Context) -> None:
     customer = parse(Customer, ctx.payload, "customer")
     client_id = ctx.job.client_id
     customer_id = services.store.upsert_customer(client_id, customer)
-    if ERASED in customer.attributes:
-        return  # a record erased while queued (catalog.erasure): nothing to send anyone
+    if ERASED in customer.attributes or services.store.customer(client_id, customer_id).erased:
+        # Erased while queued, or the source sent a customer erased on request (the row
+        # stays erased, catalog.erasure): nothing personal to send anyone.
+        return
     for channel in customer_channels(services, client_id):
         # What this channel is sent: its rules put the customer in one of its groups.
         digest = customer_hash(rules_of(channel).customer(customer))
