@@ -22,6 +22,7 @@ from systems.launch import (
     tryton_client,
 )
 
+from stockyard.catalog.models import Customer
 from stockyard.connectors.tryton import TrytonConnector
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.errors import PermanentError
@@ -145,6 +146,7 @@ def test_an_account_that_stops_being_a_trade_customer_is_pulled_as_inactive(
     gone = {r["code"]: r for r in later.records}
     assert set(gone) == {"T3001", "T3002"}
     for record in gone.values():
+        assert Customer.model_validate(record).active is False
         assert (record["active"], record["price_tier"], record["credit_limit"]) == (
             False,
             None,
@@ -188,6 +190,10 @@ def test_an_order_on_account_ships_to_the_partys_own_address_or_a_complete_new_o
         "country": "GB",
     }
     sale = _sale(rpc, connector.create_order(_order(9401, trade, shipping_address=own), "c"))
+    assert sale["shipment_address"] in before
+    # A country Tryton does not have does not matter for an address without one.
+    unknown = {**own, "country": "ZZ"}
+    sale = _sale(rpc, connector.create_order(_order(9405, trade, shipping_address=unknown), "g"))
     assert sale["shipment_address"] in before
     assert _party(rpc, account.code)["addresses"] == before
 

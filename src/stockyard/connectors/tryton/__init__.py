@@ -799,14 +799,24 @@ class TrytonConnector(Connector):
         street = norm("\n".join(x for x in (shipping.get("line1"), shipping.get("line2")) if x))
         wanted = (street, norm(shipping.get("postcode")), norm(shipping.get("city")))
         country = str(shipping.get("country") or "").strip().upper()
-        country_id = self._country(country) if country else None
+        # Looked up only when needed: an address of the party's without a country matches
+        # whatever country the store adds (Tryton may well have no countries loaded).
+        countries: dict[str, int | None] = {}
+
+        def country_id() -> int | None:
+            if country and country not in countries:
+                countries[country] = self._country(country)
+            return countries.get(country)
+
         for address_id, row in sorted(addresses.items()):
             mine = (
                 norm(row.get("street_unstructured")),
                 norm(row.get("postal_code")),
                 norm(row.get("city")),
             )
-            if mine == wanted and (not row.get("country") or row["country"] == country_id):
+            if mine == wanted and (
+                not row.get("country") or (country and row["country"] == country_id())
+            ):
                 return address_id
         missing = [
             name
@@ -832,16 +842,16 @@ class TrytonConnector(Connector):
             ),
             "postal_code": shipping.get("postcode"),
             "city": shipping.get("city"),
-            "country": country_id,
+            "country": country_id(),
         }
+        if fields["country"] is None:
+            raise PermanentError(f"tryton: no country {country!r} in Tryton")
         (made,) = self.rpc.model("party.address", "create", [fields])
         return int(made)
 
-    def _country(self, code: str) -> int:
+    def _country(self, code: str) -> int | None:
         found = self.rpc.model("country.country", "search", [("code", "=", code)], 0, 1, None)
-        if not found:
-            raise PermanentError(f"tryton: no country {code!r} in Tryton")
-        return int(found[0])
+        return int(found[0]) if found else None
 
     def _customer(self, order: dict[str, Any]) -> tuple[int, int]:
         """The web guest's party (found by e-mail among the parties made for guests, else
