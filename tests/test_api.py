@@ -209,7 +209,7 @@ def test_bad_connection_settings_are_refused_up_front(env: ApiEnv) -> None:
     h = admin(env)
     url = client_path(env, "/connections")
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"connector": "magento"}, "'magento' is not installed"),
+        ({"connector": "prestashop"}, "'prestashop' is not installed"),
         ({"settings": {"base_url": "ftp://x"}}, "base_url"),
         ({"settings": {"base_url": "http://x", "hmac_secret": "x"}}, "send it in secrets"),
         ({"settings": {"base_url": "http://x", "rules": {"price_tier": 5}}}, "price_tier"),
