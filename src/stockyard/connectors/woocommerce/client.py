@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.downloads import count
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/wp-json/wc/v3"
@@ -98,7 +99,7 @@ class WooCommerceClient:
 
     def _read(self, response: httpx.Response, what: str) -> bytes:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_answer:
+        if (count(declared) or 0) > self.max_answer:
             raise self._too_large(what)
         chunks, size = [], 0
         for chunk in response.iter_bytes():

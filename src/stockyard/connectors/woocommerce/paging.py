@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from stockyard.connectors.downloads import count
 from stockyard.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def last_page(headers: Mapping[str, str]) -> int:
 
 
 def _count(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() and len(text) < 19 else None
+    return None if text is None else count(text)
 
 
 def rows_of(answer: Any, what: str) -> list[Obj]:
