@@ -188,9 +188,9 @@ def _kind(content: bytes, name: str, accept: Sequence[ImageType], taker: str) ->
 def retry_after(value: str) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP-date), None if unreadable."""
     value = value.strip()
-    seconds = count(value)
-    if seconds is not None:
-        return float(seconds)
+    delta = count(value)
+    if delta is not None:
+        return float(delta)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
