@@ -21,10 +21,12 @@ import re
 from typing import Any
 
 from stockyard.connectors.base import ChannelImage
+from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.errors import PermanentError
 
 _ID = re.compile(r"[1-9][0-9]{0,19}")
+_IMAGE_ID = re.compile(r"[0-9]{1,20}")  # 0: the placeholder older versions answer
 
 
 def add_image(api: WooCommerceClient, product_id: str, image: ChannelImage) -> str:
@@ -84,11 +86,21 @@ def _images(api: WooCommerceClient, product_id: str) -> list[dict[str, Any]]:
     if not _ID.fullmatch(product_id):
         raise PermanentError(f"woocommerce: {product_id[:40]!r} is not a product id")
     row, _ = api.call("GET", f"/products/{product_id}", "read product images")
-    return list(row.get("images") or [])
+    return _images_in(row, "read product images")
 
 
 def _write(
     api: WooCommerceClient, product_id: str, images: list[dict[str, Any]], what: str
 ) -> list[dict[str, Any]]:
     row, _ = api.call("PUT", f"/products/{product_id}", what, {"images": images})
-    return list(row.get("images") or [])
+    return _images_in(row, what)
+
+
+def _images_in(answer: Any, what: str) -> list[dict[str, Any]]:
+    """A product answer's images, each an object with an id, or a PermanentError."""
+    images = paging.object_of(answer, what).get("images") or []
+    if not isinstance(images, list) or not all(
+        isinstance(i, dict) and _IMAGE_ID.fullmatch(str(i.get("id"))) for i in images
+    ):
+        raise PermanentError(f"woocommerce: {what}: the answer's images are not images with ids")
+    return images
