@@ -149,6 +149,23 @@ def test_a_product_whose_images_are_out_of_shape_is_a_clear_error(answer: Any) -
         media.delete_image(_Api(answer), "5", "1")  # type: ignore[arg-type]
 
 
+def test_the_placeholder_an_older_store_answers_is_not_written_back_as_an_image() -> None:
+    placeholder = {"images": [{"id": 0, "src": "https://shop.example.com/placeholder.png"}]}
+    api = _Api(placeholder, {"images": [{"id": 31, "name": "front stockyard x"}]})
+    sent: list[Any] = []
+    answer = api.call
+
+    def call(*args: Any, **kwargs: Any) -> tuple[Any, dict[str, str]]:
+        sent.append(args[3] if len(args) > 3 else None)
+        return answer(*args, **kwargs)
+
+    api.call = call  # type: ignore[method-assign]
+    image = ChannelImage("front", {"url": "https://cdn.example.com/a.jpg"})
+    with pytest.raises(PermanentError, match="not in the product's answer"):
+        media.add_image(api, "5", image)  # type: ignore[arg-type]
+    assert [i.get("id") for i in sent[1]["images"]] == [None]  # only the new one, by src
+
+
 # ------------------------------------------------------------------ 5. rate-limit key
 
 

@@ -41,7 +41,7 @@ def add_image(api: WooCommerceClient, product_id: str, image: ChannelImage) -> s
     new: dict[str, Any] = {"src": url, "name": f"{image.code} {mark}"}
     if image.fields.get("alt"):
         new["alt"] = str(image.fields["alt"])
-    kept: list[dict[str, Any]] = [{"id": int(i["id"])} for i in current]
+    kept: list[dict[str, Any]] = _kept(current)
     kept.insert(_position(image, len(kept)), new)
     answer = _write(api, product_id, kept, f"add image {image.code}")
     made = _find(answer, mark)
@@ -59,9 +59,15 @@ def delete_image(api: WooCommerceClient, product_id: str, image_id: str) -> None
         if exc.status == 404:
             return
         raise
-    kept = [{"id": int(i["id"])} for i in current if str(i["id"]) != image_id]
-    if len(kept) != len(current):
+    kept = [i for i in _kept(current) if str(i["id"]) != image_id]
+    if len(kept) != len(_kept(current)):
         _write(api, product_id, kept, f"delete image {image_id}")
+
+
+def _kept(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The product's images to write back, by id: not the placeholder (id 0) that older
+    stores answer for a product without images, which is no attachment."""
+    return [{"id": int(i["id"])} for i in images if int(i["id"])]
 
 
 def _mark(code: str, url: str) -> str:
