@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -70,29 +69,12 @@ def labels(variants: int) -> list[str]:
     return [f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}" for v in range(variants)]
 
 
-def _entry_point_dir(folder: Path) -> str | None:
-    """A dist-info declaring the `magento` connector, for a venv whose package metadata
-    predates it (the worker finds connectors by entry point); None when installed."""
-    if any(ep.name == "magento" for ep in entry_points(group="stockyard.connectors")):
-        return None
-    info = folder / "entry-points" / "stockyard_bench_magento-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stockyard-bench-magento\n")
-    (info / "entry_points.txt").write_text(
-        "[stockyard.connectors]\nmagento = stockyard.connectors.magento:MagentoConnector\n"
-    )
-    return str(info.parent)
-
-
-def _start_worker(url: str, log: Path, extra_path: str | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STOCKYARD_LOG": "WARNING"}
-    if extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
+def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
-        env=env,
+        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
     )
 
 
@@ -148,9 +130,6 @@ def main() -> None:
     allow_local_systems()
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-magento-"))
     url = f"sqlite:///{folder / 'stockyard.db'}"
-    extra_path = _entry_point_dir(folder)
-    if extra_path:
-        sys.path.insert(0, extra_path)
     application = Application.init(url)
     queue, service = application.queue, application.service
     client = service.create_client(ADMIN, "Bench")
@@ -172,7 +151,7 @@ def main() -> None:
             {"access_token": TOKEN},
         ).id
         log = folder / "worker.log"
-        workers = [_start_worker(url, log, extra_path) for _ in range(args.workers)]
+        workers = [_start_worker(url, log) for _ in range(args.workers)]
         try:
             started = time.perf_counter()
             queue.enqueue(client.id, [Request("init_channel", {}, shop)])

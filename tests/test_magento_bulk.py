@@ -27,7 +27,6 @@ from stockyard.application import Application  # noqa: E402
 from stockyard.catalog.models import Product  # noqa: E402
 from stockyard.catalog.store import CatalogStore  # noqa: E402
 from stockyard.connectors.magento import MagentoConnector, bulk  # noqa: E402
-from stockyard.connectors.registry import ConnectorRegistry  # noqa: E402
 from stockyard.engine import ItemFilter, Queue, Request  # noqa: E402
 from stockyard.engine.instructions import RetryPolicy  # noqa: E402
 from stockyard.flows import bulk as flow_bulk  # noqa: E402
@@ -310,16 +309,7 @@ class Env:
 
 
 @pytest.fixture
-def env(served: Served, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    # The shared venv's package metadata may predate the `magento` entry point.
-    installed = ConnectorRegistry.installed.__func__  # type: ignore[attr-defined]
-
-    def with_magento(cls: type[ConnectorRegistry], *args: Any, **kw: Any) -> ConnectorRegistry:
-        registry: ConnectorRegistry = installed(cls, *args, **kw)
-        registry.add("magento", MagentoConnector)
-        return registry
-
-    monkeypatch.setattr(ConnectorRegistry, "installed", classmethod(with_magento))
+def env(served: Served, tmp_path: Any) -> Iterator[Env]:
     policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, timeout=300.0)
     queue = make_queue(f"sqlite:///{tmp_path}/bulk.db", fast_instructions(policy))
     tenancy = Tenancy(queue.db)
