@@ -9,6 +9,8 @@ Reported: wall time from the init to an idle queue, requests by kind, bulk opera
 against the floor of requests the caps allow per chunk of 1,000 products:
   bulks: ceil(children / 5,000) + 2 (parents, stock), each needing >= 1 status read and
   one look for an open bulk of the same elements (its resume);
+  whether each variant's SKU is in the store already (linked or not: an existing product
+  is updated, never saved whole): ceil(children / 300) reads before the first bulk;
   children's ids and whether their parents exist: ceil((children + products) / 300) reads
   (the page cap; SKUs of <= 5,000 characters);
   1 attribute read per option a worker's connector has not read yet.
@@ -102,7 +104,7 @@ def floor(n: int, variants: int) -> int:
         chunk = min(MagentoConnector.bulk_chunk, n - start)
         children = chunk * variants
         bulks = math.ceil(children / 5000) + 2
-        total += 3 * bulks + math.ceil((children + chunk) / 300)
+        total += 3 * bulks + math.ceil(children / 300) + math.ceil((children + chunk) / 300)
     return total
 
 
