@@ -9,6 +9,8 @@ Reported: wall time from the init to an idle queue, requests by kind, bulk opera
 against the floor of requests the caps allow per chunk of 1,000 products:
   bulks: ceil(children / 5,000) + 2 (parents, stock), each needing >= 1 status read and
   one look for an open bulk of the same elements (its resume);
+  whether each variant's SKU is in the store already (linked or not: an existing product
+  is updated, never saved whole): ceil(children / 300) reads before the first bulk;
   children's ids and whether their parents exist: ceil((children + products) / 300) reads
   (the page cap; SKUs of <= 5,000 characters);
   1 attribute read per option a worker's connector has not read yet.
@@ -27,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -70,29 +71,12 @@ def labels(variants: int) -> list[str]:
     return [f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}" for v in range(variants)]
 
 
-def _entry_point_dir(folder: Path) -> str | None:
-    """A dist-info declaring the `magento` connector, for a venv whose package metadata
-    predates it (the worker finds connectors by entry point); None when installed."""
-    if any(ep.name == "magento" for ep in entry_points(group="stockyard.connectors")):
-        return None
-    info = folder / "entry-points" / "stockyard_bench_magento-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stockyard-bench-magento\n")
-    (info / "entry_points.txt").write_text(
-        "[stockyard.connectors]\nmagento = stockyard.connectors.magento:MagentoConnector\n"
-    )
-    return str(info.parent)
-
-
-def _start_worker(url: str, log: Path, extra_path: str | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STOCKYARD_LOG": "WARNING"}
-    if extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
+def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
-        env=env,
+        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
     )
 
 
@@ -120,7 +104,7 @@ def floor(n: int, variants: int) -> int:
         chunk = min(MagentoConnector.bulk_chunk, n - start)
         children = chunk * variants
         bulks = math.ceil(children / 5000) + 2
-        total += 3 * bulks + math.ceil((children + chunk) / 300)
+        total += 3 * bulks + math.ceil(children / 300) + math.ceil((children + chunk) / 300)
     return total
 
 
@@ -148,9 +132,6 @@ def main() -> None:
     allow_local_systems()
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-magento-"))
     url = f"sqlite:///{folder / 'stockyard.db'}"
-    extra_path = _entry_point_dir(folder)
-    if extra_path:
-        sys.path.insert(0, extra_path)
     application = Application.init(url)
     queue, service = application.queue, application.service
     client = service.create_client(ADMIN, "Bench")
@@ -172,7 +153,7 @@ def main() -> None:
             {"access_token": TOKEN},
         ).id
         log = folder / "worker.log"
-        workers = [_start_worker(url, log, extra_path) for _ in range(args.workers)]
+        workers = [_start_worker(url, log) for _ in range(args.workers)]
         try:
             started = time.perf_counter()
             queue.enqueue(client.id, [Request("init_channel", {}, shop)])

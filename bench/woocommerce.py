@@ -14,11 +14,7 @@ one look-up of all its SKUs, create_product's look-up, the create, the variation
 batch). The longest bulk_products item is reported: on the double it is the flow's own
 cost, a real store adds 0.3-1 s a call.
 
-    PYTHONPATH=src:. .venv/bin/python -m bench.woocommerce [--products 1000] [--variants 3]
-
-The worker must import this checkout's `stockyard` (PYTHONPATH), and while the installed
-package's entry points do not name `woocommerce` yet, the worker is started through this
-module (`--worker`), which registers the connector class as an entry point would.
+    .venv/bin/python -m bench.woocommerce [--products 1000] [--variants 3]
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ from stockyard.accounts import Principal
 from stockyard.application import Application
 from stockyard.catalog.models import Product
 from stockyard.catalog.store import CatalogStore
-from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.engine import ItemFilter, Queue, Request
 
 ADMIN = Principal("bench", platform_admin=True)
@@ -73,37 +68,12 @@ def _size(v: int) -> str:
     return f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}"
 
 
-def _with_woocommerce(registry: ConnectorRegistry) -> ConnectorRegistry:
-    from stockyard.connectors.woocommerce import WooCommerceConnector
-
-    if registry.get("woocommerce") is None:
-        registry.add("woocommerce", WooCommerceConnector)
-    return registry
-
-
-def _run_worker(db: str) -> None:
-    """`stockyard worker`, with the woocommerce connector registered."""
-    installed = ConnectorRegistry.installed.__func__  # type: ignore[attr-defined]
-
-    def with_woo(cls: type[ConnectorRegistry], *args: Any, **kwargs: Any) -> ConnectorRegistry:
-        return _with_woocommerce(installed(cls, *args, **kwargs))
-
-    ConnectorRegistry.installed = classmethod(with_woo)  # type: ignore[method-assign,assignment]
-    from stockyard.cli import main
-
-    sys.argv = ["stockyard", "worker", "--poll", "0.1", "--db", db]
-    main()
-
-
 def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    here = Path(__file__).resolve().parents[1]
-    path = os.pathsep.join([str(here / "src"), str(here), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.woocommerce", "--worker", "--db", url],
-        cwd=here,
+        [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "STOCKYARD_LOG": "WARNING", "PYTHONPATH": path},
+        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
     )
 
 
@@ -152,17 +122,11 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100)
     parser.add_argument("--variants", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     allow_local_systems()
-    if args.worker:
-        _run_worker(args.db)
-        return
     folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-woocommerce-"))
     url = f"sqlite:///{folder / 'stockyard.db'}"
     application = Application.init(url)
-    _with_woocommerce(application.connectors)
     queue, service = application.queue, application.service
     client = service.create_client(ADMIN, "Bench")
     double = WooCommerceBulkDouble()

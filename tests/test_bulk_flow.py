@@ -4,7 +4,8 @@ against the WooCommerce double (every request checked against the wc/v3 contract
 - a connector whose bulk write does not replace the variant list (WooCommerce, Magento)
   gets a variant the source dropped deleted by its own item, as the per-product path does;
 - a connector says how many products one bulk_products item takes (`bulk_chunk`):
-  the fan-out chunks by it and an item refuses more;
+  the fan-out chunks by it and a larger item (queued before the connection changed
+  connector) is split into items of it;
 - a re-sync through the bulk path queues add_image only for images that changed and
   deletes the images the source dropped, as the per-product path does."""
 
@@ -115,14 +116,31 @@ def test_the_fan_out_chunks_by_the_connectors_size_and_an_item_takes_no_more(
     assert env.items("failed") == []
     assert len(env.store.linked(env.channel_id, "product")) == 10
 
-    payload = {"product_ids": [1, 2, 3, 4, 5], "mode": "update"}
+    # An item larger than the connector's chunk (queued before the connection changed
+    # connector) is split into items of the chunk, which write the products.
+    ids = sorted(s[0] for s in env.store.product_summaries(env.client_id))[:5]
+    payload = {"product_ids": ids, "mode": "update"}
     (item,) = env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
     env.run()
-    failed = env.queue.get(env.client_id, item)
-    assert (failed.status, failed.error) == (
-        "failed",
-        "invalid payload: 'product_ids' takes at most 4 ids, got 5",
-    )
+    assert env.queue.get(env.client_id, item).status == "done"
+    split = [i for i in env.items(instruction="bulk_products") if i.id > item]
+    assert sorted(i.payload["product_ids"] for i in split) == [ids[:4], ids[4:]]
+    assert {i.status for i in split} == {"done"} and env.items("failed") == []
+
+
+def test_an_item_too_large_for_a_connector_without_bulk_becomes_one_item_each(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(env, *(product(n) for n in range(3)))
+    ids = sorted(s[0] for s in env.store.product_summaries(env.client_id))
+    monkeypatch.setattr(WooCommerceConnector, "bulk_chunk", 2)
+    monkeypatch.setattr(WooCommerceConnector, "offers_bulk_products", classmethod(lambda c: False))
+    payload = {"product_ids": ids, "mode": "add"}
+    env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
+    env.run()
+    added = env.items(instruction="add_product")
+    assert sorted(i.payload["product_id"] for i in added) == ids
+    assert env.items("failed") == [] and len(env.store.linked(env.channel_id, "product")) == 3
 
 
 # ------------------------------------------------------------------ images

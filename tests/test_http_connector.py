@@ -6,10 +6,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from stockyard.connectors.base import ChannelProduct, ChannelVariant
-from stockyard.connectors.http import HttpConnector
+from stockyard.connectors.base import REDACTED, ChannelProduct, ChannelVariant
+from stockyard.connectors.http import HttpConnector, classify
 from stockyard.connectors.registry import ConnectorRegistry
 from stockyard.errors import PermanentError, TransientError
 from stockyard.tenancy import Connection
@@ -85,3 +86,14 @@ def test_connectors_are_found_by_entry_point_and_rebuilt_on_new_settings(remote:
     with pytest.raises(PermanentError, match="'prestashop', which is not installed"):
         registry.for_connection(unknown, "channel")
     registry.close()
+
+
+def test_a_secret_echoed_across_the_excerpt_cut_is_still_redacted() -> None:
+    secret = "Bearer " + "k" * 40
+    connector = HttpConnector({"base_url": "https://shop.example", "authorization": secret})
+    body = "x" * 280 + secret + " and more"  # the old excerpt cut at 300, inside the secret
+    error = classify(httpx.Response(400, text=body), "push product")
+    assert error is not None
+    connector.redact_error(error)
+    assert "kkkkk" not in str(error)
+    assert REDACTED in str(error)

@@ -313,7 +313,7 @@ def test_ipv6_callers_are_keyed_by_their_64(env: ApiEnv) -> None:
     assert at("2001:db8:1:2::1") == at("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
     assert at("2001:db8:1:3::1") != at("2001:db8:1:2::1")
     assert at("192.0.2.7") == "192.0.2.7" and at("::ffff:192.0.2.7") == "192.0.2.7"
-    assert at("testclient") == "testclient" and at(None) == "?"
+    assert at("testclient") == at(None) == deps.NOT_AN_ADDRESS
     # One /64 shares one per-address sign-in bucket however it rotates.
     accounts = env.service.accounts
     for n in range(50):

@@ -16,12 +16,10 @@ Skipped when the document is not installed (bash scripts/install-magento-openapi
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -98,26 +96,6 @@ class Deployment:
 
 
 @pytest.fixture
-def magento_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The `magento` entry point, for this process and the worker's, when the installed
-    stockyard predates it (the shared virtualenv is installed from main)."""
-    if any(ep.name == "magento" for ep in entry_points(group="stockyard.connectors")):
-        return
-    folder = tmp_path / "entry-points"
-    dist = folder / "stockyard_branch_connectors-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: stockyard-branch-connectors\nVersion: 0\n"
-    )
-    (dist / "entry_points.txt").write_text(
-        "[stockyard.connectors]\nmagento = stockyard.connectors.magento:MagentoConnector\n"
-    )
-    monkeypatch.syspath_prepend(str(folder))
-    inherited = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(folder), inherited) if p))
-
-
-@pytest.fixture
 def served() -> Iterator[Served]:
     double = MagentoDouble()
     # The store's global select attribute for variants without options (Tryton's).
@@ -179,7 +157,6 @@ def _now() -> str:
 
 def test_tryton_to_magento_through_a_worker(
     tmp_path: Path,
-    magento_registered: None,
     tryton: Running,
     served: Served,
     worker: Callable[[], Any],

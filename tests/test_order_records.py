@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 
 from stockyard.application import Application
-from stockyard.connectors.base import Connector
-from stockyard.connectors.woocommerce import WooCommerceConnector
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.engine.instructions import RetryPolicy
 from stockyard.flows.orders import order_request
@@ -44,12 +42,9 @@ class DecimalQuantityStore(WooCommerceDouble):
 
 
 class Env:
-    def __init__(self, url: str, name: str, cls: type[Connector], settings: dict[str, Any]):
+    def __init__(self, url: str, name: str, settings: dict[str, Any]):
         self.queue: Queue = make_queue(url, fast_instructions(POLICY))
         self.app = Application(self.queue.db, queue=self.queue)
-        # The shared venv's entry points come from the main checkout: register the branch's.
-        if self.app.connectors.get(name) is None:
-            self.app.connectors.add(name, cls)
         tenancy = Tenancy(self.queue.db)
         self.client = tenancy.ensure_client("default")
         tenancy.add_connection(
@@ -70,7 +65,7 @@ class Env:
 def woo_env(tmp_path: Any) -> Iterator[tuple[Env, WooCommerceDouble]]:
     with serve(DecimalQuantityStore()) as s:
         settings = {"url": s.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
-        env = Env(f"sqlite:///{tmp_path}/woo.db", "woocommerce", WooCommerceConnector, settings)
+        env = Env(f"sqlite:///{tmp_path}/woo.db", "woocommerce", settings)
         yield env, s.double
         env.queue.db.close()
         assert s.double.refused == [] and s.double.broken == []
@@ -102,13 +97,12 @@ def test_a_woocommerce_order_its_mapping_cannot_read_fails_alone_saying_why(
 def magento_env(tmp_path: Any) -> Iterator[tuple[Env, Any]]:
     if not magento_contract.installed():
         pytest.skip(magento_contract.skip_reason())
-    from stockyard.connectors.magento import MagentoConnector
     from tests.support.magento_double import TOKEN, MagentoDouble
     from tests.support.magento_double import serve as serve_magento
 
     with serve_magento(MagentoDouble()) as s:
         settings = {"url": s.url, "access_token": TOKEN}
-        env = Env(f"sqlite:///{tmp_path}/mg.db", "magento", MagentoConnector, settings)
+        env = Env(f"sqlite:///{tmp_path}/mg.db", "magento", settings)
         yield env, s.double
         env.queue.db.close()
         assert [r.violation for r in s.double.received if r.violation] == []

@@ -622,14 +622,16 @@ def test_a_bulk_file_over_the_cap_is_refused_not_read(
         bulk.bulk_products(connector(served), tees(1), {}, "item-big")
 
 
-def test_a_bulk_item_takes_at_most_a_chunk_of_products(env: Env) -> None:
-    payload = {"product_ids": list(range(1, ShopifyConnector.bulk_chunk + 2)), "mode": "add"}
+def test_a_bulk_item_is_read_with_a_bounded_list_of_products(env: Env) -> None:
+    # Up to MOST_IDS an item is split into chunks of the connector's (tests/test_bulk_flow.py).
+    payload = {"product_ids": list(range(1, flow_bulk.MOST_IDS + 2)), "mode": "add"}
     (item,) = env.queue.enqueue(env.client_id, [Request("bulk_products", payload, env.channel_id)])
     env.run()
     failed = env.queue.get(env.client_id, item)
     assert (failed.status, failed.error) == (
         "failed",
-        "invalid payload: 'product_ids' takes at most 1000 ids, got 1001",
+        f"invalid payload: 'product_ids' takes at most {flow_bulk.MOST_IDS} ids,"
+        f" got {flow_bulk.MOST_IDS + 1}",
     )
     assert env.double.bulk.operations == []  # type: ignore[attr-defined]
 

@@ -293,9 +293,6 @@ def env(served: Served, tmp_path: Any) -> Iterator[Env]:
     policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, timeout=120.0)
     queue = make_queue(f"sqlite:///{tmp_path}/bulk.db", fast_instructions(policy))
     app = Application(queue.db, queue=queue)
-    # The shared venv's entry points come from the main checkout (no woocommerce yet).
-    if app.connectors.get("woocommerce") is None:
-        app.connectors.add("woocommerce", WooCommerceConnector)
     tenancy = Tenancy(queue.db)
     client_id = tenancy.ensure_client("default")
     source = tenancy.add_connection(

@@ -13,13 +13,11 @@ valid against the contract, and carried the consumer key.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,6 @@ from systems.launch import (
 )
 
 from stockyard.application import Application
-from stockyard.connectors.registry import ENTRY_POINT
 from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.engine import ItemFilter, Queue, Request
 from stockyard.service import Stockyard
@@ -118,28 +115,6 @@ def served() -> Iterator[Served]:
         assert all(r.authorized for r in s.double.received)
 
 
-@pytest.fixture
-def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The `woocommerce` entry point, for this process and the worker it starts: the shared
-    venv's entry points come from the main checkout, which has no woocommerce connector yet.
-    A distribution holding only that entry point, on both paths (PYTHONPATH, which already
-    puts this checkout's src first, is inherited by the worker)."""
-    if any(ep.name == "woocommerce" for ep in entry_points(group=ENTRY_POINT)):
-        return
-    site = tmp_path / "entry-points"
-    info = site / "stockyard_woocommerce_e2e-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: stockyard-woocommerce-e2e\nVersion: 0\n"
-    )
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT}]\nwoocommerce = stockyard.connectors.woocommerce:WooCommerceConnector\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
-    paths = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
-
-
 def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
     application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
     queue, service = application.queue, application.service
@@ -200,7 +175,6 @@ def test_tryton_to_woocommerce_through_a_worker(
     tmp_path: Path,
     tryton: Running,
     served: Served,
-    registered: None,
     worker: Callable[[], Any],
     api: Callable[[], str],
 ) -> None:

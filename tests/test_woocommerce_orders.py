@@ -257,10 +257,6 @@ def test_webhooks_refused_or_taken_with_nothing_to_do(served: Served) -> None:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[ApiEnv]:
     e = ApiEnv(f"sqlite:///{tmp_path}/woo.db")
-    # The shared venv's entry points come from the main checkout, which has no woocommerce
-    # connector yet; register the branch's class the way an installed one would be.
-    if e.service.connectors.get("woocommerce") is None:
-        e.service.connectors.add("woocommerce", WooCommerceConnector)
     yield e
     e.close()
 

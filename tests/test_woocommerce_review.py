@@ -270,8 +270,6 @@ def test_unsigned_pings_cannot_make_a_signed_delivery_429(tmp_path: Path) -> Non
     """A ping is unsigned: anyone can send one, so it spends its sender's address budget,
     never the connection's, which the store's signed deliveries need."""
     env = ApiEnv(f"sqlite:///{tmp_path}/ping.db", ApiSettings(rate_per_second=0.01, rate_burst=3))
-    if env.service.connectors.get("woocommerce") is None:
-        env.service.connectors.add("woocommerce", WooCommerceConnector)
     conn = env.service.create_connection(
         env.root,
         env.a.id,

@@ -34,21 +34,19 @@ import asyncio
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from systems.net import free_port
 
 from tests.support import magento_contract as contract
+from tests.support.app_servers import lend
 from tests.support.magento_double_bulk import BulkMixin
 from tests.support.magento_double_media import MediaMixin
 from tests.support.magento_double_orders import OrdersMixin
@@ -499,17 +497,8 @@ class Served:
 
 @contextmanager
 def serve(double: MagentoDouble) -> Iterator[Served]:
-    """`double` on 127.0.0.1 on a free port (uvicorn in a thread), stopped on exit."""
-    port = free_port()
-    config = uvicorn.Config(double.app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield Served(double, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    """`double` on 127.0.0.1 (uvicorn in a thread) until exit. The server is one this
+    process keeps and lends to a double at a time (tests/support/app_servers.py): starting
+    and stopping one per test cost 0.2 s a test."""
+    with lend(double.app) as url:
+        yield Served(double, url)

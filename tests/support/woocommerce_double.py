@@ -39,7 +39,8 @@ Modelled (docs/woocommerce-notes.md says what only a real store confirms):
   `webhook_headers`, the answers recorded in `delivered`. Changes made through the API
   (PUT) deliver nothing: tests call `touch` for that.
 
-Serve it with `serve(double)` (uvicorn in a thread, on a free port), as the Shopify double.
+Serve it with `serve(double)` (uvicorn in a thread on 127.0.0.1, a server the process keeps
+and lends: tests/support/app_servers.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ import hmac
 import json
 import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,14 +60,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from systems.net import free_port
 
 from tests.support import woocommerce_contract as contract
+from tests.support.app_servers import lend
 
 PREFIX = "/wp-json/wc/v3"
 CONSUMER_KEY = "ck_" + "3f9a1c" * 6 + "ab"
@@ -790,17 +789,8 @@ class Served:
 
 @contextmanager
 def serve(double: WooCommerceDouble) -> Iterator[Served]:
-    """`double` on 127.0.0.1 on a free port (uvicorn in a thread), stopped on exit."""
-    port = free_port()
-    config = uvicorn.Config(double.app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield Served(double, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    """`double` on 127.0.0.1 (uvicorn in a thread) until exit. The server is one this
+    process keeps and lends to a double at a time (tests/support/app_servers.py): starting
+    and stopping one per test cost 0.2 s a test."""
+    with lend(double.app) as url:
+        yield Served(double, url)

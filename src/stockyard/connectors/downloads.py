@@ -141,6 +141,9 @@ def _get(http: httpx.Client, url: str, limit: _Limit) -> bytes:
     raise PermanentError(f"image {name}: more than {MAX_REDIRECTS} redirects")
 
 
+MAX_DIGITS = 18  # a count longer than this is no count (and int() takes it in time)
+
+
 def _check(response: httpx.Response, name: str, max_bytes: int) -> None:
     status = response.status_code
     if status in (408, 425, 429) or status >= 500:
@@ -155,7 +158,8 @@ def _check(response: httpx.Response, name: str, max_bytes: int) -> None:
     if encoding not in ("", "identity"):
         raise PermanentError(f"image {name} came {encoding[:30]}-encoded, not as asked unencoded")
     length = response.headers.get("content-length", "").strip()
-    if length.isdigit() and int(length) > max_bytes:
+    declared = count(length)
+    if declared is not None and declared > max_bytes:
         raise PermanentError(f"image {name} is larger than {max_bytes} bytes")
 
 
@@ -184,8 +188,9 @@ def _kind(content: bytes, name: str, accept: Sequence[ImageType], taker: str) ->
 def retry_after(value: str) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP-date), None if unreadable."""
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    delta = count(value)
+    if delta is not None:
+        return float(delta)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -194,3 +199,12 @@ def retry_after(value: str) -> float | None:
         when = when.replace(tzinfo=dt.UTC)
     seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
     return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def count(text: str) -> int | None:
+    """A header's non-negative count (Content-Length, Retry-After, X-WP-Total), None unless
+    it is ASCII decimal digits: `str.isdigit` also takes "²" and Arabic-Indic digits, which
+    int() refuses, as it refuses more than 4,300 digits."""
+    if 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockyard import outbound
 from stockyard.connectors.base import (
+    ERROR_LIMIT,
     ChannelImage,
     ChannelProduct,
     ChannelVariant,
@@ -123,15 +124,20 @@ class HttpSettings(BaseModel):
         return value
 
 
+# Cut well past ERROR_LIMIT: redaction runs on the error later, and a secret cut in two
+# here could not be matched; anything beyond ERROR_LIMIT is cut off after it anyway.
+EXCERPT_LIMIT = ERROR_LIMIT + 4096
+
+
 def _excerpt(response: httpx.Response) -> str:
     try:
         body = response.json()
         message = body.get("error") or body.get("message") if isinstance(body, dict) else None
         if message:
-            return str(message)[:300]
+            return str(message)[:EXCERPT_LIMIT]
     except ValueError:
         pass
-    return response.text[:300] or response.reason_phrase
+    return response.text[:EXCERPT_LIMIT] or response.reason_phrase
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -34,6 +34,9 @@ from stockyard.tenancy import Connection
 BULK_THRESHOLD = 1000
 BULK_CHUNK = Connector.bulk_chunk  # the chunk of a connector that sets none of its own
 MODES = ("add", "update")
+# The most ids an item is read with: a chunk of any connector's, split into chunks of the
+# connection's current one (an item queued before the connection changed connector).
+MOST_IDS = 10 * BULK_CHUNK
 
 
 def chunked(
@@ -61,7 +64,7 @@ def one_item(
         ctx.enqueue("update_product", payload, channel.id, refs)
 
 
-def _ids(ctx: Context, cap: int) -> list[int]:
+def _ids(ctx: Context) -> list[int]:
     ids = ctx.payload.get("product_ids")
     if (
         not isinstance(ids, list)
@@ -69,13 +72,29 @@ def _ids(ctx: Context, cap: int) -> list[int]:
         or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
     ):
         raise InvalidInput("invalid payload: 'product_ids' must be a non-empty list of ids")
-    if len(ids) > cap:
-        # One item is one chunk, the connector's: a larger list would not be bounded in
-        # time, in size, or in what a failure makes redo.
+    if len(ids) > MOST_IDS:
         raise InvalidInput(
-            f"invalid payload: 'product_ids' takes at most {cap} ids, got {len(ids)}"
+            f"invalid payload: 'product_ids' takes at most {MOST_IDS} ids, got {len(ids)}"
         )
     return ids
+
+
+def _requeued(
+    ctx: Context, channel: Connection, remote: Connector, mode: str, ids: list[int]
+) -> bool:
+    """Whether the item was queued again in the items this connector takes: one per product
+    without a bulk path, chunks of its `bulk_chunk` for a list longer than that (either
+    way, queued before the connection changed connector). One item is one chunk: a larger
+    list would not be bounded in time, in size, or in what a failure makes redo."""
+    if not remote.offers_bulk_products():
+        for product_id in ids:
+            one_item(ctx, channel, mode, product_id, ())
+        return True
+    if len(ids) <= remote.bulk_chunk:
+        return False
+    force = ctx.payload.get("force") is True
+    chunked(ctx, channel, [(i, "") for i in ids], mode, force, remote.bulk_chunk)
+    return True
 
 
 @flow
@@ -85,10 +104,8 @@ def bulk_products(services: Services, ctx: Context) -> None:
     if mode not in MODES:
         raise InvalidInput("invalid payload: 'mode' must be 'add' or 'update'")
     remote = services.connector(channel, "channel")
-    ids = _ids(ctx, remote.bulk_chunk)
-    if not remote.offers_bulk_products():
-        for product_id in ids:  # the connection changed connector since the fan-out
-            one_item(ctx, channel, mode, product_id, ())
+    ids = _ids(ctx)
+    if _requeued(ctx, channel, remote, mode, ids):
         return
     rules = rules_of(channel)
     chosen: list[tuple[StoredProduct, ChannelProduct]] = []

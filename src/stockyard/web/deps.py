@@ -57,15 +57,22 @@ def limit(request: Request, key: str) -> None:
         raise RateLimited(wait)
 
 
+# The one per-address key of callers that are not IP addresses (a test client, a Unix
+# socket, a forged forwarding header); no address renders as it.
+NOT_AN_ADDRESS = "not-an-ip-address"
+
+
 def address(request: Request) -> str:
     """The key of the caller's per-address buckets: an IPv6 caller by its /64 (one host or
     site is commonly given a whole /64, so its 2^64 addresses would each be a fresh bucket),
-    an IPv4 caller (or IPv4-mapped IPv6) as is."""
-    host = request.client.host if request.client else "?"
+    an IPv4 caller (or IPv4-mapped IPv6) as is. Every caller that is not an IP address
+    shares one bucket: behind a proxy passing X-Forwarded-For through, the client string is
+    whatever the sender wrote, and each made-up value would be a fresh allowance."""
+    host = request.client.host if request.client else ""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return host  # not an address (a test client, a Unix socket): as given
+        return NOT_AN_ADDRESS
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)

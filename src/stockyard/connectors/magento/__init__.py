@@ -44,6 +44,7 @@ from stockyard.connectors.magento import prices as tier_prices
 from stockyard.connectors.magento.client import (
     MagentoClient,
     MagentoNotFound,
+    is_number,
     items,
     message,
     obj,
@@ -165,7 +166,7 @@ def _named(failure: Any, results: Mapping[str, Result]) -> list[str]:
 
 def _find_option(attribute: Obj, label: str) -> int | None:
     for choice in attribute.get("options") or []:
-        if choice.get("label") == label and str(choice.get("value", "")).isdigit():
+        if choice.get("label") == label and is_number(str(choice.get("value", ""))):
             return int(choice["value"])
     return None
 
@@ -548,7 +549,9 @@ class MagentoConnector(Connector):
     def _stock(self, v: ChannelVariant) -> dict[str, float]:
         """MSI source code -> the variant's quantity there."""
         per_warehouse = v.fields.get("stock")
-        if self.config.sources and isinstance(per_warehouse, Mapping):
+        # An empty mapping is no stock per warehouse (the rules give one to every variant
+        # of a channel with sources): the total goes to source_code, not 0 to each source.
+        if self.config.sources and isinstance(per_warehouse, Mapping) and per_warehouse:
             levels: dict[str, float] = {}
             for warehouse, source in self.config.sources.items():
                 levels[source] = levels.get(source, 0) + float(per_warehouse.get(warehouse) or 0)

@@ -79,7 +79,8 @@ class Stage:
     route: str
     elements: list[Obj]
     owner: Callable[[Obj], str]  # element -> SKU
-    bulks: list[str] = field(default_factory=list)  # UUIDs, one per part
+    # (UUID, its elements) per part: an operation that names no product fails its part
+    bulks: list[tuple[str, list[Obj]]] = field(default_factory=list)
 
 
 def bulk_products(
@@ -130,7 +131,10 @@ class Run:
         simples: list[Obj] = []
         configurables: list[ChannelProduct] = []
         self._collisions(products)
-        known = self._lookup([v.sku for p in products if p.code in remote_ids for v in p.variants])
+        # Every SKU, linked or not: a first sync of a store that has the products already
+        # sends them unlinked, and they must get what the per-product path sends after
+        # find_product links them, not a whole new body (status, URL key, visibility).
+        known = self._lookup([v.sku for p in products for v in p.variants])
         for p in products:
             if p.code in self.errors:
                 continue
@@ -294,7 +298,7 @@ class Run:
     def _legacy_stock(self, levels: dict[str, dict[str, float]], owner: dict[str, str]) -> None:
         """Stock items SKU by SKU: one the store refuses leaves only its product unstocked
         (the flow sends its variants again, by the per-product path)."""
-        for sku in self.c.stock.set_each(levels, compare=True):
+        for sku in self.c.stock.set_each(levels, compare=True, check=self.check):
             self.unstocked.add(owner.get(sku, ""))
 
     # ------------------------------------------------------------ ids of children
@@ -306,6 +310,7 @@ class Run:
         plain = [s for s in skus if "," not in s]  # `in` splits its value on commas
         found = self.c._search([s for s in skus if "," in s])
         for chunk in _lookups(plain):
+            self.check()
             prefix = "searchCriteria[filterGroups][0][filters][0]"
             answer = self.api.get(
                 "V1/products",
@@ -331,13 +336,13 @@ class Run:
         for stage in stages:
             self._start(stage, owner)
         for stage in stages:
-            for bulk in stage.bulks:
-                self._fail(stage, bulk, self._wait(bulk, self.deadline), owner)
+            for bulk, part in stage.bulks:
+                self._fail(stage, bulk, part, self._wait(bulk, self.deadline), owner)
 
     def _start(self, stage: Stage, owner: dict[str, str]) -> None:
         for start in range(0, len(stage.elements), MAX_ELEMENTS):
             part = stage.elements[start : start + MAX_ELEMENTS]
-            found = find.open_bulk(self.api, part, stage.owner)
+            found = find.open_bulk(self.api, part, stage.owner, self.check)
             if found is None:
                 try:
                     found = self._post(stage, part, owner)
@@ -346,7 +351,7 @@ class Run:
                         raise
                     self._no_msi(part, owner)  # a store without MSI: 404 on its routes
                     continue
-            stage.bulks.append(found)
+            stage.bulks.append((found, part))
 
     def _post(self, stage: Stage, part: list[Obj], owner: dict[str, str]) -> str:
         answer = self.api.call("POST", stage.route, part)
@@ -366,6 +371,16 @@ class Run:
                 levels.setdefault(item["sku"], {})[item["source_code"]] = item["quantity"]
         self.c.stock.msi = None  # let the stock module learn it and fall back (or refuse)
         self._legacy_stock(levels, owner)
+
+    def check(self) -> None:
+        """Past the call's deadline a TransientError: no more requests in this call (the
+        retry resumes; what was written stays written)."""
+        if self.clock() >= self.deadline:
+            raise TransientError(
+                f"magento: the bulk call ran out of its {self.wait:g} s: the next attempt"
+                " goes on where this one stopped",
+                retry_after=min(60.0, self.wait),
+            )
 
     def _wait(self, bulk: str, deadline: float) -> list[Obj]:
         """The bulk's operations once none is open; past the deadline a TransientError."""
@@ -391,29 +406,53 @@ class Run:
                 )
             interval = min(interval * 2, self.pacing.max_interval)
 
-    def _fail(self, stage: Stage, bulk: str, ops: list[Obj], owner: dict[str, str]) -> None:
+    def _fail(
+        self, stage: Stage, bulk: str, part: list[Obj], ops: list[Obj], owner: dict[str, str]
+    ) -> None:
+        if not ops:  # a bulk that was posted has an operation per element
+            self._fail_part(stage, part, owner, f"magento: bulk {bulk} has no operations")
+            return
         if all(op.get("status") == COMPLETE for op in ops):
             return
+        skus = {stage.owner(e) for e in part}
         # Which element an operation was is read from its data, not its id: what `id`
         # counts (the request's index or a row id) differs between Magento versions.
-        for op in find.operations(self.api, bulk, "detailed-status"):
-            if op.get("status") == COMPLETE:
-                continue
-            try:
-                sku = stage.owner(find.element(op))
-            except (KeyError, IndexError, TypeError, ValueError):
-                continue
-            code = owner.get(sku)
-            if code is None:
-                continue
-            status = op.get("status")
-            what = FAILURES.get(status, "") if isinstance(status, int) else ""
-            what = what or f"status {status}"
-            text = f"magento: bulk save of {sku} {what}: {op.get('result_message')}"
-            if stage.route == SOURCE_ITEMS:
-                self.unstocked.add(code)
-            else:
-                self.errors.setdefault(code, PermanentError(text))
+        failed = [
+            op
+            for op in find.operations(self.api, bulk, "detailed-status")
+            if op.get("status") != COMPLETE
+        ]
+        unmatched = [op for op in failed if self._sku(stage, op) not in skus]
+        if unmatched or not failed:
+            # Older Magento keeps meta_information otherwise: the failure cannot be told
+            # apart, so none of the part counts as written (never a silent loss).
+            open_ = [o for o in ops if o.get("status") != COMPLETE]
+            shown = unmatched[0] if unmatched else open_[0]
+            text = _why(shown, f"an operation of bulk {bulk} that names none of ours")
+            self._fail_part(stage, part, owner, text)
+        for op in failed:
+            sku = self._sku(stage, op)
+            if sku in skus:
+                self._fail_code(stage, owner.get(sku or "", ""), _why(op, sku or ""))
+
+    @staticmethod
+    def _sku(stage: Stage, op: Obj) -> str | None:
+        try:
+            return stage.owner(find.element(op))
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+
+    def _fail_part(self, stage: Stage, part: list[Obj], owner: dict[str, str], text: str) -> None:
+        for element in part:
+            self._fail_code(stage, owner.get(stage.owner(element), ""), text)
+
+    def _fail_code(self, stage: Stage, code: str, text: str) -> None:
+        if not code:
+            return
+        if stage.route == SOURCE_ITEMS:
+            self.unstocked.add(code)  # the flow sends its variants again
+        else:
+            self.errors.setdefault(code, PermanentError(text))
 
     # ------------------------------------------------------------------ results
 
@@ -424,6 +463,13 @@ class Run:
         # Stock not written: no variant is claimed as sent, so the flow sends them again.
         variants = {} if p.code in self.unstocked else {v.sku: v.sku for v in p.variants}
         return ProductResult(p.code, remote_id=remote, variants=variants)
+
+
+def _why(op: Obj, whose: str) -> str:
+    status = op.get("status")
+    what = FAILURES.get(status, "") if isinstance(status, int) else ""
+    what = what or f"status {status}"
+    return f"magento: bulk save of {whose} {what}: {op.get('result_message')}"
 
 
 def _lookups(skus: list[str]) -> Iterator[list[str]]:

@@ -22,10 +22,16 @@ _PLAIN = re.compile(r"[A-Za-z0-9 ._:+#-]+")
 CANDIDATES = 3  # open bulks checked before posting another
 SKUS_PER_LIKE = 20  # `like` filters ORed in one search of newer open operations
 NEWER_PAGE = 100
+# Pages of newer open operations read before giving up on resuming (then the stage is
+# posted again, which is always safe): a store's total_count alone cannot bound the loop.
+MAX_PAGES = 20
 
 
-def open_bulk(api: MagentoClient, part: list[Obj], whose: Callable[[Obj], str]) -> str | None:
-    """An open bulk (one operation still status 4) of exactly these elements."""
+def open_bulk(
+    api: MagentoClient, part: list[Obj], whose: Callable[[Obj], str], check: Callable[[], None]
+) -> str | None:
+    """An open bulk (one operation still status 4) of exactly these elements. `check`
+    raises once the call's deadline has passed (called before each further request)."""
     sku = whose(part[0])
     if not _PLAIN.fullmatch(sku):
         return None
@@ -52,27 +58,32 @@ def open_bulk(api: MagentoClient, part: list[Obj], whose: Callable[[Obj], str]) 
     }
     wanted = [_normal(e) for e in part]
     for bulk, topic in list(candidates.items())[:CANDIDATES]:
+        check()
         ops = sorted(operations(api, bulk, "detailed-status"), key=lambda op: op.get("id", 0))
         if [_normal(element(op)) for op in ops] == wanted:
             # Resumed over a newer open bulk of the same SKUs, it would run first and
             # the newer (older data) after it: then post again, to run last.
-            return str(bulk) if _newest(api, bulk, topic, part) else None
+            return str(bulk) if _newest(api, bulk, topic, part, check) else None
     return None
 
 
-def _newest(api: MagentoClient, bulk: str, topic: str, part: list[Obj]) -> bool:
+def _newest(
+    api: MagentoClient, bulk: str, topic: str, part: list[Obj], check: Callable[[], None]
+) -> bool:
     """Whether no open operation of the same topic newer than `bulk`'s writes any of
     the part's SKUs (the search sorts operations newest first)."""
     skus = list(dict.fromkeys(sku for e in part for sku in _skus(e)))
     if not topic or not all(_PLAIN.fullmatch(sku) for sku in skus):
         return False  # cannot be searched for: post again, which is always safe
     for start in range(0, len(skus), SKUS_PER_LIKE):
-        if not _newest_of(api, bulk, topic, set(skus[start : start + SKUS_PER_LIKE])):
+        if not _newest_of(api, bulk, topic, set(skus[start : start + SKUS_PER_LIKE]), check):
             return False
     return True
 
 
-def _newest_of(api: MagentoClient, bulk: str, topic: str, skus: set[str]) -> bool:
+def _newest_of(
+    api: MagentoClient, bulk: str, topic: str, skus: set[str], check: Callable[[], None]
+) -> bool:
     params: dict[str, Any] = {}
     for n, sku in enumerate(sorted(skus)):
         prefix = f"searchCriteria[filterGroups][0][filters][{n}]"
@@ -87,13 +98,18 @@ def _newest_of(api: MagentoClient, bulk: str, topic: str, skus: set[str]) -> boo
         "searchCriteria[sortOrders][0][direction]": "DESC",
         "searchCriteria[pageSize]": NEWER_PAGE,
     }
-    page = 1
-    while True:
+    seen: set[str] = set()
+    for page in range(1, MAX_PAGES + 1):
+        check()
         answer = obj(
             api.get("V1/bulk", params | {"searchCriteria[currentPage]": page}),
             "GET /V1/bulk",
         )
         found = items(answer, "GET /V1/bulk")
+        rows_of = {json.dumps(op, sort_keys=True, default=str) for op in found}
+        if rows_of & seen:
+            return False  # the store repeats its pages (past the last): not to be trusted
+        seen |= rows_of
         for op in found:
             if op.get("bulk_uuid") == bulk:
                 return True  # everything after it is older
@@ -102,7 +118,7 @@ def _newest_of(api: MagentoClient, bulk: str, topic: str, skus: set[str]) -> boo
         total = answer.get("total_count")
         if not found or not isinstance(total, int) or page * NEWER_PAGE >= total:
             return True  # ours finished meanwhile and no open one writes these SKUs
-        page += 1
+    return False
 
 
 def operations(api: MagentoClient, bulk: str, which: str) -> list[Obj]:

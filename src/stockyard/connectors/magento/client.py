@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -38,13 +39,66 @@ def sku_path(sku: str) -> str:
     return quote(sku, safe="")
 
 
+# A store's message and each of its parameters are cut before the placeholders are
+# filled, and the result after: `%1` repeated over a large body would otherwise fill in
+# a large parameter that many times (gigabytes from a megabyte).
+MESSAGE_LIMIT = 2000  # characters
+PARAMETER_LIMIT = 200
+_PLACEHOLDER = re.compile(r"%(\w+)")
+_LAST_WORD = re.compile(r"\S+\Z")
+
+
+def is_number(text: str) -> bool:
+    """ASCII decimal digits only: `str.isdigit` also takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, never inside a word: secrets are taken out of an
+    error after it is built, and a token cut in two would no longer be recognised."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    if not text[limit].isspace():
+        cut = _LAST_WORD.search(head)
+        head = head[: cut.start()] if cut else head
+    return head + "…"
+
+
+def fill(text: str, named: Mapping[str, Any]) -> str:
+    """`text`'s `%name` placeholders filled from `named`, bounded (MESSAGE_LIMIT)."""
+    text = clip(text, MESSAGE_LIMIT)
+    shown: dict[str, str] = {}
+    out: list[str] = []
+    size = pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        if m[1] in named and m[1] not in shown:
+            shown[m[1]] = clip(_text_of(named[m[1]]), PARAMETER_LIMIT)
+        value = shown.get(m[1], m[0])
+        out += [text[pos : m.start()], value]
+        size += m.start() - pos + len(value)
+        pos = m.end()
+        if size > MESSAGE_LIMIT:
+            break
+    else:
+        out.append(text[pos:])
+    return clip("".join(out), MESSAGE_LIMIT)
+
+
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except RecursionError:  # JSON nested as deep as the parser allowed
+        return "…"
+
+
 def message(body: Any) -> str:
     """Magento's error message with its placeholders filled from `parameters`: an object
     by name (the document's error shape), a list of objects likewise, a list of strings by
     position (`%1`, `%2`; named placeholders, as the price API's, in order of appearance)."""
     if not isinstance(body, dict) or not isinstance(body.get("message"), str):
-        return str(body)[:200]
-    text: str = body["message"]
+        return clip(_text_of(body), 200)
+    text = clip(body["message"], MESSAGE_LIMIT)
     params = body.get("parameters")
     named: dict[str, Any] = {}
     if isinstance(params, dict):
@@ -55,10 +109,11 @@ def message(body: Any) -> str:
             if isinstance(value, dict):
                 named |= value
         named |= {str(n): value for n, value in enumerate(plain, 1)}
-        names = [m for m in dict.fromkeys(re.findall(r"%(\w+)", text)) if not m.isdigit()]
+        wanted = dict.fromkeys(_PLACEHOLDER.findall(text))
+        names = [m for m in wanted if not is_number(m)]
         for name, value in zip(names, plain, strict=False):
             named.setdefault(name, value)
-    return re.sub(r"%(\w+)", lambda m: str(named[m[1]]) if m[1] in named else m[0], text)
+    return fill(text, named)
 
 
 class MagentoClient:
@@ -124,14 +179,14 @@ class MagentoClient:
         try:
             body = json.loads(content) if content else None
             page = None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             body = page = content[:200].decode("utf-8", "replace")
         _refuse(what, response, body)
         # A 2xx only counts when it is Magento's JSON: a proxy's or maintenance page
         # answered 200 must not pass for a write the store made.
         if page is not None:
             raise PermanentError(
-                f"magento: {what}: the answer is not JSON ({page[:80]!r}): check url"
+                f"magento: {what}: the answer is not JSON ({clip(page, 80)!r}): check url"
             )
         if not content and not empty:
             raise PermanentError(f"magento: {what}: an empty answer (HTTP {status}): check url")
@@ -147,7 +202,7 @@ def _refuse(what: str, response: httpx.Response, body: Any) -> None:
         after = response.headers.get("retry-after", "")
         raise TransientError(
             f"magento: {what}: too many requests (HTTP 429)",
-            retry_after=float(after) if after.isdigit() else None,
+            retry_after=float(after) if is_number(after) else None,
         )
     if status in (408, 425) or status >= 500:
         raise TransientError(f"magento: {what}: HTTP {status}: {message(body)}")
@@ -192,4 +247,11 @@ def items(answer: Any, what: str) -> list[dict[str, Any]]:
 
 
 def _shown(answer: Any) -> str:
-    return repr(answer)[:80]
+    return clip(_repr_of(answer), 80)
+
+
+def _repr_of(answer: Any) -> str:
+    try:
+        return repr(answer)
+    except RecursionError:
+        return "…"

@@ -21,7 +21,12 @@ from typing import Any
 
 from stockyard.connectors import downloads
 from stockyard.connectors.base import ChannelImage
-from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, sku_path
+from stockyard.connectors.magento.client import (
+    MagentoClient,
+    MagentoNotFound,
+    is_number,
+    sku_path,
+)
 from stockyard.errors import PermanentError
 
 # Base64 makes it a ~14 MB request body: the store's post_max_size and web server limits
@@ -63,7 +68,7 @@ def add_image(api: MagentoClient, sku: str, image: ChannelImage, timeout: float)
 
 def delete_image(api: MagentoClient, sku: str, entry_id: str) -> None:
     """Gone already (the entry or its product) counts as done."""
-    if not entry_id.isdigit():
+    if not is_number(entry_id):
         raise PermanentError(f"magento: image {entry_id!r} is not a gallery entry id")
     with contextlib.suppress(MagentoNotFound):
         api.call("DELETE", f"V1/products/{sku_path(sku)}/media/{entry_id}")

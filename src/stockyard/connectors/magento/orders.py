@@ -22,7 +22,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
-from stockyard.connectors.magento.client import MagentoClient, MagentoNotFound, obj, rows
+from stockyard.connectors.magento.client import (
+    MagentoClient,
+    MagentoNotFound,
+    is_number,
+    obj,
+    rows,
+)
 from stockyard.errors import PermanentError
 
 # Re-read this much before the cursor: an order saved while a pull ran (its updated_at set
@@ -201,7 +207,7 @@ def get_order(api: MagentoClient, remote_id: str, unpaid_methods: Iterable[str] 
 
 
 def read_order(api: MagentoClient, remote_id: str) -> Obj:
-    if not remote_id.isdigit() or not 0 < int(remote_id) < 2**32:
+    if not is_number(remote_id) or len(remote_id) > 10 or not 0 < int(remote_id) < 2**32:
         raise PermanentError(f"magento: {remote_id[:80]!r} is not an order id (entity_id)")
     try:
         answer = api.get(f"V1/orders/{int(remote_id)}")

@@ -19,7 +19,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import ChannelVariant, Result
-from stockyard.connectors.magento.client import MagentoClient, message, rows
+from stockyard.connectors.magento.client import (
+    MESSAGE_LIMIT,
+    MagentoClient,
+    clip,
+    fill,
+    message,
+    rows,
+)
 from stockyard.errors import PermanentError
 
 ALL_WEBSITES = 0
@@ -131,8 +138,9 @@ def _text(failure: Obj) -> str:
     text = failure.get("message")
     if not isinstance(text, str) or not isinstance(params, list) or len(params) < len(_ROW):
         return message(failure)
+    text = clip(text, MESSAGE_LIMIT)
     named = dict(zip(_ROW, params[-len(_ROW) :], strict=True))
     extra = [m for m in re.findall(r"%(\w+)", text) if m not in named]
     if extra and len(params) > len(_ROW):
         named[extra[0]] = params[0]
-    return re.sub(r"%(\w+)", lambda m: str(named.get(m[1], m[0])), text)
+    return fill(text, named)

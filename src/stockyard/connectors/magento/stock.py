@@ -37,9 +37,12 @@ class Stock:
         if refused:
             raise next(iter(refused.values()))
 
-    def set_each(self, levels: Levels, compare: bool) -> dict[str, PermanentError]:
+    def set_each(
+        self, levels: Levels, compare: bool, check: Callable[[], None] = lambda: None
+    ) -> dict[str, PermanentError]:
         """As `set`, but a legacy stock item the store refuses fails only its SKU: the
-        refusals by SKU (MSI takes all SKUs in one request, so it fails all or none)."""
+        refusals by SKU (MSI takes all SKUs in one request, so it fails all or none).
+        `check` raises once the caller's deadline has passed (before each legacy item)."""
         levels = {sku: per for sku, per in levels.items() if per}
         if not levels:
             return {}
@@ -55,7 +58,7 @@ class Stock:
                         " 404): set inventory to legacy or auto"
                     ) from None
                 self.msi = False
-        return self._set_legacy(levels, compare)
+        return self._set_legacy(levels, compare, check)
 
     # --------------------------------------------------------------------------- MSI
 
@@ -87,11 +90,15 @@ class Stock:
 
     # ------------------------------------------------------------------------ legacy
 
-    def _set_legacy(self, levels: Levels, compare: bool) -> dict[str, PermanentError]:
+    def _set_legacy(
+        self, levels: Levels, compare: bool, check: Callable[[], None]
+    ) -> dict[str, PermanentError]:
         """One stock item per product (Magento's default stock): the sources summed."""
+        check()
         products = self.search(list(levels))
         refused: dict[str, PermanentError] = {}
         for sku, per in levels.items():
+            check()
             try:
                 self._set_item(sku, products.get(sku) or {}, per, compare)
             except PermanentError as exc:

@@ -31,6 +31,7 @@ from stockyard.connectors.base import (
     Result,
     parse_settings,
 )
+from stockyard.connectors.downloads import count
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify import fulfillments, media, stock
 from stockyard.connectors.shopify.answers import checked as _checked
@@ -85,9 +86,8 @@ def _search_term(sku: str) -> str:
 def _index(error: dict[str, Any]) -> int | None:
     """The variant a user error is about (field ["variants", "2", ...]), if it says."""
     field = error.get("field") or []
-    if len(field) >= 2 and field[0] == "variants" and str(field[1]).isdigit():
-        return int(field[1])
-    return None
+    index = str(field[1]) if len(field) >= 2 and field[0] == "variants" else ""
+    return count(index)
 
 
 def _digest(code: str) -> str:
@@ -414,7 +414,9 @@ class ShopifyConnector(Connector):
     def _stock(self, v: ChannelVariant) -> dict[str, int]:
         """Location gid -> the variant's quantity there."""
         per_warehouse = v.fields.get("stock")
-        if self.config.locations and isinstance(per_warehouse, Mapping):
+        # An empty mapping is a variant with a total only (the flow gives every variant of a
+        # channel with `locations` one): its quantity goes to location_id, not 0 everywhere.
+        if self.config.locations and isinstance(per_warehouse, Mapping) and per_warehouse:
             levels: dict[str, int] = {}
             for warehouse, location in self.config.locations.items():
                 levels[location] = levels.get(location, 0) + int(per_warehouse.get(warehouse) or 0)

@@ -129,6 +129,7 @@ class WooCommerceConnector(Connector):
             self.config.consumer_key,
             self.config.consumer_secret,
             timeout=self.config.timeout,
+            secrets=self._secret_values,
         )
 
     def close(self) -> None:
@@ -298,7 +299,9 @@ class WooCommerceConnector(Connector):
     def upsert_variants(
         self, product_remote_id: str, variants: list[ChannelVariant], key: str
     ) -> list[Result]:
-        parent, _ = self.api.call("GET", f"/products/{product_remote_id}", "read product")
+        answer, _ = self.api.call("GET", f"/products/{product_remote_id}", "read product")
+        parent = paging.object_of(answer, "read product")
+        paging.row_id(parent, "read product")
         current = self._variations(product_remote_id) if parent.get("type") == "variable" else []
         return self._upsert(parent, variants, current)
 
@@ -317,7 +320,7 @@ class WooCommerceConnector(Connector):
                 "PUT", f"/products/{pid}", "update product attributes", {"attributes": attributes}
             )
         by_id = {str(v["id"]): v for v in current}
-        by_sku = {v["sku"]: v for v in current if v["sku"]}
+        by_sku = {v["sku"]: v for v in current if isinstance(v.get("sku"), str) and v["sku"]}
         alone = len(variants) == 1
         items: list[tuple[ChannelVariant, str, dict[str, Any]]] = []
         for v in variants:
@@ -357,13 +360,13 @@ class WooCommerceConnector(Connector):
             return self._batch(pid, items[:half]) | self._batch(pid, items[half:])
         results: dict[str, Result] = {}
         for action, group in (("create", creates), ("update", updates)):
-            rows = answer.get(action) or []
-            if len(rows) != len(group):
-                raise PermanentError(
-                    f"woocommerce: variations batch answered {len(rows)} of {len(group)} {action}s"
-                )
+            rows = paging.batch_rows(answer, action, len(group), "variations batch")
             for (v, _, _), row in zip(group, rows, strict=True):
-                results[v.sku] = _result(v.sku, action, row)
+                found = paging.batch_row(row, f"{action} variant {v.sku}", self.api.quote)
+                if isinstance(found, HandlerError):
+                    results[v.sku] = Result(v.sku, error=found)
+                else:
+                    results[v.sku] = Result(v.sku, remote_id=str(found["id"]))
         return results
 
     def _upsert_simple(
@@ -456,15 +459,3 @@ def _own(row: dict[str, Any] | None, sku: str, code: str) -> dict[str, Any] | No
             f" {row['parent_id']}"
         )
     return row
-
-
-def _result(sku: str, action: str, row: dict[str, Any]) -> Result:
-    error = row.get("error")
-    if isinstance(error, dict):
-        code = error.get("code")
-        message = str(error.get("message", ""))[:300]
-        failure: HandlerError = PermanentError(
-            f"woocommerce: {action} variant {sku}: {code}: {message}"
-        )
-        return Result(sku, error=failure)
-    return Result(sku, remote_id=str(row["id"]))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stockyard.connectors.base import ChannelProduct, ProductResult
+from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.connectors.woocommerce.skus import lookup, variations_in
 from stockyard.errors import HandlerError, PermanentError
@@ -167,22 +168,15 @@ def send_batch(
         return send_batch(api, path, what, items[:half]) | send_batch(api, path, what, items[half:])
     out: dict[int, Obj | HandlerError] = {}
     for action, group in groups.items():
-        rows = answer.get(action) or []
-        if len(rows) != len(group):
-            raise PermanentError(
-                f"woocommerce: {what} batch answered {len(rows)} of {len(group)} {action}s"
-            )
+        try:
+            rows = paging.batch_rows(answer, action, len(group), f"{what} batch")
+        except PermanentError as exc:  # says nothing of these items: they fail, not the chunk
+            out |= {k: exc for k, _ in group}
+            continue
         for (k, sent), row in zip(group, rows, strict=True):
-            out[k] = _row_or_error(row, f"{action} {what[:-1]} {sent.get('sku', '')}")
+            said = f"{action} {what[:-1]} {sent.get('sku', '')}"
+            out[k] = paging.batch_row(row, said, api.quote)
     return out
-
-
-def _row_or_error(row: Obj, what: str) -> Obj | HandlerError:
-    error = row.get("error")
-    if not isinstance(error, dict):
-        return row
-    message = str(error.get("message", ""))[:300]
-    return PermanentError(f"woocommerce: {what}: {error.get('code')}: {message}")
 
 
 # --------------------------------------------------------------------------- variations

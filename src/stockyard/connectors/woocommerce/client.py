@@ -8,7 +8,10 @@ timeouts, refused connections, 408, 425, 429 and 5xx are TransientErrors (with
 batch over the store's cap (413) from the rest.
 
 What an error says reaches every member of the client: a transport error is named by its
-type only (its text can quote the request's headers, the Authorization among them).
+type only (its text can quote the request's headers, the Authorization among them), and what
+the store says is quoted with the connection's secrets taken out BEFORE it is cut to
+MESSAGE characters (`quote`): a secret cut in two is no longer found by the connector's
+redaction, which runs on the finished error.
 
 Answers are read up to `max_answer` bytes (refused at once when Content-Length says more),
 so an address pointed at something answering without end cannot fill the worker's memory.
@@ -17,17 +20,20 @@ so an address pointed at something answering without end cannot fill the worker'
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.base import redact
+from stockyard.connectors.downloads import count
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/wp-json/wc/v3"
 # A page of 100 variable products with their attributes is well under 1 MiB.
 MAX_ANSWER = 32 * 1024 * 1024  # bytes
+MESSAGE = 300  # characters of what the store says kept in an error
 
 
 class WooCommerceRefused(PermanentError):
@@ -47,8 +53,10 @@ class WooCommerceClient:
         secret: str,
         timeout: float = 30.0,
         max_answer: int = MAX_ANSWER,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.max_answer = max_answer
+        self._secrets = list(secrets)  # every form of them shown (connectors.base)
         # Through the outbound check: the store's address is the tenant's to write.
         self._http = outbound.client(
             base_url=url.rstrip("/") + API_PATH,
@@ -60,6 +68,10 @@ class WooCommerceClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def quote(self, said: Any) -> str:
+        """What the store said, for an error: without the connection's secrets, then cut."""
+        return redact(str(said), self._secrets)[:MESSAGE]
 
     def call(
         self,
@@ -86,7 +98,7 @@ class WooCommerceClient:
             ) from None
         status = response.status_code
         if status >= 400:
-            code, message = _error(content)
+            code, message = _error(content, self._secrets)
             text = f"woocommerce: {what}: HTTP {status}" + (f" {code}: {message}" if code else "")
             if status in (408, 425, 429) or status >= 500:
                 raise TransientError(text, _retry_after(response))
@@ -98,7 +110,7 @@ class WooCommerceClient:
 
     def _read(self, response: httpx.Response, what: str) -> bytes:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_answer:
+        if (count(declared) or 0) > self.max_answer:
             raise self._too_large(what)
         chunks, size = [], 0
         for chunk in response.iter_bytes():
@@ -115,14 +127,16 @@ class WooCommerceClient:
         )
 
 
-def _error(content: bytes) -> tuple[str | None, str]:
-    """WooCommerce's `{code, message, data: {status}}`, if the answer is one."""
+def _error(content: bytes, secrets: list[str]) -> tuple[str | None, str]:
+    """WooCommerce's `{code, message, data: {status}}`, if the answer is one; the message
+    redacted, then cut."""
     try:
         body = json.loads(content)
     except (ValueError, RecursionError):
         return None, ""
     if isinstance(body, dict) and isinstance(body.get("code"), str):
-        return body["code"], str(body.get("message", ""))[:300]
+        code = redact(body["code"], secrets)[:MESSAGE]
+        return code, redact(str(body.get("message", "")), secrets)[:MESSAGE]
     return None, ""
 
 

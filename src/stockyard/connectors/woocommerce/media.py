@@ -21,10 +21,12 @@ import re
 from typing import Any
 
 from stockyard.connectors.base import ChannelImage
+from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.errors import PermanentError
 
 _ID = re.compile(r"[1-9][0-9]{0,19}")
+_IMAGE_ID = re.compile(r"[0-9]{1,20}")  # 0: the placeholder older versions answer
 
 
 def add_image(api: WooCommerceClient, product_id: str, image: ChannelImage) -> str:
@@ -39,7 +41,7 @@ def add_image(api: WooCommerceClient, product_id: str, image: ChannelImage) -> s
     new: dict[str, Any] = {"src": url, "name": f"{image.code} {mark}"}
     if image.fields.get("alt"):
         new["alt"] = str(image.fields["alt"])
-    kept: list[dict[str, Any]] = [{"id": int(i["id"])} for i in current]
+    kept: list[dict[str, Any]] = _kept(current)
     kept.insert(_position(image, len(kept)), new)
     answer = _write(api, product_id, kept, f"add image {image.code}")
     made = _find(answer, mark)
@@ -57,9 +59,15 @@ def delete_image(api: WooCommerceClient, product_id: str, image_id: str) -> None
         if exc.status == 404:
             return
         raise
-    kept = [{"id": int(i["id"])} for i in current if str(i["id"]) != image_id]
-    if len(kept) != len(current):
+    kept = [i for i in _kept(current) if str(i["id"]) != image_id]
+    if len(kept) != len(_kept(current)):
         _write(api, product_id, kept, f"delete image {image_id}")
+
+
+def _kept(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The product's images to write back, by id: not the placeholder (id 0) that older
+    stores answer for a product without images, which is no attachment."""
+    return [{"id": int(i["id"])} for i in images if int(i["id"])]
 
 
 def _mark(code: str, url: str) -> str:
@@ -84,11 +92,21 @@ def _images(api: WooCommerceClient, product_id: str) -> list[dict[str, Any]]:
     if not _ID.fullmatch(product_id):
         raise PermanentError(f"woocommerce: {product_id[:40]!r} is not a product id")
     row, _ = api.call("GET", f"/products/{product_id}", "read product images")
-    return list(row.get("images") or [])
+    return _images_in(row, "read product images")
 
 
 def _write(
     api: WooCommerceClient, product_id: str, images: list[dict[str, Any]], what: str
 ) -> list[dict[str, Any]]:
     row, _ = api.call("PUT", f"/products/{product_id}", what, {"images": images})
-    return list(row.get("images") or [])
+    return _images_in(row, what)
+
+
+def _images_in(answer: Any, what: str) -> list[dict[str, Any]]:
+    """A product answer's images, each an object with an id, or a PermanentError."""
+    images = paging.object_of(answer, what).get("images") or []
+    if not isinstance(images, list) or not all(
+        isinstance(i, dict) and _IMAGE_ID.fullmatch(str(i.get("id"))) for i in images
+    ):
+        raise PermanentError(f"woocommerce: {what}: the answer's images are not images with ids")
+    return images

@@ -10,9 +10,10 @@ caller's most.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from stockyard.connectors.downloads import count
 from stockyard.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def read_all(
         query = dict(params) | {"per_page": str(PER_PAGE), "page": str(page)}
         answer, headers = api.call("GET", path, what, None, query)
         rows = rows_of(answer, what)
-        ids = {r.get("id") for r in rows}
+        ids = {row_id(r, what) for r in rows}
         if rows and ids <= seen:
             raise PermanentError(
                 f"woocommerce: {what}: page {page} repeats rows of an earlier page (is a cache"
@@ -59,7 +60,7 @@ def last_page(headers: Mapping[str, str]) -> int:
 
 
 def _count(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() and len(text) < 19 else None
+    return None if text is None else count(text)
 
 
 def rows_of(answer: Any, what: str) -> list[Obj]:
@@ -73,3 +74,41 @@ def object_of(answer: Any, what: str) -> Obj:
     if not isinstance(answer, dict):
         raise PermanentError(f"woocommerce: {what}: the answer is not an object")
     return answer
+
+
+def row_id(row: Obj, what: str) -> int | str:
+    """A row's `id` (a number, or its digits), or a PermanentError: a store answering a
+    list or an object there would otherwise fail far from here, as a TypeError."""
+    found = row.get("id")
+    if isinstance(found, bool) or not isinstance(found, int | str):
+        raise PermanentError(f"woocommerce: {what}: a row's id is not a number")
+    if isinstance(found, str) and count(found) is None:
+        raise PermanentError(f"woocommerce: {what}: a row's id is not a number")
+    return found
+
+
+def batch_rows(answer: Any, action: str, sent: int, what: str) -> list[Any]:
+    """A batch answer's rows for `action` ("create", "update"), one per item sent in that
+    order, or a PermanentError saying what is wrong with the answer."""
+    rows = object_of(answer, what).get(action) or []
+    if not isinstance(rows, list):
+        raise PermanentError(f"woocommerce: {what}: the answer's {action} is not a list")
+    if len(rows) != sent:
+        raise PermanentError(f"woocommerce: {what} answered {len(rows)} of {sent} {action}s")
+    return rows
+
+
+def batch_row(row: Any, what: str, quote: Callable[[Any], str]) -> Obj | PermanentError:
+    """One item's row of a batch answer with its id, or the error the store (or the row's
+    shape) says; `quote` takes the connection's secrets out of what the store said."""
+    if not isinstance(row, dict):
+        return PermanentError(f"woocommerce: {what}: the batch answered no object for it")
+    error = row.get("error")
+    if isinstance(error, dict):
+        code, message = quote(error.get("code")), quote(error.get("message", ""))
+        return PermanentError(f"woocommerce: {what}: {code}: {message}")
+    try:
+        row_id(row, what)
+    except PermanentError as exc:
+        return exc
+    return row

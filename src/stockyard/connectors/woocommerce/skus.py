@@ -30,7 +30,7 @@ def lookup(api: WooCommerceClient, skus: Iterable[str]) -> dict[str, Obj]:
             api, "/products", f"look up {len(group)} SKUs", {"sku": ",".join(group)}, LOOKUP_PAGES
         )
         # Exact matches only: core also matches the whole list as one SKU.
-        found |= {r["sku"]: r for r in rows if r.get("sku") in wanted}
+        found |= {r["sku"]: r for r in rows if isinstance(r.get("sku"), str) and r["sku"] in wanted}
     return found
 
 
