@@ -15,17 +15,14 @@ shipping event with its tracking number.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 from systems.launch import (
     ACME,
     TRADE_DISCOUNT,
@@ -93,26 +90,6 @@ class Deployment:
             answer = admin.get(path, params=params)
         assert answer.status_code == 200, answer.text[:500]
         return answer.json()
-
-
-@pytest.fixture
-def oscar_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The `oscar` entry point, for this process and the worker's, when the installed
-    stockyard predates it (the shared virtualenv is installed from main)."""
-    if any(ep.name == "oscar" for ep in entry_points(group="stockyard.connectors")):
-        return
-    folder = tmp_path / "entry-points"
-    dist = folder / "stockyard_trade_store_connector-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: stockyard-trade-store-connector\nVersion: 0\n"
-    )
-    (dist / "entry_points.txt").write_text(
-        "[stockyard.connectors]\noscar = stockyard.connectors.oscar:OscarConnector\n"
-    )
-    monkeypatch.syspath_prepend(str(folder))
-    inherited = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(folder), inherited) if p))
 
 
 def _trade_group(store: OscarStore) -> int:
@@ -244,7 +221,6 @@ def _stored_order(env: Deployment, number: str) -> Any:
 
 def test_trade_store_end_to_end(
     tmp_path: Path,
-    oscar_registered: None,
     tryton: Running,
     oscar: OscarStore,
     worker: Callable[[], Any],
