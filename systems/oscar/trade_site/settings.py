@@ -105,9 +105,9 @@ OSCARAPI_BLOCK_ADMIN_API_ACCESS = False
 OSCARAPI_INITIAL_ORDER_STATUS = "new"
 # The admin users API as oscar-api ships it shows username, email and date_joined only; a
 # trade account also needs its name, whether it may sign in, and its customer group (Django's
-# auth groups: Oscar has no customer group of its own). is_staff, is_superuser and
-# has_usable_password (read-only: a method of the user) let the connector refuse to take
-# over a user it could not have made when it links an existing username.
+# auth groups: Oscar has no customer group of its own). Every field listed here is WRITABLE
+# through the API (oscar-api's serializer is a ModelSerializer): never list is_staff,
+# is_superuser, password or user_permissions, or the admin token could make a superuser.
 OSCARAPI_ADMIN_USER_FIELDS = (
     "url",
     "id",
@@ -118,10 +118,11 @@ OSCARAPI_ADMIN_USER_FIELDS = (
     "is_active",
     "groups",
     "date_joined",
-    "is_staff",
-    "is_superuser",
-    "has_usable_password",
 )
+# Our app's api/serializers/admin/user.py replaces oscar-api's admin user serializer: it adds
+# is_staff, is_superuser and has_password READ-ONLY, which the connector reads to refuse
+# taking over a user it could not have made when it links an existing username.
+OSCARAPI_OVERRIDE_MODULES = ["stockyard_trade.api"]
 
 LOGGING = {
     "version": 1,

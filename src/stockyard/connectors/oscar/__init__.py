@@ -46,6 +46,8 @@ DEFAULT_PARTNER = "main"
 ORDERS_PER_PULL = 100
 PRODUCTS = "/api/admin/products/"
 USERS = "/api/admin/users/"
+# Django's User.username max_length: an account number is the username, whole.
+USERNAME_MAX = 150
 ORDERS = "/stockyard/orders/"
 
 
@@ -476,6 +478,14 @@ class OscarConnector(Connector):
         code = str(customer.get("code") or "")
         if not code:
             raise PermanentError("oscar: a customer without a code (account number)")
+        if len(code) > USERNAME_MAX:
+            # Not cut: a cut username would be another account's (or link a user whose
+            # name only starts like this one), and the look-up by username would miss it.
+            raise PermanentError(
+                f"oscar: account number {code[:40]!r}... is {len(code)} characters; an Oscar"
+                f" username holds at most {USERNAME_MAX}: shorten the customer's code in the"
+                " source"
+            )
         group = customer.get("group")
         groups: list[int] = []
         if group:
@@ -487,7 +497,7 @@ class OscarConnector(Connector):
             groups = [self.config.groups[group]]
         first, _, last = str(customer.get("name") or "").partition(" ")
         body = {
-            "username": code[:150],
+            "username": code,
             "email": customer.get("email") or "",
             "first_name": first[:150],
             "last_name": last[:150],
@@ -518,15 +528,19 @@ class OscarConnector(Connector):
         Oscar's password-reset mail. Stockyard's accounts are never staff or superusers,
         and are in one of this connector's groups, or in none and without a password
         that signs in (a customer at public prices whose first attempt's answer was
-        lost). A store that does not show these fields gets no takeover at all."""
-        flags = ("is_staff", "is_superuser", "groups", "has_usable_password")
+        lost: oscar-api leaves the empty password, which Django's has_usable_password()
+        calls usable, hence the store's own `has_password`). A store that does not show
+        these fields gets no takeover at all."""
+        flags = ("is_staff", "is_superuser", "groups", "has_password")
         missing = [f for f in flags if f not in user]
         name = f"oscar: user {str(user.get('username'))!r} (id {user.get('id')})"
         if missing:
             raise PermanentError(
                 f"{name} already holds account {code}'s username, and the store's admin"
-                f" users API does not show {', '.join(missing)}: add them to"
-                " OSCARAPI_ADMIN_USER_FIELDS, or remove or rename that user"
+                f" users API does not show {', '.join(missing)}: show them read-only"
+                " (an admin user serializer in OSCARAPI_OVERRIDE_MODULES, as docs/connectors.md's"
+                " Oscar page describes; never as OSCARAPI_ADMIN_USER_FIELDS, which makes them"
+                " writable), or remove or rename that user"
             )
         if user["is_staff"] or user["is_superuser"]:
             role = "a superuser" if user["is_superuser"] else "staff"
@@ -536,7 +550,7 @@ class OscarConnector(Connector):
             )
         ours = set(self.config.groups.values())
         groups = set(user["groups"] or [])
-        if (groups and not groups & ours) or (not groups and user["has_usable_password"]):
+        if (groups and not groups & ours) or (not groups and user["has_password"]):
             raise PermanentError(
                 f"{name} is not in the groups of settings.groups ({sorted(groups)}) and"
                 " not one Stockyard made: a shopper's own account is never taken over for"
