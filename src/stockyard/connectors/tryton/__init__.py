@@ -76,6 +76,13 @@ def _is_trade(party: Mapping[str, Any]) -> bool:
     return bool(party.get("sale_price_list") or party.get("credit_limit_amount") is not None)
 
 
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself: Tryton's like/ilike escape with a
+    backslash (trytond/model/fields/field.py), and `%`/`_` in an e-mail a shopper typed
+    must not match other addresses."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _first(mechanisms: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | None:
     """The party's own (unnamed) contact of one of `kinds`, else anyone's."""
     of_kind = [m for m in mechanisms if m["type"] in kinds and m["value"]]
@@ -870,13 +877,20 @@ class TrytonConnector(Connector):
             mechanisms = self.rpc.model(
                 "party.contact_mechanism",
                 "search_read",
-                [("type", "=", "email"), ("value", "=", email)],
+                [("type", "=", "email"), ("value", "ilike", _like_literal(email))],
                 0,
                 None,
                 None,
-                ["party"],
+                ["party", "value"],
             )
-            owners = sorted({m["party"] for m in mechanisms})
+            # The case of what a shopper types means nothing (Ann@X and ann@x are one
+            # guest): ilike finds the case variants, the casefold comparison keeps only the
+            # same address (SQLite's LIKE folds ASCII only; this also folds the rest that
+            # the database returned).
+            wanted = email.casefold()
+            owners = sorted(
+                {m["party"] for m in mechanisms if str(m["value"]).casefold() == wanted}
+            )
             found = (
                 self.rpc.model(
                     "party.party",
