@@ -98,7 +98,15 @@ def env(queue: Queue, client_id: int) -> Iterator[Env]:
     registry.add("picky", Picky)
     tenancy = Tenancy(queue.db)
     source = tenancy.add_connection(client_id, "source", "http", "ERP", {"base_url": erp.url})
-    web = tenancy.add_connection(client_id, "channel", "http", "Web shop", {"base_url": shop.url})
+    # The shop's customer codes are the ERP's accounts (its rules take customers): its
+    # orders name the account by code (test_erase_customer_owner: where they do not).
+    web = tenancy.add_connection(
+        client_id,
+        "channel",
+        "http",
+        "Web shop",
+        {"base_url": shop.url, "rules": {"customers": True}},
+    )
     trade = tenancy.add_connection(
         client_id, "channel", "picky", "Trade store", {"rules": {"customers": True}}
     )
@@ -142,6 +150,17 @@ def order(remote_id: str, customer: dict[str, Any], **changes: Any) -> dict[str,
     } | changes
 
 
+NINE = acme(
+    code="ACC-9",
+    email="nine@nine.example",
+    name="Nina Nine",
+    company="Nine plc",
+    phone="+44 1632 960999",
+    addresses=[],
+    contacts=[],
+)
+
+
 def populate(env: Env) -> dict[str, int]:
     """Ann's customer record, two orders of hers (one on account, one as a guest with her
     email), a stranger's order, a failed push of her account, and a change of hers still
@@ -152,7 +171,12 @@ def populate(env: Env) -> dict[str, int]:
             order("T-1", {"code": "ACC-1001", "email": "buyer@acme.example", "name": "Ann Buyer"}),
             order(
                 "W-2",
-                {"code": "guest-77", "email": "BUYER@acme.example", "phone": "+44 20 7946 0000"},
+                # A guest: known by the e-mail alone (in another case), never by a code.
+                {
+                    "code": "guest:buyer@acme.example",
+                    "email": "BUYER@acme.example",
+                    "phone": "+44 20 7946 0000",
+                },
             ),
             order(
                 "W-3",
@@ -168,7 +192,9 @@ def populate(env: Env) -> dict[str, int]:
     bad, waiting = env.queue.enqueue(
         env.client_id,
         [
-            Request("sync_customer", acme(code="ACC-9", credit_limit="-1"), env.source_id),
+            # Another account's (nothing of Ann's in it: her email on another account's
+            # record would not make it hers, test_erase_customer_owner).
+            Request("sync_customer", NINE | {"credit_limit": "-1"}, env.source_id),
             Request("sync_customer", acme(phone="+44 20 7946 9999"), env.source_id),
         ],
     )

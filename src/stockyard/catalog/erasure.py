@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stockyard.catalog.models import Customer
+from stockyard.catalog.models import Customer, parse
 from stockyard.catalog.store import (
     ERASED,
     CatalogStore,
@@ -36,6 +36,7 @@ from stockyard.catalog.store import (
     erased_code,
     erased_customer,
     is_email_code,
+    is_erased_record,
 )
 from stockyard.db import Cursor, Store, load_queries
 from stockyard.errors import NotFound
@@ -52,6 +53,9 @@ _CUSTOMER_FIELDS = ("email", "name", "company", "phone")
 _CONTACT_FIELDS = ("name", "email", "phone")
 _ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postcode", "phone")
 _CUSTOMER_KEYS = frozenset(Customer.model_fields)
+# The instructions whose refs name a customer by its account number: a customer's own items.
+# An order's ref "42" is an order number, not account 42.
+_ACCOUNT_REF_INSTRUCTIONS = frozenset({"sync_customer", "sync_channel_customer"})
 # The instructions whose refs name a customer or an order (their code, email, an order's
 # id or number): an item of one of these carrying the customer's ref is theirs. A product's
 # ref that happens to equal an account number or an order id proves nothing.
@@ -86,9 +90,18 @@ class Erasure:
     accounts: dict[int, str]
 
 
-def _is_erased(data: Any) -> bool:
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    return isinstance(attributes, dict) and ERASED in attributes
+def _email_of(code: str) -> str:
+    """The email address a code names: a shop's guest is coded `guest:<email>` or by the
+    email itself."""
+    return code.strip().casefold().removeprefix("guest:")
+
+
+def _marked_at(customer: Any, when: float) -> float:
+    """When an erased record was erased (kept, so that erasing again changes nothing),
+    or `when` for a record not erased yet. Only a blank record's mark counts."""
+    if is_erased_record(customer):
+        return float(customer["attributes"][ERASED])
+    return when
 
 
 class Eraser(Store):
@@ -104,13 +117,15 @@ class Eraser(Store):
         now = time.time() if now is None else now
         with self.db.write() as cur:
             stored = self._customer(cur, client_id, code)
-            terms = _Terms(client_id, code)
+            terms = _Terms(client_id, code, self._account_connections(cur, client_id))
             if stored is not None:
                 terms.known_codes.add(stored.code)
-                terms.add_customer(stored.fields)
+                terms.add_customer(stored.fields, own=True)
             orders = self._orders(cur, client_id, terms)
             if stored is None and not orders:
                 raise NotFound(f"no customer {code!r} in the catalog, and no order of theirs")
+            # Erased already only when the row is blank: a mark on a row that still holds
+            # personal data (a record that arrived marked) is no erasure.
             already = stored is not None and stored.erased
             # Rows already erased are left as they are (their updated_at too): erasing
             # again changes nothing but the audit.
@@ -126,22 +141,26 @@ class Eraser(Store):
                     id=stored.id,
                     client_id=client_id,
                 )
-            rewritten = [i for i, d in orders.items() if not _is_erased(d.get("customer"))]
-            for order_id in rewritten:
+            rewritten: list[int] = []
+            for order_id, (_, data) in orders.items():
+                erased = _erase_order(data, terms, now)
+                if erased == data:
+                    continue  # erased before: left as it is
+                rewritten.append(order_id)
                 self.execute(
                     cur,
                     "erase_order_row",
-                    data=_json(_erase_order(orders[order_id], terms, now)),
+                    data=_json(erased),
                     now=now,
                     id=order_id,
                     client_id=client_id,
                 )
-            owner = _Owner(
-                terms,
-                None if stored is None else stored.id,
-                set(orders),
-                [str(d.get(k)) for d in orders.values() for k in ("remote_id", "number")],
-            )
+            order_refs: dict[str, set[int]] = {}
+            for channel_id, data in orders.values():
+                for key in ("remote_id", "number"):
+                    if isinstance(data.get(key), str) and data[key]:
+                        order_refs.setdefault(data[key], set()).add(channel_id)
+            owner = _Owner(terms, None if stored is None else stored.id, set(orders), order_refs)
             items, attempts = self._items(cur, client_id, owner, now)
             accounts: dict[int, str] = {}
             if stored is not None:
@@ -208,6 +227,27 @@ class Eraser(Store):
             detail=_json(detail),
         )
 
+    def _account_connections(self, cur: Cursor, client_id: int) -> set[int]:
+        """The client's connections whose customer codes are the ERP's account numbers:
+        the sources, and the channels whose rules take customers (Stockyard made their
+        accounts, by the ERP's code). Another shop's customer 42 is somebody else."""
+        # Late import: the rules are the flows' (which import the catalog).
+        from stockyard.flows.rules import ChannelRules
+
+        found: set[int] = set()
+        for row in self.all(cur, "client_connections_settings", client_id=client_id):
+            if row["kind"] == "source":
+                found.add(int(row["id"]))
+                continue
+            settings = json.loads(row["settings"] or "{}")
+            try:
+                rules = parse(ChannelRules, settings.get("rules") or {}, "channel rules")
+            except ValueError:
+                continue  # rules it cannot read take no customers (its items say why)
+            if row["kind"] == "channel" and rules.takes_customers:
+                found.add(int(row["id"]))
+        return found
+
     def _customer(self, cur: Cursor, client_id: int, code: str) -> StoredCustomer | None:
         """The customer of that code, or for an email code the row its erasure renamed."""
         codes = [code, erased_code(client_id, code)] if is_email_code(code) else [code]
@@ -217,10 +257,13 @@ class Eraser(Store):
                 return customer_of(row)
         return None
 
-    def _orders(self, cur: Cursor, client_id: int, terms: _Terms) -> dict[int, dict[str, Any]]:
-        """The client's orders of this customer: their account code, or one of their
-        email addresses on a guest order. Their personal values join `terms`."""
-        found: dict[int, dict[str, Any]] = {}
+    def _orders(
+        self, cur: Cursor, client_id: int, terms: _Terms
+    ) -> dict[int, tuple[int, dict[str, Any]]]:
+        """The client's orders of this customer (id -> channel, data): their account code
+        on an order on account or from a channel that takes customers, or their own
+        email address on a guest's order. Their personal values join `terms`."""
+        found: dict[int, tuple[int, dict[str, Any]]] = {}
         before = 2**62
         while True:
             rows = self.all(
@@ -228,12 +271,13 @@ class Eraser(Store):
             )
             for row in rows:
                 data = json.loads(row["data"])
-                if terms.owns_order(data):
-                    found[int(row["id"])] = data
+                # A stored order's price tier was set by its channel's rules (flows.orders).
+                if terms.owns_order(data, int(row["channel_id"]), trust_tier=True):
+                    found[int(row["id"])] = (int(row["channel_id"]), data)
             if len(rows) < PAGE:
                 break
             before = int(rows[-1]["id"])
-        for data in found.values():
+        for _, data in found.values():
             terms.add_order(data)
         return found
 
@@ -243,11 +287,11 @@ class Eraser(Store):
         """Rewrite the client's items that are provably the customer's; returns their
         ids and how many attempts' errors were rewritten."""
         terms = owner.terms
-        refs = sorted(owner.refs())
+        folded = sorted({r.casefold() for r in owner.refs()})
         ids = {
             int(r["id"])
-            for r in self.all(cur, "items_with_ref", client_id=client_id, refs=refs)
-            if r["instruction"] in _REF_INSTRUCTIONS
+            for r in self.all(cur, "items_with_ref", client_id=client_id, folded=folded)
+            if owner.ref_names(r["ref"], r["instruction"], r["connection_id"])
         }
         # Candidates by payload text (as the queue writes JSON), kept only when their
         # parsed payload names the customer, their orders or their catalog ids.
@@ -258,14 +302,15 @@ class Eraser(Store):
         candidates -= ids
         if candidates:
             for row in self.all(cur, "items_to_erase", client_id=client_id, ids=sorted(candidates)):
-                if owner.named_in(json.loads(row["payload"])):
+                if owner.named_in(json.loads(row["payload"]), row["connection_id"]):
                     ids.add(int(row["id"]))
         if not ids:
             return [], 0
         changed: list[int] = []
         for row in self.all(cur, "items_to_erase", client_id=client_id, ids=sorted(ids)):
             payload = json.loads(row["payload"])
-            new_payload = terms.scrub(_erase_shapes(payload, terms, now))
+            shapes = _erase_shapes(payload, terms, now, row["connection_id"])
+            new_payload = terms.scrub(shapes)
             new_error = None if row["error"] is None else terms.scrub(row["error"])
             old_refs = json.loads(row["refs"])
             new_refs = [terms.code_of(r) if isinstance(r, str) else r for r in old_refs]
@@ -317,13 +362,22 @@ class _Owner:
     terms: _Terms
     customer_id: int | None
     order_ids: set[int]
-    order_refs: list[str]
+    order_refs: dict[str, set[int]]  # an order's id or number -> the channels it is on
 
     def refs(self) -> set[str]:
-        found = {self.terms.code, *self.terms.known_codes, *self.terms.own_emails}
-        found.update(r for r in self.order_refs if r and r != "None")
-        found.update(self.terms.code_of(r) for r in list(found))
-        return found
+        return self.terms.account_codes() | self.terms.email_refs() | set(self.order_refs)
+
+    def ref_names(self, ref: str, instruction: str, connection_id: int | None) -> bool:
+        """Whether an item's ref names this customer: their account number on one of
+        their customer items; an email code of theirs (any case) on a customer, order or
+        notification item; an order's id or number on that order's channel only."""
+        if instruction in _ACCOUNT_REF_INSTRUCTIONS and ref in self.terms.account_codes():
+            return True
+        if instruction not in _REF_INSTRUCTIONS:
+            return False
+        if ref.casefold() in self.terms.email_refs():
+            return True
+        return connection_id in self.order_refs.get(ref, set())
 
     def payload_texts(self) -> list[str]:
         """What to look for in payloads, as the queue writes JSON (compact, not ASCII
@@ -334,31 +388,35 @@ class _Owner:
             texts.add(f'"customer_id":{self.customer_id}')
         return sorted(t for t in texts if len(t) >= _SHORTEST)
 
-    def named_in(self, value: Any) -> bool:
-        """Whether a payload holds the customer's record, one of their orders, or their
-        customer or order id (by its key)."""
+    def named_in(self, value: Any, connection_id: int | None) -> bool:
+        """Whether a payload (of an item of that connection) holds the customer's record,
+        one of their orders, or their customer or order id (by its key). An order that
+        is somebody else's is not looked into: its customer's code is the channel's."""
         if isinstance(value, list):
-            return any(self.named_in(v) for v in value)
+            return any(self.named_in(v, connection_id) for v in value)
         if not isinstance(value, dict):
             return False
-        if self.terms.owns_order(value) and "lines" in value:
-            return True
-        if "code" in value and set(value) <= _CUSTOMER_KEYS and self.terms.owns_customer(value):
+        if "lines" in value:
+            return self.terms.owns_order(value, connection_id)
+        if _customer_like(value) and self.terms.owns_customer(
+            value, connection_id in self.terms.account_connections
+        ):
             return True
         if self.customer_id is not None and value.get("customer_id") == self.customer_id:
             return True
         if value.get("order_id") in self.order_ids:
             return True
-        return any(self.named_in(v) for v in value.values())
+        return any(self.named_in(v, connection_id) for v in value.values())
 
 
 class _Terms:
     """The customer's personal values, gathered from every place they are found, and how
     to take them out of any JSON value or text."""
 
-    def __init__(self, client_id: int, code: str) -> None:
+    def __init__(self, client_id: int, code: str, account_connections: set[int]) -> None:
         self.client_id = client_id
         self.code = code
+        self.account_connections = account_connections  # whose codes are accounts
         self.known_codes: set[str] = {code}  # the code given, the row's
         # Case-folded: every email of theirs or their contacts' (replaced in their items'
         # texts and keys), and the customer's own (what proves a record is theirs: a
@@ -367,8 +425,8 @@ class _Terms:
         self.own_emails: set[str] = set()
         self.values: set[str] = set()
         if is_email_code(code):
-            self.emails.add(code.casefold())
-            self.own_emails.add(code.casefold())
+            self.emails.add(_email_of(code))
+            self.own_emails.add(_email_of(code))
             self.values.add(code)
 
     def _take(self, data: Any, names: Iterable[str], own: bool = False) -> None:
@@ -383,10 +441,12 @@ class _Terms:
                     if own:
                         self.own_emails.add(value.strip().casefold())
 
-    def add_customer(self, data: Any) -> None:
+    def add_customer(self, data: Any, own: bool = False) -> None:
+        """Take the personal values of a record of theirs; `own`: the catalog's row,
+        whose email is the customer's own (an order's may be a shared mailbox)."""
         if not isinstance(data, dict):
             return
-        self._take(data, _CUSTOMER_FIELDS, own=True)
+        self._take(data, _CUSTOMER_FIELDS, own=own)
         for contact in data.get("contacts") or ():
             self._take(contact, _CONTACT_FIELDS)
         for address in data.get("addresses") or ():
@@ -397,12 +457,29 @@ class _Terms:
         for name in ("shipping_address", "billing_address"):
             self._take(data.get(name), _ADDRESS_FIELDS)
 
+    def account_codes(self) -> set[str]:
+        """Their account numbers (the codes that are no email address)."""
+        return {c for c in self.known_codes if not is_email_code(c)}
+
+    def email_refs(self) -> set[str]:
+        """Case-folded: the codes that name them by their own email (the email as a code,
+        `guest:<email>`, and the hashes their erasure gives those), and the bare email
+        when their own code is one (a guest): an account's email may be a mailbox
+        another account shares, which proves nothing."""
+        codes = {f"guest:{e}" for e in self.own_emails}
+        if is_email_code(self.code):
+            codes.update(self.own_emails)
+        codes.update(c.casefold() for c in self.known_codes if is_email_code(c))
+        codes.update(erased_code(self.client_id, c) for c in list(codes))
+        return codes | {c.casefold() for c in self.known_codes if c.startswith("erased-")}
+
     def code_of(self, code: str) -> str:
-        """The code an erased record keeps: an account number stays, an email address
-        (one of theirs, or any code that is one) becomes its hash."""
-        if code.casefold() in self.emails or is_email_code(code):
-            if code.startswith("erased-"):
-                return code
+        """The code an erased record keeps: an account number stays; a code that is an
+        email address of theirs (or `guest:` one) becomes its hash. Another person's
+        email code, on an item of theirs, is not theirs to hash."""
+        if code.startswith("erased-") or not is_email_code(code):
+            return code
+        if _email_of(code) in self.emails:
             return erased_code(self.client_id, code)
         return code
 
@@ -414,20 +491,36 @@ class _Terms:
             key = pattern.sub(erased_code(self.client_id, email), key)
         return key
 
-    def owns_customer(self, data: Any) -> bool:
+    def owns_customer(self, data: Any, codes_are_accounts: bool) -> bool:
+        """Whether a customer record is theirs: by their account number where codes
+        are accounts (`codes_are_accounts`); by their own email only on a record that
+        carries no account code (none, an email, `guest:<email>`): a mailbox shared by
+        two accounts belongs to neither's records."""
         if not isinstance(data, dict):
             return False
-        code, email = data.get("code"), data.get("email")
-        if isinstance(code, str) and (
-            code in self.known_codes or code == erased_code(self.client_id, self.code)
-        ):
-            return True
-        if isinstance(code, str) and code.casefold() in self.own_emails:
-            return True
+        code = data.get("code")
+        code = code.strip() if isinstance(code, str) else ""
+        if code.startswith("erased-"):
+            return code.casefold() in self.email_refs()
+        if code and not is_email_code(code):
+            return codes_are_accounts and code in self.known_codes
+        email = _email_of(code) if code else data.get("email")
         return isinstance(email, str) and email.strip().casefold() in self.own_emails
 
-    def owns_order(self, data: Any) -> bool:
-        return isinstance(data, dict) and self.owns_customer(data.get("customer"))
+    def owns_order(self, data: Any, channel_id: int | None, trust_tier: bool = False) -> bool:
+        """Whether an order (reported by that channel) is theirs: an account number names
+        them on an order on account (a stored order's price tier: `trust_tier`; the
+        channel's rules set it) or from a channel that takes customers; otherwise only
+        their own email does."""
+        if not isinstance(data, dict):
+            return False
+        customer = data.get("customer")
+        if not isinstance(customer, dict):
+            return False
+        on_account = channel_id in self.account_connections or (
+            trust_tier and bool(customer.get("price_tier"))
+        )
+        return self.owns_customer(customer, on_account)
 
     def scrub(self, value: Any) -> Any:
         """`value` with every occurrence of a personal value, in any case, replaced."""
@@ -450,39 +543,48 @@ def _map_strings(value: Any, fn: Any) -> Any:
     return value
 
 
+def _customer_like(value: dict[str, Any]) -> bool:
+    # A customer record has only a customer's keys: a product whose code happens to be
+    # the account number is no customer.
+    return "code" in value and set(value) <= _CUSTOMER_KEYS
+
+
 def _erase_order(data: dict[str, Any], terms: _Terms, when: float) -> dict[str, Any]:
+    """The order without its customer's personal fields and addresses; an order erased
+    before comes back equal (its erasure's time kept)."""
     erased = dict(data)
     customer = data.get("customer")
     if isinstance(customer, dict):
         code = customer.get("code") or terms.code
-        erased["customer"] = erased_customer(customer | {"code": terms.code_of(code)}, when)
+        at = _marked_at(customer, when)
+        erased["customer"] = erased_customer(customer | {"code": terms.code_of(code)}, at)
     erased["shipping_address"] = None
     erased["billing_address"] = None
     return erased
 
 
-def _erase_shapes(value: Any, terms: _Terms, when: float) -> Any:
-    """The known shapes of the customer inside a payload, erased field by field: a
-    customer record (sync_customer) keeps its code and is marked erased, so that running
-    it stores nothing personal; an order record (sync_order) loses its customer's personal
-    fields and its addresses."""
+def _erase_shapes(value: Any, terms: _Terms, when: float, connection_id: int | None) -> Any:
+    """The known shapes of the customer inside a payload (of an item of that connection),
+    erased field by field: a customer record (sync_customer) keeps its code and is marked
+    erased, so that running it stores nothing personal; an order record (sync_order) loses
+    its customer's personal fields and its addresses. Somebody else's order is left as it
+    is (its customer's code is not an account's). A record erased before comes back
+    equal; one that only carries the mark is erased like any."""
     if isinstance(value, dict):
-        if terms.owns_order(value) and "lines" in value:
-            if _is_erased(value.get("customer")):
-                return value
-            return _erase_order(value, terms, when)
-        # A customer record has only a customer's keys: a product whose code happens to
-        # be the account number is no customer.
-        customer_like = "code" in value and set(value) <= _CUSTOMER_KEYS
-        if customer_like and terms.owns_customer(value) and not _is_erased(value):
+        if "lines" in value:
+            if terms.owns_order(value, connection_id):
+                return _erase_order(value, terms, when)
+            return value
+        codes_are_accounts = connection_id in terms.account_connections
+        if _customer_like(value) and terms.owns_customer(value, codes_are_accounts):
             try:
                 code = terms.code_of(str(value["code"]))
-                return erased_customer(value | {"code": code}, when)
+                return erased_customer(value | {"code": code}, _marked_at(value, when))
             except ValueError:
                 pass  # not a customer after all: its values are scrubbed as text
-        return {k: _erase_shapes(v, terms, when) for k, v in value.items()}
+        return {k: _erase_shapes(v, terms, when, connection_id) for k, v in value.items()}
     if isinstance(value, list):
-        return [_erase_shapes(v, terms, when) for v in value]
+        return [_erase_shapes(v, terms, when, connection_id) for v in value]
     return value
 
 

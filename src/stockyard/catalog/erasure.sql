@@ -4,8 +4,9 @@
 
 -- name: client_orders_page
 -- A page of a client's orders, newest first, before id `before`: the erasure reads them
--- all to find the customer's (their customer is inside the JSON data).
-SELECT id, data FROM orders
+-- all to find the customer's (their customer is inside the JSON data), with the channel
+-- that reported each (whether its customer codes are the ERP's accounts).
+SELECT id, channel_id, data FROM orders
 WHERE client_id = :client_id AND id < :before
 ORDER BY id DESC LIMIT :limit
 
@@ -27,10 +28,19 @@ UPDATE orders SET data = :data, updated_at = :now
 WHERE id = :id AND client_id = :client_id
 
 -- name: items_with_ref
--- A client's queue items carrying one of these refs (a customer code, an order's id),
--- with their instruction: only a customer's, order's or notification's ref proves much.
-SELECT DISTINCT i.id, i.instruction FROM item_refs r JOIN items i ON i.id = r.item_id
-WHERE {in_list(r.ref, :refs)} AND i.client_id = :client_id
+-- A client's queue items carrying one of these refs in any case (`folded`: case-folded;
+-- a customer code, an email, an order's id or number), with the ref, the instruction and
+-- the connection: the caller keeps an item only when what the ref names is this
+-- customer's there (an order's number on the order's channel, an account number on a
+-- customer's item).
+SELECT i.id, i.instruction, i.connection_id, r.ref FROM item_refs r
+JOIN items i ON i.id = r.item_id
+WHERE r.client_id = :client_id AND {in_list(r.folded, :folded)} AND i.client_id = :client_id
+
+-- name: client_connections_settings
+-- A client's connections, their kind and settings: whose customer codes are the ERP's
+-- accounts (a source's; a channel's whose rules take customers).
+SELECT id, kind, settings FROM connections WHERE client_id = :client_id ORDER BY id
 
 -- name: items_with_payload_text
 -- A client's queue items whose payload holds `text`, in any case: candidates only, each
@@ -40,8 +50,9 @@ SELECT id FROM items
 WHERE client_id = :client_id AND {contains(payload, :text)}
 
 -- name: items_to_erase
--- The payload, error, refs, idempotency and coalescing keys of a client's items.
-SELECT id, payload, error, refs, idempotency_key, coalesce_key FROM items
+-- The connection, payload, error, refs, idempotency and coalescing keys of a client's
+-- items.
+SELECT id, connection_id, payload, error, refs, idempotency_key, coalesce_key FROM items
 WHERE client_id = :client_id AND {in_list(id, :ids)}
 ORDER BY id
 

@@ -104,8 +104,7 @@ class StoredCustomer:
 
     @property
     def erased(self) -> bool:
-        attributes = self.fields.get("attributes")
-        return isinstance(attributes, dict) and ERASED in attributes
+        return is_erased_record(self.fields)
 
 
 def erased_code(client_id: int, code: str) -> str:
@@ -127,7 +126,9 @@ def is_email_code(code: str) -> bool:
 def erased_customer(data: dict[str, Any], when: float) -> dict[str, Any]:
     """A customer dict (as models.Customer dumps it) without its personal fields, marked
     erased at `when`; its code and trade terms stay."""
-    kept = {k: v for k, v in data.items() if k in ("code", "price_tier", "credit_limit")}
+    # Whether the account is open is the ERP's state of it, nothing personal: a closed
+    # account stays closed once erased.
+    kept = {k: v for k, v in data.items() if k in ("code", "price_tier", "credit_limit", "active")}
     kept.update({"payment_terms": data.get("payment_terms", "")})
     kept["attributes"] = {ERASED: when}
     return Customer.model_validate(kept).model_dump(mode="json")
@@ -221,14 +222,39 @@ def _after_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(raised)
 
 
+def is_erased_record(data: Any) -> bool:
+    """Whether a customer dict is one the eraser wrote: marked erased AND holding nothing
+    personal. The mark alone proves nothing: a source or a store can send a record with
+    any attribute, and a record that looked erased would never be erased. A mark on a
+    blank record is harmless whoever wrote it (there is nothing left to erase)."""
+    if not isinstance(data, dict):
+        return False
+    attributes = data.get("attributes")
+    if not isinstance(attributes, dict) or ERASED not in attributes:
+        return False
+    try:
+        whole = Customer.model_validate(data).model_dump(mode="json")
+        return erased_customer(data, attributes[ERASED]) == whole
+    except ValueError:
+        return False
+
+
+def without_forged_mark(data: dict[str, Any]) -> dict[str, Any]:
+    """An inbound customer dict without an erased mark it cannot carry (one on a record
+    with personal data): only the eraser marks records, and it blanks them."""
+    attributes = data.get("attributes")
+    if not isinstance(attributes, dict) or ERASED not in attributes or is_erased_record(data):
+        return data
+    return data | {"attributes": {k: v for k, v in attributes.items() if k != ERASED}}
+
+
 def _keep_erasure(order: Order, stored: dict[str, Any]) -> Order:
     """An order reported again whose stored customer was erased on request keeps the
     erased customer and no addresses: the store repeating its copy (a payment recorded,
     a state changed) must not bring the personal data back. Sums, lines and payment
     are the store's news and follow it."""
     customer = stored.get("customer")
-    attributes = customer.get("attributes") if isinstance(customer, dict) else None
-    if not isinstance(attributes, dict) or ERASED not in attributes:
+    if not is_erased_record(customer):
         return order
     return order.model_copy(
         update={
@@ -479,7 +505,7 @@ class CatalogStore(Store):
         (catalog.erasure): the source sending them again brings nothing personal back."""
         with self.db.write() as cur:
             code, email = customer.code, customer.email
-            data = customer.model_dump(mode="json")
+            data = without_forged_mark(customer.model_dump(mode="json"))
             erased = self._erased_customer_row(cur, client_id, code)
             if erased is not None:
                 code, email = erased.code, None
@@ -569,6 +595,9 @@ class CatalogStore(Store):
     def upsert_order(self, client_id: int, channel_id: int, order: Order) -> tuple[int, bool]:
         """Store an order the channel reported; returns its id and whether it is new."""
         now = time.time()
+        if order.customer is not None:
+            customer = without_forged_mark(order.customer.model_dump(mode="json"))
+            order = order.model_copy(update={"customer": Customer.model_validate(customer)})
         with self.db.write() as cur:
             row = self.one(cur, "order_report", channel_id=channel_id, remote_id=order.remote_id)
             if row is not None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from stockyard.catalog.models import Customer, parse
-from stockyard.catalog.store import ERASED
 from stockyard.engine.handlers import Context
 from stockyard.errors import InvalidInput, PermanentError
 from stockyard.flows import cursors
@@ -61,9 +60,11 @@ def sync_customer(services: Services, ctx: Context) -> None:
     customer = parse(Customer, ctx.payload, "customer")
     client_id = ctx.job.client_id
     customer_id = services.store.upsert_customer(client_id, customer)
-    if ERASED in customer.attributes or services.store.customer(client_id, customer_id).erased:
+    if services.store.customer(client_id, customer_id).erased:
         # Erased while queued, or the source sent a customer erased on request (the row
-        # stays erased, catalog.erasure): nothing personal to send anyone.
+        # stays erased, catalog.erasure): nothing personal to send anyone. The row, not
+        # the record, says so: a record's own erased mark is dropped by the store unless
+        # the record is blank (catalog.store.is_erased_record).
         return
     for channel in customer_channels(services, client_id):
         # What this channel is sent: its rules put the customer in one of its groups.

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.catalog.models import FulfillmentUpdate, Order, parse
-from stockyard.catalog.store import ERASED, StoredOrder
+from stockyard.catalog.store import StoredOrder, is_erased_record
 from stockyard.connectors.base import OrderDeclined
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
@@ -162,7 +162,7 @@ def _not_erased(stored: StoredOrder, where: str) -> None:
     """An order whose customer was erased on request has no name or address left to send:
     it fails saying so, rather than reach the ERP or the warehouse as a blank."""
     customer = stored.order.customer
-    if customer is not None and ERASED in customer.attributes:
+    if customer is not None and is_erased_record(customer.model_dump(mode="json")):
         raise PermanentError(
             f"order {stored.order.number or stored.id}: its customer's personal data was"
             f" erased on request, so it cannot be sent to {where}; skip this item"
