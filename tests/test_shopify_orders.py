@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -21,9 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from systems.net import free_port
 
 from stockyard.catalog.models import Order, parse
 from stockyard.connectors.shopify import ShopifyConnector, documents
@@ -36,6 +31,7 @@ from stockyard.service import inbound
 from stockyard.tenancy import Connection
 from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
+from tests.support.app_servers import serve_app
 
 pytestmark = schema.needs_schema
 
@@ -370,24 +366,10 @@ def env(tmp_path: Path) -> Iterator[ApiEnv]:
     e.close()
 
 
-def serve_app(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture
 def stockyard(env: ApiEnv) -> Iterator[str]:
-    yield from serve_app(env.app)
+    with serve_app(env.app) as url:
+        yield url
 
 
 class Shops:

@@ -24,6 +24,7 @@ from stockyard.connectors.woocommerce import orders as wc_orders
 from stockyard.engine import ItemFilter
 from stockyard.errors import InvalidInput, PermanentError
 from tests.support.api_env import ApiEnv
+from tests.support.app_servers import serve_app
 from tests.support.woocommerce_double import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
@@ -263,9 +264,8 @@ def env(tmp_path: Path) -> Iterator[ApiEnv]:
 
 @pytest.fixture
 def stockyard(env: ApiEnv) -> Iterator[str]:
-    from tests.test_shopify_orders import serve_app
-
-    yield from serve_app(env.app)
+    with serve_app(env.app) as url:
+        yield url
 
 
 def sync_orders(env: ApiEnv, client: int) -> list[Any]:

@@ -102,3 +102,22 @@ def lend(app: App) -> Iterator[str]:
         server.settle()
         with _idle_lock:
             _idle.append(server)
+
+
+@contextmanager
+def serve_app(app: App) -> Iterator[str]:
+    """`app` on a uvicorn server of its own, stopped on exit: for an app that must not
+    outlive its test in any form (Stockyard's API on the test's database), where `lend`'s
+    reuse would keep a server that answers 503 afterwards."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
