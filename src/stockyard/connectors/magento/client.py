@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.answers import read_capped
 from stockyard.errors import PermanentError, TransientError
 
 MAX_ANSWER = 32 * 1024 * 1024  # bytes
@@ -162,15 +163,12 @@ class MagentoClient:
         return self._result(what, response, content, empty)
 
     def _read(self, response: httpx.Response) -> bytes:
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_answer:
-                raise PermanentError(
-                    f"magento: the answer is larger than {self.max_answer} bytes: check url"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(response, self.max_answer, self._too_large)
+
+    def _too_large(self) -> PermanentError:
+        return PermanentError(
+            f"magento: the answer is larger than {self.max_answer} bytes: check url"
+        )
 
     @staticmethod
     def _result(what: str, response: httpx.Response, content: bytes, empty: bool) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.answers import read_capped
 from stockyard.errors import PermanentError, TransientError
 
 MAX_ANSWER = 16 * 1024 * 1024  # bytes; the product list is unpaginated, the rest is small
@@ -77,16 +78,7 @@ class OscarClient:
             raise PermanentError(f"oscar: {what} answered something not JSON") from None
 
     def _read(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_answer:
-            raise self._too_long()
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_answer:
-                raise self._too_long()
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(response, self.max_answer, self._too_long)
 
     def _too_long(self) -> PermanentError:
         return OscarTooLarge(

@@ -42,8 +42,8 @@ from typing import Any
 import httpx
 
 from stockyard import db, outbound
+from stockyard.connectors.answers import read_capped
 from stockyard.connectors.budget import Refusal, SharedBudget, offered
-from stockyard.connectors.downloads import count
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
@@ -140,16 +140,7 @@ class ShopifyClient:
 
     def _read(self, response: httpx.Response) -> bytes:
         """The answer's body, refused beyond `max_answer` bytes (decoded) before it is."""
-        declared = response.headers.get("content-length", "")
-        if (count(declared) or 0) > self.max_answer:
-            raise self._too_long()
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_answer:
-                raise self._too_long()
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(response, self.max_answer, self._too_long)
 
     def _too_long(self) -> PermanentError:
         return PermanentError(

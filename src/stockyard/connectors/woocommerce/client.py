@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
+from stockyard.connectors.answers import read_capped
 from stockyard.connectors.base import redact
-from stockyard.connectors.downloads import count
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/wp-json/wc/v3"
@@ -109,16 +109,7 @@ class WooCommerceClient:
             raise PermanentError(f"woocommerce: {what}: the answer is not JSON") from None
 
     def _read(self, response: httpx.Response, what: str) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if (count(declared) or 0) > self.max_answer:
-            raise self._too_large(what)
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_answer:
-                raise self._too_large(what)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(response, self.max_answer, lambda: self._too_large(what))
 
     def _too_large(self, what: str) -> PermanentError:
         return PermanentError(
