@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -52,6 +51,7 @@ from stockyard.connectors.magento.client import (
     sku_path,
 )
 from stockyard.connectors.magento.stock import Mode, Stock
+from stockyard.connectors.urls import secret_bearing_url
 from stockyard.engine import Limits
 from stockyard.errors import PermanentError
 
@@ -61,7 +61,6 @@ NOT_VISIBLE = 1  # visibility "Not Visible Individually": a configurable product
 # The option telling apart a configurable product's children that have no options (an
 # ERP without variant attributes): its values are the SKUs, as Shopify's "Variant".
 VARIANT_OPTION = "Variant"
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
 Obj = dict[str, Any]
@@ -69,20 +68,8 @@ Obj = dict[str, Any]
 
 def _url(value: str) -> str:
     # The token travels in a header: over http it is readable by anyone on the way.
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if not host or parts.query or parts.fragment:
-        raise ValueError("must be an https:// URL with a host (the store's base URL)")
-    # httpx would send them as Basic auth in place of the token, and settings are no
-    # place for a password.
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry a user name or password (user:password@)")
-    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
-        return value.rstrip("/")
-    raise ValueError("must be https:// (http:// only to a loopback address, for tests)")
+    why = "must be https:// (http:// only to a loopback address, for tests)"
+    return secret_bearing_url(value, why).rstrip("/")
 
 
 def _token(value: str) -> str:

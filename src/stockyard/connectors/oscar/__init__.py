@@ -18,14 +18,12 @@ API and the store's small `stockyard_trade` app; docs/oscar-notes.md) as a chann
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockyard.connectors.base import (
@@ -39,6 +37,7 @@ from stockyard.connectors.base import (
     parse_settings,
 )
 from stockyard.connectors.oscar.client import OscarClient, OscarNotFound, OscarTooLarge
+from stockyard.connectors.urls import secret_bearing_url
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError
 
@@ -49,15 +48,6 @@ USERS = "/api/admin/users/"
 # Django's User.username max_length: an account number is the username, whole.
 USERNAME_MAX = 150
 ORDERS = "/stockyard/orders/"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class OscarSettings(BaseModel):
@@ -80,13 +70,8 @@ class OscarSettings(BaseModel):
     def _https(cls, url: str) -> str:
         # The token travels with every request: only over TLS, except to this machine
         # (the tests' store).
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL:
-            raise ValueError("not a valid URL") from None
-        if parsed.scheme == "https" or (parsed.scheme == "http" and _loopback(parsed.host)):
-            return url.rstrip("/")
-        raise ValueError("must be https:// (http:// only to this machine, for tests)")
+        why = "must be https:// (http:// only to this machine, for tests)"
+        return secret_bearing_url(url, why).rstrip("/")
 
 
 def _slug(text: str) -> str:

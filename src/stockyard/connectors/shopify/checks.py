@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
+from stockyard.connectors.urls import secret_bearing_url
+
 # What a header value can carry unchanged; Shopify's tokens (shpat_ + hex) are a subset.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
-# Where http:// is allowed: a test double or a local proxy on this machine, which the
-# outbound guard lets through only when STOCKYARD_OUTBOUND_ALLOW says so.
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _token(value: str) -> str:
@@ -28,16 +26,9 @@ def _token(value: str) -> str:
 
 def _base_url(value: str) -> str:
     # The token travels in a header: over http it is readable by anyone on the way.
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host, parts = None, None
-    if parts is None or not host:
-        raise ValueError("must be an https:// URL with a host")
-    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
-        return value
-    raise ValueError("must be https:// (http:// only to a loopback address, for tests)")
+    return secret_bearing_url(
+        value, "must be https:// (http:// only to a loopback address, for tests)"
+    )
 
 
 AccessToken = Annotated[str, AfterValidator(_token)]

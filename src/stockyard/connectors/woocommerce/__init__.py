@@ -24,7 +24,6 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -39,6 +38,7 @@ from stockyard.connectors.base import (
     more_secrets,
     parse_settings,
 )
+from stockyard.connectors.urls import secret_bearing_url
 from stockyard.connectors.webhooks import Delivery
 from stockyard.connectors.woocommerce import fulfillments, media, orders, paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
@@ -51,27 +51,16 @@ BATCH_LIMIT = 100  # WooCommerce's default cap on create + update + delete in on
 MOST_PAGES = 100
 DUPLICATE_SKU = "product_invalid_sku"
 TOO_LARGE = 413
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _KEY = re.compile(r"[\x21-\x7e]+")
 _ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def _url(value: str) -> str:
     # Basic auth sends the key and secret readable by anyone on the way over http.
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host, parts = None, None
-    if parts is None or not host or parts.username or parts.password:
-        raise ValueError("must be the store's https:// address, without credentials")
-    if parts.query or parts.fragment or "#" in value or "?" in value:
-        raise ValueError("must be the store's https:// address, without a query or fragment")
-    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
-        return value
-    raise ValueError(
+    return secret_bearing_url(
+        value,
         "must be https:// (WooCommerce wants OAuth 1.0a over plain http, which this connector"
-        " does not do; http:// only to a loopback address, for tests)"
+        " does not do; http:// only to a loopback address, for tests)",
     )
 
 
