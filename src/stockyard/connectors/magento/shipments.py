@@ -13,8 +13,9 @@ order with nothing left to ship is done too. So a repeat is harmless.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeGuard
+from typing import Any
 
+from stockyard.connectors import fulfillment_lines
 from stockyard.connectors.magento.client import MagentoClient, items, rows
 from stockyard.connectors.magento.orders import read_order, shippable
 from stockyard.errors import PermanentError
@@ -39,7 +40,7 @@ def push(api: MagentoClient, order_id: str, fulfillment: Mapping[str, Any], noti
     if fulfillment.get("state") != "complete":
         return
     key = str(fulfillment.get("id") or "")
-    wanted = _wanted(fulfillment.get("lines"))
+    wanted = fulfillment_lines.wanted(fulfillment.get("lines"), "magento")
     order = read_order(api, order_id)
     name = order.get("increment_id") or order_id
     left = shippable(order)
@@ -99,34 +100,6 @@ def _plan(name: str, left: list[tuple[Obj, int, int]], wanted: dict[str, int] | 
             items.append({"order_item_id": int(line["item_id"]), "qty": take})
             rest[line["sku"]] -= take
     return items
-
-
-def _wanted(lines: Any) -> dict[str, int] | None:
-    """SKU -> quantity to ship; None: the whole order."""
-    if lines is None:
-        return None
-    wanted: dict[str, int] = {}
-    ok = isinstance(lines, list) and bool(lines)
-    for line in lines if isinstance(lines, list) else []:
-        sku = line.get("sku") if isinstance(line, dict) else None
-        qty = line.get("quantity") if isinstance(line, dict) else None
-        if _is_sku(sku) and _is_quantity(qty):
-            wanted[sku] = wanted.get(sku, 0) + qty
-        else:
-            ok = False
-    if not ok:
-        raise PermanentError(
-            "magento: fulfillment lines must be a list of {sku, quantity > 0}, none empty"
-        )
-    return wanted
-
-
-def _is_sku(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(value)
-
-
-def _is_quantity(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _tracks(tracking: Any) -> list[Obj]:

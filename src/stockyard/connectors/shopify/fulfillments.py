@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from stockyard.connectors import fulfillment_lines
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.errors import PermanentError
@@ -43,7 +44,7 @@ def push(api: ShopifyClient, order_id: str, fulfillment: Mapping[str, Any], noti
     fulfillment means shipped); pending, open and cancelled ones change nothing there."""
     if fulfillment.get("state") != "complete":
         return
-    wanted = _wanted(fulfillment.get("lines"))
+    wanted = fulfillment_lines.wanted(fulfillment.get("lines"), "shopify")
     tracking = _tracking(fulfillment.get("tracking"))
     order, fos = _read(api, order_id)
     _check_skus(order["name"], fos, wanted)
@@ -230,34 +231,6 @@ def _is_entry(entry: Any) -> bool:
 
 def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _wanted(lines: Any) -> dict[str, int] | None:
-    """SKU -> quantity to ship; None: the whole order."""
-    if lines is None:
-        return None
-    wanted: dict[str, int] = {}
-    ok = isinstance(lines, list) and bool(lines)
-    for line in lines if isinstance(lines, list) else []:
-        sku = line.get("sku") if isinstance(line, dict) else None
-        qty = line.get("quantity") if isinstance(line, dict) else None
-        if _is_sku(sku) and _is_quantity(qty):
-            wanted[sku] = wanted.get(sku, 0) + qty
-        else:
-            ok = False
-    if not ok:
-        raise PermanentError(
-            "shopify: fulfillment lines must be a list of {sku, quantity > 0}, none empty"
-        )
-    return wanted
-
-
-def _is_sku(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(value)
-
-
-def _is_quantity(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _tracking(tracking: Any) -> dict[str, str]:
