@@ -42,6 +42,7 @@ from stockyard.connectors.base import (
     looks_like_credential,
     parse_settings,
 )
+from stockyard.connectors.downloads import retry_after
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
@@ -140,13 +141,6 @@ def _excerpt(response: httpx.Response) -> str:
     return response.text[:EXCERPT_LIMIT] or response.reason_phrase
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
-    except ValueError:
-        return None
-
-
 def classify(response: httpx.Response, what: str) -> HandlerError | None:
     """None for success; else the error the status means: 408, 425, 429 and 5xx transient
     (with the `Retry-After`), any other 4xx permanent (docs/connectors.md, the `http`
@@ -156,7 +150,7 @@ def classify(response: httpx.Response, what: str) -> HandlerError | None:
         return None
     message = f"{what}: HTTP {status} {_excerpt(response)}"
     if status in (408, 425, 429) or status >= 500:
-        return TransientError(message, _retry_after(response))
+        return TransientError(message, retry_after(response.headers.get("retry-after", "")))
     return PermanentError(message)
 
 

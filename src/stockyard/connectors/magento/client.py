@@ -26,6 +26,7 @@ import httpx
 
 from stockyard import outbound
 from stockyard.connectors.answers import read_capped
+from stockyard.connectors.downloads import retry_after
 from stockyard.errors import PermanentError, TransientError
 
 MAX_ANSWER = 32 * 1024 * 1024  # bytes
@@ -200,7 +201,7 @@ def _refuse(what: str, response: httpx.Response, body: Any) -> None:
         after = response.headers.get("retry-after", "")
         raise TransientError(
             f"magento: {what}: too many requests (HTTP 429)",
-            retry_after=float(after) if is_number(after) else None,
+            retry_after=retry_after(after),
         )
     if status in (408, 425) or status >= 500:
         raise TransientError(f"magento: {what}: HTTP {status}: {message(body)}")

@@ -44,6 +44,7 @@ import httpx
 from stockyard import db, outbound
 from stockyard.connectors.answers import read_capped
 from stockyard.connectors.budget import Refusal, SharedBudget, offered
+from stockyard.connectors.downloads import retry_after
 from stockyard.errors import HandlerError, PermanentError, TransientError
 
 MAX_QUERY_COST = 1000  # Shopify's limit for one query (its docs; the double enforces it)
@@ -299,10 +300,7 @@ class ShopifyClient:
                 f" {bucket.maximum:.0f} available, {bucket.restore_rate:g}/s)",
                 retry_after=wait,
             )
-        try:
-            after = float(header) if header else None
-        except ValueError:
-            after = None
+        after = retry_after(header or "")
         return TransientError("shopify: THROTTLED", retry_after=after or 1.0)
 
 

@@ -28,6 +28,7 @@ import httpx
 from stockyard import outbound
 from stockyard.connectors.answers import read_capped
 from stockyard.connectors.base import redact
+from stockyard.connectors.downloads import retry_after
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/wp-json/wc/v3"
@@ -101,7 +102,7 @@ class WooCommerceClient:
             code, message = _error(content, self._secrets)
             text = f"woocommerce: {what}: HTTP {status}" + (f" {code}: {message}" if code else "")
             if status in (408, 425, 429) or status >= 500:
-                raise TransientError(text, _retry_after(response))
+                raise TransientError(text, retry_after(response.headers.get("retry-after", "")))
             raise WooCommerceRefused(text, status, code)
         try:
             return json.loads(content), response.headers
@@ -129,10 +130,3 @@ def _error(content: bytes, secrets: list[str]) -> tuple[str | None, str]:
         code = redact(body["code"], secrets)[:MESSAGE]
         return code, redact(str(body.get("message", "")), secrets)[:MESSAGE]
     return None, ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
-    except ValueError:
-        return None
