@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
@@ -29,6 +29,7 @@ from stockyard.connectors.magento.client import (
     obj,
     rows,
 )
+from stockyard.connectors.order_values import instant, unit_price
 from stockyard.errors import PermanentError
 
 # Re-read this much before the cursor: an order saved while a pull ran (its updated_at set
@@ -77,12 +78,16 @@ class _Position:
             return cls(start, start + OVERLAP)
         try:
             if not cursor.startswith("{"):
-                newest = _instant(cursor)
+                newest = instant(cursor, "magento")
                 return cls(newest - OVERLAP, newest)
             value = json.loads(cursor)
             at, entity = value["after"]
-            _instant(at)
-            return cls(_instant(value["since"]), _instant(value["newest"]), (str(at), int(entity)))
+            instant(at, "magento")
+            return cls(
+                instant(value["since"], "magento"),
+                instant(value["newest"], "magento"),
+                (str(at), int(entity)),
+            )
         except (ValueError, KeyError, TypeError, PermanentError):
             raise PermanentError(f"magento: unreadable orders cursor {cursor[:80]!r}") from None
 
@@ -145,7 +150,7 @@ def fetch_orders(
             if entity is None:
                 continue  # no id to name it by: nothing can be done with it
             if key is not None:
-                newest = max(newest, min(_instant(key[0]), now))
+                newest = max(newest, min(instant(key[0], "magento"), now))
             found.pop(entity, None)
             found[entity] = order
         readable = [k for k in keys if k is not None]
@@ -177,7 +182,7 @@ def _key(order: Obj) -> tuple[str, int] | None:
     """(updated_at, entity_id) as the keyset reads them; None when either is unreadable."""
     entity = _entity(order)
     try:
-        _instant(order.get("updated_at"))
+        instant(order.get("updated_at"), "magento")
     except PermanentError:
         return None
     return None if entity is None else (str(order["updated_at"]), entity)
@@ -320,7 +325,7 @@ def to_record(order: Mapping[str, Any]) -> Obj:
             {
                 "sku": line.get("sku") or "",
                 "quantity": quantity,
-                "price": _unit(max(net, Decimal(0)) / ordered),
+                "price": unit_price(max(net, Decimal(0)) / ordered),
                 "title": line.get("name") or "",
             }
         )
@@ -392,13 +397,6 @@ def _address(address: Mapping[str, Any] | None) -> dict[str, str] | None:
     }
 
 
-def _unit(price: Decimal) -> str:
-    """A unit price to 4 decimals, written with 2 when the cents say it all."""
-    exact = price.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
-    cents = exact.quantize(Decimal("0.01"))
-    return str(cents if cents == exact else exact)
-
-
 def _dec(value: Any) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
@@ -409,15 +407,6 @@ def _dec(value: Any) -> Decimal:
     if not number.is_finite():
         raise PermanentError(f"magento: unreadable amount {str(value)[:40]!r}")
     return number
-
-
-def _instant(text: Any) -> dt.datetime:
-    """Magento's `2026-11-29 12:00:00` (UTC) or ISO 8601."""
-    try:
-        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"magento: unreadable time {str(text)[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _text(moment: dt.datetime) -> str:

@@ -18,10 +18,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
+from stockyard.connectors.order_values import instant, unit_price
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify.client import ShopifyClient
 from stockyard.connectors.webhooks import Delivery, Unsigned
@@ -73,11 +74,15 @@ class _Position:
             start = now - FIRST_LOOKBACK
             return cls(start, start + OVERLAP)
         if not cursor.startswith("{"):
-            newest = _instant(cursor)
+            newest = instant(cursor, "shopify")
             return cls(newest - OVERLAP, newest)
         try:
             value = json.loads(cursor)
-            return cls(_instant(value["since"]), _instant(value["newest"]), str(value["after"]))
+            return cls(
+                instant(value["since"], "shopify"),
+                instant(value["newest"], "shopify"),
+                str(value["after"]),
+            )
         except (ValueError, KeyError, TypeError):
             raise PermanentError(f"shopify: unreadable orders cursor {cursor[:80]!r}") from None
 
@@ -93,7 +98,7 @@ def fetch_orders(api: ShopifyClient, cursor: str | None, now: dt.datetime | None
     for _ in range(PAGES_PER_PULL):
         page = api.query(d.ORDERS_IN_SINCE, {"query": query, "after": after})["orders"]
         for node in page["nodes"]:
-            newest = max(newest, _instant(node["updatedAt"]))
+            newest = max(newest, instant(node["updatedAt"], "shopify"))
             found.pop(node["id"], None)  # read again on a later page: it changed meanwhile
             found[node["id"]] = node
         after = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
@@ -190,7 +195,7 @@ def _net_lines(lines: list[dict[str, Any]], inclusive: bool) -> list[dict[str, A
             {
                 "sku": line.get("sku") or "",
                 "quantity": left,
-                "price": _unit(net / left),
+                "price": unit_price(net / left),
                 "title": line.get("title") or "",
             }
         )
@@ -203,13 +208,6 @@ def _net_shipping(order: Mapping[str, Any], inclusive: bool) -> Decimal:
         nodes = (order.get("shippingLines") or {}).get("nodes") or []
         shipping -= sum(_dec(t["priceSet"]) for n in nodes for t in n["taxLines"])
     return max(shipping, Decimal(0))
-
-
-def _unit(price: Decimal) -> str:
-    """A unit price to 4 decimals, written with 2 when the cents say it all."""
-    exact = price.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
-    cents = exact.quantize(Decimal("0.01"))
-    return str(cents if cents == exact else exact)
 
 
 def _lines(api: ShopifyClient, order: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -251,14 +249,6 @@ def _address(address: Mapping[str, Any] | None) -> dict[str, str] | None:
         "phone": "phone",
     }
     return {ours: str(address.get(theirs) or "") for ours, theirs in fields.items()}
-
-
-def _instant(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"shopify: unreadable time {str(text)[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -355,7 +345,7 @@ def _updated_at(order: Mapping[str, Any]) -> str:
     try:
         if not isinstance(text, str) or len(text) > 40:
             raise ValueError(text)
-        return _instant(text).astimezone(dt.UTC).isoformat()
+        return instant(text, "shopify").astimezone(dt.UTC).isoformat()
     except (ValueError, OverflowError, PermanentError):
         raise InvalidInput("the webhook's order has no updated_at (an ISO 8601 time)") from None
 

@@ -21,10 +21,11 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
+from stockyard.connectors.order_values import instant, unit_price
 from stockyard.connectors.webhooks import Delivery, Unsigned, dummy_check
 from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
@@ -61,7 +62,7 @@ def fetch_orders(
     shrinks (`X-WP-Total` changes) the pages after may have slid past an order, so the
     pull stops and the cursor stays at the newest order of the pages read before."""
     at = now or dt.datetime.now(dt.UTC)
-    newest = _instant(cursor) if cursor else at - FIRST_LOOKBACK + OVERLAP
+    newest = instant(cursor, "woocommerce") if cursor else at - FIRST_LOOKBACK + OVERLAP
     query = {
         "status": TAKEN,
         "orderby": "modified",
@@ -102,7 +103,7 @@ def _with_id(row: dict[str, Any]) -> dict[str, Any]:
 
 def _modified_at(row: Mapping[str, Any]) -> dt.datetime | None:
     try:
-        return _instant(row["date_modified_gmt"])
+        return instant(row["date_modified_gmt"], "woocommerce")
     except (KeyError, PermanentError):
         return None  # read again by the next pull's overlap, or by its webhook
 
@@ -205,16 +206,9 @@ def _line(line: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "sku": str(line.get("sku") or ""),
         "quantity": quantity,
-        "price": _unit(net),
+        "price": unit_price(net),
         "title": str(line.get("name") or ""),
     }
-
-
-def _unit(price: Decimal) -> str:
-    """A unit price to 4 decimals, written with 2 when the cents say it all."""
-    exact = price.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
-    cents = exact.quantize(Decimal("0.01"))
-    return str(cents if cents == exact else exact)
 
 
 def _dec(text: Any) -> Decimal:
@@ -241,15 +235,6 @@ def _address(address: Mapping[str, Any] | None) -> dict[str, str] | None:
     return {"name": name} | {
         ours: str(address.get(theirs) or "") for ours, theirs in fields.items()
     }
-
-
-def _instant(text: str) -> dt.datetime:
-    """A *_gmt time (no offset: UTC) or a cursor."""
-    try:
-        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"woocommerce: unreadable time {str(text)[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -330,7 +315,7 @@ def _modified(order: Mapping[str, Any]) -> str:
     try:
         if not isinstance(text, str) or len(text) > 40:
             raise ValueError(text)
-        return _iso(_instant(text))
+        return _iso(instant(text, "woocommerce"))
     except (ValueError, OverflowError, PermanentError):
         raise InvalidInput(
             "the webhook's order has no date_modified_gmt (an ISO 8601 time)"
