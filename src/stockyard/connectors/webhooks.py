@@ -11,6 +11,7 @@ The web and service layers know nothing of any platform."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -39,6 +40,13 @@ class Delivery:
 class Unsigned(Exception):
     """The signature is missing or was made with another secret. The caller is told
     nothing more than any other refused push."""
+
+
+def hmac_sha256_base64(secret: str, body: bytes) -> str:
+    """Base64 of the HMAC-SHA256 of a webhook's raw body, keyed with its secret: the
+    signature Shopify (X-Shopify-Hmac-Sha256) and WooCommerce (X-WC-Webhook-Signature)
+    both send, so both are checked with the one function."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 def dummy_check(body: bytes) -> None:

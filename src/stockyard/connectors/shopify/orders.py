@@ -10,9 +10,7 @@ read by id that is not to be fulfilled is a PermanentError saying why.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
@@ -25,7 +23,7 @@ from stockyard.connectors.base import OrderDeclined, Page
 from stockyard.connectors.order_values import instant, unit_price
 from stockyard.connectors.shopify import documents as d
 from stockyard.connectors.shopify.client import ShopifyClient
-from stockyard.connectors.webhooks import Delivery, Unsigned
+from stockyard.connectors.webhooks import Delivery, Unsigned, hmac_sha256_base64
 from stockyard.errors import InvalidInput, PermanentError, Unauthenticated
 
 # Re-read this much before the cursor: Shopify's order search is indexed a little after
@@ -260,7 +258,7 @@ def _iso(moment: dt.datetime) -> str:
 
 def signature(secret: str, body: bytes) -> str:
     """Shopify's X-Shopify-Hmac-Sha256: base64 of HMAC-SHA256 of the raw body."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return hmac_sha256_base64(secret, body)
 
 
 def read_webhook(

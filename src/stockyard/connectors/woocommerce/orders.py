@@ -14,9 +14,7 @@ the poll and by the webhooks; one read by id is an `OrderDeclined` saying why.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
@@ -26,7 +24,7 @@ from typing import Any
 
 from stockyard.connectors.base import OrderDeclined, Page
 from stockyard.connectors.order_values import instant, unit_price
-from stockyard.connectors.webhooks import Delivery, Unsigned, dummy_check
+from stockyard.connectors.webhooks import Delivery, Unsigned, dummy_check, hmac_sha256_base64
 from stockyard.connectors.woocommerce import paging
 from stockyard.connectors.woocommerce.client import WooCommerceClient, WooCommerceRefused
 from stockyard.errors import InvalidInput, PermanentError
@@ -247,7 +245,7 @@ def _iso(moment: dt.datetime) -> str:
 def signature(secret: str, body: bytes) -> str:
     """X-WC-Webhook-Signature: base64 of HMAC-SHA256 of the raw body, keyed with the
     webhook's secret (WC_Webhook::generate_signature; sha256 is WooCommerce's default)."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return hmac_sha256_base64(secret, body)
 
 
 def read_webhook(
