@@ -10,11 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from systems.launch import (
-    TRYTON_ADMIN,
-    TRYTON_DB,
     VENDURE_ADMIN,
     Running,
     VendureShopper,
@@ -22,39 +20,13 @@ from systems.launch import (
     seed_tryton_items,
     set_tryton_price,
     ship_tryton_sale,
-    tryton_client,
     vendure_admin,
 )
 
-from stockyard.accounts import Principal
-from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
-from stockyard.connectors.tryton.client import TrytonClient
 from stockyard.connectors.vendure.client import VendureClient
-from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.errors import PermanentError, TransientError
-from stockyard.service import Stockyard
 from stockyard.tenancy import Tenancy
-
-ADMIN = Principal("test", platform_admin=True)
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 90.0) -> T:
-    """Poll `check` until it answers something true; fail naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except (TransientError, PermanentError) as exc:  # a system restarting, say
-            last = exc
-        else:
-            if found:
-                return found
-            last = found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+from tests.support.e2e import ADMIN, Deployed, Stack, confirmed_sale, sale_lines, wait_for
 
 
 def variants_in_shop(admin: VendureClient, skus: list[str]) -> dict[str, dict[str, Any]]:
@@ -67,58 +39,32 @@ def variants_in_shop(admin: VendureClient, skus: list[str]) -> dict[str, dict[st
 
 
 @dataclass
-class Deployment:
-    queue: Queue
-    service: Stockyard
-    client_id: int
-    source_id: int
+class Deployment(Deployed):
     warehouse_id: int
-    shop_id: int
-    erp: TrytonClient
     admin: VendureClient
-
-    def items(self, **filters: Any) -> list[Any]:
-        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
 
 
 def _deployment(tmp_path: Path, tryton: Running, vendure: Running) -> Deployment:
-    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Acme")
-    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-    erp_secret = {"password": TRYTON_ADMIN[1]}
-
-    def connect(kind: str, connector: str, name: str, settings: dict[str, Any], secret: Any) -> int:
-        return service.create_connection(
-            ADMIN, client.id, kind, connector, name, settings, secret
-        ).id
-
-    source = connect("source", "tryton", "Tryton", {**erp, "poll_products_every": 5}, erp_secret)
-    warehouse = connect(
-        "fulfillment",
-        "tryton",
-        "Tryton shipping",
-        {**erp, "poll_fulfillments_every": 5},
-        erp_secret,
-    )
-    shop = connect(
+    stack = Stack.init(tmp_path, tryton)
+    source = stack.tryton_source()
+    warehouse = stack.tryton_shipping()
+    shop = stack.connect(
         "channel",
         "vendure",
         "Vendure",
         {"url": f"{vendure.url}/admin-api", "username": VENDURE_ADMIN[0], "poll_orders_every": 5},
         {"password": VENDURE_ADMIN[1]},
     )
-    # A new channel turns active after its first full sync.
-    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    stack.init_channel(shop)
     return Deployment(
-        queue,
-        service,
-        client.id,
-        source,
-        warehouse,
-        shop,
-        tryton_client(tryton.url),
-        vendure_admin(vendure.url),
+        queue=stack.queue,
+        service=stack.service,
+        client_id=stack.client_id,
+        source_id=source,
+        shop_id=shop,
+        erp=stack.erp(),
+        warehouse_id=warehouse,
+        admin=vendure_admin(vendure.url),
     )
 
 
@@ -165,22 +111,11 @@ def test_erp_to_shop_and_back(
     # An order placed in Vendure becomes a confirmed sale in Tryton.
     code = VendureShopper(vendure.url).place_order({shop["MUG"]["id"]: 2})
 
-    def sale() -> dict[str, Any] | None:
-        found = env.erp.model(
-            "sale.sale",
-            "search_read",
-            [("reference", "=", code)],
-            0,
-            1,
-            None,
-            ["number", "state", "lines", "shipments"],
-        )
-        return found[0] if found and found[0]["state"] == "processing" else None
-
-    erp_sale = wait_for(sale, f"a confirmed Tryton sale for order {code}")
-    (line,) = env.erp.model(
-        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    fields = ("number", "state", "lines", "shipments")
+    erp_sale = wait_for(
+        lambda: confirmed_sale(env.erp, code, fields), f"a confirmed Tryton sale for order {code}"
     )
+    (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("12.50"))
     # (The shop may hold other tests' orders: those are synced too, and fail on their own.)
     orders = CatalogStore(env.queue.db).list_orders(env.client_id, None, 100)
@@ -230,7 +165,7 @@ def test_erp_to_shop_and_back(
 
     stuck = wait_for(retrying, "the Vendure lane's item retrying")
     assert stuck.error_kind == "transient"
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.shop_id].state in ("waiting", "blocked")
     assert lanes[env.shop_id].head_id == stuck.id
     assert lanes[env.source_id].state not in ("waiting", "blocked")

@@ -25,23 +25,16 @@ from typing import Any
 
 import pytest
 from systems.launch import (
-    TRYTON_ADMIN,
-    TRYTON_DB,
     Running,
     TrytonItem,
     receive_stock,
     seed_tryton_items,
     set_tryton_price,
     ship_tryton_sale,
-    tryton_client,
 )
 
-from stockyard.application import Application
-from stockyard.connectors.tryton.client import TrytonClient
-from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.service import Stockyard
 from tests.support import magento_contract as contract
-from tests.test_erp_shop import ADMIN, wait_for
+from tests.support.e2e import Deployed, Stack, confirmed_sale, sale_lines, wait_for
 
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
 
@@ -56,17 +49,8 @@ POLL = "GET /V1/orders"  # the channel's order poll, every 5 s, in between every
 
 
 @dataclass
-class Deployment:
-    queue: Queue
-    service: Stockyard
-    client_id: int
-    source_id: int
-    shop_id: int
-    erp: TrytonClient
+class Deployment(Deployed):
     double: MagentoDouble
-
-    def items(self, **filters: Any) -> list[Any]:
-        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
 
     def products(self) -> dict[str, dict[str, Any]]:
         """The double's products of this test by SKU: type, price, MSI stock, links."""
@@ -111,36 +95,26 @@ def served() -> Iterator[Served]:
 
 
 def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
-    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Acme")
-    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-    erp_secret = {"password": TRYTON_ADMIN[1]}
-    source = service.create_connection(
-        ADMIN, client.id, "source", "tryton", "Tryton", erp | {"poll_products_every": 5}, erp_secret
-    ).id
-    service.create_connection(
-        ADMIN,
-        client.id,
-        "fulfillment",
-        "tryton",
-        "Tryton shipping",
-        erp | {"poll_fulfillments_every": 5},
-        erp_secret,
-    )
-    shop = service.create_connection(
-        ADMIN,
-        client.id,
+    stack = Stack.init(tmp_path, tryton)
+    source = stack.tryton_source()
+    stack.tryton_shipping()
+    shop = stack.connect(
         "channel",
         "magento",
         "Magento",
         # The order poll runs on schedule; a short timeout so a stalled store shows.
         {"url": served.url, "poll_orders_every": 5, "timeout": 3},
         {"access_token": TOKEN},
-    ).id
-    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    )
+    stack.init_channel(shop)
     return Deployment(
-        queue, service, client.id, source, shop, tryton_client(tryton.url), served.double
+        queue=stack.queue,
+        service=stack.service,
+        client_id=stack.client_id,
+        source_id=source,
+        shop_id=shop,
+        erp=stack.erp(),
+        double=served.double,
     )
 
 
@@ -214,22 +188,11 @@ def test_tryton_to_magento_through_a_worker(
             updated_at=_now(),
         )
 
-    def sale() -> dict[str, Any] | None:
-        found = env.erp.model(
-            "sale.sale",
-            "search_read",
-            [("reference", "=", order["increment_id"])],
-            0,
-            1,
-            None,
-            ["number", "state", "lines"],
-        )
-        return found[0] if found and found[0]["state"] == "processing" else None
-
-    erp_sale = wait_for(sale, f"a confirmed Tryton sale for order {order['increment_id']}")
-    (line,) = env.erp.model(
-        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    erp_sale = wait_for(
+        lambda: confirmed_sale(env.erp, order["increment_id"]),
+        f"a confirmed Tryton sale for order {order['increment_id']}",
     )
+    (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("25.00"))
 
     # Tryton ships it: the shipment comes back with its track, the order is complete.
@@ -251,16 +214,12 @@ def test_tryton_to_magento_through_a_worker(
         env.double.refuse_names.add(REFUSED.name)
     seed_tryton_items(env.erp, (REFUSED,))
 
-    def refused() -> Any:
-        failed = env.items(connection_id=env.shop_id, statuses=("failed",))
-        return failed[0] if failed else None
-
-    stuck = wait_for(refused, "the refused product to fail")
+    stuck = wait_for(env.failed_on_shop, "the refused product to fail")
     assert stuck.instruction == "add_product"
     assert stuck.error_kind == "permanent"
     assert "Refused gizmo" in (stuck.error or "")
     assert TOKEN not in (stuck.error or "")
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.shop_id].state == "blocked"
     assert lanes[env.source_id].state != "blocked"
     # The Tryton lane goes on: a later change is pulled and waits behind the blocked head.
@@ -268,8 +227,7 @@ def test_tryton_to_magento_through_a_worker(
     receive_stock(env.erp, "MG-CAP", 1)
 
     def queued() -> list[Any]:
-        found = env.items(connection_id=env.shop_id, statuses=("queued",), ref="MG-CAP")
-        return [i for i in found if i.created_at and i.created_at > started]
+        return env.items_since(started, env.shop_id, "queued", "MG-CAP")
 
     wait_for(queued, "the change queued behind the blocked head")
     time.sleep(2)  # the worker had time to run it, if the lane let it

@@ -16,7 +16,6 @@ Skipped when the schema is not installed (bash scripts/install-shopify-schema.sh
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,30 +24,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from graphql import FieldNode, get_operation_ast, parse
 from systems.launch import (
-    TRYTON_ADMIN,
-    TRYTON_DB,
     Running,
     TrytonItem,
     receive_stock,
     seed_tryton_items,
     set_tryton_price,
     ship_tryton_sale,
-    tryton_client,
 )
-from systems.net import free_port
 
-from stockyard.application import Application
-from stockyard.connectors.tryton.client import TrytonClient
-from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.service import Stockyard
+from stockyard.engine import Request
 from stockyard.tenancy import Tenancy
-from stockyard.web.app import create_app
-from stockyard.web.settings import ApiSettings
 from tests.support import shopify_schema as schema
-from tests.test_erp_shop import ADMIN, wait_for
+from tests.support.e2e import (
+    ADMIN,
+    Deployed,
+    Stack,
+    api_server,
+    confirmed_sale,
+    sale_lines,
+    wait_for,
+)
 
 pytestmark = schema.needs_schema
 
@@ -73,15 +70,9 @@ PRICE_CHANGE_REQUESTS = 3  # per variant: one of each read and the update
 
 
 @dataclass
-class Deployment:
-    queue: Queue
-    service: Stockyard
-    client_id: int
-    source_id: int
+class Deployment(Deployed):
     warehouse_id: int
-    shop_id: int
     other_id: int  # a second channel (demo) the flows feed too
-    erp: TrytonClient
     double: ShopifyDouble
     location: str  # where the Tryton warehouse's stock goes (`locations`)
     fallback: str  # `location_id`: stock must not land here
@@ -94,9 +85,6 @@ class Deployment:
     @property
     def hooks(self) -> Webhooks:
         return webhooks(self.double)
-
-    def items(self, **filters: Any) -> list[Any]:
-        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
 
     def variants(self) -> dict[str, dict[str, Any]]:
         """The double's variants of this test by SKU: price, product title, stock at the
@@ -158,34 +146,18 @@ def served() -> Iterator[Served]:
 
 
 def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
-    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Acme")
+    stack = Stack.init(tmp_path, tryton)
     # Two locations: the warehouse's stock must land at the one `locations` maps it to,
     # never at the `location_id` fallback.
     fallback = str(served.double.shop.add_location("Fallback")["id"])
     location = str(served.double.shop.add_location("Warehouse")["id"])
-    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-    erp_client = tryton_client(tryton.url)
+    erp_client = stack.erp()
     (tryton_warehouse,) = erp_client.model(
         "stock.location", "search_read", [("type", "=", "warehouse")], 0, None, None, ["code"]
     )
-    erp_secret = {"password": TRYTON_ADMIN[1]}
-    source = service.create_connection(
-        ADMIN, client.id, "source", "tryton", "Tryton", erp | {"poll_products_every": 5}, erp_secret
-    ).id
-    warehouse = service.create_connection(
-        ADMIN,
-        client.id,
-        "fulfillment",
-        "tryton",
-        "Tryton shipping",
-        erp | {"poll_fulfillments_every": 5},
-        erp_secret,
-    ).id
-    shop = service.create_connection(
-        ADMIN,
-        client.id,
+    source = stack.tryton_source()
+    warehouse = stack.tryton_shipping()
+    shop = stack.connect(
         "channel",
         "shopify",
         "Shopify",
@@ -197,49 +169,28 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
             "locations": {tryton_warehouse["code"] or str(tryton_warehouse["id"]): location},
         },
         {"access_token": TOKEN, "webhook_secret": WEBHOOK_SECRET},
-    ).id
-    other = service.create_connection(ADMIN, client.id, "channel", "demo", "Demo shop", {}, {})
-    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    )
+    other = stack.connect("channel", "demo", "Demo shop", {}, {})
+    stack.init_channel(shop)
     webhooks(served.double).shop_domain = SHOP
     return Deployment(
-        queue,
-        service,
-        client.id,
-        source,
-        warehouse,
-        shop,
-        other.id,
-        erp_client,
-        served.double,
-        location,
-        fallback,
+        queue=stack.queue,
+        service=stack.service,
+        client_id=stack.client_id,
+        source_id=source,
+        shop_id=shop,
+        erp=erp_client,
+        warehouse_id=warehouse,
+        other_id=other,
+        double=served.double,
+        location=location,
+        fallback=fallback,
     )
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """Stockyard's API on the test's database, on a real port in this process (started
-    once the database exists): where the double delivers its webhooks."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start() -> str:
-        application = Application.open(f"sqlite:///{tmp_path / 'stockyard.db'}")
-        app = create_app(application.service, ApiSettings(rate_per_second=0))
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    yield from api_server(tmp_path)
 
 
 def _settled(env: Deployment) -> bool:
@@ -348,22 +299,10 @@ def test_tryton_to_shopify_through_a_worker(
     ]
     assert delivery.status == 200
 
-    def sale() -> dict[str, Any] | None:
-        found = env.erp.model(
-            "sale.sale",
-            "search_read",
-            [("reference", "=", "#E2E-1")],
-            0,
-            1,
-            None,
-            ["number", "state", "lines"],
-        )
-        return found[0] if found and found[0]["state"] == "processing" else None
-
-    erp_sale = wait_for(sale, "a confirmed Tryton sale for order #E2E-1")
-    (line,) = env.erp.model(
-        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    erp_sale = wait_for(
+        lambda: confirmed_sale(env.erp, "#E2E-1"), "a confirmed Tryton sale for order #E2E-1"
     )
+    (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("18.00"))
 
     # Tryton ships it: the shop's order is fulfilled, with the tracking number.
@@ -383,21 +322,17 @@ def test_tryton_to_shopify_through_a_worker(
     refused_at = time.time()
     seed_tryton_items(env.erp, (REFUSED,))
 
-    def refused() -> Any:
-        failed = env.items(connection_id=env.shop_id, statuses=("failed",))
-        return failed[0] if failed else None
-
-    stuck = wait_for(refused, "the refused product to fail")
+    stuck = wait_for(env.failed_on_shop, "the refused product to fail")
     assert stuck.instruction == "add_product"
     assert stuck.error_kind == "permanent"
     assert "Refused gadget" in (stuck.error or "")
     assert TOKEN not in (stuck.error or "")
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.shop_id].state == "blocked"
     assert lanes[env.source_id].state != "blocked"
     # The other channel took the refused product: the shop's refusal is not its business.
     wait_for(
-        lambda: _since(env, refused_at, env.other_id, "done", REFUSED.code),
+        lambda: env.items_since(refused_at, env.other_id, "done", REFUSED.code),
         "the demo channel to take the product Shopify refused",
     )
     # The Tryton lane goes on: a later change is pulled and waits behind the blocked head,
@@ -406,27 +341,20 @@ def test_tryton_to_shopify_through_a_worker(
     receive_stock(env.erp, "SY-HOOD-S", 3)
 
     def queued() -> list[Any]:
-        found = _since(env, started, env.shop_id, "queued", "SY-HOOD-S")
+        found = env.items_since(started, env.shop_id, "queued", "SY-HOOD-S")
         return [i for i in found if i.instruction == "update_variant"]
 
     wait_for(queued, "the change queued behind the blocked head")
     # (The demo channel keeps no links: the change is a whole add_product there.)
     wait_for(
-        lambda: _since(env, started, env.other_id, "done", "SY-HOOD-S"),
+        lambda: env.items_since(started, env.other_id, "done", "SY-HOOD-S"),
         "the demo channel to run the same change",
     )
     time.sleep(2)  # the worker had time to run it, if the lane let it
     assert queued()
     assert env.variants()["SY-HOOD-S"]["available"] == 4
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.other_id].state != "blocked"
-
-
-def _since(env: Deployment, at: float, connection: int, status: str, ref: str) -> list[Any]:
-    """The connection's items about `ref` (a product code, a SKU) in this status, created
-    after `at`."""
-    found = env.items(connection_id=connection, statuses=(status,), ref=ref)
-    return [i for i in found if i.created_at and i.created_at > at]
 
 
 def _assert_no_spin(env: Deployment, since: int, variants: int) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,23 +22,24 @@ from typing import Any
 
 import pytest
 from systems.launch import (
-    TRYTON_ADMIN,
-    TRYTON_DB,
     Running,
     TrytonItem,
     receive_stock,
     seed_tryton_items,
     set_tryton_price,
     ship_tryton_sale,
-    tryton_client,
 )
 
-from stockyard.application import Application
-from stockyard.connectors.tryton.client import TrytonClient
-from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.service import Stockyard
-from stockyard.web.app import create_app
-from stockyard.web.settings import ApiSettings
+from stockyard.engine import Request
+from tests.support.e2e import (
+    ADMIN,
+    Deployed,
+    Stack,
+    api_server,
+    confirmed_sale,
+    sale_lines,
+    wait_for,
+)
 from tests.support.woocommerce_double import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
@@ -47,8 +47,6 @@ from tests.support.woocommerce_double import (
     WooCommerceDouble,
     serve,
 )
-from tests.test_erp_shop import ADMIN, wait_for
-from tests.test_shopify_orders import serve_app
 
 WEBHOOK_SECRET = "e2eWooWebhookSecret42"  # letters and digits (docs/woocommerce-notes.md)
 TIMEOUT = 2.0  # the connection's; the double stalls longer once
@@ -63,18 +61,9 @@ VARIANT_FIELDS = {"sku", "regular_price", "sale_price", "manage_stock", "stock_q
 
 
 @dataclass
-class Deployment:
-    queue: Queue
-    service: Stockyard
-    client_id: int
-    source_id: int
-    shop_id: int
+class Deployment(Deployed):
     other_id: int  # a second channel (demo) the flows feed too
-    erp: TrytonClient
     double: WooCommerceDouble
-
-    def items(self, **filters: Any) -> list[Any]:
-        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
 
     def variants(self) -> dict[str, dict[str, Any]]:
         """This test's SKUs in the double (products and variations): price, stock, parent."""
@@ -116,26 +105,10 @@ def served() -> Iterator[Served]:
 
 
 def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
-    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Acme")
-    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-    erp_secret = {"password": TRYTON_ADMIN[1]}
-    source = service.create_connection(
-        ADMIN, client.id, "source", "tryton", "Tryton", erp | {"poll_products_every": 5}, erp_secret
-    ).id
-    service.create_connection(
-        ADMIN,
-        client.id,
-        "fulfillment",
-        "tryton",
-        "Tryton shipping",
-        erp | {"poll_fulfillments_every": 5},
-        erp_secret,
-    )
-    shop = service.create_connection(
-        ADMIN,
-        client.id,
+    stack = Stack.init(tmp_path, tryton)
+    source = stack.tryton_source()
+    stack.tryton_shipping()
+    shop = stack.connect(
         "channel",
         "woocommerce",
         "WooCommerce",
@@ -145,25 +118,24 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
             "consumer_secret": CONSUMER_SECRET,
             "webhook_secret": WEBHOOK_SECRET,
         },
-    ).id
-    other = service.create_connection(ADMIN, client.id, "channel", "demo", "Demo shop", {}, {})
-    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
-    erp_client = tryton_client(tryton.url)
-    return Deployment(queue, service, client.id, source, shop, other.id, erp_client, served.double)
+    )
+    other = stack.connect("channel", "demo", "Demo shop", {}, {})
+    stack.init_channel(shop)
+    return Deployment(
+        queue=stack.queue,
+        service=stack.service,
+        client_id=stack.client_id,
+        source_id=source,
+        shop_id=shop,
+        erp=stack.erp(),
+        other_id=other,
+        double=served.double,
+    )
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """Stockyard's API on the test's database, on a real port in this process (started once
-    the database exists): where the double delivers its webhooks."""
-    with ExitStack() as stack:
-
-        def start() -> str:
-            application = Application.open(f"sqlite:///{tmp_path / 'stockyard.db'}")
-            app = create_app(application.service, ApiSettings(rate_per_second=0))
-            return stack.enter_context(contextmanager(serve_app)(app))
-
-        yield start
+    yield from api_server(tmp_path)
 
 
 def _settled(env: Deployment) -> bool:
@@ -247,7 +219,7 @@ def test_tryton_to_woocommerce_through_a_worker(
     receive_stock(env.erp, "WC-CAP", 1)
     wait_for(lambda: env.variants()["WC-CAP"]["stock"] == 15, "the cap's stock after a timeout")
     wait_for(lambda: _settled(env), "the WooCommerce lane to settle after the timeout")
-    (change,) = _since(env, started, env.shop_id, "done", "WC-CAP")
+    (change,) = env.items_since(started, env.shop_id, "done", "WC-CAP")
     assert change.attempts == 2, change
 
     # An order placed in the store arrives by webhook and becomes a confirmed Tryton sale.
@@ -255,22 +227,11 @@ def test_tryton_to_woocommerce_through_a_worker(
     (delivery,) = [d for d in env.double.delivered if d.headers.get("X-WC-Webhook-Topic")]
     assert delivery.status == 200, delivery.answer
 
-    def sale() -> dict[str, Any] | None:
-        found = env.erp.model(
-            "sale.sale",
-            "search_read",
-            [("reference", "=", order["number"])],
-            0,
-            1,
-            None,
-            ["number", "state", "lines"],
-        )
-        return found[0] if found and found[0]["state"] == "processing" else None
-
-    erp_sale = wait_for(sale, f"a confirmed Tryton sale for order {order['number']}")
-    (line,) = env.erp.model(
-        "sale.line", "read", erp_sale["lines"], ["product", "quantity", "unit_price"]
+    erp_sale = wait_for(
+        lambda: confirmed_sale(env.erp, order["number"]),
+        f"a confirmed Tryton sale for order {order['number']}",
     )
+    (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("18.00"))
 
     # Tryton ships it: the order is completed, with the tracking number in a customer note.
@@ -291,20 +252,16 @@ def test_tryton_to_woocommerce_through_a_worker(
     refused_at = time.time()
     seed_tryton_items(env.erp, (REFUSED,))
 
-    def refused() -> Any:
-        failed = env.items(connection_id=env.shop_id, statuses=("failed",))
-        return failed[0] if failed else None
-
-    stuck = wait_for(refused, "the refused product to fail")
+    stuck = wait_for(env.failed_on_shop, "the refused product to fail")
     assert stuck.instruction == "add_product"
     assert stuck.error_kind == "permanent"
     assert f"SKU {REFUSED.code}" in (stuck.error or "")
     assert CONSUMER_SECRET not in (stuck.error or "") and CONSUMER_KEY not in (stuck.error or "")
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.shop_id].state == "blocked"
     assert lanes[env.source_id].state != "blocked"
     wait_for(
-        lambda: _since(env, refused_at, env.other_id, "done", REFUSED.code),
+        lambda: env.items_since(refused_at, env.other_id, "done", REFUSED.code),
         "the demo channel to take the product WooCommerce refused",
     )
     # The Tryton lane goes on; the WooCommerce lane holds the next change behind its head.
@@ -312,23 +269,16 @@ def test_tryton_to_woocommerce_through_a_worker(
     receive_stock(env.erp, "WC-HOOD-S", 3)
 
     def queued() -> list[Any]:
-        found = _since(env, started, env.shop_id, "queued", "WC-HOOD-S")
+        found = env.items_since(started, env.shop_id, "queued", "WC-HOOD-S")
         return [i for i in found if i.instruction == "update_variant"]
 
     wait_for(queued, "the change queued behind the blocked head")
     wait_for(
-        lambda: _since(env, started, env.other_id, "done", "WC-HOOD-S"),
+        lambda: env.items_since(started, env.other_id, "done", "WC-HOOD-S"),
         "the demo channel to run the same change",
     )
     time.sleep(2)  # the worker had time to run it, if the lane let it
     assert queued()
     assert env.variants()["WC-HOOD-S"]["stock"] == 4
-    lanes = {v.lane_id: v for v in env.queue.lanes(env.client_id)}
+    lanes = env.lanes()
     assert lanes[env.other_id].state != "blocked"
-
-
-def _since(env: Deployment, at: float, connection: int, status: str, ref: str) -> list[Any]:
-    """The connection's items about `ref` (a product code, a SKU) in this status, created
-    after `at`."""
-    found = env.items(connection_id=connection, statuses=(status,), ref=ref)
-    return [i for i in found if i.created_at and i.created_at > at]
