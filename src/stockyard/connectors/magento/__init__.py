@@ -51,6 +51,7 @@ from stockyard.connectors.magento.client import (
     sku_path,
 )
 from stockyard.connectors.magento.stock import Mode, Stock
+from stockyard.connectors.stock_levels import stock_levels
 from stockyard.connectors.urls import secret_bearing_url
 from stockyard.engine import Limits
 from stockyard.errors import PermanentError
@@ -535,18 +536,7 @@ class MagentoConnector(Connector):
 
     def _stock(self, v: ChannelVariant) -> dict[str, float]:
         """MSI source code -> the variant's quantity there."""
-        per_warehouse = v.fields.get("stock")
-        # An empty mapping is no stock per warehouse (the rules give one to every variant
-        # of a channel with sources): the total goes to source_code, not 0 to each source.
-        if self.config.sources and isinstance(per_warehouse, Mapping) and per_warehouse:
-            levels: dict[str, float] = {}
-            for warehouse, source in self.config.sources.items():
-                levels[source] = levels.get(source, 0) + float(per_warehouse.get(warehouse) or 0)
-            return levels
-        quantity = v.fields.get("quantity")
-        if quantity is None:
-            return {}
-        return {self.config.source_code: float(quantity)}
+        return stock_levels(v.fields, self.config.sources, self.config.source_code, float)
 
     def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
         self._delete(remote_id)

@@ -39,6 +39,7 @@ from stockyard.connectors.shopify.answers import describe as _describe
 from stockyard.connectors.shopify.answers import user_errors as _user_errors
 from stockyard.connectors.shopify.checks import AccessToken, BaseUrl
 from stockyard.connectors.shopify.client import ShopifyClient
+from stockyard.connectors.stock_levels import stock_levels
 from stockyard.connectors.webhooks import Delivery
 from stockyard.engine import Limits
 from stockyard.errors import HandlerError, PermanentError, TransientError
@@ -413,18 +414,7 @@ class ShopifyConnector(Connector):
 
     def _stock(self, v: ChannelVariant) -> dict[str, int]:
         """Location gid -> the variant's quantity there."""
-        per_warehouse = v.fields.get("stock")
-        # An empty mapping is a variant with a total only (the flow gives every variant of a
-        # channel with `locations` one): its quantity goes to location_id, not 0 everywhere.
-        if self.config.locations and isinstance(per_warehouse, Mapping) and per_warehouse:
-            levels: dict[str, int] = {}
-            for warehouse, location in self.config.locations.items():
-                levels[location] = levels.get(location, 0) + int(per_warehouse.get(warehouse) or 0)
-            return levels
-        quantity = v.fields.get("quantity")
-        if quantity is None or not self.config.location_id:
-            return {}
-        return {self.config.location_id: int(quantity)}
+        return stock_levels(v.fields, self.config.locations, self.config.location_id, int)
 
     def delete_variant(self, product_remote_id: str, remote_id: str, key: str) -> None:
         variables = {"productId": product_remote_id, "ids": [remote_id]}
