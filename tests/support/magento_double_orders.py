@@ -349,7 +349,16 @@ def _sort_key(name: str) -> Callable[[Obj], Any]:
     return lambda record: _value(record, name, "0")[0]
 
 
-def _search(records: list[Obj], query: list[tuple[str, str]]) -> tuple[int, Any]:
+Matcher = Callable[[Obj, dict[str, str]], bool]
+
+
+def _search(
+    records: list[Obj], query: list[tuple[str, str]], matches: Matcher | None = None
+) -> tuple[int, Any]:
+    """Magento's searchCriteria over `records`: filter groups (AND of ORs, by `matches`,
+    typed comparisons by default), sort orders, a page; the answer echoes the criteria.
+    Shared by every list the double serves (orders, shipments, source items, products)."""
+    matches = matches or _matches
     groups: dict[str, dict[str, dict[str, str]]] = {}
     sorts: dict[str, dict[str, str]] = {}
     page_size = current = None
@@ -367,7 +376,7 @@ def _search(records: list[Obj], query: list[tuple[str, str]]) -> tuple[int, Any]
     try:
         for group in groups.values():
             filters = list(group.values())
-            items = [r for r in items if any(_matches(r, f) for f in filters)]
+            items = [r for r in items if any(matches(r, f) for f in filters)]
             filter_groups.append(
                 {
                     "filters": [
