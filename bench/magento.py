@@ -23,70 +23,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 from systems.launch import allow_local_systems
 from tests.support import magento_contract as contract
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve
 
-from stockyard.accounts import Principal
-from stockyard.application import Application
-from stockyard.catalog.models import Product
-from stockyard.catalog.store import CatalogStore
+from bench._channels import Bench, products, size
 from stockyard.connectors.magento import MagentoConnector
-from stockyard.engine import ItemFilter, Queue, Request
-
-ADMIN = Principal("bench", platform_admin=True)
-SIZES = ("S", "M", "L", "XL", "XXL")
-
-
-def products(n: int, variants: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "code": f"P{i:05d}",
-            "title": f"Product {i}",
-            "options": ["Size"],
-            "variants": [
-                {
-                    "sku": f"P{i:05d}-{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}",
-                    "price": "10.00",
-                    "quantity": 5,
-                    "options": {"Size": f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}"},
-                }
-                for v in range(variants)
-            ],
-        }
-        for i in range(n)
-    ]
 
 
 def labels(variants: int) -> list[str]:
-    return [f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}" for v in range(variants)]
-
-
-def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
-    )
-
-
-def _wait_idle(queue: Queue, client_id: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not queue.count(ItemFilter(client_id, statuses=("queued", "running"))):
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"the queue did not drain within {timeout:.0f} s")
+    return [size(v) for v in range(variants)]
 
 
 def kind(method: str, path: str) -> str:
@@ -130,46 +78,22 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     allow_local_systems()
-    folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-magento-"))
-    url = f"sqlite:///{folder / 'stockyard.db'}"
-    application = Application.init(url)
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Bench")
+    bench = Bench.init("magento")
     double = MagentoDouble()
     double.add_attribute("size", 141, labels(args.variants))
     catalog = products(args.products, args.variants)
     with serve(double) as served:
-        source = service.create_connection(ADMIN, client.id, "source", "demo", "Source", {}, {}).id
-        store = CatalogStore(queue.db)
-        for record in catalog:
-            store.upsert_product(client.id, source, Product.model_validate(record))
-        shop = service.create_connection(
-            ADMIN,
-            client.id,
-            "channel",
-            "magento",
-            "Magento",
-            {"url": served.url},
-            {"access_token": TOKEN},
-        ).id
-        log = folder / "worker.log"
-        workers = [_start_worker(url, log) for _ in range(args.workers)]
-        try:
-            started = time.perf_counter()
-            queue.enqueue(client.id, [Request("init_channel", {}, shop)])
-            _wait_idle(queue, client.id, args.timeout)
-            wall = time.perf_counter() - started
-        finally:
-            for w in workers:
-                w.terminate()
-                w.wait(30)
+        bench.hold(catalog)
+        shop = bench.channel("magento", "Magento", {"url": served.url}, {"access_token": TOKEN})
+        with bench.workers(args.workers):
+            wall = bench.time_init(shop, args.timeout)
         report(served, args.products, args.variants, wall)
         made = sum(1 for p in double.products.values() if p["type_id"] == "simple")
-        failed = queue.count(ItemFilter(client.id, statuses=("failed",)))
+        failed = bench.failed()
         refused = [r.violation for r in double.received if r.violation]
         assert not refused and not double.answer_faults, (refused[:3], double.answer_faults[:3])
         assert made == args.products * args.variants, f"{made} variants in the double"
-        assert failed == 0, f"{failed} items failed (log: {log})"
+        assert failed == 0, f"{failed} items failed (log: {bench.log})"
 
 
 if __name__ == "__main__":

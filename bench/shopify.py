@@ -19,65 +19,17 @@ goes through bulk operations, 1,000 products each, instead of an add_product per
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from systems.launch import allow_local_systems
 from tests.support.shopify_double import TOKEN, Served, ShopifyDouble, serve
 
-from stockyard.accounts import Principal
-from stockyard.application import Application
-from stockyard.catalog.models import Product
-from stockyard.catalog.store import CatalogStore
-from stockyard.engine import ItemFilter, Queue, Request
+from bench._channels import Bench, products
+from stockyard.engine import Request
 
-ADMIN = Principal("bench", platform_admin=True)
 BATCH = 50  # products per sync_products item
-SIZES = ("S", "M", "L", "XL", "XXL")
-
-
-def products(n: int, variants: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "code": f"P{i:05d}",
-            "title": f"Product {i}",
-            "options": ["Size"],
-            "variants": [
-                {
-                    "sku": f"P{i:05d}-{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}",
-                    "price": "10.00",
-                    "quantity": 5,
-                    "options": {"Size": f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}"},
-                }
-                for v in range(variants)
-            ],
-        }
-        for i in range(n)
-    ]
-
-
-def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
-    )
-
-
-def _wait_idle(queue: Queue, client_id: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not queue.count(ItemFilter(client_id, statuses=("queued", "running"))):
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"the queue did not drain within {timeout:.0f} s")
 
 
 def spent(served: Served, since: int = 0) -> tuple[int, int, int]:
@@ -139,24 +91,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     allow_local_systems()
-    folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-shopify-"))
-    url = f"sqlite:///{folder / 'stockyard.db'}"
-    application = Application.init(url)
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Bench")
+    bench = Bench.init("shopify")
     double = ShopifyDouble()  # a Standard plan's bucket, on the real clock
     location = str(double.shop.add_location("Warehouse")["id"])
     catalog = products(args.products, args.variants)
     with serve(double) as served:
-        source = service.create_connection(ADMIN, client.id, "source", "demo", "Source", {}, {}).id
         if args.bulk:
-            store = CatalogStore(queue.db)
-            for record in catalog:
-                store.upsert_product(client.id, source, Product.model_validate(record))
-        shop = service.create_connection(
-            ADMIN,
-            client.id,
-            "channel",
+            bench.hold(catalog)
+        shop = bench.channel(
             "shopify",
             "Shopify",
             {
@@ -165,32 +107,32 @@ def main() -> None:
                 "location_id": location,
             },
             {"access_token": TOKEN},
-        ).id
-        workers = [_start_worker(url, folder / "worker.log") for _ in range(args.workers)]
-        try:
+        )
+        with bench.workers(args.workers):
             if args.bulk:
-                started = time.perf_counter()
-                queue.enqueue(client.id, [Request("init_channel", {}, shop)])
+                wall = bench.time_init(shop, args.timeout)
             else:
-                queue.enqueue(client.id, [Request("init_channel", {}, shop)])
-                _wait_idle(queue, client.id, 60)
-                batches = [catalog[i : i + BATCH] for i in range(0, len(catalog), BATCH)]
-                started = time.perf_counter()
-                requests = [Request("sync_products", {"products": b}, source) for b in batches]
-                queue.enqueue(client.id, requests)
-            _wait_idle(queue, client.id, args.timeout)
-            wall = time.perf_counter() - started
-        finally:
-            for w in workers:
-                w.terminate()
-                w.wait(30)
+                wall = _time_syncs(bench, shop, catalog, args.timeout)
         report(served, args.products, args.variants, wall)
         if args.bulk:
             print(f"bulk operations: {len(double.bulk.operations)}")  # type: ignore[attr-defined]
         made = sum(1 for v in double.shop.of("ProductVariant") if v["sku"])
-        failed = queue.count(ItemFilter(client.id, statuses=("failed",)))
+        failed = bench.failed()
         assert made == args.products * args.variants, f"{made} variants in the double"
-        assert failed == 0, f"{failed} items failed (log: {folder / 'worker.log'})"
+        assert failed == 0, f"{failed} items failed (log: {bench.log})"
+
+
+def _time_syncs(bench: Bench, shop: int, catalog: list[dict[str, Any]], timeout: float) -> float:
+    """The channel made (its init, untimed), then seconds from the catalog's
+    sync_products batches to an idle queue: the pace of products arriving one by one."""
+    bench.queue.enqueue(bench.client_id, [Request("init_channel", {}, shop)])
+    bench.wait_idle(60)
+    batches = [catalog[i : i + BATCH] for i in range(0, len(catalog), BATCH)]
+    started = time.perf_counter()
+    requests = [Request("sync_products", {"products": b}, bench.source_id) for b in batches]
+    bench.queue.enqueue(bench.client_id, requests)
+    bench.wait_idle(timeout)
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

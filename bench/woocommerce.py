@@ -21,27 +21,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from systems.launch import allow_local_systems
 from tests.support.woocommerce_double import CONSUMER_KEY, CONSUMER_SECRET, serve
 from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, kind, no_refusals
 
-from stockyard.accounts import Principal
-from stockyard.application import Application
-from stockyard.catalog.models import Product
-from stockyard.catalog.store import CatalogStore
-from stockyard.engine import ItemFilter, Queue, Request
+from bench._channels import Bench, size
+from stockyard.engine import ItemFilter, Queue
 
-ADMIN = Principal("bench", platform_admin=True)
-SIZES = ("S", "M", "L", "XL", "XXL")
 CAP = 100  # WooCommerce's batch cap (create + update + delete)
 
 
@@ -52,38 +41,16 @@ def products(n: int, variants: int) -> list[dict[str, Any]]:
             "title": f"Product {i}",
             "variants": [
                 {
-                    "sku": f"P{i:05d}-{_size(v)}",
+                    "sku": f"P{i:05d}-{size(v)}",
                     "price": "10.00",
                     "stock": {"main": 5},
-                    "options": {"Size": _size(v)},
+                    "options": {"Size": size(v)},
                 }
                 for v in range(variants)
             ],
         }
         for i in range(n)
     ]
-
-
-def _size(v: int) -> str:
-    return f"{SIZES[v % len(SIZES)]}{v // len(SIZES) or ''}"
-
-
-def _start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stockyard", "worker", "--poll", "0.1", "--db", url],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "STOCKYARD_LOG": "WARNING"},
-    )
-
-
-def _wait_idle(queue: Queue, client_id: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not queue.count(ItemFilter(client_id, statuses=("queued", "running"))):
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"the queue did not drain within {timeout:.0f} s")
 
 
 def floor(n: int, variants: int) -> int:
@@ -124,42 +91,25 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     allow_local_systems()
-    folder = Path(tempfile.mkdtemp(prefix="stockyard-bench-woocommerce-"))
-    url = f"sqlite:///{folder / 'stockyard.db'}"
-    application = Application.init(url)
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Bench")
+    bench = Bench.init("woocommerce")
     double = WooCommerceBulkDouble()
     with serve(double) as served:
-        source = service.create_connection(ADMIN, client.id, "source", "demo", "Source", {}, {}).id
-        store = CatalogStore(queue.db)
-        for record in products(args.products, args.variants):
-            store.upsert_product(client.id, source, Product.model_validate(record))
-        shop = service.create_connection(
-            ADMIN,
-            client.id,
-            "channel",
+        bench.hold(products(args.products, args.variants))
+        shop = bench.channel(
             "woocommerce",
             "WooCommerce",
             {"url": served.url},
             {"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET},
-        ).id
-        worker = _start_worker(url, folder / "worker.log")
-        try:
-            started = time.perf_counter()
-            queue.enqueue(client.id, [Request("init_channel", {}, shop)])
-            _wait_idle(queue, client.id, args.timeout)
-            wall = time.perf_counter() - started
-        finally:
-            worker.terminate()
-            worker.wait(30)
+        )
+        with bench.workers():
+            wall = bench.time_init(shop, args.timeout)
         report(double, args.products, args.variants, wall)
-        report_items(queue, client.id)
+        report_items(bench.queue, bench.client_id)
         made = sum(1 for v in double.variations.values() if v["sku"])
-        failed = queue.count(ItemFilter(client.id, statuses=("failed",)))
+        failed = bench.failed()
         no_refusals(double)
         assert made == args.products * args.variants, f"{made} variations in the double"
-        assert failed == 0, f"{failed} items failed (log: {folder / 'worker.log'})"
+        assert failed == 0, f"{failed} items failed (log: {bench.log})"
 
 
 if __name__ == "__main__":
