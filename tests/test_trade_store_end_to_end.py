@@ -27,21 +27,14 @@ from systems.launch import (
     ACME,
     TRADE_DISCOUNT,
     TRADE_PRICE_LIST,
-    TRYTON_ADMIN,
-    TRYTON_DB,
     Running,
     TrytonItem,
     seed_tryton_items,
     ship_tryton_sale,
-    tryton_client,
 )
 
-from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore
-from stockyard.connectors.tryton.client import TrytonClient
-from stockyard.engine import ItemFilter, Queue, Request
-from stockyard.service import Stockyard
-from tests.test_erp_shop import ADMIN, wait_for
+from tests.support.e2e import Deployed, Stack, confirmed_sale, wait_for
 
 if TYPE_CHECKING:
     from systems.oscar import OscarStore
@@ -65,18 +58,9 @@ ADDRESS = {
 
 
 @dataclass
-class Deployment:
-    queue: Queue
-    service: Stockyard
-    client_id: int
-    source_id: int
+class Deployment(Deployed):
     warehouse_id: int
-    shop_id: int
-    erp: TrytonClient
     store: OscarStore
-
-    def items(self, **filters: Any) -> list[Any]:
-        return self.queue.list_items(ItemFilter(self.client_id, **filters), limit=1000)
 
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         """A read of the running store's own database (what no API shows: passwords)."""
@@ -100,37 +84,10 @@ def _trade_group(store: OscarStore) -> int:
 
 
 def _deployment(tmp_path: Path, tryton: Running, store: OscarStore) -> Deployment:
-    application = Application.init(f"sqlite:///{tmp_path / 'stockyard.db'}")
-    queue, service = application.queue, application.service
-    client = service.create_client(ADMIN, "Acme wholesale")
-    erp = {"url": tryton.url, "database": TRYTON_DB, "username": TRYTON_ADMIN[0]}
-    erp_secret = {"password": TRYTON_ADMIN[1]}
-
-    def connect(kind: str, connector: str, name: str, settings: dict[str, Any], secret: Any) -> int:
-        return service.create_connection(
-            ADMIN, client.id, kind, connector, name, settings, secret
-        ).id
-
-    source = connect(
-        "source",
-        "tryton",
-        "Tryton",
-        {
-            **erp,
-            "price_lists": {"trade": TRADE_PRICE_LIST},
-            "poll_products_every": 5,
-            "poll_customers_every": 5,
-        },
-        erp_secret,
-    )
-    warehouse = connect(
-        "fulfillment",
-        "tryton",
-        "Tryton shipping",
-        {**erp, "poll_fulfillments_every": 5},
-        erp_secret,
-    )
-    shop = connect(
+    stack = Stack.init(tmp_path, tryton, client="Acme wholesale")
+    source = stack.tryton_source(price_lists={"trade": TRADE_PRICE_LIST}, poll_customers_every=5)
+    warehouse = stack.tryton_shipping()
+    shop = stack.connect(
         "channel",
         "oscar",
         "Trade store",
@@ -144,9 +101,16 @@ def _deployment(tmp_path: Path, tryton: Running, store: OscarStore) -> Deploymen
         },
         {"token": store.token},
     )
-    service.enqueue(ADMIN, client.id, [Request("init_channel", {}, shop)])
+    stack.init_channel(shop)
     return Deployment(
-        queue, service, client.id, source, warehouse, shop, tryton_client(tryton.url), store
+        queue=stack.queue,
+        service=stack.service,
+        client_id=stack.client_id,
+        source_id=source,
+        shop_id=shop,
+        erp=stack.erp(),
+        warehouse_id=warehouse,
+        store=store,
     )
 
 
@@ -201,16 +165,7 @@ def _settled(env: Deployment) -> bool:
 
 def _sale(env: Deployment, number: str) -> dict[str, Any] | None:
     """The confirmed Tryton sale of the store's order `number`."""
-    found = env.erp.model(
-        "sale.sale",
-        "search_read",
-        [("reference", "=", number)],
-        0,
-        1,
-        None,
-        ["number", "state", "party", "price_list", "lines"],
-    )
-    return dict(found[0]) if found and found[0]["state"] == "processing" else None
+    return confirmed_sale(env.erp, number, ("number", "state", "party", "price_list", "lines"))
 
 
 def _stored_order(env: Deployment, number: str) -> Any:
