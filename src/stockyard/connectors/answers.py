@@ -1,5 +1,12 @@
-"""Reading a platform's answer with a cap on its size, shared by the connectors whose
-clients talk JSON to a tenant-written address (Magento, Shopify, Oscar, WooCommerce).
+"""Sending a request and reading a platform's answer with a cap on its size, shared by the
+connectors whose clients talk JSON to a tenant-written address (Magento, Shopify, Oscar,
+WooCommerce).
+
+A request that fails on the way is classified one way for all of them: a timeout or a
+transport failure (refused, reset, DNS) is a TransientError, a request this side cannot
+even send (httpx's LocalProtocolError: a header value such as a token with a newline) a
+PermanentError, since sending it again cannot help. The error names the failure by its
+type only: its text can quote the request's headers, the secret among them.
 
 The address may point at something that answers without end (a misconfigured proxy, a
 file server, an attacker's host), and the worker that reads it is shared with other
@@ -12,10 +19,12 @@ words (`too_large`) what went wrong and which setting to check.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from stockyard.connectors.downloads import count
+from stockyard.errors import PermanentError, TransientError
 
 
 def read_capped(
@@ -33,3 +42,29 @@ def read_capped(
             raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def fetch(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    max_bytes: int,
+    too_large: Callable[[], Exception],
+    timed_out: Callable[[str], str],
+    unsendable: Callable[[str], str],
+    unreachable: Callable[[str], str],
+    **request: Any,
+) -> tuple[httpx.Response, bytes]:
+    """The answer to `method url` (`request`: httpx's json, params, ...) and its body read
+    by `read_capped`; a failure on the way raised as its class says, in the connector's
+    words (each given the failure's type name)."""
+    try:
+        with http.stream(method, url, **request) as response:
+            return response, read_capped(response, max_bytes, too_large)
+    except httpx.TimeoutException as exc:
+        raise TransientError(timed_out(type(exc).__name__)) from None
+    except httpx.LocalProtocolError as exc:
+        raise PermanentError(unsendable(type(exc).__name__)) from None
+    except httpx.TransportError as exc:
+        raise TransientError(unreachable(type(exc).__name__)) from None

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from stockyard import outbound
-from stockyard.connectors.answers import read_capped
+from stockyard.connectors.answers import fetch
 from stockyard.connectors.downloads import retry_after
 from stockyard.errors import PermanentError, TransientError
 
@@ -147,24 +147,22 @@ class MagentoClient:
         """`path` relative to the store's `/rest/<store>/` (e.g. `V1/products`). `empty`:
         the route answers nothing (a void service method), so an empty 2xx is done."""
         what = f"{method} /{path.split('?')[0]}"
-        try:
-            with self._http.stream(method, path, json=body, params=params) as response:
-                content = self._read(response)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"magento: {what} timed out ({type(exc).__name__})") from None
-        except httpx.LocalProtocolError as exc:
-            raise PermanentError(
-                f"magento: {what} could not be sent ({type(exc).__name__}): check the"
-                " connection's settings and access token"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"magento: cannot reach the store ({type(exc).__name__})"
-            ) from None
+        response, content = fetch(
+            self._http,
+            method,
+            path,
+            json=body,
+            params=params,
+            max_bytes=self.max_answer,
+            too_large=self._too_large,
+            timed_out=lambda kind: f"magento: {what} timed out ({kind})",
+            unsendable=lambda kind: (
+                f"magento: {what} could not be sent ({kind}): check the connection's settings"
+                " and access token"
+            ),
+            unreachable=lambda kind: f"magento: cannot reach the store ({kind})",
+        )
         return self._result(what, response, content, empty)
-
-    def _read(self, response: httpx.Response) -> bytes:
-        return read_capped(response, self.max_answer, self._too_large)
 
     def _too_large(self) -> PermanentError:
         return PermanentError(

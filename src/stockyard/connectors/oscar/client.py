@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from stockyard import outbound
-from stockyard.connectors.answers import read_capped
+from stockyard.connectors.answers import fetch
 from stockyard.errors import PermanentError, TransientError
 
 MAX_ANSWER = 16 * 1024 * 1024  # bytes; the product list is unpaginated, the rest is small
@@ -51,19 +49,18 @@ class OscarClient:
     ) -> Any:
         """The answer's JSON (None for an empty answer, e.g. a DELETE's 204)."""
         what = f"{method} {path}"
-        try:
-            with self._http.stream(method, path, json=body, params=params) as response:
-                content = self._read(response)
-        except httpx.TimeoutException:
-            raise TransientError(f"oscar: {what} timed out") from None
-        except httpx.LocalProtocolError as exc:
-            # This side's request is malformed (a header value: the token): sending it
-            # again cannot help.
-            raise PermanentError(
-                f"oscar: {what} could not be sent ({type(exc).__name__}): check the token"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach oscar ({type(exc).__name__})") from None
+        response, content = fetch(
+            self._http,
+            method,
+            path,
+            json=body,
+            params=params,
+            max_bytes=self.max_answer,
+            too_large=self._too_long,
+            timed_out=lambda kind: f"oscar: {what} timed out",
+            unsendable=lambda kind: f"oscar: {what} could not be sent ({kind}): check the token",
+            unreachable=lambda kind: f"cannot reach oscar ({kind})",
+        )
         status = response.status_code
         if status in TRANSIENT or status >= 500:
             raise TransientError(f"oscar: {what} answered HTTP {status}")
@@ -76,9 +73,6 @@ class OscarClient:
             return json.loads(content)
         except ValueError:
             raise PermanentError(f"oscar: {what} answered something not JSON") from None
-
-    def _read(self, response: httpx.Response) -> bytes:
-        return read_capped(response, self.max_answer, self._too_long)
 
     def _too_long(self) -> PermanentError:
         return OscarTooLarge(

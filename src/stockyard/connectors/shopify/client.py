@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from stockyard import db, outbound
-from stockyard.connectors.answers import read_capped
+from stockyard.connectors.answers import fetch
 from stockyard.connectors.budget import Refusal, SharedBudget, offered
 from stockyard.connectors.downloads import retry_after
 from stockyard.errors import HandlerError, PermanentError, TransientError
@@ -123,25 +123,21 @@ class ShopifyClient:
         else:
             self._pace(document)
         payload = {"query": document, "variables": variables or {}}
-        try:
-            with self._http.stream("POST", self._endpoint, json=payload) as response:
-                content = self._read(response)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"shopify timed out ({type(exc).__name__})") from None
-        except httpx.LocalProtocolError as exc:
-            # This side's request is malformed (a header value, typically): sending it
-            # again cannot help.
-            raise PermanentError(
-                f"shopify: the request could not be sent ({type(exc).__name__}):"
-                " check the connection's settings and access token"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach shopify ({type(exc).__name__})") from None
+        response, content = fetch(
+            self._http,
+            "POST",
+            self._endpoint,
+            json=payload,
+            max_bytes=self.max_answer,
+            too_large=self._too_long,
+            timed_out=lambda kind: f"shopify timed out ({kind})",
+            unsendable=lambda kind: (
+                f"shopify: the request could not be sent ({kind}): check the connection's"
+                " settings and access token"
+            ),
+            unreachable=lambda kind: f"cannot reach shopify ({kind})",
+        )
         return self._result(document, response, content, mark)
-
-    def _read(self, response: httpx.Response) -> bytes:
-        """The answer's body, refused beyond `max_answer` bytes (decoded) before it is."""
-        return read_capped(response, self.max_answer, self._too_long)
 
     def _too_long(self) -> PermanentError:
         return PermanentError(

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
-from stockyard.connectors.answers import read_capped
+from stockyard.connectors.answers import fetch
 from stockyard.connectors.base import redact
 from stockyard.connectors.downloads import retry_after
 from stockyard.errors import PermanentError, TransientError
@@ -83,20 +83,21 @@ class WooCommerceClient:
         params: Mapping[str, str] | None = None,
     ) -> tuple[Any, httpx.Headers]:
         """The answer's JSON and headers, or the error its status means."""
-        try:
-            with self._http.stream(method, path, json=body, params=params) as response:
-                content = self._read(response, what)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"woocommerce: {what}: timed out ({type(exc).__name__})") from None
-        except httpx.LocalProtocolError as exc:
-            raise PermanentError(
-                f"woocommerce: {what}: the request could not be sent ({type(exc).__name__}):"
-                " check the connection's settings and keys"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"woocommerce: {what}: cannot reach the store ({type(exc).__name__})"
-            ) from None
+        response, content = fetch(
+            self._http,
+            method,
+            path,
+            json=body,
+            params=params,
+            max_bytes=self.max_answer,
+            too_large=lambda: self._too_large(what),
+            timed_out=lambda kind: f"woocommerce: {what}: timed out ({kind})",
+            unsendable=lambda kind: (
+                f"woocommerce: {what}: the request could not be sent ({kind}): check the"
+                " connection's settings and keys"
+            ),
+            unreachable=lambda kind: f"woocommerce: {what}: cannot reach the store ({kind})",
+        )
         status = response.status_code
         if status >= 400:
             code, message = _error(content, self._secrets)
@@ -108,9 +109,6 @@ class WooCommerceClient:
             return json.loads(content), response.headers
         except (ValueError, RecursionError):
             raise PermanentError(f"woocommerce: {what}: the answer is not JSON") from None
-
-    def _read(self, response: httpx.Response, what: str) -> bytes:
-        return read_capped(response, self.max_answer, lambda: self._too_large(what))
 
     def _too_large(self, what: str) -> PermanentError:
         return PermanentError(
