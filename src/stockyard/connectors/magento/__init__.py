@@ -21,11 +21,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from stockyard.connectors.amounts import non_negative
 from stockyard.connectors.base import (
     BULK_CALL_SECONDS,
     ChannelImage,
@@ -126,13 +126,7 @@ def _number(v: ChannelVariant, name: str) -> float | None:
     raw = v.fields.get(name)
     if raw is None:
         return None
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise PermanentError(f"magento: variant {v.sku}: {name} must be a number") from None
-    if not value.is_finite() or value < 0:
-        raise PermanentError(f"magento: variant {v.sku}: {name} must be a number >= 0")
-    return float(value)
+    return float(non_negative(raw, f"magento: variant {v.sku}: {name}"))
 
 
 def _options(v: ChannelVariant) -> dict[str, str]:

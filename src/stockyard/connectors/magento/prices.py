@@ -15,9 +15,9 @@ prices").
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from stockyard.connectors.amounts import non_negative
 from stockyard.connectors.base import ChannelVariant, Result
 from stockyard.connectors.magento.client import (
     MESSAGE_LIMIT,
@@ -70,16 +70,8 @@ def _groups(v: ChannelVariant, groups: Any) -> dict[str, float | None]:
 def _price(v: ChannelVariant, group: str, raw: Any) -> float | None:
     if raw is None:
         return None
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
-        raise PermanentError(
-            f"magento: variant {v.sku}: the price for customer group {group!r} must be a"
-            " number >= 0"
-        )
-    return float(value)
+    what = f"magento: variant {v.sku}: the price for customer group {group!r}"
+    return float(non_negative(raw, what, "must be a number >= 0"))
 
 
 def _row(sku: str, group: str, price: float) -> Obj:

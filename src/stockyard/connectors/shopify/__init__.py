@@ -15,11 +15,11 @@ import hashlib
 import html
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockyard.connectors.amounts import non_negative
 from stockyard.connectors.base import (
     ChannelImage,
     ChannelProduct,
@@ -108,13 +108,7 @@ def _made_here(
 
 
 def _weight(v: ChannelVariant) -> float:
-    try:
-        weight = Decimal(str(v.fields["weight"]))
-    except InvalidOperation:
-        raise PermanentError(f"shopify: variant {v.sku}: weight must be a number") from None
-    if not weight.is_finite() or weight < 0:
-        raise PermanentError(f"shopify: variant {v.sku}: weight must be a number >= 0")
-    return float(weight)
+    return float(non_negative(v.fields["weight"], f"shopify: variant {v.sku}: weight"))
 
 
 class ShopifyConnector(Connector):

@@ -22,11 +22,12 @@ import base64
 import html
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from stockyard.connectors.amounts import non_negative
 from stockyard.connectors.base import (
     ChannelImage,
     ChannelProduct,
@@ -84,13 +85,7 @@ class WooCommerceSettings(BaseModel):
 
 
 def _money(value: Any, what: str) -> str:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise PermanentError(f"woocommerce: {what} must be a decimal number") from None
-    if not amount.is_finite() or amount < 0:
-        raise PermanentError(f"woocommerce: {what} must be a number >= 0")
-    return format(amount, "f")
+    return format(non_negative(value, f"woocommerce: {what}", "must be a decimal number"), "f")
 
 
 def _options(v: ChannelVariant, alone: bool) -> dict[str, str]:
