@@ -26,7 +26,7 @@ from systems.launch import (
 from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.tenancy import Tenancy
-from tests.support.e2e import ADMIN, Deployed, Stack, confirmed_sale, sale_lines, wait_for
+from tests.support.e2e import ADMIN, Deployed, Stack, sale_lines, wait_for, wait_for_sale
 
 
 def variants_in_shop(admin: VendureClient, skus: list[str]) -> dict[str, dict[str, Any]]:
@@ -57,12 +57,7 @@ def _deployment(tmp_path: Path, tryton: Running, vendure: Running) -> Deployment
     )
     stack.init_channel(shop)
     return Deployment(
-        queue=stack.queue,
-        service=stack.service,
-        client_id=stack.client_id,
-        source_id=source,
-        shop_id=shop,
-        erp=stack.erp(),
+        *stack.deployed(source, shop),
         warehouse_id=warehouse,
         admin=vendure_admin(vendure.url),
     )
@@ -112,9 +107,7 @@ def test_erp_to_shop_and_back(
     code = VendureShopper(vendure.url).place_order({shop["MUG"]["id"]: 2})
 
     fields = ("number", "state", "lines", "shipments")
-    erp_sale = wait_for(
-        lambda: confirmed_sale(env.erp, code, fields), f"a confirmed Tryton sale for order {code}"
-    )
+    erp_sale = wait_for_sale(env.erp, code, fields)
     (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("12.50"))
     # (The shop may hold other tests' orders: those are synced too, and fail on their own.)

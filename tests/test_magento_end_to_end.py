@@ -34,7 +34,7 @@ from systems.launch import (
 )
 
 from tests.support import magento_contract as contract
-from tests.support.e2e import Deployed, Stack, confirmed_sale, sale_lines, wait_for
+from tests.support.e2e import Deployed, Stack, sale_lines, wait_for, wait_for_sale
 
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
 
@@ -108,12 +108,7 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
     )
     stack.init_channel(shop)
     return Deployment(
-        queue=stack.queue,
-        service=stack.service,
-        client_id=stack.client_id,
-        source_id=source,
-        shop_id=shop,
-        erp=stack.erp(),
+        *stack.deployed(source, shop),
         double=served.double,
     )
 
@@ -188,10 +183,7 @@ def test_tryton_to_magento_through_a_worker(
             updated_at=_now(),
         )
 
-    erp_sale = wait_for(
-        lambda: confirmed_sale(env.erp, order["increment_id"]),
-        f"a confirmed Tryton sale for order {order['increment_id']}",
-    )
+    erp_sale = wait_for_sale(env.erp, order["increment_id"])
     (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("25.00"))
 

@@ -42,9 +42,9 @@ from tests.support.e2e import (
     Deployed,
     Stack,
     api_server,
-    confirmed_sale,
     sale_lines,
     wait_for,
+    wait_for_sale,
 )
 
 pytestmark = schema.needs_schema
@@ -174,12 +174,7 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
     stack.init_channel(shop)
     webhooks(served.double).shop_domain = SHOP
     return Deployment(
-        queue=stack.queue,
-        service=stack.service,
-        client_id=stack.client_id,
-        source_id=source,
-        shop_id=shop,
-        erp=erp_client,
+        *stack.deployed(source, shop, erp_client),
         warehouse_id=warehouse,
         other_id=other,
         double=served.double,
@@ -299,9 +294,7 @@ def test_tryton_to_shopify_through_a_worker(
     ]
     assert delivery.status == 200
 
-    erp_sale = wait_for(
-        lambda: confirmed_sale(env.erp, "#E2E-1"), "a confirmed Tryton sale for order #E2E-1"
-    )
+    erp_sale = wait_for_sale(env.erp, "#E2E-1")
     (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("18.00"))
 

@@ -103,12 +103,7 @@ def _deployment(tmp_path: Path, tryton: Running, store: OscarStore) -> Deploymen
     )
     stack.init_channel(shop)
     return Deployment(
-        queue=stack.queue,
-        service=stack.service,
-        client_id=stack.client_id,
-        source_id=source,
-        shop_id=shop,
-        erp=stack.erp(),
+        *stack.deployed(source, shop),
         warehouse_id=warehouse,
         store=store,
     )

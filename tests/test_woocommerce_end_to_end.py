@@ -36,9 +36,9 @@ from tests.support.e2e import (
     Deployed,
     Stack,
     api_server,
-    confirmed_sale,
     sale_lines,
     wait_for,
+    wait_for_sale,
 )
 from tests.support.woocommerce_double import (
     CONSUMER_KEY,
@@ -122,12 +122,7 @@ def _deployment(tmp_path: Path, tryton: Running, served: Served) -> Deployment:
     other = stack.connect("channel", "demo", "Demo shop", {}, {})
     stack.init_channel(shop)
     return Deployment(
-        queue=stack.queue,
-        service=stack.service,
-        client_id=stack.client_id,
-        source_id=source,
-        shop_id=shop,
-        erp=stack.erp(),
+        *stack.deployed(source, shop),
         other_id=other,
         double=served.double,
     )
@@ -227,10 +222,7 @@ def test_tryton_to_woocommerce_through_a_worker(
     (delivery,) = [d for d in env.double.delivered if d.headers.get("X-WC-Webhook-Topic")]
     assert delivery.status == 200, delivery.answer
 
-    erp_sale = wait_for(
-        lambda: confirmed_sale(env.erp, order["number"]),
-        f"a confirmed Tryton sale for order {order['number']}",
-    )
+    erp_sale = wait_for_sale(env.erp, order["number"])
     (line,) = sale_lines(env.erp, erp_sale)
     assert (line["quantity"], line["unit_price"]) == (2.0, Decimal("18.00"))
 

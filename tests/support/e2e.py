@@ -95,6 +95,12 @@ class Stack:
     def erp(self) -> TrytonClient:
         return tryton_client(self.tryton.url)
 
+    def deployed(
+        self, source: int, shop: int, erp: TrytonClient | None = None
+    ) -> tuple[Queue, Stockyard, int, int, int, TrytonClient]:
+        """The fields of `Deployed`, in order, for a test's own Deployment to start with."""
+        return self.queue, self.service, self.client_id, source, shop, erp or self.erp()
+
 
 @dataclass
 class Deployed:
@@ -134,6 +140,16 @@ def confirmed_sale(
         "sale.sale", "search_read", [("reference", "=", reference)], 0, 1, None, list(fields)
     )
     return dict(found[0]) if found and found[0]["state"] == "processing" else None
+
+
+def wait_for_sale(
+    erp: TrytonClient, reference: str, fields: tuple[str, ...] = ("number", "state", "lines")
+) -> dict[str, Any]:
+    """Until the shop's order `reference` is a confirmed Tryton sale: that sale."""
+    return wait_for(
+        lambda: confirmed_sale(erp, reference, fields),
+        f"a confirmed Tryton sale for order {reference}",
+    )
 
 
 def sale_lines(erp: TrytonClient, sale: dict[str, Any]) -> list[dict[str, Any]]:
