@@ -26,8 +26,8 @@ from stockyard.errors import TransientError
 from stockyard.flows import bulk as flow_bulk
 from stockyard.tenancy import Tenancy
 from tests.support.queues import drain, fast_instructions, make_queue
-from tests.support.woocommerce_double import CONSUMER_KEY, CONSUMER_SECRET, Served, serve
-from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, no_refusals
+from tests.support.woocommerce_double import Served, serve
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, no_refusals, woo_settings
 
 KEY = "item-bulk"
 LOOKUP = "GET /products"
@@ -48,13 +48,9 @@ def double(s: Served) -> WooCommerceBulkDouble:
     return s.double
 
 
-def settings(s: Served) -> dict[str, Any]:
-    return {"url": s.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
-
-
 @pytest.fixture
 def woo(served: Served) -> Iterator[WooCommerceConnector]:
-    c = WooCommerceConnector(settings(served))
+    c = WooCommerceConnector(woo_settings(served))
     yield c
     c.close()
 
@@ -227,7 +223,7 @@ def test_misplaced_products_are_sent_to_their_own_items(
 
 def test_a_store_with_a_lower_cap_halves_the_parent_batch(served: Served) -> None:
     served.double.batch_limit = 30
-    woo = WooCommerceConnector(settings(served))
+    woo = WooCommerceConnector(woo_settings(served))
     results = woo.bulk_products([mug(n) for n in range(80)], {}, KEY)
     woo.close()
     assert all(r.ok for r in results)
@@ -298,7 +294,9 @@ def env(served: Served, tmp_path: Any) -> Iterator[Env]:
     source = tenancy.add_connection(
         client_id, "source", "http", "ERP", {"base_url": "http://127.0.0.1:9"}
     )
-    channel = tenancy.add_connection(client_id, "channel", "woocommerce", "Woo", settings(served))
+    channel = tenancy.add_connection(
+        client_id, "channel", "woocommerce", "Woo", woo_settings(served)
+    )
     yield Env(queue, app, client_id, channel.id, source.id, served)
     queue.db.close()
 

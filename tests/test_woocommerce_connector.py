@@ -21,7 +21,7 @@ from tests.support.woocommerce_double import (
     Served,
     serve,
 )
-from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, connected, woo_settings
 
 KEY = "item-5c1e"
 
@@ -33,22 +33,14 @@ def served() -> Iterator[Served]:
 
 
 def connector(s: Served, **settings: Any) -> WooCommerceConnector:
-    return WooCommerceConnector(
-        {"url": s.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET} | settings
-    )
+    return WooCommerceConnector(woo_settings(s) | settings)
 
 
 @pytest.fixture
 def store(served: Served) -> Iterator[WooCommerceConnector]:
-    c = connector(served)
-    yield c
-    c.close()
-    # Whatever a test did, the contract refused nothing the connector sent, the double's
-    # own answers kept to it, and every request carried the key.
+    with connected(served) as c:
+        yield c
     assert served.double.received
-    assert served.double.refused == []
-    assert served.double.broken == []
-    assert all(r.authorized for r in served.double.received)
 
 
 def tee(

@@ -15,12 +15,10 @@ from stockyard.connectors.base import ChannelImage
 from stockyard.connectors.woocommerce import WooCommerceConnector
 from stockyard.errors import PermanentError, TransientError
 from tests.support.woocommerce_double import (
-    CONSUMER_KEY,
-    CONSUMER_SECRET,
     Served,
     serve,
 )
-from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, connected
 
 KEY = "item-1mg"
 FRONT = "https://cdn.example.com/img/tee-front.jpg"
@@ -35,14 +33,8 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture
 def store(served: Served) -> Iterator[WooCommerceConnector]:
-    c = WooCommerceConnector(
-        {"url": served.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
-    )
-    yield c
-    c.close()
-    assert served.double.refused == []
-    assert served.double.broken == []
-    assert all(r.authorized for r in served.double.received)
+    with connected(served) as c:
+        yield c
 
 
 def image(code: str = "front", url: str = FRONT, position: int = 0) -> ChannelImage:

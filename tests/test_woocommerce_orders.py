@@ -32,6 +32,7 @@ from tests.support.woocommerce_double import (
     WooCommerceDouble,
     serve,
 )
+from tests.support.woocommerce_double_bulk import connected
 
 SECRET = "whsec-of-merchant-a"
 
@@ -44,14 +45,8 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture
 def store(served: Served) -> Iterator[WooCommerceConnector]:
-    c = WooCommerceConnector(
-        {"url": served.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
-    )
-    yield c
-    c.close()
-    assert served.double.refused == []
-    assert served.double.broken == []
-    assert all(r.authorized for r in served.double.received)
+    with connected(served) as c:
+        yield c
 
 
 def at(double: WooCommerceDouble, seconds: float) -> dt.datetime:

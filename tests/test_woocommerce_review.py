@@ -27,7 +27,7 @@ from stockyard.errors import PermanentError
 from stockyard.web.settings import ApiSettings
 from tests.support.api_env import ApiEnv
 from tests.support.woocommerce_double import CONSUMER_KEY, CONSUMER_SECRET, Served, serve
-from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, no_refusals
+from tests.support.woocommerce_double_bulk import WooCommerceBulkDouble, connected
 
 KEY = "item-7d2a"
 SECRET = "whsec-of-merchant-a"
@@ -46,12 +46,8 @@ def double(s: Served) -> WooCommerceBulkDouble:
 
 @pytest.fixture
 def store(served: Served) -> Iterator[WooCommerceConnector]:
-    c = WooCommerceConnector(
-        {"url": served.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
-    )
-    yield c
-    c.close()
-    no_refusals(served.double)
+    with connected(served) as c:
+        yield c
 
 
 def tee(code: str = "TEE", sizes: tuple[str, ...] = ("S", "M")) -> ChannelProduct:

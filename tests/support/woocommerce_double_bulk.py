@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.woocommerce_double import Received, WooCommerceDouble
+from stockyard.connectors.woocommerce import WooCommerceConnector
+from tests.support.woocommerce_double import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    Received,
+    Served,
+    WooCommerceDouble,
+)
 
 _ID = re.compile(r"/\d+")
 
@@ -76,3 +85,18 @@ def no_refusals(double: WooCommerceDouble) -> None:
     assert double.refused == []
     assert double.broken == []
     assert all(r.authorized for r in double.received)
+
+
+def woo_settings(s: Served) -> dict[str, Any]:
+    """A connection's settings for the served double, with its consumer key."""
+    return {"url": s.url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
+
+
+@contextmanager
+def connected(s: Served, **settings: Any) -> Iterator[WooCommerceConnector]:
+    """A connector to the served double; once done with it, whatever the test did, the
+    contract refused nothing it sent and every request carried the key."""
+    c = WooCommerceConnector(woo_settings(s) | settings)
+    yield c
+    c.close()
+    no_refusals(s.double)
