@@ -23,7 +23,7 @@ from tests.support import magento_contract as contract
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
 
 from stockyard.connectors.magento import MagentoConnector, bulk  # noqa: E402
-from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve  # noqa: E402
+from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
 
 KEY = "item-19-mg-answers"
 ELSEWHERE = "https://www.shop.example/rest/all/V1/products/TEE"
@@ -42,8 +42,7 @@ def shop(served: Served) -> Iterator[MagentoConnector]:
     c = MagentoConnector({"url": served.url, "access_token": TOKEN})
     yield c
     c.close()
-    assert [r.violation for r in served.double.received if r.violation] == []
-    assert served.double.answer_faults == []
+    kept_contract(served.double)
 
 
 def mug(price: str = "8.50") -> ChannelProduct:

@@ -31,7 +31,7 @@ from stockyard.engine import ItemFilter, Queue, Request  # noqa: E402
 from stockyard.engine.instructions import RetryPolicy  # noqa: E402
 from stockyard.flows import bulk as flow_bulk  # noqa: E402
 from stockyard.tenancy import Tenancy  # noqa: E402
-from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve  # noqa: E402
+from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
 from tests.support.queues import drain, fast_instructions, make_queue  # noqa: E402
 
 KEY = "item-19-bulk"
@@ -55,8 +55,7 @@ def served() -> Iterator[Served]:
     # Whatever a test did: nothing the connector sent was refused by the contract (each
     # bulk element is checked as its synchronous request), nothing the double answered
     # was outside it.
-    assert [r.violation for r in double.received if r.violation] == []
-    assert double.answer_faults == []
+    kept_contract(double)
     assert {r.authorization for r in double.received} <= {f"Bearer {TOKEN}"}
 
 

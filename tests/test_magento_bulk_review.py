@@ -20,7 +20,7 @@ from tests.support import magento_contract as contract
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
 
 from stockyard.connectors.magento import MagentoConnector, bulk  # noqa: E402
-from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve  # noqa: E402
+from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
 
 KEY = "item-19-review"
 FAST = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.2)
@@ -35,8 +35,7 @@ def _served(double: MagentoDouble) -> Iterator[Served]:
     double.add_attribute("size", 141, ["S", "M", "L"])
     with serve(double) as s:
         yield s
-    assert [r.violation for r in double.received if r.violation] == []
-    assert double.answer_faults == []
+    kept_contract(double)
 
 
 @pytest.fixture

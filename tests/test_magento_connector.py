@@ -23,7 +23,7 @@ from tests.support import magento_contract as contract
 pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_reason())
 
 from stockyard.connectors.magento import MagentoConnector  # noqa: E402
-from tests.support.magento_double import TOKEN, MagentoDouble, Served, serve  # noqa: E402
+from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
 
 KEY = "item-19-mg"
 
@@ -50,8 +50,7 @@ def shop(served: Served) -> Iterator[MagentoConnector]:
     # Whatever a test did: nothing the connector sent was refused by the contract, and
     # nothing the double answered was outside it.
     assert double.received
-    assert [r.violation for r in double.received if r.violation] == []
-    assert double.answer_faults == []
+    kept_contract(double)
     assert {r.authorization for r in double.received} == {f"Bearer {TOKEN}"}
     assert all(r.path.startswith("/rest/all/V1/") for r in double.received)
 

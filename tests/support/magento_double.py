@@ -448,6 +448,13 @@ def _matches(product: Obj, f: dict[str, str]) -> bool:
     raise ValueError(condition)  # answered as Magento does: 400, invalid condition type
 
 
+def kept_contract(double: MagentoDouble) -> None:
+    """Nothing sent to the double was refused by Adobe's document (each bulk element checked
+    as its synchronous request), and nothing the double answered was outside it."""
+    assert [r.violation for r in double.received if r.violation] == []
+    assert double.answer_faults == []
+
+
 @dataclass
 class Served:
     double: MagentoDouble
