@@ -23,12 +23,21 @@ from stockyard.connectors.magento import MagentoConnector, bulk  # noqa: E402
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
 
 KEY = "item-19-review"
-FAST = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.2)
+# Polls at once; waits long enough for a bulk the double's consumer runs to finish even on
+# a loaded machine (a call with nothing stuck ends as soon as its bulks are done).
+PATIENT = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=30)
+# For the tests where a consumer is down on purpose: each attempt gives up after this.
+BRIEF = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=2)
 
 
 @pytest.fixture(autouse=True)
-def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "DEFAULT_PACING", FAST)
+def patient_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", PATIENT)
+
+
+@pytest.fixture
+def brief_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", BRIEF)
 
 
 def _served(double: MagentoDouble) -> Iterator[Served]:
@@ -88,7 +97,7 @@ def only_catalog_consumer(double: MagentoDouble, stock: dict[str, bool]) -> None
 
 
 def test_an_older_open_bulk_is_not_resumed_when_a_newer_one_writes_the_same_skus(
-    served: Served, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch, brief_wait: None
 ) -> None:
     double = served.double
     stock = {"on": False}
@@ -110,7 +119,9 @@ def test_an_older_open_bulk_is_not_resumed_when_a_newer_one_writes_the_same_skus
     assert double.source_items[("MUG-1", "default")]["quantity"] == 3
 
 
-def test_the_newest_open_bulk_of_the_same_elements_is_still_resumed(served: Served) -> None:
+def test_the_newest_open_bulk_of_the_same_elements_is_still_resumed(
+    served: Served, brief_wait: None
+) -> None:
     double = served.double
     stock = {"on": False}
     only_catalog_consumer(double, stock)
