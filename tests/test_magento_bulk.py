@@ -35,15 +35,22 @@ from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_cont
 from tests.support.queues import drain, fast_instructions, make_queue  # noqa: E402
 
 KEY = "item-19-bulk"
-FAST = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.3)
 # For calls that must finish: past the deadline a call does no more work at all, and a
-# shared machine can take longer than FAST's wait for a chunk of many stages.
+# shared machine can take seconds for a chunk of many stages; a call with nothing stuck
+# ends as soon as its bulks are done.
 PATIENT = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=30)
+# For the tests where nobody consumes on purpose: each attempt gives up after this.
+BRIEF = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.5)
 
 
 @pytest.fixture(autouse=True)
-def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "DEFAULT_PACING", FAST)
+def patient_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", PATIENT)
+
+
+@pytest.fixture
+def brief_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "DEFAULT_PACING", BRIEF)
 
 
 @pytest.fixture
@@ -126,7 +133,7 @@ def test_a_chunk_goes_as_bulks_of_products_then_parents_and_stock(
 
 
 def test_a_bulk_nobody_consumes_is_a_retryable_error_and_the_retry_resumes_it(
-    served: Served, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch, brief_wait: None
 ) -> None:
     double = served.double
     double.consumers = False
@@ -134,9 +141,9 @@ def test_a_bulk_nobody_consumes_is_a_retryable_error_and_the_retry_resumes_it(
     with pytest.raises(TransientError) as stuck:
         connector(served).bulk_products(chunk, {}, KEY)
     text = str(stuck.value)
-    assert "3 of 3 operations open after 0.3 s" in text
+    assert "3 of 3 operations open after 0.5 s" in text
     assert "bin/magento queue:consumers:start async.operations.all" in text
-    assert stuck.value.retry_after == 0.3
+    assert stuck.value.retry_after == 0.5
     # Another worker (a new connector) tries again: the same bulk is waited for.
     with pytest.raises(TransientError):
         connector(served).bulk_products(chunk, {}, KEY)
@@ -155,7 +162,7 @@ def test_a_bulk_nobody_consumes_is_a_retryable_error_and_the_retry_resumes_it(
 
 
 def test_a_bulk_that_finished_between_attempts_is_posted_again_harmlessly(
-    served: Served,
+    served: Served, brief_wait: None
 ) -> None:
     double = served.double
     double.consumers = False
@@ -172,7 +179,7 @@ def test_a_bulk_that_finished_between_attempts_is_posted_again_harmlessly(
     assert len(double.products) == 3
 
 
-def test_an_open_bulk_of_other_data_is_not_taken_for_ours(served: Served) -> None:
+def test_an_open_bulk_of_other_data_is_not_taken_for_ours(served: Served, brief_wait: None) -> None:
     double = served.double
     double.consumers = False
     with pytest.raises(TransientError):
