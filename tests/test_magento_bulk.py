@@ -356,7 +356,7 @@ def test_a_thousand_product_init_is_one_bulk_products_item_of_a_few_calls(
 
 
 def test_a_stuck_chunk_goes_back_to_the_queue_and_finishes_once_consumers_run(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, brief_wait: None
 ) -> None:
     monkeypatch.setattr(flow_bulk, "BULK_THRESHOLD", 3)
     env.add_products(3)
