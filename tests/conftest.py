@@ -25,7 +25,7 @@ from systems.postgres import Databases, LocalServer
 from stockyard.engine import Queue
 from stockyard.outbound import ALLOW_ENV
 from stockyard.tenancy import Tenancy
-from tests.support.oscar import oscar  # noqa: F401  (the real trade store's fixture)
+from tests.support.oscar import oscar, own_oscar  # noqa: F401  (the real trade store's fixtures)
 from tests.support.queues import BACKENDS, UrlMaker, fresh_queue
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ REAL_FILES = {
     "test_vendure_crash.py",
     "test_woocommerce_end_to_end.py",
 }
-REAL_FIXTURES = {"tryton", "vendure", "oscar"}
+REAL_FIXTURES = {"tryton", "vendure", "oscar", "own_oscar"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -172,12 +172,12 @@ def _stored_order(env: Deployment, number: str) -> Any:
 def test_trade_store_end_to_end(
     tmp_path: Path,
     tryton: Running,
-    oscar: OscarStore,
+    own_oscar: OscarStore,
     worker: Callable[[], Any],
 ) -> None:
     from systems.oscar import OscarShopper, issue_token
 
-    env = _deployment(tmp_path, tryton, oscar)
+    env = _deployment(tmp_path, tryton, own_oscar)
     seed_tryton_items(env.erp, (JACKET, GLOVES))
     worker()
 
@@ -234,7 +234,7 @@ def test_trade_store_end_to_end(
     assert password in ("", None) or password.startswith("!")  # Django's unusable mark
 
     # Signed in as Acme a product costs the Trade list's price; anyone else the list price.
-    acme = issue_token(oscar.database, ACME.code)
+    acme = issue_token(own_oscar.database, ACME.code)
     public = _public_customer(env, "walk-in-buyer")
     for sku in SKUS:
         assert _price_seen(env, children[sku], acme) == trade[sku], sku
@@ -246,7 +246,7 @@ def test_trade_store_end_to_end(
 
     # Acme orders on account: a confirmed Tryton sale of party Acme (not a web guest), on
     # Acme's price list, at Acme's prices.
-    first = OscarShopper(oscar.url, acme).place_order(
+    first = OscarShopper(own_oscar.url, acme).place_order(
         {children["TS-JKT-M"]: 2, children["TS-GLV"]: 1}, ADDRESS
     )
     erp_sale = wait_for(lambda: _sale(env, first), f"a confirmed Tryton sale for order {first}")
@@ -286,7 +286,7 @@ def test_trade_store_end_to_end(
 
     # The merchant records Acme's payment of the invoice in Oscar: the order is paid.
     wait_for(lambda: _settled(env), "the store's lane to settle")
-    oscar.record_payment(first, total, reference="BACS 1")
+    own_oscar.record_payment(first, total, reference="BACS 1")
     wait_for(
         lambda: (_stored_order(env, first).paid or None) == Decimal(total),
         f"order {first} marked paid in Stockyard",
@@ -295,14 +295,14 @@ def test_trade_store_end_to_end(
     # A second order paid short: that update_order_instruction fails naming both sums,
     # and nothing else.
     wait_for(lambda: _settled(env), "the store's lane to settle")
-    second = OscarShopper(oscar.url, issue_token(oscar.database, ACME.code)).place_order(
+    second = OscarShopper(own_oscar.url, issue_token(own_oscar.database, ACME.code)).place_order(
         {children["TS-GLV"]: 1}, ADDRESS
     )
     wait_for(lambda: _sale(env, second), f"a confirmed Tryton sale for order {second}")
     second_total = _oscar_order(env, second)["total_incl_tax"]
     short = str(Decimal(second_total) - Decimal("1.00"))
     wait_for(lambda: _settled(env), "the store's lane to settle")
-    oscar.record_payment(second, short, reference="BACS 2")
+    own_oscar.record_payment(second, short, reference="BACS 2")
 
     def refused() -> Any:
         failed = env.items(instructions=("update_order_instruction",), statuses=("failed",))
