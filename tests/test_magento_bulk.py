@@ -32,20 +32,12 @@ from stockyard.engine.instructions import RetryPolicy  # noqa: E402
 from stockyard.flows import bulk as flow_bulk  # noqa: E402
 from stockyard.tenancy import Tenancy  # noqa: E402
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
+from tests.support.magento_pacing import PATIENT, brief, patient_polling  # noqa: E402, F401
 from tests.support.queues import drain, fast_instructions, make_queue  # noqa: E402
 
 KEY = "item-19-bulk"
-# For calls that must finish: past the deadline a call does no more work at all, and a
-# shared machine can take seconds for a chunk of many stages; a call with nothing stuck
-# ends as soon as its bulks are done.
-PATIENT = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=30)
 # For the tests where nobody consumes on purpose: each attempt gives up after this.
-BRIEF = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.5)
-
-
-@pytest.fixture(autouse=True)
-def patient_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "DEFAULT_PACING", PATIENT)
+BRIEF = brief(0.5)
 
 
 @pytest.fixture

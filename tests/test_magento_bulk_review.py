@@ -21,18 +21,11 @@ pytestmark = pytest.mark.skipif(not contract.installed(), reason=contract.skip_r
 
 from stockyard.connectors.magento import MagentoConnector, bulk  # noqa: E402
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
+from tests.support.magento_pacing import brief, patient_polling  # noqa: E402, F401
 
 KEY = "item-19-review"
-# Polls at once; waits long enough for a bulk the double's consumer runs to finish even on
-# a loaded machine (a call with nothing stuck ends as soon as its bulks are done).
-PATIENT = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=30)
 # For the tests where a consumer is down on purpose: each attempt gives up after this.
-BRIEF = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=2)
-
-
-@pytest.fixture(autouse=True)
-def patient_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "DEFAULT_PACING", PATIENT)
+BRIEF = brief(2)
 
 
 @pytest.fixture

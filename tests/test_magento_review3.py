@@ -29,17 +29,10 @@ from stockyard.connectors.magento import MagentoConnector, bulk, orders, prices 
 from stockyard.connectors.magento import bulk_find as find  # noqa: E402
 from stockyard.connectors.magento import client as mclient  # noqa: E402
 from tests.support.magento_double import TOKEN, MagentoDouble, Served, kept_contract, serve  # noqa: E402
+from tests.support.magento_pacing import brief, patient_polling  # noqa: E402, F401
 
 KEY = "item-19-review3"
-FAST = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=0.2)
-# Calls here never wait on a consumer that is down: they end as soon as their bulks are
-# done, and a loaded machine must not make them time out.
-PATIENT = bulk.Pacing(first_poll=0.001, max_interval=0.01, max_wait=30)
-
-
-@pytest.fixture(autouse=True)
-def patient_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "DEFAULT_PACING", PATIENT)
+FAST = brief(0.2)  # for the hand-clocked deadline tests
 
 
 @pytest.fixture
