@@ -238,6 +238,8 @@ _BOTH = {
         "items_running_connection",
     },
     "next due": {"lanes_ready", "items_fair_ready"},
+    # An agent's claim: its connection's due items, from items_fair_ready's range alone.
+    "remote claim": {"items_fair_ready"},
     "reap": {"items_running"},
     # Exact per-state counts on every console page: indexes only, never the backlog.
     "queue summary": {"lanes_client", "items_fair_ready", "items_failed", "items_running"},
@@ -275,7 +277,7 @@ _NOT_CLIENT_WIDE = {"skip dependants", "failure groups", "items by short SKU"}
 
 
 # Sections whose plans must take rows in the index's order, never sort them.
-_NO_SORT = {"claim", "next due", "next to run", "failed items page"}
+_NO_SORT = {"claim", "next due", "next to run", "failed items page", "remote claim"}
 
 
 def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
@@ -299,6 +301,8 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
     queue.set_limits(client, limited, Limits(max_running=3, per_second=10.0))
     queue.enqueue(client, [Request("sync_order", {"n": i}, limited) for i in range(5)])
     queue.register_worker("w", "test", 0)
+    agent = Tenancy(queue.db).add_connection(client, "source", "agent", "ERP", remote=True).id
+    queue.enqueue(client, [Request("add_order", {"n": i}, agent) for i in range(5)])
 
     real = db.connection()
     statements: dict[str, list[tuple[str, Any]]] = {}
@@ -351,6 +355,19 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
     record("next due", queue.next_due)
     record("lane overview", lambda: queue.lanes(client))
     record("reap", lambda: queue.reap(30.0))
+    remote: list[Any] = []
+    record("remote claim", lambda: remote.extend(queue.claim_remote("agent:s", agent, 3)))
+    record(
+        "remote settle",
+        lambda: queue.settle_items(
+            "agent:s",
+            [
+                Outcome(j, "done", time.time())
+                for j in queue.held("agent:s", [j.id for j in remote])
+            ],
+        ),
+    )
+    record("remote heartbeat", lambda: queue.heartbeat_remote("agent:s"))
 
     for section, log in statements.items():
         plans = _plans(db, log)

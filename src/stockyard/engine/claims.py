@@ -124,6 +124,14 @@ class Claims:
         Returns the newly claimed jobs and how many outcomes were refused because the
         item's lease had been lost (the item was already handed to another worker).
         """
+        claimed, accepted = self.settle_items(worker_id, outcomes, claim_limit)
+        return claimed, len(outcomes) - len(accepted)
+
+    def settle_items(
+        self, worker_id: str, outcomes: Sequence[Outcome], claim_limit: int = 0
+    ) -> tuple[list[Job], list[int]]:
+        """`settle`, answering the ids of the items whose outcome was recorded (the others'
+        leases were lost)."""
         # Checked before the transaction: one item's bad result fails that item alone,
         # instead of making the whole batch (and so the worker) fail to settle, forever.
         self.vet(outcomes)
@@ -142,14 +150,14 @@ class Claims:
             claimed = self._claim(cur, worker_id, claim_limit, time.time())
         if follow_ups:
             self.wakeup.notify()
-        return claimed, len(outcomes) - accepted
+        return claimed, accepted
 
     def _record(
         self, cur: Cursor, worker_id: str, outcomes: Sequence[Outcome], now: float
-    ) -> tuple[int, dict[int, list[Request]]]:
-        """Settle outcomes under the fence. A successful attempt lives on the item row
-        (worker_id, started_at, finished_at); the attempts table keeps every attempt that
-        failed or was lost."""
+    ) -> tuple[list[int], dict[int, list[Request]]]:
+        """Settle outcomes under the fence; the ids of those recorded. A successful attempt
+        lives on the item row (worker_id, started_at, finished_at); the attempts table keeps
+        every attempt that failed or was lost."""
         batches: dict[str, list[list[Any]]] = {"done": [], "transient": [], "failed": []}
         by_id: dict[int, Outcome] = {}
         for o in outcomes:
@@ -170,7 +178,7 @@ class Claims:
                 batches["failed"].append([job.id, job.attempt, failures, error, o.kind])
         lanes: Counter[int] = Counter()
         follow_ups: dict[int, list[Request]] = {}
-        accepted = 0
+        accepted: list[int] = []
         unsuccessful: list[tuple[Any, ...]] = []
         for kind, batch in batches.items():
             if not batch:
@@ -178,8 +186,8 @@ class Claims:
             rows = self.sql.all(
                 cur, _SETTLE[kind], now=now, batch=dumps(batch), worker_id=worker_id
             )
-            accepted += len(rows)
             for item_id, lane_id in rows:
+                accepted.append(item_id)
                 o = by_id[item_id]
                 if lane_id is not None:
                     lanes[lane_id] += int(kind == "done")  # a retried or failed item stays

@@ -162,15 +162,20 @@ WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
 ORDER BY client_id, coalesce(connection_id, 0) LIMIT 1
 
 -- name: group_due
--- When the earliest queued non-blocking item of one client's connection (0: none) may run.
+-- When the earliest queued non-blocking item of one client's connection (0: none) may run;
+-- nothing for a connection with a remote runner (in-process workers never run its items).
 SELECT run_after FROM items
 WHERE status = 'queued' AND lane_id IS NULL AND client_id = :client_id
   AND coalesce(connection_id, 0) = :key
+  AND NOT EXISTS (SELECT 1 FROM remote_runners WHERE connection_id = :key)
 ORDER BY run_after LIMIT 1
 
 -- name: limited_connections
--- Which of these connections have limits.
-SELECT connection_id FROM limits WHERE {in_list(connection_id, :ids)}
+-- Which of these connections have limits (0), and which have a remote runner (1): one
+-- statement, so a claim touching connections learns both in one round trip.
+SELECT connection_id, 0 FROM limits WHERE {in_list(connection_id, :ids)}
+UNION ALL
+SELECT connection_id, 1 FROM remote_runners WHERE {in_list(connection_id, :ids)}
 
 -- name: lock_limits
 -- The limits and rate bucket of these limited connections, locked; a connection another
@@ -205,9 +210,9 @@ FROM {json_rows(:batch)}
 WHERE limits.connection_id = CAST(d.value->>0 AS BIGINT)
 
 -- name: live_worker_ids
--- The workers not marked stopped, in id order: a worker's place among them decides which
--- lanes it takes first.
-SELECT id FROM workers WHERE stopped_at IS NULL ORDER BY id
+-- The in-process workers not marked stopped, in id order: a worker's place among them
+-- decides which lanes it takes first (remote workers never take lanes).
+SELECT id FROM workers WHERE stopped_at IS NULL AND remote = 0 ORDER BY id
 
 -- name: settle_done
 -- Items done, under the fence (id, attempt, still running under this worker); a batch
@@ -244,6 +249,36 @@ RETURNING items.id, items.lane_id
 -- An attempt that failed or was lost (a successful one lives on its item's row).
 INSERT INTO attempts (item_id, number, worker_id, started_at, ended_at, outcome, error)
 VALUES (:item_id, :number, :worker_id, :started_at, :ended_at, :outcome, :error)
+
+-- ===================================================================== remote runners
+
+-- name: put_remote_runner
+-- This connection's non-blocking items are claimed only by a remote runner.
+INSERT INTO remote_runners (connection_id, client_id, created_at)
+VALUES (:connection_id, :client_id, :now)
+
+-- name: remote_runner
+-- The client of a connection with a remote runner.
+SELECT client_id FROM remote_runners WHERE connection_id = :connection_id
+
+-- name: remote_worker
+-- A worker's row, locked (as worker_alive): whether it was stopped, and whether remote.
+SELECT stopped_at, remote FROM workers WHERE id = :worker_id {for_update}
+
+-- name: register_remote_worker
+-- A new remote worker (a remote runner's session); a concurrent first claim of the same
+-- session registered it already.
+INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at, remote)
+VALUES (:id, :hostname, 0, :now, :now, 1)
+ON CONFLICT (id) DO NOTHING
+
+-- name: held_jobs
+-- Those of these items that run under the worker, as jobs (a remote settle's outcomes
+-- name items by id).
+SELECT id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
+  parent_id, started_at, run_after
+FROM items
+WHERE {in_list(id, :ids)} AND status = 'running' AND {no_index}worker_id = :worker_id
 
 -- ============================================================================= leases
 

@@ -40,6 +40,7 @@ from stockyard.engine.models import (
     UnfinishedCounts,
 )
 from stockyard.engine.reads import Reads, StoppedLane
+from stockyard.engine.remote import Remote
 from stockyard.engine.store import Sql
 from stockyard.engine.wakeup import Wakeup
 
@@ -60,6 +61,7 @@ class Queue:
         self._claims = Claims(db, instructions, self._lanes, self._enqueuer, self.wakeup)
         self._leases = Leases(db, self._lanes, self.wakeup)
         self._actions = Actions(db, self._lanes, self._reads, self.wakeup)
+        self._remote = Remote(db)
 
     # ----------------------------------------------------------------------------- enqueue
 
@@ -92,6 +94,29 @@ class Queue:
     def next_due(self) -> float | None:
         """When the earliest queued item may run (None: nothing can run without an operator)."""
         return self._claims.next_due()
+
+    # ------------------------------------------------------------------ remote runners
+
+    def claim_remote(
+        self, worker_id: str, connection_id: int, limit: int, host: str = "remote"
+    ) -> list[Job]:
+        """Start up to `limit` due non-blocking items of a connection with a remote runner
+        under the remote worker `worker_id` (registered on its first claim, its lease
+        extended by each); engine.remote.SessionEnded once that worker was reaped."""
+        return self._remote.claim(worker_id, connection_id, limit, host)
+
+    def heartbeat_remote(self, worker_id: str) -> None:
+        """Extend a remote worker's lease; SessionEnded if it ended (or never claimed)."""
+        self._remote.heartbeat(worker_id)
+
+    def held(self, worker_id: str, item_ids: Sequence[int]) -> list[Job]:
+        """Those of these items running under the worker now, as jobs."""
+        return self._remote.held(worker_id, item_ids)
+
+    def settle_items(self, worker_id: str, outcomes: Sequence[Outcome]) -> list[int]:
+        """`settle` without claiming: the ids of the items whose outcome was recorded (the
+        others' leases were lost)."""
+        return self._claims.settle_items(worker_id, outcomes)[1]
 
     # ------------------------------------------------------------------ workers, leases
 

@@ -63,16 +63,21 @@ class Limiter:
         self.sql, self.cur, self.now = sql, cur, now
         self._known: set[int] = set()
         self._buckets: dict[int, _Bucket] = {}
+        # Connections with a remote runner: their non-blocking items are not for this
+        # claim (Queue.claim_remote takes them); their lanes are.
+        self.remote: set[int] = set()
 
     def admit(self, connection_ids: Sequence[int]) -> None:
         """Find which of these connections are limited, lock them and work out how many
-        items each may start now. A limited one another claim holds may start none."""
+        items each may start now. A limited one another claim holds may start none. The
+        same statement says which have a remote runner."""
         new = sorted({c for c in connection_ids if c > 0} - self._known)
         if not new:
             return
         self._known.update(new)
         rows = self.sql.all(self.cur, "limited_connections", ids=new)
-        limited = [int(r[0]) for r in rows]
+        limited = [int(r[0]) for r in rows if not r[1]]
+        self.remote.update(int(r[0]) for r in rows if r[1])
         for lane in limited:
             self._buckets[lane] = _Bucket(0, None)  # until locked below
         if limited:
@@ -290,7 +295,8 @@ class Planner:
 
     def next_free_due(self, cur: Cursor) -> float | None:
         """When the earliest queued non-blocking item may run: one probe per client and
-        connection with queued items (only an idle worker asks, to know whether to stop)."""
+        connection with queued items (only an idle worker asks, to know whether to stop).
+        A connection with a remote runner has none for in-process workers (group_due)."""
         due: float | None = None
         every = 2**31
         for client in rotation(self._prober(cur, "next_free_client"), _BEFORE_ALL, every):
@@ -331,7 +337,7 @@ class Planner:
         taken: list[Job] = []
 
         def take(group: int, part: int) -> int:
-            allowed = limiter.cap(group, part)
+            allowed = 0 if group in limiter.remote else limiter.cap(group, part)
             if allowed <= 0:
                 return 0
             self.sql.execute(

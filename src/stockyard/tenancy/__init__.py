@@ -57,9 +57,10 @@ class Tenancy:
         settings: dict[str, Any] | None = None,
         status: str | None = None,
         limits: Limits | None = None,
+        remote: bool = False,
     ) -> Connection:
         return self.connections_of.add(
-            client_id, kind, connector, description, settings, status, limits
+            client_id, kind, connector, description, settings, status, limits, remote
         )
 
     def connections(self, client_id: int | None = None) -> list[Connection]:

@@ -19,6 +19,7 @@ from stockyard.db import Database, Store, load_queries
 from stockyard.engine import limits as engine_limits
 from stockyard.engine.lanes import Lanes
 from stockyard.engine.models import Limits
+from stockyard.engine.remote import Remote
 from stockyard.engine.store import Sql
 from stockyard.errors import InvalidInput, NotFound
 
@@ -73,9 +74,11 @@ class Connections(Store):
         settings: dict[str, Any] | None = None,
         status: str | None = None,
         limits: Limits | None = None,
+        remote: bool = False,
     ) -> Connection:
         """A new connection; a source or channel gets its lane, and `limits` (if any) are
-        set in the same transaction."""
+        set in the same transaction; `remote`: its non-blocking items are claimed only by
+        a remote runner (stockyard.engine.remote), recorded in the same transaction too."""
         if kind not in CONNECTION_KINDS:
             raise InvalidInput(f"connection kind must be one of {', '.join(CONNECTION_KINDS)}")
         if not connector.strip() or not description.strip():
@@ -101,6 +104,8 @@ class Connections(Store):
                 Lanes(self.db).open(cur, conn_id, client_id)
             if limits is not None and limits.limited:
                 engine_limits.put(Sql(self.db), cur, client_id, conn_id, limits)
+            if remote:
+                Remote(self.db).open(cur, conn_id, client_id)
         return self.get(conn_id, client_id)
 
     def of_client(self, client_id: int | None = None) -> list[Connection]:
