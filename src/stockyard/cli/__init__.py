@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from stockyard.cli import accounts, connections, customers, items, lanes, run
+from stockyard.cli import accounts, agent, connections, customers, items, lanes, run
 from stockyard.cli.errors import Shell
 
 cli = typer.Typer(
@@ -30,6 +30,7 @@ cli.add_typer(accounts.keys_cli, name="keys")
 cli.add_typer(accounts.subs_cli, name="subscriptions")
 cli.add_typer(accounts.clients_cli, name="clients")
 cli.add_typer(customers.customers_cli, name="customers")
+cli.add_typer(agent.agent_cli, name="agent")
 cli.command()(run.init)
 cli.command()(items.enqueue)
 cli.command(name="retry", help=items.RETRY_HELP)(items.action_command("retry"))

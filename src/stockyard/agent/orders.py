@@ -1,0 +1,383 @@
+"""Writing Stockyard's orders into the ERP: the claim / write / heartbeat / settle loop.
+
+The agent long-polls its connection's work (POST /v1/agent/{id}/claim), runs each item's
+call (`create_order` -> the profile's [orders] write step), heartbeats while it works and
+settles each item with its outcome. The write step is idempotent: `find` runs first, in
+the same transaction as the writes, so an order claimed again after a crash (the lease
+expired) is found, not written twice.
+
+Failures: a database that cannot be reached or a deadlock (OperationalError and the like)
+is transient, Stockyard retries it; a statement the ERP refuses (IntegrityError,
+ProgrammingError, bad data) is permanent. Messages never carry the URL or a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from stockyard.agent import AgentError
+from stockyard.agent.client import Client, Unreachable, detail
+from stockyard.agent.profile import Orders
+from stockyard.agent.read import db_error
+
+log = logging.getLogger("stockyard.agent")
+
+EX_TEMPFAIL = 75
+TRANSIENT_DB = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+class Failure(Exception):
+    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # "transient" | "permanent"
+        self.message = message
+        self.retry_after = retry_after
+
+
+# ------------------------------------------------------------------------ parameters
+
+ADDRESS = ("name", "company", "line1", "line2", "city", "region", "postcode", "country", "phone")
+
+
+def _money(value: Any, floats: bool) -> Any:
+    if value is None:
+        return None
+    amount = Decimal(str(value))
+    return float(amount) if floats else amount
+
+
+def order_params(
+    order: Mapping[str, Any], key: str, settings: Mapping[str, Any], floats: bool = False
+) -> dict[str, Any]:
+    """The order flattened into named parameters (docs/agent-profiles.md). `floats`: money
+    as float, for drivers without Decimal (SQLite)."""
+    customer = order.get("customer") or {}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    params: dict[str, Any] = {
+        **settings,
+        "key": key,
+        "stockyard_id": order.get("id"),
+        "remote_id": order.get("remote_id"),
+        "number": order.get("number") or order.get("remote_id"),
+        "currency": order.get("currency"),
+        "total": _money(order.get("total"), floats),
+        "shipping": _money(order.get("shipping"), floats),
+        "tax": _money(order.get("tax"), floats),
+        "paid": _money(order.get("paid"), floats),
+        "line_count": len(order.get("lines") or []),
+        "customer_code": customer.get("code"),
+        "customer_email": customer.get("email"),
+        "customer_name": customer.get("name"),
+        "customer_company": customer.get("company"),
+        "customer_phone": customer.get("phone"),
+        "today": now.date().isoformat(),
+        "now": now,
+    }
+    for kind in ("shipping", "billing"):
+        address = order.get(f"{kind}_address") or {}
+        for f in ADDRESS:
+            params[f"{kind}_{f}"] = address.get(f)
+    return params
+
+
+def line_params(line: Mapping[str, Any], n: int, floats: bool) -> dict[str, Any]:
+    price = Decimal(str(line.get("price", "0")))
+    quantity = int(line.get("quantity", 0))
+    return {
+        "sku": line.get("sku"),
+        "quantity": quantity,
+        "price": _money(price, floats),
+        "title": line.get("title") or "",
+        "line_no": n,
+        "line_total": _money(price * quantity, floats),
+    }
+
+
+def _bind(statement: sa.TextClause, params: Mapping[str, Any], where: str) -> dict[str, Any]:
+    wanted = set(statement.compile().params)
+    unknown = wanted - set(params)
+    if unknown:
+        raise Failure("permanent", f"[orders] {where} uses :{', :'.join(sorted(unknown))}, "
+                      "which is no order parameter nor setting")  # fmt: skip
+    return {k: params[k] for k in wanted}
+
+
+def _classify(exc: SQLAlchemyError) -> Failure:
+    if isinstance(exc, TRANSIENT_DB) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return Failure("transient", f"the ERP database: {db_error(exc)}", 30.0)
+    return Failure("permanent", f"the ERP refused the order: {db_error(exc)}")
+
+
+# ------------------------------------------------------------------------ write steps
+
+
+class SqlWriter:
+    """The SQL variant: find, write, id, lines, code in one transaction."""
+
+    def __init__(self, engine: sa.Engine, orders: Orders, settings: Mapping[str, Any]) -> None:
+        self.engine = engine
+        self.orders = orders
+        self.settings = dict(settings)
+        self.floats = engine.dialect.name == "sqlite"
+
+    def _first(self, conn: sa.Connection, sql: str, params: Mapping[str, Any], where: str) -> Any:
+        statement = sa.text(sql)
+        row = conn.execute(statement, _bind(statement, params, where)).first()
+        return None if row is None else row[0]
+
+    def create_order(self, order: Mapping[str, Any], key: str) -> str:
+        o = self.orders
+        params = order_params(order, key, self.settings, self.floats)
+        try:
+            with self.engine.begin() as conn:
+                if o.find is not None:
+                    found = self._first(conn, o.find, params, "find")
+                    if found is not None:
+                        log.info("order %s is already in the ERP as %s", params["number"], found)
+                        return str(found)
+                for n, sql in enumerate(o.write, 1):
+                    statement = sa.text(sql)
+                    conn.execute(statement, _bind(statement, params, f"write[{n}]"))
+                if o.id is not None:
+                    params["order_id"] = self._first(conn, o.id, params, "id")
+                for n, line in enumerate(order.get("lines") or [], 1):
+                    per_line = {**params, **line_params(line, n, self.floats)}
+                    for m, sql in enumerate(o.lines, 1):
+                        statement = sa.text(sql)
+                        conn.execute(statement, _bind(statement, per_line, f"lines[{m}]"))
+                code = self._first(conn, o.code or o.find or "", params, "code")
+                if code is None:
+                    # Raised inside the transaction: nothing written stays.
+                    raise Failure(
+                        "permanent", "the order was written but [orders] code/find found no code"
+                    )
+                return str(code)
+        except SQLAlchemyError as exc:
+            raise _classify(exc) from None
+
+
+class CommandWriter:
+    """The command variant: the order as JSON on stdin, the code on stdout's last line."""
+
+    def __init__(
+        self, orders: Orders, settings: Mapping[str, Any], find: SqlWriter | None = None
+    ) -> None:
+        assert orders.command is not None
+        self.command = orders.command
+        self.timeout = orders.timeout_seconds
+        self.settings = dict(settings)
+        self.find = find
+
+    def create_order(self, order: Mapping[str, Any], key: str) -> str:
+        if self.find is not None and self.find.orders.find is not None:
+            params = order_params(order, key, self.settings, self.find.floats)
+            try:
+                with self.find.engine.connect() as conn:
+                    found = self.find._first(conn, self.find.orders.find, params, "find")
+            except SQLAlchemyError as exc:
+                raise _classify(exc) from None
+            if found is not None:
+                return str(found)
+        feed = json.dumps({"order": order, "key": key, "settings": self.settings})
+        name = self.command[0]
+        try:
+            done = subprocess.run(
+                self.command,
+                input=feed.encode(),
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise Failure(
+                "transient", f"{name} did not finish in {self.timeout:g} s", 60.0
+            ) from None
+        except OSError as exc:
+            raise Failure("permanent", f"cannot run {name}: {exc.strerror}") from None
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        said = " / ".join(err) or "no message"
+        if done.returncode == EX_TEMPFAIL:
+            raise Failure("transient", f"{name} failed for now (exit 75): {said}", 60.0)
+        if done.returncode != 0:
+            raise Failure("permanent", f"{name} failed (exit {done.returncode}): {said}")
+        lines = [
+            x.strip() for x in done.stdout.decode("utf-8", "replace").splitlines() if x.strip()
+        ]
+        if not lines:
+            raise Failure("permanent", f"{name} printed no order code")
+        return lines[-1]
+
+
+class Writer:
+    """What runs a Work's call."""
+
+    def __init__(self, create_order: Callable[[Mapping[str, Any], str], str] | None) -> None:
+        self._create_order = create_order
+
+    def run(self, call: str, args: Mapping[str, Any]) -> str:
+        if call != "create_order" or self._create_order is None:
+            why = "" if call != "create_order" else " (its profile has no [orders])"
+            raise Failure("permanent", f"this agent cannot run {call}{why}")
+        order, key = args.get("order"), args.get("key")
+        if not isinstance(order, Mapping) or not isinstance(key, str):
+            raise Failure("permanent", "create_order needs an order and a key")
+        return self._create_order(order, key)
+
+
+def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
+    """The settle outcome of one Work."""
+    base = {"id": work["id"], "attempt": work["attempt"]}
+    try:
+        code = writer.run(str(work.get("call")), work.get("args") or {})
+    except Failure as f:
+        log.warning("item %s (%s) failed, %s: %s", work["id"], work.get("call"), f.kind, f.message)
+        return {**base, "outcome": f.kind, "error": f.message[:2000], "retry_after": f.retry_after}
+    except Exception as exc:  # a bug or the unexpected: never lose the item, say what
+        log.exception("item %s (%s) failed", work["id"], work.get("call"))
+        return {
+            **base,
+            "outcome": "transient",
+            "error": f"{type(exc).__name__}",
+            "retry_after": 60.0,
+        }
+    log.info("item %s: %s -> %s", work["id"], work.get("call"), code)
+    return {**base, "outcome": "done", "result": code}
+
+
+# ------------------------------------------------------------------------ the protocol
+
+SESSION = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class SessionEnded(Exception):
+    """Stockyard reaped this session (409): its items went back to the queue."""
+
+
+class NotOffered(Exception):
+    """Stockyard has no agent routes for this connection (404)."""
+
+
+@dataclass
+class Claimed:
+    items: list[dict[str, Any]]
+    lease_seconds: float
+
+
+class OrderCalls:
+    """The claim / heartbeat / settle calls of one agent session."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.session = self.new_session()
+
+    @staticmethod
+    def new_session() -> str:
+        return f"s-{uuid.uuid4().hex[:16]}"
+
+    def _call(self, verb: str, payload: dict[str, Any], timeout: float | None = None) -> Any:
+        response = self.client.agent(verb, {"session": self.session, **payload}, timeout)
+        if response.status_code == 409:
+            old, self.session = self.session, self.new_session()
+            raise SessionEnded(f"session {old} ended: {detail(response)}")
+        if response.status_code == 404:
+            raise NotOffered(f"{verb}: 404 {detail(response)}")
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Unreachable(f"{verb}: Stockyard answered {response.status_code}")
+        if response.status_code != 200:
+            raise AgentError(
+                f"{verb} refused by Stockyard ({response.status_code}): {detail(response)}"
+            )
+        return response.json()
+
+    def claim(self, limit: int, wait: float) -> Claimed:
+        data = self._call("claim", {"limit": limit, "wait": wait}, timeout=wait + 30)
+        return Claimed(list(data.get("items", [])), float(data.get("lease_seconds", 60)))
+
+    def heartbeat(self) -> bool:
+        data = self._call("heartbeat", {})
+        return bool(data.get("alive"))
+
+    def settle(self, outcomes: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+        data = self._call("settle", {"outcomes": outcomes})
+        return list(data.get("settled", [])), list(data.get("refused", []))
+
+
+class Heartbeat:
+    """Heartbeats every lease/3 in a thread while the items of a claim run."""
+
+    def __init__(self, calls: OrderCalls, lease_seconds: float) -> None:
+        self.calls = calls
+        self.every = max(lease_seconds / 3, 0.2)
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._beat, daemon=True, name="agent-heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self.calls.heartbeat()
+            except SessionEnded:
+                self.lost = True
+                return
+            except Exception as exc:  # keep beating: the lease may still hold
+                log.warning("heartbeat failed: %s", exc)
+
+
+def work_once(calls: OrderCalls, writer: Writer, wait: float, limit: int = 10) -> int:
+    """One claim (waiting up to `wait` s for work), its items run and settled. The number
+    of items settled."""
+    try:
+        claimed = calls.claim(limit, wait)
+    except SessionEnded as exc:
+        log.info("%s; starting %s", exc, calls.session)
+        return 0
+    if not claimed.items:
+        return 0
+    outcomes = []
+    with Heartbeat(calls, claimed.lease_seconds) as beat:
+        for work in claimed.items:
+            if beat.lost:
+                break
+            outcomes.append(outcome(writer, work))
+    if beat.lost:
+        log.warning("the session ended while working; its items will be claimed again")
+        calls.session = calls.new_session()
+        return 0
+    try:
+        settled, refused = calls.settle(outcomes)
+    except SessionEnded as exc:
+        log.warning("%s: its outcomes are dropped, the items will be claimed again", exc)
+        return 0
+    for item in refused:
+        log.warning("Stockyard refused the outcome of item %s (lease lost): dropped", item)
+    return len(settled)

@@ -1,0 +1,215 @@
+"""The agent's state: a SQLite file holding the outbox (pushes waiting for Stockyard, in
+order), the hash of every record put in it, the cursors, and the dead letters.
+
+A poll's batches go in with their hashes and cursors in ONE transaction: a crash before
+it commits leaves nothing (the next poll reads the same rows again), a crash after it
+leaves everything to send. Nothing read is ever marked seen without being queued.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from stockyard.agent import AgentError
+from stockyard.db.queries import parse
+
+_Q = {
+    name: sql
+    for name, (_, sql) in parse(
+        (resources.files("stockyard.agent") / "state.sqlite.sql").read_text(encoding="utf-8"),
+        "stockyard.agent/state.sqlite.sql",
+    ).items()
+}
+_SCHEMA = ("create_outbox", "create_hashes", "create_cursors", "create_dead")
+
+
+@dataclass(frozen=True)
+class Batch:
+    seq: int
+    part: int
+    topic: str
+    message_id: str
+    body: bytes
+    records: int
+    attempts: int
+
+    def split(self) -> list[tuple[str, bytes]]:
+        """(message_id, body) of each record alone, for a batch refused as invalid."""
+        items = json.loads(self.body)[self.topic]
+        return [
+            (f"{self.message_id}.{n}", _json({self.topic: [item]}))
+            for n, item in enumerate(items, 1)
+        ]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one poll puts in the outbox: records per topic (JSON-ready), their hashes, the
+    new cursors."""
+
+    records: Mapping[str, Sequence[Any]]  # topic -> records
+    hashes: Mapping[str, Mapping[str, str]]  # topic -> key -> digest
+    cursors: Mapping[str, str]  # section -> stored cursor value
+
+    def empty(self) -> bool:
+        return not any(self.records.values()) and not self.cursors
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        if not path.parent.is_dir():
+            raise AgentError(f"[agent] state: folder {path.parent} does not exist")
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            for name in _SCHEMA:
+                self.conn.execute(_Q[name])
+        except sqlite3.Error as exc:
+            raise AgentError(f"[agent] state {path}: {exc}") from None
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _one(self, name: str, **params: Any) -> Any:
+        row = self.conn.execute(_Q[name], params).fetchone()
+        return None if row is None else row[0]
+
+    # ------------------------------------------------------------------- changes in
+
+    def hashes(self, topic: str) -> dict[str, str]:
+        return dict(self.conn.execute(_Q["all_hashes"], {"topic": topic}).fetchall())
+
+    def cursor(self, section: str) -> str | None:
+        value: str | None = self._one("cursor_of", section=section)
+        return value
+
+    def put(self, change: Change, batch_size: int) -> int:
+        """The change's records in batches of `batch_size`, with its hashes and cursors, in
+        one transaction. The number of batches queued."""
+        queued = 0
+        now = time.time()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq = int(self._one("next_seq"))
+            for topic, records in change.records.items():
+                for start in range(0, len(records), batch_size):
+                    chunk = list(records[start : start + batch_size])
+                    self.conn.execute(
+                        _Q["add"],
+                        {
+                            "seq": seq,
+                            "part": 0,
+                            "topic": topic,
+                            "message_id": f"agent-{uuid.uuid4().hex}",
+                            "body": _json({topic: chunk}).decode(),
+                            "records": len(chunk),
+                            "created_at": now,
+                        },
+                    )
+                    seq += 1
+                    queued += 1
+            for topic, digests in change.hashes.items():
+                self.conn.executemany(
+                    _Q["set_hash"],
+                    [{"topic": topic, "key": k, "digest": d} for k, d in digests.items()],
+                )
+            for section, value in change.cursors.items():
+                self.conn.execute(_Q["set_cursor"], {"section": section, "value": value})
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return queued
+
+    def forget(self) -> None:
+        """Reconcile: the next poll reads every row and pushes every record once."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(_Q["forget_hashes"])
+        self.conn.execute(_Q["forget_cursors"])
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ batches out
+
+    def head(self, limit: int = 10) -> list[Batch]:
+        rows = self.conn.execute(_Q["head"], {"limit": limit}).fetchall()
+        return [Batch(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6]) for r in rows]
+
+    def pending(self) -> tuple[int, int]:
+        """(batches, records) waiting."""
+        row = self.conn.execute(_Q["pending"]).fetchone()
+        return int(row[0]), int(row[1])
+
+    def sent(self, batch: Batch) -> None:
+        self.conn.execute(_Q["sent"], {"seq": batch.seq, "part": batch.part})
+
+    def attempt_failed(self, batch: Batch, error: str) -> None:
+        self.conn.execute(
+            _Q["failed_attempt"], {"seq": batch.seq, "part": batch.part, "error": error[:500]}
+        )
+
+    def split(self, batch: Batch) -> None:
+        """Replace a batch by one batch per record, in its place."""
+        parts = batch.split()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(_Q["sent"], {"seq": batch.seq, "part": batch.part})
+            for n, (message_id, body) in enumerate(parts, 1):
+                self.conn.execute(
+                    _Q["add"],
+                    {
+                        "seq": batch.seq,
+                        "part": n,
+                        "topic": batch.topic,
+                        "message_id": message_id,
+                        "body": body.decode(),
+                        "records": 1,
+                        "created_at": time.time(),
+                    },
+                )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def bury(self, batch: Batch, error: str) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                _Q["bury"],
+                {
+                    "topic": batch.topic,
+                    "message_id": batch.message_id,
+                    "body": batch.body.decode(),
+                    "error": error[:2000],
+                    "died_at": time.time(),
+                },
+            )
+            self.conn.execute(_Q["sent"], {"seq": batch.seq, "part": batch.part})
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def dead(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(_Q["dead_letters"], {"limit": limit}).fetchall()
+        return [
+            {"topic": r[0], "message_id": r[1], "body": r[2], "error": r[3], "died_at": r[4]}
+            for r in rows
+        ]
+
+    def dead_count(self) -> int:
+        return int(self._one("dead_count"))

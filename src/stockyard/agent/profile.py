@@ -1,0 +1,161 @@
+"""Profiles: how one ERP's database maps to Stockyard's products, prices, stock, customers
+and how an order is written into it (docs/agent-profiles.md). A profile is a TOML file:
+a shipped one found by name in this package (`profiles/<name>.toml`), or a path.
+
+Unknown keys are refused with the key named, so a misspelt `quer` never silently reads
+nothing. The columns a query returns are checked against what each section knows when
+the query runs (records.py).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stockyard.agent import AgentError
+from stockyard.agent.config import Setting, read_toml, validation_problems
+
+SQL = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reading(_Section):
+    """A query (or, in a CSV profile, a file) whose rows are records of one kind."""
+
+    query: SQL
+    # The column holding a monotonic change marker (a timestamp, a rowversion): the query
+    # gets the greatest value seen as :cursor (NULL the first time) and reads only newer
+    # rows. Without one, every row is read each poll and compared by hash.
+    cursor: str | None = None
+    # Rows per page, when the query uses :limit and :offset.
+    page_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+
+
+class Extra(_Section):
+    """Rows attached to the variants read by [products] (tier prices, stock)."""
+
+    query: SQL
+    page_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+
+
+class Orders(_Section):
+    """The write step of add_order: SQL statements in one transaction, or a command."""
+
+    # Returns the ERP's code of the order if it is already written (first column, first
+    # row): checked first, so a re-run writes nothing twice.
+    find: SQL | None = None
+    write: list[SQL] = []  # header statements, in order, in one transaction
+    # An optional query run after `write` whose first column is the new header's id,
+    # given to `lines` and `code` as :order_id.
+    id: SQL | None = None
+    lines: list[SQL] = []  # statements run once per order line (:sku :quantity :price ...)
+    # A query giving the new order's ERP code; `find` again when not given.
+    code: SQL | None = None
+    # Or: a command fed the order as JSON on stdin; its last line of stdout is the code;
+    # exit 75 (EX_TEMPFAIL) is a transient failure, any other non-zero a permanent one.
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Orders:
+        if self.command is not None and (self.write or self.lines or self.id or self.code):
+            raise ValueError("give either command or write/lines/id/code, not both")
+        if self.command is None and not self.write:
+            raise ValueError("give write (SQL statements) or command")
+        if self.command is None and self.find is None and self.code is None:
+            raise ValueError("give find (or code): the agent must learn the order's ERP code")
+        return self
+
+
+class Files(_Section):
+    """The CSV-folder variant: the ERP exports CSV files with the same column names as
+    the queries return; [erp] folder in the agent's config says where."""
+
+    products: str = "products.csv"
+    prices: str | None = "prices.csv"
+    stock: str | None = "stock.csv"
+    customers: str | None = "customers.csv"
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: str = "utf-8-sig"  # Excel's UTF-8 starts with a BOM
+
+
+class Profile(_Section):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: str = ""
+    sources: list[str] = []  # where the table and column names are documented
+    settings: dict[str, Setting] = {}
+    products: Reading | None = None
+    prices: Extra | None = None
+    stock: Extra | None = None
+    customers: Reading | None = None
+    orders: Orders | None = None
+    files: Files | None = None
+
+    @model_validator(mode="after")
+    def _reads_something(self) -> Profile:
+        sql = [k for k in ("products", "prices", "stock", "customers") if getattr(self, k)]
+        if self.files is not None and sql:
+            raise ValueError(f"a [files] profile reads CSV files: remove [{'], ['.join(sql)}]")
+        if self.files is None and self.products is None and self.customers is None:
+            raise ValueError("give [products] and/or [customers] (or [files] for CSV exports)")
+        if (self.prices or self.stock) and self.products is None:
+            raise ValueError("[prices] and [stock] attach to [products]: give [products]")
+        return self
+
+    @property
+    def uses_sql(self) -> bool:
+        return self.files is None
+
+
+def shipped() -> list[str]:
+    """The names of the profiles shipped in the package."""
+    folder = resources.files("stockyard.agent") / "profiles"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def _path(name: str, base: Path) -> Path:
+    if name.endswith(".toml") or "/" in name or "\\" in name:
+        path = Path(name)
+        return path if path.is_absolute() else base / path
+    found = resources.files("stockyard.agent") / "profiles" / f"{name}.toml"
+    if not found.is_file():
+        known = ", ".join(shipped()) or "none"
+        raise AgentError(
+            f"no shipped profile named {name!r} (shipped: {known}); give a path to a .toml"
+            " file for your own"
+        )
+    return Path(str(found))
+
+
+def parse_profile(data: dict[str, Any], source: str) -> Profile:
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise AgentError(f"profile {source}: {validation_problems(exc)}") from None
+
+
+def load_profile(name: str, base: Path = Path()) -> Profile:
+    """A shipped profile by name, or the profile file at `name` (relative to `base`)."""
+    path = _path(name, base)
+    return parse_profile(read_toml(path, "profile"), str(path))
+
+
+def settings(profile: Profile, given: dict[str, Setting], source: str) -> dict[str, Setting]:
+    """The profile's settings with the config's values over them; a setting the profile
+    does not know is refused (a typo would otherwise silently keep the default)."""
+    unknown = sorted(set(given) - set(profile.settings))
+    if unknown:
+        known = ", ".join(sorted(profile.settings)) or "none"
+        raise AgentError(
+            f"{source}: [profile.settings] {', '.join(unknown)}: not a setting of profile"
+            f" {profile.name} (it has: {known})"
+        )
+    return {**profile.settings, **given}

@@ -1,0 +1,316 @@
+"""The agent: its parts put together, one cycle (read -> outbox -> send -> orders), the
+loop of `stockyard agent run`, `check` and `reconcile`, and its logs.
+
+The loop is one thread: every poll_seconds it reads the ERP and queues what changed;
+it sends the outbox whenever its back-off allows; between polls it long-polls Stockyard
+for orders (when the profile has [orders]), so an order waits seconds, not a poll.
+SIGTERM / SIGINT stop it after the current step (an order's transaction is never cut).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stockyard.agent import AgentError
+from stockyard.agent.changes import Reading, poll
+from stockyard.agent.client import Client, Unreachable, detail
+from stockyard.agent.config import AgentConfig, load_config
+from stockyard.agent.files import FolderSource
+from stockyard.agent.orders import (
+    CommandWriter,
+    NotOffered,
+    OrderCalls,
+    SqlWriter,
+    Writer,
+    work_once,
+)
+from stockyard.agent.outbox import State
+from stockyard.agent.profile import Profile, load_profile, settings
+from stockyard.agent.read import Source, SqlSource, safe_url
+from stockyard.agent.send import Delivery, deliver
+
+log = logging.getLogger("stockyard.agent")
+
+CLAIM_WAIT = 20.0  # the long poll's wait (Stockyard allows up to 25)
+MAX_BACKOFF = 300.0
+
+
+def setup_logging(log_file: Path | None, level: int = logging.INFO) -> None:
+    """To stderr, and to a rotating file (10 MB x 5) when configured."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not any(getattr(h, "_stockyard_agent", False) for h in root.handlers):
+        stream = logging.StreamHandler()
+        stream.setFormatter(fmt)
+        stream._stockyard_agent = True  # type: ignore[attr-defined]
+        root.addHandler(stream)
+        if log_file is not None:
+            if not log_file.parent.is_dir():
+                raise AgentError(f"[agent] log_file: folder {log_file.parent} does not exist")
+            rotating = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
+            )
+            rotating.setFormatter(fmt)
+            rotating._stockyard_agent = True  # type: ignore[attr-defined]
+            root.addHandler(rotating)
+    # httpx logs each request at INFO, with its URL: the long poll would fill the file.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@dataclass
+class Backoff:
+    """When sending may be tried again: doubling from 1 s up to MAX_BACKOFF."""
+
+    failures: int = 0
+    next_at: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def failed(self, now: float, longest: bool = False) -> float:
+        self.failures += 1
+        delay = MAX_BACKOFF if longest else min(MAX_BACKOFF, 2.0 ** (self.failures - 1))
+        self.next_at = now + delay
+        return delay
+
+    def reset(self) -> None:
+        self.failures, self.next_at = 0, 0.0
+
+
+@dataclass
+class CycleReport:
+    reading: Reading | None = None
+    queued: int = 0
+    delivery: Delivery | None = None
+    orders: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        base = config.source.resolve().parent
+        self.profile: Profile = load_profile(config.erp.profile, base)
+        self.settings = settings(self.profile, dict(config.profile.settings), str(config.source))
+        self.source = self._source()
+        self.state = State(config.agent.state)
+        self.client = Client(config.stockyard.url, config.stockyard.connection, config.secret())
+        self.calls = OrderCalls(self.client)
+        self.writer = self._writer()
+        self.backoff = Backoff()
+        self.stopping = threading.Event()
+        self.orders_paused_until = 0.0  # Stockyard offered no order work (404)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Agent:
+        return cls(load_config(path))
+
+    def close(self) -> None:
+        self.client.close()
+        self.source.close()
+        self.state.close()
+
+    def _source(self) -> Source:
+        erp, profile = self.config.erp, self.profile
+        if profile.files is not None:
+            if erp.folder is None:
+                raise AgentError(
+                    f"{self.config.source}: [erp] folder: profile {profile.name} reads CSV"
+                    " exports: say which folder"
+                )
+            return FolderSource(erp.folder, profile.files)
+        url = self.config.erp_url()
+        if url is None:
+            raise AgentError(
+                f"{self.config.source}: [erp] url (or url_env): profile {profile.name} reads"
+                " a database: give its SQLAlchemy URL"
+            )
+        return SqlSource(url, profile, self.settings)
+
+    def _writer(self) -> Writer:
+        orders = self.profile.orders
+        if orders is None:
+            return Writer(None)
+        sql = (
+            SqlWriter(self.source.engine, orders, self.settings)
+            if isinstance(self.source, SqlSource)
+            else None
+        )
+        if orders.command is not None:
+            return Writer(CommandWriter(orders, self.settings, sql).create_order)
+        if sql is None:
+            raise AgentError(f"profile {self.profile.name}: SQL [orders] need an [erp] url")
+        return Writer(sql.create_order)
+
+    def describe(self) -> str:
+        where = (
+            str(self.config.erp.folder)
+            if isinstance(self.source, FolderSource)
+            else safe_url(self.config.erp_url() or "")
+        )
+        return (
+            f"profile {self.profile.name}, ERP {where}, Stockyard {self.client.url}"
+            f" connection {self.client.connection}"
+        )
+
+    # ---------------------------------------------------------------------- steps
+
+    def read(self) -> tuple[Reading, int]:
+        """Read the ERP; what changed into the outbox (one transaction)."""
+        reading = poll(self.source, self.profile, self.state)
+        queued = self.state.put(reading.change, self.config.agent.batch_size)
+        changed = {t: len(r) for t, r in reading.change.records.items() if r}
+        if changed:
+            log.info("read %s; queued %s", reading.read, changed)
+        return reading, queued
+
+    def send(self, now: float | None = None) -> Delivery | None:
+        now = time.monotonic() if now is None else now
+        if not self.backoff.ready(now):
+            return None
+        delivery = deliver(self.state, self.client)
+        if delivery.records:
+            log.info("delivered %d record(s) in %d push(es)", delivery.records, delivery.batches)
+        if delivery.retry or delivery.blocked:
+            delay = self.backoff.failed(now, longest=delivery.blocked is not None)
+            waiting = self.state.pending()[1]
+            log.warning(
+                "%s; %d record(s) wait in the outbox, next try in %.0f s",
+                delivery.retry or delivery.blocked,
+                waiting,
+                delay,
+            )
+        else:
+            self.backoff.reset()
+        return delivery
+
+    def work(self, wait: float) -> int:
+        if self.profile.orders is None or time.monotonic() < self.orders_paused_until:
+            if wait > 0:
+                self.stopping.wait(wait)
+            return 0
+        try:
+            return work_once(self.calls, self.writer, wait)
+        except NotOffered as exc:
+            log.error(
+                "Stockyard offers no order work to this agent (%s): asking again in %.0f s",
+                exc,
+                MAX_BACKOFF,
+            )
+            self.orders_paused_until = time.monotonic() + MAX_BACKOFF
+        except Unreachable as exc:
+            log.warning("claiming orders: %s", exc)
+            self.stopping.wait(min(wait, 5.0))
+        except AgentError as exc:
+            log.error("%s", exc)
+            self.stopping.wait(min(wait, 30.0))
+        return 0
+
+    def cycle(self, claim_wait: float = 0.0) -> CycleReport:
+        """One read + send + claim: `stockyard agent once`."""
+        report = CycleReport()
+        report.reading, report.queued = self.read()
+        report.delivery = self.send()
+        report.orders = self.work(claim_wait)
+        return report
+
+    # ----------------------------------------------------------------------- loop
+
+    def run(self) -> None:
+        log.info("agent started: %s", self.describe())
+        poll_every = self.config.agent.poll_seconds
+        next_poll = time.monotonic()
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now >= next_poll:
+                try:
+                    self.read()
+                except AgentError as exc:  # the ERP is down or a query broke: keep going
+                    log.error("reading the ERP: %s", exc)
+                next_poll = now + poll_every
+            if self.state.pending()[0]:
+                self.send()
+            if self.stopping.is_set():
+                break
+            until_poll = max(0.0, next_poll - time.monotonic())
+            wait = min(CLAIM_WAIT, until_poll)
+            if self.state.pending()[0]:
+                wait = min(wait, max(0.0, self.backoff.next_at - time.monotonic()))
+            self.work(wait)
+        log.info("agent stopped")
+
+    def install_signals(self) -> None:
+        def stop(signum: int, frame: Any) -> None:
+            log.info("signal %d: stopping after the current step", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    # ---------------------------------------------------------------------- check
+
+    def hello(self) -> str:
+        try:
+            response = self.client.agent("hello", {}, timeout=15)
+        except Unreachable as exc:
+            return f"Stockyard not reachable: {exc}"
+        if response.status_code == 200:
+            data = response.json()
+            return (
+                f"Stockyard reachable: connection {data.get('connection')}"
+                f" ({data.get('description', '')}), the credential is accepted"
+            )
+        return f"Stockyard answered hello with {response.status_code}: {detail(response)}"
+
+    def check(self, samples: int = 3) -> dict[str, Any]:
+        """What a poll would push now, without pushing or storing anything."""
+        reading = poll(self.source, self.profile, self.state, samples)
+        out: dict[str, Any] = {
+            "agent": self.describe(),
+            "read": reading.read,
+            "would_push": {t: len(r) for t, r in reading.change.records.items()},
+            "samples": reading.samples,
+            "problems": [f"{p.topic} {p.key}: {p.message}" for p in reading.problems],
+            "outbox": dict(zip(("batches", "records"), self.state.pending(), strict=True)),
+            "dead_letters": self.state.dead_count(),
+            "dead": [{"topic": d["topic"], "error": d["error"]} for d in self.state.dead(5)],
+        }
+        if isinstance(self.source, SqlSource) and self.profile.orders is not None:
+            out["orders"] = self._check_orders()
+        out["stockyard"] = self.hello()
+        return out
+
+    def _check_orders(self) -> str:
+        orders = self.profile.orders
+        assert orders is not None and isinstance(self.source, SqlSource)
+        if orders.find is None:
+            return "write step: the command " + " ".join(orders.command or [])
+        import sqlalchemy as sa
+
+        from stockyard.agent.orders import Failure, _bind, order_params
+
+        params = order_params(
+            {"remote_id": "stockyard-agent-check", "lines": []}, "check", self.settings
+        )
+        try:
+            with self.source.engine.connect() as conn:
+                statement = sa.text(orders.find)
+                conn.execute(statement, _bind(statement, params, "find")).first()
+        except Failure as f:
+            return f"[orders] find: {f.message}"
+        except sa.exc.SQLAlchemyError as exc:
+            from stockyard.agent.read import db_error
+
+            return f"[orders] find fails: {db_error(exc)}"
+        return "[orders] find runs"
+
+    def reconcile(self) -> None:
+        self.state.forget()

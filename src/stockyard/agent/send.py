@@ -1,0 +1,80 @@
+"""Delivering the outbox: strictly in order, each batch signed with its own fixed message
+id (so a delivery repeated after a lost answer enqueues nothing twice).
+
+- 2xx: delivered, removed.
+- no answer, 5xx, 429: Stockyard is unreachable or busy; stop and try again later, from
+  the same batch (the caller backs off).
+- 422 on a batch of several records: split in place into one batch per record, so only
+  the invalid records are set aside; 422 on a single record: moved to the dead letters
+  (shown by `stockyard agent check`), logged loudly.
+- any other 4xx (401: a wrong secret or connection; 404; 413...): logged loudly, kept, and
+  sending pauses (retried after the longest back-off). A record is never silently
+  dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from stockyard.agent.client import Client, Unreachable, detail
+from stockyard.agent.outbox import State
+
+log = logging.getLogger("stockyard.agent")
+
+
+@dataclass
+class Delivery:
+    batches: int = 0
+    records: int = 0
+    dead: int = 0
+    retry: str | None = None  # why sending stopped for now: try again later
+    blocked: str | None = None  # why sending stopped: an operator must look
+
+
+def deliver(state: State, client: Client) -> Delivery:
+    done = Delivery()
+    while True:
+        batches = state.head(20)
+        if not batches:
+            return done
+        for batch in batches:
+            try:
+                response = client.push(batch.topic, batch.message_id, batch.body)
+            except Unreachable as exc:
+                state.attempt_failed(batch, str(exc))
+                done.retry = str(exc)
+                return done
+            status = response.status_code
+            if 200 <= status < 300:
+                state.sent(batch)
+                done.batches += 1
+                done.records += batch.records
+                continue
+            said = detail(response)
+            if status == 429 or status >= 500:
+                state.attempt_failed(batch, f"{status}: {said}")
+                done.retry = f"Stockyard answered {status}: {said}"
+                return done
+            if status == 422 and batch.records > 1:
+                log.warning(
+                    "Stockyard refused a batch of %d %s as invalid; sending them one by one",
+                    batch.records,
+                    batch.topic,
+                )
+                state.split(batch)
+                break  # the head changed
+            if status == 422:
+                state.bury(batch, said)
+                done.dead += 1
+                log.error(
+                    "Stockyard refused a %s record as invalid (%s): set aside as a dead letter"
+                    " (see `stockyard agent check`)",
+                    batch.topic,
+                    said,
+                )
+                continue
+            state.attempt_failed(batch, f"{status}: {said}")
+            done.blocked = f"Stockyard refused a push with {status}: {said}"
+            log.error("%s; the batch is kept and sending paused (retried later)", done.blocked)
+            return done

@@ -1,0 +1,108 @@
+-- The agent's state database (stockyard.agent.outbox): SQLite only, on the agent's own
+-- machine. Named `.sqlite.sql` because it is no Stockyard database's: the conformance suite
+-- (tests/test_queries.py) runs the Stockyard schema's files only.
+
+-- name: create_outbox
+-- Pushes waiting for Stockyard, sent in (seq, part) order; a batch Stockyard refused as
+-- invalid is split into parts of one record each, in its place.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER NOT NULL,
+    part INTEGER NOT NULL DEFAULT 0,
+    topic TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (seq, part)
+)
+
+-- name: create_hashes
+-- The content hash of each record last put in the outbox.
+CREATE TABLE IF NOT EXISTS hashes (
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (topic, key)
+)
+
+-- name: create_cursors
+-- The greatest change marker read per section, stored with the batch it read.
+CREATE TABLE IF NOT EXISTS cursors (section TEXT PRIMARY KEY, value TEXT NOT NULL)
+
+-- name: create_dead
+-- Records Stockyard refused as invalid (422): kept for `stockyard agent check`.
+CREATE TABLE IF NOT EXISTS dead (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    error TEXT NOT NULL,
+    died_at REAL NOT NULL
+)
+
+-- name: next_seq
+-- The seq of a new batch.
+SELECT coalesce(max(seq), 0) + 1 FROM outbox
+
+-- name: add
+-- A batch into the outbox.
+INSERT INTO outbox (seq, part, topic, message_id, body, records, created_at)
+VALUES (:seq, :part, :topic, :message_id, :body, :records, :created_at)
+
+-- name: head
+-- The next batches to send, oldest first.
+SELECT seq, part, topic, message_id, body, records, attempts FROM outbox
+ORDER BY seq, part LIMIT :limit
+
+-- name: pending
+-- Batches and records waiting.
+SELECT count(*), coalesce(sum(records), 0) FROM outbox
+
+-- name: sent
+-- A batch Stockyard accepted.
+DELETE FROM outbox WHERE seq = :seq AND part = :part
+
+-- name: failed_attempt
+-- A delivery that did not get through: kept, noted.
+UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE seq = :seq AND part = :part
+
+-- name: bury
+-- A record Stockyard refused as invalid.
+INSERT INTO dead (topic, message_id, body, error, died_at)
+VALUES (:topic, :message_id, :body, :error, :died_at)
+
+-- name: dead_letters
+-- The refused records, newest first.
+SELECT topic, message_id, body, error, died_at FROM dead ORDER BY id DESC LIMIT :limit
+
+-- name: dead_count
+-- How many records were refused.
+SELECT count(*) FROM dead
+
+-- name: all_hashes
+-- Every hash of a topic.
+SELECT key, digest FROM hashes WHERE topic = :topic
+
+-- name: set_hash
+-- A record's new hash.
+INSERT INTO hashes (topic, key, digest) VALUES (:topic, :key, :digest)
+ON CONFLICT (topic, key) DO UPDATE SET digest = excluded.digest
+
+-- name: cursor_of
+-- A section's cursor.
+SELECT value FROM cursors WHERE section = :section
+
+-- name: set_cursor
+-- A section's new cursor.
+INSERT INTO cursors (section, value) VALUES (:section, :value)
+ON CONFLICT (section) DO UPDATE SET value = excluded.value
+
+-- name: forget_hashes
+-- Reconcile: every record is pushed again on the next poll.
+DELETE FROM hashes
+
+-- name: forget_cursors
+-- Reconcile: every row is read again on the next poll.
+DELETE FROM cursors
