@@ -1,0 +1,300 @@
+"""The shipped agent profiles against ERP-shaped databases (tests/support/erp_databases.py):
+each profile passes the agent's check, assembles the records its rows say, and writes an
+order into the ERP's tables once, however often it runs. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from stockyard.agent.changes import poll
+from stockyard.agent.files import FolderSource
+from stockyard.agent.orders import SqlWriter
+from stockyard.agent.outbox import State
+from stockyard.agent.profile import Profile, load_profile, settings, shipped
+from stockyard.agent.read import SqlSource
+from stockyard.catalog.models import Customer, Order, OrderLine, Product
+from tests.support import erp_databases as erp
+
+
+@pytest.fixture
+def erp_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database for an ERP's tables (not Stockyard's)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/erp.db"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.create(migrated=False)
+    yield url
+    databases.drop(url)
+
+
+def read(
+    url: str, profile: Profile, state: Path, **given: Any
+) -> tuple[list[Product], list[Customer]]:
+    """What the agent assembles from the profile's queries, checked as `agent check` does:
+    a problem (a bad row, an unknown column) fails the test."""
+    source = SqlSource(url, profile, settings(profile, given, "test"))
+    try:
+        return assembled(source, profile, state)
+    finally:
+        source.close()
+
+
+def assembled(source: Any, profile: Profile, folder: Path) -> tuple[list[Product], list[Customer]]:
+    state = State(folder / "state.db")
+    try:
+        reading = poll(source, profile, state, samples=100)
+    finally:
+        state.close()
+    assert reading.problems == []
+    products = [Product.model_validate(p) for p in reading.change.records.get("products", [])]
+    customers = [Customer.model_validate(c) for c in reading.change.records.get("customers", [])]
+    return products, customers
+
+
+def by_key(products: list[Product]) -> dict[str, Product]:
+    return {p.key: p for p in products}
+
+
+def variants(product: Product) -> dict[str, Any]:
+    return {v.sku: v for v in product.variants}
+
+
+def web_order(
+    number: str, customer: str | None, lines: list[tuple[str, int, str]]
+) -> dict[str, Any]:
+    order = Order(
+        remote_id=f"gid://shop/Order/{number}",
+        number=number,
+        currency="ZAR",
+        customer=Customer(code=customer, email="buyer@example.com") if customer else None,
+        lines=[OrderLine(sku=s, quantity=q, price=Decimal(p)) for s, q, p in lines],
+        tax=Decimal("30.00"),
+        total=sum((Decimal(p) * q for _, q, p in lines), Decimal(0)),
+    )
+    return {**order.model_dump(mode="json"), "id": 501}
+
+
+def writer(url: str, profile: Profile) -> SqlWriter:
+    assert profile.orders is not None
+    return SqlWriter(sa.create_engine(url), profile.orders, settings(profile, {}, "test"))
+
+
+def test_every_shipped_profile_loads() -> None:
+    assert {"sage200-evolution", "syspro", "generic", "generic-csv"} <= set(shipped())
+    for name in shipped():
+        profile = load_profile(name)
+        assert profile.name == name
+        assert profile.sources, f"{name}: say where its table and column names are documented"
+
+
+# ------------------------------------------------------------------ Sage 200 Evolution
+
+
+def test_sage_evolution_products_variants_tiers_and_stock(erp_url: str, tmp_path: Path) -> None:
+    erp.sage_evolution(erp_url)
+    products, _ = read(erp_url, load_profile("sage200-evolution"), tmp_path)
+    found = by_key(products)
+    # The delivery fee is a service item: no product. The rest by style or item code.
+    assert set(found) == set(erp.SAGE["products"])
+    for code, expected in erp.SAGE["products"].items():
+        product = found[code]
+        assert product.title == expected["title"]
+        for sku, options in expected["options"].items():
+            assert variants(product)[sku].options == dict(
+                zip(("Colour", "Size"), options, strict=True)
+            )
+    tee = found["TEE"]
+    assert tee.options == ["Colour", "Size"]
+    assert set(variants(tee)) == {"TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M"}
+    assert found["CAP-OLD"].active is False and found["TEE"].active is True
+    for product in products:
+        for v in product.variants:
+            retail, trade = erp.SAGE["prices"][v.sku]
+            # The retail list's VAT-inclusive price; the per-warehouse price is not it.
+            assert v.price == retail
+            assert v.prices == ({"Trade": trade} if trade is not None else {})
+            assert v.stock == erp.SAGE["stock"][v.sku]
+    black_m = variants(tee)["TEE-BLK-M"]
+    assert black_m.barcode == "6009801000011" and black_m.weight == Decimal("0.18")
+
+
+def test_sage_evolution_prices_without_vat_on_request(erp_url: str, tmp_path: Path) -> None:
+    erp.sage_evolution(erp_url)
+    products, _ = read(erp_url, load_profile("sage200-evolution"), tmp_path, price_column="excl")
+    mug = variants(by_key(products)["MUG-ENAMEL"])["MUG-ENAMEL"]
+    assert mug.price == Decimal("78.2174")  # 89.95 / 1.15, as Evolution stores it
+    assert mug.prices == {"Trade": Decimal("55.6522")}
+
+
+def test_sage_evolution_customer_accounts(erp_url: str, tmp_path: Path) -> None:
+    erp.sage_evolution(erp_url)
+    _, customers = read(erp_url, load_profile("sage200-evolution"), tmp_path)
+    found = {c.code: c for c in customers}
+    assert set(found) == set(erp.SAGE["customers"])
+    for code, expected in erp.SAGE["customers"].items():
+        c = found[code]
+        assert c.company == expected["name"]
+        assert c.price_tier == expected["tier"]
+        assert c.credit_limit == expected["credit"]
+        assert c.payment_terms == expected["terms"]
+        assert c.email == expected["email"]
+        assert c.active is expected["active"]
+    trade = found["TRA001"]
+    assert trade.name == "Thandi Nkosi" and trade.phone == "011 555 0100"
+    assert trade.addresses[0].city == "Johannesburg" and trade.addresses[0].postcode == "2094"
+
+
+def test_sage_evolution_price_change_changes_that_product_only(
+    erp_url: str, tmp_path: Path
+) -> None:
+    engine = erp.sage_evolution(erp_url)
+    profile = load_profile("sage200-evolution")
+    source = SqlSource(erp_url, profile, settings(profile, {}, "test"))
+    state = State(tmp_path / "state.db")
+    try:
+        first = poll(source, profile, state)
+        state.put(first.change, batch_size=100)
+        assert poll(source, profile, state).change.empty()
+        erp.set_sage_price(engine, "TEE-WHT-M", "Trade", Decimal("150.00"))
+        changed = poll(source, profile, state).change.records["products"]
+    finally:
+        state.close()
+        source.close()
+    assert [p["code"] for p in changed] == ["TEE"]
+    white = next(v for v in changed[0]["variants"] if v["sku"] == "TEE-WHT-M")
+    assert Decimal(white["prices"]["Trade"]) == Decimal("150")
+
+
+def test_sage_evolution_order_is_written_once(erp_url: str) -> None:
+    engine = erp.sage_evolution(erp_url)
+    write = writer(erp_url, load_profile("sage200-evolution"))
+    order = web_order("WEB1001", "TRA001", [("TEE-BLK-M", 2, "172.50"), ("MUG-ENAMEL", 1, "64.00")])
+    assert write.create_order(order, "item:7") == "WEB1001"
+    # Claimed again (the agent died before settling): found, not written twice.
+    assert write.create_order(order, "item:7") == "WEB1001"
+    (written,) = erp.sage_orders(engine)
+    assert written["DocType"] == 4 and written["ExtOrderNum"] == "WEB1001"
+    assert written["AccountID"] == 1  # TRA001's DCLink
+    assert written["OrdTotIncl"] == pytest.approx(409.0)
+    assert written["cEmail"] == "buyer@example.com"
+    lines = [(r["iLineID"], r["iStockCodeID"], r["iWarehouseID"], r["fQuantity"],
+              r["fUnitPriceIncl"], r["cDescription"]) for r in written["lines"]]  # fmt: skip
+    assert lines == [
+        (1, 1, 1, 2.0, 172.5, "Classic tee black M"),
+        (2, 4, 1, 1.0, 64.0, "Enamel camp mug"),
+    ]
+    assert erp.count(engine, "_btblInvoiceLines") == 2
+
+
+def test_sage_evolution_guest_order_goes_to_the_cash_account(erp_url: str) -> None:
+    engine = erp.sage_evolution(erp_url)
+    write = writer(erp_url, load_profile("sage200-evolution"))
+    write.create_order(web_order("WEB1002", None, [("TEE-WHT-M", 1, "219.00")]), "k")
+    (written,) = erp.sage_orders(engine)
+    assert written["AccountID"] == 2  # CASH
+
+
+# ------------------------------------------------------------------------------ SYSPRO
+
+
+def test_syspro_products_variants_tiers_and_stock(erp_url: str, tmp_path: Path) -> None:
+    erp.syspro(erp_url)
+    products, _ = read(erp_url, load_profile("syspro"), tmp_path)
+    found = by_key(products)
+    assert set(found) == set(erp.SYSPRO["products"]) | {"GLOVE-OLD"}
+    assert found["GLOVE-OLD"].active is False  # stock on hold
+    bottle = found["WB-750"]
+    assert bottle.title == "Insulated water bottle" and bottle.options == ["Colour"]
+    for sku, colour in erp.SYSPRO["products"]["WB-750"]["options"].items():
+        assert variants(bottle)[sku].options == {"Colour": colour}
+    for code in erp.SYSPRO["products"]:
+        for v in found[code].variants:
+            list_price, trade = erp.SYSPRO["prices"][v.sku]
+            assert v.price == list_price
+            assert v.prices == {"B": trade}
+            assert v.stock == erp.SYSPRO["stock"][v.sku]
+    assert variants(found["HELM-PRO"])["HELM-PRO"].weight == Decimal("0.31")
+
+
+def test_syspro_customers(erp_url: str, tmp_path: Path) -> None:
+    erp.syspro(erp_url)
+    _, customers = read(erp_url, load_profile("syspro"), tmp_path)
+    found = {c.code: c for c in customers}
+    assert set(found) == set(erp.SYSPRO["customers"])
+    for code, expected in erp.SYSPRO["customers"].items():
+        c = found[code]
+        assert (c.company, c.price_tier, c.credit_limit, c.payment_terms, c.email, c.active) == (
+            expected["name"], expected["tier"], expected["credit"], expected["terms"],
+            expected["email"], expected["active"],
+        )  # fmt: skip
+    assert found["0000042"].addresses[0].line1 == "25 Greenway Street"
+
+
+def test_syspro_order_is_written_once(erp_url: str) -> None:
+    engine = erp.syspro(erp_url)
+    write = writer(erp_url, load_profile("syspro"))
+    order = web_order("#1001", "0000042", [("WB-750-BLU", 6, "17.50"), ("HELM-PRO", 1, "112.25")])
+    assert write.create_order(order, "item:9") == "#1001"
+    assert write.create_order(order, "item:9") == "#1001"
+    (written,) = erp.syspro_orders(engine)
+    assert (written["Customer"], written["CustomerPoNumber"], written["OrderStatus"]) == (
+        "0000042", "#1001", "1",
+    )  # fmt: skip
+    lines = [(int(r["SalesOrderLine"]), r["LineType"], r["MStockCode"], r["MStockDes"],
+              r["MWarehouse"], Decimal(str(r["MOrderQty"])), Decimal(str(r["MPrice"])))
+             for r in written["lines"]]  # fmt: skip
+    assert lines == [
+        (1, "1", "WB-750-BLU", "Insulated water bottle", "FG", Decimal(6), Decimal("17.5")),
+        (2, "1", "HELM-PRO", "Pro cycling helmet", "FG", Decimal(1), Decimal("112.25")),
+    ]
+
+
+# ------------------------------------------------------------------- generic profiles
+
+
+def test_generic_profile(erp_url: str, tmp_path: Path) -> None:
+    engine = erp.generic(erp_url)
+    profile = load_profile("generic")
+    products, customers = read(erp_url, profile, tmp_path)
+    found = by_key(products)
+    assert set(found) == {"SOCK", "BEANIE"}
+    sock_s = variants(found["SOCK"])["SOCK-S"]
+    assert sock_s.options == {"Size": "S", "Colour": "Grey"}
+    assert sock_s.prices == {"trade": Decimal("8.75")} and sock_s.stock == {"main": 30}
+    assert [(c.code, c.price_tier, c.credit_limit) for c in customers] == [
+        ("ACME", "trade", Decimal(1000))
+    ]
+    write = writer(erp_url, profile)
+    order = web_order("1001", None, [("SOCK-M", 3, "12.50")])
+    code = write.create_order(order, "k")
+    assert write.create_order(order, "k") == code
+    (written,) = erp.generic_orders(engine)
+    assert written["account"] == "WEB" and str(written["id"]) == code
+    assert [(r["sku"], r["quantity"]) for r in written["lines"]] == [("SOCK-M", 3)]
+
+
+def test_generic_csv_profile(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "products.csv").write_text(
+        "product,title,sku,price,option_Size,active\n"
+        "TEE,Tee,TEE-S,10.00,S,1\nTEE,Tee,TEE-M,10.00,M,1\n",
+        encoding="utf-8-sig",
+    )
+    (folder / "prices.csv").write_text("sku,tier,price\nTEE-S,trade,7.5\n")
+    (folder / "stock.csv").write_text("sku,warehouse,quantity\nTEE-S,main,4\nTEE-M,main,0\n")
+    (folder / "customers.csv").write_text("code,company,price_tier\nC1,Shop One,trade\n")
+    profile = load_profile("generic-csv")
+    assert profile.files is not None
+    products, customers = assembled(FolderSource(folder, profile.files), profile, tmp_path)
+    (tee,) = products
+    assert variants(tee)["TEE-S"].prices == {"trade": Decimal("7.5")}
+    assert variants(tee)["TEE-M"].stock == {"main": 0}
+    assert [(c.code, c.price_tier) for c in customers] == [("C1", "trade")]
