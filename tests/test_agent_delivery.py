@@ -1,0 +1,121 @@
+"""The outbox against the real Stockyard API (the connection's signed inbound routes):
+Stockyard down -> records wait in order -> Stockyard back -> delivered in order, once; a
+batch delivered again with its message id enqueues nothing; a record Stockyard refuses as
+invalid is set aside alone; a refused credential keeps everything and stops sending."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from stockyard.agent.client import Client
+from stockyard.agent.run import Agent
+from tests.support.agent_env import SECRET, make_erp, pushed, stockyard, write_setup
+
+
+def test_stockyard_down_then_back_delivers_in_order_once(tmp_path: Path) -> None:
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    with stockyard(tmp_path, up=False) as served:
+        config = write_setup(
+            tmp_path, f"sqlite:///{tmp_path}/erp.db", served.url, served.env.a.source
+        )
+        a = Agent.from_file(config)
+        first = a.cycle()  # nothing listens
+        assert first.delivery is not None and first.delivery.retry and not first.delivery.records
+        for price in (20, 21):  # two price changes while Stockyard is away
+            with erp.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "UPDATE PriceList SET Price = :p WHERE StockID = 3 AND List = 'Retail'"
+                    ),
+                    {"p": price},
+                )
+            a.read()
+        assert a.send(now=0.0) is None  # backing off
+        assert a.state.pending() == (4, 7)
+        served.start()
+        a.backoff.reset()
+        delivery = a.send()
+        assert delivery is not None and delivery.records == 7 and delivery.retry is None
+        assert a.state.pending() == (0, 0)
+        products = pushed(served.env)
+        assert [p["code"] for p in products] == ["TEE", "MUG", "CAP", "MUG", "MUG"]
+        assert [p["variants"][0]["price"] for p in products if p["code"] == "MUG"] == [
+            "6.5",
+            "20",
+            "21",
+        ]
+        assert [c["code"] for c in pushed(served.env, "sync_customer")] == ["ACME01", "BOB02"]
+        # Nothing changed: a cycle pushes nothing more.
+        a.cycle()
+        assert len(pushed(served.env)) == 5
+        a.close()
+    erp.dispose()
+
+
+def test_a_batch_sent_again_with_its_message_id_enqueues_nothing(tmp_path: Path) -> None:
+    with stockyard(tmp_path) as served:
+        client = Client(served.url, served.env.a.source, SECRET)
+        body = json.dumps(
+            {"products": [{"code": "P", "title": "P", "variants": [{"sku": "P", "price": "1"}]}]}
+        ).encode()
+        first = client.push("products", "agent-fixed-id", body)
+        again = client.push("products", "agent-fixed-id", body)  # the answer was lost
+        assert first.status_code == again.status_code == 202
+        assert first.json() == again.json()
+        assert len(pushed(served.env)) == 1
+        client.close()
+
+
+def test_an_invalid_record_is_set_aside_alone_and_the_rest_delivered(tmp_path: Path) -> None:
+    make_erp(f"sqlite:///{tmp_path}/erp.db").dispose()
+    with stockyard(tmp_path) as served:
+        config = write_setup(
+            tmp_path, f"sqlite:///{tmp_path}/erp.db", served.url, served.env.a.source
+        )
+        a = Agent.from_file(config)
+        # A record the agent could not know Stockyard refuses: a title over the API's limit.
+        bad = {"code": "BAD", "title": "x" * 5000, "variants": [{"sku": "BAD", "price": "1"}]}
+        good = {"code": "OK", "title": "ok", "variants": [{"sku": "OK", "price": "1"}]}
+        from stockyard.agent.outbox import Change
+
+        a.state.put(
+            Change(
+                {
+                    "products": [
+                        good,
+                        bad,
+                        good | {"code": "OK2", "variants": [{"sku": "OK2", "price": "2"}]},
+                    ]
+                },
+                {},
+                {},
+            ),
+            100,
+        )
+        delivery = a.send()
+        assert delivery is not None and delivery.dead == 1 and delivery.records == 2
+        assert [p["code"] for p in pushed(served.env)] == ["OK", "OK2"]
+        assert a.state.dead_count() == 1
+        assert "BAD" in a.state.dead()[0]["body"]
+        assert a.check()["dead_letters"] == 1
+        a.close()
+
+
+def test_a_refused_credential_keeps_the_outbox_and_stops_sending(tmp_path: Path) -> None:
+    make_erp(f"sqlite:///{tmp_path}/erp.db").dispose()
+    with stockyard(tmp_path) as served:
+        config = write_setup(
+            tmp_path, f"sqlite:///{tmp_path}/erp.db", served.url, served.env.a.source
+        )
+        (tmp_path / "secret").write_text("whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==")
+        a = Agent.from_file(config)
+        report = a.cycle()
+        assert report.delivery is not None and report.delivery.blocked
+        assert "401" in report.delivery.blocked
+        assert a.state.pending() == (2, 5)
+        assert pushed(served.env) == []
+        assert a.backoff.next_at > 0
+        a.close()
