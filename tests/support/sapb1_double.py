@@ -271,7 +271,7 @@ class SapB1Double:
     route: str = ".node2"
     _sessions: dict[str, datetime] = field(default_factory=dict)
     _faults: list[tuple[int, str]] = field(default_factory=list)
-    _lost: list[str] = field(default_factory=list)
+    _lost: list[tuple[str, str]] = field(default_factory=list)
     _next_entry: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -299,9 +299,10 @@ class SapB1Double:
         `message` its value)."""
         self._faults.extend((s, message) for s in statuses)
 
-    def lose_next(self, method: str) -> None:
-        """Do the next `method` request, then answer 502 instead of its result."""
-        self._lost.append(method.upper())
+    def lose_next(self, method: str, containing: str = "") -> None:
+        """Do the next `method` request (whose body contains `containing`), then answer
+        502 instead of its result: an answer lost on the way back."""
+        self._lost.append((method.upper(), containing))
 
     def expire_sessions(self) -> None:
         self._sessions.clear()
@@ -448,8 +449,9 @@ class SapB1Double:
             if refusal.code == INVALID:  # B1's business refusals (-5002) are not the test's
                 self.refused.append(f"{method} {rest}: {refusal.message}")
             return sap_error(refusal.status, refusal.code, refusal.message)
-        if self._lost and self._lost[0] == method:
-            self._lost.pop(0)
+        lost = next((x for x in self._lost if x[0] == method and x[1] in raw.decode()), None)
+        if lost is not None:
+            self._lost.remove(lost)
             return sap_error(502, -1, "Proxy Error: the answer was lost on the way")
         return response
 
