@@ -122,7 +122,15 @@ def _bind(statement: sa.TextClause, params: Mapping[str, Any], where: str) -> di
     return {k: params[k] for k in wanted}
 
 
+# SQLite reports a statement naming what does not exist as an OperationalError: that is
+# the profile's mistake, not a passing state.
+_PERMANENT_WORDING = ("no such table", "no such column", "syntax error", "has no column")
+
+
 def _classify(exc: SQLAlchemyError) -> Failure:
+    wording = str(getattr(exc, "orig", exc)).lower()
+    if any(w in wording for w in _PERMANENT_WORDING):
+        return Failure("permanent", f"the ERP refused the order: {db_error(exc)}")
     if isinstance(exc, TRANSIENT_DB) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
