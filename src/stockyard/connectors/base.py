@@ -239,6 +239,9 @@ class Connector:
     # a variant the source dropped is then gone from the channel. Otherwise (create and
     # update only) the flow deletes it by its own delete_product_variant item.
     bulk_replaces_variants: ClassVar[bool] = False
+    # Whether a program outside Stockyard runs this connector's calls (the `agent`): the
+    # connection's non-blocking items are then claimed only by it (docs/remote-workers.md).
+    remote: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockyard.engine.models import Job, Request
+from stockyard.engine.models import Job, OutcomeKind, Request
+from stockyard.errors import PermanentError, TransientError
 
 Handler = Callable[["Context"], Awaitable[None] | None]
 
@@ -77,3 +78,24 @@ class HandlerRegistry:
     def get(self, instruction: str, connector: str | None = None) -> Registered | None:
         found = self._handlers.get((instruction, connector)) if connector else None
         return found or self._handlers.get((instruction, None))
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's message, even when its __str__ itself fails."""
+    try:
+        return str(exc)
+    except Exception:
+        return "(its message could not be read)"
+
+
+def classify(exc: BaseException) -> tuple[OutcomeKind, str, float | None]:
+    """How a handler's exception fails its item: (kind, error text, retry_after). The
+    worker and whoever else runs handlers (a remote runner's replay) share it."""
+    text = error_text(exc)
+    if isinstance(exc, TransientError):
+        return "transient", text or "transient error", exc.retry_after
+    if isinstance(exc, PermanentError):
+        return "permanent", text or "permanent error", None
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return "transient", f"{type(exc).__name__}: {text}", None
+    return "permanent", f"{type(exc).__name__}: {text}", None

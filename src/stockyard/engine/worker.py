@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stockyard.db import DATABASE_ERRORS
-from stockyard.engine.handlers import Context, HandlerRegistry, Registered
+from stockyard.engine.handlers import Context, HandlerRegistry, Registered, classify
+from stockyard.engine.handlers import error_text as _text
 from stockyard.engine.instructions import RetryPolicy
 from stockyard.engine.models import Job, Outcome
 from stockyard.engine.queue import Queue
@@ -74,25 +75,6 @@ class Stats:
     retried: int = 0
     failed: int = 0
     lost: int = 0
-
-
-def _text(exc: BaseException) -> str:
-    """An exception's message, even when its __str__ itself fails."""
-    try:
-        return str(exc)
-    except Exception:
-        return "(its message could not be read)"
-
-
-def _classify(exc: BaseException) -> tuple[str, str, float | None]:
-    text = _text(exc)
-    if isinstance(exc, TransientError):
-        return "transient", text or "transient error", exc.retry_after
-    if isinstance(exc, PermanentError):
-        return "permanent", text or "permanent error", None
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return "transient", f"{type(exc).__name__}: {text}", None
-    return "permanent", f"{type(exc).__name__}: {text}", None
 
 
 _heap_frozen = False
@@ -578,8 +560,8 @@ class Worker:
         except BaseException as exc:
             # SystemExit, KeyboardInterrupt or a library's own BaseException raised by a
             # handler is that item's failure: it must not end the worker serving others.
-            kind, message, retry_after = _classify(exc)
-            return Outcome(job, kind, time.time(), message, retry_after)  # type: ignore[arg-type]
+            kind, message, retry_after = classify(exc)
+            return Outcome(job, kind, time.time(), message, retry_after)
 
     def _context(self, job: Job) -> tuple[Context, Registered]:
         connection = None

@@ -8,6 +8,7 @@ exist; a caller whose role is too low on its own client gets Forbidden.
 """
 
 from stockyard.service.accounts import AccountsService
+from stockyard.service.agent import AgentService
 from stockyard.service.audit import AuditService
 from stockyard.service.base import Parts
 from stockyard.service.catalog import CatalogService
@@ -38,6 +39,7 @@ class Stockyard(
     SubscriptionsService,
     PushService,
     AuditService,
+    AgentService,
 ):
     """The one service object the shells call, built on an application's parts."""
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from stockyard.catalog.store import CatalogStore
     from stockyard.connectors.registry import ConnectorRegistry
     from stockyard.engine import Queue
+    from stockyard.engine.handlers import HandlerRegistry
     from stockyard.notify.subscriptions import Subscriptions
     from stockyard.sealing import Sealer
     from stockyard.tenancy import Connection, Tenancy
@@ -41,6 +42,8 @@ class Parts(Protocol):
     def connectors(self) -> ConnectorRegistry: ...
     @property
     def subscriptions(self) -> Subscriptions: ...
+    @property
+    def handlers(self) -> HandlerRegistry: ...
     def sealer(self) -> Sealer: ...
 
 

@@ -77,8 +77,10 @@ class ConnectionsService(ServiceBase):
         cls = self._check_settings(kind, connector, settings, merged)
         if limits is None:
             limits = cls.default_limits
+        # A remote runner's connection (the agent) is one from the start, in the same
+        # transaction: no worker may ever claim its orders meanwhile.
         conn = self.tenancy.add_connection(
-            client_id, kind, connector, description, settings, limits=limits
+            client_id, kind, connector, description, settings, limits=limits, remote=cls.remote
         )
         if merged:
             self.tenancy.set_connection_secrets(client_id, conn.id, self._sealer().seal(merged))
@@ -214,7 +216,12 @@ class ConnectionsService(ServiceBase):
             )
         if kind not in cls.roles:
             raise InvalidInput(f"kind: connector {connector!r} cannot act as a {kind}")
-        leaked = cls.credential_problem(settings)  # declared secrets, credential-like names
+        # Declared secrets, credential-like names; a remote runner's (the agent's) also
+        # needs the webhook_secret it signs with.
+        if cls.remote:
+            leaked = cls.credential_problem(settings, secrets)  # type: ignore[call-arg]
+        else:
+            leaked = cls.credential_problem(settings)
         if leaked:
             raise InvalidInput(leaked)
         if "rules" in settings:

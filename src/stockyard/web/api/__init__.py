@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from stockyard.web.api import docs
 from stockyard.web.api.routes import (
     accounts,
+    agent,
     catalog,
     connections,
     inbound,
@@ -29,7 +30,7 @@ token>`. Errors are `application/problem+json` (RFC 9457)."""
 def install(app: FastAPI) -> None:
     """The API's routes and its documentation pages, on the web application."""
     docs.install(app)
-    for module in (items, lanes, connections, catalog, inbound, accounts, notifications):
+    for module in (items, lanes, connections, catalog, inbound, agent, accounts, notifications):
         app.include_router(module.router)
 
 

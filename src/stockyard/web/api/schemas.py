@@ -450,3 +450,84 @@ class NewSubscription(In):
     target: Annotated[str, Field(min_length=3, max_length=2000, description="address or URL")]
     events: Annotated[list[Event], Field(max_length=10)] = []
     connections: Annotated[list[ItemId], Field(max_length=100)] = []
+
+
+# ---------------------------------------------------------------------------------- agent
+# The remote-worker protocol of `stockyard agent` (docs/remote-workers.md): every request
+# is a POST signed with the agent connection's webhook_secret (Standard Webhooks).
+
+AgentSession = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the agent's session: a new one after a restart or a 409",
+    ),
+]
+
+
+class AgentHello(In):
+    """Nothing: the signature is what is checked."""
+
+
+class AgentHelloOut(BaseModel):
+    connection: int
+    description: str
+
+
+class AgentClaim(In):
+    session: AgentSession
+    limit: Annotated[int, Field(ge=1, le=50, description="items at most")] = 10
+    wait: Annotated[
+        float, Field(ge=0, le=25, description="seconds to wait for work (long poll)")
+    ] = 0.0
+
+
+class AgentWork(Out):
+    id: int
+    attempt: int = Field(description="send it back with the outcome (the fence)")
+    instruction: str
+    call: str = Field(description="what to run, e.g. create_order")
+    args: dict[str, Any] = Field(description="its arguments, e.g. {order, key}")
+
+
+class AgentClaimed(Out):
+    items: list[AgentWork]
+    lease_seconds: float = Field(
+        description="items are released after this long without a claim or heartbeat"
+    )
+
+
+class AgentHeartbeat(In):
+    session: AgentSession
+
+
+class AgentAlive(BaseModel):
+    alive: bool = True
+
+
+class AgentDone(In):
+    id: Annotated[int, Field(ge=1)]
+    attempt: Annotated[int, Field(ge=1)]
+    outcome: Literal["done"]
+    result: Annotated[str, Field(min_length=1, max_length=255, description="e.g. the ERP code")]
+
+
+class AgentFailed(In):
+    id: Annotated[int, Field(ge=1)]
+    attempt: Annotated[int, Field(ge=1)]
+    outcome: Literal["transient", "permanent"]
+    error: Annotated[str, Field(min_length=1, max_length=20_000)]
+    retry_after: Annotated[float | None, Field(ge=0, le=86_400)] = None
+
+
+class AgentSettle(In):
+    session: AgentSession
+    outcomes: Annotated[
+        list[Annotated[AgentDone | AgentFailed, Field(discriminator="outcome")]],
+        Field(min_length=1, max_length=50),
+    ]
+
+
+class AgentSettled(Out):
+    settled: list[int] = Field(description="recorded")
+    refused: list[int] = Field(description="not this session's any more: drop them")

@@ -1,0 +1,75 @@
+"""The `agent` connector: a source whose ERP sits behind a firewall, where a small program
+(`stockyard agent`, docs/agent.md) reads the ERP and pushes what changed through the
+signed inbound routes, and writes orders into it.
+
+Its blocking lane (products, images, customers it pushed) runs in Stockyard's workers as
+any source's. Its non-blocking items (add_order) are run by the agent only (`remote`):
+the flows stay as they are and call `create_order` here, which talks to nothing. The
+service runs the item's flow once when the agent claims it: the call raises `RemoteCall`,
+which is what the agent is handed (method and arguments); once the agent answers, the
+service runs the flow again with that answer in `answers`, and `create_order` returns it
+(docs/remote-workers.md, "Remote calls, replayed").
+
+Settings: `description` (optional text). Secrets: `webhook_secret` (required): the agent
+signs every request with it (Standard Webhooks); it is the agent's only credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockyard.connectors.base import Connector, parse_settings
+
+# The answers of the remote program for this run of a flow: call name -> its result. Set
+# by the service around a replay (stockyard.service.agent); None: no answer, ask for one.
+answers: ContextVar[Mapping[str, Any] | None] = ContextVar("agent_answers", default=None)
+
+MISSING_SECRET = "an agent connection needs a webhook_secret: the agent signs with it"
+
+
+class RemoteCall(Exception):
+    """A call only the agent can make: the flow stops here, and the agent is handed
+    `method` and `args` (JSON). Not a StockyardError, so flows pass it through untouched."""
+
+    def __init__(self, method: str, args: dict[str, Any]) -> None:
+        super().__init__(f"{method} is run by the agent")
+        self.method = method
+        self.call_args = args
+
+
+class AgentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(default="", max_length=1000)
+
+
+class AgentConnector(Connector):
+    roles = frozenset({"source"})
+    remote: ClassVar[bool] = True
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        self.config = parse_settings(AgentSettings, settings, "agent")
+
+    @classmethod
+    def credential_problem(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """Besides credentials among the settings: given the secrets, a missing
+        webhook_secret (the agent's only credential)."""
+        problem = super().credential_problem(settings)
+        if problem is not None:
+            return problem
+        if secrets is not None and not secrets.get("webhook_secret"):
+            return MISSING_SECRET
+        return None
+
+    def create_order(self, order: dict[str, Any], key: str) -> str:
+        found = answers.get()
+        if found is not None and "create_order" in found:
+            return str(found["create_order"])
+        raise RemoteCall("create_order", {"order": order, "key": key})
