@@ -10,6 +10,7 @@ that it refused nothing)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -326,3 +327,17 @@ def test_stamps_read_every_time_format() -> None:
     assert str(stamp(day | {"UpdateTime": "1405"})) == "2026-03-02 00:14:05"
     assert str(stamp(day | {"UpdateTime": None})) == "2026-03-02 00:00:00"
     assert stamp({"UpdateDate": None}) is None
+
+
+def test_threads_sharing_a_connector_renew_the_session_once(served: Served) -> None:
+    """A worker runs a connection's items in several threads on one connector: when the
+    session ends, one of them logs in again and the others use that session."""
+    double = served.double
+    double.add_partner("C1", "One")
+    c = connect(served)
+    c.fetch_customers(None)
+    double.expire_sessions()
+    with ThreadPoolExecutor(4) as pool:
+        pages = list(pool.map(lambda _: c.fetch_customers(None), range(8)))
+    assert all(len(p.records) == 1 for p in pages)
+    assert double.logins == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ MAX_ANSWER = 16 * 1024 * 1024  # bytes: a page of 100 items with prices and stoc
 MESSAGE = 300  # characters of what SAP says kept in an error
 MOST_PAGES = 2000  # pages followed for one list: far above any B1 database's items / 100
 COOKIES = ("B1SESSION", "ROUTEID")
+LOG_IN = "log in"
 Obj = dict[str, Any]
 
 
@@ -72,6 +74,7 @@ class SapB1Client:
         self.max_answer = max_answer
         self._secrets = list(secrets)
         self._cookies: dict[str, str] = {}
+        self._lock = threading.Lock()
         self.logins = 0
         self._http = outbound.client(
             base_url=self.root + "/",
@@ -95,9 +98,9 @@ class SapB1Client:
     # ------------------------------------------------------------------------ session
 
     def login(self) -> None:
-        response, content = self._send("POST", "Login", "log in", body=self._login_body)
+        response, content = self._send("POST", "Login", LOG_IN, body=self._login_body)
         if response.status_code >= 400:
-            self._raise(response, content, "log in")
+            self._raise(response, content, LOG_IN)
         found = {name: response.cookies.get(name) for name in COOKIES}
         if not found["B1SESSION"]:
             raise PermanentError(
@@ -136,14 +139,19 @@ class SapB1Client:
         content: bytes | None = None,
     ) -> tuple[httpx.Response, bytes]:
         """The raw answer, in a session: logged in first if need be, and once more when
-        the session has ended (401)."""
-        fresh = not self._cookies
-        if fresh:
-            self.login()
+        the session has ended (401). The worker's threads share one connector: one of them
+        logs in again, the others send with the session it made."""
+        with self._lock:
+            fresh = not self._cookies
+            if fresh:
+                self.login()
+            used = self._cookies
         answer = self._send(method, path, what, body, params, headers, content)
         if answer[0].status_code == 401 and not fresh:
-            self._cookies = {}
-            self.login()
+            with self._lock:
+                if self._cookies is used:  # not renewed by another thread meanwhile
+                    self._cookies = {}
+                    self.login()
             answer = self._send(method, path, what, body, params, headers, content)
         return answer
 
@@ -191,10 +199,17 @@ class SapB1Client:
         text = f"sapb1: {what}: HTTP {status}{said}"
         if status in (408, 425, 429) or status >= 500:
             raise TransientError(text, retry_after(response.headers.get("retry-after", "")))
-        if status == 401:
+        if status == 401 and what == LOG_IN:
             raise SapB1Refused(
                 f"{text}: the Service Layer refused the login: check company_db, username"
                 " and password",
+                status,
+                code,
+            )
+        if status == 401:
+            raise SapB1Refused(
+                f"{text}: the Service Layer ended a session it had just opened (is a load"
+                " balancer in front of it dropping the ROUTEID cookie?)",
                 status,
                 code,
             )
