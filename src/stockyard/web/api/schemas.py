@@ -516,7 +516,7 @@ class AgentFailed(In):
     id: Annotated[int, Field(ge=1)]
     attempt: Annotated[int, Field(ge=1)]
     outcome: Literal["transient", "permanent"]
-    error: Annotated[str, Field(min_length=1, max_length=20_000)]
+    error: Annotated[str, Field(max_length=20_000)]
     retry_after: Annotated[float | None, Field(ge=0, le=86_400)] = None
 
 
