@@ -309,3 +309,74 @@ def test_a_long_write_step_heartbeats(stand_in: tuple[StandIn, str]) -> None:
     beats = [d for v, d in s.calls if v == "heartbeat"]
     assert beats and beats[0] == {"session": calls.session}
     client.close()
+
+
+# ------------------------------------------------------------ classifying driver errors
+
+
+class _DbApiError(Exception): ...
+
+
+class _DatabaseError(_DbApiError): ...  # pyodbc raises this for SQLSTATEs it has no class for
+
+
+def _pyodbc(state: str, text: str) -> sa.exc.StatementError:
+    """A driver error as SQLAlchemy wraps pyodbc's: args = (SQLSTATE, message)."""
+    return sa.exc.DBAPIError.instance("INSERT ...", {}, _DatabaseError(state, text), _DbApiError)
+
+
+@pytest.mark.parametrize(
+    ("state", "text"),
+    [
+        ("40001", "[40001] [SQL Server]Transaction (Process ID 57) was deadlocked on lock"
+         " resources with another process and has been chosen as the deadlock victim."
+         " Rerun the transaction. (1205) (SQLExecDirectW)"),
+        ("HY000", "[HY000] [SQL Server]Lock request time out period exceeded. (1222)"
+         " (SQLExecDirectW)"),
+        ("HYT00", "[HYT00] [Microsoft][ODBC Driver 18 for SQL Server]Query timeout expired"),
+        ("40P01", "deadlock detected"),
+        ("08S01", "[08S01] Communication link failure"),
+    ],
+)  # fmt: skip
+def test_a_deadlock_or_lock_timeout_from_sql_server_is_transient(state: str, text: str) -> None:
+    """pyodbc raises a deadlock victim (40001 / 1205) and a lock timeout (1222) as a plain
+    DatabaseError: the SQLSTATE or the error number says what it is."""
+    from stockyard.agent.orders import _classify
+
+    failure = _classify(_pyodbc(state, text))
+    assert failure.kind == "transient", failure.message
+    assert failure.retry_after
+
+
+def test_a_number_in_a_refusals_text_is_not_its_error_number() -> None:
+    from stockyard.agent.orders import _classify
+
+    duplicate = _pyodbc(
+        "23000",
+        "[23000] [SQL Server]Violation of PRIMARY KEY constraint 'PK_InvNum'. Cannot insert"
+        " duplicate key in object 'dbo.InvNum'. The duplicate key value is (1222). (2627)"
+        " (SQLExecDirectW)",
+    )
+    assert _classify(duplicate).kind == "permanent"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO t VALUES (1, 2)",  # table t has 3 columns but 2 values were supplied
+        "INSERT INTO t (a) SELECT nosuchfn(1)",  # no such function
+        "SELECT a FROM t x JOIN t y ON 1=1 WHERE a = 1",  # ambiguous column name
+    ],
+)
+def test_a_profile_mistake_on_sqlite_is_permanent(sql: str) -> None:
+    """SQLite reports these as OperationalError, like a locked database: the wording says
+    they are the profile's mistakes, which no retry mends."""
+    from stockyard.agent.orders import _classify
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (a, b, c)"))
+    with pytest.raises(sa.exc.SQLAlchemyError) as caught, engine.begin() as conn:
+        conn.execute(sa.text(sql))
+    engine.dispose()
+    assert _classify(caught.value).kind == "permanent"

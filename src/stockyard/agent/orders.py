@@ -6,9 +6,11 @@ settles each item with its outcome. The write step is idempotent: `find` runs fi
 the same transaction as the writes, so an order claimed again after a crash (the lease
 expired) is found, not written twice.
 
-Failures: a database that cannot be reached or a deadlock (OperationalError and the like)
-is transient, Stockyard retries it; a statement the ERP refuses (IntegrityError,
-ProgrammingError, bad data) is permanent. Messages never carry the URL or a password.
+Failures: a database that cannot be reached, a deadlock or a lock timeout (by SQLSTATE or
+the server's error number, whatever class the driver raised; OperationalError and the
+like) is transient, Stockyard retries it; a statement the ERP refuses (IntegrityError,
+ProgrammingError, bad data, SQLite's wordings for a profile's mistake) is permanent.
+Messages never carry the URL or a password.
 """
 
 from __future__ import annotations
@@ -122,13 +124,64 @@ def _bind(statement: sa.TextClause, params: Mapping[str, Any], where: str) -> di
     return {k: params[k] for k in wanted}
 
 
-# SQLite reports a statement naming what does not exist as an OperationalError: that is
-# the profile's mistake, not a passing state.
-_PERMANENT_WORDING = ("no such table", "no such column", "syntax error", "has no column")
+# SQLite reports a statement naming what does not exist, or not matching its table, as an
+# OperationalError, like a locked database: these are the profile's mistakes, which no
+# retry mends.
+_PERMANENT_WORDING = (
+    "no such table",
+    "no such column",
+    "no such function",
+    "syntax error",
+    "has no column",
+    "ambiguous column name",
+    "columns but",  # table t has 3 columns but 2 values were supplied
+    "values for",  # 2 values for 3 columns
+    "wrong number of arguments",
+    "unrecognized token",
+)
+# What a retry mends, by SQLSTATE: serialization failure / deadlock victim (40001: SQL
+# Server's 1205, MySQL's 1213), PostgreSQL's deadlock (40P01), ODBC's timeouts (HYT00,
+# HYT01), connection exceptions (08xxx), PostgreSQL's shutdown / cannot connect now.
+_TRANSIENT_STATES = ("40001", "40P01", "HYT00", "HYT01", "57P01", "57P02", "57P03")
+# ... and by the server's error number, when the driver reports only that (pyodbc gives
+# SQL Server's lock timeout 1222 as HY000 with "(1222)" in the text; pymssql and the MySQL
+# drivers give the number as the first argument): SQL Server deadlock victim 1205, lock
+# timeout 1222; MySQL lock wait timeout 1205, deadlock 1213.
+_TRANSIENT_NUMBERS = frozenset({1205, 1222, 1213})
+_STATE = re.compile(r"^[0-9A-Z]{5}$")
+# pyodbc ends SQL Server's message with "(<number>) (SQLExecDirectW)": only that number is
+# the error's (a duplicate key's value "(1222)" elsewhere in the text is not).
+_NUMBER = re.compile(r"\((\d{3,5})\)\s*\(SQL\w+\)")
+
+
+def _codes(orig: object) -> tuple[set[str], set[int]]:
+    """The SQLSTATEs and server error numbers a driver's exception carries."""
+    states: set[str] = set()
+    numbers: set[int] = set()
+    for name in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
+        value = getattr(orig, name, None)
+        if isinstance(value, str):
+            states.add(value.upper())
+    for arg in getattr(orig, "args", ())[:2]:
+        if isinstance(arg, str) and _STATE.match(arg.upper()):
+            states.add(arg.upper())  # pyodbc: (SQLSTATE, message)
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            numbers.add(arg)  # pymssql, pymysql: (number, message)
+    numbers.update(int(n) for n in _NUMBER.findall(str(orig)))
+    return states, numbers
+
+
+def _transient_code(orig: object) -> bool:
+    states, numbers = _codes(orig)
+    by_state = any(s in _TRANSIENT_STATES or s.startswith("08") for s in states)
+    return by_state or bool(numbers & _TRANSIENT_NUMBERS)
 
 
 def _classify(exc: SQLAlchemyError) -> Failure:
-    wording = str(getattr(exc, "orig", exc)).lower()
+    orig = getattr(exc, "orig", None)
+    wording = str(orig if orig is not None else exc).lower()
+    if orig is not None and _transient_code(orig):
+        return Failure("transient", f"the ERP database: {db_error(exc)}", 30.0)
     if any(w in wording for w in _PERMANENT_WORDING):
         return Failure("permanent", f"the ERP refused the order: {db_error(exc)}")
     if isinstance(exc, TRANSIENT_DB) or (
