@@ -189,6 +189,19 @@ def test_outcomes_of_works() -> None:
     assert outcome(writer, {**base, "call": "create_order", "args": {}})["outcome"] == "permanent"
 
 
+@pytest.mark.parametrize(
+    ("code", "problem"), [("SO-1 " + "x" * 300, "305 characters"), ("  ", "empty")]
+)
+def test_an_erp_code_stockyard_cannot_keep_is_a_permanent_failure(code: str, problem: str) -> None:
+    """Stockyard keeps an ERP code of 1..255 characters and refuses the WHOLE settle (422)
+    with one longer: the agent says so for that item alone, naming the problem."""
+    writer = Writer(lambda order, key: code)
+    work = {"id": 7, "attempt": 1, "call": "create_order", "args": {"order": ORDER, "key": "k"}}
+    failed = outcome(writer, work)
+    assert failed["outcome"] == "permanent"
+    assert problem in failed["error"] and "ERP code" in failed["error"]
+
+
 # ------------------------------------------------------------------------------ protocol
 
 

@@ -45,6 +45,7 @@ from stockyard.agent.read import db_error
 log = logging.getLogger("stockyard.agent")
 
 EX_TEMPFAIL = 75
+MAX_CODE = 255  # the longest ERP code Stockyard's settle takes (web/api/schemas.py)
 TRANSIENT_DB = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
@@ -323,6 +324,13 @@ def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
             "error": f"{type(exc).__name__}",
             "retry_after": 60.0,
         }
+    code = code.strip()
+    if not code or len(code) > MAX_CODE:
+        # Stockyard would refuse the whole settle (422), every outcome of the claim with it.
+        what = "empty" if not code else f"{len(code)} characters (Stockyard keeps {MAX_CODE})"
+        message = f"the write step ran but its ERP code is {what}: {code[:80]!r}"
+        log.warning("item %s (%s) failed, permanent: %s", work["id"], work.get("call"), message)
+        return {**base, "outcome": "permanent", "error": message, "retry_after": None}
     log.info("item %s: %s -> %s", work["id"], work.get("call"), code)
     return {**base, "outcome": "done", "result": code}
 
