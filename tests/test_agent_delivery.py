@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from stockyard.agent.client import Client
@@ -119,3 +120,19 @@ def test_a_refused_credential_keeps_the_outbox_and_stops_sending(tmp_path: Path)
         assert pushed(served.env) == []
         assert a.backoff.next_at > 0
         a.close()
+
+
+def test_a_proxy_in_the_environment_never_carries_plain_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http is allowed only to this machine; an HTTP_PROXY / ALL_PROXY of the environment
+    would carry the ERP's data in clear to another one: plain http ignores them."""
+    with stockyard(tmp_path) as served:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = Client(served.url, served.env.a.source, SECRET)
+        response = client.agent("hello", {})
+        client.close()
+    assert response.status_code in (200, 401, 404)  # Stockyard answered, directly

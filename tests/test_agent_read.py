@@ -222,6 +222,13 @@ def test_the_erp_password_never_reaches_a_message(tmp_path: Path) -> None:
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
 
 
+def test_a_malformed_erp_url_is_named_not_a_bug(tmp_path: Path) -> None:
+    profile = load_profile("generic")
+    with pytest.raises(AgentError) as caught:
+        SqlSource("postgresql+psycopg://sa:hunter2@127.0.0.1:abc/erp", profile, {})
+    assert "[erp] url" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
 # ------------------------------------------------------------------------------ CSV folder
 
 CSV_PROFILE = """

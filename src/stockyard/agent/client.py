@@ -1,7 +1,7 @@
 """Talking to Stockyard: every request is a POST whose JSON body is signed with the
 connection's webhook_secret (Standard Webhooks: webhook-id, webhook-timestamp,
 webhook-signature). The secret itself is never sent, logged or put in an error; http is
-allowed only to this machine (config.check_url).
+allowed only to this machine (config.check_url), and never through a proxy.
 
 Pushes go to the connection's inbound routes (/v1/inbound/{connection}/products ...),
 whose items are keyed by the message id: a batch re-sent with its own message id enqueues
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,7 +44,9 @@ class Client:
             timeout=httpx.Timeout(timeout, connect=10.0),
             follow_redirects=False,  # a redirect could carry a signed body elsewhere
             headers={"user-agent": USER_AGENT},
-            trust_env=True,  # an HTTPS proxy of the site, if configured
+            # https honours the site's proxy (HTTPS_PROXY, NO_PROXY) and CA settings; plain
+            # http is allowed only to this machine, so no proxy may carry it elsewhere.
+            trust_env=urlsplit(self.url).scheme == "https",
         )
 
     def __repr__(self) -> str:  # never the secret

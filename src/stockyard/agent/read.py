@@ -30,15 +30,16 @@ def safe_url(url: str) -> str:
     """The URL as it may be logged: the password masked."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return "<an unreadable URL>"
 
 
 def engine(url: str) -> sa.Engine:
     try:
         return sa.create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        # The message may quote the URL: say what is wrong without it.
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        # The message may quote the URL: say what is wrong without it. ValueError: a port
+        # that is no number, a query value the dialect cannot take.
         kind = "no driver for it" if isinstance(exc, NoSuchModuleError) else "not a database URL"
         raise AgentError(f"[erp] url {safe_url(url)}: {kind}") from None
     except ImportError as exc:
