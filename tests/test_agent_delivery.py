@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from stockyard.agent.client import Client
+from stockyard.agent.outbox import MAX_BATCH_BYTES, Change, State
 from stockyard.agent.run import Agent
+from stockyard.agent.send import deliver
 from tests.support.agent_env import SECRET, make_erp, pushed, stockyard, write_setup
 
 
@@ -136,3 +138,53 @@ def test_a_proxy_in_the_environment_never_carries_plain_http(
         response = client.agent("hello", {})
         client.close()
     assert response.status_code in (200, 401, 404)  # Stockyard answered, directly
+
+
+def _big_products(n: int) -> list[dict[str, object]]:
+    """`n` products with a 60 kB description each."""
+    return [
+        {"code": f"P{i}", "title": f"P{i}", "description": "<p>" + "x" * 60_000 + "</p>",
+         "variants": [{"sku": f"P{i}", "price": "1"}]}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_batches_stay_under_stockyards_body_limit(tmp_path: Path) -> None:
+    """100 records of 60 kB are 6 MB: Stockyard refuses a body over 5 MB (413). The outbox
+    cuts batches by size too, so they go through as they are."""
+    state = State(tmp_path / "state.db")
+    state.put(Change({"products": _big_products(100)}, {}, {}), 100)
+    sizes = [len(b.body) for b in state.head(100)]
+    state.close()
+    assert len(sizes) > 1 and max(sizes) <= MAX_BATCH_BYTES < 5 * 1024 * 1024
+    with stockyard(tmp_path) as served:
+        state = State(tmp_path / "state.db")
+        client = Client(served.url, served.env.a.source, SECRET)
+        delivery = deliver(state, client)
+        pending = state.pending()
+        client.close()
+        state.close()
+    assert pending == (0, 0) and delivery.records == 100
+
+
+def test_a_batch_over_the_body_limit_is_split_and_a_record_too_large_set_aside(
+    tmp_path: Path,
+) -> None:
+    """A batch Stockyard refuses as too large (413: an outbox of an older agent, a smaller
+    limit at the site) is split like an invalid one; a single record it refuses goes to
+    the dead letters; the outbox never blocks on it."""
+    state = State(tmp_path / "state.db")
+    huge = {"code": "HUGE", "title": "H", "description": "x" * (6 * 1024 * 1024),
+            "variants": [{"sku": "HUGE", "price": "1"}]}  # fmt: skip
+    state.put(Change({"products": [*_big_products(99), huge]}, {}, {}), 100, max_bytes=None)
+    assert state.pending() == (1, 100)
+    with stockyard(tmp_path) as served:
+        client = Client(served.url, served.env.a.source, SECRET)
+        deliveries = [deliver(state, client) for _ in range(3)]
+        pending, dead = state.pending(), state.dead()
+        client.close()
+        state.close()
+    assert pending == (0, 0), deliveries[-1].blocked
+    assert sum(d.records for d in deliveries) == 99
+    (letter,) = dead
+    assert '"HUGE"' in letter["body"] and "413" in letter["error"]

@@ -29,6 +29,9 @@ _Q = {
     ).items()
 }
 _SCHEMA = ("create_outbox", "create_hashes", "create_cursors", "create_dead")
+# A batch's body stays under this many bytes: Stockyard refuses a request body over its
+# max_body (5 MiB by default, web/settings.py) with 413.
+MAX_BATCH_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,26 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _chunks(
+    topic: str, records: Sequence[Any], size: int, max_bytes: int | None
+) -> list[list[Any]]:
+    """Records cut into batches of at most `size` records and `max_bytes` bytes of body."""
+    out: list[list[Any]] = []
+    chunk: list[Any] = []
+    used = len(_json({topic: []}))
+    for record in records:
+        weight = len(_json(record)) + 1  # and its comma
+        full = len(chunk) >= size or (max_bytes is not None and used + weight > max_bytes and chunk)
+        if full:
+            out.append(chunk)
+            chunk, used = [], len(_json({topic: []}))
+        chunk.append(record)
+        used += weight
+    if chunk:
+        out.append(chunk)
+    return out
+
+
 class State:
     def __init__(self, path: Path) -> None:
         if not path.parent.is_dir():
@@ -97,17 +120,17 @@ class State:
         value: str | None = self._one("cursor_of", section=section)
         return value
 
-    def put(self, change: Change, batch_size: int) -> int:
-        """The change's records in batches of `batch_size`, with its hashes and cursors, in
-        one transaction. The number of batches queued."""
+    def put(self, change: Change, batch_size: int, max_bytes: int | None = MAX_BATCH_BYTES) -> int:
+        """The change's records in batches of up to `batch_size` records and `max_bytes`
+        bytes (a record larger than that goes alone), with its hashes and cursors, in one
+        transaction. The number of batches queued."""
         queued = 0
         now = time.time()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             seq = int(self._one("next_seq"))
             for topic, records in change.records.items():
-                for start in range(0, len(records), batch_size):
-                    chunk = list(records[start : start + batch_size])
+                for chunk in _chunks(topic, records, batch_size, max_bytes):
                     self.conn.execute(
                         _Q["add"],
                         {

@@ -4,10 +4,12 @@ id (so a delivery repeated after a lost answer enqueues nothing twice).
 - 2xx: delivered, removed.
 - no answer, 5xx, 429: Stockyard is unreachable or busy; stop and try again later, from
   the same batch (the caller backs off).
-- 422 on a batch of several records: split in place into one batch per record, so only
-  the invalid records are set aside; 422 on a single record: moved to the dead letters
-  (shown by `stockyard agent check`), logged loudly.
-- any other 4xx (401: a wrong secret or connection; 404; 413...): logged loudly, kept, and
+- 422 (invalid) or 413 (too large) on a batch of several records: split in place into
+  one batch per record, so only the refused records are set aside; on a single record:
+  moved to the dead letters (shown by `stockyard agent check`), logged loudly. (Batches
+  are cut under 4 MB when queued: a 413 means a smaller limit at the site or one record
+  over it.)
+- any other 4xx (401: a wrong secret or connection; 404...): logged loudly, kept, and
   sending pauses (retried after the longest back-off). A record is never silently
   dropped.
 """
@@ -56,21 +58,24 @@ def deliver(state: State, client: Client) -> Delivery:
                 state.attempt_failed(batch, f"{status}: {said}")
                 done.retry = f"Stockyard answered {status}: {said}"
                 return done
-            if status == 422 and batch.records > 1:
+            why = {422: "invalid", 413: "too large"}.get(status)
+            if why is not None and batch.records > 1:
                 log.warning(
-                    "Stockyard refused a batch of %d %s as invalid; sending them one by one",
+                    "Stockyard refused a batch of %d %s as %s; sending them one by one",
                     batch.records,
                     batch.topic,
+                    why,
                 )
                 state.split(batch)
                 break  # the head changed
-            if status == 422:
-                state.bury(batch, said)
+            if why is not None:
+                state.bury(batch, f"{status} {why}: {said}")
                 done.dead += 1
                 log.error(
-                    "Stockyard refused a %s record as invalid (%s): set aside as a dead letter"
+                    "Stockyard refused a %s record as %s (%s): set aside as a dead letter"
                     " (see `stockyard agent check`)",
                     batch.topic,
+                    why,
                     said,
                 )
                 continue
