@@ -5,15 +5,17 @@ the order is claimed again after the lease and found in the ERP, not written twi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from stockyard.agent.client import Unreachable
 from stockyard.agent.run import Agent
 from stockyard.engine import ItemFilter, Request
-from tests.support.agent_env import SECRET, Served, make_erp, write_setup
+from tests.support.agent_env import SECRET, Served, make_erp, profile_text, write_setup
 from tests.support.api_env import ApiEnv
 
 
@@ -77,7 +79,7 @@ def test_killed_between_writing_and_settling_the_order_is_written_once(
     class Killed(BaseException):
         pass
 
-    def die(outcomes: object) -> None:
+    def die(outcomes: object, session: object = None) -> None:
         raise Killed  # the process is gone: nothing settles
 
     dying.calls.settle = die  # type: ignore[method-assign,assignment]
@@ -93,3 +95,120 @@ def test_killed_between_writing_and_settling_the_order_is_written_once(
     assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]  # found, not rewritten
     restarted.close()
     erp.dispose()
+
+
+def reaping(s: Served, agent: Agent) -> None:
+    """The agent goes on working while Stockyard's reaper runs with a 0.25 s lease: a
+    session the agent no longer calls is reaped, one it keeps calling is not."""
+    for _ in range(5):
+        time.sleep(0.3)
+        agent.work(0)
+        s.env.queue.reap(0.25)
+
+
+def test_a_settle_that_gets_no_answer_is_sent_again_and_the_order_settles(
+    tmp_path: Path, served: tuple[Served, int]
+) -> None:
+    """Stockyard does not answer a settle (a restart, a dropped connection): the outcome is
+    kept in the state database and settled again with its session, so the item does not
+    stay `running` under a session the agent keeps alive."""
+    s, connection = served
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    agent = Agent.from_file(config)
+    item = add_order(s.env, connection)
+    real_settle = agent.calls.settle
+
+    def lost(outcomes: object, session: object = None) -> object:
+        agent.calls.settle = real_settle  # type: ignore[method-assign]
+        raise Unreachable("ReadTimeout: Stockyard at ... did not answer")
+
+    agent.calls.settle = lost  # type: ignore[method-assign,assignment]
+    assert agent.work(0) == 0  # written into the ERP, the answer lost
+    assert agent.state.unsettled(), "the outcome is kept until Stockyard takes it"
+    reaping(s, agent)
+    assert s.env.queue.get(s.env.a.id, item).status == "done"
+    assert not agent.state.unsettled()
+    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]
+    agent.close()
+    erp.dispose()
+
+
+def test_a_claim_whose_answer_is_lost_starts_a_new_session(
+    tmp_path: Path, served: tuple[Served, int]
+) -> None:
+    """The claim reached Stockyard (items started under the session) but its answer was lost
+    (a proxy cutting the long poll): the agent leaves that session to the reaper, which
+    gives its items back, and claims them under a new one."""
+    s, connection = served
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    agent = Agent.from_file(config)
+    item = add_order(s.env, connection)
+    real = agent.client.agent
+
+    def cut(verb, payload, timeout=None):  # type: ignore[no-untyped-def]
+        response = real(verb, payload, timeout)
+        if verb == "claim" and response.json().get("items"):
+            agent.client.agent = real  # type: ignore[method-assign]
+            raise Unreachable("ReadError: Stockyard at ... did not answer")
+        return response
+
+    agent.client.agent = cut  # type: ignore[method-assign]
+    old = agent.calls.session
+    agent.work(0)
+    assert agent.calls.session != old
+    reaping(s, agent)
+    assert s.env.queue.get(s.env.a.id, item).status == "done"
+    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]
+    agent.close()
+    erp.dispose()
+
+
+def test_a_settle_stockyard_refuses_is_given_up_and_the_item_comes_back(
+    tmp_path: Path, served: tuple[Served, int]
+) -> None:
+    """A settle answered with a 4xx other than 409 will never go through: the agent drops
+    it and leaves its session to the reaper, so the item is claimed again, not held."""
+    s, connection = served
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    agent = Agent.from_file(config)
+    item = add_order(s.env, connection)
+    real = agent.client.agent
+
+    def bad(verb, payload, timeout=None):  # type: ignore[no-untyped-def]
+        if verb == "settle":
+            agent.client.agent = real  # type: ignore[method-assign]
+            payload = {**payload, "outcomes": [{"id": "x"}]}  # Stockyard answers 422
+        return real(verb, payload, timeout)
+
+    agent.client.agent = bad  # type: ignore[method-assign]
+    agent.work(0)
+    assert not agent.state.unsettled()
+    reaping(s, agent)
+    assert s.env.queue.get(s.env.a.id, item).status == "done"
+    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]  # found, not rewritten
+    agent.close()
+    erp.dispose()
+
+
+def test_an_erp_code_over_255_characters_fails_the_item_not_the_settle(
+    tmp_path: Path, served: tuple[Served, int]
+) -> None:
+    s, connection = served
+    make_erp(f"sqlite:///{tmp_path}/erp.db").dispose()
+    script = tmp_path / "imp.py"
+    script.write_text("import sys; sys.stdin.read(); print('Imported as SO-1 ' + 'x' * 300)\n")
+    profile = profile_text().split("[orders]")[0] + (
+        f'[orders]\ncommand = ["{__import__("sys").executable}", "{script}"]\n'
+    )
+    config = write_setup(
+        tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection, profile=profile
+    )
+    agent = Agent.from_file(config)
+    item = add_order(s.env, connection)
+    assert agent.work(0) == 1
+    got = s.env.queue.get(s.env.a.id, item)
+    agent.close()
+    assert got.status == "failed" and "255" in (got.error or "")

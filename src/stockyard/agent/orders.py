@@ -21,11 +21,12 @@ import logging
 import re
 import subprocess
 import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import (
@@ -39,12 +40,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stockyard.agent import AgentError
 from stockyard.agent.client import Client, Unreachable, detail
+from stockyard.agent.outbox import Unsettled
 from stockyard.agent.profile import Orders
 from stockyard.agent.read import db_error
 
 log = logging.getLogger("stockyard.agent")
 
 EX_TEMPFAIL = 75
+SETTLE_MAX = 50  # outcomes per settle (the protocol's limit)
 MAX_CODE = 255  # the longest ERP code Stockyard's settle takes (web/api/schemas.py)
 TRANSIENT_DB = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
@@ -354,22 +357,73 @@ class Claimed:
     lease_seconds: float
 
 
-class OrderCalls:
-    """The claim / heartbeat / settle calls of one agent session."""
+class OutcomeStore(Protocol):
+    """Where outcomes wait until Stockyard takes them (the agent's state database)."""
 
-    def __init__(self, client: Client) -> None:
+    def keep_outcomes(self, session: str, outcomes: Sequence[Mapping[str, Any]]) -> None: ...
+    def unsettled(self) -> list[Unsettled]: ...
+    def settle_tried(self, items: Sequence[int]) -> None: ...
+    def drop_outcomes(self, items: Sequence[int]) -> None: ...
+
+
+class MemoryStore:
+    """An OutcomeStore in memory (for a caller without a state database)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, Unsettled] = {}
+
+    def keep_outcomes(self, session: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        for o in outcomes:
+            self.kept[o["id"]] = Unsettled(session, dict(o), 0, time.time())
+
+    def unsettled(self) -> list[Unsettled]:
+        return sorted(self.kept.values(), key=lambda u: u.kept_at)
+
+    def settle_tried(self, items: Sequence[int]) -> None:
+        for i in items:
+            if i in self.kept:
+                u = self.kept[i]
+                self.kept[i] = Unsettled(u.session, u.outcome, u.tries + 1, u.kept_at)
+
+    def drop_outcomes(self, items: Sequence[int]) -> None:
+        for i in items:
+            self.kept.pop(i, None)
+
+
+class OrderCalls:
+    """The claim / heartbeat / settle calls of one agent session, and the outcomes it has
+    not got through yet."""
+
+    def __init__(self, client: Client, store: OutcomeStore | None = None) -> None:
         self.client = client
         self.session = self.new_session()
+        self.store: OutcomeStore = store if store is not None else MemoryStore()
+        self.settle_at = 0.0  # monotonic: when kept outcomes may be settled again
 
     @staticmethod
     def new_session() -> str:
         return f"s-{uuid.uuid4().hex[:16]}"
 
-    def _call(self, verb: str, payload: dict[str, Any], timeout: float | None = None) -> Any:
-        response = self.client.agent(verb, {"session": self.session, **payload}, timeout)
+    def abandon(self, why: str) -> None:
+        """Leave the session to Stockyard's reaper: its items go back to the queue after the
+        lease and are claimed again under the new session (the write step's `find` keeps
+        that from writing an order twice)."""
+        old, self.session = self.session, self.new_session()
+        log.warning("%s: leaving session %s to expire, now %s", why, old, self.session)
+
+    def _call(
+        self,
+        verb: str,
+        payload: dict[str, Any],
+        timeout: float | None = None,
+        session: str | None = None,
+    ) -> Any:
+        used = session or self.session
+        response = self.client.agent(verb, {"session": used, **payload}, timeout)
         if response.status_code == 409:
-            old, self.session = self.session, self.new_session()
-            raise SessionEnded(f"session {old} ended: {detail(response)}")
+            if used == self.session:
+                self.session = self.new_session()
+            raise SessionEnded(f"session {used} ended: {detail(response)}")
         if response.status_code == 404:
             raise NotOffered(f"{verb}: 404 {detail(response)}")
         if response.status_code == 429 or response.status_code >= 500:
@@ -388,8 +442,10 @@ class OrderCalls:
         data = self._call("heartbeat", {})
         return bool(data.get("alive"))
 
-    def settle(self, outcomes: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
-        data = self._call("settle", {"outcomes": outcomes})
+    def settle(
+        self, outcomes: list[dict[str, Any]], session: str | None = None
+    ) -> tuple[list[int], list[int]]:
+        data = self._call("settle", {"outcomes": outcomes}, session=session)
         return list(data.get("settled", [])), list(data.get("refused", []))
 
 
@@ -422,16 +478,77 @@ class Heartbeat:
                 log.warning("heartbeat failed: %s", exc)
 
 
+# A settle that gets no answer is tried again with back-off (up to SETTLE_BACKOFF s) for
+# as long as Stockyard does not answer at all: when it does, it either takes the outcomes
+# or says the session ended (409). One that gets an answer other than those is given up
+# after GIVE_UP_AFTER s: the items come back to the queue once their session expires.
+SETTLE_BACKOFF = 60.0
+GIVE_UP_AFTER = 600.0
+
+
+def settle_kept(calls: OrderCalls, now: float | None = None) -> int:
+    """Settle the outcomes kept from before, each batch with its own session. The number
+    settled. Raises Unreachable when Stockyard did not answer (they stay kept)."""
+    now = time.monotonic() if now is None else now
+    kept = calls.store.unsettled()
+    if not kept or now < calls.settle_at:
+        return 0
+    by_session: dict[str, list[Unsettled]] = {}
+    for u in kept:
+        by_session.setdefault(u.session, []).append(u)
+    count = 0
+    for session, group in by_session.items():
+        outcomes = [u.outcome for u in group]
+        ids = [int(o["id"]) for o in outcomes]
+        for start in range(0, len(outcomes), SETTLE_MAX):
+            part, part_ids = outcomes[start : start + SETTLE_MAX], ids[start : start + SETTLE_MAX]
+            try:
+                settled, refused = calls.settle(part, session=session)
+            except SessionEnded as exc:
+                log.warning("%s: its outcomes are dropped, the items will be claimed again", exc)
+                calls.store.drop_outcomes(part_ids)
+                continue
+            except (Unreachable, AgentError) as exc:
+                calls.store.settle_tried(part_ids)
+                tries = max(u.tries for u in group) + 1
+                answered = not isinstance(exc, Unreachable) or "answered" in str(exc)
+                if isinstance(exc, AgentError) or (
+                    answered and time.time() - group[0].kept_at > GIVE_UP_AFTER
+                ):
+                    calls.store.drop_outcomes(part_ids)
+                    if session == calls.session:
+                        calls.abandon(f"settling items {part_ids} given up ({exc})")
+                    else:
+                        log.warning("settling items %s given up (%s)", part_ids, exc)
+                    continue
+                calls.settle_at = now + min(SETTLE_BACKOFF, 2.0 ** (tries - 1))
+                raise
+            for item in refused:
+                log.warning("Stockyard refused the outcome of item %s (lease lost): dropped", item)
+            calls.store.drop_outcomes(part_ids)
+            count += len(settled)
+    calls.settle_at = 0.0
+    return count
+
+
 def work_once(calls: OrderCalls, writer: Writer, wait: float, limit: int = 10) -> int:
-    """One claim (waiting up to `wait` s for work), its items run and settled. The number
-    of items settled."""
+    """The outcomes kept from before settled, then one claim (waiting up to `wait` s for
+    work), its items run and settled. The number of items settled."""
+    count = settle_kept(calls)  # Unreachable: nothing more to do until Stockyard answers
+    if calls.store.unsettled():
+        return count  # still backing off: claiming more would only add to them
     try:
         claimed = calls.claim(limit, wait)
     except SessionEnded as exc:
         log.info("%s; starting %s", exc, calls.session)
-        return 0
+        return count
+    except Unreachable:
+        # The claim may have started items under this session although its answer was
+        # lost; claiming on with it would keep them running for ever.
+        calls.abandon("a claim got no answer")
+        raise
     if not claimed.items:
-        return 0
+        return count
     outcomes = []
     with Heartbeat(calls, claimed.lease_seconds) as beat:
         for work in claimed.items:
@@ -441,12 +558,12 @@ def work_once(calls: OrderCalls, writer: Writer, wait: float, limit: int = 10) -
     if beat.lost:
         log.warning("the session ended while working; its items will be claimed again")
         calls.session = calls.new_session()
-        return 0
+        return count
+    # Kept before settling: an answer lost or the agent stopped, they are settled later
+    # with this session (if it has expired meanwhile, the items are claimed again).
+    calls.store.keep_outcomes(calls.session, outcomes)
     try:
-        settled, refused = calls.settle(outcomes)
-    except SessionEnded as exc:
-        log.warning("%s: its outcomes are dropped, the items will be claimed again", exc)
-        return 0
-    for item in refused:
-        log.warning("Stockyard refused the outcome of item %s (lease lost): dropped", item)
-    return len(settled)
+        return count + settle_kept(calls)
+    except Unreachable as exc:
+        log.warning("settling: %s; the outcomes are kept and sent again", exc)
+        return count

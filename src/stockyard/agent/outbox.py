@@ -28,7 +28,7 @@ _Q = {
         "stockyard.agent/state.sqlite.sql",
     ).items()
 }
-_SCHEMA = ("create_outbox", "create_hashes", "create_cursors", "create_dead")
+_SCHEMA = ("create_outbox", "create_hashes", "create_cursors", "create_dead", "create_unsettled")
 # A batch's body stays under this many bytes: Stockyard refuses a request body over its
 # max_body (5 MiB by default, web/settings.py) with 413.
 MAX_BATCH_BYTES = 4_000_000
@@ -51,6 +51,16 @@ class Batch:
             (f"{self.message_id}.{n}", _json({self.topic: [item]}))
             for n, item in enumerate(items, 1)
         ]
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """An order outcome kept until Stockyard takes it."""
+
+    session: str
+    outcome: dict[str, Any]
+    tries: int
+    kept_at: float
 
 
 @dataclass(frozen=True)
@@ -236,3 +246,32 @@ class State:
 
     def dead_count(self) -> int:
         return int(self._one("dead_count"))
+
+    # ------------------------------------------------------------- order outcomes
+
+    def keep_outcomes(self, session: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        now = time.time()
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(
+                _Q["keep_outcome"],
+                [
+                    {"item": o["id"], "session": session, "outcome": _json(o).decode(),
+                     "kept_at": now}
+                    for o in outcomes
+                ],
+            )  # fmt: skip
+
+    def unsettled(self) -> list[Unsettled]:
+        rows = self.conn.execute(_Q["unsettled"]).fetchall()
+        return [Unsettled(r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+
+    def settle_tried(self, items: Sequence[int]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(_Q["settle_tried"], [{"item": i} for i in items])
+
+    def drop_outcomes(self, items: Sequence[int]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(_Q["drop_outcome"], [{"item": i} for i in items])

@@ -103,7 +103,7 @@ class Agent:
         self.source = self._source()
         self.state = State(config.agent.state)
         self.client = Client(config.stockyard.url, config.stockyard.connection, config.secret())
-        self.calls = OrderCalls(self.client)
+        self.calls = OrderCalls(self.client, self.state)  # outcomes kept in the state db
         self.writer = self._writer()
         self.backoff = Backoff()
         self.stopping = threading.Event()
@@ -198,7 +198,10 @@ class Agent:
                 self.stopping.wait(wait)
             return 0
         try:
-            return work_once(self.calls, self.writer, wait)
+            done = work_once(self.calls, self.writer, wait)
+            if self.calls.store.unsettled():  # backing off before settling them again
+                self.stopping.wait(min(wait, max(0.0, self.calls.settle_at - time.monotonic())))
+            return done
         except NotOffered as exc:
             log.error(
                 "Stockyard offers no order work to this agent (%s): asking again in %.0f s",

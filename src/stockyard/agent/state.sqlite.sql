@@ -106,3 +106,33 @@ DELETE FROM hashes
 -- name: forget_cursors
 -- Reconcile: every row is read again on the next poll.
 DELETE FROM cursors
+
+-- name: create_unsettled
+-- Outcomes of order work not yet taken by Stockyard (the settle got no answer, or the
+-- agent stopped before it): settled again with their session until Stockyard answers.
+CREATE TABLE IF NOT EXISTS unsettled (
+    item INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    kept_at REAL NOT NULL
+)
+
+-- name: keep_outcome
+-- An outcome to settle.
+INSERT INTO unsettled (item, session, outcome, kept_at)
+VALUES (:item, :session, :outcome, :kept_at)
+ON CONFLICT (item) DO UPDATE SET session = excluded.session, outcome = excluded.outcome,
+    tries = 0, kept_at = excluded.kept_at
+
+-- name: unsettled
+-- The outcomes waiting, oldest first.
+SELECT item, session, outcome, tries, kept_at FROM unsettled ORDER BY kept_at, item
+
+-- name: settle_tried
+-- A settle of this outcome that got no answer.
+UPDATE unsettled SET tries = tries + 1 WHERE item = :item
+
+-- name: drop_outcome
+-- An outcome Stockyard took, refused, or that the agent gave up.
+DELETE FROM unsettled WHERE item = :item
