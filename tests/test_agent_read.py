@@ -229,6 +229,30 @@ def test_a_malformed_erp_url_is_named_not_a_bug(tmp_path: Path) -> None:
     assert "[erp] url" in str(caught.value) and "hunter2" not in str(caught.value)
 
 
+def test_the_generic_profile_pushes_a_stock_and_a_tier_price_change(tmp_path: Path) -> None:
+    """Nothing in the generic example schema moves items.updated_at when a stock level or a
+    tier price changes: the shipped profile compares hashes, so both are pushed."""
+    from tests.support import erp_databases
+
+    url = f"sqlite:///{tmp_path}/erp.db"
+    engine = erp_databases.generic(url)
+    profile = load_profile("generic")
+    source = SqlSource(url, profile, {})
+    state = State(tmp_path / "state.db")
+    state.put(poll(source, profile, state).change, 100)
+    with engine.begin() as c:  # 4 socks sold, the trade price up; items untouched
+        c.execute(sa.text("UPDATE item_stock SET on_hand = 0 WHERE sku = 'SOCK-M'"))
+        c.execute(sa.text("UPDATE item_prices SET price = 9.5 WHERE sku = 'SOCK-S'"))
+    second = poll(source, profile, state)
+    source.close()
+    state.close()
+    engine.dispose()
+    (sock,) = second.change.records["products"]
+    variants = {v["sku"]: v for v in sock["variants"]}
+    assert variants["SOCK-M"]["stock"] == {"main": 0}
+    assert variants["SOCK-S"]["prices"] == {"trade": "9.5"}
+
+
 # ------------------------------------------------------------------------------ CSV folder
 
 CSV_PROFILE = """
