@@ -2,8 +2,10 @@
 
 Every request body is validated by the pydantic model b1sl-python (0.16.0, generated from
 the Service Layer's metadata) has for its entity: `Document` for Orders, `Item` for Items,
-`BusinessPartner` ... The models allow extra fields (UDFs); here any extra field that is not
-a UDF (`U_...`), at any depth (a DocumentLine's too), is refused as well. Query options are
+`BusinessPartner` ... as JSON, strictly (a string is no number) and by SAP's field names
+only (the models also accept their Python names, `num_at_card`, which B1 refuses). The
+models allow extra fields (UDFs); here any extra field that is not a UDF (`U_...`), at any
+depth (a DocumentLine's too), is refused as well. Query options are
 checked against the same models: every `$select`, `$filter` and `$orderby` name must be a
 field of the entity (or a UDF). What the double does not model is refused with a 400 (an
 unknown query option, a `$filter` outside the small grammar below), so a test notices
@@ -25,7 +27,8 @@ Modelled (docs/sapb1-notes.md says what only a real Service Layer confirms):
 - `GET /Orders(n)`, `POST /Orders` (CardCode, DocDueDate and lines required; items and
   the customer must exist; DocEntry and DocNum assigned; answered 201 with the document);
 - `POST /$batch`: multipart/mixed of GET requests (no change sets), answered
-  multipart/mixed, one `application/http` part per request, in order;
+  multipart/mixed, one `application/http` part per request, in order; a part the double
+  cannot model is answered 400 inside the batch and recorded in `refused` too;
 - faults: `fail_next(status, ...)`, `lose_next(method)` (do the request, then answer 502);
 - the clock: every change stamps UpdateDate / UpdateTime from `clock` (the B1 server's
   local time), which `tick()` moves.
@@ -112,11 +115,15 @@ def known_name(model: type[B1Model], name: str) -> bool:
 
 
 def strict(model: type[B1Model], body: Any) -> B1Model:
-    """`body` validated by `model`, with no extra field but UDFs at any depth."""
+    """`body` validated by `model` as the Service Layer reads JSON: by SAP's names only
+    (b1sl's models also take their Python names, which B1 refuses), strict types (no "2"
+    for a number, no 5 for a string), no extra field but UDFs at any depth."""
     if not isinstance(body, dict):
         raise Refusal(400, INVALID, "the body is not a JSON object")
     try:
-        parsed = model.model_validate(body)
+        parsed = model.model_validate_json(
+            json.dumps(body), strict=True, by_alias=True, by_name=False
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -258,7 +265,8 @@ class Received:
 class SapB1Double:
     session_seconds: float = 30 * 60.0
     honour_prefer: bool = True
-    clock: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, 0))
+    # B1's local time, from now: the connector reads recent delivery notes only.
+    clock: datetime = field(default_factory=lambda: datetime.now().replace(microsecond=0))
     items: dict[str, Obj] = field(default_factory=dict)
     orders: dict[int, Obj] = field(default_factory=dict)
     deliveries: dict[int, Obj] = field(default_factory=dict)
@@ -385,6 +393,7 @@ class SapB1Double:
                 "DocEntry": entry,
                 "DocNum": entry,
                 "CardCode": order["CardCode"],
+                "NumAtCard": order.get("NumAtCard"),  # Copy To copies the header
                 "TrackingNumber": tracking or None,
                 "Cancelled": "tNO",
                 "DocumentStatus": "bost_Open",
@@ -407,6 +416,16 @@ class SapB1Double:
                 order["DocumentStatus"] = "bost_Close"
                 self._stamp(order)
             return note
+
+    def close_order(self, order_entry: int, cancel: bool = False) -> None:
+        """The order closed by hand (Close: what is left will not be delivered), or
+        cancelled (which B1 allows only while nothing was copied from it)."""
+        with self._lock:
+            order = self.orders[order_entry]
+            order["DocumentStatus"] = "bost_Close"
+            if cancel:
+                order["Cancelled"] = "tYES"
+            self._stamp(order)
 
     def calls(self) -> list[str]:
         return [f"{r.method} {r.path.split('?')[0]}" for r in self.received]
@@ -625,6 +644,8 @@ class SapB1Double:
             try:
                 inner = self._resource("GET", path, query, b"", "")
             except Refusal as refusal:
+                if refusal.code == INVALID:  # as outside $batch: the test must notice
+                    self.refused.append(f"GET {path} (in $batch): {refusal.message}")
                 inner = sap_error(refusal.status, refusal.code, refusal.message)
             body = bytes(inner.body).decode()
             answers.append(

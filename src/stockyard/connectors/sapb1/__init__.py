@@ -6,19 +6,21 @@ delivery notes made from those orders. docs/connectors.md lists its settings;
 docs/sapb1-notes.md the Service Layer shapes it relies on, with their sources.
 
 B1 has no variants: an item is one variant. Items that share the value of a UDF named by
-`parent_field` (e.g. U_ParentCode) are one product, that value its code; any other item
-is a product of its own, its ItemCode the code.
+`parent_field` (e.g. U_ParentCode) are one product, that value its code, with the item
+whose ItemCode it is (a "template" item) if there is one; any other item is a product of
+its own, its ItemCode the code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -35,6 +37,9 @@ Name = Annotated[str, Field(min_length=1, max_length=100)]
 ORDER = 17  # ObjType of a sales order: a delivery line's BaseType when copied from one
 FILTER_CHUNK = 20  # codes per `or` filter / requests per $batch
 NUM_AT_CARD = 100  # characters B1 keeps of NumAtCard (ORDR.NumAtCard nvarchar(100))
+MOST_SEEN = 5000  # rows of the overlap window remembered in a cursor (others: re-delivered)
+DELIVERY_NOTE = 15  # ObjType of a delivery note
+LATEST = 253402214400.0 - 400 * 86400  # our clock, as far as a datetime goes (9998)
 _ITEM_FIELDS = (
     "ItemCode",
     "ItemName",
@@ -89,23 +94,64 @@ class SapB1Settings(BaseModel):
     web_customer: Name | None = None
     # The warehouse order lines draw from (None: each item's default warehouse).
     order_warehouse: Name | None = None
-    # Seconds each pull reads back before its cursor, for changes committed late.
-    overlap: float = Field(default=60.0, ge=0, le=3600)
-    # Seconds between pulls that read every item, not only those B1 stamped as changed
+    # Seconds each pull reads back before its cursor: for changes committed late, and for
+    # the hour B1's clock repeats when summer time ends (its stamps are local time). Rows
+    # read again unchanged are not delivered again.
+    overlap: float = Field(default=3600.0, ge=0, le=86400)
+    # Seconds between pulls that read every row, not only those B1 stamped as changed
     # (stock moved by documents and prices edited in a price list may not stamp the
-    # item: docs/sapb1-notes.md); 0: never.
+    # item: docs/sapb1-notes.md); items and customers: all of them; delivery notes and
+    # orders: those of the last `fulfillment_days`. 0: never.
     full_pull_every: float = Field(default=3600.0, ge=0, le=7 * 86400)
+    # Days back the first (and every full) fulfilment pull reads delivery notes and
+    # closed orders from, not the whole history.
+    fulfillment_days: int = Field(default=30, ge=1, le=3650)
+    # Pages one pull reads of a long list at most; the next pull goes on where it stopped.
+    pages_per_pull: int = Field(default=50, ge=1, le=2000)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A pull that goes on over several calls (a long list is read `pages_per_pull` pages
+    a call): the rows stamped from `start` on (None: every row), whether that is a full
+    pull, the key of the last row read (rows come in key order), and the newest stamp
+    its first call saw (where the next pull's cursor will stand)."""
+
+    start: dt.datetime | None
+    full: bool
+    after: str | int | None = None
+    newest: dt.datetime | None = None
+
+    def dump(self) -> Obj:
+        return {
+            "start": _iso(self.start) or None,
+            "full": self.full,
+            "after": self.after,
+            "newest": _iso(self.newest) or None,
+        }
+
+    @classmethod
+    def parse(cls, data: Any) -> _Scan | None:
+        if data is None:
+            return None
+        after = data.get("after")
+        if after is not None and (isinstance(after, bool) or not isinstance(after, str | int)):
+            raise ValueError("after")
+        return cls(_time(data.get("start")), bool(data["full"]), after, _time(data.get("newest")))
 
 
 @dataclass(frozen=True)
 class _Cursor:
-    """Where a pull stands: changes stamped from `since` on (None: everything), the rows
-    already delivered at their stamp inside the overlap window, and when every row was
-    last read (a full pull; our clock, only ever compared with itself)."""
+    """Where a pull stands: changes stamped from `since` on (None: everything); what the
+    rows stamped inside the overlap window looked like when delivered (key -> [stamp,
+    content hash]: a row read again unchanged is left out, one changed again within the
+    same second is not); when every row was last read (a full pull; our clock, only ever
+    compared with itself); and a pull under way over several calls."""
 
     since: dt.datetime | None = None
-    delivered: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, list[str]] = field(default_factory=dict)
     full_at: float | None = None
+    scan: _Scan | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> _Cursor:
@@ -113,21 +159,35 @@ class _Cursor:
             return cls()
         try:
             data = json.loads(text)
-            since = dt.datetime.fromisoformat(data["since"]) if data.get("since") else None
-            delivered = {str(k): str(v) for k, v in data.get("delivered", {}).items()}
+            seen = {
+                str(k): [str(v[0]), str(v[1])]
+                for k, v in data.get("seen", {}).items()
+                if isinstance(v, list) and len(v) == 2
+            }
             full_at = float(data["full_at"]) if data.get("full_at") is not None else None
-            return cls(since, delivered, full_at)
+            return cls(_time(data.get("since")), seen, full_at, _Scan.parse(data.get("scan")))
         except (ValueError, TypeError, KeyError, AttributeError):
             raise PermanentError(f"sapb1: unreadable pull cursor {text[:100]!r}") from None
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "since": self.since.isoformat() if self.since else None,
-                "delivered": dict(sorted(self.delivered.items())),
-                "full_at": self.full_at,
-            }
-        )
+        return json.dumps(self.data())
+
+    def data(self) -> Obj:
+        return {
+            "since": _iso(self.since) or None,
+            "seen": dict(sorted(self.seen.items())),
+            "full_at": self.full_at,
+            "scan": self.scan.dump() if self.scan else None,
+        }
+
+
+def _time(value: Any) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def _hash(row: Obj) -> str:
+    text = json.dumps(row, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def stamp(row: Mapping[str, Any]) -> dt.datetime | None:
@@ -174,6 +234,8 @@ def _money(value: Any) -> str:
         raise PermanentError(f"sapb1: {value!r} is not an amount") from None
     if not amount.is_finite() or amount < 0:
         raise PermanentError(f"sapb1: {value!r} is not an amount a catalog can hold")
+    # The catalog keeps 4 decimals; B1 up to 6 (General Settings -> Display -> Prices).
+    amount = amount.quantize(Decimal("0.0001"), ROUND_HALF_UP)
     cents = amount.quantize(Decimal("0.01"))
     return str(cents if cents == amount else amount.normalize())
 
@@ -226,45 +288,70 @@ class SapB1Connector(Connector):
     def _pull(
         self,
         cursor: str | None,
-        read: Callable[[dt.datetime | None], list[Obj]],
-        key: Callable[[Obj], str],
-        full_every: float = 0.0,
+        read: Callable[[str | None, int], tuple[list[Obj], bool]],
+        key_field: str,
+        floor: dt.datetime | None = None,
     ) -> tuple[list[Obj], _Cursor]:
-        """The rows changed since `cursor` (all of them on a first or a full pull) and the
-        cursor after them. Rows are re-read `overlap` seconds back, for changes committed
-        late; those already delivered at the same stamp are left out."""
+        """The rows changed since `cursor` (all of them, from `floor` on, on a first or a
+        full pull) and the cursor after them. `read(where, pages)` reads up to `pages`
+        pages of rows matching `where`, in `key_field` order, and says if there are more:
+        then the pull stops there and the next call goes on after the last key. Rows are
+        re-read `overlap` seconds back; those delivered before with the same content are
+        left out (but on a full pull, which delivers every row it reads)."""
         at = _Cursor.parse(cursor)
         now = self.clock()
-        full = at.since is None or (
-            full_every > 0 and (at.full_at is None or now - at.full_at >= full_every)
-        )
         window = dt.timedelta(seconds=self.config.overlap)
-        rows = read(None if full or at.since is None else at.since - window)
-        stamps = {key(r): stamp(r) for r in rows}
-        fresh = rows
-        if not full:
-            fresh = [r for r in rows if at.delivered.get(key(r)) != _iso(stamps[key(r)])]
-        known = [s for s in stamps.values() if s is not None]
-        newest = max([*known, *([at.since] if at.since else [])], default=None)
-        delivered = {
-            k: _iso(s)
-            for k, s in stamps.items()
-            if s is not None and newest is not None and s >= newest - window
-        }
-        full_at = now if full else at.full_at
-        return fresh, _Cursor(newest, delivered, full_at)
+        scan, first = at.scan, at.scan is None
+        if scan is None:
+            every = self.config.full_pull_every
+            full = at.since is None or (
+                every > 0 and (at.full_at is None or now - at.full_at >= every)
+            )
+            since = at.since - window if at.since is not None else None
+            scan = _Scan(floor if full else since, full)
+        parts = [since_filter(scan.start)] if scan.start else []
+        if scan.after is not None:
+            value = scan.after if isinstance(scan.after, int) else literal(scan.after)
+            parts.append(f"{key_field} gt {value}")
+        rows, more = read(" and ".join(parts) or None, self.config.pages_per_pull)
+        seen = dict(at.seen)
+        fresh = []
+        for row in rows:
+            key, content = str(row.get(key_field)), _hash(row)
+            if scan.full or seen.get(key, ["", ""])[1] != content:
+                fresh.append(row)
+            seen[key] = [_iso(stamp(row)), content]
+        newest = scan.newest
+        if first:  # later changes are stamped after what the first call saw
+            known = [s for s in (stamp(r) for r in rows) if s is not None]
+            newest = max([*known, *([at.since] if at.since else [])], default=None)
+        if more and rows:
+            last = rows[-1].get(key_field)
+            after = last if isinstance(last, int) and not isinstance(last, bool) else str(last)
+            going = _Scan(scan.start, scan.full, after, newest)
+            return fresh, _Cursor(at.since, _recent(seen, newest, window), at.full_at, going)
+        full_at = now if scan.full else at.full_at
+        return fresh, _Cursor(newest, _recent(seen, newest, window), full_at)
+
+    def _floor(self) -> dt.datetime:
+        """Where the first fulfilment pull starts: `fulfillment_days` before now (B1's
+        stamps are its local time; ours is near enough for days)."""
+        now = dt.datetime.fromtimestamp(min(self.clock(), LATEST))
+        return now.replace(microsecond=0) - dt.timedelta(days=self.config.fulfillment_days)
 
     # ---------------------------------------------------------------------- products
 
     def fetch_products(self, cursor: str | None) -> Page:
         self._check()
         select = ",".join(self._item_fields())
-        rows, after = self._pull(
-            cursor,
-            lambda start: self._items(select, since_filter(start) if start else None),
-            lambda r: str(r.get("ItemCode")),
-            self.config.full_pull_every,
-        )
+
+        def read(where: str | None, pages: int) -> tuple[list[Obj], bool]:
+            params = {"$select": select, "$orderby": "ItemCode"}
+            if where:
+                params["$filter"] = where
+            return self.api.read_pages("Items", "read items", params, self.config.page_size, pages)
+
+        rows, after = self._pull(cursor, read, "ItemCode")
         return Page(self._products(rows, select), after.dump())
 
     def _item_fields(self) -> list[str]:
@@ -279,26 +366,50 @@ class SapB1Connector(Connector):
 
     def _products(self, changed: list[Obj], select: str) -> list[Obj]:
         """The products `changed` items belong to, each with all its items: a grouped
-        product's other items are read too (one request per FILTER_CHUNK parents)."""
+        product's other items are read too (one request per FILTER_CHUNK codes). An item
+        whose ItemCode is its group's code (B1's usual "template" item of a product) is
+        that group's, one of its variants if it is a sales item: never a product of its
+        own under the same code, which would replace the group in the catalog."""
         parent = self.config.parent_field
-        # (alone, code): an item of its own, or a parent's code shared by its items.
-        groups: dict[tuple[bool, str], dict[str, Obj]] = {}
+        if not parent:
+            return [self._record(str(r["ItemCode"]), [r], True) for r in _by_code(changed)]
+        groups: dict[str, dict[str, Obj]] = {}
+        alone: dict[str, Obj] = {}
         for row in changed:
-            code = str(row.get(parent) or "").strip() if parent else ""
-            group = (False, code) if code else (True, str(row["ItemCode"]))
-            groups.setdefault(group, {})[str(row["ItemCode"])] = row
-        parents = sorted(code for alone, code in groups if not alone)
-        for n in range(0, len(parents), FILTER_CHUNK):
-            chunk = parents[n : n + FILTER_CHUNK]
-            where = " or ".join(f"{parent} eq {literal(c)}" for c in chunk)
+            code = str(row.get(parent) or "").strip()
+            if code:
+                groups.setdefault(code, {})[str(row["ItemCode"])] = row
+            else:
+                alone[str(row["ItemCode"])] = row
+        # Each group's items and template, and whether an item alone is a template.
+        single = dict(alone)
+        wanted = sorted({*groups, *alone})
+        for n in range(0, len(wanted), FILTER_CHUNK):
+            chunk = wanted[n : n + FILTER_CHUNK]
+            where = " or ".join(
+                f"{field} eq {literal(c)}" for c in chunk for field in (parent, "ItemCode")
+            )
             for row in self._items(select, where):
-                code = str(row.get(str(parent)) or "").strip()
-                if (False, code) in groups:
-                    groups[(False, code)].setdefault(str(row["ItemCode"]), row)
-        return [
-            self._record(code, list(rows.values()), alone)
-            for (alone, code), rows in sorted(groups.items(), key=lambda g: g[0][1])
-        ]
+                code = str(row.get(parent) or "").strip()
+                if code:
+                    groups.setdefault(code, {}).setdefault(str(row["ItemCode"]), row)
+                else:
+                    single.setdefault(str(row["ItemCode"]), row)
+        for code, row in single.items():
+            if code in groups:
+                groups[code].setdefault(code, row)
+        records = []
+        for code in sorted({*groups, *alone}):
+            if code not in groups:
+                records.append(self._record(code, [alone[code]], True))
+                continue
+            rows = list(groups[code].values())
+            template = groups[code].get(code)
+            if template is not None and not _yes(template.get("SalesItem"), True):
+                # a template only: withdrawn with its group when nothing else is left
+                rows = [r for r in rows if r is not template] or [template]
+            records.append(self._record(code, rows, False))
+        return records
 
     def _record(self, code: str, rows: list[Obj], alone: bool) -> Obj:
         """One product: its items as variants (active ones; all, withdrawn, when none is)."""
@@ -404,14 +515,14 @@ class SapB1Connector(Connector):
             "UpdateDate,UpdateTime"
         )
 
-        def read(start: dt.datetime | None) -> list[Obj]:
-            where = "CardType eq 'cCustomer'" + (f" and {since_filter(start)}" if start else "")
+        def read(where: str | None, pages: int) -> tuple[list[Obj], bool]:
+            where = "CardType eq 'cCustomer'" + (f" and {where}" if where else "")
             params = {"$select": select, "$filter": where, "$orderby": "CardCode"}
-            return self.api.read_all(
-                "BusinessPartners", "read customers", params, self.config.page_size
+            return self.api.read_pages(
+                "BusinessPartners", "read customers", params, self.config.page_size, pages
             )
 
-        rows, after = self._pull(cursor, read, lambda r: str(r.get("CardCode")))
+        rows, after = self._pull(cursor, read, "CardCode")
         tier_of = {number: tier for tier, number in reversed(self.config.price_lists.items())}
         records = []
         for row in rows:
@@ -532,34 +643,63 @@ class SapB1Connector(Connector):
         return str(found["DocEntry"])
 
     def fetch_fulfillments(self, cursor: str | None) -> Page:
-        """The orders whose delivery notes changed since `cursor`, each with its state:
-        complete once B1 closed the order (all delivered), cancelled if the order was,
-        open while partly delivered; the tracking number of its latest delivery."""
-        select = "DocEntry,TrackingNumber,Cancelled,UpdateDate,UpdateTime,DocumentLines"
+        """The orders whose delivery notes changed since `cursor`, and Stockyard's orders
+        B1 cancelled or closed since, each with its state: complete once B1 closed the
+        order (all delivered, or the rest will not be), cancelled if the order was, open
+        while partly delivered; the tracking number of its latest delivery. The first pull
+        (and each full one) reads those of the last `fulfillment_days` only."""
+        at = _parts(cursor)
+        floor = self._floor()
 
-        def read(start: dt.datetime | None) -> list[Obj]:
-            params = {"$select": select, "$orderby": "DocEntry"}
-            if start:
-                params["$filter"] = since_filter(start)
-            return self.api.read_all(
-                "DeliveryNotes", "read delivery notes", params, self.config.page_size
+        def read_notes(where: str | None, pages: int) -> tuple[list[Obj], bool]:
+            params = {"$select": _NOTE_FIELDS, "$orderby": "DocEntry"}
+            if where:
+                params["$filter"] = where
+            return self.api.read_pages(
+                "DeliveryNotes", "read delivery notes", params, self.config.page_size, pages
             )
 
-        notes, after = self._pull(cursor, read, lambda r: str(r.get("DocEntry")))
-        tracking: dict[int, str] = {}
-        for note in sorted(notes, key=lambda n: (stamp(n) or dt.datetime.min, n["DocEntry"])):
-            if _yes(note.get("Cancelled"), False):
-                continue
-            for entry in _base_orders(note.get("DocumentLines")):
-                tracking[entry] = str(note.get("TrackingNumber") or "") or tracking.get(entry, "")
+        def read_orders(where: str | None, pages: int) -> tuple[list[Obj], bool]:
+            ended = "(Cancelled eq 'tYES' or DocumentStatus eq 'bost_Close')"
+            params = {
+                "$select": "DocEntry,NumAtCard,Comments,Cancelled,DocumentStatus,"
+                "UpdateDate,UpdateTime",
+                "$filter": ended + (f" and {where}" if where else ""),
+                "$orderby": "DocEntry",
+            }
+            return self.api.read_pages(
+                "Orders", "read closed orders", params, self.config.page_size, pages
+            )
+
+        notes, notes_at = self._pull(at.get("notes"), read_notes, "DocEntry", floor)
+        ended, orders_at = self._pull(at.get("orders"), read_orders, "DocEntry", floor)
+        tracking = _tracking(notes)
+        # Orders closed or cancelled in B1, Stockyard's only (their Comments name it).
+        known = {
+            int(row["DocEntry"]): row
+            for row in ended
+            if isinstance(row.get("DocEntry"), int)
+            and "Stockyard order " in str(row.get("Comments") or "")
+        }
+        unknown = sorted(set(tracking) - set(known))
+        states = dict(self._orders_state(unknown))
+        states.update(known)
+        # A closed order's deliveries made before this pull: their tracking is kept.
+        closed = [
+            row
+            for e, row in known.items()
+            if e not in tracking and not _yes(row.get("Cancelled"), False)
+        ]
+        tracking.update(self._earlier_tracking(closed))
         records = []
-        for entry, row in self._orders_state(sorted(tracking)):
+        for entry in sorted(states):
+            row = states[entry]
             state = "open"
             if _yes(row.get("Cancelled"), False):
                 state = "cancelled"
             elif row.get("DocumentStatus") == "bost_Close":
                 state = "complete"
-            number = tracking[entry]
+            number = tracking.get(entry, "")
             records.append(
                 {
                     "remote_id": str(entry),
@@ -567,22 +707,87 @@ class SapB1Connector(Connector):
                     "tracking": {"number": number} if number else None,
                 }
             )
-        return Page(records, after.dump())
+        after = {"notes": notes_at.data(), "orders": orders_at.data()}
+        return Page(records, json.dumps(after))
+
+    def _earlier_tracking(self, orders: list[Obj]) -> dict[int, str]:
+        """The tracking of the latest delivery of each of `orders`: Copy To gives a
+        delivery note its order's NumAtCard, and its lines name the order (BaseEntry)."""
+        by_number: dict[str, set[int]] = {}
+        for row in orders:
+            if row.get("NumAtCard"):
+                by_number.setdefault(str(row["NumAtCard"]), set()).add(int(row["DocEntry"]))
+        numbers = sorted(by_number)
+        found: dict[int, str] = {}
+        for n in range(0, len(numbers), FILTER_CHUNK):
+            chunk = numbers[n : n + FILTER_CHUNK]
+            params = {
+                "$select": _NOTE_FIELDS,
+                "$filter": " or ".join(f"NumAtCard eq {literal(c)}" for c in chunk),
+                "$orderby": "DocEntry",
+            }
+            notes = self.api.read_all(
+                "DeliveryNotes", "read delivery notes", params, self.config.page_size
+            )
+            wanted = set().union(*(by_number[c] for c in chunk))
+            found.update({e: t for e, t in _tracking(notes).items() if e in wanted and t})
+        return found
 
     def _orders_state(self, entries: list[int]) -> Iterable[tuple[int, Obj]]:
         """Each order's DocumentStatus and Cancelled, FILTER_CHUNK orders a $batch
-        request; an order no longer there (404) is left out."""
+        request. An order a delivery note names is never gone in B1 (it cannot delete a
+        document copied on): a 404 is an error, not an order to leave out."""
         for n in range(0, len(entries), FILTER_CHUNK):
             chunk = entries[n : n + FILTER_CHUNK]
             paths = [f"Orders({e})?$select=DocEntry,DocumentStatus,Cancelled" for e in chunk]
             for entry, (status, body) in zip(
                 chunk, self.api.batch_get(paths, "read orders"), strict=True
             ):
-                if status == 404:
-                    continue
                 if status >= 400 or not isinstance(body, dict):
-                    raise PermanentError(f"sapb1: read order {entry}: HTTP {status} in $batch")
+                    said = ""
+                    if isinstance(body, dict):
+                        said = f": {self.api.quote(_said(body))}"
+                    raise PermanentError(
+                        f"sapb1: read order {entry}: HTTP {status} in $batch{said}"
+                    )
                 yield entry, body
+
+
+_NOTE_FIELDS = "DocEntry,TrackingNumber,Cancelled,UpdateDate,UpdateTime,DocumentLines"
+
+
+def _parts(cursor: str | None) -> dict[str, str | None]:
+    """A fulfilment cursor: the delivery notes' pull and the closed orders' pull."""
+    if not cursor:
+        return {}
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        raise PermanentError(f"sapb1: unreadable pull cursor {cursor[:100]!r}") from None
+    if not isinstance(data, dict):
+        raise PermanentError(f"sapb1: unreadable pull cursor {cursor[:100]!r}")
+    if "notes" not in data:  # a cursor from before the closed orders were read
+        return {"notes": cursor}
+    return {k: json.dumps(data[k]) if data.get(k) else None for k in ("notes", "orders")}
+
+
+def _tracking(notes: list[Obj]) -> dict[int, str]:
+    """Order (DocEntry) -> the tracking number of its latest delivery ("" if none)."""
+    tracking: dict[int, str] = {}
+    for note in sorted(notes, key=lambda n: (stamp(n) or dt.datetime.min, n["DocEntry"])):
+        if _yes(note.get("Cancelled"), False):
+            continue
+        for entry in _base_orders(note.get("DocumentLines")):
+            tracking[entry] = str(note.get("TrackingNumber") or "") or tracking.get(entry, "")
+    return tracking
+
+
+def _said(body: Obj) -> str:
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, dict):
+        message = message.get("value")
+    return str(message or "")
 
 
 def _base_orders(lines: Any) -> list[int]:
@@ -595,9 +800,27 @@ def _base_orders(lines: Any) -> list[int]:
     return found
 
 
+def _by_code(rows: list[Obj]) -> list[Obj]:
+    return sorted({str(r["ItemCode"]): r for r in rows}.values(), key=lambda r: str(r["ItemCode"]))
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 def _iso(value: dt.datetime | None) -> str:
     return value.isoformat() if value else ""
+
+
+def _recent(
+    seen: dict[str, list[str]], newest: dt.datetime | None, window: dt.timedelta
+) -> dict[str, list[str]]:
+    """The rows stamped inside the overlap window before `newest`: the only ones a pull
+    reads again. At most MOST_SEEN, the newest (one forgotten is delivered again)."""
+    if newest is None:
+        return {}
+    edge = _iso(newest - window)
+    kept = sorted(((v[0], k) for k, v in seen.items() if v[0] and v[0] >= edge), reverse=True)[
+        :MOST_SEEN
+    ]
+    return {k: seen[k] for _, k in kept}

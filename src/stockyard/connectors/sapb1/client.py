@@ -39,7 +39,10 @@ from stockyard.errors import PermanentError, TransientError
 API_PATH = "/b1s/v1"
 MAX_ANSWER = 16 * 1024 * 1024  # bytes: a page of 100 items with prices and stock is ~1 MiB
 MESSAGE = 300  # characters of what SAP says kept in an error
-MOST_PAGES = 2000  # pages followed for one list: far above any B1 database's items / 100
+# Pages followed for one lookup list (a price list's numbers, an order's deliveries): far
+# more than those ever have. The long lists (items, customers, delivery notes) are read
+# `pages_per_pull` pages a pull instead (read_pages), and go on at the next pull.
+MOST_PAGES = 2000
 COOKIES = ("B1SESSION", "ROUTEID")
 LOG_IN = "log in"
 Obj = dict[str, Any]
@@ -224,25 +227,34 @@ class SapB1Client:
     def read_all(
         self, path: str, what: str, params: Mapping[str, str], page_size: int
     ) -> list[Obj]:
-        """Every row of a collection: server-driven pages of up to `page_size` rows
-        (`Prefer: odata.maxpagesize`), following `odata.nextLink` until there is none. A
-        server that ignores the preference (its own default is 20 rows) still gives every
-        row: its nextLink is followed the same way."""
+        """Every row of a (short) collection, or a PermanentError past MOST_PAGES pages."""
+        rows, more = self.read_pages(path, what, params, page_size, MOST_PAGES)
+        if more:
+            raise PermanentError(f"sapb1: {what}: more than {MOST_PAGES} pages")
+        return rows
+
+    def read_pages(
+        self, path: str, what: str, params: Mapping[str, str], page_size: int, most: int
+    ) -> tuple[list[Obj], bool]:
+        """The rows of up to `most` pages of a collection, and whether there are more:
+        server-driven pages of up to `page_size` rows (`Prefer: odata.maxpagesize`),
+        following `odata.nextLink`. A server that ignores the preference (its own default
+        is 20 rows) still gives every row: its nextLink is followed the same way."""
         prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
         rows: list[Obj] = []
         target, query = path, dict(params)
         seen: set[str] = set()
-        for _ in range(MOST_PAGES):
+        for _ in range(most):
             answer = self.call("GET", target, what, params=query, headers=prefer)
             rows += rows_of(answer, what)
             link = answer.get("odata.nextLink") or answer.get("@odata.nextLink")
             if not link:
-                return rows
+                return rows, False
             if not isinstance(link, str) or link in seen:
                 raise PermanentError(f"sapb1: {what}: the Service Layer repeats a page")
             seen.add(link)
             target, query = self._next(link, what)
-        raise PermanentError(f"sapb1: {what}: more than {MOST_PAGES} pages")
+        return rows, True
 
     def _next(self, link: str, what: str) -> tuple[str, dict[str, str]]:
         """A nextLink as a path under the service root and its query. Relative (OData v3:
