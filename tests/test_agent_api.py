@@ -195,6 +195,75 @@ def test_a_lost_lease_is_refused_and_the_session_ends(env: ApiEnv) -> None:
     assert (again["id"], again["attempt"]) == (item, 2)
 
 
+def test_a_lost_claim_answer_is_handed_back_to_the_same_session(env: ApiEnv) -> None:
+    """The claim's answer never reached the agent (a timeout, a dropped connection): its
+    next claim with the same session hands the item back, at the same attempt, with its
+    call again, unless the agent says it is still working on it (`holding`)."""
+    item = add_order(env, env.a)
+    (lost,) = claim(env, session="s1")
+    (again,) = claim(env, session="s1")
+    assert again == lost
+    assert claim(env, session="s1", holding=[item]) == []
+    done = {"id": item, "attempt": again["attempt"], "outcome": "done", "result": "SO-9"}
+    answer = call(env, agent_of(env.a), "settle", {"session": "s1", "outcomes": [done]})
+    assert answer.json() == {"settled": [item], "refused": []}
+    assert env.service.store.order(env.a.id, env.a.order).source_code == "SO-9"
+    assert claim(env, session="s1") == []
+
+
+def test_a_lost_settle_answer_is_handed_back_and_settled_again(env: ApiEnv) -> None:
+    """The settle never arrived: the items stay this session's, and its next claim hands
+    them back (the agent's write step finds the order it wrote and answers its code)."""
+    first, second = add_order(env, env.a), add_order(env, env.a)
+    works = claim(env, session="s1", limit=5)
+    assert sorted(w["id"] for w in works) == [first, second]
+    again = claim(env, session="s1", limit=1)
+    assert [w["id"] for w in again] == [first]
+    outcomes = [
+        {"id": w["id"], "attempt": w["attempt"], "outcome": "done", "result": "SO-3"} for w in works
+    ]
+    answer = call(env, agent_of(env.a), "settle", {"session": "s1", "outcomes": outcomes})
+    assert answer.json() == {"settled": [first, second], "refused": []}
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        ("", "the agent's result is empty"),
+        ("   ", "the agent's result is empty"),
+        ("S" * 256, "the agent's result is 256 characters long (at most 255)"),
+    ],
+)
+def test_a_bad_result_fails_that_item_alone(env: ApiEnv, result: str, problem: str) -> None:
+    """One outcome Stockyard cannot store fails its item for good, naming the problem; the
+    others of the settle are recorded (a 422 would leave them all running)."""
+    first, second = add_order(env, env.a), add_order(env, env.a)
+    works = {w["id"]: w for w in claim(env, limit=5)}
+    outcomes = [
+        {"id": first, "attempt": works[first]["attempt"], "outcome": "done", "result": "SO-1"},
+        {"id": second, "attempt": works[second]["attempt"], "outcome": "done", "result": result},
+    ]
+    answer = call(env, agent_of(env.a), "settle", {"session": "s1", "outcomes": outcomes})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"settled": [first, second], "refused": []}
+    assert env.queue.get(env.a.id, first).status == "done"
+    failed = env.queue.get(env.a.id, second)
+    assert (failed.status, failed.error_kind) == ("failed", "permanent")
+    assert (failed.error or "").startswith(problem), failed.error
+
+
+def test_an_overlong_error_is_cut_not_refused(env: ApiEnv) -> None:
+    item = add_order(env, env.a)
+    (work,) = claim(env)
+    error = "ERP says: " + "x" * 30_000 + " the end"
+    failed = {"id": item, "attempt": work["attempt"], "outcome": "permanent", "error": error}
+    answer = call(env, agent_of(env.a), "settle", {"session": "s1", "outcomes": [failed]})
+    assert answer.json() == {"settled": [item], "refused": []}
+    kept = env.queue.get(env.a.id, item).error or ""
+    assert kept.startswith("ERP says: x") and kept.endswith("x the end")
+    assert len(kept) < 30_000
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -205,6 +274,9 @@ def test_a_lost_lease_is_refused_and_the_session_ends(env: ApiEnv) -> None:
         ("claim", {"session": "s", "wait": 26}),
         ("claim", {"session": "s", "wait": "soon"}),
         ("claim", {"session": "s", "extra": 1}),
+        ("claim", {"session": "s", "holding": 5}),
+        ("claim", {"session": "s", "holding": ["x"]}),
+        ("claim", {"session": "s", "holding": list(range(1, 1002))}),
         ("claim", {}),
         ("heartbeat", {}),
         ("settle", {"session": "s", "outcomes": []}),

@@ -78,13 +78,39 @@ def test_claim_remote_takes_only_that_connections_due_items(
     jobs = queue.claim_remote("agent:1:s", remote, 2)
     assert [j.id for j in jobs] == due[:2]
     assert {j.connection_id for j in jobs} == {remote}
-    rest = queue.claim_remote("agent:1:s", remote, 50)
+    rest = queue.claim_remote("agent:1:s", remote, 50, holding=due[:2])
     assert [j.id for j in rest] == due[2:]
-    assert queue.claim_remote("agent:1:s", remote, 50) == []
+    assert queue.claim_remote("agent:1:s", remote, 50, holding=due) == []
     statuses = _status(queue, client_id, [product, *later])
     assert statuses == {product: "queued", later[0]: "queued"}
     with pytest.raises(NotFound):
         queue.claim_remote("agent:2:s", local, 5)
+
+
+def test_a_claim_hands_back_first_what_the_session_holds(
+    queue: Queue, client_id: int, remote: int
+) -> None:
+    """A claim whose answer was lost (or whose settle was): the session claims again and
+    gets its items back, at the same attempt, before anything new; never reaped while it
+    keeps claiming, they would otherwise stay running for good."""
+    first, second, third = _orders(queue, client_id, remote, 3)
+    (lost,) = queue.claim_remote("agent:1:s", remote, 1)
+    assert lost.id == first
+    again = queue.claim_remote("agent:1:s", remote, 1)
+    assert [(j.id, j.attempt, j.payload) for j in again] == [(first, 1, lost.payload)]
+    both = queue.claim_remote("agent:1:s", remote, 2)
+    assert [(j.id, j.attempt) for j in both] == [(first, 1), (second, 1)]
+    # What the session says it is still working on is not handed back.
+    assert [j.id for j in queue.claim_remote("agent:1:s", remote, 5, holding=[first])] == [
+        second,
+        third,
+    ]
+    assert queue.claim_remote("agent:1:s", remote, 5, holding=[first, second, third]) == []
+    # Another session gets none of them.
+    assert queue.claim_remote("agent:1:other", remote, 5) == []
+    assert _status(queue, client_id, [first, second, third]) == dict.fromkeys(
+        [first, second, third], "running"
+    )
 
 
 def test_claim_remote_keeps_the_connections_limits(

@@ -272,6 +272,15 @@ INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at, remote)
 VALUES (:id, :hostname, 0, :now, :now, 1)
 ON CONFLICT (id) DO NOTHING
 
+-- name: running_under
+-- The items running under this remote worker, as jobs: a claim hands them back first (its
+-- session never learnt of them if the answer to a claim or a settle was lost).
+SELECT id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
+  parent_id, started_at, run_after
+FROM items
+WHERE status = 'running' AND worker_id = :worker_id
+LIMIT :limit
+
 -- name: held_jobs
 -- Those of these items that run under the worker, as jobs (a remote settle's outcomes
 -- name items by id).

@@ -98,12 +98,19 @@ class Queue:
     # ------------------------------------------------------------------ remote runners
 
     def claim_remote(
-        self, worker_id: str, connection_id: int, limit: int, host: str = "remote"
+        self,
+        worker_id: str,
+        connection_id: int,
+        limit: int,
+        host: str = "remote",
+        holding: Iterable[int] = (),
     ) -> list[Job]:
-        """Start up to `limit` due non-blocking items of a connection with a remote runner
-        under the remote worker `worker_id` (registered on its first claim, its lease
-        extended by each); engine.remote.SessionEnded once that worker was reaped."""
-        return self._remote.claim(worker_id, connection_id, limit, host)
+        """Up to `limit` items of a connection with a remote runner for the remote worker
+        `worker_id` (registered on its first claim, its lease extended by each): first
+        those it already runs but is not `holding` (the answer to a claim or a settle was
+        lost), then due non-blocking items started under it;
+        engine.remote.SessionEnded once that worker was reaped."""
+        return self._remote.claim(worker_id, connection_id, limit, host, holding)
 
     def heartbeat_remote(self, worker_id: str) -> None:
         """Extend a remote worker's lease; SessionEnded if it ended (or never claimed)."""

@@ -18,7 +18,7 @@ so that a session can never be an in-process worker's id) and checks who may use
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from stockyard.db import Cursor, Database
 from stockyard.engine.models import Job
@@ -58,11 +58,21 @@ class Remote:
             now=time.time(),
         )
 
-    def claim(self, worker_id: str, connection_id: int, limit: int, host: str) -> list[Job]:
-        """Start up to `limit` due non-blocking items of the connection under the remote
-        worker `worker_id` (registered on its first claim, heartbeat on each), within the
-        connection's limits; their jobs. SessionEnded if that worker was reaped or
-        stopped, NotFound if the connection has no remote runner."""
+    def claim(
+        self,
+        worker_id: str,
+        connection_id: int,
+        limit: int,
+        host: str,
+        holding: Iterable[int] = (),
+    ) -> list[Job]:
+        """Up to `limit` items for the remote worker `worker_id` (registered on its first
+        claim, heartbeat on each): first those already running under it but for the ones
+        it says it is `holding` (same attempt: the answer to its claim or its settle was
+        lost, and it would never learn of them again), then due non-blocking items of the
+        connection started under it, within the connection's limits; their jobs.
+        SessionEnded if that worker was reaped or stopped, NotFound if the connection has
+        no remote runner."""
         limit = min(limit, MAX_REMOTE_CLAIM)
         with self.db.write() as cur:
             self.db.lease_only()
@@ -73,11 +83,14 @@ class Remote:
                 raise NotFound(f"connection {connection_id} has no remote runner")
             if limit <= 0:
                 return []
+            handed = self._held_back(cur, worker_id, limit, holding)
+            if len(handed) >= limit:
+                return handed
             limiter = Limiter(self.sql, cur, now)
             limiter.admit([connection_id])
-            allowed = limiter.cap(connection_id, limit)
+            allowed = limiter.cap(connection_id, limit - len(handed))
             if allowed <= 0:
-                return []
+                return handed
             self.sql.execute(
                 cur,
                 "start_group_items",
@@ -90,7 +103,18 @@ class Remote:
             started = jobs(cur)
             limiter.spend(connection_id, len(started))
             limiter.flush()
-            return started
+            return handed + started
+
+    def _held_back(
+        self, cur: Cursor, worker_id: str, limit: int, holding: Iterable[int]
+    ) -> list[Job]:
+        """Up to `limit` of the items running under the worker but those it is holding,
+        oldest first. At most len(holding) of the rows read are left out, so reading that
+        many more than `limit` finds every one there is to hand back."""
+        keep = {int(i) for i in holding}
+        self.sql.execute(cur, "running_under", worker_id=worker_id, limit=limit + len(keep))
+        held = sorted((j for j in jobs(cur) if j.id not in keep), key=lambda j: j.id)
+        return held[:limit]
 
     def heartbeat(self, worker_id: str) -> None:
         """Extend the remote worker's lease; SessionEnded if it was reaped or stopped, or

@@ -41,6 +41,7 @@ REFUSED = (
 SESSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_ITEMS = 50  # per claim and per settle
 MAX_WAIT = 25.0  # seconds a claim may wait for work
+MAX_RESULT = 255  # characters of a call's result (an ERP order code) the flow keeps
 # How often a waiting claim looks for work another process queued (work queued in this
 # process wakes it at once).
 CLAIM_POLL = 1.0
@@ -122,14 +123,25 @@ class AgentService(ServiceBase):
     def agent_hello(self, conn: Connection) -> dict[str, Any]:
         return {"connection": conn.id, "description": conn.description}
 
-    async def agent_claim(self, conn: Connection, session: str, limit: int, wait: float) -> Claimed:
+    async def agent_claim(
+        self,
+        conn: Connection,
+        session: str,
+        limit: int,
+        wait: float,
+        holding: Sequence[int] = (),
+    ) -> Claimed:
         """Up to `limit` items of the connection's, waiting up to `wait` seconds for some;
-        returns as soon as any is claimed. SessionEnded (409) once the session was reaped."""
+        returns as soon as any is claimed. The items the session already holds come first
+        (the answer to a claim or a settle was lost: it would never learn of them again),
+        but for those it is `holding` (still working on them). SessionEnded (409) once the
+        session was reaped."""
         import anyio
 
         worker_id = _worker(conn, session)
         limit = _bounded(limit, 1, MAX_ITEMS, "limit")
         wait = _bounded(wait, 0, MAX_WAIT, "wait")
+        holding = _item_ids(holding)
         deadline = time.monotonic() + wait
         lease = lease_seconds()
         woken = asyncio.Event()
@@ -138,7 +150,7 @@ class AgentService(ServiceBase):
             while True:
                 woken.clear()
                 claimed, work = await anyio.to_thread.run_sync(
-                    self._claim_once, conn, worker_id, limit
+                    self._claim_once, conn, worker_id, limit, holding
                 )
                 left = deadline - time.monotonic()
                 if work or left <= 0:
@@ -159,14 +171,19 @@ class AgentService(ServiceBase):
     ) -> Settled:
         """Record what the agent did with the items it holds. An outcome for an item this
         session does not hold (now, at that attempt) is refused, whatever the reason."""
-        from stockyard.connectors.base import redact
+        from stockyard.connectors.base import REDACTED
         from stockyard.engine import Outcome
 
+        # Only what is wrong with the request as a whole is refused (422): an outcome
+        # Stockyard cannot record fails its own item, or the others would stay running.
         if not 1 <= len(outcomes) <= MAX_ITEMS:
             raise InvalidInput(f"outcomes: give 1 to {MAX_ITEMS}")
         ids = [o.id for o in outcomes]
         if len(set(ids)) != len(ids):
             raise InvalidInput("outcomes: each item at most once")
+        for o in outcomes:
+            if o.outcome == "done" and o.result is None:
+                raise InvalidInput(f"outcome of item {o.id}: done needs a result")
         worker_id = _worker(conn, session)
         held = {j.id: j for j in self.queue.held(worker_id, ids)}
         hidden = self._hidden(conn) if any(o.error for o in outcomes) else []
@@ -176,13 +193,19 @@ class AgentService(ServiceBase):
             if job is None or not _ours(conn, job) or job.attempt != o.attempt:
                 continue
             if o.outcome == "done":
-                if o.result is None:
-                    raise InvalidInput(f"outcome of item {o.id}: done needs a result")
-                recorded.append(self._replay(conn, job, o.result))
+                problem = _bad_result(o.result)
+                if problem:  # this item's alone: the batch's others are recorded
+                    recorded.append(Outcome(job, "permanent", time.time(), problem))
+                else:
+                    recorded.append(self._replay(conn, job, str(o.result)))
             else:
                 # Kept on the item, which every member of the client reads: an ERP's
                 # message echoing the agent's credential must not show it.
-                error = redact(o.error or f"{o.outcome} failure reported by the agent", hidden)
+                # The whole text first (a cut could split a secret), then the engine cuts
+                # it as every item error, keeping its start and its end.
+                error = o.error or f"{o.outcome} failure reported by the agent"
+                for value in hidden:
+                    error = error.replace(value, REDACTED)
                 recorded.append(Outcome(job, o.outcome, time.time(), error, o.retry_after))
         accepted = set(self.queue.settle_items(worker_id, recorded)) if recorded else set()
         return Settled([i for i in ids if i in accepted], [i for i in ids if i not in accepted])
@@ -196,12 +219,17 @@ class AgentService(ServiceBase):
         opened = self._secrets_of(conn)
         return secret_values(opened, frozenset(opened))
 
-    def _claim_once(self, conn: Connection, worker_id: str, limit: int) -> tuple[int, list[Work]]:
-        """Claim, run each item's flow up to its remote call; settle at once those that
-        finish (or fail) without one. How many were claimed, and the work for the agent."""
+    def _claim_once(
+        self, conn: Connection, worker_id: str, limit: int, holding: Sequence[int] = ()
+    ) -> tuple[int, list[Work]]:
+        """Claim, run each item's flow up to its remote call (an item handed back too: its
+        call is made again, as for a fresh claim); settle at once those that finish (or
+        fail) without one. How many were claimed, and the work for the agent."""
         from stockyard.connectors.agent import RemoteCall
 
-        jobs = self.queue.claim_remote(worker_id, conn.id, limit, host=f"agent {conn.id}")
+        jobs = self.queue.claim_remote(
+            worker_id, conn.id, limit, host=f"agent {conn.id}", holding=holding
+        )
         work: list[Work] = []
         finished: list[Outcome] = []
         for job in jobs:
@@ -265,6 +293,31 @@ def _worker(conn: Connection, session: str) -> str:
     if not isinstance(session, str) or not SESSION.match(session):
         raise InvalidInput("session: 1 to 64 of A-Z a-z 0-9 _ . -")
     return f"agent:{conn.id}:{session}"
+
+
+def _bad_result(result: object) -> str | None:
+    """What is wrong with an agent's result, which the flow stores (an ERP order code):
+    None when it is 1 to MAX_RESULT characters of text a database keeps."""
+    from stockyard.engine.claims import clean
+
+    if not isinstance(result, str) or not result.strip():
+        return "the agent's result is empty: the call ran but answered nothing to keep"
+    if len(result) > MAX_RESULT:
+        return (
+            f"the agent's result is {len(result)} characters long (at most {MAX_RESULT}):"
+            f" {result[:80]!r}..."
+        )
+    if not clean(result):
+        return "the agent's result holds NUL or a lone surrogate, which cannot be stored"
+    return None
+
+
+def _item_ids(ids: Sequence[int]) -> list[int]:
+    if isinstance(ids, str | bytes) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in ids
+    ):
+        raise InvalidInput("holding: item ids")
+    return list(ids)
 
 
 def _ours(conn: Connection, job: Job) -> bool:

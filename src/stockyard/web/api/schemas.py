@@ -480,6 +480,16 @@ class AgentClaim(In):
     wait: Annotated[
         float, Field(ge=0, le=25, description="seconds to wait for work (long poll)")
     ] = 0.0
+    holding: Annotated[
+        list[ItemId],
+        Field(
+            max_length=1000,
+            description=(
+                "items of this session the agent is still working on: not handed back"
+                " (every other item the session holds is, first)"
+            ),
+        ),
+    ] = []
 
 
 class AgentWork(Out):
@@ -509,14 +519,19 @@ class AgentDone(In):
     id: Annotated[int, Field(ge=1)]
     attempt: Annotated[int, Field(ge=1)]
     outcome: Literal["done"]
-    result: Annotated[str, Field(min_length=1, max_length=255, description="e.g. the ERP code")]
+    result: str = Field(
+        description=(
+            "the call's answer, e.g. the ERP code: 1 to 255 characters of text (another"
+            " fails that item for good, naming the problem)"
+        )
+    )
 
 
 class AgentFailed(In):
     id: Annotated[int, Field(ge=1)]
     attempt: Annotated[int, Field(ge=1)]
     outcome: Literal["transient", "permanent"]
-    error: Annotated[str, Field(max_length=20_000)]
+    error: str = Field(description="what went wrong; kept cut to the item's error size")
     retry_after: Annotated[float | None, Field(ge=0, le=86_400)] = None
 
 

@@ -52,9 +52,13 @@ async def hello(body: s.AgentHello, agent: Agent, service: Service) -> s.AgentHe
 @router.post("/claim", response_model=s.AgentClaimed)
 async def claim(body: s.AgentClaim, agent: Agent, service: Service) -> s.AgentClaimed:
     """Up to `limit` of the connection's items for this session, each with the call to
-    run; waits up to `wait` seconds for work and answers as soon as there is some (none:
-    an empty list). 409 once the session ended (reaped): start a new one."""
-    claimed = await service.agent_claim(agent, body.session, body.limit, body.wait)
+    run: first those the session already holds but for the ones it is `holding` (the
+    answer to a claim or a settle was lost), then new ones; waits up to `wait` seconds
+    for work and answers as soon as there is some (none: an empty list). 409 once the
+    session ended (reaped): start a new one."""
+    claimed = await service.agent_claim(
+        agent, body.session, body.limit, body.wait, holding=body.holding
+    )
     return s.AgentClaimed.model_validate(claimed)
 
 
