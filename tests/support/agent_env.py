@@ -134,7 +134,7 @@ def profile_text(cursor: bool = False) -> str:
         return PROFILE.format(cursor_column="", cursor_where="", cursor_key="")
     return PROFILE.format(
         cursor_column=", i.Modified AS changed",
-        cursor_where="WHERE :cursor IS NULL OR i.Modified > :cursor",
+        cursor_where="WHERE :cursor IS NULL OR i.Modified >= :cursor",
         cursor_key='cursor = "changed"',
     )
 

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -60,6 +60,12 @@ class ErpSection(_Section):
     url: str | None = None
     url_env: str | None = None
     folder: Path | None = None  # a CSV-export profile's folder
+    # The isolation level a poll reads in (one transaction for all its pages), e.g.
+    # "SNAPSHOT" on SQL Server once ALLOW_SNAPSHOT_ISOLATION is on; PostgreSQL defaults to
+    # REPEATABLE READ, others to the driver's default.
+    read_isolation: (
+        Literal["SNAPSHOT", "REPEATABLE READ", "SERIALIZABLE", "READ COMMITTED"] | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ErpSection:

@@ -8,6 +8,8 @@ look like an empty catalog).
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,13 @@ class FolderSource:
 
     def close(self) -> None:
         pass
+
+    def uses_cursor(self, section: str) -> bool:
+        return False
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        yield  # files are read whole, one at a time
 
     def rows(self, section: str, cursor: Any = None) -> list[dict[str, Any]]:
         name: str | None = getattr(self.files, section)

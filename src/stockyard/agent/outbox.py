@@ -13,7 +13,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,13 @@ class Change:
     records: Mapping[str, Sequence[Any]]  # topic -> records
     hashes: Mapping[str, Mapping[str, str]]  # topic -> key -> digest
     cursors: Mapping[str, str]  # section -> stored cursor value
+    bodies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # topic -> key -> JSON
+    withdrawn: Mapping[str, Sequence[str]] = field(default_factory=dict)  # topic -> keys gone
 
     def empty(self) -> bool:
-        return not any(self.records.values()) and not self.cursors
+        return (
+            not any(self.records.values()) and not self.cursors and not any(self.withdrawn.values())
+        )
 
 
 def _json(value: Any) -> bytes:
@@ -110,6 +114,8 @@ class State:
             self.conn.execute("PRAGMA synchronous=FULL")
             for name in _SCHEMA:
                 self.conn.execute(_Q[name])
+            if "body" not in {r[0] for r in self.conn.execute(_Q["hash_columns"])}:
+                self.conn.execute(_Q["add_hash_body"])
         except sqlite3.Error as exc:
             raise AgentError(f"[agent] state {path}: {exc}") from None
         self.path = path
@@ -125,6 +131,11 @@ class State:
 
     def hashes(self, topic: str) -> dict[str, str]:
         return dict(self.conn.execute(_Q["all_hashes"], {"topic": topic}).fetchall())
+
+    def last_body(self, topic: str, key: str) -> dict[str, Any] | None:
+        """The record as it was last queued, if kept."""
+        body = self._one("hash_body", topic=topic, key=key)
+        return None if body is None else dict(json.loads(body))
 
     def cursor(self, section: str) -> str | None:
         value: str | None = self._one("cursor_of", section=section)
@@ -156,10 +167,16 @@ class State:
                     seq += 1
                     queued += 1
             for topic, digests in change.hashes.items():
+                bodies = change.bodies.get(topic, {})
                 self.conn.executemany(
                     _Q["set_hash"],
-                    [{"topic": topic, "key": k, "digest": d} for k, d in digests.items()],
+                    [
+                        {"topic": topic, "key": k, "digest": d, "body": bodies.get(k)}
+                        for k, d in digests.items()
+                    ],
                 )
+            for topic, keys in change.withdrawn.items():
+                self.conn.executemany(_Q["forget_hash"], [{"topic": topic, "key": k} for k in keys])
             for section, value in change.cursors.items():
                 self.conn.execute(_Q["set_cursor"], {"section": section, "value": value})
             self.conn.execute("COMMIT")

@@ -8,6 +8,7 @@ the cursor column, if any, comes back as `changed`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -22,6 +23,14 @@ SECTIONS = ("products", "prices", "stock", "customers")
 
 class Source(Protocol):
     def rows(self, section: str, cursor: Any) -> list[dict[str, Any]]: ...
+
+    def uses_cursor(self, section: str) -> bool:
+        """Whether the section's rows depend on :cursor."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """The reads inside see the source as it was when the first one began."""
+        ...
 
     def close(self) -> None: ...
 
@@ -54,17 +63,76 @@ def db_error(exc: SQLAlchemyError) -> str:
 
 
 class SqlSource:
-    def __init__(self, url: str, profile: Profile, settings: Mapping[str, Any]) -> None:
+    """A poll's reads go through one connection in one read transaction (`snapshot`), so
+    paging with LIMIT/OFFSET sees one state of the tables: a row inserted, deleted or
+    moved between two pages would otherwise shift the rows and one would be skipped or
+    read twice. SQLite: one transaction (in WAL mode readers do not block the ERP's
+    writers); PostgreSQL: REPEATABLE READ; others: `[erp] read_isolation` (SQL Server:
+    "SNAPSHOT" once the database allows it), else the driver's default (READ COMMITTED:
+    there, prefer keyset paging, docs/agent-profiles.md)."""
+
+    def __init__(
+        self,
+        url: str,
+        profile: Profile,
+        settings: Mapping[str, Any],
+        isolation: str | None = None,
+    ) -> None:
         self.profile = profile
         self.settings = dict(settings)
         self.engine = engine(url)
+        self.isolation = isolation
+        self._conn: sa.Connection | None = None
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def uses_cursor(self, section: str) -> bool:
+        spec = self.section(section)
+        return spec is not None and "cursor" in sa.text(spec.query).compile().params
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        if self._conn is not None:  # already inside one
+            yield
+            return
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise AgentError(f"cannot reach the ERP database: {db_error(exc)}") from None
+        try:
+            level = self.isolation or (
+                "REPEATABLE READ" if self.engine.dialect.name == "postgresql" else None
+            )
+            if level is not None:
+                conn.execution_options(isolation_level=level)
+            if self.engine.dialect.name == "sqlite":
+                # pysqlite starts no transaction before a SELECT: start one, or each page
+                # would see the table as it is then.
+                conn.exec_driver_sql("BEGIN")
+            self._conn = conn
+            yield
+        except SQLAlchemyError as exc:
+            raise AgentError(f"reading the ERP: {db_error(exc)}") from None
+        finally:
+            self._conn = None
+            try:
+                conn.rollback()  # read only: nothing to keep
+            finally:
+                conn.close()
+
     def section(self, section: str) -> Reading | Extra | None:
         found: Reading | Extra | None = getattr(self.profile, section)
         return found
+
+    @contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
+        """The snapshot's connection, or one for this read alone."""
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with self.engine.connect() as conn:
+                yield conn
 
     def rows(self, section: str, cursor: Any) -> list[dict[str, Any]]:
         spec = self.section(section)
@@ -87,7 +155,7 @@ class SqlSource:
         offset = 0
         mapping: dict[str, str] | None = None
         try:
-            with self.engine.connect() as conn:
+            with self._connection() as conn:
                 while True:
                     page = {**params, "limit": spec.page_size, "offset": offset}
                     result = conn.execute(statement, {k: v for k, v in page.items() if k in wanted})

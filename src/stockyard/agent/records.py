@@ -257,19 +257,38 @@ def digest(record: BaseModel) -> str:
 # ------------------------------------------------------------------------------ cursors
 
 
-def dump_cursor(value: Any) -> str:
-    """A cursor value as stored between polls, its type kept (a rowversion is bytes)."""
+def dump_cursor(value: Any, seen: Iterable[str] = ()) -> str:
+    """A cursor value as stored between polls, its type kept (a rowversion is bytes), with
+    the digests of the rows already read at exactly that value (`seen`): the queries
+    compare with `>=`, so those come back and are not news."""
+    data: dict[str, Any]
     if isinstance(value, bytes):
-        return json.dumps({"bytes": value.hex()})
-    if isinstance(value, dt.datetime):
-        return json.dumps({"datetime": value.isoformat()})
-    if isinstance(value, dt.date):
-        return json.dumps({"date": value.isoformat()})
-    if isinstance(value, Decimal):
-        return json.dumps({"decimal": str(value)})
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        data = {"bytes": value.hex()}
+    elif isinstance(value, dt.datetime):
+        data = {"datetime": value.isoformat()}
+    elif isinstance(value, dt.date):
+        data = {"date": value.isoformat()}
+    elif isinstance(value, Decimal):
+        data = {"decimal": str(value)}
+    elif isinstance(value, bool) or not isinstance(value, int | float | str):
         raise AgentError(f"cannot keep a cursor value of type {type(value).__name__}")
-    return json.dumps({"value": value})
+    else:
+        data = {"value": value}
+    seen = sorted(set(seen))
+    if seen:
+        data["seen"] = seen
+    return json.dumps(data)
+
+
+def load_seen(stored: str | None) -> set[str]:
+    """The digests of the rows read at exactly the stored cursor value."""
+    return set(json.loads(stored).get("seen", [])) if stored is not None else set()
+
+
+def row_digest(section: str, row: Row) -> str:
+    """A short digest of one row as a query returned it (its cursor value included)."""
+    body = json.dumps([section, sorted(row.items())], default=str, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
 
 
 def load_cursor(stored: str | None) -> Any:

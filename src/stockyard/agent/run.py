@@ -133,7 +133,7 @@ class Agent:
                 f"{self.config.source}: [erp] url (or url_env): profile {profile.name} reads"
                 " a database: give its SQLAlchemy URL"
             )
-        return SqlSource(url, profile, self.settings)
+        return SqlSource(url, profile, self.settings, erp.read_isolation)
 
     def _writer(self) -> Writer:
         orders = self.profile.orders

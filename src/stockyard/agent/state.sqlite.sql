@@ -19,13 +19,23 @@ CREATE TABLE IF NOT EXISTS outbox (
 )
 
 -- name: create_hashes
--- The content hash of each record last put in the outbox.
+-- The content hash of each record last put in the outbox, and its body (JSON): a record
+-- that vanishes from the ERP is withdrawn as it was last pushed, with active = false.
 CREATE TABLE IF NOT EXISTS hashes (
     topic TEXT NOT NULL,
     key TEXT NOT NULL,
     digest TEXT NOT NULL,
+    body TEXT,
     PRIMARY KEY (topic, key)
 )
+
+-- name: hash_columns
+-- The hashes table's columns (a state database from before `body` gets it added).
+SELECT name FROM pragma_table_info('hashes')
+
+-- name: add_hash_body
+-- The column `body` for a state database from before it.
+ALTER TABLE hashes ADD COLUMN body TEXT
 
 -- name: create_cursors
 -- The greatest change marker read per section, stored with the batch it read.
@@ -86,9 +96,17 @@ SELECT count(*) FROM dead
 SELECT key, digest FROM hashes WHERE topic = :topic
 
 -- name: set_hash
--- A record's new hash.
-INSERT INTO hashes (topic, key, digest) VALUES (:topic, :key, :digest)
-ON CONFLICT (topic, key) DO UPDATE SET digest = excluded.digest
+-- A record's new hash and body.
+INSERT INTO hashes (topic, key, digest, body) VALUES (:topic, :key, :digest, :body)
+ON CONFLICT (topic, key) DO UPDATE SET digest = excluded.digest, body = excluded.body
+
+-- name: hash_body
+-- The body a record was last pushed with (NULL from a state database before bodies).
+SELECT body FROM hashes WHERE topic = :topic AND key = :key
+
+-- name: forget_hash
+-- A record withdrawn: pushed again in full if it comes back.
+DELETE FROM hashes WHERE topic = :topic AND key = :key
 
 -- name: cursor_of
 -- A section's cursor.
