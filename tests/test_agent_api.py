@@ -264,6 +264,29 @@ def test_an_overlong_error_is_cut_not_refused(env: ApiEnv) -> None:
     assert len(kept) < 30_000
 
 
+def test_a_disabled_agent_connection_hands_out_nothing(env: ApiEnv) -> None:
+    """Disabling is the operator's stop: the agent's claims and heartbeats are refused (its
+    session's items are released by the reaper), but what the ERP already did is still
+    recorded."""
+    agent = agent_of(env.a)
+    held = add_order(env, env.a)
+    (work,) = claim(env)
+    env.service.set_connection_enabled(env.root, env.a.id, agent, False)
+    waiting = add_order(env, env.a)
+    for path, session in (("claim", "s1"), ("claim", "s2"), ("heartbeat", "s1")):
+        answer = call(env, agent, path, {"session": session})
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["detail"] == f"connection {agent} is disabled"
+    assert env.queue.get(env.a.id, waiting).status == "queued"
+    done = {"id": held, "attempt": work["attempt"], "outcome": "done", "result": "SO-5"}
+    answer = call(env, agent, "settle", {"session": "s1", "outcomes": [done]})
+    assert answer.json() == {"settled": [held], "refused": []}
+    assert env.service.store.order(env.a.id, env.a.order).source_code == "SO-5"
+    env.service.set_connection_enabled(env.root, env.a.id, agent, True)
+    env.service.store.update_order(env.a.order, source_code=None, state="new")
+    assert [w["id"] for w in claim(env, session="s2")] == [waiting]
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

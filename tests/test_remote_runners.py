@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from stockyard.engine import ItemFilter, Limits, Outcome, Queue, Request
 from stockyard.engine.remote import SessionEnded
-from stockyard.errors import NotFound
+from stockyard.errors import Conflict, NotFound
 from stockyard.tenancy import Tenancy
 
 
@@ -111,6 +111,16 @@ def test_a_claim_hands_back_first_what_the_session_holds(
     assert _status(queue, client_id, [first, second, third]) == dict.fromkeys(
         [first, second, third], "running"
     )
+
+
+def test_a_disabled_connection_hands_out_nothing(queue: Queue, client_id: int, remote: int) -> None:
+    (item,) = _orders(queue, client_id, remote, 1)
+    Tenancy(queue.db).set_connection_status(client_id, remote, "disabled")
+    with pytest.raises(Conflict, match=f"connection {remote} is disabled"):
+        queue.claim_remote("agent:1:s", remote, 5)
+    assert queue.get(client_id, item).status == "queued"
+    Tenancy(queue.db).set_connection_status(client_id, remote, "active")
+    assert [j.id for j in queue.claim_remote("agent:1:s", remote, 5)] == [item]
 
 
 def test_claim_remote_keeps_the_connections_limits(

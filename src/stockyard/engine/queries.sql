@@ -258,8 +258,11 @@ INSERT INTO remote_runners (connection_id, client_id, created_at)
 VALUES (:connection_id, :client_id, :now)
 
 -- name: remote_runner
--- The client of a connection with a remote runner.
-SELECT client_id FROM remote_runners WHERE connection_id = :connection_id
+-- The client of a connection with a remote runner, and whether the connection is disabled
+-- (the operator's stop: its runner is handed nothing).
+SELECT r.client_id, CASE WHEN c.status = 'disabled' THEN 1 ELSE 0 END
+FROM remote_runners r JOIN connections c ON c.id = r.connection_id
+WHERE r.connection_id = :connection_id
 
 -- name: remote_worker
 -- A worker's row, locked (as worker_alive): whether it was stopped, and whether remote.

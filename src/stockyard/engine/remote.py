@@ -42,6 +42,14 @@ class SessionEnded(Conflict):
         super().__init__(SESSION_ENDED)
 
 
+class RunnerDisabled(Conflict):
+    """The connection was disabled (the operator's stop): its remote runner is handed
+    nothing until it is enabled again."""
+
+    def __init__(self, connection_id: int) -> None:
+        super().__init__(f"connection {connection_id} is disabled")
+
+
 class Remote:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -72,7 +80,7 @@ class Remote:
         lost, and it would never learn of them again), then due non-blocking items of the
         connection started under it, within the connection's limits; their jobs.
         SessionEnded if that worker was reaped or stopped, NotFound if the connection has
-        no remote runner."""
+        no remote runner, RunnerDisabled if the connection is disabled."""
         limit = min(limit, MAX_REMOTE_CLAIM)
         with self.db.write() as cur:
             self.db.lease_only()
@@ -81,6 +89,8 @@ class Remote:
             row = self.sql.one(cur, "remote_runner", connection_id=connection_id)
             if row is None:
                 raise NotFound(f"connection {connection_id} has no remote runner")
+            if row[1]:  # raised inside the transaction: the lease is not extended either
+                raise RunnerDisabled(connection_id)
             if limit <= 0:
                 return []
             handed = self._held_back(cur, worker_id, limit, holding)

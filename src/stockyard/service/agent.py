@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from stockyard.errors import InvalidInput, NotFound, Unauthenticated
+from stockyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockyard.service.base import ServiceBase
 
 if TYPE_CHECKING:
@@ -142,6 +142,9 @@ class AgentService(ServiceBase):
         limit = _bounded(limit, 1, MAX_ITEMS, "limit")
         wait = _bounded(wait, 0, MAX_WAIT, "wait")
         holding = _item_ids(holding)
+        # Disabled: refused at once; disabled while this waits: the engine's claim refuses
+        # it (engine.remote.RunnerDisabled, the same 409).
+        _enabled(conn)
         deadline = time.monotonic() + wait
         lease = lease_seconds()
         woken = asyncio.Event()
@@ -163,14 +166,21 @@ class AgentService(ServiceBase):
             unsubscribe()
 
     def agent_heartbeat(self, conn: Connection, session: str) -> None:
-        """Extend the session's lease; SessionEnded (409) once it was reaped."""
-        self.queue.heartbeat_remote(_worker(conn, session))
+        """Extend the session's lease; SessionEnded (409) once it was reaped, Conflict (409)
+        while the connection is disabled (its items are released as the lease runs out)."""
+        worker_id = _worker(conn, session)
+        _enabled(conn)
+        self.queue.heartbeat_remote(worker_id)
 
     def agent_settle(
         self, conn: Connection, session: str, outcomes: Sequence[AgentOutcome]
     ) -> Settled:
         """Record what the agent did with the items it holds. An outcome for an item this
-        session does not hold (now, at that attempt) is refused, whatever the reason."""
+        session does not hold (now, at that attempt) is refused, whatever the reason.
+
+        Allowed while the connection is disabled: it records what the ERP already did (an
+        order written there stays written; refusing its code would have the order written
+        again once the connection is enabled)."""
         from stockyard.connectors.base import REDACTED
         from stockyard.engine import Outcome
 
@@ -293,6 +303,14 @@ def _worker(conn: Connection, session: str) -> str:
     if not isinstance(session, str) or not SESSION.match(session):
         raise InvalidInput("session: 1 to 64 of A-Z a-z 0-9 _ . -")
     return f"agent:{conn.id}:{session}"
+
+
+def _enabled(conn: Connection) -> None:
+    """Disabling a connection is the operator's stop: its agent is handed no more work."""
+    from stockyard.service.base import DISABLED
+
+    if conn.status == DISABLED:
+        raise Conflict(f"connection {conn.id} is disabled")
 
 
 def _bad_result(result: object) -> str | None:
