@@ -41,6 +41,10 @@ def test_a_good_config_reads_with_paths_from_its_folder(
     assert loaded.stockyard.url == "https://stockyard.example.com"
     assert loaded.agent.state == tmp_path / "state.db"
     assert loaded.agent.poll_seconds == 60
+    assert loaded.erp.read_isolation is None
+    snapshot = GOOD.replace("[erp]", '[erp]\nread_isolation = "SNAPSHOT"')
+    assert load_config(config(tmp_path, snapshot)).erp.read_isolation == "SNAPSHOT"
+    loaded = load_config(config(tmp_path, GOOD))
     assert loaded.profile.settings == {"price_list": "Trade"}
     with pytest.raises(AgentError, match="AGENT_SECRET is not set"):
         loaded.secret()
@@ -61,6 +65,7 @@ def test_a_good_config_reads_with_paths_from_its_folder(
         (("[agent]", "[agent]\npoll = 5"), r"\[agent\] poll: unknown key"),
         (('profile = "generic"', 'profile = "generic"\nfolder = "x"'), "only one of url"),
         (("[erp]", "[erp]\nurl_env = 'X'"), "only one of url, url_env and folder"),
+        (("[erp]", "[erp]\nread_isolation = 'SNAPSHOTS'"), r"\[erp\] read_isolation: "),
     ],
 )  # fmt: skip
 def test_bad_configs_are_refused_naming_the_key(

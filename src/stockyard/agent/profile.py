@@ -30,8 +30,9 @@ class Reading(_Section):
 
     query: SQL
     # The column holding a monotonic change marker (a timestamp, a rowversion): the query
-    # gets the greatest value seen as :cursor (NULL the first time) and reads only newer
-    # rows. Without one, every row is read each poll and compared by hash.
+    # gets the greatest value seen as :cursor (NULL the first time) and returns the rows
+    # changed since (`>=`); only when some are new is the section read whole (:cursor
+    # NULL) and compared by hash (changes.py). Without one, every poll reads it whole.
     cursor: str | None = None
     # Rows per page, when the query uses :limit and :offset.
     page_size: Annotated[int, Field(ge=1, le=100_000)] = 500
