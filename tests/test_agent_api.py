@@ -360,6 +360,37 @@ def test_every_refusal_is_the_same_401(env: ApiEnv) -> None:
     assert "webhook_secret" in answers["unsigned"][1]
 
 
+def test_a_signed_request_is_taken_once_on_any_route(env: ApiEnv) -> None:
+    """The signature covers the message id, its time and the body, not the route: a
+    captured heartbeat {"session": ...} is a valid claim body. Each message id is taken
+    once per connection, so neither it nor any other request can be replayed."""
+    refused = call(env, agent_of(env.a), "claim", {"session": "s1"}, secret=None).json()
+    base = f"/v1/agent/{agent_of(env.a)}"
+
+    def signed(body: dict[str, Any], message_id: str) -> tuple[bytes, dict[str, str]]:
+        raw = json.dumps(body).encode()
+        return raw, {"content-type": "application/json", **sign(SECRET_A, message_id, raw)}
+
+    raw, claim_headers = signed({"session": "s1"}, "msg_claim")
+    assert env.http.post(f"{base}/claim", content=raw, headers=claim_headers).status_code == 200
+    raw, beat = signed({"session": "s1"}, "msg_beat")
+    assert env.http.post(f"{base}/heartbeat", content=raw, headers=beat).status_code == 200
+    item = add_order(env, env.a)
+    for path, headers in (("claim", beat), ("claim", claim_headers), ("heartbeat", beat)):
+        again = env.http.post(f"{base}/{path}", content=raw, headers=headers)
+        assert (again.status_code, again.json()["detail"]) == (401, refused["detail"])
+    assert env.queue.get(env.a.id, item).status == "queued"
+    hello, hello_headers = signed({}, "msg_hello")
+    assert env.http.post(f"{base}/hello", content=hello, headers=hello_headers).status_code == 200
+    replayed = env.http.post(f"{base}/hello", content=hello, headers=hello_headers)
+    assert replayed.status_code == 401
+    # Another connection's message ids are its own.
+    raw = json.dumps({"session": "s1"}).encode()
+    theirs = {"content-type": "application/json", **sign(SECRET_B, "msg_claim", raw)}
+    other = env.http.post(f"/v1/agent/{agent_of(env.b)}/claim", content=raw, headers=theirs)
+    assert other.status_code == 200, other.text
+
+
 def test_a_credential_reaches_only_its_own_connection(env: ApiEnv) -> None:
     theirs = add_order(env, env.b)
     got = call(env, agent_of(env.b), "claim", {"session": "b1"}, secret=SECRET_B)

@@ -238,8 +238,11 @@ _BOTH = {
         "items_running_connection",
     },
     "next due": {"lanes_ready", "items_fair_ready"},
-    # An agent's claim: its connection's due items, from items_fair_ready's range alone.
-    "remote claim": {"items_fair_ready"},
+    # An agent's claim: what its session holds already (items_running), then its
+    # connection's due items, from items_fair_ready's range alone.
+    "remote claim": {"items_running", "items_fair_ready"},
+    # Each agent request's message id noted; those past the replay window pruned by time.
+    "remote message": {"remote_messages_seen"},
     "reap": {"items_running"},
     # Exact per-state counts on every console page: indexes only, never the backlog.
     "queue summary": {"lanes_client", "items_fair_ready", "items_failed", "items_running"},
@@ -368,6 +371,7 @@ def test_hot_paths_use_their_indexes(new_url: UrlMaker) -> None:
         ),
     )
     record("remote heartbeat", lambda: queue.heartbeat_remote("agent:s"))
+    record("remote message", lambda: queue.note_message(agent, "msg-1", 600.0))
 
     for section, log in statements.items():
         plans = _plans(db, log)

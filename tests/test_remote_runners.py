@@ -123,6 +123,18 @@ def test_a_disabled_connection_hands_out_nothing(queue: Queue, client_id: int, r
     assert [j.id for j in queue.claim_remote("agent:1:s", remote, 5)] == [item]
 
 
+def test_a_message_id_is_new_once_per_connection_within_the_window(
+    queue: Queue, remote: int, local: int
+) -> None:
+    assert queue.note_message(remote, "m1", window=60) is True
+    assert queue.note_message(remote, "m1", window=60) is False
+    assert queue.note_message(local, "m1", window=60) is True  # another connection's own
+    # Older than the window, it is forgotten (by the next message noted).
+    time.sleep(0.05)
+    assert queue.note_message(remote, "m2", window=0.01) is True
+    assert queue.note_message(remote, "m1", window=0.01) is True
+
+
 def test_claim_remote_keeps_the_connections_limits(
     queue: Queue, client_id: int, remote: int
 ) -> None:

@@ -284,6 +284,19 @@ FROM items
 WHERE status = 'running' AND worker_id = :worker_id
 LIMIT :limit
 
+-- name: forget_remote_messages
+-- Message ids noted before the cutoff: a request signed that long ago is refused by its
+-- timestamp anyway.
+DELETE FROM remote_messages WHERE seen_at < :cutoff
+
+-- name: note_remote_message
+-- The message id of a remote runner's signed request; no row when the connection's
+-- request with that id was taken already (a replay).
+INSERT INTO remote_messages (connection_id, message_id, seen_at)
+VALUES (:connection_id, :message_id, :now)
+ON CONFLICT (connection_id, message_id) DO NOTHING
+RETURNING message_id
+
 -- name: held_jobs
 -- Those of these items that run under the worker, as jobs (a remote settle's outcomes
 -- name items by id).

@@ -116,6 +116,11 @@ class Queue:
         """Extend a remote worker's lease; SessionEnded if it ended (or never claimed)."""
         self._remote.heartbeat(worker_id)
 
+    def note_message(self, connection_id: int, message_id: str, window: float) -> bool:
+        """Whether a remote runner's request with this message id is the connection's
+        first in `window` seconds (else a replay); forgets older ones."""
+        return self._remote.note_message(connection_id, message_id, window)
+
     def held(self, worker_id: str, item_ids: Sequence[int]) -> list[Job]:
         """Those of these items running under the worker now, as jobs."""
         return self._remote.held(worker_id, item_ids)

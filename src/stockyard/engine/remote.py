@@ -126,6 +126,22 @@ class Remote:
         held = sorted((j for j in jobs(cur) if j.id not in keep), key=lambda j: j.id)
         return held[:limit]
 
+    def note_message(self, connection_id: int, message_id: str, window: float) -> bool:
+        """Whether this is the first request of the connection's remote runner with this
+        message id in the last `window` seconds (the time its signature can be replayed
+        in); noted either way. Older ids are forgotten in the same transaction."""
+        with self.db.write() as cur:
+            now = time.time()
+            self.sql.execute(cur, "forget_remote_messages", cutoff=now - window)
+            row = self.sql.one(
+                cur,
+                "note_remote_message",
+                connection_id=connection_id,
+                message_id=message_id,
+                now=now,
+            )
+            return row is not None
+
     def heartbeat(self, worker_id: str) -> None:
         """Extend the remote worker's lease; SessionEnded if it was reaped or stopped, or
         never claimed (a session starts with a claim)."""

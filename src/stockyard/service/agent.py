@@ -42,6 +42,7 @@ SESSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_ITEMS = 50  # per claim and per settle
 MAX_WAIT = 25.0  # seconds a claim may wait for work
 MAX_RESULT = 255  # characters of a call's result (an ERP order code) the flow keeps
+MAX_MESSAGE_ID = 200  # characters of a request's webhook-id
 # How often a waiting claim looks for work another process queued (work queued in this
 # process wakes it at once).
 CLAIM_POLL = 1.0
@@ -98,9 +99,14 @@ class AgentService(ServiceBase):
         self, connection_id: int, body: bytes, headers: Mapping[str, str]
     ) -> Connection:
         """The agent connection this request is signed for; `REFUSED` (Unauthenticated)
-        for anything else, after the same signature check."""
+        for anything else, after the same signature check.
+
+        The signature covers the message id, its time and the body, not the route (a
+        heartbeat's body is a valid claim's): each message id is taken once per
+        connection, for as long as its signature could be replayed, and a repeat gets
+        the same `REFUSED`. The agent sends a fresh id with every request."""
         from stockyard.service.inbound import DUMMY_SECRET, signed_by
-        from stockyard.signing import SignatureError, verify
+        from stockyard.signing import TOLERANCE, SignatureError, verify
 
         try:
             conn: Connection | None = self.tenancy.connection(connection_id)
@@ -113,9 +119,15 @@ class AgentService(ServiceBase):
         if conn is None or not secret or not signed:
             raise Unauthenticated(REFUSED)
         try:
-            verify(str(secret), headers, body)
+            message_id = verify(str(secret), headers, body)
         except SignatureError as exc:  # the sender holds the secret: say why (its clock)
             raise Unauthenticated(str(exc)) from None
+        # A message first seen with a time TOLERANCE ahead is acceptable until TOLERANCE
+        # after that time: remembered for twice the tolerance.
+        if not _message_id_ok(message_id) or not self.queue.note_message(
+            conn.id, message_id, 2 * TOLERANCE
+        ):
+            raise Unauthenticated(REFUSED)
         return conn
 
     # -------------------------------------------------------------------------- the protocol
@@ -303,6 +315,13 @@ def _worker(conn: Connection, session: str) -> str:
     if not isinstance(session, str) or not SESSION.match(session):
         raise InvalidInput("session: 1 to 64 of A-Z a-z 0-9 _ . -")
     return f"agent:{conn.id}:{session}"
+
+
+def _message_id_ok(message_id: str) -> bool:
+    """A message id worth remembering: a short text (the agent's are 38 characters)."""
+    from stockyard.engine.claims import clean
+
+    return len(message_id) <= MAX_MESSAGE_ID and clean(message_id)
 
 
 def _enabled(conn: Connection) -> None:

@@ -9,6 +9,9 @@ docs/remote-workers.md.
 - `workers.remote`: a worker row of such a session. It is leased, heartbeats and is
   reaped like any worker, but takes no place among the in-process workers sharing lanes
   (it never claims a lane: counted, it would make its share of lanes wait for a handoff).
+- `remote_messages`: the message id (Standard Webhooks' webhook-id) of each signed request
+  of a remote runner, per connection, for as long as its signature could be replayed
+  (pruned by `seen_at` as new ones are noted): a repeated one is refused.
 
 Revision ID: 0012
 Revises: 0011
@@ -32,6 +35,14 @@ def upgrade() -> None:
         sa.Column("created_at", TIME),
     )
     op.add_column("workers", sa.Column("remote", sa.Integer, nullable=False, server_default="0"))
+    op.create_table(
+        "remote_messages",
+        sa.Column("connection_id", ID, nullable=False),
+        sa.Column("message_id", sa.Text, nullable=False),
+        sa.Column("seen_at", TIME, nullable=False),
+        sa.PrimaryKeyConstraint("connection_id", "message_id"),
+    )
+    op.create_index("remote_messages_seen", "remote_messages", ["seen_at"])
     # Connections of the `agent` connector made before this revision (none in a release:
     # the connector arrived with it; a development database may hold some).
     op.execute(
@@ -41,5 +52,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("remote_messages")
     op.drop_column("workers", "remote")
     op.drop_table("remote_runners")
