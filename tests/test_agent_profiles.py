@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from stockyard.agent.changes import poll
 from stockyard.agent.files import FolderSource
-from stockyard.agent.orders import SqlWriter
+from stockyard.agent.orders import Failure, SqlWriter
 from stockyard.agent.outbox import State
 from stockyard.agent.profile import Profile, load_profile, settings, shipped
 from stockyard.agent.read import SqlSource
@@ -70,13 +70,21 @@ def variants(product: Product) -> dict[str, Any]:
 
 
 def web_order(
-    number: str, customer: str | None, lines: list[tuple[str, int, str]]
+    number: str,
+    customer: str | None,
+    lines: list[tuple[str, int, str]],
+    tier: str | None = None,
 ) -> dict[str, Any]:
+    """An order as add_order sends it; `tier`: on account (the channel's rules gave the
+    buyer's group a price tier), else a web shop's own customer id."""
+    buyer = (
+        Customer(code=customer, email="buyer@example.com", price_tier=tier) if customer else None
+    )
     order = Order(
         remote_id=f"gid://shop/Order/{number}",
         number=number,
         currency="ZAR",
-        customer=Customer(code=customer, email="buyer@example.com") if customer else None,
+        customer=buyer,
         lines=[OrderLine(sku=s, quantity=q, price=Decimal(p)) for s, q, p in lines],
         tax=Decimal("30.00"),
         total=sum((Decimal(p) * q for _, q, p in lines), Decimal(0)),
@@ -178,7 +186,9 @@ def test_sage_evolution_price_change_changes_that_product_only(
 def test_sage_evolution_order_is_written_once(erp_url: str) -> None:
     engine = erp.sage_evolution(erp_url)
     write = writer(erp_url, load_profile("sage200-evolution"))
-    order = web_order("WEB1001", "TRA001", [("TEE-BLK-M", 2, "172.50"), ("MUG-ENAMEL", 1, "64.00")])
+    order = web_order(
+        "WEB1001", "TRA001", [("TEE-BLK-M", 2, "172.50"), ("MUG-ENAMEL", 1, "64.00")], "Trade"
+    )
     assert write.create_order(order, "item:7") == "WEB1001"
     # Claimed again (the agent died before settling): found, not written twice.
     assert write.create_order(order, "item:7") == "WEB1001"
@@ -202,6 +212,30 @@ def test_sage_evolution_guest_order_goes_to_the_cash_account(erp_url: str) -> No
     write.create_order(web_order("WEB1002", None, [("TEE-WHT-M", 1, "219.00")]), "k")
     (written,) = erp.sage_orders(engine)
     assert written["AccountID"] == 2  # CASH
+
+
+def test_sage_evolution_web_customer_id_never_bills_an_account(erp_url: str) -> None:
+    """A web shop's own customer id that happens to be an account's code ("TRA001") is
+    not that account: only an order on account (a price tier) is booked to one."""
+    engine = erp.sage_evolution(erp_url)
+    write = writer(erp_url, load_profile("sage200-evolution"))
+    write.create_order(web_order("WEB1003", "TRA001", [("TEE-WHT-M", 1, "219.00")]), "k")
+    (written,) = erp.sage_orders(engine)
+    assert written["AccountID"] == 2  # CASH, not TRA001's 1
+
+
+@pytest.mark.parametrize("profile", ["sage200-evolution", "syspro", "generic"])
+def test_an_unknown_account_fails_the_order_and_writes_nothing(erp_url: str, profile: str) -> None:
+    build = {"sage200-evolution": erp.sage_evolution, "syspro": erp.syspro, "generic": erp.generic}
+    engine = build[profile](erp_url)
+    write = writer(erp_url, load_profile(profile))
+    order = web_order("WEB1004", "NOSUCH", [("X", 1, "1.00")], "trade")
+    with pytest.raises(Failure) as failed:
+        write.create_order(order, "k")
+    assert failed.value.kind == "permanent"
+    assert "no account 'NOSUCH' in the ERP" in failed.value.message
+    header = {"sage200-evolution": "InvNum", "syspro": "SorMaster", "generic": "web_orders"}
+    assert erp.count(engine, header[profile]) == 0
 
 
 # ------------------------------------------------------------------------------ SYSPRO
@@ -243,7 +277,9 @@ def test_syspro_customers(erp_url: str, tmp_path: Path) -> None:
 def test_syspro_order_is_written_once(erp_url: str) -> None:
     engine = erp.syspro(erp_url)
     write = writer(erp_url, load_profile("syspro"))
-    order = web_order("#1001", "0000042", [("WB-750-BLU", 6, "17.50"), ("HELM-PRO", 1, "112.25")])
+    order = web_order(
+        "#1001", "0000042", [("WB-750-BLU", 6, "17.50"), ("HELM-PRO", 1, "112.25")], "B"
+    )
     assert write.create_order(order, "item:9") == "#1001"
     assert write.create_order(order, "item:9") == "#1001"
     (written,) = erp.syspro_orders(engine)

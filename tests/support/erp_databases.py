@@ -762,7 +762,7 @@ def syspro_orders(engine: Engine) -> list[dict[str, Any]]:
 
 def count(engine: Engine, table: str) -> int:
     meta = MetaData()
-    tables = {**_sage_tables(meta), **_syspro_tables(MetaData())}
+    tables = {**_sage_tables(meta), **_syspro_tables(MetaData()), **_generic_tables(MetaData())}
     with engine.connect() as db:
         return int(db.execute(select(func.count()).select_from(tables[table])).scalar_one())
 

@@ -92,6 +92,11 @@ def order_params(
         "paid": _money(order.get("paid"), floats),
         "line_count": len(order.get("lines") or []),
         "customer_code": customer.get("code"),
+        # An order is on account only when Stockyard says so (a price tier, which only a
+        # channel's rules give: flows.orders._on_account); a web shop's own customer ids
+        # ("1", "2"...) may well be some ERP account's code, and must not bill it.
+        "account_code": customer.get("code") if customer.get("price_tier") else None,
+        "account_id": None,
         "customer_email": customer.get("email"),
         "customer_name": customer.get("name"),
         "customer_company": customer.get("company"),
@@ -212,6 +217,17 @@ class SqlWriter:
         row = conn.execute(statement, _bind(statement, params, where)).first()
         return None if row is None else row[0]
 
+    def _account(self, conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
+        found = self._first(conn, sql, params, "account")
+        if found is None:
+            raise Failure(
+                "permanent",
+                f"order {params['number']}: no account {params['account_code']!r} in the ERP"
+                " ([orders] account found none): create it there, or fix the customer's"
+                " account code, then retry",
+            )
+        return found
+
     def create_order(self, order: Mapping[str, Any], key: str) -> str:
         o = self.orders
         params = order_params(order, key, self.settings, self.floats)
@@ -222,6 +238,8 @@ class SqlWriter:
                     if found is not None:
                         log.info("order %s is already in the ERP as %s", params["number"], found)
                         return str(found)
+                if o.account is not None and params["account_code"] is not None:
+                    params["account_id"] = self._account(conn, o.account, params)
                 for n, sql in enumerate(o.write, 1):
                     statement = sa.text(sql)
                     conn.execute(statement, _bind(statement, params, f"write[{n}]"))

@@ -51,6 +51,10 @@ class Orders(_Section):
     # Returns the ERP's code of the order if it is already written (first column, first
     # row): checked first, so a re-run writes nothing twice.
     find: SQL | None = None
+    # For an order on account (:account_code set): the ERP's id of that account (first
+    # column, first row), given to the statements as :account_id. No row fails the order
+    # permanently, naming the account: it is never booked to a guest or another account.
+    account: SQL | None = None
     write: list[SQL] = []  # header statements, in order, in one transaction
     # An optional query run after `write` whose first column is the new header's id,
     # given to `lines` and `code` as :order_id.
@@ -65,8 +69,10 @@ class Orders(_Section):
 
     @model_validator(mode="after")
     def _one_way(self) -> Orders:
-        if self.command is not None and (self.write or self.lines or self.id or self.code):
-            raise ValueError("give either command or write/lines/id/code, not both")
+        if self.command is not None and (
+            self.write or self.lines or self.id or self.code or self.account
+        ):
+            raise ValueError("give either command or write/lines/id/code/account, not both")
         if self.command is None and not self.write:
             raise ValueError("give write (SQL statements) or command")
         if self.command is None and self.find is None and self.code is None:
