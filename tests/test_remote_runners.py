@@ -161,6 +161,27 @@ def test_settling_is_fenced_by_session_and_attempt(
     assert queue.settle_items("agent:1:s", [Outcome(held, "done", time.time())]) == []
 
 
+def test_an_in_process_workers_id_is_never_a_session(
+    queue: Queue, client_id: int, remote: int, local: int
+) -> None:
+    """An in-process worker on a host named "agent" (`{hostname}:{pid}:{hex6}`) can have
+    a session's id: its items are never held or settled as that session's, and the id is
+    never taken for one."""
+    worker = f"agent:{remote}:abc123"
+    queue.register_worker(worker, "agent", remote)
+    (item,) = _orders(queue, client_id, local, 1)
+    (job,) = queue.claim(worker, 5)
+    assert queue.held(worker, [item]) == []
+    assert queue.settle_items(worker, [Outcome(job, "done", time.time())]) == []
+    assert queue.get(client_id, item).status == "running"
+    with pytest.raises(SessionEnded):
+        queue.claim_remote(worker, remote, 5)
+    with pytest.raises(SessionEnded):
+        queue.heartbeat_remote(worker)
+    # The worker itself settles as ever.
+    assert queue.settle(worker, [Outcome(job, "done", time.time())]) == ([], 0)
+
+
 def test_a_reaped_session_releases_its_items_and_ends(
     queue: Queue, client_id: int, remote: int
 ) -> None:

@@ -71,6 +71,11 @@ class Claims:
         row = self.sql.one(cur, "worker_alive", worker_id=worker_id)
         return row is not None and row[0] is None
 
+    def _remote_alive(self, cur: Cursor, worker_id: str) -> bool:
+        """Whether the worker is a live remote worker (its row locked, as `alive`)."""
+        row = self.sql.one(cur, "remote_worker", worker_id=worker_id)
+        return row is not None and row[0] is None and bool(row[1])
+
     def _claim(self, cur: Cursor, worker_id: str, limit: int, now: float) -> list[Job]:
         """Claim up to `limit` items, in turns between clients and connections and within
         limits (stockyard.engine.turns): half the room goes to lanes first, so neither kind
@@ -128,15 +133,23 @@ class Claims:
         return claimed, len(outcomes) - len(accepted)
 
     def settle_items(
-        self, worker_id: str, outcomes: Sequence[Outcome], claim_limit: int = 0
+        self,
+        worker_id: str,
+        outcomes: Sequence[Outcome],
+        claim_limit: int = 0,
+        remote: bool = False,
     ) -> tuple[list[Job], list[int]]:
         """`settle`, answering the ids of the items whose outcome was recorded (the others'
-        leases were lost)."""
+        leases were lost). `remote`: a remote runner's session settles, and records
+        nothing unless `worker_id` is a live remote worker's (an in-process worker's id
+        can look like a session's)."""
         # Checked before the transaction: one item's bad result fails that item alone,
         # instead of making the whole batch (and so the worker) fail to settle, forever.
         self.vet(outcomes)
         now = time.time()
         with self.db.write() as cur:
+            if remote and not self._remote_alive(cur, worker_id):
+                return [], []
             if claim_limit > 0 and not self.alive(cur, worker_id):
                 claim_limit = 0
             self.lanes.lock(cur, _lanes_touched(outcomes))

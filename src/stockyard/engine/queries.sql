@@ -298,12 +298,14 @@ ON CONFLICT (connection_id, message_id) DO NOTHING
 RETURNING message_id
 
 -- name: held_jobs
--- Those of these items that run under the worker, as jobs (a remote settle's outcomes
--- name items by id).
+-- Those of these items that run under the remote worker, as jobs (a remote settle's
+-- outcomes name items by id); none under an in-process worker, whose id can look like a
+-- session's.
 SELECT id, client_id, instruction, connection_id, lane_id, payload, attempts, failures,
   parent_id, started_at, run_after
 FROM items
 WHERE {in_list(id, :ids)} AND status = 'running' AND {no_index}worker_id = :worker_id
+  AND EXISTS (SELECT 1 FROM workers WHERE id = :worker_id AND remote = 1)
 
 -- ============================================================================= leases
 

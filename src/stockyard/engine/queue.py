@@ -122,13 +122,16 @@ class Queue:
         return self._remote.note_message(connection_id, message_id, window)
 
     def held(self, worker_id: str, item_ids: Sequence[int]) -> list[Job]:
-        """Those of these items running under the worker now, as jobs."""
+        """Those of these items running under the remote worker now, as jobs (none under
+        an in-process worker)."""
         return self._remote.held(worker_id, item_ids)
 
     def settle_items(self, worker_id: str, outcomes: Sequence[Outcome]) -> list[int]:
-        """`settle` without claiming: the ids of the items whose outcome was recorded (the
-        others' leases were lost)."""
-        return self._claims.settle_items(worker_id, outcomes)[1]
+        """A remote worker's `settle`, without claiming: the ids of the items whose outcome
+        was recorded (the others' leases were lost). Nothing is recorded under a worker
+        that is not a live remote one: an in-process worker's id (`{hostname}:{pid}:{hex}`
+        on a host named "agent") can look like a session's."""
+        return self._claims.settle_items(worker_id, outcomes, remote=True)[1]
 
     # ------------------------------------------------------------------ workers, leases
 

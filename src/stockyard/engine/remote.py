@@ -152,7 +152,8 @@ class Remote:
             self.sql.execute(cur, "heartbeat", now=time.time(), id=worker_id)
 
     def held(self, worker_id: str, item_ids: Sequence[int]) -> list[Job]:
-        """Those of these items that run under the worker now, as jobs."""
+        """Those of these items that run under the remote worker now, as jobs (none under an
+        in-process worker, whose id can look like a session's)."""
         ids = sorted({int(i) for i in item_ids})
         if not ids:
             return []
