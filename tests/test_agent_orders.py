@@ -202,6 +202,32 @@ def test_an_erp_code_stockyard_cannot_keep_is_a_permanent_failure(code: str, pro
     assert problem in failed["error"] and "ERP code" in failed["error"]
 
 
+@pytest.mark.parametrize(("code", "problem"), [("SO\x001", "NUL"), ("SO-\ud800", "surrogate")])
+def test_an_erp_code_with_nul_or_a_lone_surrogate_is_a_permanent_failure(
+    code: str, problem: str
+) -> None:
+    """Stockyard's JSON guard refuses a NUL or a lone surrogate anywhere in a request (422
+    for the whole settle): the agent fails that item alone, naming the problem, and its
+    settle body carries neither."""
+    writer = Writer(lambda order, key: code)
+    work = {"id": 7, "attempt": 1, "call": "create_order", "args": {"order": ORDER, "key": "k"}}
+    failed = outcome(writer, work)
+    assert failed["outcome"] == "permanent"
+    assert problem in failed["error"] and "ERP code" in failed["error"]
+    assert "\x00" not in failed["error"]
+    failed["error"].encode()  # no lone surrogate: UTF-8 encodes it
+
+
+def test_an_erp_error_with_nul_or_a_lone_surrogate_is_settled_readable() -> None:
+    def refuse(order: Any, key: str) -> str:
+        raise Failure("permanent", "ERP says \x00 bad \udcff byte")
+
+    failed = outcome(Writer(refuse), {"id": 7, "attempt": 1, "call": "create_order",
+                                      "args": {"order": ORDER, "key": "k"}})  # fmt: skip
+    assert "\x00" not in failed["error"] and failed["error"].startswith("ERP says ")
+    failed["error"].encode()  # no lone surrogate: UTF-8 encodes it
+
+
 # ------------------------------------------------------------------------------ protocol
 
 
@@ -215,6 +241,7 @@ class StandIn:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.ended: set[str] = set()
         self.refuse: set[int] = set()
+        self.disabled = False  # the operator disabled the connection: claims refused
         self.lease = 0.6
         self.app = Starlette(
             routes=[Route("/v1/agent/{conn:int}/{verb}", self.route, methods=["POST"])]
@@ -232,6 +259,8 @@ class StandIn:
         self.calls.append((verb, data))
         if data.get("session") in self.ended:
             return JSONResponse({"detail": "session ended: start a new one"}, 409)
+        if self.disabled and verb in ("claim", "heartbeat"):
+            return JSONResponse({"detail": f"connection {self.connection} is disabled"}, 409)
         if verb == "claim":
             items, self.queue = self.queue[: data["limit"]], self.queue[data["limit"] :]
             return JSONResponse({"items": items, "lease_seconds": self.lease})
@@ -321,6 +350,55 @@ def test_a_long_write_step_heartbeats(stand_in: tuple[StandIn, str]) -> None:
     assert work_once(calls, Writer(slow), wait=0) == 1
     beats = [d for v, d in s.calls if v == "heartbeat"]
     assert beats and beats[0] == {"session": calls.session}
+    client.close()
+
+
+def test_disabled_while_working_settles_what_was_written_and_starts_nothing_more(
+    stand_in: tuple[StandIn, str],
+) -> None:
+    """The connection is disabled while the agent writes an order: the heartbeat's 409 is
+    no session end. The order written is settled (Stockyard records what the ERP did), the
+    claim's next item is not started (it is released to the queue), the session is kept."""
+    from stockyard.agent.orders import ConnectionDisabled
+
+    s, url = stand_in
+    client = Client(url, 5, SECRET)
+    calls = OrderCalls(client)
+    session = calls.session
+    written: list[str] = []
+
+    def slow(order: Any, key: str) -> str:
+        s.disabled = True
+        deadline = time.monotonic() + 30
+        # The heartbeat told of it stops beating: its thread ends.
+        while time.monotonic() < deadline and any(
+            t.name == "agent-heartbeat" for t in threading.enumerate()
+        ):
+            time.sleep(0.02)
+        written.append(key)
+        return f"SO-{key}"
+
+    s.queue = [work(4), work(5)]
+    with pytest.raises(ConnectionDisabled):
+        work_once(calls, Writer(slow), wait=0)
+    assert written == ["item:4"]
+    (settle,) = [d for v, d in s.calls if v == "settle"]
+    assert settle["session"] == session == calls.session
+    assert settle["outcomes"] == [{"id": 4, "attempt": 1, "outcome": "done", "result": "SO-item:4"}]
+    client.close()
+
+
+def test_a_disabled_connection_is_no_session_end(stand_in: tuple[StandIn, str]) -> None:
+    from stockyard.agent.orders import ConnectionDisabled
+
+    s, url = stand_in
+    client = Client(url, 5, SECRET)
+    calls = OrderCalls(client)
+    session = calls.session
+    s.disabled = True
+    with pytest.raises(ConnectionDisabled, match="connection 5 is disabled"):
+        work_once(calls, Writer(None), wait=0)
+    assert calls.session == session
     client.close()
 
 

@@ -5,6 +5,7 @@ the order is claimed again after the lease and found in the ERP, not written twi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,3 +213,53 @@ def test_an_erp_code_over_255_characters_fails_the_item_not_the_settle(
     got = s.env.queue.get(s.env.a.id, item)
     agent.close()
     assert got.status == "failed" and "255" in (got.error or "")
+
+
+def test_a_disabled_connection_pauses_the_agent_and_loses_nothing(
+    tmp_path: Path, served: tuple[Served, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator disables the agent's connection: Stockyard answers its claims and its
+    pushes 409. The agent neither ends its session nor loops on claims: it asks again in
+    minutes and says so once; its pushes stay in the outbox, in order. Enabled again, the
+    order and the records go through."""
+    s, connection = served
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    agent = Agent.from_file(config)
+    item = add_order(s.env, connection)
+    s.env.service.set_connection_enabled(s.env.root, s.env.a.id, connection, False)
+    verbs: list[str] = []
+    real = agent.client.agent
+
+    def counting(verb, payload, timeout=None):  # type: ignore[no-untyped-def]
+        verbs.append(verb)
+        return real(verb, payload, timeout)
+
+    agent.client.agent = counting  # type: ignore[method-assign]
+    session = agent.calls.session
+    with caplog.at_level(logging.INFO, logger="stockyard.agent"):
+        report = agent.cycle()
+        for _ in range(3):
+            assert agent.work(0) == 0
+        agent.send(time.monotonic() + 400)  # the pushes' next try: still disabled
+    assert report.delivery is not None and report.delivery.blocked
+    assert "disabled" in report.delivery.blocked
+    assert agent.state.pending()[1] == 5  # kept, not dead letters
+    assert agent.state.dead_count() == 0
+    assert verbs == ["claim"]  # then it waits, minutes
+    assert agent.orders_paused_until - time.monotonic() > 200
+    assert agent.calls.session == session
+    said = [r.getMessage() for r in caplog.records if "is disabled" in r.getMessage()]
+    assert len(said) == 1, said  # once, however often it asks
+    assert agent.state.pending()[1] == 5
+    assert s.env.queue.get(s.env.a.id, item).status == "queued"
+
+    s.env.service.set_connection_enabled(s.env.root, s.env.a.id, connection, True)
+    agent.orders_paused_until = 0.0  # ... minutes later
+    agent.backoff.reset()
+    assert agent.work(0) == 1
+    delivery = agent.send()
+    assert delivery is not None and delivery.records == 5
+    assert s.env.queue.get(s.env.a.id, item).status == "done"
+    agent.close()
+    erp.dispose()

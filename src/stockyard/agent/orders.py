@@ -329,6 +329,35 @@ class Writer:
         return self._create_order(order, key)
 
 
+def _unkeepable(code: str) -> str | None:
+    """What makes an ERP code one Stockyard cannot take, or None. A NUL or a lone
+    surrogate anywhere in a request body has Stockyard's JSON guard refuse it whole."""
+    if not code:
+        return "empty"
+    if len(code) > MAX_CODE:
+        return f"{len(code)} characters (Stockyard keeps {MAX_CODE})"
+    if "\x00" in code:
+        return "holding a NUL character"
+    if not _encodes(code):
+        return "holding a lone surrogate (no UTF-8 text)"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeError:
+        return False
+    return True
+
+
+def sendable(text: str) -> str:
+    """An error text as Stockyard takes it: a NUL written as \\0, a lone surrogate as
+    its escape (the driver's message may carry either)."""
+    text = text.replace("\x00", "\\0")
+    return text if _encodes(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
 def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
     """The settle outcome of one Work."""
     base = {"id": work["id"], "attempt": work["attempt"]}
@@ -336,7 +365,8 @@ def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
         code = writer.run(str(work.get("call")), work.get("args") or {})
     except Failure as f:
         log.warning("item %s (%s) failed, %s: %s", work["id"], work.get("call"), f.kind, f.message)
-        return {**base, "outcome": f.kind, "error": f.message[:2000], "retry_after": f.retry_after}
+        error = sendable(f.message[:2000])
+        return {**base, "outcome": f.kind, "error": error, "retry_after": f.retry_after}
     except Exception as exc:  # a bug or the unexpected: never lose the item, say what
         log.exception("item %s (%s) failed", work["id"], work.get("call"))
         return {
@@ -346,9 +376,9 @@ def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
             "retry_after": 60.0,
         }
     code = code.strip()
-    if not code or len(code) > MAX_CODE:
+    what = _unkeepable(code)
+    if what is not None:
         # Stockyard would refuse the whole settle (422), every outcome of the claim with it.
-        what = "empty" if not code else f"{len(code)} characters (Stockyard keeps {MAX_CODE})"
         message = f"the write step ran but its ERP code is {what}: {code[:80]!r}"
         log.warning("item %s (%s) failed, permanent: %s", work["id"], work.get("call"), message)
         return {**base, "outcome": "permanent", "error": message, "retry_after": None}
@@ -367,6 +397,24 @@ class SessionEnded(Exception):
 
 class NotOffered(Exception):
     """Stockyard has no agent routes for this connection (404)."""
+
+
+class ConnectionDisabled(Exception):
+    """The operator disabled this connection (409 `connection N is disabled` to a claim or
+    a heartbeat): Stockyard hands out nothing until it is enabled again. No session end:
+    the session is kept, and what it already wrote is still settled."""
+
+
+def disabled_answer(response: Any) -> str | None:
+    """Stockyard's word that the connection is disabled (a 409 to a claim, a heartbeat or
+    a push), or None for any other answer."""
+    if response.status_code != 409:
+        return None
+    said = detail(response)
+    return said if DISABLED.match(said) else None
+
+
+DISABLED = re.compile(r"^connection \d+ is disabled$")
 
 
 @dataclass
@@ -438,6 +486,9 @@ class OrderCalls:
     ) -> Any:
         used = session or self.session
         response = self.client.agent(verb, {"session": used, **payload}, timeout)
+        disabled = disabled_answer(response)
+        if disabled is not None:
+            raise ConnectionDisabled(disabled)
         if response.status_code == 409:
             if used == self.session:
                 self.session = self.new_session()
@@ -475,6 +526,7 @@ class Heartbeat:
         self.every = max(lease_seconds / 3, 0.2)
         self.stop = threading.Event()
         self.lost = False
+        self.disabled: ConnectionDisabled | None = None
         self.thread = threading.Thread(target=self._beat, daemon=True, name="agent-heartbeat")
 
     def __enter__(self) -> Heartbeat:
@@ -491,6 +543,11 @@ class Heartbeat:
                 self.calls.heartbeat()
             except SessionEnded:
                 self.lost = True
+                return
+            except ConnectionDisabled as exc:
+                # The lease is no longer extended: the items not started yet go back to
+                # the queue, the one being written is finished and settled.
+                self.disabled = exc
                 return
             except Exception as exc:  # keep beating: the lease may still hold
                 log.warning("heartbeat failed: %s", exc)
@@ -570,7 +627,7 @@ def work_once(calls: OrderCalls, writer: Writer, wait: float, limit: int = 10) -
     outcomes = []
     with Heartbeat(calls, claimed.lease_seconds) as beat:
         for work in claimed.items:
-            if beat.lost:
+            if beat.lost or beat.disabled:
                 break
             outcomes.append(outcome(writer, work))
     if beat.lost:
@@ -581,7 +638,9 @@ def work_once(calls: OrderCalls, writer: Writer, wait: float, limit: int = 10) -
     # with this session (if it has expired meanwhile, the items are claimed again).
     calls.store.keep_outcomes(calls.session, outcomes)
     try:
-        return count + settle_kept(calls)
+        count += settle_kept(calls)
     except Unreachable as exc:
         log.warning("settling: %s; the outcomes are kept and sent again", exc)
-        return count
+    if beat.disabled is not None:
+        raise beat.disabled
+    return count

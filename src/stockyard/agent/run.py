@@ -25,6 +25,7 @@ from stockyard.agent.config import AgentConfig, load_config
 from stockyard.agent.files import FolderSource
 from stockyard.agent.orders import (
     CommandWriter,
+    ConnectionDisabled,
     NotOffered,
     OrderCalls,
     SqlWriter,
@@ -107,7 +108,8 @@ class Agent:
         self.writer = self._writer()
         self.backoff = Backoff()
         self.stopping = threading.Event()
-        self.orders_paused_until = 0.0  # Stockyard offered no order work (404)
+        self.orders_paused_until = 0.0  # Stockyard offered no order work (404, 409 disabled)
+        self.disabled: str | None = None  # what Stockyard said when it was disabled
 
     @classmethod
     def from_file(cls, path: Path) -> Agent:
@@ -179,7 +181,11 @@ class Agent:
         delivery = deliver(self.state, self.client)
         if delivery.records:
             log.info("delivered %d record(s) in %d push(es)", delivery.records, delivery.batches)
-        if delivery.retry or delivery.blocked:
+            self._enabled()
+        if delivery.disabled:
+            self.backoff.failed(now, longest=True)
+            self._disabled(str(delivery.blocked))
+        elif delivery.retry or delivery.blocked:
             delay = self.backoff.failed(now, longest=delivery.blocked is not None)
             waiting = self.state.pending()[1]
             log.warning(
@@ -199,9 +205,13 @@ class Agent:
             return 0
         try:
             done = work_once(self.calls, self.writer, wait)
+            self._enabled()
             if self.calls.store.unsettled():  # backing off before settling them again
                 self.stopping.wait(min(wait, max(0.0, self.calls.settle_at - time.monotonic())))
             return done
+        except ConnectionDisabled as exc:
+            self.orders_paused_until = time.monotonic() + MAX_BACKOFF
+            self._disabled(str(exc))
         except NotOffered as exc:
             log.error(
                 "Stockyard offers no order work to this agent (%s): asking again in %.0f s",
@@ -216,6 +226,23 @@ class Agent:
             log.error("%s", exc)
             self.stopping.wait(min(wait, 30.0))
         return 0
+
+    def _disabled(self, said: str) -> None:
+        """The operator disabled the connection: said once, however often the agent asks
+        (every MAX_BACKOFF s for claims and pushes alike)."""
+        if self.disabled is None:
+            log.warning(
+                "Stockyard: %s. No orders are claimed and the pushes wait in the outbox"
+                " (nothing is dropped) until it is enabled again; asking every %.0f s",
+                said,
+                MAX_BACKOFF,
+            )
+        self.disabled = said
+
+    def _enabled(self) -> None:
+        if self.disabled is not None:
+            log.info("Stockyard: the connection is enabled again")
+            self.disabled = None
 
     def cycle(self, claim_wait: float = 0.0) -> CycleReport:
         """One read + send + claim: `stockyard agent once`."""

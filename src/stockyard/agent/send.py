@@ -11,7 +11,8 @@ id (so a delivery repeated after a lost answer enqueues nothing twice).
   over it.)
 - any other 4xx (401: a wrong secret or connection; 404...): logged loudly, kept, and
   sending pauses (retried after the longest back-off). A record is never silently
-  dropped.
+  dropped. 409 `connection N is disabled` (the operator's stop) is the same pause, said
+  once by the caller rather than at every try.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 from dataclasses import dataclass
 
 from stockyard.agent.client import Client, Unreachable, detail
+from stockyard.agent.orders import disabled_answer
 from stockyard.agent.outbox import State
 
 log = logging.getLogger("stockyard.agent")
@@ -32,6 +34,7 @@ class Delivery:
     dead: int = 0
     retry: str | None = None  # why sending stopped for now: try again later
     blocked: str | None = None  # why sending stopped: an operator must look
+    disabled: bool = False  # blocked because the connection is disabled
 
 
 def deliver(state: State, client: Client) -> Delivery:
@@ -81,5 +84,7 @@ def deliver(state: State, client: Client) -> Delivery:
                 continue
             state.attempt_failed(batch, f"{status}: {said}")
             done.blocked = f"Stockyard refused a push with {status}: {said}"
-            log.error("%s; the batch is kept and sending paused (retried later)", done.blocked)
+            done.disabled = disabled_answer(response) is not None
+            if not done.disabled:
+                log.error("%s; the batch is kept and sending paused (retried later)", done.blocked)
             return done
