@@ -1,6 +1,9 @@
 """The `agent` connector: a source whose ERP sits behind a firewall, where a small program
 (`stockyard agent`, docs/agent.md) reads the ERP and pushes what changed through the
-signed inbound routes, and writes orders into it.
+signed inbound routes, and writes orders into it. The same ERP can also be the warehouse:
+a second connection of this connector, kind `fulfillment` (its own webhook_secret),
+whose `fulfill_order` items the agent runs (`create_fulfillment`) and whose fulfilments'
+state and tracking the agent pushes (/v1/inbound/{id}/fulfillments).
 
 Its blocking lane (products, images, customers it pushed) runs in Stockyard's workers as
 any source's. Its non-blocking items (add_order) are run by the agent only (`remote`):
@@ -48,7 +51,7 @@ class AgentSettings(BaseModel):
 
 
 class AgentConnector(Connector):
-    roles = frozenset({"source"})
+    roles = frozenset({"source", "fulfillment"})
     remote: ClassVar[bool] = True
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
@@ -69,7 +72,15 @@ class AgentConnector(Connector):
         return None
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
+        return self._remote("create_order", order, key)
+
+    def create_fulfillment(self, order: dict[str, Any], key: str) -> str:
+        """The fulfilment's id in the ERP (by default the order's ERP code: the agent's
+        profile may look up another, e.g. a dispatch note's)."""
+        return self._remote("create_fulfillment", order, key)
+
+    def _remote(self, method: str, order: dict[str, Any], key: str) -> str:
         found = answers.get()
-        if found is not None and "create_order" in found:
-            return str(found["create_order"])
-        raise RemoteCall("create_order", {"order": order, "key": key})
+        if found is not None and method in found:
+            return str(found[method])
+        raise RemoteCall(method, {"order": order, "key": key})

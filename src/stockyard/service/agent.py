@@ -265,11 +265,17 @@ class AgentService(ServiceBase):
         return len(jobs), work
 
     def _replay(self, conn: Connection, job: Job, result: str) -> Outcome:
-        """The item's flow run again with the agent's answer."""
+        """The item's flow run again with the agent's answer to the call it asks for
+        (create_order, create_fulfillment...): first without answers, to learn which
+        call that is (the flows make their remote call before they store anything); a
+        flow that no longer asks (the order got its code meanwhile) finishes as it does."""
         from stockyard.connectors.agent import RemoteCall
         from stockyard.engine import Outcome
 
-        ran = self._run(conn, job, {"create_order": result})
+        asked = self._run(conn, job, None)
+        if not isinstance(asked, RemoteCall):
+            return asked
+        ran = self._run(conn, job, {asked.method: result})
         if isinstance(ran, RemoteCall):
             message = f"the flow asked the agent for {ran.method} after it answered"
             return Outcome(job, "permanent", time.time(), message)
