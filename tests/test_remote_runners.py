@@ -48,13 +48,16 @@ def test_workers_run_a_remote_connections_lane_but_never_its_orders(
     theirs = _orders(queue, client_id, remote, 3)
     ours = _orders(queue, client_id, local, 2)
     queue.register_worker("w", "test", 0)
-    claimed = {j.id for j in queue.claim("w", 50)}
-    assert claimed == {product, *ours}
+    jobs = queue.claim("w", 50)
+    assert {j.id for j in jobs} == {product, *ours}
     assert set(_status(queue, client_id, theirs).values()) == {"queued"}
     # Settling (which claims too) does not take them either.
-    jobs = queue.held("w", sorted(claimed))
-    more, _ = queue.settle("w", [Outcome(j, "done", time.time()) for j in jobs], claim_limit=50)
-    assert more == []
+    more, refused = queue.settle(
+        "w", [Outcome(j, "done", time.time()) for j in jobs], claim_limit=50
+    )
+    assert (more, refused) == ([], 0)
+    assert set(_status(queue, client_id, [product, *ours]).values()) == {"done"}
+    assert set(_status(queue, client_id, theirs).values()) == {"queued"}
 
 
 def test_next_due_ignores_remote_items_so_idle_workers_stop(
@@ -277,3 +280,15 @@ def test_no_item_is_ever_run_by_both(
     for item in running:
         assert item.worker_id is not None
         assert item.worker_id.startswith("agent:") == (item.connection_id == remote)
+
+
+def test_an_agent_session_is_not_counted_as_a_worker(
+    queue: Queue, client_id: int, remote: int
+) -> None:
+    """The workers gauge (/metrics) counts our own workers: an agent connected while none
+    runs must not keep a "no workers" alert quiet."""
+    _orders(queue, client_id, remote, 1)
+    assert queue.claim_remote("agent:1:s", remote, 1)
+    assert queue.stats().workers == 0
+    queue.register_worker("w", "test", 0)
+    assert queue.stats().workers == 1

@@ -491,8 +491,9 @@ WHERE status IN ('queued', 'running', 'failed') GROUP BY status, instruction
 SELECT l.paused, i.status FROM lanes l LEFT JOIN items i ON i.id = l.head_id
 
 -- name: live_workers
--- Workers that heartbeat since the cutoff.
-SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > :since
+-- In-process workers that heartbeat since the cutoff (an agent's session is no worker of
+-- ours: counted, it would keep a "no workers" alert quiet while none runs).
+SELECT count(*) FROM workers WHERE stopped_at IS NULL AND heartbeat_at > :since AND remote = 0
 
 -- name: queue_summary
 -- A client's unfinished items per status and its stopped lanes, exactly, from indexes
