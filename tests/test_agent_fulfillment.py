@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from stockyard.agent.orders import Failure, FulfillmentWriter, Writer
+from stockyard.agent.run import Agent as AgentProcess
 from stockyard.engine import ItemFilter, Request
 from stockyard.signing import sign
+from tests.support.agent_env import SECRET, Served, make_erp, profile_text, write_setup
 from tests.support.api_env import ApiEnv, product
 from tests.support.queues import UrlMaker
 
@@ -192,3 +198,182 @@ def test_a_fulfillment_agent_connection_needs_its_own_secret(agent: Agent) -> No
     )
     assert answer.status_code == 422, answer.text
     assert "webhook_secret" in answer.text
+
+
+# ------------------------------------------------------------------- the agent's side
+
+SHIPPING = """
+CREATE TABLE Dispatch (OrderNum VARCHAR(20), Status VARCHAR(1), Carrier VARCHAR(40),
+                       Waybill VARCHAR(40))
+"""
+FULFILLMENTS = """
+[fulfillments]
+query = '''
+SELECT i.OrderNum AS remote_id,
+       CASE d.Status WHEN 'S' THEN 'complete' WHEN 'X' THEN 'cancelled' ELSE 'open' END AS state,
+       d.Carrier AS carrier, d.Waybill AS number
+FROM InvNum i LEFT JOIN Dispatch d ON d.OrderNum = i.OrderNum
+ORDER BY i.OrderNum
+'''
+"""
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Served, Agent]]:
+    env = ApiEnv(f"sqlite:///{tmp_path}/stockyard.db")
+    made = Agent(env)
+    s = Served(env)
+    s.start()
+    yield s, made
+    s.stop()
+    env.close()
+
+
+def setup(tmp_path: Path, s: Served, ids: Agent) -> tuple[sa.Engine, Path]:
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    with erp.begin() as db:
+        db.execute(sa.text(SHIPPING))
+        # An order taken by phone, shipped: no fulfilment of Stockyard's.
+        db.execute(sa.text("INSERT INTO InvNum (OrderNum, ExtOrderNum) VALUES ('SO-PHONE', NULL)"))
+        db.execute(sa.text("INSERT INTO Dispatch VALUES ('SO-PHONE', 'S', 'DHL', 'PH-1')"))
+    (tmp_path / "fulfil-secret").write_text(FULFIL_SECRET)
+    config = write_setup(
+        tmp_path,
+        f"sqlite:///{tmp_path}/erp.db",
+        s.url,
+        ids.source,
+        profile=profile_text() + FULFILLMENTS,
+        extra=f'[fulfillment]\nconnection = {ids.fulfillment}\nsecret_file = "fulfil-secret"\n',
+    )
+    config.write_text(config.read_text().replace(SECRET, SOURCE_SECRET))
+    (tmp_path / "secret").write_text(SOURCE_SECRET)
+    return erp, config
+
+
+def test_the_agent_makes_the_fulfilment_and_pushes_the_erps_shipment(
+    tmp_path: Path, served: tuple[Served, Agent]
+) -> None:
+    s, ids = served
+    env = s.env
+    erp, config = setup(tmp_path, s, ids)
+    agent = AgentProcess.from_file(config)
+    assert "fulfilments connection" in agent.describe()
+    env.queue.enqueue(
+        env.a.id, [Request("add_order", {"order_id": env.a.order}, ids.source, ("O-a",))]
+    )
+    # The order is written, then (same round) its fulfilment made: the order's ERP code.
+    agent.cycle()
+    code = f"SO{env.a.order}"
+    assert env.service.store.order(env.a.id, env.a.order).source_code == code
+    (item,) = ids.items("fulfill_order", ids.fulfillment)
+    assert env.queue.get(env.a.id, item.id).status == "done"
+    (made,) = [
+        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == ids.fulfillment
+    ]
+    assert (made.remote_id, made.state, made.tracking) == (code, "open", None)
+    # Read as open, as Stockyard holds it: nothing to push; the phone order is not ours.
+    reading, _ = agent.read()
+    assert reading.change.records["fulfillments"] == []
+    assert reading.read["fulfillments"] == 2
+    checked = agent.check()
+    assert checked["would_push"]["fulfillments"] == 0
+    assert checked["fulfillments_made"] == 1
+    assert checked["stockyard_fulfillment"].startswith("Stockyard reachable: connection")
+
+    # Shipped in the ERP: pushed to the fulfillment connection, signed with its secret.
+    with erp.begin() as db:
+        db.execute(
+            sa.text("INSERT INTO Dispatch VALUES (:o, 'S', 'The Courier Guy', 'TCG-9')"),
+            {"o": code},
+        )
+    reading, _ = agent.read()
+    assert reading.change.records["fulfillments"] == [
+        {"remote_id": code, "state": "complete",
+         "tracking": {"carrier": "The Courier Guy", "number": "TCG-9"}}
+    ]  # fmt: skip
+    delivery = agent.send()
+    assert delivery is not None and delivery.records == 1
+    (sync,) = ids.items("sync_fulfillment", ids.fulfillment)
+    agent.work(0)  # the agent's claim runs it in Stockyard
+    assert env.queue.get(env.a.id, sync.id).status == "done"
+    (made,) = [
+        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == ids.fulfillment
+    ]
+    assert made.state == "complete" and made.tracking is not None
+    assert made.tracking.number == "TCG-9"
+    assert env.service.store.order(env.a.id, env.a.order).state == "fulfilled"
+    assert ids.items("sync_channel_fulfillments", env.a.channel)
+    # Read again: unchanged, nothing more.
+    assert agent.read()[0].change.records["fulfillments"] == []
+    agent.close()
+    erp.dispose()
+
+
+def test_a_disabled_fulfillment_connection_holds_only_its_own_pushes(
+    tmp_path: Path, served: tuple[Served, Agent]
+) -> None:
+    s, ids = served
+    env = s.env
+    erp, config = setup(tmp_path, s, ids)
+    agent = AgentProcess.from_file(config)
+    code = "SO-PHONE"
+    agent.state.made(code, "seeded", "{}")  # as if the agent had made it
+    env.service.set_connection_enabled(env.root, env.a.id, ids.fulfillment, False)
+    agent.read()  # the catalogue and the phone order's shipment
+    delivery = agent.send()
+    assert delivery is not None and delivery.records == 5 and delivery.disabled
+    assert agent.state.head(10, "fulfillment")[0].topic == "fulfillments"  # kept
+    assert agent.state.head(10, "source") == []
+    env.service.set_connection_enabled(env.root, env.a.id, ids.fulfillment, True)
+    agent.line("fulfillment").backoff.reset()  # type: ignore[union-attr]
+    delivery = agent.send()
+    assert delivery is not None and delivery.records == 1
+    assert ids.items("sync_fulfillment", ids.fulfillment)
+    agent.close()
+    erp.dispose()
+
+
+def test_the_profiles_create_query_names_the_fulfilment() -> None:
+    engine = sa.create_engine("sqlite://")
+    made: list[str] = []
+    writer = FulfillmentWriter(
+        "SELECT 'DN-' || :source_code || '-' || :number", {}, engine, made.append
+    )
+    order = {"remote_id": "W-1", "number": "1001", "source_code": "SO7", "lines": []}
+    assert writer.create_fulfillment(order, "k") == "DN-SO7-1001"
+    assert made == ["DN-SO7-1001"]
+    nothing = FulfillmentWriter("SELECT 1 WHERE 0 = 1", {}, engine, made.append)
+    with pytest.raises(Failure, match="found no fulfilment id"):
+        nothing.create_fulfillment(order, "k")
+    with pytest.raises(Failure, match="no ERP code"):
+        writer.create_fulfillment({**order, "source_code": None}, "k")
+    # An agent without [fulfillment] refuses the call.
+    with pytest.raises(Failure, match="no \\[fulfillment\\] connection"):
+        Writer(None).run("create_fulfillment", {"order": order, "key": "k"})
+    engine.dispose()
+
+
+def test_a_state_database_from_before_keeps_its_pushes_for_the_source(tmp_path: Path) -> None:
+    from stockyard.agent.outbox import State
+
+    old = sqlite3.connect(tmp_path / "state.db")
+    old.executescript(
+        """
+        CREATE TABLE outbox (seq INTEGER NOT NULL, part INTEGER NOT NULL DEFAULT 0,
+            topic TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+            records INTEGER NOT NULL, created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, PRIMARY KEY (seq, part));
+        INSERT INTO outbox (seq, topic, message_id, body, records, created_at)
+            VALUES (1, 'products', 'm1', '{"products":[]}', 1, 0);
+        CREATE TABLE unsettled (item INTEGER PRIMARY KEY, session TEXT NOT NULL,
+            outcome TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, kept_at REAL NOT NULL);
+        INSERT INTO unsettled VALUES (4, 's-1', '{"id": 4}', 0, 0);
+        """
+    )
+    old.close()
+    state = State(tmp_path / "state.db")
+    assert [(b.message_id, b.role) for b in state.head(10, "source")] == [("m1", "source")]
+    assert state.head(10, "fulfillment") == []
+    assert [u.outcome for u in state.unsettled("source")] == [{"id": 4}]
+    assert state.unsettled("fulfillment") == []
+    state.close()

@@ -155,7 +155,7 @@ def test_a_claim_whose_answer_is_lost_starts_a_new_session(
             raise Unreachable("ReadError: Stockyard at ... did not answer")
         return response
 
-    agent.client.agent = cut  # type: ignore[method-assign]
+    agent.client.agent = cut  # type: ignore[method-assign,assignment]
     old = agent.calls.session
     agent.work(0)
     assert agent.calls.session != old
@@ -184,7 +184,7 @@ def test_a_settle_stockyard_refuses_is_given_up_and_the_item_comes_back(
             payload = {**payload, "outcomes": [{"id": "x"}]}  # Stockyard answers 422
         return real(verb, payload, timeout)
 
-    agent.client.agent = bad  # type: ignore[method-assign]
+    agent.client.agent = bad  # type: ignore[method-assign,assignment]
     agent.work(0)
     assert not agent.state.unsettled()
     reaping(s, agent)
@@ -235,7 +235,7 @@ def test_a_disabled_connection_pauses_the_agent_and_loses_nothing(
         verbs.append(verb)
         return real(verb, payload, timeout)
 
-    agent.client.agent = counting  # type: ignore[method-assign]
+    agent.client.agent = counting  # type: ignore[method-assign,assignment]
     session = agent.calls.session
     with caplog.at_level(logging.INFO, logger="stockyard.agent"):
         report = agent.cycle()

@@ -35,7 +35,7 @@ from stockyard.agent.outbox import Change, State
 from stockyard.agent.profile import Profile
 from stockyard.agent.read import Source
 from stockyard.agent.records import Problem
-from stockyard.catalog.models import Customer, Product
+from stockyard.catalog.models import Customer, FulfillmentUpdate, Product
 
 log = logging.getLogger("stockyard.agent")
 
@@ -64,7 +64,7 @@ class _Topic:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _body(record: Product | Customer) -> dict[str, Any]:
+def _body(record: Product | Customer | FulfillmentUpdate) -> dict[str, Any]:
     return record.model_dump(mode="json", exclude_defaults=True)
 
 
@@ -142,7 +142,32 @@ def _topic(source: Source, profile: Profile, state: State, topic: str, samples: 
     return out
 
 
-def poll(source: Source, profile: Profile, state: State, samples: int = 0) -> Reading:
+def _fulfillments(source: Source, state: State, samples: int) -> _Topic:
+    """The fulfilments this agent made (create_fulfillment), as the ERP has them now: those
+    whose state or tracking changed since last pushed. The ERP's other orders are no
+    fulfilments of Stockyard's, and one no longer read is not withdrawn (a fulfilment
+    stays as it was last reported)."""
+    out = _Topic()
+    built, out.problems = records.fulfillments(source.rows("fulfillments", None))
+    made = state.made_fulfillments()
+    ours = [f for f in built if f.remote_id in made]
+    out.read = len(built)  # what the query returned (`check` shows it): ours are pushed
+    out.samples = [_body(f) for f in built[:samples]]
+    known = state.hashes("fulfillments")
+    for record in ours:
+        digest = records.digest(record)
+        if known.get(record.remote_id) != digest:
+            body = _body(record)
+            out.records.append(body)
+            out.hashes[record.remote_id] = digest
+            out.bodies[record.remote_id] = json.dumps(body, separators=(",", ":"))
+    return out
+
+
+def poll(
+    source: Source, profile: Profile, state: State, samples: int = 0, fulfillments: bool = False
+) -> Reading:
+    """`fulfillments`: also read [fulfillments] (the agent has a [fulfillment] connection)."""
     out: dict[str, list[Any]] = {}
     hashes: dict[str, dict[str, str]] = {}
     bodies: dict[str, dict[str, str]] = {}
@@ -162,6 +187,12 @@ def poll(source: Source, profile: Profile, state: State, samples: int = 0) -> Re
             read[topic], shown[topic] = part.read, part.samples
             if part.cursor is not None:
                 cursors[topic] = part.cursor
+        if fulfillments and (profile.fulfillments is not None or not profile.uses_sql):
+            part = _fulfillments(source, state, samples)
+            problems += part.problems
+            topic = "fulfillments"
+            out[topic], hashes[topic], bodies[topic] = part.records, part.hashes, part.bodies
+            read[topic], shown[topic] = part.read, part.samples
     for p in problems:
         log.warning("not pushed: %s %s: %s", p.topic, p.key, p.message)
     return Reading(Change(out, hashes, cursors, bodies, withdrawn), read, problems, shown)

@@ -31,14 +31,27 @@ class Unreachable(Exception):
 
 
 class Client:
-    def __init__(self, url: str, connection: int, secret: str, timeout: float = 30.0) -> None:
+    """Stockyard's API for the agent's connection, and for its [fulfillment] connection
+    when it has one (`also`: that connection's id and secret): every request is signed
+    with the secret of the connection it is for."""
+
+    def __init__(
+        self,
+        url: str,
+        connection: int,
+        secret: str,
+        timeout: float = 30.0,
+        also: tuple[int, str] | None = None,
+    ) -> None:
         try:
             check_url(url)
         except ValueError as exc:
             raise AgentError(f"[stockyard] url: {exc}") from None
         self.url = url.rstrip("/")
         self.connection = connection
-        self._secret = secret
+        self._secrets = {connection: secret}
+        if also is not None:
+            self._secrets[also[0]] = also[1]
         self.http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -56,9 +69,15 @@ class Client:
         self.http.close()
 
     def post(
-        self, path: str, body: bytes, message_id: str, timeout: float | None = None
+        self,
+        path: str,
+        body: bytes,
+        message_id: str,
+        timeout: float | None = None,
+        connection: int | None = None,
     ) -> httpx.Response:
-        headers = {"content-type": "application/json", **sign(self._secret, message_id, body)}
+        secret = self._secrets[connection or self.connection]
+        headers = {"content-type": "application/json", **sign(secret, message_id, body)}
         try:
             if timeout is None:
                 return self.http.post(path, content=body, headers=headers)
@@ -70,15 +89,23 @@ class Client:
                 f"{type(exc).__name__}: Stockyard at {self.url} did not answer"
             ) from None
 
-    def push(self, topic: str, message_id: str, body: bytes) -> httpx.Response:
-        return self.post(f"/v1/inbound/{self.connection}/{topic}", body, message_id)
+    def push(
+        self, topic: str, message_id: str, body: bytes, connection: int | None = None
+    ) -> httpx.Response:
+        to = connection or self.connection
+        return self.post(f"/v1/inbound/{to}/{topic}", body, message_id, connection=to)
 
     def agent(
-        self, verb: str, payload: dict[str, Any], timeout: float | None = None
+        self,
+        verb: str,
+        payload: dict[str, Any],
+        timeout: float | None = None,
+        connection: int | None = None,
     ) -> httpx.Response:
+        to = connection or self.connection
         body = json.dumps(payload, separators=(",", ":")).encode()
         return self.post(
-            f"/v1/agent/{self.connection}/{verb}", body, f"agent-{uuid.uuid4().hex}", timeout
+            f"/v1/agent/{to}/{verb}", body, f"agent-{uuid.uuid4().hex}", timeout, connection=to
         )
 
 

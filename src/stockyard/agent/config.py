@@ -1,6 +1,8 @@
 """The agent's own configuration: one TOML file (docs/agent.md).
 
     [stockyard]  url, connection, secret_file | secret_env
+    [fulfillment]  connection, secret_file | secret_env (optional: the same ERP as the
+                   client's warehouse, through a second agent connection)
     [agent]      state, poll_seconds, log_file
     [erp]        url | url_env (a SQLAlchemy URL) or folder (CSV exports), profile
     [profile.settings]  values for the profile's named parameters
@@ -48,6 +50,21 @@ class StockyardSection(_Section):
         return self
 
 
+class FulfillmentSection(_Section):
+    """A second agent connection, kind fulfillment, with its own credential: the agent
+    runs its fulfill_order items and pushes the fulfilments' state and tracking to it."""
+
+    connection: Annotated[int, Field(gt=0)]
+    secret_file: Path | None = None
+    secret_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> FulfillmentSection:
+        if (self.secret_file is None) == (self.secret_env is None):
+            raise ValueError("give exactly one of secret_file and secret_env")
+        return self
+
+
 class AgentSection(_Section):
     state: Path
     poll_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
@@ -83,30 +100,38 @@ class AgentConfig(_Section):
     stockyard: StockyardSection
     agent: AgentSection
     erp: ErpSection
+    fulfillment: FulfillmentSection | None = None
     profile: ProfileSection = ProfileSection()
     source: Path = Path("agent.toml")  # the file it was read from (for messages)
 
     def secret(self) -> str:
         """The connection's webhook_secret, read when needed, never kept in the config."""
         s = self.stockyard
-        if s.secret_env is not None:
-            value = os.environ.get(s.secret_env, "").strip()
+        return self._read_secret("stockyard", s.secret_file, s.secret_env)
+
+    def fulfillment_secret(self) -> str | None:
+        """The [fulfillment] connection's own webhook_secret; None without one."""
+        f = self.fulfillment
+        return None if f is None else self._read_secret("fulfillment", f.secret_file, f.secret_env)
+
+    def _read_secret(self, section: str, secret_file: Path | None, secret_env: str | None) -> str:
+        if secret_env is not None:
+            value = os.environ.get(secret_env, "").strip()
             if not value:
                 raise AgentError(
-                    f"{self.source}: [stockyard] secret_env: environment variable"
-                    f" {s.secret_env} is not set"
+                    f"{self.source}: [{section}] secret_env: environment variable"
+                    f" {secret_env} is not set"
                 )
             return value
-        assert s.secret_file is not None
+        assert secret_file is not None
         try:
-            value = s.secret_file.read_text(encoding="utf-8").strip()
+            value = secret_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise AgentError(
-                f"{self.source}: [stockyard] secret_file: cannot read {s.secret_file}:"
-                f" {exc.strerror}"
+                f"{self.source}: [{section}] secret_file: cannot read {secret_file}: {exc.strerror}"
             ) from None
         if not value:
-            raise AgentError(f"{self.source}: [stockyard] secret_file: {s.secret_file} is empty")
+            raise AgentError(f"{self.source}: [{section}] secret_file: {secret_file} is empty")
         return value
 
     def erp_url(self) -> str | None:
@@ -191,6 +216,7 @@ def load_config(path: Path) -> AgentConfig:
     base = path.resolve().parent
     for section, key in (
         ("stockyard", "secret_file"),
+        ("fulfillment", "secret_file"),
         ("agent", "state"),
         ("agent", "log_file"),
         ("erp", "folder"),
@@ -199,6 +225,15 @@ def load_config(path: Path) -> AgentConfig:
         if isinstance(table, dict) and key in table:
             table[key] = _resolve(base, table[key])
     try:
-        return AgentConfig.model_validate({**data, "source": path})
+        config = AgentConfig.model_validate({**data, "source": path})
     except ValidationError as exc:
         raise AgentError(f"{path}: {validation_problems(exc)}") from None
+    if (
+        config.fulfillment is not None
+        and config.fulfillment.connection == config.stockyard.connection
+    ):
+        raise AgentError(
+            f"{path}: [fulfillment] connection: a second connection (kind fulfillment), not"
+            " [stockyard] connection again"
+        )
+    return config

@@ -128,7 +128,8 @@ def _bind(statement: sa.TextClause, params: Mapping[str, Any], where: str) -> di
     wanted = set(statement.compile().params)
     unknown = wanted - set(params)
     if unknown:
-        raise Failure("permanent", f"[orders] {where} uses :{', :'.join(sorted(unknown))}, "
+        label = where if where.startswith("[") else f"[orders] {where}"
+        raise Failure("permanent", f"{label} uses :{', :'.join(sorted(unknown))}, "
                       "which is no order parameter nor setting")  # fmt: skip
     return {k: params[k] for k in wanted}
 
@@ -313,20 +314,74 @@ class CommandWriter:
         return lines[-1]
 
 
+class FulfillmentWriter:
+    """create_fulfillment: the fulfilment's id in the ERP for an order written there, by
+    the profile's [fulfillments] create query, else the order's ERP code. Nothing is
+    written: the ERP ships the order it holds. `made` records the id (before the item is
+    settled), so the agent pushes that fulfilment's state and tracking from then on."""
+
+    def __init__(
+        self,
+        create: str | None,
+        settings: Mapping[str, Any],
+        engine: sa.Engine | None,
+        made: Callable[[str], None],
+    ) -> None:
+        self.create = create
+        self.settings = dict(settings)
+        self.engine = engine
+        self.made = made
+
+    def create_fulfillment(self, order: Mapping[str, Any], key: str) -> str:
+        code = order.get("source_code")
+        number = order.get("number") or order.get("remote_id")
+        if not isinstance(code, str) or not code:
+            raise Failure("permanent", f"order {number} has no ERP code: add_order must run first")
+        found: Any = code
+        if self.create is not None and self.engine is not None:
+            floats = self.engine.dialect.name == "sqlite"
+            params = {**order_params(order, key, self.settings, floats), "source_code": code}
+            statement = sa.text(self.create)
+            try:
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        statement, _bind(statement, params, "[fulfillments] create")
+                    ).first()
+            except SQLAlchemyError as exc:
+                raise _classify(exc) from None
+            found = None if row is None else row[0]
+            if found is None or not str(found).strip():
+                raise Failure(
+                    "permanent",
+                    f"order {number} ({code}): [fulfillments] create found no fulfilment id",
+                )
+        remote_id = str(found).strip()
+        self.made(remote_id)
+        return remote_id
+
+
 class Writer:
     """What runs a Work's call."""
 
-    def __init__(self, create_order: Callable[[Mapping[str, Any], str], str] | None) -> None:
-        self._create_order = create_order
+    def __init__(
+        self,
+        create_order: Callable[[Mapping[str, Any], str], str] | None,
+        create_fulfillment: Callable[[Mapping[str, Any], str], str] | None = None,
+    ) -> None:
+        self._calls = {"create_order": create_order, "create_fulfillment": create_fulfillment}
 
     def run(self, call: str, args: Mapping[str, Any]) -> str:
-        if call != "create_order" or self._create_order is None:
-            why = "" if call != "create_order" else " (its profile has no [orders])"
+        run = self._calls.get(call)
+        if run is None:
+            why = {
+                "create_order": " (its profile has no [orders])",
+                "create_fulfillment": " (it has no [fulfillment] connection)",
+            }.get(call, "")
             raise Failure("permanent", f"this agent cannot run {call}{why}")
         order, key = args.get("order"), args.get("key")
         if not isinstance(order, Mapping) or not isinstance(key, str):
-            raise Failure("permanent", "create_order needs an order and a key")
-        return self._create_order(order, key)
+            raise Failure("permanent", f"{call} needs an order and a key")
+        return run(order, key)
 
 
 def _unkeepable(code: str) -> str | None:
@@ -460,8 +515,11 @@ class OrderCalls:
     """The claim / heartbeat / settle calls of one agent session, and the outcomes it has
     not got through yet."""
 
-    def __init__(self, client: Client, store: OutcomeStore | None = None) -> None:
+    def __init__(
+        self, client: Client, store: OutcomeStore | None = None, connection: int | None = None
+    ) -> None:
         self.client = client
+        self.connection = connection  # None: the client's own ([stockyard] connection)
         self.session = self.new_session()
         self.store: OutcomeStore = store if store is not None else MemoryStore()
         self.settle_at = 0.0  # monotonic: when kept outcomes may be settled again
@@ -485,7 +543,12 @@ class OrderCalls:
         session: str | None = None,
     ) -> Any:
         used = session or self.session
-        response = self.client.agent(verb, {"session": used, **payload}, timeout)
+        body = {"session": used, **payload}
+        response = (
+            self.client.agent(verb, body, timeout)
+            if self.connection is None
+            else self.client.agent(verb, body, timeout, connection=self.connection)
+        )
         disabled = disabled_answer(response)
         if disabled is not None:
             raise ConnectionDisabled(disabled)

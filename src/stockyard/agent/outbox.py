@@ -28,7 +28,18 @@ _Q = {
         "stockyard.agent/state.sqlite.sql",
     ).items()
 }
-_SCHEMA = ("create_outbox", "create_hashes", "create_cursors", "create_dead", "create_unsettled")
+_SCHEMA = (
+    "create_outbox",
+    "create_hashes",
+    "create_cursors",
+    "create_dead",
+    "create_unsettled",
+    "create_made",
+)
+# Which of the agent's connections a push or an outcome is for: its [stockyard] connection
+# (the source) or its [fulfillment] one. Each is sent in order, on its own.
+SOURCE, FULFILLMENT = "source", "fulfillment"
+ROLE_OF_TOPIC = {"fulfillments": FULFILLMENT}
 # A batch's body stays under this many bytes: Stockyard refuses a request body over its
 # max_body (5 MiB by default, web/settings.py) with 413.
 MAX_BATCH_BYTES = 4_000_000
@@ -43,6 +54,7 @@ class Batch:
     body: bytes
     records: int
     attempts: int
+    role: str = SOURCE
 
     def split(self) -> list[tuple[str, bytes]]:
         """(message_id, body) of each record alone, for a batch refused as invalid."""
@@ -114,8 +126,14 @@ class State:
             self.conn.execute("PRAGMA synchronous=FULL")
             for name in _SCHEMA:
                 self.conn.execute(_Q[name])
-            if "body" not in {r[0] for r in self.conn.execute(_Q["hash_columns"])}:
-                self.conn.execute(_Q["add_hash_body"])
+            # Columns a state database from an earlier version lacks.
+            for columns, column, add in (
+                ("hash_columns", "body", "add_hash_body"),
+                ("outbox_columns", "role", "add_outbox_role"),
+                ("unsettled_columns", "role", "add_unsettled_role"),
+            ):
+                if column not in {r[0] for r in self.conn.execute(_Q[columns])}:
+                    self.conn.execute(_Q[add])
         except sqlite3.Error as exc:
             raise AgentError(f"[agent] state {path}: {exc}") from None
         self.path = path
@@ -157,6 +175,7 @@ class State:
                         {
                             "seq": seq,
                             "part": 0,
+                            "role": ROLE_OF_TOPIC.get(topic, SOURCE),
                             "topic": topic,
                             "message_id": f"agent-{uuid.uuid4().hex}",
                             "body": _json({topic: chunk}).decode(),
@@ -194,9 +213,14 @@ class State:
 
     # ------------------------------------------------------------------ batches out
 
-    def head(self, limit: int = 10) -> list[Batch]:
-        rows = self.conn.execute(_Q["head"], {"limit": limit}).fetchall()
-        return [Batch(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6]) for r in rows]
+    def head(self, limit: int = 10, role: str = SOURCE) -> list[Batch]:
+        """The next batches for one of the agent's connections, oldest first."""
+        rows = self.conn.execute(_Q["head"], {"limit": limit, "role": role}).fetchall()
+        return [Batch(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows]
+
+    def pending_roles(self) -> list[str]:
+        """The connections with pushes waiting (the source's first)."""
+        return [r[0] for r in self.conn.execute(_Q["pending_roles"])]
 
     def pending(self) -> tuple[int, int]:
         """(batches, records) waiting."""
@@ -223,6 +247,7 @@ class State:
                     {
                         "seq": batch.seq,
                         "part": n,
+                        "role": batch.role,
                         "topic": batch.topic,
                         "message_id": message_id,
                         "body": body.decode(),
@@ -266,21 +291,23 @@ class State:
 
     # ------------------------------------------------------------- order outcomes
 
-    def keep_outcomes(self, session: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
+    def keep_outcomes(
+        self, session: str, outcomes: Sequence[Mapping[str, Any]], role: str = SOURCE
+    ) -> None:
         now = time.time()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany(
                 _Q["keep_outcome"],
                 [
-                    {"item": o["id"], "session": session, "outcome": _json(o).decode(),
-                     "kept_at": now}
+                    {"item": o["id"], "role": role, "session": session,
+                     "outcome": _json(o).decode(), "kept_at": now}
                     for o in outcomes
                 ],
             )  # fmt: skip
 
-    def unsettled(self) -> list[Unsettled]:
-        rows = self.conn.execute(_Q["unsettled"]).fetchall()
+    def unsettled(self, role: str = SOURCE) -> list[Unsettled]:
+        rows = self.conn.execute(_Q["unsettled"], {"role": role}).fetchall()
         return [Unsettled(r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
     def settle_tried(self, items: Sequence[int]) -> None:
@@ -292,3 +319,40 @@ class State:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany(_Q["drop_outcome"], [{"item": i} for i in items])
+
+    # ------------------------------------------------------------ fulfilments made
+
+    def made(self, remote_id: str, digest: str, body: str) -> None:
+        """A fulfilment this agent made: its state is pushed from now on, compared with
+        what Stockyard holds of it (`digest`, `body`: open, no tracking)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(_Q["add_made"], {"remote_id": remote_id, "made_at": time.time()})
+            self.conn.execute(
+                _Q["seed_hash"],
+                {"topic": "fulfillments", "key": remote_id, "digest": digest, "body": body},
+            )
+
+    def made_fulfillments(self) -> set[str]:
+        return {r[0] for r in self.conn.execute(_Q["made"])}
+
+
+class RoleStore:
+    """One connection's view of the kept outcomes (orders.OutcomeStore): the source's and
+    the fulfillment connection's are settled each through its own connection."""
+
+    def __init__(self, state: State, role: str) -> None:
+        self.state = state
+        self.role = role
+
+    def keep_outcomes(self, session: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        self.state.keep_outcomes(session, outcomes, self.role)
+
+    def unsettled(self) -> list[Unsettled]:
+        return self.state.unsettled(self.role)
+
+    def settle_tried(self, items: Sequence[int]) -> None:
+        self.state.settle_tried(items)
+
+    def drop_outcomes(self, items: Sequence[int]) -> None:
+        self.state.drop_outcomes(items)

@@ -80,6 +80,23 @@ class Orders(_Section):
         return self
 
 
+class Fulfillments(_Section):
+    """The ERP as the warehouse (an agent [fulfillment] connection): what each fulfilment
+    is called there, and its state and tracking.
+
+    `query` rows: remote_id (the fulfilment's id: by default the order's ERP code), state
+    (open | complete | cancelled, or pending), carrier, number (the tracking number),
+    url. Compared by hash per remote_id: a change is pushed. Only fulfilments this agent
+    made are pushed (an ERP's own orders are no fulfilments of Stockyard's).
+    `create` (optional): a query giving the fulfilment's id for an order (first column,
+    first row; the order's parameters as [orders] gets them, and :source_code, the order's
+    ERP code); without it the order's ERP code is the fulfilment's id."""
+
+    query: SQL | None = None  # None only in a [files] profile: fulfillments.csv
+    create: SQL | None = None
+    page_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+
+
 class Files(_Section):
     """The CSV-folder variant: the ERP exports CSV files with the same column names as
     the queries return; [erp] folder in the agent's config says where."""
@@ -88,6 +105,7 @@ class Files(_Section):
     prices: str | None = "prices.csv"
     stock: str | None = "stock.csv"
     customers: str | None = "customers.csv"
+    fulfillments: str | None = "fulfillments.csv"  # read only with an agent [fulfillment]
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8-sig"  # Excel's UTF-8 starts with a BOM
 
@@ -102,6 +120,7 @@ class Profile(_Section):
     stock: Extra | None = None
     customers: Reading | None = None
     orders: Orders | None = None
+    fulfillments: Fulfillments | None = None
     files: Files | None = None
 
     @model_validator(mode="after")
@@ -113,6 +132,14 @@ class Profile(_Section):
             raise ValueError("give [products] and/or [customers] (or [files] for CSV exports)")
         if (self.prices or self.stock) and self.products is None:
             raise ValueError("[prices] and [stock] attach to [products]: give [products]")
+        f = self.fulfillments
+        if f is not None and self.files is None and f.query is None:
+            raise ValueError("[fulfillments] query: missing")
+        if f is not None and self.files is not None and (f.query or f.create):
+            raise ValueError(
+                "a [files] profile reads fulfillments.csv ([files] fulfillments): its"
+                " [fulfillments] takes no query or create"
+            )
         return self
 
     @property

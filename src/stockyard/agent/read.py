@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from stockyard.agent import AgentError
-from stockyard.agent.profile import Extra, Profile, Reading
+from stockyard.agent.profile import Extra, Fulfillments, Profile, Reading
 from stockyard.agent.records import normalise_columns
 
-SECTIONS = ("products", "prices", "stock", "customers")
+SECTIONS = ("products", "prices", "stock", "customers", "fulfillments")
 
 
 class Source(Protocol):
@@ -89,7 +89,11 @@ class SqlSource:
 
     def uses_cursor(self, section: str) -> bool:
         spec = self.section(section)
-        return spec is not None and "cursor" in sa.text(spec.query).compile().params
+        return (
+            spec is not None
+            and spec.query is not None
+            and "cursor" in sa.text(spec.query).compile().params
+        )
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -121,8 +125,8 @@ class SqlSource:
             finally:
                 conn.close()
 
-    def section(self, section: str) -> Reading | Extra | None:
-        found: Reading | Extra | None = getattr(self.profile, section)
+    def section(self, section: str) -> Reading | Extra | Fulfillments | None:
+        found: Reading | Extra | Fulfillments | None = getattr(self.profile, section)
         return found
 
     @contextmanager
@@ -136,12 +140,14 @@ class SqlSource:
 
     def rows(self, section: str, cursor: Any) -> list[dict[str, Any]]:
         spec = self.section(section)
-        if spec is None:
+        if spec is None or spec.query is None:
             return []
-        return list(self._pages(section, spec, cursor))
+        return list(self._pages(section, spec.query, spec, cursor))
 
-    def _pages(self, section: str, spec: Reading | Extra, cursor: Any) -> Iterator[dict[str, Any]]:
-        statement = sa.text(spec.query)
+    def _pages(
+        self, section: str, query: str, spec: Reading | Extra | Fulfillments, cursor: Any
+    ) -> Iterator[dict[str, Any]]:
+        statement = sa.text(query)
         wanted = set(statement.compile().params)
         cursor_column = spec.cursor if isinstance(spec, Reading) else None
         params = {**self.settings, "cursor": cursor}

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from stockyard.agent import AgentError
-from stockyard.catalog.models import Customer, Product, parse
+from stockyard.catalog.models import Customer, FulfillmentUpdate, Product, parse
 from stockyard.errors import InvalidInput
 
 Row = Mapping[str, Any]
@@ -38,17 +38,20 @@ CUSTOMER_COLUMNS = frozenset(
     {"code", "name", "company", "email", "phone", "price_tier", "credit_limit",
      "payment_terms", "active"} | {f"address_{f}" for f in ADDRESS_FIELDS}
 )  # fmt: skip
+FULFILLMENT_COLUMNS = frozenset({"remote_id", "state", "carrier", "number", "url"})
 REQUIRED = {
     "products": {"sku", "title", "price"},
     "prices": {"sku", "tier", "price"},
     "stock": {"sku", "warehouse", "quantity"},
     "customers": {"code"},
+    "fulfillments": {"remote_id", "state"},
 }
 KNOWN = {
     "products": PRODUCT_COLUMNS,
     "prices": PRICE_COLUMNS,
     "stock": STOCK_COLUMNS,
     "customers": CUSTOMER_COLUMNS,
+    "fulfillments": FULFILLMENT_COLUMNS,
 }
 
 
@@ -246,6 +249,29 @@ def _customer(row: Row) -> Customer:
     if any(address.values()):
         data["addresses"] = [{k: v for k, v in address.items() if v}]
     return parse(Customer, data, f"customer {data['code']}")
+
+
+def fulfillments(rows: Iterable[Row]) -> tuple[list[FulfillmentUpdate], list[Problem]]:
+    """One FulfillmentUpdate per remote_id (the last row of an id wins: a query joining
+    several dispatch notes lists the latest last)."""
+    found: dict[str, FulfillmentUpdate] = {}
+    problems = []
+    for row in rows:
+        remote_id = text(row.get("remote_id"))
+        data: dict[str, Any] = {"remote_id": remote_id, "state": text(row.get("state")).lower()}
+        tracking = {k: text(row.get(k)) for k in ("carrier", "number", "url")}
+        if any(tracking.values()):
+            data["tracking"] = tracking
+        try:
+            found[remote_id] = parse(FulfillmentUpdate, data, f"fulfillment {remote_id}")
+        except InvalidInput as exc:
+            problems.append(Problem("fulfillments", remote_id, str(exc)))
+    return list(found.values()), problems
+
+
+def opened(remote_id: str) -> FulfillmentUpdate:
+    """A fulfilment as Stockyard holds it once the agent made it: open, no tracking."""
+    return FulfillmentUpdate(remote_id=remote_id, state="open")
 
 
 def digest(record: BaseModel) -> str:

@@ -26,15 +26,17 @@ from stockyard.agent.files import FolderSource
 from stockyard.agent.orders import (
     CommandWriter,
     ConnectionDisabled,
+    FulfillmentWriter,
     NotOffered,
     OrderCalls,
     SqlWriter,
     Writer,
     work_once,
 )
-from stockyard.agent.outbox import State
+from stockyard.agent.outbox import FULFILLMENT, SOURCE, RoleStore, State
 from stockyard.agent.profile import Profile, load_profile, settings
 from stockyard.agent.read import Source, SqlSource, safe_url
+from stockyard.agent.records import digest, opened
 from stockyard.agent.send import Delivery, deliver
 
 log = logging.getLogger("stockyard.agent")
@@ -87,6 +89,23 @@ class Backoff:
 
 
 @dataclass
+class Line:
+    """One of the agent's connections: its [stockyard] source connection (orders) or its
+    [fulfillment] connection (fulfilments). Each claims, settles and is sent its pushes on
+    its own: one disabled or refusing does not hold the other back."""
+
+    role: str
+    connection: int
+    calls: OrderCalls
+    writer: Writer
+    active: bool  # it has work to claim (a profile's [orders]; a [fulfillment] connection)
+    what: str  # "orders", "fulfilments": for the log
+    backoff: Backoff = field(default_factory=Backoff)
+    paused_until: float = 0.0  # Stockyard offered no work (404, 409 disabled)
+    disabled: str | None = None  # what Stockyard said when it was disabled
+
+
+@dataclass
 class CycleReport:
     reading: Reading | None = None
     queued: int = 0
@@ -103,13 +122,57 @@ class Agent:
         self.settings = settings(self.profile, dict(config.profile.settings), str(config.source))
         self.source = self._source()
         self.state = State(config.agent.state)
-        self.client = Client(config.stockyard.url, config.stockyard.connection, config.secret())
-        self.calls = OrderCalls(self.client, self.state)  # outcomes kept in the state db
+        fulfillment = config.fulfillment
+        also = None
+        if fulfillment is not None:
+            also = (fulfillment.connection, str(config.fulfillment_secret()))
+        self.client = Client(
+            config.stockyard.url, config.stockyard.connection, config.secret(), also=also
+        )
+        # Outcomes are kept in the state database until Stockyard takes them.
+        self.calls = OrderCalls(self.client, RoleStore(self.state, SOURCE))
         self.writer = self._writer()
-        self.backoff = Backoff()
+        self.lines = [
+            Line(
+                SOURCE,
+                config.stockyard.connection,
+                self.calls,
+                self.writer,
+                self.profile.orders is not None,
+                "orders",
+            )
+        ]
+        if fulfillment is not None:
+            calls = OrderCalls(
+                self.client, RoleStore(self.state, FULFILLMENT), fulfillment.connection
+            )
+            self.lines.append(
+                Line(
+                    FULFILLMENT,
+                    fulfillment.connection,
+                    calls,
+                    Writer(None, self._fulfillment_writer().create_fulfillment),
+                    True,
+                    "fulfilments",
+                )
+            )
         self.stopping = threading.Event()
-        self.orders_paused_until = 0.0  # Stockyard offered no order work (404, 409 disabled)
-        self.disabled: str | None = None  # what Stockyard said when it was disabled
+
+    @property
+    def backoff(self) -> Backoff:
+        """The source connection's push back-off."""
+        return self.lines[0].backoff
+
+    @property
+    def orders_paused_until(self) -> float:
+        return self.lines[0].paused_until
+
+    @orders_paused_until.setter
+    def orders_paused_until(self, value: float) -> None:
+        self.lines[0].paused_until = value
+
+    def line(self, role: str) -> Line | None:
+        return next((li for li in self.lines if li.role == role), None)
 
     @classmethod
     def from_file(cls, path: Path) -> Agent:
@@ -152,22 +215,38 @@ class Agent:
             raise AgentError(f"profile {self.profile.name}: SQL [orders] need an [erp] url")
         return Writer(sql.create_order)
 
+    def _fulfillment_writer(self) -> FulfillmentWriter:
+        spec = self.profile.fulfillments
+        engine = self.source.engine if isinstance(self.source, SqlSource) else None
+        create = spec.create if spec is not None else None
+
+        def made(remote_id: str) -> None:
+            record = opened(remote_id)
+            body = record.model_dump_json(exclude_defaults=True)
+            self.state.made(remote_id, digest(record), body)
+
+        return FulfillmentWriter(create, self.settings, engine, made)
+
     def describe(self) -> str:
         where = (
             str(self.config.erp.folder)
             if isinstance(self.source, FolderSource)
             else safe_url(self.config.erp_url() or "")
         )
+        fulfillment = self.line(FULFILLMENT)
         return (
             f"profile {self.profile.name}, ERP {where}, Stockyard {self.client.url}"
             f" connection {self.client.connection}"
+            + ("" if fulfillment is None else f", fulfilments connection {fulfillment.connection}")
         )
 
     # ---------------------------------------------------------------------- steps
 
     def read(self) -> tuple[Reading, int]:
         """Read the ERP; what changed into the outbox (one transaction)."""
-        reading = poll(self.source, self.profile, self.state)
+        reading = poll(
+            self.source, self.profile, self.state, fulfillments=self.line(FULFILLMENT) is not None
+        )
         queued = self.state.put(reading.change, self.config.agent.batch_size)
         changed = {t: len(r) for t, r in reading.change.records.items() if r}
         if changed:
@@ -175,18 +254,51 @@ class Agent:
         return reading, queued
 
     def send(self, now: float | None = None) -> Delivery | None:
+        """Deliver the outbox, each connection's pushes in order and on its own back-off.
+        What was delivered (None: every connection with pushes waiting is backing off)."""
         now = time.monotonic() if now is None else now
-        if not self.backoff.ready(now):
+        total: Delivery | None = None
+        for role in self.state.pending_roles():
+            line = self.line(role)
+            if line is None:
+                if role == FULFILLMENT:
+                    log.error(
+                        "the outbox holds fulfilments but the config has no [fulfillment]"
+                        " connection: they wait"
+                    )
+                continue
+            delivery = self._send(line, now)
+            if delivery is None:
+                continue
+            if total is None:
+                total = delivery
+            else:
+                total.batches += delivery.batches
+                total.records += delivery.records
+                total.dead += delivery.dead
+                total.retry = total.retry or delivery.retry
+                total.blocked = total.blocked or delivery.blocked
+                total.disabled = total.disabled or delivery.disabled
+        return total
+
+    def _send(self, line: Line, now: float) -> Delivery | None:
+        if not line.backoff.ready(now):
             return None
-        delivery = deliver(self.state, self.client)
+        connection = None if line.role == SOURCE else line.connection
+        delivery = deliver(self.state, self.client, line.role, connection)
         if delivery.records:
-            log.info("delivered %d record(s) in %d push(es)", delivery.records, delivery.batches)
-            self._enabled()
+            log.info(
+                "delivered %d record(s) in %d push(es) to connection %d",
+                delivery.records,
+                delivery.batches,
+                line.connection,
+            )
+            self._enabled(line)
         if delivery.disabled:
-            self.backoff.failed(now, longest=True)
-            self._disabled(str(delivery.blocked))
+            line.backoff.failed(now, longest=True)
+            self._disabled(line, str(delivery.blocked))
         elif delivery.retry or delivery.blocked:
-            delay = self.backoff.failed(now, longest=delivery.blocked is not None)
+            delay = line.backoff.failed(now, longest=delivery.blocked is not None)
             waiting = self.state.pending()[1]
             log.warning(
                 "%s; %d record(s) wait in the outbox, next try in %.0f s",
@@ -195,54 +307,71 @@ class Agent:
                 delay,
             )
         else:
-            self.backoff.reset()
+            line.backoff.reset()
         return delivery
 
+    def next_send(self) -> float:
+        """When the next push may be tried (monotonic): the soonest back-off's end."""
+        waiting = [li.backoff.next_at for li in self.lines if li.role in self.state.pending_roles()]
+        return min(waiting, default=0.0)
+
     def work(self, wait: float) -> int:
-        if self.profile.orders is None or time.monotonic() < self.orders_paused_until:
+        """Claim and run each connection's work: the last one ready long-polls up to
+        `wait` s, the others only look (wait 0)."""
+        now = time.monotonic()
+        ready = [li for li in self.lines if li.active and now >= li.paused_until]
+        if not ready:
             if wait > 0:
                 self.stopping.wait(wait)
             return 0
+        done = 0
+        for n, line in enumerate(ready):
+            done += self._work(line, wait if n == len(ready) - 1 else 0.0)
+        return done
+
+    def _work(self, line: Line, wait: float) -> int:
         try:
-            done = work_once(self.calls, self.writer, wait)
-            self._enabled()
-            if self.calls.store.unsettled():  # backing off before settling them again
-                self.stopping.wait(min(wait, max(0.0, self.calls.settle_at - time.monotonic())))
+            done = work_once(line.calls, line.writer, wait)
+            self._enabled(line)
+            if line.calls.store.unsettled():  # backing off before settling them again
+                self.stopping.wait(min(wait, max(0.0, line.calls.settle_at - time.monotonic())))
             return done
         except ConnectionDisabled as exc:
-            self.orders_paused_until = time.monotonic() + MAX_BACKOFF
-            self._disabled(str(exc))
+            line.paused_until = time.monotonic() + MAX_BACKOFF
+            self._disabled(line, str(exc))
         except NotOffered as exc:
             log.error(
-                "Stockyard offers no order work to this agent (%s): asking again in %.0f s",
+                "Stockyard offers no %s work to this agent (%s): asking again in %.0f s",
+                line.what,
                 exc,
                 MAX_BACKOFF,
             )
-            self.orders_paused_until = time.monotonic() + MAX_BACKOFF
+            line.paused_until = time.monotonic() + MAX_BACKOFF
         except Unreachable as exc:
-            log.warning("claiming orders: %s", exc)
+            log.warning("claiming %s: %s", line.what, exc)
             self.stopping.wait(min(wait, 5.0))
         except AgentError as exc:
             log.error("%s", exc)
             self.stopping.wait(min(wait, 30.0))
         return 0
 
-    def _disabled(self, said: str) -> None:
+    def _disabled(self, line: Line, said: str) -> None:
         """The operator disabled the connection: said once, however often the agent asks
         (every MAX_BACKOFF s for claims and pushes alike)."""
-        if self.disabled is None:
+        if line.disabled is None:
             log.warning(
-                "Stockyard: %s. No orders are claimed and the pushes wait in the outbox"
+                "Stockyard: %s. No %s are claimed and its pushes wait in the outbox"
                 " (nothing is dropped) until it is enabled again; asking every %.0f s",
                 said,
+                line.what,
                 MAX_BACKOFF,
             )
-        self.disabled = said
+        line.disabled = said
 
-    def _enabled(self) -> None:
-        if self.disabled is not None:
-            log.info("Stockyard: the connection is enabled again")
-            self.disabled = None
+    def _enabled(self, line: Line) -> None:
+        if line.disabled is not None:
+            log.info("Stockyard: connection %d is enabled again", line.connection)
+            line.disabled = None
 
     def cycle(self, claim_wait: float = 0.0) -> CycleReport:
         """One read + send + claim: `stockyard agent once`."""
@@ -273,7 +402,7 @@ class Agent:
             until_poll = max(0.0, next_poll - time.monotonic())
             wait = min(CLAIM_WAIT, until_poll)
             if self.state.pending()[0]:
-                wait = min(wait, max(0.0, self.backoff.next_at - time.monotonic()))
+                wait = min(wait, max(0.0, self.next_send() - time.monotonic()))
             self.work(wait)
         log.info("agent stopped")
 
@@ -287,9 +416,13 @@ class Agent:
 
     # ---------------------------------------------------------------------- check
 
-    def hello(self) -> str:
+    def hello(self, line: Line | None = None) -> str:
         try:
-            response = self.client.agent("hello", {}, timeout=15)
+            response = (
+                self.client.agent("hello", {}, timeout=15)
+                if line is None or line.role == SOURCE
+                else self.client.agent("hello", {}, timeout=15, connection=line.connection)
+            )
         except Unreachable as exc:
             return f"Stockyard not reachable: {exc}"
         if response.status_code == 200:
@@ -302,7 +435,8 @@ class Agent:
 
     def check(self, samples: int = 3) -> dict[str, Any]:
         """What a poll would push now, without pushing or storing anything."""
-        reading = poll(self.source, self.profile, self.state, samples)
+        fulfillment = self.line(FULFILLMENT)
+        reading = poll(self.source, self.profile, self.state, samples, fulfillment is not None)
         out: dict[str, Any] = {
             "agent": self.describe(),
             "read": reading.read,
@@ -316,6 +450,9 @@ class Agent:
         if isinstance(self.source, SqlSource) and self.profile.orders is not None:
             out["orders"] = self._check_orders()
         out["stockyard"] = self.hello()
+        if fulfillment is not None:
+            out["fulfillments_made"] = len(self.state.made_fulfillments())
+            out["stockyard_fulfillment"] = self.hello(fulfillment)
         return out
 
     def _check_orders(self) -> str:

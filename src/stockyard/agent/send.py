@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from stockyard.agent.client import Client, Unreachable, detail
 from stockyard.agent.orders import disabled_answer
-from stockyard.agent.outbox import State
+from stockyard.agent.outbox import SOURCE, State
 
 log = logging.getLogger("stockyard.agent")
 
@@ -37,15 +37,23 @@ class Delivery:
     disabled: bool = False  # blocked because the connection is disabled
 
 
-def deliver(state: State, client: Client) -> Delivery:
+def deliver(
+    state: State, client: Client, role: str = SOURCE, connection: int | None = None
+) -> Delivery:
+    """The outbox's batches for one of the agent's connections (`role`; `connection`: its
+    id, None for the client's own), in order."""
     done = Delivery()
     while True:
-        batches = state.head(20)
+        batches = state.head(20, role)
         if not batches:
             return done
         for batch in batches:
             try:
-                response = client.push(batch.topic, batch.message_id, batch.body)
+                response = (
+                    client.push(batch.topic, batch.message_id, batch.body)
+                    if connection is None
+                    else client.push(batch.topic, batch.message_id, batch.body, connection)
+                )
             except Unreachable as exc:
                 state.attempt_failed(batch, str(exc))
                 done.retry = str(exc)

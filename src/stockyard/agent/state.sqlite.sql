@@ -8,6 +8,7 @@
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER NOT NULL,
     part INTEGER NOT NULL DEFAULT 0,
+    role TEXT NOT NULL DEFAULT 'source',
     topic TEXT NOT NULL,
     message_id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
@@ -17,6 +18,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     PRIMARY KEY (seq, part)
 )
+
+-- name: outbox_columns
+-- The outbox's columns (a state database from before `role` gets it added).
+SELECT name FROM pragma_table_info('outbox')
+
+-- name: add_outbox_role
+-- Which of the agent's connections a push is for: 'source' ([stockyard] connection) or
+-- 'fulfillment' ([fulfillment] connection). Sent in order per connection.
+ALTER TABLE outbox ADD COLUMN role TEXT NOT NULL DEFAULT 'source'
 
 -- name: create_hashes
 -- The content hash of each record last put in the outbox, and its body (JSON): a record
@@ -58,13 +68,17 @@ SELECT coalesce(max(seq), 0) + 1 FROM outbox
 
 -- name: add
 -- A batch into the outbox.
-INSERT INTO outbox (seq, part, topic, message_id, body, records, created_at)
-VALUES (:seq, :part, :topic, :message_id, :body, :records, :created_at)
+INSERT INTO outbox (seq, part, role, topic, message_id, body, records, created_at)
+VALUES (:seq, :part, :role, :topic, :message_id, :body, :records, :created_at)
 
 -- name: head
--- The next batches to send, oldest first.
-SELECT seq, part, topic, message_id, body, records, attempts FROM outbox
-ORDER BY seq, part LIMIT :limit
+-- The next batches to send to one connection, oldest first.
+SELECT seq, part, topic, message_id, body, records, attempts, role FROM outbox
+WHERE role = :role ORDER BY seq, part LIMIT :limit
+
+-- name: pending_roles
+-- The connections that have pushes waiting.
+SELECT DISTINCT role FROM outbox ORDER BY role DESC
 
 -- name: pending
 -- Batches and records waiting.
@@ -130,22 +144,32 @@ DELETE FROM cursors
 -- agent stopped before it): settled again with their session until Stockyard answers.
 CREATE TABLE IF NOT EXISTS unsettled (
     item INTEGER PRIMARY KEY,
+    role TEXT NOT NULL DEFAULT 'source',
     session TEXT NOT NULL,
     outcome TEXT NOT NULL,
     tries INTEGER NOT NULL DEFAULT 0,
     kept_at REAL NOT NULL
 )
 
+-- name: unsettled_columns
+-- The unsettled table's columns (a state database from before `role` gets it added).
+SELECT name FROM pragma_table_info('unsettled')
+
+-- name: add_unsettled_role
+-- Which connection's item an outcome is (settled through that connection).
+ALTER TABLE unsettled ADD COLUMN role TEXT NOT NULL DEFAULT 'source'
+
 -- name: keep_outcome
 -- An outcome to settle.
-INSERT INTO unsettled (item, session, outcome, kept_at)
-VALUES (:item, :session, :outcome, :kept_at)
+INSERT INTO unsettled (item, role, session, outcome, kept_at)
+VALUES (:item, :role, :session, :outcome, :kept_at)
 ON CONFLICT (item) DO UPDATE SET session = excluded.session, outcome = excluded.outcome,
-    tries = 0, kept_at = excluded.kept_at
+    role = excluded.role, tries = 0, kept_at = excluded.kept_at
 
 -- name: unsettled
--- The outcomes waiting, oldest first.
-SELECT item, session, outcome, tries, kept_at FROM unsettled ORDER BY kept_at, item
+-- One connection's outcomes waiting, oldest first.
+SELECT item, session, outcome, tries, kept_at FROM unsettled WHERE role = :role
+ORDER BY kept_at, item
 
 -- name: settle_tried
 -- A settle of this outcome that got no answer.
@@ -154,3 +178,23 @@ UPDATE unsettled SET tries = tries + 1 WHERE item = :item
 -- name: drop_outcome
 -- An outcome Stockyard took, refused, or that the agent gave up.
 DELETE FROM unsettled WHERE item = :item
+
+-- name: create_made
+-- The fulfilments this agent made (create_fulfillment): only theirs are pushed, an ERP's
+-- own orders being no fulfilments of Stockyard's. Kept by reconcile.
+CREATE TABLE IF NOT EXISTS made_fulfillments (remote_id TEXT PRIMARY KEY, made_at REAL NOT NULL)
+
+-- name: add_made
+-- A fulfilment made.
+INSERT INTO made_fulfillments (remote_id, made_at) VALUES (:remote_id, :made_at)
+ON CONFLICT (remote_id) DO NOTHING
+
+-- name: made
+-- Every fulfilment made.
+SELECT remote_id FROM made_fulfillments
+
+-- name: seed_hash
+-- What Stockyard holds of a fulfilment just made (open, no tracking), unless a state was
+-- pushed for it already: the same state read from the ERP is no change.
+INSERT INTO hashes (topic, key, digest, body) VALUES (:topic, :key, :digest, :body)
+ON CONFLICT (topic, key) DO NOTHING
