@@ -300,3 +300,126 @@ def test_an_order_missing_inside_batch_is_an_error(served: Served) -> None:
         del d.orders[entry]  # what B1 never does to an order with a delivery
     with pytest.raises(PermanentError, match=f"read order {entry}: HTTP 404"):
         c.fetch_fulfillments(first.cursor)
+
+
+# ------------------------------------- 9. changes while a long pull is under way
+
+
+def _many_items(d: SapB1Double, count: int) -> None:
+    d.honour_prefer = False  # 20 rows a page
+    for n in range(count):
+        d.add_item(f"I{n:03}", f"Item {n}", {1: 1.0})
+
+
+def _caught_up(served: Served, what: str, **extra: Any) -> tuple[SapB1Connector, str]:
+    """A connector reading one page a pull, and the cursor of a connection that read
+    everything already (pulls of all pages: nothing under way)."""
+    cursor = getattr(connect(served, **extra), what)(None).cursor
+    assert cursor.count('"scan": null') == cursor.count('"scan"')
+    return connect(served, pages_per_pull=1, **extra), cursor
+
+
+def test_a_price_change_during_a_periodic_full_pull_arrives_at_the_next_poll(
+    served: Served,
+) -> None:
+    """A full pull of a list longer than pages_per_pull pages spans several polls; each of
+    them also reads what B1 stamped since the cursor, so a change on an item the full pull
+    has passed does not wait for its end."""
+    d = served.double
+    _many_items(d, 100)
+    c, cursor = _caught_up(served, "fetch_products")
+    later(c)  # an hour on: the periodic full pull starts
+    d.tick(30)
+    first = c.fetch_products(cursor)
+    assert codes(first.records) == [f"I{n:03}" for n in range(20)]
+    d.tick(30)
+    d.set_price("I001", 1, 2.0)  # on an item the full pull has passed
+    second = c.fetch_products(first.cursor)
+    assert codes(second.records) == ["I001", *(f"I{n:03}" for n in range(20, 40))]
+    assert second.records[0]["variants"][0]["price"] == "2.00"
+    # The full pull goes on to its end; the change is not delivered again meanwhile.
+    going, rest = second.cursor or "", list[str]()
+    while '"scan": null' not in going:
+        page = c.fetch_products(going)
+        going, rest = page.cursor or "", [*rest, *codes(page.records)]
+    assert rest == [f"I{n:03}" for n in range(40, 100)]
+    assert c.fetch_products(going).records == []
+
+
+def test_a_change_just_before_a_full_pull_arrives_with_its_first_poll(served: Served) -> None:
+    d = served.double
+    _many_items(d, 100)
+    c, cursor = _caught_up(served, "fetch_products")
+    d.tick(30)
+    d.set_price("I090", 1, 3.0)  # far beyond the first page of the full pull
+    later(c)
+    first = c.fetch_products(cursor)
+    assert codes(first.records) == [*(f"I{n:03}" for n in range(20)), "I090"]
+    assert first.records[-1]["variants"][0]["price"] == "3.00"
+
+
+def test_a_change_during_a_long_pass_over_the_overlap_window_arrives_at_the_next_poll(
+    served: Served,
+) -> None:
+    """Not only a full pull: an incremental one that reads back `overlap` seconds over more
+    than pages_per_pull pages (a mass update in B1) also reads the newest stamps each poll,
+    and reads at most twice pages_per_pull pages a poll."""
+    d = served.double
+    _many_items(d, 100)
+    c, cursor = _caught_up(served, "fetch_products")
+    d.tick(30)
+    for n in range(60):  # a mass update: three pages stamped inside the window
+        d.set_price(f"I{n:03}", 1, 4.0)
+    first = c.fetch_products(cursor)
+    assert codes(first.records) == [f"I{n:03}" for n in range(20)]
+    d.tick(30)
+    d.set_price("I005", 1, 5.0)  # behind the pass
+    before = len(d.received)
+    second = c.fetch_products(first.cursor)
+    assert "I005" in codes(second.records)
+    assert len([r for r in d.received[before:] if r.path.startswith("Items")]) <= 2
+
+
+def test_a_customer_changed_during_a_full_pull_arrives_at_the_next_poll(served: Served) -> None:
+    d = served.double
+    d.honour_prefer = False
+    for n in range(60):
+        d.add_partner(f"C{n:03}", f"Customer {n}", EmailAddress=f"c{n}@old.test")
+    c, cursor = _caught_up(served, "fetch_customers")
+    later(c)
+    first = c.fetch_customers(cursor)
+    assert codes(first.records) == [f"C{n:03}" for n in range(20)]
+    d.tick(30)
+    with d._lock:
+        d.partners["C002"]["EmailAddress"] = "c2@new.test"
+        d._stamp(d.partners["C002"])
+    second = c.fetch_customers(first.cursor)
+    changed = [r for r in second.records if r["code"] == "C002"]
+    assert len(changed) == 1 and changed[0]["email"] == "c2@new.test"
+
+
+def test_a_delivery_during_a_full_fulfillment_pull_arrives_at_the_next_poll(
+    served: Served,
+) -> None:
+    d = served.double
+    d.add_item("MUG", "Mug", {1: 12.5})
+    d.add_partner("WEB", "Web")
+    d.honour_prefer = False
+    entries = []
+    for n in range(45):
+        connect(served, web_customer="WEB").create_order(
+            order(f"{2000 + n}", id=100 + n, remote_id=f"V{n}"), f"k{n}"
+        )
+        entries.append(max(d.orders))
+    for entry in entries[:-1]:
+        d.deliver(entry, tracking=f"T{entry}")
+    c, cursor = _caught_up(served, "fetch_fulfillments", web_customer="WEB")
+    later(c)
+    first = c.fetch_fulfillments(cursor)
+    assert str(entries[-1]) not in [r["remote_id"] for r in first.records]
+    d.tick(30)
+    d.deliver(entries[-1], tracking="LAST")
+    second = c.fetch_fulfillments(first.cursor)
+    last = [r for r in second.records if r["remote_id"] == str(entries[-1])]
+    assert last == [{"remote_id": str(entries[-1]), "state": "complete",
+                     "tracking": {"number": "LAST"}}]  # fmt: skip

@@ -107,6 +107,8 @@ class SapB1Settings(BaseModel):
     # closed orders from, not the whole history.
     fulfillment_days: int = Field(default=30, ge=1, le=3650)
     # Pages one pull reads of a long list at most; the next pull goes on where it stopped.
+    # While it goes on, each pull also reads up to as many pages of what B1 stamped since
+    # the cursor, so a change does not wait for the long read's end.
     pages_per_pull: int = Field(default=50, ge=1, le=2000)
 
 
@@ -297,7 +299,12 @@ class SapB1Connector(Connector):
         pages of rows matching `where`, in `key_field` order, and says if there are more:
         then the pull stops there and the next call goes on after the last key. Rows are
         re-read `overlap` seconds back; those delivered before with the same content are
-        left out (but on a full pull, which delivers every row it reads)."""
+        left out (but on a full pull, which delivers every row it reads).
+
+        While a pull goes on over several calls (a full one, or one whose overlap window
+        holds more than `pages_per_pull` pages), each call also reads the rows stamped
+        from the cursor on (no overlap: a few, where a change of the last poll is), so a
+        change on a row the pull has passed arrives with the next call, not at its end."""
         at = _Cursor.parse(cursor)
         now = self.clock()
         window = dt.timedelta(seconds=self.config.overlap)
@@ -315,23 +322,33 @@ class SapB1Connector(Connector):
             parts.append(f"{key_field} gt {value}")
         rows, more = read(" and ".join(parts) or None, self.config.pages_per_pull)
         seen = dict(at.seen)
-        fresh = []
-        for row in rows:
-            key, content = str(row.get(key_field)), _hash(row)
-            if scan.full or seen.get(key, ["", ""])[1] != content:
-                fresh.append(row)
-            seen[key] = [_iso(stamp(row)), content]
+        fresh: dict[str, Obj] = {}  # by key: a row read twice in one call is one row
+
+        def take(rows: list[Obj], every_row: bool) -> None:
+            for row in rows:
+                key, content = str(row.get(key_field)), _hash(row)
+                if every_row or seen.get(key, ["", ""])[1] != content:
+                    fresh[key] = row
+                seen[key] = [_iso(stamp(row)), content]
+
+        take(rows, scan.full)
         newest = scan.newest
         if first:  # later changes are stamped after what the first call saw
             known = [s for s in (stamp(r) for r in rows) if s is not None]
             newest = max([*known, *([at.since] if at.since else [])], default=None)
+        if more and at.since is not None:
+            # The pull is not done: what B1 stamped since the cursor now, as well. It
+            # moves nothing (the pull under way will read those rows again, or its
+            # successor will), so reading only the first pages of a flood loses none.
+            take(read(since_filter(at.since), self.config.pages_per_pull)[0], False)
         if more and rows:
             last = rows[-1].get(key_field)
             after = last if isinstance(last, int) and not isinstance(last, bool) else str(last)
             going = _Scan(scan.start, scan.full, after, newest)
-            return fresh, _Cursor(at.since, _recent(seen, newest, window), at.full_at, going)
+            keep = _recent(seen, newest, window)
+            return list(fresh.values()), _Cursor(at.since, keep, at.full_at, going)
         full_at = now if scan.full else at.full_at
-        return fresh, _Cursor(newest, _recent(seen, newest, window), full_at)
+        return list(fresh.values()), _Cursor(newest, _recent(seen, newest, window), full_at)
 
     def _floor(self) -> dt.datetime:
         """Where the first fulfilment pull starts: `fulfillment_days` before now (B1's
