@@ -228,14 +228,15 @@ def test_sage_evolution_web_customer_id_never_bills_an_account(erp_url: str) -> 
 def test_an_unknown_account_fails_the_order_and_writes_nothing(erp_url: str, profile: str) -> None:
     build = {"sage200-evolution": erp.sage_evolution, "syspro": erp.syspro, "generic": erp.generic}
     engine = build[profile](erp_url)
+    header = {"sage200-evolution": "InvNum", "syspro": "SorMaster", "generic": "web_orders"}
+    before = erp.count(engine, header[profile])  # Evolution's own history
     write = writer(erp_url, load_profile(profile))
     order = web_order("WEB1004", "NOSUCH", [("X", 1, "1.00")], "trade")
     with pytest.raises(Failure) as failed:
         write.create_order(order, "k")
     assert failed.value.kind == "permanent"
     assert "no account 'NOSUCH' in the ERP" in failed.value.message
-    header = {"sage200-evolution": "InvNum", "syspro": "SorMaster", "generic": "web_orders"}
-    assert erp.count(engine, header[profile]) == 0
+    assert erp.count(engine, header[profile]) == before
 
 
 # ------------------------------------------------------------------------------ SYSPRO
@@ -353,3 +354,102 @@ def test_every_table_a_profile_uses_is_documented(name: str) -> None:
     docs = (ROOT / "docs/agent-profiles.md").read_text(encoding="utf-8")
     assert tables
     assert {t for t in tables if f"`{t}`" not in docs} == set()
+
+
+# ------------------------------------------------------------------------ fulfilments
+
+
+def shipped_to_push(
+    url: str | None, profile: Profile, folder: Path, made: list[str], source: Any = None
+) -> list[dict[str, Any]]:
+    """The fulfilments a poll would push, the agent having made those in `made` (each as
+    Stockyard holds it then: open, no tracking)."""
+    from stockyard.agent.records import digest, opened
+
+    if source is None:
+        assert url is not None
+        source = SqlSource(url, profile, settings(profile, {}, "test"))
+    state = State(folder / "state.db")
+    try:
+        for remote_id in made:
+            record = opened(remote_id)
+            state.made(remote_id, digest(record), record.model_dump_json(exclude_defaults=True))
+        reading = poll(source, profile, state, fulfillments=True)
+    finally:
+        state.close()
+        source.close()
+    assert reading.problems == []
+    return list(reading.change.records["fulfillments"])
+
+
+def test_sage_evolution_fulfilments(erp_url: str, tmp_path: Path) -> None:
+    """A web order processed to an invoice in Evolution is complete, tracked by the
+    invoice's delivery note and delivery method; a cancelled one is cancelled; an open one
+    (and Evolution's phone orders, shipped or not) push nothing."""
+    engine = erp.sage_evolution(erp_url)
+    profile = load_profile("sage200-evolution")
+    write = writer(erp_url, profile)
+    codes = [
+        write.create_order(web_order(n, None, [("MUG-ENAMEL", 1, "89.95")]), f"k{n}")
+        for n in ("WEB2001", "WEB2002", "WEB2003")
+    ]
+    assert shipped_to_push(erp_url, profile, tmp_path, codes) == []
+    erp.ship_sage_order(engine, "WEB2001", "TCG5550123")
+    erp.cancel_sage_order(engine, "WEB2002")
+    assert shipped_to_push(erp_url, profile, tmp_path, codes) == [
+        {"remote_id": "WEB2001", "state": "complete",
+         "tracking": {"carrier": "The Courier Guy", "number": "TCG5550123"}},
+        {"remote_id": "WEB2002", "state": "cancelled"},
+    ]  # fmt: skip
+    assert len(erp.sage_orders(engine)) == 3  # invoices are no orders
+
+
+def test_syspro_fulfilments(erp_url: str, tmp_path: Path) -> None:
+    engine = erp.syspro(erp_url)
+    profile = load_profile("syspro")
+    write = writer(erp_url, profile)
+    codes = [
+        write.create_order(web_order(n, None, [("HELM-PRO", 1, "149")]), f"k{n}")
+        for n in ("#2001", "#2002", "#2003")
+    ]
+    erp.ship_syspro_order(engine, "#2001", "DHL EXPRESS", "JD014600003828")
+    erp.ship_syspro_order(engine, "#2002", "", "", status="\\")
+    assert shipped_to_push(erp_url, profile, tmp_path, codes) == [
+        {"remote_id": "#2001", "state": "complete",
+         "tracking": {"carrier": "DHL EXPRESS", "number": "JD014600003828"}},
+        {"remote_id": "#2002", "state": "cancelled"},
+    ]  # fmt: skip
+
+
+def test_generic_fulfilments(erp_url: str, tmp_path: Path) -> None:
+    engine = erp.generic(erp_url)
+    profile = load_profile("generic")
+    write = writer(erp_url, profile)
+    first = write.create_order(web_order("3001", None, [("SOCK-M", 1, "12.50")]), "a")
+    second = write.create_order(web_order("3002", None, [("SOCK-M", 1, "12.50")]), "b")
+    erp.ship_generic_order(
+        engine, int(first), "shipped", "Aramex", "ARX-1", "https://track.example/ARX-1"
+    )
+    assert shipped_to_push(erp_url, profile, tmp_path, [first, second]) == [
+        {"remote_id": first, "state": "complete",
+         "tracking": {"carrier": "Aramex", "number": "ARX-1",
+                      "url": "https://track.example/ARX-1"}},
+    ]  # fmt: skip
+
+
+def test_generic_csv_fulfilments(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "products.csv").write_text("product,title,sku,price\nMUG,Mug,MUG,5\n")
+    (folder / "fulfillments.csv").write_text(
+        "remote_id,state,carrier,number,url\nSO-1,complete,DHL,JD1,\nSO-2,open,,,\n"
+        "SO-PHONE,complete,DHL,JD9,\n"
+    )
+    profile = load_profile("generic-csv")
+    assert profile.files is not None
+    found = shipped_to_push(
+        None, profile, tmp_path, ["SO-1", "SO-2"], FolderSource(folder, profile.files)
+    )
+    assert found == [
+        {"remote_id": "SO-1", "state": "complete", "tracking": {"carrier": "DHL", "number": "JD1"}}
+    ]

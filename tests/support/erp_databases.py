@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     func,
+    insert,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -176,6 +177,21 @@ def _sage_tables(meta: MetaData) -> dict[str, Table]:
             _c("cEmail", String(60)),
             _c("OrdTotIncl", Float),
             _c("OrdTotTax", Float),
+            # Processing a sales order makes an invoice (DocType 0) whose OrigDocID is the
+            # order's AutoIndex, numbered InvNumber, with the waybill in DeliveryNote and
+            # the delivery method (DelTbl) in DelMethodID; a cancelled order has a reason.
+            _c("InvNumber", String(50)),
+            _c("OrigDocID", Integer),
+            _c("DeliveryNote", String(50)),
+            _c("DelMethodID", Integer),
+            _c("iOrderCancelReasonID", Integer, nullable=False, server_default="0"),
+        ),
+        "DelTbl": _t(
+            meta,
+            "DelTbl",
+            _c("Counter", Integer, primary_key=True, autoincrement=True),
+            _c("Method", String(35), nullable=False),
+            _c("Comment", String(80)),
         ),
         "_btblInvoiceLines": _t(
             meta,
@@ -466,16 +482,56 @@ def sage_evolution(url: str) -> Engine:
                 },
             ],
         )
+    _sage_history(engine, t)
     return engine
 
 
+def _sage_history(engine: Engine, t: dict[str, Table]) -> None:
+    """Evolution's delivery methods, and a sales order taken by phone (no external order
+    number) already processed to an invoice: shipped, but no web order's."""
+    with engine.begin() as db:
+        _insert(
+            db,
+            t["DelTbl"],
+            [
+                {"Method": "Collect", "Comment": "Customer collects at the branch"},
+                {"Method": "The Courier Guy", "Comment": "Overnight courier"},
+            ],
+        )
+        _insert(
+            db,
+            t["InvNum"],
+            [
+                {
+                    "DocType": 4,
+                    "DocState": 4,
+                    "AccountID": 1,
+                    "Description": "Phone order",
+                    "OrderNum": "SO0000917",
+                    "OrderDate": datetime(2024, 2, 12, 10, 0),
+                    "OrdTotIncl": 1725.0,
+                }
+            ],
+        )
+    ship_sage_order(engine, "SO0000917", "TCG7781001", "The Courier Guy")
+
+
 def sage_orders(engine: Engine) -> list[dict[str, Any]]:
-    """The sales orders in the Evolution database: headers with their lines."""
+    """The web orders written into the Evolution database (sales orders with an external
+    order number): headers with their lines."""
     meta = MetaData()
     t = _sage_tables(meta)
     head, line = t["InvNum"], t["_btblInvoiceLines"]
     with engine.connect() as db:
-        heads = db.execute(select(head).order_by(head.c.AutoIndex)).mappings().all()
+        heads = (
+            db.execute(
+                select(head)
+                .where(head.c.DocType == 4, head.c.ExtOrderNum.is_not(None))
+                .order_by(head.c.AutoIndex)
+            )
+            .mappings()
+            .all()
+        )
         return [
             {
                 **h,
@@ -490,6 +546,57 @@ def sage_orders(engine: Engine) -> list[dict[str, Any]]:
             }
             for h in heads
         ]
+
+
+def ship_sage_order(
+    engine: Engine, order_num: str, waybill: str, method: str = "The Courier Guy"
+) -> str:
+    """The sales order `order_num` processed to an invoice, as Evolution records it: an
+    InvNum of DocType 0 pointing back at the order (OrigDocID), the waybill in its
+    DeliveryNote, the delivery method its DelMethodID. The invoice's number."""
+    t = _sage_tables(MetaData())
+    inv, delivery = t["InvNum"], t["DelTbl"]
+    with engine.begin() as db:
+        order = (
+            db.execute(select(inv).where(inv.c.DocType == 4, inv.c.OrderNum == order_num))
+            .mappings()
+            .one()
+        )
+        way = db.execute(select(delivery.c.Counter).where(delivery.c.Method == method)).scalar()
+        if way is None:
+            way = db.execute(
+                insert(delivery).values(Method=method).returning(delivery.c.Counter)
+            ).scalar_one()
+        count = db.execute(select(func.count()).where(inv.c.DocType == 0)).scalar_one()
+        number = f"INV{count + 1:05d}"
+        db.execute(
+            insert(inv).values(
+                DocType=0,
+                DocState=4,
+                AccountID=order["AccountID"],
+                Description=order["Description"],
+                InvNumber=number,
+                OrigDocID=order["AutoIndex"],
+                OrderNum=order_num,
+                ExtOrderNum=order["ExtOrderNum"],
+                OrderDate=order["OrderDate"],
+                DeliveryNote=waybill,
+                DelMethodID=way,
+                OrdTotIncl=order["OrdTotIncl"],
+            )
+        )
+    return number
+
+
+def cancel_sage_order(engine: Engine, order_num: str, reason: int = 1) -> None:
+    t = _sage_tables(MetaData())
+    inv = t["InvNum"]
+    with engine.begin() as db:
+        db.execute(
+            inv.update()
+            .where(inv.c.DocType == 4, inv.c.OrderNum == order_num)
+            .values(iOrderCancelReasonID=reason)
+        )
 
 
 # ------------------------------------------------------------------------------ SYSPRO
@@ -563,6 +670,10 @@ def _syspro_tables(meta: MetaData) -> dict[str, Table]:
             _c("OrderDate", DateTime),
             _c("Email", String(255)),
             _c("Warehouse", String(10)),
+            # Ship via (the carrier) and special instructions (where sites keep the
+            # waybill); OrderStatus '9' = complete, '\\' = cancelled.
+            _c("ShippingInstrs", String(30)),
+            _c("SpecialInstrs", String(30)),
         ),
         "SorDetail": _t(
             meta,
@@ -760,6 +871,20 @@ def syspro_orders(engine: Engine) -> list[dict[str, Any]]:
         ]
 
 
+def ship_syspro_order(
+    engine: Engine, sales_order: str, carrier: str, tracking: str, status: str = "9"
+) -> None:
+    """The order complete in SYSPRO (status '9'; '\\' cancels it), shipped via `carrier`
+    with the waybill in its special instructions."""
+    head = _syspro_tables(MetaData())["SorMaster"]
+    with engine.begin() as db:
+        db.execute(
+            head.update()
+            .where(head.c.SalesOrder == sales_order)
+            .values(OrderStatus=status, ShippingInstrs=carrier, SpecialInstrs=tracking)
+        )
+
+
 def count(engine: Engine, table: str) -> int:
     meta = MetaData()
     tables = {**_sage_tables(meta), **_syspro_tables(MetaData()), **_generic_tables(MetaData())}
@@ -859,6 +984,15 @@ def _generic_tables(meta: MetaData) -> dict[str, Table]:
             _c("quantity", Integer, nullable=False),
             _c("unit_price", Numeric(12, 4), nullable=False),
         ),
+        "shipments": _t(
+            meta,
+            "shipments",
+            _c("order_id", Integer, primary_key=True),
+            _c("status", String(20), nullable=False),
+            _c("carrier", String(40)),
+            _c("tracking_number", String(60)),
+            _c("tracking_url", String(300)),
+        ),
     }
 
 
@@ -936,3 +1070,19 @@ def generic_orders(engine: Engine) -> list[dict[str, Any]]:
             }
             for h in heads
         ]
+
+
+def ship_generic_order(
+    engine: Engine, order_id: int, status: str, carrier: str = "", number: str = "", url: str = ""
+) -> None:
+    t = _generic_tables(MetaData())["shipments"]
+    with engine.begin() as db:
+        db.execute(
+            insert(t).values(
+                order_id=order_id,
+                status=status,
+                carrier=carrier or None,
+                tracking_number=number or None,
+                tracking_url=url or None,
+            )
+        )
