@@ -7,9 +7,11 @@ through its agent connection; the session's real Vendure is the shop.
 Items arrive in Vendure with their tier prices and the stock of the shop's warehouses; a
 price changed in Evolution arrives within one poll; a Vendure order is written into
 Evolution's order tables by the agent (InvNum + _btblInvoiceLines) and its Stockyard
-order gets the ERP's code; the agent killed while its INSERT waits on a lock is restarted
-and writes the order once; Stockyard stopped while the agent reads gets the changes made
-meanwhile, in order, when it returns."""
+order gets the ERP's code; Evolution is the warehouse too (a second agent connection,
+kind fulfillment): the order processed to an invoice there with a waybill shows
+Delivered in Vendure with that tracking code; the agent killed while its INSERT waits on
+a lock is restarted and writes the order once; Stockyard stopped while the agent reads
+gets the changes made meanwhile, in order, when it returns."""
 
 from __future__ import annotations
 
@@ -121,9 +123,17 @@ def sage(pg_databases: Databases) -> Iterator[Sage]:
         pg_databases.drop(url)
 
 
-def agent_config(folder: Path, port: int, connection: int, secret: str, erp_url: str) -> Path:
+def agent_config(
+    folder: Path,
+    port: int,
+    connection: int,
+    secret: str,
+    erp_url: str,
+    fulfillment: tuple[int, str],
+) -> Path:
     folder.mkdir()
     (folder / "secret").write_text(secret + "\n")
+    (folder / "fulfillment-secret").write_text(fulfillment[1] + "\n")
     config = folder / "agent.toml"
     config.write_text(
         f"""
@@ -135,6 +145,10 @@ secret_file = "secret"
 [agent]
 state = "state.db"
 poll_seconds = {POLL}
+
+[fulfillment]
+connection = {fulfillment[0]}
+secret_file = "fulfillment-secret"
 
 [erp]
 profile = "sage200-evolution"
@@ -216,6 +230,17 @@ def test_sage_evolution_to_vendure_and_back(
     source = service.create_connection(
         ADMIN, client, "source", "agent", "Sage 200 Evolution", {}, {"webhook_secret": secret}
     ).id
+    # Evolution is the warehouse too: a second agent connection, its own credential.
+    dispatch_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    dispatch = service.create_connection(
+        ADMIN,
+        client,
+        "fulfillment",
+        "agent",
+        "Evolution dispatch",
+        {},
+        {"webhook_secret": dispatch_secret},
+    ).id
     shop = service.create_connection(
         ADMIN,
         client,
@@ -227,13 +252,14 @@ def test_sage_evolution_to_vendure_and_back(
             "username": VENDURE_ADMIN[0],
             "poll_orders_every": 5,
             "rules": {"price_tier": "Trade", "warehouses": SHOP_WAREHOUSES},
+            "fulfillment": dispatch,
         },
         {"password": VENDURE_ADMIN[1]},
     ).id
     service.enqueue(ADMIN, client, [Request("init_channel", {}, shop)])
     port = free_port()
     state = tmp_path / "agent"
-    config = agent_config(state, port, source, secret, sage.url)
+    config = agent_config(state, port, source, secret, sage.url, (dispatch, dispatch_secret))
     admin = vendure_admin(vendure.url)
     tee, tee_l, tee_white, mug = (
         sage.sku(c) for c in ("TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-ENAMEL")
@@ -298,6 +324,27 @@ def test_sage_evolution_to_vendure_and_back(
         (attempt,) = queue.detail(client, item.id).attempts
         assert attempt.outcome == "done"
         assert (attempt.worker_id or "").startswith(f"agent:{source}:")  # the agent's session
+
+        # 3b. Evolution ships it: the sales order processed to an invoice carrying the
+        # waybill. The agent made its fulfilment (the order's code) when Stockyard asked,
+        # reads the shipment at its next poll and pushes it through the fulfillment
+        # connection; Vendure shows the order delivered with the waybill as tracking code.
+        waybill = f"TCG{secrets.randbelow(10**8):08d}"
+        erp.ship_sage_order(sage.engine, first, waybill, "The Courier Guy")
+
+        def delivered() -> dict[str, Any] | None:
+            (data,) = admin.query(
+                "query($c: String!) { orders(options: {filter: {code: {eq: $c}}}) {"
+                " items { state fulfillments { state trackingCode } } } }",
+                {"c": first},
+            )["orders"]["items"]
+            return dict(data) if data["state"] == "Delivered" else None
+
+        shipped = wait_for(delivered, f"order {first} delivered in Vendure", timeout=90)
+        assert shipped["fulfillments"] == [{"state": "Delivered", "trackingCode": waybill}]
+        (made,) = [f for f in store.fulfillments(order.id) if f.service_id == dispatch]
+        assert (made.remote_id, made.state) == (first, "complete")
+        assert made.tracking is not None and made.tracking.carrier == "The Courier Guy"
 
         # 4. The agent killed mid-order and restarted: the order is written once. Every
         # add_order so far has run, so the next one the agent claims is ours; our own

@@ -317,9 +317,11 @@ class Agent:
 
     def work(self, wait: float) -> int:
         """Claim and run each connection's work: the last one ready long-polls up to
-        `wait` s, the others only look (wait 0)."""
+        `wait` s, the others only look (wait 0). The orders' connection long-polls (an
+        order waits seconds); fulfilments are looked for once a round."""
         now = time.monotonic()
         ready = [li for li in self.lines if li.active and now >= li.paused_until]
+        ready.sort(key=lambda li: li.role == SOURCE)
         if not ready:
             if wait > 0:
                 self.stopping.wait(wait)
