@@ -261,8 +261,9 @@ def test_the_agent_makes_the_fulfilment_and_pushes_the_erps_shipment(
     env.queue.enqueue(
         env.a.id, [Request("add_order", {"order_id": env.a.order}, ids.source, ("O-a",))]
     )
-    # The order is written, then (same round) its fulfilment made: the order's ERP code.
+    # The order is written, then (next round) its fulfilment made: the order's ERP code.
     agent.cycle()
+    agent.work(0)
     code = f"SO{env.a.order}"
     assert env.service.store.order(env.a.id, env.a.order).source_code == code
     (item,) = ids.items("fulfill_order", ids.fulfillment)
