@@ -65,3 +65,24 @@ class RateLimited(StockyardError):
     def __init__(self, retry_after: float, reason: str = "too many requests") -> None:
         super().__init__(f"{reason}: try again in {max(1, math.ceil(retry_after))} s")
         self.retry_after = retry_after
+
+
+# Error texts cross layers (an agent's settle, the engine's attempts table): one rule for
+# what text a database and a JSON body can hold, kept here where every layer may import it.
+
+
+def encodes(text: str) -> bool:
+    """Whether UTF-8 can encode `text`: a lone surrogate (from a driver's message, a
+    decoded path) it cannot."""
+    try:
+        text.encode()
+    except UnicodeError:
+        return False
+    return True
+
+
+def storable(text: str) -> str:
+    """`text` as a database and a JSON body can hold it: a NUL written as \\0, a lone
+    surrogate as its escape."""
+    text = text.replace("\x00", "\\0")
+    return text if encodes(text) else text.encode("utf-8", "backslashreplace").decode()

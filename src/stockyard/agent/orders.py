@@ -43,6 +43,7 @@ from stockyard.agent.client import Client, Unreachable, detail
 from stockyard.agent.outbox import Unsettled
 from stockyard.agent.profile import Orders
 from stockyard.agent.read import db_error
+from stockyard.errors import encodes, storable
 
 log = logging.getLogger("stockyard.agent")
 
@@ -393,24 +394,9 @@ def _unkeepable(code: str) -> str | None:
         return f"{len(code)} characters (Stockyard keeps {MAX_CODE})"
     if "\x00" in code:
         return "holding a NUL character"
-    if not _encodes(code):
+    if not encodes(code):
         return "holding a lone surrogate (no UTF-8 text)"
     return None
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeError:
-        return False
-    return True
-
-
-def sendable(text: str) -> str:
-    """An error text as Stockyard takes it: a NUL written as \\0, a lone surrogate as
-    its escape (the driver's message may carry either)."""
-    text = text.replace("\x00", "\\0")
-    return text if _encodes(text) else text.encode("utf-8", "backslashreplace").decode()
 
 
 def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
@@ -420,7 +406,7 @@ def outcome(writer: Writer, work: Mapping[str, Any]) -> dict[str, Any]:
         code = writer.run(str(work.get("call")), work.get("args") or {})
     except Failure as f:
         log.warning("item %s (%s) failed, %s: %s", work["id"], work.get("call"), f.kind, f.message)
-        error = sendable(f.message[:2000])
+        error = storable(f.message[:2000])  # the driver's message may hold a NUL
         return {**base, "outcome": f.kind, "error": error, "retry_after": f.retry_after}
     except Exception as exc:  # a bug or the unexpected: never lose the item, say what
         log.exception("item %s (%s) failed", work["id"], work.get("call"))

@@ -23,7 +23,7 @@ from stockyard.engine.rows import dumps, jobs
 from stockyard.engine.store import Sql
 from stockyard.engine.turns import Limiter, Planner, Turns
 from stockyard.engine.wakeup import Wakeup
-from stockyard.errors import InvalidInput, StockyardError
+from stockyard.errors import InvalidInput, StockyardError, encodes, storable
 
 # One item may queue this many follow-ups (a fan-out of a large batch stays far below);
 # more is a runaway handler or a crafted payload, and fails that item alone.
@@ -323,15 +323,7 @@ def _lanes_touched(outcomes: Sequence[Outcome]) -> set[int]:
 def clean(text: object) -> bool:
     """A text PostgreSQL can store (no NUL) and SQLite reads back the same (no NUL, no
     lone surrogate: neither database takes one, UTF-8 cannot encode it)."""
-    return isinstance(text, str) and "\x00" not in text and _encodes(text)
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeError:
-        return False
-    return True
+    return isinstance(text, str) and "\x00" not in text and encodes(text)
 
 
 def clean_text(text: object, limit: int) -> str:
@@ -345,4 +337,4 @@ def clean_text(text: object, limit: int) -> str:
         head = (limit - len(cut)) // 2
         value = value[:head] + cut + value[len(value) - (limit - len(cut) - head) :]
     # A lone surrogate is kept as its escape: UTF-8 (and so the database) cannot hold it.
-    return value if _encodes(value) else value.encode("utf-8", "backslashreplace").decode()
+    return storable(value)
