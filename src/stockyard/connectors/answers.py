@@ -1,6 +1,6 @@
 """Sending a request and reading a platform's answer with a cap on its size, shared by the
 connectors whose clients talk JSON to a tenant-written address (Magento, Shopify, Oscar,
-WooCommerce).
+WooCommerce, SAP Business One).
 
 A request that fails on the way is classified one way for all of them: a timeout or a
 transport failure (refused, reset, DNS) is a TransientError, a request this side cannot
@@ -14,6 +14,11 @@ tenants: an answer is refused at once when its Content-Length says it is over th
 and the count is kept while streaming, since a server may send no length, or lie. One
 reader keeps the connectors from drifting apart on that; each still says in its own
 words (`too_large`) what went wrong and which setting to check.
+
+What a platform says is quoted in errors with the connection's secrets taken out BEFORE
+it is cut (`quote`): a secret cut in two is no longer found by the connector's redaction,
+which runs on the finished error. An answer is worth another try by its status alone
+(`raise_if_retryable`: 408, 425, 429, 5xx, with the Retry-After), never by its wording.
 """
 
 from __future__ import annotations
@@ -23,8 +28,34 @@ from typing import Any
 
 import httpx
 
-from stockyard.connectors.downloads import count
+from stockyard.connectors.base import redact
+from stockyard.connectors.downloads import count, retry_after
 from stockyard.errors import PermanentError, TransientError
+
+MESSAGE = 300  # characters of what a platform says kept in an error
+
+
+class Refused(PermanentError):
+    """A 4xx answer: its `status` and the platform's error `code` (None when it gave
+    none), so a connector can tell one refusal from another."""
+
+    def __init__(self, message: str, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def quote(said: Any, secrets: list[str]) -> str:
+    """What a platform said, for an error: without the connection's secrets, then cut."""
+    return redact(str(said), secrets)[:MESSAGE]
+
+
+def raise_if_retryable(response: httpx.Response, text: str) -> None:
+    """A TransientError saying `text` (with the answer's Retry-After) when the status is
+    worth another try: 408, 425, 429 or 5xx."""
+    status = response.status_code
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientError(text, retry_after(response.headers.get("retry-after", "")))
 
 
 def read_capped(

@@ -31,14 +31,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from stockyard import outbound
-from stockyard.connectors.answers import fetch
-from stockyard.connectors.base import redact
-from stockyard.connectors.downloads import retry_after
+from stockyard.connectors.answers import Refused, fetch, quote, raise_if_retryable
 from stockyard.errors import PermanentError, TransientError
 
 API_PATH = "/b1s/v1"
 MAX_ANSWER = 16 * 1024 * 1024  # bytes: a page of 100 items with prices and stock is ~1 MiB
-MESSAGE = 300  # characters of what SAP says kept in an error
 # Pages followed for one lookup list (a price list's numbers, an order's deliveries): far
 # more than those ever have. The long lists (items, customers, delivery notes) are read
 # `pages_per_pull` pages a pull instead (read_pages), and go on at the next pull.
@@ -48,13 +45,8 @@ LOG_IN = "log in"
 Obj = dict[str, Any]
 
 
-class SapB1Refused(PermanentError):
+class SapB1Refused(Refused):
     """A 4xx answer: `status` and SAP's error `code`."""
-
-    def __init__(self, message: str, status: int, code: str | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 class SapB1NotFound(SapB1Refused):
@@ -90,18 +82,18 @@ class SapB1Client:
         if self._cookies:
             # Frees the session (and its license seat) at once, not after the timeout.
             with contextlib.suppress(TransientError, PermanentError):
-                self._send("POST", "Logout", "log out")
+                self._send("POST", "Logout", "log out", _request())
             self._cookies = {}
         self._http.close()
 
     def quote(self, said: Any) -> str:
         """What SAP said, for an error: without the connection's secrets, then cut."""
-        return redact(str(said), self._secrets)[:MESSAGE]
+        return quote(said, self._secrets)
 
     # ------------------------------------------------------------------------ session
 
     def login(self) -> None:
-        response, content = self._send("POST", "Login", LOG_IN, body=self._login_body)
+        response, content = self._send("POST", "Login", LOG_IN, _request(self._login_body))
         if response.status_code >= 400:
             self._raise(response, content, LOG_IN)
         found = {name: response.cookies.get(name) for name in COOKIES}
@@ -144,39 +136,30 @@ class SapB1Client:
         """The raw answer, in a session: logged in first if need be, and once more when
         the session has ended (401). The worker's threads share one connector: one of them
         logs in again, the others send with the session it made."""
+        request = _request(body, params, headers, content)
         with self._lock:
             fresh = not self._cookies
             if fresh:
                 self.login()
             used = self._cookies
-        answer = self._send(method, path, what, body, params, headers, content)
+        answer = self._send(method, path, what, request)
         if answer[0].status_code == 401 and not fresh:
             with self._lock:
                 if self._cookies is used:  # not renewed by another thread meanwhile
                     self._cookies = {}
                     self.login()
-            answer = self._send(method, path, what, body, params, headers, content)
+            answer = self._send(method, path, what, request)
         return answer
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        self, method: str, path: str, what: str, request: Mapping[str, Any]
     ) -> tuple[httpx.Response, bytes]:
-        sent = dict(headers or {})
+        """`request` (httpx's params, headers and json or content) sent with the session's
+        cookies."""
+        sent = dict(request["headers"])
         if self._cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self._cookies.items())
         self._http.cookies.clear()  # only the session's own cookies are ever sent
-        request: dict[str, Any] = {"params": params, "headers": sent}
-        if content is not None:
-            request["content"] = content
-        else:
-            request["json"] = body
         return fetch(
             self._http,
             method,
@@ -192,7 +175,7 @@ class SapB1Client:
                 " connection's settings"
             ),
             unreachable=lambda kind: f"sapb1: {what}: cannot reach the Service Layer ({kind})",
-            **request,
+            **{**request, "headers": sent},
         )
 
     def _raise(self, response: httpx.Response, content: bytes, what: str) -> None:
@@ -200,8 +183,7 @@ class SapB1Client:
         code, message = _error(content)
         said = f" {self.quote(code)}: {self.quote(message)}" if code or message else ""
         text = f"sapb1: {what}: HTTP {status}{said}"
-        if status in (408, 425, 429) or status >= 500:
-            raise TransientError(text, retry_after(response.headers.get("retry-after", "")))
+        raise_if_retryable(response, text)
         if status == 401 and what == LOG_IN:
             raise SapB1Refused(
                 f"{text}: the Service Layer refused the login: check company_db, username"
@@ -296,6 +278,21 @@ class SapB1Client:
                 f"sapb1: {what}: $batch answered {len(answers)} parts for {len(paths)} requests"
             )
         return answers
+
+
+def _request(
+    body: Any = None,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+) -> dict[str, Any]:
+    """httpx's arguments for a request's parts: `content` as is, else `body` as JSON."""
+    request: dict[str, Any] = {"params": params, "headers": dict(headers or {})}
+    if content is not None:
+        request["content"] = content
+    else:
+        request["json"] = body
+    return request
 
 
 def _batch_answers(content_type: str, content: bytes, what: str) -> list[tuple[int, Any]]:

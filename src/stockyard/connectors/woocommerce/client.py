@@ -9,9 +9,8 @@ batch over the store's cap (413) from the rest.
 
 What an error says reaches every member of the client: a transport error is named by its
 type only (its text can quote the request's headers, the Authorization among them), and what
-the store says is quoted with the connection's secrets taken out BEFORE it is cut to
-MESSAGE characters (`quote`): a secret cut in two is no longer found by the connector's
-redaction, which runs on the finished error.
+the store says is quoted with the connection's secrets taken out BEFORE it is cut
+(connectors.answers.quote).
 
 Answers are read up to `max_answer` bytes (refused at once when Content-Length says more),
 so an address pointed at something answering without end cannot fill the worker's memory.
@@ -26,24 +25,16 @@ from typing import Any
 import httpx
 
 from stockyard import outbound
-from stockyard.connectors.answers import fetch
-from stockyard.connectors.base import redact
-from stockyard.connectors.downloads import retry_after
-from stockyard.errors import PermanentError, TransientError
+from stockyard.connectors.answers import Refused, fetch, quote, raise_if_retryable
+from stockyard.errors import PermanentError
 
 API_PATH = "/wp-json/wc/v3"
 # A page of 100 variable products with their attributes is well under 1 MiB.
 MAX_ANSWER = 32 * 1024 * 1024  # bytes
-MESSAGE = 300  # characters of what the store says kept in an error
 
 
-class WooCommerceRefused(PermanentError):
+class WooCommerceRefused(Refused):
     """A 4xx answer: `status` and WooCommerce's `code` (e.g. rest_invalid_param)."""
-
-    def __init__(self, message: str, status: int, code: str | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 class WooCommerceClient:
@@ -72,7 +63,7 @@ class WooCommerceClient:
 
     def quote(self, said: Any) -> str:
         """What the store said, for an error: without the connection's secrets, then cut."""
-        return redact(str(said), self._secrets)[:MESSAGE]
+        return quote(said, self._secrets)
 
     def call(
         self,
@@ -102,8 +93,7 @@ class WooCommerceClient:
         if status >= 400:
             code, message = _error(content, self._secrets)
             text = f"woocommerce: {what}: HTTP {status}" + (f" {code}: {message}" if code else "")
-            if status in (408, 425, 429) or status >= 500:
-                raise TransientError(text, retry_after(response.headers.get("retry-after", "")))
+            raise_if_retryable(response, text)
             raise WooCommerceRefused(text, status, code)
         try:
             return json.loads(content), response.headers
@@ -125,6 +115,5 @@ def _error(content: bytes, secrets: list[str]) -> tuple[str | None, str]:
     except (ValueError, RecursionError):
         return None, ""
     if isinstance(body, dict) and isinstance(body.get("code"), str):
-        code = redact(body["code"], secrets)[:MESSAGE]
-        return code, redact(str(body.get("message", "")), secrets)[:MESSAGE]
+        return quote(body["code"], secrets), quote(body.get("message", ""), secrets)
     return None, ""
