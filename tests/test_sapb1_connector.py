@@ -9,40 +9,18 @@ that it refused nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Product
 from stockyard.connectors.sapb1 import SapB1Connector, stamp
 from stockyard.errors import PermanentError, TransientError
-from tests.support.sapb1_double import PASSWORD, SapB1Double, Served, serve, settings
+from tests.support import sapb1
+from tests.support.sapb1 import connect, order
+from tests.support.sapb1_double import PASSWORD, Served
 
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    with serve(SapB1Double()) as s:
-        yield s
-    assert s.double.refused == []
-
-
-def connect(s: Served, **extra: Any) -> SapB1Connector:
-    return SapB1Connector(settings(s, **extra))
-
-
-def order(number: str = "1001", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": 7,
-        "remote_id": f"V{number}",
-        "number": number,
-        "currency": "EUR",
-        "lines": [{"sku": "MUG", "quantity": 2, "price": "12.50"}],
-        "total": "25.00",
-        "shipping_address": {"name": "Ann", "line1": "1 Main St", "city": "Oslo"},
-        **extra,
-    }
+served = sapb1.served  # the shared fixture
 
 
 def test_every_page_is_read_when_the_server_keeps_20_rows_a_page(served: Served) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,29 +15,11 @@ import pytest
 from stockyard.catalog.models import Customer, FulfillmentUpdate, Product
 from stockyard.connectors.sapb1 import SapB1Connector
 from stockyard.errors import PermanentError
-from tests.support.sapb1_double import SapB1Double, Served, serve, settings
+from tests.support import sapb1
+from tests.support.sapb1 import connect, order
+from tests.support.sapb1_double import SapB1Double, Served
 
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    with serve(SapB1Double()) as s:
-        yield s
-    assert s.double.refused == []
-
-
-def connect(s: Served, **extra: Any) -> SapB1Connector:
-    return SapB1Connector(settings(s, **extra))
-
-
-def order(number: str = "1001", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": 7,
-        "remote_id": f"V{number}",
-        "number": number,
-        "currency": "EUR",
-        "lines": [{"sku": "MUG", "quantity": 2, "price": "12.50"}],
-        **extra,
-    }
+served = sapb1.served  # the shared fixture
 
 
 def later(c: SapB1Connector, hours: float = 2) -> None:
