@@ -33,6 +33,15 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, int]]:
     env.close()
 
 
+@pytest.fixture
+def setup(tmp_path: Path, served: tuple[Served, int]) -> Iterator[tuple[sa.Engine, Path]]:
+    """A Sage-shaped ERP database and an agent's config for it and the served Stockyard."""
+    s, connection = served
+    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
+    yield erp, write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp.dispose()
+
+
 def add_order(env: ApiEnv, connection: int) -> int:
     (item,) = env.queue.enqueue(
         env.a.id,
@@ -41,17 +50,21 @@ def add_order(env: ApiEnv, connection: int) -> int:
     return item
 
 
+def written(s: Served) -> list[tuple[str, str]]:
+    """The ERP's orders once the web order is written: its ERP code and web number."""
+    return [(f"SO{s.env.a.order}", "O-merchant-a")]
+
+
 def erp_orders(erp: sa.Engine) -> list[tuple[str, str]]:
     with erp.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text("SELECT OrderNum, ExtOrderNum FROM InvNum"))]
 
 
 def test_pushes_and_an_order_through_the_real_protocol(
-    tmp_path: Path, served: tuple[Served, int]
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path]
 ) -> None:
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp, config = setup
     agent = Agent.from_file(config)
     assert agent.hello().startswith("Stockyard reachable: connection")
     item = add_order(s.env, connection)
@@ -63,17 +76,15 @@ def test_pushes_and_an_order_through_the_real_protocol(
     assert s.env.queue.get(s.env.a.id, item).status == "done"
     stored = s.env.service.store.order(s.env.a.id, s.env.a.order)
     assert stored.source_code == f"SO{s.env.a.order}"
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]
+    assert erp_orders(erp) == written(s)
     agent.close()
-    erp.dispose()
 
 
 def test_killed_between_writing_and_settling_the_order_is_written_once(
-    tmp_path: Path, served: tuple[Served, int]
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path]
 ) -> None:
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp, config = setup
     item = add_order(s.env, connection)
     dying = Agent.from_file(config)
 
@@ -87,15 +98,14 @@ def test_killed_between_writing_and_settling_the_order_is_written_once(
     with pytest.raises(Killed):
         dying.work(0)
     dying.close()
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]  # written, unsettled
+    assert erp_orders(erp) == written(s)  # written, unsettled
     assert s.env.queue.get(s.env.a.id, item).status == "running"
     s.env.queue.reap(0.0)  # its lease runs out (Stockyard's reaper)
     restarted = Agent.from_file(config)
     assert restarted.work(0) == 1
     assert s.env.queue.get(s.env.a.id, item).status == "done"
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]  # found, not rewritten
+    assert erp_orders(erp) == written(s)  # found, not rewritten
     restarted.close()
-    erp.dispose()
 
 
 def reaping(s: Served, agent: Agent) -> None:
@@ -108,14 +118,13 @@ def reaping(s: Served, agent: Agent) -> None:
 
 
 def test_a_settle_that_gets_no_answer_is_sent_again_and_the_order_settles(
-    tmp_path: Path, served: tuple[Served, int]
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path]
 ) -> None:
     """Stockyard does not answer a settle (a restart, a dropped connection): the outcome is
     kept in the state database and settled again with its session, so the item does not
     stay `running` under a session the agent keeps alive."""
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp, config = setup
     agent = Agent.from_file(config)
     item = add_order(s.env, connection)
     real_settle = agent.calls.settle
@@ -130,20 +139,18 @@ def test_a_settle_that_gets_no_answer_is_sent_again_and_the_order_settles(
     reaping(s, agent)
     assert s.env.queue.get(s.env.a.id, item).status == "done"
     assert not agent.state.unsettled()
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]
+    assert erp_orders(erp) == written(s)
     agent.close()
-    erp.dispose()
 
 
 def test_a_claim_whose_answer_is_lost_starts_a_new_session(
-    tmp_path: Path, served: tuple[Served, int]
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path]
 ) -> None:
     """The claim reached Stockyard (items started under the session) but its answer was lost
     (a proxy cutting the long poll): the agent leaves that session to the reaper, which
     gives its items back, and claims them under a new one."""
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp, config = setup
     agent = Agent.from_file(config)
     item = add_order(s.env, connection)
     real = agent.client.agent
@@ -161,19 +168,17 @@ def test_a_claim_whose_answer_is_lost_starts_a_new_session(
     assert agent.calls.session != old
     reaping(s, agent)
     assert s.env.queue.get(s.env.a.id, item).status == "done"
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]
+    assert erp_orders(erp) == written(s)
     agent.close()
-    erp.dispose()
 
 
 def test_a_settle_stockyard_refuses_is_given_up_and_the_item_comes_back(
-    tmp_path: Path, served: tuple[Served, int]
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path]
 ) -> None:
     """A settle answered with a 4xx other than 409 will never go through: the agent drops
     it and leaves its session to the reaper, so the item is claimed again, not held."""
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    erp, config = setup
     agent = Agent.from_file(config)
     item = add_order(s.env, connection)
     real = agent.client.agent
@@ -189,9 +194,8 @@ def test_a_settle_stockyard_refuses_is_given_up_and_the_item_comes_back(
     assert not agent.state.unsettled()
     reaping(s, agent)
     assert s.env.queue.get(s.env.a.id, item).status == "done"
-    assert erp_orders(erp) == [(f"SO{s.env.a.order}", "O-merchant-a")]  # found, not rewritten
+    assert erp_orders(erp) == written(s)  # found, not rewritten
     agent.close()
-    erp.dispose()
 
 
 def test_an_erp_code_over_255_characters_fails_the_item_not_the_settle(
@@ -216,15 +220,14 @@ def test_an_erp_code_over_255_characters_fails_the_item_not_the_settle(
 
 
 def test_a_disabled_connection_pauses_the_agent_and_loses_nothing(
-    tmp_path: Path, served: tuple[Served, int], caplog: pytest.LogCaptureFixture
+    served: tuple[Served, int], setup: tuple[sa.Engine, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The operator disables the agent's connection: Stockyard answers its claims and its
     pushes 409. The agent neither ends its session nor loops on claims: it asks again in
     minutes and says so once; its pushes stay in the outbox, in order. Enabled again, the
     order and the records go through."""
     s, connection = served
-    erp = make_erp(f"sqlite:///{tmp_path}/erp.db")
-    config = write_setup(tmp_path, f"sqlite:///{tmp_path}/erp.db", s.url, connection)
+    _, config = setup
     agent = Agent.from_file(config)
     item = add_order(s.env, connection)
     s.env.service.set_connection_enabled(s.env.root, s.env.a.id, connection, False)
@@ -262,4 +265,3 @@ def test_a_disabled_connection_pauses_the_agent_and_loses_nothing(
     assert delivery is not None and delivery.records == 5
     assert s.env.queue.get(s.env.a.id, item).status == "done"
     agent.close()
-    erp.dispose()
