@@ -35,11 +35,11 @@ from systems.postgres import Databases
 
 from stockyard.application import Application
 from stockyard.catalog.store import CatalogStore, StoredOrder
-from stockyard.connectors.vendure.client import VendureClient
 from stockyard.engine import Item, ItemFilter, Queue, Request
 from tests.support import erp_databases as erp
 from tests.support.agent_processes import processes
 from tests.support.e2e import ADMIN, wait_for
+from tests.support.vendure_reads import all_in_shop, delivered, saleable, shop_variants
 
 POLL = 2  # the agent's poll_seconds
 AGENT_DB_NAME = "stockyard-agent"  # the application_name of the agent's ERP sessions
@@ -168,19 +168,6 @@ def outbox(folder: Path) -> list[dict[str, Any]]:
     return [record for topic, body in rows for record in json.loads(body)[topic]]
 
 
-def shop_variants(admin: VendureClient, skus: list[str]) -> dict[str, dict[str, Any]]:
-    data = admin.query(
-        "query($s: [String!]!) { productVariants(options: {filter: {sku: {in: $s}}}) {"
-        " items { id sku price stockOnHand stockAllocated product { id name } } } }",
-        {"s": skus},
-    )
-    return {v["sku"]: v for v in data["productVariants"]["items"]}
-
-
-def saleable(variant: dict[str, Any]) -> int:
-    return int(variant["stockOnHand"] - variant["stockAllocated"])
-
-
 def stored_order(store: CatalogStore, client: int, number: str) -> StoredOrder | None:
     # (The shop holds other tests' orders too: they are synced as well, and reach this
     # ERP through the agent; only ours are looked at.)
@@ -273,11 +260,11 @@ def test_sage_evolution_to_vendure_and_back(
         # their Trade prices in minor units (the white tee has none: its list price), the
         # stock of the shop's warehouses summed (not Durban's). The discontinued cap and
         # the delivery fee (a service item) are no products for the shop.
-        def arrived() -> dict[str, dict[str, Any]] | None:
-            found = shop_variants(admin, [tee, tee_l, tee_white, mug])
-            return found if len(found) == 4 else None
-
-        found = wait_for(arrived, "the four Evolution items in Vendure", timeout=60)
+        found = wait_for(
+            lambda: all_in_shop(admin, [tee, tee_l, tee_white, mug]),
+            "the four Evolution items in Vendure",
+            timeout=60,
+        )
         assert {s: (v["price"], saleable(v)) for s, v in found.items()} == {
             tee: (17250, 12 + 5),
             tee_l: (17250, 3),
@@ -332,15 +319,9 @@ def test_sage_evolution_to_vendure_and_back(
         waybill = f"TCG{secrets.randbelow(10**8):08d}"
         erp.ship_sage_order(sage.engine, first, waybill, "The Courier Guy")
 
-        def delivered() -> dict[str, Any] | None:
-            (data,) = admin.query(
-                "query($c: String!) { orders(options: {filter: {code: {eq: $c}}}) {"
-                " items { state fulfillments { state trackingCode } } } }",
-                {"c": first},
-            )["orders"]["items"]
-            return dict(data) if data["state"] == "Delivered" else None
-
-        shipped = wait_for(delivered, f"order {first} delivered in Vendure", timeout=90)
+        shipped = wait_for(
+            lambda: delivered(admin, first), f"order {first} delivered in Vendure", timeout=90
+        )
         assert shipped["fulfillments"] == [{"state": "Delivered", "trackingCode": waybill}]
         (made,) = [f for f in store.fulfillments(order.id) if f.service_id == dispatch]
         assert (made.remote_id, made.state) == (first, "complete")

@@ -27,15 +27,7 @@ from stockyard.catalog.store import CatalogStore
 from stockyard.connectors.vendure.client import VendureClient
 from stockyard.tenancy import Tenancy
 from tests.support.e2e import ADMIN, Deployed, Stack, sale_lines, wait_for, wait_for_sale
-
-
-def variants_in_shop(admin: VendureClient, skus: list[str]) -> dict[str, dict[str, Any]]:
-    data = admin.query(
-        "query($s: [String!]!) { productVariants(options: {filter: {sku: {in: $s}}}) {"
-        " items { id sku price stockOnHand product { id name } } } }",
-        {"s": skus},
-    )
-    return {v["sku"]: v for v in data["productVariants"]["items"]}
+from tests.support.vendure_reads import all_in_shop, delivered, saleable, shop_variants
 
 
 @dataclass
@@ -75,11 +67,7 @@ def test_erp_to_shop_and_back(
     skus = ["TEE-S", "TEE-M", "MUG"]
 
     # Products created in Tryton appear in Vendure: SKUs, prices in minor units, stock.
-    def arrived() -> dict[str, dict[str, Any]] | None:
-        found = variants_in_shop(env.admin, skus)
-        return found if len(found) == 3 else None
-
-    shop = wait_for(arrived, "the three variants in Vendure")
+    shop = wait_for(lambda: all_in_shop(env.admin, skus), "the three variants in Vendure")
     assert {s: (v["price"], v["stockOnHand"]) for s, v in shop.items()} == {
         "TEE-S": (1990, 5),
         "TEE-M": (1990, 7),
@@ -97,7 +85,7 @@ def test_erp_to_shop_and_back(
     wait_for(
         lambda: all(
             v["price"] == 2400
-            for s, v in variants_in_shop(env.admin, skus).items()
+            for s, v in shop_variants(env.admin, skus).items()
             if s.startswith("TEE")
         ),
         "the new T-shirt price in Vendure",
@@ -118,28 +106,14 @@ def test_erp_to_shop_and_back(
     # Both agree on what is left to sell: Vendure holds 2 for its order, Tryton has
     # promised them to the sale.
     def saleable_mug() -> int:
-        data = env.admin.query(
-            "query($s: [String!]!) { productVariants(options: {filter: {sku: {in: $s}}}) {"
-            " items { stockOnHand stockAllocated } } }",
-            {"s": ["MUG"]},
-        )
-        (mug,) = data["productVariants"]["items"]
-        return int(mug["stockOnHand"] - mug["stockAllocated"])
+        return saleable(shop_variants(env.admin, ["MUG"])["MUG"])
 
     wait_for(lambda: saleable_mug() == 10, "Vendure to sell 10 mugs")
 
     # The warehouse ships it in Tryton; Vendure hears the fulfillment, tracking included.
     ship_tryton_sale(env.erp, erp_sale["number"], reference="TRACK-0001")
 
-    def delivered() -> dict[str, Any] | None:
-        (data,) = env.admin.query(
-            "query($c: String!) { orders(options: {filter: {code: {eq: $c}}}) {"
-            " items { state fulfillments { state trackingCode } } } }",
-            {"c": code},
-        )["orders"]["items"]
-        return dict(data) if data["state"] == "Delivered" else None
-
-    shipped = wait_for(delivered, f"order {code} delivered in Vendure")
+    shipped = wait_for(lambda: delivered(env.admin, code), f"order {code} delivered in Vendure")
     assert shipped["fulfillments"] == [{"state": "Delivered", "trackingCode": "TRACK-0001"}]
     wait_for(lambda: saleable_mug() == 10, "Vendure to still sell 10 mugs once shipped")
 
@@ -176,7 +150,7 @@ def test_erp_to_shop_and_back(
         failed = env.items(connection_id=env.shop_id, statuses=("failed",))
         if failed:  # retries ran out while it was down: the operator retries, as at 7am
             env.service.act(ADMIN, env.client_id, "retry", [i.id for i in failed])
-        mug = variants_in_shop(env.admin, ["MUG"]).get("MUG")
+        mug = shop_variants(env.admin, ["MUG"]).get("MUG")
         return bool(mug) and mug["price"] == 1300 and mug["stockOnHand"] == 15  # type: ignore[index]
 
     wait_for(converged, "Vendure to converge after its restart", timeout=120)
@@ -196,7 +170,7 @@ def test_erp_to_shop_and_back(
     tee = env.erp.model("product.template", "search", [("code", "=", "TEE")], 0, 1, None)
     env.erp.model("product.template", "write", tee, {"salable": False})
     wait_for(
-        lambda: not variants_in_shop(env.admin, ["TEE-S", "TEE-M"]),
+        lambda: not shop_variants(env.admin, ["TEE-S", "TEE-M"]),
         "the withdrawn T-shirt to leave Vendure",
     )
-    assert set(variants_in_shop(env.admin, skus)) == {"MUG"}
+    assert set(shop_variants(env.admin, skus)) == {"MUG"}

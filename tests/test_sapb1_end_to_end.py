@@ -24,6 +24,7 @@ from stockyard.engine import ItemFilter, Request
 from stockyard.tenancy import Tenancy
 from tests.support.e2e import ADMIN, wait_for
 from tests.support.sapb1_double import PASSWORD, SapB1Double, Served, serve, settings
+from tests.support.vendure_reads import all_in_shop, delivered, shop_variants
 
 POLL = 5  # seconds between polls
 
@@ -48,15 +49,6 @@ def b1() -> Iterator[Served]:
     with serve(double) as served:
         yield served
     assert double.refused == []
-
-
-def variants_in_shop(vendure: Running, skus: list[str]) -> dict[str, dict[str, Any]]:
-    data = vendure_admin(vendure.url).query(
-        "query($s: [String!]!) { productVariants(options: {filter: {sku: {in: $s}}}) {"
-        " items { id sku price stockOnHand product { id name } } } }",
-        {"s": skus},
-    )
-    return {v["sku"]: v for v in data["productVariants"]["items"]}
 
 
 def test_b1_to_shop_and_back(
@@ -110,11 +102,9 @@ def test_b1_to_shop_and_back(
 
     # Items arrive in Vendure: the tee's two items as one product, prices in minor units
     # from price list 1, stock summed over the warehouses.
-    def arrived() -> dict[str, dict[str, Any]] | None:
-        found = variants_in_shop(vendure, skus)
-        return found if len(found) == 3 else None
-
-    found = wait_for(arrived, "the three B1 items in Vendure")
+    found = wait_for(
+        lambda: all_in_shop(vendure_admin(vendure.url), skus), "the three B1 items in Vendure"
+    )
     assert {s: (v["price"], v["stockOnHand"]) for s, v in found.items()} == {
         "B1TEE-S": (1990, 5),
         "B1TEE-M": (1990, 7),
@@ -122,7 +112,9 @@ def test_b1_to_shop_and_back(
     }
     assert found["B1TEE-S"]["product"]["id"] == found["B1TEE-M"]["product"]["id"]
     assert found["B1TEE-S"]["product"]["name"] == "B1 Tee"
-    assert not variants_in_shop(vendure, ["B1SPARE-00"])  # not a sales item: withdrawn
+    assert not shop_variants(
+        vendure_admin(vendure.url), ["B1SPARE-00"]
+    )  # not a sales item: withdrawn
     (channel,) = [c for c in Tenancy(queue.db).connections(client) if c.id == shop]
     assert channel.status == "active"
 
@@ -131,7 +123,7 @@ def test_b1_to_shop_and_back(
     double.tick(60)
     double.set_price("B1MUG", 1, 13.75)
     wait_for(
-        lambda: variants_in_shop(vendure, ["B1MUG"])["B1MUG"]["price"] == 1375,
+        lambda: shop_variants(vendure_admin(vendure.url), ["B1MUG"])["B1MUG"]["price"] == 1375,
         "the new mug price in Vendure",
         timeout=60,
     )
@@ -173,15 +165,9 @@ def test_b1_to_shop_and_back(
     double.tick(60)
     double.deliver(b1_order["DocEntry"], tracking="1Z999AA10123456784")
 
-    def delivered() -> dict[str, Any] | None:
-        (data,) = vendure_admin(vendure.url).query(
-            "query($c: String!) { orders(options: {filter: {code: {eq: $c}}}) {"
-            " items { state fulfillments { state trackingCode } } } }",
-            {"c": code},
-        )["orders"]["items"]
-        return dict(data) if data["state"] == "Delivered" else None
-
-    shipped = wait_for(delivered, f"order {code} delivered in Vendure")
+    shipped = wait_for(
+        lambda: delivered(vendure_admin(vendure.url), code), f"order {code} delivered in Vendure"
+    )
     assert shipped["fulfillments"] == [{"state": "Delivered", "trackingCode": "1Z999AA10123456784"}]
     # Read from its delivery note and the order B1 closed (an open order's state would
     # come through $batch: tests/test_sapb1_connector.py).
