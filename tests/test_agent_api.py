@@ -462,33 +462,22 @@ def test_the_secret_never_appears_in_an_answer_or_a_log(
 def test_an_agent_connection_needs_its_secret_and_keeps_its_connector(env: ApiEnv) -> None:
     h = env.headers(env.a.tokens["administrator"])
     path = f"/v1/clients/{env.a.id}/connections"
-    missing = env.http.post(
-        path, headers=h, json={"kind": "source", "connector": "agent", "description": "ERP"}
-    )
+
+    def create(**body: Any) -> httpx.Response:
+        """POST an agent source connection named ERP, `body` added or changed."""
+        made: httpx.Response = env.http.post(
+            path,
+            headers=h,
+            json={"kind": "source", "connector": "agent", "description": "ERP", **body},
+        )
+        return made
+
+    missing = create()
     assert missing.status_code == 422
     assert "an agent connection needs a webhook_secret" in missing.json()["detail"]
-    unknown = env.http.post(
-        path,
-        headers=h,
-        json={
-            "kind": "source",
-            "connector": "agent",
-            "description": "ERP",
-            "settings": {"url": "x"},
-            "secrets": {"webhook_secret": SECRET_A},
-        },
-    )
+    unknown = create(settings={"url": "x"}, secrets={"webhook_secret": SECRET_A})
     assert unknown.status_code == 422
-    as_channel = env.http.post(
-        path,
-        headers=h,
-        json={
-            "kind": "channel",
-            "connector": "agent",
-            "description": "ERP",
-            "secrets": {"webhook_secret": SECRET_A},
-        },
-    )
+    as_channel = create(kind="channel", secrets={"webhook_secret": SECRET_A})
     assert as_channel.status_code == 422
     removed = env.http.patch(
         f"{path}/{agent_of(env.a)}", headers=h, json={"secrets": {"webhook_secret": None}}
@@ -497,16 +486,7 @@ def test_an_agent_connection_needs_its_secret_and_keeps_its_connector(env: ApiEn
     changed = env.http.patch(f"{path}/{agent_of(env.a)}", headers=h, json={"connector": "http"})
     assert changed.status_code == 422
     # Made through the API, its orders are the agent's from the start.
-    made = env.http.post(
-        path,
-        headers=h,
-        json={
-            "kind": "source",
-            "connector": "agent",
-            "description": "Another ERP",
-            "secrets": {"webhook_secret": SECRET_A},
-        },
-    )
+    made = create(description="Another ERP", secrets={"webhook_secret": SECRET_A})
     assert made.status_code == 201, made.text
     item = add_order(env, env.a, made.json()["id"])
     env.queue.register_worker("in-process", "test", 0)

@@ -77,6 +77,11 @@ class Agent:
             f"/v1/agent/{connection}/settle", {"session": "s1", "outcomes": [done]}, secret
         )
 
+    def made(self) -> list[Any]:
+        """The client's order's fulfilments made through the agent's fulfillment connection."""
+        store = self.env.service.store
+        return [f for f in store.fulfillments(self.env.a.order) if f.service_id == self.fulfillment]
+
     def items(self, instruction: str, connection: int) -> list[Any]:
         flt = ItemFilter(self.env.a.id, instructions=(instruction,), connection_id=connection)
         return self.env.queue.list_items(flt, limit=100)
@@ -121,9 +126,7 @@ def test_the_agent_creates_the_fulfilment_and_pushes_its_tracking(agent: Agent) 
     assert work["args"]["key"] == f"stockyard-item-{item}"
     answer = agent.settle(agent.fulfillment, FULFIL_SECRET, work, "SO-77")
     assert answer.json() == {"settled": [item], "refused": []}
-    (made,) = [
-        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == agent.fulfillment
-    ]
+    (made,) = agent.made()
     assert (made.remote_id, made.state) == ("SO-77", "open")
 
     # The ERP ships it: the agent pushes its state and tracking, signed with the
@@ -143,9 +146,7 @@ def test_the_agent_creates_the_fulfilment_and_pushes_its_tracking(agent: Agent) 
     assert sync.id not in {j.id for j in env.queue.claim("in-process", 100)}
     assert agent.claim(agent.fulfillment, FULFIL_SECRET) == []
     assert env.queue.get(env.a.id, sync.id).status == "done"
-    (made,) = [
-        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == agent.fulfillment
-    ]
+    (made,) = agent.made()
     assert made.state == "complete"
     assert made.tracking is not None and made.tracking.number == "TCG123"
     assert env.service.store.order(env.a.id, env.a.order).state == "fulfilled"
@@ -162,9 +163,7 @@ def test_a_fulfilment_already_made_is_not_asked_again(agent: Agent) -> None:
     env.service.store.add_fulfillment(env.a.id, env.a.order, agent.fulfillment, "SO-77", "open")
     answer = agent.settle(agent.fulfillment, FULFIL_SECRET, work, "SO-77-other")
     assert answer.json() == {"settled": [item], "refused": []}
-    made = [
-        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == agent.fulfillment
-    ]
+    made = agent.made()
     assert [f.remote_id for f in made] == ["SO-77"]
 
 
@@ -268,9 +267,7 @@ def test_the_agent_makes_the_fulfilment_and_pushes_the_erps_shipment(
     assert env.service.store.order(env.a.id, env.a.order).source_code == code
     (item,) = ids.items("fulfill_order", ids.fulfillment)
     assert env.queue.get(env.a.id, item.id).status == "done"
-    (made,) = [
-        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == ids.fulfillment
-    ]
+    (made,) = ids.made()
     assert (made.remote_id, made.state, made.tracking) == (code, "open", None)
     # Read as open, as Stockyard holds it: nothing to push; the phone order is not ours.
     reading, _ = agent.read()
@@ -297,9 +294,7 @@ def test_the_agent_makes_the_fulfilment_and_pushes_the_erps_shipment(
     (sync,) = ids.items("sync_fulfillment", ids.fulfillment)
     agent.work(0)  # the agent's claim runs it in Stockyard
     assert env.queue.get(env.a.id, sync.id).status == "done"
-    (made,) = [
-        f for f in env.service.store.fulfillments(env.a.order) if f.service_id == ids.fulfillment
-    ]
+    (made,) = ids.made()
     assert made.state == "complete" and made.tracking is not None
     assert made.tracking.number == "TCG-9"
     assert env.service.store.order(env.a.id, env.a.order).state == "fulfilled"

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,10 @@ class StandIn:
             routes=[Route("/v1/agent/{conn:int}/{verb}", self.route, methods=["POST"])]
         )
 
+    def sent(self, verb: str) -> list[dict[str, Any]]:
+        """The bodies of the agent's `verb` requests, in order."""
+        return [d for v, d in self.calls if v == verb]
+
     async def route(self, request: Request) -> JSONResponse:
         body = await request.body()
         try:
@@ -288,93 +292,86 @@ def work(item_id: int, order: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def stand_in() -> Iterator[tuple[StandIn, str]]:
+def stand_in() -> Iterator[tuple[StandIn, OrderCalls]]:
+    """The stand-in served, and the agent's calls to it (connection 5)."""
     s = StandIn(5)
     with serve_app(s.app) as url:
-        yield s, url
+        client = Client(url, 5, SECRET)
+        yield s, OrderCalls(client)
+        client.close()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    """A write step holding on until the agent's other thread has done something."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def test_claim_run_settle_and_a_refused_settle_is_dropped(
-    stand_in: tuple[StandIn, str], tmp_path: Path, erp: sa.Engine
+    stand_in: tuple[StandIn, OrderCalls], tmp_path: Path, erp: sa.Engine
 ) -> None:
-    s, url = stand_in
-    client = Client(url, 5, SECRET)
-    calls = OrderCalls(client)
+    s, calls = stand_in
     writer = Writer(sql_writer(tmp_path, erp).create_order)
     s.queue = [work(1), work(2, {**ORDER, "number": "1002"})]
     s.refuse = {2}
     assert work_once(calls, writer, wait=0) == 1
-    settles = [d for v, d in s.calls if v == "settle"]
+    settles = s.sent("settle")
     assert [o["outcome"] for o in settles[0]["outcomes"]] == ["done", "done"]
     assert [o.get("result") for o in settles[0]["outcomes"]] == ["SO41", "SO41"]
-    claim = next(d for v, d in s.calls if v == "claim")
+    claim = s.sent("claim")[0]
     assert claim == {"session": calls.session, "limit": 10, "wait": 0}
     # Refused (lease lost): dropped; claimed again later, the write step finds it.
     s.queue = [work(2, {**ORDER, "number": "1002"})]
     s.refuse = set()
     assert work_once(calls, writer, wait=0) == 1
     assert len(erp_orders(erp)[0]) == 2
-    client.close()
 
 
-def test_an_ended_session_starts_a_new_one(stand_in: tuple[StandIn, str]) -> None:
-    s, url = stand_in
-    client = Client(url, 5, SECRET)
-    calls = OrderCalls(client)
+def test_an_ended_session_starts_a_new_one(stand_in: tuple[StandIn, OrderCalls]) -> None:
+    s, calls = stand_in
     old = calls.session
     s.ended.add(old)
     assert work_once(calls, Writer(None), wait=0) == 0
     assert calls.session != old
     s.queue = [work(3)]
     assert work_once(calls, Writer(None), wait=0) == 1  # settled as permanent: no [orders]
-    settle = [d for v, d in s.calls if v == "settle"][-1]
+    settle = s.sent("settle")[-1]
     assert settle["session"] == calls.session
     assert settle["outcomes"][0]["outcome"] == "permanent"
-    client.close()
 
 
-def test_a_long_write_step_heartbeats(stand_in: tuple[StandIn, str]) -> None:
-    s, url = stand_in
-    client = Client(url, 5, SECRET)
-    calls = OrderCalls(client)
+def test_a_long_write_step_heartbeats(stand_in: tuple[StandIn, OrderCalls]) -> None:
+    s, calls = stand_in
     started = threading.Event()
 
     def slow(order: Any, key: str) -> str:
         started.set()
-        deadline = time.monotonic() + 30
-        while not any(v == "heartbeat" for v, _ in s.calls) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: bool(s.sent("heartbeat")))
         return "SLOW-1"
 
     s.queue = [work(4)]
     assert work_once(calls, Writer(slow), wait=0) == 1
-    beats = [d for v, d in s.calls if v == "heartbeat"]
+    beats = s.sent("heartbeat")
     assert beats and beats[0] == {"session": calls.session}
-    client.close()
 
 
 def test_disabled_while_working_settles_what_was_written_and_starts_nothing_more(
-    stand_in: tuple[StandIn, str],
+    stand_in: tuple[StandIn, OrderCalls],
 ) -> None:
     """The connection is disabled while the agent writes an order: the heartbeat's 409 is
     no session end. The order written is settled (Stockyard records what the ERP did), the
     claim's next item is not started (it is released to the queue), the session is kept."""
     from stockyard.agent.orders import ConnectionDisabled
 
-    s, url = stand_in
-    client = Client(url, 5, SECRET)
-    calls = OrderCalls(client)
+    s, calls = stand_in
     session = calls.session
     written: list[str] = []
 
     def slow(order: Any, key: str) -> str:
         s.disabled = True
-        deadline = time.monotonic() + 30
         # The heartbeat told of it stops beating: its thread ends.
-        while time.monotonic() < deadline and any(
-            t.name == "agent-heartbeat" for t in threading.enumerate()
-        ):
-            time.sleep(0.02)
+        wait_until(lambda: all(t.name != "agent-heartbeat" for t in threading.enumerate()))
         written.append(key)
         return f"SO-{key}"
 
@@ -382,24 +379,20 @@ def test_disabled_while_working_settles_what_was_written_and_starts_nothing_more
     with pytest.raises(ConnectionDisabled):
         work_once(calls, Writer(slow), wait=0)
     assert written == ["item:4"]
-    (settle,) = [d for v, d in s.calls if v == "settle"]
+    (settle,) = s.sent("settle")
     assert settle["session"] == session == calls.session
     assert settle["outcomes"] == [{"id": 4, "attempt": 1, "outcome": "done", "result": "SO-item:4"}]
-    client.close()
 
 
-def test_a_disabled_connection_is_no_session_end(stand_in: tuple[StandIn, str]) -> None:
+def test_a_disabled_connection_is_no_session_end(stand_in: tuple[StandIn, OrderCalls]) -> None:
     from stockyard.agent.orders import ConnectionDisabled
 
-    s, url = stand_in
-    client = Client(url, 5, SECRET)
-    calls = OrderCalls(client)
+    s, calls = stand_in
     session = calls.session
     s.disabled = True
     with pytest.raises(ConnectionDisabled, match="connection 5 is disabled"):
         work_once(calls, Writer(None), wait=0)
     assert calls.session == session
-    client.close()
 
 
 # ------------------------------------------------------------ classifying driver errors

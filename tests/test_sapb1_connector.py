@@ -17,7 +17,7 @@ from stockyard.catalog.models import Customer, FulfillmentUpdate, Product
 from stockyard.connectors.sapb1 import SapB1Connector, stamp
 from stockyard.errors import PermanentError, TransientError
 from tests.support import sapb1
-from tests.support.sapb1 import connect, order
+from tests.support.sapb1 import connect, mug_shop, order
 from tests.support.sapb1_double import PASSWORD, Served
 
 served = sapb1.served  # the shared fixture
@@ -231,9 +231,7 @@ def test_an_order_on_account_is_the_customers_own(served: Served) -> None:
 
 def test_delivery_notes_become_fulfillments_through_batch(served: Served) -> None:
     double = served.double
-    double.add_item("MUG", "Mug", {1: 12.5})
-    double.add_partner("WEB", "Web customer")
-    c = connect(served, web_customer="WEB")
+    c = mug_shop(served)
     c.create_order(order(), "k")
     c.create_order(order("1002", id=9, remote_id="V1002"), "k2")
     remote = c.create_fulfillment(order(), "f")

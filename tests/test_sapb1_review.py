@@ -16,7 +16,7 @@ from stockyard.catalog.models import Customer, FulfillmentUpdate, Product
 from stockyard.connectors.sapb1 import SapB1Connector
 from stockyard.errors import PermanentError
 from tests.support import sapb1
-from tests.support.sapb1 import connect, order
+from tests.support.sapb1 import connect, mug_shop, order
 from tests.support.sapb1_double import SapB1Double, Served
 
 served = sapb1.served  # the shared fixture
@@ -89,9 +89,7 @@ def test_a_long_list_is_read_over_several_pulls_not_refused(served: Served) -> N
 
 def test_the_first_fulfillment_pull_reads_only_recent_delivery_notes(served: Served) -> None:
     d = served.double
-    d.add_item("MUG", "Mug", {1: 12.5})
-    d.add_partner("WEB", "Web")
-    c = connect(served, web_customer="WEB", fulfillment_days=30)
+    c = mug_shop(served, fulfillment_days=30)
     d.clock = dt.datetime.now().replace(microsecond=0) - dt.timedelta(days=90)
     c.create_order(order("OLD"), "k0")
     d.deliver(max(d.orders), tracking="OLD-TRACK")
@@ -143,9 +141,7 @@ def test_a_second_change_in_the_same_second_arrives(served: Served) -> None:
 def test_customers_and_fulfillments_have_periodic_full_pulls(served: Served) -> None:
     d = served.double
     d.add_partner("C1", "Acme", EmailAddress="old@acme.test")
-    d.add_item("MUG", "Mug", {1: 12.5})
-    d.add_partner("WEB", "Web")
-    c = connect(served, web_customer="WEB", overlap=0)
+    c = mug_shop(served, overlap=0)
     c.create_order(order(), "k")
     entry = max(d.orders)
     d.deliver(entry, tracking="T1", close=False)
@@ -191,9 +187,7 @@ def test_a_change_stamped_in_the_hour_b1s_clock_repeats_arrives(served: Served) 
 
 def test_an_order_cancelled_or_closed_in_b1_is_reported(served: Served) -> None:
     d = served.double
-    d.add_item("MUG", "Mug", {1: 12.5})
-    d.add_partner("WEB", "Web")
-    c = connect(served, web_customer="WEB")
+    c = mug_shop(served)
     c.create_order(order(), "k")
     cancelled = int(c.create_fulfillment(order(), "f"))
     c.create_order(order("1002", id=8, remote_id="V1002"), "k2")
@@ -269,9 +263,7 @@ def test_a_refusal_inside_batch_is_recorded(served: Served) -> None:
 
 def test_an_order_missing_inside_batch_is_an_error(served: Served) -> None:
     d = served.double
-    d.add_item("MUG", "Mug", {1: 12.5})
-    d.add_partner("WEB", "Web")
-    c = connect(served, web_customer="WEB")
+    c = mug_shop(served)
     c.create_order(order(), "k")
     entry = max(d.orders)
     first = c.fetch_fulfillments(None)

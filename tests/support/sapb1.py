@@ -1,5 +1,6 @@
 """What the sapb1 connector's tests share: the Service Layer double served for a test
-(which fails if the double refused any request body), a connector on it, a web order."""
+(which fails if the double refused any request body), a connector on it, a mug shop, a
+web order."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def served() -> Iterator[Served]:
 
 def connect(s: Served, **extra: Any) -> SapB1Connector:
     return SapB1Connector(settings(s, **extra))
+
+
+def mug_shop(s: Served, **extra: Any) -> SapB1Connector:
+    """The double selling a mug (12.50 on price list 1) to the web shop's customer WEB, and
+    a connector booking web orders to WEB (`extra`: more settings)."""
+    s.double.add_item("MUG", "Mug", {1: 12.5})
+    s.double.add_partner("WEB", "Web customer")
+    return connect(s, web_customer="WEB", **extra)
 
 
 def order(number: str = "1001", **extra: Any) -> dict[str, Any]:
