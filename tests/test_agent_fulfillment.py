@@ -373,3 +373,114 @@ def test_a_state_database_from_before_keeps_its_pushes_for_the_source(tmp_path: 
     assert [u.outcome for u in state.unsettled("source")] == [{"id": 4}]
     assert state.unsettled("fulfillment") == []
     state.close()
+
+
+# --------------------------------------------- a config and a state that do not agree
+
+
+def offline_setup(tmp_path: Path, fulfillment: bool = True, profile: str | None = None) -> Path:
+    """The agent's files with a [fulfillment] connection (8) and Stockyard nowhere."""
+    if not (tmp_path / "erp.db").exists():
+        make_erp(f"sqlite:///{tmp_path}/erp.db").dispose()
+    (tmp_path / "fulfil-secret").write_text(FULFIL_SECRET)
+    extra = '[fulfillment]\nconnection = 8\nsecret_file = "fulfil-secret"\n' if fulfillment else ""
+    return write_setup(
+        tmp_path,
+        f"sqlite:///{tmp_path}/erp.db",
+        "http://127.0.0.1:9",
+        7,
+        profile=profile_text() + FULFILLMENTS if profile is None else profile,
+        extra=extra,
+    )
+
+
+def test_fulfilment_pushes_left_without_their_connection_stop_the_start(tmp_path: Path) -> None:
+    from stockyard.agent import AgentError
+    from stockyard.agent.outbox import Change
+    from tests.support.cli import invoke
+
+    config = offline_setup(tmp_path)
+    agent = AgentProcess.from_file(config)
+    shipped = {"remote_id": "SO1", "state": "complete"}
+    agent.state.put(Change({"fulfillments": [shipped], "customers": [{"code": "C"}]}, {}, {}), 100)
+    agent.state.keep_outcomes("s-f", [{"id": 9, "outcome": "done"}], "fulfillment")
+    agent.close()
+    # [fulfillment] removed from the config: the agent neither starts nor spins on them.
+    offline_setup(tmp_path, fulfillment=False)
+    with pytest.raises(AgentError) as refused:
+        AgentProcess.from_file(config)
+    said = str(refused.value)
+    assert "1 fulfilment push(es)" in said and "1 fulfilment outcome(s)" in said
+    assert "restore [fulfillment]" in said and "stockyard agent drop-fulfillments" in said
+    assert FULFIL_SECRET not in said
+    # `check` shows it as a problem (exit 1) and still says what it would push.
+    checked = invoke(tmp_path / "x.db", "agent", "check", "--config", str(config))
+    assert checked.returncode == 1, checked.stderr
+    found = json.loads(checked.stdout)
+    assert any("drop-fulfillments" in p for p in found["problems"])
+    assert found["would_push"]["products"] == 3
+    # Dropped on purpose: the source's pushes stay; the agent starts.
+    dropped = invoke(tmp_path / "x.db", "agent", "drop-fulfillments", "--config", str(config))
+    assert dropped.returncode == 0, dropped.stderr
+    assert "dropped 1 fulfilment push(es) (1 record(s)) and 1 fulfilment outcome(s)" in (
+        dropped.stdout
+    )
+    agent = AgentProcess.from_file(config)
+    assert [b.topic for b in agent.state.head(10, "source")] == ["customers"]
+    assert agent.state.pending_roles() == ["source"]
+    assert agent.state.unsettled("fulfillment") == []
+    agent.close()
+
+
+def test_drop_fulfillments_refuses_while_the_connection_is_configured(tmp_path: Path) -> None:
+    from stockyard.agent.outbox import Change
+    from tests.support.cli import invoke
+
+    config = offline_setup(tmp_path)
+    agent = AgentProcess.from_file(config)
+    agent.state.put(Change({"fulfillments": [{"remote_id": "SO1", "state": "open"}]}, {}, {}), 9)
+    agent.close()
+    dropped = invoke(tmp_path / "x.db", "agent", "drop-fulfillments", "--config", str(config))
+    assert dropped.returncode != 0
+    assert "[fulfillment]" in dropped.stdout + dropped.stderr
+    agent = AgentProcess.from_file(config)
+    assert agent.state.pending_roles() == ["fulfillment"]
+    agent.close()
+
+
+def test_pushes_for_a_connection_gone_meanwhile_make_no_hot_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import math
+
+    from stockyard.agent import AgentError
+    from stockyard.agent.outbox import Change
+
+    config = offline_setup(tmp_path, fulfillment=False)
+    agent = AgentProcess.from_file(config)
+    # Fulfilment pushes appear after the start (another state file swapped in, say).
+    agent.state.put(Change({"fulfillments": [{"remote_id": "SO1", "state": "open"}]}, {}, {}), 9)
+    caplog.set_level(logging.ERROR, "stockyard.agent")
+    assert agent.send() is None and agent.send() is None
+    said = [r for r in caplog.records if "drop-fulfillments" in r.getMessage()]
+    assert len(said) == 1  # said once, not at every round
+    # No connection of the agent's waits to push: nothing shortens the long poll.
+    assert agent.next_send() == math.inf
+    with pytest.raises(AgentError, match="drop-fulfillments"):
+        agent.run()  # refuses to start its loop
+    agent.close()
+
+
+def test_a_fulfillment_connection_needs_a_profile_that_reads_fulfilments(tmp_path: Path) -> None:
+    from stockyard.agent import AgentError
+    from tests.support.cli import invoke
+
+    config = offline_setup(tmp_path, profile=profile_text())  # no [fulfillments]
+    with pytest.raises(AgentError) as refused:
+        AgentProcess.from_file(config)
+    said = str(refused.value)
+    assert "[fulfillment]" in said and "no [fulfillments]" in said and "tiny-sage" in said
+    checked = invoke(tmp_path / "x.db", "agent", "check", "--config", str(config))
+    assert checked.returncode == 1, checked.stderr
+    assert any("no [fulfillments]" in p for p in json.loads(checked.stdout)["problems"])

@@ -227,6 +227,25 @@ class State:
         row = self.conn.execute(_Q["pending"]).fetchone()
         return int(row[0]), int(row[1])
 
+    def waiting(self, role: str) -> tuple[int, int, int]:
+        """(batches, records, kept outcomes) waiting for one of the agent's connections."""
+        row = self.conn.execute(_Q["pending_of_role"], {"role": role}).fetchone()
+        return int(row[0]), int(row[1]), int(self._one("unsettled_count", role=role))
+
+    def drop_role(self, role: str) -> tuple[int, int, int]:
+        """Drop a connection's pushes and kept outcomes, on purpose (the connection is gone
+        from the config): what was dropped, as `waiting`."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = self.waiting(role)
+            self.conn.execute(_Q["drop_role"], {"role": role})
+            self.conn.execute(_Q["drop_role_outcomes"], {"role": role})
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return dropped
+
     def sent(self, batch: Batch) -> None:
         self.conn.execute(_Q["sent"], {"seq": batch.seq, "part": batch.part})
 

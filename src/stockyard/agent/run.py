@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import math
 import signal
 import threading
 import time
@@ -115,7 +116,9 @@ class CycleReport:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, strict: bool = True) -> None:
+        """`strict`: refuse to start (AgentError) on a start_problems(); `check` is not
+        strict, it lists them."""
         self.config = config
         base = config.source.resolve().parent
         self.profile: Profile = load_profile(config.erp.profile, base)
@@ -157,6 +160,53 @@ class Agent:
                 )
             )
         self.stopping = threading.Event()
+        self.orphans_said = False  # the log said once that pushes wait for no connection
+        if strict:
+            problems = self.start_problems()
+            if problems:
+                self.close()
+                raise AgentError("; ".join(problems))
+
+    def start_problems(self) -> list[str]:
+        """Why the agent must not start: the config, the profile and the state database
+        disagree about fulfilments. Each would fail silently or spin if it ran."""
+        out = []
+        if self.config.fulfillment is not None and not self._reads_fulfillments():
+            out.append(
+                f"{self.config.source}: [fulfillment]: profile {self.profile.name} has no"
+                " [fulfillments] (or its [files] fulfillments names no file): the agent"
+                " would make fulfilments and never read their shipments, so the orders"
+                " would stay open. Add [fulfillments] to the profile (agent-profiles.md)"
+                " or remove [fulfillment]"
+            )
+        orphans = self._orphans()
+        if orphans is not None:
+            out.append(orphans)
+        return out
+
+    def _reads_fulfillments(self) -> bool:
+        files = self.profile.files
+        if files is not None:
+            return bool(files.fulfillments)
+        return self.profile.fulfillments is not None
+
+    def _orphans(self) -> str | None:
+        """Fulfilment pushes or outcomes in the state database while the config has no
+        [fulfillment] connection (removed, or another config pointed at this state): they
+        could never be sent, and waiting for them would keep the loop from sleeping."""
+        if self.line(FULFILLMENT) is not None:
+            return None
+        batches, records, outcomes = self.state.waiting(FULFILLMENT)
+        if not batches and not outcomes:
+            return None
+        config = self.config.source
+        return (
+            f"the state database {self.state.path} holds {batches} fulfilment push(es)"
+            f" ({records} record(s)) and {outcomes} fulfilment outcome(s) for a"
+            f" [fulfillment] connection, but {config} has no [fulfillment]: restore"
+            " [fulfillment] (its connection and secret) to send them, or drop them for good"
+            f" with `stockyard agent drop-fulfillments --config {config}`"
+        )
 
     @property
     def backoff(self) -> Backoff:
@@ -261,11 +311,10 @@ class Agent:
         for role in self.state.pending_roles():
             line = self.line(role)
             if line is None:
-                if role == FULFILLMENT:
-                    log.error(
-                        "the outbox holds fulfilments but the config has no [fulfillment]"
-                        " connection: they wait"
-                    )
+                orphans = self._orphans()
+                if orphans is not None and not self.orphans_said:
+                    log.error("%s", orphans)
+                    self.orphans_said = True
                 continue
             delivery = self._send(line, now)
             if delivery is None:
@@ -311,9 +360,12 @@ class Agent:
         return delivery
 
     def next_send(self) -> float:
-        """When the next push may be tried (monotonic): the soonest back-off's end."""
-        waiting = [li.backoff.next_at for li in self.lines if li.role in self.state.pending_roles()]
-        return min(waiting, default=0.0)
+        """When the next push may be tried (monotonic): the soonest back-off's end of the
+        connections with pushes waiting; inf when none of the agent's has any (pushes for
+        a connection it does not have must not keep the loop from waiting)."""
+        pending = self.state.pending_roles()
+        waiting = [li.backoff.next_at for li in self.lines if li.role in pending]
+        return min(waiting, default=math.inf)
 
     def work(self, wait: float) -> int:
         """Claim and run each connection's work: the last one ready long-polls up to
@@ -386,6 +438,9 @@ class Agent:
     # ----------------------------------------------------------------------- loop
 
     def run(self) -> None:
+        problems = self.start_problems()
+        if problems:
+            raise AgentError("; ".join(problems))
         log.info("agent started: %s", self.describe())
         poll_every = self.config.agent.poll_seconds
         next_poll = time.monotonic()
@@ -444,7 +499,8 @@ class Agent:
             "read": reading.read,
             "would_push": {t: len(r) for t, r in reading.change.records.items()},
             "samples": reading.samples,
-            "problems": [f"{p.topic} {p.key}: {p.message}" for p in reading.problems],
+            "problems": self.start_problems()
+            + [f"{p.topic} {p.key}: {p.message}" for p in reading.problems],
             "outbox": dict(zip(("batches", "records"), self.state.pending(), strict=True)),
             "dead_letters": self.state.dead_count(),
             "dead": [{"topic": d["topic"], "error": d["error"]} for d in self.state.dead(5)],

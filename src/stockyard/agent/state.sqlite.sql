@@ -84,6 +84,14 @@ SELECT DISTINCT role FROM outbox ORDER BY role DESC
 -- Batches and records waiting.
 SELECT count(*), coalesce(sum(records), 0) FROM outbox
 
+-- name: pending_of_role
+-- Batches and records waiting for one connection.
+SELECT count(*), coalesce(sum(records), 0) FROM outbox WHERE role = :role
+
+-- name: drop_role
+-- `stockyard agent drop-fulfillments`: a connection's pushes, dropped on purpose.
+DELETE FROM outbox WHERE role = :role
+
 -- name: sent
 -- A batch Stockyard accepted.
 DELETE FROM outbox WHERE seq = :seq AND part = :part
@@ -178,6 +186,14 @@ UPDATE unsettled SET tries = tries + 1 WHERE item = :item
 -- name: drop_outcome
 -- An outcome Stockyard took, refused, or that the agent gave up.
 DELETE FROM unsettled WHERE item = :item
+
+-- name: unsettled_count
+-- How many outcomes wait for one connection.
+SELECT count(*) FROM unsettled WHERE role = :role
+
+-- name: drop_role_outcomes
+-- `stockyard agent drop-fulfillments`: a connection's kept outcomes, dropped on purpose.
+DELETE FROM unsettled WHERE role = :role
 
 -- name: create_made
 -- The fulfilments this agent made (create_fulfillment): only theirs are pushed, an ERP's

@@ -29,14 +29,14 @@ ConfigOption = typer.Option(
 )
 
 
-def _agent(config: Path, log: bool = True) -> Agent:
+def _agent(config: Path, log: bool = True, strict: bool = True) -> Agent:
     from stockyard.agent.config import load_config
     from stockyard.agent.run import Agent, setup_logging
 
     loaded = load_config(config)
     if log:
         setup_logging(loaded.agent.log_file)
-    return Agent(loaded)
+    return Agent(loaded, strict)
 
 
 @agent_cli.command()
@@ -79,7 +79,7 @@ def check(
 ) -> None:
     """Validate the profile against the ERP and print what the next poll would push,
     without pushing or storing anything (Stockyard is only asked `hello`)."""
-    agent = _agent(config, log=False)
+    agent = _agent(config, log=False, strict=False)  # what stops a start is a problem here
     try:
         found = agent.check(samples)
     finally:
@@ -102,3 +102,28 @@ def reconcile(config: Path = ConfigOption) -> None:
     finally:
         state.close()
     output.out.print("the next poll pushes every record once")
+
+
+@agent_cli.command("drop-fulfillments")
+def drop_fulfillments(config: Path = ConfigOption) -> None:
+    """Drop the fulfilment pushes and outcomes a removed [fulfillment] connection left in
+    the state database, for good (the agent refuses to start while they wait)."""
+    from stockyard.agent import AgentError
+    from stockyard.agent.config import load_config
+    from stockyard.agent.outbox import FULFILLMENT, State
+
+    loaded = load_config(config)
+    if loaded.fulfillment is not None:
+        raise AgentError(
+            f"{loaded.source}: [fulfillment] is configured: its pushes are sent, nothing is"
+            " dropped (remove [fulfillment] first if that connection is gone for good)"
+        )
+    state = State(loaded.agent.state)
+    try:
+        batches, records, outcomes = state.drop_role(FULFILLMENT)
+    finally:
+        state.close()
+    output.out.print(
+        f"dropped {batches} fulfilment push(es) ({records} record(s)) and {outcomes}"
+        " fulfilment outcome(s)"
+    )
