@@ -401,6 +401,29 @@ def test_sage_evolution_fulfilments(erp_url: str, tmp_path: Path) -> None:
     assert len(erp.sage_orders(engine)) == 3  # invoices are no orders
 
 
+def test_sage_evolution_partly_processed_order_stays_open(erp_url: str, tmp_path: Path) -> None:
+    """Evolution processes a sales order in parts (an invoice for what was picked, the rest
+    outstanding on the order's lines): open, tracked by the latest waybill, until no line
+    is outstanding; then complete."""
+    engine = erp.sage_evolution(erp_url)
+    profile = load_profile("sage200-evolution")
+    code = writer(erp_url, profile).create_order(
+        web_order("WEB3001", None, [("MUG-ENAMEL", 2, "89.95"), ("TEE-BLK-M", 1, "199")]), "k"
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    erp.ship_sage_order(engine, "WEB3001", "TCG-PART-1", processed={"MUG-ENAMEL": 2})
+    assert shipped_to_push(erp_url, profile, tmp_path / "a", [code]) == [
+        {"remote_id": code, "state": "open",
+         "tracking": {"carrier": "The Courier Guy", "number": "TCG-PART-1"}},
+    ]  # fmt: skip
+    erp.ship_sage_order(engine, "WEB3001", "TCG-PART-2", processed={"TEE-BLK-M": 1})
+    assert shipped_to_push(erp_url, profile, tmp_path / "b", [code]) == [
+        {"remote_id": code, "state": "complete",
+         "tracking": {"carrier": "The Courier Guy", "number": "TCG-PART-2"}},
+    ]  # fmt: skip
+
+
 def test_syspro_fulfilments(erp_url: str, tmp_path: Path) -> None:
     engine = erp.syspro(erp_url)
     profile = load_profile("syspro")

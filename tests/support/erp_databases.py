@@ -204,6 +204,9 @@ def _sage_tables(meta: MetaData) -> dict[str, Table]:
             _c("cDescription", String(100)),
             _c("fQuantity", Float),
             _c("fQtyToProcess", Float),
+            # What processing has taken of the line so far (invoiced): a line with
+            # fQtyProcessed < fQuantity is outstanding (the order partly processed).
+            _c("fQtyProcessed", Float),
             _c("fUnitPriceIncl", Float),
         ),
     }
@@ -549,18 +552,45 @@ def sage_orders(engine: Engine) -> list[dict[str, Any]]:
 
 
 def ship_sage_order(
-    engine: Engine, order_num: str, waybill: str, method: str = "The Courier Guy"
+    engine: Engine,
+    order_num: str,
+    waybill: str,
+    method: str = "The Courier Guy",
+    processed: dict[str, float] | None = None,
 ) -> str:
     """The sales order `order_num` processed to an invoice, as Evolution records it: an
     InvNum of DocType 0 pointing back at the order (OrigDocID), the waybill in its
-    DeliveryNote, the delivery method its DelMethodID. The invoice's number."""
+    DeliveryNote, the delivery method its DelMethodID; the order's lines' fQtyProcessed
+    grow by what this invoice takes (`processed`: quantity per stock code; None: all that
+    is outstanding), and the order's DocState is 3 (partly processed) while a line is
+    outstanding, else 4. The invoice's number."""
     t = _sage_tables(MetaData())
-    inv, delivery = t["InvNum"], t["DelTbl"]
+    inv, delivery, lines, stk = t["InvNum"], t["DelTbl"], t["_btblInvoiceLines"], t["StkItem"]
     with engine.begin() as db:
         order = (
             db.execute(select(inv).where(inv.c.DocType == 4, inv.c.OrderNum == order_num))
             .mappings()
             .one()
+        )
+        outstanding = False
+        for line in db.execute(
+            select(lines.c.idInvoiceLines, lines.c.fQuantity, lines.c.fQtyProcessed, stk.c.Code)
+            .join(stk, stk.c.StockLink == lines.c.iStockCodeID, isouter=True)
+            .where(lines.c.iInvoiceID == order["AutoIndex"])
+        ).all():
+            wanted, done = line.fQuantity or 0.0, line.fQtyProcessed or 0.0
+            taken = wanted - done if processed is None else processed.get(line.Code, 0.0)
+            done = min(wanted, done + taken)
+            outstanding = outstanding or done < wanted
+            db.execute(
+                lines.update()
+                .where(lines.c.idInvoiceLines == line.idInvoiceLines)
+                .values(fQtyProcessed=done)
+            )
+        db.execute(
+            inv.update()
+            .where(inv.c.AutoIndex == order["AutoIndex"])
+            .values(DocState=3 if outstanding else 4)
         )
         way = db.execute(select(delivery.c.Counter).where(delivery.c.Method == method)).scalar()
         if way is None:
