@@ -167,6 +167,55 @@ def test_a_fulfilment_already_made_is_not_asked_again(agent: Agent) -> None:
     assert [f.remote_id for f in made] == ["SO-77"]
 
 
+def due_now(env: ApiEnv, item: int) -> None:
+    """As if the item's retry delay had passed."""
+    env.queue.db.run("UPDATE items SET run_after = run_after - 86400 WHERE id = :id", id=item)
+
+
+def test_a_shipment_pushed_before_its_fulfilment_is_recorded_waits_for_it(agent: Agent) -> None:
+    """The agent made the fulfilment and read it shipped before its answer reached
+    Stockyard (killed before its settle, or a settle that got no answer): the pushed
+    shipment waits, tried again, until the answer lands; then it is recorded."""
+    env = agent.env
+    booked(agent)
+    (work,) = agent.claim(agent.fulfillment, FULFIL_SECRET, session="s1")
+    shipped = {"remote_id": "SO-77", "state": "complete",
+               "tracking": {"carrier": "TCG", "number": "W1", "url": ""}}  # fmt: skip
+    path = f"/v1/inbound/{agent.fulfillment}/fulfillments"
+    assert agent.post(path, {"fulfillments": [shipped]}, FULFIL_SECRET).status_code == 202
+    (sync,) = agent.items("sync_fulfillment", agent.fulfillment)
+    assert agent.claim(agent.fulfillment, FULFIL_SECRET, session="s2") == []  # ran here
+    waiting = env.queue.get(env.a.id, sync.id)
+    assert waiting.status == "queued" and waiting.attempts == 1
+    (tried,) = env.queue.detail(env.a.id, sync.id).attempts
+    assert "SO-77" in (tried.error or "") and "not recorded yet" in (tried.error or "")
+    # The answer lands: the next try records the shipment.
+    assert agent.settle(agent.fulfillment, FULFIL_SECRET, work, "SO-77").json()["refused"] == []
+    due_now(env, sync.id)
+    assert agent.claim(agent.fulfillment, FULFIL_SECRET, session="s2") == []
+    assert env.queue.get(env.a.id, sync.id).status == "done"
+    (made,) = agent.made()
+    assert made.state == "complete" and made.tracking is not None
+    assert made.tracking.number == "W1"
+    assert env.service.store.order(env.a.id, env.a.order).state == "fulfilled"
+
+
+def test_a_fulfilment_never_recorded_fails_for_good_naming_it(agent: Agent) -> None:
+    env = agent.env
+    never = {"remote_id": "SO-NEVER", "state": "complete"}
+    path = f"/v1/inbound/{agent.fulfillment}/fulfillments"
+    assert agent.post(path, {"fulfillments": [never]}, FULFIL_SECRET).status_code == 202
+    (sync,) = agent.items("sync_fulfillment", agent.fulfillment)
+    for _ in range(30):
+        if env.queue.get(env.a.id, sync.id).status != "queued":
+            break
+        due_now(env, sync.id)
+        agent.claim(agent.fulfillment, FULFIL_SECRET, session="s1")
+    failed = env.queue.get(env.a.id, sync.id)
+    assert failed.status == "failed" and 1 < failed.attempts < 30
+    assert "SO-NEVER" in (env.queue.detail(env.a.id, sync.id).attempts[-1].error or "")
+
+
 def test_each_credential_reaches_its_own_connection_only(agent: Agent) -> None:
     booked(agent)
     update = {"fulfillments": [{"remote_id": "SO-77", "state": "complete"}]}

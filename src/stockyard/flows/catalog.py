@@ -153,6 +153,9 @@ RETRIES: dict[str, RetryPolicy] = {
     "bulk_products": RetryPolicy(
         max_attempts=60, base_delay=10.0, max_delay=300.0, timeout=BULK_ITEM_TIMEOUT
     ),
+    # An agent's shipment can arrive before its answer to fulfill_order (flows.orders
+    # sync_fulfillment): tried again for some minutes, then failed naming the fulfilment.
+    "sync_fulfillment": RetryPolicy(max_attempts=10, base_delay=10.0, max_delay=300.0),
 }
 
 

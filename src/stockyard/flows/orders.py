@@ -17,11 +17,15 @@ from stockyard.catalog.store import StoredOrder, is_erased_record
 from stockyard.connectors.base import OrderDeclined
 from stockyard.engine import Request
 from stockyard.engine.handlers import Context
-from stockyard.errors import InvalidInput, NotFound, PermanentError
+from stockyard.errors import InvalidInput, NotFound, PermanentError, TransientError
 from stockyard.flows import cursors
 from stockyard.flows.base import Services, flow
 from stockyard.flows.rules import rules_of
 from stockyard.tenancy import Connection
+
+# How long a shipment an agent pushed for a fulfilment Stockyard has not recorded yet
+# waits before it is tried again (at least; sync_fulfillment's retry policy does the rest).
+UNKNOWN_FULFILLMENT_RETRY = 30.0
 
 
 def _order_body(stored: StoredOrder) -> dict[str, Any]:
@@ -217,7 +221,20 @@ def sync_fulfillment(services: Services, ctx: Context) -> None:
     service = services.connection(ctx, "fulfillment")
     update = parse(FulfillmentUpdate, ctx.payload, "fulfillment update")
     store = services.store
-    fulfillment = store.fulfillment_by_remote(service.id, update.remote_id)
+    try:
+        fulfillment = store.fulfillment_by_remote(service.id, update.remote_id)
+    except NotFound:
+        if getattr(services.connector(service, "fulfillment"), "remote", False):
+            # An agent remembers a fulfilment when it answers fulfill_order, before that
+            # answer reaches Stockyard (a settle lost or not landed yet): its shipment can
+            # come first. Wait for the answer; the retries' end fails it for good.
+            raise TransientError(
+                f"fulfillment {update.remote_id} is not recorded yet on connection"
+                f" {service.id}: Stockyard records it when the agent's answer to its"
+                " fulfill_order arrives; tried again until then",
+                retry_after=UNKNOWN_FULFILLMENT_RETRY,
+            ) from None
+        raise
     store.update_fulfillment(fulfillment.id, update.state, update.tracking)
     stored = store.order(ctx.job.client_id, fulfillment.order_id)
     if update.state == "complete":
