@@ -59,8 +59,9 @@ class Sage:
         return self.prefix + code
 
     def orders(self, number: str) -> list[dict[str, Any]]:
-        """The sales orders written for the web order `number`, with their lines."""
-        return [o for o in erp.sage_orders(self.engine) if o["ExtOrderNum"] == number]
+        """The sales orders written for the web order `number`, with their lines: marked
+        as Stockyard's in ExtOrderNum (the profile's order_marker_prefix, "WEB-")."""
+        return [o for o in erp.sage_orders(self.engine) if o["ExtOrderNum"] == "WEB-" + number]
 
     def agent_sessions(self, waiting: bool = False) -> int:
         """The agent's database sessions (its URL names it), or those of them waiting for

@@ -159,6 +159,20 @@ def test_the_command_gets_the_order_as_json_and_prints_the_code(tmp_path: Path) 
     assert command_writer(tmp_path, 0).create_order(ORDER, "item:41") == "SO-1001"
     fed = json.loads((tmp_path / "fed.json").read_text())
     assert fed["order"] == ORDER and fed["key"] == "item:41"
+    assert fed["marker"] == "1001"  # the profile declares no order_marker_prefix
+
+
+def test_the_order_marker_is_the_profiles_prefix_and_the_number(tmp_path: Path) -> None:
+    from stockyard.agent.orders import order_params
+    from stockyard.agent.profile import load_profile, settings
+
+    evolution = settings(load_profile("sage200-evolution"), {}, "t")
+    assert order_params(ORDER, "k", evolution)["marker"] == "WEB-1001"
+    mine = settings(load_profile("syspro"), {"order_marker_prefix": "SHOP_1%"}, "t")
+    assert order_params(ORDER, "k", mine)["marker"] == "SHOP_1%1001"
+    # Read queries match the prefix with LIKE: its wildcards taken literally.
+    assert mine["order_marker_like"] == "SHOP!_1!%%"
+    assert order_params(ORDER, "k", {})["marker"] == "1001"
 
 
 @pytest.mark.parametrize(("code", "kind"), [(75, "transient"), (3, "permanent")])

@@ -192,7 +192,8 @@ def test_sage_evolution_order_is_written_once(erp_url: str) -> None:
     )
     assert written_once(write, order, "item:7") == "WEB1001"
     (written,) = erp.sage_orders(engine)
-    assert written["DocType"] == 4 and written["ExtOrderNum"] == "WEB1001"
+    assert written["DocType"] == 4 and written["ExtOrderNum"] == "WEB-WEB1001"
+    assert written["OrderNum"] == "WEB1001"
     assert written["AccountID"] == 1  # TRA001's DCLink
     assert written["OrdTotIncl"] == pytest.approx(409.0)
     assert written["cEmail"] == "buyer@example.com"
@@ -283,7 +284,7 @@ def test_syspro_order_is_written_once(erp_url: str) -> None:
     assert written_once(write, order, "item:9") == "#1001"
     (written,) = erp.syspro_orders(engine)
     assert (written["Customer"], written["CustomerPoNumber"], written["OrderStatus"]) == (
-        "0000042", "#1001", "1",
+        "0000042", "WEB-#1001", "1",
     )  # fmt: skip
     lines = [(int(r["SalesOrderLine"]), r["LineType"], r["MStockCode"], r["MStockDes"],
               r["MWarehouse"], Decimal(str(r["MOrderQty"])), Decimal(str(r["MPrice"])))
@@ -422,6 +423,55 @@ def test_sage_evolution_partly_processed_order_stays_open(erp_url: str, tmp_path
         {"remote_id": code, "state": "complete",
          "tracking": {"carrier": "The Courier Guy", "number": "TCG-PART-2"}},
     ]  # fmt: skip
+
+
+def test_syspro_a_customers_po_number_is_no_web_order(erp_url: str, tmp_path: Path) -> None:
+    """A phone / EDI order whose customer PO (CustomerPoNumber) equals a web order's
+    number is not that web order: the web order is written with the marker only Stockyard
+    writes ('WEB-' and its number) and found by it; the phone order's shipment is not its."""
+    engine = erp.syspro(erp_url)
+    head = erp._syspro_tables(sa.MetaData())["SorMaster"]
+    with engine.begin() as db:  # a trade customer's phone order, their PO 2001, shipped
+        phone = {"SalesOrder": "000000000000100917", "OrderStatus": "9", "Customer": "0000001",
+                 "CustomerPoNumber": "2001", "ShippingInstrs": "DHL",
+                 "SpecialInstrs": "PHONE-WAYBILL"}  # fmt: skip
+        db.execute(head.insert().values(**phone))
+    profile = load_profile("syspro")
+    order = web_order("2001", None, [("HELM-PRO", 1, "149")])
+    code = written_once(writer(erp_url, profile), order, "k")
+    assert code == "2001"
+    web = [o for o in erp.syspro_orders(engine) if o["SalesOrder"].strip() == "2001"]
+    assert [o["CustomerPoNumber"] for o in web] == ["WEB-2001"]
+    assert shipped_to_push(erp_url, profile, tmp_path, [code]) == []  # open, as made
+    engine.dispose()
+
+
+def test_sage_evolution_an_edi_orders_number_is_no_web_order(erp_url: str, tmp_path: Path) -> None:
+    """The same in Evolution: an order whose ExtOrderNum is a buyer's own number (3001) is
+    no web order 3001, and the fulfilments read returns web orders only."""
+    engine = erp.sage_evolution(erp_url)
+    inv = erp._sage_tables(sa.MetaData())["InvNum"]
+    with engine.begin() as db:  # an EDI order carrying the buyer's order number 3001
+        edi = {"DocType": 4, "DocState": 1, "AccountID": 1, "OrderNum": "SO0000950",
+               "ExtOrderNum": "3001"}  # fmt: skip
+        db.execute(inv.insert().values(**edi))
+    erp.ship_sage_order(engine, "SO0000950", "EDI-WAYBILL")
+    profile = load_profile("sage200-evolution")
+    order = web_order("3001", None, [("MUG-ENAMEL", 1, "89.95")])
+    assert written_once(writer(erp_url, profile), order, "k") == "3001"
+    assert [o["OrderNum"] for o in erp.sage_orders(engine) if o["ExtOrderNum"] == "WEB-3001"] == [
+        "3001"
+    ]
+    source = SqlSource(erp_url, profile, settings(profile, {}, "test"))
+    state = State(tmp_path / "state.db")
+    try:
+        reading = poll(source, profile, state, 1, fulfillments=True)
+    finally:
+        state.close()
+        source.close()
+    assert reading.read["fulfillments"] == 1  # neither the EDI order nor the phone order
+    assert reading.samples["fulfillments"][0]["remote_id"] == "3001"
+    engine.dispose()
 
 
 def test_syspro_fulfilments(erp_url: str, tmp_path: Path) -> None:

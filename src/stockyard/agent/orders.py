@@ -41,7 +41,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from stockyard.agent import AgentError
 from stockyard.agent.client import Client, Unreachable, detail
 from stockyard.agent.outbox import Unsettled
-from stockyard.agent.profile import Orders
+from stockyard.agent.profile import MARKER_PREFIX, Orders
 from stockyard.agent.read import db_error
 from stockyard.errors import encodes, storable
 
@@ -73,6 +73,12 @@ def _money(value: Any, floats: bool) -> Any:
     return float(amount) if floats else amount
 
 
+def marker(order: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """The profile's order marker prefix (none: empty) followed by the web order's number."""
+    number = order.get("number") or order.get("remote_id") or ""
+    return f"{settings.get(MARKER_PREFIX) or ''}{number}"
+
+
 def order_params(
     order: Mapping[str, Any], key: str, settings: Mapping[str, Any], floats: bool = False
 ) -> dict[str, Any]:
@@ -86,6 +92,8 @@ def order_params(
         "stockyard_id": order.get("id"),
         "remote_id": order.get("remote_id"),
         "number": order.get("number") or order.get("remote_id"),
+        # What marks the order as Stockyard's in the ERP (profile.MARKER_PREFIX).
+        "marker": marker(order, settings),
         "currency": order.get("currency"),
         "total": _money(order.get("total"), floats),
         "shipping": _money(order.get("shipping"), floats),
@@ -285,7 +293,10 @@ class CommandWriter:
                 raise _classify(exc) from None
             if found is not None:
                 return str(found)
-        feed = json.dumps({"order": order, "key": key, "settings": self.settings})
+        feed = json.dumps(
+            {"order": order, "key": key, "marker": marker(order, self.settings),
+             "settings": self.settings}
+        )  # fmt: skip
         name = self.command[0]
         try:
             done = subprocess.run(

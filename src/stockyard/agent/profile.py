@@ -182,9 +182,26 @@ def load_profile(name: str, base: Path = Path()) -> Profile:
     return parse_profile(read_toml(path, "profile"), str(path))
 
 
+# The setting whose value, followed by the web order's number, marks an order Stockyard
+# wrote (:marker, in a field only Stockyard writes that way: Evolution's ExtOrderNum,
+# SYSPRO's CustomerPoNumber), so a phone or EDI order carrying the same number as its
+# customer's own reference is never taken for the web order. Read queries get
+# :order_marker_like, the LIKE pattern of the marked orders (ESCAPE '!').
+MARKER_PREFIX = "order_marker_prefix"
+MARKER_LIKE = "order_marker_like"
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern (ESCAPE '!') matching the values that start with `prefix`: its
+    wildcards, and SQL Server's brackets, taken literally."""
+    escaped = "".join("!" + c if c in "!%_[]" else c for c in prefix)
+    return escaped + "%"
+
+
 def settings(profile: Profile, given: dict[str, Setting], source: str) -> dict[str, Setting]:
     """The profile's settings with the config's values over them; a setting the profile
-    does not know is refused (a typo would otherwise silently keep the default)."""
+    does not know is refused (a typo would otherwise silently keep the default). With an
+    order marker prefix, also its LIKE pattern (MARKER_LIKE)."""
     unknown = sorted(set(given) - set(profile.settings))
     if unknown:
         known = ", ".join(sorted(profile.settings)) or "none"
@@ -192,4 +209,7 @@ def settings(profile: Profile, given: dict[str, Setting], source: str) -> dict[s
             f"{source}: [profile.settings] {', '.join(unknown)}: not a setting of profile"
             f" {profile.name} (it has: {known})"
         )
-    return {**profile.settings, **given}
+    merged = {**profile.settings, **given}
+    if MARKER_PREFIX in merged:
+        merged[MARKER_LIKE] = like_prefix(str(merged[MARKER_PREFIX]))
+    return merged
