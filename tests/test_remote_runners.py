@@ -292,3 +292,22 @@ def test_an_agent_session_is_not_counted_as_a_worker(
     assert queue.stats().workers == 0
     queue.register_worker("w", "test", 0)
     assert queue.stats().workers == 1
+
+
+def test_connections_with_ids_of_two_digits_are_remote_and_limited(
+    queue: Queue, client_id: int
+) -> None:
+    """The claim's statement lists the connections twice (limited, remote): bound once
+    each, ids 10 and up are still themselves (on SQLite, encoded twice, "[12]" matched
+    connections 1 and 2)."""
+    plain = [_source(queue, client_id, f"ERP {n}", remote=False) for n in range(11)]
+    agent = _source(queue, client_id, "ERP behind a firewall", remote=True)
+    limited = plain[-1]
+    assert min(agent, limited) >= 10
+    queue.set_limits(client_id, limited, Limits(max_running=1))
+    theirs = _orders(queue, client_id, agent, 3)
+    capped = _orders(queue, client_id, limited, 3)
+    queue.register_worker("w", "test", 0)
+    claimed = {j.id for j in queue.claim("w", 50)}
+    assert claimed & set(theirs) == set()
+    assert len(claimed & set(capped)) == 1

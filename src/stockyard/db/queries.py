@@ -158,7 +158,8 @@ def _expand(sql: str, backend: str, where: str) -> tuple[str, tuple[str, ...]]:
         except TypeError:
             raise QueryError(f"{where}: wrong arguments to {{{name}}}") from None
 
-    return _MACRO.sub(expand, sql), tuple(lists)
+    # A list used twice in one statement is still one parameter: bound (encoded) once.
+    return _MACRO.sub(expand, sql), tuple(dict.fromkeys(lists))
 
 
 def compile_sql(sql: str, backend: str, where: str = "<sql>") -> tuple[str, frozenset[str]]:
