@@ -475,6 +475,12 @@ def test_an_agent_connection_needs_its_secret_and_keeps_its_connector(env: ApiEn
     missing = create()
     assert missing.status_code == 422
     assert "an agent connection needs a webhook_secret" in missing.json()["detail"]
+    # The agent's only credential: one anyone could guess is refused, saying how to make one.
+    for weak in ("short", "whsec_" + "c2hvcnQ=", "x" * 64, "whsec_not base64!"):
+        refused = create(secrets={"webhook_secret": weak})
+        assert refused.status_code == 422
+        assert "at least 24 random bytes" in refused.json()["detail"]
+        assert weak not in refused.text
     unknown = create(settings={"url": "x"}, secrets={"webhook_secret": SECRET_A})
     assert unknown.status_code == 422
     as_channel = create(kind="channel", secrets={"webhook_secret": SECRET_A})
@@ -483,6 +489,10 @@ def test_an_agent_connection_needs_its_secret_and_keeps_its_connector(env: ApiEn
         f"{path}/{agent_of(env.a)}", headers=h, json={"secrets": {"webhook_secret": None}}
     )
     assert removed.status_code == 422
+    weakened = env.http.patch(
+        f"{path}/{agent_of(env.a)}", headers=h, json={"secrets": {"webhook_secret": "short"}}
+    )
+    assert weakened.status_code == 422
     changed = env.http.patch(f"{path}/{agent_of(env.a)}", headers=h, json={"connector": "http"})
     assert changed.status_code == 422
     # Made through the API, its orders are the agent's from the start.

@@ -19,6 +19,8 @@ signs every request with it (Standard Webhooks); it is the agent's only credenti
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -32,6 +34,23 @@ from stockyard.connectors.base import Connector, parse_settings
 answers: ContextVar[Mapping[str, Any] | None] = ContextVar("agent_answers", default=None)
 
 MISSING_SECRET = "an agent connection needs a webhook_secret: the agent signs with it"
+WEAK_SECRET = (
+    "an agent connection's webhook_secret is the agent's only credential: give whsec_"
+    " followed by at least 24 random bytes in base64 (docs/agent.md shows how to make one)"
+)
+# A secret anyone may guess would let them push into the catalog and take orders.
+MIN_SECRET_BYTES = 24
+
+
+def strong(secret: object) -> bool:
+    """Whether the secret is `whsec_<base64>` of at least MIN_SECRET_BYTES bytes."""
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        return False
+    return len(key) >= MIN_SECRET_BYTES
 
 
 class RemoteCall(Exception):
@@ -69,6 +88,8 @@ class AgentConnector(Connector):
             return problem
         if secrets is not None and not secrets.get("webhook_secret"):
             return MISSING_SECRET
+        if secrets is not None and not strong(secrets["webhook_secret"]):
+            return WEAK_SECRET
         return None
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
