@@ -86,10 +86,7 @@ def worker_main(argv: list[str]) -> None:
     parser.add_argument("url")
     parser.add_argument("counts")
     parser.add_argument("--poll", type=float, default=WorkerSettings().poll_interval)
-    parser.add_argument("--dedupe-lists", action="store_true")
     args = parser.parse_args(argv)
-    if args.dedupe_lists:
-        dedupe_lists()
     handler_args = argparse.Namespace(
         handler="noop", sleep=0.0, log=None, probe_clients="", probe_connections=""
     )
@@ -146,25 +143,6 @@ def worker_main(argv: list[str]) -> None:
     worker = Worker(queue, registry, settings, connection=Tenancy(queue.db).connection)
     asyncio.run(worker.run(install_signals=True))
     dump()
-
-
-def dedupe_lists() -> None:
-    """The one-line fix this bench found, applied in this process only: a statement that
-    uses one list parameter in two `in_list`s (limited_connections, since the remote
-    runners' UNION) lists it twice in Query.lists, so the store encodes it twice; on
-    SQLite the second encoding makes json_each yield the characters of '[12]', so a
-    connection id of two digits or more is matched by its digits, not itself."""
-    import dataclasses
-
-    from stockyard.db.queries import BACKENDS
-    from stockyard.engine.store import Sql
-
-    for backend in BACKENDS:
-        compiled = Sql.queries.for_backend(backend)
-        for name, query in list(compiled.items()):
-            if len(set(query.lists)) != len(query.lists):
-                unique = tuple(dict.fromkeys(query.lists))
-                compiled[name] = dataclasses.replace(query, lists=unique)  # type: ignore[index]
 
 
 class CountedWorker:
@@ -245,12 +223,12 @@ def build_claims(url: str, variant: str, args: argparse.Namespace) -> tuple[Queu
 
 
 def drain(
-    queue: Queue, channels: list[int], total: int, folder: Path, *worker_args: str
+    queue: Queue, channels: list[int], total: int, folder: Path
 ) -> tuple[float, Counter[str]]:
     """Items/s the worker drains the channels' items at (first start to last finish);
     its counts, and how many add_orders it ran ("add_orders run": 0 unless "none")."""
     ids = ",".join(str(c) for c in channels)
-    worker = CountedWorker(queue, folder, *worker_args)
+    worker = CountedWorker(queue, folder)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -275,8 +253,8 @@ def drain(
     return total / (float(last) - float(first)), counts
 
 
-def idle_claims(queue: Queue, folder: Path, seconds: float, *worker_args: str) -> Counter[str]:
-    worker = CountedWorker(queue, folder, *worker_args)
+def idle_claims(queue: Queue, folder: Path, seconds: float) -> Counter[str]:
+    worker = CountedWorker(queue, folder)
     time.sleep(1.0)  # started, first claims made
     before = worker.counts()
     time.sleep(seconds)
@@ -291,12 +269,11 @@ def claims_main(args: argparse.Namespace) -> None:
     rates: dict[str, list[float]] = {v: [] for v in variants}
     per_claim: dict[str, Counter[str]] = {v: Counter() for v in variants}
     total = args.clients * args.items
-    worker_args = ["--dedupe-lists"] if args.dedupe_lists else []
     print(
         f"claims, {args.backend}: {args.clients} clients x {args.items} channel items"
         f" ({total:,}); {args.agents} of them + {args.idle_clients} more clients with an"
         f" agent connection holding {args.orders} add_orders"
-        f"{'; limited_connections list fix applied in the worker' if args.dedupe_lists else ''};"
+        ";"
         f" {load()}"
     )
     with databases(args.backend) as new_db, tempfile.TemporaryDirectory() as tmp:
@@ -304,7 +281,7 @@ def claims_main(args: argparse.Namespace) -> None:
             order = variants if r % 2 == 0 else variants[::-1]
             for variant in order:
                 queue, channels = build_claims(new_db(), variant, args)
-                rate, counts = drain(queue, channels, total, Path(tmp), *worker_args)
+                rate, counts = drain(queue, channels, total, Path(tmp))
                 queue.db.close()
                 rates[variant].append(rate)
                 per_claim[variant] += counts
@@ -337,7 +314,7 @@ def claims_main(args: argparse.Namespace) -> None:
         idle_args = argparse.Namespace(**{**vars(args), "items": 0})
         for name, variant in (("only agent items queued", "agent"), ("empty queue", "none")):
             queue, _ = build_claims(new_db(), variant, idle_args)
-            idle = idle_claims(queue, Path(tmp), args.idle_seconds, *worker_args)
+            idle = idle_claims(queue, Path(tmp), args.idle_seconds)
             queue.db.close()
             s = args.idle_seconds
             ran = sum(n for k, n in idle.items() if k.startswith("statement "))
@@ -986,9 +963,6 @@ def main() -> None:
     c.add_argument("--orders", type=int, default=20, help="queued add_orders per agent")
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--idle-seconds", type=float, default=5.0)
-    c.add_argument(
-        "--dedupe-lists", action="store_true", help="the worker with the list-parameter fix"
-    )
     p = sub.add_parser("protocol")
     p.add_argument("--orders", type=int, default=300)
     p.add_argument("--batches", default="1,10,50")
