@@ -495,6 +495,15 @@ def test_an_agent_connection_needs_its_secret_and_keeps_its_connector(env: ApiEn
     assert weakened.status_code == 422
     changed = env.http.patch(f"{path}/{agent_of(env.a)}", headers=h, json={"connector": "http"})
     assert changed.status_code == 422
+    # A secret stored before the rule is judged only when replaced: the rest still changes.
+    conn = agent_of(env.a)
+    old = env.service._sealer().seal({"webhook_secret": "an-older-weak-one"})
+    env.service.tenancy.set_connection_secrets(env.a.id, conn, old)
+    renamed = env.http.patch(f"{path}/{conn}", headers=h, json={"description": "Sage (old)"})
+    assert renamed.status_code == 200, renamed.text
+    env.service.tenancy.set_connection_secrets(
+        env.a.id, conn, env.service._sealer().seal({"webhook_secret": SECRET_A})
+    )
     # Made through the API, its orders are the agent's from the start.
     made = create(description="Another ERP", secrets={"webhook_secret": SECRET_A})
     assert made.status_code == 201, made.text

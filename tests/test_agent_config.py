@@ -162,3 +162,17 @@ def test_the_test_profile_text_is_a_valid_profile() -> None:
 
     for cursor in (False, True):
         parse_profile(tomllib.loads(profile_text(cursor)), "tiny")
+
+
+def test_the_config_in_docs_agent_md_loads_as_written(tmp_path: Path) -> None:
+    """What a merchant copies from docs/agent.md must load: its keys, and its
+    [profile.settings] against the profile it names."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "agent.md").read_text()
+    section = text.split("## The config file", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config_file = tmp_path / "agent.toml"
+    config_file.write_text(block)
+    config = load_config(config_file)
+    profile = load_profile(config.erp.profile, config_file.parent)
+    chosen = settings(profile, dict(config.profile.settings), str(config_file))
+    assert set(config.profile.settings) <= set(chosen)

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from stockyard.agent.orders import Failure, FulfillmentWriter, Writer
 from stockyard.agent.run import Agent as AgentProcess
 from stockyard.engine import ItemFilter, Request
+from stockyard.outbound import ALLOW_ENV
 from stockyard.signing import sign
 from tests.support.agent_env import SECRET, Served, make_erp, profile_text, write_setup
 from tests.support.api_env import ApiEnv, product
-from tests.support.queues import UrlMaker
+from tests.support.queues import UrlMaker, drain
 
 SOURCE_SECRET = "whsec_" + "c291cmNlLXNlY3JldC1zb3VyY2Utc2VjcmV0LTAx"
 FULFIL_SECRET = "whsec_" + "ZnVsZmlsLXNlY3JldC1mdWxmaWwtc2VjcmV0LTAy"
@@ -214,6 +215,27 @@ def test_a_fulfilment_never_recorded_fails_for_good_naming_it(agent: Agent) -> N
     failed = env.queue.get(env.a.id, sync.id)
     assert failed.status == "failed" and 1 < failed.attempts < 30
     assert "SO-NEVER" in (env.queue.detail(env.a.id, sync.id).attempts[-1].error or "")
+
+
+def test_an_unknown_fulfilment_elsewhere_fails_at_once_without_building_its_connector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an agent's fulfilment waits for its answer: another service's unknown one fails
+    at once, saying so, even where its connector could not be built (its outbound policy
+    refuses the address): the flow never calls it."""
+    env = ApiEnv(f"sqlite:///{tmp_path}/s.db")
+    try:
+        update = {"remote_id": "NOPE", "state": "complete"}
+        (item,) = env.queue.enqueue(
+            env.a.id, [Request("sync_fulfillment", update, env.a.warehouse, ("NOPE",))]
+        )
+        monkeypatch.delenv(ALLOW_ENV, raising=False)  # this worker may reach no loopback
+        drain(env.queue, env.application.handlers)
+        failed = env.queue.get(env.a.id, item)
+        assert (failed.status, failed.attempts) == ("failed", 1)
+        assert "no such fulfillment" in (failed.error or "")
+    finally:
+        env.close()
 
 
 def test_each_credential_reaches_its_own_connection_only(agent: Agent) -> None:
@@ -533,3 +555,15 @@ def test_a_fulfillment_connection_needs_a_profile_that_reads_fulfilments(tmp_pat
     checked = invoke(tmp_path / "x.db", "agent", "check", "--config", str(config))
     assert checked.returncode == 1, checked.stderr
     assert any("no [fulfillments]" in p for p in json.loads(checked.stdout)["problems"])
+
+
+def test_drop_fulfillments_refuses_a_state_file_that_does_not_exist(tmp_path: Path) -> None:
+    """A mistyped state path must not make an empty state file and report success."""
+    from tests.support.cli import invoke
+
+    config = offline_setup(tmp_path, fulfillment=False)
+    config.write_text(config.read_text().replace('state = "state.db"', 'state = "typo.db"'))
+    dropped = invoke(tmp_path / "x.db", "agent", "drop-fulfillments", "--config", str(config))
+    assert dropped.returncode != 0
+    assert "does not exist" in dropped.stdout + dropped.stderr
+    assert not (tmp_path / "typo.db").exists()

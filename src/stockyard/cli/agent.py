@@ -118,6 +118,12 @@ def drop_fulfillments(config: Path = ConfigOption) -> None:
             f"{loaded.source}: [fulfillment] is configured: its pushes are sent, nothing is"
             " dropped (remove [fulfillment] first if that connection is gone for good)"
         )
+    if not loaded.agent.state.is_file():
+        # A mistyped path would make an empty state file and report nothing dropped.
+        raise AgentError(
+            f"{loaded.source}: [agent] state: {loaded.agent.state} does not exist: nothing"
+            " to drop (is it the state file the agent runs with?)"
+        )
     state = State(loaded.agent.state)
     try:
         batches, records, outcomes = state.drop_role(FULFILLMENT)

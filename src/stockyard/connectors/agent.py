@@ -88,9 +88,11 @@ class AgentConnector(Connector):
             return problem
         if secrets is not None and not secrets.get("webhook_secret"):
             return MISSING_SECRET
-        if secrets is not None and not strong(secrets["webhook_secret"]):
-            return WEAK_SECRET
         return None
+
+    @classmethod
+    def secret_problem(cls, name: str, value: Any) -> str | None:
+        return WEAK_SECRET if name == "webhook_secret" and not strong(value) else None
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
         return self._remote("create_order", order, key)

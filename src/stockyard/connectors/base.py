@@ -265,6 +265,13 @@ class Connector:
                 return f"settings.{name} is a credential: send it in secrets"
         return None
 
+    @classmethod
+    def secret_problem(cls, name: str, value: Any) -> str | None:
+        """Why this connector refuses a secret as it is given (None: taken). Asked only
+        of the secrets set now, so a rule added later never locks a connection out of
+        its other changes."""
+        return None
+
     def redact_error(self, error: BaseException) -> None:
         """Bound `error`'s message and take the connection's secrets out of it, in place
         (its type and attributes, e.g. retry_after, stay)."""

@@ -224,7 +224,7 @@ def sync_fulfillment(services: Services, ctx: Context) -> None:
     try:
         fulfillment = store.fulfillment_by_remote(service.id, update.remote_id)
     except NotFound:
-        if getattr(services.connector(service, "fulfillment"), "remote", False):
+        if getattr(services.connectors.get(service.connector), "remote", False):
             # An agent remembers a fulfilment when it answers fulfill_order, before that
             # answer reaches Stockyard (a settle lost or not landed yet): its shipment can
             # come first. Wait for the answer; the retries' end fails it for good.

@@ -74,7 +74,7 @@ class ConnectionsService(ServiceBase):
 
         self._allow(who, client_id, ADMIN)
         merged = merge_secrets({}, secrets)
-        cls = self._check_settings(kind, connector, settings, merged)
+        cls = self._check_settings(kind, connector, settings, merged, secrets)
         if limits is None:
             limits = cls.default_limits
         # A remote runner's connection (the agent) is one from the start, in the same
@@ -127,7 +127,7 @@ class ConnectionsService(ServiceBase):
         conn = self.tenancy.connection(connection_id, client_id)
         merged = merge_secrets(self._secrets_of(conn), secrets or {})
         new_settings = conn.settings if settings is None else settings
-        self._check_settings(conn.kind, conn.connector, new_settings, merged)
+        self._check_settings(conn.kind, conn.connector, new_settings, merged, secrets or {})
         if description is not None:
             self.tenancy.set_connection_description(client_id, connection_id, description)
         if settings is not None:
@@ -191,11 +191,17 @@ class ConnectionsService(ServiceBase):
         )
 
     def _check_settings(
-        self, kind: str, connector: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+        self,
+        kind: str,
+        connector: str,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        given: Mapping[str, Any],
     ) -> type[Connector]:
         """Refuse what a worker would only fail on later: an unknown connector, a role it
-        cannot play, bad rules, settings it rejects, credentials among the settings.
-        Answers the connector's class."""
+        cannot play, bad rules, settings it rejects, credentials among the settings, a
+        secret it refuses among those `given` now (`secrets`: all it will hold). Answers
+        the connector's class."""
         from stockyard.catalog.models import parse
         from stockyard.connectors.base import (
             RESERVED_SECRETS,
@@ -224,6 +230,10 @@ class ConnectionsService(ServiceBase):
             leaked = cls.credential_problem(settings)
         if leaked:
             raise InvalidInput(leaked)
+        for name, value in given.items():
+            refused = None if value is None else cls.secret_problem(name, value)
+            if refused:
+                raise InvalidInput(refused)
         if "rules" in settings:
             parse(ChannelRules, settings["rules"], "settings.rules")
         own = {k: v for k, v in settings.items() if k not in RESERVED_SETTINGS}
