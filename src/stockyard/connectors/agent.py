@@ -72,27 +72,19 @@ class AgentSettings(BaseModel):
 class AgentConnector(Connector):
     roles = frozenset({"source", "fulfillment"})
     remote: ClassVar[bool] = True
+    required_secrets = frozenset({"webhook_secret"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
         self.config = parse_settings(AgentSettings, settings, "agent")
 
     @classmethod
-    def credential_problem(
-        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any] | None = None
-    ) -> str | None:
-        """Besides credentials among the settings: given the secrets, a missing
-        webhook_secret (the agent's only credential)."""
-        problem = super().credential_problem(settings)
-        if problem is not None:
-            return problem
-        if secrets is not None and not secrets.get("webhook_secret"):
-            return MISSING_SECRET
-        return None
-
-    @classmethod
     def secret_problem(cls, name: str, value: Any) -> str | None:
-        return WEAK_SECRET if name == "webhook_secret" and not strong(value) else None
+        if name != "webhook_secret":
+            return None
+        if value is None:
+            return MISSING_SECRET
+        return None if strong(value) else WEAK_SECRET
 
     def create_order(self, order: dict[str, Any], key: str) -> str:
         return self._remote("create_order", order, key)

@@ -228,6 +228,9 @@ class Connector:
     # Settings whose names look like credentials but are not (e.g. Vendure's channel token,
     # which its storefront shows to anyone): accepted among the plain settings.
     plain_settings: ClassVar[frozenset[str]] = frozenset()
+    # Secrets a connection of this connector cannot be without (checked on every change;
+    # `secret_problem(name, None)` says why, else a generic message).
+    required_secrets: ClassVar[frozenset[str]] = frozenset()
     # The limits a new connection of this connector starts with, unless its creator gives
     # others (the workers keep them across every machine; an operator may change them):
     # how hard the remote system can be driven. Unlimited unless a connector knows better.
@@ -267,9 +270,9 @@ class Connector:
 
     @classmethod
     def secret_problem(cls, name: str, value: Any) -> str | None:
-        """Why this connector refuses a secret as it is given (None: taken). Asked only
-        of the secrets set now, so a rule added later never locks a connection out of
-        its other changes."""
+        """Why this connector refuses a secret as it is given (None: taken; value None:
+        a required one missing). Asked only of the secrets set now, so a rule added later
+        never locks a connection out of its other changes."""
         return None
 
     def redact_error(self, error: BaseException) -> None:

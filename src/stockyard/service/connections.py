@@ -222,14 +222,13 @@ class ConnectionsService(ServiceBase):
             )
         if kind not in cls.roles:
             raise InvalidInput(f"kind: connector {connector!r} cannot act as a {kind}")
-        # Declared secrets, credential-like names; a remote runner's (the agent's) also
-        # needs the webhook_secret it signs with.
-        if cls.remote:
-            leaked = cls.credential_problem(settings, secrets)  # type: ignore[call-arg]
-        else:
-            leaked = cls.credential_problem(settings)
+        leaked = cls.credential_problem(settings)
         if leaked:
             raise InvalidInput(leaked)
+        for name in sorted(cls.required_secrets):
+            if not secrets.get(name):
+                why = cls.secret_problem(name, None)
+                raise InvalidInput(why or f"connector {connector!r} needs secrets.{name}")
         for name, value in given.items():
             refused = None if value is None else cls.secret_problem(name, value)
             if refused:
